@@ -1,0 +1,118 @@
+/**
+ * Warden's command line: `serve` (default) and `stdio`. This is the only place
+ * that opens resources (KV, the listening socket) and installs process-wide
+ * handlers; everything else receives them.
+ */
+import { createApp } from "./src/app.ts";
+import { checkExposure, type Config, ConfigError, helpText, loadConfig } from "./src/config.ts";
+import { createLogger, type Logger } from "./src/log.ts";
+import { serveStdio } from "./src/mcp/mod.ts";
+import { VERSION } from "./src/version.ts";
+
+async function openKv(config: Readonly<Config>, logger: Logger): Promise<Deno.Kv> {
+  if (config.kvPath === undefined) {
+    logger.info("opening Deno Deploy KV");
+    return await Deno.openKv();
+  }
+  return await Deno.openKv(config.kvPath);
+}
+
+/** Keeps a stray rejection or exception in some tool from killing the whole server. */
+function containFaults(logger: Logger): void {
+  globalThis.addEventListener("unhandledrejection", (e) => {
+    e.preventDefault();
+    logger.error("unhandled promise rejection contained", { error: e.reason });
+  });
+  globalThis.addEventListener("error", (e) => {
+    e.preventDefault();
+    logger.error("uncaught exception contained", { error: e.error });
+  });
+}
+
+async function serve(config: Readonly<Config>, logger: Logger): Promise<void> {
+  const refusal = checkExposure(config);
+  if (refusal) {
+    console.error(refusal);
+    Deno.exit(2);
+  }
+  const kv = await openKv(config, logger);
+  const app = createApp(config, { kv, logger });
+  containFaults(logger);
+  const ac = new AbortController();
+  const server = Deno.serve({
+    port: config.port,
+    hostname: config.host,
+    signal: ac.signal,
+    onListen: ({ hostname, port }) => {
+      app.setBoundPort(port);
+      const shown = hostname.includes(":") ? `[${hostname}]` : hostname;
+      logger.info("listening", {
+        url: `http://${shown}:${port}/mcp`,
+        version: VERSION,
+        kv: config.kvPath ?? "deno-deploy",
+        response_mode: config.responseMode,
+        auth: config.token ? "bearer" : "none",
+      });
+    },
+  }, app.fetch);
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info("shutting down", { signal });
+    await app.close();
+    ac.abort();
+    await server.finished;
+    kv.close();
+    Deno.exit(0);
+  };
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    try {
+      Deno.addSignalListener(signal, () => void stop(signal));
+    } catch {
+      // Signals are not available on every platform (Windows lacks SIGTERM).
+    }
+  }
+  await server.finished;
+}
+
+async function stdio(config: Readonly<Config>, logger: Logger): Promise<void> {
+  const kv = await openKv(config, logger);
+  const app = createApp(config, { kv, logger });
+  containFaults(logger);
+  await serveStdio(app.newMcpServer("local"), logger);
+  await app.close();
+  kv.close();
+}
+
+async function main(argv: string[]): Promise<number> {
+  let config: Readonly<Config>;
+  try {
+    config = loadConfig(argv, (name) => Deno.env.get(name));
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      console.error(`warden: ${e.message}\nRun 'warden --help' for usage.`);
+      return 2;
+    }
+    throw e;
+  }
+  const logger = createLogger({ level: config.logLevel });
+  switch (config.command) {
+    case "help":
+      console.log(helpText());
+      return 0;
+    case "serve":
+      await serve(config, logger);
+      return 0;
+    case "stdio":
+      await stdio(config, logger);
+      return 0;
+    default:
+      console.error(`warden: unknown command "${config.command}"\n\n${helpText()}`);
+      return 2;
+  }
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}

@@ -1,0 +1,123 @@
+/**
+ * Composition root: wires configuration, KV, tools, MCP surfaces and the HTTP
+ * app together. It opens nothing itself — main.ts (or a test) passes in the
+ * KV handle and logger — so tests can build the whole server on `:memory:`.
+ */
+import type { Config } from "./config.ts";
+import { defaultAllowedHosts } from "./config.ts";
+import { createHttpApp } from "./http/mod.ts";
+import type { Logger } from "./log.ts";
+import {
+  createLegacySseManager,
+  createMcpServer,
+  createSessionStore,
+  createStreamableManager,
+  type LegacySseManager,
+  type ServerExtension,
+  type SessionStore,
+  type StreamableManager,
+} from "./mcp/mod.ts";
+import { createBatchWriter } from "./store/mod.ts";
+import { createToolRegistry, type ToolDefinition, type ToolRegistry, utilityTools } from "./tools/mod.ts";
+import { VERSION } from "./version.ts";
+
+/** A wired server, ready to be handed to `Deno.serve`. */
+export interface App {
+  readonly fetch: (req: Request) => Response | Promise<Response>;
+  readonly registry: ToolRegistry;
+  readonly sessions: SessionStore;
+  readonly streamable: StreamableManager;
+  readonly sse: LegacySseManager;
+  /** Tells the app which port it is bound to (for the default Host allowlist). */
+  setBoundPort(port: number): void;
+  /** Builds a fresh McpServer (used by stdio, which has a single session). */
+  newMcpServer(principal: string): ReturnType<typeof createMcpServer>;
+  close(): Promise<void>;
+}
+
+/** What createApp needs besides configuration. */
+export interface AppDeps {
+  readonly kv: Deno.Kv;
+  readonly logger: Logger;
+  /** Extra tools (tests register a deliberately crashing one here). */
+  readonly extraTools?: readonly ToolDefinition[];
+  readonly extensions?: readonly ServerExtension[];
+}
+
+/**
+ * Wires a Warden server from configuration and opened resources.
+ *
+ * @example
+ * ```ts
+ * const kv = await Deno.openKv(":memory:");
+ * const app = createApp(loadConfig([], () => undefined), { kv, logger: silentLogger });
+ * const res = await app.fetch(new Request("http://127.0.0.1:8000/health"));
+ * ```
+ */
+export function createApp(config: Readonly<Config>, deps: AppDeps): App {
+  const { kv, logger } = deps;
+  const tools: ToolDefinition[] = [...utilityTools, ...(deps.extraTools ?? [])];
+  const registry = createToolRegistry(tools, { logger, timeoutMs: config.toolTimeoutMs });
+  const sessions = createSessionStore(kv, { ttlMs: config.sessionTtlMs });
+  const writer = createBatchWriter(kv);
+  const serverDeps = { registry, version: VERSION, extensions: deps.extensions };
+  const newMcpServer = (principal: string) => createMcpServer(serverDeps, { principal });
+  const streamable = createStreamableManager({
+    kv,
+    sessions,
+    writer,
+    createServer: ({ principal }) => newMcpServer(principal),
+    responseMode: config.responseMode,
+    maxEventsPerSession: config.maxEventsPerSession,
+    logger,
+  });
+  const sse = createLegacySseManager({
+    sessions,
+    createServer: ({ principal }) => newMcpServer(principal),
+    logger,
+    messagesPath: "/messages",
+  });
+  let boundPort = config.port;
+  const allow = () => {
+    const hosts = config.allowedHosts.length > 0
+      ? config.allowedHosts.map((h) => h.toLowerCase())
+      : defaultAllowedHosts(boundPort);
+    const origins = config.allowedOrigins.length > 0
+      ? config.allowedOrigins.map((o) => o.toLowerCase())
+      : hosts.flatMap((h) => [`http://${h}`, `https://${h}`]);
+    return { hosts, origins };
+  };
+  const http = createHttpApp({
+    registry,
+    streamable,
+    sse,
+    kv,
+    logger,
+    version: VERSION,
+    startedAtMs: Date.now(),
+    token: config.token,
+    maxBodyBytes: config.maxBodyBytes,
+    requestTimeoutMs: config.requestTimeoutMs,
+    allow,
+  });
+  const reaper = setInterval(() => {
+    streamable.reap().catch((e) => logger.warn("session reaper failed", { error: e }));
+  }, Math.max(1000, Math.min(60_000, config.sessionTtlMs / 4)));
+  return {
+    fetch: (req) => http.fetch(req),
+    registry,
+    sessions,
+    streamable,
+    sse,
+    setBoundPort(port) {
+      boundPort = port;
+    },
+    newMcpServer,
+    async close() {
+      clearInterval(reaper);
+      await sse.close();
+      await streamable.close();
+      await writer.flush();
+    },
+  };
+}

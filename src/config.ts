@@ -1,0 +1,306 @@
+/**
+ * The only reader of `Deno.env` and command-line flags. Everything else receives
+ * a `Readonly<Config>` and never looks at the environment itself.
+ */
+import { parseArgs } from "node:util";
+
+/** How Streamable HTTP answers a POST that carries requests. */
+export type ResponseMode = "sse" | "json";
+
+/** Everything the server needs to know at start. */
+export interface Config {
+  readonly command: string;
+  /** Positional arguments after the command (e.g. the bundle path of `verify`). */
+  readonly args: readonly string[];
+  readonly port: number;
+  readonly host: string;
+  /** KV path; `undefined` means "open with no path" (Deno Deploy). */
+  readonly kvPath: string | undefined;
+  readonly allowedHosts: readonly string[];
+  readonly allowedOrigins: readonly string[];
+  readonly token: string | undefined;
+  readonly sessionTtlMs: number;
+  readonly maxBodyBytes: number;
+  readonly requestTimeoutMs: number;
+  readonly toolTimeoutMs: number;
+  readonly responseMode: ResponseMode;
+  readonly maxEventsPerSession: number;
+  readonly conformanceFixtures: boolean;
+  readonly logLevel: LogLevel;
+  readonly onDeploy: boolean;
+}
+
+export type LogLevel = "debug" | "info" | "warn" | "error";
+
+/** Thrown for a bad flag or environment value; main.ts prints it and exits 2. */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+/** One flag: its env fallback, default and help text, in one place so --help cannot drift. */
+interface FlagSpec {
+  readonly name: string;
+  readonly env?: string;
+  readonly type: "string" | "boolean";
+  readonly placeholder?: string;
+  readonly help: string;
+  readonly default?: string;
+}
+
+/** Every flag `serve` and `stdio` understand. */
+export const FLAGS: readonly FlagSpec[] = [
+  {
+    name: "port",
+    env: "PORT",
+    type: "string",
+    placeholder: "N",
+    default: "8000",
+    help: "TCP port to listen on; 0 picks a free port (the first log line says which)",
+  },
+  {
+    name: "host",
+    env: "HOST",
+    type: "string",
+    placeholder: "ADDR",
+    default: "127.0.0.1",
+    help: "address to bind; a non-loopback address requires --token",
+  },
+  {
+    name: "kv",
+    env: "WARDEN_KV",
+    type: "string",
+    placeholder: "PATH",
+    default: "./warden.db",
+    help: "Deno KV file (':memory:' for a throw-away store; ignored on Deno Deploy)",
+  },
+  {
+    name: "allowed-hosts",
+    env: "WARDEN_ALLOWED_HOSTS",
+    type: "string",
+    placeholder: "LIST",
+    help:
+      "comma-separated Host values accepted (default: localhost, 127.0.0.1, [::1] with the bound port)",
+  },
+  {
+    name: "allowed-origins",
+    env: "WARDEN_ALLOWED_ORIGINS",
+    type: "string",
+    placeholder: "LIST",
+    help: "comma-separated Origin values accepted (default: http://<each allowed host>)",
+  },
+  {
+    name: "token",
+    env: "WARDEN_TOKEN",
+    type: "string",
+    placeholder: "SECRET",
+    help: "static bearer token every HTTP request must carry (Authorization: Bearer …)",
+  },
+  {
+    name: "session-ttl",
+    env: "WARDEN_SESSION_TTL",
+    type: "string",
+    placeholder: "SECONDS",
+    default: "3600",
+    help: "idle time after which an MCP session expires",
+  },
+  {
+    name: "max-body",
+    env: "WARDEN_MAX_BODY",
+    type: "string",
+    placeholder: "BYTES",
+    default: "1048576",
+    help: "largest request body accepted (413 above it)",
+  },
+  {
+    name: "request-timeout",
+    env: "WARDEN_REQUEST_TIMEOUT",
+    type: "string",
+    placeholder: "MS",
+    default: "30000",
+    help: "time allowed to receive a request body and to answer a non-streaming request",
+  },
+  {
+    name: "tool-timeout",
+    env: "WARDEN_TOOL_TIMEOUT",
+    type: "string",
+    placeholder: "MS",
+    default: "25000",
+    help: "time a single tool call may run before it becomes a tool error",
+  },
+  {
+    name: "response-mode",
+    env: "WARDEN_RESPONSE_MODE",
+    type: "string",
+    placeholder: "sse|json",
+    default: "sse",
+    help:
+      "how /mcp answers POSTs: 'sse' streams (needed for sampling/elicitation), 'json' sends one JSON body",
+  },
+  {
+    name: "max-events",
+    env: "WARDEN_MAX_EVENTS",
+    type: "string",
+    placeholder: "N",
+    default: "1000",
+    help: "SSE events kept per session for resumption with Last-Event-ID",
+  },
+  {
+    name: "log-level",
+    env: "WARDEN_LOG_LEVEL",
+    type: "string",
+    placeholder: "LEVEL",
+    default: "info",
+    help: "debug | info | warn | error (JSON lines on stderr)",
+  },
+  {
+    name: "conformance-fixtures",
+    type: "boolean",
+    help: "TEST ONLY: also serve the test_* tools, resources and prompts of the MCP conformance suite",
+  },
+  { name: "help", type: "boolean", help: "show this help" },
+];
+
+/** The commands main.ts dispatches. */
+export const COMMANDS: Readonly<Record<string, string>> = {
+  serve: "run the HTTP server (default)",
+  stdio: "serve the same tools over stdin/stdout (logs go to stderr)",
+};
+
+/** Text printed by --help; generated from FLAGS so it always lists every flag. */
+export function helpText(): string {
+  const lines = [
+    "Warden — a governed MCP server and gateway",
+    "",
+    "Usage: warden [command] [flags]",
+    "",
+    "Commands:",
+    ...Object.entries(COMMANDS).map(([name, help]) => `  ${name.padEnd(10)} ${help}`),
+    "",
+    "Flags (each also read from the environment variable shown):",
+  ];
+  for (const f of FLAGS) {
+    const left = `  --${f.name}${f.placeholder ? ` ${f.placeholder}` : ""}`;
+    const env = f.env ? ` [${f.env}]` : "";
+    const def = f.default !== undefined ? ` (default ${f.default})` : "";
+    lines.push(`${left.padEnd(34)} ${f.help}${def}${env}`);
+  }
+  return lines.join("\n") + "\n";
+}
+
+const LOOPBACK = new Set(["127.0.0.1", "localhost", "::1", "[::1]"]);
+
+/** True when an address only accepts connections from this machine. */
+export function isLoopbackHost(host: string): boolean {
+  return LOOPBACK.has(host) || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+function intIn(name: string, raw: string, min: number, max: number): number {
+  if (!/^\d+$/.test(raw.trim())) {
+    throw new ConfigError(`--${name} must be a whole number, got "${raw}"`);
+  }
+  const n = Number(raw);
+  if (n < min || n > max) {
+    throw new ConfigError(`--${name} must be between ${min} and ${max}, got ${n}`);
+  }
+  return n;
+}
+
+function list(raw: string | undefined): string[] {
+  return (raw ?? "").split(",").map((s) => s.trim()).filter((s) => s.length > 0);
+}
+
+/** The Host values accepted by default: loopback names with the bound port. */
+export function defaultAllowedHosts(port: number): string[] {
+  return ["localhost", "127.0.0.1", "[::1]"].flatMap((h) => [`${h}:${port}`, h]);
+}
+
+/**
+ * Builds the configuration from argv and an environment getter. Flags win over
+ * the environment, the environment over defaults. Throws `ConfigError` with a
+ * message naming the flag for any bad value.
+ *
+ * @example
+ * ```ts
+ * const config = loadConfig(["serve", "--port", "0"], () => undefined);
+ * console.log(config.port); // 0
+ * ```
+ */
+export function loadConfig(
+  argv: readonly string[],
+  getEnv: (name: string) => string | undefined,
+): Readonly<Config> {
+  const options: Record<string, { type: "string" | "boolean" }> = {};
+  for (const f of FLAGS) options[f.name] = { type: f.type };
+  let parsed;
+  try {
+    parsed = parseArgs({ args: [...argv], options, allowPositionals: true, strict: true });
+  } catch (e) {
+    throw new ConfigError((e as Error).message);
+  }
+  const values = parsed.values as Record<string, string | boolean | undefined>;
+  const get = (name: string): string | undefined => {
+    const spec = FLAGS.find((f) => f.name === name)!;
+    const v = values[name];
+    if (typeof v === "string") return v;
+    if (spec.env) {
+      const e = getEnv(spec.env);
+      if (e !== undefined && e !== "") return e;
+    }
+    return spec.default;
+  };
+  const [command = "serve", ...args] = parsed.positionals;
+  const onDeploy = (getEnv("DENO_DEPLOYMENT_ID") ?? "") !== "";
+  const port = intIn("port", get("port")!, 0, 65535);
+  const host = get("host")!;
+  const responseMode = get("response-mode");
+  if (responseMode !== "sse" && responseMode !== "json") {
+    throw new ConfigError(`--response-mode must be "sse" or "json", got "${responseMode}"`);
+  }
+  const logLevel = get("log-level");
+  if (!["debug", "info", "warn", "error"].includes(logLevel!)) {
+    throw new ConfigError(`--log-level must be debug, info, warn or error, got "${logLevel}"`);
+  }
+  const token = get("token");
+  if (token !== undefined && token.length < 16) {
+    throw new ConfigError("--token must be at least 16 characters");
+  }
+  const allowedHosts = list(get("allowed-hosts"));
+  const allowedOrigins = list(get("allowed-origins"));
+  const kvPath = onDeploy ? undefined : get("kv")!;
+  return Object.freeze({
+    command,
+    args: Object.freeze(args),
+    port,
+    host,
+    kvPath,
+    allowedHosts: Object.freeze(allowedHosts),
+    allowedOrigins: Object.freeze(allowedOrigins),
+    token,
+    sessionTtlMs: intIn("session-ttl", get("session-ttl")!, 1, 30 * 86400) * 1000,
+    maxBodyBytes: intIn("max-body", get("max-body")!, 1024, 64 * 1024 * 1024),
+    requestTimeoutMs: intIn("request-timeout", get("request-timeout")!, 100, 3_600_000),
+    toolTimeoutMs: intIn("tool-timeout", get("tool-timeout")!, 10, 3_600_000),
+    responseMode,
+    maxEventsPerSession: intIn("max-events", get("max-events")!, 1, 100_000),
+    conformanceFixtures: values["conformance-fixtures"] === true,
+    logLevel: logLevel as LogLevel,
+    onDeploy,
+    ...(values["help"] === true ? { command: "help" } : {}),
+  });
+}
+
+/**
+ * Refuses configurations that would expose the server without authentication.
+ * Returns an error message, or undefined when the configuration is safe.
+ */
+export function checkExposure(config: Readonly<Config>): string | undefined {
+  if (config.token !== undefined) return undefined;
+  if (config.onDeploy) {
+    return "Refusing to serve on Deno Deploy without authentication: " +
+      "set the WARDEN_TOKEN environment variable to a secret of at least 16 characters.";
+  }
+  if (isLoopbackHost(config.host)) return undefined;
+  return `Refusing to listen on ${config.host} without authentication: ` +
+    `set --token (or WARDEN_TOKEN) to a secret of at least 16 characters, ` +
+    `or bind a loopback address with --host 127.0.0.1.`;
+}

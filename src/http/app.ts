@@ -1,0 +1,217 @@
+/**
+ * The HTTP surface: MCP over Streamable HTTP (`/mcp`) and legacy SSE
+ * (`/sse`, `/messages`), and the REST routes for non-MCP callers. The only
+ * importer of Hono.
+ */
+import { Hono } from "hono";
+import type { Context } from "hono";
+import { z } from "zod";
+import type { Logger } from "../log.ts";
+import type { LegacySseManager, StreamableManager } from "../mcp/mod.ts";
+import type { CallOutcome, ToolRegistry } from "../tools/mod.ts";
+import {
+  checkHostAndOrigin,
+  createBearerCheck,
+  HttpError,
+  parseJson,
+  readBody,
+} from "./guards.ts";
+
+/** Everything the HTTP app needs, already opened and wired by app.ts. */
+export interface HttpDeps {
+  readonly registry: ToolRegistry;
+  readonly streamable: StreamableManager;
+  readonly sse: LegacySseManager;
+  readonly kv: Deno.Kv;
+  readonly logger: Logger;
+  readonly version: string;
+  readonly startedAtMs: number;
+  readonly token?: string;
+  readonly maxBodyBytes: number;
+  readonly requestTimeoutMs: number;
+  /** Read per request: the bound port is only known after listening. */
+  readonly allow: () => { hosts: readonly string[]; origins: readonly string[] };
+}
+
+type Env = { Variables: { principal: string } };
+
+const MCP_PATHS = new Set(["/mcp", "/sse", "/messages"]);
+
+function rpcErrorBody(code: number, message: string) {
+  return { jsonrpc: "2.0", error: { code, message }, id: null };
+}
+
+/** Renders a refusal as JSON-RPC on MCP paths and as `{error}` elsewhere. */
+function errorResponse(path: string, error: HttpError): Response {
+  const body = MCP_PATHS.has(path)
+    ? rpcErrorBody(error.rpcCode, error.message)
+    : { error: { status: error.status, message: error.message } };
+  return new Response(JSON.stringify(body), {
+    status: error.status,
+    headers: { "content-type": "application/json", ...error.headers },
+  });
+}
+
+const InvokeBody = z.object({
+  tool: z.string().min(1).max(128),
+  arguments: z.record(z.string(), z.unknown()).optional(),
+}).strict();
+
+const STATUS_BY_ERROR: Record<string, number> = {
+  unknown_tool: 404,
+  invalid_arguments: 422,
+  tool_error: 422,
+  timeout: 504,
+  fault: 500,
+  invalid_output: 500,
+};
+
+function invokeResponse(outcome: CallOutcome) {
+  return {
+    tool: outcome.tool,
+    ok: !outcome.isError,
+    ...(outcome.errorKind ? { error_kind: outcome.errorKind } : {}),
+    text: outcome.text,
+    ...(outcome.data ? { data: outcome.data } : {}),
+    latency_ms: Math.round(outcome.latencyMs * 1000) / 1000,
+  };
+}
+
+/**
+ * Builds the Hono app. Every route sits behind the Host/Origin allowlist and,
+ * when a token is configured, bearer authentication (except `/health`, which
+ * container health checks call without credentials and which reveals nothing).
+ */
+export function createHttpApp(deps: HttpDeps): Hono<Env> {
+  const app = new Hono<Env>();
+  const log = deps.logger;
+  const checkBearer = deps.token ? createBearerCheck(deps.token) : undefined;
+  const principalForToken = "bearer";
+
+  async function jsonBody(c: Context<Env>): Promise<unknown> {
+    const text = await readBody(c.req.raw, {
+      maxBytes: deps.maxBodyBytes,
+      timeoutMs: deps.requestTimeoutMs,
+    });
+    if (text.trim() === "") throw new HttpError(400, "Parse error: empty body", -32700);
+    return parseJson(text);
+  }
+
+  function withDeadline(promise: Promise<Response>): Promise<Response> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<Response>((resolve) => {
+      timer = setTimeout(
+        () =>
+          resolve(
+            new Response(
+              JSON.stringify(rpcErrorBody(-32001, "Request timed out")),
+              { status: 504, headers: { "content-type": "application/json" } },
+            ),
+          ),
+        deps.requestTimeoutMs,
+      );
+    });
+    return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+  }
+
+  app.onError((err, c) => {
+    if (err instanceof HttpError) return errorResponse(c.req.path, err);
+    log.error("unhandled error in HTTP route", { path: c.req.path, error: err });
+    return errorResponse(c.req.path, new HttpError(500, "Internal Server Error", -32603));
+  });
+  app.notFound((c) => errorResponse(c.req.path, new HttpError(404, "Not Found")));
+
+  app.use("*", async (c, next) => {
+    const refusal = checkHostAndOrigin(c.req.raw, deps.allow());
+    if (refusal) {
+      log.warn("request refused", { status: 403, path: c.req.path, reason: refusal.message });
+      return errorResponse(c.req.path, refusal);
+    }
+    if (checkBearer && c.req.path !== "/health") {
+      const denied = checkBearer(c.req.raw);
+      if (denied) {
+        log.warn("request refused", { status: 401, path: c.req.path, reason: denied.message });
+        return errorResponse(c.req.path, denied);
+      }
+      c.set("principal", principalForToken);
+    } else {
+      c.set("principal", "anonymous");
+    }
+    await next();
+  });
+
+  app.get("/health", async (c) => {
+    const base = {
+      status: "ok",
+      version: deps.version,
+      uptime_s: Math.floor((Date.now() - deps.startedAtMs) / 1000),
+    };
+    if (c.req.query("ready") === undefined) return c.json(base);
+    const started = performance.now();
+    try {
+      await deps.kv.get(["health", "probe"]);
+      const latency = Math.round((performance.now() - started) * 1000) / 1000;
+      return c.json({ ...base, ready: true, checks: { kv: { ok: true, latency_ms: latency } } });
+    } catch (e) {
+      log.error("readiness check failed", { error: e });
+      return c.json({
+        ...base,
+        status: "unavailable",
+        ready: false,
+        checks: { kv: { ok: false, error: "KV is not reachable" } },
+      }, 503);
+    }
+  });
+
+  app.get("/tools", (c) => c.json({ tools: deps.registry.list() }));
+
+  app.post("/invoke", async (c) => {
+    const parsed = InvokeBody.safeParse(await jsonBody(c));
+    if (!parsed.success) {
+      throw new HttpError(
+        400,
+        `Bad Request: expected {"tool": string, "arguments"?: object}: ${
+          parsed.error.issues.map((i) => `${i.path.join(".") || "(root)"} ${i.message}`).join("; ")
+        }`,
+      );
+    }
+    const outcome = await deps.registry.call(parsed.data.tool, parsed.data.arguments ?? {}, {
+      principal: c.get("principal"),
+      signal: c.req.raw.signal,
+    });
+    const status = outcome.errorKind ? STATUS_BY_ERROR[outcome.errorKind] ?? 500 : 200;
+    return c.json(invokeResponse(outcome), status as 200);
+  });
+
+  app.on(["POST", "GET", "DELETE"], "/mcp", async (c) => {
+    const req = c.req.raw;
+    const accept = req.headers.get("accept") ?? "";
+    if (req.method === "POST") {
+      if (!accept.includes("application/json") || !accept.includes("text/event-stream")) {
+        throw new HttpError(
+          406,
+          "Not Acceptable: Client must accept both application/json and text/event-stream",
+        );
+      }
+      const body = await jsonBody(c);
+      return await withDeadline(
+        deps.streamable.handle(req, { parsedBody: body, principal: c.get("principal") }),
+      );
+    }
+    if (req.method === "GET" && !accept.includes("text/event-stream")) {
+      throw new HttpError(406, "Not Acceptable: Client must accept text/event-stream");
+    }
+    return await withDeadline(deps.streamable.handle(req, { principal: c.get("principal") }));
+  });
+  app.all("/mcp", () => {
+    throw new HttpError(405, "Method Not Allowed", -32000, { allow: "GET, POST, DELETE" });
+  });
+
+  app.get("/sse", (c) => deps.sse.open(c.get("principal")));
+  app.post("/messages", async (c) => {
+    const body = await jsonBody(c);
+    return await deps.sse.post(c.req.query("sessionId") ?? null, body, c.get("principal"));
+  });
+
+  return app;
+}

@@ -1,0 +1,126 @@
+/**
+ * Edge checks every request passes before it reaches a route: Host/Origin
+ * allowlists (DNS-rebinding defence), bearer-token authentication, and a
+ * bounded, timed body read.
+ */
+import { createHash, timingSafeEqual } from "node:crypto";
+
+/** An HTTP-level refusal; the app's error handler renders it. */
+export class HttpError extends Error {
+  override name = "HttpError";
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly rpcCode = -32000,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+}
+
+/** Returns a refusal when Host or Origin is not allowed, else undefined. */
+export function checkHostAndOrigin(
+  req: Request,
+  allow: { hosts: readonly string[]; origins: readonly string[] },
+): HttpError | undefined {
+  const host = req.headers.get("host");
+  if (!host || !allow.hosts.includes(host.toLowerCase())) {
+    return new HttpError(403, `Forbidden: Host header ${JSON.stringify(host)} is not allowed`);
+  }
+  const origin = req.headers.get("origin");
+  if (origin !== null && !allow.origins.includes(origin.toLowerCase())) {
+    return new HttpError(403, `Forbidden: Origin ${JSON.stringify(origin)} is not allowed`);
+  }
+  return undefined;
+}
+
+function digest(value: string): Buffer {
+  return createHash("sha256").update(value).digest();
+}
+
+/**
+ * A bearer-token checker that compares in constant time. Hashing both sides
+ * first makes the comparison length-independent as well.
+ */
+export function createBearerCheck(token: string): (req: Request) => HttpError | undefined {
+  const expected = digest(token);
+  return (req) => {
+    const header = req.headers.get("authorization");
+    const challenge = 'Bearer realm="warden"';
+    if (!header) {
+      return new HttpError(401, "Unauthorized: missing bearer token", -32001, {
+        "www-authenticate": challenge,
+      });
+    }
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+    const given = digest(match?.[1] ?? "");
+    if (!match || !timingSafeEqual(given, expected)) {
+      return new HttpError(401, "Unauthorized: invalid bearer token", -32001, {
+        "www-authenticate": `${challenge}, error="invalid_token"`,
+      });
+    }
+    return undefined;
+  };
+}
+
+/**
+ * Reads a request body as text, refusing more than `maxBytes` (413) and
+ * giving up after `timeoutMs` (408) so a slow client cannot hold a worker.
+ */
+export async function readBody(
+  req: Request,
+  limits: { maxBytes: number; timeoutMs: number },
+): Promise<string> {
+  const declared = req.headers.get("content-length");
+  if (declared !== null && Number(declared) > limits.maxBytes) {
+    throw new HttpError(413, `Payload Too Large: body exceeds ${limits.maxBytes} bytes`);
+  }
+  if (!req.body) return "";
+  const reader = req.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new HttpError(408, "Request Timeout: body not received in time")),
+      limits.timeoutMs,
+    );
+  });
+  try {
+    for (;;) {
+      const { done, value } = await Promise.race([reader.read(), timeout]);
+      if (done) break;
+      total += value.byteLength;
+      if (total > limits.maxBytes) {
+        throw new HttpError(413, `Payload Too Large: body exceeds ${limits.maxBytes} bytes`);
+      }
+      chunks.push(value);
+    }
+  } catch (e) {
+    reader.cancel().catch(() => {});
+    if (e instanceof HttpError) throw e;
+    throw new HttpError(400, "Bad Request: the request body could not be read");
+  } finally {
+    clearTimeout(timer);
+  }
+  const bytes = new Uint8Array(total);
+  let offset = 0;
+  for (const c of chunks) {
+    bytes.set(c, offset);
+    offset += c.byteLength;
+  }
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    throw new HttpError(400, "Bad Request: the body is not valid UTF-8", -32700);
+  }
+}
+
+/** Parses JSON, turning a syntax error into JSON-RPC's -32700. */
+export function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new HttpError(400, "Parse error: Invalid JSON", -32700);
+  }
+}

@@ -1,0 +1,6 @@
+/**
+ * HTTP surface: the Hono app, edge guards and REST routes.
+ * @module
+ */
+export { createHttpApp, type HttpDeps } from "./app.ts";
+export { HttpError } from "./guards.ts";

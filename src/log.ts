@@ -1,0 +1,77 @@
+/**
+ * Structured logging: one JSON object per line on stderr, so stdout stays free
+ * for the stdio transport. Secrets never reach a log line: callers pass
+ * fields, and any field whose name looks like a credential is masked here.
+ */
+import type { LogLevel } from "./config.ts";
+
+/** A logger bound to a level and optional fixed fields. */
+export interface Logger {
+  debug(msg: string, fields?: Record<string, unknown>): void;
+  info(msg: string, fields?: Record<string, unknown>): void;
+  warn(msg: string, fields?: Record<string, unknown>): void;
+  error(msg: string, fields?: Record<string, unknown>): void;
+  child(fields: Record<string, unknown>): Logger;
+}
+
+const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+const SECRET_FIELD = /token|secret|password|authorization|cookie|private|signing_key/i;
+
+function mask(fields: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(fields)) {
+    if (SECRET_FIELD.test(k)) out[k] = "[redacted]";
+    else if (v instanceof Error) out[k] = { name: v.name, message: v.message };
+    else out[k] = v;
+  }
+  return out;
+}
+
+/**
+ * Creates a logger writing JSON lines to `write` (stderr by default).
+ *
+ * @example
+ * ```ts
+ * const log = createLogger({ level: "info" });
+ * log.info("listening", { url: "http://127.0.0.1:8000" });
+ * ```
+ */
+export function createLogger(
+  options: {
+    level?: LogLevel;
+    fields?: Record<string, unknown>;
+    write?: (line: string) => void;
+  } = {},
+): Logger {
+  const threshold = ORDER[options.level ?? "info"];
+  const base = options.fields ?? {};
+  const encoder = new TextEncoder();
+  const write = options.write ??
+    ((line: string) => {
+      try {
+        Deno.stderr.writeSync(encoder.encode(line + "\n"));
+      } catch {
+        // stderr closed (parent went away): logging must never crash the server.
+      }
+    });
+  function emit(level: LogLevel, msg: string, fields?: Record<string, unknown>) {
+    if (ORDER[level] < threshold) return;
+    write(JSON.stringify({
+      time: new Date().toISOString(),
+      level,
+      msg,
+      ...mask({ ...base, ...fields }),
+    }));
+  }
+  return {
+    debug: (m, f) => emit("debug", m, f),
+    info: (m, f) => emit("info", m, f),
+    warn: (m, f) => emit("warn", m, f),
+    error: (m, f) => emit("error", m, f),
+    child: (fields) =>
+      createLogger({ level: options.level, fields: { ...base, ...fields }, write }),
+  };
+}
+
+/** A logger that drops everything (tests that do not assert on logs). */
+export const silentLogger: Logger = createLogger({ level: "error", write: () => {} });

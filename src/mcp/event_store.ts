@@ -1,0 +1,148 @@
+/**
+ * SSE resumability backed by Deno KV: every event sent on a session's streams
+ * is kept (bounded per session, expiring with the session) so a client that
+ * reconnects with `Last-Event-ID` — to this process or another sharing the KV —
+ * receives what it missed.
+ */
+// @ts-types="@modelcontextprotocol/sdk/server/webStandardStreamableHttp"
+import type { EventStore } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
+// @ts-types="@modelcontextprotocol/sdk/types"
+import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
+import { type BatchWriter, eventKey, eventSessionPrefix, KV_MAX_VALUE_BYTES } from "../store/mod.ts";
+
+interface StoredEvent {
+  /** Stream id the event belongs to. */
+  readonly s: string;
+  /** The JSON-RPC message, serialized (chunked when larger than one KV value). */
+  readonly m?: string;
+  /** Number of chunks when the message did not fit in one value. */
+  readonly parts?: number;
+}
+
+/** Event ids are `<streamId>~<seq>`; both parts are restricted so a header cannot smuggle anything. */
+const EVENT_ID = /^([A-Za-z0-9_-]{1,64})~(\d{15}-\d{9}-[a-z0-9]{1,12})$/;
+const CHUNK_CHARS = 16 * 1024; // UTF-16 chars; ≤ 48 KiB UTF-8 even for 3-byte characters.
+
+/** Options of the KV event store. */
+export interface KvEventStoreOptions {
+  readonly writer: BatchWriter;
+  readonly maxEvents: number;
+  readonly ttlMs: number;
+  readonly processTag: string;
+}
+
+/** An EventStore for one session. `suspend()` is used while replaying `initialize` on restore. */
+export class KvEventStore implements EventStore {
+  #kv: Deno.Kv;
+  #sessionId: string;
+  #options: KvEventStoreOptions;
+  #counter = 0;
+  #sincePrune = 0;
+  #suspended = false;
+
+  constructor(kv: Deno.Kv, options: KvEventStoreOptions & { sessionId: string }) {
+    this.#kv = kv;
+    this.#sessionId = options.sessionId;
+    this.#options = options;
+  }
+
+  /** While suspended, events are not stored (the restore handshake's replies are discarded). */
+  suspend(value: boolean): void {
+    this.#suspended = value;
+  }
+
+  #nextSeq(): string {
+    this.#counter = (this.#counter + 1) % 1_000_000_000;
+    return `${String(Date.now()).padStart(15, "0")}-${String(this.#counter).padStart(9, "0")}-${this.#options.processTag}`;
+  }
+
+  async storeEvent(streamId: string, message: JSONRPCMessage): Promise<string> {
+    const seq = this.#nextSeq();
+    const eventId = `${streamId}~${seq}`;
+    if (this.#suspended) return eventId;
+    const json = JSON.stringify(message);
+    const expireIn = this.#options.ttlMs + 60_000;
+    const key = eventKey(this.#sessionId, seq);
+    if (json.length * 3 < KV_MAX_VALUE_BYTES - 512) {
+      await this.#options.writer.write([{ type: "set", key, value: { s: streamId, m: json }, expireIn }]);
+    } else {
+      const parts: string[] = [];
+      for (let i = 0; i < json.length; i += CHUNK_CHARS) parts.push(json.slice(i, i + CHUNK_CHARS));
+      // Chunks are written before the head so a reader never sees a head without its body.
+      for (let i = 0; i < parts.length; i += 10) {
+        await this.#options.writer.write(
+          parts.slice(i, i + 10).map((p, j) => ({
+            type: "set" as const,
+            key: [...key, i + j],
+            value: p,
+            expireIn,
+          })),
+        );
+      }
+      await this.#options.writer.write([{
+        type: "set",
+        key,
+        value: { s: streamId, parts: parts.length },
+        expireIn,
+      }]);
+    }
+    if (++this.#sincePrune >= Math.max(10, Math.ceil(this.#options.maxEvents / 10))) {
+      this.#sincePrune = 0;
+      await this.#prune();
+    }
+    return eventId;
+  }
+
+  /** Drops the oldest events beyond the per-session bound. */
+  async #prune(): Promise<void> {
+    const keys: Deno.KvKey[] = [];
+    for await (const e of this.#kv.list({ prefix: eventSessionPrefix(this.#sessionId) })) {
+      if (e.key.length === 3) keys.push(e.key);
+    }
+    const excess = keys.length - this.#options.maxEvents;
+    if (excess <= 0) return;
+    const deletions = [];
+    for (const key of keys.slice(0, excess)) {
+      deletions.push({ type: "delete" as const, key });
+    }
+    for (let i = 0; i < deletions.length; i += 500) {
+      await this.#options.writer.write(deletions.slice(i, i + 500));
+    }
+    // Chunk keys of deleted events expire with the session; they are never read again.
+  }
+
+  getStreamIdForEventId(eventId: string): Promise<string | undefined> {
+    return Promise.resolve(EVENT_ID.exec(eventId)?.[1]);
+  }
+
+  async replayEventsAfter(
+    lastEventId: string,
+    { send }: { send: (eventId: string, message: JSONRPCMessage) => Promise<void> },
+  ): Promise<string> {
+    const match = EVENT_ID.exec(lastEventId);
+    if (!match) throw new RangeError(`Cannot replay events: malformed event id`);
+    const [, streamId, seq] = match;
+    const prefix = eventSessionPrefix(this.#sessionId);
+    const iter = this.#kv.list<StoredEvent | string>({ prefix, start: [...prefix, seq] });
+    for await (const e of iter) {
+      if (e.key.length !== 3) continue;
+      const eventSeq = e.key[2] as string;
+      if (eventSeq <= seq) continue;
+      const ev = e.value as StoredEvent;
+      if (ev.s !== streamId) continue;
+      let json = ev.m;
+      if (json === undefined && ev.parts !== undefined) {
+        const chunks: string[] = [];
+        for await (const c of this.#kv.list<string>({ prefix: e.key })) chunks.push(c.value);
+        if (chunks.length !== ev.parts) continue; // pruned mid-way: skip rather than send garbage
+        json = chunks.join("");
+      }
+      if (json === undefined) continue;
+      const message = JSON.parse(json);
+      // Priming events carry no message; the client already holds their id.
+      if (Object.keys(message).length === 0) continue;
+      await send(`${streamId}~${eventSeq}`, message);
+    }
+    return streamId;
+  }
+}

@@ -1,0 +1,235 @@
+/**
+ * The legacy HTTP+SSE transport (protocol 2024-11-05) on web-standard
+ * Request/Response: `GET /sse` opens the stream and announces the endpoint,
+ * `POST /messages?sessionId=…` delivers client messages, replies go down the
+ * stream. The SDK only ships a Node version of this transport.
+ */
+// @ts-types="@modelcontextprotocol/sdk/shared/transport"
+import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
+// @ts-types="@modelcontextprotocol/sdk/server/mcp"
+import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+// @ts-types="@modelcontextprotocol/sdk/types"
+import {
+  isInitializeRequest,
+  type JSONRPCMessage,
+  JSONRPCMessageSchema,
+  type MessageExtraInfo,
+} from "@modelcontextprotocol/sdk/types.js";
+import type { Logger } from "../log.ts";
+import type { SessionStore } from "./session_store.ts";
+
+/** Protocol versions a client may negotiate over `/sse`. */
+export const SSE_PROTOCOL_VERSIONS: readonly string[] = [
+  "2025-11-25",
+  "2025-06-18",
+  "2025-03-26",
+  "2024-11-05",
+];
+
+const encoder = new TextEncoder();
+
+/** One legacy SSE connection implementing the SDK's `Transport` interface. */
+export class WebStandardSSEServerTransport implements Transport {
+  readonly sessionId: string;
+  onclose?: () => void;
+  onerror?: (error: Error) => void;
+  onmessage?: (message: JSONRPCMessage, extra?: MessageExtraInfo) => void;
+
+  readonly #endpoint: string;
+  readonly #keepAliveMs: number;
+  #controller?: ReadableStreamDefaultController<Uint8Array>;
+  #keepAlive?: ReturnType<typeof setInterval>;
+  #started = false;
+  #closed = false;
+
+  constructor(endpoint: string, options: { sessionId?: string; keepAliveMs?: number } = {}) {
+    this.sessionId = options.sessionId ?? crypto.randomUUID();
+    this.#endpoint = endpoint;
+    this.#keepAliveMs = options.keepAliveMs ?? 15_000;
+  }
+
+  start(): Promise<void> {
+    if (this.#started) throw new Error("Cannot start SSE transport: already started");
+    this.#started = true;
+    return Promise.resolve();
+  }
+
+  /** The streaming response for `GET /sse`; its first event names the POST endpoint. */
+  response(): Response {
+    const stream = new ReadableStream<Uint8Array>({
+      start: (controller) => {
+        this.#controller = controller;
+        const sep = this.#endpoint.includes("?") ? "&" : "?";
+        controller.enqueue(
+          encoder.encode(
+            `event: endpoint\ndata: ${this.#endpoint}${sep}sessionId=${this.sessionId}\n\n`,
+          ),
+        );
+        this.#keepAlive = setInterval(() => this.#write(": keepalive\n\n"), this.#keepAliveMs);
+      },
+      cancel: () => {
+        void this.close();
+      },
+    });
+    return new Response(stream, {
+      headers: {
+        "content-type": "text/event-stream",
+        "cache-control": "no-cache, no-transform",
+        connection: "keep-alive",
+        "x-accel-buffering": "no",
+      },
+    });
+  }
+
+  #write(chunk: string): boolean {
+    if (this.#closed || !this.#controller) return false;
+    try {
+      this.#controller.enqueue(encoder.encode(chunk));
+      return true;
+    } catch {
+      void this.close();
+      return false;
+    }
+  }
+
+  /**
+   * Delivers one POSTed body (a message or a batch). Returns 202 once the
+   * messages are handed to the server; invalid messages get a JSON-RPC error.
+   */
+  handlePost(body: unknown, extra?: MessageExtraInfo): Response {
+    if (this.#closed) return rpcError(404, -32001, "Session not found");
+    const raw = Array.isArray(body) ? body : [body];
+    if (raw.length === 0 || raw.length > 100) {
+      return rpcError(400, -32600, "Invalid Request: a batch must hold 1 to 100 messages");
+    }
+    const messages: JSONRPCMessage[] = [];
+    for (const m of raw) {
+      const parsed = JSONRPCMessageSchema.safeParse(m);
+      if (!parsed.success) {
+        return rpcError(400, -32600, "Invalid Request: not a JSON-RPC 2.0 message");
+      }
+      messages.push(parsed.data);
+    }
+    for (const message of messages) this.onmessage?.(message, extra);
+    return new Response("Accepted", { status: 202 });
+  }
+
+  send(message: JSONRPCMessage): Promise<void> {
+    if (this.#closed) return Promise.reject(new Error("Cannot send: SSE stream is closed"));
+    this.#write(`event: message\ndata: ${JSON.stringify(message)}\n\n`);
+    return Promise.resolve();
+  }
+
+  close(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    this.#closed = true;
+    clearInterval(this.#keepAlive);
+    try {
+      this.#controller?.close();
+    } catch {
+      // The client already went away.
+    }
+    this.onclose?.();
+    return Promise.resolve();
+  }
+}
+
+function rpcError(status: number, code: number, message: string): Response {
+  return new Response(JSON.stringify({ jsonrpc: "2.0", error: { code, message }, id: null }), {
+    status,
+    headers: { "content-type": "application/json" },
+  });
+}
+
+/** Dependencies of the legacy SSE manager. */
+export interface LegacySseOptions {
+  readonly sessions: SessionStore;
+  readonly createServer: (binding: { principal: string }) => McpServer;
+  readonly logger: Logger;
+  /** Path (absolute, same origin) clients POST to. */
+  readonly messagesPath: string;
+  readonly maxSessions?: number;
+  readonly keepAliveMs?: number;
+}
+
+/** Handles `GET /sse` and `POST /messages` for this process's SSE connections. */
+export interface LegacySseManager {
+  open(principal: string): Promise<Response>;
+  post(sessionId: string | null, body: unknown, principal: string): Promise<Response>;
+  readonly liveCount: number;
+  close(): Promise<void>;
+}
+
+/**
+ * Creates the manager. An SSE session lives as long as its stream: the record
+ * in KV is informational (listing, audit) and is removed when the stream ends,
+ * because a legacy stream cannot move to another process.
+ */
+export function createLegacySseManager(options: LegacySseOptions): LegacySseManager {
+  const live = new Map<string, { transport: WebStandardSSEServerTransport; principal: string }>();
+  const log = options.logger;
+  const maxSessions = options.maxSessions ?? 10_000;
+
+  return {
+    get liveCount() {
+      return live.size;
+    },
+    async open(principal) {
+      if (live.size >= maxSessions) {
+        return rpcError(503, -32000, "Too many open SSE sessions; try again later");
+      }
+      const transport = new WebStandardSSEServerTransport(options.messagesPath, {
+        keepAliveMs: options.keepAliveMs,
+      });
+      const id = transport.sessionId;
+      const server = options.createServer({ principal });
+      transport.onclose = () => {
+        live.delete(id);
+        options.sessions.delete(id).catch((e) =>
+          log.warn("cannot delete SSE session record", { session: id, error: e })
+        );
+        log.info("sse session closed", { session: id });
+      };
+      transport.onerror = (e) => log.debug("sse transport error", { error: e.message });
+      live.set(id, { transport, principal });
+      const response = transport.response();
+      await server.connect(transport);
+      log.info("sse session opened", { session: id });
+      return response;
+    },
+    async post(sessionId, body, principal) {
+      if (!sessionId) return rpcError(400, -32000, "Bad Request: sessionId query parameter is required");
+      const held = live.get(sessionId);
+      if (!held || held.principal !== principal) {
+        return rpcError(404, -32001, "Session not found");
+      }
+      const messages = Array.isArray(body) ? body : [body];
+      const init = messages.find((m) => isInitializeRequest(m)) as
+        | { params: Record<string, unknown> }
+        | undefined;
+      if (init) {
+        const requested = String(init.params.protocolVersion ?? "");
+        const protocolVersion = SSE_PROTOCOL_VERSIONS.includes(requested) ? requested : "2024-11-05";
+        init.params = { ...init.params, protocolVersion };
+        const now = Date.now();
+        await options.sessions.create({
+          id: sessionId,
+          transport: "sse",
+          protocolVersion,
+          clientInfo: (init.params.clientInfo ?? {}) as Record<string, unknown>,
+          capabilities: (init.params.capabilities ?? {}) as Record<string, unknown>,
+          initializeParams: init.params,
+          principal,
+          stage: "000",
+          createdAt: new Date(now).toISOString(),
+          lastSeenMs: now,
+        });
+      }
+      return held.transport.handlePost(body);
+    },
+    async close() {
+      const all = [...live.values()];
+      await Promise.allSettled(all.map((s) => s.transport.close()));
+    },
+  };
+}

@@ -1,0 +1,11 @@
+/**
+ * MCP surfaces: the per-session server factory, Streamable HTTP sessions with
+ * KV persistence and resumability, the legacy SSE transport and stdio.
+ * @module
+ */
+export * from "./server.ts";
+export * from "./session_store.ts";
+export * from "./streamable.ts";
+export * from "./legacy_sse.ts";
+export * from "./stdio.ts";
+export { KvEventStore } from "./event_store.ts";

@@ -1,0 +1,115 @@
+/**
+ * The per-session McpServer. Tools are not registered one by one with the SDK:
+ * `tools/list` and `tools/call` are answered from the Warden registry, so MCP
+ * and REST share a single call path (validation, containment, governance).
+ */
+// @ts-types="@modelcontextprotocol/sdk/server/mcp"
+import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+// @ts-types="@modelcontextprotocol/sdk/types"
+import {
+  CallToolRequestSchema,
+  type CallToolResult,
+  ErrorCode,
+  ListToolsRequestSchema,
+  McpError,
+} from "@modelcontextprotocol/sdk/types.js";
+import { z } from "zod";
+import type { CallOutcome, ClientBridge, ToolRegistry } from "../tools/mod.ts";
+
+/** Server identity reported at initialize. */
+export const SERVER_NAME = "warden";
+
+/** Extra registrations (resources, prompts) applied to every session's server. */
+export type ServerExtension = (server: McpServer) => void;
+
+/** What the factory needs. */
+export interface McpServerDeps {
+  readonly registry: ToolRegistry;
+  readonly version: string;
+  readonly extensions?: readonly ServerExtension[];
+  readonly instructions?: string;
+}
+
+/** Per-session facts the factory binds into the server. */
+export interface SessionBinding {
+  readonly principal: string;
+}
+
+const AnyResult = z.looseObject({});
+
+/** Turns a registry outcome into an MCP `CallToolResult`. */
+export function toCallToolResult(
+  outcome: CallOutcome,
+  options: { hasOutputSchema: boolean; content?: readonly Record<string, unknown>[] },
+): CallToolResult {
+  if (outcome.errorKind === "unknown_tool") {
+    throw new McpError(ErrorCode.InvalidParams, outcome.text);
+  }
+  if (outcome.isError) {
+    return { content: [{ type: "text", text: outcome.text }], isError: true };
+  }
+  const content = options.content ?? [
+    { type: "text", text: outcome.text },
+    ...(outcome.data ? [{ type: "text", text: JSON.stringify(outcome.data) }] : []),
+  ];
+  return {
+    content: content as CallToolResult["content"],
+    ...(options.hasOutputSchema && outcome.data ? { structuredContent: outcome.data } : {}),
+  };
+}
+
+/**
+ * Creates the McpServer for one session.
+ *
+ * @example
+ * ```ts
+ * const server = createMcpServer({ registry, version: "0.1.0" }, { principal: "anonymous" });
+ * await server.connect(transport);
+ * ```
+ */
+export function createMcpServer(deps: McpServerDeps, binding: SessionBinding): McpServer {
+  const server = new McpServer(
+    { name: SERVER_NAME, title: "Warden", version: deps.version },
+    {
+      capabilities: { tools: { listChanged: true }, logging: {} },
+      ...(deps.instructions ? { instructions: deps.instructions } : {}),
+    },
+  );
+  const low = server.server;
+  const tools = deps.registry.list();
+  low.setRequestHandler(ListToolsRequestSchema, () => ({ tools: tools as never }));
+  low.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
+    const progressToken = request.params._meta?.progressToken;
+    const client: ClientBridge = {
+      get capabilities() {
+        return (low.getClientCapabilities() ?? {}) as Record<string, unknown>;
+      },
+      log: (level, data) =>
+        extra.sendNotification({ method: "notifications/message", params: { level, data } }),
+      progress: async (progress, opts) => {
+        if (progressToken === undefined) return;
+        await extra.sendNotification({
+          method: "notifications/progress",
+          params: { progressToken, progress, ...opts },
+        });
+      },
+      request: (method, params) =>
+        extra.sendRequest({ method, params } as never, AnyResult) as Promise<
+          Record<string, unknown>
+        >,
+    };
+    const outcome = await deps.registry.call(request.params.name, request.params.arguments, {
+      sessionId: extra.sessionId,
+      principal: binding.principal,
+      signal: extra.signal,
+      client,
+    });
+    const def = deps.registry.get(request.params.name);
+    return toCallToolResult(outcome, {
+      hasOutputSchema: def?.outputSchema !== undefined,
+      content: outcome.isError ? undefined : outcome.content,
+    });
+  });
+  for (const extend of deps.extensions ?? []) extend(server);
+  return server;
+}

@@ -1,0 +1,120 @@
+/**
+ * MCP session records in Deno KV. The record keeps the client's original
+ * `initialize` params so any process sharing the KV can rebuild the session's
+ * server after a restart, without the client re-initializing.
+ */
+import { sessionKey, sessionPrefix, withKvRetry } from "../store/mod.ts";
+
+/** Which surface a session arrived on. */
+export type SessionTransportKind = "streamable-http" | "sse" | "stdio";
+
+/** What Warden keeps about one MCP session. */
+export interface SessionRecord {
+  readonly id: string;
+  readonly transport: SessionTransportKind;
+  readonly protocolVersion: string;
+  readonly clientInfo: { name?: string; version?: string } & Record<string, unknown>;
+  readonly capabilities: Record<string, unknown>;
+  /** The params of the client's `initialize` request, replayed to rebuild the session. */
+  readonly initializeParams: Record<string, unknown>;
+  readonly principal: string;
+  /** Governance stage the session last reached (000 until the chain starts). */
+  readonly stage: string;
+  readonly createdAt: string;
+  /** Unix ms of the last request seen (refreshed at most every `touchEveryMs`). */
+  readonly lastSeenMs: number;
+}
+
+/** KV values are limited to 64 KiB; keep headroom for the rest of the record. */
+export const MAX_SESSION_RECORD_BYTES = 60 * 1024;
+
+/** Raised when a client's initialize params would not fit in a session record. */
+export class SessionTooLargeError extends Error {
+  override name = "SessionTooLargeError";
+}
+
+/** Session persistence with idle expiry. */
+export interface SessionStore {
+  readonly ttlMs: number;
+  create(record: SessionRecord): Promise<void>;
+  /** The record, or null when unknown, ended or idle past the TTL. */
+  get(id: string, nowMs?: number): Promise<SessionRecord | null>;
+  /** Refreshes last-seen (and the KV expiry) of a live session. */
+  touch(record: SessionRecord, nowMs?: number): Promise<SessionRecord>;
+  delete(id: string): Promise<void>;
+  list(limit?: number): Promise<SessionRecord[]>;
+  count(): Promise<number>;
+}
+
+/**
+ * Creates the KV-backed session store. Records carry `expireIn` as a backstop;
+ * `get` also checks `lastSeenMs` itself because KV deletes expired keys lazily.
+ *
+ * @example
+ * ```ts
+ * const kv = await Deno.openKv(":memory:");
+ * const sessions = createSessionStore(kv, { ttlMs: 3_600_000 });
+ * console.log(await sessions.get("nope")); // null
+ * ```
+ */
+export function createSessionStore(kv: Deno.Kv, options: { ttlMs: number }): SessionStore {
+  const ttlMs = options.ttlMs;
+  // Expiry slack so a record is never dropped by KV before our own idle check says so.
+  const expireIn = ttlMs + 60_000;
+
+  function isExpired(record: SessionRecord, nowMs: number): boolean {
+    return nowMs - record.lastSeenMs > ttlMs;
+  }
+
+  return {
+    ttlMs,
+    async create(record) {
+      const size = new TextEncoder().encode(JSON.stringify(record)).length;
+      if (size > MAX_SESSION_RECORD_BYTES) {
+        throw new SessionTooLargeError(
+          `Cannot create session: initialize params are ${size} bytes, over the ${MAX_SESSION_RECORD_BYTES}-byte limit`,
+        );
+      }
+      await withKvRetry(() => kv.set(sessionKey(record.id), record, { expireIn }));
+    },
+    async get(id, nowMs = Date.now()) {
+      const entry = await kv.get<SessionRecord>(sessionKey(id));
+      if (entry.value === null) return null;
+      if (isExpired(entry.value, nowMs)) {
+        await withKvRetry(() => kv.delete(sessionKey(id)));
+        return null;
+      }
+      return entry.value;
+    },
+    async touch(record, nowMs = Date.now()) {
+      const next = { ...record, lastSeenMs: nowMs };
+      // Only refresh a record that still exists: a DELETE from another process must win.
+      const key = sessionKey(record.id);
+      await withKvRetry(async () => {
+        const current = await kv.get(key);
+        if (current.value === null) return;
+        await kv.atomic().check(current).set(key, next, { expireIn }).commit();
+      });
+      return next;
+    },
+    async delete(id) {
+      await withKvRetry(() => kv.delete(sessionKey(id)));
+    },
+    async list(limit = 100) {
+      const out: SessionRecord[] = [];
+      const now = Date.now();
+      for await (const e of kv.list<SessionRecord>({ prefix: sessionPrefix() }, { limit })) {
+        if (!isExpired(e.value, now)) out.push(e.value);
+      }
+      return out;
+    },
+    async count() {
+      let n = 0;
+      const now = Date.now();
+      for await (const e of kv.list<SessionRecord>({ prefix: sessionPrefix() })) {
+        if (!isExpired(e.value, now)) n++;
+      }
+      return n;
+    },
+  };
+}

@@ -1,0 +1,32 @@
+/**
+ * `warden stdio`: the same server over stdin/stdout for local clients. stdout
+ * carries only JSON-RPC; every log line goes to stderr.
+ */
+// @ts-types="@modelcontextprotocol/sdk/server/stdio"
+import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
+// @ts-types="@modelcontextprotocol/sdk/server/mcp"
+import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import type { Logger } from "../log.ts";
+
+/**
+ * Connects a server to this process's stdin/stdout and resolves when stdin
+ * closes (the client went away).
+ */
+export async function serveStdio(server: McpServer, logger: Logger): Promise<void> {
+  const transport = new StdioServerTransport();
+  const closed = new Promise<void>((resolve) => {
+    transport.onclose = () => resolve();
+  });
+  transport.onerror = (e: Error) => logger.warn("stdio transport error", { error: e.message });
+  await server.connect(transport);
+  // The SDK transport does not notice EOF on every runtime; end when stdin ends.
+  const ended = new Promise<void>((resolve) => {
+    const stdin = (globalThis as unknown as { process: { stdin: { on(e: string, f: () => void): void } } })
+      .process.stdin;
+    stdin.on("end", () => resolve());
+    stdin.on("close", () => resolve());
+  });
+  logger.info("serving MCP over stdio");
+  await Promise.race([closed, ended]);
+  await server.close();
+}

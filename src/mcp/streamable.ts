@@ -1,0 +1,392 @@
+/**
+ * Streamable HTTP sessions: one SDK transport and one McpServer per session,
+ * the session record in KV, and the rebuild of a session this process does not
+ * hold (after a restart, or when another process created it) by replaying the
+ * client's stored `initialize` into a fresh transport.
+ */
+// @ts-types="@modelcontextprotocol/sdk/server/webStandardStreamableHttp"
+import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
+// @ts-types="@modelcontextprotocol/sdk/server/mcp"
+import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+// @ts-types="@modelcontextprotocol/sdk/types"
+import {
+  isInitializeRequest,
+  isJSONRPCErrorResponse,
+  isJSONRPCResultResponse,
+  type JSONRPCMessage,
+  LATEST_PROTOCOL_VERSION,
+} from "@modelcontextprotocol/sdk/types.js";
+import type { Logger } from "../log.ts";
+import type { BatchWriter } from "../store/mod.ts";
+import { KvEventStore } from "./event_store.ts";
+import {
+  MAX_SESSION_RECORD_BYTES,
+  type SessionRecord,
+  type SessionStore,
+} from "./session_store.ts";
+
+/** Protocol versions negotiated on `/mcp` (the 2024-11-05 protocol belongs to `/sse`). */
+export const STREAMABLE_PROTOCOL_VERSIONS: readonly string[] = [
+  "2025-11-25",
+  "2025-06-18",
+  "2025-03-26",
+];
+
+/**
+ * The SDK transport, fixed for typescript-sdk#2559: in JSON-response mode the
+ * SDK never removes a request's `_streamMapping` entry once its response is
+ * sent (~2 KB per call). We drop settled entries after each response.
+ */
+class WardenStreamableTransport extends WebStandardStreamableHTTPServerTransport {
+  readonly #jsonMode: boolean;
+
+  constructor(
+    options: ConstructorParameters<typeof WebStandardStreamableHTTPServerTransport>[0] & {
+      enableJsonResponse: boolean;
+    },
+  ) {
+    super(options);
+    this.#jsonMode = options.enableJsonResponse;
+  }
+
+  override async send(
+    message: JSONRPCMessage,
+    options?: Parameters<WebStandardStreamableHTTPServerTransport["send"]>[1],
+  ): Promise<void> {
+    await super.send(message, options);
+    if (this.#jsonMode && (isJSONRPCResultResponse(message) || isJSONRPCErrorResponse(message))) {
+      this.pruneSettledStreams();
+    }
+  }
+
+  /** Removes JSON-mode stream entries no pending request refers to any more. */
+  pruneSettledStreams(): void {
+    // Private SDK state, reached by name on purpose: see the class comment.
+    const streams = this["_streamMapping"] as Map<string, { resolveJson?: unknown }>;
+    const pending = this["_requestToStreamMapping"] as Map<unknown, string>;
+    if (streams.size === 0) return;
+    const live = new Set(pending.values());
+    for (const [id, entry] of streams) {
+      if (entry.resolveJson && !live.has(id)) streams.delete(id);
+    }
+  }
+
+  /** Number of per-request stream entries held (exposed for the leak test). */
+  get heldStreams(): number {
+    return (this["_streamMapping"] as Map<string, unknown>).size;
+  }
+}
+
+interface LiveSession {
+  readonly transport: WardenStreamableTransport;
+  readonly server: McpServer;
+  readonly events?: KvEventStore;
+  record: SessionRecord;
+  lastSeenMs: number;
+  checkedMs: number;
+}
+
+/** Dependencies of the Streamable HTTP session manager. */
+export interface StreamableOptions {
+  readonly kv: Deno.Kv;
+  readonly sessions: SessionStore;
+  readonly writer: BatchWriter;
+  readonly createServer: (binding: { principal: string }) => McpServer;
+  readonly responseMode: "sse" | "json";
+  readonly maxEventsPerSession: number;
+  readonly logger: Logger;
+  /** How stale this process's view of a session may get before KV is read again. */
+  readonly recheckMs?: number;
+  /** Minimum interval between last-seen writes for one session. */
+  readonly touchEveryMs?: number;
+}
+
+/** What a request brings besides itself. */
+export interface StreamableRequestContext {
+  readonly parsedBody?: unknown;
+  readonly principal: string;
+}
+
+/** Handles `/mcp` requests for every session of this process. */
+export interface StreamableManager {
+  handle(req: Request, ctx: StreamableRequestContext): Promise<Response>;
+  /** Sessions held in memory by this process. */
+  readonly liveCount: number;
+  /** Closes idle sessions; returns how many were closed. */
+  reap(nowMs?: number): Promise<number>;
+  /** Test hook: per-request stream entries held by one session's transport. */
+  heldStreams(sessionId: string): number | undefined;
+  close(): Promise<void>;
+}
+
+function jsonRpcError(status: number, code: number, message: string): Response {
+  return new Response(JSON.stringify({ jsonrpc: "2.0", error: { code, message }, id: null }), {
+    status,
+    headers: { "content-type": "application/json" },
+  });
+}
+
+const SESSION_ID = /^[A-Za-z0-9-]{8,64}$/;
+const processTag = crypto.randomUUID().slice(0, 8);
+
+/**
+ * Creates the manager. Sessions are created on `initialize`, recorded in KV,
+ * touched on use, and rebuilt from KV when a request names a session this
+ * process does not hold.
+ */
+export function createStreamableManager(options: StreamableOptions): StreamableManager {
+  const live = new Map<string, LiveSession>();
+  const restoring = new Map<string, Promise<LiveSession | null>>();
+  const recheckMs = options.recheckMs ?? 1000;
+  const touchEveryMs = options.touchEveryMs ?? Math.min(60_000, options.sessions.ttlMs / 10);
+  const log = options.logger;
+  const jsonMode = options.responseMode === "json";
+
+  function newTransport(
+    sessionId: string,
+    onInitialized: (id: string) => Promise<void> | void,
+  ): { transport: WardenStreamableTransport; events?: KvEventStore } {
+    const events = jsonMode ? undefined : new KvEventStore(options.kv, {
+      sessionId,
+      writer: options.writer,
+      maxEvents: options.maxEventsPerSession,
+      ttlMs: options.sessions.ttlMs,
+      processTag,
+    });
+    const transport = new WardenStreamableTransport({
+      sessionIdGenerator: () => sessionId,
+      enableJsonResponse: jsonMode,
+      eventStore: events,
+      onsessioninitialized: onInitialized,
+      onsessionclosed: async (id: string) => {
+        live.delete(id);
+        await options.sessions.delete(id);
+        log.info("session ended", { session: id });
+      },
+    });
+    transport.onerror = (e: Error) => log.debug("transport error", { error: e.message });
+    return { transport, events };
+  }
+
+  function attach(
+    sessionId: string,
+    transport: WardenStreamableTransport,
+    server: McpServer,
+    record: SessionRecord,
+    events?: KvEventStore,
+  ): LiveSession {
+    const session: LiveSession = {
+      transport,
+      server,
+      events,
+      record,
+      lastSeenMs: Date.now(),
+      checkedMs: Date.now(),
+    };
+    live.set(sessionId, session);
+    transport.onclose = () => {
+      if (live.get(sessionId)?.transport === transport) live.delete(sessionId);
+    };
+    return session;
+  }
+
+  async function initialize(
+    req: Request,
+    message: JSONRPCMessage & { params: Record<string, unknown> },
+    ctx: StreamableRequestContext,
+  ): Promise<Response> {
+    const requested = String(message.params.protocolVersion ?? "");
+    // A version we do not speak on /mcp is answered with our latest, as the spec requires.
+    const protocolVersion = STREAMABLE_PROTOCOL_VERSIONS.includes(requested)
+      ? requested
+      : LATEST_PROTOCOL_VERSION;
+    const params: Record<string, unknown> = { ...message.params, protocolVersion };
+    const sessionId = crypto.randomUUID();
+    const now = Date.now();
+    const record: SessionRecord = {
+      id: sessionId,
+      transport: "streamable-http",
+      protocolVersion,
+      clientInfo: (params.clientInfo ?? {}) as SessionRecord["clientInfo"],
+      capabilities: (params.capabilities ?? {}) as Record<string, unknown>,
+      initializeParams: params,
+      principal: ctx.principal,
+      stage: "000",
+      createdAt: new Date(now).toISOString(),
+      lastSeenMs: now,
+    };
+    const size = new TextEncoder().encode(JSON.stringify(record)).length;
+    if (size > MAX_SESSION_RECORD_BYTES) {
+      return jsonRpcError(
+        400,
+        -32600,
+        `Invalid Request: initialize params are too large to keep (${size} bytes)`,
+      );
+    }
+    const server = options.createServer({ principal: ctx.principal });
+    const { transport, events } = newTransport(sessionId, async () => {
+      await options.sessions.create(record);
+      attach(sessionId, transport, server, record, events);
+      log.info("session created", {
+        session: sessionId,
+        protocol: protocolVersion,
+        client: record.clientInfo.name,
+      });
+    });
+    await server.connect(transport);
+    return await transport.handleRequest(req, { parsedBody: { ...message, params } });
+  }
+
+  /** Rebuilds a session held in KV but not in this process. */
+  async function restore(sessionId: string): Promise<LiveSession | null> {
+    const record = await options.sessions.get(sessionId);
+    if (!record || record.transport !== "streamable-http") return null;
+    const server = options.createServer({ principal: record.principal });
+    const { transport, events } = newTransport(sessionId, () => {});
+    await server.connect(transport);
+    events?.suspend(true);
+    try {
+      const headers = {
+        accept: "application/json, text/event-stream",
+        "content-type": "application/json",
+      };
+      const init = await transport.handleRequest(
+        new Request("http://warden.internal/mcp", { method: "POST", headers, body: "{}" }),
+        {
+          parsedBody: {
+            jsonrpc: "2.0",
+            id: `warden-restore-${sessionId}`,
+            method: "initialize",
+            params: record.initializeParams,
+          },
+        },
+      );
+      // Drain the reply (an SSE stream or JSON body) so the transport settles it.
+      await init.text();
+      const initialized = await transport.handleRequest(
+        new Request("http://warden.internal/mcp", {
+          method: "POST",
+          headers: {
+            ...headers,
+            "mcp-session-id": sessionId,
+            "mcp-protocol-version": record.protocolVersion,
+          },
+          body: "{}",
+        }),
+        { parsedBody: { jsonrpc: "2.0", method: "notifications/initialized" } },
+      );
+      await initialized.body?.cancel();
+    } finally {
+      events?.suspend(false);
+    }
+    log.info("session restored", { session: sessionId, protocol: record.protocolVersion });
+    return attach(sessionId, transport, server, record, events);
+  }
+
+  async function lookup(sessionId: string): Promise<LiveSession | null> {
+    const now = Date.now();
+    const held = live.get(sessionId);
+    if (held) {
+      if (now - held.checkedMs > recheckMs || now - held.lastSeenMs > options.sessions.ttlMs) {
+        // Another process may have used or ended the session; KV is the source of truth.
+        const record = await options.sessions.get(sessionId, now);
+        if (!record) {
+          live.delete(sessionId);
+          await held.transport.close();
+          log.info("session gone", { session: sessionId });
+          return null;
+        }
+        held.checkedMs = now;
+        held.record = record;
+      }
+      return held;
+    }
+    let pending = restoring.get(sessionId);
+    if (!pending) {
+      pending = restore(sessionId).finally(() => restoring.delete(sessionId));
+      restoring.set(sessionId, pending);
+    }
+    return await pending;
+  }
+
+  function touch(sessionId: string, session: LiveSession): void {
+    const now = Date.now();
+    session.lastSeenMs = now;
+    if (now - session.record.lastSeenMs >= touchEveryMs) {
+      const before = session.record;
+      session.record = { ...before, lastSeenMs: now };
+      options.sessions.touch(before, now).catch((e) =>
+        log.warn("cannot refresh session last-seen", { session: sessionId, error: e })
+      );
+    }
+  }
+
+  return {
+    get liveCount() {
+      return live.size;
+    },
+    heldStreams(sessionId) {
+      return live.get(sessionId)?.transport.heldStreams;
+    },
+    async handle(req, ctx) {
+      const body = ctx.parsedBody;
+      if (req.method === "POST") {
+        const messages = Array.isArray(body) ? body : [body];
+        const init = messages.find((m) => isInitializeRequest(m));
+        if (init) {
+          if (messages.length > 1) {
+            return jsonRpcError(
+              400,
+              -32600,
+              "Invalid Request: Only one initialization request is allowed",
+            );
+          }
+          return await initialize(req, init as never, ctx);
+        }
+      }
+      const sessionId = req.headers.get("mcp-session-id");
+      if (!sessionId) {
+        return jsonRpcError(400, -32000, "Bad Request: Mcp-Session-Id header is required");
+      }
+      if (!SESSION_ID.test(sessionId)) return jsonRpcError(404, -32001, "Session not found");
+      const version = req.headers.get("mcp-protocol-version");
+      if (version !== null && !STREAMABLE_PROTOCOL_VERSIONS.includes(version)) {
+        return jsonRpcError(
+          400,
+          -32000,
+          `Bad Request: Unsupported protocol version: ${version} (supported versions: ${
+            STREAMABLE_PROTOCOL_VERSIONS.join(", ")
+          })`,
+        );
+      }
+      const session = await lookup(sessionId);
+      if (!session) return jsonRpcError(404, -32001, "Session not found");
+      if (session.record.principal !== ctx.principal) {
+        // A session belongs to whoever opened it; another credential cannot ride on it.
+        return jsonRpcError(404, -32001, "Session not found");
+      }
+      touch(sessionId, session);
+      return await session.transport.handleRequest(req, { parsedBody: body });
+    },
+    async reap(nowMs = Date.now()) {
+      let closed = 0;
+      for (const [id, session] of live) {
+        if (nowMs - session.lastSeenMs > options.sessions.ttlMs) {
+          // Only this process's copy is idle; the KV record decides whether the session lives on.
+          const record = await options.sessions.get(id, nowMs);
+          live.delete(id);
+          await session.transport.close();
+          if (!record) log.info("session expired", { session: id });
+          closed++;
+        }
+      }
+      return closed;
+    },
+    async close() {
+      const sessions = [...live.values()];
+      live.clear();
+      await Promise.allSettled(sessions.map((s) => s.transport.close()));
+      await options.writer.flush();
+    },
+  };
+}

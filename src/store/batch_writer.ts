@@ -1,0 +1,126 @@
+/**
+ * Group commit for independent KV writes: writes issued while a commit is in
+ * flight are collected and committed together as one atomic operation, so
+ * throughput scales with concurrency instead of paying one SQLite transaction
+ * per write. Each caller's promise settles only after its write is durable.
+ */
+import { withKvRetry } from "./retry.ts";
+
+/** One queued mutation. */
+export type BatchMutation =
+  | { readonly type: "set"; readonly key: Deno.KvKey; readonly value: unknown; readonly expireIn?: number }
+  | { readonly type: "delete"; readonly key: Deno.KvKey };
+
+/** Deno KV's documented limits for one atomic operation. */
+export const KV_MAX_MUTATIONS = 1000;
+export const KV_MAX_ATOMIC_BYTES = 800 * 1024;
+export const KV_MAX_VALUE_BYTES = 64 * 1024;
+
+interface Pending {
+  readonly mutations: readonly BatchMutation[];
+  readonly bytes: number;
+  resolve(): void;
+  reject(e: unknown): void;
+}
+
+/** A group-commit writer over one KV handle. */
+export interface BatchWriter {
+  /** Queues mutations that must commit together; resolves once they are durable. */
+  write(mutations: readonly BatchMutation[]): Promise<void>;
+  /** Resolves when everything queued so far is committed. */
+  flush(): Promise<void>;
+}
+
+function estimateBytes(m: BatchMutation): number {
+  const keyBytes = JSON.stringify(m.key).length;
+  if (m.type === "delete") return keyBytes;
+  // JSON length approximates V8-serialized size well enough to stay under the limit with headroom.
+  return keyBytes + JSON.stringify(m.value ?? null).length + 64;
+}
+
+/**
+ * Creates a group-commit writer. A single `write` must itself fit in one atomic
+ * (≤ 1,000 mutations, ≤ 800 KiB); otherwise it is rejected with a RangeError.
+ *
+ * @example
+ * ```ts
+ * const kv = await Deno.openKv(":memory:");
+ * const writer = createBatchWriter(kv);
+ * await writer.write([{ type: "set", key: ["a"], value: 1 }]);
+ * ```
+ */
+export function createBatchWriter(kv: Deno.Kv): BatchWriter {
+  let queue: Pending[] = [];
+  let running: Promise<void> | null = null;
+
+  async function drain(): Promise<void> {
+    while (queue.length > 0) {
+      const batch: Pending[] = [];
+      let count = 0;
+      let bytes = 0;
+      while (queue.length > 0) {
+        const next = queue[0];
+        if (
+          batch.length > 0 &&
+          (count + next.mutations.length > KV_MAX_MUTATIONS ||
+            bytes + next.bytes > KV_MAX_ATOMIC_BYTES)
+        ) break;
+        batch.push(queue.shift()!);
+        count += next.mutations.length;
+        bytes += next.bytes;
+      }
+      try {
+        await withKvRetry(async () => {
+          const op = kv.atomic();
+          for (const p of batch) {
+            for (const m of p.mutations) {
+              if (m.type === "set") {
+                op.set(m.key, m.value, m.expireIn ? { expireIn: m.expireIn } : undefined);
+              } else op.delete(m.key);
+            }
+          }
+          const res = await op.commit();
+          if (!res.ok) throw new Error("Cannot commit batched KV writes: atomic check failed");
+        });
+        for (const p of batch) p.resolve();
+      } catch (e) {
+        for (const p of batch) p.reject(e);
+      }
+    }
+  }
+
+  function kick(): Promise<void> {
+    if (!running) {
+      running = drain().finally(() => {
+        running = null;
+        if (queue.length > 0) kick();
+      });
+    }
+    return running;
+  }
+
+  return {
+    write(mutations) {
+      if (mutations.length === 0) return Promise.resolve();
+      if (mutations.length > KV_MAX_MUTATIONS) {
+        return Promise.reject(
+          new RangeError(`Cannot write ${mutations.length} mutations in one atomic (max 1000)`),
+        );
+      }
+      const bytes = mutations.reduce((n, m) => n + estimateBytes(m), 0);
+      if (bytes > KV_MAX_ATOMIC_BYTES) {
+        return Promise.reject(
+          new RangeError(`Cannot write ${bytes} bytes in one atomic (max ${KV_MAX_ATOMIC_BYTES})`),
+        );
+      }
+      const done = new Promise<void>((resolve, reject) => {
+        queue.push({ mutations, bytes, resolve, reject });
+      });
+      kick();
+      return done;
+    },
+    async flush() {
+      while (running) await running;
+    },
+  };
+}

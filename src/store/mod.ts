@@ -1,0 +1,7 @@
+/**
+ * KV key builders and small storage helpers shared by every feature.
+ * @module
+ */
+export * from "./keys.ts";
+export * from "./retry.ts";
+export * from "./batch_writer.ts";

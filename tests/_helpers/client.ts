@@ -1,0 +1,31 @@
+/** SDK clients connected to a test server over each transport. */
+// @ts-types="@modelcontextprotocol/sdk/client/index"
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+// @ts-types="@modelcontextprotocol/sdk/client/streamableHttp"
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+// @ts-types="@modelcontextprotocol/sdk/client/sse"
+import { SSEClientTransport } from "@modelcontextprotocol/sdk/client/sse.js";
+
+export { Client, SSEClientTransport, StreamableHTTPClientTransport };
+
+/** Connects an SDK client over Streamable HTTP to `${base}/mcp`. */
+export async function connectStreamable(
+  base: string,
+  options: { sessionId?: string; headers?: Record<string, string>; name?: string } = {},
+): Promise<{ client: Client; transport: StreamableHTTPClientTransport }> {
+  const transport = new StreamableHTTPClientTransport(new URL(`${base}/mcp`), {
+    sessionId: options.sessionId,
+    requestInit: options.headers ? { headers: options.headers } : undefined,
+  });
+  const client = new Client({ name: options.name ?? "warden-test", version: "1.0.0" });
+  await client.connect(transport);
+  return { client, transport };
+}
+
+/** Connects an SDK client over legacy SSE to `${base}/sse`. */
+export async function connectSse(base: string): Promise<{ client: Client; transport: SSEClientTransport }> {
+  const transport = new SSEClientTransport(new URL(`${base}/sse`));
+  const client = new Client({ name: "warden-sse-test", version: "1.0.0" });
+  await client.connect(transport);
+  return { client, transport };
+}

@@ -1,0 +1,126 @@
+/**
+ * Test fixtures: a real Warden server on an ephemeral port (in-process, real
+ * KV) and a child-process server for restart and multi-process tests.
+ */
+import { createApp } from "../../src/app.ts";
+import type { App } from "../../src/app.ts";
+import { loadConfig } from "../../src/config.ts";
+import { createLogger, silentLogger } from "../../src/log.ts";
+import type { ServerExtension } from "../../src/mcp/mod.ts";
+import type { ToolDefinition } from "../../src/tools/mod.ts";
+
+/** A running in-process server. */
+export interface TestServer {
+  readonly url: string;
+  readonly port: number;
+  readonly app: App;
+  readonly kv: Deno.Kv;
+  close(): Promise<void>;
+}
+
+/** Starts Warden on 127.0.0.1 with a free port and `:memory:` KV unless told otherwise. */
+export async function startServer(
+  options: {
+    args?: string[];
+    env?: Record<string, string>;
+    kv?: Deno.Kv;
+    extraTools?: ToolDefinition[];
+    extensions?: ServerExtension[];
+    log?: boolean;
+  } = {},
+): Promise<TestServer> {
+  const config = loadConfig(
+    ["serve", "--port", "0", "--kv", ":memory:", ...(options.args ?? [])],
+    (name) => options.env?.[name],
+  );
+  const kv = options.kv ?? await Deno.openKv(":memory:");
+  const logger = options.log ? createLogger({ level: "debug" }) : silentLogger;
+  const app = createApp(config, {
+    kv,
+    logger,
+    extraTools: options.extraTools,
+    extensions: options.extensions,
+  });
+  const ac = new AbortController();
+  const { promise: listening, resolve } = Promise.withResolvers<number>();
+  const server = Deno.serve({
+    port: 0,
+    hostname: "127.0.0.1",
+    signal: ac.signal,
+    onListen: ({ port }) => resolve(port),
+  }, app.fetch);
+  const port = await listening;
+  app.setBoundPort(port);
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    app,
+    kv,
+    async close() {
+      await app.close();
+      ac.abort();
+      await server.finished;
+      if (!options.kv) kv.close();
+    },
+  };
+}
+
+/** A Warden server in its own process (`deno run main.ts serve`). */
+export interface ChildServer {
+  readonly url: string;
+  readonly process: Deno.ChildProcess;
+  /** Sends a signal and waits for exit. */
+  stop(signal?: Deno.Signal): Promise<Deno.CommandStatus>;
+  /** stderr lines read so far. */
+  readonly logs: string[];
+}
+
+const MAIN = new URL("../../main.ts", import.meta.url).pathname;
+
+/** Spawns `main.ts serve --port 0` and resolves once its first log line names the URL. */
+export async function spawnServer(args: string[], env: Record<string, string> = {}): Promise<ChildServer> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", MAIN, "serve", "--port", "0", ...args],
+    env: { NO_COLOR: "1", ...env },
+    stdout: "null",
+    stderr: "piped",
+    stdin: "null",
+  }).spawn();
+  const logs: string[] = [];
+  const { promise: urlReady, resolve, reject } = Promise.withResolvers<string>();
+  (async () => {
+    const lines = child.stderr.pipeThrough(new TextDecoderStream()).values();
+    let buf = "";
+    for await (const chunk of lines) {
+      buf += chunk;
+      let nl;
+      while ((nl = buf.indexOf("\n")) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        logs.push(line);
+        try {
+          const rec = JSON.parse(line);
+          if (rec.msg === "listening") resolve(rec.url.replace(/\/mcp$/, ""));
+        } catch {
+          // not a JSON log line
+        }
+      }
+    }
+    reject(new Error(`server exited before listening:\n${logs.join("\n")}`));
+  })();
+  const timer = setTimeout(() => reject(new Error("server did not start in 30 s")), 30_000);
+  const url = await urlReady.finally(() => clearTimeout(timer));
+  return {
+    url,
+    process: child,
+    logs,
+    async stop(signal: Deno.Signal = "SIGTERM") {
+      try {
+        child.kill(signal);
+      } catch {
+        // already gone
+      }
+      return await child.status;
+    },
+  };
+}
