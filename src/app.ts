@@ -18,7 +18,12 @@ import {
   type StreamableManager,
 } from "./mcp/mod.ts";
 import { createBatchWriter } from "./store/mod.ts";
-import { createToolRegistry, type ToolDefinition, type ToolRegistry, utilityTools } from "./tools/mod.ts";
+import {
+  createToolRegistry,
+  type ToolDefinition,
+  type ToolRegistry,
+  utilityTools,
+} from "./tools/mod.ts";
 import { VERSION } from "./version.ts";
 
 /** A wired server, ready to be handed to `Deno.serve`. */

@@ -155,7 +155,8 @@ export const FLAGS: readonly FlagSpec[] = [
   {
     name: "conformance-fixtures",
     type: "boolean",
-    help: "TEST ONLY: also serve the test_* tools, resources and prompts of the MCP conformance suite",
+    help:
+      "TEST ONLY: also serve the test_* tools, resources and prompts of the MCP conformance suite",
   },
   { name: "help", type: "boolean", help: "show this help" },
 ];

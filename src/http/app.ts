@@ -9,13 +9,7 @@ import { z } from "zod";
 import type { Logger } from "../log.ts";
 import type { LegacySseManager, StreamableManager } from "../mcp/mod.ts";
 import type { CallOutcome, ToolRegistry } from "../tools/mod.ts";
-import {
-  checkHostAndOrigin,
-  createBearerCheck,
-  HttpError,
-  parseJson,
-  readBody,
-} from "./guards.ts";
+import { checkHostAndOrigin, createBearerCheck, HttpError, parseJson, readBody } from "./guards.ts";
 
 /** Everything the HTTP app needs, already opened and wired by app.ts. */
 export interface HttpDeps {

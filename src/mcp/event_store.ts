@@ -8,7 +8,12 @@
 import type { EventStore } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
 // @ts-types="@modelcontextprotocol/sdk/types"
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
-import { type BatchWriter, eventKey, eventSessionPrefix, KV_MAX_VALUE_BYTES } from "../store/mod.ts";
+import {
+  type BatchWriter,
+  eventKey,
+  eventSessionPrefix,
+  KV_MAX_VALUE_BYTES,
+} from "../store/mod.ts";
 
 interface StoredEvent {
   /** Stream id the event belongs to. */
@@ -53,7 +58,9 @@ export class KvEventStore implements EventStore {
 
   #nextSeq(): string {
     this.#counter = (this.#counter + 1) % 1_000_000_000;
-    return `${String(Date.now()).padStart(15, "0")}-${String(this.#counter).padStart(9, "0")}-${this.#options.processTag}`;
+    return `${String(Date.now()).padStart(15, "0")}-${
+      String(this.#counter).padStart(9, "0")
+    }-${this.#options.processTag}`;
   }
 
   async storeEvent(streamId: string, message: JSONRPCMessage): Promise<string> {
@@ -64,7 +71,12 @@ export class KvEventStore implements EventStore {
     const expireIn = this.#options.ttlMs + 60_000;
     const key = eventKey(this.#sessionId, seq);
     if (json.length * 3 < KV_MAX_VALUE_BYTES - 512) {
-      await this.#options.writer.write([{ type: "set", key, value: { s: streamId, m: json }, expireIn }]);
+      await this.#options.writer.write([{
+        type: "set",
+        key,
+        value: { s: streamId, m: json },
+        expireIn,
+      }]);
     } else {
       const parts: string[] = [];
       for (let i = 0; i < json.length; i += CHUNK_CHARS) parts.push(json.slice(i, i + CHUNK_CHARS));

@@ -198,7 +198,9 @@ export function createLegacySseManager(options: LegacySseOptions): LegacySseMana
       return response;
     },
     async post(sessionId, body, principal) {
-      if (!sessionId) return rpcError(400, -32000, "Bad Request: sessionId query parameter is required");
+      if (!sessionId) {
+        return rpcError(400, -32000, "Bad Request: sessionId query parameter is required");
+      }
       const held = live.get(sessionId);
       if (!held || held.principal !== principal) {
         return rpcError(404, -32001, "Session not found");
@@ -209,7 +211,9 @@ export function createLegacySseManager(options: LegacySseOptions): LegacySseMana
         | undefined;
       if (init) {
         const requested = String(init.params.protocolVersion ?? "");
-        const protocolVersion = SSE_PROTOCOL_VERSIONS.includes(requested) ? requested : "2024-11-05";
+        const protocolVersion = SSE_PROTOCOL_VERSIONS.includes(requested)
+          ? requested
+          : "2024-11-05";
         init.params = { ...init.params, protocolVersion };
         const now = Date.now();
         await options.sessions.create({

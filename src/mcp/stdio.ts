@@ -21,8 +21,9 @@ export async function serveStdio(server: McpServer, logger: Logger): Promise<voi
   await server.connect(transport);
   // The SDK transport does not notice EOF on every runtime; end when stdin ends.
   const ended = new Promise<void>((resolve) => {
-    const stdin = (globalThis as unknown as { process: { stdin: { on(e: string, f: () => void): void } } })
-      .process.stdin;
+    const stdin =
+      (globalThis as unknown as { process: { stdin: { on(e: string, f: () => void): void } } })
+        .process.stdin;
     stdin.on("end", () => resolve());
     stdin.on("close", () => resolve());
   });

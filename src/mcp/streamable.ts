@@ -71,9 +71,15 @@ class WardenStreamableTransport extends WebStandardStreamableHTTPServerTransport
     }
   }
 
-  /** Number of per-request stream entries held (exposed for the leak test). */
+  /** Number of JSON-mode request entries held (the leak test watches this; open GET streams are not counted). */
   get heldStreams(): number {
-    return (this["_streamMapping"] as Map<string, unknown>).size;
+    let n = 0;
+    for (
+      const entry of (this["_streamMapping"] as Map<string, { resolveJson?: unknown }>).values()
+    ) {
+      if (entry.resolveJson) n++;
+    }
+    return n;
   }
 }
 

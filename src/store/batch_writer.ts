@@ -8,7 +8,12 @@ import { withKvRetry } from "./retry.ts";
 
 /** One queued mutation. */
 export type BatchMutation =
-  | { readonly type: "set"; readonly key: Deno.KvKey; readonly value: unknown; readonly expireIn?: number }
+  | {
+    readonly type: "set";
+    readonly key: Deno.KvKey;
+    readonly value: unknown;
+    readonly expireIn?: number;
+  }
   | { readonly type: "delete"; readonly key: Deno.KvKey };
 
 /** Deno KV's documented limits for one atomic operation. */

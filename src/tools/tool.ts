@@ -84,9 +84,11 @@ export interface ToolDefinition<
   readonly inputSchema: I;
   readonly outputSchema?: O;
   readonly annotations: ToolAnnotations;
-  handler(args: z.infer<I>, ctx: ToolContext): Promise<ToolOutput<z.infer<O>>> | ToolOutput<
-    z.infer<O>
-  >;
+  handler(args: z.infer<I>, ctx: ToolContext):
+    | Promise<ToolOutput<z.infer<O>>>
+    | ToolOutput<
+      z.infer<O>
+    >;
 }
 
 /** Helper that keeps the handler's argument type tied to its schema. */

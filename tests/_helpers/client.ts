@@ -23,7 +23,9 @@ export async function connectStreamable(
 }
 
 /** Connects an SDK client over legacy SSE to `${base}/sse`. */
-export async function connectSse(base: string): Promise<{ client: Client; transport: SSEClientTransport }> {
+export async function connectSse(
+  base: string,
+): Promise<{ client: Client; transport: SSEClientTransport }> {
   const transport = new SSEClientTransport(new URL(`${base}/sse`));
   const client = new Client({ name: "warden-sse-test", version: "1.0.0" });
   await client.connect(transport);

@@ -78,7 +78,10 @@ export interface ChildServer {
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 
 /** Spawns `main.ts serve --port 0` and resolves once its first log line names the URL. */
-export async function spawnServer(args: string[], env: Record<string, string> = {}): Promise<ChildServer> {
+export async function spawnServer(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<ChildServer> {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", MAIN, "serve", "--port", "0", ...args],
     env: { NO_COLOR: "1", ...env },
