@@ -55,7 +55,7 @@ function estimateBytes(m: BatchMutation): number {
  * ```
  */
 export function createBatchWriter(kv: Deno.Kv): BatchWriter {
-  let queue: Pending[] = [];
+  const queue: Pending[] = [];
   let running: Promise<void> | null = null;
 
   async function drain(): Promise<void> {
