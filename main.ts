@@ -7,6 +7,7 @@ import { createApp } from "./src/app.ts";
 import { checkExposure, type Config, ConfigError, helpText, loadConfig } from "./src/config.ts";
 import { createLogger, type Logger } from "./src/log.ts";
 import { serveStdio } from "./src/mcp/mod.ts";
+import type { ToolDefinition } from "./src/tools/mod.ts";
 import { VERSION } from "./src/version.ts";
 
 async function openKv(config: Readonly<Config>, logger: Logger): Promise<Deno.Kv> {
@@ -29,14 +30,23 @@ function containFaults(logger: Logger): void {
   });
 }
 
-async function serve(config: Readonly<Config>, logger: Logger): Promise<void> {
+/** Test harnesses start the real CLI with extra tools; production passes none. */
+export interface MainOptions {
+  readonly extraTools?: readonly ToolDefinition[];
+}
+
+async function serve(
+  config: Readonly<Config>,
+  logger: Logger,
+  options: MainOptions,
+): Promise<void> {
   const refusal = checkExposure(config);
   if (refusal) {
     console.error(refusal);
     Deno.exit(2);
   }
   const kv = await openKv(config, logger);
-  const app = createApp(config, { kv, logger });
+  const app = createApp(config, { kv, logger, extraTools: options.extraTools });
   containFaults(logger);
   const ac = new AbortController();
   const server = Deno.serve({
@@ -76,16 +86,21 @@ async function serve(config: Readonly<Config>, logger: Logger): Promise<void> {
   await server.finished;
 }
 
-async function stdio(config: Readonly<Config>, logger: Logger): Promise<void> {
+async function stdio(
+  config: Readonly<Config>,
+  logger: Logger,
+  options: MainOptions,
+): Promise<void> {
   const kv = await openKv(config, logger);
-  const app = createApp(config, { kv, logger });
+  const app = createApp(config, { kv, logger, extraTools: options.extraTools });
   containFaults(logger);
   await serveStdio(app.newMcpServer("local"), logger);
   await app.close();
   kv.close();
 }
 
-async function main(argv: string[]): Promise<number> {
+/** Runs the CLI and resolves with the process exit code. */
+export async function main(argv: string[], options: MainOptions = {}): Promise<number> {
   let config: Readonly<Config>;
   try {
     config = loadConfig(argv, (name) => Deno.env.get(name));
@@ -102,10 +117,10 @@ async function main(argv: string[]): Promise<number> {
       console.log(helpText());
       return 0;
     case "serve":
-      await serve(config, logger);
+      await serve(config, logger, options);
       return 0;
     case "stdio":
-      await stdio(config, logger);
+      await stdio(config, logger, options);
       return 0;
     default:
       console.error(`warden: unknown command "${config.command}"\n\n${helpText()}`);

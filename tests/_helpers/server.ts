@@ -75,15 +75,19 @@ export interface ChildServer {
   readonly logs: string[];
 }
 
-const MAIN = new URL("../../main.ts", import.meta.url).pathname;
+const MAIN = new URL("./main_with_test_tools.ts", import.meta.url).pathname;
 
-/** Spawns `main.ts serve --port 0` and resolves once its first log line names the URL. */
+/**
+ * Spawns the real CLI (with the test-only tools added) as `serve --port 0`
+ * unless `args` names a port, and resolves once its first log line names the URL.
+ */
 export async function spawnServer(
   args: string[],
   env: Record<string, string> = {},
 ): Promise<ChildServer> {
+  const portArgs = args.includes("--port") ? [] : ["--port", "0"];
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, "serve", "--port", "0", ...args],
+    args: ["run", "-A", MAIN, "serve", ...portArgs, ...args],
     env: { NO_COLOR: "1", ...env },
     stdout: "null",
     stderr: "piped",

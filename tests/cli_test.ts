@@ -1,0 +1,110 @@
+import assert from "node:assert/strict";
+// @ts-types="@modelcontextprotocol/sdk/client/stdio"
+import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import { Client } from "./_helpers/client.ts";
+import { FLAGS } from "../src/config.ts";
+import { spawnServer } from "./_helpers/server.ts";
+
+const MAIN = new URL("../main.ts", import.meta.url).pathname;
+
+async function run(args: string[], env: Record<string, string> = {}) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", MAIN, ...args],
+    env: { NO_COLOR: "1", ...env },
+    stdin: "null",
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+Deno.test("cli: --help documents every flag and its environment variable", async () => {
+  const { code, stdout } = await run(["--help"]);
+  assert.equal(code, 0);
+  for (const f of FLAGS) {
+    assert.ok(stdout.includes(`--${f.name}`), `--${f.name} missing from help`);
+    if (f.env) assert.ok(stdout.includes(f.env), `${f.env} missing from help`);
+  }
+  assert.match(stdout, /serve/);
+  assert.match(stdout, /stdio/);
+});
+
+Deno.test("cli: a non-loopback host without a token refuses to start and says what to set", async () => {
+  const { code, stderr } = await run([
+    "serve",
+    "--host",
+    "0.0.0.0",
+    "--port",
+    "0",
+    "--kv",
+    ":memory:",
+  ]);
+  assert.equal(code, 2);
+  assert.match(stderr, /--token/);
+  assert.match(stderr, /WARDEN_TOKEN/);
+});
+
+Deno.test("cli: bad flag values are refused with the flag named", async () => {
+  const bad = await run(["serve", "--port", "99999"]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--port must be between 0 and 65535/);
+  const unknown = await run(["serve", "--no-such-flag"]);
+  assert.equal(unknown.code, 2);
+  const mode = await run(["serve", "--response-mode", "xml"]);
+  assert.match(mode.stderr, /--response-mode/);
+});
+
+Deno.test("cli: environment variables are read when flags are absent", async () => {
+  const server = await spawnServer(["--kv", ":memory:"], { WARDEN_RESPONSE_MODE: "json" });
+  try {
+    const line = server.logs.find((l) => l.includes('"listening"'))!;
+    assert.equal(JSON.parse(line).response_mode, "json");
+    // The first log line names the URL actually bound.
+    assert.match(JSON.parse(server.logs[0]).url, /^http:\/\/127\.0\.0\.1:\d+\/mcp$/);
+  } finally {
+    await server.stop();
+  }
+});
+
+Deno.test("cli: a stray rejection inside a tool does not take the process down", async () => {
+  const server = await spawnServer(["--kv", ":memory:"]);
+  try {
+    const res = await fetch(`${server.url}/invoke`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ tool: "test_stray_rejection" }),
+    });
+    assert.equal(res.status, 200);
+    await res.body?.cancel();
+    await new Promise((r) => setTimeout(r, 100));
+    const again = await fetch(`${server.url}/invoke`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ tool: "calculate", arguments: { expression: "1+1" } }),
+    });
+    assert.equal((await again.json()).data.result, 2);
+    assert.ok(server.logs.some((l) => l.includes("unhandled promise rejection contained")));
+  } finally {
+    await server.stop();
+  }
+});
+
+Deno.test("cli: stdio serves the same tools over stdin/stdout with logs on stderr only", async () => {
+  const dir = await Deno.makeTempDir();
+  const transport = new StdioClientTransport({
+    command: Deno.execPath(),
+    args: ["run", "-A", MAIN, "stdio", "--kv", `${dir}/stdio.db`],
+    env: { NO_COLOR: "1", PATH: Deno.env.get("PATH") ?? "" },
+    stderr: "pipe",
+  });
+  const client = new Client({ name: "stdio-test", version: "1" });
+  try {
+    await client.connect(transport);
+    const { tools } = await client.listTools();
+    assert.ok(tools.some((t) => t.name === "calculate"));
+    const r = await client.callTool({ name: "calculate", arguments: { expression: "3*(4+5)" } });
+    assert.deepEqual(r.structuredContent, { expression: "3*(4+5)", result: 27 });
+  } finally {
+    await client.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

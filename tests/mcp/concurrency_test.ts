@@ -1,0 +1,32 @@
+import assert from "node:assert/strict";
+import { connectStreamable } from "../_helpers/client.ts";
+import { startServer } from "../_helpers/server.ts";
+
+for (const mode of ["sse", "json"] as const) {
+  Deno.test(`concurrency (${mode} responses): 50 clients × 20 calls in parallel each get exactly their own answers`, async () => {
+    const server = await startServer({ args: ["--response-mode", mode] });
+    try {
+      const clients = await Promise.all(
+        Array.from({ length: 50 }, (_, i) => connectStreamable(server.url, { name: `c${i}` })),
+      );
+      const ids = new Set(clients.map((c) => c.transport.sessionId));
+      assert.equal(ids.size, 50, "every client has its own session");
+      await Promise.all(clients.map(async ({ client }, c) => {
+        await Promise.all(Array.from({ length: 20 }, async (_, k) => {
+          const expression = `${c}*1000+${k}`;
+          const r = await client.callTool({ name: "calculate", arguments: { expression } });
+          assert.deepEqual(r.structuredContent, { expression, result: c * 1000 + k });
+          const s = await client.callTool({
+            name: "transform_string",
+            arguments: { text: `client-${c}-call-${k}`, operation: "upper" },
+          });
+          assert.equal((s.structuredContent as { result: string }).result, `CLIENT-${c}-CALL-${k}`);
+        }));
+      }));
+      assert.equal(server.app.streamable.liveCount, 50);
+      await Promise.all(clients.map(({ client }) => client.close()));
+    } finally {
+      await server.close();
+    }
+  });
+}
