@@ -1,0 +1,151 @@
+import assert from "node:assert/strict";
+import { startServer, type TestServer } from "../_helpers/server.ts";
+import { testTools } from "../_helpers/tools.ts";
+import { ACCEPT_BOTH, initializeRaw, parseSseMessages } from "../_helpers/raw.ts";
+
+/** Starts a slow call, reads only the priming event, then drops the connection. */
+async function startAndDisconnect(server: TestServer, sessionId: string): Promise<string> {
+  const ac = new AbortController();
+  const res = await fetch(`${server.url}/mcp`, {
+    method: "POST",
+    signal: ac.signal,
+    headers: {
+      accept: ACCEPT_BOTH,
+      "content-type": "application/json",
+      "mcp-session-id": sessionId,
+      "mcp-protocol-version": "2025-11-25",
+    },
+    body: JSON.stringify({
+      jsonrpc: "2.0",
+      id: 42,
+      method: "tools/call",
+      params: { name: "test_sleep", arguments: { ms: 300 } },
+    }),
+  });
+  assert.equal(res.status, 200);
+  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+  let buf = "";
+  while (!buf.includes("\n\n")) buf += (await reader.read()).value ?? "";
+  const primingId = /^id: (\S+)$/m.exec(buf)?.[1];
+  assert.ok(primingId, `priming event carries an id: ${buf}`);
+  ac.abort();
+  await reader.cancel().catch(() => {});
+  return primingId;
+}
+
+async function resume(server: TestServer, sessionId: string, lastEventId: string) {
+  const ac = new AbortController();
+  const res = await fetch(`${server.url}/mcp`, {
+    signal: ac.signal,
+    headers: {
+      accept: "text/event-stream",
+      "mcp-session-id": sessionId,
+      "mcp-protocol-version": "2025-11-25",
+      "last-event-id": lastEventId,
+    },
+  });
+  assert.equal(res.status, 200);
+  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+  let buf = "";
+  const deadline = Date.now() + 5000;
+  while (!buf.includes('"id":42') && Date.now() < deadline) {
+    buf += (await reader.read()).value ?? "";
+  }
+  ac.abort();
+  await reader.cancel().catch(() => {});
+  return parseSseMessages(buf);
+}
+
+Deno.test("resumability: a client reconnecting with Last-Event-ID gets the response it missed", async () => {
+  const server = await startServer({ extraTools: testTools });
+  try {
+    const { sessionId } = await initializeRaw(server.url, "2025-11-25");
+    const primingId = await startAndDisconnect(server, sessionId);
+    await new Promise((r) => setTimeout(r, 500)); // the tool finishes while nobody listens
+    const events = await resume(server, sessionId, primingId);
+    const reply = events.find((e) => (e.data as { id?: number }).id === 42);
+    assert.ok(reply, "the missed reply was replayed");
+    assert.ok(reply.id, "replayed events carry their ids");
+    assert.deepEqual(
+      (reply.data as { result: { structuredContent: unknown } }).result.structuredContent,
+      {
+        slept_ms: 300,
+      },
+    );
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("resumability: another process sharing the KV replays the missed events", async () => {
+  const dir = await Deno.makeTempDir();
+  const kvA = await Deno.openKv(`${dir}/w.db`);
+  const kvB = await Deno.openKv(`${dir}/w.db`);
+  const a = await startServer({ extraTools: testTools, kv: kvA });
+  const b = await startServer({ extraTools: testTools, kv: kvB });
+  try {
+    const { sessionId } = await initializeRaw(a.url, "2025-11-25");
+    const primingId = await startAndDisconnect(a, sessionId);
+    await new Promise((r) => setTimeout(r, 500));
+    const events = await resume(b, sessionId, primingId);
+    assert.ok(events.some((e) => (e.data as { id?: number }).id === 42));
+  } finally {
+    await a.close();
+    await b.close();
+    kvA.close();
+    kvB.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("resumability: a malformed Last-Event-ID is refused with 400", async () => {
+  const server = await startServer();
+  try {
+    const { sessionId } = await initializeRaw(server.url, "2025-11-25");
+    const res = await fetch(`${server.url}/mcp`, {
+      headers: {
+        accept: "text/event-stream",
+        "mcp-session-id": sessionId,
+        "last-event-id": "../../etc/passwd",
+      },
+    });
+    assert.equal(res.status, 400);
+    await res.body?.cancel();
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("resumability: stored events are bounded per session", async () => {
+  const server = await startServer({ args: ["--max-events", "20"] });
+  try {
+    const { sessionId } = await initializeRaw(server.url, "2025-11-25");
+    for (let i = 0; i < 60; i++) {
+      const res = await fetch(`${server.url}/mcp`, {
+        method: "POST",
+        headers: {
+          accept: ACCEPT_BOTH,
+          "content-type": "application/json",
+          "mcp-session-id": sessionId,
+          "mcp-protocol-version": "2025-11-25",
+        },
+        body: JSON.stringify({
+          jsonrpc: "2.0",
+          id: i + 1,
+          method: "tools/call",
+          params: { name: "calculate", arguments: { expression: `${i}+1` } },
+        }),
+      });
+      await res.text();
+    }
+    let stored = 0;
+    for await (const e of server.kv.list({ prefix: ["mcp_event", sessionId] })) {
+      if (e.key.length === 3) stored++;
+    }
+    // 120 events were written (a priming event and a reply per call); pruning keeps
+    // the newest 20, running every 10 writes.
+    assert.ok(stored >= 20 && stored < 30, `stored ${stored}`);
+  } finally {
+    await server.close();
+  }
+});
