@@ -9,3 +9,4 @@ export * from "./streamable.ts";
 export * from "./legacy_sse.ts";
 export * from "./stdio.ts";
 export { KvEventStore } from "./event_store.ts";
+export { conformanceExtension } from "./conformance.ts";

@@ -12,6 +12,7 @@ import {
   ErrorCode,
   ListToolsRequestSchema,
   McpError,
+  SetLevelRequestSchema,
 } from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod";
 import type { CallOutcome, ClientBridge, ToolRegistry } from "../tools/mod.ts";
@@ -36,6 +37,18 @@ export interface SessionBinding {
 }
 
 const AnyResult = z.looseObject({});
+
+/** RFC 5424 severities in ascending order, as MCP's logging/setLevel uses them. */
+const LOG_LEVELS = [
+  "debug",
+  "info",
+  "notice",
+  "warning",
+  "error",
+  "critical",
+  "alert",
+  "emergency",
+];
 
 /** Turns a registry outcome into an MCP `CallToolResult`. */
 export function toCallToolResult(
@@ -77,6 +90,12 @@ export function createMcpServer(deps: McpServerDeps, binding: SessionBinding): M
   );
   const low = server.server;
   const tools = deps.registry.list();
+  // The client's logging/setLevel choice; until it sets one, every level is sent.
+  let minLogLevel = 0;
+  low.setRequestHandler(SetLevelRequestSchema, (request) => {
+    minLogLevel = LOG_LEVELS.indexOf(request.params.level);
+    return {};
+  });
   low.setRequestHandler(ListToolsRequestSchema, () => ({ tools: tools as never }));
   low.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
     const progressToken = request.params._meta?.progressToken;
@@ -84,8 +103,10 @@ export function createMcpServer(deps: McpServerDeps, binding: SessionBinding): M
       get capabilities() {
         return (low.getClientCapabilities() ?? {}) as Record<string, unknown>;
       },
-      log: (level, data) =>
-        extra.sendNotification({ method: "notifications/message", params: { level, data } }),
+      log: async (level, data) => {
+        if (LOG_LEVELS.indexOf(level) < minLogLevel) return;
+        await extra.sendNotification({ method: "notifications/message", params: { level, data } });
+      },
       progress: async (progress, opts) => {
         if (progressToken === undefined) return;
         await extra.sendNotification({

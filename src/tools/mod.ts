@@ -5,3 +5,4 @@
 export * from "./tool.ts";
 export * from "./registry.ts";
 export { utilityTools } from "./utilities.ts";
+export { conformanceTools, FIXTURE_PNG_BASE64, FIXTURE_WAV_BASE64 } from "./conformance.ts";
