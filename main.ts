@@ -56,7 +56,8 @@ async function serve(
     onListen: ({ hostname, port }) => {
       app.setBoundPort(port);
       const shown = hostname.includes(":") ? `[${hostname}]` : hostname;
-      logger.info("listening", {
+      // Printed whatever the log level: operators and scripts read the bound URL from it.
+      logger.always("listening", {
         url: `http://${shown}:${port}/mcp`,
         version: VERSION,
         kv: config.kvPath ?? "deno-deploy",

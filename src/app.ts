@@ -5,9 +5,11 @@
  */
 import type { Config } from "./config.ts";
 import { defaultAllowedHosts } from "./config.ts";
+import { createDeadlineScheduler } from "./deadline.ts";
 import { createHttpApp } from "./http/mod.ts";
 import type { Logger } from "./log.ts";
 import {
+  conformanceExtension,
   createLegacySseManager,
   createMcpServer,
   createSessionStore,
@@ -19,6 +21,7 @@ import {
 } from "./mcp/mod.ts";
 import { createBatchWriter } from "./store/mod.ts";
 import {
+  conformanceTools,
   createToolRegistry,
   type ToolDefinition,
   type ToolRegistry,
@@ -61,11 +64,22 @@ export interface AppDeps {
  */
 export function createApp(config: Readonly<Config>, deps: AppDeps): App {
   const { kv, logger } = deps;
-  const tools: ToolDefinition[] = [...utilityTools, ...(deps.extraTools ?? [])];
-  const registry = createToolRegistry(tools, { logger, timeoutMs: config.toolTimeoutMs });
+  const fixtures = config.conformanceFixtures;
+  const tools: ToolDefinition[] = [
+    ...utilityTools,
+    ...(fixtures ? conformanceTools : []),
+    ...(deps.extraTools ?? []),
+  ];
+  const extensions = [...(fixtures ? [conformanceExtension] : []), ...(deps.extensions ?? [])];
+  const deadlines = createDeadlineScheduler();
+  const registry = createToolRegistry(tools, {
+    logger,
+    timeoutMs: config.toolTimeoutMs,
+    deadlines,
+  });
   const sessions = createSessionStore(kv, { ttlMs: config.sessionTtlMs });
   const writer = createBatchWriter(kv);
-  const serverDeps = { registry, version: VERSION, extensions: deps.extensions };
+  const serverDeps = { registry, version: VERSION, extensions };
   const newMcpServer = (principal: string) => createMcpServer(serverDeps, { principal });
   const streamable = createStreamableManager({
     kv,
@@ -82,16 +96,18 @@ export function createApp(config: Readonly<Config>, deps: AppDeps): App {
     logger,
     messagesPath: "/messages",
   });
-  let boundPort = config.port;
-  const allow = () => {
+  function allowFor(port: number) {
     const hosts = config.allowedHosts.length > 0
       ? config.allowedHosts.map((h) => h.toLowerCase())
-      : defaultAllowedHosts(boundPort);
+      : defaultAllowedHosts(port);
     const origins = config.allowedOrigins.length > 0
       ? config.allowedOrigins.map((o) => o.toLowerCase())
       : hosts.flatMap((h) => [`http://${h}`, `https://${h}`]);
     return { hosts, origins };
-  };
+  }
+  // Recomputed only when the bound port becomes known, not per request.
+  let allowed = allowFor(config.port);
+  const allow = () => allowed;
   const http = createHttpApp({
     registry,
     streamable,
@@ -103,6 +119,7 @@ export function createApp(config: Readonly<Config>, deps: AppDeps): App {
     token: config.token,
     maxBodyBytes: config.maxBodyBytes,
     requestTimeoutMs: config.requestTimeoutMs,
+    deadlines,
     allow,
   });
   const reaper = setInterval(() => {
@@ -115,7 +132,7 @@ export function createApp(config: Readonly<Config>, deps: AppDeps): App {
     streamable,
     sse,
     setBoundPort(port) {
-      boundPort = port;
+      allowed = allowFor(port);
     },
     newMcpServer,
     async close() {
@@ -123,6 +140,7 @@ export function createApp(config: Readonly<Config>, deps: AppDeps): App {
       await sse.close();
       await streamable.close();
       await writer.flush();
+      deadlines.close();
     },
   };
 }

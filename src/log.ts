@@ -11,6 +11,8 @@ export interface Logger {
   info(msg: string, fields?: Record<string, unknown>): void;
   warn(msg: string, fields?: Record<string, unknown>): void;
   error(msg: string, fields?: Record<string, unknown>): void;
+  /** Logs at info level regardless of the threshold (start-up facts such as the bound URL). */
+  always(msg: string, fields?: Record<string, unknown>): void;
   child(fields: Record<string, unknown>): Logger;
 }
 
@@ -54,8 +56,8 @@ export function createLogger(
         // stderr closed (parent went away): logging must never crash the server.
       }
     });
-  function emit(level: LogLevel, msg: string, fields?: Record<string, unknown>) {
-    if (ORDER[level] < threshold) return;
+  function emit(level: LogLevel, msg: string, fields?: Record<string, unknown>, force = false) {
+    if (!force && ORDER[level] < threshold) return;
     write(JSON.stringify({
       time: new Date().toISOString(),
       level,
@@ -68,6 +70,7 @@ export function createLogger(
     info: (m, f) => emit("info", m, f),
     warn: (m, f) => emit("warn", m, f),
     error: (m, f) => emit("error", m, f),
+    always: (m, f) => emit("info", m, f, true),
     child: (fields) =>
       createLogger({ level: options.level, fields: { ...base, ...fields }, write }),
   };

@@ -6,6 +6,7 @@
 import { Hono } from "hono";
 import type { Context } from "hono";
 import { z } from "zod";
+import type { DeadlineScheduler } from "../deadline.ts";
 import type { Logger } from "../log.ts";
 import type { LegacySseManager, StreamableManager } from "../mcp/mod.ts";
 import type { CallOutcome, ToolRegistry } from "../tools/mod.ts";
@@ -23,6 +24,7 @@ export interface HttpDeps {
   readonly token?: string;
   readonly maxBodyBytes: number;
   readonly requestTimeoutMs: number;
+  readonly deadlines: DeadlineScheduler;
   /** Read per request: the bound port is only known after listening. */
   readonly allow: () => { hosts: readonly string[]; origins: readonly string[] };
 }
@@ -86,26 +88,24 @@ export function createHttpApp(deps: HttpDeps): Hono<Env> {
     const text = await readBody(c.req.raw, {
       maxBytes: deps.maxBodyBytes,
       timeoutMs: deps.requestTimeoutMs,
+      deadlines: deps.deadlines,
     });
     if (text.trim() === "") throw new HttpError(400, "Parse error: empty body", -32700);
     return parseJson(text);
   }
 
   function withDeadline(promise: Promise<Response>): Promise<Response> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
+    let cancel = () => {};
     const timeout = new Promise<Response>((resolve) => {
-      timer = setTimeout(
-        () =>
-          resolve(
-            new Response(
-              JSON.stringify(rpcErrorBody(-32001, "Request timed out")),
-              { status: 504, headers: { "content-type": "application/json" } },
-            ),
-          ),
-        deps.requestTimeoutMs,
-      );
+      cancel = deps.deadlines.after(deps.requestTimeoutMs, () =>
+        resolve(
+          new Response(JSON.stringify(rpcErrorBody(-32001, "Request timed out")), {
+            status: 504,
+            headers: { "content-type": "application/json" },
+          }),
+        ));
     });
-    return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+    return Promise.race([promise, timeout]).finally(cancel);
   }
 
   app.onError((err, c) => {

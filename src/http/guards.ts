@@ -4,6 +4,7 @@
  * bounded, timed body read.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
+import type { DeadlineScheduler } from "../deadline.ts";
 
 /** An HTTP-level refusal; the app's error handler renders it. */
 export class HttpError extends Error {
@@ -69,39 +70,57 @@ export function createBearerCheck(token: string): (req: Request) => HttpError | 
  */
 export async function readBody(
   req: Request,
-  limits: { maxBytes: number; timeoutMs: number },
+  limits: { maxBytes: number; timeoutMs: number; deadlines: DeadlineScheduler },
 ): Promise<string> {
   const declared = req.headers.get("content-length");
   if (declared !== null && Number(declared) > limits.maxBytes) {
     throw new HttpError(413, `Payload Too Large: body exceeds ${limits.maxBytes} bytes`);
   }
   if (!req.body) return "";
-  const reader = req.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new HttpError(408, "Request Timeout: body not received in time")),
-      limits.timeoutMs,
-    );
-  });
+  const timeout = limits.deadlines.timeout<never>(
+    limits.timeoutMs,
+    () => new HttpError(408, "Request Timeout: body not received in time"),
+  );
+  let bytes: Uint8Array;
   try {
-    for (;;) {
-      const { done, value } = await Promise.race([reader.read(), timeout]);
-      if (done) break;
-      total += value.byteLength;
-      if (total > limits.maxBytes) {
-        throw new HttpError(413, `Payload Too Large: body exceeds ${limits.maxBytes} bytes`);
-      }
-      chunks.push(value);
-    }
+    // With a declared length within the limit the runtime reads it in one go;
+    // otherwise count as chunks arrive so an unbounded stream is cut off early.
+    bytes = declared !== null
+      ? new Uint8Array(await Promise.race([req.arrayBuffer(), timeout.promise]))
+      : await Promise.race([readLimited(req.body, limits.maxBytes), timeout.promise]);
   } catch (e) {
-    reader.cancel().catch(() => {});
+    req.body.cancel().catch(() => {});
     if (e instanceof HttpError) throw e;
     throw new HttpError(400, "Bad Request: the request body could not be read");
   } finally {
-    clearTimeout(timer);
+    timeout.cancel();
+  }
+  if (bytes.byteLength > limits.maxBytes) {
+    throw new HttpError(413, `Payload Too Large: body exceeds ${limits.maxBytes} bytes`);
+  }
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    throw new HttpError(400, "Bad Request: the body is not valid UTF-8", -32700);
+  }
+}
+
+async function readLimited(
+  body: ReadableStream<Uint8Array>,
+  maxBytes: number,
+): Promise<Uint8Array> {
+  const reader = body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > maxBytes) {
+      reader.cancel().catch(() => {});
+      throw new HttpError(413, `Payload Too Large: body exceeds ${maxBytes} bytes`);
+    }
+    chunks.push(value);
   }
   const bytes = new Uint8Array(total);
   let offset = 0;
@@ -109,11 +128,7 @@ export async function readBody(
     bytes.set(c, offset);
     offset += c.byteLength;
   }
-  try {
-    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
-  } catch {
-    throw new HttpError(400, "Bad Request: the body is not valid UTF-8", -32700);
-  }
+  return bytes;
 }
 
 /** Parses JSON, turning a syntax error into JSON-RPC's -32700. */

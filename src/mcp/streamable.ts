@@ -11,8 +11,6 @@ import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 // @ts-types="@modelcontextprotocol/sdk/types"
 import {
   isInitializeRequest,
-  isJSONRPCErrorResponse,
-  isJSONRPCResultResponse,
   type JSONRPCMessage,
   LATEST_PROTOCOL_VERSION,
 } from "@modelcontextprotocol/sdk/types.js";
@@ -54,7 +52,8 @@ class WardenStreamableTransport extends WebStandardStreamableHTTPServerTransport
     options?: Parameters<WebStandardStreamableHTTPServerTransport["send"]>[1],
   ): Promise<void> {
     await super.send(message, options);
-    if (this.#jsonMode && (isJSONRPCResultResponse(message) || isJSONRPCErrorResponse(message))) {
+    // A plain shape check: the SDK's type guards run a zod parse per message.
+    if (this.#jsonMode && "id" in message && ("result" in message || "error" in message)) {
       this.pruneSettledStreams();
     }
   }
@@ -338,7 +337,10 @@ export function createStreamableManager(options: StreamableOptions): StreamableM
       const body = ctx.parsedBody;
       if (req.method === "POST") {
         const messages = Array.isArray(body) ? body : [body];
-        const init = messages.find((m) => isInitializeRequest(m));
+        // Cheap shape check first: the SDK guard is a full zod parse, too costly per request.
+        const init = messages.find((m) =>
+          (m as { method?: unknown })?.method === "initialize" && isInitializeRequest(m)
+        );
         if (init) {
           if (messages.length > 1) {
             return jsonRpcError(

@@ -4,6 +4,7 @@
  * run with a deadline and fault containment, validate the output.
  */
 import { z } from "zod";
+import type { DeadlineScheduler } from "../deadline.ts";
 import type { Logger } from "../log.ts";
 import { type ClientBridge, type ToolDefinition, ToolError } from "./tool.ts";
 
@@ -73,13 +74,17 @@ function describeIssues(error: z.ZodError): string {
  *
  * @example
  * ```ts
- * const registry = createToolRegistry([], { logger: silentLogger, timeoutMs: 1000 });
+ * const registry = createToolRegistry([], {
+ *   logger: silentLogger,
+ *   timeoutMs: 1000,
+ *   deadlines: createDeadlineScheduler(),
+ * });
  * console.log(registry.list().length); // 0
  * ```
  */
 export function createToolRegistry(
   tools: readonly ToolDefinition[],
-  options: { logger: Logger; timeoutMs: number },
+  options: { logger: Logger; timeoutMs: number; deadlines: DeadlineScheduler },
 ): ToolRegistry {
   const byName = new Map<string, ToolDefinition>();
   for (const tool of tools) {
@@ -117,9 +122,9 @@ export function createToolRegistry(
     const controller = new AbortController();
     const onAbort = () => controller.abort(ctx.signal?.reason);
     ctx.signal?.addEventListener("abort", onAbort, { once: true });
-    let timer: ReturnType<typeof setTimeout> | undefined;
+    let cancelDeadline = () => {};
     const deadline = new Promise<"timeout">((resolve) => {
-      timer = setTimeout(() => resolve("timeout"), options.timeoutMs);
+      cancelDeadline = options.deadlines.after(options.timeoutMs, () => resolve("timeout"));
     });
     try {
       const pending = Promise.resolve().then(() =>
@@ -174,7 +179,7 @@ export function createToolRegistry(
         text: `Tool ${tool.name} failed with an internal error; other tools are unaffected`,
       };
     } finally {
-      clearTimeout(timer);
+      cancelDeadline();
       ctx.signal?.removeEventListener("abort", onAbort);
     }
   }
