@@ -100,6 +100,23 @@ async function stdio(
   kv.close();
 }
 
+/** `warden health`: probes a running server's /health (the Docker HEALTHCHECK, no curl needed). */
+async function health(config: Readonly<Config>): Promise<number> {
+  const host = config.host === "0.0.0.0" || config.host === "::" ? "127.0.0.1" : config.host;
+  const shown = host.includes(":") ? `[${host}]` : host;
+  try {
+    const res = await fetch(`http://${shown}:${config.port}/health`, {
+      signal: AbortSignal.timeout(5000),
+    });
+    const body = await res.text();
+    console.log(body);
+    return res.ok ? 0 : 1;
+  } catch (e) {
+    console.error(`warden: health check failed: ${(e as Error).message}`);
+    return 1;
+  }
+}
+
 /** Runs the CLI and resolves with the process exit code. */
 export async function main(argv: string[], options: MainOptions = {}): Promise<number> {
   let config: Readonly<Config>;
@@ -123,6 +140,8 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
     case "stdio":
       await stdio(config, logger, options);
       return 0;
+    case "health":
+      return await health(config);
     default:
       console.error(`warden: unknown command "${config.command}"\n\n${helpText()}`);
       return 2;

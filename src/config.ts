@@ -165,6 +165,7 @@ export const FLAGS: readonly FlagSpec[] = [
 export const COMMANDS: Readonly<Record<string, string>> = {
   serve: "run the HTTP server (default)",
   stdio: "serve the same tools over stdin/stdout (logs go to stderr)",
+  health: "probe a running server's /health on --host/--port; exit 0 when healthy",
 };
 
 /** Text printed by --help; generated from FLAGS so it always lists every flag. */

@@ -108,3 +108,18 @@ Deno.test("cli: stdio serves the same tools over stdin/stdout with logs on stder
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("cli: health probes a running server and fails when none answers", async () => {
+  const server = await spawnServer(["--kv", ":memory:"]);
+  try {
+    const port = new URL(server.url).port;
+    const ok = await run(["health", "--port", port]);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.equal(JSON.parse(ok.stdout).status, "ok");
+  } finally {
+    await server.stop();
+  }
+  const down = await run(["health", "--port", "1"]);
+  assert.equal(down.code, 1);
+  assert.match(down.stderr, /health check failed/);
+});
