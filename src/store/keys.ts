@@ -6,6 +6,14 @@
  * - `["session", id]` → session record (with `expireIn` = idle TTL)
  * - `["mcp_event", sessionId, seq]` → one SSE event kept for resumption (`seq` sorts by time);
  *   `["mcp_event", sessionId, seq, n]` → chunk n of an event too large for one value
+ * - `["vault", "head"]` → the log head: size, root, compact range, last leaf hash (the only
+ *   contended vault key; every append checks it)
+ * - `["vault", "e", index]` → canonical bytes of entry `index`
+ * - `["vault", "n", level, index]` → hash of the complete subtree at `level` (0 = leaf)
+ * - `["vault", "cp", size]` → the signed checkpoint note for `size` (every one kept)
+ * - `["vault", "blob", sha256hex, n]` → chunk n of a body too large to sit in an entry
+ * - `["vault", "meta"]` → the log's fixed origin
+ * - `["signing_key"]` → the generated checkpoint signing key (never part of the log)
  */
 
 /** The key of one MCP session record. */
@@ -26,4 +34,54 @@ export function eventKey(sessionId: string, seq: string): Deno.KvKey {
 /** Prefix of every stored event of a session. */
 export function eventSessionPrefix(sessionId: string): Deno.KvKey {
   return ["mcp_event", sessionId];
+}
+
+/** The vault head record. */
+export function vaultHeadKey(): Deno.KvKey {
+  return ["vault", "head"];
+}
+
+/** One vault entry's canonical bytes. */
+export function vaultEntryKey(index: number): Deno.KvKey {
+  return ["vault", "e", index];
+}
+
+/** Prefix of every vault entry (for export). */
+export function vaultEntryPrefix(): Deno.KvKey {
+  return ["vault", "e"];
+}
+
+/** A complete subtree hash. */
+export function vaultNodeKey(level: number, index: number): Deno.KvKey {
+  return ["vault", "n", level, index];
+}
+
+/** A signed checkpoint, by tree size. */
+export function vaultCheckpointKey(size: number): Deno.KvKey {
+  return ["vault", "cp", size];
+}
+
+/** Prefix of every signed checkpoint. */
+export function vaultCheckpointPrefix(): Deno.KvKey {
+  return ["vault", "cp"];
+}
+
+/** One chunk of a content-addressed body. */
+export function vaultBlobKey(sha256hex: string, part: number): Deno.KvKey {
+  return ["vault", "blob", sha256hex, part];
+}
+
+/** Prefix of one body's chunks. */
+export function vaultBlobPrefix(sha256hex: string): Deno.KvKey {
+  return ["vault", "blob", sha256hex];
+}
+
+/** The generated checkpoint signing key. */
+export function signingKeyKey(): Deno.KvKey {
+  return ["signing_key"];
+}
+
+/** The log's fixed identity (origin). */
+export function vaultMetaKey(): Deno.KvKey {
+  return ["vault", "meta"];
 }

@@ -14,7 +14,16 @@
 export interface CanonicalOptions {
   /** Name of the value in error messages, e.g. "entry". Defaults to "value". */
   name?: string;
+  /**
+   * "integers" (default) refuses non-integers — the rule for vault entries.
+   * "jcs" accepts every finite number, written as RFC 8785 prescribes
+   * (ECMAScript's shortest round-trip form): for digests of arbitrary tool
+   * arguments and results, which may contain floats.
+   */
+  numbers?: "integers" | "jcs";
 }
+
+import { sha256, toHex } from "./hasher.ts";
 
 const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
 
@@ -24,6 +33,7 @@ const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
 // re-encodes every entry.
 interface Walk {
   name: string;
+  jcs: boolean;
   keys: (string | number)[];
   ancestors: object[];
 }
@@ -57,6 +67,7 @@ function encode(value: unknown, walk: Walk): string {
     case "boolean":
       return value ? "true" : "false";
     case "number":
+      if (walk.jcs && Number.isFinite(value)) return JSON.stringify(value);
       if (!Number.isSafeInteger(value)) {
         if (Number.isInteger(value)) fail(walk, `integer ${value} is outside ±(2^53 − 1)`);
         fail(walk, `non-integer number ${value}`);
@@ -126,7 +137,12 @@ function encode(value: unknown, walk: Walk): string {
  * ```
  */
 export function canonicalString(value: unknown, options: CanonicalOptions = {}): string {
-  return encode(value, { name: options.name ?? "value", keys: [], ancestors: [] });
+  return encode(value, {
+    name: options.name ?? "value",
+    jcs: options.numbers === "jcs",
+    keys: [],
+    ancestors: [],
+  });
 }
 
 const encoder = new TextEncoder();
@@ -143,4 +159,19 @@ const encoder = new TextEncoder();
  */
 export function canonicalize(value: unknown, options: CanonicalOptions = {}): Uint8Array {
   return encoder.encode(canonicalString(value, options));
+}
+
+/**
+ * Hex SHA-256 of the RFC 8785 canonical form of any JSON value (floats
+ * allowed): the digest the vault records for tool arguments and results, and
+ * the basis of hold digests. `undefined` digests as `null`.
+ *
+ * @example
+ * ```ts
+ * import { digestJson } from "./canonical_json.ts";
+ * digestJson({ b: 1.5, a: 1 }) === digestJson({ a: 1, b: 1.5 }); // true
+ * ```
+ */
+export function digestJson(value: unknown): string {
+  return toHex(sha256(encoder.encode(canonicalString(value ?? null, { numbers: "jcs" }))));
 }

@@ -49,7 +49,12 @@ export {
   verifyConsistency,
   verifyInclusion,
 } from "./verify.ts";
-export { canonicalize, type CanonicalOptions, canonicalString } from "./canonical_json.ts";
+export {
+  canonicalize,
+  type CanonicalOptions,
+  canonicalString,
+  digestJson,
+} from "./canonical_json.ts";
 export {
   generateSigner,
   InvalidSignatureError,
@@ -88,3 +93,19 @@ export {
   GENESIS_PREV,
   verifyBundle,
 } from "./bundle_verify.ts";
+export {
+  createLedger,
+  headCheckpointText,
+  type Ledger,
+  MAX_ENTRY_BYTES,
+  type SealReceipt,
+  type StoredEntry,
+  VaultCorruptionError,
+  type VaultHead,
+} from "./ledger.ts";
+export {
+  loadVaultIdentity,
+  type SigningKeySource,
+  type VaultIdentity,
+  VaultIdentityError,
+} from "./signing_key.ts";

@@ -122,3 +122,15 @@ Deno.test("canonicalString() is stable under JSON.parse round trips", () => {
   const once = canonicalString(value);
   assert.equal(canonicalString(JSON.parse(once)), once);
 });
+
+Deno.test("digestJson() accepts floats, ignores key order and refuses non-finite numbers", async () => {
+  const { digestJson, canonicalString } = await import("../../src/vault/mod.ts");
+  assert.equal(digestJson({ b: 1.5, a: [1e21, 0.1] }), digestJson({ a: [1e21, 0.1], b: 1.5 }));
+  assert.notEqual(digestJson({ a: 0.1 }), digestJson({ a: 0.2 }));
+  assert.equal(
+    canonicalString({ x: 1e21, y: -0, z: 0.000001 }, { numbers: "jcs" }),
+    '{"x":1e+21,"y":0,"z":0.000001}',
+  );
+  assert.throws(() => digestJson({ a: NaN }), /non-integer number NaN|NaN/);
+  assert.throws(() => canonicalString({ a: 1.5 }), /non-integer number 1.5/);
+});

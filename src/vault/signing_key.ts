@@ -1,0 +1,81 @@
+/**
+ * The checkpoint signing key and the log's origin. Both are fixed for the
+ * life of a log, so they are decided once and kept in KV: every process that
+ * shares the KV signs with the same key for the same origin.
+ */
+import { signingKeyKey, vaultMetaKey } from "../store/mod.ts";
+import { generateSigner, type Signer, signerFromKeyString, signerToKeyString } from "./note.ts";
+
+/** Where the signing key came from (for the start-up log line). */
+export type SigningKeySource = "configured" | "kv" | "generated";
+
+/** The log's fixed identity. */
+export interface VaultIdentity {
+  readonly origin: string;
+  readonly signer: Signer;
+  readonly source: SigningKeySource;
+}
+
+/** Raised when configuration contradicts what the log in KV already is. */
+export class VaultIdentityError extends Error {
+  override name = "VaultIdentityError";
+}
+
+interface VaultMeta {
+  readonly origin: string;
+  readonly createdAt: string;
+}
+
+/**
+ * Loads (or on first start creates) the log's origin and signing key.
+ * A configured key string wins; otherwise the key kept in KV; otherwise one is
+ * generated and kept, with an atomic check so two processes starting together
+ * agree on a single key.
+ *
+ * @example
+ * ```ts
+ * const kv = await Deno.openKv(":memory:");
+ * const { origin, signer, source } = await loadVaultIdentity(kv, { defaultOrigin: "warden/demo" });
+ * ```
+ */
+export async function loadVaultIdentity(
+  kv: Deno.Kv,
+  options: { origin?: string; defaultOrigin: string; keyString?: string },
+): Promise<VaultIdentity> {
+  let meta = (await kv.get<VaultMeta>(vaultMetaKey())).value;
+  if (!meta) {
+    const wanted: VaultMeta = {
+      origin: options.origin ?? options.defaultOrigin,
+      createdAt: new Date().toISOString(),
+    };
+    await kv.atomic().check({ key: vaultMetaKey(), versionstamp: null }).set(vaultMetaKey(), wanted)
+      .commit();
+    meta = (await kv.get<VaultMeta>(vaultMetaKey())).value!;
+  }
+  if (options.origin !== undefined && options.origin !== meta.origin) {
+    throw new VaultIdentityError(
+      `The vault in this KV has origin "${meta.origin}"; --origin "${options.origin}" would change it. ` +
+        `A log's origin is fixed: drop --origin or use another KV.`,
+    );
+  }
+  if (options.keyString !== undefined) {
+    return {
+      origin: meta.origin,
+      signer: await signerFromKeyString(options.keyString.trim()),
+      source: "configured",
+    };
+  }
+  const stored = await kv.get<string>(signingKeyKey());
+  if (stored.value) {
+    return { origin: meta.origin, signer: await signerFromKeyString(stored.value), source: "kv" };
+  }
+  const generated = await generateSigner(meta.origin);
+  const res = await kv.atomic()
+    .check({ key: signingKeyKey(), versionstamp: null })
+    .set(signingKeyKey(), await signerToKeyString(generated))
+    .commit();
+  if (res.ok) return { origin: meta.origin, signer: generated, source: "generated" };
+  // Another process generated one first: use theirs.
+  const winner = await kv.get<string>(signingKeyKey());
+  return { origin: meta.origin, signer: await signerFromKeyString(winner.value!), source: "kv" };
+}
