@@ -3,12 +3,19 @@
  * that opens resources (KV, the listening socket) and installs process-wide
  * handlers; everything else receives them.
  */
-import { createApp } from "./src/app.ts";
+import { type App, createApp } from "./src/app.ts";
 import { checkExposure, type Config, ConfigError, helpText, loadConfig } from "./src/config.ts";
 import { createLogger, type Logger } from "./src/log.ts";
 import { serveStdio } from "./src/mcp/mod.ts";
 import type { ToolDefinition } from "./src/tools/mod.ts";
 import { VERSION } from "./src/version.ts";
+
+/** Reads --signing-key FILE into the config (config.ts reads flags and env, never files). */
+async function withSigningKeyFile(config: Readonly<Config>): Promise<Readonly<Config>> {
+  if (config.signingKeyFile === undefined) return config;
+  const text = (await Deno.readTextFile(config.signingKeyFile)).trim();
+  return { ...config, signingKey: text };
+}
 
 async function openKv(config: Readonly<Config>, logger: Logger): Promise<Deno.Kv> {
   if (config.kvPath === undefined) {
@@ -16,6 +23,33 @@ async function openKv(config: Readonly<Config>, logger: Logger): Promise<Deno.Kv
     return await Deno.openKv();
   }
   return await Deno.openKv(config.kvPath);
+}
+
+/** Says where the checkpoint key came from; a generated one gets a line telling how to supply your own. */
+function logSigningKey(app: App, logger: Logger): void {
+  const { identity } = app;
+  if (identity.source === "generated") {
+    logger.always("generated a checkpoint signing key and stored it in KV", {
+      origin: identity.origin,
+      vkey: identity.signer.vkey,
+      hint: "to use your own key, set WARDEN_SIGNING_KEY or pass --signing-key FILE",
+    });
+  } else {
+    logger.info("checkpoint signing key loaded", {
+      source: identity.source,
+      origin: identity.origin,
+      vkey: identity.signer.vkey,
+    });
+  }
+}
+
+/** `warden/<hostname>`: the origin of a new log unless configured. */
+function defaultOrigin(): string {
+  try {
+    return `warden/${Deno.hostname()}`;
+  } catch {
+    return "warden/localhost";
+  }
 }
 
 /** Keeps a stray rejection or exception in some tool from killing the whole server. */
@@ -46,7 +80,12 @@ async function serve(
     Deno.exit(2);
   }
   const kv = await openKv(config, logger);
-  const app = createApp(config, { kv, logger, extraTools: options.extraTools });
+  const app = await createApp(config, {
+    kv,
+    logger,
+    extraTools: options.extraTools,
+    defaultOrigin: defaultOrigin(),
+  });
   containFaults(logger);
   const ac = new AbortController();
   const server = Deno.serve({
@@ -64,6 +103,7 @@ async function serve(
         response_mode: config.responseMode,
         auth: config.token ? "bearer" : "none",
       });
+      logSigningKey(app, logger);
     },
   }, app.fetch);
   let stopping = false;
@@ -93,9 +133,14 @@ async function stdio(
   options: MainOptions,
 ): Promise<void> {
   const kv = await openKv(config, logger);
-  const app = createApp(config, { kv, logger, extraTools: options.extraTools });
+  const app = await createApp(config, {
+    kv,
+    logger,
+    extraTools: options.extraTools,
+    defaultOrigin: defaultOrigin(),
+  });
   containFaults(logger);
-  await serveStdio(app.newMcpServer("local"), logger);
+  await serveStdio(app.newMcpServer("local", "stdio"), logger);
   await app.close();
   kv.close();
 }
@@ -130,6 +175,12 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
     throw e;
   }
   const logger = createLogger({ level: config.logLevel });
+  try {
+    config = await withSigningKeyFile(config);
+  } catch (e) {
+    console.error(`warden: cannot read --signing-key file: ${(e as Error).message}`);
+    return 2;
+  }
   switch (config.command) {
     case "help":
       console.log(helpText());

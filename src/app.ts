@@ -8,6 +8,7 @@ import { defaultAllowedHosts } from "./config.ts";
 import { createDeadlineScheduler } from "./deadline.ts";
 import { createHttpApp } from "./http/mod.ts";
 import type { Logger } from "./log.ts";
+import { createLedger, type Ledger, loadVaultIdentity, type VaultIdentity } from "./vault/mod.ts";
 import {
   conformanceExtension,
   createLegacySseManager,
@@ -23,6 +24,7 @@ import { createBatchWriter } from "./store/mod.ts";
 import {
   conformanceTools,
   createToolRegistry,
+  type Sealer,
   type ToolDefinition,
   type ToolRegistry,
   utilityTools,
@@ -36,10 +38,12 @@ export interface App {
   readonly sessions: SessionStore;
   readonly streamable: StreamableManager;
   readonly sse: LegacySseManager;
+  readonly ledger: Ledger;
+  readonly identity: VaultIdentity;
   /** Tells the app which port it is bound to (for the default Host allowlist). */
   setBoundPort(port: number): void;
   /** Builds a fresh McpServer (used by stdio, which has a single session). */
-  newMcpServer(principal: string): ReturnType<typeof createMcpServer>;
+  newMcpServer(principal: string, transport?: string): ReturnType<typeof createMcpServer>;
   close(): Promise<void>;
 }
 
@@ -50,6 +54,10 @@ export interface AppDeps {
   /** Extra tools (tests register a deliberately crashing one here). */
   readonly extraTools?: readonly ToolDefinition[];
   readonly extensions?: readonly ServerExtension[];
+  /** The log's identity; loaded from (or created in) KV when absent. */
+  readonly identity?: VaultIdentity;
+  /** Fallback origin when neither config nor KV names one (main.ts passes warden/<hostname>). */
+  readonly defaultOrigin?: string;
 }
 
 /**
@@ -58,12 +66,31 @@ export interface AppDeps {
  * @example
  * ```ts
  * const kv = await Deno.openKv(":memory:");
- * const app = createApp(loadConfig([], () => undefined), { kv, logger: silentLogger });
+ * const app = await createApp(loadConfig([], () => undefined), { kv, logger: silentLogger });
  * const res = await app.fetch(new Request("http://127.0.0.1:8000/health"));
  * ```
  */
-export function createApp(config: Readonly<Config>, deps: AppDeps): App {
+export async function createApp(config: Readonly<Config>, deps: AppDeps): Promise<App> {
   const { kv, logger } = deps;
+  const identity = deps.identity ?? await loadVaultIdentity(kv, {
+    origin: config.origin,
+    defaultOrigin: deps.defaultOrigin ?? "warden/localhost",
+    keyString: config.signingKey,
+  });
+  const ledger = createLedger(kv, { origin: identity.origin, signer: identity.signer });
+  let unsigned = false;
+  const seal: Sealer | undefined = config.sealing
+    ? async (record) => {
+      const receipt = await ledger.append({ ...record });
+      unsigned = true;
+      return receipt;
+    }
+    : undefined;
+  async function checkpointIfNeeded(): Promise<void> {
+    if (!unsigned) return;
+    unsigned = false;
+    await ledger.signCheckpoint();
+  }
   const fixtures = config.conformanceFixtures;
   const tools: ToolDefinition[] = [
     ...utilityTools,
@@ -76,11 +103,13 @@ export function createApp(config: Readonly<Config>, deps: AppDeps): App {
     logger,
     timeoutMs: config.toolTimeoutMs,
     deadlines,
+    seal,
   });
   const sessions = createSessionStore(kv, { ttlMs: config.sessionTtlMs });
   const writer = createBatchWriter(kv);
   const serverDeps = { registry, version: VERSION, extensions };
-  const newMcpServer = (principal: string) => createMcpServer(serverDeps, { principal });
+  const newMcpServer = (principal: string, transport = "mcp") =>
+    createMcpServer(serverDeps, { principal, transport });
   const streamable = createStreamableManager({
     kv,
     sessions,
@@ -121,10 +150,18 @@ export function createApp(config: Readonly<Config>, deps: AppDeps): App {
     requestTimeoutMs: config.requestTimeoutMs,
     deadlines,
     allow,
+    ledger,
+    vkey: identity.signer.vkey,
   });
   const reaper = setInterval(() => {
     streamable.reap().catch((e) => logger.warn("session reaper failed", { error: e }));
   }, Math.max(1000, Math.min(60_000, config.sessionTtlMs / 4)));
+  const checkpointer = setInterval(() => {
+    checkpointIfNeeded().catch((e) => {
+      unsigned = true;
+      logger.error("cannot sign checkpoint", { error: e });
+    });
+  }, config.checkpointIntervalMs);
   return {
     fetch: (req) => http.fetch(req),
     registry,
@@ -135,11 +172,17 @@ export function createApp(config: Readonly<Config>, deps: AppDeps): App {
       allowed = allowFor(port);
     },
     newMcpServer,
+    ledger,
+    identity,
     async close() {
       clearInterval(reaper);
+      clearInterval(checkpointer);
       await sse.close();
       await streamable.close();
       await writer.flush();
+      await ledger.flush();
+      // Every acknowledged entry is covered by a signed checkpoint before exit.
+      await ledger.signCheckpoint();
       deadlines.close();
     },
   };

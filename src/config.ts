@@ -28,6 +28,21 @@ export interface Config {
   readonly conformanceFixtures: boolean;
   readonly logLevel: LogLevel;
   readonly onDeploy: boolean;
+  /** Checkpoint signing key string (C2SP note PRIVATE+KEY form), from WARDEN_SIGNING_KEY. */
+  readonly signingKey: string | undefined;
+  /** File holding the signing key string (--signing-key); read by main.ts. */
+  readonly signingKeyFile: string | undefined;
+  /** The log's origin line; undefined means "the one in KV, else warden/<hostname>". */
+  readonly origin: string | undefined;
+  readonly checkpointIntervalMs: number;
+  /** Whether tool calls are sealed into the vault (off only for benchmarks). */
+  readonly sealing: boolean;
+  /** `export --out`. */
+  readonly out: string | undefined;
+  /** `verify --key`: the verifier key trusted out of band. */
+  readonly key: string | undefined;
+  /** `verify --url`: a running server to audit. */
+  readonly url: string | undefined;
 }
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
@@ -153,6 +168,55 @@ export const FLAGS: readonly FlagSpec[] = [
     help: "debug | info | warn | error (JSON lines on stderr)",
   },
   {
+    name: "origin",
+    env: "WARDEN_ORIGIN",
+    type: "string",
+    placeholder: "TEXT",
+    help:
+      "the vault's checkpoint origin, fixed when the log is created (default warden/<hostname>)",
+  },
+  {
+    name: "signing-key",
+    type: "string",
+    placeholder: "FILE",
+    help:
+      "file holding the checkpoint signing key (PRIVATE+KEY+… note key); or set WARDEN_SIGNING_KEY to the key itself",
+  },
+  {
+    name: "checkpoint-interval",
+    env: "WARDEN_CHECKPOINT_INTERVAL",
+    type: "string",
+    placeholder: "MS",
+    default: "1000",
+    help: "how often a checkpoint is signed while entries arrive (and always on shutdown)",
+  },
+  {
+    name: "sealing",
+    env: "WARDEN_SEALING",
+    type: "string",
+    placeholder: "on|off",
+    default: "on",
+    help: "seal every tool call into the vault; 'off' exists only to measure its cost",
+  },
+  {
+    name: "out",
+    type: "string",
+    placeholder: "FILE",
+    help: "export: where to write the bundle",
+  },
+  {
+    name: "key",
+    type: "string",
+    placeholder: "VKEY",
+    help: "verify: the verifier key you trust (name+keyid+base64), obtained out of band",
+  },
+  {
+    name: "url",
+    type: "string",
+    placeholder: "URL",
+    help: "verify: audit a running server at this base URL instead of a bundle file",
+  },
+  {
     name: "conformance-fixtures",
     type: "boolean",
     help:
@@ -166,6 +230,8 @@ export const COMMANDS: Readonly<Record<string, string>> = {
   serve: "run the HTTP server (default)",
   stdio: "serve the same tools over stdin/stdout (logs go to stderr)",
   health: "probe a running server's /health on --host/--port; exit 0 when healthy",
+  export: "write the vault (entries, checkpoints, verifier key) to --out FILE, from --kv",
+  verify: "verify BUNDLE offline (or --url URL): every hash, the chain, signatures, consistency",
 };
 
 /** Text printed by --help; generated from FLAGS so it always lists every flag. */
@@ -205,6 +271,13 @@ function intIn(name: string, raw: string, min: number, max: number): number {
     throw new ConfigError(`--${name} must be between ${min} and ${max}, got ${n}`);
   }
   return n;
+}
+
+function onOff(name: string, raw: string): boolean {
+  if (raw !== "on" && raw !== "off") {
+    throw new ConfigError(`--${name} must be "on" or "off", got "${raw}"`);
+  }
+  return raw === "on";
 }
 
 function list(raw: string | undefined): string[] {
@@ -269,6 +342,14 @@ export function loadConfig(
   const allowedHosts = list(get("allowed-hosts"));
   const allowedOrigins = list(get("allowed-origins"));
   const kvPath = onDeploy ? undefined : get("kv")!;
+  const origin = get("origin");
+  // deno-lint-ignore no-control-regex -- a checkpoint origin is one printable line
+  if (
+    origin !== undefined &&
+    (origin.length === 0 || origin.length > 200 || /[\u0000-\u001f\u007f]/.test(origin))
+  ) {
+    throw new ConfigError("--origin must be 1 to 200 printable characters on one line");
+  }
   return Object.freeze({
     command,
     args: Object.freeze(args),
@@ -287,6 +368,14 @@ export function loadConfig(
     conformanceFixtures: values["conformance-fixtures"] === true,
     logLevel: logLevel as LogLevel,
     onDeploy,
+    signingKey: getEnv("WARDEN_SIGNING_KEY") || undefined,
+    signingKeyFile: get("signing-key"),
+    origin,
+    sealing: onOff("sealing", get("sealing")!),
+    checkpointIntervalMs: intIn("checkpoint-interval", get("checkpoint-interval")!, 50, 3_600_000),
+    out: get("out"),
+    key: get("key"),
+    url: get("url"),
     ...(values["help"] === true ? { command: "help" } : {}),
   });
 }

@@ -10,6 +10,8 @@ import type { DeadlineScheduler } from "../deadline.ts";
 import type { Logger } from "../log.ts";
 import type { LegacySseManager, StreamableManager } from "../mcp/mod.ts";
 import type { CallOutcome, ToolRegistry } from "../tools/mod.ts";
+import type { Ledger } from "../vault/mod.ts";
+import { createVaultRoutes } from "./vault_routes.ts";
 import { checkHostAndOrigin, createBearerCheck, HttpError, parseJson, readBody } from "./guards.ts";
 
 /** Everything the HTTP app needs, already opened and wired by app.ts. */
@@ -25,6 +27,9 @@ export interface HttpDeps {
   readonly maxBodyBytes: number;
   readonly requestTimeoutMs: number;
   readonly deadlines: DeadlineScheduler;
+  readonly ledger: Ledger;
+  /** The verifier key of the checkpoint signing key. */
+  readonly vkey: string;
   /** Read per request: the bound port is only known after listening. */
   readonly allow: () => { hosts: readonly string[]; origins: readonly string[] };
 }
@@ -70,6 +75,9 @@ function invokeResponse(outcome: CallOutcome) {
     text: outcome.text,
     ...(outcome.data ? { data: outcome.data } : {}),
     latency_ms: Math.round(outcome.latencyMs * 1000) / 1000,
+    ...(outcome.vault
+      ? { vault: { index: outcome.vault.index, leaf_hash: outcome.vault.leafHash } }
+      : {}),
   };
 }
 
@@ -142,19 +150,26 @@ export function createHttpApp(deps: HttpDeps): Hono<Env> {
     };
     if (c.req.query("ready") === undefined) return c.json(base);
     const started = performance.now();
+    const checks: Record<string, Record<string, unknown>> = {
+      signing_key: { ok: true, vkey: deps.vkey },
+    };
     try {
       await deps.kv.get(["health", "probe"]);
-      const latency = Math.round((performance.now() - started) * 1000) / 1000;
-      return c.json({ ...base, ready: true, checks: { kv: { ok: true, latency_ms: latency } } });
+      checks.kv = { ok: true, latency_ms: Math.round((performance.now() - started) * 1000) / 1000 };
+      const head = await deps.ledger.verifyHead();
+      checks.vault = head.ok
+        ? { ok: true, size: head.size }
+        : { ok: false, size: head.size, error: head.reason };
     } catch (e) {
       log.error("readiness check failed", { error: e });
-      return c.json({
-        ...base,
-        status: "unavailable",
-        ready: false,
-        checks: { kv: { ok: false, error: "KV is not reachable" } },
-      }, 503);
+      checks.kv ??= { ok: false, error: "KV is not reachable" };
+      checks.vault ??= { ok: false, error: "vault head could not be read" };
     }
+    const ready = Object.values(checks).every((x) => x.ok === true);
+    return c.json(
+      { ...base, ...(ready ? {} : { status: "unavailable" }), ready, checks },
+      ready ? 200 : 503,
+    );
   });
 
   app.get("/tools", (c) => c.json({ tools: deps.registry.list() }));
@@ -171,6 +186,7 @@ export function createHttpApp(deps: HttpDeps): Hono<Env> {
     }
     const outcome = await deps.registry.call(parsed.data.tool, parsed.data.arguments ?? {}, {
       principal: c.get("principal"),
+      transport: "rest",
       signal: c.req.raw.signal,
     });
     const status = outcome.errorKind ? STATUS_BY_ERROR[outcome.errorKind] ?? 500 : 200;
@@ -200,6 +216,8 @@ export function createHttpApp(deps: HttpDeps): Hono<Env> {
   app.all("/mcp", () => {
     throw new HttpError(405, "Method Not Allowed", -32000, { allow: "GET, POST, DELETE" });
   });
+
+  app.route("/vault", createVaultRoutes(deps.ledger, deps.vkey));
 
   app.get("/sse", (c) => deps.sse.open(c.get("principal")));
   app.post("/messages", async (c) => {

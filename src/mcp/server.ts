@@ -34,6 +34,8 @@ export interface McpServerDeps {
 /** Per-session facts the factory binds into the server. */
 export interface SessionBinding {
   readonly principal: string;
+  /** Recorded in the vault with each call: "mcp" (HTTP transports) or "stdio". */
+  readonly transport?: string;
 }
 
 const AnyResult = z.looseObject({});
@@ -58,8 +60,13 @@ export function toCallToolResult(
   if (outcome.errorKind === "unknown_tool") {
     throw new McpError(ErrorCode.InvalidParams, outcome.text);
   }
+  const meta = outcome.vault
+    ? {
+      _meta: { "warden/vault": { index: outcome.vault.index, leaf_hash: outcome.vault.leafHash } },
+    }
+    : {};
   if (outcome.isError) {
-    return { content: [{ type: "text", text: outcome.text }], isError: true };
+    return { content: [{ type: "text", text: outcome.text }], isError: true, ...meta };
   }
   const content = options.content ?? [
     { type: "text", text: outcome.text },
@@ -68,6 +75,7 @@ export function toCallToolResult(
   return {
     content: content as CallToolResult["content"],
     ...(options.hasOutputSchema && outcome.data ? { structuredContent: outcome.data } : {}),
+    ...meta,
   };
 }
 
@@ -122,6 +130,7 @@ export function createMcpServer(deps: McpServerDeps, binding: SessionBinding): M
     const outcome = await deps.registry.call(request.params.name, request.params.arguments, {
       sessionId: extra.sessionId,
       principal: binding.principal,
+      transport: binding.transport ?? "mcp",
       signal: extra.signal,
       client,
     });

@@ -6,6 +6,7 @@
 import { z } from "zod";
 import type { DeadlineScheduler } from "../deadline.ts";
 import type { Logger } from "../log.ts";
+import { digestJson, sha256, toHex } from "../vault/mod.ts";
 import { type ClientBridge, type ToolDefinition, ToolError } from "./tool.ts";
 
 /** A tool as listed to clients: JSON Schemas instead of zod objects. */
@@ -39,12 +40,32 @@ export interface CallOutcome {
   /** Raw content blocks the tool chose to send (absent on error). */
   readonly content?: readonly Record<string, unknown>[];
   readonly latencyMs: number;
+  /** Where the call was sealed in the vault (absent when sealing is off). */
+  readonly vault?: { readonly index: number; readonly leafHash: string };
 }
+
+/** What the vault records about one call: digests, never the arguments or results themselves. */
+export interface CallRecord {
+  readonly type: "tool_call";
+  readonly session: string | null;
+  readonly principal: string;
+  readonly transport: string;
+  readonly tool: string;
+  readonly args_sha256: string;
+  readonly result_sha256: string;
+  readonly outcome: "ok" | CallErrorKind;
+  readonly latency_us: number;
+}
+
+/** Seals one record and returns its place in the log; resolves only once committed. */
+export type Sealer = (record: CallRecord) => Promise<{ index: number; leafHash: string }>;
 
 /** Who is calling and over what. */
 export interface CallContext {
   readonly sessionId?: string;
   readonly principal: string;
+  /** "mcp", "rest", "stdio" — recorded in the vault. */
+  readonly transport?: string;
   readonly signal?: AbortSignal;
   readonly client?: ClientBridge;
 }
@@ -60,6 +81,19 @@ function jsonSchemaOf(schema: z.ZodType, io: "input" | "output"): Record<string,
   const json = z.toJSONSchema(schema, { io, unrepresentable: "any" }) as Record<string, unknown>;
   delete json.$schema;
   return json;
+}
+
+/**
+ * RFC 8785 digest of a value; JSON that canonical form refuses (a lone
+ * surrogate escape in a string) falls back to the digest of its JSON text, so
+ * a hostile argument can never stop a call from being sealed.
+ */
+function safeDigest(value: unknown): string {
+  try {
+    return digestJson(value);
+  } catch {
+    return toHex(sha256(new TextEncoder().encode(JSON.stringify(value) ?? "null")));
+  }
 }
 
 function describeIssues(error: z.ZodError): string {
@@ -84,7 +118,7 @@ function describeIssues(error: z.ZodError): string {
  */
 export function createToolRegistry(
   tools: readonly ToolDefinition[],
-  options: { logger: Logger; timeoutMs: number; deadlines: DeadlineScheduler },
+  options: { logger: Logger; timeoutMs: number; deadlines: DeadlineScheduler; seal?: Sealer },
 ): ToolRegistry {
   const byName = new Map<string, ToolDefinition>();
   for (const tool of tools) {
@@ -190,17 +224,29 @@ export function createToolRegistry(
     async call(name, args, ctx) {
       const started = performance.now();
       const tool = byName.get(name);
-      if (!tool) {
-        return {
-          tool: name,
-          isError: true,
-          errorKind: "unknown_tool",
-          text: `Unknown tool: ${name}`,
-          latencyMs: 0,
-        };
-      }
-      const outcome = await run(tool, args, ctx);
-      return { tool: name, ...outcome, latencyMs: performance.now() - started };
+      const outcome: Omit<CallOutcome, "tool" | "latencyMs"> = tool ? await run(tool, args, ctx) : {
+        isError: true,
+        errorKind: "unknown_tool",
+        text: `Unknown tool: ${name}`,
+      };
+      const latencyMs = performance.now() - started;
+      if (!options.seal) return { tool: name, ...outcome, latencyMs };
+      const vault = await options.seal({
+        type: "tool_call",
+        session: ctx.sessionId ?? null,
+        principal: ctx.principal,
+        transport: ctx.transport ?? "unknown",
+        tool: name,
+        args_sha256: safeDigest(args ?? {}),
+        result_sha256: safeDigest({
+          is_error: outcome.isError,
+          text: outcome.text,
+          data: outcome.data ?? null,
+        }),
+        outcome: outcome.errorKind ?? "ok",
+        latency_us: Math.round(latencyMs * 1000),
+      });
+      return { tool: name, ...outcome, latencyMs, vault };
     },
   };
 }

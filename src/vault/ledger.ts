@@ -89,6 +89,8 @@ export interface Ledger {
   entry(index: number): Promise<StoredEntry | null>;
   /** Reads `count` entries from `start` (for export and tools). */
   entries(start: number, end: number): AsyncIterable<StoredEntry>;
+  /** Stored subtree hashes by id (throws VaultCorruptionError when one is missing). */
+  nodes(ids: NodeId[]): Promise<Uint8Array[]>;
   inclusionProof(index: number, size: number): Promise<Uint8Array[]>;
   consistencyProof(size1: number, size2: number): Promise<Uint8Array[]>;
   /** Signs and stores a checkpoint of the committed head if it grew; returns the latest note. */
@@ -339,6 +341,7 @@ export function createLedger(
         throw new VaultCorruptionError(`Cannot read entries: entry ${expected} is missing`);
       }
     },
+    nodes: getNodes,
     async inclusionProof(index, size) {
       await requireSize(size, "inclusion proof");
       return await buildInclusionProof(index, size, source);

@@ -35,7 +35,7 @@ export async function startServer(
   );
   const kv = options.kv ?? await Deno.openKv(":memory:");
   const logger = options.log ? createLogger({ level: "debug" }) : silentLogger;
-  const app = createApp(config, {
+  const app = await createApp(config, {
     kv,
     logger,
     extraTools: options.extraTools,

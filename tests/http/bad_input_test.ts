@@ -232,7 +232,7 @@ Deno.test("bad input: logs never contain the bearer token", async () => {
   const { loadConfig } = await import("../../src/config.ts");
   const { createLogger } = await import("../../src/log.ts");
   const kv = await Deno.openKv(":memory:");
-  const app = createApp(loadConfig(["--token", TOKEN, "--port", "8000"], () => undefined), {
+  const app = await createApp(loadConfig(["--token", TOKEN, "--port", "8000"], () => undefined), {
     kv,
     logger: createLogger({ level: "debug", write: (l) => lines.push(l) }),
   });
