@@ -9,6 +9,15 @@ import { createLogger, type Logger } from "./src/log.ts";
 import { serveStdio } from "./src/mcp/mod.ts";
 import type { ToolDefinition } from "./src/tools/mod.ts";
 import { VERSION } from "./src/version.ts";
+import {
+  auditServer,
+  type BundleFileResult,
+  createLedger,
+  describeResult,
+  exportBundle,
+  loadVaultIdentity,
+  verifyBundleStream,
+} from "./src/vault/mod.ts";
 
 /** Reads --signing-key FILE into the config (config.ts reads flags and env, never files). */
 async function withSigningKeyFile(config: Readonly<Config>): Promise<Readonly<Config>> {
@@ -162,6 +171,87 @@ async function health(config: Readonly<Config>): Promise<number> {
   }
 }
 
+/** `warden export --out FILE [--kv PATH]`: writes the vault as a bundle. */
+async function exportCommand(config: Readonly<Config>, logger: Logger): Promise<number> {
+  if (!config.out) {
+    console.error("warden: export needs --out FILE");
+    return 2;
+  }
+  const kv = await openKv(config, logger);
+  try {
+    let identity;
+    try {
+      identity = await loadVaultIdentity(kv, {
+        origin: config.origin,
+        defaultOrigin: defaultOrigin(),
+        keyString: config.signingKey,
+        create: false,
+      });
+    } catch (e) {
+      console.error(`warden: cannot export from ${config.kvPath}: ${(e as Error).message}`);
+      return 1;
+    }
+    const ledger = createLedger(kv, { origin: identity.origin, signer: identity.signer });
+    const file = await Deno.open(config.out, { write: true, create: true, truncate: true });
+    const writer = file.writable.getWriter();
+    const encoder = new TextEncoder();
+    try {
+      const result = await exportBundle(ledger, {
+        vkey: identity.signer.vkey,
+        write: (chunk) => writer.write(encoder.encode(chunk)),
+      });
+      console.log(
+        `exported ${result.entries} entries, ${result.checkpoints} checkpoints, ${result.blobs} bodies to ${config.out}`,
+      );
+    } finally {
+      await writer.close();
+    }
+    return 0;
+  } finally {
+    kv.close();
+  }
+}
+
+/** `warden verify BUNDLE [--key VKEY]` or `warden verify --url URL`: exit 0 only if everything checks. */
+async function verifyCommand(config: Readonly<Config>): Promise<number> {
+  let result: BundleFileResult;
+  if (config.url) {
+    try {
+      result = await auditServer(config.url, { key: config.key, token: config.token });
+    } catch (e) {
+      console.error(`warden: cannot audit ${config.url}: ${(e as Error).message}`);
+      return 2;
+    }
+  } else {
+    const path = config.args[0];
+    if (!path) {
+      console.error("warden: verify needs a bundle file (or --url URL)");
+      return 2;
+    }
+    let file: Deno.FsFile;
+    try {
+      file = await Deno.open(path);
+    } catch (e) {
+      console.error(`warden: cannot open ${path}: ${(e as Error).message}`);
+      return 2;
+    }
+    const held: string[] = [];
+    for (const f of config.checkpointFiles) {
+      try {
+        held.push(await Deno.readTextFile(f));
+      } catch (e) {
+        console.error(`warden: cannot read --checkpoint ${f}: ${(e as Error).message}`);
+        return 2;
+      }
+    }
+    result = await verifyBundleStream(file.readable, { key: config.key, checkpoints: held });
+  }
+  const line = describeResult(result);
+  if (result.ok) console.log(line);
+  else console.error(line);
+  return result.ok ? 0 : 1;
+}
+
 /** Runs the CLI and resolves with the process exit code. */
 export async function main(argv: string[], options: MainOptions = {}): Promise<number> {
   let config: Readonly<Config>;
@@ -193,6 +283,10 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
       return 0;
     case "health":
       return await health(config);
+    case "export":
+      return await exportCommand(config, logger);
+    case "verify":
+      return await verifyCommand(config);
     default:
       console.error(`warden: unknown command "${config.command}"\n\n${helpText()}`);
       return 2;

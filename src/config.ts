@@ -43,6 +43,8 @@ export interface Config {
   readonly key: string | undefined;
   /** `verify --url`: a running server to audit. */
   readonly url: string | undefined;
+  /** `verify --checkpoint`: files of signed checkpoints held by the verifier. */
+  readonly checkpointFiles: readonly string[];
 }
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
@@ -57,6 +59,8 @@ interface FlagSpec {
   readonly name: string;
   readonly env?: string;
   readonly type: "string" | "boolean";
+  /** The flag may be given several times. */
+  readonly multiple?: boolean;
   readonly placeholder?: string;
   readonly help: string;
   readonly default?: string;
@@ -211,6 +215,13 @@ export const FLAGS: readonly FlagSpec[] = [
     help: "verify: the verifier key you trust (name+keyid+base64), obtained out of band",
   },
   {
+    name: "checkpoint",
+    type: "string",
+    multiple: true,
+    placeholder: "FILE",
+    help: "verify: a signed checkpoint you obtained earlier; the log must contain it (repeatable)",
+  },
+  {
     name: "url",
     type: "string",
     placeholder: "URL",
@@ -304,15 +315,17 @@ export function loadConfig(
   argv: readonly string[],
   getEnv: (name: string) => string | undefined,
 ): Readonly<Config> {
-  const options: Record<string, { type: "string" | "boolean" }> = {};
-  for (const f of FLAGS) options[f.name] = { type: f.type };
+  const options: Record<string, { type: "string" | "boolean"; multiple?: boolean }> = {};
+  for (const f of FLAGS) {
+    options[f.name] = { type: f.type, ...(f.multiple ? { multiple: true } : {}) };
+  }
   let parsed;
   try {
     parsed = parseArgs({ args: [...argv], options, allowPositionals: true, strict: true });
   } catch (e) {
     throw new ConfigError((e as Error).message);
   }
-  const values = parsed.values as Record<string, string | boolean | undefined>;
+  const values = parsed.values as Record<string, string | boolean | string[] | undefined>;
   const get = (name: string): string | undefined => {
     const spec = FLAGS.find((f) => f.name === name)!;
     const v = values[name];
@@ -376,6 +389,7 @@ export function loadConfig(
     out: get("out"),
     key: get("key"),
     url: get("url"),
+    checkpointFiles: Object.freeze([...(values["checkpoint"] as string[] | undefined ?? [])]),
     ...(values["help"] === true ? { command: "help" } : {}),
   });
 }

@@ -187,7 +187,6 @@ export function createHttpApp(deps: HttpDeps): Hono<Env> {
     const outcome = await deps.registry.call(parsed.data.tool, parsed.data.arguments ?? {}, {
       principal: c.get("principal"),
       transport: "rest",
-      signal: c.req.raw.signal,
     });
     const status = outcome.errorKind ? STATUS_BY_ERROR[outcome.errorKind] ?? 500 : 200;
     return c.json(invokeResponse(outcome), status as 200);

@@ -52,7 +52,7 @@ export function createVaultRoutes(ledger: Ledger, vkey: string): Hono {
 
   app.get("/head", async (c) => {
     const head = await ledger.head();
-    return c.json({ size: head.size, root: head.root });
+    return c.json({ origin: ledger.origin, size: head.size, root: head.root });
   });
 
   app.get("/entries", async (c) => {

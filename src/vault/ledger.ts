@@ -29,6 +29,7 @@ import { GENESIS_PREV } from "./bundle_verify.ts";
 import { fromBase64, hashLeaf, sha256, toBase64, toHex } from "./hasher.ts";
 import type { Signer } from "./note.ts";
 import { buildConsistencyProof, buildInclusionProof } from "./proof.ts";
+import { writeBundle } from "./bundle_io.ts";
 
 /** The head record: everything needed to append without reading the tree. */
 export interface VaultHead {
@@ -87,8 +88,12 @@ export interface Ledger {
   /** The committed head (strong read). */
   head(): Promise<VaultHead>;
   entry(index: number): Promise<StoredEntry | null>;
-  /** Reads `count` entries from `start` (for export and tools). */
-  entries(start: number, end: number): AsyncIterable<StoredEntry>;
+  /**
+   * Reads entries [start, end) in order. A missing entry throws
+   * VaultCorruptionError, unless `skipGaps` (export) asks to yield what exists
+   * so an offline verifier can name the gap.
+   */
+  entries(start: number, end: number, options?: { skipGaps?: boolean }): AsyncIterable<StoredEntry>;
   /** Stored subtree hashes by id (throws VaultCorruptionError when one is missing). */
   nodes(ids: NodeId[]): Promise<Uint8Array[]>;
   inclusionProof(index: number, size: number): Promise<Uint8Array[]>;
@@ -324,20 +329,20 @@ export function createLedger(
       if (!(e.value instanceof Uint8Array) || !(n.value instanceof Uint8Array)) return null;
       return { index, bytes: e.value, leafHash: toHex(n.value) };
     },
-    async *entries(start, end) {
+    async *entries(start, end, entryOptions = {}) {
       const iter = kv.list<Uint8Array>({ start: vaultEntryKey(start), end: vaultEntryKey(end) }, {
         batchSize: 500,
       });
       let expected = start;
       for await (const e of iter) {
         const index = e.key[2] as number;
-        if (index !== expected) {
+        if (index !== expected && !entryOptions.skipGaps) {
           throw new VaultCorruptionError(`Cannot read entries: entry ${expected} is missing`);
         }
-        expected++;
+        expected = index + 1;
         yield { index, bytes: e.value, leafHash: toHex(hashLeaf(e.value)) };
       }
-      if (expected < end) {
+      if (expected < end && !entryOptions.skipGaps) {
         throw new VaultCorruptionError(`Cannot read entries: entry ${expected} is missing`);
       }
     },
@@ -423,4 +428,32 @@ export function createLedger(
 /** The checkpoint text (unsigned) for a head: used by tests and the export. */
 export function headCheckpointText(origin: string, head: VaultHead): string {
   return formatCheckpoint({ origin, size: head.size, root: fromBase64(head.root) });
+}
+
+/**
+ * Streams the whole log as an export bundle (see bundle_io.ts): the entries
+ * committed when the export starts, every checkpoint up to that size, the
+ * verifier key and the bodies entries refer to.
+ */
+export async function exportBundle(
+  ledger: Ledger,
+  options: { vkey: string; write: (chunk: string) => Promise<void> },
+): Promise<{ entries: number; checkpoints: number; blobs: number; size: number }> {
+  // Checkpoints are read before the head and all of them are exported: an
+  // honest log only signs committed heads, so none can exceed the head read
+  // after them. One that does is evidence of truncation, for the verifier.
+  const notes: string[] = [];
+  for await (const cp of ledger.checkpoints()) notes.push(cp.note);
+  const head = await ledger.head();
+  async function* entries() {
+    // Gaps are exported as gaps: the offline verifier names the first missing index.
+    for await (const e of ledger.entries(0, head.size, { skipGaps: true })) yield e.bytes;
+  }
+  const written = await writeBundle({
+    header: { origin: ledger.origin, vkey: options.vkey, size: head.size },
+    checkpoints: notes,
+    entries: entries(),
+    blob: (hash) => ledger.blob(hash),
+  }, options.write);
+  return { ...written, size: head.size };
 }

@@ -94,7 +94,16 @@ export {
   verifyBundle,
 } from "./bundle_verify.ts";
 export {
+  BUNDLE_FORMAT,
+  type BundleFileResult,
+  type BundleHeader,
+  describeResult,
+  verifyBundleStream,
+  writeBundle,
+} from "./bundle_io.ts";
+export {
   createLedger,
+  exportBundle,
   headCheckpointText,
   type Ledger,
   MAX_ENTRY_BYTES,
@@ -109,3 +118,4 @@ export {
   type VaultIdentity,
   VaultIdentityError,
 } from "./signing_key.ts";
+export { type AuditResult, auditServer } from "./audit.ts";

@@ -40,9 +40,13 @@ interface VaultMeta {
  */
 export async function loadVaultIdentity(
   kv: Deno.Kv,
-  options: { origin?: string; defaultOrigin: string; keyString?: string },
+  options: { origin?: string; defaultOrigin: string; keyString?: string; create?: boolean },
 ): Promise<VaultIdentity> {
+  const create = options.create ?? true;
   let meta = (await kv.get<VaultMeta>(vaultMetaKey())).value;
+  if (!meta && !create) {
+    throw new VaultIdentityError("There is no vault in this KV (it has never served a call)");
+  }
   if (!meta) {
     const wanted: VaultMeta = {
       origin: options.origin ?? options.defaultOrigin,
@@ -69,6 +73,7 @@ export async function loadVaultIdentity(
   if (stored.value) {
     return { origin: meta.origin, signer: await signerFromKeyString(stored.value), source: "kv" };
   }
+  if (!create) throw new VaultIdentityError("The vault in this KV has no stored signing key");
   const generated = await generateSigner(meta.origin);
   const res = await kv.atomic()
     .check({ key: signingKeyKey(), versionstamp: null })

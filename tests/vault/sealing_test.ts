@@ -1,0 +1,194 @@
+import assert from "node:assert/strict";
+import { connectStreamable } from "../_helpers/client.ts";
+import { startServer } from "../_helpers/server.ts";
+import {
+  digestJson,
+  fromBase64,
+  hashLeaf,
+  openCheckpoint,
+  parseCheckpoint,
+  splitNote,
+  toHex,
+  verifierFromVkey,
+  verifyConsistency,
+  verifyInclusion,
+} from "../../src/vault/mod.ts";
+
+function entryAt(bytes: Uint8Array) {
+  return JSON.parse(new TextDecoder().decode(bytes));
+}
+
+Deno.test("sealing: every MCP tools/call appends one entry and the result carries _meta warden/vault", async () => {
+  const server = await startServer();
+  try {
+    const { client, transport } = await connectStreamable(server.url);
+    const args = { expression: "6*7" };
+    const ok = await client.callTool({ name: "calculate", arguments: args });
+    const meta = ok._meta?.["warden/vault"] as { index: number; leaf_hash: string };
+    assert.equal(meta.index, 0);
+    const stored = (await server.app.ledger.entry(meta.index))!;
+    assert.equal(stored.leafHash, meta.leaf_hash);
+    assert.equal(toHex(hashLeaf(stored.bytes)), meta.leaf_hash);
+    const entry = entryAt(stored.bytes);
+    assert.equal(entry.type, "tool_call");
+    assert.equal(entry.tool, "calculate");
+    assert.equal(entry.session, transport.sessionId);
+    assert.equal(entry.principal, "anonymous");
+    assert.equal(entry.transport, "mcp");
+    assert.equal(entry.outcome, "ok");
+    assert.equal(entry.args_sha256, digestJson(args));
+    assert.equal(typeof entry.latency_us, "number");
+    assert.ok(!JSON.stringify(entry).includes("6*7"), "arguments themselves are not stored");
+
+    const err = await client.callTool({ name: "calculate", arguments: { expression: "1/0" } });
+    const errMeta = err._meta?.["warden/vault"] as { index: number };
+    assert.equal(
+      entryAt((await server.app.ledger.entry(errMeta.index))!.bytes).outcome,
+      "tool_error",
+    );
+
+    await assert.rejects(client.callTool({ name: "nope", arguments: {} }));
+    const unknown = entryAt((await server.app.ledger.entry(2))!.bytes);
+    assert.equal(unknown.tool, "nope");
+    assert.equal(unknown.outcome, "unknown_tool");
+    assert.equal((await server.app.ledger.head()).size, 3);
+    await client.close();
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("sealing: REST /invoke is sealed too and says where", async () => {
+  const server = await startServer();
+  try {
+    const res = await fetch(`${server.url}/invoke`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ tool: "generate_uuid", arguments: { count: 2 } }),
+    });
+    const body = await res.json();
+    assert.equal(body.vault.index, 0);
+    const entry = entryAt((await server.app.ledger.entry(0))!.bytes);
+    assert.equal(entry.transport, "rest");
+    assert.equal(entry.session, null);
+    assert.equal(
+      entry.result_sha256,
+      digestJson({ is_error: false, text: body.text, data: body.data }),
+    );
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("sealing: --sealing off records nothing", async () => {
+  const server = await startServer({ args: ["--sealing", "off"] });
+  try {
+    const res = await fetch(`${server.url}/invoke`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ tool: "calculate", arguments: { expression: "1+1" } }),
+    });
+    assert.equal((await res.json()).vault, undefined);
+    assert.equal((await server.app.ledger.head()).size, 0);
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("vault HTTP: key, checkpoint, entries and proofs let a client check the log without trusting the server", async () => {
+  const server = await startServer({ args: ["--checkpoint-interval", "100"] });
+  try {
+    const invoke = (i: number) =>
+      fetch(`${server.url}/invoke`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ tool: "calculate", arguments: { expression: `${i}+1` } }),
+      }).then((r) => r.json());
+    for (let i = 0; i < 5; i++) await invoke(i);
+    await new Promise((r) => setTimeout(r, 300)); // a checkpoint is signed within the interval
+    const vkey = (await (await fetch(`${server.url}/vault/key`)).text()).trim();
+    assert.match(vkey, /^warden\/localhost\+[0-9a-f]{8}\+[A-Za-z0-9+/]+=*$/);
+    const verifier = await verifierFromVkey(vkey);
+    const note1 = await (await fetch(`${server.url}/vault/checkpoint`)).text();
+    const cp1 = (await openCheckpoint(note1, [verifier])).checkpoint;
+    assert.equal(cp1.size, 5);
+
+    for (let i = 5; i < 12; i++) await invoke(i);
+    await new Promise((r) => setTimeout(r, 300));
+    const note2 = await (await fetch(`${server.url}/vault/checkpoint`)).text();
+    const cp2 = (await openCheckpoint(note2, [verifier])).checkpoint;
+    assert.equal(cp2.size, 12);
+
+    const entry = await (await fetch(`${server.url}/vault/entries/3`)).json();
+    const leaf = hashLeaf(fromBase64(entry.data));
+    assert.equal(toHex(leaf), entry.leaf_hash);
+    const inc = await (await fetch(`${server.url}/vault/proof/inclusion?index=3&size=12`)).json();
+    verifyInclusion({
+      index: 3,
+      size: 12,
+      leafHash: leaf,
+      proof: inc.proof.map(fromBase64),
+      root: cp2.root,
+    });
+    const con = await (await fetch(`${server.url}/vault/proof/consistency?from=5&to=12`)).json();
+    verifyConsistency({
+      size1: 5,
+      size2: 12,
+      root1: cp1.root,
+      root2: cp2.root,
+      proof: con.proof.map(fromBase64),
+    });
+    const list = await (await fetch(`${server.url}/vault/checkpoints`)).json();
+    assert.deepEqual(list.checkpoints.map((c: { size: number }) => c.size), [5, 12]);
+    assert.equal(parseCheckpoint(splitNote(list.checkpoints[1].note).text).size, 12);
+    const page = await (await fetch(`${server.url}/vault/entries?start=10&limit=5`)).json();
+    assert.deepEqual(page.entries.map((e: { index: number }) => e.index), [10, 11]);
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("vault HTTP: bad parameters get 400 with a reason, out of range 404", async () => {
+  const server = await startServer();
+  try {
+    await fetch(`${server.url}/invoke`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ tool: "calculate", arguments: { expression: "1" } }),
+    }).then((r) => r.text());
+    const cases: [string, number, RegExp][] = [
+      ["/vault/entries/abc", 400, /non-negative integer/],
+      ["/vault/entries/-1", 400, /non-negative integer/],
+      ["/vault/entries/99999999999999999999", 400, /non-negative integer/],
+      ["/vault/entries/7", 404, /no entry 7/],
+      ["/vault/proof/inclusion", 400, /"index" is required/],
+      ["/vault/proof/inclusion?index=x&size=1", 400, /non-negative integer/],
+      ["/vault/proof/inclusion?index=0&size=2", 404, /exceeds the log size 1/],
+      ["/vault/proof/inclusion?index=1&size=1", 404, /not in a tree of size 1/],
+      ["/vault/proof/consistency?from=0&to=1", 400, /at least 1/],
+      ["/vault/proof/consistency?from=2&to=1", 400, /must not exceed/],
+      ["/vault/proof/consistency?from=1&to=5", 404, /exceeds the log size/],
+      ["/vault/proof/consistency?from=1", 400, /"to" is required/],
+      ["/vault/blobs/zz", 400, /64 hex/],
+    ];
+    for (const [path, status, reason] of cases) {
+      const res = await fetch(`${server.url}${path}`);
+      const body = await res.json();
+      assert.equal(res.status, status, path);
+      assert.match(body.error.message, reason, path);
+    }
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("vault HTTP: /vault/checkpoint is 404 until something is sealed", async () => {
+  const server = await startServer();
+  try {
+    const res = await fetch(`${server.url}/vault/checkpoint`);
+    assert.equal(res.status, 404);
+    await res.body?.cancel();
+  } finally {
+    await server.close();
+  }
+});
