@@ -266,6 +266,9 @@ export function helpText(): string {
   return lines.join("\n") + "\n";
 }
 
+// deno-lint-ignore no-control-regex -- a checkpoint origin must be one printable line
+const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
+
 const LOOPBACK = new Set(["127.0.0.1", "localhost", "::1", "[::1]"]);
 
 /** True when an address only accepts connections from this machine. */
@@ -356,10 +359,9 @@ export function loadConfig(
   const allowedOrigins = list(get("allowed-origins"));
   const kvPath = onDeploy ? undefined : get("kv")!;
   const origin = get("origin");
-  // deno-lint-ignore no-control-regex -- a checkpoint origin is one printable line
   if (
     origin !== undefined &&
-    (origin.length === 0 || origin.length > 200 || /[\u0000-\u001f\u007f]/.test(origin))
+    (origin.length === 0 || origin.length > 200 || CONTROL_CHARS.test(origin))
   ) {
     throw new ConfigError("--origin must be 1 to 200 printable characters on one line");
   }

@@ -6,7 +6,7 @@
  * checkpoints, and its inclusion proofs for a sample of entries, are verified
  * against the signed roots — so the proof endpoints are audited too.
  */
-import { type BundleFileResult } from "./bundle_io.ts";
+import type { BundleFileResult } from "./bundle_io.ts";
 import { createBundleVerifier } from "./bundle_verify.ts";
 import { parseCheckpoint } from "./checkpoint.ts";
 import { fromBase64, hashLeaf } from "./hasher.ts";
