@@ -8,8 +8,9 @@
  *   `["mcp_event", sessionId, seq, n]` → chunk n of an event too large for one value
  * - `["vault", "head"]` → the log head: size, root, compact range, last leaf hash (the only
  *   contended vault key; every append checks it)
- * - `["vault", "e", index]` → canonical bytes of entry `index`
- * - `["vault", "n", level, index]` → hash of the complete subtree at `level` (0 = leaf)
+ * - `["vault", "e", index]` → bytes: entry `index`'s 32-byte leaf hash ‖ its canonical JSON
+ * - `["vault", "n", level, index]` → hash of the complete subtree at `level` ≥ 1 (leaves live
+ *   in their entry records)
  * - `["vault", "cp", size]` → the signed checkpoint note for `size` (every one kept)
  * - `["vault", "blob", sha256hex, n]` → chunk n of a body too large to sit in an entry
  * - `["vault", "meta"]` → the log's fixed origin

@@ -22,7 +22,7 @@ import {
   vaultHeadKey,
   vaultNodeKey,
 } from "../store/mod.ts";
-import { canonicalize, canonicalString } from "./canonical_json.ts";
+import { canonicalString } from "./canonical_json.ts";
 import { formatCheckpoint, signCheckpoint as signCheckpointNote } from "./checkpoint.ts";
 import { CompactRange, type CompactRangeJson, type NodeId } from "./compact_range.ts";
 import { GENESIS_PREV } from "./bundle_verify.ts";
@@ -109,10 +109,75 @@ export interface Ledger {
   flush(): Promise<void>;
 }
 
+/**
+ * An entry's canonical JSON, pre-encoded as `"key":value` members around the
+ * two members only the commit can know (`index`, `prev`). Canonical order
+ * puts every key either before "index", between "index" and "prev", or after
+ * "prev", so the commit splices the two in without re-encoding the rest.
+ */
+interface PreparedEntry {
+  readonly before: string[];
+  readonly middle: string[];
+  readonly after: string[];
+}
+
+function prepareEntry(fields: Record<string, unknown>): PreparedEntry {
+  const prepared: PreparedEntry = { before: [], middle: [], after: [] };
+  // Default sort compares UTF-16 code units: the canonical (RFC 8785) key order.
+  for (const key of Object.keys(fields).sort()) {
+    const member = canonicalString(key) + ":" +
+      canonicalString(fields[key], { name: `entry.${key}` });
+    if (key < "index") prepared.before.push(member);
+    else if (key < "prev") prepared.middle.push(member);
+    else prepared.after.push(member);
+  }
+  return prepared;
+}
+
+function renderEntry(p: PreparedEntry, index: number, prev: string): string {
+  return "{" +
+    [...p.before, `"index":${index}`, ...p.middle, `"prev":"${prev}"`, ...p.after].join(",") + "}";
+}
+
+const textEncoder = new TextEncoder();
+
 interface Pending {
-  readonly fields: Record<string, unknown>;
+  readonly entry: PreparedEntry;
   resolve(receipt: SealReceipt): void;
   reject(error: unknown): void;
+}
+
+/** Entry records are raw bytes (KV stores those without V8 serialization): leaf ‖ data. */
+function encodeEntryRecord(leaf: Uint8Array, data: Uint8Array): Uint8Array {
+  const record = new Uint8Array(32 + data.byteLength);
+  record.set(leaf, 0);
+  record.set(data, 32);
+  return record;
+}
+
+function decodeEntryRecord(value: unknown): { leaf: Uint8Array; data: Uint8Array } | null {
+  if (!(value instanceof Uint8Array) || value.byteLength <= 32) return null;
+  return { leaf: value.subarray(0, 32), data: value.subarray(32) };
+}
+
+/**
+ * The head is stored as UTF-8 JSON bytes: KV writes bytes as they are, while
+ * an object would go through V8 serialization on every commit.
+ */
+function encodeHead(head: VaultHead): Uint8Array {
+  return textEncoder.encode(JSON.stringify(head));
+}
+
+function decodeHead(bytes: Uint8Array): VaultHead {
+  const head = JSON.parse(new TextDecoder().decode(bytes));
+  if (
+    typeof head?.size !== "number" || typeof head.root !== "string" ||
+    typeof head.last !== "string" ||
+    typeof head.range?.size !== "number" || !Array.isArray(head.range.hashes)
+  ) {
+    throw new VaultCorruptionError("Cannot read the vault head: malformed record");
+  }
+  return head;
 }
 
 interface CachedHead {
@@ -152,68 +217,74 @@ export function createLedger(
   let lastSignedSize = -1;
 
   async function readHead(): Promise<CachedHead> {
-    const e = await kv.get<VaultHead>(vaultHeadKey(), { consistency: "strong" });
-    return { head: e.value ?? EMPTY_HEAD, versionstamp: e.versionstamp };
+    const e = await kv.get<Uint8Array>(vaultHeadKey(), { consistency: "strong" });
+    return { head: e.value ? decodeHead(e.value) : EMPTY_HEAD, versionstamp: e.versionstamp };
   }
 
-  /** Builds and commits as much of `batch` as fits in one atomic; returns receipts for that prefix. */
-  async function commitPrefix(batch: readonly Pending[]): Promise<SealReceipt[]> {
-    for (let attempt = 1;; attempt++) {
-      const current = cached ?? await readHead();
-      const range = CompactRange.fromJSON(current.head.range);
-      const op = kv.atomic().check({ key: vaultHeadKey(), versionstamp: current.versionstamp });
-      let mutations = 2; // the check is free; the head set and a margin
-      let bytes = 1024;
-      let prev = current.head.last;
-      const receipts: SealReceipt[] = [];
-      for (const p of batch) {
-        const nodeCount = 1 + trailingOnes(range.size);
-        const entry = { ...p.fields, index: range.size, prev };
-        const data = canonicalize(entry, { name: "entry" });
-        const cost = 1 + nodeCount;
-        const size = data.byteLength + 64 + nodeCount * 64;
-        if (
-          receipts.length > 0 &&
-          (mutations + cost > KV_MAX_MUTATIONS || bytes + size > KV_MAX_ATOMIC_BYTES)
-        ) break;
-        const leaf = hashLeaf(data);
-        const index = range.size;
-        op.set(vaultEntryKey(index), data);
-        for (const node of range.append(leaf)) {
-          op.set(vaultNodeKey(node.level, node.index), node.hash);
-        }
-        mutations += cost;
-        bytes += size;
-        prev = toHex(leaf);
-        receipts.push({ index, leafHash: prev });
+  /** A batch built on a predicted head, ready to commit. */
+  interface Built {
+    readonly pendings: Pending[];
+    readonly receipts: SealReceipt[];
+    readonly mutations: [Deno.KvKey, Uint8Array][];
+    readonly head: VaultHead;
+    readonly range: CompactRange;
+  }
+
+  /**
+   * Takes from the queue as many entries as fit in one atomic and builds them
+   * on top of `base`: entry records, completed nodes and the new head.
+   */
+  function build(base: { head: VaultHead; range: CompactRange }): Built {
+    const range = base.range.clone();
+    const mutations: [Deno.KvKey, Uint8Array][] = [];
+    let count = 2; // the head set, and a margin
+    let bytes = 2048;
+    let prev = base.head.last;
+    const receipts: SealReceipt[] = [];
+    const pendings: Pending[] = [];
+    while (queue.length > 0 && pendings.length < maxBatch) {
+      const p = queue[0];
+      // The leaf rides in the entry record; only higher nodes get keys of their own.
+      const nodeCount = trailingOnes(range.size);
+      const data = textEncoder.encode(renderEntry(p.entry, range.size, prev));
+      const cost = 1 + nodeCount;
+      const size = data.byteLength + 128 + nodeCount * 64;
+      if (
+        pendings.length > 0 &&
+        (count + cost > KV_MAX_MUTATIONS || bytes + size > KV_MAX_ATOMIC_BYTES)
+      ) {
+        break;
       }
-      const head: VaultHead = {
-        size: range.size,
-        root: toBase64(range.root()),
-        range: range.toJSON(),
-        last: prev,
-      };
-      op.set(vaultHeadKey(), head);
-      let result: Deno.KvCommitResult | Deno.KvCommitError;
-      try {
-        result = await op.commit();
-      } catch (e) {
-        if (!isTransientKvError(e) || attempt >= 50) throw e;
-        cached = null;
-        await backoff(attempt);
-        continue;
+      queue.shift();
+      const leaf = hashLeaf(data);
+      const index = range.size;
+      mutations.push([vaultEntryKey(index), encodeEntryRecord(leaf, data)]);
+      for (const node of range.append(leaf)) {
+        if (node.level > 0) mutations.push([vaultNodeKey(node.level, node.index), node.hash]);
       }
-      if (result.ok) {
-        cached = { head, versionstamp: result.versionstamp };
-        return receipts;
-      }
-      // Another writer moved the head: rebuild the batch on the new head.
-      cached = null;
-      if (attempt >= 200) {
-        throw new Error(`Cannot append to the vault: head kept changing (${attempt} attempts)`);
-      }
-      await backoff(attempt);
+      count += cost;
+      bytes += size;
+      prev = toHex(leaf);
+      receipts.push({ index, leafHash: prev });
+      pendings.push(p);
     }
+    const head: VaultHead = {
+      size: range.size,
+      root: toBase64(range.root()),
+      range: range.toJSON(),
+      last: prev,
+    };
+    return { pendings, receipts, mutations, head, range };
+  }
+
+  function submit(
+    built: Built,
+    versionstamp: string | null,
+  ): Promise<Deno.KvCommitResult | Deno.KvCommitError> {
+    const op = kv.atomic().check({ key: vaultHeadKey(), versionstamp });
+    for (const [key, value] of built.mutations) op.set(key, value);
+    op.set(vaultHeadKey(), encodeHead(built.head));
+    return op.commit();
   }
 
   function backoff(attempt: number): Promise<void> {
@@ -221,18 +292,69 @@ export function createLedger(
     return new Promise((r) => setTimeout(r, ms));
   }
 
+  /**
+   * Group commit, pipelined: while one batch's atomic is in flight, the next
+   * batch is built on the head that commit will produce, so hashing and
+   * encoding overlap KV's commit latency. The next batch is submitted only
+   * after the previous one committed (its check needs that versionstamp);
+   * if a commit fails, everything built on it goes back to the front of the
+   * queue and is rebuilt on the head actually in KV.
+   */
   async function drain(): Promise<void> {
-    while (queue.length > 0) {
-      const batch = queue.slice(0, maxBatch);
-      try {
-        const receipts = await commitPrefix(batch);
-        const done = queue.splice(0, receipts.length);
-        done.forEach((p, i) => p.resolve(receipts[i]));
-      } catch (e) {
-        const failed = queue.splice(0, batch.length);
-        for (const p of failed) p.reject(e);
+    let attempt = 0;
+    type InFlight = { built: Built; result: Promise<Deno.KvCommitResult | Deno.KvCommitError> };
+    let inFlight: InFlight | null = null as InFlight | null;
+    while (queue.length > 0 || inFlight) {
+      let base = cached;
+      if (!base && !inFlight) {
+        try {
+          base = await readHead();
+        } catch (e) {
+          rejectAll(queue.splice(0), e);
+          return;
+        }
+        cached = base;
       }
+      const predicted: { head: VaultHead; range: CompactRange } = inFlight
+        ? { head: inFlight.built.head, range: inFlight.built.range }
+        : { head: base!.head, range: CompactRange.fromJSON(base!.head.range) };
+      const next: Built | null = queue.length > 0 ? build(predicted) : null;
+      if (inFlight) {
+        const current: InFlight = inFlight;
+        inFlight = null;
+        let outcome: Deno.KvCommitResult | Deno.KvCommitError | Error;
+        try {
+          outcome = await current.result;
+        } catch (e) {
+          outcome = e as Error;
+        }
+        if (!(outcome instanceof Error) && outcome.ok) {
+          attempt = 0;
+          cached = { head: current.built.head, versionstamp: outcome.versionstamp };
+          current.built.pendings.forEach((p, i) => p.resolve(current.built.receipts[i]));
+        } else {
+          // Another writer moved the head, or KV was busy: rebuild on what is really there.
+          queue.unshift(...current.built.pendings, ...(next?.pendings ?? []));
+          cached = null;
+          attempt++;
+          const fatal = outcome instanceof Error && !isTransientKvError(outcome);
+          if (fatal || attempt > 200) {
+            const error = fatal
+              ? outcome
+              : new Error(`Cannot append to the vault: head kept changing (${attempt} attempts)`);
+            rejectAll(queue.splice(0), error);
+            return;
+          }
+          await backoff(attempt);
+          continue;
+        }
+      }
+      if (next) inFlight = { built: next, result: submit(next, cached!.versionstamp) };
     }
+  }
+
+  function rejectAll(pendings: Pending[], error: unknown): void {
+    for (const p of pendings) p.reject(error);
   }
 
   function kick(): void {
@@ -259,21 +381,29 @@ export function createLedger(
   }
 
   async function getNodes(ids: NodeId[]): Promise<Uint8Array[]> {
+    // KV's getMany takes at most 10 keys; the slices are read concurrently.
+    const slices: NodeId[][] = [];
+    for (let i = 0; i < ids.length; i += 10) slices.push(ids.slice(i, i + 10));
+    const pages = await Promise.all(
+      slices.map((slice) =>
+        kv.getMany<unknown[]>(
+          slice.map((n) => n.level === 0 ? vaultEntryKey(n.index) : vaultNodeKey(n.level, n.index)),
+        )
+      ),
+    );
     const out: Uint8Array[] = [];
-    for (let i = 0; i < ids.length; i += 10) {
-      const slice = ids.slice(i, i + 10);
-      const got = await kv.getMany<Uint8Array[]>(slice.map((n) => vaultNodeKey(n.level, n.index)));
-      got.forEach((e, j) => {
-        if (!(e.value instanceof Uint8Array)) {
+    pages.forEach((page, p) =>
+      page.forEach((e, j) => {
+        const value = slices[p][j].level === 0 ? decodeEntryRecord(e.value)?.leaf : e.value;
+        if (!(value instanceof Uint8Array)) {
+          const n = slices[p][j];
           throw new VaultCorruptionError(
-            `Cannot build proof: node (level ${slice[j].level}, index ${
-              slice[j].index
-            }) is missing`,
+            `Cannot build proof: node (level ${n.level}, index ${n.index}) is missing`,
           );
         }
-        out.push(e.value);
-      });
-    }
+        out.push(value);
+      })
+    );
     return out;
   }
   const source = { getNodes };
@@ -302,17 +432,17 @@ export function createLedger(
           entry.body_bytes = bytes.byteLength;
         }
       }
-      // Validate encodability and size now, so one bad entry cannot fail a whole batch.
-      const probe = canonicalize({ ...entry, index: Number.MAX_SAFE_INTEGER, prev: GENESIS_PREV }, {
-        name: "entry",
-      });
-      if (probe.byteLength > MAX_ENTRY_BYTES) {
+      // Encoding happens once, here, so a bad entry fails alone and never a whole batch.
+      const prepared = prepareEntry(entry);
+      const size = textEncoder.encode(renderEntry(prepared, Number.MAX_SAFE_INTEGER, GENESIS_PREV))
+        .byteLength;
+      if (size > MAX_ENTRY_BYTES) {
         throw new RangeError(
-          `Cannot seal entry: ${probe.byteLength} bytes, over the ${MAX_ENTRY_BYTES}-byte limit; pass large content as a body`,
+          `Cannot seal entry: ${size} bytes, over the ${MAX_ENTRY_BYTES}-byte limit; pass large content as a body`,
         );
       }
       const receipt = new Promise<SealReceipt>((resolve, reject) => {
-        queue.push({ fields: entry, resolve, reject });
+        queue.push({ entry: prepared, resolve, reject });
       });
       kick();
       return await receipt;
@@ -322,15 +452,12 @@ export function createLedger(
     },
     async entry(index) {
       if (!Number.isSafeInteger(index) || index < 0) return null;
-      const [e, n] = await kv.getMany<[Uint8Array, Uint8Array]>([
-        vaultEntryKey(index),
-        vaultNodeKey(0, index),
-      ]);
-      if (!(e.value instanceof Uint8Array) || !(n.value instanceof Uint8Array)) return null;
-      return { index, bytes: e.value, leafHash: toHex(n.value) };
+      const record = decodeEntryRecord((await kv.get(vaultEntryKey(index))).value);
+      if (!record) return null;
+      return { index, bytes: record.data, leafHash: toHex(record.leaf) };
     },
     async *entries(start, end, entryOptions = {}) {
-      const iter = kv.list<Uint8Array>({ start: vaultEntryKey(start), end: vaultEntryKey(end) }, {
+      const iter = kv.list({ start: vaultEntryKey(start), end: vaultEntryKey(end) }, {
         batchSize: 500,
       });
       let expected = start;
@@ -340,7 +467,9 @@ export function createLedger(
           throw new VaultCorruptionError(`Cannot read entries: entry ${expected} is missing`);
         }
         expected = index + 1;
-        yield { index, bytes: e.value, leafHash: toHex(hashLeaf(e.value)) };
+        // The leaf is recomputed from the bytes, not trusted from storage.
+        const data = decodeEntryRecord(e.value)?.data ?? new Uint8Array();
+        yield { index, bytes: data, leafHash: toHex(hashLeaf(data)) };
       }
       if (expected < end && !entryOptions.skipGaps) {
         throw new VaultCorruptionError(`Cannot read entries: entry ${expected} is missing`);
@@ -348,12 +477,24 @@ export function createLedger(
     },
     nodes: getNodes,
     async inclusionProof(index, size) {
-      await requireSize(size, "inclusion proof");
-      return await buildInclusionProof(index, size, source);
+      // The size check and the node reads run together; a size beyond the head
+      // is reported as such even though its nodes would also be missing.
+      const [checked, proof] = await Promise.allSettled([
+        requireSize(size, "inclusion proof"),
+        buildInclusionProof(index, size, source),
+      ]);
+      if (checked.status === "rejected") throw checked.reason;
+      if (proof.status === "rejected") throw proof.reason;
+      return proof.value;
     },
     async consistencyProof(size1, size2) {
-      await requireSize(size2, "consistency proof");
-      return await buildConsistencyProof(size1, size2, source);
+      const [checked, proof] = await Promise.allSettled([
+        requireSize(size2, "consistency proof"),
+        buildConsistencyProof(size1, size2, source),
+      ]);
+      if (checked.status === "rejected") throw checked.reason;
+      if (proof.status === "rejected") throw proof.reason;
+      return proof.value;
     },
     async signCheckpoint() {
       const { head } = await readHead();
@@ -409,8 +550,8 @@ export function createLedger(
           return { ok: false, size: head.size, reason: "root does not match the compact range" };
         }
         if (head.size > 0) {
-          const last = await kv.get<Uint8Array>(vaultNodeKey(0, head.size - 1));
-          if (!(last.value instanceof Uint8Array) || toHex(last.value) !== head.last) {
+          const last = decodeEntryRecord((await kv.get(vaultEntryKey(head.size - 1))).value);
+          if (!last || toHex(hashLeaf(last.data)) !== head.last) {
             return { ok: false, size: head.size, reason: "last leaf does not match the head" };
           }
         }

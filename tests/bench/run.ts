@@ -5,8 +5,10 @@
  * a noisy 2-core box. Prints a Markdown table and writes bench/results/latest.json.
  *
  * Environment: BENCH_ROUNDS (default 3), BENCH_DURATION_MS (default 3000),
- * BENCH_WARMUP_MS (default 1000), BENCH_ONLY (comma-separated suite names).
+ * BENCH_WARMUP_MS (default 1000), BENCH_ONLY (comma-separated suite names),
+ * BENCH_VAULT_ENTRIES (default 1000000: the size of the vault-scale log).
  */
+import { runVaultScale } from "./_vault_scale.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const rounds = Number(Deno.env.get("BENCH_ROUNDS") ?? 3);
@@ -144,6 +146,15 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
+const wardenVariant = (name: string, extra: string[]): Variant => ({
+  name,
+  args: wardenArgs(extra),
+  mcp: true,
+  tool: "calculate",
+  toolArgs: { expression: "2+3*4" },
+  expect: '"result":14',
+});
+
 const wardenArgs = (extra: string[] = []) => [
   `${ROOT}main.ts`,
   "serve",
@@ -157,7 +168,10 @@ const wardenArgs = (extra: string[] = []) => [
 ];
 
 /** Suites: each compares variants measured in the same interleaved rounds. */
-const SUITES: Record<string, { variants: Variant[]; ratios: [string, string, number][] }> = {
+const SUITES: Record<
+  string,
+  { variants: Variant[]; ratios: [string, string, number][]; concurrency?: number[] }
+> = {
   foundation: {
     variants: [
       {
@@ -176,20 +190,23 @@ const SUITES: Record<string, { variants: Variant[]; ratios: [string, string, num
         toolArgs: { text: "hi" },
         expect: '"result"',
       },
-      {
-        name: "warden-calculate",
-        args: wardenArgs(),
-        mcp: true,
-        tool: "calculate",
-        toolArgs: { expression: "2+3*4" },
-        expect: '"result":14',
-      },
+      // Sessions only: what this suite measures is the cost of KV-backed sessions.
+      wardenVariant("warden-calculate", ["--sealing", "off"]),
     ],
     // [numerator, denominator, target ratio (0 = informational)]
     ratios: [
       ["warden-calculate", "bare-hono-sdk-echo", 0.9],
       ["warden-calculate", "raw-deno-serve", 0],
     ],
+  },
+  vault: {
+    variants: [
+      wardenVariant("warden-sealed", []),
+      wardenVariant("warden-unsealed", ["--sealing", "off"]),
+    ],
+    ratios: [["warden-sealed", "warden-unsealed", 0.85]],
+    // Group commit can only batch what is in flight: the curve over concurrency is the point.
+    concurrency: [1, 32, 128],
   },
 };
 
@@ -198,12 +215,13 @@ const lines: string[] = [];
 for (const [suiteName, suite] of Object.entries(SUITES)) {
   if (only.length && !only.includes(suiteName)) continue;
   const tmp = await Deno.makeTempDir({ prefix: "warden-bench-" });
+  const levels = suite.concurrency ?? [1, 32];
   const samples: Record<string, Record<number, Sample[]>> = {};
   const running: Running[] = [];
   try {
     for (const v of suite.variants) running.push(await start(v, tmp));
     for (let r = 0; r < rounds; r++) {
-      for (const concurrency of [1, 32]) {
+      for (const concurrency of levels) {
         for (const run of running) {
           const s = await load(run, concurrency);
           if (s.errors > 0) {
@@ -240,7 +258,7 @@ for (const [suiteName, suite] of Object.entries(SUITES)) {
     "|---|---|---|---|---|",
   );
   for (const v of suite.variants) {
-    for (const c of [1, 32]) {
+    for (const c of levels) {
       const ss = samples[v.name][c];
       const row = {
         rps: median(ss.map((s) => s.rps)),
@@ -258,7 +276,7 @@ for (const [suiteName, suite] of Object.entries(SUITES)) {
   lines.push("", "| ratio | concurrency | value | target |", "|---|---|---|---|");
   const ratios: Record<string, number> = {};
   for (const [num, den, target] of suite.ratios) {
-    for (const c of [1, 32]) {
+    for (const c of levels) {
       // Ratio of medians of per-round ratios: both variants ran back to back in every round.
       const perRound = samples[num][c].map((s, i) => s.rps / samples[den][c][i].rps);
       const value = median(perRound);
@@ -269,6 +287,13 @@ for (const [suiteName, suite] of Object.entries(SUITES)) {
   }
   lines.push("");
   results[suiteName] = { summary, ratios, rounds, durationMs, warmupMs };
+}
+
+if (!only.length || only.includes("vault-scale")) {
+  const entries = Number(Deno.env.get("BENCH_VAULT_ENTRIES") ?? 1_000_000);
+  const scale = await runVaultScale({ entries, appendSamples: 500 });
+  lines.push(...scale.lines);
+  results["vault-scale"] = scale.results;
 }
 
 const meta = {

@@ -53,6 +53,13 @@ async function tamper(path: string, fn: (kv: Deno.Kv) => Promise<void>) {
   }
 }
 
+/** Rewrites the head record (UTF-8 JSON bytes) to claim a smaller size, as a rollback would. */
+async function rollBackHead(kv: Deno.Kv, size: number) {
+  const bytes = (await kv.get<Uint8Array>(["vault", "head"])).value!;
+  const head = JSON.parse(new TextDecoder().decode(bytes));
+  await kv.set(["vault", "head"], new TextEncoder().encode(JSON.stringify({ ...head, size })));
+}
+
 async function copyVault(src: string, dir: string): Promise<string> {
   const dest = `${dir}/copy-${crypto.randomUUID()}.db`;
   await Deno.copyFile(src, dest);
@@ -97,11 +104,11 @@ Deno.test("tamper: each alteration of a real KV file is caught and the right ind
         name: "one byte of a stored entry changed",
         index: 12,
         async change(kv) {
-          const e = await kv.get<Uint8Array>(["vault", "e", 12]);
-          const bytes = e.value!.slice();
-          const at = new TextDecoder().decode(bytes).indexOf('"n":12') + 5;
-          bytes[at] = "7".charCodeAt(0); // "n":12 → "n":17: still canonical JSON
-          await kv.set(["vault", "e", 12], bytes);
+          // The record is leaf hash (32 bytes) ‖ canonical JSON; change the JSON.
+          const record = (await kv.get<Uint8Array>(["vault", "e", 12])).value!.slice();
+          const at = 32 + new TextDecoder().decode(record.subarray(32)).indexOf('"n":12') + 5;
+          record[at] = "7".charCodeAt(0); // "n":12 → "n":17: still canonical JSON
+          await kv.set(["vault", "e", 12], record);
         },
       },
       {
@@ -127,8 +134,7 @@ Deno.test("tamper: each alteration of a real KV file is caught and the right ind
         index: 32,
         async change(kv) {
           for (let i = 32; i < 40; i++) await kv.delete(["vault", "e", i]);
-          const head = (await kv.get<{ size: number }>(["vault", "head"])).value!;
-          await kv.set(["vault", "head"], { ...head, size: 32 });
+          await rollBackHead(kv, 32);
         },
       },
       {
@@ -233,8 +239,7 @@ Deno.test("tamper: a truncation that also deletes the checkpoints is caught by a
     await tamper(path, async (kv) => {
       for (let i = 30; i < 40; i++) await kv.delete(["vault", "e", i]);
       await kv.delete(["vault", "cp", 40]);
-      const head = (await kv.get<{ size: number }>(["vault", "head"])).value!;
-      await kv.set(["vault", "head"], { ...head, size: 30 });
+      await rollBackHead(kv, 30);
     });
     // Alone, the rolled-back log is self-consistent…
     const alone = await exportAndVerify(dir, path);
