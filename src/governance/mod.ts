@@ -1,0 +1,82 @@
+/**
+ * The pure governance core: the policy (validated, hashed), the thirteen
+ * floors, and the synthesis of their results into one verdict. Nothing here
+ * touches KV, HTTP, the MCP SDK, the network or the clock; the pipeline
+ * gathers the facts (`CallFacts`, `ToolFacts`, `RateFacts`, `ResultFacts`)
+ * and passes them in.
+ *
+ * @module
+ */
+
+export {
+  type ApprovalFacts,
+  type CallFacts,
+  type Claim,
+  type FailureAction,
+  FLOOR_IDS,
+  FLOOR_NAMES,
+  type FloorId,
+  type FloorResult,
+  type RateFacts,
+  type ResultFacts,
+  type ToolFacts,
+  type ToolHints,
+} from "./types.ts";
+export {
+  canonicalPolicy,
+  DEFAULT_POLICY,
+  type FloorMode,
+  floorMode,
+  floorThreshold,
+  parsePolicy,
+  type Policy,
+  PolicyError,
+  policyHash,
+  type PolicyIssue,
+  PolicySchema,
+  rolesOf,
+} from "./policy.ts";
+export {
+  amanah,
+  antiHantu,
+  APPROVAL_TOOL,
+  clarity,
+  commandAuthority,
+  empathy,
+  evaluatePost,
+  evaluatePre,
+  genius,
+  humility,
+  injectionDefense,
+  omega0,
+  ontology,
+  peace,
+  type PostInput,
+  type PreInput,
+  round3,
+  sovereign,
+  triWitness,
+  truth,
+} from "./floors.ts";
+export {
+  type Finding,
+  findPii,
+  ibanValid,
+  luhnValid,
+  PII_KINDS,
+  type PiiKind,
+  placeholder,
+  redact,
+  redactText,
+} from "./pii.ts";
+export { findInjections, INJECTION_PATTERNS } from "./injection.ts";
+export { findSentienceClaims, SENTIENCE_PATTERNS } from "./anti_hantu.ts";
+export type { NamedPattern, PatternMatch } from "./_walk.ts";
+export {
+  floorScores,
+  synthesize,
+  type Telemetry,
+  telemetry,
+  type Verdict,
+  type VerdictName,
+} from "./verdict.ts";

@@ -1,0 +1,290 @@
+/**
+ * PII and secret detection for F6 Empathy (κr), and the redaction that lets
+ * the vault keep a record of a call without keeping its secrets.
+ *
+ * Detection is pattern based and deliberately conservative where a pattern
+ * alone would flag ordinary data: card numbers must pass Luhn and start with
+ * an issuer digit 2–6, IBANs must pass ISO 13616 mod-97, phone numbers need a
+ * leading `+` (8–15 digits) or a separated national layout (NANP
+ * `415-555-2671`, trunk-prefix `020 7946 0958`, at least 10 digits), so ISO
+ * dates, timestamps, amounts and plain digit runs are left alone.
+ *
+ * Every pattern is anchored by a look-behind so a scan costs time linear in
+ * the text: arguments are attacker-controlled and up to
+ * `limits.max_argument_bytes` long.
+ *
+ * @module
+ */
+
+import { indexPath, keyPath } from "./_walk.ts";
+
+/** The kinds of PII and secrets F6 recognises, in reporting order. */
+export const PII_KINDS = ["email", "phone", "card", "iban", "api_key", "private_key"] as const;
+
+/** One kind of PII or secret. */
+export type PiiKind = typeof PII_KINDS[number];
+
+/** How many matches of one kind were found at one path. Never the matched text. */
+export interface Finding {
+  kind: PiiKind;
+  path: string;
+  count: number;
+}
+
+interface Detector {
+  kind: PiiKind;
+  /** Must carry the `g` flag. */
+  regex: RegExp;
+  /** Checks a candidate the regex alone cannot (checksums, digit counts). */
+  accept?: (match: string) => boolean;
+}
+
+function digitsOf(text: string): string {
+  return text.replace(/\D/g, "");
+}
+
+/** Luhn (mod 10) check over the digits of `text`. */
+export function luhnValid(text: string): boolean {
+  const digits = digitsOf(text);
+  if (digits.length === 0) return false;
+  let sum = 0;
+  for (let i = 0; i < digits.length; i++) {
+    let d = digits.charCodeAt(digits.length - 1 - i) - 48;
+    if (i % 2 === 1) {
+      d *= 2;
+      if (d > 9) d -= 9;
+    }
+    sum += d;
+  }
+  return sum % 10 === 0;
+}
+
+/** ISO 13616 check: length 15–34 and mod-97 of the rearranged number equals 1. */
+export function ibanValid(text: string): boolean {
+  const iban = text.replace(/ /g, "").toUpperCase();
+  if (!/^[A-Z]{2}\d{2}[A-Z0-9]{11,30}$/.test(iban)) return false;
+  const rearranged = iban.slice(4) + iban.slice(0, 4);
+  let remainder = 0;
+  for (const char of rearranged) {
+    const code = char.charCodeAt(0);
+    // Letters count as two digits: A = 10 … Z = 35.
+    const value = code >= 65 ? code - 55 : code - 48;
+    remainder = (remainder * (value >= 10 ? 100 : 10) + value) % 97;
+  }
+  return remainder === 1;
+}
+
+function digitCountWithin(min: number, max: number): (match: string) => boolean {
+  return (match) => {
+    const n = digitsOf(match).length;
+    return n >= min && n <= max;
+  };
+}
+
+const DATE_PREFIX = /^\d{1,2}([./-])\d{1,2}\1\d{2,4}(?!\d)/;
+
+// Order matters: each detector sees the text with earlier matches already
+// replaced by a placeholder, so digits inside a key are not also a phone
+// number, and an IBAN's digits are not also a card.
+const DETECTORS: readonly Detector[] = [
+  {
+    kind: "private_key",
+    // Up to the matching END line, or to the end of the text when a key was
+    // truncated: a partial key is still a secret.
+    regex:
+      /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|$)/g,
+  },
+  // JSON Web Tokens: base64url header and payload both start with `{"`.
+  {
+    kind: "api_key",
+    regex: /(?<![\w-])eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*/g,
+  },
+  // OpenAI / Anthropic style (`sk-…`, `sk-proj-…`, `sk-ant-…`).
+  { kind: "api_key", regex: /(?<![\w-])sk-[A-Za-z0-9_-]{20,}/g },
+  // Stripe secret and restricted keys.
+  { kind: "api_key", regex: /(?<![\w-])[sr]k_(?:live|test)_[A-Za-z0-9]{16,}/g },
+  // AWS access key ids (long-term and temporary).
+  { kind: "api_key", regex: /(?<![A-Za-z0-9])(?:AKIA|ASIA)[0-9A-Z]{16}(?![A-Za-z0-9])/g },
+  // GitHub tokens, classic and fine-grained.
+  {
+    kind: "api_key",
+    regex: /(?<![\w-])(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})/g,
+  },
+  // Slack tokens.
+  { kind: "api_key", regex: /(?<![\w-])xox[abprs]-[A-Za-z0-9-]{10,}/g },
+  // Google API keys.
+  { kind: "api_key", regex: /(?<![\w-])AIza[0-9A-Za-z_-]{35}/g },
+  // The token after `Bearer` (the word itself is kept).
+  { kind: "api_key", regex: /(?<=\bbearer\s{1,8})[A-Za-z0-9._~+/-]{20,}=*/gi },
+  // The value of an obvious key assignment: `api_key = "…"`, `"client_secret": "…"`.
+  {
+    kind: "api_key",
+    regex:
+      /(?<=\b(?:api[_-]?key|access[_-]?token|auth[_-]?token|secret[_-]?key|client[_-]?secret)["']?\s{0,4}[:=]\s{0,4}["']?)[A-Za-z0-9/+_.~-]{16,}/gi,
+  },
+  {
+    kind: "email",
+    regex:
+      /(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}(?![A-Za-z0-9-])/g,
+  },
+  {
+    kind: "iban",
+    regex:
+      /(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?(?![A-Za-z0-9])/g,
+    accept: ibanValid,
+  },
+  {
+    kind: "card",
+    // 13–19 digits, optionally grouped by single spaces or dashes, not part
+    // of a longer digit run.
+    regex: /(?<!\d[ -]?)[2-6]\d(?:[ -]?\d){11,17}(?![ -]?\d)/g,
+    accept: luhnValid,
+  },
+  {
+    kind: "phone",
+    // International: `+`, then contiguous digits, then groups that each
+    // start with a separator or a parenthesis (so digits split one way only).
+    regex: /(?<![\w+])\+[1-9]\d{0,14}(?:[ .-]?\(\d{1,5}\)|[ .-]\d{1,6}){0,6}(?![\w(]|[.-]?\d)/g,
+    accept: digitCountWithin(8, 15),
+  },
+  {
+    kind: "phone",
+    // North American: (415) 555-2671, 415-555-2671, 415.555.2671, 1-800-555-0199.
+    regex: /(?<![\w+.-])(?:1[ .-])?(?:\(\d{3}\) ?|\d{3}[ .-])\d{3}[ .-]\d{4}(?![\w]|[.-]\d)/g,
+  },
+  {
+    kind: "phone",
+    // Trunk-prefix national: 020 7946 0958, 07700 900123, (030) 1234567, 01 23 45 67 89.
+    regex:
+      /(?<![\w+.-])(?:\(0[1-9]\d{0,3}\) ?|0[1-9]\d{0,3}[ .-])\d{2,8}(?:[ .-]\d{2,8}){0,3}(?![\w:]|[.-]?\d)/g,
+    // "01.02.2024 14" has ten digits too: a leading date is not a phone.
+    accept: (match) => !DATE_PREFIX.test(match) && digitCountWithin(10, 12)(match),
+  },
+];
+
+/** The text that replaces a match of `kind`. */
+export function placeholder(kind: PiiKind): string {
+  return `[REDACTED:${kind}]`;
+}
+
+/**
+ * Replaces every PII or secret match in `text` by its placeholder and counts
+ * the matches per kind.
+ *
+ * @example
+ * ```ts
+ * import { redactText } from "./pii.ts";
+ * redactText("mail bob@example.com").text; // "mail [REDACTED:email]"
+ * ```
+ */
+export function redactText(
+  text: string,
+): { text: string; counts: Partial<Record<PiiKind, number>> } {
+  const counts: Partial<Record<PiiKind, number>> = {};
+  let out = text;
+  for (const { kind, regex, accept } of DETECTORS) {
+    regex.lastIndex = 0;
+    out = out.replace(regex, (match) => {
+      if (accept && !accept(match)) return match;
+      counts[kind] = (counts[kind] ?? 0) + 1;
+      return placeholder(kind);
+    });
+  }
+  return { text: out, counts };
+}
+
+/** The redacted form of an object key, used for keys and for paths. */
+export function redactKey(key: string): string {
+  return redactText(key).text;
+}
+
+/**
+ * Returns a deep copy of `value` with every PII or secret match replaced by
+ * `[REDACTED:<kind>]`, in strings, object keys and long integers (a card
+ * number sent as a JSON number becomes the placeholder string), plus the
+ * findings by path and kind. Findings never contain the matched text, and
+ * their paths use redacted keys. Non-JSON values (functions, symbols) are
+ * copied as is; a cycle becomes null.
+ *
+ * @example
+ * ```ts
+ * import { redact } from "./pii.ts";
+ * const { value, findings } = redact({ card: "4111 1111 1111 1111" });
+ * // value: { card: "[REDACTED:card]" }
+ * // findings: [{ kind: "card", path: "$.card", count: 1 }]
+ * ```
+ */
+export function redact(value: unknown, root = "$"): { value: unknown; findings: Finding[] } {
+  const findings = new Map<string, Finding>();
+  const ancestors: object[] = [];
+
+  function record(path: string, counts: Partial<Record<PiiKind, number>>): void {
+    for (const kind of PII_KINDS) {
+      const count = counts[kind];
+      if (!count) continue;
+      const key = `${path}\u0000${kind}`;
+      const same = findings.get(key);
+      if (same) same.count += count;
+      else findings.set(key, { kind, path, count });
+    }
+  }
+
+  function copy(node: unknown, path: string): unknown {
+    if (typeof node === "string") {
+      const { text, counts } = redactText(node);
+      record(path, counts);
+      return text;
+    }
+    if (typeof node === "number") {
+      // Only long integers can carry a card or phone number.
+      if (!Number.isSafeInteger(node) || Math.abs(node) < 1e7) return node;
+      const { text, counts } = redactText(String(node));
+      if (Object.keys(counts).length === 0) return node;
+      record(path, counts);
+      return text;
+    }
+    if (typeof node !== "object" || node === null) return node;
+    if (ancestors.includes(node)) return null;
+    ancestors.push(node);
+    let out: unknown;
+    if (Array.isArray(node)) {
+      out = node.map((child, i) => copy(child, indexPath(path, i)));
+    } else {
+      const object: Record<string, unknown> = {};
+      for (const [key, child] of Object.entries(node)) {
+        const { text: label, counts } = redactText(key);
+        const childPath = keyPath(path, label);
+        record(childPath, counts);
+        let name = label;
+        // Two keys can redact to the same text; keep both values.
+        for (let n = 2; Object.hasOwn(object, name); n++) name = `${label} (${n})`;
+        // defineProperty, not assignment: a "__proto__" key stays a key.
+        Object.defineProperty(object, name, {
+          value: copy(child, childPath),
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
+      }
+      out = object;
+    }
+    ancestors.pop();
+    return out;
+  }
+
+  const out = copy(value, root);
+  return { value: out, findings: [...findings.values()] };
+}
+
+/**
+ * The findings `redact` would report for `value`, without keeping the copy.
+ *
+ * @example
+ * ```ts
+ * import { findPii } from "./pii.ts";
+ * findPii(["ok", "bob@example.com"], "arguments"); // [{ kind: "email", path: "arguments[1]", count: 1 }]
+ * ```
+ */
+export function findPii(value: unknown, root = "$"): Finding[] {
+  return redact(value, root).findings;
+}

@@ -1,0 +1,328 @@
+/**
+ * The governance policy: a JSON document validated with zod, every field
+ * optional with a default, unknown keys refused so that a typo is an error
+ * rather than a silently ignored rule.
+ *
+ * Thresholds are written as fractions in [0, 1] with at most three decimals
+ * (`0.34`), like the scores they are compared with. The vault's canonical
+ * JSON accepts integers only, so `policyHash` hashes the canonical JSON of
+ * the parsed policy with every floor threshold written as integer per-mille
+ * (`0.34` → `340`); the three-decimal rule makes that mapping exact and
+ * one-to-one. `canonicalPolicy` returns the exact text hashed.
+ *
+ * @module
+ */
+
+import { z } from "zod";
+import { canonicalString, fromBase64, sha256, toHex } from "../vault/mod.ts";
+import { PII_KINDS } from "./pii.ts";
+import { FLOOR_IDS, type FloorId } from "./types.ts";
+
+/** A floor's mode: `hard` fails as the floor says, `soft` only warns, `off` skips it. */
+export type FloorMode = "hard" | "soft" | "off";
+
+const Mode = z.enum(["hard", "soft", "off"], { error: 'expected "hard" | "soft" | "off"' });
+
+function object<T extends z.core.$ZodLooseShape>(shape: T) {
+  return z.strictObject(shape, { error: "expected an object" });
+}
+
+function integer(min: number, max?: number) {
+  const error = max === undefined
+    ? `expected an integer ≥ ${min}`
+    : `expected an integer from ${min} to ${max}`;
+  const schema = z.number({ error }).int({ error }).min(min, { error });
+  return max === undefined ? schema : schema.max(max, { error });
+}
+
+const bool = () => z.boolean({ error: "expected true or false" });
+const text = () =>
+  z.string({ error: "expected a string" }).min(1, { error: "expected a non-empty string" });
+const texts = () => z.array(text(), { error: "expected an array of strings" });
+
+function isThreshold(value: number): boolean {
+  return value >= 0 && value <= 1 && Math.abs(value * 1000 - Math.round(value * 1000)) < 1e-9;
+}
+
+const Threshold = z.number({ error: "expected a number" }).refine(isThreshold, {
+  error: "expected a number from 0 to 1 with at most 3 decimals",
+});
+
+function floor(mode: FloorMode) {
+  return object({ mode: Mode.default(mode) }).prefault({});
+}
+
+function floorWithThreshold(mode: FloorMode, threshold: number) {
+  return object({ mode: Mode.default(mode), threshold: Threshold.default(threshold) }).prefault({});
+}
+
+// `threshold` exists only where a floor compares a graded score with it;
+// elsewhere it would be silently ignored, so it is refused as an unknown key.
+const Floors = object({
+  F1: floor("hard"),
+  /** Minimum share of grounded claims. */
+  F2: floorWithThreshold("hard", 1),
+  F3: floor("hard"),
+  F4: floor("hard"),
+  F5: floor("hard"),
+  /** Minimum F6 score (1 = any finding fails). */
+  F6: floorWithThreshold("hard", 1),
+  /** Maximum Ω0. */
+  F7: floorWithThreshold("soft", 0.34),
+  F8: floor("soft"),
+  F9: floor("hard"),
+  F10: floor("hard"),
+  F11: floor("hard"),
+  /** Minimum F12 score (1 = any match fails). */
+  F12: floorWithThreshold("hard", 1),
+  F13: floor("hard"),
+}).prefault({});
+
+const ToolRule = object({
+  deny: bool().optional(),
+  hold: bool().optional(),
+  roles: texts().optional(),
+  high_stakes: bool().optional(),
+  reversible: bool().optional(),
+});
+
+const OPERATOR_NAME = /^[A-Za-z0-9_.@-]{1,64}$/;
+
+const Operator = object({
+  name: z.string({ error: "expected a string" }).regex(OPERATOR_NAME, {
+    error: "expected 1 to 64 characters from A-Z a-z 0-9 _ . @ -",
+  }),
+  public_key: z.string({ error: "expected a string" }).superRefine((value, ctx) => {
+    let length: number;
+    try {
+      length = fromBase64(value).length;
+    } catch {
+      ctx.addIssue({ code: "custom", message: "expected standard padded base64" });
+      return;
+    }
+    if (length !== 32) {
+      ctx.addIssue({
+        code: "custom",
+        message: `expected a raw 32-byte Ed25519 public key, got ${length} bytes`,
+      });
+    }
+  }),
+});
+
+/** The policy schema; `parsePolicy` is the usual entry point. */
+export const PolicySchema = object({
+  version: z.literal(1, { error: "expected 1" }).default(1),
+  floors: Floors,
+  tools: z.record(text(), ToolRule, { error: "expected an object" }).prefault({}),
+  principals: z.record(text(), object({ roles: texts() }), { error: "expected an object" })
+    .prefault({}),
+  default_roles: texts().default(["user"]),
+  operators: z.array(Operator, { error: "expected an array" }).default([]).superRefine(
+    (operators, ctx) => {
+      const seen = new Set<string>();
+      operators.forEach(({ name }, i) => {
+        if (seen.has(name)) {
+          ctx.addIssue({
+            code: "custom",
+            path: [i, "name"],
+            message: `duplicate operator name "${name}"`,
+          });
+        }
+        seen.add(name);
+      });
+    },
+  ),
+  approval: object({
+    expiry_seconds: integer(10, 86400).default(900),
+    required_signers: integer(1).default(1),
+  }).prefault({}),
+  kill_switch: object({
+    tools: texts().default([]),
+    principals: texts().default([]),
+    upstreams: texts().default([]),
+  }).prefault({}),
+  rate_limits: object({
+    /** 0 = unlimited, as for the other two. */
+    per_principal_per_minute: integer(0).default(600),
+    per_tool_per_minute: integer(0).default(0),
+    max_concurrent_per_principal: integer(0).default(32),
+  }).prefault({}),
+  pii: object({
+    forbid: z.array(
+      z.enum(PII_KINDS, { error: `expected one of ${PII_KINDS.map((k) => `"${k}"`).join(" | ")}` }),
+      { error: "expected an array" },
+    ).default(["private_key"]),
+  }).prefault({}),
+  limits: object({ max_argument_bytes: integer(1).default(262144) }).prefault({}),
+  tri_witness: object({ required: integer(1, 3).default(2) }).prefault({}),
+  store_bodies: bool().default(false),
+  fetch: object({
+    allow_hosts: texts().default([]),
+    max_bytes: integer(1).default(1048576),
+    timeout_ms: integer(1).default(10000),
+  }).prefault({}),
+  files: object({ roots: texts().default(["."]) }).prefault({}),
+  search: object({
+    provider_url: z.url({ protocol: /^https?$/, error: "expected an http(s) URL" }).optional(),
+  }).prefault({}),
+  shell: object({
+    enabled: bool().default(false),
+    timeout_ms: integer(1).default(10000),
+  }).prefault({}),
+  sampling: object({ prefer: bool().default(true) }).prefault({}),
+}).superRefine((policy, ctx) => {
+  const { operators, approval } = policy;
+  // With no operators nothing can be approved, which is a valid choice; with
+  // some, asking for more signers than exist would make every hold permanent.
+  if (operators.length > 0 && approval.required_signers > operators.length) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["approval", "required_signers"],
+      message:
+        `${approval.required_signers} signers required but only ${operators.length} operators configured`,
+    });
+  }
+});
+
+/** A parsed policy with every default applied. */
+export type Policy = z.output<typeof PolicySchema>;
+
+/** One problem found in a policy document. */
+export interface PolicyIssue {
+  /** Dotted field path, e.g. "floors.F6.mode"; "" for the document itself. */
+  path: string;
+  message: string;
+}
+
+/** A policy document that does not validate; the message names every field and problem. */
+export class PolicyError extends Error {
+  override name = "PolicyError";
+  readonly issues: readonly PolicyIssue[];
+
+  constructor(issues: PolicyIssue[]) {
+    const text = issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join("; ");
+    super(`Invalid policy: ${text}`);
+    this.issues = issues;
+  }
+}
+
+const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
+
+function formatPath(path: readonly PropertyKey[]): string {
+  let out = "";
+  for (const key of path) {
+    if (typeof key === "number") out += `[${key}]`;
+    else if (IDENTIFIER.test(String(key))) out += `${out ? "." : ""}${String(key)}`;
+    else out += `[${JSON.stringify(String(key))}]`;
+  }
+  return out;
+}
+
+function toIssue(issue: z.core.$ZodIssue): PolicyIssue {
+  const path = formatPath(issue.path);
+  switch (issue.code) {
+    case "unrecognized_keys": {
+      const keys = issue.keys.map((k) => JSON.stringify(k)).join(", ");
+      return { path, message: `unknown key${issue.keys.length > 1 ? "s" : ""} ${keys}` };
+    }
+    case "invalid_key":
+      return { path, message: `invalid key: ${issue.issues[0]?.message ?? issue.message}` };
+    case "invalid_type":
+      if (path === "") return { path, message: "expected a JSON object" };
+      return { path, message: issue.message };
+    default:
+      return { path, message: issue.message };
+  }
+}
+
+/**
+ * Validates a policy document (already parsed from JSON) and applies every
+ * default. Throws a `PolicyError` naming each bad field, e.g.
+ * `Invalid policy: floors.F6.mode: expected "hard" | "soft" | "off"`.
+ *
+ * @example
+ * ```ts
+ * import { parsePolicy } from "./policy.ts";
+ * const policy = parsePolicy({ floors: { F8: { mode: "hard" } } });
+ * policy.floors.F7.threshold; // 0.34
+ * ```
+ */
+export function parsePolicy(json: unknown): Policy {
+  const result = PolicySchema.safeParse(json);
+  if (!result.success) throw new PolicyError(result.error.issues.map(toIssue));
+  return result.data;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === "object" && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
+}
+
+/** The built-in policy: `parsePolicy({})`, deeply frozen. */
+export const DEFAULT_POLICY: Readonly<Policy> = deepFreeze(parsePolicy({}));
+
+/**
+ * The exact text `policyHash` hashes: canonical JSON of the policy with each
+ * floor threshold as integer per-mille.
+ *
+ * @example
+ * ```ts
+ * import { canonicalPolicy, DEFAULT_POLICY } from "./policy.ts";
+ * canonicalPolicy(DEFAULT_POLICY).includes('"F7":{"mode":"soft","threshold":340}'); // true
+ * ```
+ */
+export function canonicalPolicy(policy: Policy): string {
+  const floors: Record<string, unknown> = {};
+  for (const id of FLOOR_IDS) {
+    const config: Record<string, unknown> = { ...policy.floors[id] };
+    if (typeof config.threshold === "number") {
+      config.threshold = Math.round(config.threshold * 1000);
+    }
+    floors[id] = config;
+  }
+  return canonicalString({ ...policy, floors }, { name: "policy" });
+}
+
+/**
+ * Hex SHA-256 of `canonicalPolicy(policy)`: equal for equal policies
+ * whatever their key order, recorded in the vault when a policy is loaded.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_POLICY, policyHash } from "./policy.ts";
+ * policyHash(DEFAULT_POLICY).length; // 64
+ * ```
+ */
+export function policyHash(policy: Policy): string {
+  return toHex(sha256(new TextEncoder().encode(canonicalPolicy(policy))));
+}
+
+/** The mode policy sets for floor `id`. */
+export function floorMode(policy: Policy, id: FloorId): FloorMode {
+  return policy.floors[id].mode;
+}
+
+/** The threshold policy sets for floor `id`, if the floor has one. */
+export function floorThreshold(policy: Policy, id: FloorId): number | undefined {
+  const config = policy.floors[id];
+  return "threshold" in config ? config.threshold : undefined;
+}
+
+/**
+ * The roles of `principal`: its entry in `principals`, else `default_roles`.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_POLICY, rolesOf } from "./policy.ts";
+ * rolesOf(DEFAULT_POLICY, "alice"); // ["user"]
+ * ```
+ */
+export function rolesOf(policy: Policy, principal: string): string[] {
+  const entry = Object.hasOwn(policy.principals, principal)
+    ? policy.principals[principal]
+    : undefined;
+  return [...(entry?.roles ?? policy.default_roles)];
+}

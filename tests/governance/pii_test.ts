@@ -1,0 +1,211 @@
+import assert from "node:assert/strict";
+import {
+  empathy,
+  evaluatePost,
+  evaluatePre,
+  findPii,
+  ibanValid,
+  luhnValid,
+  type PiiKind,
+  redact,
+  redactText,
+} from "../../src/governance/mod.ts";
+import {
+  assertOff,
+  floorOf,
+  makeCall,
+  makeRates,
+  makeResult,
+  makeTool,
+  policyWith,
+  withMode,
+} from "./_fixtures.ts";
+
+// One sample of each kind. Card and IBAN are the published test values
+// (Visa test card; the ISO 13616 example IBAN); keys are made-up strings of
+// the right shape.
+const SECRETS: Record<PiiKind, string[]> = {
+  email: ["bob.smith+tag@example.co.uk"],
+  phone: ["+44 20 7946 0958", "+14155552671", "(415) 555-2671", "415.555.2671", "07700 900123"],
+  card: ["4111 1111 1111 1111", "4111-1111-1111-1111", "5500005555555559", "378282246310005"],
+  iban: ["GB82 WEST 1234 5698 7654 32", "GB82WEST12345698765432", "DE89370400440532013000"],
+  api_key: [
+    "sk-proj-Ab3dEf6hIj9kLm2nOp5qRs8t",
+    "sk_live_4eC39HqLyjWDarjtT1zdp7dc",
+    "AKIAIOSFODNN7EXAMPLE",
+    "ghp_" + "A1b2C3d4".repeat(5),
+    "xoxb-123456789012-abcdefABCDEF",
+    "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+    "AIzaSyA1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q",
+  ],
+  private_key: [
+    "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA7bq\n-----END RSA PRIVATE KEY-----",
+    "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAA", // truncated: still a secret
+  ],
+};
+
+function f6(args: unknown, json?: unknown) {
+  return empathy({ call: makeCall({ arguments: args }), policy: policyWith(json) });
+}
+
+Deno.test("F6 empathy flags a Luhn-valid card number", () => {
+  const result = f6({ payment: "card 4111 1111 1111 1111 exp 12/29" });
+  assert.equal(result.pass, false);
+  assert.equal(result.action, "partial");
+  assert.equal(result.score, 0.75);
+  assert.equal(result.reason, "found card ×1; the vault keeps a redacted record");
+  assert.deepEqual(result.details, {
+    findings: [{ kind: "card", path: "arguments.payment", count: 1 }],
+  });
+});
+
+Deno.test("F6 empathy leaves a Luhn-invalid 16-digit number alone", () => {
+  assert.equal(luhnValid("4111 1111 1111 1112"), false);
+  const result = f6({ order: "4111 1111 1111 1112", ref: "4111111111111112" });
+  assert.equal(result.pass, true);
+  assert.equal(result.score, 1);
+  assert.equal(result.reason, "no PII or secrets found");
+});
+
+Deno.test("F6 empathy flags a valid IBAN but not a mutated one", () => {
+  assert.equal(ibanValid("GB82 WEST 1234 5698 7654 32"), true);
+  assert.equal(ibanValid("GB82 WEST 1234 5698 7654 33"), false);
+  assert.deepEqual(f6({ to: "GB82 WEST 1234 5698 7654 32" }).details, {
+    findings: [{ kind: "iban", path: "arguments.to", count: 1 }],
+  });
+  assert.equal(f6({ to: "GB82 WEST 1234 5698 7654 33" }).pass, true);
+  assert.equal(f6({ to: "GB28 WEST 1234 5698 7654 32" }).pass, true);
+});
+
+Deno.test("F6 empathy does not take dates, versions or plain numbers for phones", () => {
+  for (
+    const text of [
+      "12345",
+      "12345678",
+      "2024-01-15",
+      "2024-01-15T10:30:00Z",
+      "01.02.2024 14:00",
+      "v10.0.19041.1234",
+      "192.168.100.200",
+      "+12345",
+      "amount 1,234,567.89",
+      "uuid 550e8400-e29b-41d4-a716-446655440000",
+      "ts 1700000000000",
+    ]
+  ) {
+    assert.equal(f6({ text }).pass, true, text);
+  }
+});
+
+Deno.test("F6 empathy recognises every kind in several layouts", () => {
+  for (const [kind, samples] of Object.entries(SECRETS)) {
+    for (const sample of samples) {
+      const findings = findPii({ note: `see ${sample} here` }, "arguments");
+      assert.deepEqual(findings, [{ kind, path: "arguments.note", count: 1 }], sample);
+    }
+  }
+});
+
+Deno.test("F6 empathy voids a kind the policy forbids", () => {
+  const result = f6({ key: SECRETS.private_key[0], mail: "a@example.com" });
+  assert.equal(result.action, "void");
+  assert.equal(result.reason, "found email ×1, private_key ×1; policy forbids private_key");
+  const cards = f6({ c: "4111111111111111" }, { pii: { forbid: ["card"] } });
+  assert.equal(cards.action, "void");
+  const none = f6({ key: SECRETS.private_key[0] }, { pii: { forbid: [] } });
+  assert.equal(none.action, "partial");
+});
+
+Deno.test("F6 empathy scores 1 − 0.25 per finding and scans keys, arrays and numbers", () => {
+  const result = f6({
+    "bob@example.com": ["+14155552671", { deep: "x a@b.io y c@d.io" }],
+    n: 4111111111111111,
+  });
+  assert.equal(result.score, 0);
+  assert.deepEqual(result.details?.findings, [
+    { kind: "email", path: 'arguments["[REDACTED:email]"]', count: 1 },
+    { kind: "phone", path: 'arguments["[REDACTED:email]"][0]', count: 1 },
+    { kind: "email", path: 'arguments["[REDACTED:email]"][1].deep', count: 2 },
+    { kind: "card", path: "arguments.n", count: 1 },
+  ]);
+  assert.ok(!JSON.stringify(result).includes("bob@example.com"));
+});
+
+Deno.test("F6 empathy threshold lets a few findings pass", () => {
+  const result = f6({ mail: "a@example.com" }, { floors: { F6: { threshold: 0.75 } } });
+  assert.equal(result.pass, true);
+  assert.equal(result.score, 0.75);
+  assert.equal(result.reason, "found email ×1, within the threshold");
+});
+
+Deno.test("F6 empathy in soft mode turns a forbidden kind into a warning; off skips it", () => {
+  const args = { key: SECRETS.private_key[0] };
+  const soft = empathy({ call: makeCall({ arguments: args }), policy: withMode("F6", "soft") });
+  assert.equal(soft.pass, false);
+  assert.equal(soft.action, "partial");
+  assertOff(empathy({ call: makeCall({ arguments: args }), policy: withMode("F6", "off") }));
+});
+
+Deno.test("F6 empathy combines argument and result findings after execution", () => {
+  const input = {
+    call: makeCall({ arguments: { to: "a@example.com" } }),
+    tool: makeTool(),
+    policy: policyWith(),
+  };
+  const pre = evaluatePre({ ...input, rates: makeRates() });
+  const post = evaluatePost(
+    { ...input, result: makeResult({ text: "key AKIAIOSFODNN7EXAMPLE", data: undefined }) },
+    pre,
+  );
+  const f6 = floorOf(post, "F6");
+  assert.equal(f6.score, 0.5);
+  assert.deepEqual(f6.details?.findings, [
+    { kind: "email", path: "arguments.to", count: 1 },
+    { kind: "api_key", path: "result.text", count: 1 },
+  ]);
+  assert.equal(f6.action, "partial");
+});
+
+Deno.test("redact() never leaves a secret in its output, for every kind", () => {
+  for (const [kind, samples] of Object.entries(SECRETS)) {
+    for (const sample of samples) {
+      const input = { text: `before ${sample} after`, list: [sample], [sample]: sample };
+      const { value, findings } = redact(input);
+      const json = JSON.stringify(value);
+      assert.ok(!json.includes(sample), `${kind} leaked: ${json}`);
+      assert.ok(!JSON.stringify(findings).includes(sample), `${kind} leaked into findings`);
+      // The distinctive core of the secret (here its digits or body) is gone too.
+      assert.ok(json.includes(`[REDACTED:${kind}]`), json);
+      assert.equal(findings.reduce((n, f) => n + f.count, 0), 4, `${kind}: ${sample}`);
+    }
+  }
+});
+
+Deno.test("redact() copies deeply without touching its input", () => {
+  const input = { a: { b: ["x", "mail a@example.com"] }, n: 7, t: true, z: null };
+  const before = structuredClone(input);
+  const { value } = redact(input);
+  assert.deepEqual(input, before);
+  assert.deepEqual(value, { a: { b: ["x", "mail [REDACTED:email]"] }, n: 7, t: true, z: null });
+  assert.deepEqual(redact("plain"), { value: "plain", findings: [] });
+});
+
+Deno.test("redact() keeps both values when two keys redact alike", () => {
+  const { value } = redact({ "a@example.com": 1, "b@example.com": 2 });
+  assert.deepEqual(value, { "[REDACTED:email]": 1, "[REDACTED:email] (2)": 2 });
+});
+
+Deno.test("redactText() keeps the word Bearer and redacts the token", () => {
+  assert.equal(
+    redactText("Authorization: Bearer abcdefghijklmnopqrstuvwxyz012345").text,
+    "Authorization: Bearer [REDACTED:api_key]",
+  );
+  assert.equal(redactText('api_key = "Zx9Yw8Vu7Ts6Rq5P"').text, 'api_key = "[REDACTED:api_key]"');
+});
+
+Deno.test("F6 empathy does not take a day-month-year date and hour for a phone", () => {
+  for (const text of ["01.02.2024 14:00", "01.02.2024 14", "05-06-2023 1200", "31/12/2024 23 59"]) {
+    assert.equal(f6({ text }).pass, true, text);
+  }
+  assert.equal(f6({ text: "01 23 45 67 89" }).pass, false);
+});
