@@ -80,3 +80,33 @@ export {
   type Verdict,
   type VerdictName,
 } from "./verdict.ts";
+export {
+  createHoldStore,
+  decisionMessage,
+  type HoldDecision,
+  holdDigest,
+  HoldError,
+  type HoldRecord,
+  type HoldStatus,
+  type HoldStore,
+  type Operator,
+  verifyOperatorSignature,
+} from "./holds.ts";
+export { createRateLimiter, type RateLimiter } from "./rates.ts";
+export {
+  createGovernance,
+  type Execution,
+  type Governance,
+  type GovernanceDeps,
+  type GovernedRequest,
+  type GovernedResult,
+  type OnHold,
+  type SealFn,
+} from "./pipeline.ts";
+export { createTokenService, TokenError, type TokenPayload, type TokenService } from "./token.ts";
+export {
+  generateOperatorKey,
+  loadOperatorKey,
+  type OperatorKey,
+  signDecision,
+} from "./operator_key.ts";

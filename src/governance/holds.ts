@@ -1,0 +1,292 @@
+/**
+ * 888_HOLD: a call that policy will not run without a human. The hold record
+ * binds one exact call (the digest of tool + arguments + principal), expires,
+ * and is released only by Ed25519 signatures of configured operators over
+ * that digest — once. Every transition is a KV atomic with a check, so two
+ * processes can never both release one approval.
+ */
+import { holdKey, holdPrefix } from "../store/mod.ts";
+import { digestJson, fromBase64 } from "../vault/mod.ts";
+
+/** Where a hold stands. */
+export type HoldStatus = "open" | "approved" | "denied" | "released" | "expired";
+
+/** One hold. */
+export interface HoldRecord {
+  readonly id: string;
+  /** Hex SHA-256 of canonical {tool, arguments, principal}. */
+  readonly digest: string;
+  readonly tool: string;
+  readonly principal: string;
+  readonly session: string | null;
+  /** Why the call was held (the failed floors' reasons). */
+  readonly reasons: readonly string[];
+  readonly createdAt: string;
+  readonly expiresAtMs: number;
+  readonly requiredSigners: number;
+  readonly approvals: readonly { operator: string; at: string }[];
+  readonly status: HoldStatus;
+  readonly decidedAt?: string;
+  readonly deniedBy?: string;
+  /** What a human answered through MCP elicitation (recorded; never releases a hold alone). */
+  readonly human?: { action: string; at: string };
+}
+
+/** Why a hold operation was refused; `status` is the HTTP status to answer with. */
+export class HoldError extends Error {
+  override name = "HoldError";
+  constructor(message: string, readonly status: number) {
+    super(message);
+  }
+}
+
+/** A configured operator key. */
+export interface Operator {
+  readonly name: string;
+  /** Base64 of the raw 32-byte Ed25519 public key. */
+  readonly public_key: string;
+}
+
+/** The decision an operator signs. */
+export type HoldDecision = "approve" | "deny";
+
+/**
+ * The digest a hold is bound to: SHA-256 of the RFC 8785 canonical JSON of
+ * {tool, arguments, principal}.
+ */
+export function holdDigest(call: { tool: string; arguments: unknown; principal: string }): string {
+  return digestJson({
+    tool: call.tool,
+    arguments: call.arguments ?? {},
+    principal: call.principal,
+  });
+}
+
+/**
+ * The exact bytes an operator signs: a domain-separation line, the decision,
+ * the hold id and the digest. Binding the decision and the id means an
+ * approval cannot be replayed as a denial, or against another hold.
+ */
+export function decisionMessage(
+  decision: HoldDecision,
+  holdId: string,
+  digest: string,
+): Uint8Array {
+  return new TextEncoder().encode(`warden-hold/v1\n${decision}\n${holdId}\n${digest}\n`);
+}
+
+/** Verifies an operator's Ed25519 signature over a decision message. */
+export async function verifyOperatorSignature(
+  operator: Operator,
+  message: Uint8Array,
+  signatureB64: string,
+): Promise<boolean> {
+  let signature: Uint8Array;
+  let publicKey: Uint8Array;
+  try {
+    signature = fromBase64(signatureB64);
+    publicKey = fromBase64(operator.public_key);
+  } catch {
+    return false;
+  }
+  if (signature.byteLength !== 64 || publicKey.byteLength !== 32) return false;
+  const key = await crypto.subtle.importKey(
+    "raw",
+    publicKey as Uint8Array<ArrayBuffer>,
+    { name: "Ed25519" },
+    false,
+    ["verify"],
+  );
+  return await crypto.subtle.verify(
+    { name: "Ed25519" },
+    key,
+    signature as Uint8Array<ArrayBuffer>,
+    message as Uint8Array<ArrayBuffer>,
+  );
+}
+
+/** Persistence and transitions of holds. */
+export interface HoldStore {
+  create(input: {
+    digest: string;
+    tool: string;
+    principal: string;
+    session: string | null;
+    reasons: readonly string[];
+    expirySeconds: number;
+    requiredSigners: number;
+  }): Promise<HoldRecord>;
+  get(id: string): Promise<HoldRecord | null>;
+  /** Holds still waiting for operators (open and not expired), newest first. */
+  listOpen(limit?: number): Promise<HoldRecord[]>;
+  /**
+   * Applies one operator's signed decision. Refuses an unknown operator, a bad
+   * signature (which covers "another digest"), an expired or already decided
+   * hold, and a second signature by the same operator.
+   */
+  decide(
+    id: string,
+    input: {
+      decision: HoldDecision;
+      operator: string;
+      signature: string;
+      operators: readonly Operator[];
+    },
+  ): Promise<HoldRecord>;
+  /**
+   * Consumes an approved hold for exactly this call: succeeds once. Returns
+   * the released record, or throws HoldError saying why not.
+   */
+  release(id: string, digest: string): Promise<HoldRecord>;
+  /** Records a human's elicitation answer; a decline denies the hold. */
+  recordHuman(id: string, action: string): Promise<HoldRecord | null>;
+}
+
+const HOLD_ID = /^[0-9a-f-]{36}$/;
+
+/**
+ * Creates the KV-backed hold store. `now` is injectable so expiry can be
+ * tested without waiting.
+ */
+export function createHoldStore(
+  kv: Deno.Kv,
+  options: { now?: () => number } = {},
+): HoldStore {
+  const now = options.now ?? Date.now;
+
+  function effective(record: HoldRecord): HoldRecord {
+    if ((record.status === "open" || record.status === "approved") && now() > record.expiresAtMs) {
+      return { ...record, status: "expired" };
+    }
+    return record;
+  }
+
+  async function load(id: string): Promise<Deno.KvEntryMaybe<HoldRecord>> {
+    if (!HOLD_ID.test(id)) throw new HoldError(`Unknown hold ${JSON.stringify(id)}`, 404);
+    const entry = await kv.get<HoldRecord>(holdKey(id));
+    if (!entry.value) throw new HoldError(`Unknown hold ${id}`, 404);
+    return entry;
+  }
+
+  async function update(
+    entry: Deno.KvEntryMaybe<HoldRecord>,
+    next: HoldRecord,
+  ): Promise<HoldRecord> {
+    const res = await kv.atomic().check(entry).set(holdKey(next.id), next).commit();
+    if (!res.ok) {
+      throw new HoldError(`Hold ${next.id} changed concurrently; try again`, 409);
+    }
+    return next;
+  }
+
+  return {
+    async create(input) {
+      const id = crypto.randomUUID();
+      const record: HoldRecord = {
+        id,
+        digest: input.digest,
+        tool: input.tool,
+        principal: input.principal,
+        session: input.session,
+        reasons: input.reasons,
+        createdAt: new Date(now()).toISOString(),
+        expiresAtMs: now() + input.expirySeconds * 1000,
+        requiredSigners: input.requiredSigners,
+        approvals: [],
+        status: "open",
+      };
+      await kv.set(holdKey(id), record);
+      return record;
+    },
+    async get(id) {
+      if (!HOLD_ID.test(id)) return null;
+      const entry = await kv.get<HoldRecord>(holdKey(id));
+      return entry.value ? effective(entry.value) : null;
+    },
+    async listOpen(limit = 100) {
+      const out: HoldRecord[] = [];
+      for await (const e of kv.list<HoldRecord>({ prefix: holdPrefix() })) {
+        const record = effective(e.value);
+        if (record.status === "open" || record.status === "approved") out.push(record);
+      }
+      out.sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+      return out.slice(0, limit);
+    },
+    async decide(id, input) {
+      const entry = await load(id);
+      const record = effective(entry.value!);
+      if (record.status === "expired") throw new HoldError(`Hold ${id} has expired`, 410);
+      if (record.status !== "open") {
+        throw new HoldError(`Hold ${id} is already ${record.status}`, 409);
+      }
+      const operator = input.operators.find((o) => o.name === input.operator);
+      if (!operator) {
+        throw new HoldError(`Operator ${JSON.stringify(input.operator)} is not configured`, 403);
+      }
+      const message = decisionMessage(input.decision, id, record.digest);
+      if (!(await verifyOperatorSignature(operator, message, input.signature))) {
+        throw new HoldError(
+          `Signature by ${operator.name} does not verify for ${input.decision} of hold ${id} (digest ${record.digest})`,
+          403,
+        );
+      }
+      const at = new Date(now()).toISOString();
+      if (input.decision === "deny") {
+        return await update(entry, {
+          ...record,
+          status: "denied",
+          decidedAt: at,
+          deniedBy: operator.name,
+        });
+      }
+      if (record.approvals.some((a) => a.operator === operator.name)) {
+        throw new HoldError(`Operator ${operator.name} already approved hold ${id}`, 409);
+      }
+      const approvals = [...record.approvals, { operator: operator.name, at }];
+      const approved = approvals.length >= record.requiredSigners;
+      return await update(entry, {
+        ...record,
+        approvals,
+        status: approved ? "approved" : "open",
+        ...(approved ? { decidedAt: at } : {}),
+      });
+    },
+    async release(id, digest) {
+      const entry = await load(id);
+      const record = effective(entry.value!);
+      if (record.digest !== digest) {
+        throw new HoldError(`Hold ${id} was approved for a different call`, 403);
+      }
+      switch (record.status) {
+        case "approved":
+          return await update(entry, {
+            ...record,
+            status: "released",
+            decidedAt: new Date(now()).toISOString(),
+          });
+        case "released":
+          throw new HoldError(`Hold ${id} was already used; an approval releases one call`, 409);
+        case "denied":
+          throw new HoldError(`Hold ${id} was denied by ${record.deniedBy ?? "an operator"}`, 403);
+        case "expired":
+          throw new HoldError(`Hold ${id} has expired`, 410);
+        default:
+          throw new HoldError(`Hold ${id} is still waiting for operator approval`, 409);
+      }
+    },
+    async recordHuman(id, action) {
+      const entry = await kv.get<HoldRecord>(holdKey(id));
+      if (!entry.value || entry.value.status !== "open") return null;
+      const at = new Date(now()).toISOString();
+      const next: HoldRecord = action === "accept" ? { ...entry.value, human: { action, at } } : {
+        ...entry.value,
+        human: { action, at },
+        status: "denied",
+        decidedAt: at,
+        deniedBy: "human (elicitation)",
+      };
+      const res = await kv.atomic().check(entry).set(holdKey(id), next).commit();
+      return res.ok ? next : null;
+    },
+  };
+}

@@ -1,0 +1,392 @@
+/**
+ * The one wrapper around every tool call: pre-floors → verdict → execute
+ * only on SEAL or PARTIAL → post-floors → seal the decision into the vault →
+ * respond. A tool cannot bypass it: the registry hands it nothing but an
+ * `execute` thunk, which runs only when the verdict allows.
+ */
+import type { Logger } from "../log.ts";
+import { digestJson, sha256, toHex } from "../vault/mod.ts";
+import { evaluatePost, evaluatePre } from "./floors.ts";
+import { holdDigest, type HoldError, type HoldRecord, type HoldStore } from "./holds.ts";
+import { redact } from "./pii.ts";
+import { type Policy, rolesOf } from "./policy.ts";
+import type { RateLimiter } from "./rates.ts";
+import type { CallFacts, Claim, FloorId, FloorResult, ToolFacts } from "./types.ts";
+import { floorScores, synthesize, type Telemetry, telemetry, type Verdict } from "./verdict.ts";
+
+/** What execution produced, as the pipeline sees it. */
+export interface Execution {
+  readonly isError: boolean;
+  /** "tool_error", "timeout", "fault"… when isError. */
+  readonly errorKind?: string;
+  readonly text: string;
+  readonly data?: Record<string, unknown>;
+  readonly content?: readonly Record<string, unknown>[];
+  /** Output-schema problems (undefined when the tool declares no schema). */
+  readonly outputSchemaIssues?: string[];
+}
+
+/** One call to govern. */
+export interface GovernedRequest {
+  readonly tool: ToolFacts;
+  readonly call: {
+    readonly tool: string;
+    readonly arguments: unknown;
+    readonly principal: string;
+    readonly sessionId?: string;
+    readonly actor?: "human" | "ai" | "unknown";
+    readonly transport: string;
+    readonly argumentBytes: number;
+    readonly schemaIssues: string[];
+    readonly claims?: Claim[];
+    /** A hold id the caller presents to release an approved call. */
+    readonly holdId?: string;
+  };
+}
+
+/** The decision and everything the response envelope reports. */
+export interface GovernedResult {
+  readonly verdict: Verdict;
+  readonly floors: FloorResult[];
+  readonly telemetry: Telemetry;
+  readonly executed: boolean;
+  readonly execution?: Execution;
+  /** The hold created (888_HOLD) or released (approved call). */
+  readonly hold?: HoldRecord;
+  readonly vault?: { index: number; leafHash: string };
+  readonly latencyMs: number;
+}
+
+/** Appends one vault entry; resolves once committed. */
+export type SealFn = (
+  fields: Record<string, unknown>,
+  options?: { body?: unknown },
+) => Promise<{ index: number; leafHash: string }>;
+
+/** Everything the pipeline needs; all resources are passed in. */
+export interface GovernanceDeps {
+  readonly policy: Policy;
+  readonly policyHash: string;
+  readonly holds: HoldStore;
+  readonly rates: RateLimiter;
+  /** Absent when sealing is off (benchmarks only). */
+  readonly seal?: SealFn;
+  /** Which of these evidence ids exist (vault indices, content hashes). */
+  readonly knownEvidence: (ids: readonly string[]) => Promise<Set<string>>;
+  readonly logger: Logger;
+}
+
+/** Called when a hold is created, e.g. to ask a human through MCP elicitation. */
+export type OnHold = (hold: HoldRecord) => Promise<string | undefined>;
+
+/** The governance service. */
+export interface Governance {
+  readonly policy: Policy;
+  readonly policyHash: string;
+  readonly holds: HoldStore;
+  readonly rates: RateLimiter;
+  run(
+    request: GovernedRequest,
+    execute: () => Promise<Execution>,
+    options?: { onHold?: OnHold },
+  ): Promise<GovernedResult>;
+  /** Dry run: the pre-floors and verdict for a call, nothing executed or held. */
+  judge(
+    request: GovernedRequest,
+  ): Promise<{ verdict: Verdict; floors: FloorResult[]; telemetry: Telemetry }>;
+  /**
+   * Dry run of a query and a response (POST /judge {query, response}): the
+   * pre-floors on the query and the post-floors on the response text.
+   */
+  judgeText(input: { query: string; response: string; principal: string }): {
+    verdict: Verdict;
+    floors: FloorResult[];
+    telemetry: Telemetry;
+  };
+  /** Seals a governance event (hold decisions, policy loads) into the vault. */
+  record(fields: Record<string, unknown>): Promise<{ index: number; leafHash: string } | undefined>;
+}
+
+/** Floor scores in per-mille: vault entries hold integers only. */
+function perMille(floors: readonly FloorResult[]): Record<FloorId, number> {
+  const scores = floorScores(floors);
+  const out = {} as Record<FloorId, number>;
+  for (const [id, score] of Object.entries(scores)) out[id as FloorId] = Math.round(score * 1000);
+  return out;
+}
+
+function hasFindings(floor: FloorResult | undefined, prefix: string): boolean {
+  const findings = floor?.details?.findings;
+  return Array.isArray(findings) &&
+    findings.some((f) => String((f as { path?: string }).path ?? "").startsWith(prefix));
+}
+
+/** A digest that can never throw (lone surrogates fall back to the JSON text). */
+function safeDigest(value: unknown): string {
+  try {
+    return digestJson(value);
+  } catch {
+    return toHex(sha256(new TextEncoder().encode(JSON.stringify(value) ?? "null")));
+  }
+}
+
+function evidenceIdsOf(claims: readonly Claim[] | undefined): string[] {
+  return [...new Set((claims ?? []).flatMap((c) => c.evidence))];
+}
+
+/**
+ * Creates the pipeline.
+ *
+ * @example
+ * ```ts
+ * const governance = createGovernance({ policy: DEFAULT_POLICY, policyHash, holds, rates, knownEvidence, logger });
+ * const result = await governance.run(request, () => runTheTool());
+ * ```
+ */
+export function createGovernance(deps: GovernanceDeps): Governance {
+  const { policy, holds, rates, logger } = deps;
+  const store = policy.store_bodies;
+
+  async function facts(
+    request: GovernedRequest,
+    approval?: CallFacts["approval"],
+  ): Promise<CallFacts> {
+    const { call } = request;
+    const ids = evidenceIdsOf(call.claims);
+    const known = ids.length > 0 ? await deps.knownEvidence(ids) : new Set<string>();
+    return {
+      tool: call.tool,
+      arguments: call.arguments,
+      principal: call.principal,
+      roles: rolesOf(policy, call.principal),
+      sessionId: call.sessionId,
+      actor: call.actor,
+      argumentBytes: call.argumentBytes,
+      schemaIssues: call.schemaIssues,
+      ...(call.claims ? { claims: call.claims, knownEvidence: (id: string) => known.has(id) } : {}),
+      ...(approval ? { approval } : {}),
+    };
+  }
+
+  async function seal(fields: Record<string, unknown>, body?: unknown) {
+    if (!deps.seal) return undefined;
+    return await deps.seal(fields, body === undefined ? undefined : { body });
+  }
+
+  return {
+    policy,
+    policyHash: deps.policyHash,
+    holds,
+    rates,
+    record: (fields) => seal({ ...fields, policy_sha256: deps.policyHash }),
+
+    async judge(request) {
+      const call = await facts(request);
+      const floors = evaluatePre({
+        call,
+        tool: request.tool,
+        rates: rates.snapshot(call.principal, call.tool),
+        policy,
+      });
+      return { verdict: synthesize(floors), floors, telemetry: telemetry(floors) };
+    },
+
+    judgeText(input) {
+      const call: CallFacts = {
+        tool: "respond",
+        arguments: { query: input.query },
+        principal: input.principal,
+        roles: rolesOf(policy, input.principal),
+        argumentBytes: new TextEncoder().encode(input.query).byteLength,
+        schemaIssues: [],
+      };
+      const tool: ToolFacts = {
+        name: "respond",
+        registered: true,
+        annotations: { readOnlyHint: true, destructiveHint: false },
+        hasOutputSchema: false,
+      };
+      const pre = evaluatePre({
+        call,
+        tool,
+        rates: rates.snapshot(call.principal, call.tool),
+        policy,
+      });
+      const floors = evaluatePost({
+        call,
+        tool,
+        result: { isError: false, text: input.response, wellFormed: true },
+        policy,
+      }, pre);
+      return { verdict: synthesize(floors), floors, telemetry: telemetry(floors) };
+    },
+
+    async run(request, execute, options = {}) {
+      const started = performance.now();
+      const { call: req } = request;
+      let digest: string | undefined;
+      const digestOf = () => digest ??= holdDigest(req);
+
+      // A presented hold must be approved for exactly this call.
+      let presented: HoldRecord | null = null;
+      let holdProblem: string | undefined;
+      if (req.holdId !== undefined) {
+        presented = await holds.get(req.holdId);
+        if (!presented) holdProblem = `hold ${req.holdId} does not exist`;
+        else if (presented.digest !== digestOf()) {
+          holdProblem = `hold ${req.holdId} was approved for a different call`;
+        } else if (presented.status !== "approved") {
+          holdProblem = presented.status === "released"
+            ? `hold ${req.holdId} was already used; an approval releases one call`
+            : `hold ${req.holdId} is ${
+              presented.status === "open" ? "still waiting for approval" : presented.status
+            }`;
+        }
+      }
+      const approval = presented && !holdProblem
+        ? { valid: true, signers: presented.approvals.length }
+        : undefined;
+      const call = await facts(request, approval);
+      const pre = evaluatePre({
+        call,
+        tool: request.tool,
+        rates: rates.snapshot(call.principal, call.tool),
+        policy,
+      });
+      let verdict = synthesize(pre);
+      if (holdProblem) {
+        verdict = {
+          ...verdict,
+          verdict: "VOID",
+          reasons: [`hold: ${holdProblem}`, ...verdict.reasons],
+        };
+      }
+      let floors = pre;
+      let execution: Execution | undefined;
+      let hold: HoldRecord | undefined;
+
+      if (verdict.verdict === "SEAL" || verdict.verdict === "PARTIAL") {
+        let released = true;
+        if (approval) {
+          try {
+            hold = await holds.release(req.holdId!, digestOf());
+            await seal({
+              type: "hold_released",
+              hold_id: hold.id,
+              tool: req.tool,
+              principal: req.principal,
+            });
+          } catch (e) {
+            released = false;
+            verdict = {
+              ...verdict,
+              verdict: "VOID",
+              reasons: [`hold: ${(e as HoldError).message}`],
+            };
+          }
+        }
+        if (released) {
+          const done = rates.admit(call.principal, call.tool);
+          try {
+            execution = await execute();
+          } finally {
+            done();
+          }
+          floors = evaluatePost({
+            call,
+            tool: request.tool,
+            result: {
+              isError: execution.isError,
+              text: execution.text,
+              data: execution.data,
+              outputSchemaIssues: execution.outputSchemaIssues,
+              wellFormed: true,
+            },
+            policy,
+          }, pre);
+          verdict = synthesize(floors);
+        }
+      } else if (verdict.verdict === "888_HOLD") {
+        hold = await holds.create({
+          digest: digestOf(),
+          tool: req.tool,
+          principal: req.principal,
+          session: req.sessionId ?? null,
+          reasons: verdict.reasons,
+          expirySeconds: policy.approval.expiry_seconds,
+          requiredSigners: policy.approval.required_signers,
+        });
+        await seal({
+          type: "hold_created",
+          hold_id: hold.id,
+          digest: hold.digest,
+          tool: req.tool,
+          principal: req.principal,
+          expires_at_ms: hold.expiresAtMs,
+          required_signers: hold.requiredSigners,
+        });
+        if (options.onHold) {
+          try {
+            const action = await options.onHold(hold);
+            if (action) {
+              const updated = await holds.recordHuman(hold.id, action);
+              if (updated) hold = updated;
+              await seal({ type: "hold_human_response", hold_id: hold.id, action });
+            }
+          } catch (e) {
+            logger.warn("elicitation for a hold failed", { hold: hold.id, error: e });
+          }
+        }
+      }
+
+      // Only redacted data ever reaches the vault: a digest of a card number is
+      // as good as the number (its keyspace is small enough to search).
+      const f6 = floors.find((f) => f.id === "F6");
+      const argsFlagged = hasFindings(f6, "$") || hasFindings(f6, "arguments");
+      const resultFlagged = hasFindings(f6, "result");
+      const redactedArgs = argsFlagged || store
+        ? redact(req.arguments ?? {}).value
+        : req.arguments ?? {};
+      const resultView = execution
+        ? { is_error: execution.isError, text: execution.text, data: execution.data ?? null }
+        : null;
+      const redactedResult = resultView && (resultFlagged || store)
+        ? redact(resultView).value
+        : resultView;
+      const latencyMs = performance.now() - started;
+      const fields: Record<string, unknown> = {
+        type: "tool_call",
+        session: req.sessionId ?? null,
+        principal: req.principal,
+        transport: req.transport,
+        tool: req.tool,
+        args_sha256: safeDigest(redactedArgs),
+        result_sha256: redactedResult ? safeDigest(redactedResult) : null,
+        outcome: execution
+          ? (execution.isError ? execution.errorKind ?? "tool_error" : "ok")
+          : "not_executed",
+        verdict: verdict.verdict,
+        floors: perMille(floors),
+        failed: verdict.failed,
+        reasons: verdict.reasons,
+        policy_sha256: deps.policyHash,
+        latency_us: Math.round(latencyMs * 1000),
+        ...(hold ? { hold_id: hold.id } : {}),
+      };
+      const body = argsFlagged || resultFlagged || store
+        ? { arguments: redactedArgs, ...(redactedResult ? { result: redactedResult } : {}) }
+        : undefined;
+      const vault = await seal(fields, body);
+      return {
+        verdict,
+        floors,
+        telemetry: telemetry(floors),
+        executed: execution !== undefined,
+        execution,
+        hold,
+        vault,
+        latencyMs,
+      };
+    },
+  };
+}
