@@ -4,6 +4,14 @@
  * handlers; everything else receives them.
  */
 import { type App, createApp } from "./src/app.ts";
+import {
+  generateOperatorKey,
+  loadOperatorKey,
+  parsePolicy,
+  type Policy,
+  PolicyError,
+  signDecision,
+} from "./src/governance/mod.ts";
 import { checkExposure, type Config, ConfigError, helpText, loadConfig } from "./src/config.ts";
 import { createLogger, type Logger } from "./src/log.ts";
 import { serveStdio } from "./src/mcp/mod.ts";
@@ -73,6 +81,35 @@ function containFaults(logger: Logger): void {
   });
 }
 
+/** Reads and validates --policy FILE; a bad file stops start-up with the field named. */
+async function loadPolicyFile(
+  config: Readonly<Config>,
+): Promise<{ policy: Policy; source: string } | undefined> {
+  if (config.policyFile === undefined) return undefined;
+  let text: string;
+  try {
+    text = await Deno.readTextFile(config.policyFile);
+  } catch (e) {
+    throw new ConfigError(`cannot read policy file ${config.policyFile}: ${(e as Error).message}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError(
+      `policy file ${config.policyFile} is not valid JSON: ${(e as Error).message}`,
+    );
+  }
+  try {
+    return { policy: parsePolicy(json), source: config.policyFile };
+  } catch (e) {
+    if (e instanceof PolicyError) {
+      throw new ConfigError(`policy file ${config.policyFile}: ${e.message}`);
+    }
+    throw e;
+  }
+}
+
 /** Test harnesses start the real CLI with extra tools; production passes none. */
 export interface MainOptions {
   readonly extraTools?: readonly ToolDefinition[];
@@ -88,12 +125,15 @@ async function serve(
     console.error(refusal);
     Deno.exit(2);
   }
+  const policy = await loadPolicyFile(config);
   const kv = await openKv(config, logger);
   const app = await createApp(config, {
     kv,
     logger,
     extraTools: options.extraTools,
     defaultOrigin: defaultOrigin(),
+    policy: policy?.policy,
+    policySource: policy?.source,
   });
   containFaults(logger);
   const ac = new AbortController();
@@ -141,12 +181,15 @@ async function stdio(
   logger: Logger,
   options: MainOptions,
 ): Promise<void> {
+  const policy = await loadPolicyFile(config);
   const kv = await openKv(config, logger);
   const app = await createApp(config, {
     kv,
     logger,
     extraTools: options.extraTools,
     defaultOrigin: defaultOrigin(),
+    policy: policy?.policy,
+    policySource: policy?.source,
   });
   containFaults(logger);
   await serveStdio(app.newMcpServer("local", "stdio"), logger);
@@ -252,6 +295,101 @@ async function verifyCommand(config: Readonly<Config>): Promise<number> {
   return result.ok ? 0 : 1;
 }
 
+/** `warden keygen --out DIR [--name NAME]`: an operator key pair. */
+async function keygenCommand(config: Readonly<Config>): Promise<number> {
+  if (!config.out) {
+    console.error("warden: keygen needs --out DIR");
+    return 2;
+  }
+  const { keyFile, pubFile, publicKey } = await generateOperatorKey(
+    config.operatorName ?? "operator",
+  );
+  await Deno.mkdir(config.out, { recursive: true });
+  const keyPath = `${config.out}/operator.key`;
+  try {
+    await Deno.writeTextFile(keyPath, keyFile, { mode: 0o600, createNew: true });
+  } catch (e) {
+    console.error(
+      `warden: cannot write ${keyPath}: ${
+        (e as Error).message
+      } (an existing key is never overwritten)`,
+    );
+    return 1;
+  }
+  await Deno.writeTextFile(`${config.out}/operator.pub`, pubFile);
+  console.log(`wrote ${keyPath} (private, mode 0600) and ${config.out}/operator.pub`);
+  console.log(
+    `add to the policy's "operators": ${
+      JSON.stringify({ name: config.operatorName ?? "operator", public_key: publicKey })
+    }`,
+  );
+  return 0;
+}
+
+/** `warden approve|deny HOLD_ID --key FILE --url URL`: signs the hold's digest and sends it. */
+async function decideCommand(
+  config: Readonly<Config>,
+  decision: "approve" | "deny",
+): Promise<number> {
+  const holdId = config.args[0];
+  if (!holdId || !config.key || !config.url) {
+    console.error(`warden: ${decision} needs HOLD_ID, --key FILE and --url URL`);
+    return 2;
+  }
+  let key;
+  try {
+    key = await loadOperatorKey(await Deno.readTextFile(config.key));
+  } catch (e) {
+    console.error(`warden: cannot load operator key ${config.key}: ${(e as Error).message}`);
+    return 2;
+  }
+  const base = config.url.replace(/\/+$/, "");
+  const headers: Record<string, string> = { "content-type": "application/json" };
+  if (config.token) headers.authorization = `Bearer ${config.token}`;
+  try {
+    const res = await fetch(`${base}/holds/${encodeURIComponent(holdId)}`, {
+      headers,
+      signal: AbortSignal.timeout(30_000),
+    });
+    const hold = await res.json();
+    if (!res.ok) {
+      console.error(
+        `warden: ${hold?.error?.message ?? `GET /holds/${holdId} answered ${res.status}`}`,
+      );
+      return 1;
+    }
+    // Show what is being signed: the operator decides on this exact call.
+    console.error(
+      `hold ${hold.id}: tool ${hold.tool} for ${hold.principal}, status ${hold.status}, expires ${hold.expires_at}\n` +
+        `reasons: ${hold.reasons.join("; ")}\ndigest: ${hold.digest}`,
+    );
+    const operator = config.operatorName ?? key.name;
+    const signature = await signDecision(key, { decision, holdId: hold.id, digest: hold.digest });
+    const post = await fetch(`${base}/holds/${encodeURIComponent(holdId)}/${decision}`, {
+      method: "POST",
+      headers,
+      body: JSON.stringify({ operator, signature }),
+      signal: AbortSignal.timeout(30_000),
+    });
+    const body = await post.json();
+    if (!post.ok) {
+      console.error(
+        `warden: ${decision} refused (${post.status}): ${body?.error?.message ?? "unknown error"}`,
+      );
+      return 1;
+    }
+    console.log(
+      `${
+        decision === "approve" ? "approved" : "denied"
+      } hold ${holdId} as ${operator}: status ${body.status}`,
+    );
+    return 0;
+  } catch (e) {
+    console.error(`warden: cannot reach ${base}: ${(e as Error).message}`);
+    return 1;
+  }
+}
+
 /** Runs the CLI and resolves with the process exit code. */
 export async function main(argv: string[], options: MainOptions = {}): Promise<number> {
   let config: Readonly<Config>;
@@ -287,6 +425,11 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
       return await exportCommand(config, logger);
     case "verify":
       return await verifyCommand(config);
+    case "keygen":
+      return await keygenCommand(config);
+    case "approve":
+    case "deny":
+      return await decideCommand(config, config.command);
     default:
       console.error(`warden: unknown command "${config.command}"\n\n${helpText()}`);
       return 2;

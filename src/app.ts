@@ -1,14 +1,24 @@
 /**
- * Composition root: wires configuration, KV, tools, MCP surfaces and the HTTP
- * app together. It opens nothing itself — main.ts (or a test) passes in the
- * KV handle and logger — so tests can build the whole server on `:memory:`.
+ * Composition root: wires configuration, KV, the vault, governance, tools,
+ * MCP surfaces and the HTTP app together. It opens nothing itself — main.ts
+ * (or a test) passes in the KV handle, logger and policy — so tests can build
+ * the whole server on `:memory:`.
  */
 import type { Config } from "./config.ts";
 import { defaultAllowedHosts } from "./config.ts";
 import { createDeadlineScheduler } from "./deadline.ts";
+import {
+  createGovernance,
+  createHoldStore,
+  createRateLimiter,
+  createTokenService,
+  DEFAULT_POLICY,
+  type Governance,
+  type Policy,
+  policyHash,
+} from "./governance/mod.ts";
 import { createHttpApp } from "./http/mod.ts";
 import type { Logger } from "./log.ts";
-import { createLedger, type Ledger, loadVaultIdentity, type VaultIdentity } from "./vault/mod.ts";
 import {
   conformanceExtension,
   createLegacySseManager,
@@ -19,16 +29,18 @@ import {
   type ServerExtension,
   type SessionStore,
   type StreamableManager,
+  wardenExtension,
 } from "./mcp/mod.ts";
-import { createBatchWriter } from "./store/mod.ts";
+import { createBatchWriter, createEvidenceStore, createGovSessionStore } from "./store/mod.ts";
 import {
+  canonicalTools,
   conformanceTools,
   createToolRegistry,
-  type Sealer,
   type ToolDefinition,
   type ToolRegistry,
   utilityTools,
 } from "./tools/mod.ts";
+import { createLedger, type Ledger, loadVaultIdentity, type VaultIdentity } from "./vault/mod.ts";
 import { VERSION } from "./version.ts";
 
 /** A wired server, ready to be handed to `Deno.serve`. */
@@ -40,6 +52,7 @@ export interface App {
   readonly sse: LegacySseManager;
   readonly ledger: Ledger;
   readonly identity: VaultIdentity;
+  readonly governance: Governance;
   /** Tells the app which port it is bound to (for the default Host allowlist). */
   setBoundPort(port: number): void;
   /** Builds a fresh McpServer (used by stdio, which has a single session). */
@@ -51,6 +64,10 @@ export interface App {
 export interface AppDeps {
   readonly kv: Deno.Kv;
   readonly logger: Logger;
+  /** The active policy (main.ts loads --policy); the built-in default otherwise. */
+  readonly policy?: Policy;
+  /** Where the policy came from, recorded with its hash in the vault. */
+  readonly policySource?: string;
   /** Extra tools (tests register a deliberately crashing one here). */
   readonly extraTools?: readonly ToolDefinition[];
   readonly extensions?: readonly ServerExtension[];
@@ -72,6 +89,7 @@ export interface AppDeps {
  */
 export async function createApp(config: Readonly<Config>, deps: AppDeps): Promise<App> {
   const { kv, logger } = deps;
+  const startedAtMs = Date.now();
   const identity = deps.identity ?? await loadVaultIdentity(kv, {
     origin: config.origin,
     defaultOrigin: deps.defaultOrigin ?? "warden/localhost",
@@ -79,34 +97,95 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
   });
   const ledger = createLedger(kv, { origin: identity.origin, signer: identity.signer });
   let unsigned = false;
-  const seal: Sealer | undefined = config.sealing
-    ? async (record) => {
-      const receipt = await ledger.append({ ...record });
-      unsigned = true;
-      return receipt;
-    }
-    : undefined;
+  const appendAndMark = async (fields: Record<string, unknown>, options?: { body?: unknown }) => {
+    const receipt = await ledger.append(fields, options);
+    unsigned = true;
+    return receipt;
+  };
   async function checkpointIfNeeded(): Promise<void> {
     if (!unsigned) return;
     unsigned = false;
     await ledger.signCheckpoint();
   }
+
+  const policy = deps.policy ?? DEFAULT_POLICY;
+  const evidence = createEvidenceStore(kv);
+  const governance = createGovernance({
+    policy,
+    policyHash: policyHash(policy),
+    holds: createHoldStore(kv),
+    rates: createRateLimiter(),
+    // Sealing "off" exists only to measure its cost; governance events are still recorded.
+    ...(config.sealing ? { seal: appendAndMark } : {}),
+    knownEvidence: async (ids) => {
+      const known = await evidence.has(ids);
+      const { size } = await ledger.head();
+      for (const id of ids) {
+        const index = /^(?:vault:)?(\d{1,15})$/.exec(id)?.[1];
+        if (index !== undefined && Number(index) < size) known.add(id);
+      }
+      return known;
+    },
+    logger,
+  });
+  await appendAndMark({
+    type: "policy_loaded",
+    policy_sha256: governance.policyHash,
+    source: deps.policySource ?? "built-in default",
+  });
+
   const fixtures = config.conformanceFixtures;
   const tools: ToolDefinition[] = [
+    ...canonicalTools,
     ...utilityTools,
     ...(fixtures ? conformanceTools : []),
     ...(deps.extraTools ?? []),
   ];
-  const extensions = [...(fixtures ? [conformanceExtension] : []), ...(deps.extensions ?? [])];
   const deadlines = createDeadlineScheduler();
+  const sessions = createSessionStore(kv, { ttlMs: config.sessionTtlMs });
+  const govSessions = createGovSessionStore(kv, {
+    ttlMs: Math.max(config.sessionTtlMs, 86_400_000),
+  });
   const registry = createToolRegistry(tools, {
     logger,
     timeoutMs: config.toolTimeoutMs,
     deadlines,
-    seal,
+    services: {
+      policy,
+      governance,
+      ledger,
+      sessions: govSessions,
+      evidence,
+      tokens: createTokenService({
+        privateKey: identity.signer.privateKey,
+        publicKey: identity.signer.publicKey,
+      }),
+      startedAtMs,
+      vitals: async () => {
+        const probe = performance.now();
+        await kv.get(["health", "probe"]);
+        const kvLatencyMs = Math.round((performance.now() - probe) * 1000) / 1000;
+        const head = await ledger.head();
+        return {
+          kv_latency_ms: kvLatencyMs,
+          vault: { size: head.size, root: head.root, origin: identity.origin },
+          sessions: {
+            // Declared below; vitals only runs once the app is serving.
+            live_streamable: streamable.liveCount,
+            live_sse: sse.liveCount,
+            stored: await sessions.count(),
+          },
+          calls_last_minute: governance.rates.callsLastMinute(),
+        };
+      },
+    },
   });
-  const sessions = createSessionStore(kv, { ttlMs: config.sessionTtlMs });
   const writer = createBatchWriter(kv);
+  const extensions = [
+    wardenExtension({ registry, governance, ledger }),
+    ...(fixtures ? [conformanceExtension] : []),
+    ...(deps.extensions ?? []),
+  ];
   const serverDeps = { registry, version: VERSION, extensions };
   const newMcpServer = (principal: string, transport = "mcp") =>
     createMcpServer(serverDeps, { principal, transport });
@@ -144,13 +223,14 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
     kv,
     logger,
     version: VERSION,
-    startedAtMs: Date.now(),
+    startedAtMs,
     token: config.token,
     maxBodyBytes: config.maxBodyBytes,
     requestTimeoutMs: config.requestTimeoutMs,
     deadlines,
     allow,
     ledger,
+    governance,
     vkey: identity.signer.vkey,
   });
   const reaper = setInterval(() => {
@@ -168,12 +248,13 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
     sessions,
     streamable,
     sse,
+    ledger,
+    identity,
+    governance,
     setBoundPort(port) {
       allowed = allowFor(port);
     },
     newMcpServer,
-    ledger,
-    identity,
     async close() {
       clearInterval(reaper);
       clearInterval(checkpointer);

@@ -35,6 +35,10 @@ export interface Config {
   /** The log's origin line; undefined means "the one in KV, else warden/<hostname>". */
   readonly origin: string | undefined;
   readonly checkpointIntervalMs: number;
+  /** Path of the policy file (read by main.ts). */
+  readonly policyFile: string | undefined;
+  /** Operator name for keygen/approve/deny. */
+  readonly operatorName: string | undefined;
   /** Whether tool calls are sealed into the vault (off only for benchmarks). */
   readonly sealing: boolean;
   /** `export --out`. */
@@ -195,6 +199,20 @@ export const FLAGS: readonly FlagSpec[] = [
     help: "how often a checkpoint is signed while entries arrive (and always on shutdown)",
   },
   {
+    name: "policy",
+    env: "WARDEN_POLICY",
+    type: "string",
+    placeholder: "FILE",
+    help: "governance policy (JSON); the built-in default when absent",
+  },
+  {
+    name: "name",
+    type: "string",
+    placeholder: "NAME",
+    help:
+      "keygen/approve/deny: the operator name (default: the one in the key file, else 'operator')",
+  },
+  {
     name: "sealing",
     env: "WARDEN_SEALING",
     type: "string",
@@ -206,13 +224,14 @@ export const FLAGS: readonly FlagSpec[] = [
     name: "out",
     type: "string",
     placeholder: "FILE",
-    help: "export: where to write the bundle",
+    help: "export: where to write the bundle; keygen: the directory for the key pair",
   },
   {
     name: "key",
     type: "string",
     placeholder: "VKEY",
-    help: "verify: the verifier key you trust (name+keyid+base64), obtained out of band",
+    help:
+      "verify: the verifier key you trust (name+keyid+base64); approve/deny: the operator key file",
   },
   {
     name: "checkpoint",
@@ -225,7 +244,7 @@ export const FLAGS: readonly FlagSpec[] = [
     name: "url",
     type: "string",
     placeholder: "URL",
-    help: "verify: audit a running server at this base URL instead of a bundle file",
+    help: "verify: audit a running server at this base URL; approve/deny: the server",
   },
   {
     name: "conformance-fixtures",
@@ -242,6 +261,9 @@ export const COMMANDS: Readonly<Record<string, string>> = {
   stdio: "serve the same tools over stdin/stdout (logs go to stderr)",
   health: "probe a running server's /health on --host/--port; exit 0 when healthy",
   export: "write the vault (entries, checkpoints, verifier key) to --out FILE, from --kv",
+  keygen: "write an operator key pair to --out DIR (operator.key private, operator.pub public)",
+  approve: "approve HOLD_ID: sign its digest with --key FILE and send it to --url URL",
+  deny: "deny HOLD_ID: sign a denial with --key FILE and send it to --url URL",
   verify: "verify BUNDLE offline (or --url URL): every hash, the chain, signatures, consistency",
 };
 
@@ -387,6 +409,8 @@ export function loadConfig(
     signingKeyFile: get("signing-key"),
     origin,
     sealing: onOff("sealing", get("sealing")!),
+    policyFile: get("policy"),
+    operatorName: get("name"),
     checkpointIntervalMs: intIn("checkpoint-interval", get("checkpoint-interval")!, 50, 3_600_000),
     out: get("out"),
     key: get("key"),

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 // @ts-types="@modelcontextprotocol/sdk/client/stdio"
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
-import { Client } from "./_helpers/client.ts";
+import { Client, dataOf } from "./_helpers/client.ts";
 import { FLAGS } from "../src/config.ts";
 import { spawnServer } from "./_helpers/server.ts";
 
@@ -102,7 +102,7 @@ Deno.test("cli: stdio serves the same tools over stdin/stdout with logs on stder
     const { tools } = await client.listTools();
     assert.ok(tools.some((t) => t.name === "calculate"));
     const r = await client.callTool({ name: "calculate", arguments: { expression: "3*(4+5)" } });
-    assert.deepEqual(r.structuredContent, { expression: "3*(4+5)", result: 27 });
+    assert.deepEqual(dataOf(r), { expression: "3*(4+5)", result: 27 });
   } finally {
     await client.close();
     await Deno.remove(dir, { recursive: true });

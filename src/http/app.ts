@@ -12,6 +12,8 @@ import type { LegacySseManager, StreamableManager } from "../mcp/mod.ts";
 import type { CallOutcome, ToolRegistry } from "../tools/mod.ts";
 import type { Ledger } from "../vault/mod.ts";
 import { createVaultRoutes } from "./vault_routes.ts";
+import { createGovernanceRoutes } from "./governance_routes.ts";
+import type { Governance } from "../governance/mod.ts";
 import { checkHostAndOrigin, createBearerCheck, HttpError, parseJson, readBody } from "./guards.ts";
 
 /** Everything the HTTP app needs, already opened and wired by app.ts. */
@@ -28,6 +30,7 @@ export interface HttpDeps {
   readonly requestTimeoutMs: number;
   readonly deadlines: DeadlineScheduler;
   readonly ledger: Ledger;
+  readonly governance: Governance;
   /** The verifier key of the checkpoint signing key. */
   readonly vkey: string;
   /** Read per request: the bound port is only known after listening. */
@@ -56,28 +59,39 @@ function errorResponse(path: string, error: HttpError): Response {
 const InvokeBody = z.object({
   tool: z.string().min(1).max(128),
   arguments: z.record(z.string(), z.unknown()).optional(),
+  hold_id: z.string().max(64).optional(),
+  debug: z.boolean().optional(),
 }).strict();
 
-const STATUS_BY_ERROR: Record<string, number> = {
-  unknown_tool: 404,
-  invalid_arguments: 422,
-  tool_error: 422,
-  timeout: 504,
-  fault: 500,
-  invalid_output: 500,
-};
+/** HTTP status for a call outcome: what a REST client can act on without reading the body. */
+function statusFor(outcome: CallOutcome): number {
+  switch (outcome.errorKind) {
+    case undefined:
+      return 200;
+    case "held":
+      return 202;
+    case "unknown_tool":
+      return 404;
+    case "invalid_arguments":
+    case "tool_error":
+      return 422;
+    case "blocked":
+      return outcome.verdict === "SABAR" ? 429 : 403;
+    case "timeout":
+      return 504;
+    default:
+      return 500;
+  }
+}
 
+/** The REST body: the envelope, plus the tool name, ok flag and one-line summary. */
 function invokeResponse(outcome: CallOutcome) {
   return {
     tool: outcome.tool,
     ok: !outcome.isError,
     ...(outcome.errorKind ? { error_kind: outcome.errorKind } : {}),
     text: outcome.text,
-    ...(outcome.data ? { data: outcome.data } : {}),
-    latency_ms: Math.round(outcome.latencyMs * 1000) / 1000,
-    ...(outcome.vault
-      ? { vault: { index: outcome.vault.index, leaf_hash: outcome.vault.leafHash } }
-      : {}),
+    ...(outcome.envelope ?? {}),
   };
 }
 
@@ -92,8 +106,9 @@ export function createHttpApp(deps: HttpDeps): Hono<Env> {
   const checkBearer = deps.token ? createBearerCheck(deps.token) : undefined;
   const principalForToken = "bearer";
 
-  async function jsonBody(c: Context<Env>): Promise<unknown> {
-    const text = await readBody(c.req.raw, {
+  /** Reads a bounded, timed JSON body; malformed or empty input is -32700. */
+  async function jsonFrom(req: Request): Promise<unknown> {
+    const text = await readBody(req, {
       maxBytes: deps.maxBodyBytes,
       timeoutMs: deps.requestTimeoutMs,
       deadlines: deps.deadlines,
@@ -101,6 +116,7 @@ export function createHttpApp(deps: HttpDeps): Hono<Env> {
     if (text.trim() === "") throw new HttpError(400, "Parse error: empty body", -32700);
     return parseJson(text);
   }
+  const jsonBody = (c: Context<Env>) => jsonFrom(c.req.raw);
 
   function withDeadline(promise: Promise<Response>): Promise<Response> {
     let cancel = () => {};
@@ -179,7 +195,7 @@ export function createHttpApp(deps: HttpDeps): Hono<Env> {
     if (!parsed.success) {
       throw new HttpError(
         400,
-        `Bad Request: expected {"tool": string, "arguments"?: object}: ${
+        `Bad Request: expected {"tool": string, "arguments"?: object, "hold_id"?: string}: ${
           parsed.error.issues.map((i) => `${i.path.join(".") || "(root)"} ${i.message}`).join("; ")
         }`,
       );
@@ -187,9 +203,10 @@ export function createHttpApp(deps: HttpDeps): Hono<Env> {
     const outcome = await deps.registry.call(parsed.data.tool, parsed.data.arguments ?? {}, {
       principal: c.get("principal"),
       transport: "rest",
+      ...(parsed.data.hold_id !== undefined ? { holdId: parsed.data.hold_id } : {}),
+      debug: parsed.data.debug === true,
     });
-    const status = outcome.errorKind ? STATUS_BY_ERROR[outcome.errorKind] ?? 500 : 200;
-    return c.json(invokeResponse(outcome), status as 200);
+    return c.json(invokeResponse(outcome), statusFor(outcome) as 200);
   });
 
   app.on(["POST", "GET", "DELETE"], "/mcp", async (c) => {
@@ -217,6 +234,14 @@ export function createHttpApp(deps: HttpDeps): Hono<Env> {
   });
 
   app.route("/vault", createVaultRoutes(deps.ledger, deps.vkey));
+  app.route(
+    "/",
+    createGovernanceRoutes({
+      governance: deps.governance,
+      registry: deps.registry,
+      body: jsonFrom,
+    }),
+  );
 
   app.get("/sse", (c) => deps.sse.open(c.get("principal")));
   app.post("/messages", async (c) => {

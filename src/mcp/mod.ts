@@ -10,3 +10,4 @@ export * from "./legacy_sse.ts";
 export * from "./stdio.ts";
 export { KvEventStore } from "./event_store.ts";
 export { conformanceExtension } from "./conformance.ts";
+export { wardenExtension } from "./warden_extension.ts";

@@ -52,11 +52,12 @@ const LOG_LEVELS = [
   "emergency",
 ];
 
-/** Turns a registry outcome into an MCP `CallToolResult`. */
-export function toCallToolResult(
-  outcome: CallOutcome,
-  options: { hasOutputSchema: boolean; content?: readonly Record<string, unknown>[] },
-): CallToolResult {
+/**
+ * Turns a registry outcome into an MCP `CallToolResult`: the envelope as
+ * `structuredContent`, a one-line summary (and the envelope as JSON text, for
+ * clients that ignore structured content) in `content`.
+ */
+export function toCallToolResult(outcome: CallOutcome): CallToolResult {
   if (outcome.errorKind === "unknown_tool") {
     throw new McpError(ErrorCode.InvalidParams, outcome.text);
   }
@@ -65,16 +66,14 @@ export function toCallToolResult(
       _meta: { "warden/vault": { index: outcome.vault.index, leaf_hash: outcome.vault.leafHash } },
     }
     : {};
-  if (outcome.isError) {
-    return { content: [{ type: "text", text: outcome.text }], isError: true, ...meta };
-  }
-  const content = options.content ?? [
+  const content = outcome.content ?? [
     { type: "text", text: outcome.text },
-    ...(outcome.data ? [{ type: "text", text: JSON.stringify(outcome.data) }] : []),
+    ...(outcome.envelope ? [{ type: "text", text: JSON.stringify(outcome.envelope) }] : []),
   ];
   return {
     content: content as CallToolResult["content"],
-    ...(options.hasOutputSchema && outcome.data ? { structuredContent: outcome.data } : {}),
+    ...(outcome.envelope ? { structuredContent: outcome.envelope } : {}),
+    ...(outcome.isError ? { isError: true } : {}),
     ...meta,
   };
 }
@@ -127,18 +126,18 @@ export function createMcpServer(deps: McpServerDeps, binding: SessionBinding): M
           Record<string, unknown>
         >,
     };
+    const meta = (request.params._meta ?? {}) as Record<string, unknown>;
+    const holdId = meta["warden/hold"];
     const outcome = await deps.registry.call(request.params.name, request.params.arguments, {
       sessionId: extra.sessionId,
       principal: binding.principal,
       transport: binding.transport ?? "mcp",
       signal: extra.signal,
       client,
+      ...(typeof holdId === "string" ? { holdId } : {}),
+      debug: meta["warden/debug"] === true,
     });
-    const def = deps.registry.get(request.params.name);
-    return toCallToolResult(outcome, {
-      hasOutputSchema: def?.outputSchema !== undefined,
-      content: outcome.isError ? undefined : outcome.content,
-    });
+    return toCallToolResult(outcome);
   });
   for (const extend of deps.extensions ?? []) extend(server);
   return server;

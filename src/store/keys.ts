@@ -15,6 +15,9 @@
  * - `["vault", "blob", sha256hex, n]` → chunk n of a body too large to sit in an entry
  * - `["vault", "meta"]` → the log's fixed origin
  * - `["signing_key"]` → the generated checkpoint signing key (never part of the log)
+ * - `["hold", id]` → an 888_HOLD record (call digest, expiry, approvals, status)
+ * - `["gov_session", id]` → a governed (metabolic-chain) session: intent, claims, stage, floors
+ * - `["evidence", sha256hex]` → fetched content kept as evidence (url, title, text)
  */
 
 /** The key of one MCP session record. */
@@ -85,4 +88,34 @@ export function signingKeyKey(): Deno.KvKey {
 /** The log's fixed identity (origin). */
 export function vaultMetaKey(): Deno.KvKey {
   return ["vault", "meta"];
+}
+
+/** One hold record. */
+export function holdKey(id: string): Deno.KvKey {
+  return ["hold", id];
+}
+
+/** Prefix of every hold record. */
+export function holdPrefix(): Deno.KvKey {
+  return ["hold"];
+}
+
+/** One governed session of the metabolic chain. */
+export function govSessionKey(id: string): Deno.KvKey {
+  return ["gov_session", id];
+}
+
+/** Prefix of every governed session. */
+export function govSessionPrefix(): Deno.KvKey {
+  return ["gov_session"];
+}
+
+/** Fetched content kept as evidence, by content hash. */
+export function evidenceKey(sha256hex: string): Deno.KvKey {
+  return ["evidence", sha256hex];
+}
+
+/** Prefix of every evidence record. */
+export function evidencePrefix(): Deno.KvKey {
+  return ["evidence"];
 }

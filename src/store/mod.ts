@@ -5,3 +5,5 @@
 export * from "./keys.ts";
 export * from "./retry.ts";
 export * from "./batch_writer.ts";
+export * from "./gov_sessions.ts";
+export * from "./evidence.ts";

@@ -1,8 +1,17 @@
 /**
- * Tools: definitions, the registry every call goes through, and the built-in tool sets.
+ * Tools: definitions, the registry every call goes through (into the
+ * governance pipeline), the response envelope, and the built-in tool sets.
  * @module
  */
 export * from "./tool.ts";
 export * from "./registry.ts";
+export * from "./envelope.ts";
 export { utilityTools } from "./utilities.ts";
+export { metabolicTools } from "./metabolic.ts";
+export { evidenceTools } from "./evidence.ts";
 export { conformanceTools, FIXTURE_PNG_BASE64, FIXTURE_WAV_BASE64 } from "./conformance.ts";
+import { evidenceTools } from "./evidence.ts";
+import { metabolicTools } from "./metabolic.ts";
+
+/** The 13 canonical tools (arifOS API names): 8 metabolic, 5 evidence. */
+export const canonicalTools = [...metabolicTools, ...evidenceTools];

@@ -1,13 +1,24 @@
 /**
  * The one code path every tool call takes, whether it arrives as MCP
- * `tools/call`, REST `POST /invoke` or stdio: look up, validate arguments,
- * run with a deadline and fault containment, validate the output.
+ * `tools/call`, REST `POST /invoke` or stdio: look up, validate, and hand the
+ * call to the governance pipeline, which decides whether the handler runs.
+ * Execution itself is contained here: a deadline, and any exception becomes
+ * an error result instead of reaching the server.
  */
 import { z } from "zod";
 import type { DeadlineScheduler } from "../deadline.ts";
+import type { Execution, GovernedResult, OnHold, ToolFacts } from "../governance/mod.ts";
 import type { Logger } from "../log.ts";
-import { digestJson, sha256, toHex } from "../vault/mod.ts";
-import { type ClientBridge, type ToolDefinition, ToolError } from "./tool.ts";
+import { digestJson } from "../vault/mod.ts";
+import { buildEnvelope, type Envelope, envelopeSchema } from "./envelope.ts";
+import {
+  type ClientBridge,
+  type NestedOutcome,
+  type ToolContext,
+  type ToolDefinition,
+  ToolError,
+  type ToolServices,
+} from "./tool.ts";
 
 /** A tool as listed to clients: JSON Schemas instead of zod objects. */
 export interface ToolDescriptor {
@@ -26,39 +37,26 @@ export type CallErrorKind =
   | "tool_error"
   | "fault"
   | "timeout"
-  | "invalid_output";
+  | "invalid_output"
+  | "blocked"
+  | "held";
 
 /** The transport-neutral result of one call. */
 export interface CallOutcome {
   readonly tool: string;
   readonly isError: boolean;
   readonly errorKind?: CallErrorKind;
-  /** One-line human summary (or the error message). */
+  /** One-line human summary. */
   readonly text: string;
-  /** Structured result (absent on error). */
-  readonly data?: Record<string, unknown>;
-  /** Raw content blocks the tool chose to send (absent on error). */
+  /** The UnifiedResponse (absent only for an unknown tool). */
+  readonly envelope?: Envelope;
+  /** Raw content blocks the tool chose to send (only when it ran and succeeded). */
   readonly content?: readonly Record<string, unknown>[];
   readonly latencyMs: number;
-  /** Where the call was sealed in the vault (absent when sealing is off). */
+  /** Where the decision was sealed in the vault (absent when sealing is off). */
   readonly vault?: { readonly index: number; readonly leafHash: string };
+  readonly verdict: string;
 }
-
-/** What the vault records about one call: digests, never the arguments or results themselves. */
-export interface CallRecord {
-  readonly type: "tool_call";
-  readonly session: string | null;
-  readonly principal: string;
-  readonly transport: string;
-  readonly tool: string;
-  readonly args_sha256: string;
-  readonly result_sha256: string;
-  readonly outcome: "ok" | CallErrorKind;
-  readonly latency_us: number;
-}
-
-/** Seals one record and returns its place in the log; resolves only once committed. */
-export type Sealer = (record: CallRecord) => Promise<{ index: number; leafHash: string }>;
 
 /** Who is calling and over what. */
 export interface CallContext {
@@ -68,6 +66,10 @@ export interface CallContext {
   readonly transport?: string;
   readonly signal?: AbortSignal;
   readonly client?: ClientBridge;
+  /** A hold id presented to release an approved call. */
+  readonly holdId?: string;
+  readonly debug?: boolean;
+  readonly actor?: "human" | "ai" | "unknown";
 }
 
 /** The set of tools one server exposes. */
@@ -75,7 +77,12 @@ export interface ToolRegistry {
   list(): readonly ToolDescriptor[];
   get(name: string): ToolDefinition | undefined;
   call(name: string, args: unknown, ctx: CallContext): Promise<CallOutcome>;
+  /** Governance facts for a call, without running anything (POST /judge, apex_judge). */
+  facts(name: string, args: unknown, ctx: CallContext): ReturnType<typeof governedRequest>;
 }
+
+/** Services the registry is given; it adds callTool and toolNames itself. */
+export type RegistryServices = Omit<ToolServices, "callTool" | "toolNames" | "judgeTool">;
 
 function jsonSchemaOf(schema: z.ZodType, io: "input" | "output"): Record<string, unknown> {
   const json = z.toJSONSchema(schema, { io, unrepresentable: "any" }) as Record<string, unknown>;
@@ -83,42 +90,85 @@ function jsonSchemaOf(schema: z.ZodType, io: "input" | "output"): Record<string,
   return json;
 }
 
-/**
- * RFC 8785 digest of a value; JSON that canonical form refuses (a lone
- * surrogate escape in a string) falls back to the digest of its JSON text, so
- * a hostile argument can never stop a call from being sealed.
- */
-function safeDigest(value: unknown): string {
-  try {
-    return digestJson(value);
-  } catch {
-    return toHex(sha256(new TextEncoder().encode(JSON.stringify(value) ?? "null")));
-  }
+function describeIssues(error: z.ZodError): string[] {
+  return error.issues.map((i) => `${i.path.length ? i.path.join(".") : "(root)"}: ${i.message}`);
 }
 
-function describeIssues(error: z.ZodError): string {
-  return error.issues
-    .map((i) => `${i.path.length ? i.path.join(".") : "(root)"}: ${i.message}`)
-    .join("; ");
+const encoder = new TextEncoder();
+
+/** Builds the governance view of a call (shared by call, judge and apex_judge). */
+function governedRequest(
+  def: ToolDefinition | undefined,
+  input: {
+    name: string;
+    args: unknown;
+    ctx: CallContext;
+    definitionHash?: string;
+    services: RegistryServices;
+  },
+) {
+  const { name, args, ctx } = input;
+  const parsed = def ? def.inputSchema.safeParse(args ?? {}) : undefined;
+  const schemaIssues = parsed && !parsed.success ? describeIssues(parsed.error) : [];
+  const data = parsed?.success ? parsed.data : undefined;
+  const annotations = def
+    ? { ...def.annotations, ...(data && def.assess ? def.assess(data, input.services.policy) : {}) }
+    : undefined;
+  const tool: ToolFacts = {
+    name,
+    registered: def !== undefined,
+    ...(annotations ? { annotations } : {}),
+    ...(input.definitionHash
+      ? { definitionHash: input.definitionHash, pinnedHash: input.definitionHash }
+      : {}),
+    hasOutputSchema: def?.outputSchema !== undefined,
+    ...(def ? { description: def.description } : {}),
+  };
+  let argumentBytes = 0;
+  try {
+    argumentBytes = encoder.encode(JSON.stringify(args ?? {})).byteLength;
+  } catch {
+    argumentBytes = Number.MAX_SAFE_INTEGER; // unserialisable arguments: F4 refuses them
+  }
+  return {
+    parsed: data,
+    request: {
+      tool,
+      call: {
+        tool: name,
+        arguments: args ?? {},
+        principal: ctx.principal,
+        sessionId: ctx.sessionId,
+        actor: ctx.actor,
+        transport: ctx.transport ?? "unknown",
+        argumentBytes,
+        schemaIssues,
+        ...(data && def?.claims ? { claims: def.claims(data) } : {}),
+        ...(ctx.holdId !== undefined ? { holdId: ctx.holdId } : {}),
+      },
+    },
+  };
 }
 
 /**
  * Builds a registry over a fixed list of tools. Names must be unique and match
- * MCP's tool-name rules; JSON Schemas are computed once here, not per request.
+ * MCP's tool-name rules; JSON Schemas and definition hashes (for F10) are
+ * computed once here, not per request.
  *
  * @example
  * ```ts
- * const registry = createToolRegistry([], {
- *   logger: silentLogger,
- *   timeoutMs: 1000,
- *   deadlines: createDeadlineScheduler(),
- * });
- * console.log(registry.list().length); // 0
+ * const registry = createToolRegistry(utilityTools, { logger, timeoutMs: 25_000, deadlines, services });
+ * const outcome = await registry.call("calculate", { expression: "1+1" }, { principal: "anonymous" });
  * ```
  */
 export function createToolRegistry(
   tools: readonly ToolDefinition[],
-  options: { logger: Logger; timeoutMs: number; deadlines: DeadlineScheduler; seal?: Sealer },
+  options: {
+    logger: Logger;
+    timeoutMs: number;
+    deadlines: DeadlineScheduler;
+    services: RegistryServices;
+  },
 ): ToolRegistry {
   const byName = new Map<string, ToolDefinition>();
   for (const tool of tools) {
@@ -130,29 +180,61 @@ export function createToolRegistry(
     }
     byName.set(tool.name, tool as ToolDefinition);
   }
-  const descriptors: ToolDescriptor[] = [...byName.values()].map((t) => ({
-    name: t.name,
-    title: t.title,
-    description: t.description,
-    inputSchema: jsonSchemaOf(t.inputSchema, "input"),
-    ...(t.outputSchema ? { outputSchema: jsonSchemaOf(t.outputSchema, "output") } : {}),
-    annotations: { title: t.title, ...t.annotations },
-  }));
+  const envelopes = new Map<string, z.ZodType>();
+  const descriptors: ToolDescriptor[] = [];
+  const hashes = new Map<string, string>();
+  for (const t of byName.values()) {
+    const envelope = envelopeSchema(t.outputSchema);
+    envelopes.set(t.name, envelope);
+    const descriptor: ToolDescriptor = {
+      name: t.name,
+      title: t.title,
+      description: t.description,
+      inputSchema: jsonSchemaOf(t.inputSchema, "input"),
+      outputSchema: jsonSchemaOf(envelope, "output"),
+      annotations: { title: t.title, ...t.annotations },
+    };
+    descriptors.push(descriptor);
+    hashes.set(t.name, digestJson(descriptor));
+  }
   const log = options.logger;
+  const names = [...byName.keys()];
+  const services: ToolServices = {
+    ...options.services,
+    toolNames: () => names,
+    callTool: async (name, args, ctx): Promise<NestedOutcome> => {
+      const outcome = await call(name, args, {
+        sessionId: ctx.sessionId,
+        principal: ctx.principal,
+        transport: "nested",
+        signal: ctx.signal,
+        client: ctx.client,
+      });
+      return {
+        tool: name,
+        isError: outcome.isError,
+        text: outcome.text,
+        envelope: outcome.envelope,
+      };
+    },
+    judgeTool: async (name, args, ctx) => {
+      const { request } = governedRequest(byName.get(name), {
+        name,
+        args,
+        ctx: { principal: ctx.principal, sessionId: ctx.sessionId, transport: "dry-run" },
+        definitionHash: hashes.get(name),
+        services: options.services,
+      });
+      const j = await options.services.governance.judge(request);
+      return { verdict: j.verdict.verdict, reasons: j.verdict.reasons };
+    },
+  };
 
-  async function run(
+  async function execute(
     tool: ToolDefinition,
     args: unknown,
     ctx: CallContext,
-  ): Promise<Omit<CallOutcome, "tool" | "latencyMs">> {
-    const parsed = tool.inputSchema.safeParse(args ?? {});
-    if (!parsed.success) {
-      return {
-        isError: true,
-        errorKind: "invalid_arguments",
-        text: `Invalid arguments for tool ${tool.name}: ${describeIssues(parsed.error)}`,
-      };
-    }
+  ): Promise<Execution> {
     const controller = new AbortController();
     const onAbort = () => controller.abort(ctx.signal?.reason);
     ctx.signal?.addEventListener("abort", onAbort, { once: true });
@@ -160,15 +242,16 @@ export function createToolRegistry(
     const deadline = new Promise<"timeout">((resolve) => {
       cancelDeadline = options.deadlines.after(options.timeoutMs, () => resolve("timeout"));
     });
+    const toolCtx: ToolContext = {
+      sessionId: ctx.sessionId,
+      principal: ctx.principal,
+      signal: controller.signal,
+      client: ctx.client,
+      services,
+      debug: ctx.debug,
+    };
     try {
-      const pending = Promise.resolve().then(() =>
-        tool.handler(parsed.data, {
-          sessionId: ctx.sessionId,
-          principal: ctx.principal,
-          signal: controller.signal,
-          client: ctx.client,
-        })
-      );
+      const pending = Promise.resolve().then(() => tool.handler(args as never, toolCtx));
       // A handler that loses the race keeps running; its eventual rejection must not go unhandled.
       pending.catch(() => {});
       const result = await Promise.race([pending, deadline]);
@@ -184,14 +267,16 @@ export function createToolRegistry(
       if (tool.outputSchema) {
         const checked = tool.outputSchema.safeParse(result.data);
         if (!checked.success) {
+          const issues = describeIssues(checked.error);
           log.error("tool returned output that does not match its schema", {
             tool: tool.name,
-            issues: describeIssues(checked.error),
+            issues,
           });
           return {
             isError: true,
             errorKind: "invalid_output",
             text: `Tool ${tool.name} produced output that does not match its output schema`,
+            outputSchemaIssues: issues,
           };
         }
       }
@@ -200,6 +285,7 @@ export function createToolRegistry(
         text: result.text,
         data: result.data as Record<string, unknown>,
         ...(result.content ? { content: result.content } : {}),
+        ...(tool.outputSchema ? { outputSchemaIssues: [] } : {}),
       };
     } catch (e) {
       if (e instanceof ToolError) {
@@ -218,35 +304,132 @@ export function createToolRegistry(
     }
   }
 
+  function onHoldFor(ctx: CallContext): OnHold | undefined {
+    const client = ctx.client;
+    if (!client || !("elicitation" in client.capabilities)) return undefined;
+    // The human is asked where the client can ask; an operator's signature still releases the call.
+    return async (hold) => {
+      const answer = await client.request("elicitation/create", {
+        message:
+          `Warden is holding a call to "${hold.tool}" for operator approval (hold ${hold.id}). ` +
+          `Reasons: ${
+            hold.reasons.join("; ")
+          }. Confirm that you want it to run; an operator must still ` +
+          `sign the approval (warden approve ${hold.id}). Declining denies it.`,
+        requestedSchema: {
+          type: "object",
+          properties: {
+            confirm: { type: "boolean", title: "I want this call to run", default: false },
+          },
+          required: ["confirm"],
+        },
+      });
+      const confirmed = (answer.content as { confirm?: boolean } | undefined)?.confirm === true;
+      return answer.action === "accept" && confirmed
+        ? "accept"
+        : String(answer.action ?? "decline");
+    };
+  }
+
+  /** Every governed step of the metabolic chain is remembered in its session, for apex_judge. */
+  async function recordStep(
+    def: ToolDefinition,
+    sessionId: string,
+    governed: GovernedResult,
+    ctx: CallContext,
+  ): Promise<void> {
+    const floors: Record<string, number> = {};
+    for (const f of governed.floors) floors[f.id] = Math.round(f.score * 1000);
+    try {
+      await options.services.sessions.update(sessionId, ctx.principal, (s) => ({
+        ...s,
+        steps: [...s.steps, {
+          tool: def.name,
+          stage: def.stage!,
+          verdict: governed.verdict.verdict,
+          floors,
+          at: new Date().toISOString(),
+          ...(governed.vault ? { vaultIndex: governed.vault.index } : {}),
+        }],
+      }));
+    } catch {
+      // An unknown session id was already reported by the tool itself.
+    }
+  }
+
+  async function call(name: string, args: unknown, ctx: CallContext): Promise<CallOutcome> {
+    const def = byName.get(name);
+    const { parsed, request } = governedRequest(def, {
+      name,
+      args,
+      ctx,
+      definitionHash: hashes.get(name),
+      services: options.services,
+    });
+    const governed: GovernedResult = await options.services.governance.run(
+      request,
+      () =>
+        def && parsed !== undefined ? execute(def, parsed, ctx) : Promise.resolve({
+          isError: true,
+          errorKind: "invalid_arguments",
+          text: "not executable",
+        }),
+      { onHold: onHoldFor(ctx) },
+    );
+    const govSession =
+      typeof (parsed as { session_id?: unknown } | undefined)?.session_id === "string"
+        ? (parsed as { session_id: string }).session_id
+        : typeof governed.execution?.data?.session_id === "string"
+        ? governed.execution.data.session_id as string
+        : undefined;
+    if (def?.stage && govSession) await recordStep(def, govSession, governed, ctx);
+    const sessionId = govSession ?? ctx.sessionId ?? "";
+    const envelope = def
+      ? buildEnvelope({
+        tool: name,
+        stage: def.stage ?? "222",
+        nextTool: def.nextTool ?? null,
+        sessionId,
+        result: governed,
+        policyHash: options.services.governance.policyHash,
+        debug: ctx.debug || (parsed as { debug?: unknown } | undefined)?.debug === true,
+      })
+      : undefined;
+    const status = envelope?.status;
+    const execution = governed.execution;
+    const errorKind: CallErrorKind | undefined = !def
+      ? "unknown_tool"
+      : status === "PENDING"
+      ? "held"
+      : status === "BLOCKED"
+      ? (request.call.schemaIssues.length > 0 ? "invalid_arguments" : "blocked")
+      : execution?.isError
+      ? (execution.errorKind as CallErrorKind | undefined) ?? "tool_error"
+      : undefined;
+    return {
+      tool: name,
+      isError: errorKind !== undefined,
+      ...(errorKind ? { errorKind } : {}),
+      text: envelope ? `${envelope.policy_verdict} · ${envelope.message}` : `Unknown tool: ${name}`,
+      ...(envelope ? { envelope } : {}),
+      ...(status === "OK" && execution?.content ? { content: execution.content } : {}),
+      latencyMs: governed.latencyMs,
+      ...(governed.vault ? { vault: governed.vault } : {}),
+      verdict: governed.verdict.verdict,
+    };
+  }
+
   return {
     list: () => descriptors,
     get: (name) => byName.get(name),
-    async call(name, args, ctx) {
-      const started = performance.now();
-      const tool = byName.get(name);
-      const outcome: Omit<CallOutcome, "tool" | "latencyMs"> = tool ? await run(tool, args, ctx) : {
-        isError: true,
-        errorKind: "unknown_tool",
-        text: `Unknown tool: ${name}`,
-      };
-      const latencyMs = performance.now() - started;
-      if (!options.seal) return { tool: name, ...outcome, latencyMs };
-      const vault = await options.seal({
-        type: "tool_call",
-        session: ctx.sessionId ?? null,
-        principal: ctx.principal,
-        transport: ctx.transport ?? "unknown",
-        tool: name,
-        args_sha256: safeDigest(args ?? {}),
-        result_sha256: safeDigest({
-          is_error: outcome.isError,
-          text: outcome.text,
-          data: outcome.data ?? null,
-        }),
-        outcome: outcome.errorKind ?? "ok",
-        latency_us: Math.round(latencyMs * 1000),
-      });
-      return { tool: name, ...outcome, latencyMs, vault };
-    },
+    call,
+    facts: (name, args, ctx) =>
+      governedRequest(byName.get(name), {
+        name,
+        args,
+        ctx,
+        definitionHash: hashes.get(name),
+        services: options.services,
+      }),
   };
 }

@@ -4,6 +4,9 @@
  * call through one code path.
  */
 import type { z } from "zod";
+import type { Claim, Governance, Policy, TokenService } from "../governance/mod.ts";
+import type { EvidenceStore, GovSessionStore } from "../store/mod.ts";
+import type { Ledger } from "../vault/mod.ts";
 
 /** MCP tool annotations (hints to clients; governance reads them too). */
 export interface ToolAnnotations {
@@ -50,6 +53,44 @@ export interface ToolContext {
   readonly signal: AbortSignal;
   /** The MCP client behind this call, if any. */
   readonly client?: ClientBridge;
+  /** Shared services (stores, vault, governance); present for every registered tool. */
+  readonly services: ToolServices;
+  /** Ask for the `_debug` block in the envelope. */
+  readonly debug?: boolean;
+}
+
+/** What a nested governed call returns (eureka_forge runs other tools through the gates). */
+export interface NestedOutcome {
+  readonly tool: string;
+  readonly isError: boolean;
+  readonly text: string;
+  readonly envelope?: Record<string, unknown>;
+}
+
+/**
+ * Services tools may use. Built by the composition root; tools never open
+ * resources themselves.
+ */
+export interface ToolServices {
+  readonly policy: Policy;
+  readonly governance: Governance;
+  readonly ledger: Ledger;
+  readonly sessions: GovSessionStore;
+  readonly evidence: EvidenceStore;
+  readonly tokens: TokenService;
+  readonly startedAtMs: number;
+  /** Runs another tool through the full pipeline, as the same caller. */
+  callTool(name: string, args: unknown, ctx: ToolContext): Promise<NestedOutcome>;
+  /** The pre-floor verdict for a proposed call, without running it (apex_judge's dry run). */
+  judgeTool(
+    name: string,
+    args: unknown,
+    ctx: ToolContext,
+  ): Promise<{ verdict: string; reasons: string[] }>;
+  /** Process and store health for check_vital. */
+  vitals(): Promise<Record<string, unknown>>;
+  /** Names, stages and descriptions of every tool (audit and resources). */
+  toolNames(): readonly string[];
 }
 
 /** What a handler returns: structured data plus a one-line text summary. */
@@ -84,6 +125,14 @@ export interface ToolDefinition<
   readonly inputSchema: I;
   readonly outputSchema?: O;
   readonly annotations: ToolAnnotations;
+  /** Stage reported in the envelope: "000"…"999" for the metabolic chain. */
+  readonly stage?: string;
+  /** The tool a client should call next (metabolic chain), or null. */
+  readonly nextTool?: string | null;
+  /** Claims the call rests on, judged by F2 (e.g. reason_mind's grounding). */
+  claims?(args: z.infer<I>): Claim[];
+  /** Per-call facts that change the governance of this call (e.g. a destructive shell command). */
+  assess?(args: z.infer<I>, policy: Policy): Partial<ToolAnnotations>;
   handler(args: z.infer<I>, ctx: ToolContext):
     | Promise<ToolOutput<z.infer<O>>>
     | ToolOutput<

@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-explicit-any -- envelopes are probed field by field by each test
 /** SDK clients connected to a test server over each transport. */
 // @ts-types="@modelcontextprotocol/sdk/client/index"
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
@@ -30,4 +31,14 @@ export async function connectSse(
   const client = new Client({ name: "warden-sse-test", version: "1.0.0" });
   await client.connect(transport);
   return { client, transport };
+}
+
+/** The tool's own output inside the envelope a Warden tool returns as structuredContent. */
+export function dataOf(result: Record<string, unknown>): unknown {
+  return (result.structuredContent as { data?: unknown } | undefined)?.data;
+}
+
+/** The envelope a Warden tool returns as structuredContent. */
+export function envelopeOf(result: Record<string, unknown>): Record<string, any> {
+  return result.structuredContent as Record<string, any>;
 }

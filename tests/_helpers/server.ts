@@ -3,6 +3,7 @@
  * KV) and a child-process server for restart and multi-process tests.
  */
 import { createApp } from "../../src/app.ts";
+import { parsePolicy } from "../../src/governance/mod.ts";
 import type { App } from "../../src/app.ts";
 import { loadConfig } from "../../src/config.ts";
 import { createLogger, silentLogger } from "../../src/log.ts";
@@ -27,6 +28,8 @@ export async function startServer(
     extraTools?: ToolDefinition[];
     extensions?: ServerExtension[];
     log?: boolean;
+    /** A policy document (validated as a policy file would be). */
+    policy?: unknown;
   } = {},
 ): Promise<TestServer> {
   const config = loadConfig(
@@ -38,6 +41,9 @@ export async function startServer(
   const app = await createApp(config, {
     kv,
     logger,
+    ...(options.policy !== undefined
+      ? { policy: parsePolicy(options.policy), policySource: "test" }
+      : {}),
     extraTools: options.extraTools,
     extensions: options.extensions,
   });
@@ -131,3 +137,12 @@ export async function spawnServer(
     },
   };
 }
+
+/** A policy without rate or concurrency limits, for tests that load the transports on purpose. */
+export const UNTHROTTLED_POLICY = {
+  rate_limits: {
+    per_principal_per_minute: 0,
+    per_tool_per_minute: 0,
+    max_concurrent_per_principal: 0,
+  },
+};

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 // @ts-types="@modelcontextprotocol/sdk/client/stdio"
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
-import { Client } from "../_helpers/client.ts";
+import { Client, dataOf } from "../_helpers/client.ts";
 import { spawnServer } from "../_helpers/server.ts";
 import { npmBinary, runWithTimeout } from "./_external.ts";
 
@@ -45,7 +45,7 @@ Deno.test("real client: MCP Inspector CLI lists tools and calls calculate", asyn
     );
     assert.equal(call.code, 0, call.stderr.slice(-2000));
     const result = JSON.parse(call.stdout.trim().split("\n").pop()!).result;
-    assert.deepEqual(result.structuredContent, { expression: "6*7", result: 42 });
+    assert.deepEqual(result.structuredContent.data, { expression: "6*7", result: 42 });
   } finally {
     await server.stop();
     await Deno.remove(home, { recursive: true });
@@ -74,7 +74,7 @@ Deno.test("real client: mcp-remote (Claude Desktop's bridge) proxies initialize,
     const { tools } = await client.listTools();
     assert.ok(tools.some((t) => t.name === "calculate"));
     const r = await client.callTool({ name: "calculate", arguments: { expression: "2^8" } });
-    assert.deepEqual(r.structuredContent, { expression: "2^8", result: 256 });
+    assert.deepEqual(dataOf(r), { expression: "2^8", result: 256 });
     const err = await client.callTool({ name: "calculate", arguments: { expression: "1/0" } });
     assert.equal(err.isError, true);
   } finally {

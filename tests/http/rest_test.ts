@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { connectStreamable } from "../_helpers/client.ts";
+import { connectStreamable, dataOf, envelopeOf } from "../_helpers/client.ts";
 import { startServer } from "../_helpers/server.ts";
 
 Deno.test("REST: /health reports status, version and uptime; ?ready checks KV", async () => {
@@ -70,7 +70,8 @@ Deno.test("REST: /invoke returns what MCP tools/call returns for the same call",
       const rest = await res.json();
       const mcp = await client.callTool({ name: c.tool, arguments: c.arguments });
       assert.equal(rest.ok, true);
-      assert.deepEqual(rest.data, mcp.structuredContent);
+      assert.deepEqual(rest.data, dataOf(mcp));
+      assert.equal(rest.policy_verdict, envelopeOf(mcp).policy_verdict);
       assert.equal(rest.text, (mcp.content as { text: string }[])[0].text);
     }
     const err = await fetch(`${server.url}/invoke`, {

@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
-import { Client, StreamableHTTPClientTransport } from "../_helpers/client.ts";
+import { Client, dataOf, StreamableHTTPClientTransport } from "../_helpers/client.ts";
 import { spawnServer } from "../_helpers/server.ts";
 import { rpc } from "../_helpers/raw.ts";
 
 async function calc(client: Client, expression: string): Promise<number> {
   const r = await client.callTool({ name: "calculate", arguments: { expression } });
   assert.equal(r.isError, undefined, JSON.stringify(r));
-  return (r.structuredContent as { result: number }).result;
+  return (dataOf(r) as { result: number }).result;
 }
 
 Deno.test("session survives a restart of the process on the same KV file", async () => {

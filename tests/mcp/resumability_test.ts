@@ -67,7 +67,8 @@ Deno.test("resumability: a client reconnecting with Last-Event-ID gets the respo
     assert.ok(reply, "the missed reply was replayed");
     assert.ok(reply.id, "replayed events carry their ids");
     assert.deepEqual(
-      (reply.data as { result: { structuredContent: unknown } }).result.structuredContent,
+      (reply.data as { result: { structuredContent: { data: unknown } } }).result.structuredContent
+        .data,
       {
         slept_ms: 300,
       },

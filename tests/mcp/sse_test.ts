@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { connectSse } from "../_helpers/client.ts";
+import { connectSse, dataOf } from "../_helpers/client.ts";
 import { startServer } from "../_helpers/server.ts";
 
 Deno.test("legacy SSE: the SDK's SSEClientTransport lists and calls tools", async () => {
@@ -9,7 +9,7 @@ Deno.test("legacy SSE: the SDK's SSEClientTransport lists and calls tools", asyn
     const { tools } = await client.listTools();
     assert.ok(tools.some((t) => t.name === "calculate"));
     const r = await client.callTool({ name: "calculate", arguments: { expression: "2^10" } });
-    assert.deepEqual(r.structuredContent, { expression: "2^10", result: 1024 });
+    assert.deepEqual(dataOf(r), { expression: "2^10", result: 1024 });
     const err = await client.callTool({ name: "calculate", arguments: { expression: "1/0" } });
     assert.equal(err.isError, true);
     const records = (await server.app.sessions.list()).filter((r) => r.transport === "sse");

@@ -1,19 +1,32 @@
 import assert from "node:assert/strict";
-import { connectStreamable, StreamableHTTPClientTransport } from "../_helpers/client.ts";
+import { connectStreamable, dataOf, StreamableHTTPClientTransport } from "../_helpers/client.ts";
 import { startServer } from "../_helpers/server.ts";
 import { initializeRaw, rpc } from "../_helpers/raw.ts";
 
-Deno.test("streamable HTTP: SDK client lists every utility tool with schemas and annotations", async () => {
+Deno.test("streamable HTTP: SDK client lists the 13 canonical and 6 utility tools with schemas and annotations", async () => {
   const server = await startServer();
   try {
     const { client } = await connectStreamable(server.url);
     const { tools } = await client.listTools();
     const names = tools.map((t) => t.name).sort();
     assert.deepEqual(names, [
+      "anchor_session",
+      "apex_judge",
+      "audit_rules",
       "calculate",
+      "check_vital",
       "convert_time",
+      "critique_thought",
+      "eureka_forge",
+      "fetch_content",
       "generate_uuid",
       "get_time",
+      "inspect_file",
+      "reason_mind",
+      "recall_memory",
+      "seal_vault",
+      "search_reality",
+      "simulate_heart",
       "transform_string",
       "validate_uuid",
     ]);
@@ -41,35 +54,35 @@ Deno.test("streamable HTTP: every utility tool answers with structured content o
       arguments: { expression: "(2+3)*4^2" },
     });
     assert.equal(calc.isError, undefined);
-    assert.deepEqual(calc.structuredContent, { expression: "(2+3)*4^2", result: 80 });
+    assert.deepEqual(dataOf(calc), { expression: "(2+3)*4^2", result: 80 });
 
     const time = await client.callTool({
       name: "get_time",
       arguments: { timezone: "Asia/Kolkata" },
     });
-    assert.equal((time.structuredContent as { utc_offset: string }).utc_offset, "+05:30");
+    assert.equal((dataOf(time) as { utc_offset: string }).utc_offset, "+05:30");
 
     const conv = await client.callTool({
       name: "convert_time",
       arguments: { source_timezone: "UTC", time: "12:00", target_timezone: "Asia/Kolkata" },
     });
     assert.equal(conv.isError, undefined);
-    assert.match(JSON.stringify(conv.structuredContent), /17:30/);
+    assert.match(JSON.stringify(dataOf(conv)), /17:30/);
 
     const uuids = await client.callTool({
       name: "generate_uuid",
       arguments: { version: "v7", count: 3 },
     });
-    const list = (uuids.structuredContent as { uuids: string[] }).uuids;
+    const list = (dataOf(uuids) as { uuids: string[] }).uuids;
     assert.equal(list.length, 3);
     const valid = await client.callTool({ name: "validate_uuid", arguments: { uuid: list[0] } });
-    assert.equal((valid.structuredContent as { valid: boolean; version: number }).version, 7);
+    assert.equal((dataOf(valid) as { valid: boolean; version: number }).version, 7);
 
     const str = await client.callTool({
       name: "transform_string",
       arguments: { text: "  Hello Warden  ", operation: "trim" },
     });
-    assert.equal((str.structuredContent as { result: string }).result, "Hello Warden");
+    assert.equal((dataOf(str) as { result: string }).result, "Hello Warden");
 
     const bad = await client.callTool({ name: "calculate", arguments: { expression: "1/0" } });
     assert.equal(bad.isError, true);
@@ -83,7 +96,7 @@ Deno.test("streamable HTTP: every utility tool answers with structured content o
 
     const invalid = await client.callTool({ name: "calculate", arguments: { expression: 42 } });
     assert.equal(invalid.isError, true);
-    assert.match((invalid.content as { text: string }[])[0].text, /Invalid arguments/);
+    assert.match((invalid.content as { text: string }[])[0].text, /SABAR.*expression/);
 
     await assert.rejects(
       client.callTool({ name: "no_such_tool", arguments: {} }),
@@ -182,7 +195,7 @@ Deno.test("streamable HTTP: JSON-response mode keeps no per-call state (typescri
     await client.connect(transport);
     for (let i = 0; i < 300; i++) {
       const r = await client.callTool({ name: "calculate", arguments: { expression: `${i}+1` } });
-      assert.equal((r.structuredContent as { result: number }).result, i + 1);
+      assert.equal((dataOf(r) as { result: number }).result, i + 1);
     }
     // Without the fix the SDK keeps one entry per POST: 300+ here.
     assert.equal(server.app.streamable.heldStreams(transport.sessionId!), 0);

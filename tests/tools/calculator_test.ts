@@ -1,10 +1,12 @@
 import assert from "node:assert/strict";
+import type { ToolContext } from "../../src/tools/mod.ts";
 import { calculate, calculateTool } from "../../src/tools/calculator.ts";
 import { ToolError } from "../../src/tools/tool.ts";
 import { utilityTools } from "../../src/tools/utilities.ts";
 import type { ToolDefinition } from "../../src/tools/tool.ts";
 
-const ctx = { principal: "test", signal: new AbortController().signal };
+// Pure handlers use no services; the context carries only what they read.
+const ctx = { principal: "test", signal: new AbortController().signal } as unknown as ToolContext;
 
 async function call(expression: string) {
   return await calculateTool.handler(calculateTool.inputSchema.parse({ expression }), ctx);

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { connectStreamable } from "../_helpers/client.ts";
+import { connectStreamable, dataOf } from "../_helpers/client.ts";
 import { startServer } from "../_helpers/server.ts";
 import { testTools } from "../_helpers/tools.ts";
 
@@ -17,7 +17,7 @@ Deno.test("fault containment: a crashing tool becomes an isError result and ever
       assert.match(text(crashed), /test_crash failed with an internal error/);
       assert.doesNotMatch(text(crashed), /boom/, "internal error details stay in the log");
       const ok = await client.callTool({ name: "calculate", arguments: { expression: "6*7" } });
-      assert.deepEqual(ok.structuredContent, { expression: "6*7", result: 42 });
+      assert.deepEqual(dataOf(ok), { expression: "6*7", result: 42 });
     }
     const bad = await client.callTool({ name: "test_crash", arguments: { mode: "bad_output" } });
     assert.equal(bad.isError, true);

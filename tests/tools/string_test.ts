@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import type { ToolContext } from "../../src/tools/mod.ts";
 import {
   countWords,
   MAX_RESULT_LENGTH,
@@ -9,7 +10,8 @@ import {
 } from "../../src/tools/string.ts";
 import { ToolError } from "../../src/tools/tool.ts";
 
-const ctx = { principal: "test", signal: new AbortController().signal };
+// Pure handlers use no services; the context carries only what they read.
+const ctx = { principal: "test", signal: new AbortController().signal } as unknown as ToolContext;
 
 async function call(args: Record<string, unknown>) {
   const out = await transformStringTool.handler(transformStringTool.inputSchema.parse(args), ctx);

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import type { ToolContext } from "../../src/tools/mod.ts";
 import {
   convertTime,
   convertTimeTool,
@@ -12,7 +13,8 @@ import {
 } from "../../src/tools/time.ts";
 import { ToolError } from "../../src/tools/tool.ts";
 
-const ctx = { principal: "test", signal: new AbortController().signal };
+// Pure handlers use no services; the context carries only what they read.
+const ctx = { principal: "test", signal: new AbortController().signal } as unknown as ToolContext;
 const JANUARY = new Date("2026-01-15T12:00:00Z");
 const JULY = new Date("2026-07-15T12:00:00Z");
 const HOUR = 3_600_000;

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import type { ToolContext } from "../../src/tools/mod.ts";
 import {
   createUuidV7Generator,
   generateUuids,
@@ -7,7 +8,8 @@ import {
   validateUuidTool,
 } from "../../src/tools/uuid.ts";
 
-const ctx = { principal: "test", signal: new AbortController().signal };
+// Pure handlers use no services; the context carries only what they read.
+const ctx = { principal: "test", signal: new AbortController().signal } as unknown as ToolContext;
 
 function filled(byte: number): (bytes: Uint8Array) => void {
   return (bytes) => void bytes.fill(byte);

@@ -1,0 +1,130 @@
+/**
+ * Governed sessions of the metabolic chain (000 → 999): the stated intent,
+ * the claims made with their evidence, impact and critique notes, the floor
+ * results of each step, and whether the session was sealed. One KV record per
+ * session, updated with an atomic check so concurrent steps never lose writes.
+ */
+import { govSessionKey, govSessionPrefix } from "./keys.ts";
+
+/** One claim recorded by reason_mind. */
+export interface SessionClaim {
+  readonly text: string;
+  readonly evidence: readonly string[];
+  readonly grounded: boolean;
+}
+
+/** One governed step taken in the session. */
+export interface SessionStep {
+  readonly tool: string;
+  readonly stage: string;
+  readonly verdict: string;
+  /** Floor scores, per-mille. */
+  readonly floors: Readonly<Record<string, number>>;
+  readonly at: string;
+  readonly vaultIndex?: number;
+}
+
+/** The record of one governed session. */
+export interface GovSession {
+  readonly id: string;
+  readonly principal: string;
+  readonly actorId: string | null;
+  readonly intent: string;
+  readonly mcpSession: string | null;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+  readonly stage: string;
+  readonly claims: readonly SessionClaim[];
+  readonly steps: readonly SessionStep[];
+  readonly notes: Readonly<Record<string, unknown>>;
+  readonly sealed?: { readonly index: number; readonly leafHash: string };
+}
+
+/** Raised when a session id is unknown or belongs to someone else. */
+export class GovSessionError extends Error {
+  override name = "GovSessionError";
+}
+
+const MAX_ITEMS = 200;
+
+/** Repository of governed sessions. */
+export interface GovSessionStore {
+  create(
+    input: { principal: string; actorId: string | null; intent: string; mcpSession: string | null },
+  ): Promise<GovSession>;
+  /** The session, if it exists and belongs to `principal`. */
+  get(id: string, principal: string): Promise<GovSession>;
+  /** Applies `change` under an atomic check (retried on a concurrent write). */
+  update(id: string, principal: string, change: (s: GovSession) => GovSession): Promise<GovSession>;
+  list(limit?: number): Promise<GovSession[]>;
+}
+
+function bounded<T>(items: readonly T[]): T[] {
+  return items.length > MAX_ITEMS ? items.slice(items.length - MAX_ITEMS) : [...items];
+}
+
+/**
+ * Creates the repository. Records expire after `ttlMs` of inactivity (they
+ * are working state; the vault keeps the permanent record).
+ */
+export function createGovSessionStore(kv: Deno.Kv, options: { ttlMs: number }): GovSessionStore {
+  const expireIn = options.ttlMs;
+  return {
+    async create(input) {
+      const now = new Date().toISOString();
+      const session: GovSession = {
+        id: `sess_${crypto.randomUUID()}`,
+        principal: input.principal,
+        actorId: input.actorId,
+        intent: input.intent,
+        mcpSession: input.mcpSession,
+        createdAt: now,
+        updatedAt: now,
+        stage: "000",
+        claims: [],
+        steps: [],
+        notes: {},
+      };
+      await kv.set(govSessionKey(session.id), session, { expireIn });
+      return session;
+    },
+    async get(id, principal) {
+      if (!/^sess_[0-9a-f-]{36}$/.test(id)) {
+        throw new GovSessionError(
+          `Unknown session_id ${JSON.stringify(id)}: call anchor_session first`,
+        );
+      }
+      const entry = await kv.get<GovSession>(govSessionKey(id));
+      if (!entry.value || entry.value.principal !== principal) {
+        throw new GovSessionError(`Unknown session_id ${id}: call anchor_session first`);
+      }
+      return entry.value;
+    },
+    async update(id, principal, change) {
+      for (let attempt = 0; attempt < 20; attempt++) {
+        const entry = await kv.get<GovSession>(govSessionKey(id));
+        if (!entry.value || entry.value.principal !== principal) {
+          throw new GovSessionError(`Unknown session_id ${id}: call anchor_session first`);
+        }
+        const changed = change(entry.value);
+        const next: GovSession = {
+          ...changed,
+          claims: bounded(changed.claims),
+          steps: bounded(changed.steps),
+          updatedAt: new Date().toISOString(),
+        };
+        const res = await kv.atomic().check(entry).set(govSessionKey(id), next, { expireIn })
+          .commit();
+        if (res.ok) return next;
+      }
+      throw new GovSessionError(`Session ${id} is being changed concurrently; try again`);
+    },
+    async list(limit = 100) {
+      const out: GovSession[] = [];
+      for await (const e of kv.list<GovSession>({ prefix: govSessionPrefix() }, { limit })) {
+        out.push(e.value);
+      }
+      return out;
+    },
+  };
+}

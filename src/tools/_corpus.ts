@@ -1,0 +1,107 @@
+/**
+ * The local corpus recall_memory and search_reality rank over: governed
+ * sessions (intent and claims), fetched evidence, and recent vault entries.
+ * Ranking is BM25 over word tokens — deterministic and explainable. The memory
+ * and context stores of later work add sources here.
+ */
+import type { ToolContext } from "./tool.ts";
+
+/** One ranked item. */
+export interface CorpusItem {
+  source: string;
+  id: string;
+  title: string;
+  snippet: string;
+  score: number;
+}
+
+interface Doc {
+  source: string;
+  id: string;
+  title: string;
+  text: string;
+}
+
+const RECENT_VAULT_ENTRIES = 500;
+
+function tokens(text: string): string[] {
+  return text.toLowerCase().normalize("NFKC").match(/[\p{L}\p{N}]{2,}/gu) ?? [];
+}
+
+async function collect(ctx: ToolContext): Promise<Doc[]> {
+  const docs: Doc[] = [];
+  for (const s of await ctx.services.sessions.list(200)) {
+    if (s.principal !== ctx.principal) continue; // a caller recalls only its own sessions
+    docs.push({
+      source: "session",
+      id: s.id,
+      title: s.intent.slice(0, 120),
+      text: [s.intent, ...s.claims.map((c) => c.text)].join("\n"),
+    });
+  }
+  for (const e of await ctx.services.evidence.list(200)) {
+    docs.push({
+      source: "evidence",
+      id: e.sha256,
+      title: e.title ?? e.url,
+      text: `${e.title ?? ""}\n${e.url}\n${e.text}`,
+    });
+  }
+  const { size } = await ctx.services.ledger.head();
+  const start = Math.max(0, size - RECENT_VAULT_ENTRIES);
+  for await (const entry of ctx.services.ledger.entries(start, size, { skipGaps: true })) {
+    const fields = JSON.parse(new TextDecoder().decode(entry.bytes)) as Record<string, unknown>;
+    const words = ["type", "tool", "verdict", "outcome", "principal", "source"]
+      .map((k) => fields[k])
+      .filter((v) => typeof v === "string")
+      .join(" ");
+    docs.push({
+      source: "vault",
+      id: `vault:${entry.index}`,
+      title: `${fields.type} #${entry.index}`,
+      text: words,
+    });
+  }
+  return docs;
+}
+
+/** Ranks the corpus against `query` and returns the best `limit` items. */
+export async function searchCorpus(
+  ctx: ToolContext,
+  query: string,
+  limit: number,
+): Promise<CorpusItem[]> {
+  const terms = [...new Set(tokens(query))];
+  if (terms.length === 0) return [];
+  const docs = await collect(ctx);
+  const tokenized = docs.map((d) => tokens(d.text));
+  const avg = tokenized.reduce((n, t) => n + t.length, 0) / Math.max(1, tokenized.length);
+  const df = new Map<string, number>();
+  for (const t of tokenized) for (const term of new Set(t)) df.set(term, (df.get(term) ?? 0) + 1);
+  const k1 = 1.2;
+  const b = 0.75;
+  const scored = docs.map((doc, i) => {
+    const counts = new Map<string, number>();
+    for (const t of tokenized[i]) counts.set(t, (counts.get(t) ?? 0) + 1);
+    let score = 0;
+    for (const term of terms) {
+      const tf = counts.get(term) ?? 0;
+      if (!tf) continue;
+      const n = df.get(term) ?? 0;
+      const idf = Math.log(1 + (docs.length - n + 0.5) / (n + 0.5));
+      score += idf * (tf * (k1 + 1)) / (tf + k1 * (1 - b + b * tokenized[i].length / (avg || 1)));
+    }
+    return { doc, score };
+  });
+  return scored
+    .filter((s) => s.score > 0)
+    .sort((a, b) => b.score - a.score)
+    .slice(0, limit)
+    .map(({ doc, score }) => ({
+      source: doc.source,
+      id: doc.id,
+      title: doc.title,
+      snippet: doc.text.slice(0, 280),
+      score: Math.round(score * 1000) / 1000,
+    }));
+}

@@ -1,0 +1,710 @@
+/**
+ * The metabolic chain (000 → 999): eight tools an agent walks to take an
+ * action through governance explicitly. Each step records itself in the
+ * governed session and names the next tool. Names and arguments follow the
+ * arifOS API so its clients work unchanged.
+ */
+import { z } from "zod";
+import type { Claim } from "../governance/mod.ts";
+import type { GovSession } from "../store/mod.ts";
+import { digestJson, toBase64 } from "../vault/mod.ts";
+import { defineTool, type ToolContext, ToolError } from "./tool.ts";
+import { searchCorpus } from "./_corpus.ts";
+
+const SessionId = z.string().min(1).max(64).describe("session_id returned by anchor_session");
+const write = {
+  readOnlyHint: false,
+  destructiveHint: false,
+  idempotentHint: false,
+  openWorldHint: false,
+};
+const read = {
+  readOnlyHint: true,
+  destructiveHint: false,
+  idempotentHint: true,
+  openWorldHint: false,
+};
+
+async function sessionOf(ctx: ToolContext, id: string): Promise<GovSession> {
+  try {
+    return await ctx.services.sessions.get(id, ctx.principal);
+  } catch (e) {
+    throw new ToolError((e as Error).message);
+  }
+}
+
+async function step(
+  ctx: ToolContext,
+  id: string,
+  stage: string,
+  change: (s: GovSession) => Partial<GovSession> = () => ({}),
+): Promise<GovSession> {
+  try {
+    return await ctx.services.sessions.update(
+      id,
+      ctx.principal,
+      (s) => ({ ...s, ...change(s), stage }),
+    );
+  } catch (e) {
+    throw new ToolError((e as Error).message);
+  }
+}
+
+// ---------------------------------------------------------------- 000 anchor_session
+
+/** 000: opens a governed session for a stated intent; the pipeline has already scanned it. */
+export const anchorSessionTool = defineTool({
+  name: "anchor_session",
+  title: "000 Anchor session",
+  description:
+    "Open a governed session for a stated intent (000). The intent is scanned by every floor before " +
+    "the session exists: prompt injection, secrets and claims of sentience are refused. Returns the " +
+    "session_id every later step needs. Next: reason_mind.",
+  inputSchema: z.object({
+    query: z.string().min(1).max(10_000).describe("The stated intent of the session"),
+    actor_id: z.string().max(128).optional().describe("Who (or which agent) acts in this session"),
+    debug: z.boolean().optional().describe(
+      "Include the _debug block in every envelope of this call",
+    ),
+  }),
+  outputSchema: z.object({
+    session_id: z.string(),
+    intent: z.string(),
+    actor_id: z.string().nullable(),
+    created_at: z.string(),
+    chain: z.array(z.string()),
+  }),
+  annotations: write,
+  stage: "000",
+  nextTool: "reason_mind",
+  async handler(args, ctx) {
+    const session = await ctx.services.sessions.create({
+      principal: ctx.principal,
+      actorId: args.actor_id ?? null,
+      intent: args.query,
+      mcpSession: ctx.sessionId ?? null,
+    });
+    return {
+      data: {
+        session_id: session.id,
+        intent: session.intent,
+        actor_id: session.actorId,
+        created_at: session.createdAt,
+        chain: [...CHAIN],
+      },
+      text: `Session ${session.id} anchored for: ${args.query.slice(0, 120)}`,
+    };
+  },
+});
+
+const CHAIN = [
+  "anchor_session",
+  "reason_mind",
+  "recall_memory",
+  "simulate_heart",
+  "critique_thought",
+  "eureka_forge",
+  "apex_judge",
+  "seal_vault",
+] as const;
+
+// ---------------------------------------------------------------- 333 reason_mind
+
+const ReasonInput = z.object({
+  query: z.string().min(1).max(20_000).describe("The claim or reasoning to record"),
+  session_id: SessionId,
+  grounding: z.array(z.string().min(1).max(2048)).max(50).default([]).describe(
+    'Evidence for the claim: vault indices ("vault:12" or "12"), content hashes from fetch_content, URLs',
+  ),
+});
+
+/** 333: records a claim with its evidence; F2 (truth) judges how much of it is grounded. */
+export const reasonMindTool = defineTool({
+  name: "reason_mind",
+  title: "333 Reason",
+  description:
+    "Record a claim with the evidence it rests on (333). F2 checks every cited evidence id exists " +
+    "(a vault entry or fetched content); ungrounded claims get SABAR with what to add. Next: recall_memory.",
+  inputSchema: ReasonInput,
+  outputSchema: z.object({
+    session_id: z.string(),
+    claims: z.array(
+      z.object({ text: z.string(), evidence: z.array(z.string()), grounded: z.boolean() }),
+    ),
+    grounded_ratio: z.number(),
+  }),
+  annotations: write,
+  stage: "333",
+  nextTool: "recall_memory",
+  claims: (
+    args,
+  ): Claim[] => [{ text: args.query, evidence: args.grounding.map(normaliseEvidence) }],
+  async handler(args, ctx) {
+    const evidence = args.grounding.map(normaliseEvidence);
+    // The pipeline already refused ungrounded claims (F2); what reaches here is grounded.
+    const claim = { text: args.query, evidence, grounded: evidence.length > 0 };
+    const session = await step(
+      ctx,
+      args.session_id,
+      "333",
+      (s) => ({ claims: [...s.claims, claim] }),
+    );
+    const grounded = session.claims.filter((c) => c.grounded).length;
+    return {
+      data: {
+        session_id: session.id,
+        claims: session.claims.map((c) => ({
+          text: c.text,
+          evidence: [...c.evidence],
+          grounded: c.grounded,
+        })),
+        grounded_ratio: session.claims.length
+          ? Math.round((grounded / session.claims.length) * 1000) / 1000
+          : 1,
+      },
+      text: `Recorded claim with ${evidence.length} evidence reference(s)`,
+    };
+  },
+});
+
+/** URLs fetched before count by their content hash; vault refs keep their form. */
+function normaliseEvidence(ref: string): string {
+  return ref.trim().toLowerCase().startsWith("sha256:")
+    ? ref.trim().slice(7).toLowerCase()
+    : ref.trim();
+}
+
+// ---------------------------------------------------------------- 444 recall_memory
+
+/** 444: ranked retrieval over what Warden knows: sessions, fetched evidence and the vault. */
+export const recallMemoryTool = defineTool({
+  name: "recall_memory",
+  title: "444 Recall memory",
+  description:
+    "Ranked retrieval (444) over governed sessions, fetched evidence and recent vault entries, by " +
+    "term overlap with the query. Later memory and context stores plug into the same corpus. Next: simulate_heart.",
+  inputSchema: z.object({
+    current_thought_vector: z.string().min(1).max(10_000).describe("What to recall (query text)"),
+    session_id: SessionId.optional(),
+    depth: z.number().int().min(1).max(50).default(5).describe("How many items to return"),
+  }),
+  outputSchema: z.object({
+    query: z.string(),
+    items: z.array(z.object({
+      source: z.string(),
+      id: z.string(),
+      title: z.string(),
+      snippet: z.string(),
+      score: z.number(),
+    })),
+  }),
+  annotations: read,
+  stage: "444",
+  nextTool: "simulate_heart",
+  async handler(args, ctx) {
+    if (args.session_id) await step(ctx, args.session_id, "444");
+    const items = await searchCorpus(ctx, args.current_thought_vector, args.depth);
+    return {
+      data: { query: args.current_thought_vector, items },
+      text: `${items.length} item(s) recalled`,
+    };
+  },
+});
+
+// ---------------------------------------------------------------- 555 simulate_heart
+
+const IRREVERSIBLE =
+  /\b(delete|drop|truncate|destroy|wipe|erase|purge|rm\s+-rf|format|overwrite|revoke|transfer|pay|send money|shutdown|terminate|deploy to prod\w*)\b/i;
+const WRITE =
+  /\b(create|update|write|insert|modify|change|rename|move|upload|post|publish|send|deploy|install)\b/i;
+const WIDE = /\b(all|every|entire|whole|production|prod|global|everyone|\*)\b/i;
+
+/** Deterministic impact assessment: reversibility, affected data and blast radius. */
+export function assessImpact(query: string, stakeholders: readonly string[]) {
+  const reversibility = IRREVERSIBLE.test(query)
+    ? "irreversible"
+    : WRITE.test(query)
+    ? "reversible"
+    : "read_only";
+  const wide = WIDE.test(query);
+  const score = (reversibility === "irreversible" ? 2 : reversibility === "reversible" ? 1 : 0) +
+    (wide ? 2 : 0) + Math.min(2, Math.floor(stakeholders.length / 3));
+  const blast = score >= 4 ? "high" : score >= 2 ? "medium" : "low";
+  const affected = [
+    ...new Set(
+      (query.match(
+        /\b(users?|customers?|accounts?|files?|records?|database|tables?|payments?|emails?|servers?|repos?(?:itory)?)\b/gi,
+      ) ?? [])
+        .map((w) => w.toLowerCase()),
+    ),
+  ];
+  return {
+    reversibility,
+    blast_radius: blast,
+    affected,
+    stakeholders: stakeholders.map((name) => ({
+      name,
+      impact: reversibility === "irreversible"
+        ? "high"
+        : reversibility === "reversible"
+        ? "medium"
+        : "low",
+    })),
+    recommendation: blast === "high"
+      ? "Require an operator hold and a tested rollback before acting."
+      : blast === "medium"
+      ? "Proceed with a reversible plan and record evidence."
+      : "Low impact; proceed.",
+  };
+}
+
+/** 555: impact of the intended action on its stakeholders. */
+export const simulateHeartTool = defineTool({
+  name: "simulate_heart",
+  title: "555 Simulate impact",
+  description:
+    "Assess the impact of an intended action (555): reversibility, affected data, blast radius and " +
+    "stakeholders, by deterministic rules. Next: critique_thought.",
+  inputSchema: z.object({
+    query: z.string().min(1).max(10_000).describe("The intended action"),
+    session_id: SessionId,
+    stakeholders: z.array(z.string().min(1).max(200)).max(100).default([]),
+  }),
+  outputSchema: z.object({
+    session_id: z.string(),
+    reversibility: z.string(),
+    blast_radius: z.string(),
+    affected: z.array(z.string()),
+    stakeholders: z.array(z.object({ name: z.string(), impact: z.string() })),
+    recommendation: z.string(),
+  }),
+  annotations: write,
+  stage: "555",
+  nextTool: "critique_thought",
+  async handler(args, ctx) {
+    const impact = assessImpact(args.query, args.stakeholders);
+    await step(ctx, args.session_id, "555", (s) => ({ notes: { ...s.notes, impact } }));
+    return {
+      data: { session_id: args.session_id, ...impact },
+      text: `Impact: ${impact.reversibility}, blast radius ${impact.blast_radius}`,
+    };
+  },
+});
+
+// ---------------------------------------------------------------- 666 critique_thought
+
+const OVERCLAIM =
+  /\b(always|never|guaranteed?|certainly|definitely|100\s?%|impossible|proven|no risk|cannot fail|everyone knows)\b/gi;
+const NEGATION = /\b(not|no|never|isn't|aren't|wasn't|doesn't|don't|cannot|can't|won't)\b/i;
+
+/** Deterministic critique: overclaiming words, ungrounded claims and direct contradictions. */
+export function critique(claims: readonly { text: string; grounded: boolean }[], plan: unknown) {
+  const planText = JSON.stringify(plan ?? {});
+  const texts = [...claims.map((c) => c.text), planText];
+  const overclaims = [
+    ...new Set(texts.flatMap((t) => (t.match(OVERCLAIM) ?? []).map((m) => m.toLowerCase()))),
+  ];
+  const ungrounded = claims.filter((c) => !c.grounded).map((c) => c.text.slice(0, 200));
+  const contradictions: string[] = [];
+  for (let i = 0; i < claims.length; i++) {
+    for (let j = i + 1; j < claims.length; j++) {
+      const a = claims[i].text.toLowerCase().replace(NEGATION, "").replace(/\s+/g, " ").trim();
+      const b = claims[j].text.toLowerCase().replace(NEGATION, "").replace(/\s+/g, " ").trim();
+      if (a === b && NEGATION.test(claims[i].text) !== NEGATION.test(claims[j].text)) {
+        contradictions.push(
+          `"${claims[i].text.slice(0, 100)}" vs "${claims[j].text.slice(0, 100)}"`,
+        );
+      }
+    }
+  }
+  return { overclaims, ungrounded, contradictions };
+}
+
+/** 666: contradictions and overclaiming; asks the client's model through sampling when offered. */
+export const critiqueThoughtTool = defineTool({
+  name: "critique_thought",
+  title: "666 Critique",
+  description:
+    "Critique the session's plan (666): contradictions between claims, ungrounded claims and " +
+    "overclaiming, by deterministic rules — and, when the client offers MCP sampling, a second opinion " +
+    "from the client's own model. The envelope says whether sampling was used. Next: eureka_forge.",
+  inputSchema: z.object({
+    session_id: SessionId,
+    plan: z.record(z.string(), z.unknown()).default({}).describe("The plan to critique"),
+  }),
+  outputSchema: z.object({
+    session_id: z.string(),
+    overclaims: z.array(z.string()),
+    ungrounded_claims: z.array(z.string()),
+    contradictions: z.array(z.string()),
+    sampling: z.object({ used: z.boolean(), reason: z.string(), critique: z.string().optional() }),
+  }),
+  annotations: { ...read, idempotentHint: false },
+  stage: "666",
+  nextTool: "eureka_forge",
+  async handler(args, ctx) {
+    const session = await sessionOf(ctx, args.session_id);
+    const found = critique(session.claims, args.plan);
+    let sampling: { used: boolean; reason: string; critique?: string };
+    const offered = ctx.client !== undefined && "sampling" in ctx.client.capabilities;
+    if (!offered) {
+      sampling = { used: false, reason: "the client does not offer MCP sampling" };
+    } else if (!ctx.services.policy.sampling.prefer) {
+      sampling = { used: false, reason: "policy sampling.prefer is false" };
+    } else {
+      try {
+        const reply = await ctx.client!.request("sampling/createMessage", {
+          messages: [{
+            role: "user",
+            content: {
+              type: "text",
+              text: "Critique this plan for contradictions, unsupported claims and overclaiming. " +
+                "Answer in at most five bullet points.\n\nClaims:\n" +
+                session.claims.map((c) => `- ${c.text}${c.grounded ? "" : " (no evidence)"}`).join(
+                  "\n",
+                ) +
+                `\n\nPlan:\n${JSON.stringify(args.plan).slice(0, 8000)}`,
+            },
+          }],
+          maxTokens: 400,
+          systemPrompt: "You are a careful reviewer. Be concrete and brief.",
+        });
+        const content = reply.content as { type?: string; text?: string } | undefined;
+        sampling = {
+          used: true,
+          reason: "asked the client's model via MCP sampling",
+          critique: content?.type === "text"
+            ? String(content.text).slice(0, 4000)
+            : "[non-text reply]",
+        };
+      } catch (e) {
+        sampling = { used: false, reason: `sampling failed: ${(e as Error).message}` };
+      }
+    }
+    await step(
+      ctx,
+      args.session_id,
+      "666",
+      (s) => ({ notes: { ...s.notes, critique: { ...found, sampling: sampling.used } } }),
+    );
+    return {
+      data: {
+        session_id: args.session_id,
+        overclaims: found.overclaims,
+        ungrounded_claims: found.ungrounded,
+        contradictions: found.contradictions,
+        sampling,
+      },
+      text:
+        `${found.contradictions.length} contradiction(s), ${found.overclaims.length} overclaim(s); sampling ${
+          sampling.used ? "used" : "not used"
+        }`,
+    };
+  },
+});
+
+// ---------------------------------------------------------------- 777 eureka_forge
+
+const DESTRUCTIVE_COMMAND =
+  /(^|[;&|]\s*|\s)(rm|rmdir|dd|mkfs\S*|shred|truncate|chmod|chown|kill|killall|pkill|shutdown|reboot|halt|mv|git\s+(push|reset|clean)|curl|wget)\b|>/;
+
+/** 777: executes a proposed action — a tool call through the gates, or (if enabled) a sandboxed command. */
+export const eurekaForgeTool = defineTool({
+  name: "eureka_forge",
+  title: "777 Forge (execute)",
+  description:
+    "Execute the proposed action (777): either `action` {tool, arguments}, which runs that tool through " +
+    "the full governance pipeline as its own governed call, or `command`, a shell command — refused " +
+    "unless policy shell.enabled, then run in a sandbox directory with a timeout; destructive commands " +
+    "are held for an operator. Next: apex_judge.",
+  inputSchema: z.object({
+    session_id: SessionId,
+    action: z.object({
+      tool: z.string().min(1).max(128),
+      arguments: z.record(z.string(), z.unknown()).default({}),
+    }).optional(),
+    command: z.string().min(1).max(4096).optional(),
+  }).refine((a) => (a.action === undefined) !== (a.command === undefined), {
+    message: "give exactly one of action or command",
+  }),
+  outputSchema: z.object({
+    session_id: z.string(),
+    kind: z.enum(["tool", "command"]),
+    status: z.string(),
+    verdict: z.string().optional(),
+    result: z.unknown(),
+  }),
+  annotations: {
+    readOnlyHint: false,
+    destructiveHint: false,
+    idempotentHint: false,
+    openWorldHint: true,
+  },
+  stage: "777",
+  nextTool: "apex_judge",
+  assess(args) {
+    // A command that can destroy or exfiltrate makes this call destructive: F1 holds it.
+    return args.command !== undefined && DESTRUCTIVE_COMMAND.test(args.command)
+      ? { destructiveHint: true, readOnlyHint: false }
+      : {};
+  },
+  async handler(args, ctx) {
+    await sessionOf(ctx, args.session_id);
+    if (args.action) {
+      if (args.action.tool === "eureka_forge") {
+        throw new ToolError("eureka_forge cannot run itself");
+      }
+      const nested = await ctx.services.callTool(args.action.tool, args.action.arguments, ctx);
+      const env = nested.envelope as { status?: string; policy_verdict?: string } | undefined;
+      await step(ctx, args.session_id, "777", (s) => ({
+        notes: {
+          ...s.notes,
+          action: { tool: args.action!.tool, verdict: env?.policy_verdict ?? "VOID" },
+        },
+      }));
+      return {
+        data: {
+          session_id: args.session_id,
+          kind: "tool" as const,
+          status: env?.status ?? (nested.isError ? "ERROR" : "OK"),
+          verdict: env?.policy_verdict,
+          result: nested.envelope ?? { text: nested.text },
+        },
+        text: `${args.action.tool}: ${nested.text}`,
+      };
+    }
+    const shell = ctx.services.policy.shell;
+    if (!shell.enabled) {
+      throw new ToolError(
+        "Shell commands are disabled by policy (set shell.enabled to allow them)",
+      );
+    }
+    const sandbox = await Deno.makeTempDir({ prefix: "warden-forge-" });
+    try {
+      const child = new Deno.Command("sh", {
+        args: ["-c", args.command!],
+        cwd: sandbox,
+        env: { PATH: "/usr/bin:/bin", HOME: sandbox },
+        clearEnv: true,
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+        signal: AbortSignal.any([ctx.signal, AbortSignal.timeout(shell.timeout_ms)]),
+      });
+      const out = await child.output();
+      const dec = new TextDecoder();
+      const result = {
+        exit_code: out.code,
+        signal: out.signal,
+        stdout: dec.decode(out.stdout).slice(0, 20_000),
+        stderr: dec.decode(out.stderr).slice(0, 20_000),
+      };
+      await step(
+        ctx,
+        args.session_id,
+        "777",
+        (s) => ({ notes: { ...s.notes, command: { exit_code: out.code } } }),
+      );
+      return {
+        data: {
+          session_id: args.session_id,
+          kind: "command" as const,
+          status: out.success ? "OK" : "ERROR",
+          result,
+        },
+        text: `command exited with ${out.code}`,
+      };
+    } finally {
+      await Deno.remove(sandbox, { recursive: true }).catch(() => {});
+    }
+  },
+});
+
+// ---------------------------------------------------------------- 888 apex_judge
+
+/** The verdict over the steps a session took, as the pipeline judged each. */
+function sessionVerdict(
+  session: GovSession,
+): { verdict: string; floors: Record<string, number>; reasons: string[] } {
+  const floors: Record<string, number> = {};
+  for (const s of session.steps) {
+    for (const [id, score] of Object.entries(s.floors)) {
+      floors[id] = Math.min(floors[id] ?? 1000, score);
+    }
+  }
+  const order = ["VOID", "888_HOLD", "SABAR", "PARTIAL", "SEAL"];
+  let worst = "SEAL";
+  const reasons: string[] = [];
+  for (const s of session.steps) {
+    if (order.indexOf(s.verdict) < order.indexOf(worst)) worst = s.verdict;
+    if (s.verdict !== "SEAL") reasons.push(`${s.tool} (${s.stage}): ${s.verdict}`);
+  }
+  if (session.claims.some((c) => !c.grounded)) {
+    reasons.push("some claims are not grounded in evidence");
+  }
+  return { verdict: worst, floors, reasons };
+}
+
+/** 888: the verdict over the session; also a dry run of a proposed action. Issues a signed governance token. */
+export const apexJudgeTool = defineTool({
+  name: "apex_judge",
+  title: "888 Judge",
+  description:
+    "The verdict over the session's floor results (888), optionally with a dry run of a proposed " +
+    "action (nothing is executed). Returns a signed governance_token (session, verdict, floors digest, " +
+    "expiry) that seal_vault requires. Next: seal_vault.",
+  inputSchema: z.object({
+    session_id: SessionId,
+    query: z.string().max(10_000).default(""),
+    proposed_verdict: z.enum(["SEAL", "PARTIAL", "SABAR", "VOID", "888_HOLD"]).optional(),
+    action: z.object({
+      tool: z.string().min(1).max(128),
+      arguments: z.record(z.string(), z.unknown()).default({}),
+    }).optional(),
+  }),
+  outputSchema: z.object({
+    session_id: z.string(),
+    verdict: z.string(),
+    proposed_verdict: z.string().nullable(),
+    agrees_with_proposal: z.boolean().nullable(),
+    reasons: z.array(z.string()),
+    floors: z.record(z.string(), z.number()),
+    dry_run: z.object({ tool: z.string(), verdict: z.string(), reasons: z.array(z.string()) })
+      .nullable(),
+    governance_token: z.string().nullable(),
+    token_expires_at: z.string().nullable(),
+  }),
+  annotations: { ...read, idempotentHint: false },
+  stage: "888",
+  nextTool: "seal_vault",
+  async handler(args, ctx) {
+    const session = await sessionOf(ctx, args.session_id);
+    const judged = sessionVerdict(session);
+    let dryRun: { tool: string; verdict: string; reasons: string[] } | null = null;
+    let verdict = judged.verdict;
+    if (args.action) {
+      const j = await ctx.services.judgeTool(args.action.tool, args.action.arguments, ctx);
+      dryRun = { tool: args.action.tool, verdict: j.verdict, reasons: j.reasons };
+      const order = ["VOID", "888_HOLD", "SABAR", "PARTIAL", "SEAL"];
+      if (order.indexOf(j.verdict) < order.indexOf(verdict)) verdict = j.verdict;
+    }
+    const sealable = verdict === "SEAL" || verdict === "PARTIAL";
+    const floorsDigest = digestJson(judged.floors);
+    const token = sealable
+      ? await ctx.services.tokens.issue({ sessionId: session.id, verdict, floorsDigest })
+      : null;
+    await step(
+      ctx,
+      args.session_id,
+      "888",
+      (s) => ({ notes: { ...s.notes, judgement: { verdict, floorsDigest } } }),
+    );
+    const expires = token
+      ? JSON.parse(
+        new TextDecoder().decode(
+          Uint8Array.fromBase64(token.split(".")[0], { alphabet: "base64url" }),
+        ),
+      ).expires_at
+      : null;
+    return {
+      data: {
+        session_id: session.id,
+        verdict,
+        proposed_verdict: args.proposed_verdict ?? null,
+        agrees_with_proposal: args.proposed_verdict ? args.proposed_verdict === verdict : null,
+        reasons: judged.reasons.concat(dryRun && dryRun.verdict !== "SEAL" ? dryRun.reasons : []),
+        floors: Object.fromEntries(Object.entries(judged.floors).map(([k, v]) => [k, v / 1000])),
+        dry_run: dryRun,
+        governance_token: token,
+        token_expires_at: expires ? new Date(expires).toISOString() : null,
+      },
+      text: `Session verdict: ${verdict}${
+        token ? " (governance token issued)" : " (no token: not sealable)"
+      }`,
+    };
+  },
+});
+
+// ---------------------------------------------------------------- 999 seal_vault
+
+/** 999: commits the session to the vault with its inclusion proof and a fresh checkpoint. */
+export const sealVaultTool = defineTool({
+  name: "seal_vault",
+  title: "999 Seal",
+  description:
+    "Commit the session (999): refused without a valid governance_token from apex_judge for this " +
+    "session. Appends the session's summary and verdict to the vault and returns its index, leaf hash, " +
+    "inclusion proof and a signed checkpoint that covers it.",
+  inputSchema: z.object({
+    session_id: SessionId,
+    summary: z.string().min(1).max(20_000),
+    governance_token: z.string().min(1).max(4096),
+  }),
+  outputSchema: z.object({
+    session_id: z.string(),
+    index: z.number(),
+    leaf_hash: z.string(),
+    tree_size: z.number(),
+    inclusion_proof: z.array(z.string()),
+    checkpoint: z.string(),
+    verdict: z.string(),
+  }),
+  annotations: write,
+  stage: "999",
+  nextTool: null,
+  async handler(args, ctx) {
+    const session = await sessionOf(ctx, args.session_id);
+    let token;
+    try {
+      token = await ctx.services.tokens.verify(args.governance_token, session.id);
+    } catch (e) {
+      throw new ToolError(`Cannot seal: ${(e as Error).message}`);
+    }
+    if (session.sealed) {
+      throw new ToolError(
+        `Session ${session.id} is already sealed at index ${session.sealed.index}`,
+      );
+    }
+    const ledger = ctx.services.ledger;
+    const receipt = await ledger.append({
+      type: "session_seal",
+      session_id: session.id,
+      principal: ctx.principal,
+      intent_sha256: digestJson(session.intent),
+      summary_sha256: digestJson(args.summary),
+      verdict: token.verdict,
+      floors_digest: token.floors_digest,
+      steps: session.steps.length,
+      claims: session.claims.length,
+    });
+    await ledger.flush();
+    const checkpoint = (await ledger.signCheckpoint())!;
+    const size = Number(checkpoint.split("\n")[1]);
+    const proof = await ledger.inclusionProof(receipt.index, size);
+    await step(ctx, args.session_id, "999", () => ({ sealed: receipt }));
+    return {
+      data: {
+        session_id: session.id,
+        index: receipt.index,
+        leaf_hash: receipt.leafHash,
+        tree_size: size,
+        inclusion_proof: proof.map(toBase64),
+        checkpoint,
+        verdict: token.verdict,
+      },
+      text: `Sealed session ${session.id} at vault index ${receipt.index}`,
+    };
+  },
+});
+
+/** The eight metabolic tools, in chain order. */
+export const metabolicTools = [
+  anchorSessionTool,
+  reasonMindTool,
+  recallMemoryTool,
+  simulateHeartTool,
+  critiqueThoughtTool,
+  eurekaForgeTool,
+  apexJudgeTool,
+  sealVaultTool,
+];
