@@ -24,6 +24,7 @@ import {
   describeResult,
   exportBundle,
   loadVaultIdentity,
+  VaultIdentityError,
   verifyBundleStream,
 } from "./src/vault/mod.ts";
 
@@ -409,6 +410,22 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
     console.error(`warden: cannot read --signing-key file: ${(e as Error).message}`);
     return 2;
   }
+  try {
+    return await dispatch(config, logger, options);
+  } catch (e) {
+    if (e instanceof ConfigError || e instanceof VaultIdentityError) {
+      console.error(`warden: ${e.message}`);
+      return 2;
+    }
+    throw e;
+  }
+}
+
+async function dispatch(
+  config: Readonly<Config>,
+  logger: Logger,
+  options: MainOptions,
+): Promise<number> {
   switch (config.command) {
     case "help":
       console.log(helpText());

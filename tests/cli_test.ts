@@ -123,3 +123,61 @@ Deno.test("cli: health probes a running server and fails when none answers", asy
   assert.equal(down.code, 1);
   assert.match(down.stderr, /health check failed/);
 });
+
+Deno.test("cli: a bad policy file stops start-up and names the field", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(
+      `${dir}/bad.json`,
+      JSON.stringify({ floors: { F6: { mode: "loud" } } }),
+    );
+    const bad = await run([
+      "serve",
+      "--port",
+      "0",
+      "--kv",
+      ":memory:",
+      "--policy",
+      `${dir}/bad.json`,
+    ]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /floors\.F6\.mode/);
+    await Deno.writeTextFile(`${dir}/junk.json`, "{ nope");
+    const junk = await run([
+      "serve",
+      "--port",
+      "0",
+      "--kv",
+      ":memory:",
+      "--policy",
+      `${dir}/junk.json`,
+    ]);
+    assert.equal(junk.code, 2);
+    assert.match(junk.stderr, /not valid JSON/);
+    const missing = await run([
+      "serve",
+      "--port",
+      "0",
+      "--kv",
+      ":memory:",
+      "--policy",
+      `${dir}/none.json`,
+    ]);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /cannot read policy file/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("cli: keygen never overwrites an existing key", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    assert.equal((await run(["keygen", "--out", dir])).code, 0);
+    const again = await run(["keygen", "--out", dir]);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /never overwritten/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -72,3 +72,31 @@ export const sleepTool = defineTool({
 });
 
 export const testTools = [crashTool, strayRejectionTool, sleepTool];
+
+/** Counts its executions, so a test can prove whether the pipeline let a call run. */
+export function createCounterTool(
+  name = "test_counter",
+  annotations: Partial<typeof counterAnnotations> = {},
+) {
+  let runs = 0;
+  const tool = defineTool({
+    name,
+    title: "Counter",
+    description: "Increments a counter and echoes its note (governance tests only).",
+    inputSchema: z.object({ note: z.string().max(10_000).default("") }),
+    outputSchema: z.object({ runs: z.number(), note: z.string() }),
+    annotations: { ...counterAnnotations, ...annotations },
+    handler(args) {
+      runs++;
+      return { data: { runs, note: args.note }, text: `run ${runs}: ${args.note}` };
+    },
+  });
+  return { tool, runs: () => runs };
+}
+
+const counterAnnotations = {
+  readOnlyHint: false,
+  destructiveHint: false,
+  idempotentHint: false,
+  openWorldHint: false,
+};
