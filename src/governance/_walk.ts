@@ -69,12 +69,18 @@ export interface PatternMatch {
 export function scanPatterns(
   value: unknown,
   root: string,
-  options: { patterns: readonly NamedPattern[]; label: (key: string) => string },
+  options: {
+    patterns: readonly NamedPattern[];
+    label: (key: string) => string;
+    /** A necessary condition for any pattern to match; texts failing it are skipped. */
+    prefilter?: RegExp;
+  },
 ): PatternMatch[] {
   const matches = new Map<string, PatternMatch>();
   visitStrings(value, root, {
     label: options.label,
     visit(text, path) {
+      if (options.prefilter && !options.prefilter.test(text)) return;
       for (const { name, regex } of options.patterns) {
         const count = countMatches(regex, text);
         if (count === 0) continue;

@@ -23,6 +23,12 @@ function pattern(source: string): RegExp {
   return new RegExp(source, "gi");
 }
 
+/**
+ * Every F9 pattern speaks in the first person ("I", "I'm") or says "as a
+ * human/person": texts with neither are not run through the patterns.
+ */
+export const SENTIENCE_PREFILTER = /\bI(?:\s|['’ʼ‘`])|\bas\s+an?\s/i;
+
 /** The F9 patterns, by name; all global and case-insensitive. */
 export const SENTIENCE_PATTERNS: readonly NamedPattern[] = [
   {
@@ -66,5 +72,9 @@ export const SENTIENCE_PATTERNS: readonly NamedPattern[] = [
  * ```
  */
 export function findSentienceClaims(value: unknown, root = "$"): PatternMatch[] {
-  return scanPatterns(value, root, { patterns: SENTIENCE_PATTERNS, label: redactKey });
+  return scanPatterns(value, root, {
+    patterns: SENTIENCE_PATTERNS,
+    label: redactKey,
+    prefilter: SENTIENCE_PREFILTER,
+  });
 }

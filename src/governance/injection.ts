@@ -17,6 +17,14 @@
 import { type NamedPattern, type PatternMatch, scanPatterns } from "./_walk.ts";
 import { redactKey } from "./pii.ts";
 
+/**
+ * Words at least one of which every F12 pattern needs: texts without any are
+ * not run through the patterns (a measurable saving on every call). Keep in
+ * step with the patterns below; the pattern tests fail if a pattern escapes it.
+ */
+export const INJECTION_PREFILTER =
+  /ignore|forget|skip|bypass|disregard|you\s+are\s+now|system|prompt|instruction|<\||\[\/?inst\]|<<\/?sys|act\s+as|dan\b|jailbr|anything\s+now|override|pretend/i;
+
 /** The F12 patterns, by name; all global, most case-insensitive. */
 export const INJECTION_PATTERNS: readonly NamedPattern[] = [
   {
@@ -84,5 +92,9 @@ export const INJECTION_PATTERNS: readonly NamedPattern[] = [
  * ```
  */
 export function findInjections(value: unknown, root = "$"): PatternMatch[] {
-  return scanPatterns(value, root, { patterns: INJECTION_PATTERNS, label: redactKey });
+  return scanPatterns(value, root, {
+    patterns: INJECTION_PATTERNS,
+    label: redactKey,
+    prefilter: INJECTION_PREFILTER,
+  });
 }

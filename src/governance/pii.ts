@@ -35,6 +35,12 @@ interface Detector {
   kind: PiiKind;
   /** Must carry the `g` flag. */
   regex: RegExp;
+  /**
+   * A cheap necessary condition (a substring, a digit count): when it is
+   * false the regex cannot match, so it is not run. Scanning every argument
+   * and result of every call made the full regex pass a hot spot.
+   */
+  quick: (text: string, digits: number) => boolean;
   /** Checks a candidate the regex alone cannot (checksums, digit counts). */
   accept?: (match: string) => boolean;
 }
@@ -89,6 +95,7 @@ const DATE_PREFIX = /^\d{1,2}([./-])\d{1,2}\1\d{2,4}(?!\d)/;
 const DETECTORS: readonly Detector[] = [
   {
     kind: "private_key",
+    quick: (t) => t.includes("PRIVATE KEY"),
     // Up to the matching END line, or to the end of the text when a key was
     // truncated: a partial key is still a secret.
     regex:
@@ -97,44 +104,66 @@ const DETECTORS: readonly Detector[] = [
   // JSON Web Tokens: base64url header and payload both start with `{"`.
   {
     kind: "api_key",
+    quick: (t) => t.includes("eyJ"),
     regex: /(?<![\w-])eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*/g,
   },
   // OpenAI / Anthropic style (`sk-…`, `sk-proj-…`, `sk-ant-…`).
-  { kind: "api_key", regex: /(?<![\w-])sk-[A-Za-z0-9_-]{20,}/g },
+  { kind: "api_key", quick: (t) => t.includes("sk-"), regex: /(?<![\w-])sk-[A-Za-z0-9_-]{20,}/g },
   // Stripe secret and restricted keys.
-  { kind: "api_key", regex: /(?<![\w-])[sr]k_(?:live|test)_[A-Za-z0-9]{16,}/g },
+  {
+    kind: "api_key",
+    quick: (t) => t.includes("k_live_") || t.includes("k_test_"),
+    regex: /(?<![\w-])[sr]k_(?:live|test)_[A-Za-z0-9]{16,}/g,
+  },
   // AWS access key ids (long-term and temporary).
-  { kind: "api_key", regex: /(?<![A-Za-z0-9])(?:AKIA|ASIA)[0-9A-Z]{16}(?![A-Za-z0-9])/g },
+  {
+    kind: "api_key",
+    quick: (t) => t.includes("AKIA") || t.includes("ASIA"),
+    regex: /(?<![A-Za-z0-9])(?:AKIA|ASIA)[0-9A-Z]{16}(?![A-Za-z0-9])/g,
+  },
   // GitHub tokens, classic and fine-grained.
   {
     kind: "api_key",
+    quick: (t) => /gh[pousr]_|github_pat_/.test(t),
     regex: /(?<![\w-])(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})/g,
   },
   // Slack tokens.
-  { kind: "api_key", regex: /(?<![\w-])xox[abprs]-[A-Za-z0-9-]{10,}/g },
+  {
+    kind: "api_key",
+    quick: (t) => t.includes("xox"),
+    regex: /(?<![\w-])xox[abprs]-[A-Za-z0-9-]{10,}/g,
+  },
   // Google API keys.
-  { kind: "api_key", regex: /(?<![\w-])AIza[0-9A-Za-z_-]{35}/g },
+  { kind: "api_key", quick: (t) => t.includes("AIza"), regex: /(?<![\w-])AIza[0-9A-Za-z_-]{35}/g },
   // The token after `Bearer` (the word itself is kept).
-  { kind: "api_key", regex: /(?<=\bbearer\s{1,8})[A-Za-z0-9._~+/-]{20,}=*/gi },
+  {
+    kind: "api_key",
+    quick: (t) => /bearer/i.test(t),
+    regex: /(?<=\bbearer\s{1,8})[A-Za-z0-9._~+/-]{20,}=*/gi,
+  },
   // The value of an obvious key assignment: `api_key = "…"`, `"client_secret": "…"`.
   {
     kind: "api_key",
+    quick: (t) => /key|token|secret/i.test(t),
     regex:
       /(?<=\b(?:api[_-]?key|access[_-]?token|auth[_-]?token|secret[_-]?key|client[_-]?secret)["']?\s{0,4}[:=]\s{0,4}["']?)[A-Za-z0-9/+_.~-]{16,}/gi,
   },
   {
     kind: "email",
+    quick: (t) => t.includes("@"),
     regex:
       /(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}(?![A-Za-z0-9-])/g,
   },
   {
     kind: "iban",
+    quick: (t, digits) => digits >= 4 && /[A-Z]{2}\d{2}/.test(t),
     regex:
       /(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?(?![A-Za-z0-9])/g,
     accept: ibanValid,
   },
   {
     kind: "card",
+    quick: (_, digits) => digits >= 13,
     // 13–19 digits, optionally grouped by single spaces or dashes, not part
     // of a longer digit run.
     regex: /(?<!\d[ -]?)[2-6]\d(?:[ -]?\d){11,17}(?![ -]?\d)/g,
@@ -142,6 +171,7 @@ const DETECTORS: readonly Detector[] = [
   },
   {
     kind: "phone",
+    quick: (_, digits) => digits >= 8,
     // International: `+`, then contiguous digits, then groups that each
     // start with a separator or a parenthesis (so digits split one way only).
     regex: /(?<![\w+])\+[1-9]\d{0,14}(?:[ .-]?\(\d{1,5}\)|[ .-]\d{1,6}){0,6}(?![\w(]|[.-]?\d)/g,
@@ -149,11 +179,13 @@ const DETECTORS: readonly Detector[] = [
   },
   {
     kind: "phone",
+    quick: (_, digits) => digits >= 8,
     // North American: (415) 555-2671, 415-555-2671, 415.555.2671, 1-800-555-0199.
     regex: /(?<![\w+.-])(?:1[ .-])?(?:\(\d{3}\) ?|\d{3}[ .-])\d{3}[ .-]\d{4}(?![\w]|[.-]\d)/g,
   },
   {
     kind: "phone",
+    quick: (_, digits) => digits >= 8,
     // Trunk-prefix national: 020 7946 0958, 07700 900123, (030) 1234567, 01 23 45 67 89.
     regex:
       /(?<![\w+.-])(?:\(0[1-9]\d{0,3}\) ?|0[1-9]\d{0,3}[ .-])\d{2,8}(?:[ .-]\d{2,8}){0,3}(?![\w:]|[.-]?\d)/g,
@@ -182,7 +214,13 @@ export function redactText(
 ): { text: string; counts: Partial<Record<PiiKind, number>> } {
   const counts: Partial<Record<PiiKind, number>> = {};
   let out = text;
-  for (const { kind, regex, accept } of DETECTORS) {
+  let digits = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 48 && c <= 57) digits++;
+  }
+  for (const { kind, regex, accept, quick } of DETECTORS) {
+    if (!quick(out, digits)) continue;
     regex.lastIndex = 0;
     out = out.replace(regex, (match) => {
       if (accept && !accept(match)) return match;

@@ -173,6 +173,57 @@ export function createGovernance(deps: GovernanceDeps): Governance {
     return await deps.seal(fields, body === undefined ? undefined : { body });
   }
 
+  /**
+   * The vault entry for one decision. Only redacted data ever reaches the
+   * vault: a digest of a card number is as good as the number (its keyspace
+   * is small enough to search), so flagged values are redacted first.
+   */
+  function sealRecord(input: {
+    req: GovernedRequest["call"];
+    floors: FloorResult[];
+    verdict: Verdict;
+    execution?: Execution;
+    hold?: HoldRecord;
+    latencyMs: number;
+  }): [Record<string, unknown>, unknown] {
+    const { req, floors, verdict, execution, hold } = input;
+    const f6 = floors.find((f) => f.id === "F6");
+    const argsFlagged = hasFindings(f6, "arguments");
+    const resultFlagged = hasFindings(f6, "result");
+    const redactedArgs = argsFlagged || store
+      ? redact(req.arguments ?? {}).value
+      : req.arguments ?? {};
+    const resultView = execution
+      ? { is_error: execution.isError, text: execution.text, data: execution.data ?? null }
+      : null;
+    const redactedResult = resultView && (resultFlagged || store)
+      ? redact(resultView).value
+      : resultView;
+    const fields: Record<string, unknown> = {
+      type: "tool_call",
+      session: req.sessionId ?? null,
+      principal: req.principal,
+      transport: req.transport,
+      tool: req.tool,
+      args_sha256: safeDigest(redactedArgs),
+      result_sha256: redactedResult ? safeDigest(redactedResult) : null,
+      outcome: execution
+        ? (execution.isError ? execution.errorKind ?? "tool_error" : "ok")
+        : "not_executed",
+      verdict: verdict.verdict,
+      floors: perMille(floors),
+      failed: verdict.failed,
+      reasons: verdict.reasons,
+      policy_sha256: deps.policyHash,
+      latency_us: Math.round(input.latencyMs * 1000),
+      ...(hold ? { hold_id: hold.id } : {}),
+    };
+    const body = argsFlagged || resultFlagged || store
+      ? { arguments: redactedArgs, ...(redactedResult ? { result: redactedResult } : {}) }
+      : undefined;
+    return [fields, body];
+  }
+
   return {
     policy,
     policyHash: deps.policyHash,
@@ -339,44 +390,10 @@ export function createGovernance(deps: GovernanceDeps): Governance {
         }
       }
 
-      // Only redacted data ever reaches the vault: a digest of a card number is
-      // as good as the number (its keyspace is small enough to search).
-      const f6 = floors.find((f) => f.id === "F6");
-      const argsFlagged = hasFindings(f6, "$") || hasFindings(f6, "arguments");
-      const resultFlagged = hasFindings(f6, "result");
-      const redactedArgs = argsFlagged || store
-        ? redact(req.arguments ?? {}).value
-        : req.arguments ?? {};
-      const resultView = execution
-        ? { is_error: execution.isError, text: execution.text, data: execution.data ?? null }
-        : null;
-      const redactedResult = resultView && (resultFlagged || store)
-        ? redact(resultView).value
-        : resultView;
       const latencyMs = performance.now() - started;
-      const fields: Record<string, unknown> = {
-        type: "tool_call",
-        session: req.sessionId ?? null,
-        principal: req.principal,
-        transport: req.transport,
-        tool: req.tool,
-        args_sha256: safeDigest(redactedArgs),
-        result_sha256: redactedResult ? safeDigest(redactedResult) : null,
-        outcome: execution
-          ? (execution.isError ? execution.errorKind ?? "tool_error" : "ok")
-          : "not_executed",
-        verdict: verdict.verdict,
-        floors: perMille(floors),
-        failed: verdict.failed,
-        reasons: verdict.reasons,
-        policy_sha256: deps.policyHash,
-        latency_us: Math.round(latencyMs * 1000),
-        ...(hold ? { hold_id: hold.id } : {}),
-      };
-      const body = argsFlagged || resultFlagged || store
-        ? { arguments: redactedArgs, ...(redactedResult ? { result: redactedResult } : {}) }
+      const vault = deps.seal
+        ? await seal(...sealRecord({ req, floors, verdict, execution, hold, latencyMs }))
         : undefined;
-      const vault = await seal(fields, body);
       return {
         verdict,
         floors,

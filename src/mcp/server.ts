@@ -54,8 +54,8 @@ const LOG_LEVELS = [
 
 /**
  * Turns a registry outcome into an MCP `CallToolResult`: the envelope as
- * `structuredContent`, a one-line summary (and the envelope as JSON text, for
- * clients that ignore structured content) in `content`.
+ * `structuredContent`, a one-line summary (and the tool's data as JSON text,
+ * for clients that ignore structured content) in `content`.
  */
 export function toCallToolResult(outcome: CallOutcome): CallToolResult {
   if (outcome.errorKind === "unknown_tool") {
@@ -66,9 +66,12 @@ export function toCallToolResult(outcome: CallOutcome): CallToolResult {
       _meta: { "warden/vault": { index: outcome.vault.index, leaf_hash: outcome.vault.leafHash } },
     }
     : {};
+  // The summary and the tool's own data as JSON: clients that only pass `content` to
+  // the model still give it the result; the full envelope is in structuredContent.
+  const data = outcome.envelope?.data;
   const content = outcome.content ?? [
     { type: "text", text: outcome.text },
-    ...(outcome.envelope ? [{ type: "text", text: JSON.stringify(outcome.envelope) }] : []),
+    ...(data !== undefined && data !== null ? [{ type: "text", text: JSON.stringify(data) }] : []),
   ];
   return {
     content: content as CallToolResult["content"],

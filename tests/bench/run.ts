@@ -146,6 +146,9 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
+const FLOORS_ON = "policy-floors-on.json";
+const FLOORS_OFF = "policy-floors-off.json";
+
 const wardenVariant = (name: string, extra: string[]): Variant => ({
   name,
   args: wardenArgs(extra),
@@ -191,7 +194,7 @@ const SUITES: Record<
         expect: '"result"',
       },
       // Sessions only: what this suite measures is the cost of KV-backed sessions.
-      wardenVariant("warden-calculate", ["--sealing", "off"]),
+      wardenVariant("warden-calculate", ["--sealing", "off", "--policy", FLOORS_OFF]),
     ],
     // [numerator, denominator, target ratio (0 = informational)]
     ratios: [
@@ -201,20 +204,50 @@ const SUITES: Record<
   },
   vault: {
     variants: [
-      wardenVariant("warden-sealed", []),
-      wardenVariant("warden-unsealed", ["--sealing", "off"]),
+      wardenVariant("warden-sealed", ["--policy", FLOORS_OFF]),
+      wardenVariant("warden-unsealed", ["--sealing", "off", "--policy", FLOORS_OFF]),
     ],
     ratios: [["warden-sealed", "warden-unsealed", 0.85]],
     // Group commit can only batch what is in flight: the curve over concurrency is the point.
     concurrency: [1, 32, 128],
   },
+  governance: {
+    variants: [
+      wardenVariant("warden-governed", ["--policy", FLOORS_ON]),
+      wardenVariant("warden-floors-off", ["--policy", FLOORS_OFF]),
+    ],
+    ratios: [["warden-governed", "warden-floors-off", 0.85]],
+  },
 };
+
+/**
+ * Policies the variants run under, written into each suite's working
+ * directory. Rate limits are lifted in both: the load generator is one
+ * principal, and throttling it would measure F5's refusals, not the floors' cost.
+ */
+function writePolicies(dir: string): void {
+  const unthrottled = {
+    rate_limits: {
+      per_principal_per_minute: 0,
+      per_tool_per_minute: 0,
+      max_concurrent_per_principal: 0,
+    },
+  };
+  const off = Object.fromEntries(
+    ["F1", "F2", "F3", "F4", "F5", "F6", "F7", "F8", "F9", "F10", "F11", "F12", "F13"].map((
+      id,
+    ) => [id, { mode: "off" }]),
+  );
+  Deno.writeTextFileSync(`${dir}/${FLOORS_ON}`, JSON.stringify(unthrottled));
+  Deno.writeTextFileSync(`${dir}/${FLOORS_OFF}`, JSON.stringify({ ...unthrottled, floors: off }));
+}
 
 const results: Record<string, unknown> = {};
 const lines: string[] = [];
 for (const [suiteName, suite] of Object.entries(SUITES)) {
   if (only.length && !only.includes(suiteName)) continue;
   const tmp = await Deno.makeTempDir({ prefix: "warden-bench-" });
+  writePolicies(tmp);
   const levels = suite.concurrency ?? [1, 32];
   const samples: Record<string, Record<number, Sample[]>> = {};
   const running: Running[] = [];
