@@ -76,7 +76,9 @@ function statusFor(outcome: CallOutcome): number {
     case "tool_error":
       return 422;
     case "blocked":
-      return outcome.verdict === "SABAR" ? 429 : 403;
+      // SABAR is "fix and retry": a rate limit (with retry-after) is 429, anything else 422.
+      if (outcome.verdict !== "SABAR") return 403;
+      return outcome.envelope?._constitutional.retry_after_s !== undefined ? 429 : 422;
     case "timeout":
       return 504;
     default:
