@@ -726,12 +726,13 @@ export function evaluatePost(input: PostInput, pre: readonly FloorResult[]): Flo
     ...scan(result.text, "result.text"),
     ...(result.data === undefined ? [] : scan(result.data, "result.data")),
   ];
-  const pii = [
+  // Scans run inside `govern`, so a floor that is off costs nothing.
+  const pii = () => [
     ...detailList<Finding>(byId.get("F6"), "findings"),
     ...findPii(result.text, "result.text"),
     ...(result.data === undefined ? [] : findPii(result.data, "result.data")),
   ];
-  byId.set("F6", govern("F6", policy, () => empathyDraft(pii, policy)));
+  byId.set("F6", govern("F6", policy, () => empathyDraft(pii(), policy)));
   byId.set("F8", genius({ result, policy }));
   byId.set(
     "F9",
