@@ -126,17 +126,7 @@ async function serve(
     console.error(refusal);
     Deno.exit(2);
   }
-  const policy = await loadPolicyFile(config);
-  const kv = await openKv(config, logger);
-  const app = await createApp(config, {
-    kv,
-    logger,
-    extraTools: options.extraTools,
-    defaultOrigin: defaultOrigin(),
-    policy: policy?.policy,
-    policySource: policy?.source,
-  });
-  containFaults(logger);
+  const { kv, app } = await openApp(config, logger, options);
   const ac = new AbortController();
   const server = Deno.serve({
     port: config.port,
@@ -177,11 +167,12 @@ async function serve(
   await server.finished;
 }
 
-async function stdio(
+/** Loads the policy, opens KV and wires the app: what serve and stdio share. */
+async function openApp(
   config: Readonly<Config>,
   logger: Logger,
   options: MainOptions,
-): Promise<void> {
+): Promise<{ kv: Deno.Kv; app: App }> {
   const policy = await loadPolicyFile(config);
   const kv = await openKv(config, logger);
   const app = await createApp(config, {
@@ -193,6 +184,15 @@ async function stdio(
     policySource: policy?.source,
   });
   containFaults(logger);
+  return { kv, app };
+}
+
+async function stdio(
+  config: Readonly<Config>,
+  logger: Logger,
+  options: MainOptions,
+): Promise<void> {
+  const { kv, app } = await openApp(config, logger, options);
   await serveStdio(app.newMcpServer("local", "stdio"), logger);
   await app.close();
   kv.close();

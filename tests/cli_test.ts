@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { runCli as run } from "./_helpers/cli.ts";
 // @ts-types="@modelcontextprotocol/sdk/client/stdio"
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { Client, dataOf } from "./_helpers/client.ts";
@@ -6,16 +7,6 @@ import { FLAGS } from "../src/config.ts";
 import { spawnServer } from "./_helpers/server.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
-
-async function run(args: string[], env: Record<string, string> = {}) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, ...args],
-    env: { NO_COLOR: "1", ...env },
-    stdin: "null",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
 
 Deno.test("cli: --help documents every flag and its environment variable", async () => {
   const { code, stdout } = await run(["--help"]);

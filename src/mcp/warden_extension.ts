@@ -15,7 +15,7 @@ import {
   floorMode,
   type Governance,
 } from "../governance/mod.ts";
-import { ENVELOPE_VERSION, type ToolRegistry } from "../tools/mod.ts";
+import { CHAIN, ENVELOPE_VERSION, type ToolRegistry } from "../tools/mod.ts";
 import type { Ledger } from "../vault/mod.ts";
 import type { ServerExtension } from "./server.ts";
 
@@ -68,16 +68,7 @@ export function wardenExtension(deps: {
       title: t.title,
       description: t.description,
     })),
-    chain: [
-      "anchor_session",
-      "reason_mind",
-      "recall_memory",
-      "simulate_heart",
-      "critique_thought",
-      "eureka_forge",
-      "apex_judge",
-      "seal_vault",
-    ],
+    chain: CHAIN,
   });
   return (server: McpServer) => {
     server.registerResource(

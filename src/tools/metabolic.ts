@@ -97,7 +97,8 @@ export const anchorSessionTool = defineTool({
   },
 });
 
-const CHAIN = [
+/** The metabolic chain's tool names, 000 → 999. */
+export const CHAIN = [
   "anchor_session",
   "reason_mind",
   "recall_memory",

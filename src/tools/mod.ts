@@ -7,7 +7,7 @@ export * from "./tool.ts";
 export * from "./registry.ts";
 export * from "./envelope.ts";
 export { utilityTools } from "./utilities.ts";
-export { metabolicTools } from "./metabolic.ts";
+export { CHAIN, metabolicTools } from "./metabolic.ts";
 export { evidenceTools } from "./evidence.ts";
 export { conformanceTools, FIXTURE_PNG_BASE64, FIXTURE_WAV_BASE64 } from "./conformance.ts";
 import { evidenceTools } from "./evidence.ts";

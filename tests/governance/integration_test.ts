@@ -1,5 +1,6 @@
 // deno-lint-ignore-file no-explicit-any -- envelopes and vault entries are probed field by field
 import assert from "node:assert/strict";
+import { runCli as cli } from "../_helpers/cli.ts";
 // @ts-types="@modelcontextprotocol/sdk/types"
 import {
   CreateMessageRequestSchema,
@@ -20,18 +21,6 @@ import {
   verifierFromVkey,
   verifyInclusion,
 } from "../../src/vault/mod.ts";
-
-const MAIN = new URL("../../main.ts", import.meta.url).pathname;
-
-async function cli(args: string[], env: Record<string, string> = {}) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, ...args],
-    env: { NO_COLOR: "1", ...env },
-    stdin: "null",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
 
 async function entryAt(server: TestServer, index: number): Promise<any> {
   const e = await server.app.ledger.entry(index);

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { runCli as cli } from "../_helpers/cli.ts";
 import {
   createLedger,
   generateSigner,
@@ -7,18 +8,6 @@ import {
   splitNote,
 } from "../../src/vault/mod.ts";
 import { spawnServer } from "../_helpers/server.ts";
-
-const MAIN = new URL("../../main.ts", import.meta.url).pathname;
-
-async function cli(args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, ...args],
-    env: { NO_COLOR: "1" },
-    stdin: "null",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
 
 /** A KV file holding a 40-entry log with checkpoints at 10, 25 and 40. */
 async function makeVault(dir: string): Promise<{ path: string; vkey: string }> {
