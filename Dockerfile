@@ -22,7 +22,7 @@ EXPOSE 8000
 CMD ["deno", "task", "dev"]
 
 FROM base AS build
-RUN deno compile --frozen --allow-net --allow-read --allow-write --allow-env --allow-sys \
+RUN deno compile --frozen --allow-net --allow-read --allow-write --allow-env --allow-sys --allow-run=sh \
     --output /out/warden main.ts
 
 FROM debian:bookworm-slim AS prod
