@@ -23,7 +23,7 @@ import {
   vaultNodeKey,
 } from "../store/mod.ts";
 import { canonicalString } from "./canonical_json.ts";
-import { formatCheckpoint, signCheckpoint as signCheckpointNote } from "./checkpoint.ts";
+import { signCheckpoint as signCheckpointNote } from "./checkpoint.ts";
 import { CompactRange, type CompactRangeJson, type NodeId } from "./compact_range.ts";
 import { GENESIS_PREV } from "./bundle_verify.ts";
 import { fromBase64, hashLeaf, sha256, toBase64, toHex } from "./hasher.ts";
@@ -564,11 +564,6 @@ export function createLedger(
       while (running) await running;
     },
   };
-}
-
-/** The checkpoint text (unsigned) for a head: used by tests and the export. */
-export function headCheckpointText(origin: string, head: VaultHead): string {
-  return formatCheckpoint({ origin, size: head.size, root: fromBase64(head.root) });
 }
 
 /**

@@ -104,7 +104,6 @@ export {
 export {
   createLedger,
   exportBundle,
-  headCheckpointText,
   type Ledger,
   MAX_ENTRY_BYTES,
   type SealReceipt,
