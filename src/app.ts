@@ -40,7 +40,13 @@ import {
   type ToolRegistry,
   utilityTools,
 } from "./tools/mod.ts";
-import { createLedger, type Ledger, loadVaultIdentity, type VaultIdentity } from "./vault/mod.ts";
+import {
+  type AppendOptions,
+  createLedger,
+  type Ledger,
+  loadVaultIdentity,
+  type VaultIdentity,
+} from "./vault/mod.ts";
 import { VERSION } from "./version.ts";
 
 /** A wired server, ready to be handed to `Deno.serve`. */
@@ -97,7 +103,7 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
   });
   const ledger = createLedger(kv, { origin: identity.origin, signer: identity.signer });
   let unsigned = false;
-  const appendAndMark = async (fields: Record<string, unknown>, options?: { body?: unknown }) => {
+  const appendAndMark = async (fields: Record<string, unknown>, options?: AppendOptions) => {
     const receipt = await ledger.append(fields, options);
     unsigned = true;
     return receipt;

@@ -5,7 +5,6 @@
  * `execute` thunk, which runs only when the verdict allows.
  */
 import type { Logger } from "../log.ts";
-import { digestJson, sha256, toHex } from "../vault/mod.ts";
 import { evaluatePost, evaluatePre } from "./floors.ts";
 import { holdDigest, type HoldError, type HoldRecord, type HoldStore } from "./holds.ts";
 import { redact } from "./pii.ts";
@@ -57,10 +56,14 @@ export interface GovernedResult {
   readonly latencyMs: number;
 }
 
-/** Appends one vault entry; resolves once committed. */
+/**
+ * Appends one vault entry; resolves once committed. `digests` names fields to
+ * fill with the SHA-256 of a value's canonical JSON: the vault computes them
+ * and never stores the values.
+ */
 export type SealFn = (
   fields: Record<string, unknown>,
-  options?: { body?: unknown },
+  options?: { body?: unknown; digests?: Record<string, unknown> },
 ) => Promise<{ index: number; leafHash: string }>;
 
 /** Everything the pipeline needs; all resources are passed in. */
@@ -121,15 +124,6 @@ function hasFindings(floor: FloorResult | undefined, prefix: string): boolean {
     findings.some((f) => String((f as { path?: string }).path ?? "").startsWith(prefix));
 }
 
-/** A digest that can never throw (lone surrogates fall back to the JSON text). */
-function safeDigest(value: unknown): string {
-  try {
-    return digestJson(value);
-  } catch {
-    return toHex(sha256(new TextEncoder().encode(JSON.stringify(value) ?? "null")));
-  }
-}
-
 function evidenceIdsOf(claims: readonly Claim[] | undefined): string[] {
   return [...new Set((claims ?? []).flatMap((c) => c.evidence))];
 }
@@ -168,9 +162,12 @@ export function createGovernance(deps: GovernanceDeps): Governance {
     };
   }
 
-  async function seal(fields: Record<string, unknown>, body?: unknown) {
+  async function seal(
+    fields: Record<string, unknown>,
+    options?: { body?: unknown; digests?: Record<string, unknown> },
+  ) {
     if (!deps.seal) return undefined;
-    return await deps.seal(fields, body === undefined ? undefined : { body });
+    return await deps.seal(fields, options);
   }
 
   /**
@@ -185,7 +182,7 @@ export function createGovernance(deps: GovernanceDeps): Governance {
     execution?: Execution;
     hold?: HoldRecord;
     latencyMs: number;
-  }): [Record<string, unknown>, unknown] {
+  }): [Record<string, unknown>, { body?: unknown; digests: Record<string, unknown> }] {
     const { req, floors, verdict, execution, hold } = input;
     const f6 = floors.find((f) => f.id === "F6");
     const argsFlagged = hasFindings(f6, "arguments");
@@ -205,8 +202,7 @@ export function createGovernance(deps: GovernanceDeps): Governance {
       principal: req.principal,
       transport: req.transport,
       tool: req.tool,
-      args_sha256: safeDigest(redactedArgs),
-      result_sha256: redactedResult ? safeDigest(redactedResult) : null,
+      ...(redactedResult ? {} : { result_sha256: null }),
       outcome: execution
         ? (execution.isError ? execution.errorKind ?? "tool_error" : "ok")
         : "not_executed",
@@ -221,7 +217,10 @@ export function createGovernance(deps: GovernanceDeps): Governance {
     const body = argsFlagged || resultFlagged || store
       ? { arguments: redactedArgs, ...(redactedResult ? { result: redactedResult } : {}) }
       : undefined;
-    return [fields, body];
+    const digests: Record<string, unknown> = redactedResult
+      ? { args_sha256: redactedArgs, result_sha256: redactedResult }
+      : { args_sha256: redactedArgs };
+    return [fields, body === undefined ? { digests } : { body, digests }];
   }
 
   return {

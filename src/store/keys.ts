@@ -8,9 +8,9 @@
  *   `["mcp_event", sessionId, seq, n]` → chunk n of an event too large for one value
  * - `["vault", "head"]` → the log head: size, root, compact range, last leaf hash (the only
  *   contended vault key; every append checks it)
- * - `["vault", "e", index]` → bytes: entry `index`'s 32-byte leaf hash ‖ its canonical JSON
- * - `["vault", "n", level, index]` → hash of the complete subtree at `level` ≥ 1 (leaves live
- *   in their entry records)
+ * - `["vault", "e", index]` → bytes: entry `index`'s 32-byte leaf hash ‖ the count and hashes
+ *   of the subtrees it completes (levels 1..n; node (l, k) lives in entry (k+1)·2^l − 1) ‖ its
+ *   canonical JSON
  * - `["vault", "cp", size]` → the signed checkpoint note for `size` (every one kept)
  * - `["vault", "blob", sha256hex, n]` → chunk n of a body too large to sit in an entry
  * - `["vault", "meta"]` → the log's fixed origin
@@ -53,11 +53,6 @@ export function vaultEntryKey(index: number): Deno.KvKey {
 /** Prefix of every vault entry (for export). */
 export function vaultEntryPrefix(): Deno.KvKey {
   return ["vault", "e"];
-}
-
-/** A complete subtree hash. */
-export function vaultNodeKey(level: number, index: number): Deno.KvKey {
-  return ["vault", "n", level, index];
 }
 
 /** A signed checkpoint, by tree size. */

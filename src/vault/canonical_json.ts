@@ -175,3 +175,22 @@ export function canonicalize(value: unknown, options: CanonicalOptions = {}): Ui
 export function digestJson(value: unknown): string {
   return toHex(sha256(encoder.encode(canonicalString(value ?? null, { numbers: "jcs" }))));
 }
+
+/**
+ * `digestJson` that never throws: a value canonical JSON refuses (a lone
+ * surrogate, a cycle-free but exotic value) is digested as its plain
+ * `JSON.stringify` text instead, so recording a call never fails on content.
+ *
+ * @example
+ * ```ts
+ * import { lenientDigestJson } from "./canonical_json.ts";
+ * lenientDigestJson("\ud800"); // SHA-256 of the JSON text "\"\\ud800\""
+ * ```
+ */
+export function lenientDigestJson(value: unknown): string {
+  try {
+    return digestJson(value);
+  } catch {
+    return toHex(sha256(encoder.encode(JSON.stringify(value) ?? "null")));
+  }
+}

@@ -2,8 +2,10 @@
  * The vault's storage: an append-only RFC 6962 log in Deno KV.
  *
  * Every append is one `kv.atomic()` that checks the head record (the only
- * contended key), writes the entries, every subtree node they complete and
- * the new head. Concurrent appends are group-committed: whatever queued while
+ * contended key), writes the entries and the new head. Each entry's record
+ * also carries the hashes of the subtrees that entry completes (the nodes
+ * whose rightmost leaf it is), so every node a proof names is one read away
+ * and an append costs one mutation per entry, not two. Concurrent appends are group-committed: whatever queued while
  * a commit was in flight goes into the next atomic, up to KV's limits of 1,000
  * mutations and 800 KiB. A failed check (another process appended) or SQLite's
  * "database is locked" re-reads the head and rebuilds the batch. An append is
@@ -20,13 +22,13 @@ import {
   vaultCheckpointPrefix,
   vaultEntryKey,
   vaultHeadKey,
-  vaultNodeKey,
 } from "../store/mod.ts";
-import { canonicalString } from "./canonical_json.ts";
+import { canonicalString, lenientDigestJson } from "./canonical_json.ts";
 import { signCheckpoint as signCheckpointNote } from "./checkpoint.ts";
 import { CompactRange, type CompactRangeJson, type NodeId } from "./compact_range.ts";
+import { popCount } from "./_bits.ts";
 import { GENESIS_PREV } from "./bundle_verify.ts";
-import { fromBase64, hashLeaf, sha256, toBase64, toHex } from "./hasher.ts";
+import { hashLeaf, sha256, toBase64, toHex } from "./hasher.ts";
 import type { Signer } from "./note.ts";
 import { buildConsistencyProof, buildInclusionProof } from "./proof.ts";
 import { writeBundle } from "./bundle_io.ts";
@@ -60,12 +62,7 @@ export const MAX_ENTRY_BYTES = 60 * 1024;
 const INLINE_BODY_BYTES = 16 * 1024;
 const BLOB_CHUNK_BYTES = 60 * 1024;
 
-const EMPTY_HEAD: VaultHead = {
-  size: 0,
-  root: toBase64(sha256(new Uint8Array())),
-  range: { size: 0, hashes: [] },
-  last: GENESIS_PREV,
-};
+const EMPTY_STATE: HeadState = { range: new CompactRange(), last: GENESIS_PREV };
 
 /** Raised when stored data does not add up (a missing node, a head that does not match). */
 export class VaultCorruptionError extends Error {
@@ -79,12 +76,11 @@ export interface Ledger {
    * Appends one entry: `fields` plus `index`, `prev` and (when absent) `time`.
    * A `body` is stored inline as canonical JSON text when small, otherwise as
    * content-addressed chunks with only `body_sha256`/`body_bytes` in the entry.
+   * Each `digests` member becomes a field holding the hex SHA-256 of that
+   * value's canonical JSON (`lenientDigestJson`); the value is not stored.
    * Resolves only after the entry is committed.
    */
-  append(
-    fields: Record<string, unknown>,
-    options?: { body?: unknown },
-  ): Promise<SealReceipt>;
+  append(fields: Record<string, unknown>, options?: AppendOptions): Promise<SealReceipt>;
   /** The committed head (strong read). */
   head(): Promise<VaultHead>;
   entry(index: number): Promise<StoredEntry | null>;
@@ -109,6 +105,12 @@ export interface Ledger {
   flush(): Promise<void>;
 }
 
+/** What `Ledger.append` takes besides the entry's fields. */
+export interface AppendOptions {
+  readonly body?: unknown;
+  readonly digests?: Readonly<Record<string, unknown>>;
+}
+
 /**
  * An entry's canonical JSON, pre-encoded as `"key":value` members around the
  * two members only the commit can know (`index`, `prev`). Canonical order
@@ -116,27 +118,29 @@ export interface Ledger {
  * "prev", so the commit splices the two in without re-encoding the rest.
  */
 interface PreparedEntry {
-  readonly before: string[];
-  readonly middle: string[];
-  readonly after: string[];
+  /** `{` and the members before "index", each followed by a comma. */
+  readonly open: string;
+  /** The members between "index" and "prev", each preceded by a comma. */
+  readonly middle: string;
+  /** The members after "prev", each preceded by a comma, and `}`. */
+  readonly close: string;
 }
 
 function prepareEntry(fields: Record<string, unknown>): PreparedEntry {
-  const prepared: PreparedEntry = { before: [], middle: [], after: [] };
+  let open = "{", middle = "", close = "";
   // Default sort compares UTF-16 code units: the canonical (RFC 8785) key order.
   for (const key of Object.keys(fields).sort()) {
     const member = canonicalString(key) + ":" +
       canonicalString(fields[key], { name: `entry.${key}` });
-    if (key < "index") prepared.before.push(member);
-    else if (key < "prev") prepared.middle.push(member);
-    else prepared.after.push(member);
+    if (key < "index") open += member + ",";
+    else if (key < "prev") middle += "," + member;
+    else close += "," + member;
   }
-  return prepared;
+  return { open, middle, close: close + "}" };
 }
 
 function renderEntry(p: PreparedEntry, index: number, prev: string): string {
-  return "{" +
-    [...p.before, `"index":${index}`, ...p.middle, `"prev":"${prev}"`, ...p.after].join(",") + "}";
+  return p.open + '"index":' + index + p.middle + ',"prev":"' + prev + '"' + p.close;
 }
 
 const textEncoder = new TextEncoder();
@@ -147,41 +151,103 @@ interface Pending {
   reject(error: unknown): void;
 }
 
-/** Entry records are raw bytes (KV stores those without V8 serialization): leaf ‖ data. */
-function encodeEntryRecord(leaf: Uint8Array, data: Uint8Array): Uint8Array {
-  const record = new Uint8Array(32 + data.byteLength);
+/**
+ * Entry records are raw bytes (KV stores those without V8 serialization):
+ * leaf hash (32) ‖ n (1 byte) ‖ the n subtree hashes this entry completes,
+ * levels 1..n (32 each) ‖ the entry's canonical JSON. Node (level l ≥ 1,
+ * index k) is therefore slot l−1 of entry (k+1)·2^l − 1.
+ */
+function encodeEntryRecord(leaf: Uint8Array, nodes: Uint8Array[], data: Uint8Array): Uint8Array {
+  const start = 33 + nodes.length * 32;
+  const record = new Uint8Array(start + data.byteLength);
   record.set(leaf, 0);
-  record.set(data, 32);
+  record[32] = nodes.length;
+  for (let i = 0; i < nodes.length; i++) record.set(nodes[i], 33 + i * 32);
+  record.set(data, start);
   return record;
 }
 
-function decodeEntryRecord(value: unknown): { leaf: Uint8Array; data: Uint8Array } | null {
-  if (!(value instanceof Uint8Array) || value.byteLength <= 32) return null;
-  return { leaf: value.subarray(0, 32), data: value.subarray(32) };
+interface EntryRecord {
+  readonly leaf: Uint8Array;
+  /** Stored hash of the node this entry completes at `level` ≥ 1, if any. */
+  node(level: number): Uint8Array | undefined;
+  readonly data: Uint8Array;
 }
+
+function decodeEntryRecord(value: unknown): EntryRecord | null {
+  if (!(value instanceof Uint8Array) || value.byteLength < 34) return null;
+  const count = value[32];
+  const start = 33 + count * 32;
+  if (value.byteLength <= start) return null;
+  return {
+    leaf: value.subarray(0, 32),
+    node: (level) =>
+      level >= 1 && level <= count ? value.subarray(1 + level * 32, 33 + level * 32) : undefined,
+    data: value.subarray(start),
+  };
+}
+
+/** The entry whose record holds node (level, index), level ≥ 1. */
+function nodeHolder(node: NodeId): number {
+  return (node.index + 1) * 2 ** node.level - 1;
+}
+
+/** The head as the ledger keeps it: the compact range is all an append needs. */
+interface HeadState {
+  readonly range: CompactRange;
+  /** Hex leaf hash of the last entry, or GENESIS_PREV. */
+  readonly last: string;
+}
+
+const HEAD_FORMAT = 1;
 
 /**
- * The head is stored as UTF-8 JSON bytes: KV writes bytes as they are, while
- * an object would go through V8 serialization on every commit.
+ * The head record, binary: format (1) ‖ size (8, big-endian) ‖ last leaf (32)
+ * ‖ the compact range's subtree roots (32 each, one per set bit of size).
+ * The root is recomputed from the range when read, so it cannot disagree.
  */
-function encodeHead(head: VaultHead): Uint8Array {
-  return textEncoder.encode(JSON.stringify(head));
+function encodeHead(state: HeadState): Uint8Array {
+  const hashes = state.range.hashes;
+  const bytes = new Uint8Array(41 + hashes.length * 32);
+  const view = new DataView(bytes.buffer);
+  bytes[0] = HEAD_FORMAT;
+  view.setBigUint64(1, BigInt(state.range.size));
+  bytes.set(fromHexBytes(state.last), 9);
+  for (let i = 0; i < hashes.length; i++) bytes.set(hashes[i], 41 + i * 32);
+  return bytes;
 }
 
-function decodeHead(bytes: Uint8Array): VaultHead {
-  const head = JSON.parse(new TextDecoder().decode(bytes));
-  if (
-    typeof head?.size !== "number" || typeof head.root !== "string" ||
-    typeof head.last !== "string" ||
-    typeof head.range?.size !== "number" || !Array.isArray(head.range.hashes)
-  ) {
-    throw new VaultCorruptionError("Cannot read the vault head: malformed record");
+function decodeHead(bytes: unknown): HeadState {
+  const malformed = () => new VaultCorruptionError("Cannot read the vault head: malformed record");
+  if (!(bytes instanceof Uint8Array) || bytes.byteLength < 41 || bytes[0] !== HEAD_FORMAT) {
+    throw malformed();
   }
-  return head;
+  const size = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getBigUint64(1);
+  if (size > BigInt(Number.MAX_SAFE_INTEGER)) throw malformed();
+  const n = Number(size);
+  if (bytes.byteLength !== 41 + popCount(n) * 32) throw malformed();
+  const hashes: Uint8Array[] = [];
+  for (let offset = 41; offset < bytes.byteLength; offset += 32) {
+    hashes.push(bytes.slice(offset, offset + 32));
+  }
+  return { range: new CompactRange(n, hashes), last: toHex(bytes.subarray(9, 41)) };
+}
+
+function headView(state: HeadState): VaultHead {
+  return {
+    size: state.range.size,
+    root: toBase64(state.range.root()),
+    range: state.range.toJSON(),
+    last: state.last,
+  };
+}
+
+function fromHexBytes(hex: string): Uint8Array {
+  return Uint8Array.fromHex(hex);
 }
 
 interface CachedHead {
-  head: VaultHead;
+  state: HeadState;
   versionstamp: string | null;
 }
 
@@ -211,159 +277,178 @@ export function createLedger(
 ): Ledger {
   const { origin, signer } = options;
   const maxBatch = options.maxBatch ?? 500;
-  const queue: Pending[] = [];
-  let running: Promise<void> | null = null;
-  let cached: CachedHead | null = null;
   let lastSignedSize = -1;
 
   async function readHead(): Promise<CachedHead> {
     const e = await kv.get<Uint8Array>(vaultHeadKey(), { consistency: "strong" });
-    return { head: e.value ? decodeHead(e.value) : EMPTY_HEAD, versionstamp: e.versionstamp };
+    return {
+      state: e.value === null ? EMPTY_STATE : decodeHead(e.value),
+      versionstamp: e.versionstamp,
+    };
   }
 
-  /** A batch built on a predicted head, ready to commit. */
-  interface Built {
+  /** Entries built on a predicted head, committed together as one atomic. */
+  interface Batch {
     readonly pendings: Pending[];
     readonly receipts: SealReceipt[];
     readonly mutations: [Deno.KvKey, Uint8Array][];
-    readonly head: VaultHead;
-    readonly range: CompactRange;
+    bytes: number;
+    /** The new head record; set when the batch is closed (no more entries join). */
+    head: Uint8Array | null;
   }
 
-  /**
-   * Takes from the queue as many entries as fit in one atomic and builds them
-   * on top of `base`: entry records, completed nodes and the new head.
-   */
-  function build(base: { head: VaultHead; range: CompactRange }): Built {
-    const range = base.range.clone();
-    const mutations: [Deno.KvKey, Uint8Array][] = [];
-    let count = 2; // the head set, and a margin
-    let bytes = 2048;
-    let prev = base.head.last;
-    const receipts: SealReceipt[] = [];
-    const pendings: Pending[] = [];
-    while (queue.length > 0 && pendings.length < maxBatch) {
-      const p = queue[0];
-      // The leaf rides in the entry record; only higher nodes get keys of their own.
-      const nodeCount = trailingOnes(range.size);
-      const data = textEncoder.encode(renderEntry(p.entry, range.size, prev));
-      const cost = 1 + nodeCount;
-      const size = data.byteLength + 128 + nodeCount * 64;
-      if (
-        pendings.length > 0 &&
-        (count + cost > KV_MAX_MUTATIONS || bytes + size > KV_MAX_ATOMIC_BYTES)
-      ) {
-        break;
-      }
-      queue.shift();
-      const leaf = hashLeaf(data);
-      const index = range.size;
-      mutations.push([vaultEntryKey(index), encodeEntryRecord(leaf, data)]);
-      for (const node of range.append(leaf)) {
-        if (node.level > 0) mutations.push([vaultNodeKey(node.level, node.index), node.hash]);
-      }
-      count += cost;
-      bytes += size;
-      prev = toHex(leaf);
-      receipts.push({ index, leafHash: prev });
-      pendings.push(p);
+  // The commit engine. Entries are built (encoded, hashed, placed in the
+  // tree) the moment they arrive, on `tip`: the head as it will be once every
+  // batch before them has committed. So hashing overlaps the commit in
+  // flight, and every entry that arrives during a commit joins the next one.
+  // At most one atomic is in flight: the next must check the versionstamp the
+  // previous one produces. When a commit fails (another writer moved the
+  // head, or SQLite was busy), every uncommitted entry is rebuilt, in order,
+  // on the head actually in KV.
+  let tip: { range: CompactRange; last: string } | null = null;
+  /** Versionstamp of the committed head that `batches[0]` builds on. */
+  let committedVersionstamp: string | null = null;
+  const batches: Batch[] = [];
+  let inFlight = false;
+  /** Entries waiting for the head to be (re)read. */
+  let backlog: Pending[] = [];
+  let reading = false;
+  /** A re-read scheduled after a failed commit (backing off). */
+  let retry: ReturnType<typeof setTimeout> | undefined;
+  let attempt = 0;
+  let idle: (() => void)[] = [];
+
+  function newBatch(): Batch {
+    const batch: Batch = { pendings: [], receipts: [], mutations: [], bytes: 4096, head: null };
+    batches.push(batch);
+    return batch;
+  }
+
+  function closeBatch(batch: Batch): void {
+    if (!batch.head) batch.head = encodeHead({ range: tip!.range, last: tip!.last });
+  }
+
+  /** Builds one entry onto the tip, into the last open batch or a new one. */
+  function place(p: Pending): void {
+    const t = tip!;
+    const index = t.range.size;
+    const data = textEncoder.encode(renderEntry(p.entry, index, t.last));
+    const size = data.byteLength + 160 + trailingOnes(index) * 32;
+    let batch = batches.length > 0 ? batches[batches.length - 1] : undefined;
+    if (
+      !batch || batch.head !== null || batch.pendings.length >= maxBatch ||
+      batch.mutations.length + 2 > KV_MAX_MUTATIONS || batch.bytes + size > KV_MAX_ATOMIC_BYTES
+    ) {
+      if (batch) closeBatch(batch);
+      batch = newBatch();
     }
-    const head: VaultHead = {
-      size: range.size,
-      root: toBase64(range.root()),
-      range: range.toJSON(),
-      last: prev,
-    };
-    return { pendings, receipts, mutations, head, range };
+    const leaf = hashLeaf(data);
+    const created = t.range.append(leaf);
+    const nodes: Uint8Array[] = [];
+    for (let i = 1; i < created.length; i++) nodes.push(created[i].hash);
+    batch.mutations.push([vaultEntryKey(index), encodeEntryRecord(leaf, nodes, data)]);
+    batch.bytes += size;
+    t.last = toHex(leaf);
+    batch.receipts.push({ index, leafHash: t.last });
+    batch.pendings.push(p);
   }
 
-  function submit(
-    built: Built,
-    versionstamp: string | null,
-  ): Promise<Deno.KvCommitResult | Deno.KvCommitError> {
-    const op = kv.atomic().check({ key: vaultHeadKey(), versionstamp });
-    for (const [key, value] of built.mutations) op.set(key, value);
-    op.set(vaultHeadKey(), encodeHead(built.head));
-    return op.commit();
+  function enqueue(p: Pending): void {
+    if (tip === null) {
+      backlog.push(p);
+      refresh();
+      return;
+    }
+    place(p);
+    pump();
   }
 
-  function backoff(attempt: number): Promise<void> {
+  /** Submits the first batch if nothing is in flight. */
+  function pump(): void {
+    if (inFlight || batches.length === 0 || tip === null) return;
+    const batch = batches[0];
+    closeBatch(batch);
+    inFlight = true;
+    const op = kv.atomic().check({ key: vaultHeadKey(), versionstamp: committedVersionstamp });
+    for (const [key, value] of batch.mutations) op.set(key, value);
+    op.set(vaultHeadKey(), batch.head!);
+    op.commit().then(
+      (result) => settle(batch, result),
+      (error) => settle(batch, error instanceof Error ? error : new Error(String(error))),
+    );
+  }
+
+  function settle(batch: Batch, outcome: Deno.KvCommitResult | Deno.KvCommitError | Error): void {
+    inFlight = false;
+    if (!(outcome instanceof Error) && outcome.ok) {
+      attempt = 0;
+      committedVersionstamp = outcome.versionstamp;
+      batches.shift();
+      batch.pendings.forEach((p, i) => p.resolve(batch.receipts[i]));
+      pump();
+      if (batches.length === 0) wakeIdle();
+      return;
+    }
+    // Rebuild every uncommitted entry, in order, on what is really in KV.
+    const waiting = batches.flatMap((b) => b.pendings);
+    batches.length = 0;
+    tip = null;
+    backlog = [...waiting, ...backlog];
+    attempt++;
+    const fatal = outcome instanceof Error && !isTransientKvError(outcome);
+    if (fatal || attempt > 200) {
+      const error = fatal
+        ? outcome
+        : new Error(`Cannot append to the vault: head kept changing (${attempt} attempts)`);
+      attempt = 0;
+      fail(error);
+      return;
+    }
     const ms = Math.min(50, attempt) * (0.5 + Math.random());
-    return new Promise((r) => setTimeout(r, ms));
+    retry = setTimeout(() => {
+      retry = undefined;
+      refresh();
+    }, ms);
   }
 
   /**
-   * Group commit, pipelined: while one batch's atomic is in flight, the next
-   * batch is built on the head that commit will produce, so hashing and
-   * encoding overlap KV's commit latency. The next batch is submitted only
-   * after the previous one committed (its check needs that versionstamp);
-   * if a commit fails, everything built on it goes back to the front of the
-   * queue and is rebuilt on the head actually in KV.
+   * Reads the committed head and rebuilds the backlog on it. Runs only while
+   * nothing is built (tip unknown), so no batch can rest on a stale tip.
    */
-  async function drain(): Promise<void> {
-    let attempt = 0;
-    type InFlight = { built: Built; result: Promise<Deno.KvCommitResult | Deno.KvCommitError> };
-    let inFlight: InFlight | null = null as InFlight | null;
-    while (queue.length > 0 || inFlight) {
-      let base = cached;
-      if (!base && !inFlight) {
-        try {
-          base = await readHead();
-        } catch (e) {
-          rejectAll(queue.splice(0), e);
-          return;
-        }
-        cached = base;
-      }
-      const predicted: { head: VaultHead; range: CompactRange } = inFlight
-        ? { head: inFlight.built.head, range: inFlight.built.range }
-        : { head: base!.head, range: CompactRange.fromJSON(base!.head.range) };
-      const next: Built | null = queue.length > 0 ? build(predicted) : null;
-      if (inFlight) {
-        const current: InFlight = inFlight;
-        inFlight = null;
-        let outcome: Deno.KvCommitResult | Deno.KvCommitError | Error;
-        try {
-          outcome = await current.result;
-        } catch (e) {
-          outcome = e as Error;
-        }
-        if (!(outcome instanceof Error) && outcome.ok) {
-          attempt = 0;
-          cached = { head: current.built.head, versionstamp: outcome.versionstamp };
-          current.built.pendings.forEach((p, i) => p.resolve(current.built.receipts[i]));
-        } else {
-          // Another writer moved the head, or KV was busy: rebuild on what is really there.
-          queue.unshift(...current.built.pendings, ...(next?.pendings ?? []));
-          cached = null;
-          attempt++;
-          const fatal = outcome instanceof Error && !isTransientKvError(outcome);
-          if (fatal || attempt > 200) {
-            const error = fatal
-              ? outcome
-              : new Error(`Cannot append to the vault: head kept changing (${attempt} attempts)`);
-            rejectAll(queue.splice(0), error);
-            return;
-          }
-          await backoff(attempt);
-          continue;
-        }
-      }
-      if (next) inFlight = { built: next, result: submit(next, cached!.versionstamp) };
-    }
+  function refresh(): void {
+    if (reading || retry !== undefined || tip !== null) return;
+    reading = true;
+    readHead().then((read) => {
+      reading = false;
+      tip = { range: read.state.range.clone(), last: read.state.last };
+      committedVersionstamp = read.versionstamp;
+      const waiting = backlog;
+      backlog = [];
+      for (const p of waiting) place(p);
+      pump();
+      if (batches.length === 0) wakeIdle();
+    }, (error) => {
+      reading = false;
+      fail(error);
+    });
   }
 
-  function rejectAll(pendings: Pending[], error: unknown): void {
-    for (const p of pendings) p.reject(error);
+  function fail(error: unknown): void {
+    const waiting = backlog;
+    backlog = [];
+    for (const p of waiting) p.reject(error);
+    wakeIdle();
   }
 
-  function kick(): void {
-    if (!running) {
-      running = drain().finally(() => {
-        running = null;
-        if (queue.length > 0) kick();
-      });
-    }
+  function busy(): boolean {
+    return inFlight || reading || retry !== undefined || batches.length > 0 || backlog.length > 0;
+  }
+
+  function wakeIdle(): void {
+    if (busy()) return;
+    const waiters = idle;
+    idle = [];
+    for (const w of waiters) w();
   }
 
   async function storeBlob(bytes: Uint8Array): Promise<string> {
@@ -381,37 +466,37 @@ export function createLedger(
   }
 
   async function getNodes(ids: NodeId[]): Promise<Uint8Array[]> {
-    // KV's getMany takes at most 10 keys; the slices are read concurrently.
-    const slices: NodeId[][] = [];
-    for (let i = 0; i < ids.length; i += 10) slices.push(ids.slice(i, i + 10));
+    // Every node lives in the record of the entry that completed it; several
+    // may share one. KV's getMany takes at most 10 keys; slices run concurrently.
+    const holders = [...new Set(ids.map(nodeHolder))];
+    const slices: number[][] = [];
+    for (let i = 0; i < holders.length; i += 10) slices.push(holders.slice(i, i + 10));
     const pages = await Promise.all(
-      slices.map((slice) =>
-        kv.getMany<unknown[]>(
-          slice.map((n) => n.level === 0 ? vaultEntryKey(n.index) : vaultNodeKey(n.level, n.index)),
-        )
-      ),
+      slices.map((slice) => kv.getMany<unknown[]>(slice.map(vaultEntryKey))),
     );
-    const out: Uint8Array[] = [];
+    const records = new Map<number, EntryRecord | null>();
     pages.forEach((page, p) =>
-      page.forEach((e, j) => {
-        const value = slices[p][j].level === 0 ? decodeEntryRecord(e.value)?.leaf : e.value;
-        if (!(value instanceof Uint8Array)) {
-          const n = slices[p][j];
-          throw new VaultCorruptionError(
-            `Cannot build proof: node (level ${n.level}, index ${n.index}) is missing`,
-          );
-        }
-        out.push(value);
-      })
+      page.forEach((e, j) => records.set(slices[p][j], decodeEntryRecord(e.value)))
     );
-    return out;
+    return ids.map((n) => {
+      const record = records.get(nodeHolder(n));
+      const hash = n.level === 0 ? record?.leaf : record?.node(n.level);
+      if (!hash) {
+        throw new VaultCorruptionError(
+          `Cannot build proof: node (level ${n.level}, index ${n.index}) is missing`,
+        );
+      }
+      return hash;
+    });
   }
   const source = { getNodes };
 
   async function requireSize(size: number, what: string): Promise<void> {
-    const { head } = await readHead();
-    if (size > head.size) {
-      throw new RangeError(`Cannot build ${what}: tree size ${size} exceeds log size ${head.size}`);
+    const { state } = await readHead();
+    if (size > state.range.size) {
+      throw new RangeError(
+        `Cannot build ${what}: tree size ${size} exceeds log size ${state.range.size}`,
+      );
     }
   }
 
@@ -422,6 +507,11 @@ export function createLedger(
         throw new TypeError("Cannot seal entry: index and prev are assigned by the vault");
       }
       const entry: Record<string, unknown> = { time: new Date().toISOString(), ...fields };
+      if (appendOptions.digests) {
+        for (const [name, value] of Object.entries(appendOptions.digests)) {
+          entry[name] = lenientDigestJson(value);
+        }
+      }
       if (appendOptions.body !== undefined) {
         const text = canonicalString(appendOptions.body, { name: "body", numbers: "jcs" });
         const bytes = new TextEncoder().encode(text);
@@ -434,21 +524,22 @@ export function createLedger(
       }
       // Encoding happens once, here, so a bad entry fails alone and never a whole batch.
       const prepared = prepareEntry(entry);
-      const size = textEncoder.encode(renderEntry(prepared, Number.MAX_SAFE_INTEGER, GENESIS_PREV))
-        .byteLength;
+      // UTF-8 takes at most 3 bytes per UTF-16 unit: most entries need no encoding to know.
+      const text = renderEntry(prepared, Number.MAX_SAFE_INTEGER, GENESIS_PREV);
+      const size = text.length * 3 <= MAX_ENTRY_BYTES
+        ? text.length
+        : textEncoder.encode(text).byteLength;
       if (size > MAX_ENTRY_BYTES) {
         throw new RangeError(
           `Cannot seal entry: ${size} bytes, over the ${MAX_ENTRY_BYTES}-byte limit; pass large content as a body`,
         );
       }
-      const receipt = new Promise<SealReceipt>((resolve, reject) => {
-        queue.push({ entry: prepared, resolve, reject });
+      return await new Promise<SealReceipt>((resolve, reject) => {
+        enqueue({ entry: prepared, resolve, reject });
       });
-      kick();
-      return await receipt;
     },
     async head() {
-      return (await readHead()).head;
+      return headView((await readHead()).state);
     },
     async entry(index) {
       if (!Number.isSafeInteger(index) || index < 0) return null;
@@ -497,17 +588,15 @@ export function createLedger(
       return proof.value;
     },
     async signCheckpoint() {
-      const { head } = await readHead();
-      if (head.size === 0) return null;
-      if (head.size === lastSignedSize) return await this.latestCheckpoint();
-      const note = await signCheckpointNote(
-        { origin, size: head.size, root: fromBase64(head.root) },
-        signer,
-      );
-      const key = vaultCheckpointKey(head.size);
+      const { range } = (await readHead()).state;
+      const size = range.size;
+      if (size === 0) return null;
+      if (size === lastSignedSize) return await this.latestCheckpoint();
+      const note = await signCheckpointNote({ origin, size, root: range.root() }, signer);
+      const key = vaultCheckpointKey(size);
       // Another process may have signed this size already: keep the first.
       await kv.atomic().check({ key, versionstamp: null }).set(key, note).commit();
-      lastSignedSize = head.size;
+      lastSignedSize = size;
       return await this.latestCheckpoint();
     },
     async latestCheckpoint() {
@@ -540,15 +629,13 @@ export function createLedger(
       return toHex(sha256(out)) === hash ? out : null;
     },
     async verifyHead() {
-      const { head } = await readHead();
+      let head: VaultHead;
       try {
-        const range = CompactRange.fromJSON(head.range);
-        if (range.size !== head.size) {
-          return { ok: false, size: head.size, reason: "range size differs" };
-        }
-        if (toBase64(range.root()) !== head.root) {
-          return { ok: false, size: head.size, reason: "root does not match the compact range" };
-        }
+        head = headView((await readHead()).state);
+      } catch (e) {
+        return { ok: false, size: -1, reason: (e as Error).message };
+      }
+      try {
         if (head.size > 0) {
           const last = decodeEntryRecord((await kv.get(vaultEntryKey(head.size - 1))).value);
           if (!last || toHex(hashLeaf(last.data)) !== head.last) {
@@ -560,8 +647,8 @@ export function createLedger(
         return { ok: false, size: head.size, reason: (e as Error).message };
       }
     },
-    async flush() {
-      while (running) await running;
+    flush() {
+      return busy() ? new Promise<void>((resolve) => idle.push(resolve)) : Promise.resolve();
     },
   };
 }

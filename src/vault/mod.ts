@@ -54,6 +54,7 @@ export {
   type CanonicalOptions,
   canonicalString,
   digestJson,
+  lenientDigestJson,
 } from "./canonical_json.ts";
 export {
   generateSigner,
@@ -102,6 +103,7 @@ export {
   writeBundle,
 } from "./bundle_io.ts";
 export {
+  type AppendOptions,
   createLedger,
   exportBundle,
   type Ledger,

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { runCli as cli } from "../_helpers/cli.ts";
 import {
+  CompactRange,
   createLedger,
   generateSigner,
   loadVaultIdentity,
@@ -42,11 +43,25 @@ async function tamper(path: string, fn: (kv: Deno.Kv) => Promise<void>) {
   }
 }
 
-/** Rewrites the head record (UTF-8 JSON bytes) to claim a smaller size, as a rollback would. */
+/**
+ * Rewrites the head record to a well-formed head of the first `size` entries,
+ * as a careful rollback would: format 1 ‖ size (8 bytes) ‖ last leaf ‖ the
+ * compact range of those leaves.
+ */
 async function rollBackHead(kv: Deno.Kv, size: number) {
-  const bytes = (await kv.get<Uint8Array>(["vault", "head"])).value!;
-  const head = JSON.parse(new TextDecoder().decode(bytes));
-  await kv.set(["vault", "head"], new TextEncoder().encode(JSON.stringify({ ...head, size })));
+  const range = new CompactRange();
+  let last = new Uint8Array(32);
+  for (let i = 0; i < size; i++) {
+    last = (await kv.get<Uint8Array>(["vault", "e", i])).value!.slice(0, 32);
+    range.append(last);
+  }
+  const hashes = range.hashes;
+  const head = new Uint8Array(41 + hashes.length * 32);
+  head[0] = 1;
+  new DataView(head.buffer).setBigUint64(1, BigInt(size));
+  head.set(last, 9);
+  hashes.forEach((h, i) => head.set(h, 41 + i * 32));
+  await kv.set(["vault", "head"], head);
 }
 
 async function copyVault(src: string, dir: string): Promise<string> {
@@ -93,9 +108,10 @@ Deno.test("tamper: each alteration of a real KV file is caught and the right ind
         name: "one byte of a stored entry changed",
         index: 12,
         async change(kv) {
-          // The record is leaf hash (32 bytes) ‖ canonical JSON; change the JSON.
+          // The record is leaf hash ‖ node count ‖ nodes ‖ canonical JSON; change the JSON.
           const record = (await kv.get<Uint8Array>(["vault", "e", 12])).value!.slice();
-          const at = 32 + new TextDecoder().decode(record.subarray(32)).indexOf('"n":12') + 5;
+          const json = 33 + record[32] * 32;
+          const at = json + new TextDecoder().decode(record.subarray(json)).indexOf('"n":12') + 5;
           record[at] = "7".charCodeAt(0); // "n":12 → "n":17: still canonical JSON
           await kv.set(["vault", "e", 12], record);
         },
