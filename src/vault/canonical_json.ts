@@ -23,7 +23,7 @@ export interface CanonicalOptions {
   numbers?: "integers" | "jcs";
 }
 
-import { sha256, toHex } from "./hasher.ts";
+import { sha256HexOfText } from "./hasher.ts";
 
 const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
 
@@ -173,7 +173,8 @@ export function canonicalize(value: unknown, options: CanonicalOptions = {}): Ui
  * ```
  */
 export function digestJson(value: unknown): string {
-  return toHex(sha256(encoder.encode(canonicalString(value ?? null, { numbers: "jcs" }))));
+  // Canonical text never holds a lone surrogate, so hashing it as UTF-8 is exact.
+  return sha256HexOfText(canonicalString(value ?? null, { numbers: "jcs" }));
 }
 
 /**
@@ -191,6 +192,7 @@ export function lenientDigestJson(value: unknown): string {
   try {
     return digestJson(value);
   } catch {
-    return toHex(sha256(encoder.encode(JSON.stringify(value) ?? "null")));
+    // JSON.stringify escapes lone surrogates, so its text is well-formed.
+    return sha256HexOfText(JSON.stringify(value) ?? "null");
   }
 }

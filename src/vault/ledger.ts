@@ -187,6 +187,11 @@ function decodeEntryRecord(value: unknown): EntryRecord | null {
   };
 }
 
+/** Nodes at this level and above are cached in memory once read (see getNodes). */
+const CACHED_LEVEL = 10;
+/** At most this many cached nodes (~6 MB); the oldest go first. */
+const MAX_CACHED_NODES = 1 << 16;
+
 /** The entry whose record holds node (level, index), level ≥ 1. */
 function nodeHolder(node: NodeId): number {
   return (node.index + 1) * 2 ** node.level - 1;
@@ -279,12 +284,14 @@ export function createLedger(
   const maxBatch = options.maxBatch ?? 500;
   let lastSignedSize = -1;
 
+  /** The largest log size known to be committed (from a read or our own commit). */
+  let knownSize = 0;
+
   async function readHead(): Promise<CachedHead> {
     const e = await kv.get<Uint8Array>(vaultHeadKey(), { consistency: "strong" });
-    return {
-      state: e.value === null ? EMPTY_STATE : decodeHead(e.value),
-      versionstamp: e.versionstamp,
-    };
+    const state = e.value === null ? EMPTY_STATE : decodeHead(e.value);
+    knownSize = Math.max(knownSize, state.range.size);
+    return { state, versionstamp: e.versionstamp };
   }
 
   /** Entries built on a predicted head, committed together as one atomic. */
@@ -369,10 +376,17 @@ export function createLedger(
     const batch = batches[0];
     closeBatch(batch);
     inFlight = true;
-    const op = kv.atomic().check({ key: vaultHeadKey(), versionstamp: committedVersionstamp });
-    for (const [key, value] of batch.mutations) op.set(key, value);
-    op.set(vaultHeadKey(), batch.head!);
-    op.commit().then(
+    let commit: Promise<Deno.KvCommitResult | Deno.KvCommitError>;
+    try {
+      const op = kv.atomic().check({ key: vaultHeadKey(), versionstamp: committedVersionstamp });
+      for (const [key, value] of batch.mutations) op.set(key, value);
+      op.set(vaultHeadKey(), batch.head!);
+      commit = op.commit();
+    } catch (e) {
+      // A synchronous refusal (a closed KV, say) must fail the batch, not strand it.
+      commit = Promise.reject(e);
+    }
+    commit.then(
       (result) => settle(batch, result),
       (error) => settle(batch, error instanceof Error ? error : new Error(String(error))),
     );
@@ -383,6 +397,7 @@ export function createLedger(
     if (!(outcome instanceof Error) && outcome.ok) {
       attempt = 0;
       committedVersionstamp = outcome.versionstamp;
+      knownSize = Math.max(knownSize, batch.receipts[batch.receipts.length - 1].index + 1);
       batches.shift();
       batch.pendings.forEach((p, i) => p.resolve(batch.receipts[i]));
       pump();
@@ -465,10 +480,19 @@ export function createLedger(
     return hash;
   }
 
+  // Nodes at CACHED_LEVEL and above are kept once read: a stored node never
+  // changes, there are few of them (one per 2^10 entries), and every proof
+  // crosses the top of the tree. A proof then reads mostly its lower levels.
+  const nodeCache = new Map<string, Uint8Array>();
+
   async function getNodes(ids: NodeId[]): Promise<Uint8Array[]> {
+    const out: (Uint8Array | undefined)[] = ids.map((n) =>
+      n.level >= CACHED_LEVEL ? nodeCache.get(`${n.level}/${n.index}`) : undefined
+    );
+    const missing = ids.filter((_, i) => out[i] === undefined);
     // Every node lives in the record of the entry that completed it; several
     // may share one. KV's getMany takes at most 10 keys; slices run concurrently.
-    const holders = [...new Set(ids.map(nodeHolder))];
+    const holders = [...new Set(missing.map(nodeHolder))];
     const slices: number[][] = [];
     for (let i = 0; i < holders.length; i += 10) slices.push(holders.slice(i, i + 10));
     const pages = await Promise.all(
@@ -478,7 +502,8 @@ export function createLedger(
     pages.forEach((page, p) =>
       page.forEach((e, j) => records.set(slices[p][j], decodeEntryRecord(e.value)))
     );
-    return ids.map((n) => {
+    return ids.map((n, i) => {
+      if (out[i]) return out[i];
       const record = records.get(nodeHolder(n));
       const hash = n.level === 0 ? record?.leaf : record?.node(n.level);
       if (!hash) {
@@ -486,12 +511,20 @@ export function createLedger(
           `Cannot build proof: node (level ${n.level}, index ${n.index}) is missing`,
         );
       }
+      if (n.level >= CACHED_LEVEL) {
+        if (nodeCache.size >= MAX_CACHED_NODES) {
+          nodeCache.delete(nodeCache.keys().next().value!);
+        }
+        nodeCache.set(`${n.level}/${n.index}`, hash.slice());
+      }
       return hash;
     });
   }
   const source = { getNodes };
 
   async function requireSize(size: number, what: string): Promise<void> {
+    // Entries are never removed: a size already seen committed needs no read.
+    if (size <= knownSize) return;
     const { state } = await readHead();
     if (size > state.range.size) {
       throw new RangeError(

@@ -17,6 +17,7 @@ export {
   hashChildren,
   hashLeaf,
   sha256,
+  sha256HexOfText,
   toBase64,
   toHex,
 } from "./hasher.ts";

@@ -7,6 +7,7 @@ import {
   hashChildren,
   hashLeaf,
   sha256,
+  sha256HexOfText,
   toBase64,
   toHex,
 } from "../../src/vault/mod.ts";
@@ -83,4 +84,10 @@ Deno.test("equalBytes() compares length and content", () => {
   assert.ok(equalBytes(Uint8Array.of(1, 2), Uint8Array.of(1, 2)));
   assert.ok(!equalBytes(Uint8Array.of(1, 2), Uint8Array.of(1, 3)));
   assert.ok(!equalBytes(Uint8Array.of(1, 2), Uint8Array.of(1, 2, 0)));
+});
+
+Deno.test("sha256HexOfText() equals SHA-256 of the UTF-8 bytes, for ASCII and beyond", () => {
+  for (const text of ["", "abc", "é ✓ 𝄞 日本", "x".repeat(5000)]) {
+    assert.equal(sha256HexOfText(text), toHex(sha256(new TextEncoder().encode(text))));
+  }
 });

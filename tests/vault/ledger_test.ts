@@ -220,3 +220,73 @@ Deno.test("ledger: two ledgers on one KV file interleave appends without gaps or
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+/** Counts the atomics a KV handle commits (the handle itself is real). */
+function countingCommits(kv: Deno.Kv): { kv: Deno.Kv; commits: () => number } {
+  let commits = 0;
+  const counted = new Proxy(kv, {
+    get(target, prop) {
+      if (prop === "atomic") {
+        return () => {
+          const op = target.atomic();
+          const commit = op.commit.bind(op);
+          op.commit = () => {
+            commits++;
+            return commit();
+          };
+          return op;
+        };
+      }
+      const value = Reflect.get(target, prop, target);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+  return { kv: counted, commits: () => commits };
+}
+
+Deno.test("ledger: everything appended while a commit is in flight goes into the next one", async () => {
+  const real = await Deno.openKv(":memory:");
+  const { kv, commits } = countingCommits(real);
+  const { ledger } = await newLedger(kv);
+  try {
+    await ledger.append({ n: -1 }); // the head is read and cached
+    const before = commits();
+    const first = ledger.append({ n: 0 }); // goes out alone, at once
+    const rest = Array.from({ length: 99 }, (_, i) => ledger.append({ n: i + 1 }));
+    const receipts = await Promise.all([first, ...rest]);
+    assert.deepEqual(receipts.map((r) => r.index), Array.from({ length: 100 }, (_, i) => i + 1));
+    assert.equal(commits() - before, 2, "one commit for the first entry, one for the 99 behind it");
+    assert.deepEqual(await ledger.verifyHead(), { ok: true, size: 101 });
+  } finally {
+    real.close();
+  }
+});
+
+Deno.test("ledger: a KV that refuses the commit fails the appends instead of leaving them hanging", async () => {
+  const { ledger, kv } = await newLedger();
+  await ledger.append({ n: 0 });
+  kv.close();
+  const results = await Promise.allSettled(
+    Array.from({ length: 5 }, (_, i) => ledger.append({ n: i + 1 })),
+  );
+  assert.ok(results.every((r) => r.status === "rejected"), JSON.stringify(results));
+  await ledger.flush(); // resolves: nothing is left in flight
+});
+
+Deno.test("ledger: proofs read each node from the record of the entry that completed it", async () => {
+  const { ledger, kv } = await newLedger();
+  try {
+    const leaves: Uint8Array[] = [];
+    for (let i = 0; i < 64; i++) leaves.push(fromHex((await ledger.append({ n: i })).leafHash));
+    const tree = new ReferenceTree(leaves);
+    // Node (level 3, index 2) covers leaves 16..23: entry 23 completes it.
+    const [node] = await ledger.nodes([{ level: 3, index: 2 }]);
+    assert.deepEqual(node, tree.hash(16, 24));
+    // Remove that entry and the node is reported missing, not invented.
+    await kv.delete(["vault", "e", 23]);
+    const fresh = createLedger(kv, { origin: "warden/test", signer: await generateSigner("x") });
+    await assert.rejects(fresh.nodes([{ level: 3, index: 2 }]), /level 3, index 2\) is missing/);
+  } finally {
+    kv.close();
+  }
+});
