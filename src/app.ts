@@ -27,6 +27,7 @@ import {
   createStreamableManager,
   type LegacySseManager,
   type ServerExtension,
+  type SessionBinding,
   type SessionStore,
   type StreamableManager,
   wardenExtension,
@@ -193,13 +194,13 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
     ...(deps.extensions ?? []),
   ];
   const serverDeps = { registry, version: VERSION, extensions };
-  const newMcpServer = (principal: string, transport = "mcp") =>
-    createMcpServer(serverDeps, { principal, transport });
+  const newMcpServer = (principal: string, transport = "mcp", binding?: Partial<SessionBinding>) =>
+    createMcpServer(serverDeps, { ...binding, principal, transport });
   const streamable = createStreamableManager({
     kv,
     sessions,
     writer,
-    createServer: ({ principal }) => newMcpServer(principal),
+    createServer: (binding) => newMcpServer(binding.principal, "mcp", binding),
     responseMode: config.responseMode,
     maxEventsPerSession: config.maxEventsPerSession,
     logger,

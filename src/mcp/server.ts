@@ -36,6 +36,10 @@ export interface SessionBinding {
   readonly principal: string;
   /** Recorded in the vault with each call: "mcp" (HTTP transports) or "stdio". */
   readonly transport?: string;
+  /** The level a client set earlier (a session rebuilt from KV starts from it). */
+  readonly logLevel?: string;
+  /** Called when the client sets a level, so it can be kept with the session. */
+  readonly onLogLevel?: (level: string) => Promise<void>;
 }
 
 const AnyResult = z.looseObject({});
@@ -101,9 +105,10 @@ export function createMcpServer(deps: McpServerDeps, binding: SessionBinding): M
   const low = server.server;
   const tools = deps.registry.list();
   // The client's logging/setLevel choice; until it sets one, every level is sent.
-  let minLogLevel = 0;
-  low.setRequestHandler(SetLevelRequestSchema, (request) => {
+  let minLogLevel = Math.max(0, LOG_LEVELS.indexOf(binding.logLevel as never));
+  low.setRequestHandler(SetLevelRequestSchema, async (request) => {
     minLogLevel = LOG_LEVELS.indexOf(request.params.level);
+    await binding.onLogLevel?.(request.params.level);
     return {};
   });
   low.setRequestHandler(ListToolsRequestSchema, () => ({ tools: tools as never }));

@@ -23,6 +23,8 @@ export interface SessionRecord {
   readonly createdAt: string;
   /** Unix ms of the last request seen (refreshed at most every `touchEveryMs`). */
   readonly lastSeenMs: number;
+  /** The level the client chose with `logging/setLevel`, kept so a rebuilt session honours it. */
+  readonly logLevel?: string;
 }
 
 /** KV values are limited to 64 KiB; keep headroom for the rest of the record. */
@@ -41,6 +43,8 @@ export interface SessionStore {
   get(id: string, nowMs?: number): Promise<SessionRecord | null>;
   /** Refreshes last-seen (and the KV expiry) of a live session. */
   touch(record: SessionRecord, nowMs?: number): Promise<SessionRecord>;
+  /** Records the client's logging level on a live session (no-op once it has ended). */
+  setLogLevel(id: string, level: string): Promise<void>;
   delete(id: string): Promise<void>;
   list(limit?: number): Promise<SessionRecord[]>;
   count(): Promise<number>;
@@ -87,15 +91,30 @@ export function createSessionStore(kv: Deno.Kv, options: { ttlMs: number }): Ses
       return entry.value;
     },
     async touch(record, nowMs = Date.now()) {
-      const next = { ...record, lastSeenMs: nowMs };
+      let next: SessionRecord = { ...record, lastSeenMs: nowMs };
       // Only refresh a record that still exists: a DELETE from another process must win.
+      // The stored record is the base, so what another process recorded (a log level) stays.
       const key = sessionKey(record.id);
       await withKvRetry(async () => {
-        const current = await kv.get(key);
+        const current = await kv.get<SessionRecord>(key);
         if (current.value === null) return;
+        next = { ...current.value, lastSeenMs: Math.max(nowMs, current.value.lastSeenMs) };
         await kv.atomic().check(current).set(key, next, { expireIn }).commit();
       });
       return next;
+    },
+    async setLogLevel(id, level) {
+      const key = sessionKey(id);
+      for (let attempt = 0; attempt < 5; attempt++) {
+        const current = await withKvRetry(() => kv.get<SessionRecord>(key));
+        if (current.value === null) return;
+        const next = { ...current.value, logLevel: level };
+        const result = await withKvRetry(() =>
+          kv.atomic().check(current).set(key, next, { expireIn }).commit()
+        );
+        if (result.ok) return;
+      }
+      throw new Error(`Cannot record the log level of session ${id}: it kept changing`);
     },
     async delete(id) {
       await withKvRetry(() => kv.delete(sessionKey(id)));

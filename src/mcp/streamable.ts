@@ -8,6 +8,7 @@
 import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
 // @ts-types="@modelcontextprotocol/sdk/server/mcp"
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import type { SessionBinding } from "./server.ts";
 // @ts-types="@modelcontextprotocol/sdk/types"
 import {
   isInitializeRequest,
@@ -96,7 +97,7 @@ export interface StreamableOptions {
   readonly kv: Deno.Kv;
   readonly sessions: SessionStore;
   readonly writer: BatchWriter;
-  readonly createServer: (binding: { principal: string }) => McpServer;
+  readonly createServer: (binding: SessionBinding) => McpServer;
   readonly responseMode: "sse" | "json";
   readonly maxEventsPerSession: number;
   readonly logger: Logger;
@@ -228,7 +229,10 @@ export function createStreamableManager(options: StreamableOptions): StreamableM
         `Invalid Request: initialize params are too large to keep (${size} bytes)`,
       );
     }
-    const server = options.createServer({ principal: ctx.principal });
+    const server = options.createServer({
+      principal: ctx.principal,
+      onLogLevel: (level) => keepLogLevel(sessionId, level),
+    });
     const { transport, events } = newTransport(sessionId, async () => {
       await options.sessions.create(record);
       attach(sessionId, transport, server, record, events);
@@ -246,7 +250,11 @@ export function createStreamableManager(options: StreamableOptions): StreamableM
   async function restore(sessionId: string): Promise<LiveSession | null> {
     const record = await options.sessions.get(sessionId);
     if (!record || record.transport !== "streamable-http") return null;
-    const server = options.createServer({ principal: record.principal });
+    const server = options.createServer({
+      principal: record.principal,
+      ...(record.logLevel ? { logLevel: record.logLevel } : {}),
+      onLogLevel: (level) => keepLogLevel(sessionId, level),
+    });
     const { transport, events } = newTransport(sessionId, () => {});
     await server.connect(transport);
     events?.suspend(true);
@@ -312,6 +320,15 @@ export function createStreamableManager(options: StreamableOptions): StreamableM
       restoring.set(sessionId, pending);
     }
     return await pending;
+  }
+
+  /** Keeps the client's logging level with the session, for processes that rebuild it. */
+  async function keepLogLevel(sessionId: string, level: string): Promise<void> {
+    try {
+      await options.sessions.setLogLevel(sessionId, level);
+    } catch (e) {
+      log.warn("cannot record the session's log level", { session: sessionId, error: e });
+    }
   }
 
   function touch(sessionId: string, session: LiveSession): void {

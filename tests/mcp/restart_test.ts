@@ -73,3 +73,48 @@ Deno.test("two processes sharing one KV file serve the same session", async () =
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a log level set through one process holds when another process rebuilds the session", async () => {
+  const dir = await Deno.makeTempDir();
+  const kvPath = `${dir}/warden.db`;
+  const a = await spawnServer(["--kv", kvPath, "--conformance-fixtures"]);
+  const b = await spawnServer(["--kv", kvPath, "--conformance-fixtures"]);
+  const clients: Client[] = [];
+  /** Calls the logging fixture through `base` on `sessionId`; returns the log levels received. */
+  async function logsVia(base: string, sessionId: string): Promise<string[]> {
+    const transport = new StreamableHTTPClientTransport(new URL(`${base}/mcp`), { sessionId });
+    const client = new Client({ name: "logs", version: "1" });
+    clients.push(client);
+    const levels: string[] = [];
+    client.fallbackNotificationHandler = (n) => {
+      if (n.method === "notifications/message") levels.push(String(n.params?.level));
+      return Promise.resolve();
+    };
+    await client.connect(transport);
+    const r = await client.callTool({ name: "test_tool_with_logging", arguments: {} });
+    assert.equal(r.isError, undefined, JSON.stringify(r));
+    return levels;
+  }
+  try {
+    // Two sessions made on A: one sets "error", one leaves the default.
+    const quiet = new StreamableHTTPClientTransport(new URL(`${a.url}/mcp`));
+    const quietClient = new Client({ name: "quiet", version: "1" });
+    clients.push(quietClient);
+    await quietClient.connect(quiet);
+    await quietClient.setLoggingLevel("error");
+    const chatty = new StreamableHTTPClientTransport(new URL(`${a.url}/mcp`));
+    const chattyClient = new Client({ name: "chatty", version: "1" });
+    clients.push(chattyClient);
+    await chattyClient.connect(chatty);
+
+    // B has never seen either session: it rebuilds both from KV.
+    assert.deepEqual(await logsVia(b.url, chatty.sessionId!), ["info", "info", "info"]);
+    assert.deepEqual(await logsVia(b.url, quiet.sessionId!), [], "info is below the level set");
+    assert.ok(b.logs.some((l) => l.includes("session restored") && l.includes(quiet.sessionId!)));
+  } finally {
+    for (const c of clients) await c.close().catch(() => {});
+    await a.stop();
+    await b.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
