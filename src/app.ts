@@ -242,6 +242,7 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
   });
   const reaper = setInterval(() => {
     streamable.reap().catch((e) => logger.warn("session reaper failed", { error: e }));
+    sse.refresh().catch((e) => logger.warn("cannot refresh SSE session records", { error: e }));
   }, Math.max(1000, Math.min(60_000, config.sessionTtlMs / 4)));
   const checkpointer = setInterval(() => {
     checkpointIfNeeded().catch((e) => {

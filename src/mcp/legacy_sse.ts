@@ -16,7 +16,7 @@ import {
   type MessageExtraInfo,
 } from "@modelcontextprotocol/sdk/types.js";
 import type { Logger } from "../log.ts";
-import type { SessionStore } from "./session_store.ts";
+import type { SessionRecord, SessionStore } from "./session_store.ts";
 
 /** Protocol versions a client may negotiate over `/sse`. */
 export const SSE_PROTOCOL_VERSIONS: readonly string[] = [
@@ -156,6 +156,11 @@ export interface LegacySseOptions {
 export interface LegacySseManager {
   open(principal: string): Promise<Response>;
   post(sessionId: string | null, body: unknown, principal: string): Promise<Response>;
+  /**
+   * Refreshes the KV record of every open stream not refreshed in the last
+   * `min(60 s, TTL/10)`: an open stream is a live session, idle or not.
+   */
+  refresh(nowMs?: number): Promise<number>;
   readonly liveCount: number;
   close(): Promise<void>;
 }
@@ -166,8 +171,16 @@ export interface LegacySseManager {
  * because a legacy stream cannot move to another process.
  */
 export function createLegacySseManager(options: LegacySseOptions): LegacySseManager {
-  const live = new Map<string, { transport: WebStandardSSEServerTransport; principal: string }>();
+  const live = new Map<string, {
+    transport: WebStandardSSEServerTransport;
+    principal: string;
+    /** The KV record, written at initialize. */
+    record: SessionRecord | null;
+    /** When the record was written or last refreshed. */
+    recordedMs: number;
+  }>();
   const log = options.logger;
+  const refreshEveryMs = Math.min(60_000, Math.max(1, options.sessions.ttlMs / 10));
   const maxSessions = options.maxSessions ?? 10_000;
 
   return {
@@ -191,7 +204,7 @@ export function createLegacySseManager(options: LegacySseOptions): LegacySseMana
         log.info("sse session closed", { session: id });
       };
       transport.onerror = (e) => log.debug("sse transport error", { error: e.message });
-      live.set(id, { transport, principal });
+      live.set(id, { transport, principal, record: null, recordedMs: 0 });
       const response = transport.response();
       await server.connect(transport);
       log.info("sse session opened", { session: id });
@@ -216,7 +229,7 @@ export function createLegacySseManager(options: LegacySseOptions): LegacySseMana
           : "2024-11-05";
         init.params = { ...init.params, protocolVersion };
         const now = Date.now();
-        await options.sessions.create({
+        const record: SessionRecord = {
           id: sessionId,
           transport: "sse",
           protocolVersion,
@@ -227,9 +240,23 @@ export function createLegacySseManager(options: LegacySseOptions): LegacySseMana
           stage: "000",
           createdAt: new Date(now).toISOString(),
           lastSeenMs: now,
-        });
+        };
+        await options.sessions.create(record);
+        held.record = record;
+        held.recordedMs = now;
       }
       return held.transport.handlePost(body);
+    },
+    async refresh(nowMs = Date.now()) {
+      let refreshed = 0;
+      for (const held of live.values()) {
+        if (!held.record || nowMs - held.recordedMs < refreshEveryMs) continue;
+        held.recordedMs = nowMs;
+        // touch re-reads the stored record and leaves it alone if the session has ended.
+        held.record = await options.sessions.touch(held.record, nowMs);
+        refreshed++;
+      }
+      return refreshed;
     },
     async close() {
       const all = [...live.values()];

@@ -97,3 +97,21 @@ Deno.test("legacy SSE: negotiates protocol 2024-11-05", async () => {
     await server.close();
   }
 });
+
+Deno.test("legacy SSE: an open stream keeps its session record alive past the idle TTL", async () => {
+  const server = await startServer({ args: ["--session-ttl", "2"] });
+  try {
+    const { client } = await connectSse(server.url);
+    const [record] = (await server.app.sessions.list()).filter((r) => r.transport === "sse");
+    assert.ok(record, "initialize wrote the record");
+    // Nothing is posted for twice the TTL; the stream stays open.
+    await new Promise((r) => setTimeout(r, 4500));
+    const now = await server.app.sessions.get(record.id);
+    assert.ok(now, "the record of an open stream is still there");
+    assert.ok(now.lastSeenMs > record.lastSeenMs, "and it was refreshed");
+    assert.equal(server.app.sse.liveCount, 1);
+    await client.close();
+  } finally {
+    await server.close();
+  }
+});
