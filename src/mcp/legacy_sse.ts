@@ -16,7 +16,7 @@ import {
   type MessageExtraInfo,
 } from "@modelcontextprotocol/sdk/types.js";
 import type { Logger } from "../log.ts";
-import type { SessionRecord, SessionStore } from "./session_store.ts";
+import { type SessionRecord, type SessionStore, touchIntervalMs } from "./session_store.ts";
 
 /** Protocol versions a client may negotiate over `/sse`. */
 export const SSE_PROTOCOL_VERSIONS: readonly string[] = [
@@ -180,7 +180,7 @@ export function createLegacySseManager(options: LegacySseOptions): LegacySseMana
     recordedMs: number;
   }>();
   const log = options.logger;
-  const refreshEveryMs = Math.min(60_000, Math.max(1, options.sessions.ttlMs / 10));
+  const refreshEveryMs = touchIntervalMs(options.sessions.ttlMs);
   const maxSessions = options.maxSessions ?? 10_000;
 
   return {

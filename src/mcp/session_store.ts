@@ -27,6 +27,14 @@ export interface SessionRecord {
   readonly logLevel?: string;
 }
 
+/**
+ * How often a live session's stored last-seen is refreshed: often enough to
+ * be close to the truth, rarely enough to stay off the per-request path.
+ */
+export function touchIntervalMs(ttlMs: number): number {
+  return Math.min(60_000, Math.max(1, ttlMs / 10));
+}
+
 /** KV values are limited to 64 KiB; keep headroom for the rest of the record. */
 export const MAX_SESSION_RECORD_BYTES = 60 * 1024;
 
@@ -65,9 +73,13 @@ export function createSessionStore(kv: Deno.Kv, options: { ttlMs: number }): Ses
   const ttlMs = options.ttlMs;
   // Expiry slack so a record is never dropped by KV before our own idle check says so.
   const expireIn = ttlMs + 60_000;
+  // A stored last-seen may lag the real last request by up to one refresh
+  // interval; counting that in means a session is never expired early (it may
+  // go up to one interval late instead).
+  const graceMs = touchIntervalMs(ttlMs);
 
   function isExpired(record: SessionRecord, nowMs: number): boolean {
-    return nowMs - record.lastSeenMs > ttlMs;
+    return nowMs - record.lastSeenMs > ttlMs + graceMs;
   }
 
   return {

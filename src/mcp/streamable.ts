@@ -22,6 +22,7 @@ import {
   MAX_SESSION_RECORD_BYTES,
   type SessionRecord,
   type SessionStore,
+  touchIntervalMs,
 } from "./session_store.ts";
 
 /** Protocol versions negotiated on `/mcp` (the 2024-11-05 protocol belongs to `/sse`). */
@@ -144,7 +145,7 @@ export function createStreamableManager(options: StreamableOptions): StreamableM
   const live = new Map<string, LiveSession>();
   const restoring = new Map<string, Promise<LiveSession | null>>();
   const recheckMs = options.recheckMs ?? 1000;
-  const touchEveryMs = options.touchEveryMs ?? Math.min(60_000, options.sessions.ttlMs / 10);
+  const touchEveryMs = options.touchEveryMs ?? touchIntervalMs(options.sessions.ttlMs);
   const log = options.logger;
   const jsonMode = options.responseMode === "json";
 

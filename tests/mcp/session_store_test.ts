@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { createSessionStore, type SessionRecord } from "../../src/mcp/mod.ts";
+import { createSessionStore, type SessionRecord, touchIntervalMs } from "../../src/mcp/mod.ts";
 
 function record(id: string, lastSeenMs: number): SessionRecord {
   return {
@@ -43,6 +43,24 @@ Deno.test("session store: setting the level of an ended session is a no-op, not 
     await sessions.delete("s2");
     await sessions.setLogLevel("s2", "error");
     assert.equal(await sessions.get("s2"), null);
+  } finally {
+    kv.close();
+  }
+});
+
+Deno.test("session store: a stored last-seen that lags by one refresh interval does not expire a session early", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const ttlMs = 10_000;
+    const sessions = createSessionStore(kv, { ttlMs });
+    const stored = Date.now();
+    await sessions.create(record("s3", stored));
+    // The last request came one refresh interval (TTL/10) after the stored
+    // last-seen, so the session has been idle for just under the TTL.
+    const idleJustUnder = stored + ttlMs + touchIntervalMs(ttlMs) - 1;
+    assert.ok(await sessions.get("s3", idleJustUnder), "still alive");
+    // Past the TTL plus that interval it is gone, whatever the lag.
+    assert.equal(await sessions.get("s3", stored + ttlMs + touchIntervalMs(ttlMs) + 1), null);
   } finally {
     kv.close();
   }
