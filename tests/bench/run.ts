@@ -4,14 +4,14 @@
  * same machine in one run, so ratios between variants are meaningful even on
  * a noisy 2-core box. Prints a Markdown table and writes bench/results/latest.json.
  *
- * Environment: BENCH_ROUNDS (default 3), BENCH_DURATION_MS (default 3000),
+ * Environment: BENCH_ROUNDS (default 5), BENCH_DURATION_MS (default 3000),
  * BENCH_WARMUP_MS (default 1000), BENCH_ONLY (comma-separated suite names),
  * BENCH_VAULT_ENTRIES (default 1000000: the size of the vault-scale log).
  */
 import { runVaultScale } from "./_vault_scale.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
-const rounds = Number(Deno.env.get("BENCH_ROUNDS") ?? 3);
+const rounds = Number(Deno.env.get("BENCH_ROUNDS") ?? 5);
 const durationMs = Number(Deno.env.get("BENCH_DURATION_MS") ?? 3000);
 const warmupMs = Number(Deno.env.get("BENCH_WARMUP_MS") ?? 1000);
 const only = (Deno.env.get("BENCH_ONLY") ?? "").split(",").filter(Boolean);
