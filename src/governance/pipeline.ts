@@ -5,6 +5,7 @@
  * `execute` thunk, which runs only when the verdict allows.
  */
 import type { Logger } from "../log.ts";
+import type { AppendOptions } from "../vault/mod.ts";
 import { evaluatePost, evaluatePre } from "./floors.ts";
 import { holdDigest, type HoldError, type HoldRecord, type HoldStore } from "./holds.ts";
 import { redact } from "./pii.ts";
@@ -63,7 +64,7 @@ export interface GovernedResult {
  */
 export type SealFn = (
   fields: Record<string, unknown>,
-  options?: { body?: unknown; digests?: Record<string, unknown> },
+  options?: AppendOptions,
 ) => Promise<{ index: number; leafHash: string }>;
 
 /** Everything the pipeline needs; all resources are passed in. */
@@ -162,10 +163,7 @@ export function createGovernance(deps: GovernanceDeps): Governance {
     };
   }
 
-  async function seal(
-    fields: Record<string, unknown>,
-    options?: { body?: unknown; digests?: Record<string, unknown> },
-  ) {
+  async function seal(fields: Record<string, unknown>, options?: AppendOptions) {
     if (!deps.seal) return undefined;
     return await deps.seal(fields, options);
   }
@@ -182,7 +180,7 @@ export function createGovernance(deps: GovernanceDeps): Governance {
     execution?: Execution;
     hold?: HoldRecord;
     latencyMs: number;
-  }): [Record<string, unknown>, { body?: unknown; digests: Record<string, unknown> }] {
+  }): [Record<string, unknown>, AppendOptions] {
     const { req, floors, verdict, execution, hold } = input;
     const f6 = floors.find((f) => f.id === "F6");
     const argsFlagged = hasFindings(f6, "arguments");

@@ -28,7 +28,7 @@ import { signCheckpoint as signCheckpointNote } from "./checkpoint.ts";
 import { CompactRange, type CompactRangeJson, type NodeId } from "./compact_range.ts";
 import { popCount } from "./_bits.ts";
 import { GENESIS_PREV } from "./bundle_verify.ts";
-import { hashLeaf, sha256, toBase64, toHex } from "./hasher.ts";
+import { fromHex, hashLeaf, sha256, toBase64, toHex } from "./hasher.ts";
 import type { Signer } from "./note.ts";
 import { buildConsistencyProof, buildInclusionProof } from "./proof.ts";
 import { writeBundle } from "./bundle_io.ts";
@@ -217,7 +217,7 @@ function encodeHead(state: HeadState): Uint8Array {
   const view = new DataView(bytes.buffer);
   bytes[0] = HEAD_FORMAT;
   view.setBigUint64(1, BigInt(state.range.size));
-  bytes.set(fromHexBytes(state.last), 9);
+  bytes.set(fromHex(state.last), 9);
   for (let i = 0; i < hashes.length; i++) bytes.set(hashes[i], 41 + i * 32);
   return bytes;
 }
@@ -245,10 +245,6 @@ function headView(state: HeadState): VaultHead {
     range: state.range.toJSON(),
     last: state.last,
   };
-}
-
-function fromHexBytes(hex: string): Uint8Array {
-  return Uint8Array.fromHex(hex);
 }
 
 interface CachedHead {
