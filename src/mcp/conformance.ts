@@ -2,15 +2,7 @@
  * TEST-ONLY resources and prompts for the MCP conformance suite, applied to
  * each session's server with `--conformance-fixtures` (never by default).
  */
-// @ts-types="@modelcontextprotocol/sdk/server/mcp"
-import { type McpServer, ResourceTemplate } from "@modelcontextprotocol/sdk/server/mcp.js";
-// @ts-types="@modelcontextprotocol/sdk/server/completable"
-import { completable } from "@modelcontextprotocol/sdk/server/completable.js";
-// @ts-types="@modelcontextprotocol/sdk/types"
-import {
-  SubscribeRequestSchema,
-  UnsubscribeRequestSchema,
-} from "@modelcontextprotocol/sdk/types.js";
+import { completable, type McpServer, ResourceTemplate } from "@modelcontextprotocol/server";
 import { z } from "zod";
 import { FIXTURE_PNG_BASE64 } from "../tools/mod.ts";
 
@@ -59,11 +51,11 @@ export function conformanceExtension(server: McpServer): void {
   }));
   const subscriptions = new Set<string>();
   server.server.registerCapabilities({ resources: { subscribe: true, listChanged: true } });
-  server.server.setRequestHandler(SubscribeRequestSchema, (req) => {
+  server.server.setRequestHandler("resources/subscribe", (req) => {
     subscriptions.add(req.params.uri);
     return {};
   });
-  server.server.setRequestHandler(UnsubscribeRequestSchema, (req) => {
+  server.server.setRequestHandler("resources/unsubscribe", (req) => {
     subscriptions.delete(req.params.uri);
     return {};
   });
@@ -80,13 +72,13 @@ export function conformanceExtension(server: McpServer): void {
   server.registerPrompt("test_prompt_with_arguments", {
     title: "Prompt with arguments",
     description: "A prompt with required arguments",
-    argsSchema: {
+    argsSchema: z.object({
       arg1: completable(
         z.string().describe("First test argument"),
         (value) => ["testValue1", "testValue2"].filter((v) => v.startsWith(value)),
       ),
       arg2: z.string().describe("Second test argument"),
-    },
+    }),
   }, ({ arg1, arg2 }) => ({
     messages: [{
       role: "user",
@@ -96,7 +88,7 @@ export function conformanceExtension(server: McpServer): void {
   server.registerPrompt("test_prompt_with_embedded_resource", {
     title: "Prompt with embedded resource",
     description: "A prompt that includes an embedded resource",
-    argsSchema: { resourceUri: z.string().describe("URI of the resource to embed") },
+    argsSchema: z.object({ resourceUri: z.string().describe("URI of the resource to embed") }),
   }, ({ resourceUri }) => ({
     messages: [
       {

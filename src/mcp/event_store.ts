@@ -4,10 +4,7 @@
  * reconnects with `Last-Event-ID` — to this process or another sharing the KV —
  * receives what it missed.
  */
-// @ts-types="@modelcontextprotocol/sdk/server/webStandardStreamableHttp"
-import type { EventStore } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
-// @ts-types="@modelcontextprotocol/sdk/types"
-import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
+import type { EventStore, JSONRPCMessage } from "@modelcontextprotocol/server";
 import {
   type BatchWriter,
   eventKey,

@@ -4,17 +4,14 @@
  * `POST /messages?sessionId=…` delivers client messages, replies go down the
  * stream. The SDK only ships a Node version of this transport.
  */
-// @ts-types="@modelcontextprotocol/sdk/shared/transport"
-import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
-// @ts-types="@modelcontextprotocol/sdk/server/mcp"
-import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
-// @ts-types="@modelcontextprotocol/sdk/types"
 import {
   isInitializeRequest,
   type JSONRPCMessage,
-  JSONRPCMessageSchema,
+  type McpServer,
   type MessageExtraInfo,
-} from "@modelcontextprotocol/sdk/types.js";
+  type Transport,
+} from "@modelcontextprotocol/server";
+import { JSONRPCMessageSchema } from "@modelcontextprotocol/core";
 import type { Logger } from "../log.ts";
 import { type SessionRecord, type SessionStore, touchIntervalMs } from "./session_store.ts";
 

@@ -3,17 +3,12 @@
  * `tools/list` and `tools/call` are answered from the Warden registry, so MCP
  * and REST share a single call path (validation, containment, governance).
  */
-// @ts-types="@modelcontextprotocol/sdk/server/mcp"
-import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
-// @ts-types="@modelcontextprotocol/sdk/types"
 import {
-  CallToolRequestSchema,
   type CallToolResult,
-  ErrorCode,
-  ListToolsRequestSchema,
-  McpError,
-  SetLevelRequestSchema,
-} from "@modelcontextprotocol/sdk/types.js";
+  McpServer,
+  ProtocolError,
+  ProtocolErrorCode,
+} from "@modelcontextprotocol/server";
 import { z } from "zod";
 import type { CallOutcome, ClientBridge, ToolRegistry } from "../tools/mod.ts";
 
@@ -63,7 +58,7 @@ const LOG_LEVELS = [
  */
 export function toCallToolResult(outcome: CallOutcome): CallToolResult {
   if (outcome.errorKind === "unknown_tool") {
-    throw new McpError(ErrorCode.InvalidParams, outcome.text);
+    throw new ProtocolError(ProtocolErrorCode.InvalidParams, outcome.text);
   }
   const meta = outcome.vault
     ? {
@@ -106,41 +101,41 @@ export function createMcpServer(deps: McpServerDeps, binding: SessionBinding): M
   const tools = deps.registry.list();
   // The client's logging/setLevel choice; until it sets one, every level is sent.
   let minLogLevel = Math.max(0, LOG_LEVELS.indexOf(binding.logLevel as never));
-  low.setRequestHandler(SetLevelRequestSchema, async (request) => {
+  low.setRequestHandler("logging/setLevel", async (request) => {
     minLogLevel = LOG_LEVELS.indexOf(request.params.level);
     await binding.onLogLevel?.(request.params.level);
     return {};
   });
-  low.setRequestHandler(ListToolsRequestSchema, () => ({ tools: tools as never }));
-  low.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
-    const progressToken = request.params._meta?.progressToken;
+  low.setRequestHandler("tools/list", () => ({ tools: tools as never }));
+  low.setRequestHandler("tools/call", async (request, ctx) => {
+    const meta = (ctx.mcpReq._meta ?? request.params._meta ?? {}) as Record<string, unknown>;
+    const progressToken = meta.progressToken as string | number | undefined;
     const client: ClientBridge = {
       get capabilities() {
         return (low.getClientCapabilities() ?? {}) as Record<string, unknown>;
       },
       log: async (level, data) => {
         if (LOG_LEVELS.indexOf(level) < minLogLevel) return;
-        await extra.sendNotification({ method: "notifications/message", params: { level, data } });
+        await ctx.mcpReq.notify({ method: "notifications/message", params: { level, data } });
       },
       progress: async (progress, opts) => {
         if (progressToken === undefined) return;
-        await extra.sendNotification({
+        await ctx.mcpReq.notify({
           method: "notifications/progress",
           params: { progressToken, progress, ...opts },
         });
       },
       request: (method, params) =>
-        extra.sendRequest({ method, params } as never, AnyResult) as Promise<
+        ctx.mcpReq.send({ method, params } as never, AnyResult) as Promise<
           Record<string, unknown>
         >,
     };
-    const meta = (request.params._meta ?? {}) as Record<string, unknown>;
     const holdId = meta["warden/hold"];
     const outcome = await deps.registry.call(request.params.name, request.params.arguments, {
-      sessionId: extra.sessionId,
+      sessionId: ctx.sessionId,
       principal: binding.principal,
       transport: binding.transport ?? "mcp",
-      signal: extra.signal,
+      signal: ctx.mcpReq.signal,
       client,
       ...(typeof holdId === "string" ? { holdId } : {}),
       debug: meta["warden/debug"] === true,

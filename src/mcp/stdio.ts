@@ -2,10 +2,8 @@
  * `warden stdio`: the same server over stdin/stdout for local clients. stdout
  * carries only JSON-RPC; every log line goes to stderr.
  */
-// @ts-types="@modelcontextprotocol/sdk/server/stdio"
-import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
-// @ts-types="@modelcontextprotocol/sdk/server/mcp"
-import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import { StdioServerTransport } from "@modelcontextprotocol/server/stdio";
+import type { McpServer } from "@modelcontextprotocol/server";
 import type { Logger } from "../log.ts";
 
 /**

@@ -4,17 +4,14 @@
  * hold (after a restart, or when another process created it) by replaying the
  * client's stored `initialize` into a fresh transport.
  */
-// @ts-types="@modelcontextprotocol/sdk/server/webStandardStreamableHttp"
-import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
-// @ts-types="@modelcontextprotocol/sdk/server/mcp"
-import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
-import type { SessionBinding } from "./server.ts";
-// @ts-types="@modelcontextprotocol/sdk/types"
 import {
   isInitializeRequest,
   type JSONRPCMessage,
   LATEST_PROTOCOL_VERSION,
-} from "@modelcontextprotocol/sdk/types.js";
+  type McpServer,
+  WebStandardStreamableHTTPServerTransport,
+} from "@modelcontextprotocol/server";
+import type { SessionBinding } from "./server.ts";
 import type { Logger } from "../log.ts";
 import type { BatchWriter } from "../store/mod.ts";
 import { KvEventStore } from "./event_store.ts";
@@ -33,45 +30,11 @@ export const STREAMABLE_PROTOCOL_VERSIONS: readonly string[] = [
 ];
 
 /**
- * The SDK transport, fixed for typescript-sdk#2559: in JSON-response mode the
- * SDK never removes a request's `_streamMapping` entry once its response is
- * sent (~2 KB per call). We drop settled entries after each response.
+ * The SDK transport with one test hook. SDK 1.32.2 kept a request's `_streamMapping` entry
+ * after its JSON-mode response was sent (typescript-sdk#2559, ~2 KB per call) and Warden pruned
+ * them here; v2 removes them itself, so only the count the leak test watches remains.
  */
 class WardenStreamableTransport extends WebStandardStreamableHTTPServerTransport {
-  readonly #jsonMode: boolean;
-
-  constructor(
-    options: ConstructorParameters<typeof WebStandardStreamableHTTPServerTransport>[0] & {
-      enableJsonResponse: boolean;
-    },
-  ) {
-    super(options);
-    this.#jsonMode = options.enableJsonResponse;
-  }
-
-  override async send(
-    message: JSONRPCMessage,
-    options?: Parameters<WebStandardStreamableHTTPServerTransport["send"]>[1],
-  ): Promise<void> {
-    await super.send(message, options);
-    // A plain shape check: the SDK's type guards run a zod parse per message.
-    if (this.#jsonMode && "id" in message && ("result" in message || "error" in message)) {
-      this.pruneSettledStreams();
-    }
-  }
-
-  /** Removes JSON-mode stream entries no pending request refers to any more. */
-  pruneSettledStreams(): void {
-    // Private SDK state, reached by name on purpose: see the class comment.
-    const streams = this["_streamMapping"] as Map<string, { resolveJson?: unknown }>;
-    const pending = this["_requestToStreamMapping"] as Map<unknown, string>;
-    if (streams.size === 0) return;
-    const live = new Set(pending.values());
-    for (const [id, entry] of streams) {
-      if (entry.resolveJson && !live.has(id)) streams.delete(id);
-    }
-  }
-
   /** Number of JSON-mode request entries held (the leak test watches this; open GET streams are not counted). */
   get heldStreams(): number {
     let n = 0;

@@ -5,8 +5,7 @@
  * `warden://vault/checkpoint` (the latest signed checkpoint), and the prompt
  * `arifos.prompt.aaa_chain` (how to walk 000 → 999).
  */
-// @ts-types="@modelcontextprotocol/sdk/server/mcp"
-import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import type { McpServer } from "@modelcontextprotocol/server";
 import { z } from "zod";
 import {
   canonicalPolicy,
@@ -118,7 +117,7 @@ export function wardenExtension(deps: {
     server.registerPrompt("arifos.prompt.aaa_chain", {
       title: "Walk the 000→999 chain",
       description: "How to take an action through Warden's governance chain, step by step",
-      argsSchema: { intent: z.string().describe("What you intend to do").optional() },
+      argsSchema: z.object({ intent: z.string().describe("What you intend to do").optional() }),
     }, ({ intent }) => ({
       messages: [{
         role: "user",
