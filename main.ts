@@ -258,10 +258,24 @@ async function exportCommand(config: Readonly<Config>, logger: Logger): Promise<
 
 /** `warden verify BUNDLE [--key VKEY]` or `warden verify --url URL`: exit 0 only if everything checks. */
 async function verifyCommand(config: Readonly<Config>): Promise<number> {
+  const held: string[] = [];
+  for (const f of config.checkpointFiles) {
+    try {
+      held.push(await Deno.readTextFile(f));
+    } catch (e) {
+      console.error(`warden: cannot read --checkpoint ${f}: ${(e as Error).message}`);
+      return 2;
+    }
+  }
+  const options = {
+    key: config.key,
+    checkpoints: held,
+    allowUnsignedTail: config.allowUnsignedTail,
+  };
   let result: BundleFileResult;
   if (config.url) {
     try {
-      result = await auditServer(config.url, { key: config.key, token: config.token });
+      result = await auditServer(config.url, { ...options, token: config.token });
     } catch (e) {
       console.error(`warden: cannot audit ${config.url}: ${(e as Error).message}`);
       return 2;
@@ -279,20 +293,21 @@ async function verifyCommand(config: Readonly<Config>): Promise<number> {
       console.error(`warden: cannot open ${path}: ${(e as Error).message}`);
       return 2;
     }
-    const held: string[] = [];
-    for (const f of config.checkpointFiles) {
-      try {
-        held.push(await Deno.readTextFile(f));
-      } catch (e) {
-        console.error(`warden: cannot read --checkpoint ${f}: ${(e as Error).message}`);
-        return 2;
-      }
-    }
-    result = await verifyBundleStream(file.readable, { key: config.key, checkpoints: held });
+    result = await verifyBundleStream(file.readable, options);
   }
   const line = describeResult(result);
   if (result.ok) console.log(line);
   else console.error(line);
+  if (result.ok) {
+    for (const warning of result.warnings ?? []) console.error(`WARNING: ${warning}`);
+    if (!result.authenticated) {
+      console.error(
+        "WARNING: NOTHING WAS AUTHENTICATED. Without --key the bundle was checked only against " +
+          "the key it names itself, so it is merely consistent with itself: anyone can produce such " +
+          "a bundle. Pass --key with the verifier key you obtained out of band (GET /vault/key).",
+      );
+    }
+  }
   return result.ok ? 0 : 1;
 }
 

@@ -49,6 +49,13 @@ export interface Config {
   readonly url: string | undefined;
   /** `verify --checkpoint`: files of signed checkpoints held by the verifier. */
   readonly checkpointFiles: readonly string[];
+  /** `verify --allow-unsigned-tail`: entries after the last signed checkpoint only warn. */
+  readonly allowUnsignedTail: boolean;
+  /**
+   * Directory keeping a copy of the latest signed checkpoint outside the KV;
+   * undefined means "beside the KV file" (none for :memory: and Deno Deploy).
+   */
+  readonly checkpointMirror: string | undefined;
 }
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
@@ -191,6 +198,14 @@ export const FLAGS: readonly FlagSpec[] = [
       "file holding the checkpoint signing key (PRIVATE+KEY+… note key); or set WARDEN_SIGNING_KEY to the key itself",
   },
   {
+    name: "checkpoint-mirror",
+    env: "WARDEN_CHECKPOINT_MIRROR",
+    type: "string",
+    placeholder: "DIR",
+    help:
+      "keep the latest signed checkpoint in DIR, outside the KV; a log behind it is not signed (default: <kv>.checkpoints/ beside the KV file)",
+  },
+  {
     name: "checkpoint-interval",
     env: "WARDEN_CHECKPOINT_INTERVAL",
     type: "string",
@@ -239,6 +254,12 @@ export const FLAGS: readonly FlagSpec[] = [
     multiple: true,
     placeholder: "FILE",
     help: "verify: a signed checkpoint you obtained earlier; the log must contain it (repeatable)",
+  },
+  {
+    name: "allow-unsigned-tail",
+    type: "boolean",
+    help:
+      "verify: with --key, entries after the last signed checkpoint are a warning, not a failure",
   },
   {
     name: "url",
@@ -416,6 +437,8 @@ export function loadConfig(
     key: get("key"),
     url: get("url"),
     checkpointFiles: Object.freeze([...(values["checkpoint"] as string[] | undefined ?? [])]),
+    allowUnsignedTail: values["allow-unsigned-tail"] === true,
+    checkpointMirror: get("checkpoint-mirror"),
     ...(values["help"] === true ? { command: "help" } : {}),
   });
 }

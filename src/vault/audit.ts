@@ -31,7 +31,14 @@ async function getJson(url: string, headers: HeadersInit): Promise<any> {
  */
 export async function auditServer(
   baseUrl: string,
-  options: { key?: string; token?: string; sample?: number } = {},
+  options: {
+    key?: string;
+    token?: string;
+    sample?: number;
+    /** Signed checkpoints the auditor held before: a rolled-back or forked log fails. */
+    checkpoints?: readonly string[];
+    allowUnsignedTail?: boolean;
+  } = {},
 ): Promise<AuditResult> {
   const base = baseUrl.replace(/\/+$/, "");
   const headers: HeadersInit = options.token ? { authorization: `Bearer ${options.token}` } : {};
@@ -47,8 +54,8 @@ export async function auditServer(
     after = page.checkpoints[page.checkpoints.length - 1].size;
   }
   const verifier = await createBundleVerifier(
-    { origin: head.origin, vkey, checkpoints: notes },
-    { key: options.key },
+    { origin: head.origin, vkey, checkpoints: [...notes, ...(options.checkpoints ?? [])] },
+    { key: options.key, allowUnsignedTail: options.allowUnsignedTail },
   );
   // Leaf hashes are recomputed here, never taken from the server.
   const leaves: Uint8Array[] = [];

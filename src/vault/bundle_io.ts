@@ -19,7 +19,7 @@
  * (pretty-printed, say) is still accepted by parsing it whole.
  */
 import { type BundleResult, createBundleVerifier } from "./bundle_verify.ts";
-import { fromBase64, sha256, toHex } from "./hasher.ts";
+import { fromBase64, hashLeaf, sha256, toHex } from "./hasher.ts";
 
 /** The format tag written in every bundle. */
 export const BUNDLE_FORMAT = "warden-vault-bundle/1";
@@ -36,7 +36,8 @@ export interface BundleHeader {
 export interface BundleSource {
   readonly header: Omit<BundleHeader, "format">;
   readonly checkpoints: AsyncIterable<string> | Iterable<string>;
-  readonly entries: AsyncIterable<Uint8Array>;
+  /** Entry bytes, or bytes with the leaf hash the log recorded for them. */
+  readonly entries: AsyncIterable<Uint8Array | { bytes: Uint8Array; leaf: Uint8Array }>;
   /** Bodies referenced by entries (`body_sha256`), fetched by hash. */
   blob(sha256hex: string): Promise<Uint8Array | null>;
 }
@@ -61,11 +62,30 @@ export async function writeBundle(
   await write((checkpoints ? "\n" : "") + '],"entries":[\n');
   let entries = 0;
   const referenced = new Set<string>();
+  // Recorded leaf hashes, 32 bytes each, written after the entries.
+  let leaves = new Uint8Array(32 * 1024);
   let buffer = "";
-  for await (const bytes of source.entries) {
+  for await (const item of source.entries) {
+    const bytes = item instanceof Uint8Array ? item : item.bytes;
+    const leaf = item instanceof Uint8Array ? hashLeaf(bytes) : item.leaf;
+    if ((entries + 1) * 32 > leaves.byteLength) {
+      const grown = new Uint8Array(leaves.byteLength * 2);
+      grown.set(leaves);
+      leaves = grown;
+    }
+    leaves.set(leaf, entries * 32);
     buffer += (entries++ === 0 ? "" : ",\n") + '"' + encodeBase64(bytes) + '"';
     const ref = BODY_REF.exec(decoder.decode(bytes));
     if (ref) referenced.add(ref[1]);
+    if (buffer.length > 1 << 20) {
+      await write(buffer);
+      buffer = "";
+    }
+  }
+  await write(buffer + (entries ? "\n" : "") + '],"leaves":[\n');
+  buffer = "";
+  for (let i = 0; i < entries; i++) {
+    buffer += (i === 0 ? "" : ",\n") + '"' + toHex(leaves.subarray(i * 32, i * 32 + 32)) + '"';
     if (buffer.length > 1 << 20) {
       await write(buffer);
       buffer = "";
@@ -98,33 +118,99 @@ async function* lines(stream: ReadableStream<Uint8Array>): AsyncIterable<string>
       start = nl + 1;
     }
     rest = rest.slice(start);
+    // One item per line: a line this long is not a bundle this tool wrote.
+    if (rest.length > MAX_LINE) throw new BundleFormatError("a line is longer than 64 MiB");
   }
   if (rest.length > 0) yield rest;
+}
+
+const MAX_LINE = 64 * 1024 * 1024;
+
+/** A bundle whose layout is broken (truncated, malformed); reported as a FAIL. */
+class BundleFormatError extends Error {
+  override name = "BundleFormatError";
 }
 
 /** Result of verifying a bundle file: the core verdict plus body checks. */
 export type BundleFileResult = BundleResult & { blobs?: number; header?: BundleHeader };
 
-function itemOf(line: string): string {
-  return JSON.parse(line.endsWith(",") ? line.slice(0, -1) : line);
+function itemOf(line: string, what: string): unknown {
+  try {
+    return JSON.parse(line.endsWith(",") ? line.slice(0, -1) : line);
+  } catch {
+    throw new BundleFormatError(`${what} is not valid JSON (is the bundle truncated?)`);
+  }
+}
+
+const HEADER_FIELDS = new Set(["format", "origin", "vkey", "size"]);
+const TOP_LEVEL_FIELDS = new Set([...HEADER_FIELDS, "checkpoints", "entries", "leaves", "blobs"]);
+
+/** Checks the header's fields: unknown ones are refused, not ignored. */
+function checkHeader(doc: Record<string, unknown>, allowed: Set<string>): string | undefined {
+  const unknown = Object.keys(doc).filter((k) => !allowed.has(k));
+  if (unknown.length > 0) {
+    return `bundle has unknown top-level field${unknown.length > 1 ? "s" : ""} ${
+      unknown.slice(0, 5).map((k) => JSON.stringify(k.slice(0, 40))).join(", ")
+    }: refused rather than ignored`;
+  }
+  if (doc.format !== BUNDLE_FORMAT) {
+    return `not a warden vault bundle (format ${
+      JSON.stringify(String(doc.format ?? "missing").slice(0, 40))
+    }, expected ${BUNDLE_FORMAT})`;
+  }
+  if (typeof doc.origin !== "string" || doc.origin === "") return "bundle origin is missing";
+  if (typeof doc.vkey !== "string") return "bundle vkey is missing";
+  if (typeof doc.size !== "number" || !Number.isSafeInteger(doc.size) || doc.size < 0) {
+    return "bundle size is missing or not a non-negative integer";
+  }
+  return undefined;
+}
+
+/** Options of `verifyBundleStream`. */
+export interface BundleStreamOptions {
+  /** Trusted verifier key; see `BundleOptions.key`. */
+  key?: string;
+  /** Signed checkpoints the verifier held before; the log must contain them. */
+  checkpoints?: readonly string[];
+  /** See `BundleOptions.allowUnsignedTail`. */
+  allowUnsignedTail?: boolean;
 }
 
 /**
  * Verifies a bundle read from `stream` (see the module doc for the layout),
  * entry by entry. Bodies kept outside entries must be present and hash to
- * the `body_sha256` their entry records.
+ * the `body_sha256` their entry records. A truncated or malformed file is a
+ * failure result, never an exception.
  */
 export async function verifyBundleStream(
   stream: ReadableStream<Uint8Array>,
-  options: { key?: string; checkpoints?: readonly string[] } = {},
+  options: BundleStreamOptions = {},
 ): Promise<BundleFileResult> {
-  const it = lines(stream)[Symbol.asyncIterator]();
+  try {
+    return await verifyLines(lines(stream)[Symbol.asyncIterator](), options);
+  } catch (error) {
+    const message = error instanceof BundleFormatError
+      ? error.message
+      : `cannot read the bundle: ${(error as Error)?.message ?? String(error)}`;
+    return { ok: false, reason: `malformed bundle: ${message}` };
+  }
+}
+
+async function verifyLines(
+  it: AsyncIterator<string>,
+  options: BundleStreamOptions,
+): Promise<BundleFileResult> {
   const first = await it.next();
   const headMatch = first.done ? null : /^(\{.*),"checkpoints":\[$/.exec(first.value);
   if (!headMatch) {
     // Not our streaming layout: parse the whole document.
     let text = first.done ? "" : first.value + "\n";
-    for (let r = await it.next(); !r.done; r = await it.next()) text += r.value + "\n";
+    for (let r = await it.next(); !r.done; r = await it.next()) {
+      text += r.value + "\n";
+      if (text.length > MAX_LINE) {
+        throw new BundleFormatError("not in the streaming layout and over 64 MiB");
+      }
+    }
     return await verifyParsed(text, options);
   }
   let header: BundleHeader;
@@ -133,15 +219,19 @@ export async function verifyBundleStream(
   } catch {
     return { ok: false, reason: "bundle header is not valid JSON" };
   }
-  if (header.format !== BUNDLE_FORMAT) {
-    return { ok: false, reason: `unknown bundle format ${JSON.stringify(header.format)}` };
+  if (typeof header !== "object" || header === null || Array.isArray(header)) {
+    return { ok: false, reason: "bundle header is not a JSON object" };
   }
+  const problem = checkHeader(header as unknown as Record<string, unknown>, HEADER_FIELDS);
+  if (problem) return { ok: false, reason: problem };
   const checkpoints: string[] = [];
   let line = await it.next();
   for (; !line.done && line.value !== '],"entries":['; line = await it.next()) {
-    checkpoints.push(itemOf(line.value));
+    checkpoints.push(itemOf(line.value, `checkpoint ${checkpoints.length}`) as string);
   }
-  if (line.done) return { ok: false, reason: "bundle ends inside its checkpoints" };
+  if (line.done) {
+    return { ok: false, reason: "bundle is truncated: it ends inside its checkpoints" };
+  }
   // Checkpoints the verifier already held are checked like the bundle's own:
   // a log that dropped or rewrote what they cover cannot match them.
   const verifier = await createBundleVerifier(
@@ -150,19 +240,49 @@ export async function verifyBundleStream(
       vkey: header.vkey,
       checkpoints: [...checkpoints, ...(options.checkpoints ?? [])],
     },
-    { key: options.key },
+    { key: options.key, allowUnsignedTail: options.allowUnsignedTail },
   );
   const referenced = new Map<string, number>();
   let index = 0;
-  for (line = await it.next(); !line.done && line.value !== '],"blobs":{'; line = await it.next()) {
-    const b64 = itemOf(line.value);
-    if (!verifier.push(b64)) {
-      // Drain nothing more: the verdict names the first defect.
-      return { ...verifier.finish(), header };
+  let failed = false;
+  const END_ENTRIES = new Set(['],"leaves":[', '],"blobs":{']);
+  for (line = await it.next(); !line.done && !END_ENTRIES.has(line.value); line = await it.next()) {
+    if (failed) continue; // read on only to reach the recorded leaf hashes
+    const b64 = itemOf(line.value, `entry ${index}`);
+    if (!verifier.push(b64 as string)) {
+      failed = true;
+      if (!verifier.wantsLeaves) return { ...verifier.finish(), header };
+      continue;
     }
-    const ref = BODY_REF.exec(safeDecode(b64));
+    const ref = typeof b64 === "string" ? BODY_REF.exec(safeDecode(b64)) : null;
     if (ref) referenced.set(ref[1], index);
     index++;
+  }
+  if (line.done) {
+    const verdict = verifier.finish();
+    if (!verdict.ok) return { ...verdict, header };
+    return {
+      ok: false,
+      index: Math.min(index, header.size),
+      reason: `bundle is truncated: it ends after entry ${index - 1} of ${header.size}`,
+      header,
+    };
+  }
+  if (line.value === '],"leaves":[') {
+    let leaf = 0;
+    for (
+      line = await it.next();
+      !line.done && line.value !== '],"blobs":{';
+      line = await it.next()
+    ) {
+      if (verifier.wantsLeaves) verifier.pushLeaf(itemOf(line.value, `leaf ${leaf}`));
+      leaf++;
+    }
+    if (line.done) {
+      const verdict = verifier.finish();
+      if (!verdict.ok) return { ...verdict, header };
+      return { ok: false, reason: "bundle is truncated: it ends inside its leaf hashes", header };
+    }
   }
   const verdict = verifier.finish();
   if (!verdict.ok) return { ...verdict, header };
@@ -175,11 +295,22 @@ export async function verifyBundleStream(
     };
   }
   const blobs = new Map<string, string>();
-  if (!line.done) {
-    for (line = await it.next(); !line.done && line.value !== "}}"; line = await it.next()) {
-      const m = /^"([0-9a-f]{64})":"([^"]*)",?$/.exec(line.value);
-      if (!m) return { ok: false, reason: "malformed blob line", header };
-      blobs.set(m[1], m[2]);
+  let closed = false;
+  for (line = await it.next(); !line.done; line = await it.next()) {
+    if (line.value === "}}") {
+      closed = true;
+      break;
+    }
+    const m = /^"([0-9a-f]{64})":"([^"]*)",?$/.exec(line.value);
+    if (!m) return { ok: false, reason: "malformed blob line", header };
+    blobs.set(m[1], m[2]);
+  }
+  if (!closed) {
+    return { ok: false, reason: "bundle is truncated: it ends inside its bodies", header };
+  }
+  for (line = await it.next(); !line.done; line = await it.next()) {
+    if (line.value.trim() !== "") {
+      return { ok: false, reason: "bundle has data after its end", header };
     }
   }
   const bodyProblem = checkBodies(referenced, blobs);
@@ -228,50 +359,69 @@ function checkBodies(
 
 async function verifyParsed(
   text: string,
-  options: { key?: string; checkpoints?: readonly string[] },
+  options: BundleStreamOptions,
 ): Promise<BundleFileResult> {
-  let doc: BundleHeader & {
-    checkpoints?: unknown;
-    entries?: unknown;
-    blobs?: Record<string, string>;
-  };
+  let doc: unknown;
   try {
     doc = JSON.parse(text);
   } catch {
-    return { ok: false, reason: "bundle is not valid JSON" };
+    return { ok: false, reason: "bundle is not valid JSON (is it truncated?)" };
   }
-  if (typeof doc !== "object" || doc === null || doc.format !== BUNDLE_FORMAT) {
-    return { ok: false, reason: "not a warden vault bundle (format field missing or unknown)" };
+  if (typeof doc !== "object" || doc === null || Array.isArray(doc)) {
+    return { ok: false, reason: "not a warden vault bundle (not a JSON object)" };
   }
-  if (!Array.isArray(doc.entries) || !Array.isArray(doc.checkpoints)) {
+  const d = doc as Record<string, unknown>;
+  const problem = checkHeader(d, TOP_LEVEL_FIELDS);
+  if (problem) return { ok: false, reason: problem };
+  const { entries, checkpoints, leaves, blobs: blobField } = d;
+  if (!Array.isArray(entries) || !Array.isArray(checkpoints)) {
     return { ok: false, reason: "bundle entries or checkpoints is not an array" };
   }
+  if (leaves !== undefined && !Array.isArray(leaves)) {
+    return { ok: false, reason: "bundle leaves is not an array" };
+  }
+  if (
+    blobField !== undefined &&
+    (typeof blobField !== "object" || blobField === null || Array.isArray(blobField) ||
+      Object.values(blobField).some((v) => typeof v !== "string"))
+  ) {
+    return { ok: false, reason: "bundle blobs is not an object of base64 strings" };
+  }
+  const blobs = (blobField ?? {}) as Record<string, string>;
+  const size = d.size as number;
   const verifier = await createBundleVerifier(
     {
-      origin: doc.origin,
-      vkey: doc.vkey,
-      checkpoints: [...(doc.checkpoints as string[]), ...(options.checkpoints ?? [])],
+      origin: d.origin as string,
+      vkey: d.vkey as string,
+      checkpoints: [...(checkpoints as string[]), ...(options.checkpoints ?? [])],
     },
-    { key: options.key },
+    { key: options.key, allowUnsignedTail: options.allowUnsignedTail },
   );
   const referenced = new Map<string, number>();
-  for (let i = 0; i < doc.entries.length; i++) {
-    const b64 = doc.entries[i] as string;
-    if (!verifier.push(b64)) return verifier.finish();
-    const ref = BODY_REF.exec(safeDecode(b64));
+  let failed = false;
+  for (let i = 0; i < entries.length; i++) {
+    const b64 = entries[i];
+    if (!verifier.push(b64 as string)) {
+      failed = true;
+      break;
+    }
+    const ref = typeof b64 === "string" ? BODY_REF.exec(safeDecode(b64)) : null;
     if (ref) referenced.set(ref[1], i);
   }
+  if (verifier.wantsLeaves) {
+    for (const leaf of (leaves ?? []) as unknown[]) verifier.pushLeaf(leaf);
+  }
   const verdict = verifier.finish();
-  if (!verdict.ok) return verdict;
-  if (doc.entries.length !== doc.size) {
+  if (failed || !verdict.ok) return verdict;
+  if (entries.length !== size) {
     return {
       ok: false,
-      index: Math.min(doc.entries.length, doc.size),
-      reason: `bundle header says ${doc.size} entries, found ${doc.entries.length}`,
+      index: Math.min(entries.length, size),
+      reason: `bundle header says ${size} entries, found ${entries.length}`,
     };
   }
-  const problem = checkBodies(referenced, new Map(Object.entries(doc.blobs ?? {})));
-  return problem ?? { ...verdict, blobs: Object.keys(doc.blobs ?? {}).length };
+  const bodyProblem = checkBodies(referenced, new Map(Object.entries(blobs)));
+  return bodyProblem ?? { ...verdict, blobs: Object.keys(blobs).length };
 }
 
 /** The one-line summary `warden verify` prints. */

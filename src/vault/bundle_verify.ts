@@ -13,7 +13,7 @@
 import { canonicalString } from "./canonical_json.ts";
 import { type Checkpoint, openCheckpoint, parseCheckpoint } from "./checkpoint.ts";
 import { CompactRange, type NodeId } from "./compact_range.ts";
-import { equalBytes, fromBase64, hashLeaf, toHex } from "./hasher.ts";
+import { equalBytes, fromBase64, fromHex, hashLeaf, toHex } from "./hasher.ts";
 import { splitNote, type Verifier, verifierFromVkey } from "./note.ts";
 import { consistencyNodes, materialize } from "./proof.ts";
 import { verifyConsistency } from "./verify.ts";
@@ -31,6 +31,12 @@ export interface Bundle {
   entries: readonly string[];
   /** Signed checkpoint notes, in any order. */
   checkpoints: readonly string[];
+  /**
+   * Hex leaf hash of each entry as the log recorded it when it was appended
+   * (optional). Unauthenticated by itself; a signed root authenticates it, and
+   * then a changed entry is named exactly even when the chain was re-linked.
+   */
+  leaves?: readonly string[];
 }
 
 /** Options of `verifyBundle` and `createBundleVerifier`. */
@@ -38,9 +44,15 @@ export interface BundleOptions {
   /**
    * The verifier key the caller trusts, obtained out of band. Without it the
    * bundle's own `vkey` is used, which only proves the bundle consistent with
-   * itself; with it, a bundle naming any other key fails.
+   * itself; with it, a bundle naming any other key fails, and every entry
+   * must be covered by a signed checkpoint.
    */
   key?: string;
+  /**
+   * With a trusted key, entries after the last signed checkpoint are a
+   * warning instead of a failure.
+   */
+  allowUnsignedTail?: boolean;
 }
 
 /** A bundle that verified. */
@@ -58,6 +70,10 @@ export interface BundleSuccess {
   consistencyProofs: number;
   /** Hex root of all `size` entries. */
   root: string;
+  /** True only when a trusted key was given: otherwise nothing was authenticated. */
+  authenticated: boolean;
+  /** What verified but deserves attention (an allowed unsigned tail). */
+  warnings?: string[];
 }
 
 /** The first defect found. */
@@ -84,6 +100,13 @@ export interface BundleVerifier {
    * once the bundle is known to have failed; later entries are then ignored.
    */
   push(entry: Uint8Array | string): boolean;
+  /**
+   * Feeds the next recorded leaf hash (hex), in index order, after the
+   * entries; used only to name the changed entry of a re-chained forgery.
+   */
+  pushLeaf(hex: unknown): void;
+  /** True when recorded leaf hashes could still sharpen the verdict. */
+  readonly wantsLeaves: boolean;
   /** Ends the input and returns the verdict. Call once. */
   finish(): BundleResult;
 }
@@ -229,6 +252,14 @@ export async function createBundleVerifier(
   let lastGood: LocatedCheckpoint | undefined;
   let consistencyProofs = 0;
   let verdict: BundleFailure | undefined;
+  // Leaf hashes computed since the last verified checkpoint: if the next
+  // signed root does not match, recorded leaf hashes authenticated by that
+  // root can then name the exact entry that changed.
+  let windowStart = 0;
+  let windowBase = new CompactRange();
+  let windowLeaves: Uint8Array[] | undefined = [];
+  let forgery: Forgery | undefined;
+  let leafIndex = 0;
 
   function checkCheckpoints(): BundleFailure | undefined {
     const size = range.size;
@@ -249,12 +280,25 @@ export async function createBundleVerifier(
       root ??= range.root();
       const claimed = current.checkpoint!.root;
       if (!equalBytes(root, claimed)) {
-        return failure(`checkpoint of size ${size}: root does not match the entries`, {
+        const result = failure(`checkpoint of size ${size}: root does not match the entries`, {
           index,
           expected: toHex(claimed),
           calculated: toHex(root),
           checkpoint: current.note,
         });
+        if (windowLeaves !== undefined) {
+          forgery = {
+            start: windowStart,
+            end: size,
+            base: windowBase,
+            computed: windowLeaves,
+            recorded: [],
+            root: claimed,
+            size,
+            result,
+          };
+        }
+        return result;
       }
       if (lastGood !== undefined && lastGood.size > 0) {
         const problem = checkConsistency(lastGood, current);
@@ -263,6 +307,9 @@ export async function createBundleVerifier(
         }
       }
       lastGood = current;
+      windowStart = size;
+      windowBase = range.clone();
+      windowLeaves = [];
     }
     return undefined;
   }
@@ -303,7 +350,9 @@ export async function createBundleVerifier(
       // If entry i+1 still vouches for entry i, entry i is intact and the
       // fault is entry i-1.
       const next = following === undefined ? undefined : inspect(following.entry);
-      if (i > 0 && next?.ok && next.prev === leafHex) {
+      // With no following entry, the edit is taken to be in entry i-1's
+      // content (what a forger changes), not in the last entry's prev field.
+      if (i > 0 && (following === undefined || (next?.ok && next.prev === leafHex))) {
         return failure(`entry ${i - 1} does not hash to the prev recorded by entry ${i}`, {
           index: i - 1,
           expected: entry.prev,
@@ -318,6 +367,10 @@ export async function createBundleVerifier(
       );
     }
     expectedPrev = leafHex;
+    if (windowLeaves !== undefined) {
+      if (windowLeaves.length < MAX_WINDOW) windowLeaves.push(leafHash);
+      else windowLeaves = undefined;
+    }
     for (const node of range.append(leafHash)) {
       const atLevel = wanted.get(node.level);
       if (atLevel?.has(node.index)) atLevel.set(node.index, node.hash);
@@ -326,6 +379,7 @@ export async function createBundleVerifier(
   }
 
   verdict = checkCheckpoints();
+  const authenticated = options.key !== undefined;
 
   return {
     push(entry) {
@@ -335,9 +389,29 @@ export async function createBundleVerifier(
       hasPending = true;
       return verdict === undefined;
     },
+    get wantsLeaves() {
+      return forgery !== undefined || verdict === undefined;
+    },
+    pushLeaf(hex) {
+      if (leafIndex === 0 && verdict === undefined && hasPending) {
+        // The entries have ended: the last one can be judged now.
+        verdict = process(pending);
+        hasPending = false;
+      }
+      const i = leafIndex++;
+      if (forgery === undefined || i < forgery.start || i >= forgery.end) return;
+      if (typeof hex !== "string" || !HEX_HASH.test(hex)) {
+        forgery = undefined; // unusable: the verdict stays at the checkpoint
+        return;
+      }
+      forgery.recorded.push(fromHex(hex));
+    },
     finish() {
       if (verdict === undefined && hasPending) verdict = process(pending);
       hasPending = false;
+      if (forgery !== undefined && verdict === forgery.result) {
+        verdict = localize(forgery) ?? verdict;
+      }
       if (verdict === undefined && nextCheckpoint < located.length) {
         const beyond = located[nextCheckpoint];
         verdict = failure(
@@ -346,17 +420,83 @@ export async function createBundleVerifier(
         );
       }
       if (verdict !== undefined) return verdict;
+      const signedSize = located.length > 0 ? located[located.length - 1].size : 0;
+      const warnings: string[] = [];
+      if (authenticated && signedSize < range.size) {
+        const what = `entries ${signedSize}..${range.size - 1} are not covered by any ` +
+          `signed checkpoint (the latest signed checkpoint covers ${signedSize} entries), ` +
+          `so nothing authenticates them`;
+        if (!options.allowUnsignedTail) {
+          verdict = failure(
+            `entry ${signedSize}: ${what}; pass --allow-unsigned-tail to accept them as a warning`,
+            { index: signedSize },
+          );
+          return verdict;
+        }
+        warnings.push(what);
+      }
       return {
         ok: true,
         entries: range.size,
         checkpoints: located.length,
         size: range.size,
-        signedSize: located.length > 0 ? located[located.length - 1].size : 0,
+        signedSize,
         consistencyProofs,
         root: toHex(range.root()),
+        authenticated,
+        ...(warnings.length > 0 ? { warnings } : {}),
       };
     },
   };
+}
+
+/** At most this many leaf hashes are kept per checkpoint window (32 MiB). */
+const MAX_WINDOW = 1 << 20;
+
+/** A signed root that did not match the entries, with what is needed to find the entry. */
+interface Forgery {
+  readonly start: number;
+  readonly end: number;
+  /** The verified range of entries [0, start). */
+  readonly base: CompactRange;
+  /** Leaf hashes of entries [start, end) as the bundle's entries give them. */
+  readonly computed: readonly Uint8Array[];
+  /** Recorded leaf hashes of entries [start, end), as fed. */
+  readonly recorded: Uint8Array[];
+  readonly root: Uint8Array;
+  readonly size: number;
+  readonly result: BundleFailure;
+}
+
+/**
+ * Names the changed entry of a forgery: when the recorded leaf hashes of the
+ * window hash (with the verified prefix) to the signed root, they are what
+ * the log signed, and the first entry whose own leaf hash differs is the one
+ * that was changed, whatever was re-chained after it.
+ */
+function localize(f: Forgery): BundleFailure | undefined {
+  if (f.recorded.length !== f.end - f.start || f.computed.length !== f.end - f.start) {
+    return undefined;
+  }
+  const signed = f.base.clone();
+  for (const leaf of f.recorded) signed.append(leaf);
+  if (!equalBytes(signed.root(), f.root)) return undefined;
+  for (let k = 0; k < f.recorded.length; k++) {
+    if (!equalBytes(f.recorded[k], f.computed[k])) {
+      const index = f.start + k;
+      return failure(
+        `entry ${index} was changed after it was signed: its leaf hash is not the one ` +
+          `the checkpoint of size ${f.size} commits to`,
+        {
+          index,
+          expected: toHex(f.recorded[k]),
+          calculated: toHex(f.computed[k]),
+          checkpoint: f.result.checkpoint,
+        },
+      );
+    }
+  }
+  return undefined;
 }
 
 function failedVerifier(verdict: BundleFailure): BundleVerifier {
@@ -364,6 +504,8 @@ function failedVerifier(verdict: BundleFailure): BundleVerifier {
     push() {
       return false;
     },
+    pushLeaf() {},
+    wantsLeaves: false,
     finish() {
       return verdict;
     },
@@ -446,9 +588,13 @@ export async function verifyBundle(
 ): Promise<BundleResult> {
   if (typeof bundle !== "object" || bundle === null) return failure("bundle is not an object");
   if (!Array.isArray(bundle.entries)) return failure("bundle entries is not an array");
+  if (bundle.leaves !== undefined && !Array.isArray(bundle.leaves)) {
+    return failure("bundle leaves is not an array");
+  }
   const verifier = await createBundleVerifier(bundle, options);
   for (const entry of bundle.entries) {
     if (!verifier.push(entry)) break;
   }
+  if (verifier.wantsLeaves) { for (const leaf of bundle.leaves ?? []) verifier.pushLeaf(leaf); }
   return verifier.finish();
 }

@@ -55,6 +55,8 @@ export interface StoredEntry {
   readonly index: number;
   readonly bytes: Uint8Array;
   readonly leafHash: string;
+  /** The leaf hash stored beside the entry when it was appended (from `entries`). */
+  readonly recordedLeaf?: Uint8Array;
 }
 
 /** Entries are kept under this size; larger bodies go to content-addressed chunks. */
@@ -588,8 +590,15 @@ export function createLedger(
         }
         expected = index + 1;
         // The leaf is recomputed from the bytes, not trusted from storage.
-        const data = decodeEntryRecord(e.value)?.data ?? new Uint8Array();
-        yield { index, bytes: data, leafHash: toHex(hashLeaf(data)) };
+        const record = decodeEntryRecord(e.value);
+        const data = record?.data ?? new Uint8Array();
+        const leafHash = hashLeaf(data);
+        yield {
+          index,
+          bytes: data,
+          leafHash: toHex(leafHash),
+          recordedLeaf: record?.leaf ?? leafHash,
+        };
       }
       if (expected < end && !entryOptions.skipGaps) {
         throw new VaultCorruptionError(`Cannot read entries: entry ${expected} is missing`);
@@ -699,7 +708,11 @@ export async function exportBundle(
   const head = await ledger.head();
   async function* entries() {
     // Gaps are exported as gaps: the offline verifier names the first missing index.
-    for await (const e of ledger.entries(0, head.size, { skipGaps: true })) yield e.bytes;
+    // The recorded leaf hashes go with them: the signed roots authenticate
+    // them, so a verifier can name an entry changed after it was appended.
+    for await (const e of ledger.entries(0, head.size, { skipGaps: true })) {
+      yield { bytes: e.bytes, leaf: e.recordedLeaf ?? hashLeaf(e.bytes) };
+    }
   }
   const written = await writeBundle({
     header: { origin: ledger.origin, vkey: options.vkey, size: head.size },

@@ -58,6 +58,7 @@ Deno.test("verifyBundle() accepts an intact bundle of 100 entries and 3 checkpoi
     checkpoints: 3,
     size: 100,
     signedSize: 100,
+    authenticated: false,
     consistencyProofs: 2,
     root: toHex(range.root()),
   });
