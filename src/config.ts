@@ -51,11 +51,6 @@ export interface Config {
   readonly checkpointFiles: readonly string[];
   /** `verify --allow-unsigned-tail`: entries after the last signed checkpoint only warn. */
   readonly allowUnsignedTail: boolean;
-  /**
-   * Directory keeping a copy of the latest signed checkpoint outside the KV;
-   * undefined means "beside the KV file" (none for :memory: and Deno Deploy).
-   */
-  readonly checkpointMirror: string | undefined;
 }
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
@@ -196,14 +191,6 @@ export const FLAGS: readonly FlagSpec[] = [
     placeholder: "FILE",
     help:
       "file holding the checkpoint signing key (PRIVATE+KEY+… note key); or set WARDEN_SIGNING_KEY to the key itself",
-  },
-  {
-    name: "checkpoint-mirror",
-    env: "WARDEN_CHECKPOINT_MIRROR",
-    type: "string",
-    placeholder: "DIR",
-    help:
-      "keep the latest signed checkpoint in DIR, outside the KV; a log behind it is not signed (default: <kv>.checkpoints/ beside the KV file)",
   },
   {
     name: "checkpoint-interval",
@@ -438,7 +425,6 @@ export function loadConfig(
     url: get("url"),
     checkpointFiles: Object.freeze([...(values["checkpoint"] as string[] | undefined ?? [])]),
     allowUnsignedTail: values["allow-unsigned-tail"] === true,
-    checkpointMirror: get("checkpoint-mirror"),
     ...(values["help"] === true ? { command: "help" } : {}),
   });
 }
