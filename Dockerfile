@@ -15,6 +15,8 @@ COPY src ./src
 RUN deno cache --frozen main.ts
 
 FROM base AS dev
+RUN apt-get update && apt-get install -y --no-install-recommends bubblewrap \
+    && rm -rf /var/lib/apt/lists/*
 ENV HOST=0.0.0.0 PORT=8000 WARDEN_KV=/data/warden.db
 VOLUME ["/data"]
 EXPOSE 8000
@@ -22,10 +24,13 @@ EXPOSE 8000
 CMD ["deno", "task", "dev"]
 
 FROM base AS build
-RUN deno compile --frozen --allow-net --allow-read --allow-write --allow-env --allow-sys --allow-run=sh \
+RUN deno compile --frozen --allow-net --allow-read --allow-write --allow-env --allow-sys --allow-run=bwrap \
     --output /out/warden main.ts
 
 FROM debian:bookworm-slim AS prod
+# bubblewrap is the sandbox for eureka_forge commands (policy shell.enabled); prlimit comes with util-linux.
+RUN apt-get update && apt-get install -y --no-install-recommends bubblewrap \
+    && rm -rf /var/lib/apt/lists/*
 RUN useradd --system --uid 10001 --home-dir /data --create-home warden
 COPY --from=build /out/warden /usr/local/bin/warden
 USER warden

@@ -5,7 +5,9 @@
  * the whole server on `:memory:`.
  */
 import type { Config } from "./config.ts";
-import { defaultAllowedHosts } from "./config.ts";
+import { ConfigError, defaultAllowedHosts } from "./config.ts";
+import { openShell, SandboxUnavailableError, type ShellService } from "./execution/mod.ts";
+import { FileRootError, type FileRoots, resolveFileRoots } from "./fs/mod.ts";
 import { createDeadlineScheduler } from "./deadline.ts";
 import {
   createGovernance,
@@ -67,6 +69,46 @@ export interface App {
   close(): Promise<void>;
 }
 
+/** Paths no file tool or shell command may ever see: the KV file, keys. */
+export function secretPaths(config: Readonly<Config>): string[] {
+  const out: string[] = [];
+  if (config.kvPath !== undefined && config.kvPath !== ":memory:" && config.kvPath !== "") {
+    // SQLite keeps recent writes in -wal and -shm files beside the database.
+    out.push(config.kvPath, `${config.kvPath}-wal`, `${config.kvPath}-shm`);
+  }
+  if (config.signingKeyFile !== undefined) out.push(config.signingKeyFile);
+  if (config.keyDir !== undefined) out.push(config.keyDir);
+  return out;
+}
+
+/** File roots and the shell sandbox; a root or sandbox that cannot be safe stops start-up. */
+async function openLocalAccess(
+  config: Readonly<Config>,
+  policy: Policy,
+): Promise<{ files: FileRoots; shell: ShellService }> {
+  const secrets = secretPaths(config);
+  try {
+    const files = await resolveFileRoots({
+      configured: policy.files.roots,
+      kvPath: config.kvPath,
+      onDeploy: config.onDeploy,
+      protectedPaths: secrets,
+      allowHardlinks: policy.files.allow_hardlinks,
+    });
+    const shell = await openShell({
+      settings: policy.shell,
+      onDeploy: config.onDeploy,
+      protectedPaths: secrets,
+    });
+    return { files, shell };
+  } catch (e) {
+    if (e instanceof SandboxUnavailableError || e instanceof FileRootError) {
+      throw new ConfigError(e.message);
+    }
+    throw e;
+  }
+}
+
 /** What createApp needs besides configuration. */
 export interface AppDeps {
   readonly kv: Deno.Kv;
@@ -116,6 +158,7 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
   }
 
   const policy = deps.policy ?? DEFAULT_POLICY;
+  const { files, shell } = await openLocalAccess(config, policy);
   const evidence = createEvidenceStore(kv);
   const governance = createGovernance({
     policy,
@@ -163,6 +206,8 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
       ledger,
       sessions: govSessions,
       evidence,
+      shell,
+      files,
       tokens: createTokenService({
         privateKey: identity.signer.privateKey,
         publicKey: identity.signer.publicKey,

@@ -51,6 +51,8 @@ export interface Config {
   readonly checkpointFiles: readonly string[];
   /** `verify --allow-unsigned-tail`: entries after the last signed checkpoint only warn. */
   readonly allowUnsignedTail: boolean;
+  /** `$HOME/.warden`, where the README keeps operator keys; never readable by file tools. */
+  readonly keyDir: string | undefined;
 }
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
@@ -415,6 +417,7 @@ export function loadConfig(
     onDeploy,
     signingKey: getEnv("WARDEN_SIGNING_KEY") || undefined,
     signingKeyFile: get("signing-key"),
+    keyDir: getEnv("HOME") ? `${getEnv("HOME")}/.warden` : undefined,
     origin,
     sealing: onOff("sealing", get("sealing")!),
     policyFile: get("policy"),

@@ -502,12 +502,17 @@ export function ontology(input: { tool: ToolFacts; policy: Policy }): FloorResul
   });
 }
 
-/** F11 Command authority: caller identified, tool not denied, role permitted. */
-export function commandAuthority(input: { call: CallFacts; policy: Policy }): FloorResult {
-  const { call, policy } = input;
+/** F11 Command authority: caller identified, tool and this form of call not denied, role permitted. */
+export function commandAuthority(
+  input: { call: CallFacts; policy: Policy; tool?: ToolFacts },
+): FloorResult {
+  const { call, policy, tool } = input;
   return govern("F11", policy, () => {
     if (call.principal === "") {
       return { score: 0, pass: false, action: "void", reason: "caller not identified" };
+    }
+    if (tool?.refusal !== undefined) {
+      return { score: 0, pass: false, action: "void", reason: tool.refusal };
     }
     const rule = toolRule(policy, call.tool);
     if (rule?.deny === true) {
@@ -680,7 +685,7 @@ export function evaluatePre(input: PreInput): FloorResult[] {
     postOnly(policy),
     antiHantu({ call, policy }),
     ontology({ tool, policy }),
-    commandAuthority({ call, policy }),
+    commandAuthority({ call, policy, tool }),
     injectionDefense({ call, tool, policy }),
     sovereign({ call, tool, policy }),
   ];

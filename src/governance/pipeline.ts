@@ -130,6 +130,49 @@ function evidenceIdsOf(claims: readonly Claim[] | undefined): string[] {
 }
 
 /**
+ * Why a held call could never be released, or undefined when operators can
+ * release it: too few configured operators for `approval.required_signers`,
+ * or a hold that even a valid approval does not lift (a kill switch, a
+ * tri-witness requirement an approval cannot meet, a changed pinned tool).
+ */
+function whyUnreleasable(input: {
+  call: CallFacts;
+  request: GovernedRequest;
+  policy: Policy;
+  rates: RateLimiter;
+}): string | undefined {
+  const { call, request, policy, rates } = input;
+  const operators = policy.operators.length;
+  const required = policy.approval.required_signers;
+  if (operators === 0) {
+    return 'no operator can release it: policy "operators" is empty ' +
+      "(add an operator's public key from `warden keygen`, or change the rule that holds this call)";
+  }
+  if (operators < required) {
+    return `no operator can release it: policy "approval.required_signers" is ${required} ` +
+      `but "operators" lists only ${operators}`;
+  }
+  const approved = evaluatePre({
+    call: { ...call, approval: { valid: true, signers: operators } },
+    tool: request.tool,
+    rates: rates.snapshot(call.principal, call.tool),
+    policy,
+  });
+  const still = approved.filter((f) => !f.pass && f.action === "hold");
+  if (still.length === 0) return undefined;
+  const fields = still.map((f) =>
+    f.id === "F13" && /kill switch/.test(f.reason)
+      ? 'policy "kill_switch"'
+      : f.id === "F3"
+      ? 'policy "tri_witness.required"'
+      : `${f.id} ${f.name}`
+  );
+  return `no operator approval can release it (${[...new Set(fields)].join(", ")}: ${
+    still.map((f) => f.reason).join("; ")
+  })`;
+}
+
+/**
  * Creates the pipeline.
  *
  * @example
@@ -313,7 +356,8 @@ export function createGovernance(deps: GovernanceDeps): Governance {
       let execution: Execution | undefined;
       let hold: HoldRecord | undefined;
 
-      if (verdict.verdict === "SEAL" || verdict.verdict === "PARTIAL") {
+      const preVerdict = verdict.verdict;
+      if (preVerdict === "SEAL" || preVerdict === "PARTIAL") {
         let released = true;
         if (approval) {
           try {
@@ -354,7 +398,18 @@ export function createGovernance(deps: GovernanceDeps): Governance {
           }, pre);
           verdict = synthesize(floors);
         }
-      } else if (verdict.verdict === "888_HOLD") {
+      }
+      const unreleasable = preVerdict === "888_HOLD"
+        ? whyUnreleasable({ call, request, policy, rates })
+        : undefined;
+      if (unreleasable !== undefined) {
+        // A hold nobody can release would only wait to expire: refuse now, and say what to change.
+        verdict = {
+          ...verdict,
+          verdict: "VOID",
+          reasons: [`hold: ${unreleasable}`, ...verdict.reasons],
+        };
+      } else if (preVerdict === "888_HOLD") {
         hold = await holds.create({
           digest: digestOf(),
           tool: req.tool,

@@ -161,13 +161,30 @@ export const PolicySchema = object({
     max_bytes: integer(1).default(1048576),
     timeout_ms: integer(1).default(10000),
   }).prefault({}),
-  files: object({ roots: texts().default(["."]) }).prefault({}),
+  files: object({
+    /** Unset: `warden-files/` beside the KV file (never the working directory). */
+    roots: texts().optional(),
+    /** Read files with more than one hard link (another name may lie outside the roots). */
+    allow_hardlinks: bool().default(false),
+  }).prefault({}),
   search: object({
     provider_url: z.url({ protocol: /^https?$/, error: "expected an http(s) URL" }).optional(),
   }).prefault({}),
   shell: object({
+    /** Run `eureka_forge` commands in the bubblewrap sandbox (bwrap must be installed). */
     enabled: bool().default(false),
-    timeout_ms: integer(1).default(10000),
+    timeout_ms: integer(1, 600_000).default(10000),
+    /** CPU seconds per command; default: the timeout rounded up to whole seconds. */
+    cpu_seconds: integer(1, 600).optional(),
+    /** Bytes kept of stdout and of stderr each; more kills the command. */
+    max_output_bytes: integer(1, 10_485_760).default(65536),
+    /** Address space per process, in MiB. */
+    memory_mb: integer(16, 65536).default(512),
+    /** Size of the private writable /work (tmpfs), in MiB; also the largest file. */
+    work_dir_mb: integer(1, 4096).default(64),
+    max_processes: integer(1, 4096).default(64),
+    /** Absolute host paths made visible read-only at the same path (never the KV or keys). */
+    mounts: texts().default([]),
   }).prefault({}),
   sampling: object({ prefer: bool().default(true) }).prefault({}),
 }).superRefine((policy, ctx) => {

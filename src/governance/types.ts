@@ -98,6 +98,12 @@ export interface ToolFacts {
   upstream?: string;
   /** Scanned for injection patterns by F12. */
   description?: string;
+  /**
+   * Why this call can never run as given under the current policy and host
+   * (e.g. a shell command while the shell is disabled): F11 refuses it (VOID),
+   * before any floor could hold it.
+   */
+  refusal?: string;
 }
 
 /** One claim a judgement rests on, with the evidence ids it cites (F2). */

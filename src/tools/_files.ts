@@ -5,16 +5,21 @@
  * Confinement works on real paths: the roots and the target are passed
  * through `Deno.realPath` at call time, so a symbolic link inside a root that
  * points outside is caught, while one pointing elsewhere inside the roots is
- * followed. Paths with a `..` segment or a NUL byte are refused before the
- * file system is touched, and an absolute path that lies outside every root
- * is refused without revealing whether it exists. Listings never follow
- * symbolic links; they report them as such.
+ * followed. The real path is then opened with `src/fs`'s `openConfined`
+ * (no link followed at the final component, the opened descriptor checked to
+ * be inside the root, hard-linked files and Warden's secrets refused), so a
+ * link swapped in after the check reads nothing outside. Paths with a `..`
+ * segment or a NUL byte are refused before the file system is touched, and
+ * an absolute path that lies outside every root is refused without revealing
+ * whether it exists. Listings never follow symbolic links; they report them
+ * as such, and each directory walked is opened the same confined way.
  *
  * @module
  */
 
 import { createHash } from "node:crypto";
 import { isAbsolute, relative, resolve, sep as SEPARATOR } from "node:path";
+import { type Confined, ConfinementError, isInside, openConfined } from "../fs/mod.ts";
 
 /** Files larger than this are refused rather than hashed in part. */
 export const DEFAULT_MAX_HASH_BYTES = 100 * 1024 * 1024;
@@ -42,6 +47,10 @@ export interface InspectOptions {
   readonly headBytes?: number;
   /** Largest file hashed; default 100 MiB. Larger files are refused. */
   readonly maxHashBytes?: number;
+  /** Paths never opened even inside a root (KV file, keys). */
+  readonly protectedPaths?: readonly string[];
+  /** Accept files with more than one hard link (policy files.allow_hardlinks). */
+  readonly allowHardlinks?: boolean;
 }
 
 /** One entry of a directory listing; `path` is relative to the root. */
@@ -102,12 +111,6 @@ interface Root {
   readonly resolved: string;
 }
 
-function isInside(path: string, root: string): boolean {
-  if (path === root) return true;
-  const prefix = root.endsWith(SEPARATOR) ? root : root + SEPARATOR;
-  return path.startsWith(prefix);
-}
-
 function relativePath(root: string, path: string): string {
   const rel = relative(root, path);
   return rel === "" ? "." : rel.split(SEPARATOR).join("/");
@@ -144,6 +147,7 @@ async function realRoots(requested: string, roots: readonly string[]): Promise<R
 }
 
 function describeFsError(requested: string, error: unknown): FileAccessError | unknown {
+  if (error instanceof ConfinementError) return new FileAccessError(requested, error.reason);
   if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory) {
     return new FileAccessError(requested, "does not exist");
   }
@@ -323,11 +327,12 @@ function detectType(name: string, head: Uint8Array, isText: boolean): string {
 
 async function inspectFile(
   requested: string,
-  real: string,
-  info: Deno.FileInfo,
+  opened: Confined,
   context: { root: Root; headBytes: number; maxHashBytes: number },
 ): Promise<Inspection> {
   const { root, headBytes, maxHashBytes } = context;
+  const real = opened.real;
+  const info = { size: opened.size, mtime: opened.mtime };
   const tooLarge = () =>
     new FileAccessError(
       requested,
@@ -342,16 +347,15 @@ async function inspectFile(
   const head = new Uint8Array(Math.min(headBytes, info.size));
   let headFilled = 0;
   let total = 0;
-  let file: Deno.FsFile;
-  try {
-    file = await Deno.open(real, { read: true });
-  } catch (error) {
-    throw describeFsError(requested, error);
-  }
   // The file may grow between stat and read; the limits hold on what is read.
-  for await (const chunk of file.readable) {
+  // Reading goes through the confined descriptor, never the path again.
+  const buffer = new Uint8Array(64 * 1024);
+  while (true) {
+    const { bytesRead } = await opened.handle.read(buffer, 0, buffer.length, null);
+    if (bytesRead === 0) break;
+    const chunk = buffer.subarray(0, bytesRead);
     total += chunk.byteLength;
-    if (total > maxHashBytes) throw tooLarge(); // the for-await exit cancels and closes the stream
+    if (total > maxHashBytes) throw tooLarge();
     hash.update(chunk);
     if (headFilled < head.length) {
       const take = chunk.subarray(0, head.length - headFilled);
@@ -388,6 +392,7 @@ interface ListContext {
   readonly glob: GlobToken[] | null;
   readonly maxFiles: number;
   readonly entries: DirectoryEntry[];
+  readonly protectedPaths: readonly string[];
   scanned: number;
   truncated: boolean;
 }
@@ -398,10 +403,16 @@ async function readSorted(dir: string): Promise<Deno.DirEntry[]> {
   return entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
-async function walk(dir: string, level: number, context: ListContext): Promise<void> {
+/**
+ * Lists `dir` (an opened, confined directory: read through its descriptor
+ * path, named by its real path) and recurses into subdirectories, each
+ * opened confined in turn so a directory swapped for a link is not followed.
+ */
+async function walk(opened: Confined, level: number, context: ListContext): Promise<void> {
+  const dir = opened.real;
   let children: Deno.DirEntry[];
   try {
-    children = await readSorted(dir);
+    children = await readSorted(opened.fdPath);
   } catch (error) {
     // The top directory's failure is the caller's answer; a subdirectory that
     // vanished or is unreadable just contributes nothing.
@@ -434,7 +445,22 @@ async function walk(dir: string, level: number, context: ListContext): Promise<v
       }
       context.entries.push(entry);
     }
-    if (kind === "directory" && level < context.depth) await walk(full, level + 1, context);
+    if (kind === "directory" && level < context.depth) {
+      let sub: Confined;
+      try {
+        sub = await openConfined(full, {
+          root: context.root.real,
+          protectedPaths: context.protectedPaths,
+        });
+      } catch {
+        continue; // gone, unreadable, swapped or secret: it contributes nothing
+      }
+      try {
+        if (sub.kind === "directory") await walk(sub, level + 1, context);
+      } finally {
+        await sub.handle.close().catch(() => {});
+      }
+    }
   }
 }
 
@@ -488,10 +514,8 @@ export async function inspectPath(path: string, options: InspectOptions): Promis
   }
 
   let real: string;
-  let info: Deno.FileInfo;
   try {
     real = await Deno.realPath(target);
-    info = await Deno.stat(real);
   } catch (error) {
     throw describeFsError(path, error);
   }
@@ -500,9 +524,32 @@ export async function inspectPath(path: string, options: InspectOptions): Promis
     // Only a symbolic link (or a root that moved) gets a path here.
     throw new FileAccessError(path, "is outside the configured roots (through a symbolic link)");
   }
+  let opened: Confined;
+  try {
+    opened = await openConfined(real, {
+      root: root.real,
+      protectedPaths: options.protectedPaths,
+      allowHardlinks: options.allowHardlinks,
+    });
+  } catch (error) {
+    throw describeFsError(path, error);
+  }
+  try {
+    return await inspectOpened(path, opened, { root, glob, options });
+  } finally {
+    await opened.handle.close().catch(() => {});
+  }
+}
 
-  if (info.isFile) {
-    return await inspectFile(path, real, info, {
+async function inspectOpened(
+  path: string,
+  opened: Confined,
+  context: { root: Root; glob: GlobToken[] | null; options: InspectOptions },
+): Promise<Inspection> {
+  const { root, glob, options } = context;
+  const real = opened.real;
+  if (opened.kind === "file") {
+    return await inspectFile(path, opened, {
       root,
       headBytes: clampInteger(options.headBytes, 0, MAX_HEAD_BYTES, 4096),
       maxHashBytes: clampInteger(
@@ -513,32 +560,30 @@ export async function inspectPath(path: string, options: InspectOptions): Promis
       ),
     });
   }
-  if (info.isDirectory) {
-    const context: ListContext = {
-      root,
-      depth: clampInteger(options.depth, 0, 5, 1),
-      includeHidden: options.includeHidden,
-      glob,
-      maxFiles: clampInteger(options.maxFiles, 1, 1000, 100),
-      entries: [],
-      scanned: 0,
-      truncated: false,
-    };
-    if (context.depth > 0) {
-      try {
-        await walk(real, 1, context);
-      } catch (error) {
-        throw describeFsError(path, error);
-      }
+  // openConfined refused FIFOs, sockets and devices: what is left is a directory.
+  const listing: ListContext = {
+    root,
+    depth: clampInteger(options.depth, 0, 5, 1),
+    includeHidden: options.includeHidden,
+    glob,
+    maxFiles: clampInteger(options.maxFiles, 1, 1000, 100),
+    entries: [],
+    protectedPaths: options.protectedPaths ?? [],
+    scanned: 0,
+    truncated: false,
+  };
+  if (listing.depth > 0) {
+    try {
+      await walk(opened, 1, listing);
+    } catch (error) {
+      throw describeFsError(path, error);
     }
-    return {
-      kind: "directory",
-      path: relativePath(root.real, real),
-      root: root.configured,
-      entries: context.entries,
-      truncated: context.truncated,
-    };
   }
-  // FIFOs, sockets and devices: reading them could block or never end.
-  throw new FileAccessError(path, "is not a regular file or directory");
+  return {
+    kind: "directory",
+    path: relativePath(root.real, real),
+    root: root.configured,
+    entries: listing.entries,
+    truncated: listing.truncated,
+  };
 }

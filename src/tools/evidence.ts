@@ -197,7 +197,8 @@ export const inspectFileTool = defineTool({
   name: "inspect_file",
   title: "Inspect file",
   description:
-    "Inspect a file or directory inside the configured roots (policy files.roots): stat, type, " +
+    "Inspect a file or directory inside the configured roots (policy files.roots, default " +
+    "warden-files/ beside the KV file): stat, type, " +
     "SHA-256 and the head of a file, or a listing of a directory. Read-only; `..` and symlinks that " +
     "leave the roots are refused.",
   inputSchema: z.object({
@@ -221,9 +222,15 @@ export const inspectFileTool = defineTool({
         `Cannot inspect "${args.path}": hidden path; set include_hidden to inspect it`,
       );
     }
+    const files = ctx.services.files;
+    if (files.roots.length === 0) {
+      throw new ToolError(`Cannot inspect ${JSON.stringify(args.path)}: ${files.unavailable}`);
+    }
     try {
       const inspection = await inspectPath(args.path, {
-        roots: ctx.services.policy.files.roots,
+        roots: files.roots,
+        protectedPaths: files.protectedPaths,
+        allowHardlinks: files.allowHardlinks,
         depth: args.depth,
         includeHidden: args.include_hidden,
         pattern: args.pattern,

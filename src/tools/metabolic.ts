@@ -406,6 +406,9 @@ export const critiqueThoughtTool = defineTool({
 
 // ---------------------------------------------------------------- 777 eureka_forge
 
+// Advisory only: text patterns cannot bound what a shell does ($(…), backticks,
+// interpreters, find -delete…). The bubblewrap sandbox is the boundary; a match
+// is reported in the result so a reader of the vault sees what was attempted.
 const DESTRUCTIVE_COMMAND =
   /(^|[;&|]\s*|\s)(rm|rmdir|dd|mkfs\S*|shred|truncate|chmod|chown|kill|killall|pkill|shutdown|reboot|halt|mv|git\s+(push|reset|clean)|curl|wget)\b|>/;
 
@@ -416,8 +419,9 @@ export const eurekaForgeTool = defineTool({
   description:
     "Execute the proposed action (777): either `action` {tool, arguments}, which runs that tool through " +
     "the full governance pipeline as its own governed call, or `command`, a shell command — refused " +
-    "unless policy shell.enabled, then run in a sandbox directory with a timeout; destructive commands " +
-    "are held for an operator. Next: apex_judge.",
+    "(VOID) unless policy shell.enabled, then run with /bin/sh in a bubblewrap sandbox: read-only " +
+    "system files only, a private writable /work that is discarded, no network, a cleared " +
+    "environment, CPU/time/output limits. Next: apex_judge.",
   inputSchema: z.object({
     session_id: SessionId,
     action: z.object({
@@ -443,11 +447,11 @@ export const eurekaForgeTool = defineTool({
   },
   stage: "777",
   nextTool: "apex_judge",
-  assess(args) {
-    // A command that can destroy or exfiltrate makes this call destructive: F1 holds it.
-    return args.command !== undefined && DESTRUCTIVE_COMMAND.test(args.command)
-      ? { destructiveHint: true, readOnlyHint: false }
-      : {};
+  refusal(args, services) {
+    // Refused outright, never held: no operator approval can make a missing shell run.
+    return args.command !== undefined && !services.shell.available
+      ? `eureka_forge command refused: ${services.shell.reason}`
+      : undefined;
   },
   async handler(args, ctx) {
     await sessionOf(ctx, args.session_id);
@@ -474,50 +478,43 @@ export const eurekaForgeTool = defineTool({
         text: `${args.action.tool}: ${nested.text}`,
       };
     }
-    const shell = ctx.services.policy.shell;
-    if (!shell.enabled) {
-      throw new ToolError(
-        "Shell commands are disabled by policy (set shell.enabled to allow them)",
-      );
-    }
-    const sandbox = await Deno.makeTempDir({ prefix: "warden-forge-" });
-    try {
-      const child = new Deno.Command("sh", {
-        args: ["-c", args.command!],
-        cwd: sandbox,
-        env: { PATH: "/usr/bin:/bin", HOME: sandbox },
-        clearEnv: true,
-        stdin: "null",
-        stdout: "piped",
-        stderr: "piped",
-        signal: AbortSignal.any([ctx.signal, AbortSignal.timeout(shell.timeout_ms)]),
-      });
-      const out = await child.output();
-      const dec = new TextDecoder();
-      const result = {
-        exit_code: out.code,
-        signal: out.signal,
-        stdout: dec.decode(out.stdout).slice(0, 20_000),
-        stderr: dec.decode(out.stderr).slice(0, 20_000),
-      };
-      await step(
-        ctx,
-        args.session_id,
-        "777",
-        (s) => ({ notes: { ...s.notes, command: { exit_code: out.code } } }),
-      );
-      return {
-        data: {
-          session_id: args.session_id,
-          kind: "command" as const,
-          status: out.success ? "OK" : "ERROR",
-          result,
-        },
-        text: `command exited with ${out.code}`,
-      };
-    } finally {
-      await Deno.remove(sandbox, { recursive: true }).catch(() => {});
-    }
+    const shell = ctx.services.shell;
+    if (!shell.available) throw new ToolError(`Cannot run the command: ${shell.reason}`);
+    const run = await shell.sandbox.run(args.command!, { signal: ctx.signal });
+    const advisory = DESTRUCTIVE_COMMAND.test(args.command!)
+      ? "the command matches a destructive pattern; it ran confined to the sandbox"
+      : null;
+    const result = {
+      exit_code: run.exitCode,
+      signal: run.signal,
+      stdout: run.stdout,
+      stderr: run.stderr,
+      timed_out: run.timedOut,
+      output_truncated: run.outputTruncated,
+      duration_ms: run.durationMs,
+      advisory,
+    };
+    await step(
+      ctx,
+      args.session_id,
+      "777",
+      (s) => ({ notes: { ...s.notes, command: { exit_code: run.exitCode } } }),
+    );
+    return {
+      data: {
+        session_id: args.session_id,
+        kind: "command" as const,
+        status: run.exitCode === 0 ? "OK" : "ERROR",
+        result,
+      },
+      text: run.timedOut
+        ? `command killed after the ${shell.sandbox.limits.timeoutMs} ms limit`
+        : run.outputTruncated
+        ? "command killed: output over the limit"
+        : run.exitCode === null
+        ? `command killed by ${run.signal}`
+        : `command exited with ${run.exitCode}`,
+    };
   },
 });
 

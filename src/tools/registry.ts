@@ -114,10 +114,12 @@ function governedRequest(
   const annotations = def
     ? { ...def.annotations, ...(data && def.assess ? def.assess(data, input.services.policy) : {}) }
     : undefined;
+  const refusal = data && def?.refusal ? def.refusal(data, input.services) : undefined;
   const tool: ToolFacts = {
     name,
     registered: def !== undefined,
     ...(annotations ? { annotations } : {}),
+    ...(refusal !== undefined ? { refusal } : {}),
     ...(input.definitionHash
       ? { definitionHash: input.definitionHash, pinnedHash: input.definitionHash }
       : {}),

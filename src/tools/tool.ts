@@ -5,6 +5,8 @@
  */
 import type { z } from "zod";
 import type { Claim, Governance, Policy, TokenService } from "../governance/mod.ts";
+import type { ShellService } from "../execution/mod.ts";
+import type { FileRoots } from "../fs/mod.ts";
 import type { EvidenceStore, GovSessionStore } from "../store/mod.ts";
 import type { Ledger } from "../vault/mod.ts";
 
@@ -78,6 +80,10 @@ export interface ToolServices {
   readonly sessions: GovSessionStore;
   readonly evidence: EvidenceStore;
   readonly tokens: TokenService;
+  /** The shell sandbox, or why there is none (eureka_forge's `command`). */
+  readonly shell: ShellService;
+  /** The file roots and what is never read inside them (inspect_file). */
+  readonly files: FileRoots;
   readonly startedAtMs: number;
   /** Runs another tool through the full pipeline, as the same caller. */
   callTool(name: string, args: unknown, ctx: ToolContext): Promise<NestedOutcome>;
@@ -133,6 +139,12 @@ export interface ToolDefinition<
   claims?(args: z.infer<I>): Claim[];
   /** Per-call facts that change the governance of this call (e.g. a destructive shell command). */
   assess?(args: z.infer<I>, policy: Policy): Partial<ToolAnnotations>;
+  /**
+   * Why this call can never run as given here (e.g. a shell command while
+   * the shell is unavailable); F11 refuses it (VOID) before anything could
+   * hold it. Undefined when the call may run.
+   */
+  refusal?(args: z.infer<I>, services: Pick<ToolServices, "policy" | "shell">): string | undefined;
   handler(args: z.infer<I>, ctx: ToolContext):
     | Promise<ToolOutput<z.infer<O>>>
     | ToolOutput<

@@ -27,6 +27,12 @@ async function entryAt(server: TestServer, index: number): Promise<any> {
   return JSON.parse(new TextDecoder().decode(e!.bytes));
 }
 
+// A hold is created only when some operator could release it (otherwise it is VOID).
+const OPERATOR = {
+  name: "ops",
+  public_key: btoa(String.fromCharCode(...new Uint8Array(32).fill(7))),
+};
+
 function vaultIndex(result: Record<string, unknown>): number {
   return envelopeOf(result)._constitutional.vault.index;
 }
@@ -251,7 +257,7 @@ Deno.test("governance: a denied tool is VOID; a new tool is governed without tou
   const fresh = createCounterTool("test_fresh_destructive", { destructiveHint: true });
   const server = await startServer({
     extraTools: [denied.tool, fresh.tool],
-    policy: { tools: { test_denied: { deny: true } } },
+    policy: { tools: { test_denied: { deny: true } }, operators: [OPERATOR] },
   });
   try {
     const { client } = await connectStreamable(server.url);
@@ -451,7 +457,7 @@ Deno.test("governance: a hold asks the human via elicitation; declining denies i
   const counter = createCounterTool("test_held");
   const server = await startServer({
     extraTools: [counter.tool],
-    policy: { tools: { test_held: { hold: true } } },
+    policy: { tools: { test_held: { hold: true } }, operators: [OPERATOR] },
   });
   try {
     for (const answer of ["decline", "accept"] as const) {
@@ -623,77 +629,6 @@ Deno.test("governance: resources and the aaa_chain prompt are served", async () 
       arguments: { intent: "ship it" },
     });
     assert.match(JSON.stringify(prompt.messages), /anchor_session.*seal_vault/s);
-    await client.close();
-  } finally {
-    await server.close();
-  }
-});
-
-Deno.test("governance: eureka_forge runs commands only when policy enables the shell, and holds destructive ones", async () => {
-  const off = await startServer();
-  try {
-    const { client } = await connectStreamable(off.url);
-    const a = envelopeOf(
-      await client.callTool({ name: "anchor_session", arguments: { query: "run a command" } }),
-    );
-    const refused = envelopeOf(
-      await client.callTool({
-        name: "eureka_forge",
-        arguments: { session_id: a.data.session_id, command: "echo hi" },
-      }),
-    );
-    assert.equal(refused.status, "ERROR");
-    assert.match(refused.message, /disabled by policy/);
-    await client.close();
-  } finally {
-    await off.close();
-  }
-  const on = await startServer({ policy: { shell: { enabled: true, timeout_ms: 5000 } } });
-  try {
-    const { client } = await connectStreamable(on.url);
-    const a = envelopeOf(
-      await client.callTool({ name: "anchor_session", arguments: { query: "run a command" } }),
-    );
-    const sid = a.data.session_id;
-    const ran = envelopeOf(
-      await client.callTool({
-        name: "eureka_forge",
-        arguments: { session_id: sid, command: "echo hi" },
-      }),
-    );
-    assert.equal(ran.status, "OK", ran.message);
-    assert.equal(ran.data.result.stdout, "hi\n");
-    const held = envelopeOf(
-      await client.callTool({
-        name: "eureka_forge",
-        arguments: { session_id: sid, command: "rm -rf ./data" },
-      }),
-    );
-    assert.equal(held.policy_verdict, "888_HOLD");
-    await client.close();
-  } finally {
-    await on.close();
-  }
-});
-
-Deno.test("governance: inspect_file stays inside the roots and needs include_hidden for dotfiles", async () => {
-  const server = await startServer();
-  try {
-    const { client } = await connectStreamable(server.url);
-    const inspect = async (args: Record<string, unknown>) =>
-      envelopeOf(await client.callTool({ name: "inspect_file", arguments: args }));
-    const ok = await inspect({ path: "deno.json" });
-    assert.equal(ok.status, "OK", ok.message);
-    assert.equal(ok.data.inspection.kind, "file");
-    assert.match(ok.data.inspection.sha256, /^[0-9a-f]{64}$/);
-    const up = await inspect({ path: "../" });
-    assert.equal(up.status, "ERROR");
-    const outside = await inspect({ path: "/etc/passwd" });
-    assert.equal(outside.status, "ERROR");
-    const hidden = await inspect({ path: ".gitignore" });
-    assert.match(hidden.message, /include_hidden/);
-    const allowed = await inspect({ path: ".gitignore", include_hidden: true });
-    assert.equal(allowed.status, "OK", allowed.message);
     await client.close();
   } finally {
     await server.close();

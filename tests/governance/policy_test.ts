@@ -40,8 +40,17 @@ Deno.test("parsePolicy() applies every default to an empty document", () => {
   assert.equal(policy.tri_witness.required, 2);
   assert.equal(policy.store_bodies, false);
   assert.deepEqual(policy.fetch, { allow_hosts: [], max_bytes: 1048576, timeout_ms: 10000 });
-  assert.deepEqual(policy.files.roots, ["."]);
-  assert.deepEqual(policy.shell, { enabled: false, timeout_ms: 10000 });
+  // Unset roots mean warden-files/ beside the KV file, never the working directory.
+  assert.deepEqual(policy.files, { allow_hardlinks: false });
+  assert.deepEqual(policy.shell, {
+    enabled: false,
+    timeout_ms: 10000,
+    max_output_bytes: 65536,
+    memory_mb: 512,
+    work_dir_mb: 64,
+    max_processes: 64,
+    mounts: [],
+  });
   assert.equal(policy.sampling.prefer, true);
   assert.deepEqual(policy, DEFAULT_POLICY);
 });

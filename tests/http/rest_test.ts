@@ -101,6 +101,11 @@ Deno.test("REST: /invoke status codes follow the verdict (202 hold, 403 void, 42
   const server = await startServer({
     policy: {
       tools: { generate_uuid: { hold: true } },
+      // A hold is created only when some operator could release it (otherwise it is VOID).
+      operators: [{
+        name: "ops",
+        public_key: btoa(String.fromCharCode(...new Uint8Array(32).fill(7))),
+      }],
       rate_limits: {
         per_principal_per_minute: 0,
         per_tool_per_minute: 3,
