@@ -5,12 +5,13 @@
  * `execute` thunk, which runs only when the verdict allows.
  */
 import type { Logger } from "../log.ts";
-import type { AppendOptions } from "../vault/mod.ts";
+import { type AppendOptions, entryProblem, lenientDigestJson } from "../vault/mod.ts";
 import { evaluatePost, evaluatePre } from "./floors.ts";
 import { holdDigest, type HoldError, type HoldRecord, type HoldStore } from "./holds.ts";
 import { redact } from "./pii.ts";
 import { type Policy, rolesOf } from "./policy.ts";
 import type { RateLimiter } from "./rates.ts";
+import { boundReasons, boundText, MAX_RECORDED_NAME, unrecordableCall } from "./sealable.ts";
 import type { CallFacts, Claim, FloorId, FloorResult, ToolFacts } from "./types.ts";
 import { floorScores, synthesize, type Telemetry, telemetry, type Verdict } from "./verdict.ts";
 
@@ -223,6 +224,7 @@ export function createGovernance(deps: GovernanceDeps): Governance {
     execution?: Execution;
     hold?: HoldRecord;
     latencyMs: number;
+    intentIndex?: number;
   }): [Record<string, unknown>, AppendOptions] {
     const { req, floors, verdict, execution, hold } = input;
     const f6 = floors.find((f) => f.id === "F6");
@@ -240,9 +242,9 @@ export function createGovernance(deps: GovernanceDeps): Governance {
     const fields: Record<string, unknown> = {
       type: "tool_call",
       session: req.sessionId ?? null,
-      principal: req.principal,
+      principal: boundText(req.principal, MAX_RECORDED_NAME),
       transport: req.transport,
-      tool: req.tool,
+      tool: boundText(req.tool, MAX_RECORDED_NAME),
       ...(redactedResult ? {} : { result_sha256: null }),
       outcome: execution
         ? (execution.isError ? execution.errorKind ?? "tool_error" : "ok")
@@ -250,10 +252,11 @@ export function createGovernance(deps: GovernanceDeps): Governance {
       verdict: verdict.verdict,
       floors: perMille(floors),
       failed: verdict.failed,
-      reasons: verdict.reasons,
+      reasons: boundReasons(verdict.reasons),
       policy_sha256: deps.policyHash,
       latency_us: Math.round(input.latencyMs * 1000),
       ...(hold ? { hold_id: hold.id } : {}),
+      ...(input.intentIndex !== undefined ? { intent_index: input.intentIndex } : {}),
     };
     const body = argsFlagged || resultFlagged || store
       ? { arguments: redactedArgs, ...(redactedResult ? { result: redactedResult } : {}) }
@@ -262,6 +265,46 @@ export function createGovernance(deps: GovernanceDeps): Governance {
       ? { args_sha256: redactedArgs, result_sha256: redactedResult }
       : { args_sha256: redactedArgs };
     return [fields, body === undefined ? { digests } : { body, digests }];
+  }
+
+  /**
+   * The smallest record of a refused call: bounded name, principal and
+   * reasons, and a digest of the arguments only when they can be digested.
+   */
+  function minimalRecord(
+    req: GovernedRequest["call"],
+    verdict: Verdict,
+    extra: Record<string, unknown> = {},
+  ): Record<string, unknown> {
+    let argsDigest: string | null = null;
+    if (unrecordableCall({ tool: "", arguments: req.arguments }) === undefined) {
+      try {
+        argsDigest = lenientDigestJson(req.arguments ?? {});
+      } catch {
+        argsDigest = null; // nothing that cannot be hashed is recorded
+      }
+    }
+    return {
+      type: "tool_call",
+      session: req.sessionId === undefined ? null : boundText(req.sessionId, MAX_RECORDED_NAME),
+      principal: boundText(req.principal, MAX_RECORDED_NAME),
+      transport: boundText(req.transport, 40),
+      tool: boundText(req.tool, MAX_RECORDED_NAME),
+      outcome: "not_executed",
+      verdict: verdict.verdict,
+      failed: verdict.failed,
+      reasons: boundReasons(verdict.reasons),
+      args_sha256: argsDigest,
+      result_sha256: null,
+      policy_sha256: deps.policyHash,
+      minimal: true,
+      ...extra,
+    };
+  }
+
+  /** Whether policy wants an intent entry sealed before this tool runs. */
+  function wantsIntent(tool: ToolFacts): boolean {
+    return policy.seal_intent === "all" || tool.annotations?.readOnlyHint !== true;
   }
 
   return {
@@ -315,6 +358,29 @@ export function createGovernance(deps: GovernanceDeps): Governance {
     async run(request, execute, options = {}) {
       const started = performance.now();
       const { call: req } = request;
+      // A call that cannot even be judged or recorded in full (a hostile name,
+      // arguments nested beyond the limit) is refused before anything walks
+      // it, and the refusal sealed in minimal form.
+      const unrecordable = unrecordableCall(req);
+      if (unrecordable !== undefined) {
+        // The floors judge a placeholder: the real arguments are never walked.
+        const floors = evaluatePre({
+          call: await facts({ ...request, call: { ...req, arguments: {}, claims: undefined } }),
+          tool: request.tool,
+          rates: rates.snapshot(req.principal, req.tool),
+          policy,
+        });
+        const full: Verdict = { ...synthesize(floors), verdict: "VOID", reasons: [unrecordable] };
+        const vault = await seal(minimalRecord(req, full));
+        return {
+          verdict: full,
+          floors,
+          telemetry: telemetry(floors),
+          executed: false,
+          vault,
+          latencyMs: performance.now() - started,
+        };
+      }
       let digest: string | undefined;
       const digestOf = () => digest ??= holdDigest(req);
 
@@ -355,6 +421,7 @@ export function createGovernance(deps: GovernanceDeps): Governance {
       let floors = pre;
       let execution: Execution | undefined;
       let hold: HoldRecord | undefined;
+      let intentIndex: number | undefined;
 
       const preVerdict = verdict.verdict;
       if (preVerdict === "SEAL" || preVerdict === "PARTIAL") {
@@ -374,6 +441,43 @@ export function createGovernance(deps: GovernanceDeps): Governance {
               ...verdict,
               verdict: "VOID",
               reasons: [`hold: ${(e as HoldError).message}`],
+            };
+          }
+        }
+        // Decide sealability before running: the call part of the entry must
+        // encode, and tools that may change something get an intent entry.
+        let sealProblem: string | undefined;
+        if (released && deps.seal) {
+          sealProblem = entryProblem(
+            ...sealRecord({ req, floors, verdict, hold, latencyMs: 0 }),
+          );
+          if (sealProblem === undefined && wantsIntent(request.tool)) {
+            try {
+              const intent = await seal({
+                type: "tool_intent",
+                session: req.sessionId ?? null,
+                principal: boundText(req.principal, MAX_RECORDED_NAME),
+                transport: req.transport,
+                tool: boundText(req.tool, MAX_RECORDED_NAME),
+                policy_sha256: deps.policyHash,
+                ...(hold ? { hold_id: hold.id } : {}),
+              }, { digests: { args_sha256: redact(req.arguments ?? {}).value } });
+              intentIndex = intent?.index;
+            } catch (e) {
+              sealProblem = `the intent entry could not be sealed: ${(e as Error).message}`;
+            }
+          }
+          if (sealProblem !== undefined) {
+            released = false;
+            verdict = {
+              ...verdict,
+              verdict: "VOID",
+              reasons: [
+                boundText(
+                  `VOID: the call cannot be recorded, so it is not run: ${sealProblem}`,
+                  500,
+                ),
+              ],
             };
           }
         }
@@ -443,9 +547,41 @@ export function createGovernance(deps: GovernanceDeps): Governance {
       }
 
       const latencyMs = performance.now() - started;
-      const vault = deps.seal
-        ? await seal(...sealRecord({ req, floors, verdict, execution, hold, latencyMs }))
-        : undefined;
+      let vault: { index: number; leafHash: string } | undefined;
+      if (deps.seal) {
+        const record = sealRecord({
+          req,
+          floors,
+          verdict,
+          execution,
+          hold,
+          latencyMs,
+          intentIndex,
+        });
+        if (execution === undefined && entryProblem(...record) !== undefined) {
+          // A refusal whose full record cannot seal is sealed in minimal form.
+          vault = await seal(minimalRecord(req, verdict));
+        } else {
+          try {
+            vault = await seal(...record);
+          } catch (e) {
+            // Never leave a call unrecorded: fall back to the minimal form.
+            logger.error("cannot seal the full record of a call; sealing a minimal one", {
+              tool: boundText(req.tool, MAX_RECORDED_NAME),
+              error: e,
+            });
+            vault = await seal(
+              minimalRecord(req, verdict, {
+                outcome: execution
+                  ? (execution.isError ? execution.errorKind ?? "tool_error" : "ok")
+                  : "not_executed",
+                seal_error: boundText((e as Error).message, 300),
+                ...(intentIndex !== undefined ? { intent_index: intentIndex } : {}),
+              }),
+            );
+          }
+        }
+      }
       return {
         verdict,
         floors,

@@ -156,6 +156,12 @@ export const PolicySchema = object({
   limits: object({ max_argument_bytes: integer(1).default(262144) }).prefault({}),
   tri_witness: object({ required: integer(1, 3).default(2) }).prefault({}),
   store_bodies: bool().default(false),
+  /**
+   * Which tools get an intent entry sealed before they run: those not
+   * annotated read-only (default), or all of them.
+   */
+  seal_intent: z.enum(["not_read_only", "all"], { error: 'expected "not_read_only" or "all"' })
+    .default("not_read_only"),
   fetch: object({
     allow_hosts: texts().default([]),
     max_bytes: integer(1).default(1048576),

@@ -157,7 +157,9 @@ function inspect(raw: unknown): Inspected {
   // Re-encoding and comparing catches every non-canonical form at once:
   // whitespace, key order, duplicate keys, escapes, floats, number spelling.
   try {
-    if (canonicalString(value) !== text) return { ok: false, reason: "not canonical JSON" };
+    if (canonicalString(value, { surrogates: "escape" }) !== text) {
+      return { ok: false, reason: "not canonical JSON" };
+    }
   } catch (error) {
     return { ok: false, reason: `not canonical JSON (${(error as Error).message})` };
   }

@@ -21,6 +21,13 @@ export interface CanonicalOptions {
    * arguments and results, which may contain floats.
    */
   numbers?: "integers" | "jcs";
+  /**
+   * "refuse" (default, RFC 8785) throws on a lone surrogate; "escape" writes
+   * it as a lower-case `\\udxxx` escape, as `JSON.stringify` does, so any
+   * JS string encodes: the rule for vault entries, whose arguments come from
+   * clients. The escape is ASCII, so the UTF-8 bytes stay well-formed.
+   */
+  surrogates?: "refuse" | "escape";
 }
 
 import { sha256HexOfText } from "./hasher.ts";
@@ -34,6 +41,7 @@ const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
 interface Walk {
   name: string;
   jcs: boolean;
+  escape: boolean;
   keys: (string | number)[];
   ancestors: object[];
 }
@@ -56,7 +64,7 @@ const SPECIAL = /["\\\u0000-\u001f\ud800-\udfff]/;
 
 function encodeString(text: string, walk: Walk): string {
   if (!SPECIAL.test(text)) return `"${text}"`;
-  if (!text.isWellFormed()) fail(walk, "string contains a lone surrogate");
+  if (!walk.escape && !text.isWellFormed()) fail(walk, "string contains a lone surrogate");
   return JSON.stringify(text);
 }
 
@@ -140,6 +148,7 @@ export function canonicalString(value: unknown, options: CanonicalOptions = {}):
   return encode(value, {
     name: options.name ?? "value",
     jcs: options.numbers === "jcs",
+    escape: options.surrogates === "escape",
     keys: [],
     ancestors: [],
   });

@@ -132,13 +132,49 @@ function prepareEntry(fields: Record<string, unknown>): PreparedEntry {
   let open = "{", middle = "", close = "";
   // Default sort compares UTF-16 code units: the canonical (RFC 8785) key order.
   for (const key of Object.keys(fields).sort()) {
-    const member = canonicalString(key) + ":" +
-      canonicalString(fields[key], { name: `entry.${key}` });
+    const member = canonicalString(key, ENTRY_ENCODING) + ":" +
+      canonicalString(fields[key], { ...ENTRY_ENCODING, name: `entry.${key}` });
     if (key < "index") open += member + ",";
     else if (key < "prev") middle += "," + member;
     else close += "," + member;
   }
   return { open, middle, close: close + "}" };
+}
+
+/** Entries encode any JS string: lone surrogates become escapes (see canonical_json.ts). */
+const ENTRY_ENCODING = { surrogates: "escape" } as const;
+
+/**
+ * Why `fields` (with `options`) could not be appended, or undefined when they
+ * can: the same encoding and size checks `append` makes, without appending,
+ * so a caller can decide before acting whether its record will seal.
+ */
+export function entryProblem(
+  fields: Record<string, unknown>,
+  options: AppendOptions = {},
+): string | undefined {
+  try {
+    const entry: Record<string, unknown> = { time: "0000-00-00T00:00:00.000Z", ...fields };
+    for (const name of Object.keys(options.digests ?? {})) entry[name] = "0".repeat(64);
+    if (options.body !== undefined) {
+      const text = canonicalString(options.body, {
+        ...ENTRY_ENCODING,
+        name: "body",
+        numbers: "jcs",
+      });
+      if (text.length <= INLINE_BODY_BYTES) entry.body = text;
+      else Object.assign(entry, { body_sha256: "0".repeat(64), body_bytes: text.length * 3 });
+    }
+    const size =
+      textEncoder.encode(renderEntry(prepareEntry(entry), Number.MAX_SAFE_INTEGER, GENESIS_PREV))
+        .byteLength;
+    if (size > MAX_ENTRY_BYTES) return `the entry would be ${size} bytes, over ${MAX_ENTRY_BYTES}`;
+    return undefined;
+  } catch (e) {
+    return e instanceof RangeError && /call stack/i.test(e.message)
+      ? "the value is nested too deeply to encode"
+      : (e as Error).message;
+  }
 }
 
 function renderEntry(p: PreparedEntry, index: number, prev: string): string {
@@ -544,7 +580,11 @@ export function createLedger(
         }
       }
       if (appendOptions.body !== undefined) {
-        const text = canonicalString(appendOptions.body, { name: "body", numbers: "jcs" });
+        const text = canonicalString(appendOptions.body, {
+          ...ENTRY_ENCODING,
+          name: "body",
+          numbers: "jcs",
+        });
         const bytes = new TextEncoder().encode(text);
         if (bytes.byteLength <= INLINE_BODY_BYTES) {
           entry.body = text;

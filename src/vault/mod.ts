@@ -106,6 +106,7 @@ export {
 export {
   type AppendOptions,
   createLedger,
+  entryProblem,
   exportBundle,
   type Ledger,
   MAX_ENTRY_BYTES,
