@@ -1,7 +1,7 @@
 // deno-lint-ignore-file no-explicit-any -- envelopes are probed field by field
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { runCli } from "../_helpers/cli.ts";
+import { runCliWithin } from "../_helpers/cli.ts";
 import { connectStreamable, envelopeOf } from "../_helpers/client.ts";
 import { startServer } from "../_helpers/server.ts";
 
@@ -73,15 +73,12 @@ Deno.test("warden serve refuses a file root that holds the KV file", async () =>
   try {
     const policy = join(dir, "policy.json");
     await Deno.writeTextFile(policy, JSON.stringify({ files: { roots: [dir] } }));
-    const r = await runCli([
-      "serve",
-      "--port",
-      "0",
-      "--kv",
-      join(dir, "warden.db"),
-      "--policy",
-      policy,
-    ]);
+    const r = await runCliWithin(
+      ["serve", "--port", "0", "--kv", join(dir, "warden.db"), "--policy", policy],
+      {},
+      30_000,
+    );
+    assert.equal(r.killed, false, "the server started instead of refusing");
     assert.equal(r.code, 2, r.stderr);
     assert.match(r.stderr, /files\.roots/);
     assert.match(r.stderr, /warden\.db/);

@@ -1,7 +1,7 @@
 // deno-lint-ignore-file no-explicit-any -- envelopes and vault entries are probed field by field
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { runCli } from "../_helpers/cli.ts";
+import { runCliWithin } from "../_helpers/cli.ts";
 import { connectStreamable, envelopeOf } from "../_helpers/client.ts";
 import { startServer, type TestServer } from "../_helpers/server.ts";
 
@@ -108,10 +108,12 @@ Deno.test("warden serve with the shell enabled and no bwrap stops at start-up sa
   try {
     const policy = join(dir, "policy.json");
     await Deno.writeTextFile(policy, JSON.stringify({ shell: { enabled: true } }));
-    const r = await runCli(
+    const r = await runCliWithin(
       ["serve", "--port", "0", "--kv", ":memory:", "--policy", policy],
       { PATH: "/nonexistent" },
+      30_000,
     );
+    assert.equal(r.killed, false, "the server started instead of refusing");
     assert.equal(r.code, 2, r.stderr);
     assert.match(r.stderr, /shell\.enabled/);
     assert.match(r.stderr, /apt-get install -y bubblewrap/);
