@@ -12,7 +12,6 @@ import { createDeadlineScheduler } from "./deadline.ts";
 import {
   createGovernance,
   createHoldStore,
-  createRateLimiter,
   createTokenService,
   DEFAULT_POLICY,
   type Governance,
@@ -34,6 +33,7 @@ import {
   type StreamableManager,
   wardenExtension,
 } from "./mcp/mod.ts";
+import { createKvLimiter } from "./usage/mod.ts";
 import { createBatchWriter, createEvidenceStore, createGovSessionStore } from "./store/mod.ts";
 import {
   canonicalTools,
@@ -54,7 +54,7 @@ import { VERSION } from "./version.ts";
 
 /** A wired server, ready to be handed to `Deno.serve`. */
 export interface App {
-  readonly fetch: (req: Request) => Response | Promise<Response>;
+  readonly fetch: (req: Request, info?: Deno.ServeHandlerInfo) => Response | Promise<Response>;
   readonly registry: ToolRegistry;
   readonly sessions: SessionStore;
   readonly streamable: StreamableManager;
@@ -164,7 +164,11 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
     policy,
     policyHash: policyHash(policy),
     holds: createHoldStore(kv),
-    rates: createRateLimiter(),
+    rates: createKvLimiter(kv, {
+      policy,
+      // An in-flight count outlives a crashed instance by at most this long.
+      leaseMs: config.toolTimeoutMs + config.requestTimeoutMs,
+    }),
     // Sealing "off" exists only to measure its cost; governance events are still recorded.
     ...(config.sealing ? { seal: appendAndMark } : {}),
     knownEvidence: async (ids) => {
@@ -284,6 +288,7 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
     ledger,
     governance,
     vkey: identity.signer.vkey,
+    trustedProxies: config.trustedProxies,
   });
   const reaper = setInterval(() => {
     streamable.reap().catch((e) => logger.warn("session reaper failed", { error: e }));
@@ -296,7 +301,7 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
     });
   }, config.checkpointIntervalMs);
   return {
-    fetch: (req) => http.fetch(req),
+    fetch: (req, info) => http.fetch(req, info),
     registry,
     sessions,
     streamable,

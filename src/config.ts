@@ -18,6 +18,8 @@ export interface Config {
   readonly kvPath: string | undefined;
   readonly allowedHosts: readonly string[];
   readonly allowedOrigins: readonly string[];
+  /** Peers whose X-Forwarded-For names the client (rate limits per client IP). */
+  readonly trustedProxies: readonly string[];
   readonly token: string | undefined;
   readonly sessionTtlMs: number;
   readonly maxBodyBytes: number;
@@ -114,6 +116,13 @@ export const FLAGS: readonly FlagSpec[] = [
     type: "string",
     placeholder: "LIST",
     help: "comma-separated Origin values accepted (default: http://<each allowed host>)",
+  },
+  {
+    name: "trusted-proxies",
+    env: "WARDEN_TRUSTED_PROXIES",
+    type: "string",
+    placeholder: "LIST",
+    help: "comma-separated proxy IPs whose X-Forwarded-For names the client (default: none)",
   },
   {
     name: "token",
@@ -405,6 +414,7 @@ export function loadConfig(
     kvPath,
     allowedHosts: Object.freeze(allowedHosts),
     allowedOrigins: Object.freeze(allowedOrigins),
+    trustedProxies: Object.freeze(list(get("trusted-proxies"))),
     token,
     sessionTtlMs: intIn("session-ttl", get("session-ttl")!, 1, 30 * 86400) * 1000,
     maxBodyBytes: intIn("max-body", get("max-body")!, 1024, 64 * 1024 * 1024),

@@ -270,7 +270,7 @@ export function peace(
   return govern("F5", policy, () => {
     const limits = policy.rate_limits;
     // Counts exclude this call, so reaching the limit means this one is over.
-    const checks: { count: number; limit: number; what: string }[] = [
+    const checks: { count: number; limit: number; what: string }[] = rates.checks ?? [
       {
         count: rates.principalCallsLastMinute,
         limit: limits.per_principal_per_minute,

@@ -17,6 +17,7 @@ export {
   FLOOR_NAMES,
   type FloorId,
   type FloorResult,
+  type RateCheck,
   type RateFacts,
   type ResultFacts,
   type ToolFacts,
@@ -92,7 +93,7 @@ export {
   type Operator,
   verifyOperatorSignature,
 } from "./holds.ts";
-export { createRateLimiter, type RateLimiter } from "./rates.ts";
+export { type Admission, createNoLimiter, type RateLimiter, type RateSubject } from "./rates.ts";
 export {
   createGovernance,
   type Execution,

@@ -10,7 +10,7 @@ import { evaluatePost, evaluatePre } from "./floors.ts";
 import { holdDigest, type HoldError, type HoldRecord, type HoldStore } from "./holds.ts";
 import { redact } from "./pii.ts";
 import { type Policy, rolesOf } from "./policy.ts";
-import type { RateLimiter } from "./rates.ts";
+import type { RateLimiter, RateSubject } from "./rates.ts";
 import { boundReasons, boundText, MAX_RECORDED_NAME, unrecordableCall } from "./sealable.ts";
 import type { CallFacts, Claim, FloorId, FloorResult, ToolFacts } from "./types.ts";
 import { floorScores, synthesize, type Telemetry, telemetry, type Verdict } from "./verdict.ts";
@@ -42,6 +42,8 @@ export interface GovernedRequest {
     readonly claims?: Claim[];
     /** A hold id the caller presents to release an approved call. */
     readonly holdId?: string;
+    /** The client's address (unauthenticated callers are rate-limited per IP). */
+    readonly clientIp?: string;
   };
 }
 
@@ -126,6 +128,19 @@ function hasFindings(floor: FloorResult | undefined, prefix: string): boolean {
     findings.some((f) => String((f as { path?: string }).path ?? "").startsWith(prefix));
 }
 
+/** The keys a call is rate-limited under; a gateway tool's upstream is its `<upstream>__` prefix. */
+function rateSubject(request: GovernedRequest): RateSubject {
+  const { call, tool } = request;
+  const split = call.tool.indexOf("__");
+  const upstream = tool.upstream ?? (split > 0 ? call.tool.slice(0, split) : undefined);
+  return {
+    principal: call.principal,
+    tool: call.tool,
+    ...(upstream ? { upstream } : {}),
+    ...(call.clientIp ? { clientIp: call.clientIp } : {}),
+  };
+}
+
 function evidenceIdsOf(claims: readonly Claim[] | undefined): string[] {
   return [...new Set((claims ?? []).flatMap((c) => c.evidence))];
 }
@@ -142,7 +157,7 @@ function whyUnreleasable(input: {
   policy: Policy;
   rates: RateLimiter;
 }): string | undefined {
-  const { call, request, policy, rates } = input;
+  const { call, request, policy } = input;
   const operators = policy.operators.length;
   const required = policy.approval.required_signers;
   if (operators === 0) {
@@ -156,7 +171,8 @@ function whyUnreleasable(input: {
   const approved = evaluatePre({
     call: { ...call, approval: { valid: true, signers: operators } },
     tool: request.tool,
-    rates: rates.snapshot(call.principal, call.tool),
+    // Only floors that hold matter here, and F5 never holds: quiet rates suffice.
+    rates: { principalCallsLastMinute: 0, toolCallsLastMinute: 0, principalInFlight: 0 },
     policy,
   });
   const still = approved.filter((f) => !f.pass && f.action === "hold");
@@ -319,7 +335,7 @@ export function createGovernance(deps: GovernanceDeps): Governance {
       const floors = evaluatePre({
         call,
         tool: request.tool,
-        rates: rates.snapshot(call.principal, call.tool),
+        rates: await rates.snapshot(rateSubject(request)),
         policy,
       });
       return { verdict: synthesize(floors), floors, telemetry: telemetry(floors) };
@@ -343,7 +359,7 @@ export function createGovernance(deps: GovernanceDeps): Governance {
       const pre = evaluatePre({
         call,
         tool,
-        rates: rates.snapshot(call.principal, call.tool),
+        rates: { principalCallsLastMinute: 0, toolCallsLastMinute: 0, principalInFlight: 0 },
         policy,
       });
       const floors = evaluatePost({
@@ -367,7 +383,7 @@ export function createGovernance(deps: GovernanceDeps): Governance {
         const floors = evaluatePre({
           call: await facts({ ...request, call: { ...req, arguments: {}, claims: undefined } }),
           tool: request.tool,
-          rates: rates.snapshot(req.principal, req.tool),
+          rates: await rates.snapshot(rateSubject(request)),
           policy,
         });
         const full: Verdict = { ...synthesize(floors), verdict: "VOID", reasons: [unrecordable] };
@@ -404,12 +420,9 @@ export function createGovernance(deps: GovernanceDeps): Governance {
         ? { valid: true, signers: presented.approvals.length }
         : undefined;
       const call = await facts(request, approval);
-      const pre = evaluatePre({
-        call,
-        tool: request.tool,
-        rates: rates.snapshot(call.principal, call.tool),
-        policy,
-      });
+      // Checked and counted in one step; the concurrency slot is freed on every exit.
+      using admission = await rates.acquire(rateSubject(request));
+      const pre = evaluatePre({ call, tool: request.tool, rates: admission.facts, policy });
       let verdict = synthesize(pre);
       if (holdProblem) {
         verdict = {
@@ -482,11 +495,10 @@ export function createGovernance(deps: GovernanceDeps): Governance {
           }
         }
         if (released) {
-          const done = rates.admit(call.principal, call.tool);
           try {
             execution = await execute();
           } finally {
-            done();
+            await admission.release();
           }
           floors = evaluatePost({
             call,

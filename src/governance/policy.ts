@@ -109,6 +109,37 @@ const Operator = object({
   }),
 });
 
+// Cost units are whole numbers (say, micro-dollars): the policy hash is over
+// canonical JSON, which holds integers only.
+const costUnits = () => integer(0);
+
+// A per-minute limit keeps the last minute's call times in one KV value (4 bytes each).
+const perMinute = () => integer(0, 10_000);
+
+const BUDGET_FIELDS = {
+  calls_per_day: integer(0).default(0),
+  calls_per_month: integer(0).default(0),
+  cost_per_day: costUnits().default(0),
+  cost_per_month: costUnits().default(0),
+};
+
+const Budgets = object(BUDGET_FIELDS);
+
+const LimitOverride = object({
+  per_minute: perMinute().optional(),
+  max_concurrent: integer(0).optional(),
+  calls_per_day: integer(0).optional(),
+  calls_per_month: integer(0).optional(),
+  cost_per_day: costUnits().optional(),
+  cost_per_month: costUnits().optional(),
+});
+
+const Price = object({
+  per_call: costUnits().default(0),
+  per_1k_input_tokens: costUnits().default(0),
+  per_1k_output_tokens: costUnits().default(0),
+});
+
 /** The policy schema; `parsePolicy` is the usual entry point. */
 export const PolicySchema = object({
   version: z.literal(1, { error: "expected 1" }).default(1),
@@ -142,11 +173,28 @@ export const PolicySchema = object({
     upstreams: texts().default([]),
   }).prefault({}),
   rate_limits: object({
-    /** 0 = unlimited, as for the other two. */
-    per_principal_per_minute: integer(0).default(600),
-    per_tool_per_minute: integer(0).default(0),
+    /** 0 = unlimited, as for every limit here. */
+    per_principal_per_minute: perMinute().default(600),
+    per_tool_per_minute: perMinute().default(0),
     max_concurrent_per_principal: integer(0).default(32),
+    /** Calls to `<upstream>__<tool>` tools, all principals together. */
+    per_upstream_per_minute: perMinute().default(0),
+    /** Unauthenticated callers are limited per client IP instead of sharing one principal. */
+    per_ip_per_minute: perMinute().default(120),
+    /** Unauthenticated loopback callers skip `per_ip_per_minute` (a first-run user is unthrottled). */
+    exempt_loopback: bool().default(true),
+    /** Per-principal overrides of the limits and budgets. */
+    principals: z.record(text(), LimitOverride, { error: "expected an object" }).prefault({}),
+    tools: z.record(text(), object({ per_minute: perMinute() }), { error: "expected an object" })
+      .prefault({}),
+    upstreams: z.record(text(), object({ per_minute: perMinute() }), {
+      error: "expected an object",
+    }).prefault({}),
   }).prefault({}),
+  /** Per principal (per client IP when unauthenticated), in UTC days and months; 0 = unlimited. */
+  budgets: Budgets.prefault({}),
+  /** Whole cost units per call and per 1,000 tokens, by tool name; `default` applies to tools not named. */
+  prices: z.record(text(), Price, { error: "expected an object" }).prefault({}),
   pii: object({
     forbid: z.array(
       z.enum(PII_KINDS, { error: `expected one of ${PII_KINDS.map((k) => `"${k}"`).join(" | ")}` }),

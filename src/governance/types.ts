@@ -145,6 +145,19 @@ export interface RateFacts {
   circuitOpen?: boolean;
   /** Seconds until the limiting window frees; 60 when not given. */
   retryAfterS?: number;
+  /**
+   * Every limit that applies to this call, as counted by the shared limiter;
+   * when present F5 judges these instead of the three counters above.
+   */
+  checks?: RateCheck[];
+}
+
+/** One limit as F5 sees it: `count` (excluding this call) against `limit`. */
+export interface RateCheck {
+  count: number;
+  limit: number;
+  /** e.g. "principal alice made 5 calls in the last minute". */
+  what: string;
 }
 
 /** The executed call's result, for the post-floors. */

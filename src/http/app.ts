@@ -14,6 +14,7 @@ import type { Ledger } from "../vault/mod.ts";
 import { createVaultRoutes } from "./vault_routes.ts";
 import { createGovernanceRoutes } from "./governance_routes.ts";
 import type { Governance } from "../governance/mod.ts";
+import { clientIpOf, withRequestContext } from "../usage/mod.ts";
 import { checkHostAndOrigin, createBearerCheck, HttpError, parseJson, readBody } from "./guards.ts";
 
 /** Everything the HTTP app needs, already opened and wired by app.ts. */
@@ -33,6 +34,8 @@ export interface HttpDeps {
   readonly governance: Governance;
   /** The verifier key of the checkpoint signing key. */
   readonly vkey: string;
+  /** Peers whose X-Forwarded-For is believed (config --trusted-proxies). */
+  readonly trustedProxies?: readonly string[];
   /** Read per request: the bound port is only known after listening. */
   readonly allow: () => { hosts: readonly string[]; origins: readonly string[] };
 }
@@ -141,6 +144,20 @@ export function createHttpApp(deps: HttpDeps): Hono<Env> {
   });
   app.notFound((c) => errorResponse(c.req.path, new HttpError(404, "Not Found")));
 
+  // The client IP reaches the call path (per-IP limits for unauthenticated callers) through
+  // the request context; `c.env` is Deno.serve's handler info when served over a socket.
+  const trustedProxies = deps.trustedProxies ?? [];
+  app.use("*", (c, next) => {
+    const remote = (c.env as { remoteAddr?: { hostname?: string } } | undefined)?.remoteAddr
+      ?.hostname;
+    const clientIp = clientIpOf({
+      remote,
+      forwardedFor: c.req.header("x-forwarded-for") ?? null,
+      trustedProxies,
+    });
+    return withRequestContext(clientIp !== undefined ? { clientIp } : {}, next);
+  });
+
   app.use("*", async (c, next) => {
     const refusal = checkHostAndOrigin(c.req.raw, deps.allow());
     if (refusal) {
@@ -208,6 +225,8 @@ export function createHttpApp(deps: HttpDeps): Hono<Env> {
       ...(parsed.data.hold_id !== undefined ? { holdId: parsed.data.hold_id } : {}),
       debug: parsed.data.debug === true,
     });
+    const retryAfter = outcome.envelope?._constitutional.retry_after_s;
+    if (retryAfter !== undefined) c.header("retry-after", String(retryAfter));
     return c.json(invokeResponse(outcome), statusFor(outcome) as 200);
   });
 

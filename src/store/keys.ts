@@ -18,6 +18,9 @@
  * - `["hold", id]` → an 888_HOLD record (call digest, expiry, approvals, status)
  * - `["gov_session", id]` → a governed (metabolic-chain) session: intent, claims, stage, floors
  * - `["evidence", sha256hex]` → fetched content kept as evidence (url, title, text)
+ * - `["usage_rate", dimension, subject]` → a rate limit's GCRA state (`expireIn` when idle)
+ * - `["usage_inflight", subject]` → calls in flight, with a lease so a crashed instance's count lapses
+ * - `["usage_budget", subject, period]` / `["usage_cost", …]` → calls / cost units in a budget period
  */
 
 /** The key of one MCP session record. */
@@ -113,4 +116,24 @@ export function evidenceKey(sha256hex: string): Deno.KvKey {
 /** Prefix of every evidence record. */
 export function evidencePrefix(): Deno.KvKey {
   return ["evidence"];
+}
+
+/** A rate limit's state (GCRA theoretical arrival time) for one dimension and subject. */
+export function usageRateKey(dimension: string, subject: string): Deno.KvKey {
+  return ["usage_rate", dimension, subject];
+}
+
+/** Calls in flight for one subject, across every instance. */
+export function usageInFlightKey(subject: string): Deno.KvKey {
+  return ["usage_inflight", subject];
+}
+
+/** Calls counted against a budget period ("d" + UTC day, "m" + UTC month) of one subject. */
+export function usageBudgetKey(subject: string, period: string): Deno.KvKey {
+  return ["usage_budget", subject, period];
+}
+
+/** Cost units spent in a budget period of one subject (a `Deno.KvU64` summed atomically). */
+export function usageCostKey(subject: string, period: string): Deno.KvKey {
+  return ["usage_cost", subject, period];
 }

@@ -9,6 +9,7 @@ import { z } from "zod";
 import type { DeadlineScheduler } from "../deadline.ts";
 import type { Execution, GovernedResult, OnHold, ToolFacts } from "../governance/mod.ts";
 import type { Logger } from "../log.ts";
+import { currentRequest } from "../usage/mod.ts";
 import { digestJson } from "../vault/mod.ts";
 import { buildEnvelope, type Envelope, envelopeSchema } from "./envelope.ts";
 import {
@@ -70,6 +71,8 @@ export interface CallContext {
   readonly holdId?: string;
   readonly debug?: boolean;
   readonly actor?: "human" | "ai" | "unknown";
+  /** The client's address; the HTTP request being served when absent. */
+  readonly clientIp?: string;
 }
 
 /** The set of tools one server exposes. */
@@ -95,6 +98,11 @@ function describeIssues(error: z.ZodError): string[] {
 }
 
 const encoder = new TextEncoder();
+
+function clientIpOf(ctx: CallContext): { clientIp?: string } {
+  const clientIp = ctx.clientIp ?? currentRequest()?.clientIp;
+  return clientIp !== undefined ? { clientIp } : {};
+}
 
 /** Builds the governance view of a call (shared by call, judge and apex_judge). */
 function governedRequest(
@@ -147,6 +155,7 @@ function governedRequest(
         schemaIssues,
         ...(data && def?.claims ? { claims: def.claims(data) } : {}),
         ...(ctx.holdId !== undefined ? { holdId: ctx.holdId } : {}),
+        ...clientIpOf(ctx),
       },
     },
   };

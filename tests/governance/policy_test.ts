@@ -34,7 +34,20 @@ Deno.test("parsePolicy() applies every default to an empty document", () => {
     per_principal_per_minute: 600,
     per_tool_per_minute: 0,
     max_concurrent_per_principal: 32,
+    per_upstream_per_minute: 0,
+    per_ip_per_minute: 120,
+    exempt_loopback: true,
+    principals: {},
+    tools: {},
+    upstreams: {},
   });
+  assert.deepEqual(policy.budgets, {
+    calls_per_day: 0,
+    calls_per_month: 0,
+    cost_per_day: 0,
+    cost_per_month: 0,
+  });
+  assert.deepEqual(policy.prices, {});
   assert.deepEqual(policy.pii.forbid, ["private_key"]);
   assert.equal(policy.limits.max_argument_bytes, 262144);
   assert.equal(policy.tri_witness.required, 2);
@@ -115,7 +128,19 @@ Deno.test("parsePolicy() checks integer ranges", () => {
   );
   rejects(
     { rate_limits: { per_principal_per_minute: 1.5 } },
-    "Invalid policy: rate_limits.per_principal_per_minute: expected an integer ≥ 0",
+    "Invalid policy: rate_limits.per_principal_per_minute: expected an integer from 0 to 10000",
+  );
+  rejects(
+    { rate_limits: { principals: { alice: { per_minute: 20_000 } } } },
+    "Invalid policy: rate_limits.principals.alice.per_minute: expected an integer from 0 to 10000",
+  );
+  rejects(
+    { budgets: { cost_per_day: 0.5 } },
+    "Invalid policy: budgets.cost_per_day: expected an integer ≥ 0",
+  );
+  rejects(
+    { prices: { calculate: { per_cal: 1 } } },
+    'Invalid policy: prices.calculate: unknown key "per_cal"',
   );
   rejects(
     { tri_witness: { required: 4 } },

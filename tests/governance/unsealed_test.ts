@@ -10,7 +10,7 @@ import { exportBundle, MAX_ENTRY_BYTES, verifyBundle } from "../../src/vault/mod
 import {
   createGovernance,
   createHoldStore,
-  createRateLimiter,
+  createNoLimiter,
   DEFAULT_POLICY,
   parsePolicy,
 } from "../../src/governance/mod.ts";
@@ -177,7 +177,7 @@ Deno.test("a call whose intent cannot be sealed is refused (VOID) and never runs
       policy: DEFAULT_POLICY,
       policyHash: "0".repeat(64),
       holds: createHoldStore(kv),
-      rates: createRateLimiter(),
+      rates: createNoLimiter(),
       // The vault refuses intents (as a full disk would) but still takes the refusal.
       seal: (fields) => {
         if (fields.type === "tool_intent") return Promise.reject(new Error("disk full"));

@@ -1,0 +1,456 @@
+/**
+ * Rate limits, concurrency limits and budgets counted in KV, so that every
+ * instance and worker sharing the KV shares the limits.
+ *
+ * Each call is checked and counted in one atomic KV operation: read every
+ * counter that applies (one `getMany`), decide, then commit the new values
+ * with a versionstamp check on each; a conflicting commit by another
+ * instance makes this one re-read and decide again. So no two instances can
+ * both admit the last call a limit allows: the limits are exact, not
+ * estimates.
+ *
+ * - Per-minute limits are sliding logs: the timestamps of the calls admitted
+ *   in the last 60 s. A limit of N admits at most N calls in any 60 s window,
+ *   and `Retry-After` is when the oldest of them leaves the window.
+ * - Concurrency is a count of calls in flight with a lease: an instance that
+ *   dies mid-call leaves a count that lapses `leaseMs` after the subject's
+ *   last activity.
+ * - Budgets count calls per UTC day and month (exact), and cost units per
+ *   day and month: the cost of a call is known only once it ran, so a cost
+ *   budget admits calls while the spend so far is below it, and the call that
+ *   crosses it completes (the overshoot is at most one call's cost per
+ *   instance in flight).
+ *
+ * Unauthenticated callers (principal `anonymous`) are counted per client IP,
+ * not as one shared principal.
+ *
+ * @module
+ */
+import type {
+  Admission,
+  Policy,
+  RateCheck,
+  RateFacts,
+  RateLimiter,
+  RateSubject,
+} from "../governance/mod.ts";
+import {
+  usageBudgetKey,
+  usageCostKey,
+  usageInFlightKey,
+  usageRateKey,
+  withKvRetry,
+} from "../store/mod.ts";
+
+/** The principal of callers that did not authenticate. */
+export const ANONYMOUS = "anonymous";
+
+const MINUTE = 60_000;
+const DAY = 86_400_000;
+
+/** What kind of limit refused a call (a metric label). */
+export type LimitKind =
+  | "principal"
+  | "ip"
+  | "tool"
+  | "upstream"
+  | "concurrency"
+  | "calls_per_day"
+  | "calls_per_month"
+  | "cost_per_day"
+  | "cost_per_month";
+
+/** Hooks for metrics; each is optional and must not throw. */
+export interface LimiterObserver {
+  refused?(kind: LimitKind): void;
+  /** One KV commit's duration in ms (every commit the limiter makes). */
+  commit?(ms: number, ok: boolean): void;
+}
+
+/** Options of `createKvLimiter`. */
+export interface KvLimiterOptions {
+  readonly policy: Policy;
+  /** Injectable clock (ms since the epoch). */
+  readonly now?: () => number;
+  /** How long an in-flight count outlives its subject's last activity. */
+  readonly leaseMs?: number;
+  /** Which client addresses count as loopback (for `rate_limits.exempt_loopback`). */
+  readonly isLoopback?: (ip: string) => boolean;
+  readonly observer?: LimiterObserver;
+}
+
+/** True for 127.0.0.0/8, ::1 and IPv4-mapped loopback. */
+export function isLoopbackIp(ip: string): boolean {
+  return ip === "::1" || /^(?:::ffff:)?127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/i.test(ip);
+}
+
+type Counter =
+  | { kind: "log"; key: Deno.KvKey; limit: number; what: string; limitKind: LimitKind }
+  | { kind: "inflight"; key: Deno.KvKey; limit: number; what: string; limitKind: LimitKind }
+  | {
+    kind: "calls";
+    key: Deno.KvKey;
+    limit: number;
+    what: string;
+    limitKind: LimitKind;
+    endsMs: number;
+  }
+  | {
+    kind: "cost";
+    key: Deno.KvKey;
+    limit: number;
+    what: string;
+    limitKind: LimitKind;
+    endsMs: number;
+  };
+
+/** A sliding log: the first timestamp and the others as 32-bit offsets from it. */
+interface LogValue {
+  b: number;
+  d: Uint8Array;
+}
+
+interface InFlightValue {
+  n: number;
+  exp: number;
+}
+
+function decodeLog(value: unknown, since: number): number[] {
+  const v = value as LogValue | null;
+  if (!v || typeof v.b !== "number" || !(v.d instanceof Uint8Array)) return [];
+  const view = new DataView(v.d.buffer, v.d.byteOffset, v.d.byteLength);
+  const out: number[] = [];
+  for (let i = 0; i + 4 <= v.d.byteLength; i += 4) {
+    const t = v.b + view.getUint32(i, true);
+    if (t > since) out.push(t);
+  }
+  return out;
+}
+
+function encodeLog(times: readonly number[]): LogValue {
+  const b = times[0] ?? 0;
+  const d = new Uint8Array(times.length * 4);
+  const view = new DataView(d.buffer);
+  times.forEach((t, i) => view.setUint32(i * 4, t - b, true));
+  return { b, d };
+}
+
+function utcDay(t: number): string {
+  return new Date(t).toISOString().slice(0, 10);
+}
+
+function monthEnd(t: number): number {
+  const d = new Date(t);
+  return Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1);
+}
+
+/**
+ * Creates the shared limiter over `kv`.
+ *
+ * @example
+ * ```ts
+ * const kv = await Deno.openKv(":memory:");
+ * const limiter = createKvLimiter(kv, { policy: parsePolicy({ rate_limits: { per_principal_per_minute: 2 } }) });
+ * const a = await limiter.acquire({ principal: "alice", tool: "calculate" });
+ * a.admitted; // true
+ * await a.release();
+ * ```
+ */
+export function createKvLimiter(kv: Deno.Kv, options: KvLimiterOptions): RateLimiter {
+  const { policy } = options;
+  const now = options.now ?? Date.now;
+  const leaseMs = options.leaseMs ?? 10 * MINUTE;
+  const isLoopback = options.isLoopback ?? isLoopbackIp;
+  const observer = options.observer ?? {};
+  const limits = policy.rate_limits;
+  const local = { start: 0, current: 0, previous: 0 };
+
+  function countLocal(t: number) {
+    const bucket = Math.floor(t / MINUTE) * MINUTE;
+    if (bucket !== local.start) {
+      local.previous = bucket - local.start === MINUTE ? local.current : 0;
+      local.current = 0;
+      local.start = bucket;
+    }
+  }
+
+  /** Every counter that applies to `subject` at time `t`. */
+  function plan(subject: RateSubject, t: number): Counter[] {
+    const { principal, tool, upstream, clientIp } = subject;
+    const perIp = principal === ANONYMOUS && clientIp !== undefined;
+    const who = perIp ? `ip:${clientIp}` : `p:${principal}`;
+    const label = perIp ? `client ${clientIp}` : `principal ${principal}`;
+    const override = Object.hasOwn(limits.principals, principal)
+      ? limits.principals[principal]
+      : undefined;
+    const counters: Counter[] = [];
+    const perMinute = perIp
+      ? (limits.exempt_loopback && isLoopback(clientIp!)
+        ? 0
+        : override?.per_minute ?? limits.per_ip_per_minute)
+      : override?.per_minute ?? limits.per_principal_per_minute;
+    if (perMinute > 0) {
+      counters.push({
+        kind: "log",
+        key: usageRateKey(perIp ? "ip" : "p", perIp ? clientIp! : principal),
+        limit: perMinute,
+        what: `${label} made %n calls in the last minute`,
+        limitKind: perIp ? "ip" : "principal",
+      });
+    }
+    const toolRule = Object.hasOwn(limits.tools, tool) ? limits.tools[tool] : undefined;
+    const perTool = toolRule?.per_minute ?? limits.per_tool_per_minute;
+    if (perTool > 0) {
+      counters.push({
+        kind: "log",
+        key: usageRateKey("t", tool),
+        limit: perTool,
+        what: `tool ${tool} was called %n times in the last minute`,
+        limitKind: "tool",
+      });
+    }
+    if (upstream !== undefined) {
+      const rule = Object.hasOwn(limits.upstreams, upstream)
+        ? limits.upstreams[upstream]
+        : undefined;
+      const perUpstream = rule?.per_minute ?? limits.per_upstream_per_minute;
+      if (perUpstream > 0) {
+        counters.push({
+          kind: "log",
+          key: usageRateKey("u", upstream),
+          limit: perUpstream,
+          what: `upstream ${upstream} was called %n times in the last minute`,
+          limitKind: "upstream",
+        });
+      }
+    }
+    const concurrent = override?.max_concurrent ?? limits.max_concurrent_per_principal;
+    if (concurrent > 0) {
+      counters.push({
+        kind: "inflight",
+        key: usageInFlightKey(who),
+        limit: concurrent,
+        what: `${label} has %n calls in flight`,
+        limitKind: "concurrency",
+      });
+    }
+    const budgets = policy.budgets;
+    const day = utcDay(t);
+    const month = day.slice(0, 7);
+    const dayEnds = Math.floor(t / DAY) * DAY + DAY;
+    const monthEnds = monthEnd(t);
+    const callsPerDay = override?.calls_per_day ?? budgets.calls_per_day;
+    if (callsPerDay > 0) {
+      counters.push({
+        kind: "calls",
+        key: usageBudgetKey(who, `d${day}`),
+        limit: callsPerDay,
+        what: `${label} made %n calls today (UTC)`,
+        limitKind: "calls_per_day",
+        endsMs: dayEnds,
+      });
+    }
+    const callsPerMonth = override?.calls_per_month ?? budgets.calls_per_month;
+    if (callsPerMonth > 0) {
+      counters.push({
+        kind: "calls",
+        key: usageBudgetKey(who, `m${month}`),
+        limit: callsPerMonth,
+        what: `${label} made %n calls this month (UTC)`,
+        limitKind: "calls_per_month",
+        endsMs: monthEnds,
+      });
+    }
+    const costPerDay = override?.cost_per_day ?? budgets.cost_per_day;
+    if (costPerDay > 0) {
+      counters.push({
+        kind: "cost",
+        key: usageCostKey(who, `d${day}`),
+        limit: costPerDay,
+        what: `${label} spent %n cost units today (UTC)`,
+        limitKind: "cost_per_day",
+        endsMs: dayEnds,
+      });
+    }
+    const costPerMonth = override?.cost_per_month ?? budgets.cost_per_month;
+    if (costPerMonth > 0) {
+      counters.push({
+        kind: "cost",
+        key: usageCostKey(who, `m${month}`),
+        limit: costPerMonth,
+        what: `${label} spent %n cost units this month (UTC)`,
+        limitKind: "cost_per_month",
+        endsMs: monthEnds,
+      });
+    }
+    return counters;
+  }
+
+  interface Decision {
+    facts: RateFacts;
+    refused: LimitKind[];
+    writes: { key: Deno.KvKey; value: unknown; expireIn: number }[];
+    entries: Deno.KvEntryMaybe<unknown>[];
+  }
+
+  function decide(counters: Counter[], entries: Deno.KvEntryMaybe<unknown>[], t: number) {
+    const checks: RateCheck[] = [];
+    const refused: LimitKind[] = [];
+    const writes: Decision["writes"] = [];
+    let retryMs = 0;
+    counters.forEach((c, i) => {
+      const value = entries[i].value;
+      let count: number;
+      let waitMs = 1000;
+      if (c.kind === "log") {
+        const times = decodeLog(value, t - MINUTE);
+        count = times.length;
+        // The (count − limit + 1)th oldest call must leave the window first.
+        if (count >= c.limit) waitMs = times[count - c.limit] + MINUTE - t;
+        writes.push({ key: c.key, value: encodeLog([...times, t]), expireIn: MINUTE + 1000 });
+      } else if (c.kind === "inflight") {
+        const v = value as InFlightValue | null;
+        count = v && v.exp > t ? v.n : 0;
+        writes.push({ key: c.key, value: { n: count + 1, exp: t + leaseMs }, expireIn: leaseMs });
+      } else if (c.kind === "calls") {
+        count = typeof value === "number" ? value : 0;
+        waitMs = c.endsMs - t;
+        writes.push({ key: c.key, value: count + 1, expireIn: c.endsMs - t + 2 * DAY });
+      } else {
+        count = value instanceof Deno.KvU64 ? Number(value.value) : 0;
+        waitMs = c.endsMs - t;
+      }
+      checks.push({ count, limit: c.limit, what: c.what.replace("%n", String(count)) });
+      if (count >= c.limit) {
+        refused.push(c.limitKind);
+        retryMs = Math.max(retryMs, waitMs);
+      }
+    });
+    const facts: RateFacts = {
+      principalCallsLastMinute: 0,
+      toolCallsLastMinute: 0,
+      principalInFlight: 0,
+      checks,
+      retryAfterS: Math.max(1, Math.ceil(retryMs / 1000)),
+    };
+    return { facts, refused, writes, entries };
+  }
+
+  async function read(subject: RateSubject): Promise<
+    { counters: Counter[]; t: number; decision: Decision }
+  > {
+    const t = now();
+    const counters = plan(subject, t);
+    const entries = counters.length > 0
+      ? await withKvRetry(() => kv.getMany(counters.map((c) => c.key)))
+      : [];
+    return { counters, t, decision: decide(counters, entries, t) };
+  }
+
+  async function commit(op: Deno.AtomicOperation): Promise<boolean> {
+    const started = performance.now();
+    const res = await withKvRetry(() => op.commit());
+    observer.commit?.(performance.now() - started, res.ok);
+    return res.ok;
+  }
+
+  async function releaseSlot(key: Deno.KvKey): Promise<void> {
+    for (let attempt = 0; attempt < 100; attempt++) {
+      const entry = await withKvRetry(() => kv.get<InFlightValue>(key));
+      const t = now();
+      const v = entry.value;
+      const n = v && v.exp > t ? v.n - 1 : 0;
+      const op = kv.atomic().check(entry);
+      if (n <= 0) op.delete(key);
+      else op.set(key, { n, exp: t + leaseMs }, { expireIn: leaseMs });
+      if (await commit(op)) return;
+    }
+  }
+
+  const idle: Admission = {
+    facts: {
+      principalCallsLastMinute: 0,
+      toolCallsLastMinute: 0,
+      principalInFlight: 0,
+      checks: [],
+    },
+    admitted: true,
+    release: () => Promise.resolve(),
+    [Symbol.dispose]() {},
+  };
+
+  return {
+    async snapshot(subject) {
+      return (await read(subject)).decision.facts;
+    },
+
+    async acquire(subject) {
+      for (let attempt = 0;; attempt++) {
+        const { counters, t, decision } = await read(subject);
+        if (counters.length === 0) {
+          countLocal(t);
+          local.current++;
+          return idle;
+        }
+        if (decision.refused.length > 0) {
+          for (const kind of decision.refused) observer.refused?.(kind);
+          return { ...idle, facts: decision.facts, admitted: false };
+        }
+        const op = kv.atomic();
+        for (const entry of decision.entries) op.check(entry);
+        for (const w of decision.writes) op.set(w.key, w.value, { expireIn: w.expireIn });
+        if (await commit(op)) {
+          countLocal(t);
+          local.current++;
+          const slot = counters.find((c) => c.kind === "inflight");
+          if (!slot) return { ...idle, facts: decision.facts };
+          let released: Promise<void> | undefined;
+          const release = () => released ??= releaseSlot(slot.key);
+          return {
+            facts: decision.facts,
+            admitted: true,
+            release,
+            [Symbol.dispose]() {
+              release().catch(() => {});
+            },
+          };
+        }
+        // Another instance counted a call between our read and commit: decide again.
+        if (attempt >= 200) {
+          throw new Error("Cannot count the call: the rate-limit counters stay contended");
+        }
+        if (attempt > 2) await new Promise((r) => setTimeout(r, Math.random() * attempt));
+      }
+    },
+
+    callsLastMinute() {
+      const t = now();
+      countLocal(t);
+      const overlap = 1 - (t - local.start) / MINUTE;
+      return Math.floor(local.current + local.previous * overlap);
+    },
+  };
+}
+
+/**
+ * Adds `units` of cost to the subject's day and month spend (an atomic sum:
+ * instances never conflict on it).
+ */
+export async function addCost(
+  kv: Deno.Kv,
+  input: { principal: string; clientIp?: string; units: number; now?: number },
+): Promise<void> {
+  if (!(input.units > 0)) return;
+  const t = input.now ?? Date.now();
+  const who = input.principal === ANONYMOUS && input.clientIp !== undefined
+    ? `ip:${input.clientIp}`
+    : `p:${input.principal}`;
+  const day = utcDay(t);
+  const units = new Deno.KvU64(BigInt(Math.round(input.units)));
+  await withKvRetry(() =>
+    kv.atomic()
+      .sum(usageCostKey(who, `d${day}`), units.value)
+      .sum(usageCostKey(who, `m${day.slice(0, 7)}`), units.value)
+      .commit()
+  );
+}

@@ -1,0 +1,21 @@
+/**
+ * Usage: shared rate limits and budgets (KV), the request context that
+ * carries the client IP from the HTTP edge to the call path, and (later)
+ * accounting and metrics.
+ * @module
+ */
+export {
+  addCost,
+  ANONYMOUS,
+  createKvLimiter,
+  isLoopbackIp,
+  type KvLimiterOptions,
+  type LimiterObserver,
+  type LimitKind,
+} from "./limiter.ts";
+export {
+  clientIpOf,
+  currentRequest,
+  type RequestContext,
+  withRequestContext,
+} from "./request_context.ts";

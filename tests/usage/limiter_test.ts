@@ -1,0 +1,218 @@
+import assert from "node:assert/strict";
+import { evaluatePre, parsePolicy } from "../../src/governance/mod.ts";
+import { peace } from "../../src/governance/floors.ts";
+import { addCost, createKvLimiter } from "../../src/usage/mod.ts";
+import { makeCall, makeTool } from "../governance/_fixtures.ts";
+
+const START = Date.UTC(2026, 11, 1, 12, 0, 30);
+
+function clock(start = START) {
+  let t = start;
+  return { now: () => t, advance: (ms: number) => t += ms };
+}
+
+async function withTwoHandles(fn: (a: Deno.Kv, b: Deno.Kv) => Promise<void>) {
+  const dir = await Deno.makeTempDir();
+  const a = await Deno.openKv(`${dir}/kv.db`);
+  const b = await Deno.openKv(`${dir}/kv.db`);
+  try {
+    await fn(a, b);
+  } finally {
+    a.close();
+    b.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("createKvLimiter() admits exactly N per minute for a principal across two KV handles, and the next when the oldest leaves the window", async () => {
+  await withTwoHandles(async (kvA, kvB) => {
+    const policy = parsePolicy({
+      rate_limits: { per_principal_per_minute: 5, max_concurrent_per_principal: 0 },
+    });
+    const c = clock();
+    const one = createKvLimiter(kvA, { policy, now: c.now });
+    const two = createKvLimiter(kvB, { policy, now: c.now });
+    const results = await Promise.all(
+      Array.from(
+        { length: 12 },
+        (_, i) => (i % 2 ? one : two).acquire({ principal: "alice", tool: "calculate" }),
+      ),
+    );
+    assert.equal(results.filter((r) => r.admitted).length, 5);
+    const refused = results.find((r) => !r.admitted)!;
+    assert.equal(refused.facts.retryAfterS, 60);
+    assert.match(refused.facts.checks![0].what, /principal alice made 5 calls in the last minute/);
+    // Bob has his own budget.
+    assert.equal((await one.acquire({ principal: "bob", tool: "calculate" })).admitted, true);
+    c.advance(59_999);
+    assert.equal((await two.acquire({ principal: "alice", tool: "calculate" })).admitted, false);
+    c.advance(1);
+    assert.equal((await two.acquire({ principal: "alice", tool: "calculate" })).admitted, true);
+    // All five left the window together, so five more fit, and no sixth.
+    const again = [];
+    for (let i = 0; i < 5; i++) {
+      again.push((await one.acquire({ principal: "alice", tool: "calculate" })).admitted);
+    }
+    assert.deepEqual(again, [true, true, true, true, false]);
+  });
+});
+
+Deno.test("createKvLimiter(): F5 fails exactly on the refused calls and names the limit", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const policy = parsePolicy({ rate_limits: { per_tool_per_minute: 1 } });
+    const limiter = createKvLimiter(kv, { policy, now: clock().now });
+    const first = await limiter.acquire({ principal: "alice", tool: "get_time" });
+    const second = await limiter.acquire({ principal: "bob", tool: "get_time" });
+    const input = { call: makeCall(), tool: makeTool(), policy };
+    assert.equal(peace({ ...input, rates: first.facts }).pass, true);
+    const f5 = peace({ ...input, rates: second.facts });
+    assert.equal(f5.pass, false);
+    assert.equal(f5.details?.retry_after_s, 60);
+    assert.match(f5.reason, /tool get_time was called 1 times in the last minute \(limit 1\)/);
+    assert.equal(
+      evaluatePre({ ...input, rates: second.facts }).find((f) => f.id === "F5")?.pass,
+      false,
+    );
+  } finally {
+    kv.close();
+  }
+});
+
+Deno.test("createKvLimiter() limits unauthenticated callers per client IP; loopback is exempt by default", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const c = clock();
+    const strict = createKvLimiter(kv, {
+      policy: parsePolicy({ rate_limits: { per_ip_per_minute: 3, exempt_loopback: false } }),
+      now: c.now,
+    });
+    const call = (clientIp: string) =>
+      strict.acquire({ principal: "anonymous", tool: "calculate", clientIp });
+    const flood = [];
+    for (let i = 0; i < 6; i++) flood.push((await call("203.0.113.7")).admitted);
+    assert.deepEqual(flood, [true, true, true, false, false, false]);
+    assert.equal((await call("203.0.113.8")).admitted, true);
+
+    const defaults = createKvLimiter(kv, { policy: parsePolicy({}), now: c.now });
+    for (let i = 0; i < 200; i++) {
+      const a = await defaults.acquire({
+        principal: "anonymous",
+        tool: "t",
+        clientIp: "127.0.0.1",
+      });
+      assert.equal(a.admitted, true, `loopback call ${i}`);
+      await a.release();
+    }
+    const remote = [];
+    for (let i = 0; i < 121; i++) {
+      const a = await defaults.acquire({
+        principal: "anonymous",
+        tool: "t",
+        clientIp: "198.51.100.1",
+      });
+      remote.push(a.admitted);
+      await a.release();
+    }
+    assert.equal(remote.filter(Boolean).length, 120, "the default protects a public deployment");
+  } finally {
+    kv.close();
+  }
+});
+
+Deno.test("createKvLimiter() limits calls in flight across handles and frees the slot on release", async () => {
+  await withTwoHandles(async (kvA, kvB) => {
+    const policy = parsePolicy({
+      rate_limits: { per_principal_per_minute: 0, max_concurrent_per_principal: 2 },
+    });
+    const one = createKvLimiter(kvA, { policy });
+    const two = createKvLimiter(kvB, { policy });
+    const s = { principal: "alice", tool: "slow" };
+    const a = await one.acquire(s);
+    const b = await two.acquire(s);
+    const c = await one.acquire(s);
+    assert.deepEqual([a.admitted, b.admitted, c.admitted], [true, true, false]);
+    assert.match(c.facts.checks![0].what, /principal alice has 2 calls in flight/);
+    await b.release();
+    await b.release(); // idempotent
+    const d = await one.acquire(s);
+    assert.equal(d.admitted, true);
+    {
+      using _e = await two.acquire({ principal: "bob", tool: "slow" });
+    }
+    await a.release();
+    await d.release();
+    assert.equal((await two.snapshot(s)).checks![0].count, 0);
+  });
+});
+
+Deno.test("createKvLimiter() leases in-flight counts: a crashed instance's slots lapse", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const c = clock();
+    const policy = parsePolicy({ rate_limits: { max_concurrent_per_principal: 1 } });
+    const limiter = createKvLimiter(kv, { policy, now: c.now, leaseMs: 30_000 });
+    assert.equal((await limiter.acquire({ principal: "p", tool: "t" })).admitted, true);
+    assert.equal((await limiter.acquire({ principal: "p", tool: "t" })).admitted, false);
+    c.advance(30_001);
+    assert.equal((await limiter.acquire({ principal: "p", tool: "t" })).admitted, true);
+  } finally {
+    kv.close();
+  }
+});
+
+Deno.test("createKvLimiter() enforces per-upstream limits and per-principal overrides", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const policy = parsePolicy({
+      rate_limits: {
+        per_principal_per_minute: 100,
+        upstreams: { github: { per_minute: 2 } },
+        principals: { ci: { per_minute: 1 } },
+      },
+    });
+    const limiter = createKvLimiter(kv, { policy, now: clock().now });
+    const up = async (principal: string) =>
+      (await limiter.acquire({ principal, tool: "github__search", upstream: "github" })).admitted;
+    assert.deepEqual([await up("a"), await up("b"), await up("c")], [true, true, false]);
+    const ci = async () => (await limiter.acquire({ principal: "ci", tool: "calculate" })).admitted;
+    assert.deepEqual([await ci(), await ci()], [true, false]);
+  } finally {
+    kv.close();
+  }
+});
+
+Deno.test("createKvLimiter() enforces daily call and cost budgets, with Retry-After at the next UTC midnight", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const c = clock(Date.UTC(2026, 11, 1, 23, 0, 0));
+    const calls = createKvLimiter(kv, {
+      policy: parsePolicy({ budgets: { calls_per_day: 2 } }),
+      now: c.now,
+    });
+    const s = { principal: "alice", tool: "t" };
+    assert.equal((await calls.acquire(s)).admitted, true);
+    c.advance(120_000);
+    assert.equal((await calls.acquire(s)).admitted, true);
+    c.advance(120_000);
+    const refused = await calls.acquire(s);
+    assert.equal(refused.admitted, false);
+    assert.equal(refused.facts.retryAfterS, 3600 - 240);
+    c.advance(3600_000);
+    assert.equal((await calls.acquire(s)).admitted, true, "a new UTC day");
+
+    const cost = createKvLimiter(kv, {
+      policy: parsePolicy({ budgets: { cost_per_month: 100 } }),
+      now: c.now,
+    });
+    assert.equal((await cost.acquire({ principal: "bob", tool: "t" })).admitted, true);
+    await addCost(kv, { principal: "bob", units: 60, now: c.now() });
+    assert.equal((await cost.acquire({ principal: "bob", tool: "t" })).admitted, true);
+    await addCost(kv, { principal: "bob", units: 60, now: c.now() });
+    const over = await cost.acquire({ principal: "bob", tool: "t" });
+    assert.equal(over.admitted, false);
+    assert.match(over.facts.checks!.at(-1)!.what, /principal bob spent 120 cost units this month/);
+  } finally {
+    kv.close();
+  }
+});
