@@ -33,7 +33,7 @@ import {
   type StreamableManager,
   wardenExtension,
 } from "./mcp/mod.ts";
-import { createKvLimiter } from "./usage/mod.ts";
+import { createKvLimiter, createMetrics, type Metrics } from "./usage/mod.ts";
 import { createBatchWriter, createEvidenceStore, createGovSessionStore } from "./store/mod.ts";
 import {
   canonicalTools,
@@ -51,6 +51,26 @@ import {
   type VaultIdentity,
 } from "./vault/mod.ts";
 import { VERSION } from "./version.ts";
+
+/** Counts every call made through the registry (MCP, REST, stdio) in the metrics. */
+function observeCalls(metrics: Metrics, registry: ToolRegistry): ToolRegistry {
+  return {
+    ...registry,
+    async call(name, args, ctx) {
+      const outcome = await registry.call(name, args, ctx);
+      const split = name.indexOf("__");
+      metrics.observeCall({
+        tool: name,
+        registered: registry.get(name) !== undefined,
+        ...(split > 0 ? { upstream: name.slice(0, split) } : {}),
+        principal: ctx.principal,
+        verdict: outcome.verdict,
+        latencyMs: outcome.latencyMs,
+      });
+      return outcome;
+    },
+  };
+}
 
 /** A wired server, ready to be handed to `Deno.serve`. */
 export interface App {
@@ -146,6 +166,7 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
   });
   const ledger = createLedger(kv, { origin: identity.origin, signer: identity.signer });
   let unsigned = false;
+  let lastCheckpointMs: number | undefined;
   const appendAndMark = async (fields: Record<string, unknown>, options?: AppendOptions) => {
     const receipt = await ledger.append(fields, options);
     unsigned = true;
@@ -155,9 +176,11 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
     if (!unsigned) return;
     unsigned = false;
     await ledger.signCheckpoint();
+    lastCheckpointMs = Date.now();
   }
 
   const policy = deps.policy ?? DEFAULT_POLICY;
+  const metrics = createMetrics();
   const { files, shell } = await openLocalAccess(config, policy);
   const evidence = createEvidenceStore(kv);
   const governance = createGovernance({
@@ -168,6 +191,7 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
       policy,
       // An in-flight count outlives a crashed instance by at most this long.
       leaseMs: config.toolTimeoutMs + config.requestTimeoutMs,
+      observer: metrics.limiter,
     }),
     // Sealing "off" exists only to measure its cost; governance events are still recorded.
     ...(config.sealing ? { seal: appendAndMark } : {}),
@@ -200,42 +224,45 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
   const govSessions = createGovSessionStore(kv, {
     ttlMs: Math.max(config.sessionTtlMs, 86_400_000),
   });
-  const registry = createToolRegistry(tools, {
-    logger,
-    timeoutMs: config.toolTimeoutMs,
-    deadlines,
-    services: {
-      policy,
-      governance,
-      ledger,
-      sessions: govSessions,
-      evidence,
-      shell,
-      files,
-      tokens: createTokenService({
-        privateKey: identity.signer.privateKey,
-        publicKey: identity.signer.publicKey,
-      }),
-      startedAtMs,
-      vitals: async () => {
-        const probe = performance.now();
-        await kv.get(["health", "probe"]);
-        const kvLatencyMs = Math.round((performance.now() - probe) * 1000) / 1000;
-        const head = await ledger.head();
-        return {
-          kv_latency_ms: kvLatencyMs,
-          vault: { size: head.size, root: head.root, origin: identity.origin },
-          sessions: {
-            // Declared below; vitals only runs once the app is serving.
-            live_streamable: streamable.liveCount,
-            live_sse: sse.liveCount,
-            stored: await sessions.count(),
-          },
-          calls_last_minute: governance.rates.callsLastMinute(),
-        };
+  const registry = observeCalls(
+    metrics,
+    createToolRegistry(tools, {
+      logger,
+      timeoutMs: config.toolTimeoutMs,
+      deadlines,
+      services: {
+        policy,
+        governance,
+        ledger,
+        sessions: govSessions,
+        evidence,
+        shell,
+        files,
+        tokens: createTokenService({
+          privateKey: identity.signer.privateKey,
+          publicKey: identity.signer.publicKey,
+        }),
+        startedAtMs,
+        vitals: async () => {
+          const probe = performance.now();
+          await kv.get(["health", "probe"]);
+          const kvLatencyMs = Math.round((performance.now() - probe) * 1000) / 1000;
+          const head = await ledger.head();
+          return {
+            kv_latency_ms: kvLatencyMs,
+            vault: { size: head.size, root: head.root, origin: identity.origin },
+            sessions: {
+              // Declared below; vitals only runs once the app is serving.
+              live_streamable: streamable.liveCount,
+              live_sse: sse.liveCount,
+              stored: await sessions.count(),
+            },
+            calls_last_minute: governance.rates.callsLastMinute(),
+          };
+        },
       },
-    },
-  });
+    }),
+  );
   const writer = createBatchWriter(kv);
   const extensions = [
     wardenExtension({ registry, governance, ledger }),
@@ -289,6 +316,13 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
     governance,
     vkey: identity.signer.vkey,
     trustedProxies: config.trustedProxies,
+    metrics,
+  });
+  metrics.setSources({
+    vaultSize: async () => (await ledger.head()).size,
+    checkpointAgeMs: () => Date.now() - (lastCheckpointMs ?? startedAtMs),
+    holdsOpen: async () => (await governance.holds.listOpen(1000)).length,
+    sessions: () => ({ streamable: streamable.liveCount, sse: sse.liveCount }),
   });
   const reaper = setInterval(() => {
     streamable.reap().catch((e) => logger.warn("session reaper failed", { error: e }));

@@ -13,8 +13,14 @@ import type { CallOutcome, ToolRegistry } from "../tools/mod.ts";
 import type { Ledger } from "../vault/mod.ts";
 import { createVaultRoutes } from "./vault_routes.ts";
 import { createGovernanceRoutes } from "./governance_routes.ts";
-import type { Governance } from "../governance/mod.ts";
-import { clientIpOf, withRequestContext } from "../usage/mod.ts";
+import { type Governance, rolesOf } from "../governance/mod.ts";
+import {
+  clientIpOf,
+  currentRequest,
+  isLoopbackIp,
+  type Metrics,
+  withRequestContext,
+} from "../usage/mod.ts";
 import { checkHostAndOrigin, createBearerCheck, HttpError, parseJson, readBody } from "./guards.ts";
 
 /** Everything the HTTP app needs, already opened and wired by app.ts. */
@@ -34,6 +40,8 @@ export interface HttpDeps {
   readonly governance: Governance;
   /** The verifier key of the checkpoint signing key. */
   readonly vkey: string;
+  /** Served at GET /metrics when present. */
+  readonly metrics?: Metrics;
   /** Peers whose X-Forwarded-For is believed (config --trusted-proxies). */
   readonly trustedProxies?: readonly string[];
   /** Read per request: the bound port is only known after listening. */
@@ -205,6 +213,18 @@ export function createHttpApp(deps: HttpDeps): Hono<Env> {
       { ...base, ...(ready ? {} : { status: "unavailable" }), ready, checks },
       ready ? 200 : 503,
     );
+  });
+
+  // Open to loopback scrapers; from elsewhere the principal needs the `metrics` role.
+  app.get("/metrics", async (c) => {
+    const metrics = deps.metrics;
+    if (!metrics) throw new HttpError(404, "Not Found");
+    const ip = currentRequest()?.clientIp;
+    const loopback = ip !== undefined && isLoopbackIp(ip);
+    if (!loopback && !rolesOf(deps.governance.policy, c.get("principal")).includes("metrics")) {
+      throw new HttpError(403, 'Forbidden: /metrics needs the "metrics" role off loopback');
+    }
+    return c.body(await metrics.render(), 200, { "content-type": metrics.contentType });
   });
 
   app.get("/tools", (c) => c.json({ tools: deps.registry.list() }));

@@ -19,3 +19,9 @@ export {
   type RequestContext,
   withRequestContext,
 } from "./request_context.ts";
+export {
+  type CallObservation,
+  createMetrics,
+  type Metrics,
+  type MetricsSources,
+} from "./metrics.ts";
