@@ -24,9 +24,11 @@ import {
   conformanceExtension,
   createLegacySseManager,
   createMcpServer,
+  createModernHandler,
   createSessionStore,
   createStreamableManager,
   type LegacySseManager,
+  type ModernHandler,
   type ServerExtension,
   type SessionBinding,
   type SessionStore,
@@ -78,6 +80,7 @@ export interface App {
   readonly registry: ToolRegistry;
   readonly sessions: SessionStore;
   readonly streamable: StreamableManager;
+  readonly modern: ModernHandler;
   readonly sse: LegacySseManager;
   readonly ledger: Ledger;
   readonly identity: VaultIdentity;
@@ -281,6 +284,11 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
     maxEventsPerSession: config.maxEventsPerSession,
     logger,
   });
+  // The 2026-07-28 path: servers built once into a pool, the principal passed per request.
+  const modern = createModernHandler({
+    createServer: () => newMcpServer("anonymous", "mcp", { modern: true }),
+    logger,
+  });
   const sse = createLegacySseManager({
     sessions,
     createServer: ({ principal }) => newMcpServer(principal),
@@ -302,6 +310,7 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
   const http = createHttpApp({
     registry,
     streamable,
+    modern,
     sse,
     kv,
     logger,
@@ -339,6 +348,7 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
     registry,
     sessions,
     streamable,
+    modern,
     sse,
     ledger,
     identity,
@@ -352,6 +362,7 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
       clearInterval(checkpointer);
       await sse.close();
       await streamable.close();
+      await modern.close();
       await writer.flush();
       await ledger.flush();
       // Every acknowledged entry is covered by a signed checkpoint before exit.

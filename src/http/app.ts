@@ -8,7 +8,7 @@ import type { Context } from "hono";
 import { z } from "zod";
 import type { DeadlineScheduler } from "../deadline.ts";
 import type { Logger } from "../log.ts";
-import type { LegacySseManager, StreamableManager } from "../mcp/mod.ts";
+import type { LegacySseManager, ModernHandler, StreamableManager } from "../mcp/mod.ts";
 import type { CallOutcome, ToolRegistry } from "../tools/mod.ts";
 import type { Ledger } from "../vault/mod.ts";
 import { createVaultRoutes } from "./vault_routes.ts";
@@ -27,6 +27,8 @@ import { checkHostAndOrigin, createBearerCheck, HttpError, parseJson, readBody }
 export interface HttpDeps {
   readonly registry: ToolRegistry;
   readonly streamable: StreamableManager;
+  /** The stateless 2026-07-28 path on /mcp, beside the 2025-era sessions. */
+  readonly modern?: ModernHandler;
   readonly sse: LegacySseManager;
   readonly kv: Deno.Kv;
   readonly logger: Logger;
@@ -261,6 +263,13 @@ export function createHttpApp(deps: HttpDeps): Hono<Env> {
         );
       }
       const body = await jsonBody(c);
+      // One URL, two eras: a request carrying the 2026-07-28 `_meta` envelope goes to the
+      // stateless path, everything else (initialize, Mcp-Session-Id traffic) to the sessions.
+      if (deps.modern && !(await deps.modern.isLegacy(req, body))) {
+        return await withDeadline(
+          deps.modern.handle(req, { parsedBody: body, principal: c.get("principal") }),
+        );
+      }
       return await withDeadline(
         deps.streamable.handle(req, { parsedBody: body, principal: c.get("principal") }),
       );

@@ -6,6 +6,7 @@
 export * from "./server.ts";
 export * from "./session_store.ts";
 export * from "./streamable.ts";
+export * from "./modern.ts";
 export * from "./legacy_sse.ts";
 export * from "./stdio.ts";
 export { KvEventStore } from "./event_store.ts";

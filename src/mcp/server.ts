@@ -4,11 +4,15 @@
  * and REST share a single call path (validation, containment, governance).
  */
 import {
+  type CacheHint,
   type CallToolResult,
+  CLIENT_CAPABILITIES_META_KEY,
   McpServer,
   ProtocolError,
   ProtocolErrorCode,
+  SUPPORTED_PROTOCOL_VERSIONS,
 } from "@modelcontextprotocol/server";
+import { MODERN_PROTOCOL_VERSIONS, principalFromAuth } from "./modern.ts";
 import { z } from "zod";
 import type { CallOutcome, ClientBridge, ToolRegistry } from "../tools/mod.ts";
 
@@ -35,7 +39,20 @@ export interface SessionBinding {
   readonly logLevel?: string;
   /** Called when the client sets a level, so it can be kept with the session. */
   readonly onLogLevel?: (level: string) => Promise<void>;
+  /**
+   * Also speak 2026-07-28: `server/discover`, per-request envelopes, caching hints. Set for the
+   * pooled servers of the stateless path (the principal then comes with each request) and for
+   * stdio, which negotiates either era.
+   */
+  readonly modern?: boolean;
 }
+
+/**
+ * Caching hints on 2026-07-28 list results. Every list is `private`: what a principal may see
+ * will depend on who asks (RBAC filtering is coming), so no shared cache may keep one for
+ * another. Ten seconds, so a changed policy or catalogue is seen within that.
+ */
+export const LIST_CACHE_HINT: CacheHint = { ttlMs: 10_000, cacheScope: "private" };
 
 const AnyResult = z.looseObject({});
 
@@ -80,6 +97,14 @@ export function toCallToolResult(outcome: CallOutcome): CallToolResult {
   };
 }
 
+function withoutPushCapabilities(declared: unknown): Record<string, unknown> {
+  const { sampling: _s, elicitation: _e, roots: _r, ...rest } = (declared ?? {}) as Record<
+    string,
+    unknown
+  >;
+  return rest;
+}
+
 /**
  * Creates the McpServer for one session.
  *
@@ -95,6 +120,18 @@ export function createMcpServer(deps: McpServerDeps, binding: SessionBinding): M
     {
       capabilities: { tools: { listChanged: true }, logging: {} },
       ...(deps.instructions ? { instructions: deps.instructions } : {}),
+      ...(binding.modern
+        ? {
+          supportedProtocolVersions: [...MODERN_PROTOCOL_VERSIONS, ...SUPPORTED_PROTOCOL_VERSIONS],
+          cacheHints: {
+            "tools/list": LIST_CACHE_HINT,
+            "prompts/list": LIST_CACHE_HINT,
+            "resources/list": LIST_CACHE_HINT,
+            "resources/templates/list": LIST_CACHE_HINT,
+            "server/discover": LIST_CACHE_HINT,
+          },
+        }
+        : {}),
     },
   );
   const low = server.server;
@@ -110,30 +147,57 @@ export function createMcpServer(deps: McpServerDeps, binding: SessionBinding): M
   low.setRequestHandler("tools/call", async (request, ctx) => {
     const meta = (ctx.mcpReq._meta ?? request.params._meta ?? {}) as Record<string, unknown>;
     const progressToken = meta.progressToken as string | number | undefined;
-    const client: ClientBridge = {
-      get capabilities() {
-        return (low.getClientCapabilities() ?? {}) as Record<string, unknown>;
-      },
-      log: async (level, data) => {
-        if (LOG_LEVELS.indexOf(level) < minLogLevel) return;
-        await ctx.mcpReq.notify({ method: "notifications/message", params: { level, data } });
-      },
-      progress: async (progress, opts) => {
-        if (progressToken === undefined) return;
-        await ctx.mcpReq.notify({
-          method: "notifications/progress",
-          params: { progressToken, progress, ...opts },
-        });
-      },
-      request: (method, params) =>
-        ctx.mcpReq.send({ method, params } as never, AnyResult) as Promise<
-          Record<string, unknown>
-        >,
-    };
+    const envelope = ctx.mcpReq.envelope;
+    const client: ClientBridge = envelope
+      ? {
+        // A 2026-07-28 request: the client's capabilities and log level come with the request.
+        // Server→client requests do not exist on this revision (input_required replaces
+        // them), so sampling and elicitation are not offered to the tools: they take the
+        // path they take for a client without those capabilities.
+        capabilities: withoutPushCapabilities(
+          (envelope as Record<string, unknown>)[CLIENT_CAPABILITIES_META_KEY],
+        ),
+        log: (level, data) => ctx.mcpReq.log(level, data),
+        progress: async (progress, opts) => {
+          if (progressToken === undefined) return;
+          await ctx.mcpReq.notify({
+            method: "notifications/progress",
+            params: { progressToken, progress, ...opts },
+          });
+        },
+        request: (method) =>
+          Promise.reject(
+            new ProtocolError(
+              ProtocolErrorCode.InternalError,
+              `Cannot send ${method} to the client: protocol 2026-07-28 has no server-to-client requests`,
+            ),
+          ),
+      }
+      : {
+        get capabilities() {
+          return (low.getClientCapabilities() ?? {}) as Record<string, unknown>;
+        },
+        log: async (level, data) => {
+          if (LOG_LEVELS.indexOf(level) < minLogLevel) return;
+          await ctx.mcpReq.notify({ method: "notifications/message", params: { level, data } });
+        },
+        progress: async (progress, opts) => {
+          if (progressToken === undefined) return;
+          await ctx.mcpReq.notify({
+            method: "notifications/progress",
+            params: { progressToken, progress, ...opts },
+          });
+        },
+        request: (method, params) =>
+          ctx.mcpReq.send({ method, params } as never, AnyResult) as Promise<
+            Record<string, unknown>
+          >,
+      };
     const holdId = meta["warden/hold"];
     const outcome = await deps.registry.call(request.params.name, request.params.arguments, {
       sessionId: ctx.sessionId,
-      principal: binding.principal,
+      // On the stateless path the principal comes with the request (from auth), not a session.
+      principal: principalFromAuth(ctx.http?.authInfo) ?? binding.principal,
       transport: binding.transport ?? "mcp",
       signal: ctx.mcpReq.signal,
       client,
