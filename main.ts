@@ -6,6 +6,7 @@
 import { type App, createApp } from "./src/app.ts";
 import {
   generateOperatorKey,
+  holdDigest,
   loadOperatorKey,
   parsePolicy,
   type Policy,
@@ -342,6 +343,55 @@ async function keygenCommand(config: Readonly<Config>): Promise<number> {
   return 0;
 }
 
+/**
+ * Shows the held call's arguments and recomputes the digest from them, so the
+ * operator signs what they read. A mismatch refuses to sign; redacted or
+ * omitted arguments are said to be unverifiable rather than silently trusted.
+ */
+function checkHoldDigest(
+  // deno-lint-ignore no-explicit-any -- the server's JSON, checked field by field
+  hold: any,
+): { ok: boolean; message: string } {
+  if (hold.arguments === undefined) {
+    return {
+      ok: true,
+      message: `arguments: not shown (${
+        hold.arguments_omitted ?? "this server does not report them"
+      }); the digest cannot be recomputed here`,
+    };
+  }
+  const shown = `arguments: ${JSON.stringify(hold.arguments, null, 2)}`;
+  if (hold.arguments_redacted > 0) {
+    return {
+      ok: true,
+      message: `${shown}\n${hold.arguments_redacted} value(s) redacted above: the digest covers ` +
+        `the original values, so it cannot be recomputed from what is shown`,
+    };
+  }
+  let recomputed: string;
+  try {
+    recomputed = holdDigest({
+      tool: hold.tool,
+      arguments: hold.arguments,
+      principal: hold.principal,
+    });
+  } catch (e) {
+    return { ok: false, message: `${shown}\ncannot recompute the digest: ${(e as Error).message}` };
+  }
+  if (recomputed !== hold.digest) {
+    return {
+      ok: false,
+      message:
+        `${shown}\nREFUSED: sha256 of canonical {tool, arguments, principal} is ${recomputed}, ` +
+        `not the digest ${hold.digest} the server asks you to sign`,
+    };
+  }
+  return {
+    ok: true,
+    message: `${shown}\ndigest recomputed from these arguments: ${recomputed} (matches)`,
+  };
+}
+
 /** `warden approve|deny HOLD_ID --key FILE --url URL`: signs the hold's digest and sends it. */
 async function decideCommand(
   config: Readonly<Config>,
@@ -379,6 +429,9 @@ async function decideCommand(
       `hold ${hold.id}: tool ${hold.tool} for ${hold.principal}, status ${hold.status}, expires ${hold.expires_at}\n` +
         `reasons: ${hold.reasons.join("; ")}\ndigest: ${hold.digest}`,
     );
+    const check = checkHoldDigest(hold);
+    console.error(check.message);
+    if (!check.ok) return 1;
     const operator = config.operatorName ?? key.name;
     const signature = await signDecision(key, { decision, holdId: hold.id, digest: hold.digest });
     const post = await fetch(`${base}/holds/${encodeURIComponent(holdId)}/${decision}`, {

@@ -5,7 +5,7 @@
  * that digest — once. Every transition is a KV atomic with a check, so two
  * processes can never both release one approval.
  */
-import { holdKey, holdPrefix } from "../store/mod.ts";
+import { holdByPrincipalKey, holdByPrincipalPrefix, holdKey, holdPrefix } from "../store/mod.ts";
 import { digestJson, fromBase64 } from "../vault/mod.ts";
 
 /** Where a hold stands. */
@@ -30,7 +30,18 @@ export interface HoldRecord {
   readonly deniedBy?: string;
   /** What a human answered through MCP elicitation (recorded; never releases a hold alone). */
   readonly human?: { action: string; at: string };
+  /**
+   * The call's arguments as the operator sees them: redacted, and absent
+   * when too large to keep (then `argumentsOmitted` says why).
+   */
+  readonly arguments?: unknown;
+  /** How many values were redacted from `arguments` (0: they are the real arguments). */
+  readonly argumentsRedacted?: number;
+  readonly argumentsOmitted?: string;
 }
+
+/** Hold records outlive their expiry by this long (so a late look says "expired"), then KV drops them. */
+const HOLD_RETENTION_MS = 86_400_000;
 
 /** Why a hold operation was refused; `status` is the HTTP status to answer with. */
 export class HoldError extends Error {
@@ -115,6 +126,12 @@ export interface HoldStore {
     reasons: readonly string[];
     expirySeconds: number;
     requiredSigners: number;
+    /** Redacted arguments to show the operator. */
+    arguments?: unknown;
+    argumentsRedacted?: number;
+    argumentsOmitted?: string;
+    /** Refuse (HoldError 429) when the principal already has this many undecided holds. */
+    maxOpenPerPrincipal?: number;
   }): Promise<HoldRecord>;
   get(id: string): Promise<HoldRecord | null>;
   /** Holds still waiting for operators (open and not expired), newest first. */
@@ -150,9 +167,10 @@ const HOLD_ID = /^[0-9a-f-]{36}$/;
  */
 export function createHoldStore(
   kv: Deno.Kv,
-  options: { now?: () => number } = {},
+  options: { now?: () => number; retentionMs?: number } = {},
 ): HoldStore {
   const now = options.now ?? Date.now;
+  const retentionMs = options.retentionMs ?? HOLD_RETENTION_MS;
 
   function effective(record: HoldRecord): HoldRecord {
     if ((record.status === "open" || record.status === "approved") && now() > record.expiresAtMs) {
@@ -168,11 +186,18 @@ export function createHoldStore(
     return entry;
   }
 
+  function keep(record: HoldRecord): { expireIn: number } {
+    return { expireIn: Math.max(1000, record.expiresAtMs + retentionMs - now()) };
+  }
+
   async function update(
     entry: Deno.KvEntryMaybe<HoldRecord>,
     next: HoldRecord,
   ): Promise<HoldRecord> {
-    const res = await kv.atomic().check(entry).set(holdKey(next.id), next).commit();
+    const op = kv.atomic().check(entry).set(holdKey(next.id), next, keep(next));
+    // A decided hold no longer counts against its principal's open holds.
+    if (next.status !== "open") op.delete(holdByPrincipalKey(next.principal, next.id));
+    const res = await op.commit();
     if (!res.ok) {
       throw new HoldError(`Hold ${next.id} changed concurrently; try again`, 409);
     }
@@ -181,6 +206,29 @@ export function createHoldStore(
 
   return {
     async create(input) {
+      const cap = input.maxOpenPerPrincipal;
+      if (cap !== undefined && cap > 0) {
+        let open = 0;
+        const stale: Deno.KvKey[] = [];
+        for await (
+          const e of kv.list<string>({ prefix: holdByPrincipalPrefix(input.principal) }, {
+            limit: cap + 50,
+          })
+        ) {
+          const held = (await kv.get<HoldRecord>(holdKey(e.value))).value;
+          const status = held ? effective(held).status : "expired";
+          if (status === "open") open++;
+          else stale.push(e.key);
+        }
+        for (const key of stale) await kv.delete(key);
+        if (open >= cap) {
+          throw new HoldError(
+            `principal already has ${open} open holds, the most policy approval.max_open_per_principal allows (${cap}); ` +
+              `wait for an operator to decide them or for them to expire`,
+            429,
+          );
+        }
+      }
       const id = crypto.randomUUID();
       const record: HoldRecord = {
         id,
@@ -194,8 +242,19 @@ export function createHoldStore(
         requiredSigners: input.requiredSigners,
         approvals: [],
         status: "open",
+        ...(input.arguments !== undefined ? { arguments: input.arguments } : {}),
+        ...(input.argumentsRedacted !== undefined
+          ? { argumentsRedacted: input.argumentsRedacted }
+          : {}),
+        ...(input.argumentsOmitted !== undefined
+          ? { argumentsOmitted: input.argumentsOmitted }
+          : {}),
       };
-      await kv.set(holdKey(id), record);
+      // Hold records expire from KV a day after the hold does: a flood of them cannot pile up.
+      await kv.atomic()
+        .set(holdKey(id), record, keep(record))
+        .set(holdByPrincipalKey(record.principal, id), id, keep(record))
+        .commit();
       return record;
     },
     async get(id) {
@@ -285,7 +344,9 @@ export function createHoldStore(
         decidedAt: at,
         deniedBy: "human (elicitation)",
       };
-      const res = await kv.atomic().check(entry).set(holdKey(id), next).commit();
+      const op = kv.atomic().check(entry).set(holdKey(id), next, keep(next));
+      if (next.status !== "open") op.delete(holdByPrincipalKey(next.principal, id));
+      const res = await op.commit();
       return res.ok ? next : null;
     },
   };

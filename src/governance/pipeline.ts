@@ -7,7 +7,7 @@
 import type { Logger } from "../log.ts";
 import { type AppendOptions, entryProblem, lenientDigestJson } from "../vault/mod.ts";
 import { evaluatePost, evaluatePre } from "./floors.ts";
-import { holdDigest, type HoldError, type HoldRecord, type HoldStore } from "./holds.ts";
+import { holdDigest, HoldError, type HoldRecord, type HoldStore } from "./holds.ts";
 import { redact } from "./pii.ts";
 import { type Policy, rolesOf } from "./policy.ts";
 import type { RateLimiter, RateSubject } from "./rates.ts";
@@ -112,6 +112,28 @@ export interface Governance {
   };
   /** Seals a governance event (hold decisions, policy loads) into the vault. */
   record(fields: Record<string, unknown>): Promise<{ index: number; leafHash: string } | undefined>;
+}
+
+/** Held arguments kept for the operator to read: redacted, and only up to 16 KiB. */
+function operatorView(args: unknown): {
+  arguments?: unknown;
+  argumentsRedacted: number;
+  argumentsOmitted?: string;
+} {
+  const { value, findings } = redact(args ?? {});
+  let size = 0;
+  try {
+    size = new TextEncoder().encode(JSON.stringify(value)).byteLength;
+  } catch {
+    size = Infinity;
+  }
+  if (size > 16 * 1024) {
+    return {
+      argumentsRedacted: findings.length,
+      argumentsOmitted: `arguments are ${size} bytes, over the 16384 kept for display`,
+    };
+  }
+  return { arguments: value, argumentsRedacted: findings.length };
 }
 
 /** Floor scores in per-mille: vault entries hold integers only. */
@@ -318,6 +340,25 @@ export function createGovernance(deps: GovernanceDeps): Governance {
     };
   }
 
+  // Rate-limited refusals of one principal are sealed at most once a second;
+  // the ones in between are counted into the next sealed one
+  // (`suppressed_refusals`), so a flood cannot grow the append-only log at
+  // its own pace.
+  const refusals = new Map<string, { since: number; suppressed: number }>();
+  /** -1: do not seal this refusal (counted); otherwise how many to report as suppressed. */
+  function coalesceRefusal(principal: string): number {
+    const t = Date.now();
+    const seen = refusals.get(principal);
+    if (seen && t - seen.since < 1000) {
+      seen.suppressed++;
+      return -1;
+    }
+    refusals.delete(principal);
+    if (refusals.size >= 10_000) refusals.delete(refusals.keys().next().value!);
+    refusals.set(principal, { since: t, suppressed: 0 });
+    return seen?.suppressed ?? 0;
+  }
+
   /** Whether policy wants an intent entry sealed before this tool runs. */
   function wantsIntent(tool: ToolFacts): boolean {
     return policy.seal_intent === "all" || tool.annotations?.readOnlyHint !== true;
@@ -387,6 +428,7 @@ export function createGovernance(deps: GovernanceDeps): Governance {
           policy,
         });
         const full: Verdict = { ...synthesize(floors), verdict: "VOID", reasons: [unrecordable] };
+        rates.admit(req.principal, boundText(req.tool, 128))();
         const vault = await seal(minimalRecord(req, full));
         return {
           verdict: full,
@@ -526,15 +568,24 @@ export function createGovernance(deps: GovernanceDeps): Governance {
           reasons: [`hold: ${unreleasable}`, ...verdict.reasons],
         };
       } else if (preVerdict === "888_HOLD") {
-        hold = await holds.create({
-          digest: digestOf(),
-          tool: req.tool,
-          principal: req.principal,
-          session: req.sessionId ?? null,
-          reasons: verdict.reasons,
-          expirySeconds: policy.approval.expiry_seconds,
-          requiredSigners: policy.approval.required_signers,
-        });
+        try {
+          hold = await holds.create({
+            digest: digestOf(),
+            tool: req.tool,
+            principal: req.principal,
+            session: req.sessionId ?? null,
+            reasons: boundReasons(verdict.reasons),
+            expirySeconds: policy.approval.expiry_seconds,
+            requiredSigners: policy.approval.required_signers,
+            maxOpenPerPrincipal: policy.approval.max_open_per_principal,
+            ...operatorView(req.arguments),
+          });
+        } catch (e) {
+          if (!(e instanceof HoldError)) throw e;
+          verdict = { ...verdict, verdict: "VOID", reasons: [`hold: ${e.message}`] };
+        }
+      }
+      if (hold !== undefined && preVerdict === "888_HOLD") {
         await seal({
           type: "hold_created",
           hold_id: hold.id,
@@ -559,8 +610,14 @@ export function createGovernance(deps: GovernanceDeps): Governance {
       }
 
       const latencyMs = performance.now() - started;
+      // Refused and held calls count against the rate limits too, so a flood
+      // of them is refused by F5 like any other.
+      if (execution === undefined) rates.admit(req.principal, boundText(req.tool, 128))();
       let vault: { index: number; leafHash: string } | undefined;
-      if (deps.seal) {
+      const suppressed = execution === undefined && verdict.failed.includes("F5")
+        ? coalesceRefusal(req.principal)
+        : 0;
+      if (deps.seal && suppressed >= 0) {
         const record = sealRecord({
           req,
           floors,
@@ -570,6 +627,7 @@ export function createGovernance(deps: GovernanceDeps): Governance {
           latencyMs,
           intentIndex,
         });
+        if (suppressed > 0) record[0].suppressed_refusals = suppressed;
         if (execution === undefined && entryProblem(...record) !== undefined) {
           // A refusal whose full record cannot seal is sealed in minimal form.
           vault = await seal(minimalRecord(req, verdict));

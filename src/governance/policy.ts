@@ -166,6 +166,8 @@ export const PolicySchema = object({
   approval: object({
     expiry_seconds: integer(10, 86400).default(900),
     required_signers: integer(1).default(1),
+    /** Undecided holds one principal may have at once; 0 = unlimited. */
+    max_open_per_principal: integer(0).default(20),
   }).prefault({}),
   kill_switch: object({
     tools: texts().default([]),

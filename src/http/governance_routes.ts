@@ -66,6 +66,11 @@ export function holdView(hold: HoldRecord) {
     required_signers: hold.requiredSigners,
     approvals: hold.approvals,
     ...(hold.human ? { human: hold.human } : {}),
+    // What the operator approves: the (redacted) arguments. With nothing
+    // redacted, sha256 of canonical {tool, arguments, principal} is `digest`.
+    ...(hold.arguments !== undefined ? { arguments: hold.arguments } : {}),
+    ...(hold.argumentsRedacted !== undefined ? { arguments_redacted: hold.argumentsRedacted } : {}),
+    ...(hold.argumentsOmitted !== undefined ? { arguments_omitted: hold.argumentsOmitted } : {}),
   };
 }
 

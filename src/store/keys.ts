@@ -93,6 +93,16 @@ export function holdKey(id: string): Deno.KvKey {
   return ["hold", id];
 }
 
+/** Index of the holds one principal has asked for: value is the hold id. */
+export function holdByPrincipalKey(principal: string, id: string): Deno.KvKey {
+  return ["hold_by_principal", principal, id];
+}
+
+/** Prefix of one principal's hold index. */
+export function holdByPrincipalPrefix(principal: string): Deno.KvKey {
+  return ["hold_by_principal", principal];
+}
+
 /** Prefix of every hold record. */
 export function holdPrefix(): Deno.KvKey {
   return ["hold"];

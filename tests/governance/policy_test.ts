@@ -28,7 +28,11 @@ Deno.test("parsePolicy() applies every default to an empty document", () => {
   assert.deepEqual(policy.floors.F8, { mode: "soft" });
   assert.deepEqual(policy.floors.F2, { mode: "hard", threshold: 1 });
   assert.deepEqual(policy.default_roles, ["user"]);
-  assert.deepEqual(policy.approval, { expiry_seconds: 900, required_signers: 1 });
+  assert.deepEqual(policy.approval, {
+    expiry_seconds: 900,
+    required_signers: 1,
+    max_open_per_principal: 20,
+  });
   assert.deepEqual(policy.kill_switch, { tools: [], principals: [], upstreams: [] });
   assert.deepEqual(policy.rate_limits, {
     per_principal_per_minute: 600,
