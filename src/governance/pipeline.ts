@@ -421,14 +421,17 @@ export function createGovernance(deps: GovernanceDeps): Governance {
       const unrecordable = unrecordableCall(req);
       if (unrecordable !== undefined) {
         // The floors judge a placeholder: the real arguments are never walked.
+        // The refusal counts against the rate limits like any call (under a bounded tool name).
+        using admission = await rates.acquire(
+          rateSubject({ ...request, call: { ...req, tool: boundText(req.tool, 128) } }),
+        );
         const floors = evaluatePre({
           call: await facts({ ...request, call: { ...req, arguments: {}, claims: undefined } }),
           tool: request.tool,
-          rates: await rates.snapshot(rateSubject(request)),
+          rates: admission.facts,
           policy,
         });
         const full: Verdict = { ...synthesize(floors), verdict: "VOID", reasons: [unrecordable] };
-        rates.admit(req.principal, boundText(req.tool, 128))();
         const vault = await seal(minimalRecord(req, full));
         return {
           verdict: full,
@@ -610,9 +613,7 @@ export function createGovernance(deps: GovernanceDeps): Governance {
       }
 
       const latencyMs = performance.now() - started;
-      // Refused and held calls count against the rate limits too, so a flood
-      // of them is refused by F5 like any other.
-      if (execution === undefined) rates.admit(req.principal, boundText(req.tool, 128))();
+      // Refused and held calls were counted against the rate limits by acquire() above.
       let vault: { index: number; leafHash: string } | undefined;
       const suppressed = execution === undefined && verdict.failed.includes("F5")
         ? coalesceRefusal(req.principal)
