@@ -5,6 +5,12 @@
  */
 import { type App, createApp } from "./src/app.ts";
 import {
+  ManifestError,
+  parseUpstreams,
+  signToolApproval,
+  type UpstreamConfig,
+} from "./src/gateway/mod.ts";
+import {
   generateOperatorKey,
   holdDigest,
   loadOperatorKey,
@@ -112,6 +118,27 @@ async function loadPolicyFile(
   }
 }
 
+/** Reads and validates --upstreams FILE; a bad file stops start-up with the field named. */
+async function loadUpstreamsFile(config: Readonly<Config>): Promise<UpstreamConfig[]> {
+  if (config.upstreamsFile === undefined) return [];
+  let text: string;
+  try {
+    text = await Deno.readTextFile(config.upstreamsFile);
+  } catch (e) {
+    throw new ConfigError(
+      `cannot read upstreams file ${config.upstreamsFile}: ${(e as Error).message}`,
+    );
+  }
+  try {
+    return parseUpstreams(text);
+  } catch (e) {
+    if (e instanceof ManifestError) {
+      throw new ConfigError(`upstreams file ${config.upstreamsFile}: ${e.message}`);
+    }
+    throw e;
+  }
+}
+
 /** Test harnesses start the real CLI with extra tools; production passes none. */
 export interface MainOptions {
   readonly extraTools?: readonly ToolDefinition[];
@@ -175,6 +202,7 @@ async function openApp(
   options: MainOptions,
 ): Promise<{ kv: Deno.Kv; app: App }> {
   const policy = await loadPolicyFile(config);
+  const upstreams = await loadUpstreamsFile(config);
   const kv = await openKv(config, logger);
   const app = await createApp(config, {
     kv,
@@ -183,6 +211,7 @@ async function openApp(
     defaultOrigin: defaultOrigin(),
     policy: policy?.policy,
     policySource: policy?.source,
+    upstreams,
   });
   containFaults(logger);
   return { kv, app };
@@ -459,6 +488,79 @@ async function decideCommand(
   }
 }
 
+/**
+ * `warden approve-tool SERVER TOOL --key FILE --url URL`: shows the upstream
+ * tool's current definition hash, signs it and sends the approval; the server
+ * re-pins the tool (sealed) and releases it from F10's hold.
+ */
+async function approveToolCommand(config: Readonly<Config>): Promise<number> {
+  const [server, tool] = config.args;
+  if (!server || !tool || !config.key || !config.url) {
+    console.error("warden: approve-tool needs SERVER TOOL, --key FILE and --url URL");
+    return 2;
+  }
+  let key;
+  try {
+    key = await loadOperatorKey(await Deno.readTextFile(config.key));
+  } catch (e) {
+    console.error(`warden: cannot load operator key ${config.key}: ${(e as Error).message}`);
+    return 2;
+  }
+  const base = config.url.replace(/\/+$/, "");
+  const headers: Record<string, string> = { "content-type": "application/json" };
+  if (config.token) headers.authorization = `Bearer ${config.token}`;
+  try {
+    const res = await fetch(`${base}/api/servers/${encodeURIComponent(server)}`, {
+      headers,
+      signal: AbortSignal.timeout(30_000),
+    });
+    const status = await res.json();
+    if (!res.ok) {
+      console.error(
+        `warden: ${status?.error?.message ?? `GET /api/servers/${server} answered ${res.status}`}`,
+      );
+      return 1;
+    }
+    const entry = (status.tools as {
+      upstream_tool: string;
+      definition_sha256: string;
+      pinned_sha256: string;
+      state: string;
+    }[])
+      .find((t) => t.upstream_tool === tool);
+    if (!entry) {
+      console.error(`warden: upstream ${server} has no tool ${tool}`);
+      return 1;
+    }
+    console.error(
+      `upstream ${server} tool ${tool}: state ${entry.state}\npinned:  ${entry.pinned_sha256}\ncurrent: ${entry.definition_sha256}`,
+    );
+    const operator = config.operatorName ?? key.name;
+    const signature = await signToolApproval(key, server, tool, entry.definition_sha256);
+    const post = await fetch(
+      `${base}/api/servers/${encodeURIComponent(server)}/tools/${encodeURIComponent(tool)}/approve`,
+      {
+        method: "POST",
+        headers,
+        body: JSON.stringify({ sha256: entry.definition_sha256, operator, signature }),
+        signal: AbortSignal.timeout(30_000),
+      },
+    );
+    const body = await post.json();
+    if (!post.ok) {
+      console.error(
+        `warden: approve-tool refused (${post.status}): ${body?.error?.message ?? "unknown error"}`,
+      );
+      return 1;
+    }
+    console.log(`approved ${server} tool ${tool} as ${operator}: pinned ${body.pinned}`);
+    return 0;
+  } catch (e) {
+    console.error(`warden: cannot reach ${base}: ${(e as Error).message}`);
+    return 1;
+  }
+}
+
 /** Runs the CLI and resolves with the process exit code. */
 export async function main(argv: string[], options: MainOptions = {}): Promise<number> {
   let config: Readonly<Config>;
@@ -515,6 +617,8 @@ async function dispatch(
     case "approve":
     case "deny":
       return await decideCommand(config, config.command);
+    case "approve-tool":
+      return await approveToolCommand(config);
     default:
       console.error(`warden: unknown command "${config.command}"\n\n${helpText()}`);
       return 2;

@@ -18,6 +18,12 @@ import {
   type Policy,
   policyHash,
 } from "./governance/mod.ts";
+import {
+  createGateway,
+  type Gateway,
+  type GatewayDeps,
+  type UpstreamConfig,
+} from "./gateway/mod.ts";
 import { createHttpApp } from "./http/mod.ts";
 import type { Logger } from "./log.ts";
 import {
@@ -85,6 +91,7 @@ export interface App {
   readonly ledger: Ledger;
   readonly identity: VaultIdentity;
   readonly governance: Governance;
+  readonly gateway: Gateway;
   /** Tells the app which port it is bound to (for the default Host allowlist). */
   setBoundPort(port: number): void;
   /** Builds a fresh McpServer (used by stdio, which has a single session). */
@@ -147,6 +154,10 @@ export interface AppDeps {
   readonly identity?: VaultIdentity;
   /** Fallback origin when neither config nor KV names one (main.ts passes warden/<hostname>). */
   readonly defaultOrigin?: string;
+  /** Upstreams from the --upstreams file (main.ts reads and validates it). */
+  readonly upstreams?: readonly UpstreamConfig[];
+  /** Gateway tuning (tests shorten the breaker's cool-down and the probe period). */
+  readonly gatewayOptions?: Pick<GatewayDeps, "breaker" | "healthIntervalMs" | "sandbox">;
 }
 
 /**
@@ -227,12 +238,26 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
   const govSessions = createGovSessionStore(kv, {
     ttlMs: Math.max(config.sessionTtlMs, 86_400_000),
   });
+  const gateway = createGateway({
+    kv,
+    logger,
+    upstreams: deps.upstreams ?? [],
+    record: (fields) => governance.record(fields),
+    reservedNames: () => tools.map((t) => t.name),
+    toolTimeoutMs: config.toolTimeoutMs,
+    onDeploy: config.onDeploy,
+    operators: () => policy.operators,
+    allowHosts: config.registryAllowHosts,
+    ...deps.gatewayOptions,
+  });
+  await gateway.start();
   const registry = observeCalls(
     metrics,
     createToolRegistry(tools, {
       logger,
       timeoutMs: config.toolTimeoutMs,
       deadlines,
+      upstreams: gateway,
       services: {
         policy,
         governance,
@@ -261,6 +286,15 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
               stored: await sessions.count(),
             },
             calls_last_minute: governance.rates.callsLastMinute(),
+            upstreams: gateway.servers().map((s) => ({
+              name: s.name,
+              connected: s.connection.connected,
+              circuit: s.circuit.state,
+              ...(s.circuit.retry_after_s !== undefined
+                ? { retry_after_s: s.circuit.retry_after_s }
+                : {}),
+              tools: s.tools.length,
+            })),
           };
         },
       },
@@ -323,6 +357,8 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
     allow,
     ledger,
     governance,
+    gateway,
+    registrationToken: config.registrationToken,
     vkey: identity.signer.vkey,
     trustedProxies: config.trustedProxies,
     metrics,
@@ -353,6 +389,7 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
     ledger,
     identity,
     governance,
+    gateway,
     setBoundPort(port) {
       allowed = allowFor(port);
     },
@@ -360,6 +397,7 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
     async close() {
       clearInterval(reaper);
       clearInterval(checkpointer);
+      await gateway.close();
       await sse.close();
       await streamable.close();
       await modern.close();

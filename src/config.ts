@@ -55,6 +55,12 @@ export interface Config {
   readonly allowUnsignedTail: boolean;
   /** `$HOME/.warden`, where the README keeps operator keys; never readable by file tools. */
   readonly keyDir: string | undefined;
+  /** The upstreams file (--upstreams), read by main.ts. */
+  readonly upstreamsFile: string | undefined;
+  /** Bearer token for POST /api/servers/register and DELETE /api/servers/:name. */
+  readonly registrationToken: string | undefined;
+  /** Hosts or CIDRs a registration may name although private or loopback. */
+  readonly registryAllowHosts: readonly string[];
 }
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
@@ -271,6 +277,27 @@ export const FLAGS: readonly FlagSpec[] = [
     help:
       "TEST ONLY: also serve the test_* tools, resources and prompts of the MCP conformance suite",
   },
+  {
+    name: "upstreams",
+    env: "WARDEN_UPSTREAMS",
+    type: "string",
+    placeholder: "FILE",
+    help: "JSON file of upstream MCP servers to govern and re-expose as <server>__<tool>",
+  },
+  {
+    name: "registration-token",
+    env: "WARDEN_REGISTRATION_TOKEN",
+    type: "string",
+    placeholder: "SECRET",
+    help: "bearer token (≥ 16 chars) for POST /api/servers/register and DELETE /api/servers/:name",
+  },
+  {
+    name: "registry-allow-hosts",
+    env: "WARDEN_REGISTRY_ALLOW_HOSTS",
+    type: "string",
+    placeholder: "LIST",
+    help: "comma-separated hosts or CIDRs a registration may name although private or loopback",
+  },
   { name: "help", type: "boolean", help: "show this help" },
 ];
 
@@ -283,6 +310,8 @@ export const COMMANDS: Readonly<Record<string, string>> = {
   keygen: "write an operator key pair to --out DIR (operator.key private, operator.pub public)",
   approve: "approve HOLD_ID: sign its digest with --key FILE and send it to --url URL",
   deny: "deny HOLD_ID: sign a denial with --key FILE and send it to --url URL",
+  "approve-tool":
+    "approve-tool SERVER TOOL: sign the upstream tool's current definition with --key FILE at --url URL",
   verify: "verify BUNDLE offline (or --url URL): every hash, the chain, signatures, consistency",
 };
 
@@ -392,6 +421,10 @@ export function loadConfig(
   if (!["debug", "info", "warn", "error"].includes(logLevel!)) {
     throw new ConfigError(`--log-level must be debug, info, warn or error, got "${logLevel}"`);
   }
+  const registrationToken = get("registration-token");
+  if (registrationToken !== undefined && registrationToken.length < 16) {
+    throw new ConfigError("--registration-token must be at least 16 characters");
+  }
   const token = get("token");
   if (token !== undefined && token.length < 16) {
     throw new ConfigError("--token must be at least 16 characters");
@@ -438,6 +471,9 @@ export function loadConfig(
     url: get("url"),
     checkpointFiles: Object.freeze([...(values["checkpoint"] as string[] | undefined ?? [])]),
     allowUnsignedTail: values["allow-unsigned-tail"] === true,
+    upstreamsFile: get("upstreams"),
+    registrationToken,
+    registryAllowHosts: Object.freeze(list(get("registry-allow-hosts"))),
     ...(values["help"] === true ? { command: "help" } : {}),
   });
 }

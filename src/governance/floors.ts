@@ -488,7 +488,10 @@ export function ontology(input: { tool: ToolFacts; policy: Policy }): FloorResul
         score: 0,
         pass: false,
         action: "hold",
-        reason: `definition of ${tool.name} changed since it was pinned`,
+        reason: `definition of ${tool.name} changed since it was pinned` +
+          (tool.upstream !== undefined
+            ? `; an operator re-approves the new definition with \`warden approve-tool ${tool.upstream} TOOL --key …\``
+            : ""),
         details: { pinned: tool.pinnedHash, current: tool.definitionHash ?? null },
       };
     }

@@ -12,7 +12,7 @@ import { redact } from "./pii.ts";
 import { type Policy, rolesOf } from "./policy.ts";
 import type { RateLimiter, RateSubject } from "./rates.ts";
 import { boundReasons, boundText, MAX_RECORDED_NAME, unrecordableCall } from "./sealable.ts";
-import type { CallFacts, Claim, FloorId, FloorResult, ToolFacts } from "./types.ts";
+import type { CallFacts, Claim, FloorId, FloorResult, RateFacts, ToolFacts } from "./types.ts";
 import { floorScores, synthesize, type Telemetry, telemetry, type Verdict } from "./verdict.ts";
 
 /** What execution produced, as the pipeline sees it. */
@@ -30,6 +30,8 @@ export interface Execution {
 /** One call to govern. */
 export interface GovernedRequest {
   readonly tool: ToolFacts;
+  /** The upstream's circuit breaker when the call arrives (gateway tools; F5). */
+  readonly circuit?: { readonly open: boolean; readonly retryAfterS?: number };
   readonly call: {
     readonly tool: string;
     readonly arguments: unknown;
@@ -245,6 +247,14 @@ export function createGovernance(deps: GovernanceDeps): Governance {
     };
   }
 
+  /** The upstream's circuit breaker joins the rate facts F5 judges. */
+  function withCircuit(request: GovernedRequest, snapshot: RateFacts): RateFacts {
+    const circuit = request.circuit;
+    return circuit?.open
+      ? { ...snapshot, circuitOpen: true, retryAfterS: circuit.retryAfterS ?? 30 }
+      : snapshot;
+  }
+
   async function seal(fields: Record<string, unknown>, options?: AppendOptions) {
     if (!deps.seal) return undefined;
     return await deps.seal(fields, options);
@@ -257,6 +267,7 @@ export function createGovernance(deps: GovernanceDeps): Governance {
    */
   function sealRecord(input: {
     req: GovernedRequest["call"];
+    tool: ToolFacts;
     floors: FloorResult[];
     verdict: Verdict;
     execution?: Execution;
@@ -264,7 +275,7 @@ export function createGovernance(deps: GovernanceDeps): Governance {
     latencyMs: number;
     intentIndex?: number;
   }): [Record<string, unknown>, AppendOptions] {
-    const { req, floors, verdict, execution, hold } = input;
+    const { req, floors, verdict, execution, hold, tool } = input;
     const f6 = floors.find((f) => f.id === "F6");
     const argsFlagged = hasFindings(f6, "arguments");
     const resultFlagged = hasFindings(f6, "result");
@@ -283,6 +294,16 @@ export function createGovernance(deps: GovernanceDeps): Governance {
       principal: boundText(req.principal, MAX_RECORDED_NAME),
       transport: req.transport,
       tool: boundText(req.tool, MAX_RECORDED_NAME),
+      // A gateway call names the upstream, its version and the definition it ran against.
+      ...(tool.upstream !== undefined
+        ? {
+          upstream: boundText(tool.upstream, MAX_RECORDED_NAME),
+          upstream_version: tool.upstreamVersion !== undefined
+            ? boundText(tool.upstreamVersion, MAX_RECORDED_NAME)
+            : null,
+          definition_sha256: tool.definitionHash ?? null,
+        }
+        : {}),
       ...(redactedResult ? {} : { result_sha256: null }),
       outcome: execution
         ? (execution.isError ? execution.errorKind ?? "tool_error" : "ok")
@@ -376,7 +397,7 @@ export function createGovernance(deps: GovernanceDeps): Governance {
       const floors = evaluatePre({
         call,
         tool: request.tool,
-        rates: await rates.snapshot(rateSubject(request)),
+        rates: withCircuit(request, await rates.snapshot(rateSubject(request))),
         policy,
       });
       return { verdict: synthesize(floors), floors, telemetry: telemetry(floors) };
@@ -467,7 +488,12 @@ export function createGovernance(deps: GovernanceDeps): Governance {
       const call = await facts(request, approval);
       // Checked and counted in one step; the concurrency slot is freed on every exit.
       using admission = await rates.acquire(rateSubject(request));
-      const pre = evaluatePre({ call, tool: request.tool, rates: admission.facts, policy });
+      const pre = evaluatePre({
+        call,
+        tool: request.tool,
+        rates: withCircuit(request, admission.facts),
+        policy,
+      });
       let verdict = synthesize(pre);
       if (holdProblem) {
         verdict = {
@@ -507,7 +533,7 @@ export function createGovernance(deps: GovernanceDeps): Governance {
         let sealProblem: string | undefined;
         if (released && deps.seal) {
           sealProblem = entryProblem(
-            ...sealRecord({ req, floors, verdict, hold, latencyMs: 0 }),
+            ...sealRecord({ req, tool: request.tool, floors, verdict, hold, latencyMs: 0 }),
           );
           if (sealProblem === undefined && wantsIntent(request.tool)) {
             try {
@@ -621,6 +647,7 @@ export function createGovernance(deps: GovernanceDeps): Governance {
       if (deps.seal && suppressed >= 0) {
         const record = sealRecord({
           req,
+          tool: request.tool,
           floors,
           verdict,
           execution,

@@ -96,6 +96,8 @@ export interface ToolFacts {
   hasOutputSchema: boolean;
   /** Upstream server name for gateway tools. */
   upstream?: string;
+  /** The version the upstream reported (sealed with each call). */
+  upstreamVersion?: string;
   /** Scanned for injection patterns by F12. */
   description?: string;
   /**

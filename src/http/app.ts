@@ -21,6 +21,8 @@ import {
   type Metrics,
   withRequestContext,
 } from "../usage/mod.ts";
+import { createGatewayRoutes } from "./gateway_routes.ts";
+import type { Gateway } from "../gateway/mod.ts";
 import { checkHostAndOrigin, createBearerCheck, HttpError, parseJson, readBody } from "./guards.ts";
 
 /** Everything the HTTP app needs, already opened and wired by app.ts. */
@@ -46,6 +48,10 @@ export interface HttpDeps {
   readonly metrics?: Metrics;
   /** Peers whose X-Forwarded-For is believed (config --trusted-proxies). */
   readonly trustedProxies?: readonly string[];
+  /** The gateway (upstream registry routes); absent in tests that build the app without one. */
+  readonly gateway?: Gateway;
+  /** Bearer token of runtime registration (POST /api/servers/register, DELETE /api/servers/:name). */
+  readonly registrationToken?: string;
   /** Read per request: the bound port is only known after listening. */
   readonly allow: () => { hosts: readonly string[]; origins: readonly string[] };
 }
@@ -107,6 +113,8 @@ function invokeResponse(outcome: CallOutcome) {
     ...(outcome.errorKind ? { error_kind: outcome.errorKind } : {}),
     text: outcome.text,
     ...(outcome.envelope ?? {}),
+    // An upstream tool's own result, untouched.
+    ...(outcome.upstreamResult ? { result: outcome.upstreamResult } : {}),
   };
 }
 
@@ -120,6 +128,11 @@ export function createHttpApp(deps: HttpDeps): Hono<Env> {
   const log = deps.logger;
   const checkBearer = deps.token ? createBearerCheck(deps.token) : undefined;
   const principalForToken = "bearer";
+  // Registration carries its own bearer token (checked by the gateway routes), not --token.
+  const registrationRoute = (req: Request, path: string) =>
+    deps.registrationToken !== undefined &&
+    ((req.method === "POST" && path === "/api/servers/register") ||
+      (req.method === "DELETE" && path.startsWith("/api/servers/")));
 
   /** Reads a bounded, timed JSON body; malformed or empty input is -32700. */
   async function jsonFrom(req: Request): Promise<unknown> {
@@ -174,7 +187,7 @@ export function createHttpApp(deps: HttpDeps): Hono<Env> {
       log.warn("request refused", { status: 403, path: c.req.path, reason: refusal.message });
       return errorResponse(c.req.path, refusal);
     }
-    if (checkBearer && c.req.path !== "/health") {
+    if (checkBearer && c.req.path !== "/health" && !registrationRoute(c.req.raw, c.req.path)) {
       const denied = checkBearer(c.req.raw);
       if (denied) {
         log.warn("request refused", { status: 401, path: c.req.path, reason: denied.message });
@@ -292,6 +305,17 @@ export function createHttpApp(deps: HttpDeps): Hono<Env> {
       body: jsonFrom,
     }),
   );
+
+  if (deps.gateway) {
+    app.route(
+      "/",
+      createGatewayRoutes({
+        gateway: deps.gateway,
+        body: jsonFrom,
+        registrationToken: deps.registrationToken,
+      }),
+    );
+  }
 
   app.get("/sse", (c) => deps.sse.open(c.get("principal")));
   app.post("/messages", async (c) => {

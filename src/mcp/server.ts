@@ -77,6 +77,7 @@ export function toCallToolResult(outcome: CallOutcome): CallToolResult {
   if (outcome.errorKind === "unknown_tool") {
     throw new ProtocolError(ProtocolErrorCode.InvalidParams, outcome.text);
   }
+  if (outcome.upstreamResult) return upstreamCallToolResult(outcome);
   const meta = outcome.vault
     ? {
       _meta: { "warden/vault": { index: outcome.vault.index, leaf_hash: outcome.vault.leafHash } },
@@ -103,6 +104,27 @@ function withoutPushCapabilities(declared: unknown): Record<string, unknown> {
     unknown
   >;
   return rest;
+}
+
+/**
+ * An upstream tool's result goes back untouched; Warden's envelope minus
+ * `data` (the upstream's own structuredContent already carries it) rides in
+ * `_meta["warden/governance"]`.
+ */
+function upstreamCallToolResult(outcome: CallOutcome): CallToolResult {
+  const raw = outcome.upstreamResult!;
+  const { data: _data, ...governance } = outcome.envelope ?? {};
+  const rawMeta = raw._meta && typeof raw._meta === "object" ? raw._meta : {};
+  return {
+    ...raw,
+    _meta: {
+      ...rawMeta,
+      "warden/governance": governance,
+      ...(outcome.vault
+        ? { "warden/vault": { index: outcome.vault.index, leaf_hash: outcome.vault.leafHash } }
+        : {}),
+    },
+  } as unknown as CallToolResult;
 }
 
 /**
@@ -135,7 +157,6 @@ export function createMcpServer(deps: McpServerDeps, binding: SessionBinding): M
     },
   );
   const low = server.server;
-  const tools = deps.registry.list();
   // The client's logging/setLevel choice; until it sets one, every level is sent.
   let minLogLevel = Math.max(0, LOG_LEVELS.indexOf(binding.logLevel as never));
   low.setRequestHandler("logging/setLevel", async (request) => {
@@ -143,7 +164,8 @@ export function createMcpServer(deps: McpServerDeps, binding: SessionBinding): M
     await binding.onLogLevel?.(request.params.level);
     return {};
   });
-  low.setRequestHandler("tools/list", () => ({ tools: tools as never }));
+  // Listed per request: upstream tools come and go while a session lives.
+  low.setRequestHandler("tools/list", () => ({ tools: deps.registry.list() as never }));
   low.setRequestHandler("tools/call", async (request, ctx) => {
     const meta = (ctx.mcpReq._meta ?? request.params._meta ?? {}) as Record<string, unknown>;
     const progressToken = meta.progressToken as string | number | undefined;

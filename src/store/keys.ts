@@ -21,6 +21,8 @@
  * - `["usage_rate", dimension, subject]` → a rate limit's GCRA state (`expireIn` when idle)
  * - `["usage_inflight", subject]` → calls in flight, with a lease so a crashed instance's count lapses
  * - `["usage_budget", subject, period]` / `["usage_cost", …]` → calls / cost units in a budget period
+ * - `["upstream", name]` → a gateway upstream: transport, endpoint, version, source, tool names
+ * - `["upstream_pin", server, tool]` → the pinned definition hash of an upstream tool (F10)
  */
 
 /** The key of one MCP session record. */
@@ -146,4 +148,19 @@ export function usageBudgetKey(subject: string, period: string): Deno.KvKey {
 /** Cost units spent in a budget period of one subject (a `Deno.KvU64` summed atomically). */
 export function usageCostKey(subject: string, period: string): Deno.KvKey {
   return ["usage_cost", subject, period];
+}
+
+/** An upstream in the gateway registry (public view: no headers or environment values). */
+export function upstreamKey(name: string): Deno.KvKey {
+  return ["upstream", name];
+}
+
+/** Prefix of every upstream record (for listing). */
+export function upstreamPrefix(): Deno.KvKey {
+  return ["upstream"];
+}
+
+/** The definition hash pinned for one upstream tool (F10). */
+export function upstreamPinKey(server: string, tool: string): Deno.KvKey {
+  return ["upstream_pin", server, tool];
 }

@@ -410,6 +410,14 @@ export const checkVitalTool = defineTool({
     calls_last_minute: z.number(),
     memory: z.record(z.string(), z.number()),
     system: z.record(z.string(), z.unknown()).optional(),
+    /** Gateway upstreams: connection and circuit-breaker state. */
+    upstreams: z.array(z.object({
+      name: z.string(),
+      connected: z.boolean(),
+      circuit: z.enum(["closed", "open", "half_open"]),
+      retry_after_s: z.number().optional(),
+      tools: z.number(),
+    })).optional(),
   }),
   annotations: { ...readOnly, idempotentHint: false },
   stage: "111",
@@ -420,6 +428,13 @@ export const checkVitalTool = defineTool({
       vault: { size: number; root: string; origin: string };
       sessions: Record<string, number>;
       calls_last_minute: number;
+      upstreams?: {
+        name: string;
+        connected: boolean;
+        circuit: "closed" | "open" | "half_open";
+        retry_after_s?: number;
+        tools: number;
+      }[];
     };
     const mem = Deno.memoryUsage();
     let system: Record<string, unknown> | undefined;
@@ -455,6 +470,7 @@ export const checkVitalTool = defineTool({
           external: mem.external,
         },
         ...(system ? { system } : {}),
+        ...(vitals.upstreams?.length ? { upstreams: vitals.upstreams } : {}),
       },
       text: `up ${
         Math.floor((Date.now() - ctx.services.startedAtMs) / 1000)

@@ -8,6 +8,7 @@
 import { z } from "zod";
 import type { DeadlineScheduler } from "../deadline.ts";
 import type { Execution, GovernedResult, OnHold, ToolFacts } from "../governance/mod.ts";
+import type { UpstreamToolEntry } from "../gateway/mod.ts";
 import type { Logger } from "../log.ts";
 import { currentRequest } from "../usage/mod.ts";
 import { digestJson } from "../vault/mod.ts";
@@ -24,7 +25,8 @@ import {
 /** A tool as listed to clients: JSON Schemas instead of zod objects. */
 export interface ToolDescriptor {
   readonly name: string;
-  readonly title: string;
+  /** Always set for own tools; an upstream tool keeps its own (possibly absent) title. */
+  readonly title?: string;
   readonly description: string;
   readonly inputSchema: Record<string, unknown>;
   readonly outputSchema?: Record<string, unknown>;
@@ -54,6 +56,11 @@ export interface CallOutcome {
   /** Raw content blocks the tool chose to send (only when it ran and succeeded). */
   readonly content?: readonly Record<string, unknown>[];
   readonly latencyMs: number;
+  /**
+   * An upstream tool's own result, untouched (only when it ran and the verdict let it through);
+   * adapters return it with the envelope minus `data` in `_meta["warden/governance"]`.
+   */
+  readonly upstreamResult?: Record<string, unknown>;
   /** Where the decision was sealed in the vault (absent when sealing is off). */
   readonly vault?: { readonly index: number; readonly leafHash: string };
   readonly verdict: string;
@@ -82,6 +89,15 @@ export interface ToolRegistry {
   call(name: string, args: unknown, ctx: CallContext): Promise<CallOutcome>;
   /** Governance facts for a call, without running anything (POST /judge, apex_judge). */
   facts(name: string, args: unknown, ctx: CallContext): ReturnType<typeof governedRequest>;
+}
+
+/**
+ * The gateway's side of the catalogue: upstream tools re-exposed beside the
+ * own tools and governed by the same call path.
+ */
+export interface UpstreamCatalogue {
+  list(): readonly ToolDescriptor[];
+  get(name: string): UpstreamToolEntry | undefined;
 }
 
 /** Services the registry is given; it adds callTool and toolNames itself. */
@@ -179,6 +195,8 @@ export function createToolRegistry(
     timeoutMs: number;
     deadlines: DeadlineScheduler;
     services: RegistryServices;
+    /** Upstream tools (the gateway); own tools take precedence and names never collide. */
+    upstreams?: UpstreamCatalogue;
   },
 ): ToolRegistry {
   const byName = new Map<string, ToolDefinition>();
@@ -370,6 +388,10 @@ export function createToolRegistry(
 
   async function call(name: string, args: unknown, ctx: CallContext): Promise<CallOutcome> {
     const def = byName.get(name);
+    if (!def) {
+      const upstream = options.upstreams?.get(name);
+      if (upstream) return await callUpstream(upstream, args, ctx);
+    }
     const { parsed, request } = governedRequest(def, {
       name,
       args,
@@ -430,17 +452,133 @@ export function createToolRegistry(
     };
   }
 
+  /** An upstream call, governed exactly like an own tool; its result is passed back untouched. */
+  async function callUpstream(
+    entry: UpstreamToolEntry,
+    args: unknown,
+    ctx: CallContext,
+  ): Promise<CallOutcome> {
+    const { request } = upstreamRequest(entry, args, ctx);
+    let raw: Record<string, unknown> | undefined;
+    const governed = await options.services.governance.run(request, async () => {
+      const controller = new AbortController();
+      const onAbort = () => controller.abort(ctx.signal?.reason);
+      ctx.signal?.addEventListener("abort", onAbort, { once: true });
+      try {
+        const outcome = await entry.call(args as Record<string, unknown>, {
+          signal: controller.signal,
+        });
+        if (!outcome.ok) {
+          return {
+            isError: true,
+            errorKind: outcome.kind === "unavailable" ? "fault" : outcome.kind,
+            text: outcome.message,
+          };
+        }
+        raw = outcome.result as Record<string, unknown>;
+        const blocks = Array.isArray(raw.content) ? raw.content as Record<string, unknown>[] : [];
+        const text = blocks.filter((b) => b.type === "text").map((b) => String(b.text)).join("\n");
+        const structured = raw.structuredContent;
+        return {
+          isError: raw.isError === true,
+          ...(raw.isError === true ? { errorKind: "tool_error" } : {}),
+          text,
+          ...(structured && typeof structured === "object"
+            ? { data: structured as Record<string, unknown> }
+            : {}),
+        };
+      } finally {
+        ctx.signal?.removeEventListener("abort", onAbort);
+      }
+    }, { onHold: onHoldFor(ctx) });
+    const envelope = buildEnvelope({
+      tool: entry.descriptor.name,
+      stage: "222",
+      nextTool: null,
+      sessionId: ctx.sessionId ?? "",
+      result: governed,
+      policyHash: options.services.governance.policyHash,
+      debug: ctx.debug,
+    });
+    const status = envelope.status;
+    const passed = governed.verdict.verdict === "SEAL" || governed.verdict.verdict === "PARTIAL";
+    const errorKind: CallErrorKind | undefined = status === "PENDING"
+      ? "held"
+      : status === "BLOCKED"
+      ? (request.call.schemaIssues.length > 0 ? "invalid_arguments" : "blocked")
+      : governed.execution?.isError
+      ? (governed.execution.errorKind as CallErrorKind | undefined) ?? "tool_error"
+      : undefined;
+    return {
+      tool: entry.descriptor.name,
+      isError: errorKind !== undefined,
+      ...(errorKind ? { errorKind } : {}),
+      text: `${envelope.policy_verdict} · ${envelope.message}`,
+      envelope,
+      ...(passed && raw ? { upstreamResult: raw } : {}),
+      latencyMs: governed.latencyMs,
+      ...(governed.vault ? { vault: governed.vault } : {}),
+      verdict: governed.verdict.verdict,
+    };
+  }
+
+  function upstreamRequest(entry: UpstreamToolEntry, args: unknown, ctx: CallContext) {
+    const isObject = args === undefined ||
+      (typeof args === "object" && args !== null && !Array.isArray(args));
+    const tool: ToolFacts = {
+      name: entry.descriptor.name,
+      registered: true,
+      annotations: entry.descriptor.annotations,
+      definitionHash: entry.definitionHash,
+      pinnedHash: entry.pinnedHash,
+      hasOutputSchema: entry.descriptor.outputSchema !== undefined,
+      upstream: entry.upstream,
+      ...(entry.upstreamVersion ? { upstreamVersion: entry.upstreamVersion } : {}),
+      description: entry.descriptor.description,
+    };
+    let argumentBytes = 0;
+    try {
+      argumentBytes = encoder.encode(JSON.stringify(args ?? {})).byteLength;
+    } catch {
+      argumentBytes = Number.MAX_SAFE_INTEGER;
+    }
+    return {
+      request: {
+        tool,
+        circuit: entry.circuit(),
+        call: {
+          tool: entry.descriptor.name,
+          arguments: args ?? {},
+          principal: ctx.principal,
+          sessionId: ctx.sessionId,
+          actor: ctx.actor,
+          transport: ctx.transport ?? "unknown",
+          argumentBytes,
+          // The upstream validates against its own schema; Warden checks the shape only.
+          schemaIssues: isObject ? [] : ["(root): expected an object of arguments"],
+          ...(ctx.holdId !== undefined ? { holdId: ctx.holdId } : {}),
+        },
+      },
+    };
+  }
+
   return {
-    list: () => descriptors,
+    list: () => {
+      const up = options.upstreams?.list() ?? [];
+      return up.length === 0 ? descriptors : [...descriptors, ...up];
+    },
     get: (name) => byName.get(name),
     call,
-    facts: (name, args, ctx) =>
-      governedRequest(byName.get(name), {
+    facts: (name, args, ctx) => {
+      const upstream = byName.has(name) ? undefined : options.upstreams?.get(name);
+      if (upstream) return { parsed: undefined, ...upstreamRequest(upstream, args, ctx) };
+      return governedRequest(byName.get(name), {
         name,
         args,
         ctx,
         definitionHash: hashes.get(name),
         services: options.services,
-      }),
+      });
+    },
   };
 }

@@ -4,8 +4,9 @@
  */
 import { createApp } from "../../src/app.ts";
 import { parsePolicy } from "../../src/governance/mod.ts";
-import type { App } from "../../src/app.ts";
+import type { App, AppDeps } from "../../src/app.ts";
 import { loadConfig } from "../../src/config.ts";
+import type { UpstreamConfig } from "../../src/gateway/mod.ts";
 import { createLogger, silentLogger } from "../../src/log.ts";
 import type { ServerExtension } from "../../src/mcp/mod.ts";
 import type { ToolDefinition } from "../../src/tools/mod.ts";
@@ -30,6 +31,9 @@ export async function startServer(
     log?: boolean;
     /** A policy document (validated as a policy file would be). */
     policy?: unknown;
+    /** Upstreams, as main.ts passes them after reading --upstreams. */
+    upstreams?: UpstreamConfig[];
+    gatewayOptions?: AppDeps["gatewayOptions"];
   } = {},
 ): Promise<TestServer> {
   const config = loadConfig(
@@ -46,6 +50,8 @@ export async function startServer(
       : {}),
     extraTools: options.extraTools,
     extensions: options.extensions,
+    ...(options.upstreams ? { upstreams: options.upstreams } : {}),
+    ...(options.gatewayOptions ? { gatewayOptions: options.gatewayOptions } : {}),
   });
   const ac = new AbortController();
   const { promise: listening, resolve } = Promise.withResolvers<number>();

@@ -1,0 +1,297 @@
+/**
+ * One pooled MCP client connection to one upstream, built on the v2 SDK
+ * client (`@modelcontextprotocol/client`), which negotiates the protocol era
+ * per upstream: `server/discover` first, the 2025 `initialize` handshake when
+ * the upstream is older. Connecting is lazy and coalesced; a lost connection
+ * is re-established on the next use, with exponential backoff between failed
+ * attempts so a dead upstream costs callers milliseconds, not a connect
+ * timeout each.
+ *
+ * @module
+ */
+import {
+  type CallToolResult,
+  Client,
+  ProtocolError,
+  SdkError,
+  SdkErrorCode,
+  SdkHttpError,
+  SSEClientTransport,
+  StreamableHTTPClientTransport,
+  type Tool,
+  type Transport,
+} from "@modelcontextprotocol/client";
+import { StdioClientTransport } from "@modelcontextprotocol/client/stdio";
+import type { Logger } from "../log.ts";
+import { VERSION } from "../version.ts";
+import type { UpstreamConfig } from "./manifest.ts";
+import { sandboxedCommand } from "./sandbox.ts";
+
+/** The upstream cannot be reached now; `retryAfterS` says when to try again. */
+export class UpstreamUnavailableError extends Error {
+  override name = "UpstreamUnavailableError";
+  constructor(message: string, readonly retryAfterS: number) {
+    super(message);
+  }
+}
+
+/** What the pool reports about a connection. */
+export interface ConnectionState {
+  readonly connected: boolean;
+  readonly protocolVersion?: string;
+  readonly serverName?: string;
+  readonly serverVersion?: string;
+  readonly lastError?: string;
+  readonly failures: number;
+}
+
+/** A connection to one upstream. */
+export interface UpstreamConnection {
+  readonly name: string;
+  state(): ConnectionState;
+  listTools(timeoutMs: number): Promise<Tool[]>;
+  callTool(
+    name: string,
+    args: Record<string, unknown>,
+    options: { timeoutMs: number; signal?: AbortSignal },
+  ): Promise<CallToolResult>;
+  ping(timeoutMs: number): Promise<void>;
+  /** Called when the upstream says its tool list changed. */
+  onToolsChanged?: () => void;
+  close(): Promise<void>;
+}
+
+const MAX_BACKOFF_MS = 30_000;
+
+function transportFor(
+  config: UpstreamConfig,
+  options: { logger: Logger; sandbox: boolean; workRoot?: string },
+): Transport {
+  const headers = config.headers ? { ...config.headers } : undefined;
+  if (config.transport === "streamable-http") {
+    return new StreamableHTTPClientTransport(new URL(config.url!), {
+      ...(headers ? { requestInit: { headers } } : {}),
+    });
+  }
+  if (config.transport === "sse") {
+    return new SSEClientTransport(new URL(config.url!), {
+      ...(headers ? { requestInit: { headers } } : {}),
+    });
+  }
+  const sandboxed = options.sandbox && config.sandbox?.enabled !== false;
+  const { command, args, env } = sandboxed
+    ? sandboxedCommand(config, { workRoot: options.workRoot })
+    : { command: config.command!, args: [...(config.args ?? [])], env: { ...(config.env ?? {}) } };
+  const transport = new StdioClientTransport({
+    command,
+    args,
+    env: { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin", HOME: "/tmp", ...env },
+    stderr: "pipe",
+  });
+  // The upstream's stderr goes to Warden's log under its name, one line per entry.
+  const stderr = transport.stderr as unknown as
+    | { on(event: "data", fn: (chunk: Uint8Array) => void): void }
+    | null;
+  let pending = "";
+  const decoder = new TextDecoder();
+  stderr?.on("data", (chunk) => {
+    pending += decoder.decode(chunk, { stream: true });
+    let nl;
+    while ((nl = pending.indexOf("\n")) >= 0) {
+      const line = pending.slice(0, nl).slice(0, 2000);
+      pending = pending.slice(nl + 1);
+      if (line.trim()) options.logger.info("upstream stderr", { upstream: config.name, line });
+    }
+    if (pending.length > 8192) pending = pending.slice(-8192);
+  });
+  return transport;
+}
+
+function describe(e: unknown): string {
+  return e instanceof Error ? e.message.slice(0, 300) : String(e).slice(0, 300);
+}
+
+/**
+ * The server forgot our session (it restarted) and says so before processing
+ * the request: re-initialise and send it again. The spec answers 404; the
+ * reference servers (server-everything 2026.8.31) answer 400 "No valid
+ * session ID provided".
+ */
+function sessionLost(e: unknown): boolean {
+  if (!(e instanceof SdkHttpError)) return false;
+  return e.status === 404 || (e.status === 400 && /session/i.test(e.message));
+}
+
+/**
+ * Whether the connection itself is suspect after this error: anything but a
+ * JSON-RPC error from a live server or a slow call. The next use reconnects.
+ */
+function connectionBroken(e: unknown): boolean {
+  if (e instanceof ProtocolError) return false;
+  return !(e instanceof SdkError && e.code === SdkErrorCode.RequestTimeout);
+}
+
+/**
+ * Creates a lazily connecting, self-healing connection.
+ *
+ * @example
+ * ```ts
+ * const conn = createConnection({ name: "ev", transport: "sse", url }, { logger, connectTimeoutMs: 5000 });
+ * const tools = await conn.listTools(5000);
+ * ```
+ */
+export function createConnection(
+  config: UpstreamConfig,
+  options: {
+    logger: Logger;
+    connectTimeoutMs: number;
+    /** Run stdio upstreams under bubblewrap. */
+    sandbox: boolean;
+    workRoot?: string;
+  },
+): UpstreamConnection {
+  const log = options.logger;
+  let client: Client | undefined;
+  let connecting: Promise<Client> | undefined;
+  let failures = 0;
+  let nextAttemptAt = 0;
+  let lastError: string | undefined;
+  let closed = false;
+  const self: UpstreamConnection = {
+    name: config.name,
+    state,
+    listTools,
+    callTool,
+    ping,
+    close,
+  };
+
+  function state(): ConnectionState {
+    const info = client?.getServerVersion();
+    return {
+      connected: client !== undefined,
+      ...(client?.getNegotiatedProtocolVersion()
+        ? { protocolVersion: client.getNegotiatedProtocolVersion() }
+        : {}),
+      ...(info ? { serverName: info.name, serverVersion: info.version } : {}),
+      ...(lastError ? { lastError } : {}),
+      failures,
+    };
+  }
+
+  async function open(): Promise<Client> {
+    const c = new Client({ name: "warden-gateway", version: VERSION }, {
+      // SSE is the 2024-11 transport: there is no modern era to discover on it.
+      versionNegotiation: { mode: config.transport === "sse" ? "legacy" : "auto" },
+      listChanged: {
+        tools: {
+          onChanged: () => self.onToolsChanged?.(),
+        },
+      },
+    });
+    const transport = transportFor(config, options);
+    c.onclose = () => {
+      if (client === c) client = undefined;
+    };
+    c.onerror = (e) => log.debug("upstream transport error", { upstream: config.name, error: e });
+    try {
+      await c.connect(transport, { timeout: options.connectTimeoutMs });
+    } catch (e) {
+      await c.close().catch(() => {});
+      throw e;
+    }
+    return c;
+  }
+
+  function ensure(): Promise<Client> {
+    if (closed) return Promise.reject(new UpstreamUnavailableError("gateway is closing", 1));
+    if (client) return Promise.resolve(client);
+    if (connecting) return connecting;
+    const now = Date.now();
+    if (now < nextAttemptAt) {
+      return Promise.reject(
+        new UpstreamUnavailableError(
+          `upstream ${config.name} is unreachable (${lastError ?? "connect failed"}); ` +
+            `next reconnect attempt in ${Math.ceil((nextAttemptAt - now) / 1000)} s`,
+          Math.max(1, Math.ceil((nextAttemptAt - now) / 1000)),
+        ),
+      );
+    }
+    connecting = open().then((c) => {
+      client = c;
+      failures = 0;
+      lastError = undefined;
+      log.info("upstream connected", {
+        upstream: config.name,
+        protocol: c.getNegotiatedProtocolVersion(),
+      });
+      return c;
+    }, (e) => {
+      failures++;
+      lastError = describe(e);
+      const backoff = Math.min(MAX_BACKOFF_MS, 250 * 2 ** Math.min(failures - 1, 10));
+      nextAttemptAt = Date.now() + backoff;
+      log.warn("cannot connect upstream", { upstream: config.name, error: lastError, backoff });
+      throw new UpstreamUnavailableError(
+        `upstream ${config.name} is unreachable: ${lastError}`,
+        Math.max(1, Math.ceil(backoff / 1000)),
+      );
+    }).finally(() => {
+      connecting = undefined;
+    });
+    return connecting;
+  }
+
+  async function withClient<T>(fn: (c: Client) => Promise<T>, retry: boolean): Promise<T> {
+    const c = await ensure();
+    try {
+      return await fn(c);
+    } catch (e) {
+      const lost = sessionLost(e);
+      if (!lost && !connectionBroken(e)) throw e;
+      if (client === c) client = undefined;
+      await c.close().catch(() => {});
+      if (!lost || !retry) throw e;
+      // The request never reached a live session: reconnecting and sending it again is safe.
+      log.info("upstream session lost; re-initialising", { upstream: config.name });
+      return await fn(await ensure());
+    }
+  }
+
+  async function listTools(timeoutMs: number): Promise<Tool[]> {
+    const result = await withClient(
+      (c) => c.listTools(undefined, { timeout: timeoutMs, cacheMode: "bypass" }),
+      true,
+    );
+    return result.tools;
+  }
+
+  async function callTool(
+    name: string,
+    args: Record<string, unknown>,
+    opts: { timeoutMs: number; signal?: AbortSignal },
+  ): Promise<CallToolResult> {
+    return await withClient(
+      (c) =>
+        c.callTool({ name, arguments: args }, {
+          timeout: opts.timeoutMs,
+          maxTotalTimeout: opts.timeoutMs,
+          ...(opts.signal ? { signal: opts.signal } : {}),
+        }) as Promise<CallToolResult>,
+      true,
+    );
+  }
+
+  async function ping(timeoutMs: number): Promise<void> {
+    await withClient((c) => c.ping({ timeout: timeoutMs }), false);
+  }
+
+  async function close(): Promise<void> {
+    closed = true;
+    const c = client ?? await connecting?.catch(() => undefined);
+    client = undefined;
+    await c?.close().catch(() => {});
+  }
+
+  return self;
+}

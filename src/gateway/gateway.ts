@@ -1,0 +1,691 @@
+/**
+ * The gateway: the upstream registry (KV), one pooled connection per
+ * upstream, the catalogue of re-exposed tools with their pinned definition
+ * hashes (F10) and registration-time poisoning scan (F12), and a circuit
+ * breaker per upstream. It never runs a tool call on its own: the tool
+ * registry asks it for catalogue entries and routes every call through the
+ * governance pipeline, exactly like an own tool.
+ *
+ * @module
+ */
+import type { CallToolResult, Tool } from "@modelcontextprotocol/client";
+import { SdkError, SdkErrorCode } from "@modelcontextprotocol/client";
+import { findInjections, type Operator, verifyOperatorSignature } from "../governance/mod.ts";
+import type { Logger } from "../log.ts";
+import { hostAllowed, isPrivateAddress } from "../net/mod.ts";
+import { upstreamKey, upstreamPinKey, upstreamPrefix } from "../store/mod.ts";
+import { digestJson } from "../vault/mod.ts";
+import { createBreaker } from "./breaker.ts";
+import {
+  type ConnectionState,
+  createConnection,
+  type UpstreamConnection,
+  UpstreamUnavailableError,
+} from "./connection.ts";
+import { exposedName, ManifestError, toolAllowed, type UpstreamConfig } from "./manifest.ts";
+
+/** A re-exposed tool as listed to clients. */
+export interface UpstreamToolDescriptor {
+  readonly name: string;
+  readonly title?: string;
+  readonly description: string;
+  readonly inputSchema: Record<string, unknown>;
+  readonly outputSchema?: Record<string, unknown>;
+  readonly annotations: Record<string, unknown>;
+}
+
+/** How an upstream call ended when it produced no result. */
+export type UpstreamFailure = {
+  readonly ok: false;
+  readonly kind: "timeout" | "unavailable" | "fault";
+  readonly message: string;
+  readonly retryAfterS?: number;
+};
+
+/** One catalogue entry: what the tool registry needs to govern and route a call. */
+export interface UpstreamToolEntry {
+  readonly descriptor: UpstreamToolDescriptor;
+  readonly upstream: string;
+  readonly upstreamTool: string;
+  readonly upstreamVersion?: string;
+  readonly definitionHash: string;
+  /** The pinned hash; differs from definitionHash when the upstream changed the tool. */
+  readonly pinnedHash: string;
+  /** Poisoned description found at registration (F12): hidden from lists, refused on call. */
+  readonly quarantined: boolean;
+  readonly timeoutMs: number;
+  circuit(): { open: boolean; retryAfterS?: number };
+  call(
+    args: Record<string, unknown>,
+    options: { signal?: AbortSignal },
+  ): Promise<{ readonly ok: true; readonly result: CallToolResult } | UpstreamFailure>;
+}
+
+/** A registration or removal the gateway refuses. */
+export class RegistrationError extends Error {
+  override name = "RegistrationError";
+  constructor(message: string, readonly status: 400 | 403 | 404 | 409, readonly field?: string) {
+    super(message);
+  }
+}
+
+/** What `GET /api/servers` shows for one upstream. */
+export interface UpstreamStatus {
+  readonly name: string;
+  readonly transport: string;
+  readonly url?: string;
+  readonly version?: string;
+  readonly source: "file" | "api";
+  readonly registered_at: string;
+  readonly connection: ConnectionState;
+  readonly circuit: ReturnType<ReturnType<typeof createBreaker>["snapshot"]>;
+  readonly tools: readonly {
+    name: string;
+    upstream_tool: string;
+    definition_sha256: string;
+    pinned_sha256: string;
+    state: "ok" | "changed" | "quarantined";
+  }[];
+  readonly refused?: readonly string[];
+}
+
+/** The gateway service. */
+export interface Gateway {
+  /** Connects every configured upstream and lists its tools; failures are logged, not fatal. */
+  start(): Promise<void>;
+  list(): readonly UpstreamToolDescriptor[];
+  get(name: string): UpstreamToolEntry | undefined;
+  servers(): UpstreamStatus[];
+  server(name: string): UpstreamStatus | undefined;
+  /**
+   * Adds or updates an upstream registered at runtime. Its endpoints are
+   * checked against the SSRF guard first (private, loopback and link-local
+   * addresses refused unless allowlisted), then it is connected and listed.
+   */
+  register(config: UpstreamConfig): Promise<UpstreamStatus>;
+  remove(name: string): Promise<void>;
+  /** Re-lists one upstream's tools (list_changed, health recovery). */
+  refresh(name: string): Promise<void>;
+  /** Pins an upstream tool's current definition after an operator's signature over it. */
+  approveTool(
+    input: { server: string; tool: string; sha256: string; operator: string; signature: string },
+  ): Promise<{ pinned: string }>;
+  /** Called when a catalogue changed (list_changed to clients). */
+  onChange?: () => void;
+  close(): Promise<void>;
+}
+
+/** What the gateway needs; resources are passed in. */
+export interface GatewayDeps {
+  readonly kv: Deno.Kv;
+  readonly logger: Logger;
+  readonly upstreams: readonly UpstreamConfig[];
+  /** Seals a registry event into the vault. */
+  readonly record: (fields: Record<string, unknown>) => Promise<unknown>;
+  /** Own tool names: an upstream tool may not shadow one. */
+  readonly reservedNames: () => readonly string[];
+  readonly toolTimeoutMs: number;
+  readonly onDeploy: boolean;
+  /** Run stdio upstreams under bubblewrap (default true). */
+  readonly sandbox?: boolean;
+  readonly operators: () => readonly Operator[];
+  /** Consecutive failures that open a breaker, and its cool-down. */
+  readonly breaker?: { failures?: number; coolDownMs?: number };
+  /** Hosts or CIDRs a runtime registration may name although private or loopback. */
+  readonly allowHosts?: readonly string[];
+  /** Resolves a host name (injectable; Deno.resolveDns by default). */
+  readonly resolve?: (host: string) => Promise<string[]>;
+  /** Period of the health probe per upstream (0 = no probes). Default 15 s. */
+  readonly healthIntervalMs?: number;
+}
+
+/** The exact bytes an operator signs to approve a changed upstream tool definition. */
+export function toolApprovalMessage(server: string, tool: string, sha256: string): Uint8Array {
+  return new TextEncoder().encode(`warden-tool/v1\napprove\n${server}\n${tool}\n${sha256}\n`);
+}
+
+/** Signs a tool approval with an operator key; returns the base64 signature. */
+export async function signToolApproval(
+  key: { privateKey: CryptoKey },
+  server: string,
+  tool: string,
+  sha256: string,
+): Promise<string> {
+  const message = toolApprovalMessage(server, tool, sha256);
+  const signature = await crypto.subtle.sign(
+    "Ed25519",
+    key.privateKey,
+    message as Uint8Array<ArrayBuffer>,
+  );
+  return new Uint8Array(signature).toBase64();
+}
+
+/** The definition hash F10 pins: name, description, schemas and annotations. */
+export function definitionHash(tool: Tool): string {
+  return digestJson({
+    name: tool.name,
+    description: tool.description ?? "",
+    inputSchema: tool.inputSchema ?? null,
+    outputSchema: tool.outputSchema ?? null,
+    annotations: tool.annotations ?? null,
+  });
+}
+
+interface Upstream {
+  config: UpstreamConfig;
+  source: "file" | "api";
+  registeredAt: string;
+  connection: UpstreamConnection;
+  breaker: ReturnType<typeof createBreaker>;
+  entries: Map<string, UpstreamToolEntry>;
+  refused: string[];
+}
+
+function publicRecord(u: Upstream) {
+  const c = u.config;
+  return {
+    name: c.name,
+    transport: c.transport,
+    ...(c.url ? { url: c.url } : {}),
+    ...(c.command ? { command: c.command } : {}),
+    ...(c.version ? { version: c.version } : {}),
+    ...(c.health_check ? { health_check: c.health_check } : {}),
+    ...(c.prefix !== undefined ? { prefix: c.prefix } : {}),
+    ...(c.timeout_ms !== undefined ? { timeout_ms: c.timeout_ms } : {}),
+    ...(c.tools ? { tools: c.tools } : {}),
+    source: u.source,
+    registered_at: u.registeredAt,
+  };
+}
+
+function failureOf(e: unknown, name: string, timeoutMs: number): UpstreamFailure {
+  if (e instanceof UpstreamUnavailableError) {
+    return { ok: false, kind: "unavailable", message: e.message, retryAfterS: e.retryAfterS };
+  }
+  if (e instanceof SdkError && e.code === SdkErrorCode.RequestTimeout) {
+    return {
+      ok: false,
+      kind: "timeout",
+      message: `upstream ${name} timed out after ${timeoutMs} ms`,
+    };
+  }
+  const message = e instanceof Error ? e.message.slice(0, 300) : String(e).slice(0, 300);
+  return { ok: false, kind: "fault", message: `upstream ${name} failed: ${message}` };
+}
+
+/**
+ * Creates the gateway over the configured upstreams and those registered at
+ * runtime (kept in KV, so every instance sharing the KV serves them).
+ *
+ * @example
+ * ```ts
+ * const gateway = createGateway({ kv, logger, upstreams, record, reservedNames, toolTimeoutMs: 25_000, onDeploy: false, operators });
+ * await gateway.start();
+ * ```
+ */
+export function createGateway(deps: GatewayDeps): Gateway {
+  const { kv, logger: log } = deps;
+  const upstreams = new Map<string, Upstream>();
+  const byTool = new Map<string, UpstreamToolEntry>();
+  let closed = false;
+  let prober: ReturnType<typeof setInterval> | undefined;
+
+  const gateway: Gateway = {
+    start,
+    list: () => [...byTool.values()].filter((e) => !e.quarantined).map((e) => e.descriptor),
+    get: (name) => byTool.get(name),
+    servers: () => [...upstreams.values()].map(statusOf),
+    server: (name) => {
+      const u = upstreams.get(name);
+      return u ? statusOf(u) : undefined;
+    },
+    register,
+    remove,
+    refresh,
+    approveTool,
+    close,
+  };
+
+  function statusOf(u: Upstream): UpstreamStatus {
+    return {
+      ...publicRecord(u),
+      connection: u.connection.state(),
+      circuit: u.breaker.snapshot(),
+      tools: [...u.entries.values()].map((e) => ({
+        name: e.descriptor.name,
+        upstream_tool: e.upstreamTool,
+        definition_sha256: e.definitionHash,
+        pinned_sha256: e.pinnedHash,
+        state: e.quarantined ? "quarantined" : e.pinnedHash !== e.definitionHash ? "changed" : "ok",
+      })),
+      ...(u.refused.length ? { refused: u.refused } : {}),
+    } as UpstreamStatus;
+  }
+
+  function create(config: UpstreamConfig, source: "file" | "api", registeredAt: string): Upstream {
+    if (config.transport === "stdio" && deps.onDeploy) {
+      throw new RegistrationError(
+        `Cannot run stdio upstream "${config.name}" on Deno Deploy: subprocesses are not ` +
+          `available there; use a streamable-http or sse upstream`,
+        400,
+        "transport",
+      );
+    }
+    const connection = createConnection(config, {
+      logger: log,
+      connectTimeoutMs: Math.min(config.timeout_ms ?? 10_000, 10_000),
+      sandbox: deps.sandbox ?? true,
+    });
+    const u: Upstream = {
+      config,
+      source,
+      registeredAt,
+      connection,
+      breaker: createBreaker(deps.breaker),
+      entries: new Map(),
+      refused: [],
+    };
+    connection.onToolsChanged = () => {
+      refresh(config.name).catch((e) =>
+        log.warn("cannot re-list upstream tools", { upstream: config.name, error: e })
+      );
+    };
+    return u;
+  }
+
+  async function pinFor(
+    u: Upstream,
+    tool: Tool,
+    hash: string,
+  ): Promise<string> {
+    const key = upstreamPinKey(u.config.name, tool.name);
+    const configured = u.config.pin?.[tool.name];
+    const existing = await kv.get<{ sha256: string }>(key);
+    if (existing.value) return existing.value.sha256;
+    const pinned = configured ?? hash;
+    // First sight pins the definition; a concurrent instance pinning first wins.
+    const res = await kv.atomic().check(existing).set(key, {
+      sha256: pinned,
+      pinned_at: new Date().toISOString(),
+      by: configured ? "upstreams file" : "first registration",
+    }).commit();
+    if (!res.ok) return (await kv.get<{ sha256: string }>(key)).value?.sha256 ?? pinned;
+    await deps.record({
+      type: "upstream_tool_pinned",
+      upstream: u.config.name,
+      tool: tool.name,
+      definition_sha256: pinned,
+    });
+    return pinned;
+  }
+
+  /** Lists an upstream's tools and rebuilds its catalogue entries. */
+  async function load(u: Upstream, options: { strictCollisions: boolean }): Promise<void> {
+    const config = u.config;
+    const timeoutMs = config.timeout_ms ?? deps.toolTimeoutMs;
+    const tools = await u.connection.listTools(Math.min(timeoutMs, 15_000));
+    const server = u.connection.state();
+    const version = config.version ?? server.serverVersion;
+    const reserved = new Set(deps.reservedNames());
+    const entries = new Map<string, UpstreamToolEntry>();
+    const refused: string[] = [];
+    for (const tool of tools.slice(0, 1000)) {
+      if (!toolAllowed(config, tool.name)) continue;
+      const name = exposedName(config, tool.name);
+      const owner = byTool.get(name);
+      const collision = !/^[A-Za-z0-9_.-]{1,128}$/.test(name)
+        ? `"${name}" is not a valid tool name`
+        : reserved.has(name)
+        ? `"${name}" from upstream ${config.name} collides with Warden's own tool "${name}"`
+        : owner && owner.upstream !== config.name
+        ? `"${name}" from upstream ${config.name} collides with "${owner.upstreamTool}" ` +
+          `from upstream ${owner.upstream}`
+        : entries.has(name)
+        ? `"${name}" is listed twice by upstream ${config.name}`
+        : undefined;
+      if (collision) {
+        if (options.strictCollisions) {
+          throw new RegistrationError(
+            `Cannot register upstream ${config.name}: tool ${collision}; set a different "prefix"`,
+            409,
+            "prefix",
+          );
+        }
+        log.error("upstream tool refused", { upstream: config.name, reason: collision });
+        refused.push(collision);
+        continue;
+      }
+      const hash = definitionHash(tool);
+      const pinned = await pinFor(u, tool, hash);
+      const description = tool.description ?? "";
+      const poison = findInjections(
+        { description, title: tool.title ?? "", schema: JSON.stringify(tool.inputSchema ?? {}) },
+        "description",
+      );
+      const previous = u.entries.get(name);
+      if (poison.length > 0 && (!previous?.quarantined || previous.definitionHash !== hash)) {
+        log.warn("upstream tool quarantined: injection patterns in its definition", {
+          upstream: config.name,
+          tool: tool.name,
+        });
+        await deps.record({
+          type: "upstream_tool_quarantined",
+          upstream: config.name,
+          tool: tool.name,
+          definition_sha256: hash,
+          patterns: [...new Set(poison.map((p) => p.pattern))],
+        });
+      }
+      if (pinned !== hash && previous?.definitionHash !== hash) {
+        log.warn("upstream tool definition changed; held until an operator re-approves it", {
+          upstream: config.name,
+          tool: tool.name,
+        });
+        await deps.record({
+          type: "upstream_tool_changed",
+          upstream: config.name,
+          tool: tool.name,
+          pinned_sha256: pinned,
+          definition_sha256: hash,
+        });
+      }
+      const upstreamTool = tool.name;
+      entries.set(name, {
+        descriptor: {
+          name,
+          ...(tool.title ? { title: tool.title } : {}),
+          description,
+          inputSchema: tool.inputSchema as Record<string, unknown>,
+          ...(tool.outputSchema
+            ? { outputSchema: tool.outputSchema as Record<string, unknown> }
+            : {}),
+          annotations: { ...(tool.annotations ?? {}) },
+        },
+        upstream: config.name,
+        upstreamTool,
+        ...(version ? { upstreamVersion: version } : {}),
+        definitionHash: hash,
+        pinnedHash: pinned,
+        quarantined: poison.length > 0,
+        timeoutMs,
+        circuit: () => u.breaker.check(),
+        call: async (args, opts) => {
+          const done = u.breaker.begin();
+          try {
+            const result = await u.connection.callTool(upstreamTool, args, {
+              timeoutMs,
+              ...(opts.signal ? { signal: opts.signal } : {}),
+            });
+            done(true);
+            return { ok: true, result };
+          } catch (e) {
+            const failure = failureOf(e, config.name, timeoutMs);
+            done(false);
+            if (failure.kind !== "unavailable" || !failure.retryAfterS) {
+              return { ...failure, retryAfterS: u.breaker.snapshot().retry_after_s ?? 1 };
+            }
+            return failure;
+          }
+        },
+      });
+    }
+    for (const name of u.entries.keys()) byTool.delete(name);
+    u.entries = entries;
+    u.refused = refused;
+    for (const [name, entry] of entries) byTool.set(name, entry);
+    gateway.onChange?.();
+  }
+
+  async function persist(u: Upstream): Promise<void> {
+    await kv.set(upstreamKey(u.config.name), {
+      ...publicRecord(u),
+      // Only runtime registrations are replayed from KV; file upstreams come from the file.
+      ...(u.source === "api" ? { config: u.config } : {}),
+      tool_names: [...u.entries.keys()],
+    });
+  }
+
+  async function start(): Promise<void> {
+    const now = new Date().toISOString();
+    for (const config of deps.upstreams) {
+      try {
+        upstreams.set(config.name, create(config, "file", now));
+      } catch (e) {
+        log.error("upstream refused", { upstream: config.name, error: e });
+      }
+    }
+    // Upstreams registered at runtime by any instance sharing this KV.
+    for await (
+      const rec of kv.list<{ source: string; config?: UpstreamConfig; registered_at: string }>({
+        prefix: upstreamPrefix(),
+      })
+    ) {
+      const v = rec.value;
+      if (v.source !== "api" || !v.config || upstreams.has(v.config.name)) continue;
+      try {
+        upstreams.set(v.config.name, create(v.config, "api", v.registered_at));
+      } catch (e) {
+        log.error("upstream refused", { upstream: v.config.name, error: e });
+      }
+    }
+    await Promise.all([...upstreams.values()].map(async (u) => {
+      try {
+        await load(u, { strictCollisions: false });
+      } catch (e) {
+        log.warn("upstream not available at start; its tools appear once it answers", {
+          upstream: u.config.name,
+          error: e,
+        });
+      }
+      await persist(u).catch((e) => log.warn("cannot record upstream", { error: e }));
+      await deps.record({
+        type: "upstream_loaded",
+        upstream: u.config.name,
+        transport: u.config.transport,
+        source: u.source,
+        version: u.config.version ?? u.connection.state().serverVersion ?? null,
+        tools: u.entries.size,
+      });
+    }));
+    startProbes();
+  }
+
+  async function resolveHost(host: string): Promise<string[]> {
+    if (deps.resolve) return await deps.resolve(host);
+    const settled = await Promise.allSettled([
+      Deno.resolveDns(host, "A", { signal: AbortSignal.timeout(5_000) }),
+      Deno.resolveDns(host, "AAAA", { signal: AbortSignal.timeout(5_000) }),
+    ]);
+    return settled.flatMap((r) => r.status === "fulfilled" ? r.value : []);
+  }
+
+  /** The SSRF guard for a registered endpoint; throws naming the field. */
+  async function guard(field: string, url: string): Promise<void> {
+    const host = new URL(url).hostname.replace(/^\[(.*)\]$/, "$1");
+    const literal = isPrivateAddress(host) !== "not a valid IP address";
+    const local = /^localhost\.?$|\.localhost\.?$/i.test(host);
+    const addresses = literal ? [host] : local ? ["127.0.0.1"] : await resolveHost(host);
+    if (addresses.length === 0) {
+      throw new RegistrationError(`${field}: cannot resolve host "${host}"`, 400, field);
+    }
+    const why = addresses.map((a) => isPrivateAddress(a)).find((r) => r !== null);
+    if (why && !hostAllowed(host, addresses, deps.allowHosts ?? [])) {
+      throw new RegistrationError(
+        `${field}: "${host}" is a ${why}; Warden does not connect to private, loopback or ` +
+          `link-local endpoints unless --registry-allow-hosts names them`,
+        400,
+        field,
+      );
+    }
+  }
+
+  async function register(config: UpstreamConfig): Promise<UpstreamStatus> {
+    await guard("endpoint", config.url!);
+    if (config.health_check) await guard("health_check", config.health_check);
+    const existing = upstreams.get(config.name);
+    if (existing?.source === "file") {
+      throw new RegistrationError(
+        `Cannot register "${config.name}": an upstream of that name is configured in the upstreams file`,
+        409,
+        "server_name",
+      );
+    }
+    const u = create(config, "api", existing?.registeredAt ?? new Date().toISOString());
+    try {
+      await load(u, { strictCollisions: true });
+    } catch (e) {
+      await u.connection.close();
+      if (e instanceof RegistrationError || e instanceof ManifestError) throw e;
+      throw new RegistrationError(
+        `Cannot register "${config.name}": cannot list its tools at ${config.url}: ${
+          e instanceof Error ? e.message.slice(0, 200) : String(e)
+        }`,
+        400,
+        "endpoint",
+      );
+    }
+    if (existing) {
+      for (const name of existing.entries.keys()) {
+        if (!u.entries.has(name)) byTool.delete(name);
+      }
+      await existing.connection.close();
+    }
+    upstreams.set(config.name, u);
+    await persist(u);
+    await deps.record({
+      type: existing ? "upstream_updated" : "upstream_registered",
+      upstream: config.name,
+      endpoint: config.url ?? null,
+      transport: config.transport,
+      version: config.version ?? null,
+      previous_version: existing?.config.version ?? null,
+      tools: [...u.entries.values()].map((e) => e.descriptor.name),
+    });
+    gateway.onChange?.();
+    return statusOf(u);
+  }
+
+  async function remove(name: string): Promise<void> {
+    const u = upstreams.get(name);
+    if (!u) throw new RegistrationError(`No upstream named "${name}"`, 404, "name");
+    if (u.source === "file") {
+      throw new RegistrationError(
+        `Cannot remove "${name}": it is configured in the upstreams file`,
+        409,
+        "name",
+      );
+    }
+    upstreams.delete(name);
+    for (const tool of u.entries.keys()) byTool.delete(tool);
+    await u.connection.close();
+    await kv.delete(upstreamKey(name));
+    await deps.record({ type: "upstream_removed", upstream: name });
+    gateway.onChange?.();
+  }
+
+  async function refresh(name: string): Promise<void> {
+    const u = upstreams.get(name);
+    if (!u || closed) return;
+    await load(u, { strictCollisions: false });
+    await persist(u);
+  }
+
+  async function approveTool(
+    input: { server: string; tool: string; sha256: string; operator: string; signature: string },
+  ): Promise<{ pinned: string }> {
+    const u = upstreams.get(input.server);
+    if (!u) throw new RegistrationError(`No upstream named "${input.server}"`, 404, "server");
+    const entry = [...u.entries.values()].find((e) => e.upstreamTool === input.tool);
+    if (!entry) {
+      throw new RegistrationError(
+        `Upstream ${input.server} has no tool "${input.tool}"`,
+        404,
+        "tool",
+      );
+    }
+    if (entry.definitionHash !== input.sha256) {
+      throw new RegistrationError(
+        `The signed definition ${input.sha256} is not the current one (${entry.definitionHash})`,
+        409,
+        "sha256",
+      );
+    }
+    const operator = deps.operators().find((o) => o.name === input.operator);
+    const valid = operator !== undefined && await verifyOperatorSignature(
+      operator,
+      toolApprovalMessage(input.server, input.tool, input.sha256),
+      input.signature,
+    );
+    if (!valid) {
+      throw new RegistrationError(
+        `Signature of operator "${input.operator}" does not verify`,
+        403,
+        "signature",
+      );
+    }
+    await kv.set(upstreamPinKey(input.server, input.tool), {
+      sha256: input.sha256,
+      pinned_at: new Date().toISOString(),
+      by: `operator ${input.operator}`,
+    });
+    await deps.record({
+      type: "upstream_tool_approved",
+      upstream: input.server,
+      tool: input.tool,
+      definition_sha256: input.sha256,
+      previous_sha256: entry.pinnedHash,
+      operator: input.operator,
+      signature: input.signature,
+    });
+    await load(u, { strictCollisions: false });
+    return { pinned: input.sha256 };
+  }
+
+  /**
+   * One health probe: the upstream's health_check URL (any status below 500)
+   * or an MCP ping. Its outcome feeds the breaker like a call's; an upstream
+   * that was down at start is listed once it answers.
+   */
+  async function probe(u: Upstream): Promise<void> {
+    if (u.breaker.check().open) return; // still cooling down: the half-open probe waits
+    const done = u.breaker.begin();
+    const timeoutMs = Math.min(u.config.timeout_ms ?? 5_000, 5_000);
+    try {
+      if (u.config.health_check) {
+        const res = await fetch(u.config.health_check, {
+          signal: AbortSignal.timeout(timeoutMs),
+          redirect: "manual",
+        });
+        await res.body?.cancel();
+        if (res.status >= 500) throw new Error(`health check answered ${res.status}`);
+      } else {
+        await u.connection.ping(timeoutMs);
+      }
+      done(true);
+      if (u.entries.size === 0) await refresh(u.config.name);
+    } catch (e) {
+      done(false);
+      log.debug("upstream health probe failed", { upstream: u.config.name, error: e });
+    }
+  }
+
+  function startProbes(): void {
+    const every = deps.healthIntervalMs ?? 15_000;
+    if (every <= 0) return;
+    prober = setInterval(() => {
+      for (const u of upstreams.values()) {
+        probe(u).catch((e) =>
+          log.warn("health probe error", { upstream: u.config.name, error: e })
+        );
+      }
+    }, every);
+  }
+
+  async function close(): Promise<void> {
+    closed = true;
+    if (prober !== undefined) clearInterval(prober);
+    await Promise.all([...upstreams.values()].map((u) => u.connection.close()));
+  }
+
+  return gateway;
+}

@@ -1,0 +1,30 @@
+/**
+ * The gateway: upstream registry, client pool, catalogue of pinned upstream
+ * tools, circuit breakers. Upstream calls are governed by the tool registry's
+ * one call path; nothing here runs a call outside it.
+ *
+ * @module
+ */
+export {
+  createGateway,
+  definitionHash,
+  type Gateway,
+  type GatewayDeps,
+  RegistrationError,
+  signToolApproval,
+  toolApprovalMessage,
+  type UpstreamFailure,
+  type UpstreamStatus,
+  type UpstreamToolDescriptor,
+  type UpstreamToolEntry,
+} from "./gateway.ts";
+export {
+  exposedName,
+  ManifestError,
+  parseRegistration,
+  parseUpstreams,
+  type UpstreamConfig,
+  type UpstreamTransport,
+} from "./manifest.ts";
+export { type BreakerSnapshot, createBreaker } from "./breaker.ts";
+export { UpstreamUnavailableError } from "./connection.ts";

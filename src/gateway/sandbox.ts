@@ -1,0 +1,65 @@
+/**
+ * The bubblewrap argv a stdio upstream runs under: every namespace unshared
+ * (no network unless the upstream's `sandbox.network` grants it), the system
+ * directories read-only, a private writable work dir as HOME and cwd, and only
+ * the extra paths the configuration names. Warden's KV, keys and home are not
+ * mounted, so an untrusted server cannot read them.
+ *
+ * A minimal builder kept in the gateway until `src/execution/` offers one
+ * shared with the shell sandbox.
+ *
+ * @module
+ */
+import type { UpstreamConfig } from "./manifest.ts";
+
+const SYSTEM_RO = ["/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/etc/alternatives"];
+const SYSTEM_FILES = ["/etc/ssl", "/etc/ca-certificates", "/etc/resolv.conf", "/etc/hosts"];
+
+function resolveCommand(command: string, path: string): string {
+  if (command.includes("/")) return Deno.realPathSync(command);
+  for (const dir of path.split(":")) {
+    if (!dir) continue;
+    try {
+      const candidate = `${dir}/${command}`;
+      if (Deno.statSync(candidate).isFile) return Deno.realPathSync(candidate);
+    } catch {
+      // not in this directory
+    }
+  }
+  throw new TypeError(`Cannot sandbox stdio upstream: command "${command}" is not on PATH`);
+}
+
+/**
+ * Returns the command, arguments and environment that run the upstream's
+ * command inside bubblewrap.
+ */
+export function sandboxedCommand(
+  config: UpstreamConfig,
+  options: { workRoot?: string } = {},
+): { command: string; args: string[]; env: Record<string, string>; workDir: string } {
+  const path = Deno.env.get("PATH") ?? "/usr/bin:/bin";
+  const real = resolveCommand(config.command!, path);
+  const workDir = Deno.makeTempDirSync({
+    ...(options.workRoot ? { dir: options.workRoot } : {}),
+    prefix: `warden-upstream-${config.name}-`,
+  });
+  const sb = config.sandbox ?? {};
+  const argv = ["--die-with-parent", "--new-session", "--unshare-all"];
+  if (sb.network) argv.push("--share-net");
+  for (const dir of SYSTEM_RO) argv.push("--ro-bind-try", dir, dir);
+  for (const file of SYSTEM_FILES) argv.push("--ro-bind-try", file, file);
+  argv.push("--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp");
+  // The binary itself may live outside the system directories (an npx-installed deno).
+  const binDir = real.slice(0, real.lastIndexOf("/")) || "/";
+  argv.push("--ro-bind", binDir, binDir);
+  for (const p of sb.read ?? []) argv.push("--ro-bind-try", p, p);
+  for (const p of sb.write ?? []) argv.push("--bind-try", p, p);
+  argv.push("--bind", workDir, workDir, "--chdir", workDir);
+  argv.push("--", real, ...(config.args ?? []));
+  return {
+    command: "bwrap",
+    args: argv,
+    env: { ...(config.env ?? {}), HOME: workDir },
+    workDir,
+  };
+}

@@ -1,0 +1,88 @@
+/**
+ * Real upstream MCP servers for gateway tests, started from npm: the
+ * reference servers, pinned in deno.json's imports (one place for the
+ * version), run with Deno's npm support.
+ */
+import denoJson from "../../deno.json" with { type: "json" };
+
+const imports = denoJson.imports as Record<string, string>;
+
+/** The pinned `npm:` specifier of a reference server, e.g. `npm:@modelcontextprotocol/server-memory@2026.8.31`. */
+export function pinned(pkg: string): string {
+  const spec = imports[pkg];
+  if (!spec) throw new TypeError(`${pkg} is not pinned in deno.json imports`);
+  return spec;
+}
+
+/** Where Deno keeps its npm cache (a sandboxed stdio upstream mounts it read-only). */
+export function denoDir(): string {
+  const out = new Deno.Command(Deno.execPath(), { args: ["info", "--json"], stdout: "piped" })
+    .outputSync();
+  return JSON.parse(new TextDecoder().decode(out.stdout)).denoDir;
+}
+
+/** A free TCP port on loopback (bound and released). */
+export function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
+/** A running HTTP upstream. */
+export interface HttpUpstream {
+  readonly port: number;
+  readonly url: string;
+  readonly process: Deno.ChildProcess;
+  stop(): Promise<void>;
+}
+
+/** The deno arguments that run a pinned reference server (`--no-lock`: its own tree, not ours). */
+export function serverArgs(pkg: string, ...args: string[]): string[] {
+  return ["run", "-A", "--no-lock", "--quiet", pinned(pkg), ...args];
+}
+
+/**
+ * Starts `@modelcontextprotocol/server-everything` in `streamableHttp` or
+ * `sse` mode (its CLI's first argument; PORT picks the port) and waits until
+ * it listens.
+ */
+export async function startEverything(
+  mode: "streamableHttp" | "sse",
+  port = freePort(),
+): Promise<HttpUpstream> {
+  const process = new Deno.Command(Deno.execPath(), {
+    args: serverArgs("@modelcontextprotocol/server-everything", mode),
+    env: { PORT: String(port) },
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const reader = process.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  let seen = "";
+  const deadline = Date.now() + 120_000;
+  while (!/listening on port|running on port/i.test(seen)) {
+    if (Date.now() > deadline) throw new Error(`server-everything ${mode} did not start: ${seen}`);
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`server-everything ${mode} exited: ${seen}`);
+    seen += value;
+  }
+  // Keep draining stderr so the child never blocks on a full pipe.
+  (async () => {
+    try {
+      while (!(await reader.read()).done) { /* drain */ }
+    } catch { /* closed */ }
+  })();
+  const path = mode === "sse" ? "/sse" : "/mcp";
+  return {
+    port,
+    url: `http://127.0.0.1:${port}${path}`,
+    process,
+    async stop() {
+      try {
+        process.kill("SIGKILL");
+      } catch { /* already gone */ }
+      await process.status;
+    },
+  };
+}
