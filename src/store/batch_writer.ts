@@ -20,10 +20,13 @@ export type BatchMutation =
 export const KV_MAX_MUTATIONS = 1000;
 export const KV_MAX_ATOMIC_BYTES = 800 * 1024;
 export const KV_MAX_VALUE_BYTES = 64 * 1024;
+/** Deno KV refuses an atomic whose keys add up to more than this ("Total key size too large"). */
+export const KV_MAX_ATOMIC_KEY_BYTES = 80 * 1024;
 
 interface Pending {
   readonly mutations: readonly BatchMutation[];
   readonly bytes: number;
+  readonly keyBytes: number;
   resolve(): void;
   reject(e: unknown): void;
 }
@@ -36,8 +39,28 @@ export interface BatchWriter {
   flush(): Promise<void>;
 }
 
+const utf8 = new TextEncoder();
+
+/**
+ * An upper bound on a key's size in KV's tuple encoding: a tag byte per part, strings and bytes
+ * with a terminator (and escaped NULs), numbers as 8 bytes, bigints up to their magnitude.
+ */
+export function keyByteLength(key: Deno.KvKey): number {
+  let n = 0;
+  for (const part of key) {
+    if (typeof part === "string") {
+      n += 2 + utf8.encode(part).length + (part.includes("\0") ? part.split("\0").length - 1 : 0);
+    } else if (part instanceof Uint8Array) {
+      n += 2 + part.length + part.filter((b) => b === 0).length;
+    } else if (typeof part === "number") n += 9;
+    else if (typeof part === "bigint") n += 2 + Math.ceil(part.toString(16).length / 2);
+    else n += 1;
+  }
+  return n;
+}
+
 function estimateBytes(m: BatchMutation): number {
-  const keyBytes = JSON.stringify(m.key).length;
+  const keyBytes = keyByteLength(m.key);
   if (m.type === "delete") return keyBytes;
   // JSON length approximates V8-serialized size well enough to stay under the limit with headroom.
   return keyBytes + JSON.stringify(m.value ?? null).length + 64;
@@ -45,7 +68,7 @@ function estimateBytes(m: BatchMutation): number {
 
 /**
  * Creates a group-commit writer. A single `write` must itself fit in one atomic
- * (≤ 1,000 mutations, ≤ 800 KiB); otherwise it is rejected with a RangeError.
+ * (≤ 1,000 mutations, ≤ 800 KiB, keys ≤ 80 KiB); otherwise it is rejected with a RangeError.
  *
  * @example
  * ```ts
@@ -63,16 +86,19 @@ export function createBatchWriter(kv: Deno.Kv): BatchWriter {
       const batch: Pending[] = [];
       let count = 0;
       let bytes = 0;
+      let keyBytes = 0;
       while (queue.length > 0) {
         const next = queue[0];
         if (
           batch.length > 0 &&
           (count + next.mutations.length > KV_MAX_MUTATIONS ||
-            bytes + next.bytes > KV_MAX_ATOMIC_BYTES)
+            bytes + next.bytes > KV_MAX_ATOMIC_BYTES ||
+            keyBytes + next.keyBytes > KV_MAX_ATOMIC_KEY_BYTES)
         ) break;
         batch.push(queue.shift()!);
         count += next.mutations.length;
         bytes += next.bytes;
+        keyBytes += next.keyBytes;
       }
       try {
         await withKvRetry(async () => {
@@ -118,8 +144,16 @@ export function createBatchWriter(kv: Deno.Kv): BatchWriter {
           new RangeError(`Cannot write ${bytes} bytes in one atomic (max ${KV_MAX_ATOMIC_BYTES})`),
         );
       }
+      const keyBytes = mutations.reduce((n, m) => n + keyByteLength(m.key), 0);
+      if (keyBytes > KV_MAX_ATOMIC_KEY_BYTES) {
+        return Promise.reject(
+          new RangeError(
+            `Cannot write keys of ${keyBytes} bytes in one atomic (max ${KV_MAX_ATOMIC_KEY_BYTES})`,
+          ),
+        );
+      }
       const done = new Promise<void>((resolve, reject) => {
-        queue.push({ mutations, bytes, resolve, reject });
+        queue.push({ mutations, bytes, keyBytes, resolve, reject });
       });
       kick();
       return done;

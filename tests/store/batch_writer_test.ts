@@ -1,0 +1,46 @@
+import assert from "node:assert/strict";
+import { createBatchWriter, keyByteLength, KV_MAX_ATOMIC_KEY_BYTES } from "../../src/store/mod.ts";
+
+Deno.test("createBatchWriter() splits a group whose keys together exceed KV's total key size", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const writer = createBatchWriter(kv);
+    // 900 writes of one ~150-byte key each: under the 1,000-mutation and 800 KiB limits, but their
+    // keys add up to ~135 KB, past KV's 81,920-byte total key size for one atomic.
+    const pad = "k".repeat(140);
+    const writes = [];
+    for (let i = 0; i < 900; i++) {
+      writes.push(writer.write([{ type: "set", key: ["events", pad, i], value: i }]));
+    }
+    await Promise.all(writes);
+    let n = 0;
+    for await (const _ of kv.list({ prefix: ["events", pad] })) n++;
+    assert.equal(n, 900);
+  } finally {
+    kv.close();
+  }
+});
+
+Deno.test("createBatchWriter() refuses one write whose own keys exceed the total key size", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const writer = createBatchWriter(kv);
+    const pad = "x".repeat(1000);
+    const mutations = Array.from({ length: 90 }, (_, i) => ({
+      type: "set" as const,
+      key: ["big", pad, i],
+      value: 1,
+    }));
+    await assert.rejects(writer.write(mutations), RangeError);
+  } finally {
+    kv.close();
+  }
+});
+
+Deno.test("keyByteLength() bounds KV's encoding: tags, terminators, 8-byte numbers, escaped NULs", () => {
+  assert.equal(keyByteLength(["ab"]), 4);
+  assert.equal(keyByteLength([1]), 9);
+  assert.equal(keyByteLength(["a\0b"]), 2 + 3 + 1);
+  assert.equal(keyByteLength([true]), 1);
+  assert.ok(KV_MAX_ATOMIC_KEY_BYTES <= 81920);
+});
