@@ -30,6 +30,7 @@ import {
   createLedger,
   describeResult,
   exportBundle,
+  loadDefaultSigningKey,
   loadVaultIdentity,
   VaultIdentityError,
   verifyBundleStream,
@@ -40,6 +41,46 @@ async function withSigningKeyFile(config: Readonly<Config>): Promise<Readonly<Co
   if (config.signingKeyFile === undefined) return config;
   const text = (await Deno.readTextFile(config.signingKeyFile)).trim();
   return { ...config, signingKey: text };
+}
+
+/** `<kv>.signing-key` beside a KV file; none for :memory: or Deno Deploy (key from env there). */
+function defaultSigningKeyFile(config: Readonly<Config>): string | undefined {
+  if (config.kvPath === undefined || config.kvPath === ":memory:") return undefined;
+  return `${config.kvPath}.signing-key`;
+}
+
+/**
+ * Without --signing-key or WARDEN_SIGNING_KEY the key lives in its own file
+ * beside the KV, so holding the KV file is not enough to re-sign a forged
+ * history. On Deno Deploy (no files) and with :memory: the key stays in KV,
+ * and the log says so.
+ */
+async function withDefaultSigningKey(
+  config: Readonly<Config>,
+  kv: Deno.Kv,
+  logger: Logger,
+): Promise<Readonly<Config>> {
+  if (config.signingKey !== undefined) return config;
+  const file = defaultSigningKeyFile(config);
+  if (file === undefined) {
+    logger.warn(
+      config.onDeploy
+        ? "no WARDEN_SIGNING_KEY set on Deno Deploy: the signing key is kept in KV, so whoever can write the KV can re-sign the log; set WARDEN_SIGNING_KEY"
+        : "KV is :memory:: the signing key is generated per process and kept in memory only",
+    );
+    return config;
+  }
+  const origin = config.origin ?? defaultOrigin();
+  const { keyString, created } = await loadDefaultSigningKey(kv, { file, origin });
+  if (created) {
+    logger.always(`checkpoint signing key ${created} into its own file`, {
+      file,
+      mode: "0600",
+      hint:
+        "keep it away from the KV file's backups; or pass --signing-key FILE / WARDEN_SIGNING_KEY",
+    });
+  }
+  return { ...config, signingKey: keyString };
 }
 
 async function openKv(config: Readonly<Config>, logger: Logger): Promise<Deno.Kv> {
@@ -204,6 +245,7 @@ async function openApp(
   const policy = await loadPolicyFile(config);
   const upstreams = await loadUpstreamsFile(config);
   const kv = await openKv(config, logger);
+  config = await withDefaultSigningKey(config, kv, logger);
   const app = await createApp(config, {
     kv,
     logger,
@@ -255,10 +297,15 @@ async function exportCommand(config: Readonly<Config>, logger: Logger): Promise<
   try {
     let identity;
     try {
+      // The default key file beside the KV, when the server created one.
+      const file = defaultSigningKeyFile(config);
+      const fromFile = config.signingKey === undefined && file !== undefined
+        ? await Deno.readTextFile(file).then((t) => t.trim(), () => undefined)
+        : undefined;
       identity = await loadVaultIdentity(kv, {
         origin: config.origin,
         defaultOrigin: defaultOrigin(),
-        keyString: config.signingKey,
+        keyString: config.signingKey ?? fromFile,
         create: false,
       });
     } catch (e) {

@@ -116,6 +116,7 @@ export {
   type VaultHead,
 } from "./ledger.ts";
 export {
+  loadDefaultSigningKey,
   loadVaultIdentity,
   type SigningKeySource,
   type VaultIdentity,

@@ -84,3 +84,27 @@ export async function loadVaultIdentity(
   const winner = await kv.get<string>(signingKeyKey());
   return { origin: meta.origin, signer: await signerFromKeyString(winner.value!), source: "kv" };
 }
+
+/**
+ * Where the checkpoint signing key lives by default: its own file beside the
+ * KV file (`<kv>.signing-key`, mode 0600), never inside the KV it signs.
+ * Returns the key string, reading the file, or moving a key an older Warden
+ * kept in KV into it (then deleting it from KV), or generating one. `created`
+ * says which happened, for the start-up log line.
+ */
+export async function loadDefaultSigningKey(
+  kv: Deno.Kv,
+  options: { file: string; origin: string },
+): Promise<{ keyString: string; created?: "generated" | "moved from KV" }> {
+  try {
+    return { keyString: (await Deno.readTextFile(options.file)).trim() };
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  const stored = (await kv.get<string>(signingKeyKey())).value;
+  const keyString = stored ?? await signerToKeyString(await generateSigner(options.origin));
+  await Deno.writeTextFile(options.file, keyString + "\n", { mode: 0o600, createNew: true });
+  await Deno.chmod(options.file, 0o600).catch(() => {});
+  if (stored) await kv.delete(signingKeyKey());
+  return { keyString, created: stored ? "moved from KV" : "generated" };
+}
