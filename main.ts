@@ -58,28 +58,20 @@ function defaultSigningKeyFile(config: Readonly<Config>): string | undefined {
 async function withDefaultSigningKey(
   config: Readonly<Config>,
   kv: Deno.Kv,
-  logger: Logger,
+  _logger: Logger,
 ): Promise<Readonly<Config>> {
   if (config.signingKey !== undefined) return config;
   const file = defaultSigningKeyFile(config);
   if (file === undefined) {
-    logger.warn(
-      config.onDeploy
-        ? "no WARDEN_SIGNING_KEY set on Deno Deploy: the signing key is kept in KV, so whoever can write the KV can re-sign the log; set WARDEN_SIGNING_KEY"
-        : "KV is :memory:: the signing key is generated per process and kept in memory only",
-    );
+    keyWarning = config.onDeploy
+      ? "no WARDEN_SIGNING_KEY set on Deno Deploy: the signing key is kept in KV, so whoever can write the KV can re-sign the log; set WARDEN_SIGNING_KEY"
+      : "KV is :memory:: the signing key is generated per process and kept in memory only";
     return config;
   }
   const origin = config.origin ?? defaultOrigin();
   const { keyString, created } = await loadDefaultSigningKey(kv, { file, origin });
-  if (created) {
-    logger.always(`checkpoint signing key ${created} into its own file`, {
-      file,
-      mode: "0600",
-      hint:
-        "keep it away from the KV file's backups; or pass --signing-key FILE / WARDEN_SIGNING_KEY",
-    });
-  }
+  // Logged after the "listening" line (scripts read that one first).
+  if (created) keyFileNote = { created, file };
   return { ...config, signingKey: keyString };
 }
 
@@ -91,8 +83,24 @@ async function openKv(config: Readonly<Config>, logger: Logger): Promise<Deno.Kv
   return await Deno.openKv(config.kvPath);
 }
 
+let keyFileNote: { created: string; file: string } | undefined;
+let keyWarning: string | undefined;
+
 /** Says where the checkpoint key came from; a generated one gets a line telling how to supply your own. */
 function logSigningKey(app: App, logger: Logger): void {
+  if (keyFileNote) {
+    logger.always(`checkpoint signing key ${keyFileNote.created} into its own file`, {
+      file: keyFileNote.file,
+      mode: "0600",
+      hint:
+        "keep it away from the KV file's backups; or pass --signing-key FILE / WARDEN_SIGNING_KEY",
+    });
+    keyFileNote = undefined;
+  }
+  if (keyWarning) {
+    logger.warn(keyWarning);
+    keyWarning = undefined;
+  }
   const { identity } = app;
   if (identity.source === "generated") {
     logger.always("generated a checkpoint signing key and stored it in KV", {

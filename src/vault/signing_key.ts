@@ -103,7 +103,18 @@ export async function loadDefaultSigningKey(
   }
   const stored = (await kv.get<string>(signingKeyKey())).value;
   const keyString = stored ?? await signerToKeyString(await generateSigner(options.origin));
-  await Deno.writeTextFile(options.file, keyString + "\n", { mode: 0o600, createNew: true });
+  try {
+    await Deno.writeTextFile(options.file, keyString + "\n", { mode: 0o600, createNew: true });
+  } catch (e) {
+    if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+    // Another process sharing this KV created it first: use theirs once written.
+    for (let i = 0; i < 50; i++) {
+      const text = (await Deno.readTextFile(options.file)).trim();
+      if (text !== "") return { keyString: text };
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    throw new VaultIdentityError(`Signing key file ${options.file} exists but is empty`);
+  }
   await Deno.chmod(options.file, 0o600).catch(() => {});
   if (stored) await kv.delete(signingKeyKey());
   return { keyString, created: stored ? "moved from KV" : "generated" };

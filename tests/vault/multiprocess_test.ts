@@ -66,7 +66,12 @@ Deno.test("vault concurrency: two processes each sealing 2,000 calls into one KV
 
     const kv = await Deno.openKv(kvPath);
     try {
-      const identity = await loadVaultIdentity(kv, { defaultOrigin: "unused", create: false });
+      // The key is in its own file beside the KV, not in the KV.
+      const identity = await loadVaultIdentity(kv, {
+        defaultOrigin: "unused",
+        create: false,
+        keyString: await Deno.readTextFile(`${kvPath}.signing-key`),
+      });
       const ledger = createLedger(kv, { origin: identity.origin, signer: identity.signer });
       const head = await ledger.head();
       assert.equal(head.size, SIZE);
