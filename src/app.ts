@@ -41,7 +41,15 @@ import {
   type StreamableManager,
   wardenExtension,
 } from "./mcp/mod.ts";
-import { createKvLimiter, createMetrics, type Metrics } from "./usage/mod.ts";
+import {
+  type Accounting,
+  addCost,
+  createAccounting,
+  createKvLimiter,
+  createMetrics,
+  currentRequest,
+  type Metrics,
+} from "./usage/mod.ts";
 import { createBatchWriter, createEvidenceStore, createGovSessionStore } from "./store/mod.ts";
 import {
   canonicalTools,
@@ -60,21 +68,72 @@ import {
 } from "./vault/mod.ts";
 import { VERSION } from "./version.ts";
 
-/** Counts every call made through the registry (MCP, REST, stdio) in the metrics. */
-function observeCalls(metrics: Metrics, registry: ToolRegistry): ToolRegistry {
+const utf8 = new TextEncoder();
+
+function byteLength(value: unknown): number {
+  try {
+    return utf8.encode(typeof value === "string" ? value : JSON.stringify(value ?? {})).byteLength;
+  } catch {
+    return 0;
+  }
+}
+
+/** Token counts a model-backed tool reports as `data.usage.{input,output}_tokens`. */
+function tokensOf(data: unknown): { inputTokens?: number; outputTokens?: number } {
+  const usage = (data as { usage?: Record<string, unknown> } | null)?.usage;
+  const n = (v: unknown) => typeof v === "number" && Number.isFinite(v) && v >= 0 ? v : undefined;
+  const inputTokens = n(usage?.input_tokens);
+  const outputTokens = n(usage?.output_tokens);
+  return {
+    ...(inputTokens !== undefined ? { inputTokens } : {}),
+    ...(outputTokens !== undefined ? { outputTokens } : {}),
+  };
+}
+
+/**
+ * Counts every call made through the registry (MCP, REST, stdio) in the
+ * metrics and the usage accounts, and charges its cost to the caller's budget.
+ */
+function observeCalls(
+  usage: { metrics: Metrics; accounting: Accounting; kv: Deno.Kv; logger: Logger },
+  registry: ToolRegistry,
+): ToolRegistry {
   return {
     ...registry,
     async call(name, args, ctx) {
       const outcome = await registry.call(name, args, ctx);
+      const registered = registry.get(name) !== undefined;
       const split = name.indexOf("__");
-      metrics.observeCall({
+      const upstream = split > 0 ? name.slice(0, split) : undefined;
+      usage.metrics.observeCall({
         tool: name,
-        registered: registry.get(name) !== undefined,
-        ...(split > 0 ? { upstream: name.slice(0, split) } : {}),
+        registered,
+        ...(upstream ? { upstream } : {}),
         principal: ctx.principal,
         verdict: outcome.verdict,
         latencyMs: outcome.latencyMs,
       });
+      // Unregistered names are caller-chosen: accounted under one name, like the metrics.
+      const cost = usage.accounting.record({
+        principal: ctx.principal,
+        tool: registered ? name : "unknown",
+        ...(registered && upstream ? { upstream } : {}),
+        verdict: outcome.verdict,
+        latencyMs: outcome.latencyMs,
+        bytesIn: byteLength(args),
+        bytesOut: byteLength(outcome.text),
+        ...tokensOf(outcome.envelope?.data),
+        // Only a call the verdict let run is charged.
+        billable: outcome.verdict === "SEAL" || outcome.verdict === "PARTIAL",
+      });
+      if (cost > 0) {
+        const clientIp = ctx.clientIp ?? currentRequest()?.clientIp;
+        await addCost(usage.kv, {
+          principal: ctx.principal,
+          ...(clientIp !== undefined ? { clientIp } : {}),
+          units: cost,
+        }).catch((e) => usage.logger.warn("cannot charge a call's cost", { error: e }));
+      }
       return outcome;
     },
   };
@@ -195,6 +254,7 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
 
   const policy = deps.policy ?? DEFAULT_POLICY;
   const metrics = createMetrics();
+  const accounting = createAccounting(kv, { policy });
   const { files, shell } = await openLocalAccess(config, policy);
   const evidence = createEvidenceStore(kv);
   const governance = createGovernance({
@@ -252,7 +312,7 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
   });
   await gateway.start();
   const registry = observeCalls(
-    metrics,
+    { metrics, accounting, kv, logger },
     createToolRegistry(tools, {
       logger,
       timeoutMs: config.toolTimeoutMs,
@@ -362,6 +422,7 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
     vkey: identity.signer.vkey,
     trustedProxies: config.trustedProxies,
     metrics,
+    accounting,
   });
   metrics.setSources({
     vaultSize: async () => (await ledger.head()).size,
@@ -402,6 +463,7 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
       await streamable.close();
       await modern.close();
       await writer.flush();
+      await accounting.close();
       await ledger.flush();
       // Every acknowledged entry is covered by a signed checkpoint before exit.
       await ledger.signCheckpoint();

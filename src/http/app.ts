@@ -15,6 +15,7 @@ import { createVaultRoutes } from "./vault_routes.ts";
 import { createGovernanceRoutes } from "./governance_routes.ts";
 import { type Governance, rolesOf } from "../governance/mod.ts";
 import {
+  type Accounting,
   clientIpOf,
   currentRequest,
   isLoopbackIp,
@@ -44,6 +45,8 @@ export interface HttpDeps {
   readonly governance: Governance;
   /** The verifier key of the checkpoint signing key. */
   readonly vkey: string;
+  /** Queried at GET /api/usage when present. */
+  readonly accounting?: Accounting;
   /** Served at GET /metrics when present. */
   readonly metrics?: Metrics;
   /** Peers whose X-Forwarded-For is believed (config --trusted-proxies). */
@@ -74,6 +77,23 @@ function errorResponse(path: string, error: HttpError): Response {
     headers: { "content-type": "application/json", ...error.headers },
   });
 }
+
+/** A time as epoch milliseconds or an ISO 8601 date/time. */
+const Instant = z.string().max(40).transform((v, ctx) => {
+  const ms = /^\d{1,15}$/.test(v) ? Number(v) : Date.parse(v);
+  if (!Number.isFinite(ms)) {
+    ctx.addIssue({ code: "custom", message: "expected epoch milliseconds or an ISO 8601 time" });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+const UsageQuery = z.object({
+  principal: z.string().min(1).max(256).optional(),
+  from: Instant.optional(),
+  to: Instant.optional(),
+  group_by: z.enum(["tool", "principal", "upstream"]).default("tool"),
+}).strict();
 
 const InvokeBody = z.object({
   tool: z.string().min(1).max(128),
@@ -240,6 +260,42 @@ export function createHttpApp(deps: HttpDeps): Hono<Env> {
       throw new HttpError(403, 'Forbidden: /metrics needs the "metrics" role off loopback');
     }
     return c.body(await metrics.render(), 200, { "content-type": metrics.contentType });
+  });
+
+  // A principal reads its own usage; loopback callers and the `metrics` role read everyone's.
+  app.get("/api/usage", async (c) => {
+    const accounting = deps.accounting;
+    if (!accounting) throw new HttpError(404, "Not Found");
+    const q = UsageQuery.safeParse(c.req.query());
+    if (!q.success) {
+      throw new HttpError(
+        400,
+        `Bad Request: ${
+          q.error.issues.map((i) => `${i.path.join(".") || "(query)"}: ${i.message}`).join("; ")
+        }`,
+      );
+    }
+    const ip = currentRequest()?.clientIp;
+    const principal = c.get("principal");
+    const all = (ip !== undefined && isLoopbackIp(ip)) ||
+      rolesOf(deps.governance.policy, principal).includes("metrics");
+    if (!all && q.data.principal !== principal) {
+      throw new HttpError(
+        403,
+        `Forbidden: pass principal=${principal} (your own), or use the "metrics" role`,
+      );
+    }
+    const toMs = q.data.to ?? Date.now();
+    const fromMs = q.data.from ?? toMs - 86_400_000;
+    if (fromMs > toMs) throw new HttpError(400, "Bad Request: from is after to");
+    await accounting.flush();
+    const rows = await accounting.query({
+      ...(q.data.principal !== undefined ? { principal: q.data.principal } : {}),
+      fromMs,
+      toMs,
+      groupBy: q.data.group_by,
+    });
+    return c.json({ rows });
   });
 
   app.get("/tools", (c) => c.json({ tools: deps.registry.list() }));

@@ -23,6 +23,8 @@
  * - `["usage_budget", subject, period]` / `["usage_cost", …]` → calls / cost units in a budget period
  * - `["upstream", name]` → a gateway upstream: transport, endpoint, version, source, tool names
  * - `["upstream_pin", server, tool]` → the pinned definition hash of an upstream tool (F10)
+ * - `["usage_rollup", "h"|"d", startMs, principal, tool, upstream, instance]` → one instance's usage
+ *   totals for an hour or a day (calls by verdict, latency histogram, bytes, tokens, cost)
  */
 
 /** The key of one MCP session record. */
@@ -163,4 +165,21 @@ export function upstreamPrefix(): Deno.KvKey {
 /** The definition hash pinned for one upstream tool (F10). */
 export function upstreamPinKey(server: string, tool: string): Deno.KvKey {
   return ["upstream_pin", server, tool];
+}
+
+/** One instance's usage totals for a period ("h" hour, "d" day starting at `startMs`) and group. */
+export function usageRollupKey(
+  period: "h" | "d",
+  startMs: number,
+  principal: string,
+  tool: string,
+  upstream: string,
+  instance: string,
+): Deno.KvKey {
+  return ["usage_rollup", period, startMs, principal, tool, upstream, instance];
+}
+
+/** Prefix of every usage row of one period kind (rows sort by period start). */
+export function usageRollupPrefix(period: "h" | "d"): Deno.KvKey {
+  return ["usage_rollup", period];
 }

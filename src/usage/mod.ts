@@ -25,3 +25,10 @@ export {
   type Metrics,
   type MetricsSources,
 } from "./metrics.ts";
+export {
+  type Accounting,
+  costOf,
+  createAccounting,
+  type UsageRecord,
+  type UsageRow,
+} from "./accounting.ts";

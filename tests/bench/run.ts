@@ -148,6 +148,8 @@ function median(xs: number[]): number {
 
 const FLOORS_ON = "policy-floors-on.json";
 const FLOORS_OFF = "policy-floors-off.json";
+const LIMITS_DEFAULT = "policy-limits-default.json";
+const LIMITS_BUDGET = "policy-limits-budget.json";
 
 const wardenVariant = (name: string, extra: string[]): Variant => ({
   name,
@@ -218,6 +220,19 @@ const SUITES: Record<
     ],
     ratios: [["warden-governed", "warden-floors-off", 0.85]],
   },
+  // The shared KV limiter: the default policy on loopback counts calls in flight (one getMany
+  // and two commits per call); the budget variant adds a daily call budget to the same commit.
+  limiter: {
+    variants: [
+      wardenVariant("warden-default-limits", ["--policy", LIMITS_DEFAULT]),
+      wardenVariant("warden-limits-budget", ["--policy", LIMITS_BUDGET]),
+      wardenVariant("warden-no-limits", ["--policy", FLOORS_ON]),
+    ],
+    ratios: [
+      ["warden-default-limits", "warden-no-limits", 0.95],
+      ["warden-limits-budget", "warden-no-limits", 0],
+    ],
+  },
 };
 
 /**
@@ -240,6 +255,11 @@ function writePolicies(dir: string): void {
   );
   Deno.writeTextFileSync(`${dir}/${FLOORS_ON}`, JSON.stringify(unthrottled));
   Deno.writeTextFileSync(`${dir}/${FLOORS_OFF}`, JSON.stringify({ ...unthrottled, floors: off }));
+  Deno.writeTextFileSync(`${dir}/${LIMITS_DEFAULT}`, "{}");
+  Deno.writeTextFileSync(
+    `${dir}/${LIMITS_BUDGET}`,
+    JSON.stringify({ budgets: { calls_per_day: 1_000_000_000 } }),
+  );
 }
 
 const results: Record<string, unknown> = {};
