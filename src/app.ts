@@ -17,6 +17,7 @@ import {
   type Governance,
   type Policy,
   policyHash,
+  redact,
 } from "./governance/mod.ts";
 import {
   createGateway,
@@ -256,7 +257,9 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
   const metrics = createMetrics();
   const accounting = createAccounting(kv, { policy });
   const { files, shell } = await openLocalAccess(config, policy);
-  const evidence = createEvidenceStore(kv);
+  // Text kept for retrieval is redacted with the vault's own detectors before it is written.
+  const redactRetained = <T>(value: T): T => redact(value).value as T;
+  const evidence = createEvidenceStore(kv, { redact: redactRetained });
   const governance = createGovernance({
     policy,
     policyHash: policyHash(policy),
@@ -297,6 +300,7 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
   const sessions = createSessionStore(kv, { ttlMs: config.sessionTtlMs });
   const govSessions = createGovSessionStore(kv, {
     ttlMs: Math.max(config.sessionTtlMs, 86_400_000),
+    redact: redactRetained,
   });
   const gateway = createGateway({
     kv,

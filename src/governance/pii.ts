@@ -101,19 +101,37 @@ const DETECTORS: readonly Detector[] = [
     regex:
       /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|$)/g,
   },
+  // Warden's own signing key string (`PRIVATE+KEY+<name>+<key id>+<base64>`, the note format
+  // --signing-key takes): whoever holds it can sign checkpoints.
+  {
+    kind: "private_key",
+    quick: (t) => t.includes("PRIVATE+KEY+"),
+    regex: /PRIVATE\+KEY\+[^\s+]{1,128}\+[0-9a-fA-F]{8}\+[A-Za-z0-9+/]{20,}={0,2}/g,
+  },
+  // Warden's operator key file (`operator.key`, JSON {name, seed, public_key}): the seed is the
+  // Ed25519 private key that approves holds.
+  {
+    kind: "private_key",
+    quick: (t) => t.includes("seed"),
+    regex: /(?<="seed"\s{0,4}:\s{0,4}")[A-Za-z0-9+/]{42,44}={0,2}(?=")/g,
+  },
   // JSON Web Tokens: base64url header and payload both start with `{"`.
   {
     kind: "api_key",
     quick: (t) => t.includes("eyJ"),
-    regex: /(?<![\w-])eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*/g,
+    regex: /(?<![A-Za-z0-9])eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*/g,
   },
   // OpenAI / Anthropic style (`sk-…`, `sk-proj-…`, `sk-ant-…`).
-  { kind: "api_key", quick: (t) => t.includes("sk-"), regex: /(?<![\w-])sk-[A-Za-z0-9_-]{20,}/g },
+  {
+    kind: "api_key",
+    quick: (t) => t.includes("sk-"),
+    regex: /(?<![A-Za-z0-9])sk-[A-Za-z0-9_-]{20,}/g,
+  },
   // Stripe secret and restricted keys.
   {
     kind: "api_key",
     quick: (t) => t.includes("k_live_") || t.includes("k_test_"),
-    regex: /(?<![\w-])[sr]k_(?:live|test)_[A-Za-z0-9]{16,}/g,
+    regex: /(?<![A-Za-z0-9])[sr]k_(?:live|test)_[A-Za-z0-9]{16,}/g,
   },
   // AWS access key ids (long-term and temporary).
   {
@@ -125,21 +143,41 @@ const DETECTORS: readonly Detector[] = [
   {
     kind: "api_key",
     quick: (t) => /gh[pousr]_|github_pat_/.test(t),
-    regex: /(?<![\w-])(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})/g,
+    regex: /(?<![A-Za-z0-9])(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})/g,
   },
   // Slack tokens.
   {
     kind: "api_key",
     quick: (t) => t.includes("xox"),
-    regex: /(?<![\w-])xox[abprs]-[A-Za-z0-9-]{10,}/g,
+    regex: /(?<![A-Za-z0-9])xox[abprs]-[A-Za-z0-9-]{10,}/g,
   },
   // Google API keys.
-  { kind: "api_key", quick: (t) => t.includes("AIza"), regex: /(?<![\w-])AIza[0-9A-Za-z_-]{35}/g },
+  {
+    kind: "api_key",
+    quick: (t) => t.includes("AIza"),
+    regex: /(?<![A-Za-z0-9])AIza[0-9A-Za-z_-]{35}/g,
+  },
   // The token after `Bearer` (the word itself is kept).
   {
     kind: "api_key",
     quick: (t) => /bearer/i.test(t),
     regex: /(?<=\bbearer\s{1,8})[A-Za-z0-9._~+/-]{20,}=*/gi,
+  },
+  // AWS secret access keys: 40 base64 characters after a name that says so
+  // (`aws_secret_access_key = …`, `"SecretAccessKey": "…"`).
+  {
+    kind: "api_key",
+    quick: (t) => /secret.?access.?key/i.test(t),
+    regex:
+      /(?<=secret[_-]?access[_-]?key["']?\s{0,4}[:=]\s{0,4}["']?)[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+])/gi,
+  },
+  // A bare AWS secret key beside its key id (already replaced above): 40 base64
+  // characters mixing cases and digits.
+  {
+    kind: "api_key",
+    quick: (t) => t.includes("[REDACTED:api_key]") || /aws/i.test(t),
+    regex: /(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])/g,
+    accept: (m) => /[a-z]/.test(m) && /[A-Z]/.test(m) && /\d/.test(m),
   },
   // The value of an obvious key assignment: `api_key = "…"`, `"client_secret": "…"`.
   {
@@ -148,11 +186,34 @@ const DETECTORS: readonly Detector[] = [
     regex:
       /(?<=\b(?:api[_-]?key|access[_-]?token|auth[_-]?token|secret[_-]?key|client[_-]?secret)["']?\s{0,4}[:=]\s{0,4}["']?)[A-Za-z0-9/+_.~-]{16,}/gi,
   },
+  // `password=…`, `secret: …`, `"passwd": "…"`: any value of four or more characters up to a
+  // quote, space or separator.
+  {
+    kind: "api_key",
+    quick: (t) => /pass|pwd|secret/i.test(t),
+    regex:
+      /(?<=(?<![A-Za-z0-9])(?:password|passwd|passphrase|pwd|secret|[A-Za-z0-9]{1,32}[_-](?:password|passwd|secret))["']?\s{0,4}[:=]\s{0,4}["']?)[^\s"'&;,]{4,256}/gi,
+    accept: (m) => !m.startsWith("[REDACTED:"),
+  },
   {
     kind: "email",
     quick: (t) => t.includes("@"),
     regex:
       /(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}(?![A-Za-z0-9-])/g,
+  },
+  // Obfuscated addresses: `bob [at] example [dot] com`, `bob(at)example.com`,
+  // `bob at example dot com`, `bob@example[.]com`. A bare " at " needs an
+  // obfuscated dot too, so "look at example.com" stays text.
+  {
+    kind: "email",
+    quick: (t) => /[[({<]\s*(?:at|@|dot|\.)\s*[\])}>]|\sat\s|\sdot\s/i.test(t),
+    regex:
+      /(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{1,64}(?:\s{0,3}[[({<]\s{0,3}(?:at|@)\s{0,3}[\])}>]\s{0,3}|\s{1,3}at\s{1,3}|@)[A-Za-z0-9-]{1,63}(?:(?:\s{0,3}[[({<]\s{0,3}(?:dot|\.)\s{0,3}[\])}>]\s{0,3}|\s{1,3}dot\s{1,3}|\.)[A-Za-z0-9-]{1,63}){1,6}(?![A-Za-z0-9-])/gi,
+    accept: (m) => {
+      const bracketAt = /[[({<]\s*(?:at|@)\s*[\])}>]/i.test(m);
+      const oddDot = /[[({<]\s*(?:dot|\.)\s*[\])}>]|\sdot\s/i.test(m);
+      return (bracketAt || oddDot) && /[A-Za-z]{2,24}$/.test(m);
+    },
   },
   {
     kind: "iban",
@@ -164,9 +225,9 @@ const DETECTORS: readonly Detector[] = [
   {
     kind: "card",
     quick: (_, digits) => digits >= 13,
-    // 13–19 digits, optionally grouped by single spaces or dashes, not part
-    // of a longer digit run.
-    regex: /(?<!\d[ -]?)[2-6]\d(?:[ -]?\d){11,17}(?![ -]?\d)/g,
+    // 13–19 digits, optionally grouped by single spaces, dashes or dots, not
+    // part of a longer digit run.
+    regex: /(?<!\d[ .-]?)[2-6]\d(?:[ .-]?\d){11,17}(?![ .-]?\d)/g,
     accept: luhnValid,
   },
   {
@@ -193,6 +254,18 @@ const DETECTORS: readonly Detector[] = [
     accept: (match) => !DATE_PREFIX.test(match) && digitCountWithin(10, 12)(match),
   },
 ];
+
+/** Object keys whose string value is a secret whatever it looks like (`{"password": "hunter2"}`). */
+const SECRET_NAME =
+  /^(?:[A-Za-z0-9]{1,32}[_-])?(?:password|passwd|passphrase|pwd|secret|client[_-]?secret|api[_-]?key|secret[_-]?key|secret[_-]?access[_-]?key|private[_-]?key)$/i;
+
+/** A string value under `key` that is a secret by its name alone, and its kind. */
+function secretByName(key: string, value: string): PiiKind | undefined {
+  if (value.length < 4 || value.startsWith("[REDACTED:")) return undefined;
+  // The seed in an operator.key file is its Ed25519 private key.
+  if (key === "seed" && /^[A-Za-z0-9+/]{42,44}={0,2}$/.test(value)) return "private_key";
+  return SECRET_NAME.test(key) ? (/private/i.test(key) ? "private_key" : "api_key") : undefined;
+}
 
 /** The text that replaces a match of `kind`. */
 export function placeholder(kind: PiiKind): string {
@@ -296,9 +369,11 @@ export function redact(value: unknown, root = "$"): { value: unknown; findings: 
         let name = label;
         // Two keys can redact to the same text; keep both values.
         for (let n = 2; Object.hasOwn(object, name); n++) name = `${label} (${n})`;
+        const named = typeof child === "string" ? secretByName(key, child) : undefined;
+        if (named) record(childPath, { [named]: 1 });
         // defineProperty, not assignment: a "__proto__" key stays a key.
         Object.defineProperty(object, name, {
-          value: copy(child, childPath),
+          value: named ? placeholder(named) : copy(child, childPath),
           enumerable: true,
           writable: true,
           configurable: true,

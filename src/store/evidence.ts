@@ -1,8 +1,12 @@
 /**
  * Fetched content kept as evidence, addressed by the SHA-256 of the bytes
- * fetched: the id fetch_content returns and reason_mind cites.
+ * fetched: the id fetch_content returns and reason_mind cites. Each principal
+ * that fetched a record gets an index entry, so retrieval lists only a
+ * caller's own evidence. Kept text is retrieved later, so the `redact` option
+ * (the vault's detectors, given by the composition root) is applied to it
+ * before it is written.
  */
-import { evidenceKey, evidencePrefix } from "./keys.ts";
+import { evidenceByPrincipalKey, evidenceByPrincipalPrefix, evidenceKey } from "./keys.ts";
 
 /** One piece of evidence. */
 export interface EvidenceRecord {
@@ -19,10 +23,18 @@ export interface EvidenceRecord {
 
 /** Repository of evidence records. */
 export interface EvidenceStore {
-  put(record: EvidenceRecord): Promise<void>;
+  /** Stores `record` (redacted) and notes that `principal` fetched it. */
+  put(record: EvidenceRecord, principal: string): Promise<void>;
   get(sha256: string): Promise<EvidenceRecord | null>;
   has(sha256s: readonly string[]): Promise<Set<string>>;
-  list(limit?: number): Promise<EvidenceRecord[]>;
+  /** Up to `limit` records `principal` fetched (never another principal's). */
+  listOwn(principal: string, limit?: number): Promise<EvidenceRecord[]>;
+}
+
+/** Options of {@link createEvidenceStore}. */
+export interface EvidenceStoreOptions {
+  /** Returns `value` with secrets replaced (deep); identity when absent. */
+  readonly redact?: <T>(value: T) => T;
 }
 
 const MAX_TEXT_BYTES = 48 * 1024;
@@ -37,10 +49,24 @@ function fitText(text: string): string {
 }
 
 /** Creates the repository over a KV handle. */
-export function createEvidenceStore(kv: Deno.Kv): EvidenceStore {
+export function createEvidenceStore(
+  kv: Deno.Kv,
+  options: EvidenceStoreOptions = {},
+): EvidenceStore {
+  const redact = options.redact ?? (<T>(v: T) => v);
   return {
-    async put(record) {
-      await kv.set(evidenceKey(record.sha256), { ...record, text: fitText(record.text) });
+    async put(record, principal) {
+      const kept: EvidenceRecord = {
+        ...record,
+        url: redact(record.url),
+        finalUrl: redact(record.finalUrl),
+        ...(record.title !== undefined ? { title: redact(record.title) } : {}),
+        text: fitText(redact(record.text)),
+      };
+      await kv.atomic()
+        .set(evidenceKey(record.sha256), kept)
+        .set(evidenceByPrincipalKey(principal, record.sha256), null)
+        .commit();
     },
     async get(sha256) {
       if (!/^[0-9a-f]{64}$/.test(sha256)) return null;
@@ -58,10 +84,15 @@ export function createEvidenceStore(kv: Deno.Kv): EvidenceStore {
       }
       return found;
     },
-    async list(limit = 200) {
+    async listOwn(principal, limit = 200) {
+      const ids: string[] = [];
+      for await (const e of kv.list({ prefix: evidenceByPrincipalPrefix(principal) }, { limit })) {
+        ids.push(String(e.key[2]));
+      }
       const out: EvidenceRecord[] = [];
-      for await (const e of kv.list<EvidenceRecord>({ prefix: evidencePrefix() }, { limit })) {
-        out.push(e.value);
+      for (let i = 0; i < ids.length; i += 10) {
+        const got = await kv.getMany<EvidenceRecord[]>(ids.slice(i, i + 10).map(evidenceKey));
+        for (const e of got) if (e.value) out.push(e.value);
       }
       return out;
     },

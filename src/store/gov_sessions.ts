@@ -2,9 +2,15 @@
  * Governed sessions of the metabolic chain (000 → 999): the stated intent,
  * the claims made with their evidence, impact and critique notes, the floor
  * results of each step, and whether the session was sealed. One KV record per
- * session, updated with an atomic check so concurrent steps never lose writes.
+ * session, updated with an atomic check so concurrent steps never lose writes,
+ * and an index entry per principal written in the same atomic, so a
+ * principal's own sessions are found without reading anyone else's.
+ *
+ * Text kept here is retrieved later (recall_memory, search_reality): the
+ * `redact` option given by the composition root (the vault's detectors) is
+ * applied to the intent, actor, claims and notes before anything is written.
  */
-import { govSessionKey, govSessionPrefix } from "./keys.ts";
+import { govSessionByPrincipalKey, govSessionByPrincipalPrefix, govSessionKey } from "./keys.ts";
 
 /** One claim recorded by reason_mind. */
 export interface SessionClaim {
@@ -56,7 +62,16 @@ export interface GovSessionStore {
   get(id: string, principal: string): Promise<GovSession>;
   /** Applies `change` under an atomic check (retried on a concurrent write). */
   update(id: string, principal: string, change: (s: GovSession) => GovSession): Promise<GovSession>;
-  list(limit?: number): Promise<GovSession[]>;
+  /** Up to `limit` sessions of `principal` (never another principal's), read through its index. */
+  listOwn(principal: string, limit?: number): Promise<GovSession[]>;
+}
+
+/** Options of {@link createGovSessionStore}. */
+export interface GovSessionStoreOptions {
+  /** Idle time after which a record expires. */
+  readonly ttlMs: number;
+  /** Returns `value` with secrets replaced (deep); identity when absent. */
+  readonly redact?: <T>(value: T) => T;
 }
 
 function bounded<T>(items: readonly T[]): T[] {
@@ -67,12 +82,24 @@ function bounded<T>(items: readonly T[]): T[] {
  * Creates the repository. Records expire after `ttlMs` of inactivity (they
  * are working state; the vault keeps the permanent record).
  */
-export function createGovSessionStore(kv: Deno.Kv, options: { ttlMs: number }): GovSessionStore {
+export function createGovSessionStore(
+  kv: Deno.Kv,
+  options: GovSessionStoreOptions,
+): GovSessionStore {
   const expireIn = options.ttlMs;
+  const redact = options.redact ?? (<T>(v: T) => v);
+  /** The retained text of a session, redacted; ids, principal and stage are kept as they are. */
+  const clean = (s: GovSession): GovSession => ({
+    ...s,
+    intent: redact(s.intent),
+    actorId: s.actorId === null ? null : redact(s.actorId),
+    claims: redact(s.claims),
+    notes: redact(s.notes),
+  });
   return {
     async create(input) {
       const now = new Date().toISOString();
-      const session: GovSession = {
+      const session: GovSession = clean({
         id: `sess_${crypto.randomUUID()}`,
         principal: input.principal,
         actorId: input.actorId,
@@ -84,8 +111,14 @@ export function createGovSessionStore(kv: Deno.Kv, options: { ttlMs: number }): 
         claims: [],
         steps: [],
         notes: {},
-      };
-      await kv.set(govSessionKey(session.id), session, { expireIn });
+      });
+      const res = await kv.atomic()
+        .set(govSessionKey(session.id), session, { expireIn })
+        .set(govSessionByPrincipalKey(session.principal, session.id), null, { expireIn })
+        .commit();
+      if (!res.ok) {
+        throw new GovSessionError(`Session ${session.id} could not be stored; try again`);
+      }
       return session;
     },
     async get(id, principal) {
@@ -107,22 +140,37 @@ export function createGovSessionStore(kv: Deno.Kv, options: { ttlMs: number }): 
           throw new GovSessionError(`Unknown session_id ${id}: call anchor_session first`);
         }
         const changed = change(entry.value);
-        const next: GovSession = {
+        const next: GovSession = clean({
           ...changed,
+          // The owner never changes: the index entry is keyed by it.
+          id,
+          principal: entry.value.principal,
           claims: bounded(changed.claims),
           steps: bounded(changed.steps),
           updatedAt: new Date().toISOString(),
-        };
-        const res = await kv.atomic().check(entry).set(govSessionKey(id), next, { expireIn })
+        });
+        const res = await kv.atomic().check(entry)
+          .set(govSessionKey(id), next, { expireIn })
+          .set(govSessionByPrincipalKey(next.principal, id), null, { expireIn })
           .commit();
         if (res.ok) return next;
       }
       throw new GovSessionError(`Session ${id} is being changed concurrently; try again`);
     },
-    async list(limit = 100) {
+    async listOwn(principal, limit = 100) {
+      const ids: string[] = [];
+      for await (
+        const e of kv.list({ prefix: govSessionByPrincipalPrefix(principal) }, { limit })
+      ) {
+        ids.push(String(e.key[2]));
+      }
       const out: GovSession[] = [];
-      for await (const e of kv.list<GovSession>({ prefix: govSessionPrefix() }, { limit })) {
-        out.push(e.value);
+      for (let i = 0; i < ids.length; i += 10) {
+        const got = await kv.getMany<GovSession[]>(ids.slice(i, i + 10).map(govSessionKey));
+        for (const e of got) {
+          // Belt and braces: the record itself must name the same owner.
+          if (e.value && e.value.principal === principal) out.push(e.value);
+        }
       }
       return out;
     },

@@ -17,6 +17,9 @@
  * - `["signing_key"]` → the generated checkpoint signing key (never part of the log)
  * - `["hold", id]` → an 888_HOLD record (call digest, expiry, approvals, status)
  * - `["gov_session", id]` → a governed (metabolic-chain) session: intent, claims, stage, floors
+ * - `["gov_session_by_principal", principal, id]` → null; the index recall uses to find a principal's
+ *   own sessions, written in the same atomic as the record
+ * - `["evidence_by_principal", principal, sha256hex]` → null; which evidence a principal fetched
  * - `["evidence", sha256hex]` → fetched content kept as evidence (url, title, text)
  * - `["usage_rate", dimension, subject]` → a rate limit's GCRA state (`expireIn` when idle)
  * - `["usage_inflight", subject]` → calls in flight, with a lease so a crashed instance's count lapses
@@ -120,6 +123,26 @@ export function govSessionKey(id: string): Deno.KvKey {
 /** Prefix of every governed session. */
 export function govSessionPrefix(): Deno.KvKey {
   return ["gov_session"];
+}
+
+/** Index entry: governed session `id` belongs to `principal`. */
+export function govSessionByPrincipalKey(principal: string, id: string): Deno.KvKey {
+  return ["gov_session_by_principal", principal, id];
+}
+
+/** Prefix of the governed sessions of one principal. */
+export function govSessionByPrincipalPrefix(principal: string): Deno.KvKey {
+  return ["gov_session_by_principal", principal];
+}
+
+/** Index entry: `principal` fetched the evidence `sha256hex`. */
+export function evidenceByPrincipalKey(principal: string, sha256hex: string): Deno.KvKey {
+  return ["evidence_by_principal", principal, sha256hex];
+}
+
+/** Prefix of the evidence one principal fetched. */
+export function evidenceByPrincipalPrefix(principal: string): Deno.KvKey {
+  return ["evidence_by_principal", principal];
 }
 
 /** Fetched content kept as evidence, by content hash. */

@@ -4,6 +4,7 @@
  * Ranking is BM25 over word tokens — deterministic and explainable. The memory
  * and context stores of later work add sources here.
  */
+import { redactText } from "../governance/mod.ts";
 import type { ToolContext } from "./tool.ts";
 
 /** One ranked item. */
@@ -23,6 +24,8 @@ interface Doc {
 }
 
 const RECENT_VAULT_ENTRIES = 500;
+/** Sessions and evidence records read per source, all the caller's own. */
+const OWN_ITEMS = 500;
 
 function tokens(text: string): string[] {
   return text.toLowerCase().normalize("NFKC").match(/[\p{L}\p{N}]{2,}/gu) ?? [];
@@ -30,8 +33,9 @@ function tokens(text: string): string[] {
 
 async function collect(ctx: ToolContext): Promise<Doc[]> {
   const docs: Doc[] = [];
-  for (const s of await ctx.services.sessions.list(200)) {
-    if (s.principal !== ctx.principal) continue; // a caller recalls only its own sessions
+  // A caller recalls only its own material: its sessions and evidence through their
+  // per-principal indexes, and only the vault entries it caused.
+  for (const s of await ctx.services.sessions.listOwn(ctx.principal, OWN_ITEMS)) {
     docs.push({
       source: "session",
       id: s.id,
@@ -39,7 +43,7 @@ async function collect(ctx: ToolContext): Promise<Doc[]> {
       text: [s.intent, ...s.claims.map((c) => c.text)].join("\n"),
     });
   }
-  for (const e of await ctx.services.evidence.list(200)) {
+  for (const e of await ctx.services.evidence.listOwn(ctx.principal, OWN_ITEMS)) {
     docs.push({
       source: "evidence",
       id: e.sha256,
@@ -51,6 +55,7 @@ async function collect(ctx: ToolContext): Promise<Doc[]> {
   const start = Math.max(0, size - RECENT_VAULT_ENTRIES);
   for await (const entry of ctx.services.ledger.entries(start, size, { skipGaps: true })) {
     const fields = JSON.parse(new TextDecoder().decode(entry.bytes)) as Record<string, unknown>;
+    if (fields.principal !== ctx.principal) continue;
     const words = ["type", "tool", "verdict", "outcome", "principal", "source"]
       .map((k) => fields[k])
       .filter((v) => typeof v === "string")
@@ -100,8 +105,10 @@ export async function searchCorpus(
     .map(({ doc, score }) => ({
       source: doc.source,
       id: doc.id,
-      title: doc.title,
-      snippet: doc.text.slice(0, 280),
+      // Stored text is redacted on write; the snippet is redacted again as it leaves, so
+      // records written before redaction existed do not leak either.
+      title: redactText(doc.title).text,
+      snippet: redactText(doc.text.slice(0, 4000)).text.slice(0, 280),
       score: Math.round(score * 1000) / 1000,
     }));
 }

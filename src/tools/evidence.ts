@@ -169,7 +169,7 @@ export const fetchContentTool = defineTool({
       contentType: got.contentType,
       bytes: got.bytes,
       fetchedAt: got.fetchedAt,
-    });
+    }, ctx.principal);
     return {
       data: {
         url: got.url,

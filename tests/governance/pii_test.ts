@@ -209,3 +209,71 @@ Deno.test("F6 empathy does not take a day-month-year date and hour for a phone",
   }
   assert.equal(f6({ text: "01 23 45 67 89" }).pass, false);
 });
+
+Deno.test("F6 recognises Warden's own keys, password/secret assignments, AWS secrets, prefixed keys, dotted cards and obfuscated emails", () => {
+  const cases: [string, string][] = [
+    [
+      "private_key",
+      "key: PRIVATE+KEY+warden.example/log+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz",
+    ],
+    [
+      "private_key",
+      '{"name":"ops","seed":"q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq80=","public_key":"x"}',
+    ],
+    ["api_key", "password=hunter2"],
+    ["api_key", "db secret: Tr0ub4dor&3 ok"],
+    ["api_key", "DB_PASSWORD='correct-horse'"],
+    ["api_key", "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"],
+    ["api_key", "AKIAIOSFODNN7EXAMPLE wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"],
+    ["api_key", "token_sk-abcdefghijklmnopqrstuvwxyz012345"],
+    ["api_key", "--key=-ghp_abcdefghijklmnopqrstuvwxyz0123456789"],
+    ["api_key", "MY_xoxb-1234567890-abcdefghij"],
+    ["card", "card 4111.1111.1111.1111 exp"],
+    ["email", "write to bob [at] example [dot] com"],
+    ["email", "bob(at)example.org"],
+    ["email", "alice at example dot co dot uk"],
+    ["email", "carol@example[.]net"],
+  ];
+  for (const [kind, text] of cases) {
+    const found = findPii(text, "$");
+    assert.ok(found.some((f) => f.kind === kind), `${kind} in ${text}: ${JSON.stringify(found)}`);
+    const red = redactText(text).text;
+    for (
+      const secret of [
+        "hunter2",
+        "Tr0ub4dor",
+        "horse",
+        "wJalrXUtn",
+        "abcdefghij",
+        "4111",
+        "bob",
+        "alice",
+        "carol",
+        "AYEKFALV",
+        "q83vEjRW",
+      ]
+    ) {
+      assert.ok(!red.includes(secret), `${secret} left in ${red}`);
+    }
+  }
+  // By key name, whatever the value looks like.
+  const { value, findings } = redact({
+    password: "hunter2",
+    nested: { client_secret: "abcd1234" },
+  });
+  assert.equal(JSON.stringify(value).includes("hunter2"), false);
+  assert.equal(JSON.stringify(value).includes("abcd1234"), false);
+  assert.equal(findings.length, 2);
+  // Ordinary text stays text.
+  for (
+    const text of [
+      "look at example.com",
+      "meet at noon",
+      "version 1.2.3.4",
+      "password reset link sent",
+      "the secret is out",
+    ]
+  ) {
+    assert.deepEqual(findPii(text, "$"), [], text);
+  }
+});
