@@ -68,6 +68,7 @@ import {
   type VaultIdentity,
 } from "./vault/mod.ts";
 import { VERSION } from "./version.ts";
+import { createEvidenceResolver, type EvidenceResolver } from "./chain/mod.ts";
 
 const utf8 = new TextEncoder();
 
@@ -260,6 +261,8 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
   // Text kept for retrieval is redacted with the vault's own detectors before it is written.
   const redactRetained = <T>(value: T): T => redact(value).value as T;
   const evidence = createEvidenceStore(kv, { redact: redactRetained });
+  // Declared before the governance that uses it; the session store it reads is made below.
+  let resolveEvidence: EvidenceResolver = () => Promise.resolve(new Map());
   const governance = createGovernance({
     policy,
     policyHash: policyHash(policy),
@@ -272,15 +275,8 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
     }),
     // Sealing "off" exists only to measure its cost; governance events are still recorded.
     ...(config.sealing ? { seal: appendAndMark } : {}),
-    knownEvidence: async (ids) => {
-      const known = await evidence.has(ids);
-      const { size } = await ledger.head();
-      for (const id of ids) {
-        const index = /^(?:vault:)?(\d{1,15})$/.exec(id)?.[1];
-        if (index !== undefined && Number(index) < size) known.add(id);
-      }
-      return known;
-    },
+    // vault:N, content hashes, fetched URLs and the caller's own sessions, with what each says.
+    knownEvidence: (ids, principal) => resolveEvidence(ids, principal),
     logger,
   });
   await appendAndMark({
@@ -302,6 +298,7 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
     ttlMs: Math.max(config.sessionTtlMs, 86_400_000),
     redact: redactRetained,
   });
+  resolveEvidence = createEvidenceResolver({ ledger, evidence, sessions: govSessions });
   const gateway = createGateway({
     kv,
     logger,

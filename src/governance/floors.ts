@@ -21,6 +21,7 @@
 import type { PatternMatch } from "./_walk.ts";
 import { findSentienceClaims } from "./anti_hantu.ts";
 import { findInjections } from "./injection.ts";
+import { sharedTerms } from "./relevance.ts";
 import { type Finding, findPii, PII_KINDS, type PiiKind } from "./pii.ts";
 import { floorMode, floorThreshold, type Policy } from "./policy.ts";
 import {
@@ -181,8 +182,28 @@ export function truth(input: { call: CallFacts; policy: Policy }): FloorResult {
       };
     }
     const ungrounded: number[] = [];
+    const why: string[] = [];
     claims.forEach((claim, i) => {
-      if (!claim.evidence.some((id) => known(id))) ungrounded.push(i);
+      const cited = claim.evidence.filter((id) => known(id));
+      // Evidence whose text is known must share a content word with the claim.
+      const relevant = cited.filter((id) => {
+        const text = call.evidenceText?.(id);
+        return text === undefined || sharedTerms(claim.text, text).length > 0;
+      });
+      if (relevant.length > 0) return;
+      ungrounded.push(i);
+      const where = claim.argument ? `\`${claim.argument}\`` : `claims[${i}].evidence`;
+      why.push(
+        cited.length > 0
+          ? `claims[${i}]: the evidence cited (${
+            cited.slice(0, 3).join(", ")
+          }) shares no words with the claim; add evidence about it to ${where}`
+          : claim.evidence.length > 0
+          ? `claims[${i}]: no cited id is known (${
+            claim.evidence.slice(0, 3).join(", ")
+          }); add a vault:N, content hash or fetched URL to ${where}`
+          : `claims[${i}]: add an evidence id (vault:N, a content hash or a fetched URL) to ${where}`,
+      );
     });
     const grounded = claims.length - ungrounded.length;
     const share = grounded / claims.length;
@@ -197,10 +218,7 @@ export function truth(input: { call: CallFacts; policy: Policy }): FloorResult {
       reason: `${summary}, below the threshold ${threshold}; ungrounded: ${
         ungrounded.map((i) => `claims[${i}]`).join(", ")
       }`,
-      details: {
-        ...details,
-        fixes: ungrounded.map((i) => `cite at least one known evidence id for claims[${i}]`),
-      },
+      details: { ...details, fixes: why },
     };
   });
 }

@@ -71,6 +71,7 @@ export {
   redactText,
 } from "./pii.ts";
 export { findInjections, INJECTION_PATTERNS } from "./injection.ts";
+export { contentTerms, sharedTerms } from "./relevance.ts";
 export { findSentienceClaims, SENTIENCE_PATTERNS } from "./anti_hantu.ts";
 export type { NamedPattern, PatternMatch } from "./_walk.ts";
 export {

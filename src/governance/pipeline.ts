@@ -81,7 +81,11 @@ export interface GovernanceDeps {
   /** Absent when sealing is off (benchmarks only). */
   readonly seal?: SealFn;
   /** Which of these evidence ids exist (vault indices, content hashes). */
-  readonly knownEvidence: (ids: readonly string[]) => Promise<Set<string>>;
+  /** Which ids exist; a Map also says what each one says (F2 checks relevance then). */
+  readonly knownEvidence: (
+    ids: readonly string[],
+    principal: string,
+  ) => Promise<ReadonlySet<string> | ReadonlyMap<string, string>>;
   readonly logger: Logger;
 }
 
@@ -232,7 +236,9 @@ export function createGovernance(deps: GovernanceDeps): Governance {
   ): Promise<CallFacts> {
     const { call } = request;
     const ids = evidenceIdsOf(call.claims);
-    const known = ids.length > 0 ? await deps.knownEvidence(ids) : new Set<string>();
+    const known = ids.length > 0
+      ? await deps.knownEvidence(ids, call.principal)
+      : new Set<string>();
     return {
       tool: call.tool,
       arguments: call.arguments,
@@ -242,7 +248,13 @@ export function createGovernance(deps: GovernanceDeps): Governance {
       actor: call.actor,
       argumentBytes: call.argumentBytes,
       schemaIssues: call.schemaIssues,
-      ...(call.claims ? { claims: call.claims, knownEvidence: (id: string) => known.has(id) } : {}),
+      ...(call.claims
+        ? {
+          claims: call.claims,
+          knownEvidence: (id: string) => known.has(id),
+          evidenceText: (id: string) => known instanceof Map ? known.get(id) : undefined,
+        }
+        : {}),
       ...(approval ? { approval } : {}),
     };
   }

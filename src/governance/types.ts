@@ -112,6 +112,8 @@ export interface ToolFacts {
 export interface Claim {
   text: string;
   evidence: string[];
+  /** The tool argument that holds `evidence`, named in F2's fix (e.g. "grounding"). */
+  argument?: string;
 }
 
 /** A released hold for exactly this call. */
@@ -136,6 +138,8 @@ export interface CallFacts {
   claims?: Claim[];
   /** Whether an evidence id exists (vault index, content hash). */
   knownEvidence?: (id: string) => boolean;
+  /** What a known evidence id says, when the index knows (F2 checks it is about the claim). */
+  evidenceText?: (id: string) => string | undefined;
   approval?: ApprovalFacts;
 }
 

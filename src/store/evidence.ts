@@ -6,7 +6,17 @@
  * (the vault's detectors, given by the composition root) is applied to it
  * before it is written.
  */
-import { evidenceByPrincipalKey, evidenceByPrincipalPrefix, evidenceKey } from "./keys.ts";
+import {
+  evidenceByPrincipalKey,
+  evidenceByPrincipalPrefix,
+  evidenceKey,
+  evidenceUrlKey,
+} from "./keys.ts";
+
+async function urlDigest(url: string): Promise<string> {
+  const d = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(url));
+  return Array.from(new Uint8Array(d), (b) => b.toString(16).padStart(2, "0")).join("");
+}
 
 /** One piece of evidence. */
 export interface EvidenceRecord {
@@ -27,6 +37,8 @@ export interface EvidenceStore {
   put(record: EvidenceRecord, principal: string): Promise<void>;
   get(sha256: string): Promise<EvidenceRecord | null>;
   has(sha256s: readonly string[]): Promise<Set<string>>;
+  /** The content hash fetched from `url` (as asked or after redirects), if it was fetched. */
+  resolveUrl(url: string): Promise<string | null>;
   /** Up to `limit` records `principal` fetched (never another principal's). */
   listOwn(principal: string, limit?: number): Promise<EvidenceRecord[]>;
 }
@@ -66,7 +78,23 @@ export function createEvidenceStore(
       await kv.atomic()
         .set(evidenceKey(record.sha256), kept)
         .set(evidenceByPrincipalKey(principal, record.sha256), null)
+        .set(evidenceUrlKey(await urlDigest(record.url)), record.sha256)
+        .set(evidenceUrlKey(await urlDigest(record.finalUrl)), record.sha256)
         .commit();
+    },
+    async resolveUrl(url) {
+      if (!/^https?:\/\//i.test(url) || url.length > 4096) return null;
+      const candidates = [url];
+      try {
+        candidates.push(new URL(url).href); // "http://a.example" and "http://a.example/" alike
+      } catch {
+        return null;
+      }
+      for (const u of candidates) {
+        const got = await kv.get<string>(evidenceUrlKey(await urlDigest(u)));
+        if (got.value) return got.value;
+      }
+      return null;
     },
     async get(sha256) {
       if (!/^[0-9a-f]{64}$/.test(sha256)) return null;

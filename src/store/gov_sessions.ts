@@ -17,6 +17,8 @@ export interface SessionClaim {
   readonly text: string;
   readonly evidence: readonly string[];
   readonly grounded: boolean;
+  /** Withdrawn by a later reason_mind `retract`; kept for the record, ignored by critique. */
+  readonly retracted?: boolean;
 }
 
 /** One governed step taken in the session. */
@@ -28,6 +30,8 @@ export interface SessionStep {
   readonly floors: Readonly<Record<string, number>>;
   readonly at: string;
   readonly vaultIndex?: number;
+  /** "ok" when the tool ran and succeeded, else its error kind or "not_executed". */
+  readonly outcome?: string;
 }
 
 /** The record of one governed session. */

@@ -20,6 +20,7 @@
  * - `["gov_session_by_principal", principal, id]` → null; the index recall uses to find a principal's
  *   own sessions, written in the same atomic as the record
  * - `["evidence_by_principal", principal, sha256hex]` → null; which evidence a principal fetched
+ * - `["evidence_url", sha256(url)]` → the content hash last fetched from that URL (or its final URL)
  * - `["evidence", sha256hex]` → fetched content kept as evidence (url, title, text)
  * - `["usage_rate", dimension, subject]` → a rate limit's GCRA state (`expireIn` when idle)
  * - `["usage_inflight", subject]` → calls in flight, with a lease so a crashed instance's count lapses
@@ -143,6 +144,11 @@ export function evidenceByPrincipalKey(principal: string, sha256hex: string): De
 /** Prefix of the evidence one principal fetched. */
 export function evidenceByPrincipalPrefix(principal: string): Deno.KvKey {
   return ["evidence_by_principal", principal];
+}
+
+/** The content hash last fetched from a URL (keyed by the URL's SHA-256, so no URL text is a key). */
+export function evidenceUrlKey(urlSha256: string): Deno.KvKey {
+  return ["evidence_url", urlSha256];
 }
 
 /** Fetched content kept as evidence, by content hash. */

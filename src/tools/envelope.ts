@@ -57,6 +57,11 @@ export function statusOf(result: GovernedResult): Envelope["status"] {
 
 function holdMessage(result: GovernedResult): string {
   const id = result.hold?.id ?? "?";
+  if (result.hold?.status === "denied") {
+    return `Denied: hold ${id} was declined${
+      result.hold.deniedBy ? ` by ${result.hold.deniedBy}` : ""
+    }; this call will not run (${result.verdict.reasons.join("; ")})`;
+  }
   return `Held for operator approval (888_HOLD), hold ${id}: ${
     result.verdict.reasons.join("; ")
   }. ` +

@@ -2,9 +2,21 @@
  * The metabolic chain (000 → 999): eight tools an agent walks to take an
  * action through governance explicitly. Each step records itself in the
  * governed session and names the next tool. Names and arguments follow the
- * arifOS API so its clients work unchanged.
+ * arifOS API so its clients work unchanged. These are thin MCP adapters: the
+ * impact, critique and session-verdict logic lives in `src/chain/`.
  */
 import { z } from "zod";
+import {
+  assessImpact,
+  canonicalEvidenceId,
+  CHAIN,
+  critique,
+  judgeSession,
+  needsOperator,
+  parseEvidenceRef,
+  VERDICT_ORDER,
+  worse,
+} from "../chain/mod.ts";
 import type { Claim } from "../governance/mod.ts";
 import type { GovSession } from "../store/mod.ts";
 import { digestJson, toBase64 } from "../vault/mod.ts";
@@ -25,12 +37,27 @@ const read = {
   openWorldHint: false,
 };
 
+export { CHAIN };
+
+/** Raised inside an update when the session was sealed meanwhile. */
+class SessionClosed extends Error {}
+
+function closedMessage(s: GovSession): string {
+  return `Session ${s.id} is already sealed at vault index ${
+    s.sealed!.index
+  } and closed; anchor a new session with anchor_session`;
+}
+
 async function sessionOf(ctx: ToolContext, id: string): Promise<GovSession> {
+  let s: GovSession;
   try {
-    return await ctx.services.sessions.get(id, ctx.principal);
+    s = await ctx.services.sessions.get(id, ctx.principal);
   } catch (e) {
     throw new ToolError((e as Error).message);
   }
+  // After seal_vault the session is closed: no step may change or judge it.
+  if (s.sealed) throw new ToolError(closedMessage(s));
+  return s;
 }
 
 async function step(
@@ -43,7 +70,10 @@ async function step(
     return await ctx.services.sessions.update(
       id,
       ctx.principal,
-      (s) => ({ ...s, ...change(s), stage }),
+      (s) => {
+        if (s.sealed) throw new SessionClosed(closedMessage(s));
+        return { ...s, ...change(s), stage };
+      },
     );
   } catch (e) {
     throw new ToolError((e as Error).message);
@@ -97,25 +127,17 @@ export const anchorSessionTool = defineTool({
   },
 });
 
-/** The metabolic chain's tool names, 000 → 999. */
-export const CHAIN = [
-  "anchor_session",
-  "reason_mind",
-  "recall_memory",
-  "simulate_heart",
-  "critique_thought",
-  "eureka_forge",
-  "apex_judge",
-  "seal_vault",
-] as const;
-
 // ---------------------------------------------------------------- 333 reason_mind
 
 const ReasonInput = z.object({
   query: z.string().min(1).max(20_000).describe("The claim or reasoning to record"),
   session_id: SessionId,
   grounding: z.array(z.string().min(1).max(2048)).max(50).default([]).describe(
-    'Evidence for the claim: vault indices ("vault:12" or "12"), content hashes from fetch_content, URLs',
+    'Evidence for the claim, each about it: vault indices ("vault:12" or "12"), content hashes from ' +
+      "fetch_content, URLs fetch_content fetched, or ids search_reality / recall_memory returned",
+  ),
+  retract: z.array(z.number().int().min(0).max(10_000)).max(50).default([]).describe(
+    "Indices of earlier claims of this session to withdraw (e.g. one side of a contradiction)",
   ),
 });
 
@@ -125,7 +147,9 @@ export const reasonMindTool = defineTool({
   title: "333 Reason",
   description:
     "Record a claim with the evidence it rests on (333). F2 checks every cited evidence id exists " +
-    "(a vault entry or fetched content); ungrounded claims get SABAR with what to add. Next: recall_memory.",
+    "(a vault entry, fetched content or URL, a session search returned) and shares words with the " +
+    "claim; ungrounded claims get SABAR naming `grounding`. `retract` withdraws earlier claims. " +
+    "Next: recall_memory.",
   inputSchema: ReasonInput,
   outputSchema: z.object({
     session_id: z.string(),
@@ -137,18 +161,40 @@ export const reasonMindTool = defineTool({
   annotations: write,
   stage: "333",
   nextTool: "recall_memory",
-  claims: (
-    args,
-  ): Claim[] => [{ text: args.query, evidence: args.grounding.map(normaliseEvidence) }],
+  claims: (args): Claim[] => [{
+    text: args.query,
+    evidence: args.grounding.map(canonicalEvidenceId),
+    argument: "grounding",
+  }],
   async handler(args, ctx) {
-    const evidence = args.grounding.map(normaliseEvidence);
+    // One id scheme: a fetched URL is recorded as the content hash it resolved to.
+    const evidence = await Promise.all(args.grounding.map(async (ref) => {
+      const parsed = parseEvidenceRef(ref);
+      return parsed.kind === "url"
+        ? (await ctx.services.evidence.resolveUrl(parsed.url)) ?? parsed.id
+        : parsed.id;
+    }));
     // The pipeline already refused ungrounded claims (F2); what reaches here is grounded.
     const claim = { text: args.query, evidence, grounded: evidence.length > 0 };
+    const current = await sessionOf(ctx, args.session_id);
+    const unknown = args.retract.filter((i) => i >= current.claims.length);
+    if (unknown.length > 0) {
+      throw new ToolError(
+        `Cannot retract claims[${
+          unknown.join("], claims[")
+        }]: the session has ${current.claims.length} claim(s); change \`retract\``,
+      );
+    }
     const session = await step(
       ctx,
       args.session_id,
       "333",
-      (s) => ({ claims: [...s.claims, claim] }),
+      (s) => ({
+        claims: [
+          ...s.claims.map((c, i) => args.retract.includes(i) ? { ...c, retracted: true } : c),
+          claim,
+        ],
+      }),
     );
     const grounded = session.claims.filter((c) => c.grounded).length;
     return {
@@ -167,13 +213,6 @@ export const reasonMindTool = defineTool({
     };
   },
 });
-
-/** URLs fetched before count by their content hash; vault refs keep their form. */
-function normaliseEvidence(ref: string): string {
-  return ref.trim().toLowerCase().startsWith("sha256:")
-    ? ref.trim().slice(7).toLowerCase()
-    : ref.trim();
-}
 
 // ---------------------------------------------------------------- 444 recall_memory
 
@@ -214,51 +253,6 @@ export const recallMemoryTool = defineTool({
 
 // ---------------------------------------------------------------- 555 simulate_heart
 
-const IRREVERSIBLE =
-  /\b(delete|drop|truncate|destroy|wipe|erase|purge|rm\s+-rf|format|overwrite|revoke|transfer|pay|send money|shutdown|terminate|deploy to prod\w*)\b/i;
-const WRITE =
-  /\b(create|update|write|insert|modify|change|rename|move|upload|post|publish|send|deploy|install)\b/i;
-const WIDE = /\b(all|every|entire|whole|production|prod|global|everyone|\*)\b/i;
-
-/** Deterministic impact assessment: reversibility, affected data and blast radius. */
-export function assessImpact(query: string, stakeholders: readonly string[]) {
-  const reversibility = IRREVERSIBLE.test(query)
-    ? "irreversible"
-    : WRITE.test(query)
-    ? "reversible"
-    : "read_only";
-  const wide = WIDE.test(query);
-  const score = (reversibility === "irreversible" ? 2 : reversibility === "reversible" ? 1 : 0) +
-    (wide ? 2 : 0) + Math.min(2, Math.floor(stakeholders.length / 3));
-  const blast = score >= 4 ? "high" : score >= 2 ? "medium" : "low";
-  const affected = [
-    ...new Set(
-      (query.match(
-        /\b(users?|customers?|accounts?|files?|records?|database|tables?|payments?|emails?|servers?|repos?(?:itory)?)\b/gi,
-      ) ?? [])
-        .map((w) => w.toLowerCase()),
-    ),
-  ];
-  return {
-    reversibility,
-    blast_radius: blast,
-    affected,
-    stakeholders: stakeholders.map((name) => ({
-      name,
-      impact: reversibility === "irreversible"
-        ? "high"
-        : reversibility === "reversible"
-        ? "medium"
-        : "low",
-    })),
-    recommendation: blast === "high"
-      ? "Require an operator hold and a tested rollback before acting."
-      : blast === "medium"
-      ? "Proceed with a reversible plan and record evidence."
-      : "Low impact; proceed.",
-  };
-}
-
 /** 555: impact of the intended action on its stakeholders. */
 export const simulateHeartTool = defineTool({
   name: "simulate_heart",
@@ -293,33 +287,6 @@ export const simulateHeartTool = defineTool({
 });
 
 // ---------------------------------------------------------------- 666 critique_thought
-
-const OVERCLAIM =
-  /\b(always|never|guaranteed?|certainly|definitely|100\s?%|impossible|proven|no risk|cannot fail|everyone knows)\b/gi;
-const NEGATION = /\b(not|no|never|isn't|aren't|wasn't|doesn't|don't|cannot|can't|won't)\b/i;
-
-/** Deterministic critique: overclaiming words, ungrounded claims and direct contradictions. */
-export function critique(claims: readonly { text: string; grounded: boolean }[], plan: unknown) {
-  const planText = JSON.stringify(plan ?? {});
-  const texts = [...claims.map((c) => c.text), planText];
-  const overclaims = [
-    ...new Set(texts.flatMap((t) => (t.match(OVERCLAIM) ?? []).map((m) => m.toLowerCase()))),
-  ];
-  const ungrounded = claims.filter((c) => !c.grounded).map((c) => c.text.slice(0, 200));
-  const contradictions: string[] = [];
-  for (let i = 0; i < claims.length; i++) {
-    for (let j = i + 1; j < claims.length; j++) {
-      const a = claims[i].text.toLowerCase().replace(NEGATION, "").replace(/\s+/g, " ").trim();
-      const b = claims[j].text.toLowerCase().replace(NEGATION, "").replace(/\s+/g, " ").trim();
-      if (a === b && NEGATION.test(claims[i].text) !== NEGATION.test(claims[j].text)) {
-        contradictions.push(
-          `"${claims[i].text.slice(0, 100)}" vs "${claims[j].text.slice(0, 100)}"`,
-        );
-      }
-    }
-  }
-  return { overclaims, ungrounded, contradictions };
-}
 
 /** 666: contradictions and overclaiming; asks the client's model through sampling when offered. */
 export const critiqueThoughtTool = defineTool({
@@ -520,27 +487,12 @@ export const eurekaForgeTool = defineTool({
 
 // ---------------------------------------------------------------- 888 apex_judge
 
-/** The verdict over the steps a session took, as the pipeline judged each. */
-function sessionVerdict(
-  session: GovSession,
-): { verdict: string; floors: Record<string, number>; reasons: string[] } {
-  const floors: Record<string, number> = {};
-  for (const s of session.steps) {
-    for (const [id, score] of Object.entries(s.floors)) {
-      floors[id] = Math.min(floors[id] ?? 1000, score);
-    }
-  }
-  const order = ["VOID", "888_HOLD", "SABAR", "PARTIAL", "SEAL"];
-  let worst = "SEAL";
-  const reasons: string[] = [];
-  for (const s of session.steps) {
-    if (order.indexOf(s.verdict) < order.indexOf(worst)) worst = s.verdict;
-    if (s.verdict !== "SEAL") reasons.push(`${s.tool} (${s.stage}): ${s.verdict}`);
-  }
-  if (session.claims.some((c) => !c.grounded)) {
-    reasons.push("some claims are not grounded in evidence");
-  }
-  return { verdict: worst, floors, reasons };
+/** What a judgement covered: steps other than judging and sealing, and claims. */
+function judgedState(s: GovSession): { steps: number; claims: number } {
+  return {
+    steps: s.steps.filter((x) => x.tool !== "apex_judge" && x.tool !== "seal_vault").length,
+    claims: s.claims.length,
+  };
 }
 
 /** 888: the verdict over the session; also a dry run of a proposed action. Issues a signed governance token. */
@@ -548,9 +500,13 @@ export const apexJudgeTool = defineTool({
   name: "apex_judge",
   title: "888 Judge",
   description:
-    "The verdict over the session's floor results (888), optionally with a dry run of a proposed " +
-    "action (nothing is executed). Returns a signed governance_token (session, verdict, floors digest, " +
-    "expiry) that seal_vault requires. Next: seal_vault.",
+    "The verdict over the session (888), following what the chain found: required steps missing " +
+    "(reason_mind, simulate_heart, critique_thought) → SABAR naming them; an irreversible or high " +
+    "blast-radius impact → 888_HOLD until an operator approves; contradicting claims → SABAR; " +
+    "overclaiming → PARTIAL. A step refused and then retried successfully no longer counts. " +
+    "Optionally dry-runs a proposed action (nothing is executed). Returns a signed governance_token " +
+    "(session, verdict, floors digest, expiry) that seal_vault requires, only when sealable. " +
+    "Next: seal_vault, or the step that fixes the first problem.",
   inputSchema: z.object({
     session_id: SessionId,
     query: z.string().max(10_000).default(""),
@@ -566,6 +522,8 @@ export const apexJudgeTool = defineTool({
     proposed_verdict: z.string().nullable(),
     agrees_with_proposal: z.boolean().nullable(),
     reasons: z.array(z.string()),
+    fixes: z.array(z.string()),
+    missing_steps: z.array(z.string()),
     floors: z.record(z.string(), z.number()),
     dry_run: z.object({ tool: z.string(), verdict: z.string(), reasons: z.array(z.string()) })
       .nullable(),
@@ -575,16 +533,39 @@ export const apexJudgeTool = defineTool({
   annotations: { ...read, idempotentHint: false },
   stage: "888",
   nextTool: "seal_vault",
+  async review(args, ctx) {
+    // A session whose impact needs an operator makes judging it a destructive act: F1 holds
+    // this call, and an operator's approval of that hold is what lets the judgement seal.
+    try {
+      const s = await ctx.services.sessions.get(args.session_id, ctx.principal);
+      const impact = s.notes.impact as Record<string, unknown> | undefined;
+      return impact && needsOperator(impact) && !s.sealed
+        ? { readOnlyHint: false, destructiveHint: true }
+        : {};
+    } catch {
+      return {}; // an unknown session is reported by the handler itself
+    }
+  },
   async handler(args, ctx) {
     const session = await sessionOf(ctx, args.session_id);
-    const judged = sessionVerdict(session);
+    const judged = judgeSession(session, { approved: ctx.approvedHold !== undefined });
     let dryRun: { tool: string; verdict: string; reasons: string[] } | null = null;
     let verdict = judged.verdict;
+    const reasons = [...judged.reasons];
+    const fixes = [...judged.fixes];
+    let next = judged.next_tool;
     if (args.action) {
       const j = await ctx.services.judgeTool(args.action.tool, args.action.arguments, ctx);
       dryRun = { tool: args.action.tool, verdict: j.verdict, reasons: j.reasons };
-      const order = ["VOID", "888_HOLD", "SABAR", "PARTIAL", "SEAL"];
-      if (order.indexOf(j.verdict) < order.indexOf(verdict)) verdict = j.verdict;
+      const v = (VERDICT_ORDER as readonly string[]).includes(j.verdict)
+        ? j.verdict as typeof verdict
+        : "VOID";
+      if (v !== "SEAL") {
+        reasons.push(...j.reasons.map((r) => `dry run of ${args.action!.tool}: ${r}`));
+        fixes.push(`change \`action\` (${args.action.tool} would be ${v})`);
+      }
+      verdict = worse(verdict, v);
+      if (verdict !== "SEAL" && verdict !== "PARTIAL" && next === "seal_vault") next = null;
     }
     const sealable = verdict === "SEAL" || verdict === "PARTIAL";
     const floorsDigest = digestJson(judged.floors);
@@ -595,7 +576,9 @@ export const apexJudgeTool = defineTool({
       ctx,
       args.session_id,
       "888",
-      (s) => ({ notes: { ...s.notes, judgement: { verdict, floorsDigest } } }),
+      (s) => ({
+        notes: { ...s.notes, judgement: { verdict, floorsDigest, judged: judgedState(session) } },
+      }),
     );
     const expires = token
       ? JSON.parse(
@@ -610,14 +593,20 @@ export const apexJudgeTool = defineTool({
         verdict,
         proposed_verdict: args.proposed_verdict ?? null,
         agrees_with_proposal: args.proposed_verdict ? args.proposed_verdict === verdict : null,
-        reasons: judged.reasons.concat(dryRun && dryRun.verdict !== "SEAL" ? dryRun.reasons : []),
+        reasons,
+        fixes,
+        missing_steps: judged.missing_steps,
         floors: Object.fromEntries(Object.entries(judged.floors).map(([k, v]) => [k, v / 1000])),
         dry_run: dryRun,
         governance_token: token,
         token_expires_at: expires ? new Date(expires).toISOString() : null,
       },
-      text: `Session verdict: ${verdict}${
+      outcome: verdict,
+      nextTool: sealable ? "seal_vault" : next,
+      text: `Session verdict ${verdict}${
         token ? " (governance token issued)" : " (no token: not sealable)"
+      }${reasons.length ? `: ${reasons.join("; ")}` : ""}${
+        !sealable && fixes.length ? `. Fix: ${fixes.join("; ")}` : ""
       }`,
     };
   },
@@ -658,9 +647,13 @@ export const sealVaultTool = defineTool({
     } catch (e) {
       throw new ToolError(`Cannot seal: ${(e as Error).message}`);
     }
-    if (session.sealed) {
+    // The token seals what apex_judge judged: a step or claim added since needs a new judgement.
+    const judged = (session.notes.judgement as { judged?: { steps: number; claims: number } })
+      ?.judged;
+    const now = judgedState(session);
+    if (!judged || judged.steps !== now.steps || judged.claims !== now.claims) {
       throw new ToolError(
-        `Session ${session.id} is already sealed at index ${session.sealed.index}`,
+        "Cannot seal: the session changed after apex_judge judged it; call apex_judge again for a new `governance_token`",
       );
     }
     const ledger = ctx.services.ledger;

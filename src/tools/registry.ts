@@ -129,6 +129,8 @@ function governedRequest(
     ctx: CallContext;
     definitionHash?: string;
     services: RegistryServices;
+    /** Facts from the tool's async `review`. */
+    reviewed?: Record<string, unknown>;
   },
 ) {
   const { name, args, ctx } = input;
@@ -136,7 +138,11 @@ function governedRequest(
   const schemaIssues = parsed && !parsed.success ? describeIssues(parsed.error) : [];
   const data = parsed?.success ? parsed.data : undefined;
   const annotations = def
-    ? { ...def.annotations, ...(data && def.assess ? def.assess(data, input.services.policy) : {}) }
+    ? {
+      ...def.annotations,
+      ...(data && def.assess ? def.assess(data, input.services.policy) : {}),
+      ...input.reviewed,
+    }
     : undefined;
   const refusal = data && def?.refusal ? def.refusal(data, input.services) : undefined;
   const tool: ToolFacts = {
@@ -263,6 +269,7 @@ export function createToolRegistry(
     tool: ToolDefinition,
     args: unknown,
     ctx: CallContext,
+    extra: { outcome?: string; nextTool?: string | null } = {},
   ): Promise<Execution> {
     const controller = new AbortController();
     const onAbort = () => controller.abort(ctx.signal?.reason);
@@ -278,6 +285,7 @@ export function createToolRegistry(
       client: ctx.client,
       services,
       debug: ctx.debug,
+      ...(ctx.holdId !== undefined ? { approvedHold: ctx.holdId } : {}),
     };
     try {
       const pending = Promise.resolve().then(() => tool.handler(args as never, toolCtx));
@@ -309,6 +317,8 @@ export function createToolRegistry(
           };
         }
       }
+      if (result.outcome !== undefined) extra.outcome = result.outcome;
+      if (result.nextTool !== undefined) extra.nextTool = result.nextTool;
       return {
         isError: false,
         text: result.text,
@@ -377,6 +387,9 @@ export function createToolRegistry(
           stage: def.stage!,
           verdict: governed.verdict.verdict,
           floors,
+          outcome: governed.execution
+            ? (governed.execution.isError ? governed.execution.errorKind ?? "tool_error" : "ok")
+            : "not_executed",
           at: new Date().toISOString(),
           ...(governed.vault ? { vaultIndex: governed.vault.index } : {}),
         }],
@@ -392,17 +405,26 @@ export function createToolRegistry(
       const upstream = options.upstreams?.get(name);
       if (upstream) return await callUpstream(upstream, args, ctx);
     }
+    let reviewed: Record<string, unknown> | undefined;
+    if (def?.review) {
+      const pre = def.inputSchema.safeParse(args ?? {});
+      if (pre.success) {
+        reviewed = await def.review(pre.data, { principal: ctx.principal, services });
+      }
+    }
     const { parsed, request } = governedRequest(def, {
       name,
       args,
       ctx,
       definitionHash: hashes.get(name),
       services: options.services,
+      reviewed,
     });
+    const extra: { outcome?: string; nextTool?: string | null } = {};
     const governed: GovernedResult = await options.services.governance.run(
       request,
       () =>
-        def && parsed !== undefined ? execute(def, parsed, ctx) : Promise.resolve({
+        def && parsed !== undefined ? execute(def, parsed, ctx, extra) : Promise.resolve({
           isError: true,
           errorKind: "invalid_arguments",
           text: "not executable",
@@ -421,7 +443,7 @@ export function createToolRegistry(
       ? buildEnvelope({
         tool: name,
         stage: def.stage ?? "222",
-        nextTool: def.nextTool ?? null,
+        nextTool: extra.nextTool !== undefined ? extra.nextTool : def.nextTool ?? null,
         sessionId,
         result: governed,
         policyHash: options.services.governance.policyHash,
@@ -443,7 +465,19 @@ export function createToolRegistry(
       tool: name,
       isError: errorKind !== undefined,
       ...(errorKind ? { errorKind } : {}),
-      text: envelope ? `${envelope.policy_verdict} · ${envelope.message}` : `Unknown tool: ${name}`,
+      // The first word is the real outcome: a tool error is ERROR, a hold a human declined is
+      // DENIED, a tool may name its own (apex_judge's session verdict); else the verdict.
+      text: envelope
+        ? `${
+          status === "ERROR"
+            ? "ERROR"
+            : status === "PENDING" && governed.hold?.status === "denied"
+            ? "DENIED"
+            : status === "OK" && extra.outcome
+            ? extra.outcome
+            : envelope.policy_verdict
+        } · ${envelope.message}`
+        : `Unknown tool: ${name}`,
       ...(envelope ? { envelope } : {}),
       ...(status === "OK" && execution?.content ? { content: execution.content } : {}),
       latencyMs: governed.latencyMs,

@@ -59,6 +59,12 @@ export interface ToolContext {
   readonly services: ToolServices;
   /** Ask for the `_debug` block in the envelope. */
   readonly debug?: boolean;
+  /**
+   * The hold id this call was released with. The pipeline runs a call that
+   * presents a hold only when an operator approved that hold for exactly this
+   * call, so its presence means "approved".
+   */
+  readonly approvedHold?: string;
 }
 
 /** What a nested governed call returns (eureka_forge runs other tools through the gates). */
@@ -108,6 +114,13 @@ export interface ToolOutput<T = Record<string, unknown>> {
    * of the default text blocks; `data` still becomes `structuredContent`.
    */
   readonly content?: readonly Record<string, unknown>[];
+  /**
+   * The real outcome when it is not the call's governance verdict (apex_judge's
+   * session verdict): the first word of the text summary.
+   */
+  readonly outcome?: string;
+  /** The tool to call next when it depends on the result (overrides `nextTool`). */
+  readonly nextTool?: string | null;
 }
 
 /**
@@ -145,6 +158,14 @@ export interface ToolDefinition<
    * hold it. Undefined when the call may run.
    */
   refusal?(args: z.infer<I>, services: Pick<ToolServices, "policy" | "shell">): string | undefined;
+  /**
+   * Like `assess`, for facts that need stored state (apex_judge holds a
+   * session whose impact needs an operator). Runs before the call is governed.
+   */
+  review?(
+    args: z.infer<I>,
+    ctx: { readonly principal: string; readonly services: ToolServices },
+  ): Promise<Partial<ToolAnnotations>>;
   handler(args: z.infer<I>, ctx: ToolContext):
     | Promise<ToolOutput<z.infer<O>>>
     | ToolOutput<

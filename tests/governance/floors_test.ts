@@ -148,10 +148,32 @@ Deno.test("F2 truth asks for evidence (SABAR) and lists the ungrounded claims", 
     "1 of 3 claims grounded in known evidence, below the threshold 1; ungrounded: claims[1], claims[2]",
   );
   assert.deepEqual(result.details?.ungrounded, [1, 2]);
+  // Each fix names the argument to change (here the claims carry no argument name).
   assert.deepEqual(result.details?.fixes, [
-    "cite at least one known evidence id for claims[1]",
-    "cite at least one known evidence id for claims[2]",
+    "claims[1]: no cited id is known (made-up); add a vault:N, content hash or fetched URL to claims[1].evidence",
+    "claims[2]: add an evidence id (vault:N, a content hash or a fetched URL) to claims[2].evidence",
   ]);
+});
+
+Deno.test("F2 truth: cited evidence must share a word with the claim; the fix names the argument", () => {
+  const texts: Record<string, string> = {
+    "vault:0": '{"type":"policy_loaded","source":"built-in default"}',
+    "vault:1": '{"type":"tool_call","tool":"fetch_content","note":"release notes 2.1"}',
+  };
+  const result = truth({
+    call: makeCall({
+      claims: [
+        { text: "The release notes were reviewed", evidence: ["vault:0"], argument: "grounding" },
+        { text: "The release notes were reviewed", evidence: ["vault:1"], argument: "grounding" },
+      ],
+      knownEvidence: (id) => id in texts,
+      evidenceText: (id) => texts[id],
+    }),
+    policy: policyWith(),
+  });
+  assert.equal(result.pass, false);
+  assert.deepEqual(result.details?.ungrounded, [0]);
+  assert.match(String((result.details?.fixes as string[])[0]), /shares no words.*`grounding`/);
 });
 
 Deno.test("F2 truth applies its threshold, is n/a without claims and unevaluated without an index", () => {

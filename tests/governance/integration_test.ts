@@ -72,7 +72,8 @@ Deno.test("governance: a full 000 → 999 walk following next_tool, sealed with 
     const sessionId = anchor.env.data.session_id;
     assert.match(sessionId, /^sess_/);
     assert.equal(anchor.env.stage, "000");
-    const evidence = `vault:${vaultIndex(anchor.r)}`;
+    // Evidence must be about the claim (F2): the anchored session, as search_reality cites it.
+    const evidence = sessionId;
     const args: Record<string, Record<string, unknown>> = {
       reason_mind: {
         session_id: sessionId,
@@ -177,8 +178,19 @@ Deno.test("governance: seal_vault refuses without a valid token; critique says w
     assert.match(forged.message, /Cannot seal: governance_token/);
     // A token for another session is refused too.
     const b = envelopeOf(
-      await client.callTool({ name: "anchor_session", arguments: { query: "other" } }),
+      await client.callTool({ name: "anchor_session", arguments: { query: "other docs" } }),
     );
+    // apex_judge issues a token only for a session that took the required steps.
+    const bid = b.data.session_id;
+    for (
+      const [name, args] of [
+        ["reason_mind", { session_id: bid, query: "the other docs", grounding: [bid] }],
+        ["simulate_heart", { session_id: bid, query: "read the other docs" }],
+        ["critique_thought", { session_id: bid }],
+      ] as const
+    ) {
+      assert.equal(envelopeOf(await client.callTool({ name, arguments: args })).status, "OK");
+    }
     const judged = envelopeOf(
       await client.callTool({ name: "apex_judge", arguments: { session_id: b.data.session_id } }),
     );

@@ -1,0 +1,51 @@
+/**
+ * Resolves evidence ids (see `evidence_ids.ts`) to the text they stand for,
+ * for F2: a vault entry's recorded fields (and inline body), fetched content,
+ * a fetched URL through its content hash, or a governed session of the same
+ * principal (its intent and claims).
+ * @module
+ */
+import type { EvidenceStore, GovSessionStore } from "../store/mod.ts";
+import type { Ledger } from "../vault/mod.ts";
+import { parseEvidenceRef } from "./evidence_ids.ts";
+
+/** Looks up which ids exist and what each says. */
+export type EvidenceResolver = (
+  ids: readonly string[],
+  principal: string,
+) => Promise<Map<string, string>>;
+
+/** Creates the resolver over the stores that hold evidence. */
+export function createEvidenceResolver(deps: {
+  readonly ledger: Pick<Ledger, "head" | "entry">;
+  readonly evidence: Pick<EvidenceStore, "get" | "resolveUrl">;
+  readonly sessions: Pick<GovSessionStore, "get">;
+}): EvidenceResolver {
+  const decoder = new TextDecoder();
+  return async (ids, principal) => {
+    const out = new Map<string, string>();
+    const { size } = await deps.ledger.head();
+    for (const raw of ids.slice(0, 100)) {
+      const ref = parseEvidenceRef(raw);
+      let text: string | undefined;
+      if (ref.kind === "vault" && ref.index < size) {
+        const e = await deps.ledger.entry(ref.index);
+        if (e) text = decoder.decode(e.bytes);
+      } else if (ref.kind === "hash" || ref.kind === "url") {
+        const sha = ref.kind === "hash" ? ref.sha256 : await deps.evidence.resolveUrl(ref.url);
+        const rec = sha ? await deps.evidence.get(sha) : null;
+        if (rec) text = `${rec.title ?? ""}\n${rec.url}\n${rec.text}`;
+      } else if (ref.kind === "session") {
+        const s = await deps.sessions.get(ref.session, principal).catch(() => null);
+        if (s) {
+          text = [s.intent, ...s.claims.filter((c) => !c.retracted).map((c) => c.text)].join("\n");
+        }
+      }
+      if (text !== undefined) {
+        out.set(raw, text);
+        out.set(ref.id, text);
+      }
+    }
+    return out;
+  };
+}
