@@ -1,6 +1,6 @@
 // deno-lint-ignore-file no-explicit-any -- envelopes are probed field by field
 import assert from "node:assert/strict";
-import { loadOperatorKey, signDecision } from "../../src/governance/mod.ts";
+import { generateOperatorKey, loadOperatorKey, signDecision } from "../../src/governance/mod.ts";
 import { runCli as cli } from "../_helpers/cli.ts";
 import { startServer } from "../_helpers/server.ts";
 import { createCounterTool } from "../_helpers/tools.ts";
@@ -163,9 +163,13 @@ Deno.test("chain: an irreversible impact holds apex_judge until an operator appr
 
 Deno.test("chain: text summaries start with the real outcome (tool error, declined hold)", async () => {
   const counter = createCounterTool("test_held");
+  const op = await generateOperatorKey("alice");
   const server = await startServer({
     extraTools: [counter.tool],
-    policy: { tools: { test_held: { hold: true } } },
+    policy: {
+      tools: { test_held: { hold: true } },
+      operators: [{ name: "alice", public_key: op.publicKey }],
+    },
   });
   try {
     const div = await server.app.registry.call("calculate", { expression: "1/0" }, {
