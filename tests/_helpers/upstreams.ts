@@ -21,6 +21,22 @@ export function denoDir(): string {
   return JSON.parse(new TextDecoder().decode(out.stdout)).denoDir;
 }
 
+/**
+ * Downloads pinned reference servers into Deno's npm cache. A sandboxed stdio
+ * upstream runs with `--cached-only` and no network, so on a fresh machine its
+ * package must be fetched first, outside the sandbox.
+ */
+export async function cachePinned(...pkgs: string[]): Promise<void> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["cache", "--no-lock", "--quiet", ...pkgs.map(pinned)],
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  if (!out.success) {
+    throw new Error(`deno cache ${pkgs.join(" ")} failed: ${new TextDecoder().decode(out.stderr)}`);
+  }
+}
+
 /** A free TCP port on loopback (bound and released). */
 export function freePort(): number {
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });

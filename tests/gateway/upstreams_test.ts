@@ -11,7 +11,13 @@ import { parseUpstreams } from "../../src/gateway/mod.ts";
 import { auditServer } from "../../src/vault/mod.ts";
 import { connectSse, connectStreamable } from "../_helpers/client.ts";
 import { startServer, type TestServer } from "../_helpers/server.ts";
-import { denoDir, type HttpUpstream, serverArgs, startEverything } from "../_helpers/upstreams.ts";
+import {
+  cachePinned,
+  denoDir,
+  type HttpUpstream,
+  serverArgs,
+  startEverything,
+} from "../_helpers/upstreams.ts";
 
 async function entryAt(server: TestServer, index: number): Promise<any> {
   const e = await server.app.ledger.entry(index);
@@ -40,6 +46,10 @@ Deno.test({
     try {
       ups.push(await startEverything("streamableHttp"));
       ups.push(await startEverything("sse"));
+      await cachePinned(
+        "@modelcontextprotocol/server-memory",
+        "@modelcontextprotocol/server-filesystem",
+      );
       const cache = denoDir();
       const deno = Deno.execPath();
       const text = JSON.stringify([
