@@ -45,7 +45,9 @@ import {
 import {
   type Accounting,
   addCost,
+  type CallTracer,
   createAccounting,
+  createCallTracer,
   createKvLimiter,
   createMetrics,
   currentRequest,
@@ -53,6 +55,7 @@ import {
 } from "./usage/mod.ts";
 import { createBatchWriter, createEvidenceStore, createGovSessionStore } from "./store/mod.ts";
 import {
+  type CallOutcome,
   canonicalTools,
   conformanceTools,
   createToolRegistry,
@@ -92,21 +95,61 @@ function tokensOf(data: unknown): { inputTokens?: number; outputTokens?: number 
   };
 }
 
+/** The floors a verdict names in its reasons ("F6 …"), in order, once each. */
+function floorsFailedOf(outcome: CallOutcome): string[] {
+  const reasons = outcome.envelope?._constitutional.reasons ?? [];
+  const out = new Set<string>();
+  for (const r of reasons) {
+    const m = /^(F\d{1,2})\b/.exec(r);
+    if (m) out.add(m[1]);
+  }
+  return [...out];
+}
+
 /**
  * Counts every call made through the registry (MCP, REST, stdio) in the
  * metrics and the usage accounts, and charges its cost to the caller's budget.
  */
 function observeCalls(
-  usage: { metrics: Metrics; accounting: Accounting; kv: Deno.Kv; logger: Logger },
+  usage: {
+    metrics: Metrics;
+    accounting: Accounting;
+    kv: Deno.Kv;
+    logger: Logger;
+    tracer?: CallTracer;
+  },
   registry: ToolRegistry,
 ): ToolRegistry {
+  const upstreamOf = (name: string) => {
+    const split = name.indexOf("__");
+    return split > 0 ? name.slice(0, split) : undefined;
+  };
+  const tracer = usage.tracer;
+  const traced: ToolRegistry["call"] = tracer
+    ? (name, args, ctx) => {
+      // Span names are bounded like metric labels: an unregistered name is caller-chosen.
+      const known = registry.has(name);
+      return tracer.traceCall(known ? name : "unknown", ctx.trace, () =>
+        registry.call(name, args, ctx), (outcome) => ({
+          verdict: outcome.verdict,
+          floorsFailed: floorsFailedOf(outcome),
+          principal: ctx.principal,
+          isError: outcome.isError,
+          ...(outcome.errorKind ? { errorKind: outcome.errorKind } : {}),
+          ...(outcome.vault ? { vaultIndex: outcome.vault.index } : {}),
+          ...(known && upstreamOf(name) ? { upstream: upstreamOf(name) } : {}),
+        }));
+    }
+    : registry.call;
   return {
     ...registry,
     async call(name, args, ctx) {
-      const outcome = await registry.call(name, args, ctx);
-      const registered = registry.get(name) !== undefined;
-      const split = name.indexOf("__");
-      const upstream = split > 0 ? name.slice(0, split) : undefined;
+      const outcome = await traced(name, args, ctx);
+      // Upstream tools count under their own names; only names nobody serves are "unknown".
+      const registered = registry.has(name);
+      const upstream = registered && registry.get(name) === undefined
+        ? upstreamOf(name)
+        : undefined;
       usage.metrics.observeCall({
         tool: name,
         registered,
@@ -313,7 +356,7 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
   });
   await gateway.start();
   const registry = observeCalls(
-    { metrics, accounting, kv, logger },
+    { metrics, accounting, kv, logger, tracer: createCallTracer() },
     createToolRegistry(tools, {
       logger,
       timeoutMs: config.toolTimeoutMs,

@@ -23,6 +23,7 @@ import {
 } from "@modelcontextprotocol/client";
 import { StdioClientTransport } from "@modelcontextprotocol/client/stdio";
 import type { Logger } from "../log.ts";
+import { traceMeta } from "../usage/mod.ts";
 import { VERSION } from "../version.ts";
 import type { UpstreamConfig } from "./manifest.ts";
 import { sandboxedCommand } from "./sandbox.ts";
@@ -271,9 +272,14 @@ export function createConnection(
     args: Record<string, unknown>,
     opts: { timeoutMs: number; signal?: AbortSignal },
   ): Promise<CallToolResult> {
+    // The caller's trace continues upstream (SEP-414: W3C trace context in `_meta`).
+    const meta = traceMeta();
+    const params = Object.keys(meta).length > 0
+      ? { name, arguments: args, _meta: meta }
+      : { name, arguments: args };
     return await withClient(
       (c) =>
-        c.callTool({ name, arguments: args }, {
+        c.callTool(params, {
           timeout: opts.timeoutMs,
           maxTotalTimeout: opts.timeoutMs,
           ...(opts.signal ? { signal: opts.signal } : {}),

@@ -15,6 +15,7 @@ import {
 import { MODERN_PROTOCOL_VERSIONS, principalFromAuth } from "./modern.ts";
 import { z } from "zod";
 import type { CallOutcome, ClientBridge, ToolRegistry } from "../tools/mod.ts";
+import { traceCarrierOf } from "../usage/mod.ts";
 
 /** Server identity reported at initialize. */
 export const SERVER_NAME = "warden";
@@ -216,6 +217,7 @@ export function createMcpServer(deps: McpServerDeps, binding: SessionBinding): M
           >,
       };
     const holdId = meta["warden/hold"];
+    const trace = traceCarrierOf(meta);
     const outcome = await deps.registry.call(request.params.name, request.params.arguments, {
       sessionId: ctx.sessionId,
       // On the stateless path the principal comes with the request (from auth), not a session.
@@ -225,6 +227,7 @@ export function createMcpServer(deps: McpServerDeps, binding: SessionBinding): M
       client,
       ...(typeof holdId === "string" ? { holdId } : {}),
       debug: meta["warden/debug"] === true,
+      ...(trace ? { trace } : {}),
     });
     return toCallToolResult(outcome);
   });

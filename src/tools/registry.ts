@@ -10,7 +10,7 @@ import type { DeadlineScheduler } from "../deadline.ts";
 import type { Execution, GovernedResult, OnHold, ToolFacts } from "../governance/mod.ts";
 import type { UpstreamToolEntry } from "../gateway/mod.ts";
 import type { Logger } from "../log.ts";
-import { currentRequest } from "../usage/mod.ts";
+import { currentRequest, type TraceCarrier } from "../usage/mod.ts";
 import { digestJson } from "../vault/mod.ts";
 import { buildEnvelope, type Envelope, envelopeSchema } from "./envelope.ts";
 import {
@@ -80,12 +80,16 @@ export interface CallContext {
   readonly actor?: "human" | "ai" | "unknown";
   /** The client's address; the HTTP request being served when absent. */
   readonly clientIp?: string;
+  /** W3C trace context the client sent in the request's `_meta` (SEP-414). */
+  readonly trace?: TraceCarrier;
 }
 
 /** The set of tools one server exposes. */
 export interface ToolRegistry {
   list(): readonly ToolDescriptor[];
   get(name: string): ToolDefinition | undefined;
+  /** Whether `name` is a tool this server serves: its own, or an upstream's `<server>__<tool>`. */
+  has(name: string): boolean;
   call(name: string, args: unknown, ctx: CallContext): Promise<CallOutcome>;
   /** Governance facts for a call, without running anything (POST /judge, apex_judge). */
   facts(name: string, args: unknown, ctx: CallContext): ReturnType<typeof governedRequest>;
@@ -602,6 +606,7 @@ export function createToolRegistry(
       return up.length === 0 ? descriptors : [...descriptors, ...up];
     },
     get: (name) => byName.get(name),
+    has: (name) => byName.has(name) || options.upstreams?.get(name) !== undefined,
     call,
     facts: (name, args, ctx) => {
       const upstream = byName.has(name) ? undefined : options.upstreams?.get(name);

@@ -32,3 +32,11 @@ export {
   type UsageRecord,
   type UsageRow,
 } from "./accounting.ts";
+export {
+  type CallSpanFacts,
+  type CallTracer,
+  createCallTracer,
+  type TraceCarrier,
+  traceCarrierOf,
+  traceMeta,
+} from "./tracing.ts";

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { z } from "zod";
 import { defineTool } from "../../src/tools/mod.ts";
 import { startServer } from "../_helpers/server.ts";
+import { startEverything } from "../_helpers/upstreams.ts";
 
 /** Stands in for a model-backed call: reports a known token count, as a prompt call would. */
 const promptTool = defineTool({
@@ -110,4 +111,46 @@ Deno.test("GET /api/usage: exact figures for a known workload, including the cos
   } finally {
     await server.close();
   }
+});
+
+Deno.test({
+  name:
+    "GET /api/usage and /metrics: a call to a real upstream's tool counts under its own name and upstream, not as unknown",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const upstream = await startEverything("streamableHttp");
+    const server = await startServer({
+      upstreams: [{ name: "ev", transport: "streamable-http", url: upstream.url }],
+    });
+    try {
+      const from = Date.now() - 1000;
+      for (const message of ["one", "two"]) {
+        const res = await fetch(`${server.url}/invoke`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ tool: "ev__echo", arguments: { message } }),
+        });
+        assert.equal(res.status, 200, await res.clone().text());
+        await res.body?.cancel();
+      }
+      const res = await fetch(`${server.url}/api/usage?from=${from}&group_by=upstream`);
+      const { rows } = await res.json();
+      assert.deepEqual(
+        rows.map((r: { upstream: string; calls: number }) => [r.upstream, r.calls]),
+        [["ev", 2]],
+      );
+      const byTool = await (await fetch(`${server.url}/api/usage?from=${from}&group_by=tool`))
+        .json();
+      assert.deepEqual(byTool.rows.map((r: { tool: string }) => r.tool), ["ev__echo"]);
+      const metrics = await (await fetch(`${server.url}/metrics`)).text();
+      assert.match(
+        metrics,
+        /warden_tool_calls_total\{[^}]*tool="ev__echo"[^}]*upstream="ev"[^}]*\} 2/,
+      );
+    } finally {
+      await server.close();
+      await upstream.stop();
+    }
+  },
 });
