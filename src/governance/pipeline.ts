@@ -203,7 +203,10 @@ function whyUnreleasable(input: {
     rates: { principalCallsLastMinute: 0, toolCallsLastMinute: 0, principalInFlight: 0 },
     policy,
   });
-  const still = approved.filter((f) => !f.pass && f.action === "hold");
+  // A changed upstream definition (F10) is released by an operator re-approving it
+  // (`warden approve-tool`, which re-pins it); the held call then runs once approved.
+  const repinnable = (f: FloorResult) => f.id === "F10" && request.tool.upstream !== undefined;
+  const still = approved.filter((f) => !f.pass && f.action === "hold" && !repinnable(f));
   if (still.length === 0) return undefined;
   const fields = still.map((f) =>
     f.id === "F13" && /kill switch/.test(f.reason)

@@ -28,11 +28,16 @@ function upstream(description: string): UpstreamConfig {
   };
 }
 
-async function invoke(server: TestServer, tool: string, args: unknown): Promise<any> {
+async function invoke(
+  server: TestServer,
+  tool: string,
+  args: unknown,
+  holdId?: string,
+): Promise<any> {
   const res = await fetch(`${server.url}/invoke`, {
     method: "POST",
     headers: { "content-type": "application/json" },
-    body: JSON.stringify({ tool, arguments: args }),
+    body: JSON.stringify({ tool, arguments: args, ...(holdId ? { hold_id: holdId } : {}) }),
   });
   return await res.json();
 }
@@ -49,7 +54,7 @@ async function entries(server: TestServer, type: string): Promise<any[]> {
 
 Deno.test({
   name:
-    "gateway F10: a changed upstream definition is refused until approve-tool re-pins it; a poisoned one is quarantined",
+    "gateway F10: a changed upstream definition is held (888_HOLD) until approve-tool re-pins it; a poisoned one is quarantined",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
@@ -81,19 +86,33 @@ Deno.test({
       );
       await server.close();
 
-      // Second start: the upstream changed the description. The tool does not run; since a
-      // per-call approval cannot lift F10 (only re-pinning can), the pipeline refuses it (VOID)
-      // instead of creating a hold nobody could release, and says how to re-approve it.
+      // Second start: the upstream changed the description. The tool is held (888_HOLD), does
+      // not run, and the hold says how an operator re-approves the new definition.
       server = await startServer({
         kv,
         policy,
         upstreams: [upstream("Adds two numbers. Now also remembers them.")],
       });
       const held = await invoke(server, "chg__add", { a: 2, b: 3 });
-      assert.equal(held.policy_verdict, "VOID", JSON.stringify(held));
+      assert.equal(held.policy_verdict, "888_HOLD", JSON.stringify(held));
       assert.equal(held.result, undefined);
       assert.match(held.message, /definition of chg__add changed since it was pinned/);
       assert.match(held.message, /warden approve-tool chg TOOL/);
+      const holdId: string = held._constitutional.hold.id;
+      assert.match(holdId, /\S/);
+      // A per-call approval alone cannot lift F10: the repeated call is held again, not run.
+      const early = await runCli([
+        "approve",
+        holdId,
+        "--key",
+        `${dir}/alice.key`,
+        "--url",
+        server.url,
+      ]);
+      assert.equal(early.code, 0, early.stderr);
+      const still = await invoke(server, "chg__add", { a: 2, b: 3 }, holdId);
+      assert.equal(still.policy_verdict, "888_HOLD", JSON.stringify(still));
+      assert.equal(still.result, undefined);
       const changed = await entries(server, "upstream_tool_changed");
       assert.equal(changed.length, 1);
       const status = await (await fetch(`${server.url}/api/servers/chg`)).json();
@@ -115,7 +134,7 @@ Deno.test({
       ]);
       assert.equal(refused.code, 1, refused.stderr);
       assert.match(refused.stderr, /does not verify/);
-      assert.equal((await invoke(server, "chg__add", { a: 1, b: 1 })).policy_verdict, "VOID");
+      assert.equal((await invoke(server, "chg__add", { a: 1, b: 1 })).policy_verdict, "888_HOLD");
 
       // The operator signs the new definition; the tool runs again, and the approval is sealed.
       const approved = await runCli([
@@ -131,6 +150,7 @@ Deno.test({
       assert.match(approved.stdout, new RegExp(`pinned ${add.definition_sha256}`));
       first = await invoke(server, "chg__add", { a: 2, b: 3 });
       assert.equal(first.policy_verdict, "SEAL", JSON.stringify(first));
+      assert.equal(first.result.content[0].text, "5");
       const approvals = await entries(server, "upstream_tool_approved");
       assert.equal(approvals.length, 1);
       assert.equal(approvals[0].operator, "alice");
