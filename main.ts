@@ -5,6 +5,8 @@
  */
 import { type App, createApp } from "./src/app.ts";
 import {
+  type Announcer,
+  createAnnouncer,
   ManifestError,
   parseUpstreams,
   signToolApproval,
@@ -205,6 +207,7 @@ async function serve(
   }
   const { kv, app } = await openApp(config, logger, options);
   const ac = new AbortController();
+  let announcer: Announcer | undefined;
   const server = Deno.serve({
     port: config.port,
     hostname: config.host,
@@ -221,6 +224,7 @@ async function serve(
         auth: config.token ? "bearer" : "none",
       });
       logSigningKey(app, logger);
+      announcer = startAnnouncer(config, app, logger, shown, port);
     },
   }, app.fetch);
   let stopping = false;
@@ -228,6 +232,7 @@ async function serve(
     if (stopping) return;
     stopping = true;
     logger.info("shutting down", { signal });
+    await announcer?.stop();
     await app.close();
     ac.abort();
     await server.finished;
@@ -242,6 +247,42 @@ async function serve(
     }
   }
   await server.finished;
+}
+
+/**
+ * Announce (WARDEN_REGISTER_URL): registers this Warden's own tools with the
+ * other gateway once listening. Only own tools: two Wardens fronting each
+ * other must not re-expose each other's re-exposures.
+ */
+function startAnnouncer(
+  config: Readonly<Config>,
+  app: App,
+  logger: Logger,
+  host: string,
+  port: number,
+): Announcer | undefined {
+  const a = config.announce;
+  if (!a) return undefined;
+  const base = a.publicUrl ?? `http://${host}:${port}`;
+  const announcer = createAnnouncer({
+    registerUrl: a.url,
+    token: a.token,
+    logger,
+    checkIntervalMs: a.checkIntervalMs,
+    manifest: () => ({
+      server_name: a.name,
+      endpoint: `${base}/mcp`,
+      transport: "streamable-http",
+      version: VERSION,
+      health_check: `${base}/health`,
+      tools: app.registry.list().map((t) => t.name).filter((n) => !app.gateway.get(n)).slice(
+        0,
+        1000,
+      ),
+    }),
+  });
+  announcer.start();
+  return announcer;
 }
 
 /** Loads the policy, opens KV and wires the app: what serve and stdio share. */
@@ -272,6 +313,11 @@ async function stdio(
   logger: Logger,
   options: MainOptions,
 ): Promise<void> {
+  if (config.announce) {
+    logger.warn(
+      "--register-url applies to `serve` only: a stdio Warden is not reachable over HTTP",
+    );
+  }
   const { kv, app } = await openApp(config, logger, options);
   await serveStdio(app.newMcpServer("local", "stdio"), logger);
   await app.close();

@@ -61,6 +61,19 @@ export interface Config {
   readonly registrationToken: string | undefined;
   /** Hosts or CIDRs a registration may name although private or loopback. */
   readonly registryAllowHosts: readonly string[];
+  /**
+   * Announce: the other gateway's base URL this Warden registers itself with
+   * (POST `<base>/api/servers/register`), with its token, the name announced
+   * and the base URL the other gateway reaches this Warden at.
+   */
+  readonly announce?: {
+    readonly url: string;
+    readonly token: string;
+    readonly name: string;
+    /** undefined: `http://<host>:<bound port>`. */
+    readonly publicUrl: string | undefined;
+    readonly checkIntervalMs: number;
+  };
 }
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
@@ -298,6 +311,46 @@ export const FLAGS: readonly FlagSpec[] = [
     placeholder: "LIST",
     help: "comma-separated hosts or CIDRs a registration may name although private or loopback",
   },
+  {
+    name: "register-url",
+    env: "WARDEN_REGISTER_URL",
+    type: "string",
+    placeholder: "URL",
+    help:
+      "announce: base URL of another gateway to register this Warden with on start (POST <URL>/api/servers/register); deregistered on shutdown",
+  },
+  {
+    name: "register-token",
+    env: "WARDEN_REGISTER_TOKEN",
+    type: "string",
+    placeholder: "SECRET",
+    help: "announce: the other gateway's registration token (required with --register-url)",
+  },
+  {
+    name: "register-name",
+    env: "WARDEN_REGISTER_NAME",
+    type: "string",
+    placeholder: "NAME",
+    default: "warden",
+    help: "announce: the server_name this Warden registers as (its tools appear as NAME__<tool>)",
+  },
+  {
+    name: "register-interval",
+    env: "WARDEN_REGISTER_INTERVAL",
+    type: "string",
+    placeholder: "S",
+    default: "30",
+    help:
+      "announce: seconds between checks that the other gateway still lists this Warden (re-registers if not)",
+  },
+  {
+    name: "public-url",
+    env: "WARDEN_PUBLIC_URL",
+    type: "string",
+    placeholder: "URL",
+    help:
+      "announce: base URL the other gateway reaches this Warden at (default http://<host>:<port>)",
+  },
   { name: "help", type: "boolean", help: "show this help" },
 ];
 
@@ -373,6 +426,93 @@ export function defaultAllowedHosts(port: number): string[] {
   return ["localhost", "127.0.0.1", "[::1]"].flatMap((h) => [`${h}:${port}`, h]);
 }
 
+/** An http(s) base URL without credentials, query or fragment; trailing slashes dropped. */
+function baseUrl(flag: string, raw: string): string {
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw new ConfigError(`--${flag} must be an http(s) URL, got "${raw.slice(0, 200)}"`);
+  }
+  if (u.protocol !== "http:" && u.protocol !== "https:") {
+    throw new ConfigError(`--${flag} must be an http(s) URL, got "${raw.slice(0, 200)}"`);
+  }
+  if (u.username !== "" || u.password !== "" || u.search !== "" || u.hash !== "") {
+    throw new ConfigError(`--${flag} must be a base URL without credentials, query or fragment`);
+  }
+  if (/\/(api\/servers(\/register)?|mcp)\/?$/.test(u.pathname)) {
+    throw new ConfigError(
+      `--${flag} is the base URL (e.g. http://gateway:8000), not ${u.pathname}: ` +
+        "Warden adds the path itself",
+    );
+  }
+  return u.href.replace(/\/+$/, "");
+}
+
+/** The announce settings, refused with a message naming what is missing or wrong. */
+function announceConfig(
+  get: (name: string) => string | undefined,
+  host: string,
+  token: string | undefined,
+  onDeploy: boolean,
+): Config["announce"] {
+  const url = get("register-url");
+  const registerToken = get("register-token");
+  const publicUrl = get("public-url");
+  if (url === undefined) {
+    if (registerToken !== undefined) {
+      throw new ConfigError(
+        "--register-token (WARDEN_REGISTER_TOKEN) is set but --register-url (WARDEN_REGISTER_URL) " +
+          "is not: set the other gateway's base URL, or unset the token",
+      );
+    }
+    return undefined;
+  }
+  const base = baseUrl("register-url", url);
+  if (registerToken === undefined) {
+    throw new ConfigError(
+      "--register-url (WARDEN_REGISTER_URL) needs --register-token (WARDEN_REGISTER_TOKEN): " +
+        "the other gateway's --registration-token",
+    );
+  }
+  if (registerToken.length < 16) {
+    throw new ConfigError("--register-token must be at least 16 characters");
+  }
+  const name = get("register-name")!;
+  if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,47}$/.test(name) || name.includes("__")) {
+    throw new ConfigError(
+      `--register-name must be 1-48 letters, digits, '_' or '-' without "__", got "${
+        name.slice(0, 60)
+      }"`,
+    );
+  }
+  if (token !== undefined) {
+    throw new ConfigError(
+      "--register-url cannot be used with --token: a registration manifest carries no " +
+        "credentials, so the other gateway could not call this Warden; bind a private address " +
+        "without --token, or register nothing",
+    );
+  }
+  const wildcard = host === "0.0.0.0" || host === "::" || host === "[::]";
+  if (publicUrl === undefined && onDeploy) {
+    throw new ConfigError(
+      "WARDEN_REGISTER_URL on Deno Deploy needs WARDEN_PUBLIC_URL: this deployment's base URL",
+    );
+  }
+  if (publicUrl === undefined && wildcard) {
+    throw new ConfigError(
+      `--register-url with --host ${host} needs --public-url (WARDEN_PUBLIC_URL): the address ` +
+        "the other gateway reaches this Warden at",
+    );
+  }
+  const pub = publicUrl === undefined ? undefined : baseUrl("public-url", publicUrl);
+  if (pub !== undefined && pub === base) {
+    throw new ConfigError("--register-url names this Warden itself (--public-url is the same)");
+  }
+  const checkIntervalMs = intIn("register-interval", get("register-interval")!, 1, 86_400) * 1000;
+  return { url: base, token: registerToken, name, publicUrl: pub, checkIntervalMs };
+}
+
 /**
  * Builds the configuration from argv and an environment getter. Flags win over
  * the environment, the environment over defaults. Throws `ConfigError` with a
@@ -429,6 +569,7 @@ export function loadConfig(
   if (token !== undefined && token.length < 16) {
     throw new ConfigError("--token must be at least 16 characters");
   }
+  const announce = announceConfig(get, host, token, onDeploy);
   const allowedHosts = list(get("allowed-hosts"));
   const allowedOrigins = list(get("allowed-origins"));
   const kvPath = onDeploy ? undefined : get("kv")!;
@@ -474,6 +615,7 @@ export function loadConfig(
     upstreamsFile: get("upstreams"),
     registrationToken,
     registryAllowHosts: Object.freeze(list(get("registry-allow-hosts"))),
+    ...(announce ? { announce: Object.freeze(announce) } : {}),
     ...(values["help"] === true ? { command: "help" } : {}),
   });
 }

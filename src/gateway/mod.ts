@@ -28,3 +28,9 @@ export {
 } from "./manifest.ts";
 export { type BreakerSnapshot, createBreaker } from "./breaker.ts";
 export { UpstreamUnavailableError } from "./connection.ts";
+export {
+  type AnnounceManifest,
+  type Announcer,
+  type AnnounceState,
+  createAnnouncer,
+} from "./announce.ts";
