@@ -80,8 +80,10 @@ Deno.test({
       await until(
         "a failed first attempt",
         10_000,
-        async () =>
-          logged(utilities, "announce: registration failed; retrying").length > 0 || undefined,
+        () =>
+          Promise.resolve(
+            logged(utilities, "announce: registration failed; retrying").length > 0 || undefined,
+          ),
       );
       front = await spawnServer(gatewayArgs(frontPort));
       const status = await until("the registration", 20_000, async () => {
