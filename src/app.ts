@@ -48,9 +48,11 @@ import {
   type CallTracer,
   createAccounting,
   createCallTracer,
+  createDailySummary,
   createKvLimiter,
   createMetrics,
   currentRequest,
+  type DailySummary,
   type Metrics,
 } from "./usage/mod.ts";
 import { createBatchWriter, createEvidenceStore, createGovSessionStore } from "./store/mod.ts";
@@ -196,6 +198,8 @@ export interface App {
   readonly identity: VaultIdentity;
   readonly governance: Governance;
   readonly gateway: Gateway;
+  /** The vault's daily usage summary (sealed once per UTC day across instances). */
+  readonly usageSummary: DailySummary;
   /** Tells the app which port it is bound to (for the default Host allowlist). */
   setBoundPort(port: number): void;
   /** Builds a fresh McpServer (used by stdio, which has a single session). */
@@ -474,6 +478,8 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
     holdsOpen: async () => (await governance.holds.listOpen(1000)).length,
     sessions: () => ({ streamable: streamable.liveCount, sse: sse.liveCount }),
   });
+  const usageSummary = createDailySummary({ kv, accounting, append: appendAndMark, logger });
+  usageSummary.start();
   const reaper = setInterval(() => {
     streamable.reap().catch((e) => logger.warn("session reaper failed", { error: e }));
     sse.refresh().catch((e) => logger.warn("cannot refresh SSE session records", { error: e }));
@@ -495,6 +501,7 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
     identity,
     governance,
     gateway,
+    usageSummary,
     setBoundPort(port) {
       allowed = allowFor(port);
     },
@@ -502,6 +509,7 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
     async close() {
       clearInterval(reaper);
       clearInterval(checkpointer);
+      usageSummary.close();
       await gateway.close();
       await sse.close();
       await streamable.close();

@@ -40,3 +40,9 @@ export {
   traceCarrierOf,
   traceMeta,
 } from "./tracing.ts";
+export {
+  type AppendEntry,
+  createDailySummary,
+  type DailySummary,
+  MAX_SUMMARY_ROWS,
+} from "./summary.ts";
