@@ -417,11 +417,27 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
   const serverDeps = { registry, version: VERSION, extensions };
   const newMcpServer = (principal: string, transport = "mcp", binding?: Partial<SessionBinding>) =>
     createMcpServer(serverDeps, { ...binding, principal, transport });
+  // 2025-era session servers, told when the upstream catalogue changes (2026 listeners via modern).
+  const sessionServers = new Set<ReturnType<typeof createMcpServer>>();
+  const newSessionServer = (
+    principal: string,
+    transport = "mcp",
+    binding?: Partial<SessionBinding>,
+  ) => {
+    const server = newMcpServer(principal, transport, binding);
+    if (sessionServers.size < 100_000) sessionServers.add(server);
+    const previous = server.server.onclose;
+    server.server.onclose = () => {
+      sessionServers.delete(server);
+      previous?.();
+    };
+    return server;
+  };
   const streamable = createStreamableManager({
     kv,
     sessions,
     writer,
-    createServer: (binding) => newMcpServer(binding.principal, "mcp", binding),
+    createServer: (binding) => newSessionServer(binding.principal, "mcp", binding),
     responseMode: config.responseMode,
     maxEventsPerSession: config.maxEventsPerSession,
     logger,
@@ -433,10 +449,21 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
   });
   const sse = createLegacySseManager({
     sessions,
-    createServer: ({ principal }) => newMcpServer(principal),
+    createServer: ({ principal }) => newSessionServer(principal),
     logger,
     messagesPath: "/messages",
   });
+  // An upstream's list_changed (or a registration, removal, re-approval) re-lists its tools;
+  // Warden's own clients are then told: 2025 sessions by notification, 2026 listeners by stream.
+  gateway.onChange = () => {
+    for (const server of sessionServers) {
+      if (!server.isConnected()) continue;
+      Promise.resolve(server.sendToolListChanged()).catch((e) =>
+        logger.debug("cannot send tools/list_changed", { error: e })
+      );
+    }
+    modern.toolsChanged();
+  };
   function allowFor(port: number) {
     const hosts = config.allowedHosts.length > 0
       ? config.allowedHosts.map((h) => h.toLowerCase())
