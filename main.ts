@@ -82,8 +82,59 @@ async function openKv(config: Readonly<Config>, logger: Logger): Promise<Deno.Kv
     logger.info("opening Deno Deploy KV");
     return await Deno.openKv();
   }
-  return await Deno.openKv(config.kvPath);
+  if (config.kvPath !== ":memory:") await requireParentDir("--kv", config.kvPath);
+  try {
+    return await Deno.openKv(config.kvPath);
+  } catch (e) {
+    throw new ConfigError(`cannot open --kv ${config.kvPath}: ${oneLine(e)}`);
+  }
 }
+
+/** First line of an error's message: CLI errors are one line, never a stack trace. */
+function oneLine(e: unknown): string {
+  return String((e as Error)?.message ?? e).split("\n")[0];
+}
+
+/** The directory a file flag writes into must exist; a one-line error names the flag otherwise. */
+async function requireParentDir(flag: string, path: string): Promise<void> {
+  const slash = path.lastIndexOf("/");
+  const dir = slash < 0 ? "." : slash === 0 ? "/" : path.slice(0, slash);
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(dir);
+  } catch {
+    throw new ConfigError(`${flag} ${path}: directory ${dir} does not exist`);
+  }
+  if (!info.isDirectory) throw new ConfigError(`${flag} ${path}: ${dir} is not a directory`);
+}
+
+/**
+ * The server's base URL from whatever the operator pasted: the advertised
+ * `…/mcp` endpoint or the bare origin, with or without a trailing slash.
+ */
+export function serverBase(url: string): string {
+  return url.replace(/\/+$/, "").replace(/\/mcp$/, "").replace(/\/+$/, "");
+}
+
+/** Appends what to do about a 401/403 to a message about a remote call. */
+function authHint(message: string): string {
+  return /\b(401|403)\b/.test(message)
+    ? `${message} (the server requires a bearer token: pass --token SECRET or set WARDEN_TOKEN)`
+    : message;
+}
+
+/** How many positional arguments each command takes after its name. */
+const POSITIONALS: Readonly<Record<string, number>> = {
+  serve: 0,
+  stdio: 0,
+  health: 0,
+  export: 0,
+  keygen: 0,
+  verify: 1,
+  approve: 1,
+  deny: 1,
+  "approve-tool": 2,
+};
 
 let keyFileNote: { created: string; file: string } | undefined;
 let keyWarning: string | undefined;
@@ -199,7 +250,7 @@ async function serve(
   config: Readonly<Config>,
   logger: Logger,
   options: MainOptions,
-): Promise<void> {
+): Promise<number> {
   const refusal = checkExposure(config);
   if (refusal) {
     console.error(refusal);
@@ -208,25 +259,22 @@ async function serve(
   const { kv, app } = await openApp(config, logger, options);
   const ac = new AbortController();
   let announcer: Announcer | undefined;
-  const server = Deno.serve({
-    port: config.port,
-    hostname: config.host,
-    signal: ac.signal,
-    onListen: ({ hostname, port }) => {
-      app.setBoundPort(port);
-      const shown = hostname.includes(":") ? `[${hostname}]` : hostname;
-      // Printed whatever the log level: operators and scripts read the bound URL from it.
-      logger.always("listening", {
-        url: `http://${shown}:${port}/mcp`,
-        version: VERSION,
-        kv: config.kvPath ?? "deno-deploy",
-        response_mode: config.responseMode,
-        auth: config.token ? "bearer" : "none",
-      });
-      logSigningKey(app, logger);
+  let server: Deno.HttpServer;
+  try {
+    server = listen(config, ac, app, logger, (shown, port) => {
       announcer = startAnnouncer(config, app, logger, shown, port);
-    },
-  }, app.fetch);
+    });
+  } catch (e) {
+    // A busy or forbidden port: say so and exit at once, never linger listening on nothing.
+    console.error(
+      e instanceof Deno.errors.AddrInUse
+        ? `warden: port ${config.port} on ${config.host} is already in use (another warden?): pick another with --port or stop the other process`
+        : `warden: cannot listen on ${config.host}:${config.port}: ${oneLine(e)}`,
+    );
+    await app.close();
+    kv.close();
+    return 1;
+  }
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
@@ -247,6 +295,36 @@ async function serve(
     }
   }
   await server.finished;
+  return 0;
+}
+
+/** Binds the port; throws (AddrInUse, PermissionDenied) before anything is served. */
+function listen(
+  config: Readonly<Config>,
+  ac: AbortController,
+  app: App,
+  logger: Logger,
+  onBound: (shown: string, port: number) => void,
+): Deno.HttpServer {
+  return Deno.serve({
+    port: config.port,
+    hostname: config.host,
+    signal: ac.signal,
+    onListen: ({ hostname, port }) => {
+      app.setBoundPort(port);
+      const shown = hostname.includes(":") ? `[${hostname}]` : hostname;
+      // Printed whatever the log level: operators and scripts read the bound URL from it.
+      logger.always("listening", {
+        url: `http://${shown}:${port}/mcp`,
+        version: VERSION,
+        kv: config.kvPath ?? "deno-deploy",
+        response_mode: config.responseMode,
+        auth: config.token ? "bearer" : "none",
+      });
+      logSigningKey(app, logger);
+      onBound(shown, port);
+    },
+  }, app.fetch);
 }
 
 /**
@@ -328,15 +406,20 @@ async function stdio(
 async function health(config: Readonly<Config>): Promise<number> {
   const host = config.host === "0.0.0.0" || config.host === "::" ? "127.0.0.1" : config.host;
   const shown = host.includes(":") ? `[${host}]` : host;
+  // --url names the server explicitly (with or without /mcp); otherwise loopback on --host/--port,
+  // and /health is exempt from the Host check, so this works whatever --allowed-hosts says.
+  const target = config.url
+    ? `${serverBase(config.url)}/health`
+    : `http://${shown}:${config.port}/health`;
   try {
-    const res = await fetch(`http://${shown}:${config.port}/health`, {
+    const res = await fetch(target, {
       signal: AbortSignal.timeout(5000),
     });
     const body = await res.text();
     console.log(body);
     return res.ok ? 0 : 1;
   } catch (e) {
-    console.error(`warden: health check failed: ${(e as Error).message}`);
+    console.error(`warden: health check failed (${target}): ${oneLine(e)}`);
     return 1;
   }
 }
@@ -347,6 +430,7 @@ async function exportCommand(config: Readonly<Config>, logger: Logger): Promise<
     console.error("warden: export needs --out FILE");
     return 2;
   }
+  await requireParentDir("--out", config.out);
   const kv = await openKv(config, logger);
   try {
     let identity;
@@ -367,7 +451,13 @@ async function exportCommand(config: Readonly<Config>, logger: Logger): Promise<
       return 1;
     }
     const ledger = createLedger(kv, { origin: identity.origin, signer: identity.signer });
-    const file = await Deno.open(config.out, { write: true, create: true, truncate: true });
+    let file: Deno.FsFile;
+    try {
+      file = await Deno.open(config.out, { write: true, create: true, truncate: true });
+    } catch (e) {
+      console.error(`warden: cannot write --out ${config.out}: ${oneLine(e)}`);
+      return 1;
+    }
     const writer = file.writable.getWriter();
     const encoder = new TextEncoder();
     try {
@@ -406,15 +496,18 @@ async function verifyCommand(config: Readonly<Config>): Promise<number> {
   let result: BundleFileResult;
   if (config.url) {
     try {
-      result = await auditServer(config.url, { ...options, token: config.token });
+      result = await auditServer(serverBase(config.url), { ...options, token: config.token });
     } catch (e) {
-      console.error(`warden: cannot audit ${config.url}: ${(e as Error).message}`);
+      console.error(authHint(`warden: cannot audit ${config.url}: ${oneLine(e)}`));
       return 2;
     }
+    if (!result.ok && result.reason) result = { ...result, reason: authHint(result.reason) };
   } else {
     const path = config.args[0];
     if (!path) {
-      console.error("warden: verify needs a bundle file (or --url URL)");
+      console.error(
+        "warden: verify needs a bundle file (or --url URL, the server with or without /mcp)",
+      );
       return 2;
     }
     let file: Deno.FsFile;
@@ -451,7 +544,12 @@ async function keygenCommand(config: Readonly<Config>): Promise<number> {
   const { keyFile, pubFile, publicKey } = await generateOperatorKey(
     config.operatorName ?? "operator",
   );
-  await Deno.mkdir(config.out, { recursive: true });
+  try {
+    await Deno.mkdir(config.out, { recursive: true });
+  } catch (e) {
+    console.error(`warden: cannot create --out directory ${config.out}: ${oneLine(e)}`);
+    return 1;
+  }
   const keyPath = `${config.out}/operator.key`;
   try {
     await Deno.writeTextFile(keyPath, keyFile, { mode: 0o600, createNew: true });
@@ -529,7 +627,9 @@ async function decideCommand(
 ): Promise<number> {
   const holdId = config.args[0];
   if (!holdId || !config.key || !config.url) {
-    console.error(`warden: ${decision} needs HOLD_ID, --key FILE and --url URL`);
+    console.error(
+      `warden: ${decision} needs HOLD_ID, --key FILE and --url URL (the server, with or without /mcp)`,
+    );
     return 2;
   }
   let key;
@@ -539,7 +639,7 @@ async function decideCommand(
     console.error(`warden: cannot load operator key ${config.key}: ${(e as Error).message}`);
     return 2;
   }
-  const base = config.url.replace(/\/+$/, "");
+  const base = serverBase(config.url);
   const headers: Record<string, string> = { "content-type": "application/json" };
   if (config.token) headers.authorization = `Bearer ${config.token}`;
   try {
@@ -550,7 +650,11 @@ async function decideCommand(
     const hold = await res.json();
     if (!res.ok) {
       console.error(
-        `warden: ${hold?.error?.message ?? `GET /holds/${holdId} answered ${res.status}`}`,
+        authHint(
+          `warden: ${
+            hold?.error?.message ?? "refused"
+          } (GET /holds/${holdId} answered ${res.status})`,
+        ),
       );
       return 1;
     }
@@ -573,7 +677,11 @@ async function decideCommand(
     const body = await post.json();
     if (!post.ok) {
       console.error(
-        `warden: ${decision} refused (${post.status}): ${body?.error?.message ?? "unknown error"}`,
+        authHint(
+          `warden: ${decision} refused (${post.status}): ${
+            body?.error?.message ?? "unknown error"
+          }`,
+        ),
       );
       return 1;
     }
@@ -597,7 +705,9 @@ async function decideCommand(
 async function approveToolCommand(config: Readonly<Config>): Promise<number> {
   const [server, tool] = config.args;
   if (!server || !tool || !config.key || !config.url) {
-    console.error("warden: approve-tool needs SERVER TOOL, --key FILE and --url URL");
+    console.error(
+      "warden: approve-tool needs SERVER TOOL, --key FILE and --url URL (the server, with or without /mcp)",
+    );
     return 2;
   }
   let key;
@@ -607,7 +717,7 @@ async function approveToolCommand(config: Readonly<Config>): Promise<number> {
     console.error(`warden: cannot load operator key ${config.key}: ${(e as Error).message}`);
     return 2;
   }
-  const base = config.url.replace(/\/+$/, "");
+  const base = serverBase(config.url);
   const headers: Record<string, string> = { "content-type": "application/json" };
   if (config.token) headers.authorization = `Bearer ${config.token}`;
   try {
@@ -618,7 +728,11 @@ async function approveToolCommand(config: Readonly<Config>): Promise<number> {
     const status = await res.json();
     if (!res.ok) {
       console.error(
-        `warden: ${status?.error?.message ?? `GET /api/servers/${server} answered ${res.status}`}`,
+        authHint(
+          `warden: ${
+            status?.error?.message ?? "refused"
+          } (GET /api/servers/${server} answered ${res.status})`,
+        ),
       );
       return 1;
     }
@@ -650,7 +764,11 @@ async function approveToolCommand(config: Readonly<Config>): Promise<number> {
     const body = await post.json();
     if (!post.ok) {
       console.error(
-        `warden: approve-tool refused (${post.status}): ${body?.error?.message ?? "unknown error"}`,
+        authHint(
+          `warden: approve-tool refused (${post.status}): ${
+            body?.error?.message ?? "unknown error"
+          }`,
+        ),
       );
       return 1;
     }
@@ -673,6 +791,16 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
       return 2;
     }
     throw e;
+  }
+  const allowed = POSITIONALS[config.command];
+  if (allowed !== undefined && config.args.length > allowed) {
+    console.error(
+      `warden: ${config.command} takes ${allowed === 0 ? "no" : `at most ${allowed}`} ` +
+        `positional argument${allowed === 1 ? "" : "s"}; unexpected: ${
+          config.args.slice(allowed).map((a) => JSON.stringify(a)).join(" ")
+        }\nRun 'warden --help' for usage.`,
+    );
+    return 2;
   }
   const logger = createLogger({ level: config.logLevel });
   try {
@@ -702,8 +830,7 @@ async function dispatch(
       console.log(helpText());
       return 0;
     case "serve":
-      await serve(config, logger, options);
-      return 0;
+      return await serve(config, logger, options);
     case "stdio":
       await stdio(config, logger, options);
       return 0;

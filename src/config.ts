@@ -282,7 +282,8 @@ export const FLAGS: readonly FlagSpec[] = [
     name: "url",
     type: "string",
     placeholder: "URL",
-    help: "verify: audit a running server at this base URL; approve/deny: the server",
+    help:
+      "the running server (with or without /mcp) for verify, approve/deny/approve-tool and health",
   },
   {
     name: "conformance-fixtures",

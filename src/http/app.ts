@@ -202,7 +202,11 @@ export function createHttpApp(deps: HttpDeps): Hono<Env> {
   });
 
   app.use("*", async (c, next) => {
-    const refusal = checkHostAndOrigin(c.req.raw, deps.allow());
+    // GET /health is exempt from the Host check: `warden health` (a container's HEALTHCHECK)
+    // probes loopback whatever --allowed-hosts / --public-url say. It reveals nothing private.
+    const healthProbe = c.req.path === "/health" &&
+      (c.req.method === "GET" || c.req.method === "HEAD");
+    const refusal = healthProbe ? undefined : checkHostAndOrigin(c.req.raw, deps.allow());
     if (refusal) {
       log.warn("request refused", { status: 403, path: c.req.path, reason: refusal.message });
       return errorResponse(c.req.path, refusal);
