@@ -7,6 +7,10 @@
  * upstream, its version and the definition hash; the vault verifies.
  */
 import assert from "node:assert/strict";
+import {
+  Client as V2Client,
+  StreamableHTTPClientTransport as V2Transport,
+} from "@modelcontextprotocol/client";
 import { parseUpstreams } from "../../src/gateway/mod.ts";
 import { auditServer } from "../../src/vault/mod.ts";
 import { connectSse, connectStreamable } from "../_helpers/client.ts";
@@ -171,6 +175,36 @@ Deno.test({
       // F6 on upstream results: a secret the upstream echoes back is flagged and redacted in the vault.
       const secret = await invoke(server, "ev__echo", { message: "card 4111 1111 1111 1111" });
       assert.notEqual(secret.body.policy_verdict, "SEAL");
+
+      // Every upstream kind over MCP in both eras (v2 Client on 2026-07-28 and on 2025-11-25)
+      // and over /invoke: the upstream answers, Warden's governance is beside its result.
+      const calls: [string, Record<string, unknown>, RegExp][] = [
+        ["ev__echo", { message: "modern" }, /Echo: modern/],
+        ["evsse__echo", { message: "modern" }, /Echo: modern/],
+        ["mem__read_graph", {}, /warden/],
+        ["fs__read_text_file", { path: `${files}/hello.txt` }, /hello from the filesystem/],
+      ];
+      for (const era of ["2026-07-28", "2025-11-25"] as const) {
+        const v2 = new V2Client({ name: `v2-${era}`, version: "1.0.0" }, {
+          versionNegotiation: { mode: era === "2026-07-28" ? { pin: era } : "legacy" },
+        });
+        await v2.connect(new V2Transport(new URL(`${server.url}/mcp`)));
+        // "legacy" negotiates the newest 2025-era revision the server offers.
+        assert.equal(v2.getNegotiatedProtocolVersion(), era);
+        for (const [name, args, expected] of calls) {
+          const r: any = await v2.callTool({ name, arguments: args });
+          assert.equal(r.isError ?? false, false, `${era} ${name}: ${JSON.stringify(r)}`);
+          assert.match(JSON.stringify(r.content), expected, `${era} ${name}`);
+          assert.equal(r._meta["warden/governance"].policy_verdict, "SEAL", `${era} ${name}`);
+        }
+        await v2.close();
+      }
+      for (const [name, args, expected] of calls) {
+        const r = await invoke(server, name, args);
+        assert.equal(r.status, 200, name);
+        assert.equal(r.body.policy_verdict, "SEAL", `${name}: ${JSON.stringify(r.body)}`);
+        assert.match(JSON.stringify(r.body.result.content), expected, name);
+      }
 
       await client.close();
       const audit = await auditServer(server.url);
