@@ -8,6 +8,7 @@
  * BENCH_WARMUP_MS (default 1000), BENCH_ONLY (comma-separated suite names),
  * BENCH_VAULT_ENTRIES (default 1000000: the size of the vault-scale log).
  */
+import { gatewaySuite } from "./_gateway.ts";
 import { runVaultScale } from "./_vault_scale.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
@@ -175,7 +176,12 @@ const wardenArgs = (extra: string[] = []) => [
 /** Suites: each compares variants measured in the same interleaved rounds. */
 const SUITES: Record<
   string,
-  { variants: Variant[]; ratios: [string, string, number][]; concurrency?: number[] }
+  {
+    variants: Variant[];
+    ratios: [string, string, number][];
+    concurrency?: number[];
+    setup?: (dir: string) => void;
+  }
 > = {
   foundation: {
     variants: [
@@ -233,6 +239,8 @@ const SUITES: Record<
       ["warden-limits-budget", "warden-no-limits", 0],
     ],
   },
+  // The gateway (issue 11): upstream echo direct, routed, governed and sealed, naive relay.
+  gateway: gatewaySuite(ROOT, wardenArgs),
 };
 
 /**
@@ -268,6 +276,7 @@ for (const [suiteName, suite] of Object.entries(SUITES)) {
   if (only.length && !only.includes(suiteName)) continue;
   const tmp = await Deno.makeTempDir({ prefix: "warden-bench-" });
   writePolicies(tmp);
+  suite.setup?.(tmp);
   const levels = suite.concurrency ?? [1, 32];
   const samples: Record<string, Record<number, Sample[]>> = {};
   const running: Running[] = [];

@@ -1,0 +1,54 @@
+/**
+ * The gateway suite: `tools/call` of server-everything's `echo` direct,
+ * through Warden as pure routing (governance floors and sealing off), through
+ * Warden fully governed and sealed, and through a naive SDK relay (a Client
+ * forwarding to an McpServer). Issue 11's targets: pure routing adds ≤ 0.3 ms
+ * p50 at c=1 and beats the naive relay's throughput at c=32.
+ */
+import { freePort } from "../_helpers/upstreams.ts";
+
+/** A variant as run.ts starts it. */
+export interface GatewayVariant {
+  readonly name: string;
+  readonly args: string[];
+  readonly mcp: boolean;
+  readonly tool: string;
+  readonly toolArgs: Record<string, unknown>;
+  readonly expect: string;
+}
+
+/** The suite; `setup` writes the upstreams file into the suite's working directory. */
+export function gatewaySuite(root: string, wardenArgs: (extra: string[]) => string[]) {
+  const port = freePort();
+  const url = `http://127.0.0.1:${port}/mcp`;
+  const echo = { tool: "echo", toolArgs: { message: "hi" }, expect: "Echo: hi", mcp: true };
+  const warden = (name: string, policy: string, extra: string[] = []): GatewayVariant => ({
+    name,
+    args: wardenArgs(["--upstreams", "upstreams.json", "--policy", policy, ...extra]),
+    ...echo,
+    tool: "ev__echo",
+  });
+  return {
+    variants: [
+      {
+        name: "everything-direct",
+        args: [`${root}tests/bench/_everything.ts`, String(port)],
+        ...echo,
+      },
+      warden("warden-routing-only", "policy-floors-off.json", ["--sealing", "off"]),
+      warden("warden-governed-sealed", "policy-floors-on.json"),
+      { name: "naive-sdk-relay", args: [`${root}tests/bench/_naive_relay.ts`, url], ...echo },
+    ] as GatewayVariant[],
+    ratios: [
+      ["warden-routing-only", "naive-sdk-relay", 1],
+      ["warden-routing-only", "everything-direct", 0],
+      ["warden-governed-sealed", "warden-routing-only", 0],
+    ] as [string, string, number][],
+    setup(dir: string) {
+      Deno.writeTextFileSync(
+        `${dir}/upstreams.json`,
+        JSON.stringify([{ name: "ev", transport: "streamable-http", url }]),
+      );
+    },
+  };
+}
