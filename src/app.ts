@@ -35,6 +35,7 @@ import {
   createSessionStore,
   createStreamableManager,
   type LegacySseManager,
+  modernConformanceExtension,
   type ModernHandler,
   type ServerExtension,
   type SessionBinding,
@@ -444,7 +445,17 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
   });
   // The 2026-07-28 path: servers built once into a pool, the principal passed per request.
   const modern = createModernHandler({
-    createServer: () => newMcpServer("anonymous", "mcp", { modern: true }),
+    createServer: () => {
+      const server = newMcpServer("anonymous", "mcp", { modern: true });
+      // The fixtures' list-change triggers publish through this handler's listen router.
+      if (fixtures) {
+        modernConformanceExtension(server, {
+          toolsChanged: () => modern.toolsChanged(),
+          promptsChanged: () => modern.promptsChanged(),
+        });
+      }
+      return server;
+    },
     logger,
   });
   const sse = createLegacySseManager({

@@ -11,4 +11,5 @@ export * from "./legacy_sse.ts";
 export * from "./stdio.ts";
 export { KvEventStore } from "./event_store.ts";
 export { conformanceExtension } from "./conformance.ts";
+export { modernConformanceExtension } from "./conformance_modern.ts";
 export { wardenExtension } from "./warden_extension.ts";

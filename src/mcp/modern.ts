@@ -58,6 +58,8 @@ export interface ModernHandler {
   readonly busy: number;
   /** Publishes `notifications/tools/list_changed` to open `subscriptions/listen` streams. */
   toolsChanged(): void;
+  /** Publishes `notifications/prompts/list_changed` to open `subscriptions/listen` streams. */
+  promptsChanged(): void;
   close(): Promise<void>;
 }
 
@@ -157,6 +159,9 @@ export function createModernHandler(options: ModernOptions): ModernHandler {
     },
     toolsChanged() {
       handler.notify.toolsChanged();
+    },
+    promptsChanged() {
+      handler.notify.promptsChanged();
     },
     async close() {
       await handler.close();
