@@ -52,6 +52,7 @@ import {
   createDailySummary,
   createKvLimiter,
   createMetrics,
+  createSessionGauges,
   currentRequest,
   type DailySummary,
   type Metrics,
@@ -303,6 +304,14 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
   }
 
   const policy = deps.policy ?? DEFAULT_POLICY;
+  const reaperMs = Math.max(1000, Math.min(60_000, config.sessionTtlMs / 4));
+  // Live sessions per instance, in KV, so check_vital sums instances instead of scanning records.
+  const sessionGauges = createSessionGauges(kv, {
+    instanceId: crypto.randomUUID(),
+    staleMs: 2 * reaperMs,
+  });
+  const publishSessions = () =>
+    sessionGauges.publish({ streamable: streamable.liveCount, sse: sse.liveCount });
   const metrics = createMetrics();
   const accounting = createAccounting(kv, { policy });
   const { files, shell } = await openLocalAccess(config, policy);
@@ -392,7 +401,8 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
               // Declared below; vitals only runs once the app is serving.
               live_streamable: streamable.liveCount,
               live_sse: sse.liveCount,
-              stored: await sessions.count(),
+              // Every instance's published live counts, not a scan of every stored record.
+              ...await publishSessions().then(() => sessionGauges.total()),
             },
             calls_last_minute: governance.rates.callsLastMinute(),
             upstreams: gateway.servers().map((s) => ({
@@ -518,10 +528,12 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
   });
   const usageSummary = createDailySummary({ kv, accounting, append: appendAndMark, logger });
   usageSummary.start();
+  publishSessions().catch((e) => logger.warn("cannot publish session counts", { error: e }));
   const reaper = setInterval(() => {
     streamable.reap().catch((e) => logger.warn("session reaper failed", { error: e }));
     sse.refresh().catch((e) => logger.warn("cannot refresh SSE session records", { error: e }));
-  }, Math.max(1000, Math.min(60_000, config.sessionTtlMs / 4)));
+    publishSessions().catch((e) => logger.warn("cannot publish session counts", { error: e }));
+  }, reaperMs);
   const checkpointer = setInterval(() => {
     checkpointIfNeeded().catch((e) => {
       unsigned = true;

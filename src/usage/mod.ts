@@ -46,3 +46,4 @@ export {
   type DailySummary,
   MAX_SUMMARY_ROWS,
 } from "./summary.ts";
+export { createSessionGauges, type LiveSessionTotals, type SessionGauges } from "./gauges.ts";
