@@ -489,9 +489,14 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
     const hosts = config.allowedHosts.length > 0
       ? config.allowedHosts.map((h) => h.toLowerCase())
       : defaultAllowedHosts(port);
+    // Browsers always send the port in Origin unless it is the scheme's default, so by default
+    // only pages served from this very port may call: not every local web app on localhost.
+    const originHosts = config.allowedHosts.length > 0
+      ? hosts
+      : hosts.filter((h) => h.endsWith(`:${port}`));
     const origins = config.allowedOrigins.length > 0
       ? config.allowedOrigins.map((o) => o.toLowerCase())
-      : hosts.flatMap((h) => [`http://${h}`, `https://${h}`]);
+      : originHosts.flatMap((h) => [`http://${h}`, `https://${h}`]);
     return { hosts, origins };
   }
   // Recomputed only when the bound port becomes known, not per request.

@@ -134,7 +134,8 @@ export const FLAGS: readonly FlagSpec[] = [
     env: "WARDEN_ALLOWED_ORIGINS",
     type: "string",
     placeholder: "LIST",
-    help: "comma-separated Origin values accepted (default: http://<each allowed host>)",
+    help:
+      "comma-separated Origin values accepted (default: http(s)://<each allowed host> with the bound port)",
   },
   {
     name: "trusted-proxies",

@@ -753,11 +753,16 @@ export function evaluatePost(input: PostInput, pre: readonly FloorResult[]): Flo
     ...(result.data === undefined ? [] : scan(result.data, "result.data")),
   ];
   // Scans run inside `govern`, so a floor that is off costs nothing.
-  const pii = () => [
-    ...detailList<Finding>(byId.get("F6"), "findings"),
-    ...findPii(result.text, "result.text"),
-    ...(result.data === undefined ? [] : findPii(result.data, "result.data")),
-  ];
+  // One scan over arguments, text and data: a value the tool echoes back (in its text and
+  // again in its data) is the same finding, counted once where it was first seen.
+  const pii = () => {
+    const seen = new Set<string>();
+    return [
+      ...findPii(input.call.arguments, "arguments", seen),
+      ...findPii(result.text, "result.text", seen),
+      ...(result.data === undefined ? [] : findPii(result.data, "result.data", seen)),
+    ];
+  };
   byId.set("F6", govern("F6", policy, () => empathyDraft(pii(), policy)));
   byId.set("F8", genius({ result, policy }));
   byId.set(

@@ -284,6 +284,7 @@ export function placeholder(kind: PiiKind): string {
  */
 export function redactText(
   text: string,
+  seen?: Set<string>,
 ): { text: string; counts: Partial<Record<PiiKind, number>> } {
   const counts: Partial<Record<PiiKind, number>> = {};
   let out = text;
@@ -297,11 +298,25 @@ export function redactText(
     regex.lastIndex = 0;
     out = out.replace(regex, (match) => {
       if (accept && !accept(match)) return match;
-      counts[kind] = (counts[kind] ?? 0) + 1;
+      if (firstSighting(seen, kind, match)) counts[kind] = (counts[kind] ?? 0) + 1;
       return placeholder(kind);
     });
   }
   return { text: out, counts };
+}
+
+/**
+ * Whether this is the first time `value` of `kind` is seen: with a `seen` set a
+ * value found again (echoed in a result, repeated in a string) is redacted but
+ * not counted again, so a finding is counted once. The set lives only for one
+ * scan and never leaves memory.
+ */
+function firstSighting(seen: Set<string> | undefined, kind: PiiKind, value: string): boolean {
+  if (seen === undefined) return true;
+  const key = `${kind}\u0000${value}`;
+  if (seen.has(key)) return false;
+  seen.add(key);
+  return true;
 }
 
 /** The redacted form of an object key, used for keys and for paths. */
@@ -325,7 +340,11 @@ export function redactKey(key: string): string {
  * // findings: [{ kind: "card", path: "$.card", count: 1 }]
  * ```
  */
-export function redact(value: unknown, root = "$"): { value: unknown; findings: Finding[] } {
+export function redact(
+  value: unknown,
+  root = "$",
+  seen?: Set<string>,
+): { value: unknown; findings: Finding[] } {
   const findings = new Map<string, Finding>();
   const ancestors: object[] = [];
 
@@ -342,15 +361,15 @@ export function redact(value: unknown, root = "$"): { value: unknown; findings: 
 
   function copy(node: unknown, path: string): unknown {
     if (typeof node === "string") {
-      const { text, counts } = redactText(node);
+      const { text, counts } = redactText(node, seen);
       record(path, counts);
       return text;
     }
     if (typeof node === "number") {
       // Only long integers can carry a card or phone number.
       if (!Number.isSafeInteger(node) || Math.abs(node) < 1e7) return node;
-      const { text, counts } = redactText(String(node));
-      if (Object.keys(counts).length === 0) return node;
+      const { text, counts } = redactText(String(node), seen);
+      if (text === String(node)) return node;
       record(path, counts);
       return text;
     }
@@ -363,14 +382,14 @@ export function redact(value: unknown, root = "$"): { value: unknown; findings: 
     } else {
       const object: Record<string, unknown> = {};
       for (const [key, child] of Object.entries(node)) {
-        const { text: label, counts } = redactText(key);
+        const { text: label, counts } = redactText(key, seen);
         const childPath = keyPath(path, label);
         record(childPath, counts);
         let name = label;
         // Two keys can redact to the same text; keep both values.
         for (let n = 2; Object.hasOwn(object, name); n++) name = `${label} (${n})`;
         const named = typeof child === "string" ? secretByName(key, child) : undefined;
-        if (named) record(childPath, { [named]: 1 });
+        if (named && firstSighting(seen, named, child as string)) record(childPath, { [named]: 1 });
         // defineProperty, not assignment: a "__proto__" key stays a key.
         Object.defineProperty(object, name, {
           value: named ? placeholder(named) : copy(child, childPath),
@@ -398,6 +417,10 @@ export function redact(value: unknown, root = "$"): { value: unknown; findings: 
  * findPii(["ok", "bob@example.com"], "arguments"); // [{ kind: "email", path: "arguments[1]", count: 1 }]
  * ```
  */
-export function findPii(value: unknown, root = "$"): Finding[] {
-  return redact(value, root).findings;
+export function findPii(
+  value: unknown,
+  root = "$",
+  seen: Set<string> = new Set(),
+): Finding[] {
+  return redact(value, root, seen).findings;
 }

@@ -24,7 +24,14 @@ import {
 } from "../usage/mod.ts";
 import { createGatewayRoutes } from "./gateway_routes.ts";
 import type { Gateway } from "../gateway/mod.ts";
-import { checkHostAndOrigin, createBearerCheck, HttpError, parseJson, readBody } from "./guards.ts";
+import {
+  checkHostAndOrigin,
+  createBearerCheck,
+  HttpError,
+  parseJson,
+  readBody,
+  requireJsonContentType,
+} from "./guards.ts";
 
 /** Everything the HTTP app needs, already opened and wired by app.ts. */
 export interface HttpDeps {
@@ -164,7 +171,11 @@ export function createHttpApp(deps: HttpDeps): Hono<Env> {
     if (text.trim() === "") throw new HttpError(400, "Parse error: empty body", -32700);
     return parseJson(text);
   }
-  const jsonBody = (c: Context<Env>) => jsonFrom(c.req.raw);
+  /** The body of a JSON-only route (/invoke, /mcp, /messages): Content-Type must say JSON. */
+  const jsonBody = (c: Context<Env>) => {
+    requireJsonContentType(c.req.raw);
+    return jsonFrom(c.req.raw);
+  };
 
   function withDeadline(promise: Promise<Response>): Promise<Response> {
     let cancel = () => {};

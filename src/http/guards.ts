@@ -131,6 +131,24 @@ async function readLimited(
   return bytes;
 }
 
+/**
+ * JSON routes take only `Content-Type: application/json` (parameters such as
+ * charset allowed): a browser can send text/plain or a form cross-site without
+ * a CORS preflight, so anything else is refused (415) before the body is read.
+ */
+export function requireJsonContentType(req: Request): void {
+  const raw = req.headers.get("content-type");
+  const type = (raw ?? "").split(";")[0].trim().toLowerCase();
+  if (type !== "application/json") {
+    throw new HttpError(
+      415,
+      `Unsupported Media Type: send the body with Content-Type: application/json (got ${
+        raw === null ? "none" : JSON.stringify(raw.slice(0, 100))
+      })`,
+    );
+  }
+}
+
 /** Parses JSON, turning a syntax error into JSON-RPC's -32700. */
 export function parseJson(text: string): unknown {
   try {

@@ -76,8 +76,12 @@ function messageOf(result: GovernedResult, status: Envelope["status"]): string {
       return holdMessage(result);
     case "BLOCKED":
       if (v.verdict === "SABAR") {
-        const fixes = v.fixes?.length ? ` Fix: ${v.fixes.join("; ")}.` : "";
-        const retry = v.retryAfterS ? ` Retry after ${v.retryAfterS} s.` : "";
+        // Each thing once: a fix the reasons already state, or a retry time already given, is
+        // not repeated.
+        const newFixes = (v.fixes ?? []).filter((f) => !v.reasons.some((r) => r.includes(f)));
+        const fixes = newFixes.length ? ` Fix: ${newFixes.join("; ")}.` : "";
+        const saidRetry = [...v.reasons, ...newFixes].some((t) => /retry after/i.test(t));
+        const retry = v.retryAfterS && !saidRetry ? ` Retry after ${v.retryAfterS} s.` : "";
         return `Not executed (SABAR): ${v.reasons.join("; ")}.${fixes}${retry}`;
       }
       return `Blocked (VOID): ${v.reasons.join("; ")}`;
