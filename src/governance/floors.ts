@@ -343,7 +343,8 @@ export function peace(
 function describeFindings(findings: readonly Finding[]): string {
   const totals = new Map<PiiKind, number>();
   for (const { kind, count } of findings) totals.set(kind, (totals.get(kind) ?? 0) + count);
-  return PII_KINDS.filter((k) => totals.has(k)).map((k) => `${k} ×${totals.get(k)}`).join(", ");
+  return PII_KINDS.filter((k) => (totals.get(k) ?? 0) > 0).map((k) => `${k} ×${totals.get(k)}`)
+    .join(", ");
 }
 
 function empathyDraft(findings: Finding[], policy: Policy): Draft {

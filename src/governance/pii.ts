@@ -298,7 +298,8 @@ export function redactText(
     regex.lastIndex = 0;
     out = out.replace(regex, (match) => {
       if (accept && !accept(match)) return match;
-      if (firstSighting(seen, kind, match)) counts[kind] = (counts[kind] ?? 0) + 1;
+      // A repeat is still reported (count 0) so its path is known and redacted everywhere.
+      counts[kind] = (counts[kind] ?? 0) + (firstSighting(seen, kind, match) ? 1 : 0);
       return placeholder(kind);
     });
   }
@@ -351,7 +352,7 @@ export function redact(
   function record(path: string, counts: Partial<Record<PiiKind, number>>): void {
     for (const kind of PII_KINDS) {
       const count = counts[kind];
-      if (!count) continue;
+      if (count === undefined) continue;
       const key = `${path}\u0000${kind}`;
       const same = findings.get(key);
       if (same) same.count += count;
@@ -389,7 +390,9 @@ export function redact(
         // Two keys can redact to the same text; keep both values.
         for (let n = 2; Object.hasOwn(object, name); n++) name = `${label} (${n})`;
         const named = typeof child === "string" ? secretByName(key, child) : undefined;
-        if (named && firstSighting(seen, named, child as string)) record(childPath, { [named]: 1 });
+        if (named) {
+          record(childPath, { [named]: firstSighting(seen, named, child as string) ? 1 : 0 });
+        }
         // defineProperty, not assignment: a "__proto__" key stays a key.
         Object.defineProperty(object, name, {
           value: named ? placeholder(named) : copy(child, childPath),
