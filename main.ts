@@ -23,6 +23,7 @@ import {
 } from "./src/governance/mod.ts";
 import { checkExposure, type Config, ConfigError, helpText, loadConfig } from "./src/config.ts";
 import { createLogger, type Logger } from "./src/log.ts";
+import { identityCommand } from "./src/identity/cli.ts";
 import { serveStdio } from "./src/mcp/mod.ts";
 import type { ToolDefinition } from "./src/tools/mod.ts";
 import { VERSION } from "./src/version.ts";
@@ -782,6 +783,7 @@ async function approveToolCommand(config: Readonly<Config>): Promise<number> {
 
 /** Runs the CLI and resolves with the process exit code. */
 export async function main(argv: string[], options: MainOptions = {}): Promise<number> {
+  if (argv[0] === "token" || argv[0] === "user") return await identityCommand(argv);
   let config: Readonly<Config>;
   try {
     config = loadConfig(argv, (name) => Deno.env.get(name));

@@ -26,6 +26,7 @@ import {
   type UpstreamConfig,
 } from "./gateway/mod.ts";
 import { createHttpApp } from "./http/mod.ts";
+import { type AuthResolver, createAuthResolver } from "./identity/mod.ts";
 import type { Logger } from "./log.ts";
 import {
   conformanceExtension,
@@ -202,6 +203,8 @@ export interface App {
   readonly gateway: Gateway;
   /** The vault's daily usage summary (sealed once per UTC day across instances). */
   readonly usageSummary: DailySummary;
+  /** Maps each request's bearer token to a principal; OAuth plugs its verifier in with `addVerifier`. */
+  readonly auth: AuthResolver;
   /** Tells the app which port it is bound to (for the default Host allowlist). */
   setBoundPort(port: number): void;
   /** Builds a fresh McpServer (used by stdio, which has a single session). */
@@ -502,7 +505,14 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
   // Recomputed only when the bound port becomes known, not per request.
   let allowed = allowFor(config.port);
   const allow = () => allowed;
+  const auth = createAuthResolver({
+    kv,
+    ...(config.token !== undefined ? { staticToken: config.token } : {}),
+    required: config.token !== undefined,
+    defaultRoles: () => governance.policy.default_roles,
+  });
   const http = createHttpApp({
+    auth,
     registry,
     streamable,
     modern,
@@ -547,6 +557,7 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
   }, config.checkpointIntervalMs);
   return {
     fetch: (req, info) => http.fetch(req, info),
+    auth,
     registry,
     sessions,
     streamable,

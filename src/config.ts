@@ -367,6 +367,8 @@ export const COMMANDS: Readonly<Record<string, string>> = {
   deny: "deny HOLD_ID: sign a denial with --key FILE and send it to --url URL",
   "approve-tool":
     "approve-tool SERVER TOOL: sign the upstream tool's current definition with --key FILE at --url URL",
+  token: "token create|list|revoke: bearer tokens for principals in --kv (see below)",
+  user: "user add|list|remove: people who log in, in --kv (password from stdin or WARDEN_PASSWORD)",
   verify: "verify BUNDLE offline (or --url URL): every hash, the chain, signatures, consistency",
 };
 

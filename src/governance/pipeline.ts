@@ -9,7 +9,8 @@ import { type AppendOptions, entryProblem, lenientDigestJson } from "../vault/mo
 import { evaluatePost, evaluatePre } from "./floors.ts";
 import { holdDigest, HoldError, type HoldRecord, type HoldStore } from "./holds.ts";
 import { redact } from "./pii.ts";
-import { type Policy, rolesOf } from "./policy.ts";
+import type { Policy } from "./policy.ts";
+import { principalFields, rolesFor } from "../identity/context.ts";
 import type { RateLimiter, RateSubject } from "./rates.ts";
 import { boundReasons, boundText, MAX_RECORDED_NAME, unrecordableCall } from "./sealable.ts";
 import type { CallFacts, Claim, FloorId, FloorResult, RateFacts, ToolFacts } from "./types.ts";
@@ -246,7 +247,7 @@ export function createGovernance(deps: GovernanceDeps): Governance {
       tool: call.tool,
       arguments: call.arguments,
       principal: call.principal,
-      roles: rolesOf(policy, call.principal),
+      roles: rolesFor(policy, call.principal),
       sessionId: call.sessionId,
       actor: call.actor,
       argumentBytes: call.argumentBytes,
@@ -272,7 +273,8 @@ export function createGovernance(deps: GovernanceDeps): Governance {
 
   async function seal(fields: Record<string, unknown>, options?: AppendOptions) {
     if (!deps.seal) return undefined;
-    return await deps.seal(fields, options);
+    const who = typeof fields.principal === "string" ? principalFields(fields.principal) : {};
+    return await deps.seal({ ...fields, ...who }, options);
   }
 
   /**
@@ -423,7 +425,7 @@ export function createGovernance(deps: GovernanceDeps): Governance {
         tool: "respond",
         arguments: { query: input.query },
         principal: input.principal,
-        roles: rolesOf(policy, input.principal),
+        roles: rolesFor(policy, input.principal),
         argumentBytes: new TextEncoder().encode(input.query).byteLength,
         schemaIssues: [],
       };

@@ -13,7 +13,14 @@ import type { CallOutcome, ToolRegistry } from "../tools/mod.ts";
 import type { Ledger } from "../vault/mod.ts";
 import { createVaultRoutes } from "./vault_routes.ts";
 import { createGovernanceRoutes } from "./governance_routes.ts";
-import { type Governance, rolesOf } from "../governance/mod.ts";
+import type { Governance } from "../governance/mod.ts";
+import {
+  anonymousPrincipal,
+  type AuthResolver,
+  createAuthResolver,
+  isAuthFailure,
+} from "../identity/mod.ts";
+import { rolesFor } from "../identity/context.ts";
 import {
   type Accounting,
   clientIpOf,
@@ -26,7 +33,6 @@ import { createGatewayRoutes } from "./gateway_routes.ts";
 import type { Gateway } from "../gateway/mod.ts";
 import {
   checkHostAndOrigin,
-  createBearerCheck,
   HttpError,
   parseJson,
   readBody,
@@ -45,6 +51,11 @@ export interface HttpDeps {
   readonly version: string;
   readonly startedAtMs: number;
   readonly token?: string;
+  /**
+   * Maps `Authorization: Bearer` to a principal (src/identity/). Built from
+   * `token` and `kv` when absent; the OAuth server plugs its verifier in here.
+   */
+  readonly auth?: AuthResolver;
   readonly maxBodyBytes: number;
   readonly requestTimeoutMs: number;
   readonly deadlines: DeadlineScheduler;
@@ -153,8 +164,12 @@ function invokeResponse(outcome: CallOutcome) {
 export function createHttpApp(deps: HttpDeps): Hono<Env> {
   const app = new Hono<Env>();
   const log = deps.logger;
-  const checkBearer = deps.token ? createBearerCheck(deps.token) : undefined;
-  const principalForToken = "bearer";
+  const auth = deps.auth ?? createAuthResolver({
+    kv: deps.kv,
+    ...(deps.token !== undefined ? { staticToken: deps.token } : {}),
+    required: deps.token !== undefined,
+    defaultRoles: () => deps.governance.policy.default_roles,
+  });
   // Registration carries its own bearer token (checked by the gateway routes), not --token.
   const registrationRoute = (req: Request, path: string) =>
     deps.registrationToken !== undefined &&
@@ -222,17 +237,22 @@ export function createHttpApp(deps: HttpDeps): Hono<Env> {
       log.warn("request refused", { status: 403, path: c.req.path, reason: refusal.message });
       return errorResponse(c.req.path, refusal);
     }
-    if (checkBearer && c.req.path !== "/health" && !registrationRoute(c.req.raw, c.req.path)) {
-      const denied = checkBearer(c.req.raw);
-      if (denied) {
-        log.warn("request refused", { status: 401, path: c.req.path, reason: denied.message });
-        return errorResponse(c.req.path, denied);
-      }
-      c.set("principal", principalForToken);
-    } else {
-      c.set("principal", "anonymous");
+    const exempt = c.req.path === "/health" || registrationRoute(c.req.raw, c.req.path);
+    const resolved = exempt
+      ? anonymousPrincipal(deps.governance.policy.default_roles)
+      : await auth.resolve(c.req.raw);
+    if (isAuthFailure(resolved)) {
+      const challenge = 'Bearer realm="warden"';
+      const denied = new HttpError(401, resolved.message, -32001, {
+        "www-authenticate": resolved.error === "invalid"
+          ? `${challenge}, error="invalid_token"`
+          : challenge,
+      });
+      log.warn("request refused", { status: 401, path: c.req.path, reason: denied.message });
+      return errorResponse(c.req.path, denied);
     }
-    await next();
+    c.set("principal", resolved.id);
+    return await withRequestContext({ ...currentRequest(), principal: resolved }, next);
   });
 
   app.get("/health", async (c) => {
@@ -271,7 +291,7 @@ export function createHttpApp(deps: HttpDeps): Hono<Env> {
     if (!metrics) throw new HttpError(404, "Not Found");
     const ip = currentRequest()?.clientIp;
     const loopback = ip !== undefined && isLoopbackIp(ip);
-    if (!loopback && !rolesOf(deps.governance.policy, c.get("principal")).includes("metrics")) {
+    if (!loopback && !rolesFor(deps.governance.policy, c.get("principal")).includes("metrics")) {
       throw new HttpError(403, 'Forbidden: /metrics needs the "metrics" role off loopback');
     }
     return c.body(await metrics.render(), 200, { "content-type": metrics.contentType });
@@ -293,7 +313,7 @@ export function createHttpApp(deps: HttpDeps): Hono<Env> {
     const ip = currentRequest()?.clientIp;
     const principal = c.get("principal");
     const all = (ip !== undefined && isLoopbackIp(ip)) ||
-      rolesOf(deps.governance.policy, principal).includes("metrics");
+      rolesFor(deps.governance.policy, principal).includes("metrics");
     if (!all && q.data.principal !== principal) {
       throw new HttpError(
         403,

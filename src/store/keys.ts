@@ -29,6 +29,9 @@
  * - `["upstream_pin", server, tool]` → the pinned definition hash of an upstream tool (F10)
  * - `["usage_rollup", "h"|"d", startMs, principal, tool, upstream, instance]` → one instance's usage
  *   totals for an hour or a day (calls by verdict, latency histogram, bytes, tokens, cost)
+ * - `["identity_token", sha256hex]` → a minted bearer token (by the hash of its secret): name,
+ *   roles, scopes, expiry, revocation
+ * - `["identity_user", name]` → a person who logs in: roles and the scrypt hash of the password
  */
 
 /** The key of one MCP session record. */
@@ -211,4 +214,24 @@ export function usageRollupKey(
 /** Prefix of every usage row of one period kind (rows sort by period start). */
 export function usageRollupPrefix(period: "h" | "d"): Deno.KvKey {
   return ["usage_rollup", period];
+}
+
+/** The key of a minted token, by the SHA-256 (hex) of its secret. */
+export function identityTokenKey(sha256hex: string): Deno.KvKey {
+  return ["identity_token", sha256hex];
+}
+
+/** Prefix of every minted token. */
+export function identityTokenPrefix(): Deno.KvKey {
+  return ["identity_token"];
+}
+
+/** The key of one user record. */
+export function identityUserKey(name: string): Deno.KvKey {
+  return ["identity_user", name];
+}
+
+/** Prefix of every user record. */
+export function identityUserPrefix(): Deno.KvKey {
+  return ["identity_user"];
 }

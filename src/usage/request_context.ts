@@ -8,11 +8,14 @@
  * @module
  */
 import { AsyncLocalStorage } from "node:async_hooks";
+import type { Principal } from "../identity/principal.ts";
 
 /** What the edge knows about the request. */
 export interface RequestContext {
   /** The client's IP: the socket's peer, or X-Forwarded-For from a trusted proxy. */
   readonly clientIp?: string;
+  /** Who the edge authenticated the request as (src/identity/). */
+  readonly principal?: Principal;
 }
 
 const storage = new AsyncLocalStorage<RequestContext>();
