@@ -171,10 +171,14 @@ export function createHttpApp(deps: HttpDeps): Hono<Env> {
     defaultRoles: () => deps.governance.policy.default_roles,
   });
   // Registration carries its own bearer token (checked by the gateway routes), not --token.
+  const registrationPath = (req: Request, path: string) =>
+    (req.method === "POST" && path === "/api/servers/register") ||
+    (req.method === "DELETE" && path.startsWith("/api/servers/"));
+  // With no --token the registration routes answer for themselves (403 when registration is
+  // off), whatever bearer token the caller sent for them.
   const registrationRoute = (req: Request, path: string) =>
-    deps.registrationToken !== undefined &&
-    ((req.method === "POST" && path === "/api/servers/register") ||
-      (req.method === "DELETE" && path.startsWith("/api/servers/")));
+    registrationPath(req, path) &&
+    (deps.registrationToken !== undefined || deps.token === undefined);
 
   /** Reads a bounded, timed JSON body; malformed or empty input is -32700. */
   async function jsonFrom(req: Request): Promise<unknown> {
@@ -238,9 +242,17 @@ export function createHttpApp(deps: HttpDeps): Hono<Env> {
       return errorResponse(c.req.path, refusal);
     }
     const exempt = c.req.path === "/health" || registrationRoute(c.req.raw, c.req.path);
-    const resolved = exempt
+    let resolved = exempt
       ? anonymousPrincipal(deps.governance.policy.default_roles)
       : await auth.resolve(c.req.raw);
+    // A peer Warden checks its registration with the registration token, which is no principal's:
+    // on a server open to anonymous callers that stays anonymous rather than a 401.
+    if (
+      isAuthFailure(resolved) && deps.token === undefined &&
+      deps.registrationToken !== undefined && c.req.path.startsWith("/api/servers/")
+    ) {
+      resolved = anonymousPrincipal(deps.governance.policy.default_roles);
+    }
     if (isAuthFailure(resolved)) {
       const challenge = 'Bearer realm="warden"';
       const denied = new HttpError(401, resolved.message, -32001, {
