@@ -495,12 +495,23 @@ export function antiHantu(input: { call: CallFacts; policy: Policy }): FloorResu
   );
 }
 
+/** A client-chosen tool name as echoed in reasons: at most 64 characters, lone surrogates replaced. */
+export function shownName(name: string): string {
+  const clean = name.slice(0, 64).toWellFormed();
+  return name.length > 64 ? `${clean}… (${name.length} characters)` : clean;
+}
+
 /** F10 Ontology: the tool is registered and its definition matches the pinned hash. */
 export function ontology(input: { tool: ToolFacts; policy: Policy }): FloorResult {
   const { tool, policy } = input;
   return govern("F10", policy, () => {
     if (!tool.registered) {
-      return { score: 0, pass: false, action: "void", reason: `unknown tool ${tool.name}` };
+      return {
+        score: 0,
+        pass: false,
+        action: "void",
+        reason: `unknown tool ${shownName(tool.name)}`,
+      };
     }
     if (tool.pinnedHash !== undefined && tool.definitionHash !== tool.pinnedHash) {
       return {

@@ -1,3 +1,4 @@
+import { shownName } from "../governance/floors.ts";
 /**
  * The one code path every tool call takes, whether it arrives as MCP
  * `tools/call`, REST `POST /invoke` or stdio: look up, validate, and hand the
@@ -481,7 +482,7 @@ export function createToolRegistry(
             ? extra.outcome
             : envelope.policy_verdict
         } · ${envelope.message}`
-        : `Unknown tool: ${name}`,
+        : `Unknown tool: ${shownName(name)}`,
       ...(envelope ? { envelope } : {}),
       ...(status === "OK" && execution?.content ? { content: execution.content } : {}),
       latencyMs: governed.latencyMs,

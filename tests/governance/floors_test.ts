@@ -586,3 +586,15 @@ Deno.test("F13 sovereign voids an AI actor approving a hold, even in soft mode",
   );
   assertOff(sovereign({ call, tool, policy: withMode("F13", "off") }));
 });
+
+Deno.test("F10 never echoes a long or ill-formed unknown tool name in full", () => {
+  const policy = policyWith();
+  const long = ontology({
+    tool: makeTool({ name: "x".repeat(100_000), registered: false }),
+    policy,
+  });
+  assert(long.reason.length < 200, `reason is ${long.reason.length} characters`);
+  assert(long.reason.includes("100000 characters"));
+  const bad = ontology({ tool: makeTool({ name: "a\ud800", registered: false }), policy });
+  assert(bad.reason.isWellFormed());
+});
