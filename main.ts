@@ -321,6 +321,7 @@ function listen(
         kv: config.kvPath ?? "deno-deploy",
         response_mode: config.responseMode,
         auth: config.token ? "bearer" : "none",
+        ...(config.publicUrl ? { public_url: `${config.publicUrl}/mcp` } : {}),
       });
       logSigningKey(app, logger);
       onBound(shown, port);

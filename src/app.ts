@@ -500,6 +500,12 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
     const origins = config.allowedOrigins.length > 0
       ? config.allowedOrigins.map((o) => o.toLowerCase())
       : originHosts.flatMap((h) => [`http://${h}`, `https://${h}`]);
+    if (config.publicUrl !== undefined) {
+      // The name clients use behind a proxy or a real hostname is allowed as well.
+      const pub = new URL(config.publicUrl);
+      hosts.push(pub.host.toLowerCase());
+      origins.push(pub.origin.toLowerCase());
+    }
     return { hosts, origins };
   }
   // Recomputed only when the bound port becomes known, not per request.

@@ -18,6 +18,12 @@ export interface Config {
   readonly kvPath: string | undefined;
   readonly allowedHosts: readonly string[];
   readonly allowedOrigins: readonly string[];
+  /**
+   * --public-url: the base URL clients reach this server at (behind a proxy or a
+   * real hostname). Its host is allowed as Host and its origin as Origin, and
+   * it is the base of the URLs the server advertises.
+   */
+  readonly publicUrl: string | undefined;
   /** Peers whose X-Forwarded-For names the client (rate limits per client IP). */
   readonly trustedProxies: readonly string[];
   readonly token: string | undefined;
@@ -351,7 +357,7 @@ export const FLAGS: readonly FlagSpec[] = [
     type: "string",
     placeholder: "URL",
     help:
-      "announce: base URL the other gateway reaches this Warden at (default http://<host>:<port>)",
+      "base URL clients and other gateways reach this Warden at (its host is added to the allowed Hosts and Origins; default http://<host>:<port>)",
   },
   { name: "help", type: "boolean", help: "show this help" },
 ];
@@ -573,6 +579,7 @@ export function loadConfig(
   if (token !== undefined && token.length < 16) {
     throw new ConfigError("--token must be at least 16 characters");
   }
+  const publicUrl = get("public-url");
   const announce = announceConfig(get, host, token, onDeploy);
   const allowedHosts = list(get("allowed-hosts"));
   const allowedOrigins = list(get("allowed-origins"));
@@ -620,6 +627,7 @@ export function loadConfig(
     registrationToken,
     registryAllowHosts: Object.freeze(list(get("registry-allow-hosts"))),
     ...(announce ? { announce: Object.freeze(announce) } : {}),
+    publicUrl: publicUrl === undefined ? undefined : baseUrl("public-url", publicUrl),
     ...(values["help"] === true ? { command: "help" } : {}),
   });
 }

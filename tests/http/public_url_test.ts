@@ -1,0 +1,60 @@
+/** --public-url (issue 9 §7): a server behind a real hostname accepts that Host and Origin. */
+import assert from "node:assert/strict";
+import { startServer } from "../_helpers/server.ts";
+import { spawnServer } from "../_helpers/server.ts";
+import { ACCEPT_BOTH } from "../_helpers/raw.ts";
+
+const listTools = JSON.stringify({ jsonrpc: "2.0", id: 7, method: "tools/list" });
+
+/** fetch() will not send a foreign Host header, so this speaks HTTP/1.1 over a socket. */
+async function statusWith(port: number, host: string, origin?: string): Promise<number> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  const head = [
+    "POST /mcp HTTP/1.1",
+    `Host: ${host}`,
+    ...(origin ? [`Origin: ${origin}`] : []),
+    `Accept: ${ACCEPT_BOTH}`,
+    "Content-Type: application/json",
+    `Content-Length: ${listTools.length}`,
+    "Connection: close",
+    "",
+    "",
+  ].join("\r\n");
+  await conn.write(new TextEncoder().encode(head + listTools));
+  const raw = await new Response(conn.readable).text();
+  return Number(raw.split(" ")[1]);
+}
+
+Deno.test("public url: its host is an allowed Host and its origin an allowed Origin", async () => {
+  const server = await startServer({ args: ["--public-url", "https://warden.example.com"] });
+  try {
+    // Not 403: the Host/Origin check let it through (400 = no session, as for loopback).
+    const ok = await statusWith(server.port, "warden.example.com", "https://warden.example.com");
+    assert.notEqual(ok, 403);
+    assert.equal(ok, await statusWith(server.port, `127.0.0.1:${server.port}`));
+    assert.equal(await statusWith(server.port, "evil.example.com"), 403);
+    assert.equal(
+      await statusWith(server.port, "warden.example.com", "https://evil.example.com"),
+      403,
+    );
+    // Loopback stays allowed.
+    assert.notEqual(await statusWith(server.port, `localhost:${server.port}`), 403);
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("public url: WARDEN_PUBLIC_URL works too, with a port, and is advertised", async () => {
+  const server = await spawnServer(["--kv", ":memory:"], {
+    WARDEN_PUBLIC_URL: "http://mcp.internal:8443",
+  });
+  try {
+    const port = Number(new URL(server.url).port);
+    assert.notEqual(await statusWith(port, "mcp.internal:8443", "http://mcp.internal:8443"), 403);
+    assert.equal(await statusWith(port, "mcp.internal"), 403);
+    const line = JSON.parse(server.logs.find((l) => l.includes('"listening"'))!);
+    assert.equal(line.public_url, "http://mcp.internal:8443/mcp");
+  } finally {
+    await server.stop();
+  }
+});
