@@ -78,7 +78,8 @@ export function createAuthResolver(options: {
       if (!match || match[1].length > MAX_TOKEN_CHARS) return invalid;
       const secret = match[1];
       if (expected !== undefined && timingSafeEqual(digest(secret), expected)) {
-        return { id: STATIC_PRINCIPAL_ID, kind: "static", roles: [ADMIN_ROLE], scopes: [] };
+        const roles = [ADMIN_ROLE, ...options.defaultRoles().filter((r) => r !== ADMIN_ROLE)];
+        return { id: STATIC_PRINCIPAL_ID, kind: "static", roles, scopes: [] };
       }
       const minted = await verifyToken(options.kv, secret);
       if (minted) return minted;

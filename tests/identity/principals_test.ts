@@ -262,3 +262,21 @@ Deno.test("identity CLI: token create/list/revoke and user add/list/remove round
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("identity: the static --token admin keeps the default roles, so a rule for `user` still admits it", async () => {
+  const server = await startServer({
+    args: ["--token", "a-static-token-of-24-chars"],
+    policy: { tools: { get_time: { roles: ["user"] } } },
+  });
+  try {
+    const admin = await connect(server, "a-static-token-of-24-chars");
+    try {
+      const r = envelopeOf(await admin.callTool({ name: "get_time", arguments: {} }));
+      assertEquals(r.policy_verdict, "SEAL", JSON.stringify(r._constitutional.reasons));
+    } finally {
+      await admin.close();
+    }
+  } finally {
+    await server.close();
+  }
+});
