@@ -26,7 +26,13 @@ import {
   type UpstreamConfig,
 } from "./gateway/mod.ts";
 import { createHttpApp } from "./http/mod.ts";
-import { type AuthResolver, createAuthResolver } from "./identity/mod.ts";
+import {
+  type AuthResolver,
+  createAuthResolver,
+  userRoles,
+  verifyPassword,
+} from "./identity/mod.ts";
+import { createOAuthServer, type PasswordVerifier } from "./oauth/mod.ts";
 import type { Logger } from "./log.ts";
 import {
   conformanceExtension,
@@ -271,6 +277,10 @@ export interface AppDeps {
   readonly upstreams?: readonly UpstreamConfig[];
   /** Gateway tuning (tests shorten the breaker's cool-down and the probe period). */
   readonly gatewayOptions?: Pick<GatewayDeps, "breaker" | "healthIntervalMs" | "sandbox">;
+  /** Checks a person's password at /login (`--auth oauth`); none means nobody can log in. */
+  readonly verifyPassword?: PasswordVerifier;
+  /** The fetch client ID metadata documents are read with (tests trust their own CA). */
+  readonly oauthFetch?: typeof fetch;
 }
 
 /**
@@ -511,12 +521,46 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
   // Recomputed only when the bound port becomes known, not per request.
   let allowed = allowFor(config.port);
   const allow = () => allowed;
+  let boundPort = config.port;
+  const oauth = config.auth === "oauth"
+    ? await createOAuthServer({
+      kv,
+      issuer: () => {
+        if (config.issuer) return config.issuer;
+        if (config.publicUrl) return config.publicUrl.replace(/\/+$/, "");
+        const h = config.host.includes(":") ? `[${config.host}]` : config.host;
+        return `http://${h === "0.0.0.0" || h === "[::]" ? "127.0.0.1" : h}:${boundPort}`;
+      },
+      // People log in with the users `warden user add` created (scrypt, in KV).
+      verifyPassword: deps.verifyPassword ??
+        (async (name, password) => (await verifyPassword(kv, name, password)) !== undefined),
+      scopes: ["mcp", "profile"],
+      cimdAllowHosts: config.oauthCimdAllowHosts,
+      ...(deps.oauthFetch ? { fetch: deps.oauthFetch } : {}),
+    })
+    : undefined;
   const auth = createAuthResolver({
     kv,
     ...(config.token !== undefined ? { staticToken: config.token } : {}),
-    required: config.token !== undefined,
+    required: config.token !== undefined || oauth !== undefined,
     defaultRoles: () => governance.policy.default_roles,
   });
+  if (oauth) {
+    // An OAuth access token names the user it was issued to; the user's roles come from their record.
+    auth.addVerifier(async (secret) => {
+      if (!/^[A-Za-z0-9._~+/=-]{1,4096}$/.test(secret)) return undefined;
+      const claims = await oauth.verify(secret);
+      if (!claims) return undefined;
+      const roles = await userRoles(kv, claims.sub);
+      return {
+        id: claims.sub,
+        kind: "oauth",
+        roles: roles ?? governance.policy.default_roles,
+        scopes: claims.scope.split(" ").filter(Boolean),
+        client_id: claims.client_id,
+      };
+    });
+  }
   const http = createHttpApp({
     auth,
     registry,
@@ -540,6 +584,7 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
     trustedProxies: config.trustedProxies,
     metrics,
     accounting,
+    oauth,
   });
   metrics.setSources({
     vaultSize: async () => (await ledger.head()).size,
@@ -576,6 +621,7 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
     usageSummary,
     setBoundPort(port) {
       allowed = allowFor(port);
+      boundPort = port;
     },
     newMcpServer,
     async close() {

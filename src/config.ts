@@ -80,6 +80,12 @@ export interface Config {
     readonly publicUrl: string | undefined;
     readonly checkIntervalMs: number;
   };
+  /** `--auth oauth`: the built-in OAuth authorization server. */
+  readonly auth: "oauth" | undefined;
+  /** Public base URL (the OAuth issuer). */
+  readonly issuer: string | undefined;
+  /** Hosts whose CIMD documents may be plain http or private (tests). */
+  readonly oauthCimdAllowHosts: readonly string[];
 }
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
@@ -117,7 +123,7 @@ export const FLAGS: readonly FlagSpec[] = [
     type: "string",
     placeholder: "ADDR",
     default: "127.0.0.1",
-    help: "address to bind; a non-loopback address requires --token",
+    help: "address to bind; a non-loopback address requires --token or --auth oauth",
   },
   {
     name: "kv",
@@ -359,6 +365,28 @@ export const FLAGS: readonly FlagSpec[] = [
     help:
       "base URL clients and other gateways reach this Warden at (its host is added to the allowed Hosts and Origins; default http://<host>:<port>)",
   },
+  {
+    name: "auth",
+    env: "WARDEN_AUTH",
+    type: "string",
+    placeholder: "MODE",
+    help: "'oauth' runs the built-in OAuth 2.1 authorization server (users log in at /login)",
+  },
+  {
+    name: "issuer",
+    env: "WARDEN_ISSUER",
+    type: "string",
+    placeholder: "URL",
+    help: "public base URL of this server, the OAuth issuer (default: http://<host>:<bound port>)",
+  },
+  {
+    name: "oauth-cimd-allow-hosts",
+    env: "WARDEN_OAUTH_CIMD_ALLOW_HOSTS",
+    type: "string",
+    placeholder: "LIST",
+    help:
+      "hosts (host or host:port) whose client metadata documents may be plain http or private (tests)",
+  },
   { name: "help", type: "boolean", help: "show this help" },
 ];
 
@@ -571,6 +599,20 @@ export function loadConfig(
   if (!["debug", "info", "warn", "error"].includes(logLevel!)) {
     throw new ConfigError(`--log-level must be debug, info, warn or error, got "${logLevel}"`);
   }
+  const auth = get("auth");
+  if (auth !== undefined && auth !== "oauth") {
+    throw new ConfigError(`--auth must be "oauth", not ${JSON.stringify(auth)}`);
+  }
+  const issuer = get("issuer");
+  if (issuer !== undefined) {
+    let u: URL | undefined;
+    try {
+      u = new URL(issuer);
+    } catch { /* reported below */ }
+    if (!u || (u.protocol !== "https:" && u.protocol !== "http:") || u.search || u.hash) {
+      throw new ConfigError(`--issuer must be an http(s) URL without query, not ${issuer}`);
+    }
+  }
   const registrationToken = get("registration-token");
   if (registrationToken !== undefined && registrationToken.length < 16) {
     throw new ConfigError("--registration-token must be at least 16 characters");
@@ -628,6 +670,9 @@ export function loadConfig(
     registryAllowHosts: Object.freeze(list(get("registry-allow-hosts"))),
     ...(announce ? { announce: Object.freeze(announce) } : {}),
     publicUrl: publicUrl === undefined ? undefined : baseUrl("public-url", publicUrl),
+    auth,
+    issuer: issuer?.replace(/\/+$/, ""),
+    oauthCimdAllowHosts: Object.freeze(list(get("oauth-cimd-allow-hosts"))),
     ...(values["help"] === true ? { command: "help" } : {}),
   });
 }
@@ -637,7 +682,7 @@ export function loadConfig(
  * Returns an error message, or undefined when the configuration is safe.
  */
 export function checkExposure(config: Readonly<Config>): string | undefined {
-  if (config.token !== undefined) return undefined;
+  if (config.token !== undefined || config.auth === "oauth") return undefined;
   if (config.onDeploy) {
     return "Refusing to serve on Deno Deploy without authentication: " +
       "set the WARDEN_TOKEN environment variable to a secret of at least 16 characters.";

@@ -31,6 +31,7 @@ import {
 } from "../usage/mod.ts";
 import { createGatewayRoutes } from "./gateway_routes.ts";
 import type { Gateway } from "../gateway/mod.ts";
+import type { OAuthServer } from "../oauth/mod.ts";
 import {
   checkHostAndOrigin,
   HttpError,
@@ -75,9 +76,14 @@ export interface HttpDeps {
   readonly registrationToken?: string;
   /** Read per request: the bound port is only known after listening. */
   readonly allow: () => { hosts: readonly string[]; origins: readonly string[] };
+  /** `--auth oauth`: the authorization server's routes and its access-token verifier. */
+  readonly oauth?: OAuthServer;
 }
 
 type Env = { Variables: { principal: string } };
+
+/** The authorization server's own routes, open to callers without a token. */
+const OAUTH_OPEN = /^\/(?:\.well-known\/.*|authorize|token|register|revoke|login|consent)$/;
 
 const MCP_PATHS = new Set(["/mcp", "/sse", "/messages"]);
 
@@ -217,6 +223,21 @@ export function createHttpApp(deps: HttpDeps): Hono<Env> {
   });
   app.notFound((c) => errorResponse(c.req.path, new HttpError(404, "Not Found")));
 
+  /**
+   * The `WWW-Authenticate` challenge of a 401/403. Under `--auth oauth` it
+   * points at the protected-resource metadata (RFC 9728 §5.1) so a client can
+   * discover the authorization server.
+   */
+  function challengeOf(error?: string, description?: string): string {
+    const base = deps.oauth
+      ? `Bearer resource_metadata="${deps.oauth.resourceMetadataUrl()}", scope="mcp"`
+      : 'Bearer realm="warden"';
+    if (!error) return base;
+    return deps.oauth
+      ? `${base}, error="${error}", error_description="${description ?? ""}"`
+      : `${base}, error="${error}"`;
+  }
+
   // The client IP reaches the call path (per-IP limits for unauthenticated callers) through
   // the request context; `c.env` is Deno.serve's handler info when served over a socket.
   const trustedProxies = deps.trustedProxies ?? [];
@@ -241,31 +262,45 @@ export function createHttpApp(deps: HttpDeps): Hono<Env> {
       log.warn("request refused", { status: 403, path: c.req.path, reason: refusal.message });
       return errorResponse(c.req.path, refusal);
     }
-    const exempt = c.req.path === "/health" || registrationRoute(c.req.raw, c.req.path);
+    // The OAuth endpoints are how a caller gets a token: open without one.
+    const exempt = c.req.path === "/health" || registrationRoute(c.req.raw, c.req.path) ||
+      (deps.oauth !== undefined && OAUTH_OPEN.test(c.req.path));
     let resolved = exempt
       ? anonymousPrincipal(deps.governance.policy.default_roles)
       : await auth.resolve(c.req.raw);
     // A peer Warden checks its registration with the registration token, which is no principal's:
     // on a server open to anonymous callers that stays anonymous rather than a 401.
     if (
-      isAuthFailure(resolved) && deps.token === undefined &&
+      isAuthFailure(resolved) && deps.token === undefined && deps.oauth === undefined &&
       deps.registrationToken !== undefined && c.req.path.startsWith("/api/servers/")
     ) {
       resolved = anonymousPrincipal(deps.governance.policy.default_roles);
     }
     if (isAuthFailure(resolved)) {
-      const challenge = 'Bearer realm="warden"';
-      const denied = new HttpError(401, resolved.message, -32001, {
+      const message = deps.oauth && resolved.error === "missing"
+        ? "Unauthorized: an OAuth access token is required"
+        : resolved.message;
+      const denied = new HttpError(401, message, -32001, {
         "www-authenticate": resolved.error === "invalid"
-          ? `${challenge}, error="invalid_token"`
-          : challenge,
+          ? challengeOf("invalid_token", "the access token is invalid or expired")
+          : challengeOf(),
       });
       log.warn("request refused", { status: 401, path: c.req.path, reason: denied.message });
+      return errorResponse(c.req.path, denied);
+    }
+    // Step-up (RFC 6750 §3.1): an OAuth token without the mcp scope is refused with 403.
+    if (deps.oauth && resolved.kind === "oauth" && !resolved.scopes.includes("mcp")) {
+      const denied = new HttpError(403, "Forbidden: the token lacks the mcp scope", -32001, {
+        "www-authenticate": challengeOf("insufficient_scope", "the token lacks the mcp scope"),
+      });
+      log.warn("request refused", { status: 403, path: c.req.path, reason: denied.message });
       return errorResponse(c.req.path, denied);
     }
     c.set("principal", resolved.id);
     return await withRequestContext({ ...currentRequest(), principal: resolved }, next);
   });
+
+  if (deps.oauth) app.route("/", deps.oauth.routes);
 
   app.get("/health", async (c) => {
     const base = {

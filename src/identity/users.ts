@@ -48,6 +48,13 @@ function checkPassword(password: string): void {
   if (bytes > MAX_PASSWORD_BYTES) throw new Error(`password exceeds ${MAX_PASSWORD_BYTES} bytes`);
 }
 
+/** The roles of user `name`, or undefined when there is no such user (an OAuth login's roles). */
+export async function userRoles(kv: Deno.Kv, name: string): Promise<string[] | undefined> {
+  if (!PRINCIPAL_NAME.test(name)) return undefined;
+  const record = (await kv.get<UserRecord>(identityUserKey(name))).value;
+  return record ? [...record.roles] : undefined;
+}
+
 /** Adds (or replaces) user `name`. */
 export async function addUser(
   kv: Deno.Kv,

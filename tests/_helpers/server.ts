@@ -34,6 +34,8 @@ export async function startServer(
     /** Upstreams, as main.ts passes them after reading --upstreams. */
     upstreams?: UpstreamConfig[];
     gatewayOptions?: AppDeps["gatewayOptions"];
+    verifyPassword?: AppDeps["verifyPassword"];
+    oauthFetch?: AppDeps["oauthFetch"];
   } = {},
 ): Promise<TestServer> {
   const config = loadConfig(
@@ -52,6 +54,8 @@ export async function startServer(
     extensions: options.extensions,
     ...(options.upstreams ? { upstreams: options.upstreams } : {}),
     ...(options.gatewayOptions ? { gatewayOptions: options.gatewayOptions } : {}),
+    ...(options.verifyPassword ? { verifyPassword: options.verifyPassword } : {}),
+    ...(options.oauthFetch ? { oauthFetch: options.oauthFetch } : {}),
   });
   const ac = new AbortController();
   const { promise: listening, resolve } = Promise.withResolvers<number>();

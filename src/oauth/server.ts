@@ -1,0 +1,836 @@
+/**
+ * The built-in OAuth 2.1 authorization server (`--auth oauth`), as the MCP
+ * authorization spec asks: RFC 8414 metadata (and the OpenID alias), RFC 9728
+ * protected-resource metadata, RFC 7591 registration and Client ID Metadata
+ * Documents, authorization code with PKCE S256 only, RFC 8707 audience
+ * binding, RFC 9207 `iss`, refresh rotation with reuse detection, RFC 7009
+ * revocation. Access tokens are short-lived ES256 JWTs signed and verified by
+ * `jose`; everything else is opaque, random and stored hashed in KV.
+ *
+ * @module
+ */
+import { timingSafeEqual } from "node:crypto";
+import { Hono } from "hono";
+import type { Context } from "hono";
+import { exportJWK, generateKeyPair, jwtVerify, SignJWT } from "jose";
+import type { CryptoKey, JWK } from "jose";
+import {
+  type ClientRecord,
+  digest,
+  OAuthStore,
+  type PendingRequest,
+  randomToken,
+} from "./store.ts";
+import { fetchEvidence, FetchFailedError, FetchRefusedError } from "../tools/_fetch.ts";
+import { consentPage, errorPage, loginPage } from "./pages.ts";
+
+/** Checks a person's password; identity's user store provides it. */
+export type PasswordVerifier = (name: string, password: string) => Promise<boolean>;
+
+export interface OAuthOptions {
+  readonly kv: Deno.Kv;
+  /** The issuer URL (no trailing slash); read per request since the port is known late. */
+  readonly issuer: () => string;
+  readonly verifyPassword: PasswordVerifier;
+  /** Scopes the server knows; the first is the default. */
+  readonly scopes?: readonly string[];
+  readonly accessTtlS?: number;
+  readonly refreshTtlS?: number;
+  /** Hosts a CIMD URL may name although private or plain http (tests only). */
+  readonly cimdAllowHosts?: readonly string[];
+  readonly maxBodyBytes?: number;
+  /** The fetch CIMD documents are read with (tests pass one trusting their own CA). */
+  readonly fetch?: typeof fetch;
+}
+
+/** What a verified access token says. */
+export interface AccessClaims {
+  readonly sub: string;
+  readonly client_id: string;
+  readonly scope: string;
+}
+
+export interface OAuthServer {
+  readonly routes: Hono;
+  /** The resource URL tokens must be minted for (`<issuer>/mcp`). */
+  resource(): string;
+  /** The protected-resource metadata URL advertised in WWW-Authenticate. */
+  resourceMetadataUrl(): string;
+  /** Verifies a bearer access token for this resource; null when invalid, expired or revoked. */
+  verify(token: string): Promise<AccessClaims | null>;
+}
+
+const CODE_TTL_MS = 60_000;
+const PENDING_TTL_MS = 10 * 60_000;
+const CLIENT_TTL_MS = 30 * 86_400_000;
+const CIMD_TTL_MS = 5 * 60_000;
+const CIMD_MAX_BYTES = 5 * 1024;
+const CIMD_TIMEOUT_MS = 5_000;
+const MAX_META_BYTES = 16 * 1024;
+
+class OAuthError extends Error {
+  constructor(readonly error: string, readonly description: string, readonly status = 400) {
+    super(description);
+  }
+}
+
+function oauthJson(e: OAuthError): Response {
+  return new Response(JSON.stringify({ error: e.error, error_description: e.description }), {
+    status: e.status,
+    headers: {
+      "content-type": "application/json",
+      "cache-control": "no-store",
+      ...(e.error === "invalid_client" && e.status === 401
+        ? { "www-authenticate": 'Basic realm="warden"' }
+        : {}),
+    },
+  });
+}
+
+/** One value of a form/query parameter; duplicated parameters are invalid_request (RFC 6749 §3.1). */
+function single(params: URLSearchParams, name: string, required = false): string | undefined {
+  const all = params.getAll(name);
+  if (all.length > 1) throw new OAuthError("invalid_request", `parameter ${name} is repeated`);
+  const v = all[0];
+  if (v === undefined || v === "") {
+    if (required) throw new OAuthError("invalid_request", `parameter ${name} is required`);
+    return undefined;
+  }
+  if (v.length > 2048) throw new OAuthError("invalid_request", `parameter ${name} is too long`);
+  return v;
+}
+
+function isLoopbackHostname(h: string): boolean {
+  return h === "localhost" || h === "127.0.0.1" || h === "[::1]";
+}
+
+/** A redirect URI a client may register: https, loopback http, or (native) a private scheme. */
+function validRedirectUri(uri: string, applicationType: "web" | "native"): boolean {
+  if (uri.length > 2048) return false;
+  let u: URL;
+  try {
+    u = new URL(uri);
+  } catch {
+    return false;
+  }
+  if (u.hash !== "" || uri.includes("#")) return false;
+  if (u.username !== "" || u.password !== "") return false;
+  if (u.protocol === "https:") return true;
+  if (u.protocol === "http:") return isLoopbackHostname(u.hostname);
+  // Private-use URI schemes (RFC 8252 §7.1) are for native apps only, and need a dot.
+  return applicationType === "native" && /^[a-z][a-z0-9+.-]*\.[a-z0-9+.-]+:$/.test(u.protocol) &&
+    !["javascript:", "data:", "file:", "vbscript:"].includes(u.protocol);
+}
+
+async function s256(verifier: string): Promise<string> {
+  const d = new Uint8Array(
+    await crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier)),
+  );
+  return btoa(String.fromCharCode(...d)).replaceAll("+", "-").replaceAll("/", "_").replace(
+    /=+$/,
+    "",
+  );
+}
+
+function timingSafeEqualText(a: string, b: string): boolean {
+  const x = new TextEncoder().encode(a);
+  const y = new TextEncoder().encode(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+async function readForm(req: Request, max: number): Promise<URLSearchParams> {
+  const type = req.headers.get("content-type") ?? "";
+  if (!type.toLowerCase().startsWith("application/x-www-form-urlencoded")) {
+    throw new OAuthError("invalid_request", "expected application/x-www-form-urlencoded");
+  }
+  const text = await readText(req, max);
+  return new URLSearchParams(text);
+}
+
+async function readText(req: Request, max: number): Promise<string> {
+  const declared = Number(req.headers.get("content-length") ?? "0");
+  if (declared > max) throw new OAuthError("invalid_request", "request body too large", 413);
+  if (!req.body) return "";
+  const reader = req.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > max) {
+      reader.cancel().catch(() => {});
+      throw new OAuthError("invalid_request", "request body too large", 413);
+    }
+    chunks.push(value);
+  }
+  const out = new Uint8Array(total);
+  let o = 0;
+  for (const c of chunks) {
+    out.set(c, o);
+    o += c.byteLength;
+  }
+  return new TextDecoder().decode(out);
+}
+
+const APP_TYPES = new Set(["web", "native"]);
+const AUTH_METHODS = new Set(["none", "client_secret_post", "client_secret_basic"]);
+const GRANTS = new Set(["authorization_code", "refresh_token"]);
+
+/**
+ * Validates client metadata (RFC 7591 §2, CIMD). Throws the RFC 7591 errors
+ * `invalid_redirect_uri` / `invalid_client_metadata`.
+ */
+function validateMetadata(
+  raw: unknown,
+  cimd: boolean,
+): Omit<ClientRecord, "client_id" | "client_id_issued_at" | "secretHash"> {
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+    throw new OAuthError("invalid_client_metadata", "client metadata must be a JSON object");
+  }
+  const m = raw as Record<string, unknown>;
+  const appType = m.application_type ?? "web";
+  if (typeof appType !== "string" || !APP_TYPES.has(appType)) {
+    throw new OAuthError("invalid_client_metadata", "application_type must be web or native");
+  }
+  const uris = m.redirect_uris;
+  if (!Array.isArray(uris) || uris.length === 0 || uris.length > 10) {
+    throw new OAuthError("invalid_redirect_uri", "redirect_uris must list 1 to 10 URIs");
+  }
+  for (const u of uris) {
+    if (typeof u !== "string" || !validRedirectUri(u, appType as "web" | "native")) {
+      throw new OAuthError("invalid_redirect_uri", `redirect URI not allowed: ${String(u)}`);
+    }
+  }
+  const method = m.token_endpoint_auth_method ?? (cimd ? "none" : "client_secret_basic");
+  if (typeof method !== "string" || !AUTH_METHODS.has(method)) {
+    throw new OAuthError(
+      "invalid_client_metadata",
+      "token_endpoint_auth_method must be none, client_secret_post or client_secret_basic",
+    );
+  }
+  if (cimd && method !== "none") {
+    throw new OAuthError(
+      "invalid_client_metadata",
+      "a metadata-document client cannot use a shared secret",
+    );
+  }
+  const grants = m.grant_types ?? ["authorization_code", "refresh_token"];
+  if (
+    !Array.isArray(grants) || grants.some((g) => typeof g !== "string" || !GRANTS.has(g))
+  ) {
+    throw new OAuthError(
+      "invalid_client_metadata",
+      "grant_types may hold authorization_code and refresh_token",
+    );
+  }
+  const rt = m.response_types ?? ["code"];
+  if (!Array.isArray(rt) || rt.some((r) => r !== "code")) {
+    throw new OAuthError("invalid_client_metadata", "response_types may only be code");
+  }
+  const name = m.client_name;
+  if (name !== undefined && (typeof name !== "string" || name.length > 200)) {
+    throw new OAuthError("invalid_client_metadata", "client_name must be a short string");
+  }
+  const scope = m.scope;
+  if (scope !== undefined && (typeof scope !== "string" || scope.length > 1000)) {
+    throw new OAuthError("invalid_client_metadata", "scope must be a string");
+  }
+  return {
+    redirect_uris: uris as string[],
+    application_type: appType as "web" | "native",
+    token_endpoint_auth_method: method as ClientRecord["token_endpoint_auth_method"],
+    grant_types: grants as string[],
+    ...(name !== undefined ? { client_name: name as string } : {}),
+    ...(scope !== undefined ? { scope: scope as string } : {}),
+  };
+}
+
+/** Builds the authorization server. */
+export async function createOAuthServer(opts: OAuthOptions): Promise<OAuthServer> {
+  const store = new OAuthStore(opts.kv);
+  const scopes = opts.scopes ?? ["mcp"];
+  const accessTtl = opts.accessTtlS ?? 300;
+  const refreshTtlMs = (opts.refreshTtlS ?? 30 * 86_400) * 1000;
+  const maxBody = opts.maxBodyBytes ?? MAX_META_BYTES;
+  const cimdAllow = opts.cimdAllowHosts ?? [];
+  // The signing key lives in memory only: tokens are short-lived, a restart
+  // invalidates them and clients refresh. It never reaches KV or the logs.
+  const { privateKey, publicKey } = await generateKeyPair("ES256", { extractable: false });
+  const kid = randomToken(8);
+  const publicJwk: JWK = { ...(await exportJWK(publicKey)), kid, alg: "ES256", use: "sig" };
+  const issuer = () => opts.issuer().replace(/\/+$/, "");
+  const resource = () => `${issuer()}/mcp`;
+
+  const cimdCache = new Map<string, { rec: ClientRecord; until: number }>();
+
+  async function cimdClient(url: string): Promise<ClientRecord> {
+    const hit = cimdCache.get(url);
+    if (hit && hit.until > Date.now()) return hit.rec;
+    let u: URL;
+    try {
+      u = new URL(url);
+    } catch {
+      throw new OAuthError("invalid_client", "client_id is not a valid URL");
+    }
+    const allowed = cimdAllow.includes(u.host) || cimdAllow.includes(u.hostname);
+    if (u.protocol !== "https:" && !(u.protocol === "http:" && allowed)) {
+      throw new OAuthError("invalid_client", "a client_id URL must be https");
+    }
+    if (u.pathname === "/" || u.hash !== "" || u.username !== "" || u.password !== "") {
+      throw new OAuthError("invalid_client", "a client_id URL needs a path and no fragment");
+    }
+    let doc;
+    try {
+      doc = await fetchEvidence(url, {
+        allowHosts: allowed ? [u.hostname] : [],
+        maxBytes: CIMD_MAX_BYTES + 1,
+        maxChars: CIMD_MAX_BYTES + 1,
+        timeoutMs: CIMD_TIMEOUT_MS,
+        maxRedirects: 0,
+        ...(opts.fetch ? { fetch: opts.fetch } : {}),
+      });
+    } catch (e) {
+      const why = e instanceof FetchRefusedError || e instanceof FetchFailedError
+        ? e.message
+        : "it could not be fetched";
+      throw new OAuthError("invalid_client", `client metadata document refused: ${why}`);
+    }
+    if (doc.status !== 200) {
+      throw new OAuthError("invalid_client", `client metadata document answered ${doc.status}`);
+    }
+    if (doc.truncated || doc.bytes > CIMD_MAX_BYTES) {
+      throw new OAuthError("invalid_client", "client metadata document is too large");
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(doc.text);
+    } catch {
+      throw new OAuthError("invalid_client", "client metadata document is not JSON");
+    }
+    if ((json as { client_id?: unknown })?.client_id !== url) {
+      throw new OAuthError("invalid_client", "client metadata document names another client_id");
+    }
+    let meta;
+    try {
+      meta = validateMetadata(json, true);
+    } catch (e) {
+      throw new OAuthError("invalid_client", `client metadata document: ${(e as Error).message}`);
+    }
+    const rec: ClientRecord = {
+      ...meta,
+      client_id: url,
+      client_id_issued_at: Math.floor(Date.now() / 1000),
+      cimd: true,
+    };
+    if (cimdCache.size > 1000) cimdCache.clear();
+    cimdCache.set(url, { rec, until: Date.now() + CIMD_TTL_MS });
+    return rec;
+  }
+
+  async function findClient(id: string): Promise<ClientRecord> {
+    if (id.startsWith("https://") || id.startsWith("http://")) return await cimdClient(id);
+    const c = await store.getClient(id);
+    if (!c) throw new OAuthError("invalid_client", "unknown client_id", 401);
+    return c;
+  }
+
+  async function signAccess(g: {
+    sub: string;
+    client_id: string;
+    scope: string;
+    resource: string;
+    family: string;
+  }): Promise<string> {
+    return await new SignJWT({ client_id: g.client_id, scope: g.scope, fam: g.family })
+      .setProtectedHeader({ alg: "ES256", kid, typ: "at+jwt" })
+      .setIssuer(issuer())
+      .setSubject(g.sub)
+      .setAudience(g.resource)
+      .setIssuedAt()
+      .setExpirationTime(`${accessTtl}s`)
+      .setJti(randomToken(12))
+      .sign(privateKey as CryptoKey);
+  }
+
+  async function issueTokens(g: {
+    sub: string;
+    client_id: string;
+    scope: string;
+    resource: string;
+    family: string;
+  }) {
+    const access = await signAccess(g);
+    const refresh = randomToken();
+    await store.putRefresh(refresh, { ...g, used: false }, refreshTtlMs);
+    return {
+      access_token: access,
+      token_type: "Bearer",
+      expires_in: accessTtl,
+      refresh_token: refresh,
+      scope: g.scope,
+    };
+  }
+
+  /** Client authentication at the token and revocation endpoints. */
+  async function authenticateClient(req: Request, form: URLSearchParams): Promise<ClientRecord> {
+    const basic = req.headers.get("authorization");
+    let id = single(form, "client_id");
+    let secret = single(form, "client_secret");
+    let viaBasic = false;
+    if (basic?.toLowerCase().startsWith("basic ")) {
+      let decoded: string;
+      try {
+        decoded = atob(basic.slice(6).trim());
+      } catch {
+        throw new OAuthError("invalid_client", "malformed Basic credentials", 401);
+      }
+      const i = decoded.indexOf(":");
+      if (i < 0) throw new OAuthError("invalid_client", "malformed Basic credentials", 401);
+      const bid = decodeURIComponent(decoded.slice(0, i));
+      if (id !== undefined && id !== bid) {
+        throw new OAuthError("invalid_request", "client_id differs from the Basic credentials");
+      }
+      if (secret !== undefined) {
+        throw new OAuthError("invalid_request", "more than one client authentication method");
+      }
+      id = bid;
+      secret = decodeURIComponent(decoded.slice(i + 1));
+      viaBasic = true;
+    }
+    if (id === undefined) throw new OAuthError("invalid_client", "client_id is required", 401);
+    let client: ClientRecord;
+    try {
+      client = await findClient(id);
+    } catch (e) {
+      if (e instanceof OAuthError) throw new OAuthError("invalid_client", e.description, 401);
+      throw e;
+    }
+    if (client.token_endpoint_auth_method === "none") {
+      if (secret !== undefined && !viaBasic) {
+        throw new OAuthError("invalid_client", "this client has no secret", 401);
+      }
+      return client;
+    }
+    if (secret === undefined || client.secretHash === undefined) {
+      throw new OAuthError("invalid_client", "client authentication failed", 401);
+    }
+    if (!timingSafeEqualText(digest(secret), client.secretHash)) {
+      throw new OAuthError("invalid_client", "client authentication failed", 401);
+    }
+    return client;
+  }
+
+  const app = new Hono();
+  app.onError((err, c) => {
+    if (err instanceof OAuthError) return oauthJson(err);
+    console.error(err);
+    return c.json({ error: "server_error", error_description: "internal error" }, 500);
+  });
+
+  const asMetadata = () => {
+    const iss = issuer();
+    return {
+      issuer: iss,
+      authorization_endpoint: `${iss}/authorize`,
+      token_endpoint: `${iss}/token`,
+      registration_endpoint: `${iss}/register`,
+      revocation_endpoint: `${iss}/revoke`,
+      jwks_uri: `${iss}/.well-known/jwks.json`,
+      scopes_supported: scopes,
+      response_types_supported: ["code"],
+      response_modes_supported: ["query"],
+      grant_types_supported: ["authorization_code", "refresh_token"],
+      code_challenge_methods_supported: ["S256"],
+      token_endpoint_auth_methods_supported: ["none", "client_secret_post", "client_secret_basic"],
+      revocation_endpoint_auth_methods_supported: [
+        "none",
+        "client_secret_post",
+        "client_secret_basic",
+      ],
+      client_id_metadata_document_supported: true,
+      authorization_response_iss_parameter_supported: true,
+      subject_types_supported: ["public"],
+      id_token_signing_alg_values_supported: ["ES256"],
+    };
+  };
+  const prMetadata = () => ({
+    resource: resource(),
+    authorization_servers: [issuer()],
+    scopes_supported: scopes,
+    bearer_methods_supported: ["header"],
+    resource_name: "Warden",
+  });
+  app.get("/.well-known/oauth-authorization-server", (c) => c.json(asMetadata()));
+  app.get("/.well-known/openid-configuration", (c) => c.json(asMetadata()));
+  app.get("/.well-known/oauth-protected-resource/mcp", (c) => c.json(prMetadata()));
+  app.get("/.well-known/oauth-protected-resource", (c) => c.json(prMetadata()));
+  app.get("/.well-known/jwks.json", (c) => c.json({ keys: [publicJwk] }));
+
+  app.post("/register", async (c) => {
+    const type = c.req.header("content-type") ?? "";
+    if (!type.toLowerCase().startsWith("application/json")) {
+      throw new OAuthError("invalid_client_metadata", "expected application/json");
+    }
+    let raw: unknown;
+    const text = await readText(c.req.raw, MAX_META_BYTES).catch((e) => {
+      if (e instanceof OAuthError) {
+        throw new OAuthError("invalid_client_metadata", "client metadata too large", 413);
+      }
+      throw e;
+    });
+    try {
+      raw = JSON.parse(text);
+    } catch {
+      throw new OAuthError("invalid_client_metadata", "body is not JSON");
+    }
+    const meta = validateMetadata(raw, false);
+    const client_id = randomToken(16);
+    const secret = meta.token_endpoint_auth_method === "none" ? undefined : randomToken();
+    const issuedAt = Math.floor(Date.now() / 1000);
+    const rec: ClientRecord = {
+      ...meta,
+      client_id,
+      client_id_issued_at: issuedAt,
+      ...(secret !== undefined ? { secretHash: digest(secret) } : {}),
+    };
+    await store.putClient(rec, CLIENT_TTL_MS);
+    const { secretHash: _s, ...pub } = rec;
+    return c.json(
+      {
+        ...pub,
+        response_types: ["code"],
+        ...(secret !== undefined ? { client_secret: secret, client_secret_expires_at: 0 } : {}),
+      },
+      201,
+      { "cache-control": "no-store" },
+    );
+  });
+
+  function redirectWith(uri: string, params: Record<string, string | undefined>): Response {
+    const u = new URL(uri);
+    for (const [k, v] of Object.entries(params)) if (v !== undefined) u.searchParams.set(k, v);
+    return new Response(null, { status: 302, headers: { location: u.toString() } });
+  }
+
+  const COOKIE = "warden_oauth";
+  function cookieOf(c: Context): string | undefined {
+    const h = c.req.header("cookie") ?? "";
+    for (const part of h.split(";")) {
+      const [k, ...v] = part.trim().split("=");
+      if (k === COOKIE) return v.join("=");
+    }
+    return undefined;
+  }
+  function htmlResponse(body: string, status = 200, extra: Record<string, string> = {}) {
+    return new Response(body, {
+      status,
+      headers: {
+        "content-type": "text/html; charset=utf-8",
+        "cache-control": "no-store",
+        "x-frame-options": "DENY",
+        "content-security-policy":
+          "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
+        ...extra,
+      },
+    });
+  }
+
+  app.get("/authorize", async (c) => {
+    const q = new URL(c.req.url).searchParams;
+    // Until client and redirect URI are known good, errors are shown, never redirected.
+    let client: ClientRecord;
+    let redirectUri: string;
+    let state: string | undefined;
+    try {
+      const clientId = single(q, "client_id", true)!;
+      client = await findClient(clientId);
+      const given = single(q, "redirect_uri");
+      if (given === undefined) {
+        if (client.redirect_uris.length !== 1) {
+          throw new OAuthError("invalid_request", "redirect_uri is required");
+        }
+        redirectUri = client.redirect_uris[0];
+      } else {
+        if (!client.redirect_uris.includes(given)) {
+          throw new OAuthError("invalid_request", "redirect_uri is not registered for the client");
+        }
+        redirectUri = given;
+      }
+      state = single(q, "state");
+    } catch (e) {
+      if (e instanceof OAuthError) {
+        return htmlResponse(errorPage(e.error, e.description), 400);
+      }
+      throw e;
+    }
+    const fail = (error: string, description: string) =>
+      redirectWith(redirectUri, { error, error_description: description, state, iss: issuer() });
+    try {
+      const responseType = single(q, "response_type", true);
+      if (responseType !== "code") {
+        return fail("unsupported_response_type", "only response_type=code is supported");
+      }
+      const challenge = single(q, "code_challenge");
+      const method = single(q, "code_challenge_method");
+      if (challenge === undefined) return fail("invalid_request", "code_challenge is required");
+      if (method !== "S256") {
+        return fail("invalid_request", "code_challenge_method must be S256");
+      }
+      if (!/^[A-Za-z0-9_-]{43}$/.test(challenge)) {
+        return fail("invalid_request", "code_challenge is not a S256 challenge");
+      }
+      const resourceParam = q.getAll("resource");
+      if (resourceParam.length > 1) {
+        return fail("invalid_target", "only one resource per request");
+      }
+      const res = resourceParam[0] ?? resource();
+      if (res.replace(/\/+$/, "") !== resource()) {
+        return fail("invalid_target", `this server only issues tokens for ${resource()}`);
+      }
+      const scopeParam = single(q, "scope") ?? scopes[0];
+      const asked = scopeParam.split(" ").filter((s) => s !== "");
+      if (asked.length === 0 || asked.some((s) => !scopes.includes(s))) {
+        return fail("invalid_scope", `scopes supported: ${scopes.join(" ")}`);
+      }
+      const pending: PendingRequest = {
+        id: randomToken(),
+        csrf: randomToken(),
+        client_id: client.client_id,
+        redirect_uri: redirectUri,
+        ...(state !== undefined ? { state } : {}),
+        scope: asked.join(" "),
+        resource: resource(),
+        code_challenge: challenge,
+      };
+      await store.putPending(pending, PENDING_TTL_MS);
+      return new Response(null, {
+        status: 302,
+        headers: {
+          location: `${issuer()}/login?request=${encodeURIComponent(pending.id)}`,
+          "set-cookie": `${COOKIE}=${pending.id}; Path=/; HttpOnly; SameSite=Lax; Max-Age=600`,
+        },
+      });
+    } catch (e) {
+      if (e instanceof OAuthError) return fail(e.error, e.description);
+      throw e;
+    }
+  });
+
+  /** The pending request of this browser: the cookie must match, or it is somebody else's. */
+  async function pendingOf(c: Context, id: string | undefined): Promise<PendingRequest | null> {
+    if (id === undefined) return null;
+    const cookie = cookieOf(c);
+    if (cookie === undefined || !timingSafeEqualText(cookie, id)) return null;
+    return await store.getPending(id);
+  }
+
+  app.get("/login", async (c) => {
+    const p = await pendingOf(c, c.req.query("request"));
+    if (!p) {
+      return htmlResponse(errorPage("invalid_request", "no authorization request here"), 400);
+    }
+    const client = await findClient(p.client_id);
+    return htmlResponse(loginPage({ request: p.id, csrf: p.csrf, client: clientLabel(client) }));
+  });
+
+  function clientLabel(c: ClientRecord): string {
+    return c.client_name ?? c.client_id;
+  }
+
+  app.post("/login", async (c) => {
+    const form = await readForm(c.req.raw, 8192);
+    const p = await pendingOf(c, single(form, "request"));
+    if (!p || !timingSafeEqualText(single(form, "csrf") ?? "", p.csrf)) {
+      return htmlResponse(errorPage("invalid_request", "the form has expired or is forged"), 403);
+    }
+    const user = single(form, "username") ?? "";
+    const password = form.get("password") ?? "";
+    const client = await findClient(p.client_id);
+    if (user === "" || !(await opts.verifyPassword(user, password))) {
+      return htmlResponse(
+        loginPage({
+          request: p.id,
+          csrf: p.csrf,
+          client: clientLabel(client),
+          error: "Wrong user name or password.",
+        }),
+        401,
+      );
+    }
+    // A fresh CSRF token for the consent form, bound to the logged-in user.
+    const next: PendingRequest = { ...p, user, csrf: randomToken() };
+    await store.putPending(next, PENDING_TTL_MS);
+    return htmlResponse(consentPage({
+      request: next.id,
+      csrf: next.csrf,
+      client: clientLabel(client),
+      clientId: client.client_id,
+      redirectHost: new URL(next.redirect_uri).host || new URL(next.redirect_uri).protocol,
+      scopes: next.scope.split(" "),
+      user,
+    }));
+  });
+
+  app.post("/consent", async (c) => {
+    const form = await readForm(c.req.raw, 8192);
+    const p = await pendingOf(c, single(form, "request"));
+    if (!p || p.user === undefined || !timingSafeEqualText(single(form, "csrf") ?? "", p.csrf)) {
+      return htmlResponse(errorPage("invalid_request", "the form has expired or is forged"), 403);
+    }
+    await store.deletePending(p.id);
+    const clear = `${COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0`;
+    if (single(form, "decision") !== "allow") {
+      const r = redirectWith(p.redirect_uri, {
+        error: "access_denied",
+        error_description: "the user declined",
+        state: p.state,
+        iss: issuer(),
+      });
+      r.headers.set("set-cookie", clear);
+      return r;
+    }
+    const code = randomToken();
+    const family = randomToken(12);
+    await store.putCode(code, {
+      client_id: p.client_id,
+      sub: p.user,
+      scope: p.scope,
+      resource: p.resource,
+      family,
+      redirect_uri: p.redirect_uri,
+      code_challenge: p.code_challenge,
+    }, CODE_TTL_MS);
+    const r = redirectWith(p.redirect_uri, { code, state: p.state, iss: issuer() });
+    r.headers.set("set-cookie", clear);
+    return r;
+  });
+
+  app.post("/token", async (c) => {
+    const form = await readForm(c.req.raw, maxBody);
+    const grant = single(form, "grant_type", true);
+    if (grant !== "authorization_code" && grant !== "refresh_token") {
+      throw new OAuthError("unsupported_grant_type", "grant_type not supported");
+    }
+    const client = await authenticateClient(c.req.raw, form);
+    if (!client.grant_types.includes(grant)) {
+      throw new OAuthError("unauthorized_client", `client may not use ${grant}`);
+    }
+    const resParam = form.getAll("resource");
+    if (resParam.length > 1) throw new OAuthError("invalid_target", "only one resource");
+    if (resParam[0] !== undefined && resParam[0].replace(/\/+$/, "") !== resource()) {
+      throw new OAuthError("invalid_target", `tokens are only issued for ${resource()}`);
+    }
+    const noStore = { "cache-control": "no-store", pragma: "no-cache" };
+    if (grant === "authorization_code") {
+      const code = single(form, "code", true)!;
+      const verifier = single(form, "code_verifier");
+      const redirectUri = single(form, "redirect_uri");
+      if (verifier === undefined) {
+        throw new OAuthError("invalid_request", "code_verifier is required (PKCE)");
+      }
+      if (!/^[A-Za-z0-9._~-]{43,128}$/.test(verifier)) {
+        throw new OAuthError("invalid_grant", "code_verifier is malformed");
+      }
+      const taken = await store.takeCode(code, CODE_TTL_MS * 10);
+      if (!taken.ok) {
+        if (taken.replayedFamily) await store.revokeFamily(taken.replayedFamily, refreshTtlMs);
+        throw new OAuthError("invalid_grant", "code is invalid, expired or already used");
+      }
+      const rec = taken.rec;
+      if (rec.client_id !== client.client_id) {
+        throw new OAuthError("invalid_grant", "code was issued to another client");
+      }
+      if (redirectUri !== undefined && redirectUri !== rec.redirect_uri) {
+        throw new OAuthError("invalid_grant", "redirect_uri does not match");
+      }
+      if (!timingSafeEqualText(await s256(verifier), rec.code_challenge)) {
+        throw new OAuthError("invalid_grant", "code_verifier does not match the challenge");
+      }
+      await store.openFamily(rec.family, refreshTtlMs);
+      return c.json(await issueTokens(rec), 200, noStore);
+    }
+    const token = single(form, "refresh_token", true)!;
+    const rec = await store.useRefresh(token, refreshTtlMs);
+    if (!rec || rec.client_id !== client.client_id) {
+      throw new OAuthError("invalid_grant", "refresh token is invalid");
+    }
+    if (rec.used) {
+      // Reuse: someone holds a copy. Revoke everything descended from this grant.
+      await store.revokeFamily(rec.family, refreshTtlMs);
+      throw new OAuthError("invalid_grant", "refresh token was already used; grant revoked");
+    }
+    if (!(await store.familyLive(rec.family))) {
+      throw new OAuthError("invalid_grant", "grant has been revoked");
+    }
+    let scope = rec.scope;
+    const narrowed = single(form, "scope");
+    if (narrowed !== undefined) {
+      const have = new Set(rec.scope.split(" "));
+      const want = narrowed.split(" ").filter((s) => s !== "");
+      if (want.length === 0 || want.some((s) => !have.has(s))) {
+        throw new OAuthError("invalid_scope", "a refresh may only narrow the scope");
+      }
+      scope = want.join(" ");
+    }
+    return c.json(await issueTokens({ ...rec, scope }), 200, noStore);
+  });
+
+  app.post("/revoke", async (c) => {
+    const form = await readForm(c.req.raw, maxBody);
+    const client = await authenticateClient(c.req.raw, form);
+    const token = single(form, "token", true)!;
+    const hint = single(form, "token_type_hint");
+    if (hint !== undefined && hint !== "access_token" && hint !== "refresh_token") {
+      throw new OAuthError("unsupported_token_type", "token_type_hint not supported");
+    }
+    const refresh = await store.peekRefresh(token);
+    if (refresh && refresh.client_id === client.client_id) {
+      await store.revokeFamily(refresh.family, refreshTtlMs);
+    } else {
+      const claims = await verifyRaw(token);
+      if (claims && claims.client_id === client.client_id) {
+        await store.revokeFamily(claims.fam, refreshTtlMs);
+      }
+    }
+    // RFC 7009 §2.2: 200 whether or not the token was valid.
+    return c.body(null, 200);
+  });
+
+  async function verifyRaw(
+    token: string,
+  ): Promise<(AccessClaims & { fam: string }) | null> {
+    try {
+      const { payload } = await jwtVerify(token, publicKey, {
+        issuer: issuer(),
+        audience: resource(),
+        algorithms: ["ES256"],
+        typ: "at+jwt",
+      });
+      if (
+        typeof payload.sub !== "string" || typeof payload.client_id !== "string" ||
+        typeof payload.scope !== "string" || typeof payload.fam !== "string"
+      ) return null;
+      return {
+        sub: payload.sub,
+        client_id: payload.client_id,
+        scope: payload.scope,
+        fam: payload.fam,
+      };
+    } catch {
+      return null;
+    }
+  }
+
+  return {
+    routes: app,
+    resource,
+    resourceMetadataUrl: () => `${issuer()}/.well-known/oauth-protected-resource/mcp`,
+    async verify(token) {
+      const claims = await verifyRaw(token);
+      if (!claims) return null;
+      if (!(await store.familyLive(claims.fam))) return null;
+      return { sub: claims.sub, client_id: claims.client_id, scope: claims.scope };
+    },
+  };
+}
