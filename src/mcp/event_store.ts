@@ -3,9 +3,20 @@
  * is kept (bounded per session, expiring with the session) so a client that
  * reconnects with `Last-Event-ID` — to this process or another sharing the KV —
  * receives what it missed.
+ *
+ * Events are written behind the response, never in front of it: `storeEvent`
+ * queues the write on the group-commit writer and returns at once, so a call
+ * waits for no event commit (a sealed call waits only for its vault entry).
+ * The asymmetry is deliberate: an event lost in a crash costs the client one
+ * retry of its request, an entry lost would cost the audit. What is queued and
+ * not yet committed is bounded in bytes per process (`EventWriteBudget`); past
+ * the bound an event is not stored at all (counted in `dropped`) rather than
+ * making anyone wait. A replay from this process first waits for this
+ * session's queued writes, so it sees every event this process sent.
  */
 import type { EventStore, JSONRPCMessage } from "@modelcontextprotocol/server";
 import {
+  type BatchMutation,
   type BatchWriter,
   eventKey,
   eventSessionPrefix,
@@ -25,12 +36,46 @@ interface StoredEvent {
 const EVENT_ID = /^([A-Za-z0-9_-]{1,64})~(\d{15}-\d{9}-[a-z0-9]{1,12})$/;
 const CHUNK_CHARS = 16 * 1024; // UTF-16 chars; ≤ 48 KiB UTF-8 even for 3-byte characters.
 
+/** Default bound on event bytes queued and not yet committed, per process. */
+export const DEFAULT_EVENT_QUEUE_BYTES = 8 * 1024 * 1024;
+
+/** The process-wide bound on event bytes queued behind responses, shared by every session's store. */
+export class EventWriteBudget {
+  readonly maxBytes: number;
+  /** Bytes queued and not yet committed (or failed). */
+  pendingBytes = 0;
+  /** Events not stored because the queue was full. */
+  dropped = 0;
+  /** Event writes whose commit failed (the events are lost; a client resuming past them retries). */
+  failed = 0;
+
+  constructor(maxBytes = DEFAULT_EVENT_QUEUE_BYTES) {
+    this.maxBytes = maxBytes;
+  }
+
+  /** Reserves `bytes` if they fit under the bound. */
+  take(bytes: number): boolean {
+    if (this.pendingBytes + bytes > this.maxBytes) {
+      this.dropped++;
+      return false;
+    }
+    this.pendingBytes += bytes;
+    return true;
+  }
+
+  give(bytes: number): void {
+    this.pendingBytes -= bytes;
+  }
+}
+
 /** Options of the KV event store. */
 export interface KvEventStoreOptions {
   readonly writer: BatchWriter;
   readonly maxEvents: number;
   readonly ttlMs: number;
   readonly processTag: string;
+  /** Shared bound on queued event bytes; a private default-sized one when absent. */
+  readonly budget?: EventWriteBudget;
 }
 
 /** An EventStore for one session. `suspend()` is used while replaying `initialize` on restore. */
@@ -41,11 +86,45 @@ export class KvEventStore implements EventStore {
   #counter = 0;
   #sincePrune = 0;
   #suspended = false;
+  #budget: EventWriteBudget;
+  /** Keys of events this store wrote, oldest first (≤ maxEvents): each new one retires the oldest. */
+  #written: Deno.KvKey[] = [];
+  /** Writes queued and not yet settled. */
+  #pending = new Set<Promise<void>>();
 
   constructor(kv: Deno.Kv, options: KvEventStoreOptions & { sessionId: string }) {
     this.#kv = kv;
     this.#sessionId = options.sessionId;
     this.#options = options;
+    this.#budget = options.budget ?? new EventWriteBudget();
+  }
+
+  /** Resolves once every event write this store queued so far has settled. */
+  async flush(): Promise<void> {
+    while (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
+  }
+
+  #track(write: Promise<void>, bytes: number): void {
+    const settled = write.then(
+      () => {},
+      () => {
+        this.#budget.failed++;
+      },
+    ).finally(() => {
+      this.#budget.give(bytes);
+      this.#pending.delete(settled);
+    });
+    this.#pending.add(settled);
+  }
+
+  /** Deletions that keep this store's own events within the bound once `key` is added. */
+  #retire(key: Deno.KvKey): BatchMutation[] {
+    this.#written.push(key);
+    const out: BatchMutation[] = [];
+    while (this.#written.length > this.#options.maxEvents) {
+      out.push({ type: "delete", key: this.#written.shift()! });
+    }
+    return out;
   }
 
   /** While suspended, events are not stored (the restore handshake's replies are discarded). */
@@ -60,46 +139,58 @@ export class KvEventStore implements EventStore {
     }-${this.#options.processTag}`;
   }
 
-  async storeEvent(streamId: string, message: JSONRPCMessage): Promise<string> {
+  storeEvent(streamId: string, message: JSONRPCMessage): Promise<string> {
     const seq = this.#nextSeq();
     const eventId = `${streamId}~${seq}`;
-    if (this.#suspended) return eventId;
+    if (this.#suspended) return Promise.resolve(eventId);
     const json = JSON.stringify(message);
+    const bytes = json.length + 128;
+    // Past the bound the event is not kept: resuming past it means one retry, never a wait.
+    if (!this.#budget.take(bytes)) return Promise.resolve(eventId);
     const expireIn = this.#options.ttlMs + 60_000;
     const key = eventKey(this.#sessionId, seq);
+    const writer = this.#options.writer;
     if (json.length * 3 < KV_MAX_VALUE_BYTES - 512) {
-      await this.#options.writer.write([{
-        type: "set",
-        key,
-        value: { s: streamId, m: json },
-        expireIn,
-      }]);
+      this.#track(
+        writer.write([
+          { type: "set", key, value: { s: streamId, m: json }, expireIn },
+          ...this.#retire(key),
+        ]),
+        bytes,
+      );
     } else {
-      const parts: string[] = [];
-      for (let i = 0; i < json.length; i += CHUNK_CHARS) parts.push(json.slice(i, i + CHUNK_CHARS));
-      // Chunks are written before the head so a reader never sees a head without its body.
-      for (let i = 0; i < parts.length; i += 10) {
-        await this.#options.writer.write(
-          parts.slice(i, i + 10).map((p, j) => ({
-            type: "set" as const,
-            key: [...key, i + j],
-            value: p,
-            expireIn,
-          })),
-        );
-      }
-      await this.#options.writer.write([{
-        type: "set",
-        key,
-        value: { s: streamId, parts: parts.length },
-        expireIn,
-      }]);
+      const retire = this.#retire(key);
+      this.#track(
+        (async () => {
+          const parts: string[] = [];
+          for (let i = 0; i < json.length; i += CHUNK_CHARS) {
+            parts.push(json.slice(i, i + CHUNK_CHARS));
+          }
+          // Chunks are written before the head so a reader never sees a head without its body.
+          for (let i = 0; i < parts.length; i += 10) {
+            await writer.write(
+              parts.slice(i, i + 10).map((p, j) => ({
+                type: "set" as const,
+                key: [...key, i + j],
+                value: p,
+                expireIn,
+              })),
+            );
+          }
+          await writer.write([
+            { type: "set", key, value: { s: streamId, parts: parts.length }, expireIn },
+            ...retire,
+          ]);
+        })(),
+        bytes,
+      );
     }
-    if (++this.#sincePrune >= Math.max(10, Math.ceil(this.#options.maxEvents / 10))) {
+    // Events other processes wrote for this session (it moved here) are pruned by listing, rarely.
+    if (++this.#sincePrune >= Math.max(10, this.#options.maxEvents)) {
       this.#sincePrune = 0;
-      await this.#prune();
+      this.#track(Promise.allSettled([...this.#pending]).then(() => this.#prune()), 0);
     }
-    return eventId;
+    return Promise.resolve(eventId);
   }
 
   /** Drops the oldest events beyond the per-session bound. */
@@ -130,6 +221,8 @@ export class KvEventStore implements EventStore {
   ): Promise<string> {
     const match = EVENT_ID.exec(lastEventId);
     if (!match) throw new RangeError(`Cannot replay events: malformed event id`);
+    // Everything this process sent on the session is committed before it is looked for.
+    await this.flush();
     const [, streamId, seq] = match;
     const prefix = eventSessionPrefix(this.#sessionId);
     const iter = this.#kv.list<StoredEvent | string>({ prefix, start: [...prefix, seq] });

@@ -14,7 +14,7 @@ import {
 import type { SessionBinding } from "./server.ts";
 import type { Logger } from "../log.ts";
 import type { BatchWriter } from "../store/mod.ts";
-import { KvEventStore } from "./event_store.ts";
+import { EventWriteBudget, KvEventStore } from "./event_store.ts";
 import {
   MAX_SESSION_RECORD_BYTES,
   type SessionRecord,
@@ -111,6 +111,7 @@ export function createStreamableManager(options: StreamableOptions): StreamableM
   const touchEveryMs = options.touchEveryMs ?? touchIntervalMs(options.sessions.ttlMs);
   const log = options.logger;
   const jsonMode = options.responseMode === "json";
+  const eventBudget = new EventWriteBudget();
 
   function newTransport(
     sessionId: string,
@@ -122,6 +123,7 @@ export function createStreamableManager(options: StreamableOptions): StreamableM
       maxEvents: options.maxEventsPerSession,
       ttlMs: options.sessions.ttlMs,
       processTag,
+      budget: eventBudget,
     });
     const transport = new WardenStreamableTransport({
       sessionIdGenerator: () => sessionId,

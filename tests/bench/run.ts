@@ -17,6 +17,11 @@ const durationMs = Number(Deno.env.get("BENCH_DURATION_MS") ?? 3000);
 const warmupMs = Number(Deno.env.get("BENCH_WARMUP_MS") ?? 1000);
 const only = (Deno.env.get("BENCH_ONLY") ?? "").split(",").filter(Boolean);
 const ACCEPT = "application/json, text/event-stream";
+const MODERN_META = {
+  "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+  "io.modelcontextprotocol/clientInfo": { name: "bench", version: "1" },
+  "io.modelcontextprotocol/clientCapabilities": {},
+};
 
 interface Variant {
   readonly name: string;
@@ -24,6 +29,8 @@ interface Variant {
   readonly args: string[];
   /** MCP servers need a session; raw does not. */
   readonly mcp: boolean;
+  /** 2026-07-28 requests: no session, per-request `_meta` and `Mcp-Method`/`Mcp-Name` headers. */
+  readonly modern?: boolean;
   readonly tool: string;
   readonly toolArgs: Record<string, unknown>;
   readonly expect: string;
@@ -88,7 +95,11 @@ async function start(variant: Variant, tmp: string): Promise<Running> {
   // Warden logs to stderr; the bench servers print their port on stdout.
   const url = await Promise.any([firstLine(child.stdout, pick), firstLine(child.stderr, pick)]);
   const headers: Record<string, string> = { accept: ACCEPT, "content-type": "application/json" };
-  if (variant.mcp) {
+  if (variant.modern) {
+    headers["mcp-protocol-version"] = "2026-07-28";
+    headers["mcp-method"] = "tools/call";
+    headers["mcp-name"] = variant.tool;
+  } else if (variant.mcp) {
     const init = await fetch(`${url}/mcp`, {
       method: "POST",
       headers,
@@ -127,7 +138,11 @@ async function load(run: Running, concurrency: number): Promise<Sample> {
       jsonrpc: "2.0",
       id: "__ID__",
       method: "tools/call",
-      params: { name: run.variant.tool, arguments: run.variant.toolArgs },
+      params: {
+        name: run.variant.tool,
+        arguments: run.variant.toolArgs,
+        ...(run.variant.modern ? { _meta: MODERN_META } : {}),
+      },
     }).replace('"__ID__"', "__ID__"),
     concurrency,
     durationMs,
@@ -136,6 +151,22 @@ async function load(run: Running, concurrency: number): Promise<Sample> {
   };
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", `${ROOT}tests/bench/_load.ts`, JSON.stringify(spec)],
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  return JSON.parse(new TextDecoder().decode(out.stdout).trim().split("\n").pop()!);
+}
+
+/** One round's durable-commit baseline (see _kv_commit.ts). */
+async function commitBaseline(dir: string): Promise<{ p50_ms: number; p99_ms: number }> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      `${ROOT}tests/bench/_kv_commit.ts`,
+      dir,
+      String(Math.min(durationMs, 2000)),
+    ],
     stdout: "piped",
     stderr: "inherit",
   }).output();
@@ -152,10 +183,14 @@ const FLOORS_OFF = "policy-floors-off.json";
 const LIMITS_DEFAULT = "policy-limits-default.json";
 const LIMITS_BUDGET = "policy-limits-budget.json";
 
-const wardenVariant = (name: string, extra: string[]): Variant => ({
+/** A Warden variant; `--response-mode json` unless `extra` names a response mode. */
+const wardenVariant = (name: string, extra: string[], modern = false): Variant => ({
   name,
-  args: wardenArgs(extra),
+  args: wardenArgs(
+    extra.includes("--response-mode") ? extra : ["--response-mode", "json", ...extra],
+  ),
   mcp: true,
+  modern,
   tool: "calculate",
   toolArgs: { expression: "2+3*4" },
   expect: '"result":14',
@@ -168,21 +203,71 @@ const wardenArgs = (extra: string[] = []) => [
   "0",
   "--kv",
   "bench.db",
-  "--response-mode",
-  "json",
   ...extra,
 ];
 
 /** Suites: each compares variants measured in the same interleaved rounds. */
-const SUITES: Record<
-  string,
-  {
-    variants: Variant[];
-    ratios: [string, string, number][];
-    concurrency?: number[];
-    setup?: (dir: string) => void;
-  }
-> = {
+interface Suite {
+  variants: Variant[];
+  /** [numerator, denominator, target ratio (0 = informational)] of req/s. */
+  ratios: [string, string, number][];
+  concurrency?: number[];
+  /**
+   * c=1 p50 budgets: [variant, baseline, extra ms] — the variant's p50 must stay within the
+   * baseline's p50 plus one durable KV commit's p50 (measured in the same rounds) plus `extra`.
+   */
+  latencyBudgets?: [string, string, number][];
+  /** Writes what the suite's variants need into its working directory. */
+  setup?: (dir: string) => void;
+}
+
+const bare = (name: string, mode: "json" | "sse" | "modern"): Variant => ({
+  name,
+  args: [`${ROOT}tests/bench/_bare_sdk_server.ts`, "--mode", mode],
+  mcp: true,
+  modern: mode === "modern",
+  tool: "echo",
+  toolArgs: { text: "hi" },
+  expect: '"text":"hi"',
+});
+
+const SSE = ["--response-mode", "sse"];
+
+const SUITES: Record<string, Suite> = {
+  // Issue 13's table: the default configuration (SSE responses, all floors, sealed, resumable)
+  // and each of its parts switched off, against the bare v1 SDK in the same response mode.
+  default: {
+    variants: [
+      bare("bare-v1-sse", "sse"),
+      bare("bare-v1-json", "json"),
+      wardenVariant("warden-default", [...SSE, "--policy", FLOORS_ON]),
+      wardenVariant("warden-sse-unsealed", [...SSE, "--sealing", "off", "--policy", FLOORS_ON]),
+      wardenVariant("warden-sse-floors-off", [...SSE, "--policy", FLOORS_OFF]),
+      wardenVariant("warden-sse-bare", [...SSE, "--sealing", "off", "--policy", FLOORS_OFF]),
+      wardenVariant("warden-json", ["--response-mode", "json", "--policy", FLOORS_ON]),
+    ],
+    ratios: [
+      ["warden-default", "bare-v1-sse", 0.6],
+      ["warden-json", "bare-v1-json", 0.75],
+      ["warden-sse-unsealed", "bare-v1-sse", 0],
+      ["warden-sse-floors-off", "bare-v1-sse", 0],
+      ["warden-sse-bare", "bare-v1-sse", 0],
+    ],
+    latencyBudgets: [["warden-default", "bare-v1-sse", 0.3]],
+  },
+  // The 2026-07-28 path (stateless, no session): Warden (all floors, sealed) against the bare v2
+  // `createMcpHandler`, and against Warden's own sessionful default path.
+  modern: {
+    variants: [
+      bare("bare-v2-handler", "modern"),
+      wardenVariant("warden-modern", [...SSE, "--policy", FLOORS_ON], true),
+      wardenVariant("warden-sessionful", [...SSE, "--policy", FLOORS_ON]),
+    ],
+    ratios: [
+      ["warden-modern", "bare-v2-handler", 1.0],
+      ["warden-modern", "warden-sessionful", 0],
+    ],
+  },
   foundation: {
     variants: [
       {
@@ -280,9 +365,19 @@ for (const [suiteName, suite] of Object.entries(SUITES)) {
   const levels = suite.concurrency ?? [1, 32];
   const samples: Record<string, Record<number, Sample[]>> = {};
   const running: Running[] = [];
+  const commits: { p50_ms: number; p99_ms: number }[] = [];
   try {
     for (const v of suite.variants) running.push(await start(v, tmp));
     for (let r = 0; r < rounds; r++) {
+      if (suite.latencyBudgets) {
+        const c = await commitBaseline(tmp);
+        commits.push(c);
+        console.error(
+          `round ${r + 1}/${rounds} durable KV commit: p50 ${c.p50_ms.toFixed(2)} ms p99 ${
+            c.p99_ms.toFixed(2)
+          } ms`,
+        );
+      }
       for (const concurrency of levels) {
         for (const run of running) {
           const s = await load(run, concurrency);
@@ -347,8 +442,62 @@ for (const [suiteName, suite] of Object.entries(SUITES)) {
       lines.push(`| ${num} / ${den} | ${c} | ${value.toFixed(3)} | ${verdict} |`);
     }
   }
+  const spread = (xs: number[], digits: number) =>
+    `${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)}`;
+  lines.push(
+    "",
+    "| variant | concurrency | req/s over rounds | p50 ms over rounds |",
+    "|---|---|---|---|",
+  );
+  for (const v of suite.variants) {
+    for (const c of levels) {
+      const ss = samples[v.name][c];
+      lines.push(
+        `| ${v.name} | ${c} | ${spread(ss.map((s) => s.rps), 0)} | ${
+          spread(ss.map((s) => s.p50_ms), 2)
+        } |`,
+      );
+    }
+  }
+  const budgets: Record<string, unknown> = {};
+  if (suite.latencyBudgets) {
+    const commitP50 = median(commits.map((c) => c.p50_ms));
+    lines.push(
+      "",
+      `Durable KV commit (serial one-set atomics on a fresh file): p50 ${
+        commitP50.toFixed(3)
+      } ms (rounds ${spread(commits.map((c) => c.p50_ms), 3)}), p99 ${
+        median(commits.map((c) => c.p99_ms)).toFixed(3)
+      } ms`,
+      "",
+      "| c=1 p50 | value ms | budget ms (baseline p50 + commit p50 + extra) | verdict |",
+      "|---|---|---|---|",
+    );
+    for (const [name, base, extra] of suite.latencyBudgets) {
+      // Per round: the variant's p50 against that round's baseline p50 and commit p50.
+      const over = samples[name][1].map((s, i) =>
+        s.p50_ms - (samples[base][1][i].p50_ms + commits[i].p50_ms + extra)
+      );
+      const value = median(samples[name][1].map((s) => s.p50_ms));
+      const budget = median(samples[base][1].map((s) => s.p50_ms)) + commitP50 + extra;
+      const ok = median(over) <= 0;
+      budgets[name] = { value, budget, commitP50, overPerRound: over };
+      lines.push(
+        `| ${name} | ${value.toFixed(2)} | ${budget.toFixed(2)} (${base} + commit + ${extra}) | ${
+          ok ? "✓" : "✗"
+        } |`,
+      );
+    }
+  }
+  lines.push("", "| p99 / p50 at c=32 | value | target |", "|---|---|---|");
+  for (const v of suite.variants) {
+    if (!levels.includes(32) || v.name.startsWith("bare") || v.name.startsWith("raw")) continue;
+    const ss = samples[v.name][32];
+    const value = median(ss.map((s) => s.p99_ms / s.p50_ms));
+    lines.push(`| ${v.name} | ${value.toFixed(2)} | ≤ 5 ${value <= 5 ? "✓" : "✗"} |`);
+  }
   lines.push("");
-  results[suiteName] = { summary, ratios, rounds, durationMs, warmupMs };
+  results[suiteName] = { summary, ratios, budgets, commits, rounds, durationMs, warmupMs };
 }
 
 if (!only.length || only.includes("vault-scale")) {

@@ -1,0 +1,134 @@
+import assert from "node:assert/strict";
+import { EventWriteBudget, KvEventStore } from "../../src/mcp/event_store.ts";
+import { createBatchWriter } from "../../src/store/mod.ts";
+
+const msg = (id: number, pad = 0) => ({
+  jsonrpc: "2.0" as const,
+  id,
+  result: { text: "x".repeat(pad) },
+});
+
+function storeOn(kv: Deno.Kv, sessionId: string, budget?: EventWriteBudget, maxEvents = 100) {
+  return new KvEventStore(kv, {
+    sessionId,
+    writer: createBatchWriter(kv),
+    maxEvents,
+    ttlMs: 60_000,
+    processTag: "t",
+    budget,
+  });
+}
+
+async function replayAll(store: KvEventStore, after: string) {
+  const got: { id: string; message: unknown }[] = [];
+  await store.replayEventsAfter(after, {
+    send: (id, message) => {
+      got.push({ id, message });
+      return Promise.resolve();
+    },
+  });
+  return got;
+}
+
+Deno.test("event store: storeEvent answers before the event's commit, and flush commits it", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const budget = new EventWriteBudget();
+    const store = storeOn(kv, "s1", budget);
+    const first = await store.storeEvent("stream", msg(1));
+    await store.storeEvent("stream", msg(2));
+    // Returned with the writes still queued: nobody waited for a durable commit.
+    assert.ok(budget.pendingBytes > 0, "writes are still queued when storeEvent has answered");
+    await store.flush();
+    assert.equal(budget.pendingBytes, 0);
+    const other = storeOn(kv, "s1");
+    const got = await replayAll(other, first);
+    assert.deepEqual(got.map((g) => (g.message as { id: number }).id), [2]);
+  } finally {
+    kv.close();
+  }
+});
+
+Deno.test("event store: queued event bytes are bounded; past the bound events are dropped, never awaited", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const budget = new EventWriteBudget(2_000);
+    const store = storeOn(kv, "s2", budget);
+    const ids: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      ids.push(await store.storeEvent("stream", msg(i, 500)));
+      assert.ok(budget.pendingBytes <= 2_000, `pending ${budget.pendingBytes}`);
+    }
+    assert.ok(budget.dropped >= 6, `dropped ${budget.dropped}`);
+    await store.flush();
+    assert.equal(budget.pendingBytes, 0);
+    // What was kept replays intact and in order.
+    const got = await replayAll(storeOn(kv, "s2"), ids[0]);
+    assert.equal(got.length, 10 - 1 - budget.dropped);
+    const seen = got.map((g) => (g.message as { id: number }).id);
+    assert.deepEqual(seen, [...seen].sort((a, b) => a - b));
+  } finally {
+    kv.close();
+  }
+});
+
+Deno.test("event store: each new event retires the oldest, so a session keeps exactly its bound", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const store = storeOn(kv, "s3", undefined, 20);
+    for (let i = 0; i < 57; i++) await store.storeEvent("stream", msg(i));
+    await store.flush();
+    let stored = 0;
+    for await (const e of kv.list({ prefix: ["mcp_event", "s3"] })) {
+      if (e.key.length === 3) stored++;
+    }
+    assert.equal(stored, 20);
+  } finally {
+    kv.close();
+  }
+});
+
+Deno.test("event store: a crash loses at most the events not yet committed; every flushed one replays", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/events.db`;
+    const storeUrl = new URL("../../src/mcp/event_store.ts", import.meta.url).href;
+    const storeMod = new URL("../../src/store/mod.ts", import.meta.url).href;
+    // A child stores 50 events, flushes (acknowledges) them, queues 50 more and dies at once.
+    const script = `
+      import { KvEventStore } from "${storeUrl}";
+      import { createBatchWriter } from "${storeMod}";
+      const kv = await Deno.openKv(${JSON.stringify(path)});
+      const store = new KvEventStore(kv, { sessionId: "crash", writer: createBatchWriter(kv),
+        maxEvents: 1000, ttlMs: 60000, processTag: "c" });
+      const ids = [];
+      for (let i = 0; i < 50; i++) ids.push(await store.storeEvent("st", { jsonrpc: "2.0", id: i, result: {} }));
+      await store.flush();
+      console.log(JSON.stringify(ids));
+      for (let i = 50; i < 100; i++) await store.storeEvent("st", { jsonrpc: "2.0", id: i, result: {} });
+      Deno.exit(9);
+    `;
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["eval", "--unstable-kv", script],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(out.code, 9, new TextDecoder().decode(out.stderr));
+    const acked: string[] = JSON.parse(new TextDecoder().decode(out.stdout).trim());
+    const kv = await Deno.openKv(path);
+    try {
+      const priming = await kv.list({ prefix: ["mcp_event", "crash"] }).next();
+      assert.ok(!priming.done);
+      const got = await replayAll(storeOn(kv, "crash"), acked[0]);
+      const seen = got.map((g) => (g.message as { id: number }).id);
+      // Every acknowledged event after the first is there, in order; later ones only as a prefix.
+      assert.deepEqual(seen.slice(0, 49), Array.from({ length: 49 }, (_, i) => i + 1));
+      assert.deepEqual(seen, Array.from({ length: seen.length }, (_, i) => i + 1));
+      assert.ok(seen.length <= 99);
+    } finally {
+      kv.close();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
