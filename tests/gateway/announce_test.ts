@@ -95,7 +95,12 @@ Deno.test({
       assert.ok(status.version, "the announced version is recorded");
       const exposed = status.tools.map((t: any) => t.name);
       assert.ok(exposed.includes("utilities__get_time"), exposed.join(","));
-      const registered = logged(utilities, "announce: registered with the other gateway");
+      // The front can show the registration before the utilities process has read the answer
+      // and logged it: wait for the log line, then it must be the only one.
+      const registered = await until("the registration's log line", 10_000, () => {
+        const lines = logged(utilities, "announce: registered with the other gateway");
+        return Promise.resolve(lines.length > 0 ? lines : undefined);
+      });
       assert.equal(registered.length, 1);
       assert.equal(typeof registered[0].latency_ms, "number");
       console.log(`registration round trip: ${registered[0].latency_ms} ms`);
