@@ -5,6 +5,7 @@
  */
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { DeadlineScheduler } from "../deadline.ts";
+import { readCapped } from "../net/mod.ts";
 
 /** An HTTP-level refusal; the app's error handler renders it. */
 export class HttpError extends Error {
@@ -109,24 +110,9 @@ async function readLimited(
   body: ReadableStream<Uint8Array>,
   maxBytes: number,
 ): Promise<Uint8Array> {
-  const reader = body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > maxBytes) {
-      reader.cancel().catch(() => {});
-      throw new HttpError(413, `Payload Too Large: body exceeds ${maxBytes} bytes`);
-    }
-    chunks.push(value);
-  }
-  const bytes = new Uint8Array(total);
-  let offset = 0;
-  for (const c of chunks) {
-    bytes.set(c, offset);
-    offset += c.byteLength;
+  const bytes = await readCapped(body, maxBytes);
+  if (bytes === undefined) {
+    throw new HttpError(413, `Payload Too Large: body exceeds ${maxBytes} bytes`);
   }
   return bytes;
 }

@@ -8,6 +8,7 @@
 import { parseArgs } from "node:util";
 import { createToken, listTokens, parseDuration, revokeToken } from "./tokens.ts";
 import { addUser, listUsers, removeUser } from "./users.ts";
+import { readCapped } from "../net/mod.ts";
 
 /** Usage of the identity commands, for `warden --help`. */
 export const IDENTITY_USAGE = [
@@ -25,19 +26,8 @@ const list = (v: string | undefined) =>
 async function readPassword(env: (name: string) => string | undefined): Promise<string> {
   const fromEnv = env("WARDEN_PASSWORD");
   if (fromEnv !== undefined) return fromEnv;
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for await (const chunk of Deno.stdin.readable) {
-    total += chunk.byteLength;
-    if (total > 4096) throw new Error("password on stdin exceeds 4096 bytes");
-    chunks.push(chunk);
-  }
-  const bytes = new Uint8Array(total);
-  let o = 0;
-  for (const c of chunks) {
-    bytes.set(c, o);
-    o += c.byteLength;
-  }
+  const bytes = await readCapped(Deno.stdin.readable, 4096);
+  if (bytes === undefined) throw new Error("password on stdin exceeds 4096 bytes");
   return new TextDecoder().decode(bytes).replace(/\r?\n$/, "");
 }
 

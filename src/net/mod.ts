@@ -6,3 +6,4 @@
  */
 export { isPrivateAddress } from "./ip_ranges.ts";
 export { hostAllowed } from "./allowlist.ts";
+export { readCapped } from "./body.ts";

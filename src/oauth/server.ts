@@ -23,6 +23,7 @@ import {
 } from "./store.ts";
 import { fetchEvidence, FetchFailedError, FetchRefusedError } from "../tools/_fetch.ts";
 import { consentPage, errorPage, loginPage } from "./pages.ts";
+import { readCapped } from "../net/mod.ts";
 
 /** Checks a person's password; identity's user store provides it. */
 export type PasswordVerifier = (name: string, password: string) => Promise<boolean>;
@@ -151,26 +152,9 @@ async function readText(req: Request, max: number): Promise<string> {
   const declared = Number(req.headers.get("content-length") ?? "0");
   if (declared > max) throw new OAuthError("invalid_request", "request body too large", 413);
   if (!req.body) return "";
-  const reader = req.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > max) {
-      reader.cancel().catch(() => {});
-      throw new OAuthError("invalid_request", "request body too large", 413);
-    }
-    chunks.push(value);
-  }
-  const out = new Uint8Array(total);
-  let o = 0;
-  for (const c of chunks) {
-    out.set(c, o);
-    o += c.byteLength;
-  }
-  return new TextDecoder().decode(out);
+  const bytes = await readCapped(req.body, max);
+  if (bytes === undefined) throw new OAuthError("invalid_request", "request body too large", 413);
+  return new TextDecoder().decode(bytes);
 }
 
 const APP_TYPES = new Set(["web", "native"]);
