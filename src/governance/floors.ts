@@ -23,7 +23,7 @@ import { findSentienceClaims } from "./anti_hantu.ts";
 import { findInjections } from "./injection.ts";
 import { sharedTerms } from "./relevance.ts";
 import { type Finding, findPii, PII_KINDS, type PiiKind } from "./pii.ts";
-import { floorMode, floorThreshold, type Policy } from "./policy.ts";
+import { floorMode, floorThreshold, type Policy, toolPermission } from "./policy.ts";
 import {
   type CallFacts,
   type FailureAction,
@@ -547,18 +547,17 @@ export function commandAuthority(
     if (tool?.refusal !== undefined) {
       return { score: 0, pass: false, action: "void", reason: tool.refusal };
     }
-    const rule = toolRule(policy, call.tool);
-    if (rule?.deny === true) {
-      return { score: 0, pass: false, action: "void", reason: `policy denies tool ${call.tool}` };
-    }
-    if (rule?.roles !== undefined && !call.roles.some((role) => rule.roles?.includes(role))) {
+    const permission = toolPermission(policy, call.roles, call.tool);
+    if (!permission.allowed) {
       return {
         score: 0,
         pass: false,
         action: "void",
-        reason: `principal ${call.principal} (roles: ${
-          call.roles.join(", ") || "none"
-        }) lacks a role permitted for ${call.tool} (${rule.roles.join(", ") || "none"})`,
+        reason: permission.everyone === true
+          ? permission.reason
+          : `principal ${call.principal} (roles: ${
+            call.roles.join(", ") || "none"
+          }) ${permission.reason}`,
       };
     }
     return { score: 1, pass: true, reason: `principal ${call.principal} may call ${call.tool}` };

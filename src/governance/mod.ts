@@ -36,6 +36,9 @@ export {
   type PolicyIssue,
   PolicySchema,
   rolesOf,
+  toolGlobMatches,
+  type ToolPermission,
+  toolPermission,
 } from "./policy.ts";
 export {
   amanah,

@@ -9,7 +9,7 @@ import { type AppendOptions, entryProblem, lenientDigestJson } from "../vault/mo
 import { evaluatePost, evaluatePre } from "./floors.ts";
 import { holdDigest, HoldError, type HoldRecord, type HoldStore } from "./holds.ts";
 import { redact } from "./pii.ts";
-import type { Policy } from "./policy.ts";
+import { type Policy, toolPermission } from "./policy.ts";
 import { principalFields, rolesFor } from "../identity/context.ts";
 import type { RateLimiter, RateSubject } from "./rates.ts";
 import { boundReasons, boundText, MAX_RECORDED_NAME, unrecordableCall } from "./sealable.ts";
@@ -117,6 +117,11 @@ export interface Governance {
     floors: FloorResult[];
     telemetry: Telemetry;
   };
+  /**
+   * Whether `principal` may call `tool` by the policy's tool rules and role
+   * grants (F11's authorisation), used to show each caller only what it may call.
+   */
+  permits(principal: string, tool: string): boolean;
   /** Seals a governance event (hold decisions, policy loads) into the vault. */
   record(fields: Record<string, unknown>): Promise<{ index: number; leafHash: string } | undefined>;
 }
@@ -408,6 +413,7 @@ export function createGovernance(deps: GovernanceDeps): Governance {
     holds,
     rates,
     record: (fields) => seal({ ...fields, policy_sha256: deps.policyHash }),
+    permits: (principal, tool) => toolPermission(policy, rolesFor(policy, principal), tool).allowed,
 
     async judge(request) {
       const call = await facts(request);

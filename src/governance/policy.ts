@@ -86,6 +86,22 @@ const ToolRule = object({
   reversible: bool().optional(),
 });
 
+// A tool name or glob: the characters tool names may hold, plus `*` (any
+// run, possibly empty) and `?` (one character). Matching is linear in the
+// name's length (see `toolGlobMatches`), so a hostile glob cannot stall a call.
+const TOOL_GLOB = /^[A-Za-z0-9_.\/*?-]{1,200}$/;
+
+const toolGlob = () =>
+  z.string({ error: "expected a string" }).regex(TOOL_GLOB, {
+    error: "expected a tool name or glob: 1 to 200 characters from A-Z a-z 0-9 _ . / - * ?",
+  });
+
+/** What a role may call: tools granted by name or glob, and tools denied (deny wins). */
+const Role = object({
+  tools: z.array(toolGlob(), { error: "expected an array of tool names or globs" }).default([]),
+  deny: z.array(toolGlob(), { error: "expected an array of tool names or globs" }).default([]),
+});
+
 const OPERATOR_NAME = /^[A-Za-z0-9_.@-]{1,64}$/;
 
 const Operator = object({
@@ -148,6 +164,12 @@ export const PolicySchema = object({
   principals: z.record(text(), object({ roles: texts() }), { error: "expected an object" })
     .prefault({}),
   default_roles: texts().default(["user"]),
+  /**
+   * Per-role tool grants. Absent: every principal may call every tool (the
+   * per-tool `roles` rules still apply). Present: a principal may call only
+   * tools one of its roles grants, and a role's `deny` wins over any grant.
+   */
+  roles: z.record(text(), Role, { error: "expected an object" }).optional(),
   operators: z.array(Operator, { error: "expected an array" }).default([]).superRefine(
     (operators, ctx) => {
       const seen = new Set<string>();
@@ -382,6 +404,94 @@ export function floorMode(policy: Policy, id: FloorId): FloorMode {
 export function floorThreshold(policy: Policy, id: FloorId): number | undefined {
   const config = policy.floors[id];
   return "threshold" in config ? config.threshold : undefined;
+}
+
+/**
+ * Whether tool `name` matches `glob`, where `*` matches any run of characters
+ * (possibly empty) and `?` exactly one. Greedy with one backtrack point, so
+ * the cost is O(glob × name) at worst and linear in practice.
+ *
+ * @example
+ * ```ts
+ * import { toolGlobMatches } from "./policy.ts";
+ * toolGlobMatches("github__*", "github__create_issue"); // true
+ * toolGlobMatches("get_?ime", "get_time"); // true
+ * ```
+ */
+export function toolGlobMatches(glob: string, name: string): boolean {
+  let g = 0;
+  let n = 0;
+  let star = -1;
+  let resume = 0;
+  while (n < name.length) {
+    if (g < glob.length && (glob[g] === "?" || (glob[g] !== "*" && glob[g] === name[n]))) {
+      g++;
+      n++;
+    } else if (g < glob.length && glob[g] === "*") {
+      star = g++;
+      resume = n;
+    } else if (star >= 0) {
+      g = star + 1;
+      n = ++resume;
+    } else {
+      return false;
+    }
+  }
+  while (g < glob.length && glob[g] === "*") g++;
+  return g === glob.length;
+}
+
+/** Whether a principal holding `roles` may call `tool`, and if not, why. */
+export type ToolPermission =
+  | { readonly allowed: true }
+  | {
+    readonly allowed: false;
+    readonly reason: string;
+    /** True when no principal may call it (the policy denies the tool outright). */
+    readonly everyone?: true;
+  };
+
+/**
+ * Whether a principal holding `roles` may call `tool` under `policy`: the
+ * tool's own rule (`tools.<name>.deny`, `tools.<name>.roles`), then, when the
+ * policy has `roles`, the role grants — a matching `deny` in any held role
+ * refuses, otherwise some held role must grant the tool.
+ *
+ * @example
+ * ```ts
+ * import { parsePolicy, toolPermission } from "./policy.ts";
+ * const policy = parsePolicy({ roles: { ops: { tools: ["deploy", "github__*"] } } });
+ * toolPermission(policy, ["ops"], "github__merge").allowed; // true
+ * toolPermission(policy, ["dev"], "deploy").allowed; // false
+ * ```
+ */
+export function toolPermission(
+  policy: Policy,
+  roles: readonly string[],
+  tool: string,
+): ToolPermission {
+  const rule = Object.hasOwn(policy.tools, tool) ? policy.tools[tool] : undefined;
+  if (rule?.deny === true) {
+    return { allowed: false, everyone: true, reason: `policy denies tool ${tool}` };
+  }
+  if (rule?.roles !== undefined && !roles.some((role) => rule.roles?.includes(role))) {
+    return {
+      allowed: false,
+      reason: `lacks a role permitted for ${tool} (${rule.roles.join(", ") || "none"})`,
+    };
+  }
+  const grants = policy.roles;
+  if (grants === undefined) return { allowed: true };
+  let granted = false;
+  for (const role of roles) {
+    const grant = Object.hasOwn(grants, role) ? grants[role] : undefined;
+    if (grant === undefined) continue;
+    if (grant.deny.some((glob) => toolGlobMatches(glob, tool))) {
+      return { allowed: false, reason: `is denied ${tool} by role ${role}` };
+    }
+    if (!granted && grant.tools.some((glob) => toolGlobMatches(glob, tool))) granted = true;
+  }
+  return granted ? { allowed: true } : { allowed: false, reason: `holds no role granting ${tool}` };
 }
 
 /**

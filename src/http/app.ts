@@ -380,7 +380,7 @@ export function createHttpApp(deps: HttpDeps): Hono<Env> {
     return c.json({ rows });
   });
 
-  app.get("/tools", (c) => c.json({ tools: deps.registry.list() }));
+  app.get("/tools", (c) => c.json({ tools: deps.registry.list(c.get("principal")) }));
 
   app.post("/invoke", async (c) => {
     const parsed = InvokeBody.safeParse(await jsonBody(c));

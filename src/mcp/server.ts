@@ -4,6 +4,7 @@
  * and REST share a single call path (validation, containment, governance).
  */
 import {
+  type AuthInfo,
   type CacheHint,
   type CallToolResult,
   CLIENT_CAPABILITIES_META_KEY,
@@ -20,8 +21,17 @@ import { traceCarrierOf } from "../usage/mod.ts";
 /** Server identity reported at initialize. */
 export const SERVER_NAME = "warden";
 
-/** Extra registrations (resources, prompts) applied to every session's server. */
-export type ServerExtension = (server: McpServer) => void;
+/**
+ * The principal a request is served for: the one its authentication carries
+ * (the stateless 2026-07-28 path), else the session's.
+ */
+export type CallerOf = (ctx: { http?: { authInfo?: AuthInfo } } | undefined) => string;
+
+/**
+ * Extra registrations (resources, prompts) applied to every session's server;
+ * `caller` names the principal of the request a handler serves.
+ */
+export type ServerExtension = (server: McpServer, caller: CallerOf) => void;
 
 /** What the factory needs. */
 export interface McpServerDeps {
@@ -165,8 +175,12 @@ export function createMcpServer(deps: McpServerDeps, binding: SessionBinding): M
     await binding.onLogLevel?.(request.params.level);
     return {};
   });
-  // Listed per request: upstream tools come and go while a session lives.
-  low.setRequestHandler("tools/list", () => ({ tools: deps.registry.list() as never }));
+  const caller: CallerOf = (ctx) => principalFromAuth(ctx?.http?.authInfo) ?? binding.principal;
+  // Listed per request: upstream tools come and go while a session lives, and
+  // each caller sees only the tools its roles let it call.
+  low.setRequestHandler("tools/list", (_request, ctx) => ({
+    tools: deps.registry.list(caller(ctx)) as never,
+  }));
   low.setRequestHandler("tools/call", async (request, ctx) => {
     const meta = (ctx.mcpReq._meta ?? request.params._meta ?? {}) as Record<string, unknown>;
     const progressToken = meta.progressToken as string | number | undefined;
@@ -221,7 +235,7 @@ export function createMcpServer(deps: McpServerDeps, binding: SessionBinding): M
     const outcome = await deps.registry.call(request.params.name, request.params.arguments, {
       sessionId: ctx.sessionId,
       // On the stateless path the principal comes with the request (from auth), not a session.
-      principal: principalFromAuth(ctx.http?.authInfo) ?? binding.principal,
+      principal: caller(ctx),
       transport: binding.transport ?? "mcp",
       signal: ctx.mcpReq.signal,
       client,
@@ -231,6 +245,6 @@ export function createMcpServer(deps: McpServerDeps, binding: SessionBinding): M
     });
     return toCallToolResult(outcome);
   });
-  for (const extend of deps.extensions ?? []) extend(server);
+  for (const extend of deps.extensions ?? []) extend(server, caller);
   return server;
 }

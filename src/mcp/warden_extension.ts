@@ -47,13 +47,16 @@ export function wardenExtension(deps: {
   ledger: Ledger;
 }): ServerExtension {
   const { registry, governance, ledger } = deps;
-  const schemas = () => ({
+  // Both documents list only the tools the reader may call.
+  const schemas = (principal: string) => ({
     envelope_version: ENVELOPE_VERSION,
     tools: Object.fromEntries(
-      registry.list().map((t) => [t.name, { input: t.inputSchema, output: t.outputSchema }]),
+      registry.list(principal).map((
+        t,
+      ) => [t.name, { input: t.inputSchema, output: t.outputSchema }]),
     ),
   });
-  const contextPack = () => ({
+  const contextPack = (principal: string) => ({
     policy_sha256: governance.policyHash,
     policy: JSON.parse(canonicalPolicy(governance.policy)),
     floors: FLOOR_IDS.map((id) => ({
@@ -62,14 +65,14 @@ export function wardenExtension(deps: {
       mode: floorMode(governance.policy, id),
     })),
     verdict_rules: VERDICT_RULES,
-    tools: registry.list().map((t) => ({
+    tools: registry.list(principal).map((t) => ({
       name: t.name,
       title: t.title,
       description: t.description,
     })),
     chain: CHAIN,
   });
-  return (server: McpServer) => {
+  return (server: McpServer, caller) => {
     server.registerResource(
       "aaa-schemas",
       "arifos://aaa/schemas",
@@ -78,11 +81,11 @@ export function wardenExtension(deps: {
         description: "JSON Schemas of the response envelope and of every tool's input and output",
         mimeType: "application/json",
       },
-      (uri) => ({
+      (uri, ctx) => ({
         contents: [{
           uri: uri.href,
           mimeType: "application/json",
-          text: JSON.stringify(schemas()),
+          text: JSON.stringify(schemas(caller(ctx))),
         }],
       }),
     );
@@ -95,11 +98,11 @@ export function wardenExtension(deps: {
           "Active policy and its hash, floors and modes, tools, verdict rules, the 000→999 chain",
         mimeType: "application/json",
       },
-      (uri) => ({
+      (uri, ctx) => ({
         contents: [{
           uri: uri.href,
           mimeType: "application/json",
-          text: JSON.stringify(contextPack()),
+          text: JSON.stringify(contextPack(caller(ctx))),
         }],
       }),
     );

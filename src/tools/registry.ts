@@ -87,7 +87,8 @@ export interface CallContext {
 
 /** The set of tools one server exposes. */
 export interface ToolRegistry {
-  list(): readonly ToolDescriptor[];
+  /** Every tool, or with `principal` only those its roles let it call. */
+  list(principal?: string): readonly ToolDescriptor[];
   get(name: string): ToolDefinition | undefined;
   /** Whether `name` is a tool this server serves: its own, or an upstream's `<server>__<tool>`. */
   has(name: string): boolean;
@@ -602,9 +603,12 @@ export function createToolRegistry(
   }
 
   return {
-    list: () => {
+    list: (principal) => {
       const up = options.upstreams?.list() ?? [];
-      return up.length === 0 ? descriptors : [...descriptors, ...up];
+      const all = up.length === 0 ? descriptors : [...descriptors, ...up];
+      if (principal === undefined) return all;
+      const { governance } = options.services;
+      return all.filter((t) => governance.permits(principal, t.name));
     },
     get: (name) => byName.get(name),
     has: (name) => byName.has(name) || options.upstreams?.get(name) !== undefined,
