@@ -70,10 +70,12 @@ import {
   canonicalTools,
   conformanceTools,
   createToolRegistry,
+  memoryTools,
   type ToolDefinition,
   type ToolRegistry,
   utilityTools,
 } from "./tools/mod.ts";
+import { createMemoryService } from "./services/mod.ts";
 import {
   type AppendOptions,
   createLedger,
@@ -359,6 +361,7 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
   const tools: ToolDefinition[] = [
     ...canonicalTools,
     ...utilityTools,
+    ...memoryTools,
     ...(fixtures ? conformanceTools : []),
     ...(deps.extraTools ?? []),
   ];
@@ -397,6 +400,14 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
         evidence,
         shell,
         files,
+        memory: createMemoryService(kv, {
+          limits: {
+            maxValueBytes: policy.memory.max_value_bytes,
+            maxTtlSeconds: policy.memory.max_ttl_seconds,
+            defaultTtlSeconds: policy.memory.default_ttl_seconds,
+            maxKeysPerPrincipal: policy.memory.max_keys_per_principal,
+          },
+        }),
         tokens: createTokenService({
           privateKey: identity.signer.privateKey,
           publicKey: identity.signer.publicKey,

@@ -26,6 +26,11 @@ export interface Execution {
   readonly content?: readonly Record<string, unknown>[];
   /** Output-schema problems (undefined when the tool declares no schema). */
   readonly outputSchemaIssues?: string[];
+  /**
+   * What the vault records instead of `data` and `text` (a read's digest,
+   * not the content read).
+   */
+  readonly recorded?: { readonly data: Record<string, unknown>; readonly text: string };
 }
 
 /** One call to govern. */
@@ -43,6 +48,11 @@ export interface GovernedRequest {
     readonly argumentBytes: number;
     readonly schemaIssues: string[];
     readonly claims?: Claim[];
+    /**
+     * What the vault records instead of `arguments` (a stored value's digest,
+     * not the value); the floors judge `arguments`.
+     */
+    readonly recorded?: Record<string, unknown>;
     /** A hold id the caller presents to release an approved call. */
     readonly holdId?: string;
     /** The client's address (unauthenticated callers are rate-limited per IP). */
@@ -301,11 +311,14 @@ export function createGovernance(deps: GovernanceDeps): Governance {
     const f6 = floors.find((f) => f.id === "F6");
     const argsFlagged = hasFindings(f6, "arguments");
     const resultFlagged = hasFindings(f6, "result");
-    const redactedArgs = argsFlagged || store
-      ? redact(req.arguments ?? {}).value
-      : req.arguments ?? {};
+    const recordedArgs = req.recorded ?? req.arguments ?? {};
+    const redactedArgs = argsFlagged || store ? redact(recordedArgs).value : recordedArgs;
     const resultView = execution
-      ? { is_error: execution.isError, text: execution.text, data: execution.data ?? null }
+      ? {
+        is_error: execution.isError,
+        text: execution.recorded?.text ?? execution.text,
+        data: execution.recorded?.data ?? execution.data ?? null,
+      }
       : null;
     const redactedResult = resultView && (resultFlagged || store)
       ? redact(resultView).value
@@ -360,7 +373,7 @@ export function createGovernance(deps: GovernanceDeps): Governance {
     let argsDigest: string | null = null;
     if (unrecordableCall({ tool: "", arguments: req.arguments }) === undefined) {
       try {
-        argsDigest = lenientDigestJson(req.arguments ?? {});
+        argsDigest = lenientDigestJson(req.recorded ?? req.arguments ?? {});
       } catch {
         argsDigest = null; // nothing that cannot be hashed is recorded
       }
@@ -568,7 +581,7 @@ export function createGovernance(deps: GovernanceDeps): Governance {
                 tool: boundText(req.tool, MAX_RECORDED_NAME),
                 policy_sha256: deps.policyHash,
                 ...(hold ? { hold_id: hold.id } : {}),
-              }, { digests: { args_sha256: redact(req.arguments ?? {}).value } });
+              }, { digests: { args_sha256: redact(req.recorded ?? req.arguments ?? {}).value } });
               intentIndex = intent?.index;
             } catch (e) {
               sealProblem = `the intent entry could not be sealed: ${(e as Error).message}`;

@@ -244,6 +244,22 @@ export const PolicySchema = object({
     roots: texts().optional(),
     /** Read files with more than one hard link (another name may lie outside the roots). */
     allow_hardlinks: bool().default(false),
+    /** The file service (file_* tools): largest file, in bytes (base64 counts decoded). */
+    max_file_bytes: integer(1, 10_485_760).default(131072),
+    /** Versions kept per file; a write beyond drops the oldest. */
+    max_versions: integer(1, 1000).default(20),
+    /** Files the sandbox may hold. */
+    max_files: integer(1, 1_000_000).default(10000),
+    /** Lease length when file_lock names none, and the longest allowed, in seconds. */
+    lease_seconds: integer(1, 86400).default(300),
+    max_lease_seconds: integer(1, 86400).default(3600),
+  }).prefault({}),
+  /** The memory service (memory_* tools), per principal. */
+  memory: object({
+    max_value_bytes: integer(1, 60000).default(32768),
+    default_ttl_seconds: integer(1).default(3600),
+    max_ttl_seconds: integer(1, 31_536_000).default(2_592_000),
+    max_keys_per_principal: integer(1, 100_000).default(1000),
   }).prefault({}),
   search: object({
     provider_url: z.url({ protocol: /^https?$/, error: "expected an http(s) URL" }).optional(),

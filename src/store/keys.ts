@@ -32,6 +32,15 @@
  * - `["identity_token", sha256hex]` → a minted bearer token (by the hash of its secret): name,
  *   roles, scopes, expiry, revocation
  * - `["identity_user", name]` → a person who logs in: roles and the scrypt hash of the password
+ * - `["memory", principal, key]` → one stored memory value (JSON text, digest, expiry), with
+ *   `expireIn` = its TTL; namespaced by principal so no list can cross principals
+ * - `["memory_count", principal]` → how many keys the principal holds (never below the truth:
+ *   TTL expiry does not decrement it, so a full count is recounted before a store is refused)
+ * - `["file", path]` → a sandbox file's head: current version, version list (newest last)
+ * - `["file_blob", sha256hex]` → a content-addressed blob's manifest (size, chunk count, how many
+ *   file versions reference it); `["file_blob", sha256hex, n]` → chunk n of its bytes
+ * - `["file_lease", path]` → the lease on a file (holder principal and session, expiry), with
+ *   `expireIn` = its remaining time
  */
 
 /** The key of one MCP session record. */
@@ -234,4 +243,44 @@ export function identityUserKey(name: string): Deno.KvKey {
 /** Prefix of every user record. */
 export function identityUserPrefix(): Deno.KvKey {
   return ["identity_user"];
+}
+
+/** One stored memory value of a principal. */
+export function memoryKey(principal: string, key: string): Deno.KvKey {
+  return ["memory", principal, key];
+}
+
+/** Prefix of every memory value of one principal (a list never crosses principals). */
+export function memoryPrefix(principal: string): Deno.KvKey {
+  return ["memory", principal];
+}
+
+/** How many memory keys a principal holds (an upper bound; recounted when full). */
+export function memoryCountKey(principal: string): Deno.KvKey {
+  return ["memory_count", principal];
+}
+
+/** The head record of one sandbox file (versions, newest last). */
+export function fileKey(path: string): Deno.KvKey {
+  return ["file", path];
+}
+
+/** Prefix of every sandbox file head (listing). */
+export function filePrefix(): Deno.KvKey {
+  return ["file"];
+}
+
+/** A content-addressed blob's manifest (size, chunks, reference count). */
+export function fileBlobKey(sha256hex: string): Deno.KvKey {
+  return ["file_blob", sha256hex];
+}
+
+/** Chunk `n` of a content-addressed blob. */
+export function fileBlobChunkKey(sha256hex: string, n: number): Deno.KvKey {
+  return ["file_blob", sha256hex, n];
+}
+
+/** The lease on one sandbox file. */
+export function fileLeaseKey(path: string): Deno.KvKey {
+  return ["file_lease", path];
 }

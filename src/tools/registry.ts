@@ -12,7 +12,7 @@ import type { Execution, GovernedResult, OnHold, ToolFacts } from "../governance
 import type { UpstreamToolEntry } from "../gateway/mod.ts";
 import type { Logger } from "../log.ts";
 import { currentRequest, type TraceCarrier } from "../usage/mod.ts";
-import { digestJson } from "../vault/mod.ts";
+import { digestJson, sha256HexOfText } from "../vault/mod.ts";
 import { buildEnvelope, type Envelope, envelopeSchema } from "./envelope.ts";
 import {
   type ClientBridge,
@@ -182,6 +182,7 @@ function governedRequest(
         argumentBytes,
         schemaIssues,
         ...(data && def?.claims ? { claims: def.claims(data) } : {}),
+        ...(data && def?.recordArguments ? { recorded: def.recordArguments(data) } : {}),
         ...(ctx.holdId !== undefined ? { holdId: ctx.holdId } : {}),
         ...clientIpOf(ctx),
       },
@@ -329,6 +330,15 @@ export function createToolRegistry(
         isError: false,
         text: result.text,
         data: result.data as Record<string, unknown>,
+        // The summary text may quote what was read: the vault gets its digest instead.
+        ...(tool.recordResult
+          ? {
+            recorded: {
+              data: tool.recordResult(result.data as never),
+              text: `sha256:${sha256HexOfText(result.text)}`,
+            },
+          }
+          : {}),
         ...(result.content ? { content: result.content } : {}),
         ...(tool.outputSchema ? { outputSchemaIssues: [] } : {}),
       };

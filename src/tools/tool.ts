@@ -7,6 +7,7 @@ import type { z } from "zod";
 import type { Claim, Governance, Policy, TokenService } from "../governance/mod.ts";
 import type { ShellService } from "../execution/mod.ts";
 import type { FileRoots } from "../fs/mod.ts";
+import type { MemoryService } from "../services/mod.ts";
 import type { EvidenceStore, GovSessionStore } from "../store/mod.ts";
 import type { Ledger } from "../vault/mod.ts";
 
@@ -90,6 +91,8 @@ export interface ToolServices {
   readonly shell: ShellService;
   /** The file roots and what is never read inside them (inspect_file). */
   readonly files: FileRoots;
+  /** Per-principal JSON values with TTLs (memory_* tools). */
+  readonly memory: MemoryService;
   readonly startedAtMs: number;
   /** Runs another tool through the full pipeline, as the same caller. */
   callTool(name: string, args: unknown, ctx: ToolContext): Promise<NestedOutcome>;
@@ -166,6 +169,17 @@ export interface ToolDefinition<
     args: z.infer<I>,
     ctx: { readonly principal: string; readonly services: ToolServices },
   ): Promise<Partial<ToolAnnotations>>;
+  /**
+   * What the vault records of these arguments instead of the arguments
+   * themselves: a stored value's digest and size, not the value. The floors
+   * still judge the real arguments.
+   */
+  recordArguments?(args: z.infer<I>): Record<string, unknown>;
+  /**
+   * What the vault records of the result's data instead of it (a read's
+   * digest, not its content); the summary text is then recorded as its digest.
+   */
+  recordResult?(data: z.infer<O>): Record<string, unknown>;
   handler(args: z.infer<I>, ctx: ToolContext):
     | Promise<ToolOutput<z.infer<O>>>
     | ToolOutput<

@@ -58,7 +58,20 @@ Deno.test("parsePolicy() applies every default to an empty document", () => {
   assert.equal(policy.store_bodies, false);
   assert.deepEqual(policy.fetch, { allow_hosts: [], max_bytes: 1048576, timeout_ms: 10000 });
   // Unset roots mean warden-files/ beside the KV file, never the working directory.
-  assert.deepEqual(policy.files, { allow_hardlinks: false });
+  assert.deepEqual(policy.files, {
+    allow_hardlinks: false,
+    max_file_bytes: 131072,
+    max_versions: 20,
+    max_files: 10000,
+    lease_seconds: 300,
+    max_lease_seconds: 3600,
+  });
+  assert.deepEqual(policy.memory, {
+    max_value_bytes: 32768,
+    default_ttl_seconds: 3600,
+    max_ttl_seconds: 2592000,
+    max_keys_per_principal: 1000,
+  });
   assert.deepEqual(policy.shell, {
     enabled: false,
     timeout_ms: 10000,

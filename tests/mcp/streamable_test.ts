@@ -3,7 +3,7 @@ import { connectStreamable, dataOf, StreamableHTTPClientTransport } from "../_he
 import { startServer } from "../_helpers/server.ts";
 import { initializeRaw, rpc } from "../_helpers/raw.ts";
 
-Deno.test("streamable HTTP: SDK client lists the 13 canonical and 6 utility tools with schemas and annotations", async () => {
+Deno.test("streamable HTTP: SDK client lists the 13 canonical, 6 utility and the state-service tools with schemas and annotations", async () => {
   const server = await startServer();
   try {
     const { client } = await connectStreamable(server.url);
@@ -22,6 +22,10 @@ Deno.test("streamable HTTP: SDK client lists the 13 canonical and 6 utility tool
       "generate_uuid",
       "get_time",
       "inspect_file",
+      "memory_expire",
+      "memory_retrieve",
+      "memory_search",
+      "memory_store",
       "reason_mind",
       "recall_memory",
       "seal_vault",
