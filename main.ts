@@ -24,6 +24,7 @@ import {
 import { checkExposure, type Config, ConfigError, helpText, loadConfig } from "./src/config.ts";
 import { createLogger, type Logger } from "./src/log.ts";
 import { identityCommand } from "./src/identity/cli.ts";
+import { credentialCommand } from "./src/gateway/cli.ts";
 import { serveStdio } from "./src/mcp/mod.ts";
 import type { ToolDefinition } from "./src/tools/mod.ts";
 import { VERSION } from "./src/version.ts";
@@ -785,6 +786,7 @@ async function approveToolCommand(config: Readonly<Config>): Promise<number> {
 /** Runs the CLI and resolves with the process exit code. */
 export async function main(argv: string[], options: MainOptions = {}): Promise<number> {
   if (argv[0] === "token" || argv[0] === "user") return await identityCommand(argv);
+  if (argv[0] === "upstream") return await credentialCommand(argv);
   let config: Readonly<Config>;
   try {
     config = loadConfig(argv, (name) => Deno.env.get(name));

@@ -20,9 +20,11 @@ import {
   redact,
 } from "./governance/mod.ts";
 import {
+  createCredentialStore,
   createGateway,
   type Gateway,
   type GatewayDeps,
+  loadCredentialKey,
   type UpstreamConfig,
 } from "./gateway/mod.ts";
 import { createHttpApp } from "./http/mod.ts";
@@ -226,7 +228,9 @@ export function secretPaths(config: Readonly<Config>): string[] {
   if (config.kvPath !== undefined && config.kvPath !== ":memory:" && config.kvPath !== "") {
     // SQLite keeps recent writes in -wal and -shm files beside the database.
     out.push(config.kvPath, `${config.kvPath}-wal`, `${config.kvPath}-shm`);
+    out.push(`${config.kvPath}.credential-key`);
   }
+  if (config.credentialKeyFile !== undefined) out.push(config.credentialKeyFile);
   if (config.signingKeyFile !== undefined) out.push(config.signingKeyFile);
   if (config.keyDir !== undefined) out.push(config.keyDir);
   return out;
@@ -372,9 +376,19 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
     redact: redactRetained,
   });
   resolveEvidence = createEvidenceResolver({ ledger, evidence, sessions: govSessions });
+  const credentialKey = await loadCredentialKey({
+    keyString: config.credentialKey,
+    file: config.credentialKeyFile,
+    kvPath: config.kvPath,
+    onDeploy: config.onDeploy,
+  });
+  if (credentialKey.created) {
+    logger.info("created the upstream credential key", { file: credentialKey.file });
+  }
   const gateway = createGateway({
     kv,
     logger,
+    credentials: createCredentialStore(kv, credentialKey.key, credentialKey.unavailable),
     upstreams: deps.upstreams ?? [],
     record: (fields) => governance.record(fields),
     reservedNames: () => tools.map((t) => t.name),

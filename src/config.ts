@@ -40,6 +40,10 @@ export interface Config {
   readonly signingKey: string | undefined;
   /** File holding the signing key string (--signing-key); read by main.ts. */
   readonly signingKeyFile: string | undefined;
+  /** Upstream credential key string, from WARDEN_CREDENTIAL_KEY. */
+  readonly credentialKey: string | undefined;
+  /** File holding the upstream credential key (--credential-key); default `<kv>.credential-key`. */
+  readonly credentialKeyFile: string | undefined;
   /** The log's origin line; undefined means "the one in KV, else warden/<hostname>". */
   readonly origin: string | undefined;
   readonly checkpointIntervalMs: number;
@@ -236,6 +240,13 @@ export const FLAGS: readonly FlagSpec[] = [
       "file holding the checkpoint signing key (PRIVATE+KEY+… note key); or set WARDEN_SIGNING_KEY to the key itself",
   },
   {
+    name: "credential-key",
+    type: "string",
+    placeholder: "FILE",
+    help:
+      "file holding the key that encrypts upstream credentials in KV; or set WARDEN_CREDENTIAL_KEY to the key itself",
+  },
+  {
     name: "checkpoint-interval",
     env: "WARDEN_CHECKPOINT_INTERVAL",
     type: "string",
@@ -403,6 +414,8 @@ export const COMMANDS: Readonly<Record<string, string>> = {
     "approve-tool SERVER TOOL: sign the upstream tool's current definition with --key FILE at --url URL",
   token: "token create|list|revoke: bearer tokens for principals in --kv (see below)",
   user: "user add|list|remove: people who log in, in --kv (password from stdin or WARDEN_PASSWORD)",
+  upstream:
+    "upstream credential set|list|remove|keygen: encrypted credentials for upstreams, in --kv (secret from stdin)",
   verify: "verify BUNDLE offline (or --url URL): every hash, the chain, signatures, consistency",
 };
 
@@ -654,6 +667,8 @@ export function loadConfig(
     onDeploy,
     signingKey: getEnv("WARDEN_SIGNING_KEY") || undefined,
     signingKeyFile: get("signing-key"),
+    credentialKey: getEnv("WARDEN_CREDENTIAL_KEY") || undefined,
+    credentialKeyFile: get("credential-key"),
     keyDir: getEnv("HOME") ? `${getEnv("HOME")}/.warden` : undefined,
     origin,
     sealing: onOff("sealing", get("sealing")!),

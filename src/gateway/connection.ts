@@ -67,8 +67,12 @@ const MAX_BACKOFF_MS = 30_000;
 function transportFor(
   config: UpstreamConfig,
   options: { logger: Logger; sandbox: boolean; workRoot?: string },
+  credential?: Readonly<Record<string, string>>,
 ): Transport {
-  const headers = config.headers ? { ...config.headers } : undefined;
+  // The stored credential wins over a same-named header from the manifest.
+  const headers = config.headers || credential
+    ? { ...(config.headers ?? {}), ...(credential ?? {}) }
+    : undefined;
   if (config.transport === "streamable-http") {
     return new StreamableHTTPClientTransport(new URL(config.url!), {
       ...(headers ? { requestInit: { headers } } : {}),
@@ -149,6 +153,11 @@ export function createConnection(
     /** Run stdio upstreams under bubblewrap. */
     sandbox: boolean;
     workRoot?: string;
+    /**
+     * The credential to present (read at each connect, so a rotated one is
+     * used from the next connection on); HTTP transports only.
+     */
+    credential?: () => Promise<Readonly<Record<string, string>> | undefined>;
   },
 ): UpstreamConnection {
   const log = options.logger;
@@ -190,7 +199,8 @@ export function createConnection(
         },
       },
     });
-    const transport = transportFor(config, options);
+    const credential = config.transport === "stdio" ? undefined : await options.credential?.();
+    const transport = transportFor(config, options, credential);
     c.onclose = () => {
       if (client === c) client = undefined;
     };

@@ -23,6 +23,7 @@ import {
   UpstreamUnavailableError,
 } from "./connection.ts";
 import { exposedName, ManifestError, toolAllowed, type UpstreamConfig } from "./manifest.ts";
+import type { CredentialStore } from "./credentials.ts";
 
 /** A re-exposed tool as listed to clients. */
 export interface UpstreamToolDescriptor {
@@ -48,6 +49,8 @@ export interface UpstreamToolEntry {
   readonly upstream: string;
   readonly upstreamTool: string;
   readonly upstreamVersion?: string;
+  /** How the connection authenticated to the upstream (kind only, sealed with each call). */
+  credential(): string;
   readonly definitionHash: string;
   /** The pinned hash; differs from definitionHash when the upstream changed the tool. */
   readonly pinnedHash: string;
@@ -77,6 +80,8 @@ export interface UpstreamStatus {
   readonly version?: string;
   readonly source: "file" | "api";
   readonly registered_at: string;
+  /** What Warden presented on its connection (HTTP upstreams): the kind, never a value. */
+  readonly credential?: "bearer" | "headers" | "manifest_headers" | "none";
   readonly connection: ConnectionState;
   readonly circuit: ReturnType<ReturnType<typeof createBreaker>["snapshot"]>;
   readonly tools: readonly {
@@ -137,6 +142,8 @@ export interface GatewayDeps {
   readonly resolve?: (host: string) => Promise<string[]>;
   /** Period of the health probe per upstream (0 = no probes). Default 15 s. */
   readonly healthIntervalMs?: number;
+  /** Encrypted per-upstream credentials (bearer tokens, headers) presented at connect. */
+  readonly credentials?: CredentialStore;
 }
 
 /** The exact bytes an operator signs to approve a changed upstream tool definition. */
@@ -179,6 +186,8 @@ interface Upstream {
   breaker: ReturnType<typeof createBreaker>;
   entries: Map<string, UpstreamToolEntry>;
   refused: string[];
+  /** What the current connection presented: a stored credential's kind, manifest headers, or nothing. */
+  credential: "bearer" | "headers" | "manifest_headers" | "none";
 }
 
 function publicRecord(u: Upstream) {
@@ -193,6 +202,8 @@ function publicRecord(u: Upstream) {
     ...(c.prefix !== undefined ? { prefix: c.prefix } : {}),
     ...(c.timeout_ms !== undefined ? { timeout_ms: c.timeout_ms } : {}),
     ...(c.tools ? { tools: c.tools } : {}),
+    // The kind only: header values never leave the connection.
+    ...(c.transport !== "stdio" ? { credential: u.credential } : {}),
     source: u.source,
     registered_at: u.registeredAt,
   };
@@ -275,6 +286,12 @@ export function createGateway(deps: GatewayDeps): Gateway {
       logger: log,
       connectTimeoutMs: Math.min(config.timeout_ms ?? 10_000, 10_000),
       sandbox: deps.sandbox ?? true,
+      credential: async () => {
+        const stored = await deps.credentials?.get(config.name);
+        u.credential = stored?.kind ??
+          (config.headers && Object.keys(config.headers).length > 0 ? "manifest_headers" : "none");
+        return stored?.headers;
+      },
     });
     const u: Upstream = {
       config,
@@ -284,6 +301,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
       breaker: createBreaker(deps.breaker),
       entries: new Map(),
       refused: [],
+      credential: "none",
     };
     connection.onToolsChanged = () => {
       refresh(config.name).catch((e) =>
@@ -404,6 +422,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
         upstream: config.name,
         upstreamTool,
         ...(version ? { upstreamVersion: version } : {}),
+        credential: () => u.credential,
         definitionHash: hash,
         pinnedHash: pinned,
         quarantined: poison.length > 0,
@@ -437,10 +456,18 @@ export function createGateway(deps: GatewayDeps): Gateway {
   }
 
   async function persist(u: Upstream): Promise<void> {
+    let config = u.config;
+    if (u.source === "api" && config.headers !== undefined) {
+      // A registration's headers are secrets: they go to the encrypted store, never into
+      // the registry record (`register` refused them already when there is no key).
+      const { headers, ...rest } = config;
+      await deps.credentials!.set(config.name, { kind: "headers", headers });
+      config = u.config = rest;
+    }
     await kv.set(upstreamKey(u.config.name), {
       ...publicRecord(u),
       // Only runtime registrations are replayed from KV; file upstreams come from the file.
-      ...(u.source === "api" ? { config: u.config } : {}),
+      ...(u.source === "api" ? { config } : {}),
       tool_names: [...u.entries.keys()],
     });
   }
@@ -520,6 +547,14 @@ export function createGateway(deps: GatewayDeps): Gateway {
   }
 
   async function register(config: UpstreamConfig): Promise<UpstreamStatus> {
+    if (config.headers !== undefined && deps.credentials?.available !== true) {
+      throw new RegistrationError(
+        `Cannot register "${config.name}" with headers: they are kept encrypted, and this Warden ` +
+          `has no credential key (set WARDEN_CREDENTIAL_KEY or --credential-key FILE)`,
+        400,
+        "headers",
+      );
+    }
     await guard("endpoint", config.url!);
     if (config.health_check) await guard("health_check", config.health_check);
     const existing = upstreams.get(config.name);
@@ -579,6 +614,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     for (const tool of u.entries.keys()) byTool.delete(tool);
     await u.connection.close();
     await kv.delete(upstreamKey(name));
+    await deps.credentials?.remove(name);
     await deps.record({ type: "upstream_removed", upstream: name });
     gateway.onChange?.();
   }

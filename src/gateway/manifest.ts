@@ -222,6 +222,8 @@ const RegistrationSchema = z.strictObject({
   health_check: httpUrl.optional(),
   prefix: Prefix.optional(),
   timeout_ms: TimeoutMs.optional(),
+  /** Headers Warden presents to the upstream (an API key); kept encrypted, never echoed. */
+  headers: stringMap(32).optional(),
 }, { error: objectError("expected a JSON object") });
 
 /**
@@ -243,6 +245,7 @@ export function parseRegistration(raw: unknown): UpstreamConfig {
     ...(m.health_check ? { health_check: m.health_check } : {}),
     ...(m.prefix !== undefined ? { prefix: m.prefix } : {}),
     ...(m.timeout_ms !== undefined ? { timeout_ms: m.timeout_ms } : {}),
+    ...(m.headers !== undefined ? { headers: m.headers } : {}),
   };
 }
 

@@ -27,6 +27,18 @@ export {
   type UpstreamTransport,
 } from "./manifest.ts";
 export { type BreakerSnapshot, createBreaker } from "./breaker.ts";
+export {
+  createCredentialStore,
+  CredentialError,
+  type CredentialKind,
+  type CredentialStore,
+  type CredentialSummary,
+  generateCredentialKeyString,
+  importCredentialKey,
+  loadCredentialKey,
+  type LoadedCredentialKey,
+  type UpstreamCredential,
+} from "./credentials.ts";
 export { UpstreamUnavailableError } from "./connection.ts";
 export {
   type AnnounceManifest,

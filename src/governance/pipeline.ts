@@ -336,6 +336,9 @@ export function createGovernance(deps: GovernanceDeps): Governance {
           upstream_version: tool.upstreamVersion !== undefined
             ? boundText(tool.upstreamVersion, MAX_RECORDED_NAME)
             : null,
+          upstream_credential: tool.upstreamCredential !== undefined
+            ? boundText(tool.upstreamCredential, MAX_RECORDED_NAME)
+            : null,
           definition_sha256: tool.definitionHash ?? null,
         }
         : {}),

@@ -98,6 +98,8 @@ export interface ToolFacts {
   upstream?: string;
   /** The version the upstream reported (sealed with each call). */
   upstreamVersion?: string;
+  /** How Warden authenticated to the upstream: a kind such as "bearer", never a value. */
+  upstreamCredential?: string;
   /** Scanned for injection patterns by F12. */
   description?: string;
   /**

@@ -584,6 +584,7 @@ export function createToolRegistry(
       hasOutputSchema: entry.descriptor.outputSchema !== undefined,
       upstream: entry.upstream,
       ...(entry.upstreamVersion ? { upstreamVersion: entry.upstreamVersion } : {}),
+      upstreamCredential: entry.credential(),
       description: entry.descriptor.description,
     };
     let argumentBytes = 0;
