@@ -22,6 +22,7 @@ import {
 import {
   createCredentialStore,
   createGateway,
+  CredentialError,
   type Gateway,
   type GatewayDeps,
   loadCredentialKey,
@@ -376,19 +377,32 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
     redact: redactRetained,
   });
   resolveEvidence = createEvidenceResolver({ ledger, evidence, sessions: govSessions });
-  const credentialKey = await loadCredentialKey({
-    keyString: config.credentialKey,
-    file: config.credentialKeyFile,
-    kvPath: config.kvPath,
-    onDeploy: config.onDeploy,
-  });
-  if (credentialKey.created) {
-    logger.info("created the upstream credential key", { file: credentialKey.file });
-  }
+  // Deno Deploy without WARDEN_CREDENTIAL_KEY has no key; elsewhere the key (file) is
+  // loaded, or created beside the KV, only when a credential is first stored or read.
+  const credentialKeyMissing = config.onDeploy && !config.credentialKey
+    ? "no credential key on Deno Deploy: set WARDEN_CREDENTIAL_KEY (`warden upstream credential keygen` prints one)"
+    : undefined;
+  const credentials = createCredentialStore(
+    kv,
+    credentialKeyMissing !== undefined ? undefined : async () => {
+      const loaded = await loadCredentialKey({
+        keyString: config.credentialKey,
+        file: config.credentialKeyFile,
+        kvPath: config.kvPath,
+        onDeploy: config.onDeploy,
+      });
+      if (loaded.created) {
+        logger.info("created the upstream credential key", { file: loaded.file });
+      }
+      if (loaded.key === undefined) throw new CredentialError(loaded.unavailable ?? "no key");
+      return loaded.key;
+    },
+    credentialKeyMissing,
+  );
   const gateway = createGateway({
     kv,
     logger,
-    credentials: createCredentialStore(kv, credentialKey.key, credentialKey.unavailable),
+    credentials,
     upstreams: deps.upstreams ?? [],
     record: (fields) => governance.record(fields),
     reservedNames: () => tools.map((t) => t.name),

@@ -151,15 +151,23 @@ function aad(upstream: string): Uint8Array {
 /**
  * The store over `kv`; `key` undefined means none was configured, and then
  * every set or get says how to configure one (`unavailable` explains where).
+ * A function is called (once) when a key is first needed — the server passes
+ * one so that a key file is only created when a credential is first stored.
  */
 export function createCredentialStore(
   kv: Deno.Kv,
-  key: CryptoKey | undefined,
+  key: CryptoKey | (() => Promise<CryptoKey>) | undefined,
   unavailable = "no credential key: set WARDEN_CREDENTIAL_KEY or --credential-key FILE",
 ): CredentialStore {
-  const need = (): CryptoKey => {
-    if (key === undefined) throw new CredentialError(unavailable);
-    return key;
+  let resolved: Promise<CryptoKey> | undefined;
+  const need = (): Promise<CryptoKey> => {
+    if (key === undefined) return Promise.reject(new CredentialError(unavailable));
+    if (typeof key !== "function") return Promise.resolve(key);
+    resolved ??= key().catch((e) => {
+      resolved = undefined;
+      throw e;
+    });
+    return resolved;
   };
   return {
     available: key !== undefined,
@@ -173,7 +181,7 @@ export function createCredentialStore(
             iv: iv as BufferSource,
             additionalData: aad(upstream) as BufferSource,
           },
-          need(),
+          await need(),
           new TextEncoder().encode(JSON.stringify(headers)) as BufferSource,
         ),
       );
@@ -201,7 +209,7 @@ export function createCredentialStore(
             iv: fromBase64(rec.iv) as BufferSource,
             additionalData: aad(upstream) as BufferSource,
           },
-          need(),
+          await need(),
           fromBase64(rec.ct) as BufferSource,
         );
       } catch (e) {

@@ -233,10 +233,13 @@ Deno.test({
   sanitizeOps: false,
   async fn() {
     const upstream = await startAuthUpstream({ EXPECT_BEARER: UPSTREAM_SECRET });
+    const dir = await Deno.makeTempDir({ prefix: "warden-nocred-" });
+    const kv = await Deno.openKv(`${dir}/warden.db`);
     let server: TestServer | undefined;
     try {
       server = await startServer({
-        args: ["--token", CALLER_SECRET],
+        kv,
+        args: ["--kv", `${dir}/warden.db`, "--token", CALLER_SECRET],
         upstreams: parseUpstreams(
           JSON.stringify([{ name: "auth", transport: "streamable-http", url: upstream.url }]),
         ),
@@ -251,9 +254,16 @@ Deno.test({
       const seen = await upstream.seen();
       assert.ok(seen.length >= 1, "Warden tried");
       for (const s of seen) assert.equal(s.authorization, null);
+      // No credential was ever stored, so no key file was made beside the KV.
+      await assert.rejects(
+        () => Deno.stat(`${dir}/warden.db.credential-key`),
+        Deno.errors.NotFound,
+      );
     } finally {
       await server?.close();
+      kv.close();
       await upstream.stop();
+      await Deno.remove(dir, { recursive: true });
     }
   },
 });
