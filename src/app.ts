@@ -73,12 +73,13 @@ import {
   canonicalTools,
   conformanceTools,
   createToolRegistry,
+  fileTools,
   memoryTools,
   type ToolDefinition,
   type ToolRegistry,
   utilityTools,
 } from "./tools/mod.ts";
-import { createMemoryService } from "./services/mod.ts";
+import { createFileService, createMemoryService } from "./services/mod.ts";
 import {
   type AppendOptions,
   createLedger,
@@ -367,6 +368,7 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
     ...canonicalTools,
     ...utilityTools,
     ...memoryTools,
+    ...fileTools,
     ...(fixtures ? conformanceTools : []),
     ...(deps.extraTools ?? []),
   ];
@@ -434,6 +436,15 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
             maxTtlSeconds: policy.memory.max_ttl_seconds,
             defaultTtlSeconds: policy.memory.default_ttl_seconds,
             maxKeysPerPrincipal: policy.memory.max_keys_per_principal,
+          },
+        }),
+        fileStore: createFileService(kv, {
+          limits: {
+            maxFileBytes: policy.files.max_file_bytes,
+            maxVersions: policy.files.max_versions,
+            maxFiles: policy.files.max_files,
+            leaseSeconds: Math.min(policy.files.lease_seconds, policy.files.max_lease_seconds),
+            maxLeaseSeconds: policy.files.max_lease_seconds,
           },
         }),
         tokens: createTokenService({

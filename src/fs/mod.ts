@@ -15,4 +15,9 @@ export {
   openConfined,
   OPERATOR_KEY_FILE,
 } from "./confine.ts";
+export {
+  confineVirtualPath,
+  MAX_VIRTUAL_PATH_CHARS,
+  MAX_VIRTUAL_SEGMENT_BYTES,
+} from "./virtual_path.ts";
 export { DEFAULT_FILES_DIR, FileRootError, type FileRoots, resolveFileRoots } from "./roots.ts";

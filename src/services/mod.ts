@@ -18,3 +18,18 @@ export {
   type SearchResult,
   type StoreResult,
 } from "./memory.ts";
+export {
+  createFileService,
+  DEFAULT_FILE_LIMITS,
+  FILE_CHUNK_BYTES,
+  type FileCaller,
+  type FileLimits,
+  type FileService,
+  FileServiceError,
+  type FileVersion,
+  type Lease,
+  type ListEntry,
+  MAX_FILE_PATH_CHARS,
+  type ReadResult,
+  type WriteResult,
+} from "./files.ts";

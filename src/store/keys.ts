@@ -37,8 +37,11 @@
  * - `["memory_count", principal]` → how many keys the principal holds (never below the truth:
  *   TTL expiry does not decrement it, so a full count is recounted before a store is refused)
  * - `["file", path]` → a sandbox file's head: current version, version list (newest last)
- * - `["file_blob", sha256hex]` → a content-addressed blob's manifest (size, chunk count, how many
- *   file versions reference it); `["file_blob", sha256hex, n]` → chunk n of its bytes
+ * - `["file_blob", sha256hex]` → a content-addressed blob's manifest (size, chunk count, the upload
+ *   id of its chunks, how many file versions reference it)
+ * - `["file_chunk", sha256hex, upload, n]` → chunk n of a blob's bytes, under the id of the write
+ *   that uploaded them (so deleting one upload never removes chunks another write is committing)
+ * - `["file_count"]` → how many files the sandbox holds
  * - `["file_lease", path]` → the lease on a file (holder principal and session, expiry), with
  *   `expireIn` = its remaining time
  */
@@ -275,9 +278,14 @@ export function fileBlobKey(sha256hex: string): Deno.KvKey {
   return ["file_blob", sha256hex];
 }
 
-/** Chunk `n` of a content-addressed blob. */
-export function fileBlobChunkKey(sha256hex: string, n: number): Deno.KvKey {
-  return ["file_blob", sha256hex, n];
+/** Chunk `n` of a content-addressed blob, as uploaded by write `upload`. */
+export function fileBlobChunkKey(sha256hex: string, upload: string, n: number): Deno.KvKey {
+  return ["file_chunk", sha256hex, upload, n];
+}
+
+/** How many files the sandbox holds. */
+export function fileCountKey(): Deno.KvKey {
+  return ["file_count"];
 }
 
 /** The lease on one sandbox file. */

@@ -10,6 +10,7 @@ export { utilityTools } from "./utilities.ts";
 export { CHAIN, metabolicTools } from "./metabolic.ts";
 export { evidenceTools } from "./evidence.ts";
 export { memoryTools } from "./memory.ts";
+export { fileTools } from "./files.ts";
 export { conformanceTools, FIXTURE_PNG_BASE64, FIXTURE_WAV_BASE64 } from "./conformance.ts";
 import { evidenceTools } from "./evidence.ts";
 import { metabolicTools } from "./metabolic.ts";

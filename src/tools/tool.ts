@@ -7,7 +7,7 @@ import type { z } from "zod";
 import type { Claim, Governance, Policy, TokenService } from "../governance/mod.ts";
 import type { ShellService } from "../execution/mod.ts";
 import type { FileRoots } from "../fs/mod.ts";
-import type { MemoryService } from "../services/mod.ts";
+import type { FileService, MemoryService } from "../services/mod.ts";
 import type { EvidenceStore, GovSessionStore } from "../store/mod.ts";
 import type { Ledger } from "../vault/mod.ts";
 
@@ -93,6 +93,8 @@ export interface ToolServices {
   readonly files: FileRoots;
   /** Per-principal JSON values with TTLs (memory_* tools). */
   readonly memory: MemoryService;
+  /** The versioned, leased file sandbox in KV (file_* tools). */
+  readonly fileStore: FileService;
   readonly startedAtMs: number;
   /** Runs another tool through the full pipeline, as the same caller. */
   callTool(name: string, args: unknown, ctx: ToolContext): Promise<NestedOutcome>;
