@@ -7,6 +7,11 @@ import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/
 // @ts-types="@modelcontextprotocol/sdk/client/sse"
 import { SSEClientTransport } from "@modelcontextprotocol/sdk/client/sse.js";
 
+import {
+  Client as V2Client,
+  StreamableHTTPClientTransport as V2Transport,
+} from "@modelcontextprotocol/client";
+
 export { Client, SSEClientTransport, StreamableHTTPClientTransport };
 
 /** Connects an SDK client over Streamable HTTP to `${base}/mcp`. */
@@ -41,4 +46,31 @@ export function dataOf(result: Record<string, unknown>): unknown {
 /** The envelope a Warden tool returns as structuredContent. */
 export function envelopeOf(result: Record<string, unknown>): Record<string, any> {
   return result.structuredContent as Record<string, any>;
+}
+
+/** The v1 SDK client on a 2025 session at `${base}/mcp`, sending `Authorization: Bearer secret`. */
+export async function connectV1As(base: string, secret: string, name = "warden-test-v1") {
+  const client = new Client({ name, version: "1" });
+  await client.connect(
+    new StreamableHTTPClientTransport(new URL(`${base}/mcp`), {
+      requestInit: { headers: { authorization: `Bearer ${secret}` } },
+    }),
+  );
+  return client;
+}
+
+/** The v2 SDK client pinned to 2026-07-28 at `${base}/mcp`, sending `Authorization: Bearer secret`. */
+export async function connectModernAs(base: string, secret: string, name = "warden-test-v2") {
+  const client = new V2Client({ name, version: "1" }, {
+    versionNegotiation: { mode: { pin: "2026-07-28" } },
+  });
+  await client.connect(
+    new V2Transport(new URL(`${base}/mcp`), {
+      requestInit: { headers: { authorization: `Bearer ${secret}` } },
+    }),
+  );
+  if (client.getNegotiatedProtocolVersion() !== "2026-07-28") {
+    throw new Error(`negotiated ${client.getNegotiatedProtocolVersion()}, not 2026-07-28`);
+  }
+  return client;
 }

@@ -9,10 +9,6 @@
  */
 import assert from "node:assert/strict";
 import {
-  Client as V2Client,
-  StreamableHTTPClientTransport as V2Transport,
-} from "@modelcontextprotocol/client";
-import {
   parsePolicy,
   PolicyError,
   toolGlobMatches,
@@ -20,7 +16,7 @@ import {
 } from "../../src/governance/mod.ts";
 import { parseUpstreams } from "../../src/gateway/mod.ts";
 import { createToken } from "../../src/identity/mod.ts";
-import { Client, envelopeOf, StreamableHTTPClientTransport } from "../_helpers/client.ts";
+import { connectModernAs, connectV1As, envelopeOf } from "../_helpers/client.ts";
 import { startServer, type TestServer } from "../_helpers/server.ts";
 import { type HttpUpstream, startEverything } from "../_helpers/upstreams.ts";
 
@@ -111,28 +107,8 @@ Deno.test("rbac: a bad role grant is refused when the policy loads, naming the f
   }
 });
 
-async function v1(server: TestServer, secret: string) {
-  const client = new Client({ name: "rbac-v1", version: "1" });
-  await client.connect(
-    new StreamableHTTPClientTransport(new URL(`${server.url}/mcp`), {
-      requestInit: { headers: { authorization: `Bearer ${secret}` } },
-    }),
-  );
-  return client;
-}
-
-async function v2(server: TestServer, secret: string) {
-  const client = new V2Client({ name: "rbac-v2", version: "1" }, {
-    versionNegotiation: { mode: { pin: "2026-07-28" } },
-  });
-  await client.connect(
-    new V2Transport(new URL(`${server.url}/mcp`), {
-      requestInit: { headers: { authorization: `Bearer ${secret}` } },
-    }),
-  );
-  assert.equal(client.getNegotiatedProtocolVersion(), "2026-07-28");
-  return client;
-}
+const v1 = (server: TestServer, secret: string) => connectV1As(server.url, secret, "rbac-v1");
+const v2 = (server: TestServer, secret: string) => connectModernAs(server.url, secret, "rbac-v2");
 
 async function entryAt(server: TestServer, index: number): Promise<any> {
   const e = await server.app.ledger.entry(index);

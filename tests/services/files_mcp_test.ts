@@ -7,35 +7,12 @@
  * and the vault recording the content's digest, never the content.
  */
 import assert from "node:assert/strict";
-import {
-  Client as V2Client,
-  StreamableHTTPClientTransport as V2Transport,
-} from "@modelcontextprotocol/client";
 import { createToken } from "../../src/identity/mod.ts";
-import { Client, StreamableHTTPClientTransport } from "../_helpers/client.ts";
+import { connectModernAs, connectV1As } from "../_helpers/client.ts";
 import { startServer, type TestServer } from "../_helpers/server.ts";
 
-async function v1(server: TestServer, secret: string) {
-  const client = new Client({ name: "files-v1", version: "1" });
-  await client.connect(
-    new StreamableHTTPClientTransport(new URL(`${server.url}/mcp`), {
-      requestInit: { headers: { authorization: `Bearer ${secret}` } },
-    }),
-  );
-  return client;
-}
-
-async function v2(server: TestServer, secret: string) {
-  const client = new V2Client({ name: "files-v2", version: "1" }, {
-    versionNegotiation: { mode: { pin: "2026-07-28" } },
-  });
-  await client.connect(
-    new V2Transport(new URL(`${server.url}/mcp`), {
-      requestInit: { headers: { authorization: `Bearer ${secret}` } },
-    }),
-  );
-  return client;
-}
+const v1 = (server: TestServer, secret: string) => connectV1As(server.url, secret, "files-v1");
+const v2 = (server: TestServer, secret: string) => connectModernAs(server.url, secret, "files-v2");
 
 const MARKER = `file-marker-${crypto.randomUUID()}`;
 

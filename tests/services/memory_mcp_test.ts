@@ -7,37 +7,13 @@
  * vault records the value's digest, never the value (even with store_bodies).
  */
 import assert from "node:assert/strict";
-import {
-  Client as V2Client,
-  StreamableHTTPClientTransport as V2Transport,
-} from "@modelcontextprotocol/client";
 import { createToken } from "../../src/identity/mod.ts";
 import { digestJson } from "../../src/vault/mod.ts";
-import { Client, StreamableHTTPClientTransport } from "../_helpers/client.ts";
+import { connectModernAs, connectV1As } from "../_helpers/client.ts";
 import { startServer, type TestServer } from "../_helpers/server.ts";
 
-async function v1(server: TestServer, secret: string) {
-  const client = new Client({ name: "memory-v1", version: "1" });
-  await client.connect(
-    new StreamableHTTPClientTransport(new URL(`${server.url}/mcp`), {
-      requestInit: { headers: { authorization: `Bearer ${secret}` } },
-    }),
-  );
-  return client;
-}
-
-async function v2(server: TestServer, secret: string) {
-  const client = new V2Client({ name: "memory-v2", version: "1" }, {
-    versionNegotiation: { mode: { pin: "2026-07-28" } },
-  });
-  await client.connect(
-    new V2Transport(new URL(`${server.url}/mcp`), {
-      requestInit: { headers: { authorization: `Bearer ${secret}` } },
-    }),
-  );
-  assert.equal(client.getNegotiatedProtocolVersion(), "2026-07-28");
-  return client;
-}
+const v1 = (server: TestServer, secret: string) => connectV1As(server.url, secret, "memory-v1");
+const v2 = (server: TestServer, secret: string) => connectModernAs(server.url, secret, "memory-v2");
 
 async function vaultEntries(server: TestServer): Promise<any[]> {
   const head = await server.app.ledger.head();
