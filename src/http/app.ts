@@ -403,6 +403,44 @@ export function createHttpApp(deps: HttpDeps): Hono<Env> {
     return c.json(invokeResponse(outcome), statusFor(outcome) as 200);
   });
 
+  // The core-service REST shape (`POST /api/mcp/{service}/{action}`, body = the arguments):
+  // the same governed call as tools/call of `<prefix>_<action>`.
+  const SERVICES: Readonly<Record<string, string>> = { memory: "memory_", files: "file_" };
+  app.post("/api/mcp/:service/:action", async (c) => {
+    const service = c.req.param("service");
+    const action = c.req.param("action");
+    const prefix = Object.hasOwn(SERVICES, service) ? SERVICES[service] : undefined;
+    if (prefix === undefined) {
+      throw new HttpError(
+        404,
+        `Not Found: unknown service ${JSON.stringify(service.slice(0, 64))}; services are ${
+          Object.keys(SERVICES).join(", ")
+        }`,
+      );
+    }
+    const tool = prefix + action;
+    if (!/^[a-z]{1,32}$/.test(action) || deps.registry.get(tool) === undefined) {
+      const actions = deps.registry.list().map((t) => t.name).filter((n) => n.startsWith(prefix))
+        .map((n) => n.slice(prefix.length));
+      throw new HttpError(
+        404,
+        `Not Found: service ${service} has no action ${JSON.stringify(action.slice(0, 64))}; ` +
+          `actions are ${actions.join(", ")}`,
+      );
+    }
+    const args = await jsonBody(c);
+    if (typeof args !== "object" || args === null || Array.isArray(args)) {
+      throw new HttpError(400, "Bad Request: the body must be a JSON object of arguments");
+    }
+    const outcome = await deps.registry.call(tool, args, {
+      principal: c.get("principal"),
+      transport: "rest",
+    });
+    const retryAfter = outcome.envelope?._constitutional.retry_after_s;
+    if (retryAfter !== undefined) c.header("retry-after", String(retryAfter));
+    return c.json(invokeResponse(outcome), statusFor(outcome) as 200);
+  });
+
   app.on(["POST", "GET", "DELETE"], "/mcp", async (c) => {
     const req = c.req.raw;
     const accept = req.headers.get("accept") ?? "";
