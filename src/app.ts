@@ -44,6 +44,7 @@ import {
   createModernHandler,
   createSessionStore,
   createStreamableManager,
+  createWebSocketManager,
   type LegacySseManager,
   modernConformanceExtension,
   type ModernHandler,
@@ -51,7 +52,9 @@ import {
   type SessionBinding,
   type SessionStore,
   type StreamableManager,
+  touchIntervalMs,
   wardenExtension,
+  type WebSocketManager,
 } from "./mcp/mod.ts";
 import {
   type Accounting,
@@ -209,6 +212,7 @@ export interface App {
   readonly streamable: StreamableManager;
   readonly modern: ModernHandler;
   readonly sse: LegacySseManager;
+  readonly websocket: WebSocketManager;
   readonly ledger: Ledger;
   readonly identity: VaultIdentity;
   readonly governance: Governance;
@@ -537,6 +541,17 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
     logger,
     messagesPath: "/messages",
   });
+  // /ws/mcp: one session per socket; a frame is capped like a request body, idle like a session.
+  const websocket = createWebSocketManager({
+    createServer: ({ principal }) => newSessionServer(principal, "websocket"),
+    logger,
+    limits: {
+      maxMessageBytes: config.maxBodyBytes,
+      idleTimeoutMs: config.sessionTtlMs,
+      // The token is checked again as often as a session record is refreshed.
+      reauthEveryMs: touchIntervalMs(config.sessionTtlMs),
+    },
+  });
   // An upstream's list_changed (or a registration, removal, re-approval) re-lists its tools;
   // Warden's own clients are then told: 2025 sessions by notification, 2026 listeners by stream.
   gateway.onChange = () => {
@@ -617,6 +632,7 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
     streamable,
     modern,
     sse,
+    websocket,
     kv,
     logger,
     version: VERSION,
@@ -664,6 +680,7 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
     streamable,
     modern,
     sse,
+    websocket,
     ledger,
     identity,
     governance,
@@ -680,6 +697,7 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
       usageSummary.close();
       await gateway.close();
       await sse.close();
+      await websocket.close();
       await streamable.close();
       await modern.close();
       await writer.flush();

@@ -8,7 +8,12 @@ import type { Context } from "hono";
 import { z } from "zod";
 import type { DeadlineScheduler } from "../deadline.ts";
 import type { Logger } from "../log.ts";
-import type { LegacySseManager, ModernHandler, StreamableManager } from "../mcp/mod.ts";
+import type {
+  LegacySseManager,
+  ModernHandler,
+  StreamableManager,
+  WebSocketManager,
+} from "../mcp/mod.ts";
 import type { CallOutcome, ToolRegistry } from "../tools/mod.ts";
 import type { Ledger } from "../vault/mod.ts";
 import { createVaultRoutes } from "./vault_routes.ts";
@@ -47,6 +52,8 @@ export interface HttpDeps {
   /** The stateless 2026-07-28 path on /mcp, beside the 2025-era sessions. */
   readonly modern?: ModernHandler;
   readonly sse: LegacySseManager;
+  /** MCP over a WebSocket at /ws/mcp (404 when absent). */
+  readonly websocket?: WebSocketManager;
   readonly kv: Deno.Kv;
   readonly logger: Logger;
   readonly version: string;
@@ -85,7 +92,7 @@ type Env = { Variables: { principal: string } };
 /** The authorization server's own routes, open to callers without a token. */
 const OAUTH_OPEN = /^\/(?:\.well-known\/.*|authorize|token|register|revoke|login|consent)$/;
 
-const MCP_PATHS = new Set(["/mcp", "/sse", "/messages"]);
+const MCP_PATHS = new Set(["/mcp", "/sse", "/messages", "/ws/mcp"]);
 
 function rpcErrorBody(code: number, message: string) {
   return { jsonrpc: "2.0", error: { code, message }, id: null };
@@ -492,6 +499,23 @@ export function createHttpApp(deps: HttpDeps): Hono<Env> {
       }),
     );
   }
+
+  // MCP over a WebSocket: authenticated and Host/Origin-checked above like /mcp (a browser
+  // always sends Origin on a WebSocket, so a page on another site cannot open one).
+  app.get("/ws/mcp", async (c) => {
+    if (!deps.websocket) throw new HttpError(404, "Not Found");
+    const principal = c.get("principal");
+    const authorization = c.req.header("authorization");
+    // The token the socket was opened with is checked again while it lives: revoked or
+    // expired, the socket closes.
+    const stillAuthorized = authorization === undefined ? undefined : async () => {
+      const again = await auth.resolve(
+        new Request("http://warden.invalid/ws/mcp", { headers: { authorization } }),
+      );
+      return !isAuthFailure(again) && again.id === principal;
+    };
+    return await deps.websocket.upgrade(c.req.raw, principal, stillAuthorized);
+  });
 
   app.get("/sse", (c) => deps.sse.open(c.get("principal")));
   app.post("/messages", async (c) => {

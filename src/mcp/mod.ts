@@ -8,6 +8,7 @@ export * from "./session_store.ts";
 export * from "./streamable.ts";
 export * from "./modern.ts";
 export * from "./legacy_sse.ts";
+export * from "./websocket.ts";
 export * from "./stdio.ts";
 export { KvEventStore } from "./event_store.ts";
 export { conformanceExtension } from "./conformance.ts";
