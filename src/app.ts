@@ -36,6 +36,7 @@ import {
   verifyPassword,
 } from "./identity/mod.ts";
 import { createOAuthServer, type PasswordVerifier } from "./oauth/mod.ts";
+import { createDashboard } from "./dashboard/mod.ts";
 import type { Logger } from "./log.ts";
 import {
   conformanceExtension,
@@ -587,6 +588,9 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
   let allowed = allowFor(config.port);
   const allow = () => allowed;
   let boundPort = config.port;
+  // People log in (OAuth /login, the dashboard) with the users `warden user add` created (scrypt, in KV).
+  const checkPassword: PasswordVerifier = deps.verifyPassword ??
+    (async (name, password) => (await verifyPassword(kv, name, password)) !== undefined);
   const oauth = config.auth === "oauth"
     ? await createOAuthServer({
       kv,
@@ -596,9 +600,7 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
         const h = config.host.includes(":") ? `[${config.host}]` : config.host;
         return `http://${h === "0.0.0.0" || h === "[::]" ? "127.0.0.1" : h}:${boundPort}`;
       },
-      // People log in with the users `warden user add` created (scrypt, in KV).
-      verifyPassword: deps.verifyPassword ??
-        (async (name, password) => (await verifyPassword(kv, name, password)) !== undefined),
+      verifyPassword: checkPassword,
       scopes: ["mcp", "profile"],
       cimdAllowHosts: config.oauthCimdAllowHosts,
       ...(deps.oauthFetch ? { fetch: deps.oauthFetch } : {}),
@@ -651,6 +653,20 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
     metrics,
     accounting,
     oauth,
+    dashboard: createDashboard({
+      kv,
+      ledger,
+      governance,
+      vkey: identity.signer.vkey,
+      logger,
+      verifyPassword: checkPassword,
+      gateway,
+      accounting,
+      checkpointAgeMs: () =>
+        lastCheckpointMs === undefined ? undefined : Date.now() - lastCheckpointMs,
+      oauthLogin: oauth !== undefined,
+      secureCookies: () => config.publicUrl?.startsWith("https:") === true,
+    }),
   });
   metrics.setSources({
     vaultSize: async () => (await ledger.head()).size,

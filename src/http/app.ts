@@ -37,6 +37,7 @@ import {
 import { createGatewayRoutes } from "./gateway_routes.ts";
 import type { Gateway } from "../gateway/mod.ts";
 import type { OAuthServer } from "../oauth/mod.ts";
+import type { Dashboard } from "../dashboard/mod.ts";
 import {
   checkHostAndOrigin,
   HttpError,
@@ -85,6 +86,8 @@ export interface HttpDeps {
   readonly allow: () => { hosts: readonly string[]; origins: readonly string[] };
   /** `--auth oauth`: the authorization server's routes and its access-token verifier. */
   readonly oauth?: OAuthServer;
+  /** The audit dashboard (`/dashboard`, `/login`): it authenticates its own requests with a session. */
+  readonly dashboard?: Dashboard;
 }
 
 type Env = { Variables: { principal: string } };
@@ -270,11 +273,18 @@ export function createHttpApp(deps: HttpDeps): Hono<Env> {
       return errorResponse(c.req.path, refusal);
     }
     // The OAuth endpoints are how a caller gets a token: open without one.
+    // The dashboard checks its own session cookie (and CSRF tokens) on its routes.
     const exempt = c.req.path === "/health" || registrationRoute(c.req.raw, c.req.path) ||
-      (deps.oauth !== undefined && OAUTH_OPEN.test(c.req.path));
+      (deps.oauth !== undefined && OAUTH_OPEN.test(c.req.path)) ||
+      deps.dashboard?.owns(c.req.raw, c.req.path) === true;
+    // A dashboard session may read the vault (the feed links entries and proofs) without a token.
+    const session = !exempt && deps.dashboard && c.req.method === "GET" &&
+        c.req.path.startsWith("/vault/") && c.req.header("authorization") === undefined
+      ? await deps.dashboard.principalOf(c.req.raw)
+      : undefined;
     let resolved = exempt
       ? anonymousPrincipal(deps.governance.policy.default_roles)
-      : await auth.resolve(c.req.raw);
+      : session ?? await auth.resolve(c.req.raw);
     // A peer Warden checks its registration with the registration token, which is no principal's:
     // on a server open to anonymous callers that stays anonymous rather than a 401.
     if (
@@ -307,6 +317,8 @@ export function createHttpApp(deps: HttpDeps): Hono<Env> {
     return await withRequestContext({ ...currentRequest(), principal: resolved }, next);
   });
 
+  // Before the OAuth routes: the dashboard's /login?return_to=… falls through to OAuth's /login otherwise.
+  if (deps.dashboard) app.route("/", deps.dashboard.routes);
   if (deps.oauth) app.route("/", deps.oauth.routes);
 
   app.get("/health", async (c) => {

@@ -74,6 +74,45 @@ export function holdView(hold: HoldRecord) {
   };
 }
 
+/**
+ * Applies one operator's signed decision on a hold and seals it (or the
+ * refusal) into the vault: what POST /holds/:id/approve|deny (`warden
+ * approve`) and the dashboard both do. Throws HoldError when refused.
+ */
+export async function decideHold(
+  governance: Governance,
+  id: string,
+  input: { decision: "approve" | "deny"; operator: string; signature: string },
+): Promise<HoldRecord> {
+  try {
+    const hold = await governance.holds.decide(id, {
+      decision: input.decision,
+      operator: input.operator,
+      signature: input.signature,
+      operators: governance.policy.operators,
+    });
+    await governance.record({
+      type: input.decision === "approve" ? "hold_approved" : "hold_denied",
+      hold_id: id,
+      operator: input.operator,
+      status: hold.status,
+      digest: hold.digest,
+    });
+    return hold;
+  } catch (e) {
+    if (e instanceof HoldError) {
+      await governance.record({
+        type: "hold_decision_refused",
+        hold_id: id,
+        operator: input.operator,
+        decision: input.decision,
+        reason: e.message,
+      });
+    }
+    throw e;
+  }
+}
+
 /** Routes for judgement and holds; `body` reads a bounded JSON body. */
 export function createGovernanceRoutes(deps: {
   governance: Governance;
@@ -127,31 +166,10 @@ export function createGovernanceRoutes(deps: {
       }
       const id = c.req.param("id");
       try {
-        const hold = await governance.holds.decide(id, {
-          decision,
-          operator: parsed.data.operator,
-          signature: parsed.data.signature,
-          operators: governance.policy.operators,
-        });
-        await governance.record({
-          type: decision === "approve" ? "hold_approved" : "hold_denied",
-          hold_id: id,
-          operator: parsed.data.operator,
-          status: hold.status,
-          digest: hold.digest,
-        });
+        const hold = await decideHold(governance, id, { decision, ...parsed.data });
         return c.json(holdView(hold));
       } catch (e) {
-        if (e instanceof HoldError) {
-          await governance.record({
-            type: "hold_decision_refused",
-            hold_id: id,
-            operator: parsed.data.operator,
-            decision,
-            reason: e.message,
-          });
-          throw new HttpError(e.status, e.message);
-        }
+        if (e instanceof HoldError) throw new HttpError(e.status, e.message);
         throw e;
       }
     });

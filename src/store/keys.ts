@@ -292,3 +292,8 @@ export function fileCountKey(): Deno.KvKey {
 export function fileLeaseKey(path: string): Deno.KvKey {
   return ["file_lease", path];
 }
+
+/** A dashboard session, by the SHA-256 (hex) of its cookie secret. */
+export function dashboardSessionKey(sha256hex: string): Deno.KvKey {
+  return ["dashboard_session", sha256hex];
+}
