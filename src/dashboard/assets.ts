@@ -177,6 +177,10 @@ const JS = `"use strict";
 })();
 `;
 
+// A shield, so the browser's own /favicon.ico request (a 404) is never made.
+const FAVICON = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16">` +
+  `<path d="M8 1 2 3.5V8c0 3.3 2.6 6.1 6 7 3.4-.9 6-3.7 6-7V3.5z" fill="#1a7f37"/></svg>`;
+
 /** An embedded asset: its bytes and content type. */
 export interface Asset {
   readonly body: string;
@@ -186,6 +190,7 @@ export interface Asset {
 const ASSETS: Readonly<Record<string, Asset>> = {
   "dashboard.css": { body: CSS, type: "text/css; charset=utf-8" },
   "dashboard.js": { body: JS, type: "text/javascript; charset=utf-8" },
+  "favicon.svg": { body: FAVICON, type: "image/svg+xml" },
 };
 
 /** The asset called `name`, or undefined. The only way the routes read assets. */

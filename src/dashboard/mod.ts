@@ -115,7 +115,10 @@ function headers(extra: Record<string, string> = {}): Record<string, string> {
     "content-security-policy": DASHBOARD_CSP,
     "x-frame-options": "DENY",
     "x-content-type-options": "nosniff",
-    "referrer-policy": "no-referrer",
+    // Not no-referrer: under it a browser sends `Origin: null` with the page's own form POSTs,
+    // which the Origin check refuses (no one could sign in). same-origin keeps the Origin and
+    // sends no Referer to any other site.
+    "referrer-policy": "same-origin",
     ...extra,
   };
 }

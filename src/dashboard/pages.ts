@@ -43,6 +43,7 @@ export function layout(
         <meta charset="utf-8">
         <meta name="viewport" content="width=device-width, initial-scale=1">
         <title>${title} · Warden</title>
+        <link rel="icon" href="/dashboard/assets/favicon.svg" type="image/svg+xml">
         <link rel="stylesheet" href="/dashboard/assets/dashboard.css">
         <script src="/dashboard/assets/dashboard.js" defer></script>
       </head>

@@ -18,6 +18,8 @@ export interface DashboardFixture {
   readonly keyPath: string;
   readonly keyFile: string;
   readonly held: ReturnType<typeof createCounterTool>;
+  /** A second Warden on the same KV (another instance of the same deployment). */
+  startPeer(): Promise<TestServer>;
   close(): Promise<void>;
 }
 
@@ -35,17 +37,19 @@ export async function startDashboardServer(
   await addUser(kv, { name: "audrey", password: PASSWORD, roles: ["auditor"] });
   await addUser(kv, { name: "nemo", password: PASSWORD, roles: ["user"] });
   const held = createCounterTool("test_held");
+  const policy = {
+    ...UNTHROTTLED_POLICY,
+    tools: { test_held: { hold: true } },
+    operators: [{ name: "alice", public_key: publicKey }],
+  };
   const server = await startServer({
     kv,
     args: options.args,
     env: options.env,
     extraTools: [held.tool],
-    policy: {
-      ...UNTHROTTLED_POLICY,
-      tools: { test_held: { hold: true } },
-      operators: [{ name: "alice", public_key: publicKey }],
-    },
+    policy,
   });
+  const peers: TestServer[] = [];
   return {
     server,
     dir,
@@ -53,7 +57,13 @@ export async function startDashboardServer(
     keyPath,
     keyFile,
     held,
+    async startPeer() {
+      const peer = await startServer({ kv, args: options.args, env: options.env, policy });
+      peers.push(peer);
+      return peer;
+    },
     async close() {
+      for (const peer of peers) await peer.close();
       await server.close();
       kv.close();
       await Deno.remove(dir, { recursive: true }).catch(() => {});

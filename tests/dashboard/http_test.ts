@@ -111,6 +111,8 @@ Deno.test("dashboard: access needs a session of an operator or auditor; cookies 
           assert.equal(r.status, 200, path);
           assert.equal(r.headers.get("content-security-policy"), DASHBOARD_CSP);
           assert.equal(r.headers.get("x-frame-options"), "DENY");
+          // no-referrer would make a browser send `Origin: null` with the page's own POSTs.
+          assert.equal(r.headers.get("referrer-policy"), "same-origin");
           const text = await r.text();
           assert.doesNotMatch(text, /(?:src|href|action)="(?:https?:)?\/\//, path);
           assert.doesNotMatch(
@@ -119,7 +121,7 @@ Deno.test("dashboard: access needs a session of an operator or auditor; cookies 
             `${path}: no inline code`,
           );
         }
-        assert.deepEqual(assetNames().sort(), ["dashboard.css", "dashboard.js"]);
+        assert.deepEqual(assetNames().sort(), ["dashboard.css", "dashboard.js", "favicon.svg"]);
         for (const name of assetNames()) {
           const r = await fetch(`${base}/dashboard/assets/${name}`);
           assert.equal(await r.text(), asset(name)!.body);
