@@ -133,7 +133,18 @@ export function callStream(
   };
   return new ReadableStream<Uint8Array>({
     start(controller) {
-      controller.enqueue(enc.encode(`retry: 2000\n: feed after ${cursor}\n\n`));
+      // The browser may leave while a poll is reading KV: after that, nothing is written.
+      const send = (text: string): boolean => {
+        if (stopped) return false;
+        try {
+          controller.enqueue(enc.encode(text));
+          return true;
+        } catch {
+          finish();
+          return false;
+        }
+      };
+      send(`retry: 2000\n: feed after ${cursor}\n\n`);
       const tick = async () => {
         if (stopped) return;
         try {
@@ -142,21 +153,19 @@ export function callStream(
             const end = Math.min(size, cursor + 1 + 200);
             for await (const e of ledger.entries(cursor + 1, end, { skipGaps: true })) {
               const row = rowOf(e.index, e.bytes, filter);
-              if (row) {
-                controller.enqueue(
-                  enc.encode(`id: ${e.index}\nevent: call\ndata: ${JSON.stringify(row)}\n\n`),
-                );
+              if (row && !send(`id: ${e.index}\nevent: call\ndata: ${JSON.stringify(row)}\n\n`)) {
+                return;
               }
             }
             cursor = end - 1;
             // Advances the browser's Last-Event-ID past filtered-out entries too.
-            controller.enqueue(enc.encode(`id: ${cursor}\n: head ${size}\n\n`));
+            send(`id: ${cursor}\n: head ${size}\n\n`);
           } else if (Date.now() - lastBeat > 15_000) {
-            controller.enqueue(enc.encode(`: keep-alive\n\n`));
+            send(`: keep-alive\n\n`);
             lastBeat = Date.now();
           }
         } catch {
-          controller.enqueue(enc.encode(`event: error\ndata: "the vault could not be read"\n\n`));
+          send(`event: error\ndata: "the vault could not be read"\n\n`);
         }
         if (stopped) return;
         if (Date.now() >= endAt) {

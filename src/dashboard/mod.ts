@@ -536,6 +536,8 @@ export function createDashboard(deps: DashboardDeps): Dashboard {
       if (!stopped) ctrl.error(e);
       throw e;
     });
+    // When the verifier ends first (a failure, or the browser left), the export's error is expected.
+    exporting.catch(() => {});
     const verdict = verifyBundleStream(readable, { key: deps.vkey, allowUnsignedTail: true })
       .then(async (result) => {
         stopped = true;
@@ -549,26 +551,44 @@ export function createDashboard(deps: DashboardDeps): Dashboard {
         ok: false as const,
         reason: `the log could not be read: ${(e as Error)?.message ?? String(e)}`,
       }));
+    // The browser may leave mid-way (a closed tab): then nothing more is written, the export and
+    // the verifier are stopped, and the slot is freed when they have ended.
+    let gone = false;
+    let beat: ReturnType<typeof setInterval> | undefined;
     const body = new ReadableStream<Uint8Array>({
       start(controller) {
-        controller.enqueue(enc.encode(before));
+        const send = (text: string) => {
+          if (gone) return;
+          try {
+            controller.enqueue(enc.encode(text));
+          } catch {
+            gone = true;
+          }
+        };
+        send(before);
         let reported = -1;
-        const beat = setInterval(() => {
+        beat = setInterval(() => {
           if (items !== reported) {
             reported = items;
-            controller.enqueue(enc.encode(`<li>read ${items} bundle records…</li>`));
+            send(`<li>read ${items} bundle records…</li>`);
           }
         }, 250);
         verdict.then((result) => {
           clearInterval(beat);
           verifying = false;
+          if (gone) {
+            log.info("dashboard vault verification abandoned: the browser left", {
+              by: viewer.user,
+            });
+            return;
+          }
           const line = describeResult(result as Parameters<typeof describeResult>[0]);
           const index = !result.ok && "index" in result && result.index !== undefined
             ? result.index
             : undefined;
           const warnings = result.ok && "warnings" in result ? result.warnings ?? [] : [];
           log.info("dashboard vault verification", { ok: result.ok, by: viewer.user, index });
-          controller.enqueue(enc.encode(
+          send(
             `${html`
               <li>read ${items} bundle records in ${Math.round(
                 performance.now() - started,
@@ -582,9 +602,22 @@ export function createDashboard(deps: DashboardDeps): Dashboard {
                     html`<p class="muted">Warning: ${w}</p>`
                   )}<p><a href="/dashboard/vault">back to the vault</a></p>
             `}${after}`,
-          ));
-          controller.close();
+          );
+          if (!gone) controller.close();
         });
+      },
+      cancel() {
+        gone = true;
+        clearInterval(beat);
+        if (!stopped) {
+          stopped = true;
+          try {
+            ctrl.error(new Error("the browser left"));
+          } catch {
+            // the export had already ended
+          }
+          release();
+        }
       },
     });
     return new Response(body, { headers: headers() });
