@@ -6,7 +6,12 @@
  */
 import type { Config } from "./config.ts";
 import { ConfigError, defaultAllowedHosts } from "./config.ts";
-import { openShell, SandboxUnavailableError, type ShellService } from "./execution/mod.ts";
+import {
+  openCodeSandbox,
+  openShell,
+  SandboxUnavailableError,
+  type ShellService,
+} from "./execution/mod.ts";
 import { FileRootError, type FileRoots, resolveFileRoots } from "./fs/mod.ts";
 import { createDeadlineScheduler } from "./deadline.ts";
 import {
@@ -77,6 +82,7 @@ import {
   canonicalTools,
   conformanceTools,
   createToolRegistry,
+  executionTools,
   fileTools,
   memoryTools,
   type ToolDefinition,
@@ -341,6 +347,8 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
   const metrics = createMetrics();
   const accounting = createAccounting(kv, { policy });
   const { files, shell } = await openLocalAccess(config, policy);
+  // Probed lazily (first use, security_audit): a server that never runs code starts no runtime.
+  const code = openCodeSandbox({ settings: policy.execution.code, onDeploy: config.onDeploy });
   // Text kept for retrieval is redacted with the vault's own detectors before it is written.
   const redactRetained = <T>(value: T): T => redact(value).value as T;
   const evidence = createEvidenceStore(kv, { redact: redactRetained });
@@ -374,6 +382,7 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
     ...utilityTools,
     ...memoryTools,
     ...fileTools,
+    ...executionTools,
     ...(fixtures ? conformanceTools : []),
     ...(deps.extraTools ?? []),
   ];
@@ -434,6 +443,7 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
         sessions: govSessions,
         evidence,
         shell,
+        code,
         files,
         memory: createMemoryService(kv, {
           limits: {

@@ -1,6 +1,7 @@
 /**
- * Sandboxes that run what a caller asks for without trusting it: today the
- * shell (bubblewrap) behind `eureka_forge`'s `command`.
+ * Sandboxes that run what a caller asks for without trusting it: the shell
+ * (bubblewrap) behind `eureka_forge`'s `command`, and the code sandbox (a
+ * permissionless `deno run` process) behind `secure_execute`.
  *
  * @module
  */
@@ -13,3 +14,17 @@ export {
   type ShellSandboxOptions,
 } from "./shell.ts";
 export { openShell, type ShellService, type ShellSettings } from "./service.ts";
+export {
+  type CodeLanguage,
+  type CodeLimits,
+  codeLimitsOf,
+  type CodeResult,
+  type CodeRuntime,
+  type CodeSandbox,
+  CodeSandboxBusyError,
+  CodeSandboxUnavailableError,
+  type CodeService,
+  type CodeSettings,
+  createCodeSandbox,
+  openCodeSandbox,
+} from "./code.ts";

@@ -281,6 +281,26 @@ export const PolicySchema = object({
     mounts: texts().default([]),
   }).prefault({}),
   sampling: object({ prefer: bool().default(true) }).prefault({}),
+  /** secure_execute: untrusted code in a permissionless `deno run` process. */
+  execution: object({
+    code: object({
+      /** Still unavailable where the runtime cannot be started (Deno Deploy, no --allow-run). */
+      enabled: bool().default(true),
+      timeout_ms: integer(100, 600_000).default(5000),
+      /** CPU seconds per program; default: the timeout rounded up to whole seconds. */
+      cpu_seconds: integer(1, 600).optional(),
+      /** V8 heap of the program, in MiB. */
+      heap_mb: integer(16, 16384).default(128),
+      /** RLIMIT_DATA of the program's process (the runtime needs ~600 MiB of it), in MiB. */
+      memory_mb: integer(64, 65536).default(1024),
+      max_output_bytes: integer(1, 10_485_760).default(65536),
+      max_code_bytes: integer(1, 1_048_576).default(65536),
+      /** Programs running at once per Warden process. */
+      max_concurrent: integer(1, 64).default(2),
+      /** The deno executable; default the one running Warden (required in a compiled binary). */
+      deno: text().optional(),
+    }).prefault({}),
+  }).prefault({}),
 }).superRefine((policy, ctx) => {
   const { operators, approval } = policy;
   // With no operators nothing can be approved, which is a valid choice; with

@@ -11,6 +11,7 @@ export { CHAIN, metabolicTools } from "./metabolic.ts";
 export { evidenceTools } from "./evidence.ts";
 export { memoryTools } from "./memory.ts";
 export { fileTools } from "./files.ts";
+export { executionTools } from "./execute.ts";
 export { conformanceTools, FIXTURE_PNG_BASE64, FIXTURE_WAV_BASE64 } from "./conformance.ts";
 import { evidenceTools } from "./evidence.ts";
 import { metabolicTools } from "./metabolic.ts";

@@ -5,7 +5,7 @@
  */
 import type { z } from "zod";
 import type { Claim, Governance, Policy, TokenService } from "../governance/mod.ts";
-import type { ShellService } from "../execution/mod.ts";
+import type { CodeService, ShellService } from "../execution/mod.ts";
 import type { FileRoots } from "../fs/mod.ts";
 import type { FileService, MemoryService } from "../services/mod.ts";
 import type { EvidenceStore, GovSessionStore } from "../store/mod.ts";
@@ -89,6 +89,8 @@ export interface ToolServices {
   readonly tokens: TokenService;
   /** The shell sandbox, or why there is none (eureka_forge's `command`). */
   readonly shell: ShellService;
+  /** The code sandbox, or why there is none (secure_execute kind `code`). */
+  readonly code: CodeService;
   /** The file roots and what is never read inside them (inspect_file). */
   readonly files: FileRoots;
   /** Per-principal JSON values with TTLs (memory_* tools). */
@@ -162,7 +164,10 @@ export interface ToolDefinition<
    * the shell is unavailable); F11 refuses it (VOID) before anything could
    * hold it. Undefined when the call may run.
    */
-  refusal?(args: z.infer<I>, services: Pick<ToolServices, "policy" | "shell">): string | undefined;
+  refusal?(
+    args: z.infer<I>,
+    services: Pick<ToolServices, "policy" | "shell" | "code">,
+  ): string | undefined;
   /**
    * Like `assess`, for facts that need stored state (apex_judge holds a
    * session whose impact needs an operator). Runs before the call is governed.
