@@ -36,6 +36,7 @@ Deno.test("streamable HTTP: SDK client lists the 13 canonical, 6 utility and the
       "recall_memory",
       "seal_vault",
       "search_reality",
+      "secure_execute",
       "simulate_heart",
       "transform_string",
       "validate_uuid",
