@@ -76,7 +76,12 @@ import {
   type DailySummary,
   type Metrics,
 } from "./usage/mod.ts";
-import { createBatchWriter, createEvidenceStore, createGovSessionStore } from "./store/mod.ts";
+import {
+  createBatchWriter,
+  createEvidenceStore,
+  createExecutionStore,
+  createGovSessionStore,
+} from "./store/mod.ts";
 import {
   type CallOutcome,
   canonicalTools,
@@ -95,6 +100,7 @@ import {
   createLedger,
   type Ledger,
   loadVaultIdentity,
+  signReceipt,
   type VaultIdentity,
 } from "./vault/mod.ts";
 import { VERSION } from "./version.ts";
@@ -444,6 +450,11 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
         evidence,
         shell,
         code,
+        receipts: {
+          vkey: identity.signer.vkey,
+          sign: (receipt) => signReceipt(receipt, identity.signer),
+        },
+        executions: createExecutionStore(kv),
         files,
         memory: createMemoryService(kv, {
           limits: {

@@ -44,6 +44,9 @@
  * - `["file_count"]` → how many files the sandbox holds
  * - `["file_lease", path]` → the lease on a file (holder principal and session, expiry), with
  *   `expireIn` = its remaining time
+ * - `["execution", principal, execution_id]` → a verified/fortress execution: its vault index and
+ *   signed receipt (namespaced by principal: only the caller packages its own executions)
+ * - `["execution_by_case", principal, case_id, execution_id]` → the vault index; a case's executions
  */
 
 /** The key of one MCP session record. */
@@ -296,4 +299,19 @@ export function fileLeaseKey(path: string): Deno.KvKey {
 /** A dashboard session, by the SHA-256 (hex) of its cookie secret. */
 export function dashboardSessionKey(sha256hex: string): Deno.KvKey {
   return ["dashboard_session", sha256hex];
+}
+
+/** A principal's verified execution: vault index and receipt. */
+export function executionKey(principal: string, id: string): Deno.KvKey {
+  return ["execution", principal, id];
+}
+
+/** Index entry: execution `id` of `principal` belongs to `caseId`. */
+export function executionByCaseKey(principal: string, caseId: string, id: string): Deno.KvKey {
+  return ["execution_by_case", principal, caseId, id];
+}
+
+/** Prefix of one principal's executions in a case. */
+export function executionByCasePrefix(principal: string, caseId: string): Deno.KvKey {
+  return ["execution_by_case", principal, caseId];
 }

@@ -7,3 +7,4 @@ export * from "./retry.ts";
 export * from "./batch_writer.ts";
 export * from "./gov_sessions.ts";
 export * from "./evidence.ts";
+export * from "./executions.ts";

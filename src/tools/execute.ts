@@ -2,7 +2,9 @@
  * `secure_execute` (SPEC §5 "Evidence chain"): a governed execution of
  * untrusted code — a thin adapter over the code sandbox in
  * `src/execution/code.ts`. The vault records digests and sizes of the code
- * and of what it printed, never the text itself.
+ * and of what it printed, never the text itself. Above `standard` an
+ * evidence entry is sealed and a receipt naming it is signed by the vault's
+ * key (`src/vault/receipt.ts`).
  *
  * @module
  */
@@ -12,8 +14,9 @@ import {
   CodeSandboxBusyError,
   CodeSandboxUnavailableError,
 } from "../execution/mod.ts";
+import { redactText } from "../governance/mod.ts";
 import { digestJson, sha256HexOfText } from "../vault/mod.ts";
-import { defineTool, ToolError } from "./tool.ts";
+import { defineTool, type ToolContext, ToolError } from "./tool.ts";
 
 const MAX_CODE_CHARS = 1_048_576;
 
@@ -38,11 +41,23 @@ const inputSchema = z.object({
   ),
   language: z.enum(["typescript", "javascript"]).default("typescript"),
   prompt: z.string().min(1).max(100_000).optional().describe("The prompt (kind prompt)."),
-  security_level: z.enum(["standard"]).default("standard").describe(
-    "standard: governed like any tool call.",
+  security_level: z.enum(["standard", "verified", "fortress"]).default("standard").describe(
+    "standard: governed like any tool call. verified: also an evidence entry in the vault and " +
+      "an Ed25519-signed receipt (input and output digests, runtime, limits, vault index). " +
+      "fortress: also PII and secrets redacted from what comes back, and an operator hold " +
+      "(888_HOLD) when `irreversible` is declared.",
+  ),
+  irreversible: z.boolean().default(false).describe(
+    "Declare that what the output is used for cannot be undone; at fortress the call then " +
+      "waits for an operator's approval.",
+  ),
+  create_evidence: z.boolean().default(false).describe(
+    "At standard, seal an evidence entry too (verified and fortress always do).",
   ),
   label: z.string().max(200).optional().describe("A label recorded with the execution."),
-  case_id: z.string().max(200).optional().describe("A case the execution belongs to."),
+  case_id: z.string().min(1).max(200).optional().describe(
+    "A case the execution belongs to (evidence_package can bundle a case).",
+  ),
 }).refine((a) => (a.code === undefined) !== (a.prompt === undefined), {
   message: "give exactly one of code or prompt",
 }).refine((a) => a.kind === undefined || (a.kind === "code") === (a.code !== undefined), {
@@ -68,6 +83,15 @@ const outputSchema = z.object({
   ),
   runtime: z.record(z.string(), z.string()),
   limits: z.record(z.string(), z.number()),
+  redactions: z.record(z.string(), z.number()).optional().describe(
+    "fortress: PII and secret findings replaced in stdout/stderr, by kind.",
+  ),
+  evidence_id: z.string().optional().describe("The evidence entry, as `vault:<index>`."),
+  receipt: z.object({
+    note: z.string().describe("The signed receipt (a C2SP signed note by the vault's key)."),
+    vault_index: z.number().int(),
+    vault_leaf_hash: z.string(),
+  }).optional(),
 });
 
 type Input = z.infer<typeof inputSchema>;
@@ -101,9 +125,13 @@ export const secureExecuteTool = defineTool({
     }
     return services.code.available ? undefined : `secure_execute refused: ${services.code.reason}`;
   },
+  assess: (args) =>
+    // The one hold the sandbox leaves to a person: a fortress execution whose use cannot be undone.
+    args.security_level === "fortress" && args.irreversible ? { destructiveHint: true } : {},
   recordArguments: (args) => ({
     kind: kindOf(args),
     security_level: args.security_level,
+    ...(args.irreversible ? { irreversible: true } : {}),
     ...(args.code !== undefined
       ? {
         language: args.language,
@@ -137,38 +165,101 @@ export const secureExecuteTool = defineTool({
       }
       throw e;
     }
-    const data: Output = {
+    const fortress = args.security_level === "fortress";
+    const redactions: Record<string, number> = {};
+    const scrub = (text: string) => {
+      if (!fortress) return text;
+      const out = redactText(text);
+      for (const [kind, n] of Object.entries(out.counts)) {
+        redactions[kind] = (redactions[kind] ?? 0) + (n ?? 0);
+      }
+      return out.text;
+    };
+    const shown: CodeResult = { ...run, stdout: scrub(run.stdout), stderr: scrub(run.stderr) };
+    const limits = code.sandbox.limits;
+    let data: Output = {
       execution_id: crypto.randomUUID(),
       kind: "code",
       security_level: args.security_level,
       status: run.exitCode === 0 ? "OK" : "ERROR",
       exit_code: run.exitCode,
       signal: run.signal,
-      stdout: run.stdout,
-      stderr: run.stderr,
+      stdout: shown.stdout,
+      stderr: shown.stderr,
       timed_out: run.timedOut,
       output_truncated: run.outputTruncated,
       duration_ms: run.durationMs,
       failure: run.failure,
       input_sha256: sha256HexOfText(args.code!),
-      output_sha256: outputDigest(run),
+      // Of what the caller gets: at fortress, the redacted output.
+      output_sha256: outputDigest(shown),
       runtime: { ...code.sandbox.runtime },
       limits: {
-        timeout_ms: code.sandbox.limits.timeoutMs,
-        cpu_seconds: code.sandbox.limits.cpuSeconds,
-        heap_mb: code.sandbox.limits.heapMb,
-        memory_mb: code.sandbox.limits.memoryMb,
-        max_output_bytes: code.sandbox.limits.maxOutputBytes,
+        timeout_ms: limits.timeoutMs,
+        cpu_seconds: limits.cpuSeconds,
+        heap_mb: limits.heapMb,
+        memory_mb: limits.memoryMb,
+        max_output_bytes: limits.maxOutputBytes,
       },
+      ...(fortress ? { redactions } : {}),
     };
+    if (args.security_level !== "standard" || args.create_evidence) {
+      data = await withEvidence(data, args, ctx);
+    }
     return {
       data,
       text: run.failure === null
-        ? `Program exited 0 in ${run.durationMs} ms: ${run.stdout.slice(0, 500)}`
+        ? `Program exited 0 in ${run.durationMs} ms: ${data.stdout.slice(0, 500)}`
         : `Program failed: ${run.failure}`,
     };
   },
 });
+
+/**
+ * Seals the execution's evidence entry and, above standard, signs a receipt
+ * naming that entry and indexes it for evidence_package.
+ */
+async function withEvidence(data: Output, args: Input, ctx: ToolContext): Promise<Output> {
+  const { ledger, receipts, executions } = ctx.services;
+  const facts = {
+    execution_id: data.execution_id,
+    kind: data.kind,
+    security_level: data.security_level,
+    principal: ctx.principal,
+    input_sha256: data.input_sha256,
+    output_sha256: data.output_sha256,
+    runtime: data.runtime,
+    limits: data.limits,
+  };
+  const sealed = await ledger.append({
+    type: "execution_evidence",
+    ...facts,
+    exit_code: data.exit_code,
+    failure: data.failure,
+    ...(args.label !== undefined ? { label: args.label } : {}),
+    ...(args.case_id !== undefined ? { case_id: args.case_id } : {}),
+    ...(data.redactions ? { redactions: data.redactions } : {}),
+  });
+  const evidence = { ...data, evidence_id: `vault:${sealed.index}` };
+  if (args.security_level === "standard") return evidence;
+  const note = await receipts.sign({
+    ...facts,
+    vault_index: sealed.index,
+    vault_leaf_hash: sealed.leafHash,
+    origin: ledger.origin,
+    time: new Date().toISOString(),
+  });
+  await executions.put(ctx.principal, {
+    execution_id: data.execution_id,
+    vault_index: sealed.index,
+    receipt: note,
+    ...(args.case_id !== undefined ? { case_id: args.case_id } : {}),
+  });
+  return {
+    ...evidence,
+    receipt: { note, vault_index: sealed.index, vault_leaf_hash: sealed.leafHash },
+  };
+}
 
 /** The evidence-chain tools. */
 export const executionTools = [secureExecuteTool];

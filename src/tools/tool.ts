@@ -8,8 +8,8 @@ import type { Claim, Governance, Policy, TokenService } from "../governance/mod.
 import type { CodeService, ShellService } from "../execution/mod.ts";
 import type { FileRoots } from "../fs/mod.ts";
 import type { FileService, MemoryService } from "../services/mod.ts";
-import type { EvidenceStore, GovSessionStore } from "../store/mod.ts";
-import type { Ledger } from "../vault/mod.ts";
+import type { EvidenceStore, ExecutionStore, GovSessionStore } from "../store/mod.ts";
+import type { ExecutionReceipt, Ledger } from "../vault/mod.ts";
 
 /** MCP tool annotations (hints to clients; governance reads them too). */
 export interface ToolAnnotations {
@@ -91,6 +91,13 @@ export interface ToolServices {
   readonly shell: ShellService;
   /** The code sandbox, or why there is none (secure_execute kind `code`). */
   readonly code: CodeService;
+  /** Signs execution receipts with the vault's key (secure_execute verified/fortress). */
+  readonly receipts: {
+    readonly vkey: string;
+    sign(receipt: ExecutionReceipt): Promise<string>;
+  };
+  /** Verified executions by id and case, per principal (evidence_package). */
+  readonly executions: ExecutionStore;
   /** The file roots and what is never read inside them (inspect_file). */
   readonly files: FileRoots;
   /** Per-principal JSON values with TTLs (memory_* tools). */

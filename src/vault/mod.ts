@@ -123,3 +123,10 @@ export {
   VaultIdentityError,
 } from "./signing_key.ts";
 export { type AuditResult, auditServer } from "./audit.ts";
+export {
+  type ExecutionReceipt,
+  MalformedReceiptError,
+  openReceipt,
+  RECEIPT_FORMAT,
+  signReceipt,
+} from "./receipt.ts";
