@@ -86,6 +86,7 @@ import {
   type CallOutcome,
   canonicalTools,
   conformanceTools,
+  contextTools,
   createToolRegistry,
   executionTools,
   fileTools,
@@ -94,7 +95,7 @@ import {
   type ToolRegistry,
   utilityTools,
 } from "./tools/mod.ts";
-import { createFileService, createMemoryService } from "./services/mod.ts";
+import { createContextService, createFileService, createMemoryService } from "./services/mod.ts";
 import {
   type AppendOptions,
   createLedger,
@@ -389,6 +390,7 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
     ...memoryTools,
     ...fileTools,
     ...executionTools,
+    ...contextTools,
     ...(fixtures ? conformanceTools : []),
     ...(deps.extraTools ?? []),
   ];
@@ -473,6 +475,7 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
             maxLeaseSeconds: policy.files.max_lease_seconds,
           },
         }),
+        context: createContextService(kv),
         tokens: createTokenService({
           privateKey: identity.signer.privateKey,
           publicKey: identity.signer.publicKey,

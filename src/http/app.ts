@@ -424,7 +424,11 @@ export function createHttpApp(deps: HttpDeps): Hono<Env> {
 
   // The core-service REST shape (`POST /api/mcp/{service}/{action}`, body = the arguments):
   // the same governed call as tools/call of `<prefix>_<action>`.
-  const SERVICES: Readonly<Record<string, string>> = { memory: "memory_", files: "file_" };
+  const SERVICES: Readonly<Record<string, string>> = {
+    memory: "memory_",
+    files: "file_",
+    context: "context_",
+  };
   app.post("/api/mcp/:service/:action", async (c) => {
     const service = c.req.param("service");
     const action = c.req.param("action");

@@ -1,5 +1,5 @@
 /**
- * State services behind the `memory_*` and `file_*` tools: domain cores over
+ * State services behind the `memory_*`, `file_*` and `context_*` tools: domain cores over
  * Deno KV, with no MCP, HTTP or governance in them. Tools in `src/tools/`
  * are their adapters; every call still goes through the governed call path.
  *
@@ -33,3 +33,17 @@ export {
   type ReadResult,
   type WriteResult,
 } from "./files.ts";
+export {
+  type AddResult,
+  type ContextHit,
+  type ContextKv,
+  type ContextLimits,
+  type ContextSearchResult,
+  type ContextService,
+  createContextService,
+  DEFAULT_CONTEXT_LIMITS,
+  type GraphNode,
+  type GraphResult,
+  type RelationInput,
+} from "./context/mod.ts";
+export { ContextError } from "./context/mod.ts";

@@ -47,6 +47,16 @@
  * - `["execution", principal, execution_id]` → a verified/fortress execution: its vault index and
  *   signed receipt (namespaced by principal: only the caller packages its own executions)
  * - `["execution_by_case", principal, case_id, execution_id]` → the vault index; a case's executions
+ * - `["ctx_stats", ns]` → a context namespace's corpus statistics (documents, total length); every
+ *   add checks it, so the document cap is exact
+ * - `["ctx_doc", ns, docId]` → one context document (text, metadata, length, entities)
+ * - `["ctx_df", ns, term]` → how many documents hold `term` (a KvU64 summed by each add)
+ * - `["ctx_post", ns, term, 65535 − tf, length, docId]` → null: one BM25 posting; a term's postings
+ *   list highest term frequency first, shorter documents first among equals
+ * - `["ctx_entity", ns, entityId]` → a graph entity (display name, type)
+ * - `["ctx_mention", ns, entityId, docId]` → null: the document mentions the entity
+ * - `["ctx_rel", ns, fromId, type, toId]` / `["ctx_rel_in", ns, toId, type, fromId]` → a relation,
+ *   listed from either end
  */
 
 /** The key of one MCP session record. */
@@ -314,4 +324,71 @@ export function executionByCaseKey(principal: string, caseId: string, id: string
 /** Prefix of one principal's executions in a case. */
 export function executionByCasePrefix(principal: string, caseId: string): Deno.KvKey {
   return ["execution_by_case", principal, caseId];
+}
+
+/** A context namespace's corpus statistics. */
+export function contextStatsKey(ns: string): Deno.KvKey {
+  return ["ctx_stats", ns];
+}
+
+/** One context document. */
+export function contextDocKey(ns: string, docId: string): Deno.KvKey {
+  return ["ctx_doc", ns, docId];
+}
+
+/** The document frequency of a term. */
+export function contextDfKey(ns: string, term: string): Deno.KvKey {
+  return ["ctx_df", ns, term];
+}
+
+/** One BM25 posting: `rank` is 65535 − tf, so a list yields the highest tf first. */
+export function contextPostingKey(
+  ns: string,
+  term: string,
+  rank: number,
+  length: number,
+  docId: string,
+): Deno.KvKey {
+  return ["ctx_post", ns, term, rank, length, docId];
+}
+
+/** Prefix of every posting of one term. */
+export function contextPostingPrefix(ns: string, term: string): Deno.KvKey {
+  return ["ctx_post", ns, term];
+}
+
+/** A graph entity. */
+export function contextEntityKey(ns: string, entityId: string): Deno.KvKey {
+  return ["ctx_entity", ns, entityId];
+}
+
+/** Prefix of every entity of a namespace. */
+export function contextEntityPrefix(ns: string): Deno.KvKey {
+  return ["ctx_entity", ns];
+}
+
+/** A document's mention of an entity. */
+export function contextMentionKey(ns: string, entityId: string, docId: string): Deno.KvKey {
+  return ["ctx_mention", ns, entityId, docId];
+}
+
+/** Prefix of the documents mentioning an entity. */
+export function contextMentionPrefix(ns: string, entityId: string): Deno.KvKey {
+  return ["ctx_mention", ns, entityId];
+}
+
+/** A relation, keyed from its source (`in: false`) or from its target (`in: true`). */
+export function contextRelationKey(
+  ns: string,
+  first: string,
+  type: string,
+  second: string,
+  incoming: boolean,
+): Deno.KvKey {
+  return [incoming ? "ctx_rel_in" : "ctx_rel", ns, first, type, second];
+}
+
+/** Prefix of the relations leaving (`incoming: false`) or reaching an entity. */
+export function contextRelationPrefix(ns: string, entityId: string, incoming: boolean): Deno.KvKey {
+  return [incoming ? "ctx_rel_in" : "ctx_rel", ns, entityId];
 }

@@ -12,6 +12,7 @@ export { evidenceTools } from "./evidence.ts";
 export { memoryTools } from "./memory.ts";
 export { fileTools } from "./files.ts";
 export { executionTools } from "./execute.ts";
+export { contextTools } from "./context.ts";
 export { conformanceTools, FIXTURE_PNG_BASE64, FIXTURE_WAV_BASE64 } from "./conformance.ts";
 import { evidenceTools } from "./evidence.ts";
 import { metabolicTools } from "./metabolic.ts";

@@ -1,0 +1,203 @@
+/**
+ * The context tools (SPEC §5 "State services"): `context_add`,
+ * `context_search` (BM25), `context_graph` (entities and relations) — thin
+ * adapters over `src/services/context/`. The caller's principal is the
+ * namespace; no argument can name another. The vault records an added
+ * document's digest and size, never its text, and a search's hit ids and
+ * scores, never the documents.
+ *
+ * @module
+ */
+import { z } from "zod";
+import { ContextError } from "../services/mod.ts";
+import { sha256HexOfText } from "../vault/mod.ts";
+import { defineTool, ToolError } from "./tool.ts";
+
+async function translated<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (e) {
+    if (e instanceof ContextError) throw new ToolError(e.message);
+    throw e;
+  }
+}
+
+const entityName = z.string().min(1).max(128);
+const typeName = z.string().regex(/^[a-z][a-z0-9_]{0,47}$/).describe(
+  "1-48 lower-case letters, digits or '_', starting with a letter.",
+);
+
+/** The `context_add` tool. */
+export const contextAddTool = defineTool({
+  name: "context_add",
+  title: "Add context",
+  description: "Index a text document (with optional metadata) in the caller's own context: " +
+    "BM25-searchable with context_search, and its entities and relations added to the graph " +
+    "context_graph walks. Entities and relations may be given; the deterministic extractor adds " +
+    "capitalized names and same-sentence co-occurrence (extract: false turns it off). Documents " +
+    "are append-only. The vault records the text's SHA-256 and size, not the text.",
+  inputSchema: z.object({
+    text: z.string().min(1).max(32_768).describe("The document, at most 32 KiB of UTF-8."),
+    metadata: z.record(z.string(), z.unknown()).optional().describe(
+      "A JSON object kept with the document and returned with search hits (at most 4 KiB).",
+    ),
+    entities: z.array(z.object({ name: entityName, type: typeName.optional() }).strict())
+      .max(32).optional().describe('Entities the document is about, e.g. {"name": "Deno KV"}.'),
+    relations: z.array(
+      z.object({ from: entityName, type: typeName, to: entityName }).strict(),
+    ).max(64).optional().describe(
+      'Relations between entities, e.g. {"from": "Warden", "type": "uses", "to": "Deno KV"}.',
+    ),
+    extract: z.boolean().default(true).describe("Also extract entities and relations."),
+  }),
+  outputSchema: z.object({
+    id: z.string().describe("The document id."),
+    status: z.literal("indexed"),
+    length: z.number().int().describe("Length in terms, as BM25 counts it."),
+    terms: z.number().int().describe("Distinct terms."),
+    terms_not_indexed: z.number().int().describe("Distinct terms over the per-document cap."),
+    entities: z.array(z.string()).describe("Entity ids the document mentions."),
+    relations: z.number().int(),
+  }),
+  annotations: {
+    readOnlyHint: false,
+    destructiveHint: false,
+    idempotentHint: false,
+    openWorldHint: false,
+  },
+  recordArguments: ({ text, metadata, entities, relations, extract }) => ({
+    text_sha256: sha256HexOfText(text),
+    text_bytes: new TextEncoder().encode(text).byteLength,
+    metadata_keys: Object.keys(metadata ?? {}).slice(0, 32),
+    entities: entities?.length ?? 0,
+    relations: relations?.length ?? 0,
+    extract,
+  }),
+  handler: ({ text, metadata, entities, relations, extract }, ctx) =>
+    translated(async () => {
+      const data = await ctx.services.context.add(ctx.principal, {
+        text,
+        ...(metadata !== undefined ? { metadata } : {}),
+        ...(entities !== undefined ? { entities } : {}),
+        ...(relations !== undefined ? { relations } : {}),
+        extract,
+      });
+      return {
+        data,
+        text: `Indexed ${data.id} (${data.length} terms, ${data.entities.length} entities, ` +
+          `${data.relations} relations)`,
+      };
+    }),
+});
+
+/** The `context_search` tool. */
+export const contextSearchTool = defineTool({
+  name: "context_search",
+  title: "Search context",
+  description: "BM25 search of the caller's own context documents (k1 1.2, b 0.75; terms are " +
+    "lower-cased letter/digit runs, common English stopwords dropped, no stemming). Returns the " +
+    "best documents with their score, matched terms, metadata and a 300-character preview.",
+  inputSchema: z.object({
+    query: z.string().min(1).max(2000).describe("Words to look for (the first 16 distinct)."),
+    limit: z.number().int().min(1).max(50).default(10).describe("Most hits, 1-50."),
+  }),
+  outputSchema: z.object({
+    hits: z.array(z.object({
+      id: z.string(),
+      score: z.number(),
+      matched_terms: z.array(z.string()),
+      preview: z.string(),
+      metadata: z.record(z.string(), z.unknown()),
+      added_at: z.string(),
+    })),
+    total_docs: z.number().int(),
+    terms: z.array(z.object({
+      term: z.string(),
+      df: z.number().int().describe("Documents holding the term."),
+      postings_read: z.number().int(),
+      truncated: z.boolean().describe(
+        "The term is in more documents than a search reads (1000): the highest-frequency ones were scored.",
+      ),
+    })),
+  }),
+  annotations: {
+    readOnlyHint: true,
+    destructiveHint: false,
+    idempotentHint: true,
+    openWorldHint: false,
+  },
+  recordResult: (data) => ({
+    hits: data.hits.map((h) => ({ id: h.id, score: h.score })),
+    total_docs: data.total_docs,
+  }),
+  handler: ({ query, limit }, ctx) =>
+    translated(async () => {
+      const data = await ctx.services.context.search(ctx.principal, { query, limit });
+      return {
+        data,
+        text: data.hits.length === 0
+          ? "No matching context documents"
+          : `${data.hits.length} of ${data.total_docs} documents: ${
+            data.hits.map((h) => `${h.id} (${h.score})`).join(", ")
+          }`,
+      };
+    }),
+});
+
+/** The `context_graph` tool. */
+export const contextGraphTool = defineTool({
+  name: "context_graph",
+  title: "Context graph",
+  description: "The entities and relations around an entity in the caller's own context graph, " +
+    "following relations both ways up to depth hops (at most 3), at most limit nodes (at most " +
+    "200) and 50 relations per node and direction. Without an entity, starts from the first " +
+    "entities by id.",
+  inputSchema: z.object({
+    entity: entityName.optional().describe("The start entity (name or id, case-insensitive)."),
+    depth: z.number().int().min(0).max(3).default(2).describe("Hops from the start, 0-3."),
+    limit: z.number().int().min(1).max(200).default(50).describe("Most nodes, 1-200."),
+  }),
+  outputSchema: z.object({
+    found: z.boolean(),
+    nodes: z.array(z.object({
+      id: z.string(),
+      name: z.string(),
+      type: z.string(),
+      depth: z.number().int(),
+      doc_ids: z.array(z.string()),
+    })),
+    edges: z.array(z.object({ from: z.string(), type: z.string(), to: z.string() })),
+    truncated: z.boolean(),
+  }),
+  annotations: {
+    readOnlyHint: true,
+    destructiveHint: false,
+    idempotentHint: true,
+    openWorldHint: false,
+  },
+  recordResult: (data) => ({
+    found: data.found,
+    nodes: data.nodes.length,
+    edges: data.edges.length,
+    truncated: data.truncated,
+  }),
+  handler: ({ entity, depth, limit }, ctx) =>
+    translated(async () => {
+      const data = await ctx.services.context.graph(ctx.principal, {
+        ...(entity !== undefined ? { entity } : {}),
+        depth,
+        limit,
+      });
+      return {
+        data,
+        text: !data.found
+          ? `No entity ${JSON.stringify(entity)} in your context graph`
+          : `${data.nodes.length} entities, ${data.edges.length} relations${
+            data.truncated ? " (truncated)" : ""
+          }`,
+      };
+    }),
+});
+
+/** The three context tools, in the order SPEC.md lists them. */
+export const contextTools = [contextAddTool, contextSearchTool, contextGraphTool] as const;

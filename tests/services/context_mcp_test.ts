@@ -1,0 +1,111 @@
+// deno-lint-ignore-file no-explicit-any -- envelopes and vault entries are probed field by field
+/**
+ * The context tools through a real server: two principals with minted tokens,
+ * the v1 SDK client (2025 session), the v2 client pinned to 2026-07-28 and
+ * REST (`/api/mcp/context/...`). Each principal searches and walks only its
+ * own documents and graph; the vault records the text's digest, never the text.
+ */
+import assert from "node:assert/strict";
+import { createToken } from "../../src/identity/mod.ts";
+import { sha256HexOfText } from "../../src/vault/mod.ts";
+import { connectModernAs, connectV1As } from "../_helpers/client.ts";
+import { startServer } from "../_helpers/server.ts";
+
+const MARKER = `textmarker${crypto.randomUUID().replaceAll("-", "")}`;
+
+Deno.test({
+  name: "context tools: add, BM25 search and graph per principal, in both eras and over REST",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const server = await startServer({
+      // store_bodies: the sealed record of each call is kept whole, so what it holds is visible.
+      policy: {
+        rate_limits: { per_principal_per_minute: 0, per_ip_per_minute: 0 },
+        store_bodies: true,
+      },
+    });
+    try {
+      const alice = await createToken(server.kv, { name: "alice" });
+      const bob = await createToken(server.kv, { name: "bob" });
+      const a: any = await connectV1As(server.url, alice.secret, "context-v1");
+      const b: any = await connectModernAs(server.url, bob.secret, "context-v2");
+      const call = async (c: any, name: string, args: Record<string, unknown>) => {
+        const r = await c.callTool({ name, arguments: args });
+        assert.notEqual(r.isError, true, `${name}: ${JSON.stringify(r)}`);
+        return r.structuredContent;
+      };
+      try {
+        const text = `Warden seals every call into the Vault. ${MARKER}`;
+        const added = await call(a, "context_add", {
+          text,
+          metadata: { source: "notes" },
+          relations: [{ from: "Warden", type: "uses", to: "Deno KV" }],
+        });
+        assert.equal(added.policy_verdict, "SEAL");
+        assert.equal(added.data.status, "indexed");
+        assert.deepEqual(added.data.entities.sort(), ["deno kv", "vault", "warden"]);
+        await call(a, "context_add", { text: "Unrelated gardening notes about tomatoes." });
+
+        const found = await call(a, "context_search", { query: `${MARKER} seals` });
+        assert.equal(found.data.hits.length, 1);
+        assert.equal(found.data.hits[0].id, added.data.id);
+        assert.deepEqual(found.data.hits[0].metadata, { source: "notes" });
+        assert.ok(found.data.hits[0].score > 0);
+
+        const graph = await call(a, "context_graph", { entity: "Warden", depth: 1 });
+        assert.deepEqual(graph.data.nodes.map((n: any) => n.id).sort(), [
+          "deno kv",
+          "vault",
+          "warden",
+        ]);
+        assert.ok(graph.data.edges.some((e: any) => e.type === "uses" && e.to === "deno kv"));
+
+        // Bob (2026-07-28 client) sees nothing of alice's.
+        const theirs = await call(b, "context_search", { query: MARKER });
+        assert.deepEqual(theirs.data.hits, []);
+        assert.equal(theirs.data.total_docs, 0);
+        assert.equal((await call(b, "context_graph", { entity: "Warden" })).data.found, false);
+        await call(b, "context_add", { text: `Bob's own ${MARKER}` });
+        assert.equal((await call(b, "context_search", { query: MARKER })).data.total_docs, 1);
+
+        // REST maps onto the same tools.
+        const rest = await fetch(`${server.url}/api/mcp/context/search`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${alice.secret}`, "content-type": "application/json" },
+          body: JSON.stringify({ query: "tomatoes" }),
+        }).then((r) => r.json());
+        assert.equal(rest.tool, "context_search");
+        assert.equal(rest.data.hits.length, 1);
+
+        // Bad input is a tool error naming the problem.
+        const bad = await a.callTool({
+          name: "context_add",
+          arguments: { text: "x", relations: [{ from: "A", type: "Not Valid", to: "B" }] },
+        });
+        assert.equal(bad.isError, true);
+
+        // The vault has the text's digest, never the text or a document read back.
+        const head = await server.app.ledger.head();
+        const adds = [];
+        for (let i = 0; i < head.size; i++) {
+          const raw = new TextDecoder().decode((await server.app.ledger.entry(i))!.bytes);
+          assert.ok(!raw.includes("seals every call"), `entry ${i} holds the text`);
+          assert.ok(!raw.includes("tomatoes."), `entry ${i} holds a document`);
+          const e = JSON.parse(raw);
+          if (e.tool === "context_add" && e.principal === "alice" && e.outcome === "ok") {
+            adds.push(JSON.parse(e.body).arguments);
+          }
+        }
+        assert.equal(adds.length, 2);
+        assert.equal(adds[0].text_sha256, sha256HexOfText(text));
+        assert.equal(adds[0].text, undefined);
+      } finally {
+        await a.close();
+        await b.close();
+      }
+    } finally {
+      await server.close();
+    }
+  },
+});
