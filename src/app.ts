@@ -83,6 +83,7 @@ import {
   createGovSessionStore,
 } from "./store/mod.ts";
 import {
+  busTools,
   type CallOutcome,
   canonicalTools,
   conformanceTools,
@@ -95,7 +96,12 @@ import {
   type ToolRegistry,
   utilityTools,
 } from "./tools/mod.ts";
-import { createContextService, createFileService, createMemoryService } from "./services/mod.ts";
+import {
+  createBusService,
+  createContextService,
+  createFileService,
+  createMemoryService,
+} from "./services/mod.ts";
 import {
   type AppendOptions,
   createLedger,
@@ -391,6 +397,7 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
     ...fileTools,
     ...executionTools,
     ...contextTools,
+    ...busTools,
     ...(fixtures ? conformanceTools : []),
     ...(deps.extraTools ?? []),
   ];
@@ -476,6 +483,7 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
           },
         }),
         context: createContextService(kv),
+        bus: createBusService(kv),
         tokens: createTokenService({
           privateKey: identity.signer.privateKey,
           publicKey: identity.signer.publicKey,

@@ -428,6 +428,7 @@ export function createHttpApp(deps: HttpDeps): Hono<Env> {
     memory: "memory_",
     files: "file_",
     context: "context_",
+    bus: "bus_",
   };
   app.post("/api/mcp/:service/:action", async (c) => {
     const service = c.req.param("service");

@@ -1,5 +1,5 @@
 /**
- * State services behind the `memory_*`, `file_*` and `context_*` tools: domain cores over
+ * State services behind the `memory_*`, `file_*`, `context_*` and `bus_*` tools: domain cores over
  * Deno KV, with no MCP, HTTP or governance in them. Tools in `src/tools/`
  * are their adapters; every call still goes through the governed call path.
  *
@@ -47,3 +47,14 @@ export {
   type RelationInput,
 } from "./context/mod.ts";
 export { ContextError } from "./context/mod.ts";
+export {
+  BusError,
+  type BusLimits,
+  type BusMessage,
+  type BusService,
+  createBusService,
+  DEFAULT_BUS_LIMITS,
+  type PublishResult,
+  type SubscribeResult,
+  TOPIC_PATTERN,
+} from "./bus.ts";

@@ -57,6 +57,10 @@
  * - `["ctx_mention", ns, entityId, docId]` → null: the document mentions the entity
  * - `["ctx_rel", ns, fromId, type, toId]` / `["ctx_rel_in", ns, toId, type, fromId]` → a relation,
  *   listed from either end
+ * - `["bus_head", principal, topic]` → a bus topic's last sequence number (what subscribers
+ *   `watch`), with `expireIn` = the retention, refreshed by every publish
+ * - `["bus_msg", principal, topic, seq]` → one published message (JSON, digest, time), with
+ *   `expireIn` = the retention; a publish deletes the one that falls out of the kept window
  */
 
 /** The key of one MCP session record. */
@@ -391,4 +395,19 @@ export function contextRelationKey(
 /** Prefix of the relations leaving (`incoming: false`) or reaching an entity. */
 export function contextRelationPrefix(ns: string, entityId: string, incoming: boolean): Deno.KvKey {
   return [incoming ? "ctx_rel_in" : "ctx_rel", ns, entityId];
+}
+
+/** A bus topic's head: its last sequence number. */
+export function busHeadKey(principal: string, topic: string): Deno.KvKey {
+  return ["bus_head", principal, topic];
+}
+
+/** Prefix of every topic head of a principal (counting topics). */
+export function busHeadPrefix(principal: string): Deno.KvKey {
+  return ["bus_head", principal];
+}
+
+/** One published message. */
+export function busMessageKey(principal: string, topic: string, seq: number): Deno.KvKey {
+  return ["bus_msg", principal, topic, seq];
 }

@@ -13,6 +13,7 @@ export { memoryTools } from "./memory.ts";
 export { fileTools } from "./files.ts";
 export { executionTools } from "./execute.ts";
 export { contextTools } from "./context.ts";
+export { busTools } from "./bus.ts";
 export { conformanceTools, FIXTURE_PNG_BASE64, FIXTURE_WAV_BASE64 } from "./conformance.ts";
 import { evidenceTools } from "./evidence.ts";
 import { metabolicTools } from "./metabolic.ts";

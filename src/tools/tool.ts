@@ -7,7 +7,7 @@ import type { z } from "zod";
 import type { Claim, Governance, Policy, TokenService } from "../governance/mod.ts";
 import type { CodeService, ShellService } from "../execution/mod.ts";
 import type { FileRoots } from "../fs/mod.ts";
-import type { ContextService, FileService, MemoryService } from "../services/mod.ts";
+import type { BusService, ContextService, FileService, MemoryService } from "../services/mod.ts";
 import type { EvidenceStore, ExecutionStore, GovSessionStore } from "../store/mod.ts";
 import type { ExecutionReceipt, Ledger } from "../vault/mod.ts";
 
@@ -106,6 +106,8 @@ export interface ToolServices {
   readonly fileStore: FileService;
   /** Per-principal BM25 documents and entity graph (context_* tools). */
   readonly context: ContextService;
+  /** Per-principal topics of JSON messages (bus_* tools). */
+  readonly bus: BusService;
   readonly startedAtMs: number;
   /** Runs another tool through the full pipeline, as the same caller. */
   callTool(name: string, args: unknown, ctx: ToolContext): Promise<NestedOutcome>;

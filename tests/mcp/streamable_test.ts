@@ -13,6 +13,8 @@ Deno.test("streamable HTTP: SDK client lists the 13 canonical, 6 utility and the
       "anchor_session",
       "apex_judge",
       "audit_rules",
+      "bus_publish",
+      "bus_subscribe",
       "calculate",
       "check_vital",
       "context_add",
