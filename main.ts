@@ -33,12 +33,30 @@ import {
   type BundleFileResult,
   createLedger,
   describeResult,
+  EVIDENCE_PACKAGE_FORMAT,
   exportBundle,
   loadDefaultSigningKey,
   loadVaultIdentity,
   VaultIdentityError,
   verifyBundleStream,
+  verifyEvidencePackage,
 } from "./src/vault/mod.ts";
+
+/** The largest evidence package `verify` reads (packages are read whole, bundles streamed). */
+const MAX_PACKAGE_BYTES = 256 * 1024 * 1024;
+
+/** Whether the file at `path` is an evidence package rather than an export bundle. */
+async function isEvidencePackage(path: string): Promise<boolean> {
+  const file = await Deno.open(path);
+  try {
+    const head = new Uint8Array(4096);
+    const n = await file.read(head);
+    const text = new TextDecoder().decode(head.subarray(0, n ?? 0));
+    return new RegExp(`"format"\\s*:\\s*"${EVIDENCE_PACKAGE_FORMAT}"`).test(text);
+  } finally {
+    file.close();
+  }
+}
 
 /** Reads --signing-key FILE into the config (config.ts reads flags and env, never files). */
 async function withSigningKeyFile(config: Readonly<Config>): Promise<Readonly<Config>> {
@@ -513,6 +531,14 @@ async function verifyCommand(config: Readonly<Config>): Promise<number> {
       );
       return 2;
     }
+    let isPackage: boolean;
+    try {
+      isPackage = await isEvidencePackage(path);
+    } catch (e) {
+      console.error(`warden: cannot open ${path}: ${(e as Error).message}`);
+      return 2;
+    }
+    if (isPackage) return await verifyPackageFile(path, config);
     let file: Deno.FsFile;
     try {
       file = await Deno.open(path);
@@ -522,20 +548,65 @@ async function verifyCommand(config: Readonly<Config>): Promise<number> {
     }
     result = await verifyBundleStream(file.readable, options);
   }
-  const line = describeResult(result);
-  if (result.ok) console.log(line);
-  else console.error(line);
-  if (result.ok) {
-    for (const warning of result.warnings ?? []) console.error(`WARNING: ${warning}`);
-    if (!result.authenticated) {
-      console.error(
-        "WARNING: NOTHING WAS AUTHENTICATED. Without --key the bundle was checked only against " +
-          "the key it names itself, so it is merely consistent with itself: anyone can produce such " +
-          "a bundle. Pass --key with the verifier key you obtained out of band (GET /vault/key).",
-      );
-    }
+  return reportVerification(result);
+}
+
+/** `warden verify PACKAGE`: an evidence package (secure_execute's evidence_package), offline. */
+async function verifyPackageFile(path: string, config: Readonly<Config>): Promise<number> {
+  if (config.checkpointFiles.length > 0) {
+    console.error(
+      "warden: --checkpoint applies to export bundles; an evidence package proves its entries " +
+        "against its own signed checkpoint (pass --key to trust it)",
+    );
+    return 2;
   }
-  return result.ok ? 0 : 1;
+  const info = await Deno.stat(path);
+  if (info.size > MAX_PACKAGE_BYTES) {
+    console.error(`warden: ${path} is over ${MAX_PACKAGE_BYTES} bytes; not an evidence package`);
+    return 2;
+  }
+  let pkg: unknown;
+  try {
+    pkg = JSON.parse(await Deno.readTextFile(path));
+  } catch {
+    console.error(describeResult({ ok: false, reason: "evidence package is not valid JSON" }));
+    return 1;
+  }
+  const result = await verifyEvidencePackage(pkg, { key: config.key });
+  if (result.ok) {
+    console.log(
+      `OK: evidence package of ${result.entries} entries (canonical form and inclusion proofs ` +
+        `against the signed checkpoint of size ${result.size}), ${
+          result.receipts ?? 0
+        } receipts, ` +
+        `${result.blobs ?? 0} bodies; root ${result.root}`,
+    );
+    return reportWarnings(result);
+  }
+  console.error(describeResult(result));
+  return 1;
+}
+
+function reportWarnings(result: BundleFileResult & { ok: true }): number {
+  for (const warning of result.warnings ?? []) console.error(`WARNING: ${warning}`);
+  if (!result.authenticated) {
+    console.error(
+      "WARNING: NOTHING WAS AUTHENTICATED. Without --key the bundle was checked only against " +
+        "the key it names itself, so it is merely consistent with itself: anyone can produce such " +
+        "a bundle. Pass --key with the verifier key you obtained out of band (GET /vault/key).",
+    );
+  }
+  return 0;
+}
+
+function reportVerification(result: BundleFileResult): number {
+  const line = describeResult(result);
+  if (!result.ok) {
+    console.error(line);
+    return 1;
+  }
+  console.log(line);
+  return reportWarnings(result);
 }
 
 /** `warden keygen --out DIR [--name NAME]`: an operator key pair. */

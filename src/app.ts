@@ -461,6 +461,7 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
         code,
         receipts: {
           vkey: identity.signer.vkey,
+          keySource: identity.source,
           sign: (receipt) => signReceipt(receipt, identity.signer),
         },
         executions: createExecutionStore(kv),

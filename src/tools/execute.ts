@@ -16,6 +16,7 @@ import {
 } from "../execution/mod.ts";
 import { redactText } from "../governance/mod.ts";
 import { digestJson, sha256HexOfText } from "../vault/mod.ts";
+import { evidenceChainTools } from "./evidence_chain.ts";
 import { defineTool, type ToolContext, ToolError } from "./tool.ts";
 
 const MAX_CODE_CHARS = 1_048_576;
@@ -262,4 +263,4 @@ async function withEvidence(data: Output, args: Input, ctx: ToolContext): Promis
 }
 
 /** The evidence-chain tools. */
-export const executionTools = [secureExecuteTool];
+export const executionTools = [secureExecuteTool, ...evidenceChainTools];

@@ -94,6 +94,8 @@ export interface ToolServices {
   /** Signs execution receipts with the vault's key (secure_execute verified/fortress). */
   readonly receipts: {
     readonly vkey: string;
+    /** Where the vault's signing key comes from (security_audit). */
+    readonly keySource: "configured" | "kv" | "generated";
     sign(receipt: ExecutionReceipt): Promise<string>;
   };
   /** Verified executions by id and case, per principal (evidence_package). */

@@ -130,3 +130,12 @@ export {
   RECEIPT_FORMAT,
   signReceipt,
 } from "./receipt.ts";
+export {
+  buildEvidencePackage,
+  EVIDENCE_PACKAGE_FORMAT,
+  type EvidencePackage,
+  MAX_PACKAGE_ENTRIES,
+  type PackagedEntry,
+  type PackageResult,
+  verifyEvidencePackage,
+} from "./evidence_package.ts";
