@@ -23,8 +23,7 @@ import {
 } from "./src/governance/mod.ts";
 import { checkExposure, type Config, ConfigError, helpText, loadConfig } from "./src/config.ts";
 import { createLogger, type Logger } from "./src/log.ts";
-import { identityCommand } from "./src/identity/cli.ts";
-import { credentialCommand } from "./src/gateway/cli.ts";
+import { credentialCommand, identityCommand } from "./src/cli/mod.ts";
 import { serveStdio } from "./src/mcp/mod.ts";
 import type { ToolDefinition } from "./src/tools/mod.ts";
 import { VERSION } from "./src/version.ts";

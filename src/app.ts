@@ -37,6 +37,7 @@ import { createHttpApp } from "./http/mod.ts";
 import {
   type AuthResolver,
   createAuthResolver,
+  currentRequest,
   userRoles,
   verifyPassword,
 } from "./identity/mod.ts";
@@ -72,7 +73,6 @@ import {
   createKvLimiter,
   createMetrics,
   createSessionGauges,
-  currentRequest,
   type DailySummary,
   type Metrics,
 } from "./usage/mod.ts";

@@ -58,10 +58,12 @@ export {
   type PostInput,
   type PreInput,
   round3,
+  shownName,
   sovereign,
   triWitness,
   truth,
 } from "./floors.ts";
+export { principalFields, rolesFor } from "./roles.ts";
 export {
   type Finding,
   findPii,

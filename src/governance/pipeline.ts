@@ -10,7 +10,7 @@ import { evaluatePost, evaluatePre } from "./floors.ts";
 import { holdDigest, HoldError, type HoldRecord, type HoldStore } from "./holds.ts";
 import { redact } from "./pii.ts";
 import { type Policy, toolPermission } from "./policy.ts";
-import { principalFields, rolesFor } from "../identity/context.ts";
+import { principalFields, rolesFor } from "./roles.ts";
 import type { RateLimiter, RateSubject } from "./rates.ts";
 import { boundReasons, boundText, MAX_RECORDED_NAME, unrecordableCall } from "./sealable.ts";
 import type { CallFacts, Claim, FloorId, FloorResult, RateFacts, ToolFacts } from "./types.ts";

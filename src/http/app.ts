@@ -18,22 +18,17 @@ import type { CallOutcome, ToolRegistry } from "../tools/mod.ts";
 import type { Ledger } from "../vault/mod.ts";
 import { createVaultRoutes } from "./vault_routes.ts";
 import { createGovernanceRoutes } from "./governance_routes.ts";
-import type { Governance } from "../governance/mod.ts";
+import { type Governance, rolesFor } from "../governance/mod.ts";
 import {
   anonymousPrincipal,
   type AuthResolver,
-  createAuthResolver,
-  isAuthFailure,
-} from "../identity/mod.ts";
-import { rolesFor } from "../identity/context.ts";
-import {
-  type Accounting,
   clientIpOf,
+  createAuthResolver,
   currentRequest,
-  isLoopbackIp,
-  type Metrics,
+  isAuthFailure,
   withRequestContext,
-} from "../usage/mod.ts";
+} from "../identity/mod.ts";
+import { type Accounting, isLoopbackIp, type Metrics } from "../usage/mod.ts";
 import { createGatewayRoutes } from "./gateway_routes.ts";
 import type { Gateway } from "../gateway/mod.ts";
 import type { OAuthServer } from "../oauth/mod.ts";

@@ -1,5 +1,7 @@
 /**
- * Identity: principals, minted tokens, users, and the auth resolver.
+ * Identity: principals, minted tokens, users, the auth resolver, and the
+ * request context that carries the principal and client IP from the HTTP edge
+ * to the call path.
  *
  * @module
  */
@@ -7,3 +9,10 @@ export * from "./principal.ts";
 export * from "./tokens.ts";
 export * from "./users.ts";
 export * from "./resolver.ts";
+export {
+  clientIpOf,
+  currentPrincipal,
+  currentRequest,
+  type RequestContext,
+  withRequestContext,
+} from "./request_context.ts";

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { identityTokenKey, identityTokenPrefix } from "../store/keys.ts";
+import { identityTokenKey, identityTokenPrefix } from "../store/mod.ts";
 import { type Principal, PRINCIPAL_NAME } from "./principal.ts";
 
 /** Prefix on every minted secret, so a leaked one is recognisable. */

@@ -6,7 +6,7 @@
  * @module
  */
 import { randomBytes, scrypt, timingSafeEqual } from "node:crypto";
-import { identityUserKey, identityUserPrefix } from "../store/keys.ts";
+import { identityUserKey, identityUserPrefix } from "../store/mod.ts";
 import { type Principal, PRINCIPAL_NAME } from "./principal.ts";
 
 const PARAMS = { N: 1 << 15, r: 8, p: 1, maxmem: 64 * 1024 * 1024 } as const;

@@ -1,4 +1,3 @@
-import { shownName } from "../governance/floors.ts";
 /**
  * The one code path every tool call takes, whether it arrives as MCP
  * `tools/call`, REST `POST /invoke` or stdio: look up, validate, and hand the
@@ -8,10 +7,17 @@ import { shownName } from "../governance/floors.ts";
  */
 import { z } from "zod";
 import type { DeadlineScheduler } from "../deadline.ts";
-import type { Execution, GovernedResult, OnHold, ToolFacts } from "../governance/mod.ts";
+import {
+  type Execution,
+  type GovernedResult,
+  type OnHold,
+  shownName,
+  type ToolFacts,
+} from "../governance/mod.ts";
 import type { UpstreamToolEntry } from "../gateway/mod.ts";
+import { currentRequest } from "../identity/mod.ts";
 import type { Logger } from "../log.ts";
-import { currentRequest, type TraceCarrier } from "../usage/mod.ts";
+import type { TraceCarrier } from "../usage/mod.ts";
 import { digestJson, sha256HexOfText } from "../vault/mod.ts";
 import { buildEnvelope, type Envelope, envelopeSchema } from "./envelope.ts";
 import {

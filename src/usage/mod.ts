@@ -1,7 +1,7 @@
 /**
- * Usage: shared rate limits and budgets (KV), the request context that
- * carries the client IP from the HTTP edge to the call path, and (later)
- * accounting and metrics.
+ * Usage: shared rate limits and budgets (KV), accounting, metrics, traces
+ * and the daily summary. (The request context the limits read the client IP
+ * from is src/identity/'s.)
  * @module
  */
 export {
@@ -13,12 +13,6 @@ export {
   type LimiterObserver,
   type LimitKind,
 } from "./limiter.ts";
-export {
-  clientIpOf,
-  currentRequest,
-  type RequestContext,
-  withRequestContext,
-} from "./request_context.ts";
 export {
   type CallObservation,
   createMetrics,

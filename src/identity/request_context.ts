@@ -1,20 +1,20 @@
 /**
- * The HTTP request a tool call arrived on, as far as accounting needs it:
- * the client's address. The HTTP edge sets it for the duration of a request;
- * the call path reads it. Carried in an `AsyncLocalStorage` because a call
+ * The HTTP request a tool call arrived on: the client's address and the
+ * principal the edge authenticated. The HTTP edge sets it for the duration of
+ * a request; the call path (accounting, governance's roles) reads it. Carried in an `AsyncLocalStorage` because a call
  * reaches the registry through the MCP SDK's transports, which pass no
  * per-request context of ours through.
  *
  * @module
  */
 import { AsyncLocalStorage } from "node:async_hooks";
-import type { Principal } from "../identity/principal.ts";
+import type { Principal } from "./principal.ts";
 
 /** What the edge knows about the request. */
 export interface RequestContext {
   /** The client's IP: the socket's peer, or X-Forwarded-For from a trusted proxy. */
   readonly clientIp?: string;
-  /** Who the edge authenticated the request as (src/identity/). */
+  /** Who the edge authenticated the request as. */
   readonly principal?: Principal;
 }
 
@@ -28,6 +28,12 @@ export function withRequestContext<T>(context: RequestContext, fn: () => T): T {
 /** The context of the request being served, if any (stdio calls have none). */
 export function currentRequest(): RequestContext | undefined {
   return storage.getStore();
+}
+
+/** The request's principal when it is `id` (a call made under another name gets none). */
+export function currentPrincipal(id: string): Principal | undefined {
+  const p = currentRequest()?.principal;
+  return p !== undefined && p.id === id ? p : undefined;
 }
 
 /**

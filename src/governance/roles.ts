@@ -1,20 +1,14 @@
 /**
- * The principal of the request being served, carried beside the client IP in
- * the request context (the MCP SDK's transports pass none of ours through), so
- * governance can read roles and the OAuth client for the call it judges.
+ * What governance reads about the caller of the call it judges: the roles the
+ * request's principal holds (its token or user record plus the policy) and the
+ * fields a vault entry records about it. The principal comes from the request
+ * context the HTTP edge set (src/identity/), since the MCP SDK's transports
+ * pass none of ours through.
  *
  * @module
  */
-import { rolesOf } from "../governance/policy.ts";
-import type { Policy } from "../governance/policy.ts";
-import { currentRequest } from "../usage/request_context.ts";
-import type { Principal } from "./principal.ts";
-
-/** The request's principal when it is `id` (a call made under another name gets none). */
-export function currentPrincipal(id: string): Principal | undefined {
-  const p = currentRequest()?.principal;
-  return p !== undefined && p.id === id ? p : undefined;
-}
+import { currentPrincipal } from "../identity/mod.ts";
+import { type Policy, rolesOf } from "./policy.ts";
 
 /**
  * The roles principal `id` holds: those its token or user record grants plus

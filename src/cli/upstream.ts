@@ -13,7 +13,7 @@ import {
   CredentialError,
   generateCredentialKeyString,
   loadCredentialKey,
-} from "./credentials.ts";
+} from "../gateway/mod.ts";
 
 /** Usage of the credential commands, for `warden --help` and errors. */
 export const CREDENTIAL_USAGE = [

@@ -6,8 +6,15 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { createToken, listTokens, parseDuration, revokeToken } from "./tokens.ts";
-import { addUser, listUsers, removeUser } from "./users.ts";
+import {
+  addUser,
+  createToken,
+  listTokens,
+  listUsers,
+  parseDuration,
+  removeUser,
+  revokeToken,
+} from "../identity/mod.ts";
 import { readCapped } from "../net/mod.ts";
 
 /** Usage of the identity commands, for `warden --help`. */
