@@ -24,6 +24,7 @@
 export const HONO_IMPORTERS: Readonly<Record<string, string>> = {
   http: "the HTTP edge: the Hono app, middleware and routes",
   oauth: "its authorization-server routes are a Hono sub-app that src/http/ mounts",
+  dashboard: "its pages and feed are a Hono sub-app that src/http/ mounts",
 };
 
 /** The folders allowed to import the v2 MCP SDK (the MCP adapters), each with the reason. */

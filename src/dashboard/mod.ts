@@ -12,8 +12,7 @@
  */
 import { Hono } from "hono";
 import type { Context } from "hono";
-import { decideHold } from "../http/governance_routes.ts";
-import { type Governance, HoldError } from "../governance/mod.ts";
+import { decideHold, type Governance, HoldError } from "../governance/mod.ts";
 import { type Gateway, RegistrationError } from "../gateway/mod.ts";
 import { type Principal, userRoles } from "../identity/mod.ts";
 import type { Logger } from "../log.ts";

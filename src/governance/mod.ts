@@ -110,6 +110,7 @@ export {
   type OnHold,
   type SealFn,
 } from "./pipeline.ts";
+export { decideHold } from "./decide_hold.ts";
 export { createTokenService, TokenError, type TokenPayload, type TokenService } from "./token.ts";
 export {
   generateOperatorKey,

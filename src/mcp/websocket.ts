@@ -16,7 +16,7 @@ import type {
 } from "@modelcontextprotocol/server";
 import { JSONRPCMessageSchema } from "@modelcontextprotocol/core";
 import type { Logger } from "../log.ts";
-import { currentRequest, type RequestContext, withRequestContext } from "../usage/mod.ts";
+import { currentRequest, type RequestContext, withRequestContext } from "../identity/mod.ts";
 
 /** The WebSocket subprotocol of MCP (what the SDK's WebSocket client asks for). */
 export const WS_SUBPROTOCOL = "mcp";
