@@ -1,8 +1,9 @@
 /**
  * The local corpus recall_memory and search_reality rank over: governed
- * sessions (intent and claims), fetched evidence, and recent vault entries.
- * Ranking is BM25 over word tokens — deterministic and explainable. The memory
- * and context stores of later work add sources here.
+ * sessions (intent and claims), fetched evidence and recent vault entries
+ * (ranked here by BM25 over word tokens — deterministic and explainable), and
+ * the caller's context documents (ranked by the context service's own BM25
+ * index, source "context").
  */
 import { redactText } from "../governance/mod.ts";
 import type { ToolContext } from "./tool.ts";
@@ -98,6 +99,19 @@ export async function searchCorpus(
     }
     return { doc, score };
   });
+  // The caller's context documents come ranked by their own BM25 index (src/services/context/),
+  // never read whole: the best `limit` join the local items by score.
+  const fromContext = await ctx.services.context.search(ctx.principal, {
+    query,
+    limit: Math.min(50, limit),
+  });
+  for (const h of fromContext.hits) {
+    const title = typeof h.metadata.title === "string" ? h.metadata.title : h.preview;
+    scored.push({
+      doc: { source: "context", id: h.id, title: title.slice(0, 120), text: h.preview },
+      score: h.score,
+    });
+  }
   return scored
     .filter((s) => s.score > 0)
     .sort((a, b) => b.score - a.score)

@@ -100,6 +100,25 @@ Deno.test({
         assert.equal(adds.length, 2);
         assert.equal(adds[0].text_sha256, sha256HexOfText(text));
         assert.equal(adds[0].text, undefined);
+
+        // recall_memory and search_reality draw on the caller's context index (their results,
+        // snippets included, are sealed whole under store_bodies like any tool's: checked last).
+        const recalled = await call(a, "recall_memory", { current_thought_vector: MARKER });
+        const fromContext = recalled.data.items.filter((i: any) => i.source === "context");
+        assert.deepEqual(fromContext.map((i: any) => i.id), [added.data.id]);
+        const searched = await call(a, "search_reality", { query: `${MARKER} vault` });
+        assert.ok(
+          searched.data.results.some((r: any) => r.source === "context" && r.id === added.data.id),
+          JSON.stringify(searched.data),
+        );
+
+        const bobRecall = await call(b, "recall_memory", {
+          current_thought_vector: `${MARKER} seals`,
+        });
+        // Bob recalls his own context document, never alice's.
+        const bobContext = bobRecall.data.items.filter((i: any) => i.source === "context");
+        assert.equal(bobContext.length, 1);
+        assert.notEqual(bobContext[0].id, added.data.id);
       } finally {
         await a.close();
         await b.close();
