@@ -25,7 +25,11 @@ async function vaultEntries(server: TestServer): Promise<any[]> {
   return out;
 }
 
-const MARKER = `value-marker-${crypto.randomUUID()}`;
+// Letters only: a random UUID's digit groups sometimes pass as a card number (F6 → PARTIAL).
+const MARKER = `value-marker-${
+  Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => String.fromCharCode(97 + (b % 26)))
+    .join("")
+}`;
 
 const POLICY = {
   rate_limits: { per_principal_per_minute: 0, per_ip_per_minute: 0 },
