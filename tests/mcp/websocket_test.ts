@@ -3,11 +3,15 @@
  * server: initialize, tools/list, a governed tools/call whose vault entry is
  * read back; refused without a token or from a foreign Origin; an oversize
  * frame, a binary frame and an idle socket close cleanly with a code; a
- * revoked token ends the socket; sockets are capped per caller.
+ * revoked token ends the socket; sockets are capped per caller; the SDK's own
+ * WebSocket client (v1) works against it.
  */
 import assert from "node:assert/strict";
 import { createToken, revokeToken } from "../../src/identity/mod.ts";
+import { Client } from "../_helpers/client.ts";
 import { startServer, type TestServer } from "../_helpers/server.ts";
+// @ts-types="@modelcontextprotocol/sdk/client/websocket"
+import { WebSocketClientTransport } from "@modelcontextprotocol/sdk/client/websocket.js";
 
 const STATIC = "static-token-0123456789";
 
@@ -269,4 +273,55 @@ Deno.test("websocket: sockets per principal are capped with a 503", async () => 
   } finally {
     await server.close();
   }
+});
+
+Deno.test({
+  name: "websocket: the SDK's own WebSocket client (v1) lists, calls and receives notifications",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    // The SDK's client cannot send headers (it is the browser API), so this server has no token.
+    const server = await startServer({
+      policy: { rate_limits: { per_principal_per_minute: 0, per_ip_per_minute: 0 } },
+    });
+    const client = new Client({ name: "ws-sdk", version: "1" });
+    const notes: Record<string, unknown>[] = [];
+    client.fallbackNotificationHandler = (n) => {
+      if (n.method === "notifications/message") notes.push(n.params as Record<string, unknown>);
+      return Promise.resolve();
+    };
+    try {
+      await client.connect(
+        new WebSocketClientTransport(new URL(`${server.url.replace("http", "ws")}/ws/mcp`)),
+      );
+      assert.equal(client.getServerVersion()?.name, "warden");
+      const { tools } = await client.listTools();
+      assert.ok(tools.some((t) => t.name === "bus_subscribe"));
+      const calc = await client.callTool({ name: "calculate", arguments: { expression: "6*7" } });
+      assert.equal((calc.structuredContent as { data: { result: number } }).data.result, 42);
+
+      // A waiting bus_subscribe streams the message over the socket before its result.
+      const pending = client.callTool({
+        name: "bus_subscribe",
+        arguments: { topic: "ws", wait_s: 10 },
+      });
+      await new Promise((r) => setTimeout(r, 200));
+      const pub = await fetch(`${server.url}/api/mcp/bus/publish`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ topic: "ws", message: { hello: "socket" } }),
+      });
+      assert.equal(pub.status, 200);
+      await pub.body?.cancel();
+      const got = await pending;
+      const data = (got.structuredContent as { data: { messages: { message: unknown }[] } }).data;
+      assert.deepEqual(data.messages.map((m) => m.message), [{ hello: "socket" }]);
+      const streamed = notes.map((n) => (n.data as { bus?: { message: unknown } }).bus?.message);
+      assert.deepEqual(streamed, [{ hello: "socket" }]);
+      assert.equal(server.app.websocket.liveCount, 1);
+    } finally {
+      await client.close();
+      await server.close();
+    }
+  },
 });
