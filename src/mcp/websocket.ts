@@ -184,6 +184,13 @@ export class WebSocketServerTransport implements Transport {
       messages.push(parsed.data);
     }
     for (const message of messages) {
+      // A cancelled request gets no response (MCP cancellation): its slot is freed here.
+      if ("method" in message && message.method === "notifications/cancelled") {
+        const cancelled = (message.params as { requestId?: unknown } | undefined)?.requestId;
+        if (typeof cancelled === "string" || typeof cancelled === "number") {
+          this.#inFlight.delete(cancelled);
+        }
+      }
       const id = "method" in message && "id" in message ? message.id : undefined;
       if (id !== undefined) {
         if (this.#inFlight.size >= this.#limits.maxInFlight) {

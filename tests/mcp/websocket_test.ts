@@ -8,6 +8,8 @@
  */
 import assert from "node:assert/strict";
 import { createToken, revokeToken } from "../../src/identity/mod.ts";
+import { silentLogger } from "../../src/log.ts";
+import { createWebSocketManager } from "../../src/mcp/mod.ts";
 import { Client } from "../_helpers/client.ts";
 import { startServer, type TestServer } from "../_helpers/server.ts";
 // @ts-types="@modelcontextprotocol/sdk/client/websocket"
@@ -324,4 +326,49 @@ Deno.test({
       await server.close();
     }
   },
+});
+
+Deno.test("websocket: requests in flight are capped per socket; a cancelled one frees its slot", async () => {
+  const server = await startServer({ args: ["--token", STATIC] });
+  // A manager of its own with one request in flight, serving the app's real session servers.
+  const manager = createWebSocketManager({
+    createServer: ({ principal }) => server.app.newMcpServer(principal, "websocket"),
+    logger: silentLogger,
+    limits: { maxInFlight: 1 },
+  });
+  const ac = new AbortController();
+  const { promise: listening, resolve } = Promise.withResolvers<number>();
+  const ws = Deno.serve(
+    { port: 0, hostname: "127.0.0.1", signal: ac.signal, onListen: ({ port }) => resolve(port) },
+    (req) => manager.upgrade(req, "alice"),
+  );
+  try {
+    const port = await listening;
+    const client = await WsClient.open({ url: `http://127.0.0.1:${port}` } as TestServer, {});
+    await client.initialize();
+    // id 1 waits on the bus; id 2 finds the one slot taken.
+    const slow = { jsonrpc: "2.0", id: 1, method: "tools/call" };
+    client.socket.send(JSON.stringify({
+      ...slow,
+      params: { name: "bus_subscribe", arguments: { topic: "t", wait_s: 10 } },
+    }));
+    await new Promise((r) => setTimeout(r, 100));
+    const refused = await client.request("ping");
+    assert.equal((refused.error as { code: number }).code, -32000);
+    assert.match((refused.error as { message: string }).message, /in flight/);
+    client.socket.send(JSON.stringify({
+      jsonrpc: "2.0",
+      method: "notifications/cancelled",
+      params: { requestId: 1, reason: "test" },
+    }));
+    const again = await client.request("ping");
+    assert.deepEqual(again.result, {});
+    client.socket.close();
+    await client.closed;
+  } finally {
+    await manager.close();
+    ac.abort();
+    await ws.finished;
+    await server.close();
+  }
 });
