@@ -30,7 +30,8 @@ import { popCount } from "./_bits.ts";
 import { GENESIS_PREV } from "./bundle_verify.ts";
 import { fromHex, hashLeaf, sha256, toBase64, toHex } from "./hasher.ts";
 import type { Signer } from "./note.ts";
-import { buildConsistencyProof, buildInclusionProof } from "./proof.ts";
+import { buildConsistencyProof, buildInclusionProof, buildRoot } from "./proof.ts";
+import { type CheckpointMirror, checkpointOfNote } from "./mirror.ts";
 import { writeBundle } from "./bundle_io.ts";
 
 /** The head record: everything needed to append without reading the tree. */
@@ -103,6 +104,12 @@ export interface Ledger {
   blob(sha256hex: string): Promise<Uint8Array | null>;
   /** Recomputes the head's root from its compact range and checks the last leaf. */
   verifyHead(): Promise<{ ok: boolean; size: number; reason?: string }>;
+  /**
+   * Compares the log with the checkpoint mirrored outside the KV: not ok when
+   * the log is behind it or forks from it (then no checkpoint is signed).
+   * Always ok without a mirror.
+   */
+  checkMirror(): Promise<{ ok: boolean; where?: string; size?: number; reason?: string }>;
   /** Resolves once every queued append has committed or failed. */
   flush(): Promise<void>;
 }
@@ -312,9 +319,9 @@ function trailingOnes(n: number): number {
  */
 export function createLedger(
   kv: Deno.Kv,
-  options: { origin: string; signer: Signer; maxBatch?: number },
+  options: { origin: string; signer: Signer; maxBatch?: number; mirror?: CheckpointMirror },
 ): Ledger {
-  const { origin, signer } = options;
+  const { origin, signer, mirror } = options;
   const maxBatch = options.maxBatch ?? 500;
   let lastSignedSize = -1;
 
@@ -556,6 +563,56 @@ export function createLedger(
   }
   const source = { getNodes };
 
+  async function readMirror(): Promise<{ size: number; root: Uint8Array; origin: string } | null> {
+    const note = await mirror!.read();
+    if (note === null) return null;
+    return checkpointOfNote(note);
+  }
+
+  /** The log of `size` with root `root` against the mirrored checkpoint. */
+  async function compareWithMirror(
+    size: number,
+    root: Uint8Array,
+  ): Promise<{ ok: boolean; where?: string; size?: number; reason?: string }> {
+    if (mirror === undefined) return { ok: true };
+    const where = mirror.where;
+    let held;
+    try {
+      held = await readMirror();
+    } catch (e) {
+      return { ok: false, where, reason: `cannot read the checkpoint mirror ${where}: ${e}` };
+    }
+    if (held === null) return { ok: true, where };
+    if (held.origin !== origin) {
+      return {
+        ok: false,
+        where,
+        size: held.size,
+        reason: `the mirrored checkpoint in ${where} is for log "${held.origin}", not "${origin}"`,
+      };
+    }
+    if (held.size > size) {
+      return {
+        ok: false,
+        where,
+        size: held.size,
+        reason:
+          `the log has ${size} entries but ${where} holds a checkpoint of ${held.size}: the KV was rolled back or replaced`,
+      };
+    }
+    const rootThen = held.size === size ? root : await buildRoot(held.size, source);
+    if (toHex(rootThen) !== toHex(held.root)) {
+      return {
+        ok: false,
+        where,
+        size: held.size,
+        reason:
+          `the log's first ${held.size} entries differ from the checkpoint in ${where}: the KV forks from the published log`,
+      };
+    }
+    return { ok: true, where, size: held.size };
+  }
+
   async function requireSize(size: number, what: string): Promise<void> {
     // Entries are never removed: a size already seen committed needs no read.
     if (size <= knownSize) return;
@@ -670,12 +727,27 @@ export function createLedger(
       const size = range.size;
       if (size === 0) return null;
       if (size === lastSignedSize) return await this.latestCheckpoint();
-      const note = await signCheckpointNote({ origin, size, root: range.root() }, signer);
+      const root = range.root();
+      const mirrored = await compareWithMirror(size, root);
+      if (!mirrored.ok) {
+        // Signing now would fork from (or roll back) a checkpoint already published.
+        throw new VaultCorruptionError(`refusing to sign a checkpoint: ${mirrored.reason}`);
+      }
+      const note = await signCheckpointNote({ origin, size, root }, signer);
       const key = vaultCheckpointKey(size);
       // Another process may have signed this size already: keep the first.
       await kv.atomic().check({ key, versionstamp: null }).set(key, note).commit();
+      if (mirror !== undefined && (mirrored.size ?? -1) < size) {
+        // Another process sharing the KV may have mirrored a larger one meanwhile: keep that.
+        const again = await readMirror();
+        if (again === null || again.size < size) await mirror.write(note);
+      }
       lastSignedSize = size;
       return await this.latestCheckpoint();
+    },
+    async checkMirror() {
+      const { range } = (await readHead()).state;
+      return await compareWithMirror(range.size, range.root());
     },
     async latestCheckpoint() {
       for await (
