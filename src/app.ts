@@ -104,6 +104,7 @@ import {
 } from "./services/mod.ts";
 import {
   type AppendOptions,
+  createFileMirror,
   createLedger,
   type Ledger,
   loadVaultIdentity,
@@ -333,7 +334,13 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
     defaultOrigin: deps.defaultOrigin ?? "warden/localhost",
     keyString: config.signingKey,
   });
-  const ledger = createLedger(kv, { origin: identity.origin, signer: identity.signer });
+  const ledger = createLedger(kv, {
+    origin: identity.origin,
+    signer: identity.signer,
+    ...(config.checkpointMirror !== undefined
+      ? { mirror: createFileMirror(config.checkpointMirror) }
+      : {}),
+  });
   let unsigned = false;
   let lastCheckpointMs: number | undefined;
   const appendAndMark = async (fields: Record<string, unknown>, options?: AppendOptions) => {
@@ -715,12 +722,26 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
     sse.refresh().catch((e) => logger.warn("cannot refresh SSE session records", { error: e }));
     publishSessions().catch((e) => logger.warn("cannot publish session counts", { error: e }));
   }, reaperMs);
+  // A refusal repeats every tick until an operator acts: logged once a minute, not every tick.
+  let lastSignErrorLogMs = -Infinity;
   const checkpointer = setInterval(() => {
     checkpointIfNeeded().catch((e) => {
       unsigned = true;
+      const now = Date.now();
+      if (now - lastSignErrorLogMs < 60_000) return;
+      lastSignErrorLogMs = now;
       logger.error("cannot sign checkpoint", { error: e });
     });
   }, config.checkpointIntervalMs);
+  if (config.checkpointMirror !== undefined) {
+    ledger.checkMirror().then((m) => {
+      if (!m.ok) {
+        logger.error("the log does not match its checkpoint mirror: no checkpoint will be signed", {
+          reason: m.reason,
+        });
+      }
+    }).catch((e) => logger.error("cannot check the checkpoint mirror", { error: e }));
+  }
   return {
     fetch: (req, info) => http.fetch(req, info),
     auth,
@@ -752,9 +773,16 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
       await writer.flush();
       await accounting.close();
       await ledger.flush();
-      // Every acknowledged entry is covered by a signed checkpoint before exit.
-      await ledger.signCheckpoint();
-      deadlines.close();
+      // Every acknowledged entry is covered by a signed checkpoint before exit,
+      // unless signing is refused (a log behind or forked from its mirror): then
+      // the refusal is logged and shutdown goes on rather than hang.
+      try {
+        await ledger.signCheckpoint();
+      } catch (e) {
+        logger.error("cannot sign the final checkpoint", { error: e });
+      } finally {
+        deadlines.close();
+      }
     },
   };
 }

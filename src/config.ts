@@ -61,6 +61,12 @@ export interface Config {
   readonly url: string | undefined;
   /** `verify --checkpoint`: files of signed checkpoints held by the verifier. */
   readonly checkpointFiles: readonly string[];
+  /**
+   * The file the latest signed checkpoint is mirrored to, outside the KV
+   * (`--checkpoint-mirror DIR` → DIR/latest.checkpoint, default
+   * `<kv>.checkpoint`); undefined for :memory:, on Deno Deploy, or `none`.
+   */
+  readonly checkpointMirror: string | undefined;
   /** `verify --allow-unsigned-tail`: entries after the last signed checkpoint only warn. */
   readonly allowUnsignedTail: boolean;
   /** `$HOME/.warden`, where the README keeps operator keys; never readable by file tools. */
@@ -245,6 +251,14 @@ export const FLAGS: readonly FlagSpec[] = [
     placeholder: "FILE",
     help:
       "file holding the key that encrypts upstream credentials in KV; or set WARDEN_CREDENTIAL_KEY to the key itself",
+  },
+  {
+    name: "checkpoint-mirror",
+    env: "WARDEN_CHECKPOINT_MIRROR",
+    type: "string",
+    placeholder: "DIR",
+    help:
+      "directory where the latest signed checkpoint is kept outside the KV (default: <kv>.checkpoint beside the KV file; none for :memory: and on Deno Deploy; 'none' turns it off)",
   },
   {
     name: "checkpoint-interval",
@@ -639,6 +653,22 @@ export function loadConfig(
   const allowedHosts = list(get("allowed-hosts"));
   const allowedOrigins = list(get("allowed-origins"));
   const kvPath = onDeploy ? undefined : get("kv")!;
+  const mirrorFlag = get("checkpoint-mirror");
+  if (mirrorFlag !== undefined && (mirrorFlag === "" || CONTROL_CHARS.test(mirrorFlag))) {
+    throw new ConfigError("--checkpoint-mirror must be a directory, or none");
+  }
+  if (onDeploy && mirrorFlag !== undefined && mirrorFlag !== "none") {
+    throw new ConfigError(
+      "--checkpoint-mirror: Deno Deploy has no writable files; keep the latest checkpoint with `warden verify --url URL --checkpoint FILE` from outside instead",
+    );
+  }
+  const checkpointMirror = mirrorFlag === "none"
+    ? undefined
+    : mirrorFlag !== undefined
+    ? `${mirrorFlag.replace(/\/+$/, "") || "/"}/latest.checkpoint`
+    : kvPath === undefined || kvPath === ":memory:"
+    ? undefined
+    : `${kvPath}.checkpoint`;
   const origin = get("origin");
   if (
     origin !== undefined &&
@@ -674,6 +704,7 @@ export function loadConfig(
     sealing: onOff("sealing", get("sealing")!),
     policyFile: get("policy"),
     operatorName: get("name"),
+    checkpointMirror,
     checkpointIntervalMs: intIn("checkpoint-interval", get("checkpoint-interval")!, 50, 3_600_000),
     out: get("out"),
     key: get("key"),

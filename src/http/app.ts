@@ -334,6 +334,13 @@ export function createHttpApp(deps: HttpDeps): Hono<Env> {
       checks.vault = head.ok
         ? { ok: true, size: head.size }
         : { ok: false, size: head.size, error: head.reason };
+      // A KV restored from an older copy, or swapped for a fork, is behind or off its mirror.
+      const mirror = await deps.ledger.checkMirror();
+      if (mirror.where !== undefined) {
+        checks.checkpoint_mirror = mirror.ok
+          ? { ok: true, file: mirror.where, size: mirror.size ?? 0 }
+          : { ok: false, file: mirror.where, size: mirror.size, error: mirror.reason };
+      }
     } catch (e) {
       log.error("readiness check failed", { error: e });
       checks.kv ??= { ok: false, error: "KV is not reachable" };

@@ -24,14 +24,14 @@ import {
   vaultHeadKey,
 } from "../store/mod.ts";
 import { canonicalString, lenientDigestJson } from "./canonical_json.ts";
-import { signCheckpoint as signCheckpointNote } from "./checkpoint.ts";
+import { openCheckpoint, signCheckpoint as signCheckpointNote } from "./checkpoint.ts";
 import { CompactRange, type CompactRangeJson, type NodeId } from "./compact_range.ts";
 import { popCount } from "./_bits.ts";
 import { GENESIS_PREV } from "./bundle_verify.ts";
 import { fromHex, hashLeaf, sha256, toBase64, toHex } from "./hasher.ts";
-import type { Signer } from "./note.ts";
+import { type Signer, type Verifier, verifierFromVkey } from "./note.ts";
 import { buildConsistencyProof, buildInclusionProof, buildRoot } from "./proof.ts";
-import { type CheckpointMirror, checkpointOfNote } from "./mirror.ts";
+import type { CheckpointMirror } from "./mirror.ts";
 import { writeBundle } from "./bundle_io.ts";
 
 /** The head record: everything needed to append without reading the tree. */
@@ -563,10 +563,21 @@ export function createLedger(
   }
   const source = { getNodes };
 
+  let mirrorVerifier: Promise<Verifier> | undefined;
+  /** The mirrored checkpoint, its signature checked against this log's own key. */
   async function readMirror(): Promise<{ size: number; root: Uint8Array; origin: string } | null> {
     const note = await mirror!.read();
     if (note === null) return null;
-    return checkpointOfNote(note);
+    mirrorVerifier ??= verifierFromVkey(signer.vkey);
+    try {
+      return (await openCheckpoint(note, [await mirrorVerifier])).checkpoint;
+    } catch (e) {
+      throw new Error(
+        `it is not a checkpoint signed by this server's key (${
+          (e as Error).message
+        }); if the signing key was replaced on purpose, move the old file away`,
+      );
+    }
   }
 
   /** The log of `size` with root `root` against the mirrored checkpoint. */
@@ -580,7 +591,11 @@ export function createLedger(
     try {
       held = await readMirror();
     } catch (e) {
-      return { ok: false, where, reason: `cannot read the checkpoint mirror ${where}: ${e}` };
+      return {
+        ok: false,
+        where,
+        reason: `cannot use the checkpoint mirror ${where}: ${(e as Error).message}`,
+      };
     }
     if (held === null) return { ok: true, where };
     if (held.origin !== origin) {

@@ -7,8 +7,6 @@
  *
  * @module
  */
-import { parseCheckpoint } from "./checkpoint.ts";
-
 /** Where the latest signed checkpoint is kept outside the KV. */
 export interface CheckpointMirror {
   /** Human-readable location, for errors and logs. */
@@ -19,18 +17,15 @@ export interface CheckpointMirror {
   write(note: string): Promise<void>;
 }
 
-/** The size and root a signed note commits to (its body, before the signature lines). */
-export function checkpointOfNote(note: string): ReturnType<typeof parseCheckpoint> {
-  const end = note.indexOf("\n\n");
-  return parseCheckpoint(end < 0 ? note : note.slice(0, end + 1));
-}
-
-const FILE = "latest.checkpoint";
 const MAX_NOTE_BYTES = 64 * 1024;
 
-/** A mirror in directory `dir` (created on first write, mode 0700). */
-export function createFileMirror(dir: string): CheckpointMirror {
-  const path = `${dir}/${FILE}`;
+/**
+ * A mirror kept in the file `path` (its directory is created on first write,
+ * mode 0700). Writes go to a temporary file renamed over it.
+ */
+export function createFileMirror(path: string): CheckpointMirror {
+  const slash = path.lastIndexOf("/");
+  const dir = slash < 0 ? "." : slash === 0 ? "/" : path.slice(0, slash);
   return {
     where: path,
     async read() {

@@ -139,3 +139,4 @@ export {
   type PackageResult,
   verifyEvidencePackage,
 } from "./evidence_package.ts";
+export { type CheckpointMirror, createFileMirror } from "./mirror.ts";
