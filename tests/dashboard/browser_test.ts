@@ -209,6 +209,20 @@ Deno.test({
       assert.match(await pass.innerText(), /^PASS — OK: \d+ entries/);
       await shot("verify");
 
+      // A forged cross-site form (another page posting to the dashboard) is refused; the session lives.
+      const forged = await ctx.newPage();
+      await forged.setContent(
+        `<form method="post" action="${base}/dashboard/logout"><input name="csrf" value="x"></form>`,
+      );
+      const [forgedAnswer] = await Promise.all([
+        forged.waitForResponse((r) => new URL(r.url()).pathname === "/dashboard/logout"),
+        forged.evaluate("document.forms[0].submit()"),
+      ]);
+      assert.equal(forgedAnswer.status(), 403);
+      await forged.close();
+      await page.goto(`${base}/dashboard/holds`);
+      assert.equal(new URL(page.url()).pathname, "/dashboard/holds", "still signed in");
+
       // Each instance writes its usage rows to KV every 5 s; GET /api/usage writes the peer's now.
       await (await fetch(`${peer.url}/api/usage`)).body?.cancel();
       await page.goto(`${base}/dashboard/usage`);
