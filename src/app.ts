@@ -52,7 +52,9 @@ import {
   createSessionStore,
   createStreamableManager,
   createWebSocketManager,
+  type HoldPromptDeps,
   type LegacySseManager,
+  loadRequestStateKey,
   modernConformanceExtension,
   type ModernHandler,
   type ServerExtension,
@@ -533,7 +535,22 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
     ...(fixtures ? [conformanceExtension] : []),
     ...(deps.extensions ?? []),
   ];
-  const serverDeps = { registry, version: VERSION, extensions };
+  const holdPrompts: HoldPromptDeps = {
+    key: await loadRequestStateKey(kv),
+    getHold: (id) => governance.holds.get(id),
+    answer: async (hold, action) => {
+      const updated = await governance.holds.recordHuman(hold.id, action);
+      if (updated) {
+        await governance.record({
+          type: "hold_human_response",
+          hold_id: hold.id,
+          action,
+          via: "input_required",
+        });
+      }
+    },
+  };
+  const serverDeps = { registry, version: VERSION, extensions, holdPrompts };
   const newMcpServer = (principal: string, transport = "mcp", binding?: Partial<SessionBinding>) =>
     createMcpServer(serverDeps, { ...binding, principal, transport });
   // 2025-era session servers, told when the upstream catalogue changes (2026 listeners via modern).

@@ -10,6 +10,7 @@ export * from "./modern.ts";
 export * from "./legacy_sse.ts";
 export * from "./websocket.ts";
 export * from "./stdio.ts";
+export { type HoldPromptDeps, loadRequestStateKey } from "./hold_prompt.ts";
 export { KvEventStore } from "./event_store.ts";
 export { conformanceExtension } from "./conformance.ts";
 export { modernConformanceExtension } from "./conformance_modern.ts";

@@ -14,6 +14,14 @@ import {
   SUPPORTED_PROTOCOL_VERSIONS,
 } from "@modelcontextprotocol/server";
 import { MODERN_PROTOCOL_VERSIONS, principalFromAuth } from "./modern.ts";
+import {
+  askAboutHold,
+  canElicit,
+  createHoldPrompts,
+  type HoldPromptDeps,
+  type HoldPrompts,
+  readHoldAnswer,
+} from "./hold_prompt.ts";
 import { z } from "zod";
 import type { CallOutcome, ClientBridge, ToolRegistry } from "../tools/mod.ts";
 import { traceCarrierOf } from "../usage/mod.ts";
@@ -39,6 +47,8 @@ export interface McpServerDeps {
   readonly version: string;
   readonly extensions?: readonly ServerExtension[];
   readonly instructions?: string;
+  /** Asks about 888_HOLD in-band on 2026-07-28 requests (input_required); none: holds only. */
+  readonly holdPrompts?: HoldPromptDeps;
 }
 
 /** Per-session facts the factory binds into the server. */
@@ -176,6 +186,7 @@ export function createMcpServer(deps: McpServerDeps, binding: SessionBinding): M
     return {};
   });
   const caller: CallerOf = (ctx) => principalFromAuth(ctx?.http?.authInfo) ?? binding.principal;
+  let holdPrompts: HoldPrompts | undefined;
   // Listed per request: upstream tools come and go while a session lives, and
   // each caller sees only the tools its roles let it call.
   low.setRequestHandler("tools/list", (_request, ctx) => ({
@@ -230,19 +241,42 @@ export function createMcpServer(deps: McpServerDeps, binding: SessionBinding): M
             Record<string, unknown>
           >,
       };
-    const holdId = meta["warden/hold"];
+    const metaHold = meta["warden/hold"];
     const trace = traceCarrierOf(meta);
+    // On the stateless path the principal comes with the request (from auth), not a session.
+    const principal = caller(ctx);
+    if (envelope && deps.holdPrompts && !holdPrompts) {
+      holdPrompts = createHoldPrompts({ ...deps.holdPrompts, principalOf: caller });
+    }
+    const prompts = envelope ? holdPrompts : undefined;
+    // A retried 2026-07-28 request answering the hold's confirmation: the answer is recorded and
+    // the call repeated under that hold (it runs only if an operator has signed).
+    const answeredHold = prompts
+      ? await readHoldAnswer(prompts, ctx, request.params.name, principal)
+      : undefined;
+    const holdId = answeredHold ?? (typeof metaHold === "string" ? metaHold : undefined);
     const outcome = await deps.registry.call(request.params.name, request.params.arguments, {
       sessionId: ctx.sessionId,
-      // On the stateless path the principal comes with the request (from auth), not a session.
-      principal: caller(ctx),
+      principal,
       transport: binding.transport ?? "mcp",
       signal: ctx.mcpReq.signal,
       client,
-      ...(typeof holdId === "string" ? { holdId } : {}),
+      ...(holdId !== undefined ? { holdId } : {}),
       debug: meta["warden/debug"] === true,
       ...(trace ? { trace } : {}),
     });
+    const hold = outcome.envelope?._constitutional.hold;
+    if (
+      prompts && holdId === undefined && outcome.verdict === "888_HOLD" &&
+      hold?.status === "open" &&
+      canElicit(ctx)
+    ) {
+      // A new hold, and a client that can ask its human: ask in-band.
+      return await askAboutHold(prompts, ctx, {
+        id: hold.id,
+        reasons: outcome.envelope?._constitutional.reasons,
+      }, request.params.name) as never;
+    }
     return toCallToolResult(outcome);
   });
   for (const extend of deps.extensions ?? []) extend(server, caller);

@@ -411,3 +411,8 @@ export function busHeadPrefix(principal: string): Deno.KvKey {
 export function busMessageKey(principal: string, topic: string, seq: number): Deno.KvKey {
   return ["bus_msg", principal, topic, seq];
 }
+
+/** The HMAC key sealing 2026-07-28 hold `requestState`s, shared by every instance. */
+export function requestStateKeyKey(): Deno.KvKey {
+  return ["mcp", "request_state_key"];
+}
