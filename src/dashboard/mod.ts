@@ -182,8 +182,10 @@ export function createDashboard(deps: DashboardDeps): Dashboard {
   let loginsInFlight = 0;
   let verifying = false;
 
-  async function rolesOfUser(name: string): Promise<string[]> {
-    const own = (await userRoles(kv, name)) ?? [];
+  /** The user's roles (record plus policy entry), or undefined when the user no longer exists. */
+  async function rolesOfUser(name: string): Promise<string[] | undefined> {
+    const own = await userRoles(kv, name);
+    if (own === undefined) return undefined;
     const policy = governance.policy;
     const entry = Object.hasOwn(policy.principals, name) ? policy.principals[name].roles : [];
     return [...new Set([...own, ...entry])];
@@ -197,6 +199,11 @@ export function createDashboard(deps: DashboardDeps): Dashboard {
     const user = await sessions.user(secret);
     if (user === undefined || secret === undefined) return "none";
     const roles = await rolesOfUser(user);
+    if (roles === undefined) {
+      // `warden user remove` ends the user's sessions too, whatever the policy still grants the name.
+      await sessions.destroy(secret);
+      return "none";
+    }
     if (!mayRead(roles)) return "forbidden";
     return { user, roles, canDecide: mayDecide(roles), csrf: csrfOf(secret, "session") };
   }
@@ -263,7 +270,7 @@ export function createDashboard(deps: DashboardDeps): Dashboard {
       log.warn("dashboard login refused", { user: user.slice(0, 64) });
       return again("Wrong user name or password.", 401);
     }
-    if (!mayRead(await rolesOfUser(user))) {
+    if (!mayRead((await rolesOfUser(user)) ?? [])) {
       return again(
         `User ${user} has neither the operator, admin nor auditor role; the dashboard is for them.`,
         403,

@@ -17,6 +17,7 @@ import {
   startDashboardServer,
   tamperEntry,
 } from "../_helpers/dashboard.ts";
+import { addUser, removeUser } from "../../src/identity/mod.ts";
 import { startServer } from "../_helpers/server.ts";
 
 const form = (fields: Record<string, string>, cookie?: string): RequestInit => ({
@@ -343,5 +344,32 @@ Deno.test("dashboard: under --auth oauth, /login without return_to is still the 
     assert.equal(mcp.status, 302, "not the bearer challenge");
   } finally {
     await server.close();
+  }
+});
+
+Deno.test("dashboard: removing a user ends their sessions, whatever the policy grants the name", async () => {
+  const kv = await Deno.openKv(":memory:");
+  // The policy still names pat an auditor after the user record is gone.
+  const server = await startServer({ kv, policy: { principals: { pat: { roles: ["auditor"] } } } });
+  try {
+    await addUser(kv, { name: "pat", password: PASSWORD, roles: [] });
+    const cookie = await loginCookie(server.url, "pat");
+    const before = await fetch(`${server.url}/dashboard`, { headers: { cookie } });
+    await before.body?.cancel();
+    assert.equal(before.status, 200);
+    assert.equal(await removeUser(kv, "pat"), true);
+    const after = await fetch(`${server.url}/dashboard`, {
+      headers: { cookie },
+      redirect: "manual",
+    });
+    await after.body?.cancel();
+    assert.equal(after.status, 302);
+    assert.match(after.headers.get("location")!, /^\/login\?return_to=/);
+    const feed = await fetch(`${server.url}/dashboard/feed/events`, { headers: { cookie } });
+    await feed.body?.cancel();
+    assert.equal(feed.status, 401);
+  } finally {
+    await server.close();
+    kv.close();
   }
 });
