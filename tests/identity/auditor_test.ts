@@ -1,4 +1,3 @@
-// deno-lint-ignore-file no-explicit-any -- REST bodies are probed field by field
 // An auditor is a principal whose roles grant no tools: it can audit the log
 // from outside (`warden verify --url --token`, the /vault routes) but every
 // tool call it makes is refused by F11, and sealed as refused.
