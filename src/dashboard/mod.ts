@@ -404,9 +404,18 @@ export function createDashboard(deps: DashboardDeps): Dashboard {
     });
   }
 
+  // After a decision the page names the hold and shows its state read from the store, never text
+  // from the URL: a crafted link cannot make the page say a hold was approved.
   app.get("/dashboard/holds", async (c) => {
-    const done = c.req.query("done");
-    const flash = done !== undefined && done.length <= 200 ? done : undefined;
+    const decided = c.req.query("decided");
+    const hold = decided !== undefined && decided.length <= 64
+      ? await governance.holds.get(decided)
+      : null;
+    const flash = hold
+      ? `Hold ${hold.id} (${hold.tool}): ${hold.status}; signed by ${
+        hold.approvals.map((a) => a.operator).join(", ") || "nobody"
+      }${hold.deniedBy ? `; denied by ${hold.deniedBy}` : ""}.`
+      : undefined;
     return respond(await renderHolds(c.get("viewer"), flash ? { flash } : {}));
   });
 
@@ -438,15 +447,7 @@ export function createDashboard(deps: DashboardDeps): Dashboard {
         operator,
         by: viewer.user,
       });
-      return redirect(
-        `/dashboard/holds?done=${
-          encodeURIComponent(
-            `${
-              decision === "approve" ? "Approved" : "Denied"
-            } hold ${id} as ${operator}: status ${hold.status}`,
-          )
-        }`,
-      );
+      return redirect(`/dashboard/holds?decided=${encodeURIComponent(hold.id)}`);
     } catch (e) {
       if (e instanceof HoldError) {
         return respond(await renderHolds(viewer, { error: e.message }), e.status);
@@ -683,10 +684,17 @@ export function createDashboard(deps: DashboardDeps): Dashboard {
   });
 
   app.get("/dashboard/upstreams", (c) => {
-    const done = c.req.query("done");
+    // As for holds: the flash is the tool's state now, not text from the URL.
+    const servers = deps.gateway?.servers();
+    const server = c.req.query("server"), tool = c.req.query("tool");
+    const pinned = servers?.find((s) => s.name === server)?.tools.find((t) =>
+      t.upstream_tool === tool
+    );
     return respond(upstreamsPage(c.get("viewer"), {
-      servers: deps.gateway?.servers(),
-      ...(done !== undefined && done.length <= 300 ? { flash: done } : {}),
+      servers,
+      ...(pinned
+        ? { flash: `${server}/${tool}: ${pinned.state}, pinned at ${pinned.pinned_sha256}` }
+        : {}),
     }));
   });
 
@@ -706,10 +714,14 @@ export function createDashboard(deps: DashboardDeps): Dashboard {
         operator: field(form, "operator", 64),
         signature: field(form, "signature", 200),
       });
+      log.info("upstream tool approved in the dashboard", {
+        server,
+        tool,
+        pinned: result.pinned,
+        by: viewer.user,
+      });
       return redirect(
-        `/dashboard/upstreams?done=${
-          encodeURIComponent(`Pinned ${server}/${tool} at ${result.pinned}`)
-        }`,
+        `/dashboard/upstreams?${new URLSearchParams({ server, tool })}`,
       );
     } catch (e) {
       if (e instanceof RegistrationError) {

@@ -150,12 +150,12 @@ Deno.test({
       await shot("holds");
       await keyInput.setInputFiles(f.keyPath);
       await Promise.all([
-        page.waitForURL((u) => u.searchParams.has("done")),
+        page.waitForURL((u) => u.searchParams.get("decided") === holdId),
         card.locator('button[value="approve"]').click(),
       ]);
       assert.match(
         await page.locator('.flash[role="status"]').innerText(),
-        new RegExp(`Approved hold ${holdId} as alice: status approved`),
+        new RegExp(`Hold ${holdId} \\(test_held\\): approved; signed by alice\\.`),
       );
       const posted = requests.filter((r) =>
         r.method === "POST" && new URL(r.url).pathname === `/dashboard/holds/${holdId}/decide`

@@ -18,7 +18,10 @@ import {
   tamperEntry,
 } from "../_helpers/dashboard.ts";
 import { addUser, removeUser } from "../../src/identity/mod.ts";
+import { signToolApproval, type UpstreamConfig } from "../../src/gateway/mod.ts";
+import { generateOperatorKey } from "../../src/governance/mod.ts";
 import { startServer } from "../_helpers/server.ts";
+import { denoDir } from "../_helpers/upstreams.ts";
 
 const form = (fields: Record<string, string>, cookie?: string): RequestInit => ({
   method: "POST",
@@ -217,10 +220,17 @@ Deno.test("dashboard: a hold decided in the page runs the held call exactly once
     );
     await ok.body?.cancel();
     assert.equal(ok.status, 303);
-    assert.match(
-      decodeURIComponent(ok.headers.get("location")!),
-      /Approved hold .* status approved/,
-    );
+    const location = ok.headers.get("location")!;
+    assert.equal(location, `/dashboard/holds?decided=${holdId}`);
+    const after = await (await fetch(`${base}${location}`, { headers: { cookie: op } })).text();
+    assert.match(after, new RegExp(`Hold ${holdId} \\(test_held\\): approved; signed by alice\\.`));
+    // The flash comes from the store: a crafted link cannot make the page claim an approval.
+    for (const q of ["done=Approved%20hold%20x%20as%20alice", "decided=no-such-hold"]) {
+      const crafted =
+        await (await fetch(`${base}/dashboard/holds?${q}`, { headers: { cookie: op } }))
+          .text();
+      assert.doesNotMatch(crafted, /class="flash"|Approved hold/, q);
+    }
     assert.equal(f.held.runs(), 0);
     const ran = await invoke(base, "test_held", args, holdId);
     assert.equal(ran.status, 200, JSON.stringify(ran.body));
@@ -372,4 +382,64 @@ Deno.test("dashboard: removing a user ends their sessions, whatever the policy g
     await server.close();
     kv.close();
   }
+});
+
+Deno.test({
+  name:
+    "dashboard: a changed upstream definition is re-pinned through the page; the flash is the state",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "warden-dashboard-pin-" });
+    const kv = await Deno.openKv(`${dir}/kv.db`);
+    const upstream = (description: string): UpstreamConfig => ({
+      name: "chg",
+      transport: "stdio",
+      command: Deno.execPath(),
+      args: [
+        "run",
+        "-A",
+        "--quiet",
+        new URL("../_helpers/changing_upstream.ts", import.meta.url).pathname,
+      ],
+      env: { ADD_DESCRIPTION: description, DENO_DIR: denoDir() },
+      sandbox: { enabled: false }, // this project's own test server
+    });
+    const alice = await generateOperatorKey("alice");
+    const policy = { operators: [{ name: "alice", public_key: alice.publicKey }] };
+    await addUser(kv, { name: "olive", password: PASSWORD, roles: ["operator"] });
+    let server = await startServer({ kv, policy, upstreams: [upstream("Adds two numbers.")] });
+    try {
+      await server.close();
+      server = await startServer({ kv, policy, upstreams: [upstream("Adds, and remembers.")] });
+      const base = server.url;
+      const cookie = await loginCookie(base, "olive");
+      const page = await (await fetch(`${base}/dashboard/upstreams`, { headers: { cookie } }))
+        .text();
+      const sha256 = /data-server="chg" data-tool="add" data-sha256="([0-9a-f]{64})"/.exec(page)
+        ?.[1];
+      assert.ok(sha256, "the changed tool has a signing form");
+      const key = await loadOperatorKey(alice.keyFile);
+      const signature = await signToolApproval(key, "chg", "add", sha256);
+      const ok = await fetch(
+        `${base}/dashboard/upstreams/chg/tools/add/approve`,
+        form({ csrf: csrfIn(page), sha256, operator: "alice", signature }, cookie),
+      );
+      await ok.body?.cancel();
+      assert.equal(ok.status, 303);
+      const location = ok.headers.get("location")!;
+      assert.equal(location, "/dashboard/upstreams?server=chg&tool=add");
+      const after = await (await fetch(`${base}${location}`, { headers: { cookie } })).text();
+      assert.match(after, new RegExp(`chg/add: ok, pinned at ${sha256}`));
+      assert.doesNotMatch(after, /data-tool="add"/, "nothing left to approve");
+      const crafted = await (await fetch(`${base}/dashboard/upstreams?server=chg&tool=nope`, {
+        headers: { cookie },
+      })).text();
+      assert.doesNotMatch(crafted, /class="flash"/);
+    } finally {
+      await server.close();
+      kv.close();
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  },
 });
