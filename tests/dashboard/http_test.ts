@@ -443,3 +443,40 @@ Deno.test({
     }
   },
 });
+
+Deno.test("dashboard: a reconnecting feed resumes after its Last-Event-ID, with the other instance's calls", async () => {
+  const f = await startDashboardServer();
+  const peer = await f.startPeer();
+  const base = f.server.url;
+  try {
+    const cookie = await loginCookie(base, "audrey");
+    const exprs = ["1+1", "2+2", "3+3"];
+    for (const e of exprs) await invoke(peer.url, "calculate", { expression: e });
+    await peer.app.ledger.flush();
+    const indexes: number[] = [];
+    for await (const e of f.server.app.ledger.entries(0, (await f.server.app.ledger.head()).size)) {
+      const v = JSON.parse(new TextDecoder().decode(e.bytes));
+      if (v.type === "tool_call" && v.tool === "calculate") indexes.push(e.index);
+    }
+    assert.equal(indexes.length, 3, "the peer's calls are in the shared vault");
+    // As EventSource reconnects: the header wins over the page's `after`.
+    const ac = new AbortController();
+    const res = await fetch(`${base}/dashboard/feed/events?after=-1`, {
+      headers: { cookie, "last-event-id": String(indexes[0]) },
+      signal: ac.signal,
+    });
+    const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let text = "";
+    const deadline = Date.now() + 10_000;
+    while (!text.includes(`: head `) && Date.now() < deadline) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += value;
+    }
+    ac.abort();
+    const ids = [...text.matchAll(/id: (\d+)\nevent: call\n/g)].map((m) => Number(m[1]));
+    assert.deepEqual(ids, indexes.slice(1), "only the calls after the last one seen");
+  } finally {
+    await f.close();
+  }
+});
