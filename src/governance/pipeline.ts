@@ -508,20 +508,23 @@ export function createGovernance(deps: GovernanceDeps): Governance {
       // A presented hold must be approved for exactly this call.
       let presented: HoldRecord | null = null;
       let holdProblem: string | undefined;
+      // The caller's own hold for exactly this call, still waiting: the repeat is held again
+      // under it (888_HOLD, PENDING), neither refused nor given a second hold.
+      let pendingHold: HoldRecord | undefined;
       if (req.holdId !== undefined) {
         presented = await holds.get(req.holdId);
         if (!presented) holdProblem = `hold ${req.holdId} does not exist`;
         else if (presented.digest !== digestOf()) {
           holdProblem = `hold ${req.holdId} was approved for a different call`;
+        } else if (presented.status === "open") {
+          pendingHold = presented;
         } else if (presented.status !== "approved") {
           holdProblem = presented.status === "released"
             ? `hold ${req.holdId} was already used; an approval releases one call`
-            : `hold ${req.holdId} is ${
-              presented.status === "open" ? "still waiting for approval" : presented.status
-            }`;
+            : `hold ${req.holdId} is ${presented.status}`;
         }
       }
-      const approval = presented && !holdProblem
+      const approval = presented && !holdProblem && !pendingHold
         ? { valid: true, signers: presented.approvals.length }
         : undefined;
       const call = await facts(request, approval);
@@ -625,10 +628,19 @@ export function createGovernance(deps: GovernanceDeps): Governance {
           verdict = synthesize(floors);
         }
       }
-      const unreleasable = preVerdict === "888_HOLD"
+      const unreleasable = preVerdict === "888_HOLD" && pendingHold === undefined
         ? whyUnreleasable({ call, request, policy, rates })
         : undefined;
-      if (unreleasable !== undefined) {
+      if (preVerdict === "888_HOLD" && pendingHold !== undefined) {
+        hold = pendingHold;
+        verdict = {
+          ...verdict,
+          reasons: [
+            `hold ${pendingHold.id} is still waiting for approval (${pendingHold.approvals.length} of ${pendingHold.requiredSigners} signatures)`,
+            ...verdict.reasons,
+          ],
+        };
+      } else if (unreleasable !== undefined) {
         // A hold nobody can release would only wait to expire: refuse now, and say what to change.
         verdict = {
           ...verdict,
@@ -653,7 +665,7 @@ export function createGovernance(deps: GovernanceDeps): Governance {
           verdict = { ...verdict, verdict: "VOID", reasons: [`hold: ${e.message}`] };
         }
       }
-      if (hold !== undefined && preVerdict === "888_HOLD") {
+      if (hold !== undefined && preVerdict === "888_HOLD" && pendingHold === undefined) {
         await seal({
           type: "hold_created",
           hold_id: hold.id,

@@ -353,8 +353,12 @@ Deno.test("governance: 888_HOLD is released once by `warden approve` with an ope
           _meta: { "warden/hold": holdId },
         }),
       );
-      assert.equal(early.policy_verdict, "VOID");
-      assert.match(early.message, /still waiting for approval/);
+      // A repeat while the hold waits is held again under the same hold: PENDING, not refused.
+      assert.equal(early.policy_verdict, "888_HOLD");
+      assert.equal(early.status, "PENDING");
+      assert.equal(early._constitutional.hold.id, holdId);
+      assert.match(early.message, /^Held for operator approval/);
+      assert.match(early.message, /still waiting for approval \(0 of 1 signatures\)/);
       assert.equal(counter.runs(), 0);
     });
     await t.step("the operator approves; the repeated call runs exactly once", async () => {

@@ -64,7 +64,9 @@ Deno.test("modern: holds and rate limits are consistent across two processes on 
         _meta: { "warden/hold": holdId },
       }),
     );
-    assert.equal(early.policy_verdict, "VOID");
+    assert.equal(early.policy_verdict, "888_HOLD", JSON.stringify(early));
+    assert.equal(early.status, "PENDING");
+    assert.equal(early._constitutional.hold.id, holdId);
     assert.match(early.message, /still waiting for approval/);
     // Approved through process B; used through whichever answers next, exactly once.
     const approved = await cli([
