@@ -62,6 +62,7 @@ import {
   type SessionStore,
   type StreamableManager,
   touchIntervalMs,
+  upstreamContentExtension,
   wardenExtension,
   type WebSocketManager,
 } from "./mcp/mod.ts";
@@ -534,6 +535,13 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
     wardenExtension({ registry, governance, ledger }),
     ...(fixtures ? [conformanceExtension] : []),
     ...(deps.extensions ?? []),
+    // Last: it wraps the resources and prompts handlers the extensions above installed.
+    upstreamContentExtension({
+      content: () => gateway.content(),
+      permits: (principal, name) => governance.permits(principal, name),
+      record: (fields) => governance.record(fields),
+      logger,
+    }),
   ];
   const holdPrompts: HoldPromptDeps = {
     key: await loadRequestStateKey(kv),

@@ -46,6 +46,9 @@ export interface ConnectionState {
   readonly failures: number;
 }
 
+/** The resources and prompts requests Warden passes through to an upstream. */
+export type ContentMethod = "resources/list" | "resources/read" | "prompts/list" | "prompts/get";
+
 /** A connection to one upstream. */
 export interface UpstreamConnection {
   readonly name: string;
@@ -57,6 +60,15 @@ export interface UpstreamConnection {
     options: { timeoutMs: number; signal?: AbortSignal },
   ): Promise<CallToolResult>;
   ping(timeoutMs: number): Promise<void>;
+  /**
+   * Sends a resources or prompts request; `null` when the upstream did not
+   * declare that capability (nothing is sent then).
+   */
+  content(
+    method: ContentMethod,
+    params: Record<string, unknown> | undefined,
+    timeoutMs: number,
+  ): Promise<Record<string, unknown> | null>;
   /** Called when the upstream says its tool list changed. */
   onToolsChanged?: () => void;
   close(): Promise<void>;
@@ -172,6 +184,7 @@ export function createConnection(
     state,
     listTools,
     callTool,
+    content,
     ping,
     close,
   };
@@ -296,6 +309,29 @@ export function createConnection(
         }) as Promise<CallToolResult>,
       true,
     );
+  }
+
+  async function content(
+    method: ContentMethod,
+    params: Record<string, unknown> | undefined,
+    timeoutMs: number,
+  ): Promise<Record<string, unknown> | null> {
+    return await withClient(async (c) => {
+      const caps = c.getServerCapabilities() ?? {};
+      const wanted = method.startsWith("resources/") ? caps.resources : caps.prompts;
+      if (!wanted) return null;
+      const opts = { timeout: timeoutMs, maxTotalTimeout: timeoutMs };
+      switch (method) {
+        case "resources/list":
+          return await c.listResources(params as never, opts) as Record<string, unknown>;
+        case "resources/read":
+          return await c.readResource(params as never, opts) as Record<string, unknown>;
+        case "prompts/list":
+          return await c.listPrompts(params as never, opts) as Record<string, unknown>;
+        case "prompts/get":
+          return await c.getPrompt(params as never, opts) as Record<string, unknown>;
+      }
+    }, true);
   }
 
   async function ping(timeoutMs: number): Promise<void> {

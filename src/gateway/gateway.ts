@@ -9,7 +9,7 @@
  * @module
  */
 import type { CallToolResult, Tool } from "@modelcontextprotocol/client";
-import { SdkError, SdkErrorCode } from "@modelcontextprotocol/client";
+import { ProtocolError, SdkError, SdkErrorCode } from "@modelcontextprotocol/client";
 import { findInjections, type Operator, verifyOperatorSignature } from "../governance/mod.ts";
 import type { Logger } from "../log.ts";
 import { hostAllowed, isPrivateAddress } from "../net/mod.ts";
@@ -18,6 +18,7 @@ import { digestJson } from "../vault/mod.ts";
 import { createBreaker } from "./breaker.ts";
 import {
   type ConnectionState,
+  type ContentMethod,
   createConnection,
   type UpstreamConnection,
   UpstreamUnavailableError,
@@ -62,6 +63,22 @@ export interface UpstreamToolEntry {
     args: Record<string, unknown>,
     options: { signal?: AbortSignal },
   ): Promise<{ readonly ok: true; readonly result: CallToolResult } | UpstreamFailure>;
+}
+
+/**
+ * One upstream's resources and prompts, requested on demand (never cached:
+ * they are the upstream's to change). A request while its breaker is open
+ * fails at once; one that fails or times out counts against the breaker.
+ */
+export interface UpstreamContent {
+  readonly server: string;
+  /** The prefix its tools and prompts are exposed under (`<name>__` unless configured). */
+  readonly prefix: string;
+  /** The upstream's answer, or `null` when it has no such capability. */
+  request(
+    method: ContentMethod,
+    params: Record<string, unknown> | undefined,
+  ): Promise<Record<string, unknown> | null>;
 }
 
 /** A registration or removal the gateway refuses. */
@@ -115,6 +132,8 @@ export interface Gateway {
   approveTool(
     input: { server: string; tool: string; sha256: string; operator: string; signature: string },
   ): Promise<{ pinned: string }>;
+  /** Every upstream, as a source of resources and prompts (passed through, see `UpstreamContent`). */
+  content(): readonly UpstreamContent[];
   /** Called when a catalogue changed (list_changed to clients). */
   onChange?: () => void;
   close(): Promise<void>;
@@ -245,6 +264,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     start,
     list: () => [...byTool.values()].filter((e) => !e.quarantined).map((e) => e.descriptor),
     get: (name) => byTool.get(name),
+    content: () => [...upstreams.values()].map(contentOf),
     servers: () => [...upstreams.values()].map(statusOf),
     server: (name) => {
       const u = upstreams.get(name);
@@ -256,6 +276,35 @@ export function createGateway(deps: GatewayDeps): Gateway {
     approveTool,
     close,
   };
+
+  function contentOf(u: Upstream): UpstreamContent {
+    const config = u.config;
+    const timeoutMs = Math.min(config.timeout_ms ?? deps.toolTimeoutMs, 15_000);
+    return {
+      server: config.name,
+      prefix: exposedName(config, ""),
+      async request(method, params) {
+        const circuit = u.breaker.check();
+        if (circuit.open) {
+          throw new UpstreamUnavailableError(
+            `upstream ${config.name} is failing (circuit open)`,
+            circuit.retryAfterS ?? 1,
+          );
+        }
+        const done = u.breaker.begin();
+        try {
+          const result = await u.connection.content(method, params, timeoutMs);
+          done(true);
+          return result;
+        } catch (e) {
+          // An upstream's own error answer (unknown URI, bad prompt arguments) is not a failure
+          // of the upstream; a timeout or a broken connection is.
+          done(e instanceof ProtocolError);
+          throw e;
+        }
+      },
+    };
+  }
 
   function statusOf(u: Upstream): UpstreamStatus {
     return {

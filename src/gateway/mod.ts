@@ -13,6 +13,7 @@ export {
   RegistrationError,
   signToolApproval,
   toolApprovalMessage,
+  type UpstreamContent,
   type UpstreamFailure,
   type UpstreamStatus,
   type UpstreamToolDescriptor,
@@ -39,7 +40,7 @@ export {
   type LoadedCredentialKey,
   type UpstreamCredential,
 } from "./credentials.ts";
-export { UpstreamUnavailableError } from "./connection.ts";
+export { type ContentMethod, UpstreamUnavailableError } from "./connection.ts";
 export {
   type AnnounceManifest,
   type Announcer,

@@ -15,3 +15,9 @@ export { KvEventStore } from "./event_store.ts";
 export { conformanceExtension } from "./conformance.ts";
 export { modernConformanceExtension } from "./conformance_modern.ts";
 export { wardenExtension } from "./warden_extension.ts";
+export {
+  parseUpstreamUri,
+  type UpstreamContentDeps,
+  upstreamContentExtension,
+  upstreamUri,
+} from "./upstream_content.ts";
