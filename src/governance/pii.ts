@@ -115,6 +115,12 @@ const DETECTORS: readonly Detector[] = [
     quick: (t) => t.includes("seed"),
     regex: /(?<="seed"\s{0,4}:\s{0,4}")[A-Za-z0-9+/]{42,44}={0,2}(?=")/g,
   },
+  // Warden's minted bearer tokens (`warden token mint`): `wdn_` and 43 base64url characters.
+  {
+    kind: "api_key",
+    quick: (t) => t.includes("wdn_"),
+    regex: /(?<![A-Za-z0-9])wdn_[A-Za-z0-9_-]{20,256}/g,
+  },
   // JSON Web Tokens: base64url header and payload both start with `{"`.
   {
     kind: "api_key",
@@ -179,12 +185,13 @@ const DETECTORS: readonly Detector[] = [
     regex: /(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])/g,
     accept: (m) => /[a-z]/.test(m) && /[A-Z]/.test(m) && /\d/.test(m),
   },
-  // The value of an obvious key assignment: `api_key = "…"`, `"client_secret": "…"`.
+  // The value of an obvious key assignment: `api_key = "…"`, `"client_secret": "…"`, also
+  // under a prefixed name (`OPENAI_API_KEY=…`, `x_secret_key: …`).
   {
     kind: "api_key",
     quick: (t) => /key|token|secret/i.test(t),
     regex:
-      /(?<=\b(?:api[_-]?key|access[_-]?token|auth[_-]?token|secret[_-]?key|client[_-]?secret)["']?\s{0,4}[:=]\s{0,4}["']?)[A-Za-z0-9/+_.~-]{16,}/gi,
+      /(?<=(?<![A-Za-z0-9])(?:[A-Za-z0-9]{1,32}[_-]){0,3}(?:api[_-]?key|access[_-]?token|auth[_-]?token|secret[_-]?key|client[_-]?secret)["']?\s{0,4}[:=]\s{0,4}["']?)[A-Za-z0-9/+_.~-]{16,}/gi,
   },
   // `password=…`, `secret: …`, `"passwd": "…"`: any value of four or more characters up to a
   // quote, space or separator.

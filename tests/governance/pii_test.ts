@@ -277,3 +277,39 @@ Deno.test("F6 recognises Warden's own keys, password/secret assignments, AWS sec
     assert.deepEqual(findPii(text, "$"), [], text);
   }
 });
+
+Deno.test("F6 recognises minted wdn_ tokens and key assignments under a prefixed name, but not UUIDs, digests or dates", () => {
+  const minted = "wdn_" + crypto.getRandomValues(new Uint8Array(32)).toBase64({
+    alphabet: "base64url",
+    omitPadding: true,
+  });
+  for (
+    const text of [
+      `Authorization token ${minted}`,
+      `WARDEN_TOKEN=${minted}`,
+      "OPENAI_API_KEY=Ab3dEf6hIj9kLm2nOp5q",
+      "x_secret_key: Ab3dEf6hIj9kLm2nOp5q",
+      "-x_auth_token=Ab3dEf6hIj9kLm2nOp5q",
+    ]
+  ) {
+    const found = findPii(text, "$");
+    assert.ok(found.some((f) => f.kind === "api_key"), `api_key in ${text}`);
+    const red = redactText(text).text;
+    assert.ok(!red.includes(minted.slice(4, 20)) && !red.includes("Ab3dEf6h"), red);
+  }
+  // Identifiers a call carries every day are not secrets: a false positive here changes verdicts.
+  for (
+    const text of [
+      "id 123e4567-e89b-12d3-a456-426614174000",
+      crypto.randomUUID(),
+      "sha256 e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+      "sha1 da39a3ee5e6b4b0d3255bfef95601890afd80709",
+      "git 4c804bd3f1e2a9b8c7d6e5f4a3b2c1d0e9f8a7b6",
+      "at 2026-12-02T23:12:50.123Z",
+      "on 2026-12-02 and 02/12/2026",
+      "a wdn_ prefix alone",
+    ]
+  ) {
+    assert.deepEqual(findPii(text, "$"), [], text);
+  }
+});
