@@ -373,6 +373,9 @@ function startAnnouncer(
       transport: "streamable-http",
       version: VERSION,
       health_check: `${base}/health`,
+      ...(a.credential !== undefined
+        ? { headers: { authorization: `Bearer ${a.credential}` } }
+        : {}),
       tools: app.registry.list().map((t) => t.name).filter((n) => !app.gateway.get(n)).slice(
         0,
         1000,

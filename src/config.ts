@@ -89,6 +89,8 @@ export interface Config {
     /** undefined: `http://<host>:<bound port>`. */
     readonly publicUrl: string | undefined;
     readonly checkIntervalMs: number;
+    /** A bearer token of this Warden the other gateway presents when calling it. */
+    readonly credential?: string;
   };
   /** `--auth oauth`: the built-in OAuth authorization server. */
   readonly auth: "oauth" | undefined;
@@ -366,6 +368,14 @@ export const FLAGS: readonly FlagSpec[] = [
     help: "announce: the other gateway's registration token (required with --register-url)",
   },
   {
+    name: "register-credential",
+    env: "WARDEN_REGISTER_CREDENTIAL",
+    type: "string",
+    placeholder: "SECRET",
+    help:
+      "announce: a bearer token of this Warden (warden token create) that the other gateway presents when it calls this one; required with --token",
+  },
+  {
     name: "register-name",
     env: "WARDEN_REGISTER_NAME",
     type: "string",
@@ -551,11 +561,26 @@ function announceConfig(
       }"`,
     );
   }
-  if (token !== undefined) {
+  const credential = get("register-credential");
+  if (
+    credential !== undefined &&
+    (credential.length < 16 || /\s/.test(credential) || CONTROL_CHARS.test(credential))
+  ) {
     throw new ConfigError(
-      "--register-url cannot be used with --token: a registration manifest carries no " +
-        "credentials, so the other gateway could not call this Warden; bind a private address " +
-        "without --token, or register nothing",
+      "--register-credential must be at least 16 characters without spaces or control characters",
+    );
+  }
+  if (token !== undefined && credential === undefined) {
+    throw new ConfigError(
+      "--register-url with --token needs --register-credential (WARDEN_REGISTER_CREDENTIAL): a " +
+        "token of this Warden for the other gateway to present (make one with `warden token " +
+        "create --name front --roles …`; never hand it --token itself)",
+    );
+  }
+  if (credential !== undefined && credential === token) {
+    throw new ConfigError(
+      "--register-credential must not be --token: the bootstrap token is admin; mint a token " +
+        "with only the roles the other gateway needs (warden token create)",
     );
   }
   const wildcard = host === "0.0.0.0" || host === "::" || host === "[::]";
@@ -575,7 +600,14 @@ function announceConfig(
     throw new ConfigError("--register-url names this Warden itself (--public-url is the same)");
   }
   const checkIntervalMs = intIn("register-interval", get("register-interval")!, 1, 86_400) * 1000;
-  return { url: base, token: registerToken, name, publicUrl: pub, checkIntervalMs };
+  return {
+    url: base,
+    token: registerToken,
+    name,
+    publicUrl: pub,
+    checkIntervalMs,
+    ...(credential !== undefined ? { credential } : {}),
+  };
 }
 
 /**

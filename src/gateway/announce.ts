@@ -20,6 +20,11 @@ export interface AnnounceManifest {
   readonly version: string;
   readonly health_check: string;
   readonly tools?: readonly string[];
+  /**
+   * Headers the other gateway sends when it calls this Warden (its bearer
+   * token); the other gateway keeps them in its encrypted credential store.
+   */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 /** What the announcer needs. */

@@ -10,7 +10,7 @@
  */
 import assert from "node:assert/strict";
 import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
-import { runCliWithin } from "../_helpers/cli.ts";
+import { runCli, runCliWithin } from "../_helpers/cli.ts";
 import { connectStreamable } from "../_helpers/client.ts";
 import { type ChildServer, spawnServer } from "../_helpers/server.ts";
 import { freePort } from "../_helpers/upstreams.ts";
@@ -208,6 +208,63 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name:
+    "announce: a Warden behind --token registers with a minted credential the front presents (never the caller's token)",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    const kv = `${dir}/utilities.db`;
+    const made = await runCli(["token", "create", "--name", "front", "--kv", kv]);
+    assert.equal(made.code, 0, made.stderr);
+    const credential = made.stdout.trim().split("\n").at(-1)!;
+    const front = await spawnServer(gatewayArgs(freePort()));
+    let utilities: ChildServer | undefined;
+    try {
+      utilities = await spawnServer(["--kv", kv, "--token", "utilities-admin-token-0123"], {
+        WARDEN_REGISTER_URL: front.url,
+        WARDEN_REGISTER_TOKEN: TOKEN,
+        WARDEN_REGISTER_NAME: "utilities",
+        WARDEN_REGISTER_CREDENTIAL: credential,
+      });
+      const status = await until("the registration", 20_000, async () => {
+        const res = await fetch(`${front.url}/api/servers/utilities`);
+        return res.ok ? await res.json() : (await res.body?.cancel(), undefined);
+      });
+      assert.equal(status.credential, "manifest_headers");
+      assert.doesNotMatch(JSON.stringify(status), new RegExp(credential));
+      // Without a token the utilities Warden refuses; through the front, its tools answer.
+      const direct = await fetch(`${utilities.url}/invoke`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ tool: "get_time", arguments: {} }),
+      });
+      await direct.body?.cancel();
+      assert.equal(direct.status, 401);
+      const via = await (await fetch(`${front.url}/invoke`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ tool: "utilities__get_time", arguments: {} }),
+      })).json();
+      assert.equal(via.policy_verdict, "SEAL", JSON.stringify(via));
+      assert.equal(via.result.structuredContent.data.timezone, "UTC");
+      // The utilities Warden sealed the call under the minted token's principal.
+      const entries = await (await fetch(`${utilities.url}/vault/entries?start=0&limit=500`, {
+        headers: { authorization: "Bearer utilities-admin-token-0123" },
+      })).json();
+      const calls = entries.entries.map((e: any) => JSON.parse(atob(e.data)))
+        .filter((e: any) => e.tool === "get_time");
+      assert.ok(calls.length >= 1);
+      assert.equal(calls.at(-1).principal, "front");
+    } finally {
+      await utilities?.stop();
+      await front.stop("SIGKILL");
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
 Deno.test("announce: a misconfiguration is refused at start with the setting named", async () => {
   const cases: [Record<string, string>, string[], RegExp][] = [
     [{ WARDEN_REGISTER_URL: "http://127.0.0.1:9" }, [], /needs --register-token/],
@@ -225,7 +282,16 @@ Deno.test("announce: a misconfiguration is refused at start with the setting nam
     [
       { WARDEN_REGISTER_URL: "http://127.0.0.1:9", WARDEN_REGISTER_TOKEN: TOKEN },
       ["--token", "a-bearer-token-0123456789"],
-      /cannot be used with --token/,
+      /with --token needs --register-credential/,
+    ],
+    [
+      {
+        WARDEN_REGISTER_URL: "http://127.0.0.1:9",
+        WARDEN_REGISTER_TOKEN: TOKEN,
+        WARDEN_REGISTER_CREDENTIAL: "a-bearer-token-0123456789",
+      },
+      ["--token", "a-bearer-token-0123456789"],
+      /must not be --token/,
     ],
     [
       { WARDEN_REGISTER_URL: "http://127.0.0.1:9", WARDEN_REGISTER_TOKEN: TOKEN },
