@@ -257,6 +257,29 @@ Deno.test({
         .filter((e: any) => e.tool === "get_time");
       assert.ok(calls.length >= 1);
       assert.equal(calls.at(-1).principal, "front");
+      // Both logs audit clean from outside, each against its own verifier key.
+      for (
+        const [base, token] of [[front.url, undefined], [
+          utilities.url,
+          "utilities-admin-token-0123",
+        ]]
+      ) {
+        const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
+        const vkey = (await (await fetch(`${base}/vault/key`, { headers })).text()).trim();
+        const args = [
+          "verify",
+          "--url",
+          base!,
+          "--key",
+          vkey,
+          ...(token ? ["--token", token] : []),
+        ];
+        const verified = await until(`${base} verifies`, 10_000, async () => {
+          const r = await runCli(args);
+          return r.code === 0 ? r : undefined; // the last checkpoint may be a second away
+        });
+        assert.match(verified.stdout, /OK/);
+      }
     } finally {
       await utilities?.stop();
       await front.stop("SIGKILL");
