@@ -355,7 +355,10 @@ export function createGovernance(deps: GovernanceDeps): Governance {
       ...(hold ? { hold_id: hold.id } : {}),
       ...(input.intentIndex !== undefined ? { intent_index: input.intentIndex } : {}),
     };
-    const body = argsFlagged || resultFlagged || store
+    // Only `store_bodies` keeps a body. A call with one detected secret once kept its redacted
+    // body, so an undetected secret beside it reached the permanent log; without the
+    // setting a flagged call keeps only digests of its redacted arguments and result.
+    const body = store
       ? { arguments: redactedArgs, ...(redactedResult ? { result: redactedResult } : {}) }
       : undefined;
     const digests: Record<string, unknown> = redactedResult

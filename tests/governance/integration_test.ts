@@ -245,7 +245,8 @@ Deno.test("governance: a card number is PARTIAL and the vault record holds only 
     const { client } = await connectStreamable(server.url);
     const r = await client.callTool({
       name: "test_counter",
-      arguments: { note: "charge 4111 1111 1111 1111 now" },
+      // One detected secret and, beside it, one no detector knows.
+      arguments: { note: "charge 4111 1111 1111 1111 now, pin zq7Undetected9x" },
     });
     const env = envelopeOf(r);
     assert.equal(env.policy_verdict, "PARTIAL");
@@ -255,9 +256,14 @@ Deno.test("governance: a card number is PARTIAL and the vault record holds only 
     const stored = await server.app.ledger.entry(vaultIndex(r));
     const text = new TextDecoder().decode(stored!.bytes);
     assert.ok(!/4111/.test(text), "the card number is not in the vault entry");
+    // store_bodies is false: no body at all, so the undetected secret is not kept either.
+    assert.ok(!/zq7Undetected9x/.test(text), "the undetected secret is not in the vault entry");
     const entry = JSON.parse(text);
-    assert.match(entry.body, /\[REDACTED:card\]/);
+    assert.equal(entry.body, undefined);
+    assert.equal(entry.body_sha256, undefined);
+    assert.match(entry.args_sha256, /^[0-9a-f]{64}$/);
     assert.equal(entry.verdict, "PARTIAL");
+    assert.equal(entry.failed.includes("F6") || entry.floors.F6 < 1000, true);
     await client.close();
   } finally {
     await server.close();
