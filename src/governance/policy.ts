@@ -244,6 +244,8 @@ export const PolicySchema = object({
     roots: texts().optional(),
     /** Read files with more than one hard link (another name may lie outside the roots). */
     allow_hardlinks: bool().default(false),
+    /** inspect_file reads dotfiles and lists hidden entries (`.env`, `.git` often hold secrets). */
+    include_hidden: bool().default(false),
     /** The file service (file_* tools): largest file, in bytes (base64 counts decoded). */
     max_file_bytes: integer(1, 10_485_760).default(131072),
     /** Versions kept per file; a write beyond drops the oldest. */

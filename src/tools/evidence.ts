@@ -204,7 +204,11 @@ export const inspectFileTool = defineTool({
   inputSchema: z.object({
     path: z.string().min(1).max(4096),
     depth: z.number().int().min(0).max(5).default(1),
-    include_hidden: z.boolean().default(false),
+    // Kept in the schema only so a client that sends it is told why it is refused: whether
+    // dotfiles are read is the operator's choice (policy files.include_hidden), not the caller's.
+    include_hidden: z.boolean().optional().describe(
+      "Refused: hidden entries are read only when policy files.include_hidden is true",
+    ),
     pattern: z.string().max(200).optional().describe("Glob on entry names: *, ?, [abc]"),
     max_files: z.number().int().min(1).max(1000).default(200),
   }),
@@ -212,14 +216,19 @@ export const inspectFileTool = defineTool({
   annotations: readOnly,
   stage: "111",
   nextTool: null,
+  refusal: (args) =>
+    args.include_hidden === undefined ? undefined : "inspect_file refused: include_hidden is " +
+      "not a client argument; hidden entries are read only when policy files.include_hidden is true",
   async handler(args, ctx) {
-    // Dotfiles (.env, .git) often hold secrets: reaching one takes an explicit include_hidden.
+    // Dotfiles (.env, .git) often hold secrets: reaching one takes policy files.include_hidden.
+    const includeHidden = ctx.services.policy.files.include_hidden;
     if (
-      !args.include_hidden &&
+      !includeHidden &&
       args.path.split(/[\\/]/).some((s) => s.startsWith(".") && s !== "." && s !== "..")
     ) {
       throw new ToolError(
-        `Cannot inspect "${args.path}": hidden path; set include_hidden to inspect it`,
+        `Cannot inspect "${args.path}": hidden path; hidden files are read only when policy ` +
+          "files.include_hidden is true",
       );
     }
     const files = ctx.services.files;
@@ -232,7 +241,7 @@ export const inspectFileTool = defineTool({
         protectedPaths: files.protectedPaths,
         allowHardlinks: files.allowHardlinks,
         depth: args.depth,
-        includeHidden: args.include_hidden,
+        includeHidden,
         pattern: args.pattern,
         maxFiles: args.max_files,
       });

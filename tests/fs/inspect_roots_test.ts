@@ -45,7 +45,7 @@ Deno.test("inspect_file without a KV file or files.roots says how to configure r
   }
 });
 
-Deno.test("inspect_file stays inside configured roots and needs include_hidden for dotfiles", async () => {
+Deno.test("inspect_file stays inside configured roots and reads dotfiles only under policy files.include_hidden", async () => {
   const root = await Deno.realPath(await Deno.makeTempDir({ prefix: "warden_roots_" }));
   await Deno.writeTextFile(join(root, "a.txt"), "a");
   await Deno.writeTextFile(join(root, ".env"), "SECRET=1");
@@ -59,11 +59,31 @@ Deno.test("inspect_file stays inside configured roots and needs include_hidden f
     assert.match(ok.data.inspection.sha256, /^[0-9a-f]{64}$/);
     assert.equal((await inspect({ path: "../" })).status, "ERROR");
     assert.equal((await inspect({ path: "/etc/passwd" })).status, "ERROR");
-    assert.match((await inspect({ path: ".env" })).message, /include_hidden/);
-    assert.equal((await inspect({ path: ".env", include_hidden: true })).status, "OK");
+    assert.match((await inspect({ path: ".env" })).message, /policy files\.include_hidden/);
+    // A client cannot lift the rule itself: passing include_hidden is refused (VOID), never read.
+    const asked = await inspect({ path: ".env", include_hidden: true });
+    assert.equal(asked.policy_verdict, "VOID");
+    assert.match(asked.message, /include_hidden is not a client argument/);
+    assert.ok(!JSON.stringify(asked).includes("SECRET=1"));
+    const listing = await inspect({ path: "." });
+    assert.equal(listing.status, "OK", listing.message);
+    assert.deepEqual(listing.data.inspection.entries.map((e: { path: string }) => e.path), ["a.txt"]);
     await client.close();
   } finally {
     await server.close();
+  }
+  // The operator can: policy files.include_hidden lists and reads dotfiles.
+  const open = await startServer({ policy: { files: { roots: [root], include_hidden: true } } });
+  try {
+    const { client } = await connectStreamable(open.url);
+    const env = envelopeOf(
+      await client.callTool({ name: "inspect_file", arguments: { path: ".env" } }),
+    ) as any;
+    assert.equal(env.status, "OK", env.message);
+    assert.equal(env.data.inspection.size, 8);
+    await client.close();
+  } finally {
+    await open.close();
     await Deno.remove(root, { recursive: true });
   }
 });

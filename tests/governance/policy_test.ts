@@ -60,6 +60,7 @@ Deno.test("parsePolicy() applies every default to an empty document", () => {
   // Unset roots mean warden-files/ beside the KV file, never the working directory.
   assert.deepEqual(policy.files, {
     allow_hardlinks: false,
+    include_hidden: false,
     max_file_bytes: 131072,
     max_versions: 20,
     max_files: 10000,
