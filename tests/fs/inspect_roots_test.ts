@@ -67,7 +67,9 @@ Deno.test("inspect_file stays inside configured roots and reads dotfiles only un
     assert.ok(!JSON.stringify(asked).includes("SECRET=1"));
     const listing = await inspect({ path: "." });
     assert.equal(listing.status, "OK", listing.message);
-    assert.deepEqual(listing.data.inspection.entries.map((e: { path: string }) => e.path), ["a.txt"]);
+    assert.deepEqual(listing.data.inspection.entries.map((e: { path: string }) => e.path), [
+      "a.txt",
+    ]);
     await client.close();
   } finally {
     await server.close();
