@@ -27,14 +27,17 @@ import { requestStateKeyKey } from "../store/mod.ts";
 /** The input request key a held call's confirmation travels under. */
 export const HOLD_INPUT_KEY = "warden_hold_confirm";
 
-interface HoldState {
-  readonly hold: string;
-  readonly tool: string;
-}
+/** The input request key a tool's sampling request travels under. */
+export const SAMPLING_INPUT_KEY = "warden_sampling";
+
+/** What a minted requestState says: which flow, for which tool. */
+export type PromptState =
+  | { readonly kind: "hold"; readonly hold: string; readonly tool: string }
+  | { readonly kind: "sampling"; readonly tool: string };
 
 /** What the modern path needs to ask about a hold and record the answer. */
 export interface HoldPrompts {
-  readonly codec: RequestStateCodec<HoldState>;
+  readonly codec: RequestStateCodec<PromptState>;
   readonly getHold: (id: string) => Promise<HoldRecord | null>;
   /** Records the human's answer (a decline denies) and seals it. */
   readonly answer: (hold: HoldRecord, action: string) => Promise<void>;
@@ -69,7 +72,7 @@ export function createHoldPrompts(
   options: HoldPromptDeps & { principalOf: (ctx: ServerContext) => string },
 ): HoldPrompts {
   return {
-    codec: createRequestStateCodec<HoldState>({
+    codec: createRequestStateCodec<PromptState>({
       key: options.key,
       // A hold lasts longer, but the human answers now or the call is simply repeated.
       ttlSeconds: 900,
@@ -111,26 +114,22 @@ export async function askAboutHold(
         },
       }),
     },
-    requestState: await prompts.codec.mint({ hold: hold.id, tool }, ctx),
+    requestState: await prompts.codec.mint({ kind: "hold", hold: hold.id, tool }, ctx),
   });
 }
 
 /**
- * Reads the retried request's answer about a hold: verifies the state (bad,
- * expired, another caller's or another tool's: -32602), records the answer on
- * the hold when it is still open and the caller's own, and returns the hold
- * id the call is then repeated with. `undefined` when the request carries no
- * state at all.
+ * The verified requestState of a retried request: bad, expired, another
+ * caller's or another tool's is -32602. `undefined` when it carries none.
  */
-export async function readHoldAnswer(
+export async function readPromptState(
   prompts: HoldPrompts,
   ctx: ServerContext,
   tool: string,
-  principal: string,
-): Promise<string | undefined> {
+): Promise<PromptState | undefined> {
   const raw = ctx.mcpReq.requestState();
   if (raw === undefined) return undefined;
-  let state: HoldState;
+  let state: PromptState;
   try {
     if (typeof raw !== "string") throw new Error("not a string");
     state = await prompts.codec.verify(raw, ctx);
@@ -143,6 +142,20 @@ export async function readHoldAnswer(
       `requestState is for a call to ${state.tool}, not ${tool}`,
     );
   }
+  return state;
+}
+
+/**
+ * Records the retried request's answer about a hold on it, when the hold is
+ * still open and the caller's own, and returns the hold id the call is then
+ * repeated with.
+ */
+export async function recordHoldAnswer(
+  prompts: HoldPrompts,
+  ctx: ServerContext,
+  state: Extract<PromptState, { kind: "hold" }>,
+  principal: string,
+): Promise<string> {
   const view = inputResponse(ctx.mcpReq.inputResponses, HOLD_INPUT_KEY);
   if (view.kind !== "elicit") {
     throw new ProtocolError(
@@ -157,4 +170,29 @@ export async function readHoldAnswer(
     await prompts.answer(hold, action);
   }
   return state.hold;
+}
+
+/** The client's sampling answer in a retried request (-32602 when it is missing). */
+export function samplingAnswer(ctx: ServerContext): Record<string, unknown> {
+  const view = inputResponse(ctx.mcpReq.inputResponses, SAMPLING_INPUT_KEY);
+  if (view.kind !== "sampling") {
+    throw new ProtocolError(
+      ProtocolErrorCode.InvalidParams,
+      `inputResponses.${SAMPLING_INPUT_KEY}: the client's sampling answer is missing`,
+    );
+  }
+  return view.result as unknown as Record<string, unknown>;
+}
+
+/** The input_required result asking the client's model, for a tool's sampling request. */
+export async function askForSampling(
+  prompts: HoldPrompts,
+  ctx: ServerContext,
+  tool: string,
+  params: Record<string, unknown>,
+): Promise<ReturnType<typeof inputRequired>> {
+  return inputRequired({
+    inputRequests: { [SAMPLING_INPUT_KEY]: inputRequired.createMessage(params as never) },
+    requestState: await prompts.codec.mint({ kind: "sampling", tool }, ctx),
+  });
 }

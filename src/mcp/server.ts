@@ -16,14 +16,22 @@ import {
 import { MODERN_PROTOCOL_VERSIONS, principalFromAuth } from "./modern.ts";
 import {
   askAboutHold,
+  askForSampling,
   canElicit,
   createHoldPrompts,
   type HoldPromptDeps,
   type HoldPrompts,
-  readHoldAnswer,
+  readPromptState,
+  recordHoldAnswer,
+  samplingAnswer,
 } from "./hold_prompt.ts";
 import { z } from "zod";
-import type { CallOutcome, ClientBridge, ToolRegistry } from "../tools/mod.ts";
+import {
+  type CallOutcome,
+  type ClientBridge,
+  InputRequiredError,
+  type ToolRegistry,
+} from "../tools/mod.ts";
 import { traceCarrierOf } from "../usage/mod.ts";
 
 /** Server identity reported at initialize. */
@@ -196,15 +204,33 @@ export function createMcpServer(deps: McpServerDeps, binding: SessionBinding): M
     const meta = (ctx.mcpReq._meta ?? request.params._meta ?? {}) as Record<string, unknown>;
     const progressToken = meta.progressToken as string | number | undefined;
     const envelope = ctx.mcpReq.envelope;
+    if (envelope && deps.holdPrompts && !holdPrompts) {
+      holdPrompts = createHoldPrompts({ ...deps.holdPrompts, principalOf: caller });
+    }
+    const prompts = envelope ? holdPrompts : undefined;
+    // A retried 2026-07-28 request carries the state Warden minted: a hold's confirmation or a
+    // tool's sampling answer.
+    const state = prompts ? await readPromptState(prompts, ctx, request.params.name) : undefined;
+    const sampled = state?.kind === "sampling" ? samplingAnswer(ctx) : undefined;
+    const declared = envelope
+      ? (envelope as Record<string, unknown>)[CLIENT_CAPABILITIES_META_KEY] as
+        | Record<string, unknown>
+        | undefined
+      : undefined;
+    const canSample = prompts !== undefined && declared !== undefined &&
+      typeof declared === "object" && "sampling" in declared;
+    let pendingSampling: Record<string, unknown> | undefined;
     const client: ClientBridge = envelope
       ? {
         // A 2026-07-28 request: the client's capabilities and log level come with the request.
         // Server→client requests do not exist on this revision (input_required replaces
         // them), so sampling and elicitation are not offered to the tools: they take the
         // path they take for a client without those capabilities.
-        capabilities: withoutPushCapabilities(
-          (envelope as Record<string, unknown>)[CLIENT_CAPABILITIES_META_KEY],
-        ),
+        // Sampling is offered as input_required (a retried request); elicitation and roots not.
+        capabilities: {
+          ...withoutPushCapabilities(declared),
+          ...(canSample ? { sampling: (declared as Record<string, unknown>).sampling } : {}),
+        },
         log: (level, data) => ctx.mcpReq.log(level, data),
         progress: async (progress, opts) => {
           if (progressToken === undefined) return;
@@ -213,13 +239,23 @@ export function createMcpServer(deps: McpServerDeps, binding: SessionBinding): M
             params: { progressToken, progress, ...opts },
           });
         },
-        request: (method) =>
-          Promise.reject(
+        request: (method, params) => {
+          if (method === "sampling/createMessage" && canSample) {
+            if (sampled !== undefined) return Promise.resolve(sampled);
+            pendingSampling = params;
+            return Promise.reject(
+              new InputRequiredError(
+                "the client's model is asked through input_required; the retried request answers",
+              ),
+            );
+          }
+          return Promise.reject(
             new ProtocolError(
               ProtocolErrorCode.InternalError,
               `Cannot send ${method} to the client: protocol 2026-07-28 has no server-to-client requests`,
             ),
-          ),
+          );
+        },
       }
       : {
         get capabilities() {
@@ -245,14 +281,10 @@ export function createMcpServer(deps: McpServerDeps, binding: SessionBinding): M
     const trace = traceCarrierOf(meta);
     // On the stateless path the principal comes with the request (from auth), not a session.
     const principal = caller(ctx);
-    if (envelope && deps.holdPrompts && !holdPrompts) {
-      holdPrompts = createHoldPrompts({ ...deps.holdPrompts, principalOf: caller });
-    }
-    const prompts = envelope ? holdPrompts : undefined;
     // A retried 2026-07-28 request answering the hold's confirmation: the answer is recorded and
     // the call repeated under that hold (it runs only if an operator has signed).
-    const answeredHold = prompts
-      ? await readHoldAnswer(prompts, ctx, request.params.name, principal)
+    const answeredHold = prompts && state?.kind === "hold"
+      ? await recordHoldAnswer(prompts, ctx, state, principal)
       : undefined;
     const holdId = answeredHold ?? (typeof metaHold === "string" ? metaHold : undefined);
     const outcome = await deps.registry.call(request.params.name, request.params.arguments, {
@@ -265,6 +297,11 @@ export function createMcpServer(deps: McpServerDeps, binding: SessionBinding): M
       debug: meta["warden/debug"] === true,
       ...(trace ? { trace } : {}),
     });
+    if (prompts && pendingSampling !== undefined && outcome.errorKind === "input_required") {
+      // The tool asked the client's model: this round is sealed as input_required; the retry
+      // with the answer runs it again.
+      return await askForSampling(prompts, ctx, request.params.name, pendingSampling) as never;
+    }
     const hold = outcome.envelope?._constitutional.hold;
     if (
       prompts && holdId === undefined && outcome.verdict === "888_HOLD" &&

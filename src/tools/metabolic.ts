@@ -20,7 +20,7 @@ import {
 import type { Claim } from "../governance/mod.ts";
 import type { GovSession } from "../store/mod.ts";
 import { digestJson, toBase64 } from "../vault/mod.ts";
-import { defineTool, type ToolContext, ToolError } from "./tool.ts";
+import { defineTool, InputRequiredError, type ToolContext, ToolError } from "./tool.ts";
 import { searchCorpus } from "./_corpus.ts";
 
 const SessionId = z.string().min(1).max(64).describe("session_id returned by anchor_session");
@@ -346,6 +346,8 @@ export const critiqueThoughtTool = defineTool({
             : "[non-text reply]",
         };
       } catch (e) {
+        // 2026-07-28: the client's model answers in a retried request; this round ends here.
+        if (e instanceof InputRequiredError) throw e;
         sampling = { used: false, reason: `sampling failed: ${(e as Error).message}` };
       }
     }

@@ -22,6 +22,7 @@ import { digestJson, sha256HexOfText } from "../vault/mod.ts";
 import { buildEnvelope, type Envelope, envelopeSchema } from "./envelope.ts";
 import {
   type ClientBridge,
+  InputRequiredError,
   type NestedOutcome,
   type ToolContext,
   type ToolDefinition,
@@ -49,7 +50,8 @@ export type CallErrorKind =
   | "timeout"
   | "invalid_output"
   | "blocked"
-  | "held";
+  | "held"
+  | "input_required";
 
 /** The transport-neutral result of one call. */
 export interface CallOutcome {
@@ -351,6 +353,9 @@ export function createToolRegistry(
     } catch (e) {
       if (e instanceof ToolError) {
         return { isError: true, errorKind: "tool_error", text: e.message };
+      }
+      if (e instanceof InputRequiredError) {
+        return { isError: true, errorKind: "input_required", text: e.message };
       }
       // Fault containment: any other exception stays inside this call.
       log.error("tool fault contained", { tool: tool.name, error: e });

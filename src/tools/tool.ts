@@ -149,6 +149,18 @@ export interface ToolOutput<T = Record<string, unknown>> {
  * `isError: true` and this message; any other exception is contained the same
  * way but logged as a fault.
  */
+/**
+ * Thrown by a `ClientBridge` on a 2026-07-28 request when a tool asks the
+ * client something (sampling) that protocol answers only by a retried request
+ * (`input_required`). Tools that catch errors from `ctx.client.request` must
+ * rethrow it; the call then ends with `errorKind: "input_required"` (sealed as
+ * such) and the adapter answers `input_required`; the retry runs the tool again
+ * with the answer.
+ */
+export class InputRequiredError extends Error {
+  override name = "InputRequiredError";
+}
+
 export class ToolError extends Error {
   override name = "ToolError";
 }
