@@ -354,17 +354,45 @@ export function createKvLimiter(kv: Deno.Kv, options: KvLimiterOptions): RateLim
     return res.ok;
   }
 
-  async function releaseSlot(key: Deno.KvKey): Promise<void> {
-    for (let attempt = 0; attempt < 100; attempt++) {
-      const entry = await withKvRetry(() => kv.get<InFlightValue>(key));
-      const t = now();
-      const v = entry.value;
-      const n = v && v.exp > t ? v.n - 1 : 0;
-      const op = kv.atomic().check(entry);
-      if (n <= 0) op.delete(key);
-      else op.set(key, { n, exp: t + leaseMs }, { expireIn: leaseMs });
-      if (await commit(op)) return;
+  /**
+   * Releases are coalesced per key: while one decrement is committing, the
+   * releases that arrive meanwhile are summed into the next one, so N calls
+   * ending together cost about one commit instead of N conflicting ones.
+   */
+  const releases = new Map<string, { key: Deno.KvKey; n: number; done: (() => void)[] }>();
+  async function flushReleases(id: string): Promise<void> {
+    const pending = releases.get(id)!;
+    try {
+      while (pending.n > 0) {
+        const m = pending.n;
+        const done = pending.done.splice(0);
+        pending.n = 0;
+        for (let attempt = 0; attempt < 100; attempt++) {
+          const entry = await withKvRetry(() => kv.get<InFlightValue>(pending.key));
+          const t = now();
+          const v = entry.value;
+          const n = v && v.exp > t ? v.n - m : 0;
+          const op = kv.atomic().check(entry);
+          if (n <= 0) op.delete(pending.key);
+          else op.set(pending.key, { n, exp: t + leaseMs }, { expireIn: leaseMs });
+          if (await commit(op)) break;
+        }
+        for (const d of done) d();
+      }
+    } finally {
+      releases.delete(id);
     }
+  }
+  function releaseSlot(key: Deno.KvKey): Promise<void> {
+    const id = JSON.stringify(key);
+    let pending = releases.get(id);
+    const started = pending === undefined;
+    if (!pending) releases.set(id, pending = { key, n: 0, done: [] });
+    pending.n++;
+    const { promise, resolve } = Promise.withResolvers<void>();
+    pending.done.push(resolve);
+    if (started) flushReleases(id).catch(() => {}).finally(() => resolve());
+    return promise;
   }
 
   const idle: Admission = {
@@ -379,48 +407,166 @@ export function createKvLimiter(kv: Deno.Kv, options: KvLimiterOptions): RateLim
     [Symbol.dispose]() {},
   };
 
+  function admission(counters: Counter[], facts: RateFacts): Admission {
+    const slot = counters.find((c) => c.kind === "inflight");
+    if (!slot) return { ...idle, facts };
+    let released: Promise<void> | undefined;
+    const release = () => released ??= releaseSlot(slot.key);
+    return {
+      facts,
+      admitted: true,
+      release,
+      [Symbol.dispose]() {
+        release().catch(() => {});
+      },
+    };
+  }
+
+  interface Waiter {
+    readonly subject: RateSubject;
+    resolve(a: Admission): void;
+    reject(e: unknown): void;
+  }
+  /**
+   * Calls of one process with the same counters (same principal or IP, tool,
+   * upstream) are decided in batches: one read, the calls judged in arrival
+   * order against the running counts, one atomic commit checked against
+   * every counter's versionstamp. The limits stay exact across instances (a
+   * conflicting commit re-reads and decides the whole batch again), and 32
+   * concurrent calls of one principal cost a few commits instead of 32 that
+   * conflict with each other.
+   */
+  const queues = new Map<string, { waiting: Waiter[] }>();
+
+  async function decideBatch(batch: Waiter[]): Promise<void> {
+    for (let attempt = 0;; attempt++) {
+      const t = now();
+      const counters = plan(batch[0].subject, t);
+      const entries = await withKvRetry(() => kv.getMany(counters.map((c) => c.key)));
+      const logs = counters.map((c, i) =>
+        c.kind === "log" ? decodeLog(entries[i].value, t - MINUTE) : []
+      );
+      const nums = counters.map((c, i) => {
+        const value = entries[i].value;
+        if (c.kind === "inflight") {
+          const v = value as InFlightValue | null;
+          return v && v.exp > t ? v.n : 0;
+        }
+        if (c.kind === "calls") return typeof value === "number" ? value : 0;
+        if (c.kind === "cost") return value instanceof Deno.KvU64 ? Number(value.value) : 0;
+        return 0;
+      });
+      const outcomes: { facts: RateFacts; refused: LimitKind[] }[] = [];
+      let admitted = 0;
+      for (const _ of batch) {
+        const checks: RateCheck[] = [];
+        const refused: LimitKind[] = [];
+        let retryMs = 0;
+        counters.forEach((c, i) => {
+          const count = c.kind === "log" ? logs[i].length : nums[i];
+          let waitMs = 1000;
+          if (c.kind === "log") {
+            // The (count − limit + 1)th oldest call must leave the window first.
+            if (count >= c.limit) waitMs = logs[i][count - c.limit] + MINUTE - t;
+          } else if (c.kind === "calls" || c.kind === "cost") {
+            waitMs = c.endsMs - t;
+          }
+          checks.push({ count, limit: c.limit, what: c.what.replace("%n", String(count)) });
+          if (count >= c.limit) {
+            refused.push(c.limitKind);
+            retryMs = Math.max(retryMs, waitMs);
+          }
+        });
+        outcomes.push({
+          facts: {
+            principalCallsLastMinute: 0,
+            toolCallsLastMinute: 0,
+            principalInFlight: 0,
+            checks,
+            retryAfterS: Math.max(1, Math.ceil(retryMs / 1000)),
+          },
+          refused,
+        });
+        if (refused.length > 0) continue; // a refused call is not counted
+        admitted++;
+        counters.forEach((c, i) => {
+          if (c.kind === "log") logs[i].push(t);
+          else if (c.kind === "inflight" || c.kind === "calls") nums[i]++;
+        });
+      }
+      let ok = true;
+      if (admitted > 0) {
+        const op = kv.atomic();
+        for (const entry of entries) op.check(entry);
+        counters.forEach((c, i) => {
+          if (c.kind === "log") {
+            op.set(c.key, encodeLog(logs[i]), { expireIn: MINUTE + 1000 });
+          } else if (c.kind === "inflight") {
+            op.set(c.key, { n: nums[i], exp: t + leaseMs }, { expireIn: leaseMs });
+          } else if (c.kind === "calls") {
+            op.set(c.key, nums[i], { expireIn: c.endsMs - t + 2 * DAY });
+          }
+        });
+        ok = await commit(op);
+      }
+      if (ok) {
+        batch.forEach((w, i) => {
+          const { facts, refused } = outcomes[i];
+          if (refused.length > 0) {
+            for (const kind of refused) observer.refused?.(kind);
+            w.resolve({ ...idle, facts, admitted: false });
+          } else {
+            countLocal(t);
+            local.current++;
+            w.resolve(admission(counters, facts));
+          }
+        });
+        return;
+      }
+      // Another instance counted a call between our read and commit: decide again.
+      if (attempt >= 200) {
+        throw new Error("Cannot count the call: the rate-limit counters stay contended");
+      }
+      if (attempt > 2) await new Promise((r) => setTimeout(r, Math.random() * attempt));
+    }
+  }
+
+  async function drain(id: string, q: { waiting: Waiter[] }): Promise<void> {
+    try {
+      while (q.waiting.length > 0) {
+        const batch = q.waiting.splice(0, 256);
+        try {
+          await decideBatch(batch);
+        } catch (e) {
+          for (const w of batch) w.reject(e);
+        }
+      }
+    } finally {
+      queues.delete(id);
+    }
+  }
+
   return {
     async snapshot(subject) {
       return (await read(subject)).decision.facts;
     },
 
-    async acquire(subject) {
-      for (let attempt = 0;; attempt++) {
-        const { counters, t, decision } = await read(subject);
-        if (counters.length === 0) {
-          countLocal(t);
-          local.current++;
-          return idle;
-        }
-        if (decision.refused.length > 0) {
-          for (const kind of decision.refused) observer.refused?.(kind);
-          return { ...idle, facts: decision.facts, admitted: false };
-        }
-        const op = kv.atomic();
-        for (const entry of decision.entries) op.check(entry);
-        for (const w of decision.writes) op.set(w.key, w.value, { expireIn: w.expireIn });
-        if (await commit(op)) {
-          countLocal(t);
-          local.current++;
-          const slot = counters.find((c) => c.kind === "inflight");
-          if (!slot) return { ...idle, facts: decision.facts };
-          let released: Promise<void> | undefined;
-          const release = () => released ??= releaseSlot(slot.key);
-          return {
-            facts: decision.facts,
-            admitted: true,
-            release,
-            [Symbol.dispose]() {
-              release().catch(() => {});
-            },
-          };
-        }
-        // Another instance counted a call between our read and commit: decide again.
-        if (attempt >= 200) {
-          throw new Error("Cannot count the call: the rate-limit counters stay contended");
-        }
-        if (attempt > 2) await new Promise((r) => setTimeout(r, Math.random() * attempt));
+    acquire(subject) {
+      const t = now();
+      const counters = plan(subject, t);
+      if (counters.length === 0) {
+        countLocal(t);
+        local.current++;
+        return Promise.resolve(idle);
       }
+      const id = counters.map((c) => `${JSON.stringify(c.key)}#${c.limit}`).join("|");
+      let q = queues.get(id);
+      const start = q === undefined;
+      if (!q) queues.set(id, q = { waiting: [] });
+      const { promise, resolve, reject } = Promise.withResolvers<Admission>();
+      q.waiting.push({ subject, resolve, reject });
+      if (start) drain(id, q);
+      return promise;
     },
 
     callsLastMinute() {

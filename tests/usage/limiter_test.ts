@@ -216,3 +216,52 @@ Deno.test("createKvLimiter() enforces daily call and cost budgets, with Retry-Af
     kv.close();
   }
 });
+
+Deno.test("createKvLimiter() decides one process's concurrent calls in batches: exact limits, few commits, no conflicts among them", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const policy = parsePolicy({
+      rate_limits: { per_principal_per_minute: 20, max_concurrent_per_principal: 8 },
+    });
+    const commits = { ok: 0, conflicts: 0 };
+    const limiter = createKvLimiter(kv, {
+      policy,
+      now: clock().now,
+      observer: { commit: (_ms, ok) => ok ? commits.ok++ : commits.conflicts++ },
+    });
+    const results = await Promise.all(
+      Array.from({ length: 32 }, () => limiter.acquire({ principal: "alice", tool: "calculate" })),
+    );
+    // Exactly the concurrency limit is admitted, the rest refused naming it.
+    const admitted = results.filter((r) => r.admitted);
+    assert.equal(admitted.length, 8);
+    assert.match(
+      results.find((r) => !r.admitted)!.facts.checks!.map((c) => c.what).join(";"),
+      /principal alice has 8 calls in flight/,
+    );
+    // One call per commit would be 8 commits here, conflicting with each other.
+    assert.ok(commits.ok <= 3, `admissions took ${commits.ok} commits`);
+    assert.equal(commits.conflicts, 0);
+    // Releases coalesce too, and free every slot.
+    const before = commits.ok;
+    await Promise.all(admitted.map((a) => a.release()));
+    assert.ok(commits.ok - before <= 3, `releases took ${commits.ok - before} commits`);
+    const next = await Promise.all(
+      Array.from({ length: 8 }, () => limiter.acquire({ principal: "alice", tool: "calculate" })),
+    );
+    assert.equal(next.filter((r) => r.admitted).length, 8);
+    // 16 counted in the minute's log: 4 more fit, then the per-minute limit refuses.
+    await Promise.all(next.map((a) => a.release()));
+    const more = await Promise.all(
+      Array.from({ length: 6 }, () => limiter.acquire({ principal: "alice", tool: "calculate" })),
+    );
+    assert.equal(more.filter((r) => r.admitted).length, 4);
+    assert.match(
+      more.find((r) => !r.admitted)!.facts.checks![0].what,
+      /principal alice made 20 calls in the last minute/,
+    );
+    await Promise.all(more.filter((r) => r.admitted).map((a) => a.release()));
+  } finally {
+    kv.close();
+  }
+});
