@@ -46,22 +46,7 @@ export interface Allowance {
 }
 
 /** The imports the current tree is excused from one rule for (keep this list short). */
-const FETCH_NOT_MOVED = "the SSRF-guarded fetch (CIMD documents) still lives in src/tools/; " +
-  "it moves to src/net/ and src/evidence/ next (issue 8 §3), and these entries go with it";
-export const ALLOWED: readonly Allowance[] = [
-  {
-    file: "src/oauth/server.ts",
-    target: "src/tools/_fetch.ts",
-    rule: "private",
-    reason: FETCH_NOT_MOVED,
-  },
-  {
-    file: "src/oauth/server.ts",
-    target: "src/tools/_fetch.ts",
-    rule: "mod",
-    reason: FETCH_NOT_MOVED,
-  },
-];
+export const ALLOWED: readonly Allowance[] = [];
 
 /** The rule an import breaks. */
 export type Rule =

@@ -1,9 +1,20 @@
 /**
  * Network safety shared by every feature that connects out: IP range
- * classification, and host/CIDR allowlists.
+ * classification, host/CIDR allowlists, the capped body reader, and the SSRF
+ * guard every fetch of a caller-chosen URL passes.
  *
  * @module
  */
 export { isPrivateAddress } from "./ip_ranges.ts";
 export { hostAllowed } from "./allowlist.ts";
 export { readCapped } from "./body.ts";
+export {
+  checkUrl,
+  createUrlGuard,
+  FetchFailedError,
+  FetchRefusedError,
+  type Resolver,
+  resolveWithDeno,
+  type UrlGuard,
+  type UrlGuardOptions,
+} from "./ssrf_guard.ts";

@@ -21,9 +21,9 @@ import {
   type PendingRequest,
   randomToken,
 } from "./store.ts";
-import { fetchEvidence, FetchFailedError, FetchRefusedError } from "../tools/_fetch.ts";
+import { fetchEvidence } from "../evidence/mod.ts";
 import { consentPage, errorPage, loginPage } from "./pages.ts";
-import { readCapped } from "../net/mod.ts";
+import { FetchFailedError, FetchRefusedError, readCapped } from "../net/mod.ts";
 
 /** Checks a person's password; identity's user store provides it. */
 export type PasswordVerifier = (name: string, password: string) => Promise<boolean>;

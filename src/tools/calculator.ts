@@ -1,12 +1,12 @@
 /**
- * The `calculate` tool: a thin handler over the expression evaluator in
- * `_expression.ts`.
+ * The `calculate` tool: a thin handler over the expression evaluator of
+ * src/expression/.
  *
  * @module
  */
 import { z } from "zod";
 import { defineTool, ToolError } from "./tool.ts";
-import { evaluate, ExpressionError, MAX_EXPRESSION_LENGTH } from "./_expression.ts";
+import { evaluate, ExpressionError, MAX_EXPRESSION_LENGTH } from "../expression/mod.ts";
 
 /** Result of {@link calculate}: the expression as given and its value. */
 export interface Calculation {

@@ -13,9 +13,8 @@ import {
   floorMode,
   synthesize,
 } from "../governance/mod.ts";
-import { searchCorpus } from "./_corpus.ts";
-import { fetchEvidence, FetchFailedError, FetchRefusedError } from "./_fetch.ts";
-import { FileAccessError, inspectPath } from "./_files.ts";
+import { fetchEvidence, FileAccessError, inspectPath, searchCorpus } from "../evidence/mod.ts";
+import { FetchFailedError, FetchRefusedError } from "../net/mod.ts";
 import { defineTool, ToolError } from "./tool.ts";
 
 const readOnly = {
@@ -62,7 +61,11 @@ export const searchRealityTool = defineTool({
   async handler(args, ctx) {
     const provider = ctx.services.policy.search.provider_url;
     if (!provider) {
-      const results = await searchCorpus(ctx, args.query, args.limit);
+      const results = await searchCorpus(ctx.services, {
+        principal: ctx.principal,
+        query: args.query,
+        limit: args.limit,
+      });
       return {
         data: { query: args.query, provider: "local", results },
         text: `${results.length} local result(s) for "${args.query.slice(0, 80)}"`,

@@ -21,7 +21,7 @@ import type { Claim } from "../governance/mod.ts";
 import type { GovSession } from "../store/mod.ts";
 import { digestJson, toBase64 } from "../vault/mod.ts";
 import { defineTool, InputRequiredError, type ToolContext, ToolError } from "./tool.ts";
-import { searchCorpus } from "./_corpus.ts";
+import { searchCorpus } from "../evidence/mod.ts";
 
 const SessionId = z.string().min(1).max(64).describe("session_id returned by anchor_session");
 const write = {
@@ -243,7 +243,11 @@ export const recallMemoryTool = defineTool({
   nextTool: "simulate_heart",
   async handler(args, ctx) {
     if (args.session_id) await step(ctx, args.session_id, "444");
-    const items = await searchCorpus(ctx, args.current_thought_vector, args.depth);
+    const items = await searchCorpus(ctx.services, {
+      principal: ctx.principal,
+      query: args.current_thought_vector,
+      limit: args.depth,
+    });
     return {
       data: { query: args.current_thought_vector, items },
       text: `${items.length} item(s) recalled`,

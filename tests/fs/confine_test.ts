@@ -6,7 +6,7 @@ import {
   openConfined,
   resolveFileRoots,
 } from "../../src/fs/mod.ts";
-import { FileAccessError, inspectPath } from "../../src/tools/_files.ts";
+import { FileAccessError, inspectPath } from "../../src/evidence/mod.ts";
 
 async function tempDirs() {
   const root = await Deno.realPath(await Deno.makeTempDir({ prefix: "warden_root_" }));

@@ -478,7 +478,7 @@ async function walk(opened: Confined, level: number, context: ListContext): Prom
  *
  * @example
  * ```ts
- * import { inspectPath } from "./_files.ts";
+ * import { inspectPath } from "./inspect.ts";
  * const readme = await inspectPath("README.md", {
  *   roots: ["."],
  *   depth: 1,

@@ -1,12 +1,6 @@
 import assert from "node:assert/strict";
-import {
-  fetchEvidence,
-  FetchFailedError,
-  type FetchOptions,
-  FetchRefusedError,
-  htmlToText,
-  isPrivateAddress,
-} from "../../src/tools/_fetch.ts";
+import { fetchEvidence, type FetchOptions } from "../../src/evidence/mod.ts";
+import { FetchFailedError, FetchRefusedError } from "../../src/net/mod.ts";
 
 // Nothing here may reach the internet: names go through an injected resolver,
 // IP literals are refused before any connection, and the only real server is
@@ -389,94 +383,4 @@ Deno.test("fetchEvidence() rethrows the caller's abort reason unchanged", async 
     }),
     (error: unknown) => error === reason,
   );
-});
-
-Deno.test("htmlToText() decodes entities once, named and numeric", () => {
-  assert.deepEqual(htmlToText("a &amp; b &lt;c&gt; &quot;d&quot; &apos;e&apos;"), {
-    text: `a & b <c> "d" 'e'`,
-  });
-  assert.equal(
-    htmlToText("&#65;&#x42;&#X43; &#128512; &#0; &unknown;").text,
-    "ABC 😀 \ufffd &unknown;",
-  );
-  assert.equal(htmlToText("&amp;lt; is not &lt;").text, "&lt; is not <");
-  assert.equal(htmlToText("x&nbsp;&nbsp;y").text, "x y");
-});
-
-Deno.test("htmlToText() drops scripts, styles and the head but keeps the title", () => {
-  const html = `<html><head><title> The
-    Title </title><style>p { color: red }</style><meta charset="utf-8">
-    <script>document.write("<p>not me</p>")</script></head>
-    <body><noscript>enable JS</noscript><template><p>hidden</p></template>
-    <svg><title>icon</title><text>svg text</text></svg>
-    <!-- a <p>comment</p> --><p>visible</p><SCRIPT type="x">also not me</SCRIPT></body></html>`;
-  assert.deepEqual(htmlToText(html), { title: "The Title", text: "visible" });
-});
-
-Deno.test("htmlToText() turns block elements into lines and strips inline tags", () => {
-  const html = `<div>one</div><p>two <b>bold</b><i>it</i></p>line<br>break<h2>Head</h2>
-    <table><tr><td>a</td><td>b</td></tr><tr><th>c</th></tr></table>
-    <ul><li>x</li><li>y</li></ul><pre>  pre   text  </pre>`;
-  assert.equal(htmlToText(html).text, "one\ntwo boldit\nline\nbreak\nHead\na b\nc\nx\ny\npre text");
-});
-
-Deno.test("htmlToText() copes with attributes holding '>' and with broken markup", () => {
-  assert.equal(htmlToText(`<a title="a>b" href='x>y'>link</a> after`).text, "link after");
-  assert.equal(htmlToText("1 < 2 and 3 > 2").text, "1 < 2 and 3 > 2");
-  assert.equal(htmlToText("text <script>never closed").text, "text");
-  assert.equal(htmlToText("text <p unterminated").text, "text");
-  // Content before any body tag ends the head, as browsers do.
-  assert.equal(htmlToText("<head><title>t</title><p>body text</p>").text, "body text");
-});
-
-Deno.test("isPrivateAddress() classifies private, special and public addresses", () => {
-  const cases: [string, string | null][] = [
-    ["0.0.0.0", "this-network address"],
-    ["10.1.2.3", "private address"],
-    ["100.64.0.1", "shared (carrier-grade NAT) address"],
-    ["100.128.0.1", null], // just past 100.64/10
-    ["127.0.0.1", "loopback address"],
-    ["127.255.255.254", "loopback address"],
-    ["169.254.169.254", "link-local address (cloud metadata service)"],
-    ["169.254.1.1", "link-local address"],
-    ["172.16.0.1", "private address"],
-    ["172.31.255.255", "private address"],
-    ["172.32.0.1", null], // just past 172.16/12
-    ["192.0.0.8", "IETF protocol assignment address"],
-    ["192.168.0.1", "private address"],
-    ["198.18.0.1", "benchmarking address"],
-    ["198.19.255.255", "benchmarking address"],
-    ["224.0.0.1", "multicast address"],
-    ["239.255.255.250", "multicast address"],
-    ["240.0.0.1", "reserved address"],
-    ["255.255.255.255", "broadcast address"],
-    ["93.184.216.34", null],
-    ["8.8.8.8", null],
-    ["1.1.1.1", null],
-    ["::", "unspecified address"],
-    ["::1", "loopback address"],
-    ["[::1]", "loopback address"],
-    ["0:0:0:0:0:0:0:1", "loopback address"],
-    ["fc00::1", "unique local address"],
-    ["fdff:ffff::1", "unique local address"],
-    ["fe80::1", "link-local address"],
-    ["fe80::1%eth0", "link-local address"],
-    ["febf::1", "link-local address"],
-    ["ff02::1", "multicast address"],
-    ["::ffff:127.0.0.1", "IPv4-mapped loopback address (127.0.0.1)"],
-    ["::ffff:7f00:1", "IPv4-mapped loopback address (127.0.0.1)"],
-    ["::ffff:8.8.8.8", null],
-    ["64:ff9b::10.0.0.1", "NAT64 private address (10.0.0.1)"],
-    ["64:ff9b::8.8.8.8", null],
-    ["2002:c0a8:0101::1", "6to4 private address (192.168.1.1)"],
-    ["2606:2800:220:1::248", null],
-    ["2001:4860:4860::8888", null],
-    // Fail closed on anything that is not an address.
-    ["example.com", "not a valid IP address"],
-    ["010.0.0.1", "not a valid IP address"],
-    ["256.0.0.1", "not a valid IP address"],
-    ["1::2::3", "not a valid IP address"],
-    ["1:2:3:4:5:6:7:8:9", "not a valid IP address"],
-  ];
-  for (const [ip, expected] of cases) assert.equal(isPrivateAddress(ip), expected, ip);
 });

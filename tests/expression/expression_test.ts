@@ -6,7 +6,7 @@ import {
   MAX_NESTING_DEPTH,
   parse,
   tokenize,
-} from "../../src/tools/_expression.ts";
+} from "../../src/expression/mod.ts";
 
 function assertFails(source: string, message: string, position?: number): void {
   assert.throws(
@@ -22,7 +22,7 @@ function assertFails(source: string, message: string, position?: number): void {
 }
 
 Deno.test("evaluate() follows the precedence table", () => {
-  // Each expected value was worked out by hand from the table in _expression.ts.
+  // Each expected value was worked out by hand from the table in src/expression/expression.ts.
   const cases: [string, number][] = [
     ["1 + 2 * 3", 7],
     ["(1 + 2) * 3", 9],

@@ -5,7 +5,7 @@ import {
   type InspectOptions,
   inspectPath,
   MAX_PATTERN_LENGTH,
-} from "../../src/tools/_files.ts";
+} from "../../src/evidence/mod.ts";
 
 const PNG = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13]);
 
