@@ -23,7 +23,13 @@ import {
 } from "./src/governance/mod.ts";
 import { checkExposure, type Config, ConfigError, helpText, loadConfig } from "./src/config.ts";
 import { createLogger, type Logger } from "./src/log.ts";
-import { credentialCommand, identityCommand } from "./src/cli/mod.ts";
+import {
+  credentialCommand,
+  identityCommand,
+  startWorkers,
+  type Workers,
+  workersRefusal,
+} from "./src/cli/mod.ts";
 import { serveStdio } from "./src/mcp/mod.ts";
 import type { ToolDefinition } from "./src/tools/mod.ts";
 import { VERSION } from "./src/version.ts";
@@ -270,18 +276,27 @@ async function serve(
   logger: Logger,
   options: MainOptions,
 ): Promise<number> {
-  const refusal = checkExposure(config);
+  const refusal = checkExposure(config) ?? workersRefusal(config);
   if (refusal) {
-    console.error(refusal);
+    console.error(refusal.startsWith("warden:") ? refusal : `warden: ${refusal}`);
     Deno.exit(2);
   }
+  let workers: Workers | undefined;
+  let stopping = false;
   const { kv, app } = await openApp(config, logger, options);
   const ac = new AbortController();
   let announcer: Announcer | undefined;
   let server: Deno.HttpServer;
   try {
     server = listen(config, ac, app, logger, (shown, port) => {
+      if (config.workerIndex > 0) return; // the first process announces, for all of them
       announcer = startAnnouncer(config, app, logger, shown, port);
+      if (config.workers > 1) {
+        startWorkers({ count: config.workers, argv: Deno.args, port, logger }).then((w) => {
+          workers = w;
+          if (stopping) void w.stop();
+        }).catch((e) => logger.error("cannot start workers", { error: e }));
+      }
     });
   } catch (e) {
     // A busy or forbidden port: say so and exit at once, never linger listening on nothing.
@@ -294,12 +309,12 @@ async function serve(
     kv.close();
     return 1;
   }
-  let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     logger.info("shutting down", { signal });
     await announcer?.stop();
+    await workers?.stop();
     await app.close();
     ac.abort();
     await server.finished;
@@ -329,9 +344,16 @@ function listen(
     port: config.port,
     hostname: config.host,
     signal: ac.signal,
+    // --workers: every process binds the same port; the kernel spreads connections.
+    ...(config.workers > 1 ? { reusePort: true } : {}),
     onListen: ({ hostname, port }) => {
       app.setBoundPort(port);
       const shown = hostname.includes(":") ? `[${hostname}]` : hostname;
+      if (config.workerIndex > 0) {
+        logger.always("worker listening", { worker: config.workerIndex, pid: Deno.pid, port });
+        onBound(shown, port);
+        return;
+      }
       // Printed whatever the log level: operators and scripts read the bound URL from it.
       logger.always("listening", {
         url: `http://${shown}:${port}/mcp`,

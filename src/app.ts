@@ -704,6 +704,7 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
     logger,
     version: VERSION,
     startedAtMs,
+    ...(config.workers > 1 ? { worker: { index: config.workerIndex, pid: Deno.pid } } : {}),
     token: config.token,
     maxBodyBytes: config.maxBodyBytes,
     requestTimeoutMs: config.requestTimeoutMs,

@@ -67,6 +67,10 @@ export interface Config {
    * `<kv>.checkpoint`); undefined for :memory:, on Deno Deploy, or `none`.
    */
   readonly checkpointMirror: string | undefined;
+  /** `serve --workers N`: processes sharing the port and the KV file. */
+  readonly workers: number;
+  /** 0 for the first process; 1…N−1 for the workers it started (WARDEN_WORKER_INDEX). */
+  readonly workerIndex: number;
   /** `verify --allow-unsigned-tail`: entries after the last signed checkpoint only warn. */
   readonly allowUnsignedTail: boolean;
   /** `$HOME/.warden`, where the README keeps operator keys; never readable by file tools. */
@@ -253,6 +257,15 @@ export const FLAGS: readonly FlagSpec[] = [
     placeholder: "FILE",
     help:
       "file holding the key that encrypts upstream credentials in KV; or set WARDEN_CREDENTIAL_KEY to the key itself",
+  },
+  {
+    name: "workers",
+    env: "WARDEN_WORKERS",
+    type: "string",
+    placeholder: "N",
+    default: "1",
+    help:
+      "serve: N processes on one port (SO_REUSEPORT, Linux) and one KV file, supervised by the first; needs --kv FILE, not on Deno Deploy",
   },
   {
     name: "checkpoint-mirror",
@@ -737,6 +750,10 @@ export function loadConfig(
     policyFile: get("policy"),
     operatorName: get("name"),
     checkpointMirror,
+    workers: intIn("workers", get("workers")!, 1, 64),
+    workerIndex: getEnv("WARDEN_WORKER_INDEX")
+      ? intIn("WARDEN_WORKER_INDEX", getEnv("WARDEN_WORKER_INDEX")!, 1, 63)
+      : 0,
     checkpointIntervalMs: intIn("checkpoint-interval", get("checkpoint-interval")!, 50, 3_600_000),
     out: get("out"),
     key: get("key"),

@@ -7,3 +7,10 @@
  */
 export { IDENTITY_USAGE, identityCommand } from "./identity.ts";
 export { CREDENTIAL_USAGE, credentialCommand } from "./upstream.ts";
+export {
+  startWorkers,
+  withPort,
+  WORKER_INDEX_ENV,
+  type Workers,
+  workersRefusal,
+} from "./workers.ts";

@@ -54,6 +54,8 @@ export interface HttpDeps {
   readonly logger: Logger;
   readonly version: string;
   readonly startedAtMs: number;
+  /** Under `--workers N`: which process answers (shown by GET /health). */
+  readonly worker?: { readonly index: number; readonly pid: number };
   readonly token?: string;
   /**
    * Maps `Authorization: Bearer` to a principal (src/identity/). Built from
@@ -321,6 +323,7 @@ export function createHttpApp(deps: HttpDeps): Hono<Env> {
       status: "ok",
       version: deps.version,
       uptime_s: Math.floor((Date.now() - deps.startedAtMs) / 1000),
+      ...(deps.worker ? { worker: deps.worker.index, pid: deps.worker.pid } : {}),
     };
     if (c.req.query("ready") === undefined) return c.json(base);
     const started = performance.now();
