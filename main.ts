@@ -19,10 +19,11 @@ import {
   parsePolicy,
   type Policy,
   PolicyError,
+  redact,
   signDecision,
 } from "./src/governance/mod.ts";
 import { checkExposure, type Config, ConfigError, helpText, loadConfig } from "./src/config.ts";
-import { createLogger, type Logger } from "./src/log.ts";
+import { createLogger, type Logger, withRedaction } from "./src/log.ts";
 import {
   credentialCommand,
   identityCommand,
@@ -902,7 +903,8 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
     );
     return 2;
   }
-  const logger = createLogger({ level: config.logLevel });
+  // Every line through the vault's secret detectors (the app's own wrapper is then this one).
+  const logger = withRedaction(createLogger({ level: config.logLevel }), (v) => redact(v).value);
   try {
     config = await withSigningKeyFile(config);
   } catch (e) {

@@ -19,6 +19,7 @@ import {
   createHoldStore,
   createTokenService,
   DEFAULT_POLICY,
+  elicitationAction,
   type Governance,
   type Policy,
   policyHash,
@@ -43,7 +44,7 @@ import {
 } from "./identity/mod.ts";
 import { createOAuthServer, type PasswordVerifier } from "./oauth/mod.ts";
 import { createDashboard } from "./dashboard/mod.ts";
-import type { Logger } from "./log.ts";
+import { type Logger, withRedaction } from "./log.ts";
 import {
   conformanceExtension,
   createLegacySseManager,
@@ -330,7 +331,10 @@ export interface AppDeps {
  * ```
  */
 export async function createApp(config: Readonly<Config>, deps: AppDeps): Promise<App> {
-  const { kv, logger } = deps;
+  const { kv } = deps;
+  // Log lines are redacted with the vault's detectors: what an upstream prints on stderr, or an
+  // error a client sends back, is attacker-chosen text and may hold a key.
+  const logger = withRedaction(deps.logger, (v) => redact(v).value);
   const startedAtMs = Date.now();
   const identity = deps.identity ?? await loadVaultIdentity(kv, {
     origin: config.origin,
@@ -552,7 +556,7 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
         await governance.record({
           type: "hold_human_response",
           hold_id: hold.id,
-          action,
+          action: elicitationAction(action),
           via: "input_required",
         });
       }

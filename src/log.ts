@@ -1,7 +1,8 @@
 /**
  * Structured logging: one JSON object per line on stderr, so stdout stays free
  * for the stdio transport. Secrets never reach a log line: callers pass
- * fields, and any field whose name looks like a credential is masked here.
+ * fields, any field whose name looks like a credential is masked here, and
+ * `withRedaction` runs every line through the vault's secret detectors.
  */
 import type { LogLevel } from "./config.ts";
 
@@ -74,6 +75,46 @@ export function createLogger(
     child: (fields) =>
       createLogger({ level: options.level, fields: { ...base, ...fields }, write }),
   };
+}
+
+const REDACTING = new WeakSet<Logger>();
+
+/**
+ * A logger whose lines — message and fields, at any depth — pass through
+ * `redact` first (the app passes F6's detectors: an upstream's stderr line, an
+ * error a client sent back, may carry a key). Masking by field name still
+ * applies after it. Wrapping a logger that already redacts returns it as is.
+ *
+ * @example
+ * ```ts
+ * const log = withRedaction(createLogger(), (v) => v);
+ * log.warn("upstream stderr", { line: "..." });
+ * ```
+ */
+export function withRedaction(inner: Logger, redact: (value: unknown) => unknown): Logger {
+  if (REDACTING.has(inner)) return inner;
+  const clean = (msg: string, fields?: Record<string, unknown>) => {
+    const errors = fields === undefined ? undefined : Object.fromEntries(
+      Object.entries(fields).map((
+        [k, v],
+      ) => [k, v instanceof Error ? { name: v.name, message: v.message } : v]),
+    );
+    const out = redact({ msg, fields: errors ?? {} }) as {
+      msg: string;
+      fields: Record<string, unknown>;
+    };
+    return [out.msg, out.fields] as const;
+  };
+  const logger: Logger = {
+    debug: (m, f) => inner.debug(...clean(m, f)),
+    info: (m, f) => inner.info(...clean(m, f)),
+    warn: (m, f) => inner.warn(...clean(m, f)),
+    error: (m, f) => inner.error(...clean(m, f)),
+    always: (m, f) => inner.always(...clean(m, f)),
+    child: (fields) => withRedaction(inner.child(clean("", fields)[1]), redact),
+  };
+  REDACTING.add(logger);
+  return logger;
 }
 
 /** A logger that drops everything (tests that do not assert on logs). */

@@ -7,6 +7,13 @@
  */
 import { HoldError, type HoldRecord } from "./holds.ts";
 import type { Governance } from "./pipeline.ts";
+import { redactText } from "./pii.ts";
+import { boundText } from "./sealable.ts";
+
+/** Text a caller sent (an operator name, a hold id, a message quoting them) as the vault keeps it. */
+function retained(text: string, max: number): string {
+  return boundText(redactText(text).text, max);
+}
 
 /**
  * Applies one operator's signed decision on a hold and seals it (or the
@@ -37,10 +44,12 @@ export async function decideHold(
     if (e instanceof HoldError) {
       await governance.record({
         type: "hold_decision_refused",
-        hold_id: id,
-        operator: input.operator,
+        // A refused decision's fields are whatever the caller sent (an operator name can be a
+        // pasted key): they are redacted with F6's detectors and bounded before sealing.
+        hold_id: retained(id, 64),
+        operator: retained(input.operator, 64),
         decision: input.decision,
-        reason: e.message,
+        reason: retained(e.message, 500),
       });
     }
     throw e;

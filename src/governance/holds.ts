@@ -162,6 +162,15 @@ export interface HoldStore {
 const HOLD_ID = /^[0-9a-f-]{36}$/;
 
 /**
+ * An elicitation answer's action as Warden keeps it: `accept`, `decline` or
+ * `cancel`. Anything else a client sends (free text, a pasted secret) is a
+ * decline and is never stored or sealed as sent.
+ */
+export function elicitationAction(action: unknown): "accept" | "decline" | "cancel" {
+  return action === "accept" || action === "cancel" ? action : "decline";
+}
+
+/**
  * Creates the KV-backed hold store. `now` is injectable so expiry can be
  * tested without waiting.
  */
@@ -333,7 +342,8 @@ export function createHoldStore(
           throw new HoldError(`Hold ${id} is still waiting for operator approval`, 409);
       }
     },
-    async recordHuman(id, action) {
+    async recordHuman(id, answered) {
+      const action = elicitationAction(answered);
       const entry = await kv.get<HoldRecord>(holdKey(id));
       if (!entry.value || entry.value.status !== "open") return null;
       const at = new Date(now()).toISOString();

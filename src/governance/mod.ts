@@ -90,6 +90,7 @@ export {
 export {
   createHoldStore,
   decisionMessage,
+  elicitationAction,
   type HoldDecision,
   holdDigest,
   HoldError,

@@ -7,7 +7,13 @@
 import type { Logger } from "../log.ts";
 import { type AppendOptions, entryProblem, lenientDigestJson } from "../vault/mod.ts";
 import { evaluatePost, evaluatePre } from "./floors.ts";
-import { holdDigest, HoldError, type HoldRecord, type HoldStore } from "./holds.ts";
+import {
+  elicitationAction,
+  holdDigest,
+  HoldError,
+  type HoldRecord,
+  type HoldStore,
+} from "./holds.ts";
 import { redact } from "./pii.ts";
 import { type Policy, toolPermission } from "./policy.ts";
 import { principalFields, rolesFor } from "./roles.ts";
@@ -680,8 +686,9 @@ export function createGovernance(deps: GovernanceDeps): Governance {
         });
         if (options.onHold) {
           try {
-            const action = await options.onHold(hold);
-            if (action) {
+            const answered = await options.onHold(hold);
+            if (answered) {
+              const action = elicitationAction(answered);
               const updated = await holds.recordHuman(hold.id, action);
               if (updated) hold = updated;
               await seal({ type: "hold_human_response", hold_id: hold.id, action });

@@ -15,6 +15,7 @@
  * session's queued writes, so it sees every event this process sent.
  */
 import type { EventStore, JSONRPCMessage } from "@modelcontextprotocol/server";
+import { redact } from "../governance/mod.ts";
 import {
   type BatchMutation,
   type BatchWriter,
@@ -143,7 +144,11 @@ export class KvEventStore implements EventStore {
     const seq = this.#nextSeq();
     const eventId = `${streamId}~${seq}`;
     if (this.#suspended) return Promise.resolve(eventId);
-    const json = JSON.stringify(message);
+    // A stored event outlives the response it was part of: it is kept redacted with the vault's
+    // detectors (a replay after Last-Event-ID gets the redacted copy; the live stream is untouched).
+    const kept = redact(message).value as Record<string, unknown>;
+    if ("id" in message) kept.id = message.id; // the JSON-RPC id is an id, never a secret
+    const json = JSON.stringify(kept);
     const bytes = json.length + 128;
     // Past the bound the event is not kept: resuming past it means one retry, never a wait.
     if (!this.#budget.take(bytes)) return Promise.resolve(eventId);

@@ -1,8 +1,10 @@
 /**
  * MCP session records in Deno KV. The record keeps the client's original
  * `initialize` params so any process sharing the KV can rebuild the session's
- * server after a restart, without the client re-initializing.
+ * server after a restart, without the client re-initializing. What the client
+ * sent is kept redacted (F6's detectors), as everything retained is.
  */
+import { redact } from "../governance/mod.ts";
 import { sessionKey, sessionPrefix, withKvRetry } from "../store/mod.ts";
 
 /** Which surface a session arrived on. */
@@ -84,7 +86,14 @@ export function createSessionStore(kv: Deno.Kv, options: { ttlMs: number }): Ses
 
   return {
     ttlMs,
-    async create(record) {
+    async create(given) {
+      // The client's info and initialize params are its own text, kept for the session's life:
+      // redacted with the vault's detectors like everything else Warden retains.
+      const record: SessionRecord = {
+        ...given,
+        clientInfo: redact(given.clientInfo).value as SessionRecord["clientInfo"],
+        initializeParams: redact(given.initializeParams).value as Record<string, unknown>,
+      };
       const size = new TextEncoder().encode(JSON.stringify(record)).length;
       if (size > MAX_SESSION_RECORD_BYTES) {
         throw new SessionTooLargeError(

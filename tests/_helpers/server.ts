@@ -29,6 +29,8 @@ export async function startServer(
     extraTools?: ToolDefinition[];
     extensions?: ServerExtension[];
     log?: boolean;
+    /** Where the server's log lines go (each JSON line, at debug level); overrides `log`. */
+    logLines?: (line: string) => void;
     /** A policy document (validated as a policy file would be). */
     policy?: unknown;
     /** Upstreams, as main.ts passes them after reading --upstreams. */
@@ -43,7 +45,11 @@ export async function startServer(
     (name) => options.env?.[name],
   );
   const kv = options.kv ?? await Deno.openKv(":memory:");
-  const logger = options.log ? createLogger({ level: "debug" }) : silentLogger;
+  const logger = options.logLines
+    ? createLogger({ level: "debug", write: options.logLines })
+    : options.log
+    ? createLogger({ level: "debug" })
+    : silentLogger;
   const app = await createApp(config, {
     kv,
     logger,
