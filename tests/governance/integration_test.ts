@@ -255,7 +255,8 @@ Deno.test("governance: a card number is PARTIAL and the vault record holds only 
     assert.ok(env._constitutional.floors.F6 < 1);
     const stored = await server.app.ledger.entry(vaultIndex(r));
     const text = new TextDecoder().decode(stored!.bytes);
-    assert.ok(!/4111/.test(text), "the card number is not in the vault entry");
+    // (Not a bare /4111/: a hex digest in the entry holds those four digits about once in 300.)
+    assert.ok(!/4111\D?1111\D?1111\D?1111/.test(text), "the card number is not in the vault entry");
     // store_bodies is false: no body at all, so the undetected secret is not kept either.
     assert.ok(!/zq7Undetected9x/.test(text), "the undetected secret is not in the vault entry");
     const entry = JSON.parse(text);
