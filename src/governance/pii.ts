@@ -233,9 +233,10 @@ const DETECTORS: readonly Detector[] = [
     kind: "card",
     quick: (_, digits) => digits >= 13,
     // 13–19 digits, optionally grouped by single spaces, dashes or dots, not
-    // part of a longer digit run nor of a token with letters beside the digits
-    // (a UUID's digit groups passed Luhn about one time in ten).
-    regex: /(?<!\d[ .-]?|[A-Za-z_])[2-6]\d(?:[ .-]?\d){11,17}(?![ .-]?\d|[A-Za-z_])/g,
+    // part of a longer digit run nor of a token with letters beside the digits,
+    // directly or across a dash or dot (a UUID's digit groups passed Luhn about
+    // one time in ten).
+    regex: /(?<!\d[ .-]?|[A-Za-z_][.-]?)[2-6]\d(?:[ .-]?\d){11,17}(?![ .-]?\d|[.-]?[A-Za-z_])/g,
     accept: luhnValid,
   },
   {
