@@ -11,13 +11,44 @@ import { createLogger, silentLogger } from "../../src/log.ts";
 import type { ServerExtension } from "../../src/mcp/mod.ts";
 import type { ToolDefinition } from "../../src/tools/mod.ts";
 
-/** A running in-process server. */
-export interface TestServer {
+/**
+ * A running in-process server. Disposable: `await using server = await
+ * startServer(…)` closes it when the scope ends, however the test leaves it.
+ */
+export interface TestServer extends AsyncDisposable {
   readonly url: string;
   readonly port: number;
   readonly app: App;
   readonly kv: Deno.Kv;
   close(): Promise<void>;
+}
+
+/** Options of {@link startServer}. */
+export type StartOptions = NonNullable<Parameters<typeof startServer>[0]>;
+
+/** Runs `fn` against a server started with `options`, and closes it afterwards, whatever happens. */
+export async function withServer<T>(
+  options: StartOptions,
+  fn: (server: TestServer) => Promise<T>,
+): Promise<T> {
+  await using server = await startServer(options);
+  return await fn(server);
+}
+
+/** The vault entries `server` has sealed (decoded), optionally only those of `type`. */
+export async function sealedEntries(
+  server: Pick<TestServer, "app">,
+  type?: string,
+  // deno-lint-ignore no-explicit-any -- entries are probed field by field
+): Promise<any[]> {
+  // deno-lint-ignore no-explicit-any
+  const out: any[] = [];
+  const { size } = await server.app.ledger.head();
+  for await (const e of server.app.ledger.entries(0, size)) {
+    const v = JSON.parse(new TextDecoder().decode(e.bytes));
+    if (type === undefined || v.type === type) out.push(v);
+  }
+  return out;
 }
 
 /** Starts Warden on 127.0.0.1 with a free port and `:memory:` KV unless told otherwise. */
@@ -73,18 +104,15 @@ export async function startServer(
   }, app.fetch);
   const port = await listening;
   app.setBoundPort(port);
-  return {
-    url: `http://127.0.0.1:${port}`,
-    port,
-    app,
-    kv,
-    async close() {
+  let closed: Promise<void> | undefined;
+  const close = () =>
+    closed ??= (async () => {
       await app.close();
       ac.abort();
       await server.finished;
       if (!options.kv) kv.close();
-    },
-  };
+    })();
+  return { url: `http://127.0.0.1:${port}`, port, app, kv, close, [Symbol.asyncDispose]: close };
 }
 
 /** A Warden server in its own process (`deno run main.ts serve`). */

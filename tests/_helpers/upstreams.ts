@@ -45,8 +45,8 @@ export function freePort(): number {
   return port;
 }
 
-/** A running HTTP upstream. */
-export interface HttpUpstream {
+/** A running HTTP upstream; `await using` stops it when the scope ends. */
+export interface HttpUpstream extends AsyncDisposable {
   readonly port: number;
   readonly url: string;
   readonly process: Deno.ChildProcess;
@@ -90,15 +90,17 @@ export async function startEverything(
     } catch { /* closed */ }
   })();
   const path = mode === "sse" ? "/sse" : "/mcp";
+  async function stop() {
+    try {
+      process.kill("SIGKILL");
+    } catch { /* already gone */ }
+    await process.status;
+  }
   return {
     port,
     url: `http://127.0.0.1:${port}${path}`,
     process,
-    async stop() {
-      try {
-        process.kill("SIGKILL");
-      } catch { /* already gone */ }
-      await process.status;
-    },
+    stop,
+    [Symbol.asyncDispose]: stop,
   };
 }

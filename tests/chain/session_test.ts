@@ -6,92 +6,88 @@ import { startServer } from "../_helpers/server.ts";
 import { createCounterTool } from "../_helpers/tools.ts";
 
 Deno.test("chain: apex_judge follows the findings; a retried SABAR step stops blocking; a sealed session is closed", async () => {
-  const server = await startServer();
-  try {
-    const reg = server.app.registry;
-    const who = { principal: "alice" };
-    const call = async (name: string, args: Record<string, unknown>) => {
-      const out = await reg.call(name, args, who);
-      return { out, env: out.envelope as any };
-    };
-    const anchor = await call("anchor_session", { query: "Publish the release notes" });
-    const session_id = anchor.env.data.session_id;
-    const evidence = session_id; // the anchored session, as search_reality cites it
+  await using server = await startServer();
+  const reg = server.app.registry;
+  const who = { principal: "alice" };
+  const call = async (name: string, args: Record<string, unknown>) => {
+    const out = await reg.call(name, args, who);
+    return { out, env: out.envelope as any };
+  };
+  const anchor = await call("anchor_session", { query: "Publish the release notes" });
+  const session_id = anchor.env.data.session_id;
+  const evidence = session_id; // the anchored session, as search_reality cites it
 
-    // Right after anchor_session: no token, SABAR naming the missing steps, next_tool not seal_vault.
-    const early = await call("apex_judge", { session_id });
-    assert.equal(early.env.data.verdict, "SABAR");
-    assert.equal(early.env.data.governance_token, null);
-    assert.match(early.out.text, /^SABAR · /);
-    assert.match(early.env.data.reasons.join(), /reason_mind, simulate_heart, critique_thought/);
-    assert.equal(early.env.next_tool, "reason_mind");
+  // Right after anchor_session: no token, SABAR naming the missing steps, next_tool not seal_vault.
+  const early = await call("apex_judge", { session_id });
+  assert.equal(early.env.data.verdict, "SABAR");
+  assert.equal(early.env.data.governance_token, null);
+  assert.match(early.out.text, /^SABAR · /);
+  assert.match(early.env.data.reasons.join(), /reason_mind, simulate_heart, critique_thought/);
+  assert.equal(early.env.next_tool, "reason_mind");
 
-    // An ungrounded claim is SABAR and says which argument to change; retried with evidence it counts.
-    const refused = await call("reason_mind", {
-      session_id,
-      query: "The release notes were reviewed",
-      grounding: [],
-    });
-    assert.equal(refused.env.policy_verdict, "SABAR");
-    assert.match(refused.env.message, /`grounding`/);
-    await call("reason_mind", {
-      session_id,
-      query: "The release notes were reviewed",
-      grounding: [evidence],
-    });
-    await call("simulate_heart", { session_id, query: "publish the release notes" });
-    await call("critique_thought", { session_id, plan: { steps: ["publish"] } });
-    const judged = await call("apex_judge", { session_id });
-    assert.equal(judged.env.data.verdict, "SEAL", judged.env.data.reasons.join());
-    assert.equal(judged.env.next_tool, "seal_vault");
-    const token = judged.env.data.governance_token;
-    assert.ok(token);
+  // An ungrounded claim is SABAR and says which argument to change; retried with evidence it counts.
+  const refused = await call("reason_mind", {
+    session_id,
+    query: "The release notes were reviewed",
+    grounding: [],
+  });
+  assert.equal(refused.env.policy_verdict, "SABAR");
+  assert.match(refused.env.message, /`grounding`/);
+  await call("reason_mind", {
+    session_id,
+    query: "The release notes were reviewed",
+    grounding: [evidence],
+  });
+  await call("simulate_heart", { session_id, query: "publish the release notes" });
+  await call("critique_thought", { session_id, plan: { steps: ["publish"] } });
+  const judged = await call("apex_judge", { session_id });
+  assert.equal(judged.env.data.verdict, "SEAL", judged.env.data.reasons.join());
+  assert.equal(judged.env.next_tool, "seal_vault");
+  const token = judged.env.data.governance_token;
+  assert.ok(token);
 
-    // A contradiction added after judging voids the old token's judgement and is SABAR.
-    await call("reason_mind", {
-      session_id,
-      query: "The release notes were not reviewed",
-      grounding: [evidence],
-    });
-    const stale = await call("seal_vault", { session_id, summary: "x", governance_token: token });
-    assert.equal(stale.env.status, "ERROR");
-    assert.match(stale.out.text, /^ERROR · .*apex_judge again/);
-    const contra = await call("apex_judge", { session_id });
-    assert.equal(contra.env.data.verdict, "SABAR");
-    assert.match(contra.env.data.fixes.join(), /`retract`/);
-    await call("reason_mind", {
-      session_id,
-      query: "Reviewed by two people",
-      grounding: [evidence],
-      retract: [1],
-    });
-    const again = await call("apex_judge", { session_id });
-    assert.equal(again.env.data.verdict, "SEAL", again.env.data.reasons.join());
-    const sealed = await call("seal_vault", {
-      session_id,
-      summary: "published",
-      governance_token: again.env.data.governance_token,
-    });
-    assert.equal(sealed.env.status, "OK", sealed.env.message);
-    assert.equal(sealed.env.next_tool, null);
+  // A contradiction added after judging voids the old token's judgement and is SABAR.
+  await call("reason_mind", {
+    session_id,
+    query: "The release notes were not reviewed",
+    grounding: [evidence],
+  });
+  const stale = await call("seal_vault", { session_id, summary: "x", governance_token: token });
+  assert.equal(stale.env.status, "ERROR");
+  assert.match(stale.out.text, /^ERROR · .*apex_judge again/);
+  const contra = await call("apex_judge", { session_id });
+  assert.equal(contra.env.data.verdict, "SABAR");
+  assert.match(contra.env.data.fixes.join(), /`retract`/);
+  await call("reason_mind", {
+    session_id,
+    query: "Reviewed by two people",
+    grounding: [evidence],
+    retract: [1],
+  });
+  const again = await call("apex_judge", { session_id });
+  assert.equal(again.env.data.verdict, "SEAL", again.env.data.reasons.join());
+  const sealed = await call("seal_vault", {
+    session_id,
+    summary: "published",
+    governance_token: again.env.data.governance_token,
+  });
+  assert.equal(sealed.env.status, "OK", sealed.env.message);
+  assert.equal(sealed.env.next_tool, null);
 
-    // Closed: every later step is refused.
-    for (
-      const [name, args] of [
-        ["reason_mind", { session_id, query: "more release notes", grounding: [evidence] }],
-        ["simulate_heart", { session_id, query: "more" }],
-        ["critique_thought", { session_id }],
-        ["apex_judge", { session_id }],
-        ["recall_memory", { session_id, current_thought_vector: "notes" }],
-      ] as const
-    ) {
-      const r = await call(name, args);
-      assert.equal(r.env.status, "ERROR", name);
-      assert.match(r.env.message, /already sealed/, name);
-      assert.equal(r.env.next_tool, null);
-    }
-  } finally {
-    await server.close();
+  // Closed: every later step is refused.
+  for (
+    const [name, args] of [
+      ["reason_mind", { session_id, query: "more release notes", grounding: [evidence] }],
+      ["simulate_heart", { session_id, query: "more" }],
+      ["critique_thought", { session_id }],
+      ["apex_judge", { session_id }],
+      ["recall_memory", { session_id, current_thought_vector: "notes" }],
+    ] as const
+  ) {
+    const r = await call(name, args);
+    assert.equal(r.env.status, "ERROR", name);
+    assert.match(r.env.message, /already sealed/, name);
+    assert.equal(r.env.next_tool, null);
   }
 });
 
@@ -101,61 +97,57 @@ Deno.test("chain: an irreversible impact holds apex_judge until an operator appr
     const keygen = await cli(["keygen", "--out", `${dir}/op`, "--name", "alice"]);
     assert.equal(keygen.code, 0, keygen.stderr);
     const pub = (await Deno.readTextFile(`${dir}/op/operator.pub`)).trim();
-    const server = await startServer({
+    await using server = await startServer({
       policy: { operators: [{ name: "alice", public_key: pub }] },
     });
-    try {
-      const reg = server.app.registry;
-      const call = async (name: string, args: Record<string, unknown>, holdId?: string) => {
-        const out = await reg.call(name, args, {
-          principal: "anonymous",
-          ...(holdId ? { holdId } : {}),
-        });
-        return { out, env: out.envelope as any };
-      };
-      const anchor = await call("anchor_session", { query: "Clean up old customer data" });
-      const session_id = anchor.env.data.session_id;
-      const evidence = session_id;
-      await call("reason_mind", {
-        session_id,
-        query: "This will always be safe for customer data",
-        grounding: [evidence],
+    const reg = server.app.registry;
+    const call = async (name: string, args: Record<string, unknown>, holdId?: string) => {
+      const out = await reg.call(name, args, {
+        principal: "anonymous",
+        ...(holdId ? { holdId } : {}),
       });
-      const heart = await call("simulate_heart", {
-        session_id,
-        query: "delete all customer records older than 2019",
-      });
-      assert.equal(heart.env.data.reversibility, "irreversible");
-      await call("critique_thought", { session_id });
-      const held = await call("apex_judge", { session_id });
-      assert.equal(held.env.status, "PENDING");
-      assert.match(held.out.text, /^888_HOLD · /);
-      const holdId = held.env._constitutional.hold.id;
-      // Repeating it before approval gives no token.
-      const early = await call("apex_judge", { session_id }, holdId);
-      assert.equal(early.env.data?.governance_token ?? null, null);
-      const hold = await server.app.governance.holds.get(holdId);
-      const key = await loadOperatorKey(await Deno.readTextFile(`${dir}/op/operator.key`));
-      const signature = await signDecision(key, {
-        decision: "approve",
-        holdId,
-        digest: hold!.digest,
-      });
-      const res = await fetch(`${server.url}/holds/${holdId}/approve`, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ operator: "alice", signature }),
-      });
-      assert.equal(res.status, 200, await res.text());
-      const approved = await call("apex_judge", { session_id }, holdId);
-      assert.equal(approved.env.status, "OK", approved.env.message);
-      // Approved, but the claim overclaims ("always"): PARTIAL, still sealable.
-      assert.equal(approved.env.data.verdict, "PARTIAL", approved.env.data.reasons.join());
-      assert.match(approved.out.text, /^PARTIAL · /);
-      assert.ok(approved.env.data.governance_token);
-    } finally {
-      await server.close();
-    }
+      return { out, env: out.envelope as any };
+    };
+    const anchor = await call("anchor_session", { query: "Clean up old customer data" });
+    const session_id = anchor.env.data.session_id;
+    const evidence = session_id;
+    await call("reason_mind", {
+      session_id,
+      query: "This will always be safe for customer data",
+      grounding: [evidence],
+    });
+    const heart = await call("simulate_heart", {
+      session_id,
+      query: "delete all customer records older than 2019",
+    });
+    assert.equal(heart.env.data.reversibility, "irreversible");
+    await call("critique_thought", { session_id });
+    const held = await call("apex_judge", { session_id });
+    assert.equal(held.env.status, "PENDING");
+    assert.match(held.out.text, /^888_HOLD · /);
+    const holdId = held.env._constitutional.hold.id;
+    // Repeating it before approval gives no token.
+    const early = await call("apex_judge", { session_id }, holdId);
+    assert.equal(early.env.data?.governance_token ?? null, null);
+    const hold = await server.app.governance.holds.get(holdId);
+    const key = await loadOperatorKey(await Deno.readTextFile(`${dir}/op/operator.key`));
+    const signature = await signDecision(key, {
+      decision: "approve",
+      holdId,
+      digest: hold!.digest,
+    });
+    const res = await fetch(`${server.url}/holds/${holdId}/approve`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ operator: "alice", signature }),
+    });
+    assert.equal(res.status, 200, await res.text());
+    const approved = await call("apex_judge", { session_id }, holdId);
+    assert.equal(approved.env.status, "OK", approved.env.message);
+    // Approved, but the claim overclaims ("always"): PARTIAL, still sealable.
+    assert.equal(approved.env.data.verdict, "PARTIAL", approved.env.data.reasons.join());
+    assert.match(approved.out.text, /^PARTIAL · /);
+    assert.ok(approved.env.data.governance_token);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -164,36 +156,32 @@ Deno.test("chain: an irreversible impact holds apex_judge until an operator appr
 Deno.test("chain: text summaries start with the real outcome (tool error, declined hold)", async () => {
   const counter = createCounterTool("test_held");
   const op = await generateOperatorKey("alice");
-  const server = await startServer({
+  await using server = await startServer({
     extraTools: [counter.tool],
     policy: {
       tools: { test_held: { hold: true } },
       operators: [{ name: "alice", public_key: op.publicKey }],
     },
   });
-  try {
-    const div = await server.app.registry.call("calculate", { expression: "1/0" }, {
-      principal: "anonymous",
-    });
-    if (div.isError) assert.match(div.text, /^ERROR · /);
-    const bad = await server.app.registry.call("apex_judge", {
-      session_id: "sess_00000000-0000-4000-8000-000000000000",
-    }, { principal: "anonymous" });
-    assert.match(bad.text, /^ERROR · .*anchor_session/);
-    const declined = await server.app.registry.call("test_held", { note: "x" }, {
-      principal: "anonymous",
-      client: {
-        capabilities: { elicitation: {} },
-        log: async () => {},
-        progress: async () => {},
-        request: () => Promise.resolve({ action: "decline" }),
-      },
-    });
-    assert.match(declined.text, /^DENIED · Denied/);
-    assert.equal(counter.runs(), 0);
-  } finally {
-    await server.close();
-  }
+  const div = await server.app.registry.call("calculate", { expression: "1/0" }, {
+    principal: "anonymous",
+  });
+  if (div.isError) assert.match(div.text, /^ERROR · /);
+  const bad = await server.app.registry.call("apex_judge", {
+    session_id: "sess_00000000-0000-4000-8000-000000000000",
+  }, { principal: "anonymous" });
+  assert.match(bad.text, /^ERROR · .*anchor_session/);
+  const declined = await server.app.registry.call("test_held", { note: "x" }, {
+    principal: "anonymous",
+    client: {
+      capabilities: { elicitation: {} },
+      log: async () => {},
+      progress: async () => {},
+      request: () => Promise.resolve({ action: "decline" }),
+    },
+  });
+  assert.match(declined.text, /^DENIED · Denied/);
+  assert.equal(counter.runs(), 0);
 });
 
 Deno.test("chain: one evidence-id scheme — a fetched URL, its content hash (with or without sha256:) and a search citable ground a claim; irrelevant evidence does not", async () => {

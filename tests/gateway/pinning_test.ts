@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import type { UpstreamConfig } from "../../src/gateway/mod.ts";
 import { generateOperatorKey } from "../../src/governance/mod.ts";
 import { runCli } from "../_helpers/cli.ts";
-import { startServer, type TestServer } from "../_helpers/server.ts";
+import { sealedEntries, startServer, type TestServer } from "../_helpers/server.ts";
 import { denoDir } from "../_helpers/upstreams.ts";
 
 const CACHE = denoDir();
@@ -42,16 +42,6 @@ async function invoke(
   return await res.json();
 }
 
-async function entries(server: TestServer, type: string): Promise<any[]> {
-  const out = [];
-  const { size } = await server.app.ledger.head();
-  for await (const e of server.app.ledger.entries(0, size)) {
-    const v = JSON.parse(new TextDecoder().decode(e.bytes));
-    if (v.type === type) out.push(v);
-  }
-  return out;
-}
-
 Deno.test({
   name:
     "gateway F10: a changed upstream definition is held (888_HOLD) until approve-tool re-pins it; a poisoned one is quarantined",
@@ -69,7 +59,8 @@ Deno.test({
       let first = await invoke(server, "chg__add", { a: 2, b: 3 });
       assert.equal(first.policy_verdict, "SEAL", JSON.stringify(first));
       assert.equal(first.result.content[0].text, "5");
-      const pinned = (await entries(server, "upstream_tool_pinned")).map((e) => e.tool).sort();
+      const pinned = (await sealedEntries(server, "upstream_tool_pinned")).map((e) => e.tool)
+        .sort();
       assert.deepEqual(pinned, ["add", "poisoned"]);
 
       // The poisoned tool is quarantined: not listed, refused on call, and the quarantine is sealed.
@@ -82,7 +73,9 @@ Deno.test({
       assert.equal(poisoned.policy_verdict, "VOID");
       assert.equal(poisoned.result, undefined);
       assert.ok(
-        (await entries(server, "upstream_tool_quarantined")).some((e) => e.tool === "poisoned"),
+        (await sealedEntries(server, "upstream_tool_quarantined")).some((e) =>
+          e.tool === "poisoned"
+        ),
       );
       await server.close();
 
@@ -113,7 +106,7 @@ Deno.test({
       const still = await invoke(server, "chg__add", { a: 2, b: 3 }, holdId);
       assert.equal(still.policy_verdict, "888_HOLD", JSON.stringify(still));
       assert.equal(still.result, undefined);
-      const changed = await entries(server, "upstream_tool_changed");
+      const changed = await sealedEntries(server, "upstream_tool_changed");
       assert.equal(changed.length, 1);
       const status = await (await fetch(`${server.url}/api/servers/chg`)).json();
       const add = status.tools.find((t: any) => t.upstream_tool === "add");
@@ -151,7 +144,7 @@ Deno.test({
       first = await invoke(server, "chg__add", { a: 2, b: 3 });
       assert.equal(first.policy_verdict, "SEAL", JSON.stringify(first));
       assert.equal(first.result.content[0].text, "5");
-      const approvals = await entries(server, "upstream_tool_approved");
+      const approvals = await sealedEntries(server, "upstream_tool_approved");
       assert.equal(approvals.length, 1);
       assert.equal(approvals[0].operator, "alice");
       assert.equal(approvals[0].definition_sha256, add.definition_sha256);

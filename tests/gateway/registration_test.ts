@@ -6,7 +6,7 @@
  * re-registration updates, DELETE removes — each change sealed.
  */
 import assert from "node:assert/strict";
-import { startServer, type TestServer } from "../_helpers/server.ts";
+import { sealedEntries, startServer, type TestServer } from "../_helpers/server.ts";
 import { type HttpUpstream, startEverything } from "../_helpers/upstreams.ts";
 
 const TOKEN = "registration-token-0123456789";
@@ -21,16 +21,6 @@ async function register(server: TestServer, body: unknown, token: string | null 
     body: JSON.stringify(body),
   });
   return { status: res.status, body: await res.json() as any };
-}
-
-async function sealed(server: TestServer, type: string): Promise<any[]> {
-  const out = [];
-  const { size } = await server.app.ledger.head();
-  for await (const e of server.app.ledger.entries(0, size)) {
-    const v = JSON.parse(new TextDecoder().decode(e.bytes));
-    if (v.type === type) out.push(v);
-  }
-  return out;
 }
 
 Deno.test({
@@ -139,12 +129,12 @@ Deno.test({
       assert.ok(tools.includes("echo"), "the unprefixed upstream is still there");
 
       // Every change is sealed.
-      assert.equal((await sealed(open, "upstream_registered")).length, 3);
-      const updated = await sealed(open, "upstream_updated");
+      assert.equal((await sealedEntries(open, "upstream_registered")).length, 3);
+      const updated = await sealedEntries(open, "upstream_updated");
       assert.equal(updated.length, 1);
       assert.equal(updated[0].version, "1.1.0");
       assert.equal(updated[0].previous_version, "1.0.0");
-      assert.equal((await sealed(open, "upstream_removed")).length, 1);
+      assert.equal((await sealedEntries(open, "upstream_removed")).length, 1);
 
       // Without an allowlist, a loopback endpoint is refused before any connection.
       const strict = await startServer({ args: ["--registration-token", TOKEN] });

@@ -11,15 +11,11 @@ const OPERATOR = {
 
 async function callOnce(policy: unknown, annotations: Record<string, boolean>, name: string) {
   const counter = createCounterTool(name, annotations);
-  const server = await startServer({ extraTools: [counter.tool], policy });
-  try {
-    const { client } = await connectStreamable(server.url);
-    const env: any = envelopeOf(await client.callTool({ name, arguments: {} }));
-    await client.close();
-    return { env, runs: counter.runs(), open: await server.app.governance.holds.listOpen() };
-  } finally {
-    await server.close();
-  }
+  await using server = await startServer({ extraTools: [counter.tool], policy });
+  const { client } = await connectStreamable(server.url);
+  const env: any = envelopeOf(await client.callTool({ name, arguments: {} }));
+  await client.close();
+  return { env, runs: counter.runs(), open: await server.app.governance.holds.listOpen() };
 }
 
 Deno.test("a hold no configured operator could release is VOID, naming policy operators", async () => {

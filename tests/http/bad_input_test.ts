@@ -194,35 +194,31 @@ const cases: Case[] = [
 ];
 
 Deno.test("bad input: every case gets the right status and error, and /health still answers", async (t) => {
-  const server = await startServer({
+  await using server = await startServer({
     args: ["--token", TOKEN, "--max-body", "4096", "--request-timeout", "300"],
   });
-  try {
-    const { sessionId } = await initializeRaw(server.url, "2025-11-25", {
-      authorization: `Bearer ${TOKEN}`,
+  const { sessionId } = await initializeRaw(server.url, "2025-11-25", {
+    authorization: `Bearer ${TOKEN}`,
+  });
+  for (const c of cases) {
+    await t.step(c.name, async () => {
+      const res = await c.request(server, sessionId);
+      const text = await res.text();
+      assert.equal(res.status, c.status, `${c.name}: ${text}`);
+      if (c.rpcCode !== undefined) {
+        const body = text.startsWith("event:") || text.startsWith("id:")
+          ? JSON.parse(/data: (\{.*\})/.exec(text)![1])
+          : JSON.parse(text);
+        assert.equal(body.error?.code, c.rpcCode, text);
+      }
+      if (c.header) assert.match(res.headers.get(c.header[0]) ?? "", c.header[1]);
+      if (res.status >= 400 && res.status !== 405) {
+        assert.ok(text.length > 0 && JSON.parse(text), "errors carry a JSON body");
+      }
+      const health = await fetch(`${server.url}/health`);
+      assert.equal(health.status, 200);
+      assert.equal((await health.json()).status, "ok");
     });
-    for (const c of cases) {
-      await t.step(c.name, async () => {
-        const res = await c.request(server, sessionId);
-        const text = await res.text();
-        assert.equal(res.status, c.status, `${c.name}: ${text}`);
-        if (c.rpcCode !== undefined) {
-          const body = text.startsWith("event:") || text.startsWith("id:")
-            ? JSON.parse(/data: (\{.*\})/.exec(text)![1])
-            : JSON.parse(text);
-          assert.equal(body.error?.code, c.rpcCode, text);
-        }
-        if (c.header) assert.match(res.headers.get(c.header[0]) ?? "", c.header[1]);
-        if (res.status >= 400 && res.status !== 405) {
-          assert.ok(text.length > 0 && JSON.parse(text), "errors carry a JSON body");
-        }
-        const health = await fetch(`${server.url}/health`);
-        assert.equal(health.status, 200);
-        assert.equal((await health.json()).status, "ok");
-      });
-    }
-  } finally {
-    await server.close();
   }
 });
 

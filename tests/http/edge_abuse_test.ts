@@ -21,99 +21,87 @@ import {
 const listTools = JSON.stringify({ jsonrpc: "2.0", id: 7, method: "tools/list" });
 
 Deno.test("edge: POST /invoke, /mcp and /messages refuse a body that is not application/json", async () => {
-  const server = await startServer();
-  try {
-    const invoke = JSON.stringify({ tool: "get_time", arguments: {} });
-    // text/plain and form posts are what a browser may send cross-site without a preflight.
-    for (const type of [null, "text/plain", "application/x-www-form-urlencoded", "text/json"]) {
-      const headers: Record<string, string> = { accept: ACCEPT_BOTH };
-      if (type) headers["content-type"] = type;
-      const r1 = await fetch(`${server.url}/invoke`, {
-        method: "POST",
-        headers,
-        body: new TextEncoder().encode(invoke),
-      });
-      assert.equal(r1.status, 415, `/invoke with ${type}`);
-      assert.match((await r1.json()).error.message, /application\/json/);
-      const r2 = await fetch(`${server.url}/mcp`, {
-        method: "POST",
-        headers,
-        body: new TextEncoder().encode(listTools),
-      });
-      assert.equal(r2.status, 415, `/mcp with ${type}`);
-      const body = await r2.json();
-      assert.match(body.error.message, /application\/json/);
-      const r3 = await fetch(`${server.url}/messages?sessionId=x`, {
-        method: "POST",
-        headers,
-        body: new TextEncoder().encode(listTools),
-      });
-      assert.equal(r3.status, 415, `/messages with ${type}`);
-      await r3.body?.cancel();
-    }
-    // With the right type (parameters allowed, any case) the same bodies go through.
-    const ok = await fetch(`${server.url}/invoke`, {
+  await using server = await startServer();
+  const invoke = JSON.stringify({ tool: "get_time", arguments: {} });
+  // text/plain and form posts are what a browser may send cross-site without a preflight.
+  for (const type of [null, "text/plain", "application/x-www-form-urlencoded", "text/json"]) {
+    const headers: Record<string, string> = { accept: ACCEPT_BOTH };
+    if (type) headers["content-type"] = type;
+    const r1 = await fetch(`${server.url}/invoke`, {
       method: "POST",
-      headers: { "content-type": "Application/JSON; charset=utf-8" },
-      body: invoke,
+      headers,
+      body: new TextEncoder().encode(invoke),
     });
-    assert.equal(ok.status, 200);
-    await ok.body?.cancel();
-    const init = await initializeRaw(server.url, "2025-06-18");
-    assert.ok(init.sessionId);
-  } finally {
-    await server.close();
+    assert.equal(r1.status, 415, `/invoke with ${type}`);
+    assert.match((await r1.json()).error.message, /application\/json/);
+    const r2 = await fetch(`${server.url}/mcp`, {
+      method: "POST",
+      headers,
+      body: new TextEncoder().encode(listTools),
+    });
+    assert.equal(r2.status, 415, `/mcp with ${type}`);
+    const body = await r2.json();
+    assert.match(body.error.message, /application\/json/);
+    const r3 = await fetch(`${server.url}/messages?sessionId=x`, {
+      method: "POST",
+      headers,
+      body: new TextEncoder().encode(listTools),
+    });
+    assert.equal(r3.status, 415, `/messages with ${type}`);
+    await r3.body?.cancel();
   }
+  // With the right type (parameters allowed, any case) the same bodies go through.
+  const ok = await fetch(`${server.url}/invoke`, {
+    method: "POST",
+    headers: { "content-type": "Application/JSON; charset=utf-8" },
+    body: invoke,
+  });
+  assert.equal(ok.status, 200);
+  await ok.body?.cancel();
+  const init = await initializeRaw(server.url, "2025-06-18");
+  assert.ok(init.sessionId);
 });
 
 Deno.test("edge: default allowed Origins are the bound port only", async () => {
-  const server = await startServer();
-  try {
-    const port = server.port;
-    const send = (origin: string) =>
-      fetch(`${server.url}/mcp`, {
-        method: "POST",
-        headers: { accept: ACCEPT_BOTH, "content-type": "application/json", origin },
-        body: listTools,
-      });
-    for (const origin of ["http://localhost", "http://127.0.0.1", "http://localhost:3000"]) {
-      const r = await send(origin);
-      assert.equal(r.status, 403, `${origin} must be refused`);
-      await r.body?.cancel();
-    }
-    for (const origin of [`http://localhost:${port}`, `http://127.0.0.1:${port}`]) {
-      const r = await send(origin);
-      assert.notEqual(r.status, 403, `${origin} must be allowed`);
-      await r.body?.cancel();
-    }
-  } finally {
-    await server.close();
+  await using server = await startServer();
+  const port = server.port;
+  const send = (origin: string) =>
+    fetch(`${server.url}/mcp`, {
+      method: "POST",
+      headers: { accept: ACCEPT_BOTH, "content-type": "application/json", origin },
+      body: listTools,
+    });
+  for (const origin of ["http://localhost", "http://127.0.0.1", "http://localhost:3000"]) {
+    const r = await send(origin);
+    assert.equal(r.status, 403, `${origin} must be refused`);
+    await r.body?.cancel();
+  }
+  for (const origin of [`http://localhost:${port}`, `http://127.0.0.1:${port}`]) {
+    const r = await send(origin);
+    assert.notEqual(r.status, 403, `${origin} must be allowed`);
+    await r.body?.cancel();
   }
 });
 
 Deno.test("edge: a rate-limited /invoke is 429 with Retry-After, and the text says it once", async () => {
-  const server = await startServer({
+  await using server = await startServer({
     policy: { rate_limits: { per_ip_per_minute: 1, exempt_loopback: false } },
   });
-  try {
-    const call = () =>
-      fetch(`${server.url}/invoke`, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ tool: "get_time", arguments: {} }),
-      });
-    assert.equal((await (await call()).json()).ok, true);
-    const r = await call();
-    assert.equal(r.status, 429);
-    const body = await r.json();
-    const after = Number(r.headers.get("retry-after"));
-    assert.ok(after >= 1, "Retry-After header");
-    assert.equal(body._constitutional.retry_after_s, after);
-    for (const text of [body.text, body.message]) {
-      assert.equal(text.match(/retry after/gi)?.length, 1, text);
-    }
-  } finally {
-    await server.close();
+  const call = () =>
+    fetch(`${server.url}/invoke`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ tool: "get_time", arguments: {} }),
+    });
+  assert.equal((await (await call()).json()).ok, true);
+  const r = await call();
+  assert.equal(r.status, 429);
+  const body = await r.json();
+  const after = Number(r.headers.get("retry-after"));
+  assert.ok(after >= 1, "Retry-After header");
+  assert.equal(body._constitutional.retry_after_s, after);
+  for (const text of [body.text, body.message]) {
+    assert.equal(text.match(/retry after/gi)?.length, 1, text);
   }
 });
 

@@ -26,22 +26,18 @@ async function statusWith(port: number, host: string, origin?: string): Promise<
 }
 
 Deno.test("public url: its host is an allowed Host and its origin an allowed Origin", async () => {
-  const server = await startServer({ args: ["--public-url", "https://warden.example.com"] });
-  try {
-    // Not 403: the Host/Origin check let it through (400 = no session, as for loopback).
-    const ok = await statusWith(server.port, "warden.example.com", "https://warden.example.com");
-    assert.notEqual(ok, 403);
-    assert.equal(ok, await statusWith(server.port, `127.0.0.1:${server.port}`));
-    assert.equal(await statusWith(server.port, "evil.example.com"), 403);
-    assert.equal(
-      await statusWith(server.port, "warden.example.com", "https://evil.example.com"),
-      403,
-    );
-    // Loopback stays allowed.
-    assert.notEqual(await statusWith(server.port, `localhost:${server.port}`), 403);
-  } finally {
-    await server.close();
-  }
+  await using server = await startServer({ args: ["--public-url", "https://warden.example.com"] });
+  // Not 403: the Host/Origin check let it through (400 = no session, as for loopback).
+  const ok = await statusWith(server.port, "warden.example.com", "https://warden.example.com");
+  assert.notEqual(ok, 403);
+  assert.equal(ok, await statusWith(server.port, `127.0.0.1:${server.port}`));
+  assert.equal(await statusWith(server.port, "evil.example.com"), 403);
+  assert.equal(
+    await statusWith(server.port, "warden.example.com", "https://evil.example.com"),
+    403,
+  );
+  // Loopback stays allowed.
+  assert.notEqual(await statusWith(server.port, `localhost:${server.port}`), 403);
 });
 
 Deno.test("public url: WARDEN_PUBLIC_URL works too, with a port, and is advertised", async () => {

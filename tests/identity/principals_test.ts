@@ -39,100 +39,88 @@ async function entryAt(server: TestServer, index: number): Promise<any> {
 }
 
 Deno.test("identity: a token's roles reach F11 and the vault names each principal", async () => {
-  const server = await startServer({ policy: POLICY });
+  await using server = await startServer({ policy: POLICY });
+  const alice = await createToken(server.kv, { name: "alice", roles: ["ops"] });
+  const bob = await createToken(server.kv, { name: "bob", roles: ["dev"] });
+  const a = await connect(server, alice.secret);
+  const b = await connect(server, bob.secret);
   try {
-    const alice = await createToken(server.kv, { name: "alice", roles: ["ops"] });
-    const bob = await createToken(server.kv, { name: "bob", roles: ["dev"] });
-    const a = await connect(server, alice.secret);
-    const b = await connect(server, bob.secret);
-    try {
-      const ra = envelopeOf(
-        await a.callTool({ name: "calculate", arguments: { expression: "2+3" } }),
-      );
-      assertEquals(ra.status, "OK", ra.message);
-      const rb = envelopeOf(
-        await b.callTool({ name: "calculate", arguments: { expression: "2+3" } }),
-      );
-      assertEquals(rb.policy_verdict, "VOID");
-      assertMatch(JSON.stringify(rb), /principal bob \(roles: dev\) lacks a role/);
-      const ea = await entryAt(server, ra._constitutional.vault.index);
-      assertEquals([ea.principal, ea.principal_kind], ["alice", "token"]);
-      const eb = await entryAt(server, rb._constitutional.vault.index);
-      assertEquals([eb.principal, eb.principal_kind, eb.verdict], ["bob", "token", "VOID"]);
-    } finally {
-      await a.close();
-      await b.close();
-    }
+    const ra = envelopeOf(
+      await a.callTool({ name: "calculate", arguments: { expression: "2+3" } }),
+    );
+    assertEquals(ra.status, "OK", ra.message);
+    const rb = envelopeOf(
+      await b.callTool({ name: "calculate", arguments: { expression: "2+3" } }),
+    );
+    assertEquals(rb.policy_verdict, "VOID");
+    assertMatch(JSON.stringify(rb), /principal bob \(roles: dev\) lacks a role/);
+    const ea = await entryAt(server, ra._constitutional.vault.index);
+    assertEquals([ea.principal, ea.principal_kind], ["alice", "token"]);
+    const eb = await entryAt(server, rb._constitutional.vault.index);
+    assertEquals([eb.principal, eb.principal_kind, eb.verdict], ["bob", "token", "VOID"]);
   } finally {
-    await server.close();
+    await a.close();
+    await b.close();
   }
 });
 
 Deno.test("identity: with --token, anonymous is 401; minted, expired and revoked tokens", async () => {
-  const server = await startServer({
+  await using server = await startServer({
     args: ["--token", "a-static-token-of-24-chars"],
     policy: POLICY,
   });
+  const get = (secret?: string) =>
+    fetch(`${server.url}/tools`, {
+      headers: secret ? { authorization: `Bearer ${secret}` } : {},
+    }).then(async (r) => ({
+      status: r.status,
+      www: r.headers.get("www-authenticate"),
+      body: await r.text(),
+    }));
+  assertEquals((await get()).status, 401);
+  assertEquals((await get("a-static-token-of-24-chars")).status, 200);
+  const live = await createToken(server.kv, { name: "carol", roles: ["ops"] });
+  assertEquals((await get(live.secret)).status, 200);
+  const expired = await createToken(server.kv, {
+    name: "dave",
+    expiresInMs: 1000,
+    nowMs: Date.now() - 5000,
+  });
+  const e = await get(expired.secret);
+  assertEquals(e.status, 401);
+  assertMatch(e.www ?? "", /invalid_token/);
+  assertEquals(await revokeToken(server.kv, "carol"), 1);
+  assertEquals((await get(live.secret)).status, 401);
+  assertEquals((await get("wdn_not-a-real-token")).status, 401);
+  // The static token is the bootstrap admin principal "bearer".
+  const admin = await connect(server, "a-static-token-of-24-chars");
   try {
-    const get = (secret?: string) =>
-      fetch(`${server.url}/tools`, {
-        headers: secret ? { authorization: `Bearer ${secret}` } : {},
-      }).then(async (r) => ({
-        status: r.status,
-        www: r.headers.get("www-authenticate"),
-        body: await r.text(),
-      }));
-    assertEquals((await get()).status, 401);
-    assertEquals((await get("a-static-token-of-24-chars")).status, 200);
-    const live = await createToken(server.kv, { name: "carol", roles: ["ops"] });
-    assertEquals((await get(live.secret)).status, 200);
-    const expired = await createToken(server.kv, {
-      name: "dave",
-      expiresInMs: 1000,
-      nowMs: Date.now() - 5000,
-    });
-    const e = await get(expired.secret);
-    assertEquals(e.status, 401);
-    assertMatch(e.www ?? "", /invalid_token/);
-    assertEquals(await revokeToken(server.kv, "carol"), 1);
-    assertEquals((await get(live.secret)).status, 401);
-    assertEquals((await get("wdn_not-a-real-token")).status, 401);
-    // The static token is the bootstrap admin principal "bearer".
-    const admin = await connect(server, "a-static-token-of-24-chars");
-    try {
-      const r = envelopeOf(await admin.callTool({ name: "get_time", arguments: {} }));
-      const entry = await entryAt(server, r._constitutional.vault.index);
-      assertEquals([entry.principal, entry.principal_kind], ["bearer", "static"]);
-    } finally {
-      await admin.close();
-    }
+    const r = envelopeOf(await admin.callTool({ name: "get_time", arguments: {} }));
+    const entry = await entryAt(server, r._constitutional.vault.index);
+    assertEquals([entry.principal, entry.principal_kind], ["bearer", "static"]);
   } finally {
-    await server.close();
+    await admin.close();
   }
 });
 
 Deno.test("identity: without --token a bad token is 401 but no token is anonymous", async () => {
-  const server = await startServer({ policy: POLICY });
+  await using server = await startServer({ policy: POLICY });
+  const r = await fetch(`${server.url}/tools`, {
+    headers: { authorization: "Bearer wdn_bogus" },
+  });
+  await r.body?.cancel();
+  assertEquals(r.status, 401);
+  const anon = await connect(server);
   try {
-    const r = await fetch(`${server.url}/tools`, {
-      headers: { authorization: "Bearer wdn_bogus" },
-    });
-    await r.body?.cancel();
-    assertEquals(r.status, 401);
-    const anon = await connect(server);
-    try {
-      const res = envelopeOf(await anon.callTool({ name: "get_time", arguments: {} }));
-      const entry = await entryAt(server, res._constitutional.vault.index);
-      assertEquals([entry.principal, entry.principal_kind], ["anonymous", "anonymous"]);
-      const calc = envelopeOf(
-        await anon.callTool({ name: "calculate", arguments: { expression: "1+1" } }),
-      );
-      assertEquals(calc.policy_verdict, "VOID");
-    } finally {
-      await anon.close();
-    }
+    const res = envelopeOf(await anon.callTool({ name: "get_time", arguments: {} }));
+    const entry = await entryAt(server, res._constitutional.vault.index);
+    assertEquals([entry.principal, entry.principal_kind], ["anonymous", "anonymous"]);
+    const calc = envelopeOf(
+      await anon.callTool({ name: "calculate", arguments: { expression: "1+1" } }),
+    );
+    assertEquals(calc.policy_verdict, "VOID");
   } finally {
-    await server.close();
+    await anon.close();
   }
 });
 
@@ -194,23 +182,22 @@ Deno.test("identity CLI: token create/list/revoke and user add/list/remove round
 
     const kv = await Deno.openKv(kvFile);
     try {
-      const server = await startServer({ kv, args: ["--token", "a-static-token-of-24-chars"] });
-      try {
-        const ok = await fetch(`${server.url}/tools`, {
-          headers: { authorization: `Bearer ${secret}` },
-        });
-        await ok.body?.cancel();
-        assertEquals(ok.status, 200);
-        const revoked = await runCli(["token", "revoke", "alice", "--kv", kvFile]);
-        assertEquals(revoked.code, 0, revoked.stderr);
-        const after = await fetch(`${server.url}/tools`, {
-          headers: { authorization: `Bearer ${secret}` },
-        });
-        await after.body?.cancel();
-        assertEquals(after.status, 401);
-      } finally {
-        await server.close();
-      }
+      await using server = await startServer({
+        kv,
+        args: ["--token", "a-static-token-of-24-chars"],
+      });
+      const ok = await fetch(`${server.url}/tools`, {
+        headers: { authorization: `Bearer ${secret}` },
+      });
+      await ok.body?.cancel();
+      assertEquals(ok.status, 200);
+      const revoked = await runCli(["token", "revoke", "alice", "--kv", kvFile]);
+      assertEquals(revoked.code, 0, revoked.stderr);
+      const after = await fetch(`${server.url}/tools`, {
+        headers: { authorization: `Bearer ${secret}` },
+      });
+      await after.body?.cancel();
+      assertEquals(after.status, 401);
     } finally {
       kv.close();
     }
@@ -264,19 +251,15 @@ Deno.test("identity CLI: token create/list/revoke and user add/list/remove round
 });
 
 Deno.test("identity: the static --token admin keeps the default roles, so a rule for `user` still admits it", async () => {
-  const server = await startServer({
+  await using server = await startServer({
     args: ["--token", "a-static-token-of-24-chars"],
     policy: { tools: { get_time: { roles: ["user"] } } },
   });
+  const admin = await connect(server, "a-static-token-of-24-chars");
   try {
-    const admin = await connect(server, "a-static-token-of-24-chars");
-    try {
-      const r = envelopeOf(await admin.callTool({ name: "get_time", arguments: {} }));
-      assertEquals(r.policy_verdict, "SEAL", JSON.stringify(r._constitutional.reasons));
-    } finally {
-      await admin.close();
-    }
+    const r = envelopeOf(await admin.callTool({ name: "get_time", arguments: {} }));
+    assertEquals(r.policy_verdict, "SEAL", JSON.stringify(r._constitutional.reasons));
   } finally {
-    await server.close();
+    await admin.close();
   }
 });

@@ -18,7 +18,7 @@ import { parseUpstreams } from "../../src/gateway/mod.ts";
 import { createToken } from "../../src/identity/mod.ts";
 import { connectModernAs, connectV1As, envelopeOf } from "../_helpers/client.ts";
 import { startServer, type TestServer } from "../_helpers/server.ts";
-import { type HttpUpstream, startEverything } from "../_helpers/upstreams.ts";
+import { startEverything } from "../_helpers/upstreams.ts";
 
 Deno.test("rbac: tool globs match by * and ? only, in linear time", () => {
   const cases: [string, string, boolean][] = [
@@ -129,91 +129,84 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    let upstream: HttpUpstream | undefined;
-    let server: TestServer | undefined;
-    try {
-      upstream = await startEverything("streamableHttp");
-      server = await startServer({
-        policy: POLICY,
-        upstreams: parseUpstreams(
-          JSON.stringify([{ name: "ev", transport: "streamable-http", url: upstream.url }]),
-        ),
-      });
-      const alice = await createToken(server.kv, { name: "alice", roles: ["ops"] });
-      const bob = await createToken(server.kv, { name: "bob", roles: ["dev"] });
+    await using upstream = await startEverything("streamableHttp");
+    await using server = await startServer({
+      policy: POLICY,
+      upstreams: parseUpstreams(
+        JSON.stringify([{ name: "ev", transport: "streamable-http", url: upstream.url }]),
+      ),
+    });
+    const alice = await createToken(server.kv, { name: "alice", roles: ["ops"] });
+    const bob = await createToken(server.kv, { name: "bob", roles: ["dev"] });
 
-      const names = async (client: { listTools(): Promise<{ tools: { name: string }[] }> }) =>
-        (await client.listTools()).tools.map((t) => t.name).sort();
+    const names = async (client: { listTools(): Promise<{ tools: { name: string }[] }> }) =>
+      (await client.listTools()).tools.map((t) => t.name).sort();
 
-      for (const connect of [v1, v2]) {
-        const a: any = await connect(server, alice.secret);
-        const b: any = await connect(server, bob.secret);
-        try {
-          const era = connect === v1 ? "2025 session" : "2026-07-28";
-          const aNames = await names(a);
-          assert.ok(aNames.includes("get_time") && aNames.includes("calculate"), era);
-          assert.ok(aNames.includes("ev__echo") && aNames.includes("ev__get-sum"), era);
-          assert.ok(!aNames.includes("ev__get-env"), `${era}: deny wins over ev__*`);
-          assert.ok(!aNames.includes("fetch_content"), `${era}: ungranted own tool hidden`);
-          assert.deepEqual(await names(b), ["ev__echo", "get_time"], era);
+    for (const connect of [v1, v2]) {
+      const a: any = await connect(server, alice.secret);
+      const b: any = await connect(server, bob.secret);
+      try {
+        const era = connect === v1 ? "2025 session" : "2026-07-28";
+        const aNames = await names(a);
+        assert.ok(aNames.includes("get_time") && aNames.includes("calculate"), era);
+        assert.ok(aNames.includes("ev__echo") && aNames.includes("ev__get-sum"), era);
+        assert.ok(!aNames.includes("ev__get-env"), `${era}: deny wins over ev__*`);
+        assert.ok(!aNames.includes("fetch_content"), `${era}: ungranted own tool hidden`);
+        assert.deepEqual(await names(b), ["ev__echo", "get_time"], era);
 
-          // Allowed calls run; the rest are VOID with the reason, nothing executed.
-          const ok: any = await b.callTool({ name: "ev__echo", arguments: { message: "hi" } });
-          assert.equal(ok.content[0].text, "Echo: hi", era);
-          assert.equal(ok._meta["warden/governance"].policy_verdict, "SEAL", era);
-          const sum: any = await b.callTool({ name: "ev__get-sum", arguments: { a: 1, b: 2 } });
-          const gov = sum._meta?.["warden/governance"] ?? envelopeOf(sum);
-          assert.equal(gov.policy_verdict, "VOID", `${era}: ${JSON.stringify(sum)}`);
-          assert.match(
-            JSON.stringify(sum),
-            /principal bob \(roles: dev\) holds no role granting ev__get-sum/,
-            era,
-          );
-          assert.doesNotMatch(JSON.stringify(sum), /"3"|: 3\b/, `${era}: the upstream never ran`);
-          const calc = envelopeOf(
-            await b.callTool({ name: "calculate", arguments: { expression: "2+3" } }) as any,
-          );
-          assert.equal(calc.policy_verdict, "VOID", era);
-          assert.match(calc.message + JSON.stringify(calc), /holds no role granting calculate/);
-          const env: any = await a.callTool({ name: "ev__get-env", arguments: {} });
-          assert.match(
-            JSON.stringify(env),
-            /principal alice \(roles: ops\) is denied ev__get-env by role ops/,
-            era,
-          );
-          const bad = await entryAt(server, calc._constitutional.vault.index);
-          assert.equal(bad.principal, "bob", "the refusal is sealed under the caller's name");
+        // Allowed calls run; the rest are VOID with the reason, nothing executed.
+        const ok: any = await b.callTool({ name: "ev__echo", arguments: { message: "hi" } });
+        assert.equal(ok.content[0].text, "Echo: hi", era);
+        assert.equal(ok._meta["warden/governance"].policy_verdict, "SEAL", era);
+        const sum: any = await b.callTool({ name: "ev__get-sum", arguments: { a: 1, b: 2 } });
+        const gov = sum._meta?.["warden/governance"] ?? envelopeOf(sum);
+        assert.equal(gov.policy_verdict, "VOID", `${era}: ${JSON.stringify(sum)}`);
+        assert.match(
+          JSON.stringify(sum),
+          /principal bob \(roles: dev\) holds no role granting ev__get-sum/,
+          era,
+        );
+        assert.doesNotMatch(JSON.stringify(sum), /"3"|: 3\b/, `${era}: the upstream never ran`);
+        const calc = envelopeOf(
+          await b.callTool({ name: "calculate", arguments: { expression: "2+3" } }) as any,
+        );
+        assert.equal(calc.policy_verdict, "VOID", era);
+        assert.match(calc.message + JSON.stringify(calc), /holds no role granting calculate/);
+        const env: any = await a.callTool({ name: "ev__get-env", arguments: {} });
+        assert.match(
+          JSON.stringify(env),
+          /principal alice \(roles: ops\) is denied ev__get-env by role ops/,
+          era,
+        );
+        const bad = await entryAt(server, calc._constitutional.vault.index);
+        assert.equal(bad.principal, "bob", "the refusal is sealed under the caller's name");
 
-          // The schemas resource lists only the reader's tools.
-          const res: any = await b.readResource({ uri: "arifos://aaa/schemas" });
-          assert.deepEqual(Object.keys(JSON.parse(res.contents[0].text).tools).sort(), [
-            "ev__echo",
-            "get_time",
-          ]);
-        } finally {
-          await a.close();
-          await b.close();
-        }
+        // The schemas resource lists only the reader's tools.
+        const res: any = await b.readResource({ uri: "arifos://aaa/schemas" });
+        assert.deepEqual(Object.keys(JSON.parse(res.contents[0].text).tools).sort(), [
+          "ev__echo",
+          "get_time",
+        ]);
+      } finally {
+        await a.close();
+        await b.close();
       }
-
-      // GET /tools is filtered the same way.
-      const listed = async (secret: string) => {
-        const res = await fetch(`${server!.url}/tools`, {
-          headers: { authorization: `Bearer ${secret}` },
-        });
-        assert.equal(res.status, 200);
-        return ((await res.json()).tools as { name: string }[]).map((t) => t.name).sort();
-      };
-      assert.deepEqual(await listed(bob.secret), ["ev__echo", "get_time"]);
-      assert.ok((await listed(alice.secret)).includes("ev__get-sum"));
-
-      // An unauthenticated loopback caller is `anonymous` with default_roles (["user"]),
-      // which this policy does not define: it may list and call nothing.
-      const anon = await fetch(`${server.url}/tools`);
-      assert.deepEqual((await anon.json()).tools, []);
-    } finally {
-      await server?.close();
-      await upstream?.stop();
     }
+
+    // GET /tools is filtered the same way.
+    const listed = async (secret: string) => {
+      const res = await fetch(`${server!.url}/tools`, {
+        headers: { authorization: `Bearer ${secret}` },
+      });
+      assert.equal(res.status, 200);
+      return ((await res.json()).tools as { name: string }[]).map((t) => t.name).sort();
+    };
+    assert.deepEqual(await listed(bob.secret), ["ev__echo", "get_time"]);
+    assert.ok((await listed(alice.secret)).includes("ev__get-sum"));
+
+    // An unauthenticated loopback caller is `anonymous` with default_roles (["user"]),
+    // which this policy does not define: it may list and call nothing.
+    const anon = await fetch(`${server.url}/tools`);
+    assert.deepEqual((await anon.json()).tools, []);
   },
 });

@@ -57,25 +57,21 @@ async function resume(server: TestServer, sessionId: string, lastEventId: string
 }
 
 Deno.test("resumability: a client reconnecting with Last-Event-ID gets the response it missed", async () => {
-  const server = await startServer({ extraTools: testTools });
-  try {
-    const { sessionId } = await initializeRaw(server.url, "2025-11-25");
-    const primingId = await startAndDisconnect(server, sessionId);
-    await new Promise((r) => setTimeout(r, 500)); // the tool finishes while nobody listens
-    const events = await resume(server, sessionId, primingId);
-    const reply = events.find((e) => (e.data as { id?: number }).id === 42);
-    assert.ok(reply, "the missed reply was replayed");
-    assert.ok(reply.id, "replayed events carry their ids");
-    assert.deepEqual(
-      (reply.data as { result: { structuredContent: { data: unknown } } }).result.structuredContent
-        .data,
-      {
-        slept_ms: 300,
-      },
-    );
-  } finally {
-    await server.close();
-  }
+  await using server = await startServer({ extraTools: testTools });
+  const { sessionId } = await initializeRaw(server.url, "2025-11-25");
+  const primingId = await startAndDisconnect(server, sessionId);
+  await new Promise((r) => setTimeout(r, 500)); // the tool finishes while nobody listens
+  const events = await resume(server, sessionId, primingId);
+  const reply = events.find((e) => (e.data as { id?: number }).id === 42);
+  assert.ok(reply, "the missed reply was replayed");
+  assert.ok(reply.id, "replayed events carry their ids");
+  assert.deepEqual(
+    (reply.data as { result: { structuredContent: { data: unknown } } }).result.structuredContent
+      .data,
+    {
+      slept_ms: 300,
+    },
+  );
 });
 
 Deno.test("resumability: another process sharing the KV replays the missed events", async () => {
@@ -100,53 +96,45 @@ Deno.test("resumability: another process sharing the KV replays the missed event
 });
 
 Deno.test("resumability: a malformed Last-Event-ID is refused with 400", async () => {
-  const server = await startServer();
-  try {
-    const { sessionId } = await initializeRaw(server.url, "2025-11-25");
-    const res = await fetch(`${server.url}/mcp`, {
-      headers: {
-        accept: "text/event-stream",
-        "mcp-session-id": sessionId,
-        "last-event-id": "../../etc/passwd",
-      },
-    });
-    assert.equal(res.status, 400);
-    await res.body?.cancel();
-  } finally {
-    await server.close();
-  }
+  await using server = await startServer();
+  const { sessionId } = await initializeRaw(server.url, "2025-11-25");
+  const res = await fetch(`${server.url}/mcp`, {
+    headers: {
+      accept: "text/event-stream",
+      "mcp-session-id": sessionId,
+      "last-event-id": "../../etc/passwd",
+    },
+  });
+  assert.equal(res.status, 400);
+  await res.body?.cancel();
 });
 
 Deno.test("resumability: stored events are bounded per session", async () => {
-  const server = await startServer({ args: ["--max-events", "20"] });
-  try {
-    const { sessionId } = await initializeRaw(server.url, "2025-11-25");
-    for (let i = 0; i < 60; i++) {
-      const res = await fetch(`${server.url}/mcp`, {
-        method: "POST",
-        headers: {
-          accept: ACCEPT_BOTH,
-          "content-type": "application/json",
-          "mcp-session-id": sessionId,
-          "mcp-protocol-version": "2025-11-25",
-        },
-        body: JSON.stringify({
-          jsonrpc: "2.0",
-          id: i + 1,
-          method: "tools/call",
-          params: { name: "calculate", arguments: { expression: `${i}+1` } },
-        }),
-      });
-      await res.text();
-    }
-    let stored = 0;
-    for await (const e of server.kv.list({ prefix: ["mcp_event", sessionId] })) {
-      if (e.key.length === 3) stored++;
-    }
-    // 120 events were written (a priming event and a reply per call); pruning keeps
-    // the newest 20, running every 10 writes.
-    assert.ok(stored >= 20 && stored < 30, `stored ${stored}`);
-  } finally {
-    await server.close();
+  await using server = await startServer({ args: ["--max-events", "20"] });
+  const { sessionId } = await initializeRaw(server.url, "2025-11-25");
+  for (let i = 0; i < 60; i++) {
+    const res = await fetch(`${server.url}/mcp`, {
+      method: "POST",
+      headers: {
+        accept: ACCEPT_BOTH,
+        "content-type": "application/json",
+        "mcp-session-id": sessionId,
+        "mcp-protocol-version": "2025-11-25",
+      },
+      body: JSON.stringify({
+        jsonrpc: "2.0",
+        id: i + 1,
+        method: "tools/call",
+        params: { name: "calculate", arguments: { expression: `${i}+1` } },
+      }),
+    });
+    await res.text();
   }
+  let stored = 0;
+  for await (const e of server.kv.list({ prefix: ["mcp_event", sessionId] })) {
+    if (e.key.length === 3) stored++;
+  }
+  // 120 events were written (a priming event and a reply per call); pruning keeps
+  // the newest 20, running every 10 writes.
+  assert.ok(stored >= 20 && stored < 30, `stored ${stored}`);
 });

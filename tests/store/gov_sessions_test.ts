@@ -75,35 +75,31 @@ Deno.test("gov sessions: intent, actor, claims and notes are redacted before the
 });
 
 Deno.test("recall_memory returns the caller's own sessions past 200 of another principal's, and none of theirs", async () => {
-  const server = await startServer();
-  try {
-    const reg = server.app.registry;
-    for (let n = 0; n < 250; n++) {
-      const s = early("bob", n);
-      await server.kv.set(govSessionKey(s.id), s);
-    }
-    const bob = await reg.call("anchor_session", { query: "bob's zebrafish secrets" }, {
-      principal: "bob",
-    });
-    assert.equal(bob.envelope?.status, "OK");
-    const a = await reg.call("anchor_session", { query: "alice studies zebrafish" }, {
-      principal: "alice",
-    });
-    const aliceSession = (a.envelope as any).data.session_id;
-    const recall = await reg.call("recall_memory", {
-      current_thought_vector: "zebrafish",
-      depth: 50,
-    }, { principal: "alice" });
-    const items = (recall.envelope as any).data.items as any[];
-    assert.ok(items.some((i) => i.id === aliceSession), JSON.stringify(items));
-    assert.ok(!JSON.stringify(items).includes("bob"), JSON.stringify(items));
-    const search = await reg.call("search_reality", { query: "zebrafish" }, {
-      principal: "alice",
-    });
-    const results = (search.envelope as any).data.results as any[];
-    assert.ok(results.length > 0);
-    assert.ok(!JSON.stringify(results).includes("bob"), JSON.stringify(results));
-  } finally {
-    await server.close();
+  await using server = await startServer();
+  const reg = server.app.registry;
+  for (let n = 0; n < 250; n++) {
+    const s = early("bob", n);
+    await server.kv.set(govSessionKey(s.id), s);
   }
+  const bob = await reg.call("anchor_session", { query: "bob's zebrafish secrets" }, {
+    principal: "bob",
+  });
+  assert.equal(bob.envelope?.status, "OK");
+  const a = await reg.call("anchor_session", { query: "alice studies zebrafish" }, {
+    principal: "alice",
+  });
+  const aliceSession = (a.envelope as any).data.session_id;
+  const recall = await reg.call("recall_memory", {
+    current_thought_vector: "zebrafish",
+    depth: 50,
+  }, { principal: "alice" });
+  const items = (recall.envelope as any).data.items as any[];
+  assert.ok(items.some((i) => i.id === aliceSession), JSON.stringify(items));
+  assert.ok(!JSON.stringify(items).includes("bob"), JSON.stringify(items));
+  const search = await reg.call("search_reality", { query: "zebrafish" }, {
+    principal: "alice",
+  });
+  const results = (search.envelope as any).data.results as any[];
+  assert.ok(results.length > 0);
+  assert.ok(!JSON.stringify(results).includes("bob"), JSON.stringify(results));
 });
