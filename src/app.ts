@@ -793,6 +793,7 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
     newMcpServer,
     async close() {
       clearInterval(reaper);
+      oauth?.close();
       clearInterval(checkpointer);
       usageSummary.close();
       await gateway.close();

@@ -12,7 +12,7 @@
 import { timingSafeEqual } from "node:crypto";
 import { Hono } from "hono";
 import type { Context } from "hono";
-import { exportJWK, generateKeyPair, jwtVerify, SignJWT } from "jose";
+import { exportJWK, generateKeyPair, importJWK, jwtVerify, SignJWT } from "jose";
 import type { CryptoKey, JWK } from "jose";
 import {
   type ClientRecord,
@@ -59,6 +59,8 @@ export interface OAuthServer {
   resourceMetadataUrl(): string;
   /** Verifies a bearer access token for this resource; null when invalid, expired or revoked. */
   verify(token: string): Promise<AccessClaims | null>;
+  /** Stops renewing this process's published verification key. */
+  close(): void;
 }
 
 const CODE_TTL_MS = 60_000;
@@ -238,11 +240,39 @@ export async function createOAuthServer(opts: OAuthOptions): Promise<OAuthServer
   const refreshTtlMs = (opts.refreshTtlS ?? 30 * 86_400) * 1000;
   const maxBody = opts.maxBodyBytes ?? MAX_META_BYTES;
   const cimdAllow = opts.cimdAllowHosts ?? [];
-  // The signing key lives in memory only: tokens are short-lived, a restart
-  // invalidates them and clients refresh. It never reaches KV or the logs.
+  // Each process signs with its own key, which lives in its memory only and
+  // never reaches KV or the logs. Its PUBLIC key is published in KV (renewed
+  // while the process lives, kept an access token's lifetime after), so a
+  // token minted by one instance or worker verifies at every other sharing
+  // the KV, and the JWKS lists every live instance's key.
   const { privateKey, publicKey } = await generateKeyPair("ES256", { extractable: false });
   const kid = randomToken(8);
   const publicJwk: JWK = { ...(await exportJWK(publicKey)), kid, alg: "ES256", use: "sig" };
+  const keyTtlMs = (accessTtl + 120) * 1000;
+  const publishKey = () =>
+    store.putVerificationKey(kid, publicJwk as Record<string, unknown>, keyTtlMs);
+  await publishKey();
+  const republish = setInterval(() => {
+    publishKey().catch(() => {/* retried on the next tick; the key lives keyTtlMs */});
+  }, Math.max(1000, Math.floor(keyTtlMs / 3)));
+  const peerKeys = new Map<string, CryptoKey>();
+  async function keyFor(header: { kid?: string }): Promise<CryptoKey> {
+    if (header.kid === kid) return publicKey;
+    if (typeof header.kid !== "string" || !/^[A-Za-z0-9_-]{1,64}$/.test(header.kid)) {
+      throw new Error("unknown key");
+    }
+    const cached = peerKeys.get(header.kid);
+    if (cached) return cached;
+    const jwk = await store.getVerificationKey(header.kid);
+    if (!jwk || jwk.kty !== "EC" || jwk.crv !== "P-256") throw new Error("unknown key");
+    const key = await importJWK(
+      { kty: "EC", crv: "P-256", x: jwk.x as string, y: jwk.y as string },
+      "ES256",
+    ) as CryptoKey;
+    if (peerKeys.size >= 256) peerKeys.delete(peerKeys.keys().next().value!);
+    peerKeys.set(header.kid, key);
+    return key;
+  }
   const issuer = () => opts.issuer().replace(/\/+$/, "");
   const resource = () => `${issuer()}/mcp`;
 
@@ -449,7 +479,11 @@ export async function createOAuthServer(opts: OAuthOptions): Promise<OAuthServer
   app.get("/.well-known/openid-configuration", (c) => c.json(asMetadata()));
   app.get("/.well-known/oauth-protected-resource/mcp", (c) => c.json(prMetadata()));
   app.get("/.well-known/oauth-protected-resource", (c) => c.json(prMetadata()));
-  app.get("/.well-known/jwks.json", (c) => c.json({ keys: [publicJwk] }));
+  app.get("/.well-known/jwks.json", async (c) => {
+    const published = await store.listVerificationKeys().catch(() => []);
+    const others = published.filter((k) => k.kid !== kid);
+    return c.json({ keys: [publicJwk, ...others] });
+  });
 
   app.post("/register", async (c) => {
     const type = c.req.header("content-type") ?? "";
@@ -785,7 +819,7 @@ export async function createOAuthServer(opts: OAuthOptions): Promise<OAuthServer
     token: string,
   ): Promise<(AccessClaims & { fam: string }) | null> {
     try {
-      const { payload } = await jwtVerify(token, publicKey, {
+      const { payload } = await jwtVerify(token, keyFor, {
         issuer: issuer(),
         audience: resource(),
         algorithms: ["ES256"],
@@ -808,6 +842,7 @@ export async function createOAuthServer(opts: OAuthOptions): Promise<OAuthServer
 
   return {
     routes: app,
+    close: () => clearInterval(republish),
     resource,
     resourceMetadataUrl: () => `${issuer()}/.well-known/oauth-protected-resource/mcp`,
     async verify(token) {

@@ -75,6 +75,28 @@ export function digest(secret: string): string {
 export class OAuthStore {
   constructor(private readonly kv: Deno.Kv) {}
 
+  /** Publishes one process's token-verification key (public, never a private key). */
+  async putVerificationKey(
+    kid: string,
+    jwk: Record<string, unknown>,
+    ttlMs: number,
+  ): Promise<void> {
+    await this.kv.set([P, "jwk", kid], jwk, { expireIn: ttlMs });
+  }
+  async getVerificationKey(kid: string): Promise<Record<string, unknown> | null> {
+    return (await this.kv.get<Record<string, unknown>>([P, "jwk", kid])).value;
+  }
+  /** Every live process's verification key (at most `limit`). */
+  async listVerificationKeys(limit = 64): Promise<Record<string, unknown>[]> {
+    const out: Record<string, unknown>[] = [];
+    for await (
+      const e of this.kv.list<Record<string, unknown>>({ prefix: [P, "jwk"] }, { limit })
+    ) {
+      out.push(e.value);
+    }
+    return out;
+  }
+
   async putClient(c: ClientRecord, ttlMs: number): Promise<void> {
     await this.kv.set([P, "client", c.client_id], c, { expireIn: ttlMs });
   }

@@ -97,7 +97,8 @@ export async function startServer(
   const ac = new AbortController();
   const { promise: listening, resolve } = Promise.withResolvers<number>();
   const server = Deno.serve({
-    port: 0,
+    // An ephemeral port unless `args` names one (a later --port wins).
+    port: config.port,
     hostname: "127.0.0.1",
     signal: ac.signal,
     onListen: ({ port }) => resolve(port),

@@ -10,6 +10,7 @@ const assertEquals = (a: unknown, b: unknown, m?: string) => assert.deepStrictEq
 const assertMatch = (s: string, r: RegExp) => assert.match(s, r);
 import { startServer, type TestServer } from "../_helpers/server.ts";
 import { browse, pkce } from "./_browser.ts";
+import { freePort } from "../_helpers/upstreams.ts";
 
 const USER = { username: "alice", password: "correct horse battery staple" };
 const verifyPassword = (name: string, pw: string) =>
@@ -522,5 +523,55 @@ Deno.test("oauth: client ID metadata documents in private ranges, oversized or l
   } finally {
     ac.abort();
     await docServer.finished;
+  }
+});
+
+Deno.test("oauth: a token minted by one instance verifies at another sharing the KV (--workers, scale-out); private keys never in KV", async () => {
+  const kv = await Deno.openKv(":memory:");
+  // Both instances answer for one issuer (as behind one public URL): the first one's address.
+  const port = freePort();
+  const issuer = `http://127.0.0.1:${port}`;
+  const args = ["--auth", "oauth", "--issuer", issuer];
+  const a = await startServer({ args: [...args, "--port", String(port)], kv, verifyPassword });
+  const b = await startServer({ args, kv, verifyPassword });
+  try {
+    const reg = await register(a);
+    assertEquals(reg.status, 201);
+    const clientId = reg.body.client_id as string;
+    const { location, verifier } = await codeFor(a, clientId, { resource: `${issuer}/mcp` });
+    const t = await token(a, {
+      grant_type: "authorization_code",
+      code: location.searchParams.get("code")!,
+      code_verifier: verifier,
+      redirect_uri: REDIRECT,
+      client_id: clientId,
+      resource: `${issuer}/mcp`,
+    });
+    assertEquals(t.status, 200, JSON.stringify(t.body));
+    for (const s of [a, b]) {
+      const res = await fetch(`${s.url}/tools`, {
+        headers: { authorization: `Bearer ${t.body.access_token}` },
+      });
+      await res.body?.cancel();
+      assertEquals(res.status, 200, s === a ? "the issuing instance" : "the other instance");
+    }
+    // Each instance's JWKS lists both public keys; KV holds no private key material.
+    const jwks = await json(await fetch(`${b.url}/.well-known/jwks.json`));
+    assertEquals(jwks.body.keys.length, 2);
+    for (const k of jwks.body.keys) assertEquals(k.d, undefined);
+    for await (const e of kv.list({ prefix: [] })) {
+      const text = JSON.stringify(e.value, (_k, v) => typeof v === "bigint" ? String(v) : v);
+      assert(!/"d":"/.test(text ?? ""), `private JWK material under ${JSON.stringify(e.key)}`);
+    }
+    // A token signed by a key nobody published is refused.
+    const [h, p] = t.body.access_token.split(".");
+    const forged = `${h.slice(0, -2)}xx.${p}.${"A".repeat(86)}`;
+    const bad = await fetch(`${b.url}/tools`, { headers: { authorization: `Bearer ${forged}` } });
+    await bad.body?.cancel();
+    assertEquals(bad.status, 401);
+  } finally {
+    await a.close();
+    await b.close();
+    kv.close();
   }
 });
