@@ -1,0 +1,183 @@
+/**
+ * Soak (issue 13): SOAK_CALLS (default 100,000) sealed `calculate` calls on
+ * ONE 2025 session, in SSE and in JSON response mode, against a real Warden
+ * process (default configuration otherwise: all floors, sealed, resumable;
+ * F5's limits lifted — one load generator is one principal). Reports the
+ * server's RSS (from /proc) after a warm-up and at the end, and the growth
+ * between them; the target is ≤ 40 MB per mode. A script, not a timed test:
+ *
+ *   deno run -A tests/bench/soak.ts            # both modes
+ *   SOAK_CALLS=20000 SOAK_MODES=sse deno run -A tests/bench/soak.ts
+ */
+const CALLS = Number(Deno.env.get("SOAK_CALLS") ?? 100_000);
+const WARMUP = Math.min(5_000, Math.floor(CALLS / 10));
+const CONCURRENCY = Number(Deno.env.get("SOAK_CONCURRENCY") ?? 8);
+const MODES = (Deno.env.get("SOAK_MODES") ?? "sse,json").split(",");
+const MAIN = new URL("../../main.ts", import.meta.url).pathname;
+const ACCEPT = "application/json, text/event-stream";
+
+function rssMb(pid: number): number {
+  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  return kb / 1024;
+}
+
+async function start(mode: string, dir: string) {
+  await Deno.writeTextFile(
+    `${dir}/policy.json`,
+    JSON.stringify({
+      rate_limits: {
+        per_principal_per_minute: 0,
+        per_tool_per_minute: 0,
+        max_concurrent_per_principal: 0,
+      },
+    }),
+  );
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      ...(Deno.env.get("SOAK_V8_FLAGS") ? [`--v8-flags=${Deno.env.get("SOAK_V8_FLAGS")}`] : []),
+      MAIN,
+      "serve",
+      "--port",
+      "0",
+      "--kv",
+      `${dir}/soak.db`,
+      "--policy",
+      `${dir}/policy.json`,
+      "--response-mode",
+      mode,
+      "--log-level",
+      "warn",
+    ],
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  let buf = "";
+  while (true) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`server exited: ${buf}`);
+    buf += value;
+    const m = /"msg":"listening","url":"([^"]+)"/.exec(buf);
+    if (m) {
+      (async () => {
+        while (!(await reader.read()).done) { /* drain */ }
+      })();
+      return { child, url: m[1] };
+    }
+  }
+}
+
+async function post(url: string, session: string | undefined, body: unknown) {
+  const res = await fetch(url, {
+    method: "POST",
+    headers: {
+      "content-type": "application/json",
+      accept: ACCEPT,
+      ...(session ? { "mcp-session-id": session, "mcp-protocol-version": "2025-11-25" } : {}),
+    },
+    body: JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { res, text };
+}
+
+async function soak(mode: string) {
+  const dir = await Deno.makeTempDir();
+  const { child, url } = await start(mode, dir);
+  try {
+    const init = await post(url, undefined, {
+      jsonrpc: "2.0",
+      id: 0,
+      method: "initialize",
+      params: {
+        protocolVersion: "2025-11-25",
+        capabilities: {},
+        clientInfo: { name: "soak", version: "1" },
+      },
+    });
+    const session = init.res.headers.get("mcp-session-id")!;
+    await post(url, session, { jsonrpc: "2.0", method: "notifications/initialized" });
+    let next = 1;
+    let errors = 0;
+    let firstError = "";
+    const run = async (count: number) => {
+      const end = next + count;
+      await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
+        while (next < end) {
+          const id = next++;
+          const { text } = await post(url, session, {
+            jsonrpc: "2.0",
+            id,
+            method: "tools/call",
+            params: { name: "calculate", arguments: { expression: `${id % 997}+1` } },
+          });
+          if (!text.includes('"SEAL"')) {
+            errors++;
+            firstError ||= text.slice(0, 300);
+          }
+        }
+      }));
+    };
+    const heap = async () => {
+      const { text } = await post(url, session, {
+        jsonrpc: "2.0",
+        id: next++,
+        method: "tools/call",
+        params: { name: "check_vital", arguments: {} },
+      });
+      const m = /heap_used\\?":\s*(\d+)/.exec(text);
+      return m ? Number(m[1]) / 1048576 : NaN;
+    };
+    await run(WARMUP);
+    const before = rssMb(child.pid);
+    const heapBefore = await heap();
+    const started = performance.now();
+    await run(CALLS);
+    const seconds = (performance.now() - started) / 1000;
+    const after = rssMb(child.pid);
+    const heapAfter = await heap();
+    return {
+      mode,
+      calls: CALLS,
+      seconds,
+      before,
+      after,
+      heapBefore,
+      heapAfter,
+      errors,
+      firstError,
+    };
+  } finally {
+    child.kill("SIGTERM");
+    await child.status;
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+const rows = [];
+for (const mode of MODES) {
+  const r = await soak(mode);
+  console.error(
+    `${r.mode}: ${r.calls} calls in ${r.seconds.toFixed(0)} s, RSS ${r.before.toFixed(1)} → ${
+      r.after.toFixed(1)
+    } MB (${(r.after - r.before).toFixed(1)} MB), JS heap used ${r.heapBefore.toFixed(1)} → ${
+      r.heapAfter.toFixed(1)
+    } MB, ${r.errors} errors ${r.firstError}`,
+  );
+  rows.push(r);
+}
+console.log("| mode | calls | s | RSS after warm-up MB | RSS at end MB | growth MB | target |");
+console.log("|---|---|---|---|---|---|---|");
+for (const r of rows) {
+  const growth = r.after - r.before;
+  console.log(
+    `| ${r.mode} | ${r.calls} | ${r.seconds.toFixed(0)} | ${r.before.toFixed(1)} | ${
+      r.after.toFixed(1)
+    } | ${growth.toFixed(1)} | ≤ 40 ${growth <= 40 ? "✓" : "✗"} |`,
+  );
+}
+if (rows.some((r) => r.errors > 0)) Deno.exit(1);
