@@ -18,7 +18,13 @@ import { redact } from "./pii.ts";
 import { type Policy, toolPermission } from "./policy.ts";
 import { principalFields, rolesFor } from "./roles.ts";
 import type { RateLimiter, RateSubject } from "./rates.ts";
-import { boundReasons, boundText, MAX_RECORDED_NAME, unrecordableCall } from "./sealable.ts";
+import {
+  boundReasons,
+  boundRedacted,
+  boundText,
+  MAX_RECORDED_NAME,
+  unrecordableCall,
+} from "./sealable.ts";
 import type { CallFacts, Claim, FloorId, FloorResult, RateFacts, ToolFacts } from "./types.ts";
 import { floorScores, synthesize, type Telemetry, telemetry, type Verdict } from "./verdict.ts";
 
@@ -334,7 +340,7 @@ export function createGovernance(deps: GovernanceDeps): Governance {
       session: req.sessionId ?? null,
       principal: boundText(req.principal, MAX_RECORDED_NAME),
       transport: req.transport,
-      tool: boundText(req.tool, MAX_RECORDED_NAME),
+      tool: boundRedacted(req.tool, MAX_RECORDED_NAME),
       // A gateway call names the upstream, its version and the definition it ran against.
       ...(tool.upstream !== undefined
         ? {
@@ -395,7 +401,7 @@ export function createGovernance(deps: GovernanceDeps): Governance {
       session: req.sessionId === undefined ? null : boundText(req.sessionId, MAX_RECORDED_NAME),
       principal: boundText(req.principal, MAX_RECORDED_NAME),
       transport: boundText(req.transport, 40),
-      tool: boundText(req.tool, MAX_RECORDED_NAME),
+      tool: boundRedacted(req.tool, MAX_RECORDED_NAME),
       outcome: "not_executed",
       verdict: verdict.verdict,
       failed: verdict.failed,
@@ -492,7 +498,7 @@ export function createGovernance(deps: GovernanceDeps): Governance {
         // The floors judge a placeholder: the real arguments are never walked.
         // The refusal counts against the rate limits like any call (under a bounded tool name).
         using admission = await rates.acquire(
-          rateSubject({ ...request, call: { ...req, tool: boundText(req.tool, 128) } }),
+          rateSubject({ ...request, call: { ...req, tool: boundRedacted(req.tool, 128) } }),
         );
         const floors = evaluatePre({
           call: await facts({ ...request, call: { ...req, arguments: {}, claims: undefined } }),
@@ -593,7 +599,7 @@ export function createGovernance(deps: GovernanceDeps): Governance {
                 session: req.sessionId ?? null,
                 principal: boundText(req.principal, MAX_RECORDED_NAME),
                 transport: req.transport,
-                tool: boundText(req.tool, MAX_RECORDED_NAME),
+                tool: boundRedacted(req.tool, MAX_RECORDED_NAME),
                 policy_sha256: deps.policyHash,
                 ...(hold ? { hold_id: hold.id } : {}),
               }, { digests: { args_sha256: redact(req.recorded ?? req.arguments ?? {}).value } });
@@ -726,7 +732,7 @@ export function createGovernance(deps: GovernanceDeps): Governance {
           } catch (e) {
             // Never leave a call unrecorded: fall back to the minimal form.
             logger.error("cannot seal the full record of a call; sealing a minimal one", {
-              tool: boundText(req.tool, MAX_RECORDED_NAME),
+              tool: boundRedacted(req.tool, MAX_RECORDED_NAME),
               error: e,
             });
             vault = await seal(

@@ -5,6 +5,7 @@
  * without recursion so a deep value is refused with a reason instead of
  * overflowing the stack.
  */
+import { redactText } from "./pii.ts";
 
 /** Arguments nested deeper than this are refused before anything looks inside them. */
 export const MAX_ARGUMENT_DEPTH = 64;
@@ -19,9 +20,21 @@ export function boundText(text: string, max: number): string {
   return text.length > max ? `${cut}…(${text.length} chars)` : cut;
 }
 
-/** At most 20 reasons of at most 500 characters each; the rest counted. */
+/**
+ * `text` with F6's secrets and PII replaced by their placeholders, then bounded like
+ * {@link boundText}: for caller-chosen text the vault keeps (an unknown tool's name, a reason
+ * quoting it). Redacted before the cut (with room for a secret straddling it), so no
+ * half-secret survives; the count in the suffix is of the text as sent.
+ */
+export function boundRedacted(text: string, max: number): string {
+  const head = redactText(text.length > max + 512 ? text.slice(0, max + 512) : text).text;
+  const cut = head.length > max ? head.slice(0, max).toWellFormed() : head.toWellFormed();
+  return text.length > max || head.length > max ? `${cut}…(${text.length} chars)` : cut;
+}
+
+/** At most 20 reasons of at most 500 characters each, redacted; the rest counted. */
 export function boundReasons(reasons: readonly string[]): string[] {
-  const out = reasons.slice(0, MAX_REASONS).map((r) => boundText(String(r), MAX_REASON));
+  const out = reasons.slice(0, MAX_REASONS).map((r) => boundRedacted(String(r), MAX_REASON));
   if (reasons.length > MAX_REASONS) out.push(`… and ${reasons.length - MAX_REASONS} more`);
   return out;
 }

@@ -121,3 +121,18 @@ Deno.test("retained text: log lines, refused hold decisions and elicitation answ
     await server.close();
   }
 });
+
+Deno.test("retained text: an unknown tool's name is sealed redacted, in its record and its reasons", async () => {
+  const server = await startServer();
+  try {
+    const { client } = await connectStreamable(server.url);
+    // The caller is told about its own name (-32602); the vault keeps it redacted.
+    await assert.rejects(client.callTool({ name: GITHUB, arguments: {} }), /Unknown tool/);
+    const sealed = await ledgerText(server);
+    assert.match(sealed, /"tool":"\[REDACTED:api_key\]"/);
+    assert.ok(!sealed.includes(GITHUB.slice(0, 16)), "the unknown tool's name was sealed as sent");
+    await client.close();
+  } finally {
+    await server.close();
+  }
+});
