@@ -184,10 +184,11 @@ export function createKvLimiter(kv: Deno.Kv, options: KvLimiterOptions): RateLim
       ? limits.principals[principal]
       : undefined;
     const counters: Counter[] = [];
+    // An unauthenticated caller on this machine (exempt_loopback) is not throttled at all: neither
+    // its per-IP rate nor its calls in flight are counted (budgets and tool limits still apply).
+    const exemptLocal = perIp && limits.exempt_loopback && isLoopback(clientIp!);
     const perMinute = perIp
-      ? (limits.exempt_loopback && isLoopback(clientIp!)
-        ? 0
-        : override?.per_minute ?? limits.per_ip_per_minute)
+      ? (exemptLocal ? 0 : override?.per_minute ?? limits.per_ip_per_minute)
       : override?.per_minute ?? limits.per_principal_per_minute;
     if (perMinute > 0) {
       counters.push({
@@ -224,7 +225,9 @@ export function createKvLimiter(kv: Deno.Kv, options: KvLimiterOptions): RateLim
         });
       }
     }
-    const concurrent = override?.max_concurrent ?? limits.max_concurrent_per_principal;
+    const concurrent = exemptLocal
+      ? 0
+      : override?.max_concurrent ?? limits.max_concurrent_per_principal;
     if (concurrent > 0) {
       counters.push({
         kind: "inflight",

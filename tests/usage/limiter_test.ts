@@ -94,7 +94,23 @@ Deno.test("createKvLimiter() limits unauthenticated callers per client IP; loopb
     assert.deepEqual(flood, [true, true, true, false, false, false]);
     assert.equal((await call("203.0.113.8")).admitted, true);
 
-    const defaults = createKvLimiter(kv, { policy: parsePolicy({}), now: c.now });
+    const commits = { n: 0 };
+    const defaults = createKvLimiter(kv, {
+      policy: parsePolicy({}),
+      now: c.now,
+      observer: { commit: () => commits.n++ },
+    });
+    // Unthrottled on loopback means nothing counted: 64 at once (over the default 32 in flight)
+    // are all admitted, and no counter is written for them.
+    const burst = await Promise.all(
+      Array.from(
+        { length: 64 },
+        () => defaults.acquire({ principal: "anonymous", tool: "t", clientIp: "127.0.0.1" }),
+      ),
+    );
+    assert.equal(burst.filter((a) => a.admitted).length, 64);
+    await Promise.all(burst.map((a) => a.release()));
+    assert.equal(commits.n, 0, "no KV commit for an exempt loopback caller");
     for (let i = 0; i < 200; i++) {
       const a = await defaults.acquire({
         principal: "anonymous",
