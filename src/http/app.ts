@@ -33,6 +33,7 @@ import { createGatewayRoutes } from "./gateway_routes.ts";
 import type { Gateway } from "../gateway/mod.ts";
 import type { OAuthServer } from "../oauth/mod.ts";
 import type { Dashboard } from "../dashboard/mod.ts";
+import { refusalResponse, screenBody } from "../mcp/mod.ts";
 import {
   checkHostAndOrigin,
   HttpError,
@@ -481,9 +482,14 @@ export function createHttpApp(deps: HttpDeps): Hono<Env> {
         );
       }
       const body = await jsonBody(c);
+      // Too deep, too wide or ill-typed params: 400 with -32602 before the SDK sees it.
+      // The 2026-07-28 path checks its own methods' params; both get the depth and width bound.
+      const modern = deps.modern !== undefined && !(await deps.modern.isLegacy(req, body));
+      const refusal = screenBody(body, { params: !modern });
+      if (refusal) return refusalResponse(refusal);
       // One URL, two eras: a request carrying the 2026-07-28 `_meta` envelope goes to the
       // stateless path, everything else (initialize, Mcp-Session-Id traffic) to the sessions.
-      if (deps.modern && !(await deps.modern.isLegacy(req, body))) {
+      if (deps.modern && modern) {
         return await withDeadline(
           deps.modern.handle(req, { parsedBody: body, principal: c.get("principal") }),
         );
@@ -542,6 +548,8 @@ export function createHttpApp(deps: HttpDeps): Hono<Env> {
   app.get("/sse", (c) => deps.sse.open(c.get("principal")));
   app.post("/messages", async (c) => {
     const body = await jsonBody(c);
+    const refusal = screenBody(body);
+    if (refusal) return refusalResponse(refusal);
     return await deps.sse.post(c.req.query("sessionId") ?? null, body, c.get("principal"));
   });
 

@@ -219,6 +219,22 @@ export function createLegacySseManager(options: LegacySseOptions): LegacySseMana
       const init = messages.find((m) => isInitializeRequest(m)) as
         | { params: Record<string, unknown> }
         | undefined;
+      if (init && held.record) {
+        return rpcError(400, -32600, "Invalid Request: this SSE session is already initialized");
+      }
+      // Before initialize only ping may be asked: no tool runs on a session never opened.
+      const early = !init && !held.record && messages.some((m) => {
+        const method = (m as { method?: unknown } | null)?.method;
+        return typeof method === "string" && method !== "ping" &&
+          (m as { id?: unknown }).id !== undefined;
+      });
+      if (early) {
+        return rpcError(
+          400,
+          -32600,
+          "Invalid Request: send initialize on this SSE session before any other request",
+        );
+      }
       if (init) {
         const requested = String(init.params.protocolVersion ?? "");
         const protocolVersion = SSE_PROTOCOL_VERSIONS.includes(requested)

@@ -21,3 +21,4 @@ export {
   upstreamContentExtension,
   upstreamUri,
 } from "./upstream_content.ts";
+export { refusalResponse, screenBody, screenMessage } from "./screen.ts";

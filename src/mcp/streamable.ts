@@ -35,6 +35,23 @@ export const STREAMABLE_PROTOCOL_VERSIONS: readonly string[] = [
  * them here; v2 removes them itself, so only the count the leak test watches remains.
  */
 class WardenStreamableTransport extends WebStandardStreamableHTTPServerTransport {
+  /**
+   * Ids of the client's requests still being answered. A second request reusing one of them
+   * would take over the first's stream entry and leave both unanswered, so it is refused.
+   */
+  readonly inflight = new Set<string>();
+
+  override send(
+    message: JSONRPCMessage,
+    options?: { relatedRequestId?: string | number },
+  ): Promise<void> {
+    const m = message as { id?: unknown; result?: unknown; error?: unknown };
+    if (("result" in m || "error" in m) && m.id !== undefined && m.id !== null) {
+      this.inflight.delete(idKey(m.id));
+    }
+    return super.send(message, options);
+  }
+
   /** Number of JSON-mode request entries held (the leak test watches this; open GET streams are not counted). */
   get heldStreams(): number {
     let n = 0;
@@ -94,6 +111,59 @@ function jsonRpcError(status: number, code: number, message: string): Response {
     status,
     headers: { "content-type": "application/json" },
   });
+}
+
+/** A request id as a set key: 42 and "42" are different ids. */
+function idKey(id: unknown): string {
+  return `${typeof id}:${String(id)}`;
+}
+
+/** Most requests of one session in flight at once. */
+const MAX_INFLIGHT = 1000;
+
+/**
+ * Refuses a POST whose requests reuse an id still in flight in the session (or repeat one
+ * within the batch); otherwise marks the ids in flight until their responses are sent.
+ */
+function claimIds(transport: WardenStreamableTransport, body: unknown): Response | string[] {
+  const messages = Array.isArray(body) ? body : [body];
+  const keys: string[] = [];
+  for (const m of messages) {
+    const msg = m as { id?: unknown; method?: unknown; params?: unknown } | null;
+    if (msg === null || typeof msg !== "object" || typeof msg.method !== "string") continue;
+    // A cancelled request gets no response: its id is free again.
+    const cancelled = (msg.params as { requestId?: unknown } | undefined)?.requestId;
+    if (msg.method === "notifications/cancelled" && cancelled !== undefined) {
+      transport.inflight.delete(idKey(cancelled));
+    }
+    if (typeof msg.id !== "string" && typeof msg.id !== "number") continue;
+    const key = idKey(msg.id);
+    if (transport.inflight.has(key) || keys.includes(key)) {
+      return new Response(
+        JSON.stringify({
+          jsonrpc: "2.0",
+          error: {
+            code: -32600,
+            message: `Invalid Request: id ${
+              JSON.stringify(msg.id).slice(0, 80)
+            } is already used by a request in progress in this session; use a new id`,
+          },
+          id: null,
+        }),
+        { status: 400, headers: { "content-type": "application/json" } },
+      );
+    }
+    keys.push(key);
+  }
+  if (transport.inflight.size + keys.length > MAX_INFLIGHT) {
+    return jsonRpcError(
+      429,
+      -32000,
+      `Too many requests in progress in this session (at most ${MAX_INFLIGHT}); wait for answers`,
+    );
+  }
+  for (const key of keys) transport.inflight.add(key);
+  return keys;
 }
 
 const SESSION_ID = /^[A-Za-z0-9-]{8,64}$/;
@@ -357,6 +427,16 @@ export function createStreamableManager(options: StreamableOptions): StreamableM
         return jsonRpcError(404, -32001, "Session not found");
       }
       touch(sessionId, session);
+      if (req.method === "POST") {
+        const claimed = claimIds(session.transport, body);
+        if (claimed instanceof Response) return claimed;
+        const res = await session.transport.handleRequest(req, { parsedBody: body });
+        // Refused by the transport: none of its requests will be answered.
+        if (res.status >= 400) {
+          for (const key of claimed) session.transport.inflight.delete(key);
+        }
+        return res;
+      }
       return await session.transport.handleRequest(req, { parsedBody: body });
     },
     async reap(nowMs = Date.now()) {
