@@ -7,6 +7,7 @@
 import type { Config } from "./config.ts";
 import { ConfigError, defaultAllowedHosts } from "./config.ts";
 import {
+  openChat,
   openCodeSandbox,
   openShell,
   SandboxUnavailableError,
@@ -473,6 +474,7 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
         evidence,
         shell,
         code,
+        chat: openChat({ settings: policy.execution.prompt, apiKey: config.chatApiKey }),
         receipts: {
           vkey: identity.signer.vkey,
           keySource: identity.source,

@@ -42,6 +42,8 @@ export interface Config {
   readonly signingKeyFile: string | undefined;
   /** Upstream credential key string, from WARDEN_CREDENTIAL_KEY. */
   readonly credentialKey: string | undefined;
+  /** Bearer key for the chat endpoint of secure_execute kind prompt (WARDEN_CHAT_API_KEY only). */
+  readonly chatApiKey: string | undefined;
   /** File holding the upstream credential key (--credential-key); default `<kv>.credential-key`. */
   readonly credentialKeyFile: string | undefined;
   /** The log's origin line; undefined means "the one in KV, else warden/<hostname>". */
@@ -743,6 +745,7 @@ export function loadConfig(
     signingKey: getEnv("WARDEN_SIGNING_KEY") || undefined,
     signingKeyFile: get("signing-key"),
     credentialKey: getEnv("WARDEN_CREDENTIAL_KEY") || undefined,
+    chatApiKey: getEnv("WARDEN_CHAT_API_KEY") || undefined,
     credentialKeyFile: get("credential-key"),
     keyDir: getEnv("HOME") ? `${getEnv("HOME")}/.warden` : undefined,
     origin,

@@ -1,7 +1,8 @@
 /**
  * Sandboxes that run what a caller asks for without trusting it: the shell
  * (bubblewrap) behind `eureka_forge`'s `command`, and the code sandbox (a
- * permissionless `deno run` process) behind `secure_execute`.
+ * permissionless `deno run` process) behind `secure_execute`, and the chat
+ * client its kind `prompt` sends to.
  *
  * @module
  */
@@ -28,3 +29,11 @@ export {
   createCodeSandbox,
   openCodeSandbox,
 } from "./code.ts";
+export {
+  type ChatClient,
+  type ChatCompletion,
+  ChatEndpointError,
+  type ChatService,
+  type ChatSettings,
+  openChat,
+} from "./prompt.ts";

@@ -302,6 +302,18 @@ export const PolicySchema = object({
       /** The deno executable; default the one running Warden (required in a compiled binary). */
       deno: text().optional(),
     }).prefault({}),
+    /** secure_execute kind prompt: an OpenAI-compatible chat endpoint (key: WARDEN_CHAT_API_KEY). */
+    prompt: object({
+      /** Base URL of the API, e.g. https://api.openai.com/v1 (`/chat/completions` is appended). */
+      endpoint_url: z.url({ protocol: /^https?$/, error: "expected an http(s) URL" }).optional(),
+      /** The model used when a call names none. */
+      model: text().optional(),
+      /** Models a call may name; empty: any. fortress accepts only models listed here. */
+      models: texts().default([]),
+      timeout_ms: integer(100, 600_000).default(20000),
+      max_tokens: integer(1, 1_000_000).default(1024),
+      max_response_bytes: integer(1, 10_485_760).default(1_048_576),
+    }).prefault({}),
   }).prefault({}),
 }).superRefine((policy, ctx) => {
   const { operators, approval } = policy;

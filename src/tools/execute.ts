@@ -10,6 +10,8 @@
  */
 import { z } from "zod";
 import {
+  ChatEndpointError,
+  type ChatSettings,
   type CodeResult,
   CodeSandboxBusyError,
   CodeSandboxUnavailableError,
@@ -41,7 +43,17 @@ const inputSchema = z.object({
       "environment or subprocesses; at most policy execution.code.max_code_bytes.",
   ),
   language: z.enum(["typescript", "javascript"]).default("typescript"),
-  prompt: z.string().min(1).max(100_000).optional().describe("The prompt (kind prompt)."),
+  prompt: z.string().min(1).max(100_000).optional().describe(
+    "The prompt (kind prompt), sent to the configured OpenAI-compatible chat endpoint with PII " +
+      "and secrets redacted first.",
+  ),
+  model: z.string().min(1).max(200).optional().describe(
+    "kind prompt: the model; default policy execution.prompt.model. Must be in " +
+      "execution.prompt.models when that is set, and always at fortress.",
+  ),
+  max_tokens: z.number().int().min(1).optional().describe(
+    "kind prompt: at most this many tokens back (capped by execution.prompt.max_tokens).",
+  ),
   security_level: z.enum(["standard", "verified", "fortress"]).default("standard").describe(
     "standard: governed like any tool call. verified: also an evidence entry in the vault and " +
       "an Ed25519-signed receipt (input and output digests, runtime, limits, vault index). " +
@@ -69,23 +81,30 @@ const outputSchema = z.object({
   execution_id: z.string(),
   kind: z.enum(["code", "prompt"]),
   security_level: z.string(),
-  status: z.enum(["OK", "ERROR"]).describe("OK when the program exited 0."),
-  exit_code: z.number().int().nullable(),
-  signal: z.string().nullable(),
-  stdout: z.string(),
-  stderr: z.string(),
-  timed_out: z.boolean(),
-  output_truncated: z.boolean(),
+  status: z.enum(["OK", "ERROR"]).describe("OK when the program exited 0 (or the model answered)."),
+  exit_code: z.number().int().nullable().optional(),
+  signal: z.string().nullable().optional(),
+  stdout: z.string().optional(),
+  stderr: z.string().optional(),
+  timed_out: z.boolean().optional(),
+  output_truncated: z.boolean().optional(),
   duration_ms: z.number(),
   failure: z.string().nullable().describe("Why the program did not finish normally."),
-  input_sha256: z.string().describe("SHA-256 of the code as UTF-8."),
+  input_sha256: z.string().describe("SHA-256 of the code, or of the prompt as sent (UTF-8)."),
   output_sha256: z.string().describe(
-    "SHA-256 of the canonical JSON of {exit_code, signal, stdout, stderr}.",
+    "SHA-256 of the canonical JSON of {exit_code, signal, stdout, stderr}, or of {model, response}.",
+  ),
+  response: z.string().optional().describe("kind prompt: the model's answer."),
+  model: z.string().optional().describe("kind prompt: the model that answered."),
+  usage: z.object({ input_tokens: z.number().int(), output_tokens: z.number().int() }).optional(),
+  finish_reason: z.string().nullable().optional(),
+  prompt_redactions: z.record(z.string(), z.number()).optional().describe(
+    "kind prompt: PII and secret findings replaced before the prompt left, by kind.",
   ),
   runtime: z.record(z.string(), z.string()),
   limits: z.record(z.string(), z.number()),
   redactions: z.record(z.string(), z.number()).optional().describe(
-    "fortress: PII and secret findings replaced in stdout/stderr, by kind.",
+    "fortress: PII and secret findings replaced in what came back, by kind.",
   ),
   evidence_id: z.string().optional().describe("The evidence entry, as `vault:<index>`."),
   receipt: z.object({
@@ -109,8 +128,10 @@ export const secureExecuteTool = defineTool({
   description: "Run untrusted JavaScript or TypeScript (kind code) in a separate Deno process " +
     "with no permissions — no files (not even by import), network, environment, subprocesses " +
     "or FFI — under a V8 heap limit, a process memory limit, CPU and wall-clock limits and an " +
-    "output cap; returns what it printed, its exit status and why it failed. Governed like any " +
-    "tool call; the vault records digests of the code and the output, not their text.",
+    "output cap; returns what it printed, its exit status and why it failed. Or send a prompt " +
+    "(kind prompt) to the configured OpenAI-compatible chat endpoint, PII and secrets redacted " +
+    "before it leaves; tokens are counted in usage. Governed like any tool call; the vault " +
+    "records digests of the code, prompt and output, not their text.",
   inputSchema,
   outputSchema,
   annotations: {
@@ -122,13 +143,20 @@ export const secureExecuteTool = defineTool({
   },
   refusal(args, services) {
     if (kindOf(args) === "prompt") {
-      return "secure_execute kind prompt refused: no chat endpoint is configured on this server";
+      if (!services.chat.available) {
+        return `secure_execute kind prompt refused: ${services.chat.reason}`;
+      }
+      const model = modelProblem(args, services.chat.client.settings);
+      return model.problem !== undefined ? `secure_execute refused: ${model.problem}` : undefined;
     }
     return services.code.available ? undefined : `secure_execute refused: ${services.code.reason}`;
   },
-  assess: (args) =>
-    // The one hold the sandbox leaves to a person: a fortress execution whose use cannot be undone.
-    args.security_level === "fortress" && args.irreversible ? { destructiveHint: true } : {},
+  assess: (args) => ({
+    // A prompt leaves for the chat endpoint.
+    ...(kindOf(args) === "prompt" ? { openWorldHint: true } : {}),
+    // The one hold left to a person: a fortress execution whose use cannot be undone.
+    ...(args.security_level === "fortress" && args.irreversible ? { destructiveHint: true } : {}),
+  }),
   recordArguments: (args) => ({
     kind: kindOf(args),
     security_level: args.security_level,
@@ -140,18 +168,30 @@ export const secureExecuteTool = defineTool({
         code_bytes: new TextEncoder().encode(args.code).byteLength,
       }
       : {}),
+    ...(args.prompt !== undefined
+      ? {
+        // Of the prompt as sent: a digest of the unredacted text would let PII be guessed back.
+        prompt_sha256: sha256HexOfText(redactText(args.prompt).text),
+        prompt_bytes: new TextEncoder().encode(args.prompt).byteLength,
+        ...(args.model !== undefined ? { model: args.model } : {}),
+      }
+      : {}),
     ...(args.label !== undefined ? { label: args.label } : {}),
     ...(args.case_id !== undefined ? { case_id: args.case_id } : {}),
   }),
   recordResult: (data) => {
-    const { stdout, stderr, ...rest } = data;
+    const { stdout, stderr, response, ...rest } = data;
+    const bytes = (t: string | undefined) =>
+      t === undefined ? {} : { bytes: new TextEncoder().encode(t).byteLength };
     return {
       ...rest,
-      stdout_bytes: new TextEncoder().encode(stdout).byteLength,
-      stderr_bytes: new TextEncoder().encode(stderr).byteLength,
+      ...(stdout !== undefined ? { stdout_bytes: bytes(stdout).bytes } : {}),
+      ...(stderr !== undefined ? { stderr_bytes: bytes(stderr).bytes } : {}),
+      ...(response !== undefined ? { response_bytes: bytes(response).bytes } : {}),
     };
   },
   async handler(args, ctx) {
+    if (kindOf(args) === "prompt") return await runPrompt(args, ctx);
     const code = ctx.services.code;
     if (!code.available) throw new ToolError(`Cannot run the code: ${code.reason}`);
     let run: CodeResult;
@@ -210,11 +250,107 @@ export const secureExecuteTool = defineTool({
     return {
       data,
       text: run.failure === null
-        ? `Program exited 0 in ${run.durationMs} ms: ${data.stdout.slice(0, 500)}`
+        ? `Program exited 0 in ${run.durationMs} ms: ${shown.stdout.slice(0, 500)}`
         : `Program failed: ${run.failure}`,
     };
   },
 });
+
+/** The model a prompt goes to, or why it may not. */
+function modelProblem(
+  args: Input,
+  settings: ChatSettings,
+): { model: string; problem?: undefined } | { model?: undefined; problem: string } {
+  const model = args.model ?? settings.model;
+  if (model === undefined) {
+    return { problem: "no model named and no policy execution.prompt.model" };
+  }
+  if (args.security_level === "fortress" && settings.models.length === 0) {
+    return {
+      problem: "fortress prompts go only to allowlisted models, and policy " +
+        "execution.prompt.models is empty",
+    };
+  }
+  if (settings.models.length > 0 && !settings.models.includes(model)) {
+    return {
+      problem: `model ${JSON.stringify(model.slice(0, 100))} is not in policy ` +
+        "execution.prompt.models",
+    };
+  }
+  return { model };
+}
+
+/** Counts the findings of one redaction into `into`. */
+function countInto(into: Record<string, number>, counts: Record<string, number | undefined>) {
+  for (const [kind, n] of Object.entries(counts)) into[kind] = (into[kind] ?? 0) + (n ?? 0);
+}
+
+async function runPrompt(args: Input, ctx: ToolContext) {
+  const chat = ctx.services.chat;
+  if (!chat.available) throw new ToolError(`Cannot send the prompt: ${chat.reason}`);
+  const { settings } = chat.client;
+  const picked = modelProblem(args, settings);
+  if (picked.problem !== undefined) {
+    throw new ToolError(`Cannot send the prompt: ${picked.problem}`);
+  }
+  // PII and secrets never leave, at any level.
+  const outbound = redactText(args.prompt!);
+  const promptRedactions: Record<string, number> = {};
+  countInto(promptRedactions, outbound.counts);
+  const started = performance.now();
+  let completion;
+  try {
+    completion = await chat.client.complete({
+      model: picked.model,
+      prompt: outbound.text,
+      ...(args.max_tokens !== undefined ? { maxTokens: args.max_tokens } : {}),
+      signal: ctx.signal,
+    });
+  } catch (e) {
+    if (e instanceof ChatEndpointError) {
+      throw new ToolError(`Cannot complete the prompt: ${e.message}`);
+    }
+    throw e;
+  }
+  const fortress = args.security_level === "fortress";
+  const redactions: Record<string, number> = {};
+  let response = completion.text;
+  if (fortress) {
+    const back = redactText(response);
+    countInto(redactions, back.counts);
+    response = back.text;
+  }
+  let data: Output = {
+    execution_id: crypto.randomUUID(),
+    kind: "prompt",
+    security_level: args.security_level,
+    status: "OK",
+    response,
+    model: completion.model,
+    usage: { input_tokens: completion.inputTokens, output_tokens: completion.outputTokens },
+    finish_reason: completion.finishReason,
+    duration_ms: Math.round(performance.now() - started),
+    failure: null,
+    input_sha256: sha256HexOfText(outbound.text),
+    output_sha256: digestJson({ model: completion.model, response }),
+    runtime: { endpoint: chat.client.endpoint, model: completion.model },
+    limits: {
+      timeout_ms: settings.timeout_ms,
+      max_tokens: Math.min(args.max_tokens ?? settings.max_tokens, settings.max_tokens),
+      max_response_bytes: settings.max_response_bytes,
+    },
+    prompt_redactions: promptRedactions,
+    ...(fortress ? { redactions } : {}),
+  };
+  if (args.security_level !== "standard" || args.create_evidence) {
+    data = await withEvidence(data, args, ctx);
+  }
+  return {
+    data,
+    text: `${completion.model} answered (${completion.inputTokens} + ${completion.outputTokens} ` +
+      `tokens): ${response.slice(0, 500)}`,
+  };
+}
 
 /**
  * Seals the execution's evidence entry and, above standard, signs a receipt
@@ -235,7 +371,10 @@ async function withEvidence(data: Output, args: Input, ctx: ToolContext): Promis
   const sealed = await ledger.append({
     type: "execution_evidence",
     ...facts,
-    exit_code: data.exit_code,
+    ...(data.exit_code !== undefined ? { exit_code: data.exit_code } : {}),
+    ...(data.model !== undefined ? { model: data.model } : {}),
+    ...(data.usage !== undefined ? { usage: data.usage } : {}),
+    ...(data.prompt_redactions !== undefined ? { prompt_redactions: data.prompt_redactions } : {}),
     failure: data.failure,
     ...(args.label !== undefined ? { label: args.label } : {}),
     ...(args.case_id !== undefined ? { case_id: args.case_id } : {}),

@@ -5,7 +5,7 @@
  */
 import type { z } from "zod";
 import type { Claim, Governance, Policy, TokenService } from "../governance/mod.ts";
-import type { CodeService, ShellService } from "../execution/mod.ts";
+import type { ChatService, CodeService, ShellService } from "../execution/mod.ts";
 import type { FileRoots } from "../fs/mod.ts";
 import type { BusService, ContextService, FileService, MemoryService } from "../services/mod.ts";
 import type { EvidenceStore, ExecutionStore, GovSessionStore } from "../store/mod.ts";
@@ -91,6 +91,8 @@ export interface ToolServices {
   readonly shell: ShellService;
   /** The code sandbox, or why there is none (secure_execute kind `code`). */
   readonly code: CodeService;
+  /** The chat endpoint, or why there is none (secure_execute kind `prompt`). */
+  readonly chat: ChatService;
   /** Signs execution receipts with the vault's key (secure_execute verified/fortress). */
   readonly receipts: {
     readonly vkey: string;
@@ -191,7 +193,7 @@ export interface ToolDefinition<
    */
   refusal?(
     args: z.infer<I>,
-    services: Pick<ToolServices, "policy" | "shell" | "code">,
+    services: Pick<ToolServices, "policy" | "shell" | "code" | "chat">,
   ): string | undefined;
   /**
    * Like `assess`, for facts that need stored state (apex_judge holds a
