@@ -590,6 +590,11 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
     createServer: (binding) => newSessionServer(binding.principal, "mcp", binding),
     responseMode: config.responseMode,
     maxEventsPerSession: config.maxEventsPerSession,
+    caps: {
+      total: config.maxSessions,
+      perPrincipal: config.maxSessionsPerPrincipal,
+      perIp: config.maxSessionsPerIp,
+    },
     logger,
   });
   // The 2026-07-28 path: servers built once into a pool, the principal passed per request.
@@ -612,6 +617,8 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
     createServer: ({ principal }) => newSessionServer(principal),
     logger,
     messagesPath: "/messages",
+    maxSessions: config.maxSessions,
+    maxPerClient: config.maxSsePerClient,
   });
   // /ws/mcp: one session per socket; a frame is capped like a request body, idle like a session.
   const websocket = createWebSocketManager({

@@ -33,6 +33,14 @@ export interface Config {
   readonly toolTimeoutMs: number;
   readonly responseMode: ResponseMode;
   readonly maxEventsPerSession: number;
+  /** Streamable HTTP sessions (and, separately, legacy SSE streams) this process holds at once. */
+  readonly maxSessions: number;
+  /** Of those, per authenticated principal. */
+  readonly maxSessionsPerPrincipal: number;
+  /** Of those, per client IP. */
+  readonly maxSessionsPerIp: number;
+  /** Legacy SSE streams open at once per client IP (and per authenticated principal). */
+  readonly maxSsePerClient: number;
   readonly conformanceFixtures: boolean;
   readonly logLevel: LogLevel;
   readonly onDeploy: boolean;
@@ -229,6 +237,38 @@ export const FLAGS: readonly FlagSpec[] = [
     placeholder: "N",
     default: "1000",
     help: "SSE events kept per session for resumption with Last-Event-ID",
+  },
+  {
+    name: "max-sessions",
+    env: "WARDEN_MAX_SESSIONS",
+    type: "string",
+    placeholder: "N",
+    default: "4096",
+    help: "Streamable HTTP sessions (and legacy SSE streams) one process holds; more get 503",
+  },
+  {
+    name: "max-sessions-per-principal",
+    env: "WARDEN_MAX_SESSIONS_PER_PRINCIPAL",
+    type: "string",
+    placeholder: "N",
+    default: "256",
+    help: "Streamable HTTP sessions one authenticated principal holds; more get 429",
+  },
+  {
+    name: "max-sessions-per-ip",
+    env: "WARDEN_MAX_SESSIONS_PER_IP",
+    type: "string",
+    placeholder: "N",
+    default: "256",
+    help: "Streamable HTTP sessions one client IP holds; more get 429",
+  },
+  {
+    name: "max-sse-per-client",
+    env: "WARDEN_MAX_SSE_PER_CLIENT",
+    type: "string",
+    placeholder: "N",
+    default: "16",
+    help: "legacy SSE streams open at once per client IP (and per authenticated principal)",
   },
   {
     name: "log-level",
@@ -739,6 +779,15 @@ export function loadConfig(
     toolTimeoutMs: intIn("tool-timeout", get("tool-timeout")!, 10, 3_600_000),
     responseMode,
     maxEventsPerSession: intIn("max-events", get("max-events")!, 1, 100_000),
+    maxSessions: intIn("max-sessions", get("max-sessions")!, 1, 1_000_000),
+    maxSessionsPerPrincipal: intIn(
+      "max-sessions-per-principal",
+      get("max-sessions-per-principal")!,
+      1,
+      1_000_000,
+    ),
+    maxSessionsPerIp: intIn("max-sessions-per-ip", get("max-sessions-per-ip")!, 1, 1_000_000),
+    maxSsePerClient: intIn("max-sse-per-client", get("max-sse-per-client")!, 1, 1_000_000),
     conformanceFixtures: values["conformance-fixtures"] === true,
     logLevel: logLevel as LogLevel,
     onDeploy,

@@ -471,6 +471,12 @@ export function createHttpApp(deps: HttpDeps): Hono<Env> {
     return c.json(invokeResponse(outcome), statusFor(outcome) as 200);
   });
 
+  /** The caller's IP from the request context, for per-IP caps. */
+  const clientIpOfRequest = (): { clientIp?: string } => {
+    const ip = currentRequest()?.clientIp;
+    return ip !== undefined ? { clientIp: ip } : {};
+  };
+
   app.on(["POST", "GET", "DELETE"], "/mcp", async (c) => {
     const req = c.req.raw;
     const accept = req.headers.get("accept") ?? "";
@@ -495,13 +501,19 @@ export function createHttpApp(deps: HttpDeps): Hono<Env> {
         );
       }
       return await withDeadline(
-        deps.streamable.handle(req, { parsedBody: body, principal: c.get("principal") }),
+        deps.streamable.handle(req, {
+          parsedBody: body,
+          principal: c.get("principal"),
+          ...clientIpOfRequest(),
+        }),
       );
     }
     if (req.method === "GET" && !accept.includes("text/event-stream")) {
       throw new HttpError(406, "Not Acceptable: Client must accept text/event-stream");
     }
-    return await withDeadline(deps.streamable.handle(req, { principal: c.get("principal") }));
+    return await withDeadline(
+      deps.streamable.handle(req, { principal: c.get("principal"), ...clientIpOfRequest() }),
+    );
   });
   app.all("/mcp", () => {
     throw new HttpError(405, "Method Not Allowed", -32000, { allow: "GET, POST, DELETE" });
@@ -545,7 +557,7 @@ export function createHttpApp(deps: HttpDeps): Hono<Env> {
     return await deps.websocket.upgrade(c.req.raw, principal, stillAuthorized);
   });
 
-  app.get("/sse", (c) => deps.sse.open(c.get("principal")));
+  app.get("/sse", (c) => deps.sse.open(c.get("principal"), clientIpOfRequest().clientIp));
   app.post("/messages", async (c) => {
     const body = await jsonBody(c);
     const refusal = screenBody(body);

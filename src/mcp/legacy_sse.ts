@@ -146,12 +146,14 @@ export interface LegacySseOptions {
   /** Path (absolute, same origin) clients POST to. */
   readonly messagesPath: string;
   readonly maxSessions?: number;
+  /** Streams open at once per client IP, and per authenticated principal. */
+  readonly maxPerClient?: number;
   readonly keepAliveMs?: number;
 }
 
 /** Handles `GET /sse` and `POST /messages` for this process's SSE connections. */
 export interface LegacySseManager {
-  open(principal: string): Promise<Response>;
+  open(principal: string, clientIp?: string): Promise<Response>;
   post(sessionId: string | null, body: unknown, principal: string): Promise<Response>;
   /**
    * Refreshes the KV record of every open stream not refreshed in the last
@@ -171,6 +173,7 @@ export function createLegacySseManager(options: LegacySseOptions): LegacySseMana
   const live = new Map<string, {
     transport: WebStandardSSEServerTransport;
     principal: string;
+    clientIp?: string;
     /** The KV record, written at initialize. */
     record: SessionRecord | null;
     /** When the record was written or last refreshed. */
@@ -179,14 +182,35 @@ export function createLegacySseManager(options: LegacySseOptions): LegacySseMana
   const log = options.logger;
   const refreshEveryMs = touchIntervalMs(options.sessions.ttlMs);
   const maxSessions = options.maxSessions ?? 10_000;
+  const maxPerClient = options.maxPerClient ?? Infinity;
 
   return {
     get liveCount() {
       return live.size;
     },
-    async open(principal) {
+    async open(principal, clientIp) {
       if (live.size >= maxSessions) {
         return rpcError(503, -32000, "Too many open SSE sessions; try again later");
+      }
+      let byIp = 0;
+      let byPrincipal = 0;
+      for (const s of live.values()) {
+        if (clientIp !== undefined && s.clientIp === clientIp) byIp++;
+        if (s.principal === principal) byPrincipal++;
+      }
+      if (
+        (clientIp !== undefined && byIp >= maxPerClient) ||
+        (principal !== "anonymous" && byPrincipal >= maxPerClient)
+      ) {
+        const res = rpcError(
+          429,
+          -32000,
+          `Too Many Streams: this client holds ${
+            Math.max(byIp, byPrincipal)
+          } open SSE streams, the maximum (--max-sse-per-client); close one first`,
+        );
+        res.headers.set("retry-after", "30");
+        return res;
       }
       const transport = new WebStandardSSEServerTransport(options.messagesPath, {
         keepAliveMs: options.keepAliveMs,
@@ -201,7 +225,13 @@ export function createLegacySseManager(options: LegacySseOptions): LegacySseMana
         log.info("sse session closed", { session: id });
       };
       transport.onerror = (e) => log.debug("sse transport error", { error: e.message });
-      live.set(id, { transport, principal, record: null, recordedMs: 0 });
+      live.set(id, {
+        transport,
+        principal,
+        ...(clientIp !== undefined ? { clientIp } : {}),
+        record: null,
+        recordedMs: 0,
+      });
       const response = transport.response();
       await server.connect(transport);
       log.info("sse session opened", { session: id });

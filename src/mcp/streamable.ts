@@ -71,6 +71,16 @@ interface LiveSession {
   record: SessionRecord;
   lastSeenMs: number;
   checkedMs: number;
+  /** The client IP that opened (or rebuilt) the session here, for the per-IP cap. */
+  readonly clientIp?: string;
+}
+
+/** Caps on the sessions one process holds. */
+export interface SessionCaps {
+  readonly total: number;
+  /** Per authenticated principal (anonymous callers are bounded per IP). */
+  readonly perPrincipal: number;
+  readonly perIp: number;
 }
 
 /** Dependencies of the Streamable HTTP session manager. */
@@ -82,6 +92,8 @@ export interface StreamableOptions {
   readonly responseMode: "sse" | "json";
   readonly maxEventsPerSession: number;
   readonly logger: Logger;
+  /** Session caps; unbounded when absent (tests that build the manager alone). */
+  readonly caps?: SessionCaps;
   /** How stale this process's view of a session may get before KV is read again. */
   readonly recheckMs?: number;
   /** Minimum interval between last-seen writes for one session. */
@@ -92,6 +104,7 @@ export interface StreamableOptions {
 export interface StreamableRequestContext {
   readonly parsedBody?: unknown;
   readonly principal: string;
+  readonly clientIp?: string;
 }
 
 /** Handles `/mcp` requests for every session of this process. */
@@ -177,6 +190,8 @@ const processTag = crypto.randomUUID().slice(0, 8);
 export function createStreamableManager(options: StreamableOptions): StreamableManager {
   const live = new Map<string, LiveSession>();
   const restoring = new Map<string, Promise<LiveSession | null>>();
+  /** Sessions between their cap check and their record (an initialize in progress). */
+  const opening: { principal: string; clientIp?: string }[] = [];
   const recheckMs = options.recheckMs ?? 1000;
   const touchEveryMs = options.touchEveryMs ?? touchIntervalMs(options.sessions.ttlMs);
   const log = options.logger;
@@ -216,8 +231,10 @@ export function createStreamableManager(options: StreamableOptions): StreamableM
     server: McpServer,
     record: SessionRecord,
     events?: KvEventStore,
+    clientIp?: string,
   ): LiveSession {
     const session: LiveSession = {
+      ...(clientIp !== undefined ? { clientIp } : {}),
       transport,
       server,
       events,
@@ -265,21 +282,74 @@ export function createStreamableManager(options: StreamableOptions): StreamableM
         `Invalid Request: initialize params are too large to keep (${size} bytes)`,
       );
     }
+    const refused = overCap(ctx.principal, ctx.clientIp);
+    if (refused) return refused;
     const server = options.createServer({
       principal: ctx.principal,
       onLogLevel: (level) => keepLogLevel(sessionId, level),
     });
     const { transport, events } = newTransport(sessionId, async () => {
       await options.sessions.create(record);
-      attach(sessionId, transport, server, record, events);
+      attach(sessionId, transport, server, record, events, ctx.clientIp);
       log.info("session created", {
         session: sessionId,
         protocol: protocolVersion,
         client: record.clientInfo.name,
       });
     });
-    await server.connect(transport);
-    return await transport.handleRequest(req, { parsedBody: { ...message, params } });
+    const slot = { principal: ctx.principal, ...(ctx.clientIp ? { clientIp: ctx.clientIp } : {}) };
+    opening.push(slot);
+    try {
+      await server.connect(transport);
+      return await transport.handleRequest(req, { parsedBody: { ...message, params } });
+    } finally {
+      opening.splice(opening.indexOf(slot), 1);
+    }
+  }
+
+  /**
+   * The refusal of a new session past a cap (503 for the process total, 429 with
+   * Retry-After per principal or IP), or undefined. Sessions still being initialized count.
+   */
+  function overCap(principal: string, clientIp?: string): Response | undefined {
+    const caps = options.caps;
+    if (!caps) return undefined;
+    const refuse = (status: number, message: string) =>
+      new Response(
+        JSON.stringify({ jsonrpc: "2.0", error: { code: -32000, message }, id: null }),
+        {
+          status,
+          headers: { "content-type": "application/json", "retry-after": "60" },
+        },
+      );
+    const held = live.size + restoring.size + opening.length;
+    if (held >= caps.total) {
+      log.warn("session refused: process cap", { cap: caps.total });
+      return refuse(
+        503,
+        `Service Unavailable: this server holds its maximum of ${caps.total} sessions (--max-sessions); retry later`,
+      );
+    }
+    let byPrincipal = 0;
+    let byIp = 0;
+    for (const s of [...live.values(), ...opening]) {
+      const owner = "record" in s ? s.record.principal : s.principal;
+      if (owner === principal) byPrincipal++;
+      if (clientIp !== undefined && s.clientIp === clientIp) byIp++;
+    }
+    if (principal !== "anonymous" && byPrincipal >= caps.perPrincipal) {
+      return refuse(
+        429,
+        `Too Many Sessions: principal ${principal} holds ${byPrincipal} sessions, the maximum (--max-sessions-per-principal); end one with DELETE /mcp or let idle ones expire`,
+      );
+    }
+    if (clientIp !== undefined && byIp >= caps.perIp) {
+      return refuse(
+        429,
+        `Too Many Sessions: client ${clientIp} holds ${byIp} sessions, the maximum (--max-sessions-per-ip); end one with DELETE /mcp or let idle ones expire`,
+      );
+    }
+    return undefined;
   }
 
   /** Rebuilds a session held in KV but not in this process. */
@@ -418,6 +488,25 @@ export function createStreamableManager(options: StreamableOptions): StreamableM
           `Bad Request: Unsupported protocol version: ${version} (supported versions: ${
             STREAMABLE_PROTOCOL_VERSIONS.join(", ")
           })`,
+        );
+      }
+      const caps = options.caps;
+      if (caps && !live.has(sessionId) && live.size + restoring.size >= caps.total) {
+        // Rebuilding a session this process does not hold would pass the process cap.
+        return new Response(
+          JSON.stringify({
+            jsonrpc: "2.0",
+            error: {
+              code: -32000,
+              message:
+                `Service Unavailable: this server holds its maximum of ${caps.total} sessions (--max-sessions); retry later`,
+            },
+            id: null,
+          }),
+          {
+            status: 503,
+            headers: { "content-type": "application/json", "retry-after": "60" },
+          },
         );
       }
       const session = await lookup(sessionId);
