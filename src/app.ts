@@ -590,6 +590,7 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
     createServer: (binding) => newSessionServer(binding.principal, "mcp", binding),
     responseMode: config.responseMode,
     maxEventsPerSession: config.maxEventsPerSession,
+    maxEventBytesPerSession: config.maxEventBytesPerSession,
     caps: {
       total: config.maxSessions,
       perPrincipal: config.maxSessionsPerPrincipal,

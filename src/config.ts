@@ -33,6 +33,8 @@ export interface Config {
   readonly toolTimeoutMs: number;
   readonly responseMode: ResponseMode;
   readonly maxEventsPerSession: number;
+  /** Bytes of SSE events kept per session for resumption; the oldest go first. */
+  readonly maxEventBytesPerSession: number;
   /** Streamable HTTP sessions (and, separately, legacy SSE streams) this process holds at once. */
   readonly maxSessions: number;
   /** Of those, per authenticated principal. */
@@ -237,6 +239,14 @@ export const FLAGS: readonly FlagSpec[] = [
     placeholder: "N",
     default: "1000",
     help: "SSE events kept per session for resumption with Last-Event-ID",
+  },
+  {
+    name: "max-event-bytes",
+    env: "WARDEN_MAX_EVENT_BYTES",
+    type: "string",
+    placeholder: "BYTES",
+    default: "4194304",
+    help: "bytes of SSE events kept per session for resumption (the oldest are dropped first)",
   },
   {
     name: "max-sessions",
@@ -779,6 +789,12 @@ export function loadConfig(
     toolTimeoutMs: intIn("tool-timeout", get("tool-timeout")!, 10, 3_600_000),
     responseMode,
     maxEventsPerSession: intIn("max-events", get("max-events")!, 1, 100_000),
+    maxEventBytesPerSession: intIn(
+      "max-event-bytes",
+      get("max-event-bytes")!,
+      4096,
+      1024 * 1024 * 1024,
+    ),
     maxSessions: intIn("max-sessions", get("max-sessions")!, 1, 1_000_000),
     maxSessionsPerPrincipal: intIn(
       "max-sessions-per-principal",

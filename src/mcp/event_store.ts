@@ -73,6 +73,12 @@ export class EventWriteBudget {
 export interface KvEventStoreOptions {
   readonly writer: BatchWriter;
   readonly maxEvents: number;
+  /**
+   * Bytes of stored events one session keeps (issue 9 §6): past it the oldest events are
+   * deleted, chunks and all; an event larger than the whole bound is not stored. Unbounded
+   * when absent.
+   */
+  readonly maxBytes?: number;
   readonly ttlMs: number;
   readonly processTag: string;
   /** Shared bound on queued event bytes; a private default-sized one when absent. */
@@ -88,8 +94,12 @@ export class KvEventStore implements EventStore {
   #sincePrune = 0;
   #suspended = false;
   #budget: EventWriteBudget;
-  /** Keys of events this store wrote, oldest first (≤ maxEvents): each new one retires the oldest. */
-  #written: Deno.KvKey[] = [];
+  /** Events this store wrote, oldest first (≤ maxEvents, ≤ maxBytes): each new one retires the oldest. */
+  #written: { key: Deno.KvKey; bytes: number; parts: number }[] = [];
+  /** Bytes of the events in #written. */
+  #writtenBytes = 0;
+  /** Events not stored because one alone is larger than the session's byte bound. */
+  oversized = 0;
   /** Writes queued and not yet settled. */
   #pending = new Set<Promise<void>>();
 
@@ -118,14 +128,31 @@ export class KvEventStore implements EventStore {
     this.#pending.add(settled);
   }
 
-  /** Deletions that keep this store's own events within the bound once `key` is added. */
-  #retire(key: Deno.KvKey): BatchMutation[] {
-    this.#written.push(key);
+  /** Deletions (head and chunks) keeping this store's own events within both bounds once `key` is added. */
+  #retire(key: Deno.KvKey, bytes: number, parts: number): BatchMutation[] {
+    this.#written.push({ key, bytes, parts });
+    this.#writtenBytes += bytes;
+    const maxBytes = this.#options.maxBytes ?? Infinity;
     const out: BatchMutation[] = [];
-    while (this.#written.length > this.#options.maxEvents) {
-      out.push({ type: "delete", key: this.#written.shift()! });
+    while (
+      this.#written.length > this.#options.maxEvents ||
+      (this.#writtenBytes > maxBytes && this.#written.length > 1)
+    ) {
+      const old = this.#written.shift()!;
+      this.#writtenBytes -= old.bytes;
+      out.push({ type: "delete", key: old.key });
+      for (let i = 0; i < old.parts; i++) out.push({ type: "delete", key: [...old.key, i] });
     }
     return out;
+  }
+
+  /** Queues `first` with deletions, in commits the KV accepts (≤ 500 mutations each). */
+  async #writeWith(first: BatchMutation[], deletions: BatchMutation[]): Promise<void> {
+    const room = Math.max(0, 500 - first.length);
+    await this.#options.writer.write([...first, ...deletions.slice(0, room)]);
+    for (let i = room; i < deletions.length; i += 500) {
+      await this.#options.writer.write(deletions.slice(i, i + 500));
+    }
   }
 
   /** While suspended, events are not stored (the restore handshake's replies are discarded). */
@@ -150,6 +177,10 @@ export class KvEventStore implements EventStore {
     if ("id" in message) kept.id = message.id; // the JSON-RPC id is an id, never a secret
     const json = JSON.stringify(kept);
     const bytes = json.length + 128;
+    if (bytes > (this.#options.maxBytes ?? Infinity)) {
+      this.oversized++;
+      return Promise.resolve(eventId);
+    }
     // Past the bound the event is not kept: resuming past it means one retry, never a wait.
     if (!this.#budget.take(bytes)) return Promise.resolve(eventId);
     const expireIn = this.#options.ttlMs + 60_000;
@@ -157,14 +188,14 @@ export class KvEventStore implements EventStore {
     const writer = this.#options.writer;
     if (json.length * 3 < KV_MAX_VALUE_BYTES - 512) {
       this.#track(
-        writer.write([
-          { type: "set", key, value: { s: streamId, m: json }, expireIn },
-          ...this.#retire(key),
-        ]),
+        this.#writeWith(
+          [{ type: "set", key, value: { s: streamId, m: json }, expireIn }],
+          this.#retire(key, bytes, 0),
+        ),
         bytes,
       );
     } else {
-      const retire = this.#retire(key);
+      const retire = this.#retire(key, bytes, Math.ceil(json.length / CHUNK_CHARS));
       this.#track(
         (async () => {
           const parts: string[] = [];
@@ -182,10 +213,10 @@ export class KvEventStore implements EventStore {
               })),
             );
           }
-          await writer.write([
-            { type: "set", key, value: { s: streamId, parts: parts.length }, expireIn },
-            ...retire,
-          ]);
+          await this.#writeWith(
+            [{ type: "set", key, value: { s: streamId, parts: parts.length }, expireIn }],
+            retire,
+          );
         })(),
         bytes,
       );

@@ -91,6 +91,8 @@ export interface StreamableOptions {
   readonly createServer: (binding: SessionBinding) => McpServer;
   readonly responseMode: "sse" | "json";
   readonly maxEventsPerSession: number;
+  /** Bytes of events kept per session (the oldest dropped first); unbounded when absent. */
+  readonly maxEventBytesPerSession?: number;
   readonly logger: Logger;
   /** Session caps; unbounded when absent (tests that build the manager alone). */
   readonly caps?: SessionCaps;
@@ -206,6 +208,9 @@ export function createStreamableManager(options: StreamableOptions): StreamableM
       sessionId,
       writer: options.writer,
       maxEvents: options.maxEventsPerSession,
+      ...(options.maxEventBytesPerSession !== undefined
+        ? { maxBytes: options.maxEventBytesPerSession }
+        : {}),
       ttlMs: options.sessions.ttlMs,
       processTag,
       budget: eventBudget,
