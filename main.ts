@@ -205,11 +205,45 @@ function defaultOrigin(): string {
   }
 }
 
+/**
+ * The Deno runtime raises the descriptor soft limit to the hard limit at start; what it cannot
+ * pass is the hard limit. When that is low, say how to raise it before a flood of idle
+ * connections exhausts it.
+ */
+async function warnLowFdLimit(logger: Logger): Promise<void> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile("/proc/self/limits");
+  } catch {
+    return; // not Linux, or no /proc (Deno Deploy)
+  }
+  const m = /^Max open files\s+(\d+|unlimited)\s+(\d+|unlimited)/m.exec(text);
+  if (!m || m[1] === "unlimited") return;
+  const soft = Number(m[1]);
+  if (soft >= 8192) return;
+  logger.warn(
+    `file descriptor limit is ${soft} (hard ${
+      m[2]
+    }): a flood of idle connections can exhaust it; raise the hard limit before start (\`ulimit -Hn 65536\`, Docker --ulimit nofile=65536:65536, systemd LimitNOFILE=65536)`,
+    { soft, hard: m[2] },
+  );
+}
+
+/** Told when Deno.serve's accept loop fails (file descriptors exhausted): serve() re-listens. */
+let onListenerFailed: (() => void) | undefined;
+
+/** Whether a contained rejection is the HTTP server's accept loop giving up. */
+function isAcceptFailure(reason: unknown): boolean {
+  const r = reason as { name?: unknown; message?: unknown } | null;
+  return r?.name === "Http" && /Too many open files|os error 2[34]\b/.test(String(r.message));
+}
+
 /** Keeps a stray rejection or exception in some tool from killing the whole server. */
 function containFaults(logger: Logger): void {
   globalThis.addEventListener("unhandledrejection", (e) => {
     e.preventDefault();
     logger.error("unhandled promise rejection contained", { error: e.reason });
+    if (isAcceptFailure(e.reason)) onListenerFailed?.();
   });
   globalThis.addEventListener("error", (e) => {
     e.preventDefault();
@@ -285,11 +319,13 @@ async function serve(
   let workers: Workers | undefined;
   let stopping = false;
   const { kv, app } = await openApp(config, logger, options);
-  const ac = new AbortController();
+  let ac = new AbortController();
   let announcer: Announcer | undefined;
   let server: Deno.HttpServer;
+  let boundPort = config.port;
   try {
     server = listen(config, ac, app, logger, (shown, port) => {
+      boundPort = port;
       if (config.workerIndex > 0) return; // the first process announces, for all of them
       announcer = startAnnouncer(config, app, logger, shown, port);
       if (config.workers > 1) {
@@ -310,6 +346,33 @@ async function serve(
     kv.close();
     return 1;
   }
+  await warnLowFdLimit(logger);
+  let recovering = false;
+  // Out of file descriptors (a flood of half-open connections), Deno.serve's accept loop dies and
+  // the port would stay closed after the attacker leaves: close that listener and bind the same
+  // port again, retrying until descriptors are free (issue 9 §6).
+  onListenerFailed = async () => {
+    if (stopping || recovering) return;
+    recovering = true;
+    logger.warn("listener failed (file descriptors exhausted?); listening again", {
+      port: boundPort,
+    });
+    ac.abort();
+    const again = { ...config, port: boundPort };
+    for (let delay = 100; !stopping; delay = Math.min(delay * 2, 2000)) {
+      await new Promise((r) => setTimeout(r, delay));
+      try {
+        const next = new AbortController();
+        server = listen(again, next, app, logger, () => {}, false);
+        ac = next;
+        logger.always("listening again", { port: boundPort });
+        break;
+      } catch (e) {
+        logger.warn("cannot listen again yet", { port: boundPort, error: oneLine(e) });
+      }
+    }
+    recovering = false;
+  };
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
@@ -329,7 +392,13 @@ async function serve(
       // Signals are not available on every platform (Windows lacks SIGTERM).
     }
   }
-  await server.finished;
+  // A recovered listener replaces the first: wait for whichever is current when stopping.
+  while (true) {
+    const current = server;
+    await current.finished;
+    while (recovering) await new Promise((r) => setTimeout(r, 50));
+    if (stopping || current === server) break;
+  }
   return 0;
 }
 
@@ -340,6 +409,7 @@ function listen(
   app: App,
   logger: Logger,
   onBound: (shown: string, port: number) => void,
+  first = true,
 ): Deno.HttpServer {
   return Deno.serve({
     port: config.port,
@@ -348,6 +418,7 @@ function listen(
     // --workers: every process binds the same port; the kernel spreads connections.
     ...(config.workers > 1 ? { reusePort: true } : {}),
     onListen: ({ hostname, port }) => {
+      if (!first) return; // a listener bound again after a failure announces nothing new
       app.setBoundPort(port);
       const shown = hostname.includes(":") ? `[${hostname}]` : hostname;
       if (config.workerIndex > 0) {
