@@ -327,7 +327,7 @@ export interface AppDeps {
  * @example
  * ```ts
  * const kv = await Deno.openKv(":memory:");
- * const app = await createApp(loadConfig([], () => undefined), { kv, logger: silentLogger });
+ * const app = await createApp(loadConfig(["--kv", ":memory:"], () => undefined), { kv, logger: silentLogger });
  * const res = await app.fetch(new Request("http://127.0.0.1:8000/health"));
  * ```
  */

@@ -228,10 +228,13 @@ Deno.test("bad input: logs never contain the bearer token", async () => {
   const { loadConfig } = await import("../../src/config.ts");
   const { createLogger } = await import("../../src/log.ts");
   const kv = await Deno.openKv(":memory:");
-  const app = await createApp(loadConfig(["--token", TOKEN, "--port", "8000"], () => undefined), {
-    kv,
-    logger: createLogger({ level: "debug", write: (l) => lines.push(l) }),
-  });
+  const app = await createApp(
+    loadConfig(["--token", TOKEN, "--port", "8000", "--kv", ":memory:"], () => undefined),
+    {
+      kv,
+      logger: createLogger({ level: "debug", write: (l) => lines.push(l) }),
+    },
+  );
   try {
     const req = (auth: string) =>
       app.fetch(
