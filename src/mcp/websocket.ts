@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { screenBody } from "./screen.ts";
 import type {
   JSONRPCMessage,
   McpServer,
@@ -164,6 +165,13 @@ export class WebSocketServerTransport implements Transport {
       this.#reply(null, -32700, "Parse error: a frame must hold one JSON-RPC message or batch");
       return;
     }
+    // The same screening as POST /mcp: too deep or too wide, or params that do not fit a known
+    // method, is answered -32602 before the SDK (and zod) walks it.
+    const screened = screenBody(body);
+    if (screened) {
+      this.#reply(screened.id, screened.code, screened.message);
+      return;
+    }
     const raw = Array.isArray(body) ? body : [body];
     if (raw.length === 0 || raw.length > 100) {
       this.#reply(null, -32600, "Invalid Request: a batch must hold 1 to 100 messages");
@@ -193,6 +201,11 @@ export class WebSocketServerTransport implements Transport {
       }
       const id = "method" in message && "id" in message ? message.id : undefined;
       if (id !== undefined) {
+        if (this.#inFlight.has(id)) {
+          // Two live requests with one id could not be told apart: the second is refused.
+          this.#reply(id, -32600, `Invalid Request: id ${JSON.stringify(id)} is already in use`);
+          continue;
+        }
         if (this.#inFlight.size >= this.#limits.maxInFlight) {
           this.#reply(
             id,

@@ -12,6 +12,7 @@ import { silentLogger } from "../../src/log.ts";
 import { createWebSocketManager } from "../../src/mcp/mod.ts";
 import { Client } from "../_helpers/client.ts";
 import { startServer, type TestServer } from "../_helpers/server.ts";
+import { sleepTool } from "../_helpers/tools.ts";
 // @ts-types="@modelcontextprotocol/sdk/client/websocket"
 import { WebSocketClientTransport } from "@modelcontextprotocol/sdk/client/websocket.js";
 
@@ -369,6 +370,78 @@ Deno.test("websocket: requests in flight are capped per socket; a cancelled one 
     await manager.close();
     ac.abort();
     await ws.finished;
+    await server.close();
+  }
+});
+
+Deno.test("websocket: hostile frames are screened like POST /mcp — too deep, too wide, bad params, a reused id — and the socket keeps serving", async () => {
+  const server = await startServer({ args: ["--token", STATIC], extraTools: [sleepTool] });
+  try {
+    const ws = await WsClient.open(server, { authorization: `Bearer ${STATIC}` });
+    await ws.initialize();
+    const replies: Record<string, unknown>[] = [];
+    const next = () =>
+      new Promise<Record<string, unknown>>((resolve) => {
+        const h = (e: MessageEvent) => {
+          const m = JSON.parse(e.data as string);
+          if (m.id === 900 || m.id === 901 || m.id === 902) {
+            ws.socket.removeEventListener("message", h);
+            resolve(m);
+          }
+        };
+        ws.socket.addEventListener("message", h);
+      });
+    let deep = "{}";
+    for (let i = 0; i < 10_000; i++) deep = `{"a":${deep}}`;
+    const send = (id: number, params: string, method = "tools/list") =>
+      ws.socket.send(`{"jsonrpc":"2.0","id":${id},"method":"${method}","params":${params}}`);
+    let wait = next();
+    send(900, `{"_meta":${deep}}`);
+    replies.push(await wait);
+    wait = next();
+    send(901, `{"cursor":[${Array(10_001).fill(0).join(",")}]}`);
+    replies.push(await wait);
+    wait = next();
+    send(902, `{"uri":42}`, "resources/read");
+    replies.push(await wait);
+    for (const r of replies) {
+      const error = r.error as { code: number; message: string };
+      assert.equal(error.code, -32602, JSON.stringify(r).slice(0, 300));
+      assert.doesNotMatch(error.message, /stack|ZodError|\[\s*\{/);
+    }
+    assert.match((replies[0].error as { message: string }).message, /nested more than 64/);
+    assert.match((replies[1].error as { message: string }).message, /more than 10000 elements/);
+    // A reused id while the first request runs is refused at once; the first still answers.
+    const first = new Promise<Record<string, unknown>[]>((resolve) => {
+      const got: Record<string, unknown>[] = [];
+      const h = (e: MessageEvent) => {
+        const m = JSON.parse(e.data as string);
+        if (m.id === 77) got.push(m);
+        if (got.length === 2) {
+          ws.socket.removeEventListener("message", h);
+          resolve(got);
+        }
+      };
+      ws.socket.addEventListener("message", h);
+    });
+    const slow = JSON.stringify({
+      jsonrpc: "2.0",
+      id: 77,
+      method: "tools/call",
+      params: { name: "test_sleep", arguments: { ms: 300 } },
+    });
+    ws.socket.send(slow);
+    ws.socket.send(slow);
+    const both = await first;
+    assert.ok(
+      both.some((m) => (m.error as { code?: number } | undefined)?.code === -32600),
+      JSON.stringify(both).slice(0, 400),
+    );
+    assert.ok(both.some((m) => m.result !== undefined));
+    assert.deepEqual((await ws.request("ping")).result, {});
+    ws.socket.close();
+    await ws.closed;
+  } finally {
     await server.close();
   }
 });
