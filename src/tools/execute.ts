@@ -10,6 +10,7 @@
  */
 import { z } from "zod";
 import {
+  type ChatCompletion,
   ChatEndpointError,
   type ChatSettings,
   type CodeResult,
@@ -19,7 +20,7 @@ import {
 import { redactText } from "../governance/mod.ts";
 import { digestJson, sha256HexOfText } from "../vault/mod.ts";
 import { evidenceChainTools } from "./evidence_chain.ts";
-import { defineTool, type ToolContext, ToolError } from "./tool.ts";
+import { defineTool, InputRequiredError, type ToolContext, ToolError } from "./tool.ts";
 
 const MAX_CODE_CHARS = 1_048_576;
 
@@ -141,10 +142,16 @@ export const secureExecuteTool = defineTool({
     idempotentHint: false,
     openWorldHint: false,
   },
-  refusal(args, services) {
+  refusal(args, services, client) {
     if (kindOf(args) === "prompt") {
       if (!services.chat.available) {
-        return `secure_execute kind prompt refused: ${services.chat.reason}`;
+        // Without an endpoint, the prompt may go to the caller's own model (MCP sampling).
+        if (client === undefined || !("sampling" in client.capabilities)) {
+          return `secure_execute kind prompt refused: ${services.chat.reason}, and the client ` +
+            "offers no MCP sampling";
+        }
+        const problem = samplingModelProblem(args, services.policy.execution.prompt);
+        return problem !== undefined ? `secure_execute refused: ${problem}` : undefined;
       }
       const model = modelProblem(args, services.chat.client.settings);
       return model.problem !== undefined ? `secure_execute refused: ${model.problem}` : undefined;
@@ -256,6 +263,71 @@ export const secureExecuteTool = defineTool({
   },
 });
 
+/**
+ * Through sampling the client picks the model: a named one must be allowed, and fortress needs
+ * an allowlist (the model that answered is checked against it afterwards).
+ */
+function samplingModelProblem(args: Input, settings: ChatSettings): string | undefined {
+  if (args.security_level === "fortress" && settings.models.length === 0) {
+    return "fortress prompts go only to allowlisted models, and policy execution.prompt.models " +
+      "is empty";
+  }
+  if (
+    args.model !== undefined && settings.models.length > 0 && !settings.models.includes(args.model)
+  ) {
+    return `model ${JSON.stringify(args.model.slice(0, 100))} is not in policy ` +
+      "execution.prompt.models";
+  }
+  return undefined;
+}
+
+/** The prompt through the client's own model (MCP sampling; on 2026-07-28 as input_required). */
+async function sampleCompletion(
+  args: Input,
+  ctx: ToolContext,
+  prompt: string,
+  settings: ChatSettings,
+): Promise<ChatCompletion> {
+  const maxTokens = Math.min(args.max_tokens ?? settings.max_tokens, settings.max_tokens);
+  let reply: Record<string, unknown>;
+  try {
+    reply = await ctx.client!.request("sampling/createMessage", {
+      messages: [{ role: "user", content: { type: "text", text: prompt } }],
+      maxTokens,
+      ...(args.model !== undefined ? { modelPreferences: { hints: [{ name: args.model }] } } : {}),
+    });
+  } catch (e) {
+    if (e instanceof InputRequiredError) throw e;
+    throw new ToolError(
+      `Cannot complete the prompt through the client's model: ${
+        String((e as Error)?.message ?? e).slice(0, 300)
+      }`,
+    );
+  }
+  const content = reply.content as { type?: string; text?: unknown } | undefined;
+  if (content?.type !== "text" || typeof content.text !== "string") {
+    throw new ToolError("The client's model answered something other than text");
+  }
+  const model = typeof reply.model === "string" ? reply.model.slice(0, 200) : "unknown";
+  if (settings.models.length > 0 && !settings.models.includes(model)) {
+    throw new ToolError(
+      `The client's model ${JSON.stringify(model)} is not in policy execution.prompt.models`,
+    );
+  }
+  const bytes = new TextEncoder().encode(content.text);
+  const text = bytes.byteLength > settings.max_response_bytes
+    ? new TextDecoder().decode(bytes.subarray(0, settings.max_response_bytes))
+    : content.text;
+  return {
+    text,
+    model,
+    // A sampling result carries no token counts.
+    inputTokens: 0,
+    outputTokens: 0,
+    finishReason: typeof reply.stopReason === "string" ? reply.stopReason : null,
+  };
+}
+
 /** The model a prompt goes to, or why it may not. */
 function modelProblem(
   args: Input,
@@ -287,30 +359,43 @@ function countInto(into: Record<string, number>, counts: Record<string, number |
 
 async function runPrompt(args: Input, ctx: ToolContext) {
   const chat = ctx.services.chat;
-  if (!chat.available) throw new ToolError(`Cannot send the prompt: ${chat.reason}`);
-  const { settings } = chat.client;
-  const picked = modelProblem(args, settings);
-  if (picked.problem !== undefined) {
-    throw new ToolError(`Cannot send the prompt: ${picked.problem}`);
+  const viaClient = !chat.available && ctx.client !== undefined &&
+    "sampling" in ctx.client.capabilities;
+  if (!chat.available && !viaClient) {
+    throw new ToolError(`Cannot send the prompt: ${chat.reason}`);
   }
-  // PII and secrets never leave, at any level.
+  const settings = chat.available ? chat.client.settings : ctx.services.policy.execution.prompt;
+  // PII and secrets never leave, at any level (not even to the caller's own model).
   const outbound = redactText(args.prompt!);
   const promptRedactions: Record<string, number> = {};
   countInto(promptRedactions, outbound.counts);
   const started = performance.now();
-  let completion;
-  try {
-    completion = await chat.client.complete({
-      model: picked.model,
-      prompt: outbound.text,
-      ...(args.max_tokens !== undefined ? { maxTokens: args.max_tokens } : {}),
-      signal: ctx.signal,
-    });
-  } catch (e) {
-    if (e instanceof ChatEndpointError) {
-      throw new ToolError(`Cannot complete the prompt: ${e.message}`);
+  let completion: ChatCompletion;
+  let endpoint: string;
+  if (chat.available) {
+    const picked = modelProblem(args, settings);
+    if (picked.problem !== undefined) {
+      throw new ToolError(`Cannot send the prompt: ${picked.problem}`);
     }
-    throw e;
+    endpoint = chat.client.endpoint;
+    try {
+      completion = await chat.client.complete({
+        model: picked.model,
+        prompt: outbound.text,
+        ...(args.max_tokens !== undefined ? { maxTokens: args.max_tokens } : {}),
+        signal: ctx.signal,
+      });
+    } catch (e) {
+      if (e instanceof ChatEndpointError) {
+        throw new ToolError(`Cannot complete the prompt: ${e.message}`);
+      }
+      throw e;
+    }
+  } else {
+    const problem = samplingModelProblem(args, settings);
+    if (problem !== undefined) throw new ToolError(`Cannot send the prompt: ${problem}`);
+    endpoint = "mcp-sampling";
+    completion = await sampleCompletion(args, ctx, outbound.text, settings);
   }
   const fortress = args.security_level === "fortress";
   const redactions: Record<string, number> = {};
@@ -333,7 +418,7 @@ async function runPrompt(args: Input, ctx: ToolContext) {
     failure: null,
     input_sha256: sha256HexOfText(outbound.text),
     output_sha256: digestJson({ model: completion.model, response }),
-    runtime: { endpoint: chat.client.endpoint, model: completion.model },
+    runtime: { endpoint, model: completion.model },
     limits: {
       timeout_ms: settings.timeout_ms,
       max_tokens: Math.min(args.max_tokens ?? settings.max_tokens, settings.max_tokens),

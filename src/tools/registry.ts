@@ -158,7 +158,7 @@ function governedRequest(
       ...input.reviewed,
     }
     : undefined;
-  const refusal = data && def?.refusal ? def.refusal(data, input.services) : undefined;
+  const refusal = data && def?.refusal ? def.refusal(data, input.services, ctx.client) : undefined;
   const tool: ToolFacts = {
     name,
     registered: def !== undefined,

@@ -194,6 +194,8 @@ export interface ToolDefinition<
   refusal?(
     args: z.infer<I>,
     services: Pick<ToolServices, "policy" | "shell" | "code" | "chat">,
+    /** The MCP client behind the call, when there is one (what it offers can matter). */
+    client?: Pick<ClientBridge, "capabilities">,
   ): string | undefined;
   /**
    * Like `assess`, for facts that need stored state (apex_judge holds a
