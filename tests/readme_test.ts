@@ -1,6 +1,8 @@
 /** The README describes what the code has (issue 9 §7): flags, glossary, no dangling pointers. */
 import assert from "node:assert/strict";
+import { z } from "zod";
 import { FLAGS } from "../src/config.ts";
+import { PolicySchema } from "../src/governance/mod.ts";
 
 const README = await Deno.readTextFile(new URL("../README.md", import.meta.url));
 const ROOT = new URL("../", import.meta.url);
@@ -40,4 +42,35 @@ Deno.test("readme: the glossary explains floors, telemetry and stage codes", () 
   for (const code of ["000", "111", "222", "333", "444", "555", "666", "777", "888", "999"]) {
     assert.ok(glossary.includes(`\`${code}\``), `glossary lacks stage ${code}`);
   }
+});
+
+/** Every policy field (by dotted path) the schema accepts, down to `depth` levels. */
+function policyFields(): { path: string; leaf: boolean }[] {
+  const schema = z.toJSONSchema(PolicySchema, { io: "input", unrepresentable: "any" });
+  const out: { path: string; leaf: boolean }[] = [];
+  const walk = (node: Record<string, unknown>, path: string, depth: number) => {
+    const props = node.properties as Record<string, Record<string, unknown>> | undefined;
+    if (!props || depth > 3) return;
+    for (const [key, child] of Object.entries(props)) {
+      const p = path ? `${path}.${key}` : key;
+      // A field whose value is a record (names chosen by the user) or a plain value is a leaf.
+      const leaf = child.properties === undefined;
+      out.push({ path: p, leaf });
+      walk(child, p, depth + 1);
+    }
+  };
+  walk(schema as Record<string, unknown>, "", 0);
+  return out;
+}
+
+Deno.test("readme: the policy reference names every policy field the schema accepts", () => {
+  const fields = policyFields();
+  assert.ok(fields.length > 80, `only ${fields.length} fields found: the walk is broken`);
+  const missing = fields
+    .filter((f) => f.leaf)
+    // Per-floor settings are documented once, as floors.<F>.mode / .threshold.
+    .map((f) => f.path.replace(/^floors\.F\d+\./, "floors.<F>."))
+    .filter((p, i, all) => all.indexOf(p) === i)
+    .filter((p) => !README.includes(`\`${p}\``));
+  assert.deepEqual(missing, [], `README's policy reference lacks ${missing.join(", ")}`);
 });
