@@ -54,7 +54,8 @@ export function upstreamUri(server: string, uri: string): string {
 
 type RawHandler = (request: unknown, ctx: ServerContext) => Promise<Record<string, unknown>>;
 
-function sized(answer: Record<string, unknown>, server: string): Record<string, unknown> {
+/** Refuses an upstream answer larger (as JSON) than is relayed. */
+function checkSize(answer: Record<string, unknown>, server: string): void {
   const text = JSON.stringify(answer);
   if (text.length > MAX_UPSTREAM_CONTENT_BYTES) {
     throw new ProtocolError(
@@ -62,7 +63,6 @@ function sized(answer: Record<string, unknown>, server: string): Record<string, 
       `upstream ${server} answered ${text.length} bytes, over the ${MAX_UPSTREAM_CONTENT_BYTES} relayed`,
     );
   }
-  return answer;
 }
 
 /** Rewrites the `uri` of every resource in a list, read result or prompt message. */
@@ -106,6 +106,25 @@ export function upstreamContentExtension(deps: UpstreamContentDeps): ServerExten
     const visible = (principal: string, what: "resources/read" | "prompts/get") =>
       deps.content().filter((s) => deps.permits(principal, `${s.prefix}${what}`));
 
+    /**
+     * One read or get's answer, size-checked, with its URIs namespaced, sealed by the digest
+     * of what the caller receives.
+     */
+    async function relay(
+      source: UpstreamContent,
+      answer: Record<string, unknown>,
+      fields: Record<string, unknown>,
+    ): Promise<Record<string, unknown>> {
+      checkSize(answer, source.server);
+      const result = rewriteUris(answer, source.server) as Record<string, unknown>;
+      await deps.record({
+        ...fields,
+        upstream: source.server,
+        result_sha256: sha256HexOfText(JSON.stringify(result)),
+      });
+      return result;
+    }
+
     async function gather(
       sources: readonly UpstreamContent[],
       method: "resources/list" | "prompts/list",
@@ -115,7 +134,8 @@ export function upstreamContentExtension(deps: UpstreamContentDeps): ServerExten
         try {
           const answer = await s.request(method, undefined);
           if (answer === null) return [];
-          return pick(sized(answer, s.server), s).slice(0, MAX_ITEMS_PER_UPSTREAM);
+          checkSize(answer, s.server);
+          return pick(answer, s).slice(0, MAX_ITEMS_PER_UPSTREAM);
         } catch (e) {
           deps.logger.warn("upstream list left out", {
             upstream: s.server,
@@ -157,18 +177,11 @@ export function upstreamContentExtension(deps: UpstreamContentDeps): ServerExten
       if (!source) invalid(`Resource ${uri.slice(0, 200)} not found`);
       const answer = await source.request("resources/read", { uri: target.uri });
       if (answer === null) invalid(`upstream ${target.server} serves no resources`);
-      const result = rewriteUris(sized(answer, source.server), source.server) as Record<
-        string,
-        unknown
-      >;
-      await deps.record({
+      return await relay(source, answer, {
         type: "upstream_resource_read",
-        upstream: source.server,
         uri: uri.slice(0, 500),
         principal,
-        result_sha256: sha256HexOfText(JSON.stringify(result)),
-      });
-      return result as never;
+      }) as never;
     });
 
     server.server.setRequestHandler("prompts/list", async (request, ctx) => {
@@ -206,18 +219,11 @@ export function upstreamContentExtension(deps: UpstreamContentDeps): ServerExten
         ...(request.params.arguments ? { arguments: request.params.arguments } : {}),
       });
       if (answer === null) invalid(`upstream ${source.server} serves no prompts`);
-      const result = rewriteUris(sized(answer, source.server), source.server) as Record<
-        string,
-        unknown
-      >;
-      await deps.record({
+      return await relay(source, answer, {
         type: "upstream_prompt_get",
-        upstream: source.server,
         prompt: name.slice(0, 200),
         principal,
-        result_sha256: sha256HexOfText(JSON.stringify(result)),
-      });
-      return result as never;
+      }) as never;
     });
   };
 }
