@@ -289,38 +289,40 @@ export function createKvLimiter(kv: Deno.Kv, options: KvLimiterOptions): RateLim
     return counters;
   }
 
-  interface Decision {
-    facts: RateFacts;
-    refused: LimitKind[];
-    writes: { key: Deno.KvKey; value: unknown; expireIn: number }[];
-    entries: Deno.KvEntryMaybe<unknown>[];
+  /** The counters' current values: each log's live times, each count. */
+  function stateOf(counters: Counter[], entries: Deno.KvEntryMaybe<unknown>[], t: number) {
+    const logs = counters.map((c, i) =>
+      c.kind === "log" ? decodeLog(entries[i].value, t - MINUTE) : []
+    );
+    const nums = counters.map((c, i) => {
+      const value = entries[i].value;
+      if (c.kind === "inflight") {
+        const v = value as InFlightValue | null;
+        return v && v.exp > t ? v.n : 0;
+      }
+      if (c.kind === "calls") return typeof value === "number" ? value : 0;
+      if (c.kind === "cost") return value instanceof Deno.KvU64 ? Number(value.value) : 0;
+      return 0;
+    });
+    return { logs, nums };
   }
 
-  function decide(counters: Counter[], entries: Deno.KvEntryMaybe<unknown>[], t: number) {
+  /** Judges one call against the counters' state: the facts F5 reads, and what refuses it. */
+  function judge(
+    counters: Counter[],
+    state: { logs: number[][]; nums: number[] },
+    t: number,
+  ): { facts: RateFacts; refused: LimitKind[] } {
     const checks: RateCheck[] = [];
     const refused: LimitKind[] = [];
-    const writes: Decision["writes"] = [];
     let retryMs = 0;
     counters.forEach((c, i) => {
-      const value = entries[i].value;
-      let count: number;
+      const count = c.kind === "log" ? state.logs[i].length : state.nums[i];
       let waitMs = 1000;
       if (c.kind === "log") {
-        const times = decodeLog(value, t - MINUTE);
-        count = times.length;
         // The (count − limit + 1)th oldest call must leave the window first.
-        if (count >= c.limit) waitMs = times[count - c.limit] + MINUTE - t;
-        writes.push({ key: c.key, value: encodeLog([...times, t]), expireIn: MINUTE + 1000 });
-      } else if (c.kind === "inflight") {
-        const v = value as InFlightValue | null;
-        count = v && v.exp > t ? v.n : 0;
-        writes.push({ key: c.key, value: { n: count + 1, exp: t + leaseMs }, expireIn: leaseMs });
-      } else if (c.kind === "calls") {
-        count = typeof value === "number" ? value : 0;
-        waitMs = c.endsMs - t;
-        writes.push({ key: c.key, value: count + 1, expireIn: c.endsMs - t + 2 * DAY });
-      } else {
-        count = value instanceof Deno.KvU64 ? Number(value.value) : 0;
+        if (count >= c.limit) waitMs = state.logs[i][count - c.limit] + MINUTE - t;
+      } else if (c.kind === "calls" || c.kind === "cost") {
         waitMs = c.endsMs - t;
       }
       checks.push({ count, limit: c.limit, what: c.what.replace("%n", String(count)) });
@@ -329,25 +331,16 @@ export function createKvLimiter(kv: Deno.Kv, options: KvLimiterOptions): RateLim
         retryMs = Math.max(retryMs, waitMs);
       }
     });
-    const facts: RateFacts = {
-      principalCallsLastMinute: 0,
-      toolCallsLastMinute: 0,
-      principalInFlight: 0,
-      checks,
-      retryAfterS: Math.max(1, Math.ceil(retryMs / 1000)),
+    return {
+      facts: {
+        principalCallsLastMinute: 0,
+        toolCallsLastMinute: 0,
+        principalInFlight: 0,
+        checks,
+        retryAfterS: Math.max(1, Math.ceil(retryMs / 1000)),
+      },
+      refused,
     };
-    return { facts, refused, writes, entries };
-  }
-
-  async function read(subject: RateSubject): Promise<
-    { counters: Counter[]; t: number; decision: Decision }
-  > {
-    const t = now();
-    const counters = plan(subject, t);
-    const entries = counters.length > 0
-      ? await withKvRetry(() => kv.getMany(counters.map((c) => c.key)))
-      : [];
-    return { counters, t, decision: decide(counters, entries, t) };
   }
 
   async function commit(op: Deno.AtomicOperation): Promise<boolean> {
@@ -446,51 +439,14 @@ export function createKvLimiter(kv: Deno.Kv, options: KvLimiterOptions): RateLim
       const t = now();
       const counters = plan(batch[0].subject, t);
       const entries = await withKvRetry(() => kv.getMany(counters.map((c) => c.key)));
-      const logs = counters.map((c, i) =>
-        c.kind === "log" ? decodeLog(entries[i].value, t - MINUTE) : []
-      );
-      const nums = counters.map((c, i) => {
-        const value = entries[i].value;
-        if (c.kind === "inflight") {
-          const v = value as InFlightValue | null;
-          return v && v.exp > t ? v.n : 0;
-        }
-        if (c.kind === "calls") return typeof value === "number" ? value : 0;
-        if (c.kind === "cost") return value instanceof Deno.KvU64 ? Number(value.value) : 0;
-        return 0;
-      });
+      const state = stateOf(counters, entries, t);
+      const { logs, nums } = state;
       const outcomes: { facts: RateFacts; refused: LimitKind[] }[] = [];
       let admitted = 0;
       for (const _ of batch) {
-        const checks: RateCheck[] = [];
-        const refused: LimitKind[] = [];
-        let retryMs = 0;
-        counters.forEach((c, i) => {
-          const count = c.kind === "log" ? logs[i].length : nums[i];
-          let waitMs = 1000;
-          if (c.kind === "log") {
-            // The (count − limit + 1)th oldest call must leave the window first.
-            if (count >= c.limit) waitMs = logs[i][count - c.limit] + MINUTE - t;
-          } else if (c.kind === "calls" || c.kind === "cost") {
-            waitMs = c.endsMs - t;
-          }
-          checks.push({ count, limit: c.limit, what: c.what.replace("%n", String(count)) });
-          if (count >= c.limit) {
-            refused.push(c.limitKind);
-            retryMs = Math.max(retryMs, waitMs);
-          }
-        });
-        outcomes.push({
-          facts: {
-            principalCallsLastMinute: 0,
-            toolCallsLastMinute: 0,
-            principalInFlight: 0,
-            checks,
-            retryAfterS: Math.max(1, Math.ceil(retryMs / 1000)),
-          },
-          refused,
-        });
-        if (refused.length > 0) continue; // a refused call is not counted
+        const outcome = judge(counters, state, t);
+        outcomes.push(outcome);
+        if (outcome.refused.length > 0) continue; // a refused call is not counted
         admitted++;
         counters.forEach((c, i) => {
           if (c.kind === "log") logs[i].push(t);
@@ -551,7 +507,12 @@ export function createKvLimiter(kv: Deno.Kv, options: KvLimiterOptions): RateLim
 
   return {
     async snapshot(subject) {
-      return (await read(subject)).decision.facts;
+      const t = now();
+      const counters = plan(subject, t);
+      const entries = counters.length > 0
+        ? await withKvRetry(() => kv.getMany(counters.map((c) => c.key)))
+        : [];
+      return judge(counters, stateOf(counters, entries, t), t).facts;
     },
 
     acquire(subject) {
