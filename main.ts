@@ -23,7 +23,7 @@ import {
   signDecision,
 } from "./src/governance/mod.ts";
 import { checkExposure, type Config, ConfigError, helpText, loadConfig } from "./src/config.ts";
-import { createLogger, type Logger, withRedaction } from "./src/log.ts";
+import { createLogger, type Logger, VERSION, withRedaction } from "./src/lib/mod.ts";
 import {
   credentialCommand,
   identityCommand,
@@ -33,7 +33,6 @@ import {
 } from "./src/cli/mod.ts";
 import { serveStdio } from "./src/mcp/mod.ts";
 import type { ToolDefinition } from "./src/tools/mod.ts";
-import { VERSION } from "./src/version.ts";
 import {
   auditServer,
   type BundleFileResult,

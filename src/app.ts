@@ -4,8 +4,7 @@
  * (or a test) passes in the KV handle, logger and policy — so tests can build
  * the whole server on `:memory:`.
  */
-import type { Config } from "./config.ts";
-import { ConfigError, defaultAllowedHosts } from "./config.ts";
+import { type Config, ConfigError, defaultAllowedHosts } from "./config.ts";
 import {
   openChat,
   openCodeSandbox,
@@ -14,7 +13,7 @@ import {
   type ShellService,
 } from "./execution/mod.ts";
 import { FileRootError, type FileRoots, resolveFileRoots } from "./fs/mod.ts";
-import { createDeadlineScheduler } from "./deadline.ts";
+import { createDeadlineScheduler, type Logger, VERSION, withRedaction } from "./lib/mod.ts";
 import {
   createGovernance,
   createHoldStore,
@@ -45,7 +44,6 @@ import {
 } from "./identity/mod.ts";
 import { createOAuthServer, type PasswordVerifier } from "./oauth/mod.ts";
 import { createDashboard } from "./dashboard/mod.ts";
-import { type Logger, withRedaction } from "./log.ts";
 import {
   conformanceExtension,
   createLegacySseManager,
@@ -116,7 +114,6 @@ import {
   signReceipt,
   type VaultIdentity,
 } from "./vault/mod.ts";
-import { VERSION } from "./version.ts";
 import { createEvidenceResolver, type EvidenceResolver } from "./chain/mod.ts";
 
 const utf8 = new TextEncoder();

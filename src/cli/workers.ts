@@ -12,7 +12,7 @@
  *
  * @module
  */
-import type { Logger } from "../log.ts";
+import type { Logger } from "../lib/mod.ts";
 
 /** The environment variable that marks a worker started by the first process (its index). */
 export const WORKER_INDEX_ENV = "WARDEN_WORKER_INDEX";

@@ -10,27 +10,16 @@
  *
  * @module
  */
-import { Hono } from "hono";
-import type { Context } from "hono";
+import { type Context, Hono } from "hono";
 import { decideHold, type Governance, HoldError } from "../governance/mod.ts";
 import { type Gateway, RegistrationError } from "../gateway/mod.ts";
 import { type Principal, userRoles } from "../identity/mod.ts";
-import type { Logger } from "../log.ts";
+import { fromHex, type Logger, toBase64 } from "../lib/mod.ts";
 import { readCapped } from "../net/mod.ts";
 import type { PasswordVerifier } from "../oauth/mod.ts";
 import type { Accounting } from "../usage/mod.ts";
-import {
-  buildRoot,
-  exportBundle,
-  fromHex,
-  type Ledger,
-  parseCheckpoint,
-  splitNote,
-  toBase64,
-  verifyBundleStream,
-  verifyInclusion,
-} from "../vault/mod.ts";
-import { describeResult } from "../vault/mod.ts";
+import { buildRoot, parseCheckpoint, splitNote, verifyInclusion } from "../merkle/mod.ts";
+import { describeResult, exportBundle, type Ledger, verifyBundleStream } from "../vault/mod.ts";
 import { asset } from "./assets.ts";
 import { callStream, parseFilter, perMinute, recentCalls } from "./feed.ts";
 import { Html, html } from "./html.ts";

@@ -13,7 +13,7 @@ import {
   FetchRefusedError,
   type Resolver,
 } from "../net/mod.ts";
-import { sha256, toHex } from "../vault/mod.ts";
+import { sha256, toHex } from "../lib/mod.ts";
 import { htmlToText } from "./html_text.ts";
 
 /** What `fetchEvidence` needs to know; every limit is mandatory except the redirect cap. */

@@ -10,7 +10,7 @@
  *
  * @module
  */
-import type { Logger } from "../log.ts";
+import type { Logger } from "../lib/mod.ts";
 
 /** The registration manifest (`POST /api/servers/register`). */
 export interface AnnounceManifest {

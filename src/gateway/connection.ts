@@ -22,9 +22,8 @@ import {
   type Transport,
 } from "@modelcontextprotocol/client";
 import { StdioClientTransport } from "@modelcontextprotocol/client/stdio";
-import type { Logger } from "../log.ts";
+import { type Logger, VERSION } from "../lib/mod.ts";
 import { traceMeta } from "../usage/mod.ts";
-import { VERSION } from "../version.ts";
 import type { UpstreamConfig } from "./manifest.ts";
 import { sandboxedCommand } from "./sandbox.ts";
 

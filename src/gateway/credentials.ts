@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { fromBase64, toBase64 } from "../vault/mod.ts";
+import { fromBase64, toBase64 } from "../lib/mod.ts";
 
 /** How Warden authenticates to an upstream; the sealed call entry records this, not the value. */
 export type CredentialKind = "bearer" | "headers";

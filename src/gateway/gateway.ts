@@ -8,13 +8,17 @@
  *
  * @module
  */
-import type { CallToolResult, Tool } from "@modelcontextprotocol/client";
-import { ProtocolError, SdkError, SdkErrorCode } from "@modelcontextprotocol/client";
+import {
+  type CallToolResult,
+  ProtocolError,
+  SdkError,
+  SdkErrorCode,
+  type Tool,
+} from "@modelcontextprotocol/client";
 import { findInjections, type Operator, verifyOperatorSignature } from "../governance/mod.ts";
-import type { Logger } from "../log.ts";
+import { digestJson, type Logger } from "../lib/mod.ts";
 import { hostAllowed, isPrivateAddress } from "../net/mod.ts";
 import { upstreamKey, upstreamPinKey, upstreamPrefix } from "../store/mod.ts";
-import { digestJson } from "../vault/mod.ts";
 import { createBreaker } from "./breaker.ts";
 import {
   type ConnectionState,

@@ -6,7 +6,7 @@
  * processes can never both release one approval.
  */
 import { holdByPrincipalKey, holdByPrincipalPrefix, holdKey, holdPrefix } from "../store/mod.ts";
-import { digestJson, fromBase64 } from "../vault/mod.ts";
+import { digestJson, fromBase64 } from "../lib/mod.ts";
 
 /** Where a hold stands. */
 export type HoldStatus = "open" | "approved" | "denied" | "released" | "expired";

@@ -3,7 +3,7 @@
  * Ed25519 seed, base64) written with mode 0600; `operator.pub` is the base64
  * raw public key, the value that goes into the policy's `operators` list.
  */
-import { fromBase64, toBase64 } from "../vault/mod.ts";
+import { fromBase64, toBase64 } from "../lib/mod.ts";
 import { decisionMessage, type HoldDecision } from "./holds.ts";
 
 const PKCS8_PREFIX = Uint8Array.fromHex("302e020100300506032b657004220420");

@@ -4,8 +4,8 @@
  * respond. A tool cannot bypass it: the registry hands it nothing but an
  * `execute` thunk, which runs only when the verdict allows.
  */
-import type { Logger } from "../log.ts";
-import { type AppendOptions, entryProblem, lenientDigestJson } from "../vault/mod.ts";
+import { lenientDigestJson, type Logger } from "../lib/mod.ts";
+import { type AppendOptions, entryProblem } from "../vault/mod.ts";
 import { evaluatePost, evaluatePre } from "./floors.ts";
 import {
   elicitationAction,

@@ -14,7 +14,7 @@
  */
 
 import { z } from "zod";
-import { canonicalString, fromBase64, sha256, toHex } from "../vault/mod.ts";
+import { canonicalString, fromBase64, sha256, toHex } from "../lib/mod.ts";
 import { PII_KINDS } from "./pii.ts";
 import { FLOOR_IDS, type FloorId } from "./types.ts";
 

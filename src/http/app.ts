@@ -3,16 +3,16 @@
  * (`/sse`, `/messages`), and the REST routes for non-MCP callers. The only
  * importer of Hono.
  */
-import { Hono } from "hono";
-import type { Context } from "hono";
+import { type Context, Hono } from "hono";
 import { z } from "zod";
-import type { DeadlineScheduler } from "../deadline.ts";
-import type { Logger } from "../log.ts";
-import type {
-  LegacySseManager,
-  ModernHandler,
-  StreamableManager,
-  WebSocketManager,
+import type { DeadlineScheduler, Logger } from "../lib/mod.ts";
+import {
+  type LegacySseManager,
+  type ModernHandler,
+  refusalResponse,
+  screenBody,
+  type StreamableManager,
+  type WebSocketManager,
 } from "../mcp/mod.ts";
 import type { CallOutcome, ToolRegistry } from "../tools/mod.ts";
 import type { Ledger } from "../vault/mod.ts";
@@ -33,7 +33,6 @@ import { createGatewayRoutes } from "./gateway_routes.ts";
 import type { Gateway } from "../gateway/mod.ts";
 import type { OAuthServer } from "../oauth/mod.ts";
 import type { Dashboard } from "../dashboard/mod.ts";
-import { refusalResponse, screenBody } from "../mcp/mod.ts";
 import {
   checkHostAndOrigin,
   HttpError,

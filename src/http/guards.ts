@@ -4,7 +4,7 @@
  * bounded, timed body read.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
-import type { DeadlineScheduler } from "../deadline.ts";
+import type { DeadlineScheduler } from "../lib/mod.ts";
 import { readCapped } from "../net/mod.ts";
 
 /** An HTTP-level refusal; the app's error handler renders it. */

@@ -4,7 +4,9 @@
  * trusting the server.
  */
 import { Hono } from "hono";
-import { buildRoot, type Ledger, toBase64 } from "../vault/mod.ts";
+import { buildRoot } from "../merkle/mod.ts";
+import { type Ledger } from "../vault/mod.ts";
+import { toBase64 } from "../lib/mod.ts";
 import { HttpError } from "./guards.ts";
 
 const MAX_PAGE = 1000;

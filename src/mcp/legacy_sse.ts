@@ -12,7 +12,7 @@ import {
   type Transport,
 } from "@modelcontextprotocol/server";
 import { JSONRPCMessageSchema } from "@modelcontextprotocol/core";
-import type { Logger } from "../log.ts";
+import type { Logger } from "../lib/mod.ts";
 import { type SessionRecord, type SessionStore, touchIntervalMs } from "./session_store.ts";
 
 /** Protocol versions a client may negotiate over `/sse`. */

@@ -20,7 +20,7 @@ import {
   type McpServer,
   type Server,
 } from "@modelcontextprotocol/server";
-import type { Logger } from "../log.ts";
+import type { Logger } from "../lib/mod.ts";
 
 /** The modern revisions served on `/mcp`. */
 export const MODERN_PROTOCOL_VERSIONS: readonly string[] = ["2026-07-28"];

@@ -4,7 +4,7 @@
  */
 import { StdioServerTransport } from "@modelcontextprotocol/server/stdio";
 import type { McpServer } from "@modelcontextprotocol/server";
-import type { Logger } from "../log.ts";
+import type { Logger } from "../lib/mod.ts";
 
 /**
  * Connects a server to this process's stdin/stdout and resolves when stdin

@@ -12,7 +12,7 @@ import {
   WebStandardStreamableHTTPServerTransport,
 } from "@modelcontextprotocol/server";
 import type { SessionBinding } from "./server.ts";
-import type { Logger } from "../log.ts";
+import type { Logger } from "../lib/mod.ts";
 import type { BatchWriter } from "../store/mod.ts";
 import { EventWriteBudget, KvEventStore } from "./event_store.ts";
 import {

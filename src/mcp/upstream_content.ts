@@ -16,11 +16,14 @@
  *
  * @module
  */
-import { ProtocolError, ProtocolErrorCode, type ServerContext } from "@modelcontextprotocol/server";
-import type { McpServer } from "@modelcontextprotocol/server";
+import {
+  type McpServer,
+  ProtocolError,
+  ProtocolErrorCode,
+  type ServerContext,
+} from "@modelcontextprotocol/server";
 import type { UpstreamContent } from "../gateway/mod.ts";
-import type { Logger } from "../log.ts";
-import { sha256HexOfText } from "../vault/mod.ts";
+import { type Logger, sha256HexOfText } from "../lib/mod.ts";
 import type { CallerOf, ServerExtension } from "./server.ts";
 
 /** The scheme upstream resource URIs are namespaced under. */

@@ -16,7 +16,7 @@ import type {
   Transport,
 } from "@modelcontextprotocol/server";
 import { JSONRPCMessageSchema } from "@modelcontextprotocol/core";
-import type { Logger } from "../log.ts";
+import type { Logger } from "../lib/mod.ts";
 import { currentRequest, type RequestContext, withRequestContext } from "../identity/mod.ts";
 
 /** The WebSocket subprotocol of MCP (what the SDK's WebSocket client asks for). */

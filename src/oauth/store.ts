@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { sha256HexOfText } from "../vault/mod.ts";
+import { sha256HexOfText } from "../lib/mod.ts";
 
 const P = "oauth";
 

@@ -15,7 +15,7 @@
  * @module
  */
 import { busHeadKey, busHeadPrefix, busMessageKey } from "../store/mod.ts";
-import { digestJson } from "../vault/mod.ts";
+import { digestJson } from "../lib/mod.ts";
 
 /** Limits of the bus. */
 export interface BusLimits {

@@ -29,7 +29,7 @@ import {
   fileKey,
   fileLeaseKey,
 } from "../store/mod.ts";
-import { sha256, toHex } from "../vault/mod.ts";
+import { sha256, toHex } from "../lib/mod.ts";
 
 /** Limits of the files service (the policy's `files` section). */
 export interface FileLimits {

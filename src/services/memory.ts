@@ -11,7 +11,7 @@
  * @module
  */
 import { memoryCountKey, memoryKey, memoryPrefix } from "../store/mod.ts";
-import { digestJson } from "../vault/mod.ts";
+import { digestJson } from "../lib/mod.ts";
 
 /** Limits of the memory service (the policy's `memory` section). */
 export interface MemoryLimits {

@@ -10,7 +10,7 @@
  */
 import { z } from "zod";
 import { ContextError } from "../services/mod.ts";
-import { sha256HexOfText } from "../vault/mod.ts";
+import { sha256HexOfText } from "../lib/mod.ts";
 import { defineTool, ToolError } from "./tool.ts";
 
 async function translated<T>(work: () => Promise<T>): Promise<T> {

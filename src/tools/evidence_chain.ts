@@ -14,12 +14,11 @@ import {
   createBundleVerifier,
   type EvidencePackage,
   MAX_PACKAGE_ENTRIES,
-  openCheckpoint,
   type PackageResult,
-  sha256HexOfText,
-  verifierFromVkey,
   verifyEvidencePackage,
 } from "../vault/mod.ts";
+import { openCheckpoint, verifierFromVkey } from "../merkle/mod.ts";
+import { sha256HexOfText } from "../lib/mod.ts";
 import { defineTool, type ToolContext, ToolError } from "./tool.ts";
 
 /** The largest package returned in one result (JSON bytes). */

@@ -18,7 +18,7 @@ import {
   CodeSandboxUnavailableError,
 } from "../execution/mod.ts";
 import { redactText } from "../governance/mod.ts";
-import { digestJson, sha256HexOfText } from "../vault/mod.ts";
+import { digestJson, sha256HexOfText } from "../lib/mod.ts";
 import { evidenceChainTools } from "./evidence_chain.ts";
 import { defineTool, InputRequiredError, type ToolContext, ToolError } from "./tool.ts";
 

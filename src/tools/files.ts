@@ -9,7 +9,7 @@
  */
 import { z } from "zod";
 import { type FileCaller, FileServiceError, MAX_FILE_PATH_CHARS } from "../services/mod.ts";
-import { sha256HexOfText } from "../vault/mod.ts";
+import { sha256HexOfText } from "../lib/mod.ts";
 import { defineTool, type ToolContext, ToolError } from "./tool.ts";
 
 const path = z.string().min(1).max(MAX_FILE_PATH_CHARS).describe(

@@ -9,7 +9,7 @@
  */
 import { z } from "zod";
 import { MAX_MEMORY_KEY_CHARS, MemoryError } from "../services/mod.ts";
-import { digestJson } from "../vault/mod.ts";
+import { digestJson } from "../lib/mod.ts";
 import { defineTool, ToolError } from "./tool.ts";
 
 const key = z.string().min(1).max(MAX_MEMORY_KEY_CHARS).describe(

@@ -19,7 +19,7 @@ import {
 } from "../chain/mod.ts";
 import type { Claim } from "../governance/mod.ts";
 import type { GovSession } from "../store/mod.ts";
-import { digestJson, toBase64 } from "../vault/mod.ts";
+import { digestJson, toBase64 } from "../lib/mod.ts";
 import { defineTool, InputRequiredError, type ToolContext, ToolError } from "./tool.ts";
 import { searchCorpus } from "../evidence/mod.ts";
 

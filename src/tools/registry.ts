@@ -6,7 +6,7 @@
  * an error result instead of reaching the server.
  */
 import { z } from "zod";
-import type { DeadlineScheduler } from "../deadline.ts";
+import { type DeadlineScheduler, digestJson, type Logger, sha256HexOfText } from "../lib/mod.ts";
 import {
   type Execution,
   type GovernedResult,
@@ -16,9 +16,7 @@ import {
 } from "../governance/mod.ts";
 import type { UpstreamToolEntry } from "../gateway/mod.ts";
 import { currentRequest } from "../identity/mod.ts";
-import type { Logger } from "../log.ts";
 import type { TraceCarrier } from "../usage/mod.ts";
-import { digestJson, sha256HexOfText } from "../vault/mod.ts";
 import { buildEnvelope, type Envelope, envelopeSchema } from "./envelope.ts";
 import {
   type ClientBridge,

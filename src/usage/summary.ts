@@ -14,7 +14,7 @@
  *
  * @module
  */
-import type { Logger } from "../log.ts";
+import type { Logger } from "../lib/mod.ts";
 import type { Accounting, UsageRow } from "./accounting.ts";
 
 /** The most rows one group of a summary keeps. */

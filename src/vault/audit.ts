@@ -8,10 +8,14 @@
  */
 import type { BundleFileResult } from "./bundle_io.ts";
 import { createBundleVerifier } from "./bundle_verify.ts";
-import { parseCheckpoint } from "./checkpoint.ts";
-import { fromBase64, hashLeaf } from "./hasher.ts";
-import { splitNote } from "./note.ts";
-import { verifyConsistency, verifyInclusion } from "./verify.ts";
+import {
+  hashLeaf,
+  parseCheckpoint,
+  splitNote,
+  verifyConsistency,
+  verifyInclusion,
+} from "../merkle/mod.ts";
+import { fromBase64 } from "../lib/mod.ts";
 
 /** The audit verdict: the bundle checks plus the remote proof checks. */
 export type AuditResult = BundleFileResult & { remoteProofs?: number };

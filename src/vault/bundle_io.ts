@@ -19,7 +19,8 @@
  * (pretty-printed, say) is still accepted by parsing it whole.
  */
 import { type BundleResult, createBundleVerifier } from "./bundle_verify.ts";
-import { fromBase64, hashLeaf, sha256, toHex } from "./hasher.ts";
+import { fromBase64, sha256, toHex } from "../lib/mod.ts";
+import { hashLeaf } from "../merkle/mod.ts";
 
 /** The format tag written in every bundle. */
 export const BUNDLE_FORMAT = "warden-vault-bundle/1";

@@ -10,13 +10,21 @@
  * @module
  */
 
-import { canonicalString } from "./canonical_json.ts";
-import { type Checkpoint, openCheckpoint, parseCheckpoint } from "./checkpoint.ts";
-import { CompactRange, type NodeId } from "./compact_range.ts";
-import { equalBytes, fromBase64, fromHex, hashLeaf, toHex } from "./hasher.ts";
-import { splitNote, type Verifier, verifierFromVkey } from "./note.ts";
-import { consistencyNodes, materialize } from "./proof.ts";
-import { verifyConsistency } from "./verify.ts";
+import { canonicalString, equalBytes, fromBase64, fromHex, toHex } from "../lib/mod.ts";
+import {
+  type Checkpoint,
+  CompactRange,
+  consistencyNodes,
+  hashLeaf,
+  materialize,
+  type NodeId,
+  openCheckpoint,
+  parseCheckpoint,
+  splitNote,
+  type Verifier,
+  verifierFromVkey,
+  verifyConsistency,
+} from "../merkle/mod.ts";
 
 /** `prev` of the first entry: there is no previous entry to hash. */
 export const GENESIS_PREV = "0".repeat(64);

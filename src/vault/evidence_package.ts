@@ -17,13 +17,17 @@
 
 import type { BundleFileResult } from "./bundle_io.ts";
 import type { BundleFailure } from "./bundle_verify.ts";
-import { canonicalString } from "./canonical_json.ts";
-import { openCheckpoint } from "./checkpoint.ts";
-import { fromBase64, fromHex, hashLeaf, sha256, toBase64, toHex } from "./hasher.ts";
+import { canonicalString, fromBase64, fromHex, sha256, toBase64, toHex } from "../lib/mod.ts";
+import {
+  hashLeaf,
+  openCheckpoint,
+  RootMismatchError,
+  type Verifier,
+  verifierFromVkey,
+  verifyInclusion,
+} from "../merkle/mod.ts";
 import type { Ledger } from "./ledger.ts";
-import { type Verifier, verifierFromVkey } from "./note.ts";
 import { openReceipt } from "./receipt.ts";
-import { RootMismatchError, verifyInclusion } from "./verify.ts";
 
 /** The format tag of every package. */
 export const EVIDENCE_PACKAGE_FORMAT = "warden-evidence-package/1";

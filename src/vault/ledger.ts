@@ -23,14 +23,30 @@ import {
   vaultEntryKey,
   vaultHeadKey,
 } from "../store/mod.ts";
-import { canonicalString, lenientDigestJson } from "./canonical_json.ts";
-import { openCheckpoint, signCheckpoint as signCheckpointNote } from "./checkpoint.ts";
-import { CompactRange, type CompactRangeJson, type NodeId } from "./compact_range.ts";
-import { popCount } from "./_bits.ts";
+import {
+  canonicalString,
+  fromHex,
+  lenientDigestJson,
+  sha256,
+  toBase64,
+  toHex,
+} from "../lib/mod.ts";
+import {
+  buildConsistencyProof,
+  buildInclusionProof,
+  buildRoot,
+  CompactRange,
+  type CompactRangeJson,
+  hashLeaf,
+  type NodeId,
+  openCheckpoint,
+  popCount,
+  signCheckpoint as signCheckpointNote,
+  type Signer,
+  type Verifier,
+  verifierFromVkey,
+} from "../merkle/mod.ts";
 import { GENESIS_PREV } from "./bundle_verify.ts";
-import { fromHex, hashLeaf, sha256, toBase64, toHex } from "./hasher.ts";
-import { type Signer, type Verifier, verifierFromVkey } from "./note.ts";
-import { buildConsistencyProof, buildInclusionProof, buildRoot } from "./proof.ts";
 import type { CheckpointMirror } from "./mirror.ts";
 import { writeBundle } from "./bundle_io.ts";
 

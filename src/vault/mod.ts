@@ -1,89 +1,13 @@
 /**
- * The pure core of the vault: RFC 6962 hashing, the compact range kept in
- * the head, proof plans that name stored nodes, RFC 9162 verification,
- * canonical JSON for entries, C2SP checkpoints and signed notes, and offline
- * bundle verification. Nothing here touches KV or the network; storage
- * passes node hashes in and gets plain data out.
+ * The vault: the append-only ledger over KV (group commit, entry codec, node
+ * storage, signed checkpoints), its signing key, the checkpoint mirror and
+ * the audit of a running server (KV, files, network), beside the pure parts
+ * built on src/merkle/: offline bundle verification and I/O, execution
+ * receipts and evidence package verification.
  *
  * @module
  */
 
-export {
-  EMPTY_ROOT,
-  equalBytes,
-  fromBase64,
-  fromHex,
-  HASH_SIZE,
-  hashChildren,
-  hashLeaf,
-  sha256,
-  sha256HexOfText,
-  toBase64,
-  toHex,
-} from "./hasher.ts";
-export {
-  CompactRange,
-  type CompactRangeJson,
-  type NodeHash,
-  type NodeId,
-} from "./compact_range.ts";
-export {
-  buildConsistencyProof,
-  buildInclusionProof,
-  buildRoot,
-  consistencyNodes,
-  type GetNodes,
-  inclusionNodes,
-  materialize,
-  type NodeSource,
-  type ProofPlan,
-  rangeNodes,
-  rootNodes,
-} from "./proof.ts";
-export {
-  type ConsistencyClaim,
-  type InclusionClaim,
-  ProofError,
-  ProofSizeError,
-  rootFromInclusionProof,
-  RootMismatchError,
-  verifyConsistency,
-  verifyInclusion,
-} from "./verify.ts";
-export {
-  canonicalize,
-  type CanonicalOptions,
-  canonicalString,
-  digestJson,
-  lenientDigestJson,
-} from "./canonical_json.ts";
-export {
-  generateSigner,
-  InvalidSignatureError,
-  isValidKeyName,
-  keyIdOf,
-  MalformedNoteError,
-  NoteError,
-  type OpenedNote,
-  openNote,
-  type Signer,
-  signerFromKeyString,
-  signerToKeyString,
-  signNote,
-  splitNote,
-  UnverifiedNoteError,
-  type Verifier,
-  verifierFromVkey,
-} from "./note.ts";
-export {
-  type Checkpoint,
-  formatCheckpoint,
-  MalformedCheckpointError,
-  openCheckpoint,
-  type OpenedCheckpoint,
-  parseCheckpoint,
-  signCheckpoint,
-} from "./checkpoint.ts";
 export {
   type Bundle,
   type BundleFailure,

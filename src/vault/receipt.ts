@@ -8,8 +8,8 @@
  * @module
  */
 
-import { canonicalString } from "./canonical_json.ts";
-import { openNote, type Signer, signNote, type Verifier, verifierFromVkey } from "./note.ts";
+import { canonicalString } from "../lib/mod.ts";
+import { openNote, type Signer, signNote, type Verifier, verifierFromVkey } from "../merkle/mod.ts";
 
 /** The first line of every receipt note. */
 export const RECEIPT_FORMAT = "warden-execution-receipt/1";

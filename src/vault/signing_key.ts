@@ -4,7 +4,12 @@
  * shares the KV signs with the same key for the same origin.
  */
 import { signingKeyKey, vaultMetaKey } from "../store/mod.ts";
-import { generateSigner, type Signer, signerFromKeyString, signerToKeyString } from "./note.ts";
+import {
+  generateSigner,
+  type Signer,
+  signerFromKeyString,
+  signerToKeyString,
+} from "../merkle/mod.ts";
 
 /** Where the signing key came from (for the start-up log line). */
 export type SigningKeySource = "configured" | "kv" | "generated";

@@ -2,12 +2,11 @@
  * Test fixtures: a real Warden server on an ephemeral port (in-process, real
  * KV) and a child-process server for restart and multi-process tests.
  */
-import { createApp } from "../../src/app.ts";
+import { type App, type AppDeps, createApp } from "../../src/app.ts";
 import { parsePolicy } from "../../src/governance/mod.ts";
-import type { App, AppDeps } from "../../src/app.ts";
 import { loadConfig } from "../../src/config.ts";
 import type { UpstreamConfig } from "../../src/gateway/mod.ts";
-import { createLogger, silentLogger } from "../../src/log.ts";
+import { createLogger, silentLogger } from "../../src/lib/log.ts";
 import type { ServerExtension } from "../../src/mcp/mod.ts";
 import type { ToolDefinition } from "../../src/tools/mod.ts";
 

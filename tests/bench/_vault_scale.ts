@@ -3,15 +3,9 @@
  * file: group-commit append throughput vs one atomic per entry, inclusion-proof
  * latency at 100k and 1M entries, and `warden verify` time on a 1M-entry export.
  */
-import {
-  createLedger,
-  exportBundle,
-  fromBase64,
-  fromHex,
-  generateSigner,
-  type Ledger,
-  verifyInclusion,
-} from "../../src/vault/mod.ts";
+import { createLedger, exportBundle, type Ledger } from "../../src/vault/mod.ts";
+import { fromBase64, fromHex } from "../../src/lib/mod.ts";
+import { generateSigner, verifyInclusion } from "../../src/merkle/mod.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 

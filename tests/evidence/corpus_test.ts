@@ -3,7 +3,8 @@ import assert from "node:assert/strict";
 import { rankBm25, searchCorpus } from "../../src/evidence/mod.ts";
 import { createContextService } from "../../src/services/mod.ts";
 import { createEvidenceStore, createGovSessionStore } from "../../src/store/mod.ts";
-import { createLedger, generateSigner } from "../../src/vault/mod.ts";
+import { createLedger } from "../../src/vault/mod.ts";
+import { generateSigner } from "../../src/merkle/mod.ts";
 
 const doc = (id: string, text: string) => ({ source: "t", id, title: id, text });
 

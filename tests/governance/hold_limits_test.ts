@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { createApp } from "../../src/app.ts";
 import { loadConfig } from "../../src/config.ts";
-import { createLogger } from "../../src/log.ts";
+import { createLogger } from "../../src/lib/log.ts";
 import { generateOperatorKey, holdDigest, parsePolicy } from "../../src/governance/mod.ts";
 import { createCounterTool } from "../_helpers/tools.ts";
 

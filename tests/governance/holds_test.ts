@@ -9,7 +9,7 @@ import {
   signDecision,
   TokenError,
 } from "../../src/governance/mod.ts";
-import { generateSigner } from "../../src/vault/mod.ts";
+import { generateSigner } from "../../src/merkle/mod.ts";
 
 async function setup() {
   let now = 1_000_000;

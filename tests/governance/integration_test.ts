@@ -14,13 +14,8 @@ import {
 } from "../_helpers/client.ts";
 import { startServer, type TestServer } from "../_helpers/server.ts";
 import { createCounterTool } from "../_helpers/tools.ts";
-import {
-  fromBase64,
-  fromHex,
-  openCheckpoint,
-  verifierFromVkey,
-  verifyInclusion,
-} from "../../src/vault/mod.ts";
+import { fromBase64, fromHex } from "../../src/lib/mod.ts";
+import { openCheckpoint, verifierFromVkey, verifyInclusion } from "../../src/merkle/mod.ts";
 
 async function entryAt(server: TestServer, index: number): Promise<any> {
   const e = await server.app.ledger.entry(index);

@@ -7,7 +7,7 @@ import {
   policyHash,
   rolesOf,
 } from "../../src/governance/mod.ts";
-import { sha256, toHex } from "../../src/vault/mod.ts";
+import { sha256, toHex } from "../../src/lib/mod.ts";
 
 const KEY = btoa(String.fromCharCode(...new Uint8Array(32).fill(7)));
 

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { createApp } from "../../src/app.ts";
 import { loadConfig } from "../../src/config.ts";
-import { createLogger } from "../../src/log.ts";
+import { createLogger } from "../../src/lib/log.ts";
 import { exportBundle, MAX_ENTRY_BYTES, verifyBundle } from "../../src/vault/mod.ts";
 import {
   createGovernance,

@@ -8,7 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { createToken, revokeToken } from "../../src/identity/mod.ts";
-import { silentLogger } from "../../src/log.ts";
+import { silentLogger } from "../../src/lib/log.ts";
 import { createWebSocketManager } from "../../src/mcp/mod.ts";
 import { Client } from "../_helpers/client.ts";
 import { startServer, type TestServer } from "../_helpers/server.ts";

@@ -10,7 +10,7 @@
  */
 import assert from "node:assert/strict";
 import { createToken } from "../../src/identity/mod.ts";
-import { digestJson } from "../../src/vault/mod.ts";
+import { digestJson } from "../../src/lib/mod.ts";
 import { connectModernAs, connectV1As } from "../_helpers/client.ts";
 import { startServer } from "../_helpers/server.ts";
 

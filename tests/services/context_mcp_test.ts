@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { createToken } from "../../src/identity/mod.ts";
-import { sha256HexOfText } from "../../src/vault/mod.ts";
+import { sha256HexOfText } from "../../src/lib/mod.ts";
 import { connectModernAs, connectV1As } from "../_helpers/client.ts";
 import { startServer } from "../_helpers/server.ts";
 

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { ConfinementError, confineVirtualPath } from "../../src/fs/mod.ts";
 import { createFileService, FILE_CHUNK_BYTES, FileServiceError } from "../../src/services/mod.ts";
-import { sha256, toHex } from "../../src/vault/mod.ts";
+import { sha256, toHex } from "../../src/lib/mod.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { createMemoryService, MemoryError } from "../../src/services/mod.ts";
 import { memoryKey } from "../../src/store/mod.ts";
-import { digestJson } from "../../src/vault/mod.ts";
+import { digestJson } from "../../src/lib/mod.ts";
 
 async function withKv(fn: (kv: Deno.Kv) => Promise<void>) {
   const kv = await Deno.openKv(":memory:");

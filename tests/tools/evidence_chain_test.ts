@@ -8,7 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { vaultEntryKey } from "../../src/store/mod.ts";
-import { fromBase64, toBase64 } from "../../src/vault/mod.ts";
+import { fromBase64, toBase64 } from "../../src/lib/mod.ts";
 import { runCli } from "../_helpers/cli.ts";
 import { connectStreamable, envelopeOf } from "../_helpers/client.ts";
 import { startServer } from "../_helpers/server.ts";

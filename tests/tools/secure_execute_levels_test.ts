@@ -7,7 +7,9 @@
  */
 import assert from "node:assert/strict";
 import { generateOperatorKey, loadOperatorKey, signDecision } from "../../src/governance/mod.ts";
-import { digestJson, hashLeaf, openReceipt, sha256HexOfText, toHex } from "../../src/vault/mod.ts";
+import { digestJson, sha256HexOfText, toHex } from "../../src/lib/mod.ts";
+import { hashLeaf } from "../../src/merkle/mod.ts";
+import { openReceipt } from "../../src/vault/mod.ts";
 import { connectStreamable, envelopeOf } from "../_helpers/client.ts";
 import { startServer, type TestServer } from "../_helpers/server.ts";
 

@@ -7,7 +7,8 @@
  * and a slow, oversized or broken endpoint is a clear tool error.
  */
 import assert from "node:assert/strict";
-import { openReceipt, sha256HexOfText } from "../../src/vault/mod.ts";
+import { openReceipt } from "../../src/vault/mod.ts";
+import { sha256HexOfText } from "../../src/lib/mod.ts";
 import { connectStreamable, envelopeOf } from "../_helpers/client.ts";
 import { startServer, type TestServer } from "../_helpers/server.ts";
 

@@ -1,19 +1,14 @@
 import assert from "node:assert/strict";
+import { type BundleFailure, createBundleVerifier, verifyBundle } from "../../src/vault/mod.ts";
+import { canonicalize, fromBase64, toBase64, toHex } from "../../src/lib/mod.ts";
 import {
-  type BundleFailure,
-  canonicalize,
   CompactRange,
-  createBundleVerifier,
-  fromBase64,
   generateSigner,
   hashLeaf,
   signCheckpoint,
   type Signer,
-  toBase64,
-  toHex,
-  verifyBundle,
-} from "../../src/vault/mod.ts";
-import { buildBundle, chainedEntries } from "./_reference.ts";
+} from "../../src/merkle/mod.ts";
+import { buildBundle, chainedEntries } from "../merkle/_reference.ts";
 
 const ORIGIN = "warden.example/vault";
 const signer = await generateSigner(ORIGIN);

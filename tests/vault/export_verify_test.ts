@@ -1,13 +1,7 @@
 import assert from "node:assert/strict";
 import { runCli as cli } from "../_helpers/cli.ts";
-import {
-  CompactRange,
-  createLedger,
-  generateSigner,
-  loadVaultIdentity,
-  signNote,
-  splitNote,
-} from "../../src/vault/mod.ts";
+import { CompactRange, generateSigner, signNote, splitNote } from "../../src/merkle/mod.ts";
+import { createLedger, loadVaultIdentity } from "../../src/vault/mod.ts";
 import { spawnServer } from "../_helpers/server.ts";
 
 /** A KV file holding a 40-entry log with checkpoints at 10, 25 and 40. */

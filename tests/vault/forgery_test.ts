@@ -4,18 +4,9 @@
 import assert from "node:assert/strict";
 import { runCli as cli } from "../_helpers/cli.ts";
 import { spawnServer } from "../_helpers/server.ts";
-import {
-  canonicalize,
-  createLedger,
-  exportBundle,
-  generateSigner,
-  hashLeaf,
-  type Signer,
-  signerToKeyString,
-  toBase64,
-  toHex,
-  verifyBundleStream,
-} from "../../src/vault/mod.ts";
+import { canonicalize, toBase64, toHex } from "../../src/lib/mod.ts";
+import { createLedger, exportBundle, verifyBundleStream } from "../../src/vault/mod.ts";
+import { generateSigner, hashLeaf, type Signer, signerToKeyString } from "../../src/merkle/mod.ts";
 
 const ORIGIN = "warden/forgery-test";
 const signer = await generateSigner(ORIGIN);

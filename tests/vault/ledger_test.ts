@@ -1,18 +1,16 @@
 import assert from "node:assert/strict";
+import { createLedger, type Ledger } from "../../src/vault/mod.ts";
+import { fromBase64, fromHex } from "../../src/lib/mod.ts";
 import {
-  createLedger,
-  fromBase64,
-  fromHex,
   generateSigner,
   hashLeaf,
-  type Ledger,
   openCheckpoint,
   ProofError,
   verifierFromVkey,
   verifyConsistency,
   verifyInclusion,
-} from "../../src/vault/mod.ts";
-import { createRandom, flipBit, ReferenceTree } from "./_reference.ts";
+} from "../../src/merkle/mod.ts";
+import { createRandom, flipBit, ReferenceTree } from "../merkle/_reference.ts";
 
 async function newLedger(kv?: Deno.Kv): Promise<{ ledger: Ledger; kv: Deno.Kv }> {
   const store = kv ?? await Deno.openKv(":memory:");

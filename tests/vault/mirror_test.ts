@@ -6,7 +6,7 @@
 // unsigned rather than signed into a history that contradicts the published one.
 import assert from "node:assert/strict";
 import { spawnServer } from "../_helpers/server.ts";
-import { openCheckpoint, verifierFromVkey } from "../../src/vault/mod.ts";
+import { openCheckpoint, verifierFromVkey } from "../../src/merkle/mod.ts";
 
 async function invoke(base: string, n: number): Promise<void> {
   for (let i = 0; i < n; i++) {

@@ -1,14 +1,12 @@
 import assert from "node:assert/strict";
+import { createLedger, loadVaultIdentity } from "../../src/vault/mod.ts";
+import { fromBase64, fromHex } from "../../src/lib/mod.ts";
 import {
-  createLedger,
-  fromBase64,
-  fromHex,
-  loadVaultIdentity,
   openCheckpoint,
   verifierFromVkey,
   verifyConsistency,
   verifyInclusion,
-} from "../../src/vault/mod.ts";
+} from "../../src/merkle/mod.ts";
 import { spawnServer, UNTHROTTLED_POLICY } from "../_helpers/server.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;

@@ -2,14 +2,12 @@ import assert from "node:assert/strict";
 import {
   generateSigner,
   hashLeaf,
-  MalformedReceiptError,
   openCheckpoint,
-  openReceipt,
   signCheckpoint,
-  signReceipt,
   UnverifiedNoteError,
   verifierFromVkey,
-} from "../../src/vault/mod.ts";
+} from "../../src/merkle/mod.ts";
+import { MalformedReceiptError, openReceipt, signReceipt } from "../../src/vault/mod.ts";
 
 const ORIGIN = "warden.example/vault";
 const RECEIPT = {

@@ -1,18 +1,16 @@
 import assert from "node:assert/strict";
 import { connectStreamable } from "../_helpers/client.ts";
 import { startServer } from "../_helpers/server.ts";
+import { digestJson, fromBase64, toHex } from "../../src/lib/mod.ts";
 import {
-  digestJson,
-  fromBase64,
   hashLeaf,
   openCheckpoint,
   parseCheckpoint,
   splitNote,
-  toHex,
   verifierFromVkey,
   verifyConsistency,
   verifyInclusion,
-} from "../../src/vault/mod.ts";
+} from "../../src/merkle/mod.ts";
 
 function entryAt(bytes: Uint8Array) {
   return JSON.parse(new TextDecoder().decode(bytes));

@@ -30,7 +30,7 @@ export interface CanonicalOptions {
   surrogates?: "refuse" | "escape";
 }
 
-import { sha256HexOfText } from "./hasher.ts";
+import { sha256HexOfText } from "./digests.ts";
 
 const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
 

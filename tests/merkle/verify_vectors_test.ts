@@ -7,13 +7,12 @@
 import assert from "node:assert/strict";
 import {
   CompactRange,
-  fromBase64,
-  fromHex,
   hashLeaf,
   ProofError,
   verifyConsistency,
   verifyInclusion,
-} from "../../src/vault/mod.ts";
+} from "../../src/merkle/mod.ts";
+import { fromBase64, fromHex } from "../../src/lib/mod.ts";
 
 // A copy of ../shared/vectors/rfc6962, kept in the repo so a clean checkout tests alone.
 const VECTORS = new URL("./testdata/rfc6962/", import.meta.url);

@@ -13,7 +13,8 @@
  */
 
 import { assertCount, bitAt, popCount, shiftRight, trailingZeros, xorBitLength } from "./_bits.ts";
-import { assertHash, equalBytes, hashChildren } from "./hasher.ts";
+import { assertHash, hashChildren } from "./hasher.ts";
+import { equalBytes } from "../lib/mod.ts";
 
 /** Base class of the verification failures callers are expected to catch. */
 export class ProofError extends Error {

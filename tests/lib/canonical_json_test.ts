@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { canonicalize, canonicalString } from "../../src/vault/mod.ts";
+import { canonicalize, canonicalString } from "../../src/lib/mod.ts";
 
 Deno.test("canonicalString() sorts keys by UTF-16 code units at every depth", () => {
   assert.equal(
@@ -124,7 +124,7 @@ Deno.test("canonicalString() is stable under JSON.parse round trips", () => {
 });
 
 Deno.test("digestJson() accepts floats, ignores key order and refuses non-finite numbers", async () => {
-  const { digestJson, canonicalString } = await import("../../src/vault/mod.ts");
+  const { digestJson, canonicalString } = await import("../../src/lib/mod.ts");
   assert.equal(digestJson({ b: 1.5, a: [1e21, 0.1] }), digestJson({ a: [1e21, 0.1], b: 1.5 }));
   assert.notEqual(digestJson({ a: 0.1 }), digestJson({ a: 0.2 }));
   assert.equal(

@@ -16,7 +16,7 @@ import {
   rootNodes,
   verifyConsistency,
   verifyInclusion,
-} from "../../src/vault/mod.ts";
+} from "../../src/merkle/mod.ts";
 import { createRandom, flipBit, NodeStore, randomLeaves, ReferenceTree } from "./_reference.ts";
 
 function ids(...pairs: [number, number][]): NodeId[] {

@@ -8,7 +8,7 @@ import {
   RootMismatchError,
   verifyConsistency,
   verifyInclusion,
-} from "../../src/vault/mod.ts";
+} from "../../src/merkle/mod.ts";
 import { flipBit, ReferenceTree } from "./_reference.ts";
 
 const leaves = Array.from({ length: 8 }, (_, i) => hashLeaf(Uint8Array.of(i)));

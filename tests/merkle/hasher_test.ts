@@ -1,16 +1,14 @@
 import assert from "node:assert/strict";
+import { EMPTY_ROOT, hashChildren, hashLeaf } from "../../src/merkle/mod.ts";
 import {
-  EMPTY_ROOT,
   equalBytes,
   fromBase64,
   fromHex,
-  hashChildren,
-  hashLeaf,
   sha256,
   sha256HexOfText,
   toBase64,
   toHex,
-} from "../../src/vault/mod.ts";
+} from "../../src/lib/mod.ts";
 
 function encode(text: string): Uint8Array {
   return new TextEncoder().encode(text);

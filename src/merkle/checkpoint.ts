@@ -7,7 +7,8 @@
  */
 
 import { assertCount } from "./_bits.ts";
-import { assertHash, fromBase64, HASH_SIZE, toBase64 } from "./hasher.ts";
+import { assertHash, HASH_SIZE } from "./hasher.ts";
+import { fromBase64, toBase64 } from "../lib/mod.ts";
 import { openNote, type Signer, signNote, type Verifier } from "./note.ts";
 
 /** A log's signed statement of its size and root. */

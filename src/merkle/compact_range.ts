@@ -8,7 +8,8 @@
  */
 
 import { assertCount, popCount, shiftRight } from "./_bits.ts";
-import { assertHash, EMPTY_ROOT, fromBase64, hashChildren, toBase64 } from "./hasher.ts";
+import { assertHash, EMPTY_ROOT, hashChildren } from "./hasher.ts";
+import { fromBase64, toBase64 } from "../lib/mod.ts";
 
 /**
  * A node of the tree: the root of the perfect subtree at `level` (0 = leaf)

@@ -2,19 +2,16 @@
 // straight from the RFC's recursive definitions (section 2.1), a node store
 // filled the way the storage layer fills it, and a bundle builder.
 
+import { canonicalize, sha256, toBase64, toHex } from "../../src/lib/mod.ts";
 import {
-  canonicalize,
   CompactRange,
   hashChildren,
   hashLeaf,
   type NodeId,
   type NodeSource,
-  sha256,
   signCheckpoint,
   type Signer,
-  toBase64,
-  toHex,
-} from "../../src/vault/mod.ts";
+} from "../../src/merkle/mod.ts";
 
 /** Largest power of two strictly smaller than n (n >= 2). */
 function splitPoint(n: number): number {

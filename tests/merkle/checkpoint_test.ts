@@ -2,7 +2,6 @@ import assert from "node:assert/strict";
 import {
   EMPTY_ROOT,
   formatCheckpoint,
-  fromBase64,
   generateSigner,
   hashLeaf,
   MalformedCheckpointError,
@@ -11,7 +10,8 @@ import {
   signCheckpoint,
   splitNote,
   verifierFromVkey,
-} from "../../src/vault/mod.ts";
+} from "../../src/merkle/mod.ts";
+import { fromBase64 } from "../../src/lib/mod.ts";
 
 // The example at the top of the C2SP tlog-checkpoint specification
 // (https://c2sp.org/tlog-checkpoint, file tlog-checkpoint.md of

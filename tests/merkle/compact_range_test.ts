@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { CompactRange, EMPTY_ROOT, hashChildren, hashLeaf, toBase64 } from "../../src/vault/mod.ts";
+import { CompactRange, EMPTY_ROOT, hashChildren, hashLeaf } from "../../src/merkle/mod.ts";
+import { toBase64 } from "../../src/lib/mod.ts";
 
 function leaf(n: number): Uint8Array {
   return hashLeaf(Uint8Array.of(n));

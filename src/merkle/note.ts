@@ -11,7 +11,7 @@
  * @module
  */
 
-import { fromBase64, sha256, toBase64 } from "./hasher.ts";
+import { fromBase64, sha256, toBase64 } from "../lib/mod.ts";
 
 /** Signature type byte of Ed25519 note keys. */
 const ALG_ED25519 = 0x01;

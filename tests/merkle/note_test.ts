@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
+import { fromBase64, toBase64 } from "../../src/lib/mod.ts";
 import {
-  fromBase64,
   generateSigner,
   InvalidSignatureError,
   isValidKeyName,
@@ -11,10 +11,9 @@ import {
   signerFromKeyString,
   signerToKeyString,
   signNote,
-  toBase64,
   UnverifiedNoteError,
   verifierFromVkey,
-} from "../../src/vault/mod.ts";
+} from "../../src/merkle/mod.ts";
 
 // The worked example of the C2SP signed-note specification, section
 // "Example" (https://c2sp.org/signed-note, file signed-note.md of

@@ -4,7 +4,7 @@
  * fields, any field whose name looks like a credential is masked here, and
  * `withRedaction` runs every line through the vault's secret detectors.
  */
-import type { LogLevel } from "./config.ts";
+import type { LogLevel } from "../config.ts";
 
 /** A logger bound to a level and optional fixed fields. */
 export interface Logger {

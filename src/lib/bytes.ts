@@ -1,0 +1,88 @@
+/**
+ * The byte encodings Warden writes and reads: lower-case hex and strict
+ * standard base64 (one accepted text form per byte string), and byte equality.
+ *
+ * @module
+ */
+
+/**
+ * Lower-case hexadecimal encoding of `bytes`.
+ *
+ * @example
+ * ```ts
+ * import { toHex } from "./bytes.ts";
+ * toHex(new Uint8Array([0, 255])); // "00ff"
+ * ```
+ */
+export function toHex(bytes: Uint8Array): string {
+  return bytes.toHex();
+}
+
+/**
+ * Decodes hexadecimal (either case, even length, nothing else); throws a
+ * SyntaxError on any other input instead of guessing.
+ *
+ * @example
+ * ```ts
+ * import { fromHex } from "./bytes.ts";
+ * fromHex("00ff"); // Uint8Array [0, 255]
+ * ```
+ */
+export function fromHex(text: string): Uint8Array<ArrayBuffer> {
+  if (typeof text !== "string") throw new TypeError("Cannot decode hex: input is not a string");
+  try {
+    return Uint8Array.fromHex(text);
+  } catch {
+    throw new SyntaxError(`Cannot decode hex: invalid input of length ${text.length}`);
+  }
+}
+
+/**
+ * Standard padded base64 (RFC 4648 section 4) of `bytes`.
+ *
+ * @example
+ * ```ts
+ * import { toBase64 } from "./bytes.ts";
+ * toBase64(new Uint8Array([97])); // "YQ=="
+ * ```
+ */
+export function toBase64(bytes: Uint8Array): string {
+  return bytes.toBase64();
+}
+
+// Uint8Array.fromBase64 silently skips ASCII whitespace; a strict decoder
+// must not, or two different strings would decode to the same bytes.
+const BASE64_WHITESPACE = /[\t\n\f\r ]/;
+
+/**
+ * Decodes standard padded base64 strictly: the canonical encoding only, so
+ * no whitespace, no URL-safe alphabet, no missing padding and no non-zero
+ * padding bits. Throws a SyntaxError otherwise, so every byte string has
+ * exactly one accepted text form.
+ *
+ * @example
+ * ```ts
+ * import { fromBase64 } from "./bytes.ts";
+ * fromBase64("YQ=="); // Uint8Array [97]
+ * ```
+ */
+export function fromBase64(text: string): Uint8Array<ArrayBuffer> {
+  if (typeof text !== "string") throw new TypeError("Cannot decode base64: input is not a string");
+  if (!BASE64_WHITESPACE.test(text)) {
+    try {
+      return Uint8Array.fromBase64(text, { lastChunkHandling: "strict" });
+    } catch {
+      // fall through to one error message for every malformed input
+    }
+  }
+  throw new SyntaxError(`Cannot decode base64: invalid input of length ${text.length}`);
+}
+
+/** Byte-wise equality of two hashes (not constant time: hashes here are public). */
+export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    if (a[i] !== b[i]) return false;
+  }
+  return true;
+}
