@@ -42,7 +42,12 @@ import {
   userRoles,
   verifyPassword,
 } from "./identity/mod.ts";
-import { createOAuthServer, type PasswordVerifier } from "./oauth/mod.ts";
+import {
+  createOAuthServer,
+  createOidcVerifier,
+  createProtectedResource,
+  type PasswordVerifier,
+} from "./oauth/mod.ts";
 import { createDashboard } from "./dashboard/mod.ts";
 import {
   conformanceExtension,
@@ -667,25 +672,39 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
   // People log in (OAuth /login, the dashboard) with the users `warden user add` created (scrypt, in KV).
   const checkPassword: PasswordVerifier = deps.verifyPassword ??
     (async (name, password) => (await verifyPassword(kv, name, password)) !== undefined);
+  // This server's public base URL: the OAuth issuer, and `<base>/mcp` the resource tokens name.
+  const publicBase = () => {
+    if (config.issuer) return config.issuer;
+    if (config.publicUrl) return config.publicUrl.replace(/\/+$/, "");
+    const h = config.host.includes(":") ? `[${config.host}]` : config.host;
+    return `http://${h === "0.0.0.0" || h === "[::]" ? "127.0.0.1" : h}:${boundPort}`;
+  };
   const oauth = config.auth === "oauth"
     ? await createOAuthServer({
       kv,
-      issuer: () => {
-        if (config.issuer) return config.issuer;
-        if (config.publicUrl) return config.publicUrl.replace(/\/+$/, "");
-        const h = config.host.includes(":") ? `[${config.host}]` : config.host;
-        return `http://${h === "0.0.0.0" || h === "[::]" ? "127.0.0.1" : h}:${boundPort}`;
-      },
+      issuer: publicBase,
       verifyPassword: checkPassword,
       scopes: ["mcp", "profile"],
       cimdAllowHosts: config.oauthCimdAllowHosts,
       ...(deps.oauthFetch ? { fetch: deps.oauthFetch } : {}),
+      ...(config.oidc ? { federatedIssuers: [config.oidc.issuer] } : {}),
+    })
+    : undefined;
+  const oidc = config.oidc
+    ? createOidcVerifier({
+      issuer: config.oidc.issuer,
+      audience: () => config.oidc!.audience ?? `${publicBase()}/mcp`,
+      algorithms: config.oidc.algorithms,
+      rolesClaim: config.oidc.rolesClaim,
+      ...(config.oidc.roleMap ? { roleMap: config.oidc.roleMap } : {}),
+      allowHosts: config.oidc.allowHosts,
+      timeoutMs: config.oidc.fetchTimeoutMs,
     })
     : undefined;
   const auth = createAuthResolver({
     kv,
     ...(config.token !== undefined ? { staticToken: config.token } : {}),
-    required: config.token !== undefined || oauth !== undefined,
+    required: config.token !== undefined || oauth !== undefined || oidc !== undefined,
     defaultRoles: () => governance.policy.default_roles,
   });
   if (oauth) {
@@ -703,6 +722,37 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
         client_id: claims.client_id,
       };
     });
+  }
+  if (oidc) {
+    // An external provider's token: the principal is <issuer>#<sub>, with the roles its claim maps
+    // to (the policy's `principals` entry adds to them, as for every principal).
+    auth.addVerifier(async (secret) => {
+      if (!/^[A-Za-z0-9._~+/=-]{1,4096}$/.test(secret)) return undefined;
+      const r = await oidc.verify(secret);
+      if (r === undefined) return undefined;
+      if ("refused" in r) {
+        logger.info("external token refused", { issuer: oidc.issuer, reason: r.refused });
+        return {
+          error: "invalid",
+          message: `Unauthorized: ${r.refused}`,
+          description: r.refused,
+        };
+      }
+      return {
+        id: r.principal,
+        kind: "oauth",
+        roles: r.roles,
+        scopes: r.scopes,
+        ...(r.client_id !== undefined ? { client_id: r.client_id } : {}),
+      };
+    });
+    // Read the provider now so a misconfiguration shows in the log at start; tokens retry.
+    oidc.warm().catch((e) =>
+      logger.warn("cannot read the OpenID provider yet", {
+        issuer: oidc.issuer,
+        error: (e as Error).message,
+      })
+    );
   }
   const http = createHttpApp({
     auth,
@@ -730,6 +780,14 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
     metrics,
     accounting,
     oauth,
+    ...(oidc && !oauth
+      ? {
+        protectedResource: createProtectedResource({
+          resource: () => `${publicBase()}/mcp`,
+          issuers: [oidc.issuer],
+        }),
+      }
+      : {}),
     dashboard: createDashboard({
       kv,
       ledger,

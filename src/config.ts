@@ -114,7 +114,37 @@ export interface Config {
   readonly issuer: string | undefined;
   /** Hosts whose CIMD documents may be plain http or private (tests). */
   readonly oauthCimdAllowHosts: readonly string[];
+  /** `--oidc-issuer`: access tokens of an external OpenID provider are accepted. */
+  readonly oidc?: OidcConfig;
 }
+
+/** Federation to an external OpenID provider (`--oidc-*`). */
+export interface OidcConfig {
+  readonly issuer: string;
+  /** undefined: Warden's resource URL, `<issuer or public URL>/mcp`. */
+  readonly audience: string | undefined;
+  readonly rolesClaim: string;
+  /** Provider value → Warden role; undefined: the values are role names. */
+  readonly roleMap: ReadonlyMap<string, string> | undefined;
+  readonly algorithms: readonly string[];
+  readonly allowHosts: readonly string[];
+  readonly fetchTimeoutMs: number;
+}
+
+/** What `--oidc-algorithms` may name: asymmetric JWS algorithms only (no `none`, no HS*). */
+export const OIDC_ALGORITHMS: readonly string[] = [
+  "RS256",
+  "RS384",
+  "RS512",
+  "PS256",
+  "PS384",
+  "PS512",
+  "ES256",
+  "ES384",
+  "ES512",
+  "EdDSA",
+  "Ed25519",
+];
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
 
@@ -487,6 +517,60 @@ export const FLAGS: readonly FlagSpec[] = [
     help:
       "hosts (host or host:port) whose client metadata documents may be plain http or private (tests)",
   },
+  {
+    name: "oidc-issuer",
+    env: "WARDEN_OIDC_ISSUER",
+    type: "string",
+    placeholder: "URL",
+    help:
+      "accept access tokens (JWTs) of this external OpenID provider (https; discovery and keys read from it)",
+  },
+  {
+    name: "oidc-audience",
+    env: "WARDEN_OIDC_AUDIENCE",
+    type: "string",
+    placeholder: "AUD",
+    help: "the aud external tokens must carry (default: this server's resource URL, <base>/mcp)",
+  },
+  {
+    name: "oidc-roles-claim",
+    env: "WARDEN_OIDC_ROLES_CLAIM",
+    type: "string",
+    placeholder: "CLAIM",
+    default: "roles",
+    help: "the token claim (string or array) whose values give Warden roles",
+  },
+  {
+    name: "oidc-role-map",
+    env: "WARDEN_OIDC_ROLE_MAP",
+    type: "string",
+    placeholder: "LIST",
+    help:
+      "value=role pairs mapping the claim's values to Warden roles; unmapped values grant nothing (default: values are role names)",
+  },
+  {
+    name: "oidc-algorithms",
+    env: "WARDEN_OIDC_ALGORITHMS",
+    type: "string",
+    placeholder: "LIST",
+    default: "RS256,PS256,ES256,EdDSA",
+    help: "JWS algorithms external tokens may use (asymmetric only)",
+  },
+  {
+    name: "oidc-fetch-timeout",
+    env: "WARDEN_OIDC_FETCH_TIMEOUT",
+    type: "string",
+    placeholder: "MS",
+    default: "5000",
+    help: "time limit of one read of the provider's metadata or key set",
+  },
+  {
+    name: "oidc-allow-hosts",
+    env: "WARDEN_OIDC_ALLOW_HOSTS",
+    type: "string",
+    placeholder: "LIST",
+    help: "hosts (host or host:port) the provider may be on although plain http or private (tests)",
+  },
   { name: "help", type: "boolean", help: "show this help" },
 ];
 
@@ -555,6 +639,65 @@ function onOff(name: string, raw: string): boolean {
     throw new ConfigError(`--${name} must be "on" or "off", got "${raw}"`);
   }
   return raw === "on";
+}
+
+/** `--oidc-*`, validated; undefined without `--oidc-issuer`. */
+function oidcConfig(get: (name: string) => string | undefined): OidcConfig | undefined {
+  const issuer = get("oidc-issuer");
+  const allowHosts = list(get("oidc-allow-hosts"));
+  if (issuer === undefined) {
+    for (const f of ["oidc-audience", "oidc-role-map"]) {
+      if (get(f) !== undefined) throw new ConfigError(`--${f} needs --oidc-issuer`);
+    }
+    return undefined;
+  }
+  let u: URL | undefined;
+  try {
+    u = new URL(issuer);
+  } catch { /* reported below */ }
+  if (!u || u.search || u.hash || u.username || u.password) {
+    throw new ConfigError(`--oidc-issuer must be a URL without query or credentials: ${issuer}`);
+  }
+  const allowed = allowHosts.includes(u.host) || allowHosts.includes(u.hostname);
+  if (u.protocol !== "https:" && !(u.protocol === "http:" && allowed)) {
+    throw new ConfigError(`--oidc-issuer must be an https URL, not ${issuer}`);
+  }
+  const algorithms = list(get("oidc-algorithms"));
+  if (algorithms.length === 0 || algorithms.some((a) => !OIDC_ALGORITHMS.includes(a))) {
+    throw new ConfigError(
+      `--oidc-algorithms may list only ${OIDC_ALGORITHMS.join(", ")} (never none or HS*)`,
+    );
+  }
+  const rolesClaim = get("oidc-roles-claim")!;
+  if (!/^[A-Za-z0-9_:./-]{1,100}$/.test(rolesClaim)) {
+    throw new ConfigError("--oidc-roles-claim must be a claim name");
+  }
+  const mapRaw = get("oidc-role-map");
+  let roleMap: Map<string, string> | undefined;
+  if (mapRaw !== undefined) {
+    roleMap = new Map();
+    for (const pair of list(mapRaw)) {
+      const i = pair.lastIndexOf("=");
+      const role = pair.slice(i + 1);
+      if (i <= 0 || !/^[A-Za-z0-9_.@-]{1,64}$/.test(role)) {
+        throw new ConfigError(`--oidc-role-map: "${pair}" is not value=role`);
+      }
+      roleMap.set(pair.slice(0, i), role);
+    }
+  }
+  const audience = get("oidc-audience");
+  if (audience !== undefined && (audience === "" || audience.length > 2048)) {
+    throw new ConfigError("--oidc-audience must be a non-empty string");
+  }
+  return {
+    issuer,
+    audience,
+    rolesClaim,
+    roleMap,
+    algorithms: Object.freeze(algorithms),
+    allowHosts: Object.freeze(allowHosts),
+    fetchTimeoutMs: intIn("oidc-fetch-timeout", get("oidc-fetch-timeout")!, 100, 60_000),
+  };
 }
 
 function list(raw: string | undefined): string[] {
@@ -737,6 +880,7 @@ export function loadConfig(
       throw new ConfigError(`--issuer must be an http(s) URL without query, not ${issuer}`);
     }
   }
+  const oidc = oidcConfig(get);
   const registrationToken = get("registration-token");
   if (registrationToken !== undefined && registrationToken.length < 16) {
     throw new ConfigError("--registration-token must be at least 16 characters");
@@ -836,6 +980,7 @@ export function loadConfig(
     auth,
     issuer: issuer?.replace(/\/+$/, ""),
     oauthCimdAllowHosts: Object.freeze(list(get("oauth-cimd-allow-hosts"))),
+    ...(oidc ? { oidc: Object.freeze(oidc) } : {}),
     ...(values["help"] === true ? { command: "help" } : {}),
   });
 }
@@ -845,7 +990,7 @@ export function loadConfig(
  * Returns an error message, or undefined when the configuration is safe.
  */
 export function checkExposure(config: Readonly<Config>): string | undefined {
-  if (config.token !== undefined || config.auth === "oauth") return undefined;
+  if (config.token !== undefined || config.auth === "oauth" || config.oidc) return undefined;
   if (config.onDeploy) {
     return "Refusing to serve on Deno Deploy without authentication: " +
       "set the WARDEN_TOKEN environment variable to a secret of at least 16 characters.";

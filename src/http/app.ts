@@ -31,7 +31,7 @@ import {
 import { type Accounting, isLoopbackIp, type Metrics } from "../usage/mod.ts";
 import { createGatewayRoutes } from "./gateway_routes.ts";
 import type { Gateway } from "../gateway/mod.ts";
-import type { OAuthServer } from "../oauth/mod.ts";
+import type { OAuthServer, ProtectedResource } from "../oauth/mod.ts";
 import type { Dashboard } from "../dashboard/mod.ts";
 import {
   checkHostAndOrigin,
@@ -83,6 +83,11 @@ export interface HttpDeps {
   readonly allow: () => { hosts: readonly string[]; origins: readonly string[] };
   /** `--auth oauth`: the authorization server's routes and its access-token verifier. */
   readonly oauth?: OAuthServer;
+  /**
+   * `--oidc-issuer` without `--auth oauth`: the protected-resource metadata
+   * naming the external provider (with `--auth oauth`, `oauth` serves it).
+   */
+  readonly protectedResource?: ProtectedResource;
   /** The audit dashboard (`/dashboard`, `/login`): it authenticates its own requests with a session. */
   readonly dashboard?: Dashboard;
 }
@@ -235,13 +240,16 @@ export function createHttpApp(deps: HttpDeps): Hono<Env> {
    * points at the protected-resource metadata (RFC 9728 §5.1) so a client can
    * discover the authorization server.
    */
+  const resourceServer: ProtectedResource | undefined = deps.oauth ?? deps.protectedResource;
   function challengeOf(error?: string, description?: string): string {
-    const base = deps.oauth
-      ? `Bearer resource_metadata="${deps.oauth.resourceMetadataUrl()}", scope="mcp"`
+    const base = resourceServer
+      ? `Bearer resource_metadata="${resourceServer.resourceMetadataUrl()}", scope="mcp"`
       : 'Bearer realm="warden"';
     if (!error) return base;
-    return deps.oauth
-      ? `${base}, error="${error}", error_description="${description ?? ""}"`
+    // A quoted-string (RFC 7235): no quote, backslash or control character inside.
+    const said = (description ?? "").replace(/[^ -~]|["\\]/g, "'").slice(0, 200);
+    return resourceServer
+      ? `${base}, error="${error}", error_description="${said}"`
       : `${base}, error="${error}"`;
   }
 
@@ -273,6 +281,7 @@ export function createHttpApp(deps: HttpDeps): Hono<Env> {
     // The dashboard checks its own session cookie (and CSRF tokens) on its routes.
     const exempt = c.req.path === "/health" || registrationRoute(c.req.raw, c.req.path) ||
       (deps.oauth !== undefined && OAUTH_OPEN.test(c.req.path)) ||
+      (deps.protectedResource !== undefined && c.req.path.startsWith("/.well-known/")) ||
       deps.dashboard?.owns(c.req.raw, c.req.path) === true;
     // A dashboard session may read the vault (the feed links entries and proofs) without a token.
     const session = !exempt && deps.dashboard && c.req.method === "GET" &&
@@ -285,25 +294,28 @@ export function createHttpApp(deps: HttpDeps): Hono<Env> {
     // A peer Warden checks its registration with the registration token, which is no principal's:
     // on a server open to anonymous callers that stays anonymous rather than a 401.
     if (
-      isAuthFailure(resolved) && deps.token === undefined && deps.oauth === undefined &&
+      isAuthFailure(resolved) && deps.token === undefined && resourceServer === undefined &&
       deps.registrationToken !== undefined && c.req.path.startsWith("/api/servers/")
     ) {
       resolved = anonymousPrincipal(deps.governance.policy.default_roles);
     }
     if (isAuthFailure(resolved)) {
-      const message = deps.oauth && resolved.error === "missing"
+      const message = resourceServer && resolved.error === "missing"
         ? "Unauthorized: an OAuth access token is required"
         : resolved.message;
       const denied = new HttpError(401, message, -32001, {
         "www-authenticate": resolved.error === "invalid"
-          ? challengeOf("invalid_token", "the access token is invalid or expired")
+          ? challengeOf(
+            "invalid_token",
+            resolved.description ?? "the access token is invalid or expired",
+          )
           : challengeOf(),
       });
       log.warn("request refused", { status: 401, path: c.req.path, reason: denied.message });
       return errorResponse(c.req.path, denied);
     }
     // Step-up (RFC 6750 §3.1): an OAuth token without the mcp scope is refused with 403.
-    if (deps.oauth && resolved.kind === "oauth" && !resolved.scopes.includes("mcp")) {
+    if (resourceServer && resolved.kind === "oauth" && !resolved.scopes.includes("mcp")) {
       const denied = new HttpError(403, "Forbidden: the token lacks the mcp scope", -32001, {
         "www-authenticate": challengeOf("insufficient_scope", "the token lacks the mcp scope"),
       });
@@ -316,7 +328,7 @@ export function createHttpApp(deps: HttpDeps): Hono<Env> {
 
   // Before the OAuth routes: the dashboard's /login?return_to=… falls through to OAuth's /login otherwise.
   if (deps.dashboard) app.route("/", deps.dashboard.routes);
-  if (deps.oauth) app.route("/", deps.oauth.routes);
+  if (resourceServer) app.route("/", resourceServer.routes);
 
   app.get("/health", async (c) => {
     const base = {

@@ -19,13 +19,20 @@ import { verifyToken } from "./tokens.ts";
 /**
  * Maps a bearer secret to a principal, or undefined when it is not one of its
  * own (the resolver then tries the next). It must not throw for foreign tokens.
+ * A verifier that recognises the token as its kind but refuses it may return
+ * an {@link AuthFailure} saying why (an expired external JWT, say).
  */
-export type TokenVerifier = (secret: string, req: Request) => Promise<Principal | undefined>;
+export type TokenVerifier = (
+  secret: string,
+  req: Request,
+) => Promise<Principal | AuthFailure | undefined>;
 
 /** Why a request was not authenticated; the HTTP edge turns it into a 401. */
 export interface AuthFailure {
   readonly error: "missing" | "invalid";
   readonly message: string;
+  /** Said in the challenge's `error_description` (what to fix), when a verifier knows. */
+  readonly description?: string;
 }
 
 /** Resolves a request to a principal or an authentication failure. */
@@ -83,11 +90,13 @@ export function createAuthResolver(options: {
       }
       const minted = await verifyToken(options.kv, secret);
       if (minted) return minted;
+      let refusal: AuthFailure | undefined;
       for (const v of verifiers) {
         const p = await v(secret, req);
-        if (p) return p;
+        if (p && !isAuthFailure(p)) return p;
+        refusal ??= p;
       }
-      return invalid;
+      return refusal ?? invalid;
     },
   };
 }

@@ -42,6 +42,8 @@ export interface OAuthOptions {
   readonly maxBodyBytes?: number;
   /** The fetch CIMD documents are read with (tests pass one trusting their own CA). */
   readonly fetch?: typeof fetch;
+  /** More authorization servers the protected-resource metadata names (`--oidc-issuer`). */
+  readonly federatedIssuers?: readonly string[];
 }
 
 /** What a verified access token says. */
@@ -51,12 +53,16 @@ export interface AccessClaims {
   readonly scope: string;
 }
 
-export interface OAuthServer {
+/** What serves RFC 9728 protected-resource metadata and names it in every challenge. */
+export interface ProtectedResource {
   readonly routes: Hono;
-  /** The resource URL tokens must be minted for (`<issuer>/mcp`). */
-  resource(): string;
   /** The protected-resource metadata URL advertised in WWW-Authenticate. */
   resourceMetadataUrl(): string;
+}
+
+export interface OAuthServer extends ProtectedResource {
+  /** The resource URL tokens must be minted for (`<issuer>/mcp`). */
+  resource(): string;
   /** Verifies a bearer access token for this resource; null when invalid, expired or revoked. */
   verify(token: string): Promise<AccessClaims | null>;
   /** Stops renewing this process's published verification key. */
@@ -230,6 +236,38 @@ function validateMetadata(
     ...(name !== undefined ? { client_name: name as string } : {}),
     ...(scope !== undefined ? { scope: scope as string } : {}),
   };
+}
+
+/** The RFC 9728 document for Warden's `/mcp`. */
+function protectedResourceMetadata(
+  resource: string,
+  authorizationServers: readonly string[],
+  scopes: readonly string[],
+) {
+  return {
+    resource,
+    authorization_servers: authorizationServers,
+    scopes_supported: scopes,
+    bearer_methods_supported: ["header"],
+    resource_name: "Warden",
+  };
+}
+
+/**
+ * Protected-resource metadata alone, for `--oidc-issuer` without `--auth oauth`:
+ * it names the external provider as the authorization server.
+ */
+export function createProtectedResource(opts: {
+  readonly resource: () => string;
+  readonly issuers: readonly string[];
+}): ProtectedResource {
+  const app = new Hono();
+  const doc = () => protectedResourceMetadata(opts.resource(), opts.issuers, ["mcp"]);
+  app.get("/.well-known/oauth-protected-resource/mcp", (c) => c.json(doc()));
+  app.get("/.well-known/oauth-protected-resource", (c) => c.json(doc()));
+  const metadataUrl = () =>
+    opts.resource().replace(/\/mcp$/, "") + "/.well-known/oauth-protected-resource/mcp";
+  return { routes: app, resourceMetadataUrl: metadataUrl };
 }
 
 /** Builds the authorization server. */
@@ -468,13 +506,8 @@ export async function createOAuthServer(opts: OAuthOptions): Promise<OAuthServer
       id_token_signing_alg_values_supported: ["ES256"],
     };
   };
-  const prMetadata = () => ({
-    resource: resource(),
-    authorization_servers: [issuer()],
-    scopes_supported: scopes,
-    bearer_methods_supported: ["header"],
-    resource_name: "Warden",
-  });
+  const prMetadata = () =>
+    protectedResourceMetadata(resource(), [issuer(), ...(opts.federatedIssuers ?? [])], scopes);
   app.get("/.well-known/oauth-authorization-server", (c) => c.json(asMetadata()));
   app.get("/.well-known/openid-configuration", (c) => c.json(asMetadata()));
   app.get("/.well-known/oauth-protected-resource/mcp", (c) => c.json(prMetadata()));
