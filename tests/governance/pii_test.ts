@@ -322,3 +322,101 @@ Deno.test("F6 recognises minted wdn_ tokens and key assignments under a prefixed
     assert.deepEqual(findPii(`${uuid} ${hex}`, "$"), [], `${uuid} ${hex}`);
   }
 });
+
+Deno.test("F6 finds a bare AWS secret key by its randomness, and leaves identifiers, paths and digests of that length alone", () => {
+  const example = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"; // AWS's documented example
+  for (
+    const text of [
+      example,
+      `use ${example} for the backup job`,
+      JSON.stringify({ k: example }),
+      `"${example}"`,
+    ]
+  ) {
+    const red = redactText(text).text;
+    assert.ok(!red.includes("wJalrXUtn"), `left in ${red}`);
+    assert.deepEqual(findPii(text, "$").map((f) => f.kind), ["api_key"], text);
+  }
+  // Keys as AWS makes them (30 random bytes in base64), with nothing naming them: nearly all.
+  let found = 0;
+  for (let i = 0; i < 2000; i++) {
+    const key = crypto.getRandomValues(new Uint8Array(30)).toBase64();
+    if (findPii(`restore with ${key} now`, "$").length === 1) found++;
+  }
+  assert.ok(found >= 1980, `${found} of 2000 random keys found`);
+  // Near misses: 40 characters of the same alphabet that are not keys.
+  const near = [
+    "ThisIsAVeryLongJavaClassNameForTesting12",
+    "AbstractSingletonProxyFactoryBean2Config",
+    "getUserAccountSettingsByIdAndRegion2Fast",
+    "usr/local/lib/python3/site/packages/Foo1",
+    "Abcdefghijklmnopqrstuvwxyz0123456789ABCD",
+    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA1",
+    "da39a3ee5e6b4b0d3255bfef95601890afd80709", // sha1 of nothing
+    "DA39A3EE5E6B4B0D3255BFEF95601890AFD80709",
+    "gezdgnbvgy3tqojqgezdgnbvgy3tqojqgezdgnbv", // base32, one case
+    example.slice(1), // 39 characters
+    `${example}Q`, // 41: part of a longer token
+    crypto.getRandomValues(new Uint8Array(45)).toBase64(), // a longer blob
+    `x-${example}`, // inside a base64url token
+    `${example}_v2`,
+  ];
+  for (const text of near) assert.deepEqual(findPii(`value ${text} end`, "$"), [], text);
+  // Beside a name that says what it is, mixed case and a digit are enough.
+  assert.equal(findPii("aws: ThisIsAVeryLongJavaClassNameForTesting12", "$").length, 1);
+});
+
+Deno.test("F6 takes the value of any *_TOKEN, *_SECRET or *_PASSWORD name for a secret, without an auth or access prefix", () => {
+  const secret = "Zq8vK2mP9xL4wR7t";
+  for (
+    const text of [
+      `GITHUB_TOKEN=${secret}`,
+      `export SLACK_BOT_TOKEN="${secret}"`,
+      `NPM_TOKEN: ${secret}`,
+      `DB_ADMIN_PASSWORD=${secret}`,
+      `stripe-webhook-secret=${secret}`,
+      `MY_APP_PASS=${secret}`,
+      `SERVICE_CREDENTIALS='${secret}'`,
+      `{"githubToken": "${secret}"}`,
+      `dbPassword='${secret}'`,
+      `?x=1&session_token=${secret}&y=2`,
+    ]
+  ) {
+    const found = findPii(text, "$");
+    assert.ok(found.some((f) => f.kind === "api_key"), `api_key in ${text}`);
+    assert.ok(!redactText(text).text.includes("Zq8vK2"), redactText(text).text);
+  }
+  // Object keys named so, whatever the value looks like.
+  const { value, findings } = redact({
+    GITHUB_TOKEN: "plainletters1",
+    bot_token: secret,
+    slackToken: secret,
+    deployCredentials: secret,
+  });
+  assert.equal(JSON.stringify(value).includes("plainletters1"), false);
+  assert.equal(JSON.stringify(value).includes("Zq8vK2"), false);
+  assert.equal(findings.length, 4);
+  // Named like tokens, but not secrets: cursors, counts, types, references, code.
+  for (
+    const text of [
+      "next_token=CAEQAhoGCgQIARAB",
+      'pageToken: "CAEQAhoGCgQIARAB"',
+      "max_tokens=4096",
+      "GITHUB_TOKEN=$GITHUB_TOKEN",
+      "GITHUB_TOKEN=${GITHUB_TOKEN}",
+      "API_TOKEN=<your-token>",
+      "token_type=Bearer",
+      "staticToken: config.token,",
+      "verifyPassword: checkPassword,",
+      "governance_token: z.string().min(1)",
+      "the token was refreshed",
+    ]
+  ) {
+    assert.deepEqual(findPii(text, "$"), [], text);
+  }
+  assert.deepEqual(
+    redact({ next_token: "CAEQAhoGCgQIARAB", pageToken: "CAEQAhoG", token_count: "12345678" })
+      .findings,
+    [],
+  );
+});
