@@ -196,14 +196,13 @@ function checkLimit(name: string, value: number, min: number): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { fetchEvidence } from "./fetch.ts";
- * const page = await fetchEvidence("https://example.org/", {
- *   allowHosts: [],
- *   maxBytes: 1_048_576,
- *   timeoutMs: 10_000,
- *   maxChars: 20_000,
- * });
- * console.log(page.sha256, page.title);
+ * import { FetchRefusedError } from "../net/mod.ts";
+ * const options = { allowHosts: [], maxBytes: 1_048_576, timeoutMs: 10_000, maxChars: 20_000 };
+ * // A public page resolves to { url, status, sha256, title, text, … }; a loopback or
+ * // private address is refused by the guard before any connection is made.
+ * await assert.rejects(fetchEvidence("http://127.0.0.1:8000/admin", options), FetchRefusedError);
  * ```
  */
 export async function fetchEvidence(url: string, options: FetchOptions): Promise<FetchedEvidence> {

@@ -117,13 +117,20 @@ export async function checkNotSecret(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { openConfined } from "./confine.ts";
- * const opened = await openConfined("/srv/files/a.txt", { root: "/srv/files" });
+ * const root = await Deno.realPath(await Deno.makeTempDir());
+ * await Deno.writeTextFile(`${root}/a.txt`, "hi");
+ * const opened = await openConfined(`${root}/a.txt`, { root });
  * try {
- *   console.log(opened.kind, opened.size);
+ *   assert.equal(opened.kind, "file");
+ *   assert.equal(opened.size, 2);
  * } finally {
  *   await opened.handle.close();
  * }
+ * await Deno.symlink("/etc/hostname", `${root}/link`);
+ * await assert.rejects(openConfined(`${root}/link`, { root })); // a final symlink is refused
+ * await Deno.remove(root, { recursive: true });
  * ```
  */
 export async function openConfined(path: string, options: ConfineOptions): Promise<Confined> {

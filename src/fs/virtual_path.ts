@@ -26,9 +26,12 @@ const utf8 = new TextEncoder();
  *
  * @example
  * ```ts
- * confineVirtualPath("docs//./a.txt"); // "/docs/a.txt"
- * confineVirtualPath("/etc/passwd"); // "/etc/passwd" — the sandbox's, never the host's
- * confineVirtualPath("../x"); // throws ConfinementError
+ * import assert from "node:assert/strict";
+ * import { confineVirtualPath } from "./virtual_path.ts";
+ * import { ConfinementError } from "./confine.ts";
+ * assert.equal(confineVirtualPath("docs//./a.txt"), "/docs/a.txt");
+ * assert.equal(confineVirtualPath("/etc/passwd"), "/etc/passwd"); // the sandbox's, never the host's
+ * assert.throws(() => confineVirtualPath("../x"), ConfinementError);
  * ```
  */
 export function confineVirtualPath(path: string): string {

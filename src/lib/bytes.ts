@@ -10,8 +10,9 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { toHex } from "./bytes.ts";
- * toHex(new Uint8Array([0, 255])); // "00ff"
+ * assert.equal(toHex(new Uint8Array([0, 255])), "00ff");
  * ```
  */
 export function toHex(bytes: Uint8Array): string {
@@ -24,8 +25,10 @@ export function toHex(bytes: Uint8Array): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { fromHex } from "./bytes.ts";
- * fromHex("00ff"); // Uint8Array [0, 255]
+ * assert.deepEqual(fromHex("00FF"), new Uint8Array([0, 255]));
+ * assert.throws(() => fromHex("0"), SyntaxError); // odd length
  * ```
  */
 export function fromHex(text: string): Uint8Array<ArrayBuffer> {
@@ -42,8 +45,9 @@ export function fromHex(text: string): Uint8Array<ArrayBuffer> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { toBase64 } from "./bytes.ts";
- * toBase64(new Uint8Array([97])); // "YQ=="
+ * assert.equal(toBase64(new Uint8Array([97])), "YQ==");
  * ```
  */
 export function toBase64(bytes: Uint8Array): string {
@@ -62,8 +66,11 @@ const BASE64_WHITESPACE = /[\t\n\f\r ]/;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { fromBase64 } from "./bytes.ts";
- * fromBase64("YQ=="); // Uint8Array [97]
+ * assert.deepEqual(fromBase64("YQ=="), new Uint8Array([97]));
+ * assert.throws(() => fromBase64("YQ"), SyntaxError); // missing padding
+ * assert.throws(() => fromBase64("YR=="), SyntaxError); // non-zero padding bits
  * ```
  */
 export function fromBase64(text: string): Uint8Array<ArrayBuffer> {

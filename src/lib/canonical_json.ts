@@ -140,8 +140,9 @@ function encode(value: unknown, walk: Walk): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { canonicalString } from "./canonical_json.ts";
- * canonicalString({ b: 1, a: [true, null, "é"] }); // '{"a":[true,null,"é"],"b":1}'
+ * assert.equal(canonicalString({ b: 1, a: [true, null, "é"] }), '{"a":[true,null,"é"],"b":1}');
  * ```
  */
 export function canonicalString(value: unknown, options: CanonicalOptions = {}): string {
@@ -162,8 +163,9 @@ const encoder = new TextEncoder();
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { canonicalize } from "./canonical_json.ts";
- * canonicalize({ index: 0 }); // the UTF-8 bytes of '{"index":0}'
+ * assert.deepEqual(canonicalize({ index: 0 }), new TextEncoder().encode('{"index":0}'));
  * ```
  */
 export function canonicalize(value: unknown, options: CanonicalOptions = {}): Uint8Array {
@@ -177,8 +179,10 @@ export function canonicalize(value: unknown, options: CanonicalOptions = {}): Ui
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { digestJson } from "./canonical_json.ts";
- * digestJson({ b: 1.5, a: 1 }) === digestJson({ a: 1, b: 1.5 }); // true
+ * assert.equal(digestJson({ b: 1.5, a: 1 }), digestJson({ a: 1, b: 1.5 }));
+ * assert.match(digestJson({ a: 1 }), /^[0-9a-f]{64}$/);
  * ```
  */
 export function digestJson(value: unknown): string {
@@ -193,8 +197,11 @@ export function digestJson(value: unknown): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { lenientDigestJson } from "./canonical_json.ts";
- * lenientDigestJson("\ud800"); // SHA-256 of the JSON text "\"\\ud800\""
+ * import { sha256HexOfText } from "./digests.ts";
+ * // A lone surrogate is kept as an escape instead of being refused.
+ * assert.equal(lenientDigestJson("\ud800"), sha256HexOfText('"\\ud800"'));
  * ```
  */
 export function lenientDigestJson(value: unknown): string {

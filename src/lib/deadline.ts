@@ -29,9 +29,16 @@ export interface DeadlineScheduler {
  *
  * @example
  * ```ts
- * const deadlines = createDeadlineScheduler();
- * const cancel = deadlines.after(1000, () => console.log("late"));
+ * import assert from "node:assert/strict";
+ * import { createDeadlineScheduler } from "./deadline.ts";
+ * const deadlines = createDeadlineScheduler({ resolutionMs: 5 });
+ * const fired: string[] = [];
+ * deadlines.after(10, () => fired.push("due"));
+ * const cancel = deadlines.after(10, () => fired.push("cancelled"));
  * cancel();
+ * await new Promise((resolve) => setTimeout(resolve, 60));
+ * assert.deepEqual(fired, ["due"]);
+ * deadlines.close();
  * ```
  */
 export function createDeadlineScheduler(

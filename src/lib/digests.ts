@@ -22,8 +22,13 @@ export function toBytes(digest: Uint8Array): Uint8Array<ArrayBuffer> {
  *
  * @example
  * ```ts
- * import { sha256, toHex } from "./digests.ts";
- * toHex(sha256(new Uint8Array())); // "e3b0c442…b855"
+ * import assert from "node:assert/strict";
+ * import { sha256 } from "./digests.ts";
+ * import { toHex } from "./bytes.ts";
+ * assert.equal(
+ *   toHex(sha256(new Uint8Array())),
+ *   "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+ * );
  * ```
  */
 export function sha256(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
@@ -37,8 +42,12 @@ export function sha256(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { sha256HexOfText } from "./digests.ts";
- * sha256HexOfText(""); // "e3b0c442…b855"
+ * assert.equal(
+ *   sha256HexOfText("abc"),
+ *   "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+ * );
  * ```
  */
 export function sha256HexOfText(text: string): string {

@@ -35,8 +35,14 @@ function mask(fields: Record<string, unknown>): Record<string, unknown> {
  *
  * @example
  * ```ts
- * const log = createLogger({ level: "info" });
+ * import assert from "node:assert/strict";
+ * import { createLogger } from "./log.ts";
+ * const lines: string[] = [];
+ * const log = createLogger({ level: "info", write: (line) => lines.push(line) });
  * log.info("listening", { url: "http://127.0.0.1:8000" });
+ * log.debug("not written below info");
+ * assert.equal(lines.length, 1);
+ * assert.equal(JSON.parse(lines[0]).msg, "listening");
  * ```
  */
 export function createLogger(
@@ -87,8 +93,16 @@ const REDACTING = new WeakSet<Logger>();
  *
  * @example
  * ```ts
- * const log = withRedaction(createLogger(), (v) => v);
- * log.warn("upstream stderr", { line: "..." });
+ * import assert from "node:assert/strict";
+ * import { createLogger, withRedaction } from "./log.ts";
+ * const lines: string[] = [];
+ * const inner = createLogger({ level: "info", write: (line) => lines.push(line) });
+ * const log = withRedaction(
+ *   inner,
+ *   (v) => JSON.parse(JSON.stringify(v).replaceAll("hunter2", "[redacted]")),
+ * );
+ * log.warn("upstream stderr", { line: "password hunter2" });
+ * assert.equal(JSON.parse(lines[0]).line, "password [redacted]");
  * ```
  */
 export function withRedaction(inner: Logger, redact: (value: unknown) => unknown): Logger {

@@ -54,10 +54,13 @@ function isLine(line: unknown): line is string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { formatCheckpoint } from "./checkpoint.ts";
  * import { EMPTY_ROOT } from "./hasher.ts";
- * formatCheckpoint({ origin: "warden.example/vault", size: 0, root: EMPTY_ROOT });
- * // "warden.example/vault\n0\n47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\n"
+ * assert.equal(
+ *   formatCheckpoint({ origin: "warden.example/vault", size: 0, root: EMPTY_ROOT }),
+ *   "warden.example/vault\n0\n47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\n",
+ * );
  * ```
  */
 export function formatCheckpoint(checkpoint: Checkpoint): string {
@@ -79,9 +82,18 @@ export function formatCheckpoint(checkpoint: Checkpoint): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseCheckpoint } from "./checkpoint.ts";
- * parseCheckpoint("warden.example/vault\n0\n47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\n");
- * // { origin: "warden.example/vault", size: 0, root: Uint8Array(32), extensions: [] }
+ * import { EMPTY_ROOT } from "./hasher.ts";
+ * const checkpoint = parseCheckpoint(
+ *   "warden.example/vault\n0\n47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\n",
+ * );
+ * assert.deepEqual(checkpoint, {
+ *   origin: "warden.example/vault",
+ *   size: 0,
+ *   root: EMPTY_ROOT,
+ *   extensions: [],
+ * });
  * ```
  */
 export function parseCheckpoint(text: string): Checkpoint {
@@ -113,11 +125,13 @@ export function parseCheckpoint(text: string): Checkpoint {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { signCheckpoint } from "./checkpoint.ts";
  * import { EMPTY_ROOT } from "./hasher.ts";
  * import { generateSigner } from "./note.ts";
  * const signer = await generateSigner("warden.example/vault");
- * await signCheckpoint({ origin: "warden.example/vault", size: 0, root: EMPTY_ROOT }, signer);
+ * const note = await signCheckpoint({ origin: "warden.example/vault", size: 0, root: EMPTY_ROOT }, signer);
+ * assert.match(note, /^warden\.example\/vault\n0\n.+\n\n— warden\.example\/vault \S+\n$/);
  * ```
  */
 export function signCheckpoint(
@@ -143,6 +157,7 @@ export interface OpenedCheckpoint {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { openCheckpoint, signCheckpoint } from "./checkpoint.ts";
  * import { EMPTY_ROOT } from "./hasher.ts";
  * import { generateSigner, verifierFromVkey } from "./note.ts";
@@ -150,6 +165,8 @@ export interface OpenedCheckpoint {
  * const note = await signCheckpoint({ origin: "warden.example/vault", size: 0, root: EMPTY_ROOT }, signer);
  * const verifier = await verifierFromVkey(signer.vkey);
  * const { checkpoint } = await openCheckpoint(note, [verifier], { origin: "warden.example/vault" });
+ * assert.equal(checkpoint.size, 0);
+ * assert.deepEqual(checkpoint.root, EMPTY_ROOT);
  * ```
  */
 export async function openCheckpoint(

@@ -37,11 +37,13 @@ export interface CompactRangeJson {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { CompactRange } from "./compact_range.ts";
  * import { hashLeaf } from "./hasher.ts";
+ * const leaf = hashLeaf(new TextEncoder().encode("a"));
  * const range = new CompactRange();
- * range.append(hashLeaf(new TextEncoder().encode("a")));
- * range.root(); // the RFC 6962 root of the one-leaf tree
+ * range.append(leaf);
+ * assert.deepEqual(range.root(), leaf); // a one-leaf tree's root is its leaf hash
  * ```
  */
 export class CompactRange {

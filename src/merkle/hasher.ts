@@ -23,8 +23,13 @@ export const EMPTY_ROOT: Uint8Array<ArrayBuffer> = sha256(new Uint8Array());
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { hashLeaf } from "./hasher.ts";
- * toHex(hashLeaf(new Uint8Array())); // "6e340b9c…a01d"
+ * import { toHex } from "../lib/mod.ts";
+ * assert.equal(
+ *   toHex(hashLeaf(new Uint8Array())),
+ *   "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
+ * );
  * ```
  */
 export function hashLeaf(data: Uint8Array): Uint8Array<ArrayBuffer> {
@@ -36,8 +41,12 @@ export function hashLeaf(data: Uint8Array): Uint8Array<ArrayBuffer> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { hashChildren, hashLeaf } from "./hasher.ts";
- * const node = hashChildren(hashLeaf(new Uint8Array([0])), hashLeaf(new Uint8Array([1])));
+ * import { toHex } from "../lib/mod.ts";
+ * // The RFC 6962 test tree of the leaves "" and 0x00.
+ * const node = hashChildren(hashLeaf(new Uint8Array()), hashLeaf(Uint8Array.of(0)));
+ * assert.equal(toHex(node), "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125");
  * ```
  */
 export function hashChildren(left: Uint8Array, right: Uint8Array): Uint8Array<ArrayBuffer> {

@@ -194,9 +194,10 @@ async function signerFromSeed(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { generateSigner } from "./note.ts";
  * const signer = await generateSigner("warden.example/log");
- * signer.vkey; // "warden.example/log+<8 hex>+<base64>"
+ * assert.match(signer.vkey, /^warden\.example\/log\+[0-9a-f]{8}\+[A-Za-z0-9+/]+=*$/);
  * ```
  */
 export async function generateSigner(name: string): Promise<Signer> {
@@ -216,10 +217,12 @@ export async function generateSigner(name: string): Promise<Signer> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { signerFromKeyString } from "./note.ts";
  * const signer = await signerFromKeyString(
  *   "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz",
  * );
+ * assert.equal(signer.vkey, "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW");
  * ```
  */
 export async function signerFromKeyString(keyString: string): Promise<Signer> {
@@ -241,8 +244,12 @@ export async function signerFromKeyString(keyString: string): Promise<Signer> {
  *
  * @example
  * ```ts
- * import { generateSigner, signerToKeyString } from "./note.ts";
- * const secret = await signerToKeyString(await generateSigner("warden.example/log"));
+ * import assert from "node:assert/strict";
+ * import { generateSigner, signerFromKeyString, signerToKeyString } from "./note.ts";
+ * const signer = await generateSigner("warden.example/log");
+ * const secret = await signerToKeyString(signer);
+ * assert.ok(secret.startsWith("PRIVATE+KEY+warden.example/log+"));
+ * assert.equal((await signerFromKeyString(secret)).vkey, signer.vkey);
  * ```
  */
 export async function signerToKeyString(signer: Signer): Promise<string> {
@@ -270,10 +277,13 @@ export async function signerToKeyString(signer: Signer): Promise<string> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { verifierFromVkey } from "./note.ts";
  * const verifier = await verifierFromVkey(
  *   "example.com/foo+530d903a+AekyeRrm56hApGFkyQR4ZCbV54Id2LKaANYcrnKv3U2k",
  * );
+ * assert.equal(verifier.name, "example.com/foo");
+ * assert.equal(verifier.keyId, 0x530d903a);
  * ```
  */
 export async function verifierFromVkey(vkey: string): Promise<Verifier> {
@@ -317,9 +327,10 @@ function assertNoteText(text: string, context: string): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { generateSigner, signNote } from "./note.ts";
  * const note = await signNote("hello\n", await generateSigner("warden.example/log"));
- * // "hello\n\n— warden.example/log <base64>\n"
+ * assert.match(note, /^hello\n\n— warden\.example\/log [A-Za-z0-9+/]+=*\n$/);
  * ```
  */
 export async function signNote(text: string, signers: Signer | readonly Signer[]): Promise<string> {
@@ -413,6 +424,7 @@ export function splitNote(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { openNote, verifierFromVkey } from "./note.ts";
  * const verifier = await verifierFromVkey(
  *   "example.com/foo+530d903a+AekyeRrm56hApGFkyQR4ZCbV54Id2LKaANYcrnKv3U2k",
@@ -421,6 +433,7 @@ export function splitNote(
  *   "This is an example message.\n\n— example.com/foo Uw2QOkn8srV1yJGh2VYRlL1Tnagv1YEq6TfXppzi2ONncAlTgK7Ztg1ERYNZXsYjOBH3mFXmRKuwHjG1Yu72IneyaQM=\n",
  *   [verifier],
  * );
+ * assert.equal(text, "This is an example message.\n");
  * ```
  */
 export async function openNote(

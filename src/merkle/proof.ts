@@ -92,9 +92,12 @@ function withoutFirst(plan: ProofPlan): ProofPlan {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { inclusionNodes } from "./proof.ts";
- * inclusionNodes(0, 3);
- * // { nodes: [{ level: 0, index: 1 }, { level: 0, index: 2 }], rehash: null }
+ * assert.deepEqual(inclusionNodes(0, 3), {
+ *   nodes: [{ level: 0, index: 1 }, { level: 0, index: 2 }],
+ *   rehash: null,
+ * });
  * ```
  */
 export function inclusionNodes(index: number, size: number): ProofPlan {
@@ -116,8 +119,9 @@ export function inclusionNodes(index: number, size: number): ProofPlan {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { consistencyNodes } from "./proof.ts";
- * consistencyNodes(4, 8); // { nodes: [{ level: 2, index: 1 }], rehash: null }
+ * assert.deepEqual(consistencyNodes(4, 8), { nodes: [{ level: 2, index: 1 }], rehash: null });
  * ```
  */
 export function consistencyNodes(size1: number, size2: number): ProofPlan {
@@ -145,8 +149,13 @@ export function consistencyNodes(size1: number, size2: number): ProofPlan {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { rootNodes } from "./proof.ts";
- * rootNodes(3); // nodes (0,2) then (1,0), rehashed together
+ * // Nodes (0,2) then (1,0), rehashed together into one hash.
+ * assert.deepEqual(rootNodes(3), {
+ *   nodes: [{ level: 0, index: 2 }, { level: 1, index: 0 }],
+ *   rehash: { start: 0, end: 2 },
+ * });
  * ```
  */
 export function rootNodes(size: number): ProofPlan {
@@ -163,9 +172,11 @@ export function rootNodes(size: number): ProofPlan {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { inclusionNodes, materialize } from "./proof.ts";
  * const plan = inclusionNodes(0, 3);
  * const proof = materialize(plan, plan.nodes.map(() => new Uint8Array(32)));
+ * assert.equal(proof.length, 2);
  * ```
  */
 export function materialize(plan: ProofPlan, hashes: readonly Uint8Array[]): Uint8Array[] {
@@ -209,7 +220,10 @@ async function fetchAndMaterialize(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { buildInclusionProof } from "./proof.ts";
+ * import { verifyInclusion } from "./verify.ts";
+ * import { buildRoot } from "./proof.ts";
  * import type { NodeId } from "./compact_range.ts";
  * import { CompactRange } from "./compact_range.ts";
  * import { hashLeaf } from "./hasher.ts";
@@ -221,7 +235,10 @@ async function fetchAndMaterialize(
  *   }
  * }
  * const getNodes = (ids: NodeId[]) => ids.map(({ level, index }) => store.get(`${level}/${index}`)!);
- * const proof = await buildInclusionProof(0, 3, { getNodes }); // 2 hashes
+ * const proof = await buildInclusionProof(0, 3, { getNodes });
+ * assert.equal(proof.length, 2);
+ * const root = await buildRoot(3, { getNodes });
+ * verifyInclusion({ index: 0, size: 3, leafHash: hashLeaf(Uint8Array.of(0)), proof, root });
  * ```
  */
 export function buildInclusionProof(
@@ -241,7 +258,9 @@ export function buildInclusionProof(
  *
  * @example
  * ```ts
- * import { buildConsistencyProof } from "./proof.ts";
+ * import assert from "node:assert/strict";
+ * import { buildConsistencyProof, buildRoot } from "./proof.ts";
+ * import { verifyConsistency } from "./verify.ts";
  * import type { NodeId } from "./compact_range.ts";
  * import { CompactRange } from "./compact_range.ts";
  * import { hashLeaf } from "./hasher.ts";
@@ -253,7 +272,10 @@ export function buildInclusionProof(
  *   }
  * }
  * const getNodes = (ids: NodeId[]) => ids.map(({ level, index }) => store.get(`${level}/${index}`)!);
- * const proof = await buildConsistencyProof(3, 7, { getNodes }); // 4 hashes
+ * const proof = await buildConsistencyProof(3, 7, { getNodes });
+ * assert.equal(proof.length, 4);
+ * const [root1, root2] = [await buildRoot(3, { getNodes }), await buildRoot(7, { getNodes })];
+ * verifyConsistency({ size1: 3, size2: 7, root1, root2, proof });
  * ```
  */
 export function buildConsistencyProof(
@@ -273,7 +295,9 @@ export function buildConsistencyProof(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { buildRoot } from "./proof.ts";
+ * import { hashChildren } from "./hasher.ts";
  * import type { NodeId } from "./compact_range.ts";
  * import { CompactRange } from "./compact_range.ts";
  * import { hashLeaf } from "./hasher.ts";
@@ -285,7 +309,9 @@ export function buildConsistencyProof(
  *   }
  * }
  * const getNodes = (ids: NodeId[]) => ids.map(({ level, index }) => store.get(`${level}/${index}`)!);
- * const root = await buildRoot(3, { getNodes }); // the root of the first 3 leaves
+ * const leaves = [0, 1, 2].map((i) => hashLeaf(Uint8Array.of(i)));
+ * const expected = hashChildren(hashChildren(leaves[0], leaves[1]), leaves[2]);
+ * assert.deepEqual(await buildRoot(3, { getNodes }), expected); // the root of the first 3 leaves
  * ```
  */
 export async function buildRoot(size: number, source: NodeSource): Promise<Uint8Array> {

@@ -124,10 +124,11 @@ function decompose(index: number, size: number): { inner: number; border: number
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { rootFromInclusionProof } from "./verify.ts";
  * import { hashLeaf } from "./hasher.ts";
  * const leafHash = hashLeaf(new Uint8Array());
- * rootFromInclusionProof({ index: 0, size: 1, leafHash, proof: [] }); // equals leafHash
+ * assert.deepEqual(rootFromInclusionProof({ index: 0, size: 1, leafHash, proof: [] }), leafHash);
  * ```
  */
 export function rootFromInclusionProof(claim: InclusionClaim): Uint8Array {
@@ -160,10 +161,16 @@ export function rootFromInclusionProof(claim: InclusionClaim): Uint8Array {
  *
  * @example
  * ```ts
- * import { verifyInclusion } from "./verify.ts";
+ * import assert from "node:assert/strict";
+ * import { RootMismatchError, verifyInclusion } from "./verify.ts";
  * import { hashLeaf } from "./hasher.ts";
  * const leafHash = hashLeaf(new Uint8Array());
- * verifyInclusion({ index: 0, size: 1, leafHash, proof: [], root: leafHash });
+ * verifyInclusion({ index: 0, size: 1, leafHash, proof: [], root: leafHash }); // returns: it holds
+ * const otherRoot = hashLeaf(Uint8Array.of(1));
+ * assert.throws(
+ *   () => verifyInclusion({ index: 0, size: 1, leafHash, proof: [], root: otherRoot }),
+ *   RootMismatchError,
+ * );
  * ```
  */
 export function verifyInclusion(claim: InclusionClaim & { root: Uint8Array }): void {
@@ -186,10 +193,16 @@ export function verifyInclusion(claim: InclusionClaim & { root: Uint8Array }): v
  *
  * @example
  * ```ts
- * import { verifyConsistency } from "./verify.ts";
+ * import assert from "node:assert/strict";
+ * import { ProofError, verifyConsistency } from "./verify.ts";
  * import { hashLeaf } from "./hasher.ts";
  * const root = hashLeaf(new Uint8Array());
- * verifyConsistency({ size1: 1, size2: 1, root1: root, root2: root, proof: [] });
+ * verifyConsistency({ size1: 1, size2: 1, root1: root, root2: root, proof: [] }); // returns: it holds
+ * const root2 = hashLeaf(Uint8Array.of(1));
+ * assert.throws(
+ *   () => verifyConsistency({ size1: 1, size2: 1, root1: root, root2, proof: [] }),
+ *   ProofError,
+ * );
  * ```
  */
 export function verifyConsistency(claim: ConsistencyClaim): void {
