@@ -75,24 +75,53 @@ export interface UpstreamConnection {
 
 const MAX_BACKOFF_MS = 30_000;
 
+/** What an HTTP upstream is sent besides the manifest's headers, asked for at every request. */
+export interface CredentialSource {
+  /** The headers to present now (a stored credential or an OAuth access token). */
+  headers(): Promise<Readonly<Record<string, string>> | undefined>;
+  /** The upstream answered 401 to them: drop any cached token before the one retry. */
+  rejected?(): void;
+}
+
+/**
+ * A fetch that adds the credential's headers to every request the transport
+ * makes (the stored credential wins over a same-named manifest header), so a
+ * rotated credential or a renewed token applies from the next request, not
+ * the next connection. A 401 is retried once with fresh headers.
+ */
+function credentialedFetch(source: CredentialSource): typeof fetch {
+  const send = async (input: RequestInfo | URL, init: RequestInit | undefined) => {
+    const extra = await source.headers();
+    if (!extra) return await fetch(input, init);
+    const headers = new Headers(init?.headers);
+    for (const [k, v] of Object.entries(extra)) headers.set(k, v);
+    return await fetch(input, { ...init, headers });
+  };
+  return async (input, init) => {
+    const res = await send(input, init);
+    // A body stream cannot be sent twice; the transports send strings.
+    const replayable = init?.body === undefined || typeof init.body === "string";
+    if (res.status !== 401 || !source.rejected || !replayable) return res;
+    source.rejected();
+    await res.body?.cancel();
+    return await send(input, init);
+  };
+}
+
 function transportFor(
   config: UpstreamConfig,
   options: { logger: Logger; sandbox: boolean; workRoot?: string },
-  credential?: Readonly<Record<string, string>>,
+  credential?: CredentialSource,
 ): Transport {
-  // The stored credential wins over a same-named header from the manifest.
-  const headers = config.headers || credential
-    ? { ...(config.headers ?? {}), ...(credential ?? {}) }
-    : undefined;
+  const transportOptions = {
+    ...(config.headers ? { requestInit: { headers: { ...config.headers } } } : {}),
+    ...(credential ? { fetch: credentialedFetch(credential) } : {}),
+  };
   if (config.transport === "streamable-http") {
-    return new StreamableHTTPClientTransport(new URL(config.url!), {
-      ...(headers ? { requestInit: { headers } } : {}),
-    });
+    return new StreamableHTTPClientTransport(new URL(config.url!), transportOptions);
   }
   if (config.transport === "sse") {
-    return new SSEClientTransport(new URL(config.url!), {
-      ...(headers ? { requestInit: { headers } } : {}),
-    });
+    return new SSEClientTransport(new URL(config.url!), transportOptions);
   }
   const sandboxed = options.sandbox && config.sandbox?.enabled !== false;
   const { command, args, env } = sandboxed
@@ -165,10 +194,10 @@ export function createConnection(
     sandbox: boolean;
     workRoot?: string;
     /**
-     * The credential to present (read at each connect, so a rotated one is
-     * used from the next connection on); HTTP transports only.
+     * The credential to present, asked for at every HTTP request (so a rotated
+     * one is used from the next call on); HTTP transports only.
      */
-    credential?: () => Promise<Readonly<Record<string, string>> | undefined>;
+    credential?: CredentialSource;
   },
 ): UpstreamConnection {
   const log = options.logger;
@@ -211,7 +240,7 @@ export function createConnection(
         },
       },
     });
-    const credential = config.transport === "stdio" ? undefined : await options.credential?.();
+    const credential = config.transport === "stdio" ? undefined : options.credential;
     const transport = transportFor(config, options, credential);
     c.onclose = () => {
       if (client === c) client = undefined;

@@ -160,6 +160,10 @@ export function createCredentialStore(
   unavailable = "no credential key: set WARDEN_CREDENTIAL_KEY or --credential-key FILE",
 ): CredentialStore {
   let resolved: Promise<CryptoKey> | undefined;
+  const opened = new Map<
+    string,
+    { versionstamp: string; kind: CredentialKind; headers: Record<string, string> }
+  >();
   const need = (): Promise<CryptoKey> => {
     if (key === undefined) return Promise.reject(new CredentialError(unavailable));
     if (typeof key !== "function") return Promise.resolve(key);
@@ -199,8 +203,17 @@ export function createCredentialStore(
       return summary;
     },
     async get(upstream) {
-      const rec = (await kv.get<StoredCredential>([...PREFIX, upstream])).value;
-      if (rec === null) return undefined;
+      // One KV read per call (an upstream request asks each time); decrypted once per version.
+      const entry = await kv.get<StoredCredential>([...PREFIX, upstream]);
+      const rec = entry.value;
+      if (rec === null) {
+        opened.delete(upstream);
+        return undefined;
+      }
+      const hit = opened.get(upstream);
+      if (hit && hit.versionstamp === entry.versionstamp) {
+        return { kind: hit.kind, headers: { ...hit.headers } };
+      }
       let plain: ArrayBuffer;
       try {
         plain = await crypto.subtle.decrypt(
@@ -218,7 +231,10 @@ export function createCredentialStore(
           `the credential for upstream ${upstream} does not decrypt: another key, or an altered record`,
         );
       }
-      return { kind: rec.kind, headers: JSON.parse(new TextDecoder().decode(plain)) };
+      const headers = JSON.parse(new TextDecoder().decode(plain)) as Record<string, string>;
+      if (opened.size >= 1000) opened.clear();
+      opened.set(upstream, { versionstamp: entry.versionstamp!, kind: rec.kind, headers });
+      return { kind: rec.kind, headers: { ...headers } };
     },
     async list() {
       const out: CredentialSummary[] = [];

@@ -339,11 +339,16 @@ export function createGateway(deps: GatewayDeps): Gateway {
       logger: log,
       connectTimeoutMs: Math.min(config.timeout_ms ?? 10_000, 10_000),
       sandbox: deps.sandbox ?? true,
-      credential: async () => {
-        const stored = await deps.credentials?.get(config.name);
-        u.credential = stored?.kind ??
-          (config.headers && Object.keys(config.headers).length > 0 ? "manifest_headers" : "none");
-        return stored?.headers;
+      credential: {
+        // Read at every request: a credential set or rotated while connected applies at once.
+        headers: async () => {
+          const stored = await deps.credentials?.get(config.name);
+          u.credential = stored?.kind ??
+            (config.headers && Object.keys(config.headers).length > 0
+              ? "manifest_headers"
+              : "none");
+          return stored?.headers;
+        },
       },
     });
     const u: Upstream = {

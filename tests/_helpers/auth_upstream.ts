@@ -3,7 +3,9 @@
  * standard transport) that demands a credential: `Authorization: Bearer
  * $EXPECT_BEARER`, or header `$EXPECT_HEADER` = `$EXPECT_VALUE`; anything
  * else is 401. It remembers every Authorization and credential header it was
- * sent (`GET /seen`), so a test can check what Warden forwarded.
+ * sent (`GET /seen`), so a test can check what Warden forwarded. `POST
+ * /expect?bearer=…` changes the bearer it demands (a credential rotated at the
+ * upstream's side).
  * Run: `PORT=… EXPECT_BEARER=… deno run -A tests/_helpers/auth_upstream.ts`;
  * it prints "listening on port N" when ready.
  */
@@ -13,7 +15,7 @@ import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
 import { z } from "zod";
 
-const bearer = Deno.env.get("EXPECT_BEARER");
+let bearer = Deno.env.get("EXPECT_BEARER");
 const headerName = Deno.env.get("EXPECT_HEADER")?.toLowerCase();
 const headerValue = Deno.env.get("EXPECT_VALUE");
 const seen: { authorization: string | null; header: string | null }[] = [];
@@ -31,6 +33,10 @@ Deno.serve({
 }, async (req) => {
   const url = new URL(req.url);
   if (url.pathname === "/seen") return Response.json(seen);
+  if (url.pathname === "/expect" && req.method === "POST") {
+    bearer = url.searchParams.get("bearer") ?? undefined;
+    return new Response(null, { status: 204 });
+  }
   if (url.pathname !== "/mcp") return new Response("not found", { status: 404 });
   seen.push({
     authorization: req.headers.get("authorization"),

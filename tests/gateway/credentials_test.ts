@@ -128,6 +128,12 @@ async function startAuthUpstream(env: Record<string, string>) {
   reader.releaseLock();
   return {
     url: `http://127.0.0.1:${port}/mcp`,
+    expect: async (bearer: string) => {
+      const r = await fetch(`http://127.0.0.1:${port}/expect?bearer=${bearer}`, {
+        method: "POST",
+      });
+      await r.body?.cancel();
+    },
     seen: async () =>
       (await (await fetch(`http://127.0.0.1:${port}/seen`)).json()) as {
         authorization: string | null;
@@ -313,6 +319,57 @@ Deno.test({
     } finally {
       await server?.close();
       await upstream.stop();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "credentials: a credential rotated while Warden is connected applies from the next call, in the same session",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const ROTATED = "up-secret-rotated-4e8d21";
+    const dir = await Deno.makeTempDir({ prefix: "warden-rotate-" });
+    const kvPath = `${dir}/warden.db`;
+    const upstream = await startAuthUpstream({ EXPECT_BEARER: UPSTREAM_SECRET });
+    let server: TestServer | undefined;
+    let kv: Deno.Kv | undefined;
+    try {
+      const set = (secret: string) =>
+        cli(["upstream", "credential", "set", "auth", "--bearer", "--kv", kvPath], secret + "\n");
+      assert.equal((await set(UPSTREAM_SECRET)).code, 0);
+      kv = await Deno.openKv(kvPath);
+      server = await startServer({
+        kv,
+        args: ["--kv", kvPath, "--token", CALLER_SECRET],
+        upstreams: parseUpstreams(
+          JSON.stringify([{ name: "auth", transport: "streamable-http", url: upstream.url }]),
+        ),
+      });
+      const { client } = await connectStreamable(server.url, {
+        headers: { authorization: `Bearer ${CALLER_SECRET}` },
+      });
+      const call = async () =>
+        ((await client.callTool({ name: "auth__whoami", arguments: {} })) as any).content[0].text;
+      assert.equal(await call(), "let in");
+      // The upstream's secret is rotated at its side and, by another process (the CLI on the
+      // same KV file), in Warden's store; nothing is restarted or re-registered.
+      await upstream.expect(ROTATED);
+      assert.equal((await set(ROTATED)).code, 0);
+      assert.equal(await call(), "let in", "the next call presents the new credential");
+      const seen = await upstream.seen();
+      assert.equal(seen.at(-1)!.authorization, `Bearer ${ROTATED}`);
+      assert.ok(
+        seen.some((s) => s.authorization === `Bearer ${UPSTREAM_SECRET}`),
+        "the old one was in use before",
+      );
+      await client.close();
+    } finally {
+      await server?.close();
+      kv?.close();
+      await upstream.stop();
+      await Deno.remove(dir, { recursive: true });
     }
   },
 });
