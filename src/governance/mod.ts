@@ -73,6 +73,7 @@ export {
   type PiiKind,
   placeholder,
   redact,
+  redacted,
   redactText,
 } from "./pii.ts";
 export { findInjections, INJECTION_PATTERNS } from "./injection.ts";

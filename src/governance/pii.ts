@@ -40,7 +40,7 @@ interface Detector {
    * false the regex cannot match, so it is not run. Scanning every argument
    * and result of every call made the full regex pass a hot spot.
    */
-  quick: (text: string, digits: number) => boolean;
+  quick: (text: string, digits: number, run: number, b64of40: boolean) => boolean;
   /**
    * Checks a candidate the regex alone cannot (checksums, digit counts); `before` is the
    * 80 characters before the match (with earlier matches already replaced).
@@ -89,6 +89,26 @@ function digitCountWithin(min: number, max: number): (match: string) => boolean 
     return n >= min && n <= max;
   };
 }
+
+// Necessary conditions of the digit detectors below, each implied by its regex: a card is 13
+// digits with at most one separator between two (the `run` digitCount measures); an international number is `+` and a digit
+// with no word character or `+` before it (so `2+3` is not one; `intlHead`); a North American number ends in `ddd-dddd`;
+// a trunk-prefix number starts with `0[1-9]` and its area code is bracketed or followed by a
+// separator.
+function intlHead(t: string): boolean {
+  for (let i = t.indexOf("+"); i >= 0; i = t.indexOf("+", i + 1)) {
+    const next = t.charCodeAt(i + 1);
+    if (next < 49 || next > 57) continue;
+    if (i === 0) return true;
+    const prev = t.charCodeAt(i - 1);
+    const word = (prev >= 48 && prev <= 57) || (prev >= 65 && prev <= 90) ||
+      (prev >= 97 && prev <= 122) || prev === 95 || prev === 43;
+    if (!word) return true;
+  }
+  return false;
+}
+const NANP_TAIL = /\d{3}[ .-]\d{4}/;
+const TRUNK_HEAD = /\(0[1-9]|0[1-9]\d{0,3}[ .-]/;
 
 const DATE_PREFIX = /^\d{1,2}([./-])\d{1,2}\1\d{2,4}(?!\d)/;
 
@@ -226,7 +246,8 @@ const DETECTORS: readonly Detector[] = [
   // random (see `looksRandom`), so identifiers, paths and digests are left alone.
   {
     kind: "api_key",
-    quick: (t) => t.length >= 40,
+    // The match is a whole run of exactly 40 of its characters (`b64of40`, from digitCount).
+    quick: (_t, _d, _r, b64of40) => b64of40,
     regex: /(?<![A-Za-z0-9/+_-])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=_-])/g,
     accept: (m, before) =>
       /[a-z]/.test(m) && /[A-Z]/.test(m) && /\d/.test(m) &&
@@ -297,7 +318,9 @@ const DETECTORS: readonly Detector[] = [
   },
   {
     kind: "card",
-    quick: (_, digits) => digits >= 13,
+    // Thirteen digits in a run with at most one separator between two: hashes and ids with
+    // letters between their digits do not wake the regex.
+    quick: (_, digits, run) => digits >= 13 && run >= 13,
     // 13–19 digits, optionally grouped by single spaces, dashes or dots, not
     // part of a longer digit run nor of a token with letters beside the digits,
     // directly or across a dash or dot (a UUID's digit groups passed Luhn about
@@ -307,7 +330,7 @@ const DETECTORS: readonly Detector[] = [
   },
   {
     kind: "phone",
-    quick: (_, digits) => digits >= 8,
+    quick: (t, digits) => digits >= 8 && intlHead(t),
     // International: `+`, then contiguous digits, then groups that each
     // start with a separator or a parenthesis (so digits split one way only).
     regex: /(?<![\w+])\+[1-9]\d{0,14}(?:[ .-]?\(\d{1,5}\)|[ .-]\d{1,6}){0,6}(?![\w(]|[.-]?\d)/g,
@@ -315,13 +338,13 @@ const DETECTORS: readonly Detector[] = [
   },
   {
     kind: "phone",
-    quick: (_, digits) => digits >= 8,
+    quick: (t, digits) => digits >= 8 && NANP_TAIL.test(t),
     // North American: (415) 555-2671, 415-555-2671, 415.555.2671, 1-800-555-0199.
     regex: /(?<![\w+.-])(?:1[ .-])?(?:\(\d{3}\) ?|\d{3}[ .-])\d{3}[ .-]\d{4}(?![\w]|[.-]\d)/g,
   },
   {
     kind: "phone",
-    quick: (_, digits) => digits >= 8,
+    quick: (t, digits) => digits >= 8 && TRUNK_HEAD.test(t),
     // Trunk-prefix national: 020 7946 0958, 07700 900123, (030) 1234567, 01 23 45 67 89.
     regex:
       /(?<![\w+.-])(?:\(0[1-9]\d{0,3}\) ?|0[1-9]\d{0,3}[ .-])\d{2,8}(?:[ .-]\d{2,8}){0,3}(?![\w:]|[.-]?\d)/g,
@@ -343,6 +366,23 @@ const TOKEN_NAME = /^(?:[A-Za-z0-9]{1,32}[_-]){0,3}(?:token|credentials?)$/i;
 
 /** Pagination cursors and the like, named like tokens but not secret. */
 const CURSOR_NAME = /^(?:page|next|prev|continuation|sync|cursor|resume)(?:[_-]|[A-Z])/i;
+
+/** Keys seen before and whether they name a secret: envelopes repeat the same few keys. */
+const NAMED_KEYS = new Map<string, boolean>();
+
+/** Whether a value under `key` may be a secret by its name alone (see `secretByName`). */
+function namesSecret(key: string): boolean {
+  let named = NAMED_KEYS.get(key);
+  if (named === undefined) {
+    named = key === "seed" || SECRET_NAME.test(key) || TOKEN_NAME.test(key) ||
+      SECRET_NAME_CAMEL.test(key);
+    if (key.length <= 64) {
+      if (NAMED_KEYS.size >= 4096) NAMED_KEYS.clear();
+      NAMED_KEYS.set(key, named);
+    }
+  }
+  return named;
+}
 
 /** A string value under `key` that is a secret by its name alone, and its kind. */
 function secretByName(key: string, value: string): PiiKind | undefined {
@@ -375,26 +415,87 @@ export function redactText(
   text: string,
   seen?: Set<string>,
 ): { text: string; counts: Partial<Record<PiiKind, number>> } {
-  const counts: Partial<Record<PiiKind, number>> = {};
+  return scanText(text, DETECTORS, seen) ?? { text, counts: {} };
+}
+
+/**
+ * `redactText` over the detectors in `detectors` only; null when nothing
+ * matched (the text is unchanged and there is nothing to count).
+ */
+function scanText(
+  text: string,
+  detectors: readonly Detector[],
+  seen: Set<string> | undefined,
+): { text: string; counts: Partial<Record<PiiKind, number>> } | null {
+  if (detectors.length === 0) return null;
+  let counts: Partial<Record<PiiKind, number>> | undefined;
   let out = text;
-  let digits = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c >= 48 && c <= 57) digits++;
-  }
-  for (const { kind, regex, accept, quick } of DETECTORS) {
-    if (!quick(out, digits)) continue;
+  let digits = digitCount(text);
+  let run = lastRun;
+  let b64 = lastB64of40;
+  let measured = text;
+  for (const { kind, regex, accept, quick } of detectors) {
+    if (measured !== out) {
+      // A replacement can split a longer run: measure the text this detector sees.
+      digits = digitCount(out);
+      run = lastRun;
+      b64 = lastB64of40;
+      measured = out;
+    }
+    if (!quick(out, digits, run, b64)) continue;
     regex.lastIndex = 0;
     out = out.replace(regex, (match: string, ...rest: unknown[]) => {
       // The offset is the argument before the whole string (no detector has named groups).
       const at = rest[rest.length - 2] as number;
       if (accept && !accept(match, out.slice(Math.max(0, at - 80), at))) return match;
+      counts ??= {};
       // A repeat is still reported (count 0) so its path is known and redacted everywhere.
       counts[kind] = (counts[kind] ?? 0) + (firstSighting(seen, kind, match) ? 1 : 0);
       return placeholder(kind);
     });
   }
-  return { text: out, counts };
+  return counts === undefined ? null : { text: out, counts };
+}
+
+/** The longest run of digits `digitCount` last saw, one `[ .-]` allowed between two. */
+let lastRun = 0;
+
+/** Whether the text `digitCount` last saw has a whole run of exactly 40 of `[A-Za-z0-9/+]`. */
+let lastB64of40 = false;
+
+/**
+ * Digits in `text`; also sets `lastRun` and `lastB64of40` (the card and AWS secret detectors'
+ * necessary conditions).
+ */
+function digitCount(text: string): number {
+  let digits = 0;
+  let run = 0;
+  let best = 0;
+  // 0: no digit before; 1: a digit just before; 2: a digit and one separator before.
+  let state = 0;
+  let b64 = 0;
+  let of40 = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (
+      (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 43 ||
+      c === 47
+    ) b64++;
+    else {
+      if (b64 === 40) of40 = true;
+      b64 = 0;
+    }
+    if (c >= 48 && c <= 57) {
+      digits++;
+      run = state === 0 ? 1 : run + 1;
+      if (run > best) best = run;
+      state = 1;
+    } else if (state === 1 && (c === 32 || c === 46 || c === 45)) state = 2;
+    else state = 0;
+  }
+  lastRun = best;
+  lastB64of40 = of40 || b64 === 40;
+  return digits;
 }
 
 /**
@@ -414,6 +515,74 @@ function firstSighting(seen: Set<string> | undefined, kind: PiiKind, value: stri
 /** The redacted form of an object key, used for keys and for paths. */
 export function redactKey(key: string): string {
   return redactText(key).text;
+}
+
+/** A long integer that could carry a card or phone number, as the text the detectors see. */
+function numberText(node: number): string | undefined {
+  return Number.isSafeInteger(node) && Math.abs(node) >= 1e7 ? String(node) : undefined;
+}
+
+/**
+ * What one walk over `value` shows could fire anywhere in it: the detectors whose
+ * cheap necessary condition holds for the text of all its strings, keys and long
+ * integers together (each condition is a substring, a regex without anchors, or a
+ * digit count, so it holds for the whole if it holds for any part; digits are the
+ * most any one string has), and whether a key names a secret. Null for a cycle.
+ * A scan then runs only those detectors, and a value where none can fire is not
+ * scanned string by string at all: the per-string scan of every key and value of
+ * an envelope made redaction about 0.1 ms a message.
+ */
+function plan(value: unknown): { detectors: readonly Detector[]; named: boolean } | null {
+  const parts: string[] = [];
+  const ancestors: object[] = [];
+  let maxDigits = 0;
+  let maxRun = 0;
+  let b64of40 = false;
+  let named = false;
+  const text = (t: string) => {
+    parts.push(t);
+    const d = digitCount(t);
+    if (d > maxDigits) maxDigits = d;
+    if (lastRun > maxRun) maxRun = lastRun;
+    if (lastB64of40) b64of40 = true;
+  };
+  const walk = (node: unknown): boolean => {
+    if (typeof node === "string") {
+      text(node);
+      return true;
+    }
+    if (typeof node === "number") {
+      const t = numberText(node);
+      if (t !== undefined) text(t);
+      return true;
+    }
+    if (typeof node !== "object" || node === null) return true;
+    if (ancestors.includes(node)) return false;
+    ancestors.push(node);
+    if (Array.isArray(node)) {
+      for (let i = 0; i < node.length; i++) if (!walk(node[i])) return false;
+    } else {
+      for (const key in node) {
+        if (!Object.hasOwn(node, key)) continue;
+        text(key);
+        if (!named && namesSecret(key)) named = true;
+        if (!walk((node as Record<string, unknown>)[key])) return false;
+      }
+    }
+    ancestors.pop();
+    return true;
+  };
+  if (!walk(value)) return null;
+  let all = parts.join("\u0000");
+  const detectors: Detector[] = [];
+  for (const d of DETECTORS) {
+    // Once a detector may fire, its replacement may leave a 40-character run behind.
+    if (!d.quick(all, maxDigits, maxRun, b64of40 || detectors.length > 0)) continue;
+    detectors.push(d);
+    // A detector that fires leaves its placeholder for the later ones to see.
+    all += `\u0000${placeholder(d.kind)}`;
+  }
+  return { detectors, named };
 }
 
 /**
@@ -437,10 +606,67 @@ export function redact(
   root = "$",
   seen?: Set<string>,
 ): { value: unknown; findings: Finding[] } {
+  return walkRedacting(value, root, seen, true);
+}
+
+/**
+ * `value` itself when `redact` would change nothing in it, else its redacted
+ * copy: for callers that only serialise the result (stored stream events), so
+ * a clean message is not copied.
+ */
+export function redacted(value: unknown): unknown {
+  const p = plan(value);
+  if (p !== null && p.detectors.length === 0 && !p.named) return value;
+  return walkRedacting(value, "$", undefined, true, p).value;
+}
+
+/** A deep copy of an acyclic JSON-like value ("__proto__" kept as a key). */
+function plainCopy(node: unknown): unknown {
+  if (typeof node !== "object" || node === null) return node;
+  if (Array.isArray(node)) return node.map(plainCopy);
+  const object: Record<string, unknown> = {};
+  for (const key in node) {
+    if (!Object.hasOwn(node, key)) continue;
+    const kept = plainCopy((node as Record<string, unknown>)[key]);
+    if (key === "__proto__") {
+      Object.defineProperty(object, key, {
+        value: kept,
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    } else object[key] = kept;
+  }
+  return object;
+}
+
+function walkRedacting(
+  value: unknown,
+  root: string,
+  seen: Set<string> | undefined,
+  copying: boolean,
+  given?: ReturnType<typeof plan>,
+): { value: unknown; findings: Finding[] } {
+  const p = given === undefined ? plan(value) : given;
+  if (p !== null && p.detectors.length === 0 && !p.named) {
+    // Nothing can fire anywhere: no findings, and the copy is a plain one.
+    return { value: copying ? plainCopy(value) : undefined, findings: [] };
+  }
+  // A cycle: scan with every detector, as before the plan existed.
+  const detectors = p === null ? DETECTORS : p.detectors;
+  const named = p === null || p.named;
   const findings = new Map<string, Finding>();
   const ancestors: object[] = [];
+  // The path is built only when something is found at it.
+  const segments: (string | number)[] = [];
+  const pathNow = () => {
+    let path = root;
+    for (const s of segments) path = typeof s === "number" ? indexPath(path, s) : keyPath(path, s);
+    return path;
+  };
 
-  function record(path: string, counts: Partial<Record<PiiKind, number>>): void {
+  function record(counts: Partial<Record<PiiKind, number>>): void {
+    const path = pathNow();
     for (const kind of PII_KINDS) {
       const count = counts[kind];
       if (count === undefined) continue;
@@ -451,46 +677,62 @@ export function redact(
     }
   }
 
-  function copy(node: unknown, path: string): unknown {
+  function copy(node: unknown): unknown {
     if (typeof node === "string") {
-      const { text, counts } = redactText(node, seen);
-      record(path, counts);
-      return text;
+      const hit = scanText(node, detectors, seen);
+      if (hit === null) return node;
+      record(hit.counts);
+      return hit.text;
     }
     if (typeof node === "number") {
       // Only long integers can carry a card or phone number.
-      if (!Number.isSafeInteger(node) || Math.abs(node) < 1e7) return node;
-      const { text, counts } = redactText(String(node), seen);
-      if (text === String(node)) return node;
-      record(path, counts);
-      return text;
+      const t = numberText(node);
+      if (t === undefined) return node;
+      const hit = scanText(t, detectors, seen);
+      if (hit === null || hit.text === t) return node;
+      record(hit.counts);
+      return hit.text;
     }
     if (typeof node !== "object" || node === null) return node;
     if (ancestors.includes(node)) return null;
     ancestors.push(node);
     let out: unknown;
     if (Array.isArray(node)) {
-      out = node.map((child, i) => copy(child, indexPath(path, i)));
+      const list: unknown[] = copying ? new Array(node.length) : [];
+      for (let i = 0; i < node.length; i++) {
+        segments.push(i);
+        const child = copy(node[i]);
+        if (copying) list[i] = child;
+        segments.pop();
+      }
+      out = list;
     } else {
       const object: Record<string, unknown> = {};
-      for (const [key, child] of Object.entries(node)) {
-        const { text: label, counts } = redactText(key, seen);
-        const childPath = keyPath(path, label);
-        record(childPath, counts);
+      for (const key in node) {
+        if (!Object.hasOwn(node, key)) continue;
+        const child = (node as Record<string, unknown>)[key];
+        const hit = scanText(key, detectors, seen);
+        const label = hit === null ? key : hit.text;
+        segments.push(label);
+        if (hit !== null) record(hit.counts);
         let name = label;
         // Two keys can redact to the same text; keep both values.
         for (let n = 2; Object.hasOwn(object, name); n++) name = `${label} (${n})`;
-        const named = typeof child === "string" ? secretByName(key, child) : undefined;
-        if (named) {
-          record(childPath, { [named]: firstSighting(seen, named, child as string) ? 1 : 0 });
+        const secret = named && typeof child === "string" ? secretByName(key, child) : undefined;
+        if (secret) record({ [secret]: firstSighting(seen, secret, child as string) ? 1 : 0 });
+        const kept = secret ? placeholder(secret) : copy(child);
+        if (copying) {
+          if (name === "__proto__") {
+            // defineProperty, not assignment: a "__proto__" key stays a key.
+            Object.defineProperty(object, name, {
+              value: kept,
+              enumerable: true,
+              writable: true,
+              configurable: true,
+            });
+          } else object[name] = kept;
         }
-        // defineProperty, not assignment: a "__proto__" key stays a key.
-        Object.defineProperty(object, name, {
-          value: named ? placeholder(named) : copy(child, childPath),
-          enumerable: true,
-          writable: true,
-          configurable: true,
-        });
+        segments.pop();
       }
       out = object;
     }
@@ -498,7 +740,7 @@ export function redact(
     return out;
   }
 
-  const out = copy(value, root);
+  const out = copy(value);
   return { value: out, findings: [...findings.values()] };
 }
 
@@ -516,5 +758,5 @@ export function findPii(
   root = "$",
   seen: Set<string> = new Set(),
 ): Finding[] {
-  return redact(value, root, seen).findings;
+  return walkRedacting(value, root, seen, false).findings;
 }

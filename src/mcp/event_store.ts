@@ -15,7 +15,7 @@
  * session's queued writes, so it sees every event this process sent.
  */
 import type { EventStore, JSONRPCMessage } from "@modelcontextprotocol/server";
-import { redact } from "../governance/mod.ts";
+import { redacted } from "../governance/mod.ts";
 import {
   type BatchMutation,
   type BatchWriter,
@@ -173,8 +173,10 @@ export class KvEventStore implements EventStore {
     if (this.#suspended) return Promise.resolve(eventId);
     // A stored event outlives the response it was part of: it is kept redacted with the vault's
     // detectors (a replay after Last-Event-ID gets the redacted copy; the live stream is untouched).
-    const kept = redact(message).value as Record<string, unknown>;
-    if ("id" in message) kept.id = message.id; // the JSON-RPC id is an id, never a secret
+    let kept = redacted(message) as Record<string, unknown>;
+    if ("id" in message && kept !== message && kept.id !== message.id) {
+      kept = { ...kept, id: message.id }; // the JSON-RPC id is an id, never a secret
+    }
     const json = JSON.stringify(kept);
     const bytes = json.length + 128;
     if (bytes > (this.#options.maxBytes ?? Infinity)) {
@@ -189,7 +191,14 @@ export class KvEventStore implements EventStore {
     if (json.length * 3 < KV_MAX_VALUE_BYTES - 512) {
       this.#track(
         this.#writeWith(
-          [{ type: "set", key, value: { s: streamId, m: json }, expireIn }],
+          // Sized from the JSON just built (two bytes a unit at most), not by serialising it again.
+          [{
+            type: "set",
+            key,
+            value: { s: streamId, m: json },
+            expireIn,
+            valueBytes: 2 * (json.length + streamId.length) + 16,
+          }],
           this.#retire(key, bytes, 0),
         ),
         bytes,

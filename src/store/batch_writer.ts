@@ -13,6 +13,11 @@ export type BatchMutation =
     readonly key: Deno.KvKey;
     readonly value: unknown;
     readonly expireIn?: number;
+    /**
+     * The value's size as JSON when the caller already knows it (a stored event is a JSON
+     * string it just built): the writer then does not serialise the value again to size it.
+     */
+    readonly valueBytes?: number;
   }
   | { readonly type: "delete"; readonly key: Deno.KvKey };
 
@@ -39,8 +44,6 @@ export interface BatchWriter {
   flush(): Promise<void>;
 }
 
-const utf8 = new TextEncoder();
-
 /**
  * An upper bound on a key's size in KV's tuple encoding: a tag byte per part, strings and bytes
  * with a terminator (and escaped NULs), numbers as 8 bytes, bigints up to their magnitude.
@@ -49,7 +52,7 @@ export function keyByteLength(key: Deno.KvKey): number {
   let n = 0;
   for (const part of key) {
     if (typeof part === "string") {
-      n += 2 + utf8.encode(part).length + (part.includes("\0") ? part.split("\0").length - 1 : 0);
+      n += 2 + utf8Length(part) + (part.includes("\0") ? part.split("\0").length - 1 : 0);
     } else if (part instanceof Uint8Array) {
       n += 2 + part.length + part.filter((b) => b === 0).length;
     } else if (typeof part === "number") n += 9;
@@ -59,11 +62,28 @@ export function keyByteLength(key: Deno.KvKey): number {
   return n;
 }
 
-function estimateBytes(m: BatchMutation): number {
-  const keyBytes = keyByteLength(m.key);
+/** UTF-8 length of `text` without encoding it (a lone surrogate counts as U+FFFD, 3 bytes). */
+export function utf8Length(text: string): number {
+  let n = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) continue;
+    if (c < 0x800) n += 1;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
+      const next = text.charCodeAt(i + 1);
+      if (next >= 0xdc00 && next <= 0xdfff) {
+        n += 2; // four bytes for two UTF-16 units
+        i++;
+      } else n += 2;
+    } else n += 2;
+  }
+  return n;
+}
+
+function estimateBytes(m: BatchMutation, keyBytes: number): number {
   if (m.type === "delete") return keyBytes;
   // JSON length approximates V8-serialized size well enough to stay under the limit with headroom.
-  return keyBytes + JSON.stringify(m.value ?? null).length + 64;
+  return keyBytes + (m.valueBytes ?? JSON.stringify(m.value ?? null).length) + 64;
 }
 
 /**
@@ -138,13 +158,18 @@ export function createBatchWriter(kv: Deno.Kv): BatchWriter {
           new RangeError(`Cannot write ${mutations.length} mutations in one atomic (max 1000)`),
         );
       }
-      const bytes = mutations.reduce((n, m) => n + estimateBytes(m), 0);
+      let bytes = 0;
+      let keyBytes = 0;
+      for (const m of mutations) {
+        const k = keyByteLength(m.key);
+        keyBytes += k;
+        bytes += estimateBytes(m, k);
+      }
       if (bytes > KV_MAX_ATOMIC_BYTES) {
         return Promise.reject(
           new RangeError(`Cannot write ${bytes} bytes in one atomic (max ${KV_MAX_ATOMIC_BYTES})`),
         );
       }
-      const keyBytes = mutations.reduce((n, m) => n + keyByteLength(m.key), 0);
       if (keyBytes > KV_MAX_ATOMIC_KEY_BYTES) {
         return Promise.reject(
           new RangeError(

@@ -8,6 +8,7 @@ import {
   luhnValid,
   type PiiKind,
   redact,
+  redacted,
   redactText,
 } from "../../src/governance/mod.ts";
 import {
@@ -418,5 +419,99 @@ Deno.test("F6 takes the value of any *_TOKEN, *_SECRET or *_PASSWORD name for a 
     redact({ next_token: "CAEQAhoGCgQIARAB", pageToken: "CAEQAhoG", token_count: "12345678" })
       .findings,
     [],
+  );
+});
+
+// redact() first finds which detectors could fire anywhere in a value (their cheap conditions over
+// all its text at once) and then scans each string with those only. That must never miss what a
+// scan of each string on its own finds: compare against redacting every string and key alone.
+Deno.test("redact() over a whole value finds exactly what redacting each string alone finds", () => {
+  const dirty = [
+    "AKIAIOSFODNN7EXAMPLE wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    "mail bob@example.com now",
+    "card 4111 1111 1111 1111",
+    "call +44 20 7946 0958",
+    "password=hunter2",
+    "write to bob [at] example [dot] com",
+    "DE89 3704 0044 0532 0130 00",
+    "Bearer abcdefghijklmnopqrstuvwxyz0123",
+    "token_sk-abcdefghijklmnopqrstuvwxyz012345",
+    "(415) 555-2671",
+    "x+14155552671",
+    " +14155552671",
+    "020 7946 0958",
+    "4111-1111-1111-1111",
+    "backup with wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    `wdn_${"A".repeat(256)}wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY`,
+  ];
+  const clean = [
+    "a87e33c2981d7ad26ca23dfd8277c88b39c7573bb3833a459dd728f84f699c77",
+    "2026-12-03T00:39:11.123Z",
+    "df353fe4-24dd-4fff-acfc-445bf7403df5",
+    "2+3*4 = 14",
+    "a1+44207946",
+    "12345678901 2345",
+    "plain words",
+  ];
+  const each = (v: unknown): unknown => {
+    if (typeof v === "string") return redactText(v).text;
+    if (Array.isArray(v)) return v.map(each);
+    if (v && typeof v === "object") {
+      return Object.fromEntries(
+        Object.entries(v).map(([k, c]) => [redactText(k).text, each(c)]),
+      );
+    }
+    return v;
+  };
+  // A small deterministic generator: nested objects and arrays mixing clean and dirty text,
+  // dirty text also as keys, and long integers that are card numbers.
+  let seed = 7;
+  const rand = (n: number) => (seed = (seed * 1103515245 + 12345) % 2147483648) % n;
+  const gen = (depth: number): unknown => {
+    const r = rand(10);
+    if (depth > 3 || r < 4) {
+      const pool = rand(4) === 0 ? dirty : clean;
+      return rand(12) === 0 ? 4111111111111111 : pool[rand(pool.length)];
+    }
+    if (r < 7) return Array.from({ length: 1 + rand(4) }, () => gen(depth + 1));
+    const o: Record<string, unknown> = {};
+    for (let i = 0; i < 1 + rand(4); i++) {
+      const key = rand(6) === 0 ? `${dirty[rand(dirty.length)]} #${i}` : `k${i}`;
+      o[key] = gen(depth + 1);
+    }
+    return o;
+  };
+  let sawDirty = 0;
+  for (let i = 0; i < 400; i++) {
+    const value = { id: i, body: gen(0) };
+    const whole = redact(value).value;
+    const expected = JSON.parse(
+      JSON.stringify(each(value)).replaceAll("4111111111111111", '"[REDACTED:card]"'),
+    );
+    assert.deepEqual(whole, expected, JSON.stringify(value));
+    if (JSON.stringify(whole) !== JSON.stringify(value)) sawDirty++;
+    // findPii reports what redact reports.
+    assert.deepEqual(findPii(value, "$"), redact(value, "$", new Set()).findings);
+  }
+  assert.ok(sawDirty > 50, `the generator produced dirty values (${sawDirty})`);
+});
+
+Deno.test("redacted() returns a clean value itself and a dirty one's redacted copy", () => {
+  const clean = { result: { content: [{ type: "text", text: "2+3*4 = 14" }], n: 12 } };
+  assert.equal(redacted(clean), clean);
+  const dirty = { result: { content: [{ type: "text", text: "mail bob@example.com" }] } };
+  const out = redacted(dirty) as typeof dirty;
+  assert.notEqual(out, dirty);
+  assert.equal(out.result.content[0].text, "mail [REDACTED:email]");
+  assert.equal(dirty.result.content[0].text, "mail bob@example.com", "the input is not changed");
+  // A key that names a secret is not clean even when its value looks like nothing.
+  assert.deepEqual(redacted({ password: "hunter22" }), { password: "[REDACTED:api_key]" });
+  // A bare AWS secret key is found through the placeholder its key id leaves, deep in a value.
+  const chained = {
+    a: ["x", { b: "AKIAIOSFODNN7EXAMPLE wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY" }],
+  };
+  assert.equal(
+    JSON.stringify(redacted(chained)),
+    '{"a":["x",{"b":"[REDACTED:api_key] [REDACTED:api_key]"}]}',
   );
 });

@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { createBatchWriter, keyByteLength, KV_MAX_ATOMIC_KEY_BYTES } from "../../src/store/mod.ts";
+import {
+  createBatchWriter,
+  keyByteLength,
+  KV_MAX_ATOMIC_KEY_BYTES,
+  utf8Length,
+} from "../../src/store/mod.ts";
 
 Deno.test("createBatchWriter() splits a group whose keys together exceed KV's total key size", async () => {
   const kv = await Deno.openKv(":memory:");
@@ -43,4 +48,44 @@ Deno.test("keyByteLength() bounds KV's encoding: tags, terminators, 8-byte numbe
   assert.equal(keyByteLength(["a\0b"]), 2 + 3 + 1);
   assert.equal(keyByteLength([true]), 1);
   assert.ok(KV_MAX_ATOMIC_KEY_BYTES <= 81920);
+});
+
+Deno.test("utf8Length() is TextEncoder's length, lone surrogates included, without encoding", () => {
+  const samples = [
+    "",
+    "ascii",
+    "é",
+    "日本語",
+    "😀",
+    "a😀b",
+    "\ud800",
+    "\udc00x",
+    "\ud800\ud800",
+    "x\u07ffy",
+  ];
+  for (const s of samples) assert.equal(utf8Length(s), new TextEncoder().encode(s).length, s);
+  let seed = 1;
+  for (let i = 0; i < 500; i++) {
+    let s = "";
+    for (let j = 0; j < 20; j++) {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      s += String.fromCharCode(seed % 0x10000);
+    }
+    assert.equal(utf8Length(s), new TextEncoder().encode(s).length);
+  }
+});
+
+Deno.test("createBatchWriter() sizes a set by its valueBytes when given, refusing what it says is too big", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const writer = createBatchWriter(kv);
+    await assert.rejects(
+      writer.write([{ type: "set", key: ["a"], value: "small", valueBytes: 900 * 1024 }]),
+      RangeError,
+    );
+    await writer.write([{ type: "set", key: ["a"], value: "small", valueBytes: 10 }]);
+    assert.equal((await kv.get(["a"])).value, "small");
+  } finally {
+    kv.close();
+  }
 });
