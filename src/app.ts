@@ -55,6 +55,7 @@ import {
   createMcpServer,
   createModernHandler,
   createSessionStore,
+  createStatelessToolCall,
   createStreamableManager,
   createWebSocketManager,
   type HoldPromptDeps,
@@ -62,6 +63,8 @@ import {
   loadRequestStateKey,
   modernConformanceExtension,
   type ModernHandler,
+  SERVER_NAME,
+  SERVER_TITLE,
   type ServerExtension,
   type SessionBinding,
   type SessionStore,
@@ -601,17 +604,26 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
     logger,
   });
   // The 2026-07-28 path: servers built once into a pool, the principal passed per request.
+  // Names the 2026-07-28 conformance fixtures answer themselves (not the direct path).
+  let fixtureTools: ReadonlySet<string> = new Set();
   const modern = createModernHandler({
     createServer: () => {
       const server = newMcpServer("anonymous", "mcp", { modern: true });
       // The fixtures' list-change triggers publish through this handler's listen router.
       if (fixtures) {
-        modernConformanceExtension(server, {
+        fixtureTools = modernConformanceExtension(server, {
           toolsChanged: () => modern.toolsChanged(),
           promptsChanged: () => modern.promptsChanged(),
         });
       }
       return server;
+    },
+    // A plain tools/call of one of Warden's own tools skips the SDK's per-request dispatch:
+    // the same governed registry call, encoded as the SDK would.
+    direct: {
+      serves: (name) => registry.get(name) !== undefined && !fixtureTools.has(name),
+      call: createStatelessToolCall(serverDeps),
+      serverInfo: { name: SERVER_NAME, title: SERVER_TITLE, version: VERSION },
     },
     logger,
   });

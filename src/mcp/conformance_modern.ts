@@ -90,12 +90,13 @@ type RawHandler = (request: JSONRPCRequest, ctx: ServerContext) => Promise<Resul
  * Registers the 2026-07-28 fixtures on one server. Warden's own `tools/list`
  * and `tools/call` handlers (over the registry) stay in front: the fixture
  * tools are added to the list, and a call for one of them is answered here,
- * every other call goes to Warden's handler unchanged.
+ * every other call goes to Warden's handler unchanged. Returns the fixture tools' names (the
+ * direct tools/call path leaves them to this handler).
  */
 export function modernConformanceExtension(
   server: McpServer,
   notify: { toolsChanged(): void; promptsChanged(): void },
-): void {
+): ReadonlySet<string> {
   const fixtures = new Map<string, { description: string; run: Fixture }>();
   const tool = (name: string, meta: { description: string }, run: Fixture) =>
     fixtures.set(name, { description: meta.description, run });
@@ -145,6 +146,7 @@ export function modernConformanceExtension(
     if (!fixture) return wardenCall(raw(ctx, "tools/call", request.params), ctx) as never;
     return Promise.resolve(fixture.run(ctx)) as never;
   });
+  return new Set(fixtures.keys());
 }
 
 function registerFixtures(

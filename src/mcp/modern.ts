@@ -15,10 +15,16 @@
  */
 import {
   type AuthInfo,
+  type CallToolResult,
+  CLIENT_CAPABILITIES_META_KEY,
+  CLIENT_INFO_META_KEY,
   createMcpHandler,
+  isJsonContentType,
   isLegacyRequest,
   type McpServer,
+  PROTOCOL_VERSION_META_KEY,
   type Server,
+  SERVER_INFO_META_KEY,
 } from "@modelcontextprotocol/server";
 import type { Logger } from "../lib/mod.ts";
 
@@ -45,7 +51,102 @@ export interface ModernOptions {
   readonly maxServers?: number;
   /** How long a request waits for a free server before it is refused. */
   readonly acquireTimeoutMs?: number;
+  /**
+   * The direct path for a plain `tools/call` (see {@link plainToolCall}): served without the
+   * SDK's per-request dispatch. Absent: every request goes through the SDK.
+   */
+  readonly direct?: DirectToolCalls;
 }
+
+/** What the direct `tools/call` path needs. */
+export interface DirectToolCalls {
+  /** Whether `name` is one of Warden's own tools, answered by `call` (not a fixture or upstream). */
+  readonly serves: (name: string) => boolean;
+  /** The governed call: the same one the SDK-dispatched `tools/call` handler makes. */
+  readonly call: (call: {
+    readonly name: string;
+    readonly args: Record<string, unknown> | undefined;
+    readonly principal: string;
+    readonly signal: AbortSignal;
+    readonly capabilities: Record<string, unknown>;
+  }) => Promise<CallToolResult>;
+  /** Stamped into each result's `_meta` as the SDK does (`io.modelcontextprotocol/serverInfo`). */
+  readonly serverInfo: { readonly name: string; readonly title?: string; readonly version: string };
+}
+
+/** A `tools/call` the direct path may answer. */
+interface PlainToolCall {
+  readonly id: string | number;
+  readonly name: string;
+  readonly args: Record<string, unknown> | undefined;
+  readonly capabilities: Record<string, unknown>;
+}
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> =>
+  v !== null && typeof v === "object" && !Array.isArray(v);
+
+const onlyKeys = (o: Record<string, unknown>, allowed: ReadonlySet<string>) => {
+  for (const k in o) if (!allowed.has(k)) return false;
+  return true;
+};
+
+const REQUEST_KEYS = new Set(["jsonrpc", "id", "method", "params"]);
+const PARAMS_KEYS = new Set(["name", "arguments", "_meta"]);
+const META_KEYS = new Set([
+  PROTOCOL_VERSION_META_KEY,
+  CLIENT_INFO_META_KEY,
+  CLIENT_CAPABILITIES_META_KEY,
+]);
+const CLIENT_INFO_KEYS = new Set(["name", "version", "title"]);
+/** Tool names whose `Mcp-Name` header is the name itself (no encoding the SDK would decode). */
+const PLAIN_NAME = /^[A-Za-z0-9_.-]{1,128}$/;
+
+/**
+ * A request the direct path answers exactly as the SDK's modern path would: a single 2026-07-28
+ * `tools/call` POST with a JSON content type, the three standard headers equal to the body's
+ * revision, method and tool name, a complete envelope (revision, client info, capabilities) and
+ * nothing else in `_meta` — no log level (so tool logging is off), no progress token, no trace
+ * context, no `warden/*` keys — no request state or input responses, and capabilities without
+ * sampling, elicitation or anything else than `roots`. Anything else — malformed, unusual, or a
+ * multi-round-trip — is left to the SDK, which owns every error answer of the validation ladder.
+ */
+export function plainToolCall(req: Request, body: unknown): PlainToolCall | undefined {
+  if (req.method !== "POST" || !isPlainObject(body) || !onlyKeys(body, REQUEST_KEYS)) return;
+  if (body.jsonrpc !== "2.0" || body.method !== "tools/call") return;
+  const id = body.id;
+  if (!(typeof id === "string" && id.length <= 256) && !Number.isSafeInteger(id)) return;
+  const params = body.params;
+  if (!isPlainObject(params) || !onlyKeys(params, PARAMS_KEYS)) return;
+  const name = params.name;
+  if (typeof name !== "string" || !PLAIN_NAME.test(name)) return;
+  const args = params.arguments;
+  if (args !== undefined && !isPlainObject(args)) return;
+  const meta = params._meta;
+  if (!isPlainObject(meta) || !onlyKeys(meta, META_KEYS)) return;
+  if (meta[PROTOCOL_VERSION_META_KEY] !== "2026-07-28") return;
+  const info = meta[CLIENT_INFO_META_KEY];
+  if (
+    !isPlainObject(info) || !onlyKeys(info, CLIENT_INFO_KEYS) ||
+    typeof info.name !== "string" || typeof info.version !== "string" ||
+    (info.title !== undefined && typeof info.title !== "string")
+  ) return;
+  const capabilities = meta[CLIENT_CAPABILITIES_META_KEY];
+  if (!isPlainObject(capabilities)) return;
+  for (const k in capabilities) {
+    const roots = capabilities[k];
+    if (k !== "roots" || !isPlainObject(roots)) return;
+    for (const r in roots) if (r !== "listChanged" || typeof roots[r] !== "boolean") return;
+  }
+  const h = req.headers;
+  if (
+    h.get("mcp-protocol-version") !== "2026-07-28" || h.get("mcp-method") !== "tools/call" ||
+    h.get("mcp-name") !== name || !isJsonContentType(h.get("content-type"))
+  ) return;
+  return { id: id as string | number, name, args, capabilities };
+}
+
+/** The SDK's encoding of a thrown error's code on 2026-07-28 (`-32002` is `-32602` there). */
+const wireErrorCode = (code: number) => code === -32002 ? -32602 : code;
 
 /** The 2026-07-28 handler for `/mcp`. */
 export interface ModernHandler {
@@ -56,6 +157,8 @@ export interface ModernHandler {
   readonly built: number;
   /** Servers serving an exchange right now. */
   readonly busy: number;
+  /** `tools/call` requests answered on the direct path (without the SDK's dispatch). */
+  readonly directCalls: number;
   /** Publishes `notifications/tools/list_changed` to open `subscriptions/listen` streams. */
   toolsChanged(): void;
   /** Publishes `notifications/prompts/list_changed` to open `subscriptions/listen` streams. */
@@ -137,9 +240,65 @@ export function createModernHandler(options: ModernOptions): ModernHandler {
     onerror: (e) => log.debug("modern MCP request refused or failed", { error: e.message }),
   });
 
+  const direct = options.direct;
+  let directCalls = 0;
+  /** The direct path: the governed call, encoded as the SDK encodes a handler's result. */
+  async function serveDirect(call: PlainToolCall, principal: string, signal: AbortSignal) {
+    let message: Record<string, unknown>;
+    try {
+      const result = await direct!.call({
+        name: call.name,
+        args: call.args,
+        principal,
+        signal,
+        capabilities: call.capabilities,
+      }) as Record<string, unknown>;
+      // The SDK's 2026-07-28 encode contract for tools/call: `resultType` stamped when absent,
+      // then the server's identity into `_meta` unless the handler put one there.
+      const typed = result.resultType === undefined
+        ? { ...result, resultType: "complete" }
+        : result;
+      const meta = typed._meta;
+      const encoded = meta === undefined
+        ? { ...typed, _meta: { [SERVER_INFO_META_KEY]: direct!.serverInfo } }
+        : isPlainObject(meta) && meta[SERVER_INFO_META_KEY] === undefined
+        ? { ...typed, _meta: { ...meta, [SERVER_INFO_META_KEY]: direct!.serverInfo } }
+        : typed;
+      message = { result: encoded, jsonrpc: "2.0", id: call.id };
+    } catch (e) {
+      // A handler's error, answered as the SDK answers one (HTTP 200, JSON-RPC error).
+      const err = e as { code?: unknown; message?: string; data?: unknown };
+      const code = Number.isSafeInteger(err?.code) ? err.code as number : -32603;
+      message = {
+        jsonrpc: "2.0",
+        id: call.id,
+        error: {
+          code: wireErrorCode(code),
+          message: err?.message ?? "Internal error",
+          ...(err?.data !== undefined ? { data: err.data } : {}),
+        },
+      };
+    }
+    return Response.json(message, { status: 200, headers: { "Content-Type": "application/json" } });
+  }
+  const directCall = (req: Request, body: unknown) => {
+    if (direct === undefined || body === undefined) return undefined;
+    const call = plainToolCall(req, body);
+    return call && direct.serves(call.name) ? call : undefined;
+  };
+
   return {
-    isLegacy: (req, parsedBody) => isLegacyRequest(req, parsedBody),
+    // A plain 2026-07-28 tools/call carries the envelope claim: modern, as the SDK would say.
+    isLegacy: (req, parsedBody) =>
+      directCall(req, parsedBody) !== undefined
+        ? Promise.resolve(false)
+        : isLegacyRequest(req, parsedBody),
     handle(req, ctx) {
+      const call = directCall(req, ctx.parsedBody);
+      if (call !== undefined) {
+        directCalls++;
+        return serveDirect(call, ctx.principal, req.signal);
+      }
       const authInfo: AuthInfo = {
         token: "",
         clientId: ctx.principal,
@@ -156,6 +315,9 @@ export function createModernHandler(options: ModernOptions): ModernHandler {
     },
     get busy() {
       return out.size;
+    },
+    get directCalls() {
+      return directCalls;
     },
     toolsChanged() {
       handler.notify.toolsChanged();

@@ -36,6 +36,8 @@ import { traceCarrierOf } from "../usage/mod.ts";
 
 /** Server identity reported at initialize. */
 export const SERVER_NAME = "warden";
+/** Server title reported with the name. */
+export const SERVER_TITLE = "Warden";
 
 /**
  * The principal a request is served for: the one its authentication carries
@@ -127,6 +129,51 @@ export function toCallToolResult(outcome: CallOutcome): CallToolResult {
   };
 }
 
+/** What a 2026-07-28 tool is told when it tries a server-to-client request it cannot have. */
+function noServerRequests(method: string): ProtocolError {
+  return new ProtocolError(
+    ProtocolErrorCode.InternalError,
+    `Cannot send ${method} to the client: protocol 2026-07-28 has no server-to-client requests`,
+  );
+}
+
+/** A governed call on the stateless path, for a request the SDK's dispatch is not needed for. */
+export type StatelessToolCall = (call: {
+  readonly name: string;
+  readonly args: Record<string, unknown> | undefined;
+  readonly principal: string;
+  readonly signal: AbortSignal;
+  /** The envelope's `clientCapabilities` (without sampling or elicitation: those take the SDK path). */
+  readonly capabilities: Record<string, unknown>;
+}) => Promise<CallToolResult>;
+
+/**
+ * The `tools/call` of a 2026-07-28 request that carries nothing but the envelope (no log level,
+ * progress token, request state, input responses, hold id or trace context) from a client that
+ * declared neither sampling nor elicitation: exactly what the SDK-dispatched handler below does
+ * for such a request — the same registry call (validation, floors, limits, sealing), the same
+ * client bridge (logging is off without a log level, progress without a token, and there are no
+ * server-to-client requests) — without the per-request protocol machinery around it.
+ */
+export function createStatelessToolCall(deps: McpServerDeps): StatelessToolCall {
+  return async ({ name, args, principal, signal, capabilities }) => {
+    const outcome = await deps.registry.call(name, args, {
+      sessionId: undefined,
+      principal,
+      transport: "mcp",
+      signal,
+      client: {
+        capabilities: withoutPushCapabilities(capabilities),
+        log: () => Promise.resolve(),
+        progress: () => Promise.resolve(),
+        request: (method) => Promise.reject(noServerRequests(method)),
+      },
+      debug: false,
+    });
+    return toCallToolResult(outcome);
+  };
+}
+
 function withoutPushCapabilities(declared: unknown): Record<string, unknown> {
   const { sampling: _s, elicitation: _e, roots: _r, ...rest } = (declared ?? {}) as Record<
     string,
@@ -167,7 +214,7 @@ function upstreamCallToolResult(outcome: CallOutcome): CallToolResult {
  */
 export function createMcpServer(deps: McpServerDeps, binding: SessionBinding): McpServer {
   const server = new McpServer(
-    { name: SERVER_NAME, title: "Warden", version: deps.version },
+    { name: SERVER_NAME, title: SERVER_TITLE, version: deps.version },
     {
       capabilities: { tools: { listChanged: true }, logging: {} },
       ...(deps.instructions ? { instructions: deps.instructions } : {}),
@@ -249,12 +296,7 @@ export function createMcpServer(deps: McpServerDeps, binding: SessionBinding): M
               ),
             );
           }
-          return Promise.reject(
-            new ProtocolError(
-              ProtocolErrorCode.InternalError,
-              `Cannot send ${method} to the client: protocol 2026-07-28 has no server-to-client requests`,
-            ),
-          );
+          return Promise.reject(noServerRequests(method));
         },
       }
       : {
