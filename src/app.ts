@@ -457,13 +457,15 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
     upstreams: deps.upstreams ?? [],
     record: (fields) => governance.record(fields),
     reservedNames: () => tools.map((t) => t.name),
+    reservedPrompts: () => ownPrompts,
     toolTimeoutMs: config.toolTimeoutMs,
     onDeploy: config.onDeploy,
     operators: () => policy.operators,
     allowHosts: config.registryAllowHosts,
     ...deps.gatewayOptions,
   });
-  await gateway.start();
+  // Warden's own prompt names, known once the extensions are (before the gateway starts).
+  let ownPrompts: readonly string[] = [];
   const registry = observeCalls(
     { metrics, accounting, kv, logger, tracer: createCallTracer() },
     createToolRegistry(tools, {
@@ -549,6 +551,8 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
     // Last: it wraps the resources and prompts handlers the extensions above installed.
     upstreamContentExtension({
       content: () => gateway.content(),
+      prompt: (name) => gateway.prompt(name),
+      notePrompts: (server, names) => gateway.notePrompts(server, names),
       permits: (principal, name) => governance.permits(principal, name),
       record: (fields) => governance.record(fields),
       logger,
@@ -572,6 +576,12 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
   const serverDeps = { registry, version: VERSION, extensions, holdPrompts };
   const newMcpServer = (principal: string, transport = "mcp", binding?: Partial<SessionBinding>) =>
     createMcpServer(serverDeps, { ...binding, principal, transport });
+  // What the extensions register (custom ones included) is what an upstream prompt may not shadow.
+  ownPrompts = Object.keys(
+    (newMcpServer("anonymous") as unknown as { _registeredPrompts: Record<string, unknown> })
+      ._registeredPrompts ?? {},
+  );
+  await gateway.start();
   // 2025-era session servers, told when the upstream catalogue changes (2026 listeners via modern).
   const sessionServers = new Set<ReturnType<typeof createMcpServer>>();
   const newSessionServer = (

@@ -115,6 +115,9 @@ export interface UpstreamStatus {
   readonly refused?: readonly string[];
 }
 
+/** Which list changed: tools and prompts (the catalogue) or an upstream's resources. */
+export type CatalogueKind = "tools" | "prompts" | "resources";
+
 /** The gateway service. */
 export interface Gateway {
   /** Connects every configured upstream and lists its tools; failures are logged, not fatal. */
@@ -138,8 +141,18 @@ export interface Gateway {
   ): Promise<{ pinned: string }>;
   /** Every upstream, as a source of resources and prompts (passed through, see `UpstreamContent`). */
   content(): readonly UpstreamContent[];
+  /**
+   * The upstream that owns an exposed prompt name and the prompt's own name
+   * there; undefined when no upstream does (Warden's own or unknown).
+   */
+  prompt(name: string): { source: UpstreamContent; prompt: string } | undefined;
+  /**
+   * What an upstream just answered to `prompts/list` (its own names): a
+   * prompt added without a list_changed becomes routable once listed.
+   */
+  notePrompts(server: string, names: readonly string[]): void;
   /** Called when a catalogue changed (list_changed to clients). */
-  onChange?: () => void;
+  onChange?: (kind: CatalogueKind) => void;
   close(): Promise<void>;
 }
 
@@ -152,6 +165,8 @@ export interface GatewayDeps {
   readonly record: (fields: Record<string, unknown>) => Promise<unknown>;
   /** Own tool names: an upstream tool may not shadow one. */
   readonly reservedNames: () => readonly string[];
+  /** Own prompt names: an upstream prompt may not shadow one. */
+  readonly reservedPrompts?: () => readonly string[];
   readonly toolTimeoutMs: number;
   readonly onDeploy: boolean;
   /** Run stdio upstreams under bubblewrap (default true). */
@@ -207,7 +222,16 @@ interface Upstream {
   registeredAt: string;
   connection: UpstreamConnection;
   breaker: ReturnType<typeof createBreaker>;
+  /** Where it ranks when names collide: the upstreams file's order, then registrations by time. */
+  rank: readonly [number, string, string];
+  /** Every tool it offers that its filter lets through, by exposed name (before collisions). */
+  candidates: Map<string, UpstreamToolEntry>;
+  /** Its prompts' own names (first page), as last listed. */
+  prompts: readonly string[];
+  /** What it keeps after collisions are resolved. */
   entries: Map<string, UpstreamToolEntry>;
+  /** Refusals of its listing itself (invalid or repeated names). */
+  listingRefused: string[];
   refused: string[];
   /** What the current connection presented: a stored credential's kind, manifest headers, or nothing. */
   credential: "bearer" | "headers" | "manifest_headers" | "none";
@@ -261,6 +285,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
   const { kv, logger: log } = deps;
   const upstreams = new Map<string, Upstream>();
   const byTool = new Map<string, UpstreamToolEntry>();
+  const byPrompt = new Map<string, { upstream: Upstream; prompt: string }>();
   let closed = false;
   let prober: ReturnType<typeof setInterval> | undefined;
 
@@ -269,6 +294,11 @@ export function createGateway(deps: GatewayDeps): Gateway {
     list: () => [...byTool.values()].filter((e) => !e.quarantined).map((e) => e.descriptor),
     get: (name) => byTool.get(name),
     content: () => [...upstreams.values()].map(contentOf),
+    prompt: (name) => {
+      const owner = byPrompt.get(name);
+      return owner ? { source: contentOf(owner.upstream), prompt: owner.prompt } : undefined;
+    },
+    notePrompts,
     servers: () => [...upstreams.values()].map(statusOf),
     server: (name) => {
       const u = upstreams.get(name);
@@ -326,7 +356,12 @@ export function createGateway(deps: GatewayDeps): Gateway {
     } as UpstreamStatus;
   }
 
-  function create(config: UpstreamConfig, source: "file" | "api", registeredAt: string): Upstream {
+  function create(
+    config: UpstreamConfig,
+    source: "file" | "api",
+    registeredAt: string,
+    fileIndex = 0,
+  ): Upstream {
     if (config.transport === "stdio" && deps.onDeploy) {
       throw new RegistrationError(
         `Cannot run stdio upstream "${config.name}" on Deno Deploy: subprocesses are not ` +
@@ -357,7 +392,13 @@ export function createGateway(deps: GatewayDeps): Gateway {
       registeredAt,
       connection,
       breaker: createBreaker(deps.breaker),
+      rank: source === "file"
+        ? [0, String(fileIndex).padStart(6, "0"), config.name]
+        : [1, registeredAt, config.name],
+      candidates: new Map(),
+      prompts: [],
       entries: new Map(),
+      listingRefused: [],
       refused: [],
       credential: "none",
     };
@@ -395,42 +436,171 @@ export function createGateway(deps: GatewayDeps): Gateway {
     return pinned;
   }
 
-  /** Lists an upstream's tools and rebuilds its catalogue entries. */
-  async function load(u: Upstream, options: { strictCollisions: boolean }): Promise<void> {
+  /** Upstreams in the order that decides collisions: the file's order, then registration time. */
+  function ranked(): Upstream[] {
+    const key = (u: Upstream) => u.rank.join("\u0000");
+    return [...upstreams.values()].sort((x, y) => key(x) < key(y) ? -1 : key(x) > key(y) ? 1 : 0);
+  }
+
+  /** The names already taken, before `except`'s: Warden's own, then each upstream's kept ones. */
+  function taken() {
+    const tools = new Map<string, string>();
+    for (const n of deps.reservedNames()) tools.set(n, `Warden's own tool "${n}"`);
+    const prompts = new Map<string, string>();
+    for (const n of deps.reservedPrompts?.() ?? []) prompts.set(n, `Warden's own prompt "${n}"`);
+    return { tools, prompts };
+  }
+
+  /**
+   * Resolves one upstream's names against those taken: returns what it keeps
+   * and a message per name it is refused, naming both sides; marks its kept
+   * names taken.
+   */
+  function claim(u: Upstream, names: ReturnType<typeof taken>) {
+    const name = u.config.name;
+    const tools = new Map<string, UpstreamToolEntry>();
+    const prompts = new Map<string, string>();
+    const refused: string[] = [];
+    for (const [exposed, entry] of u.candidates) {
+      const owner = names.tools.get(exposed);
+      if (owner) {
+        refused.push(`tool "${exposed}" from upstream ${name} collides with ${owner}`);
+        continue;
+      }
+      names.tools.set(exposed, `"${entry.upstreamTool}" from upstream ${name}`);
+      tools.set(exposed, entry);
+    }
+    for (const prompt of u.prompts) {
+      const exposed = exposedName(u.config, prompt);
+      const owner = names.prompts.get(exposed);
+      if (owner) {
+        refused.push(`prompt "${exposed}" from upstream ${name} collides with ${owner}`);
+        continue;
+      }
+      names.prompts.set(exposed, `prompt "${prompt}" from upstream ${name}`);
+      prompts.set(exposed, prompt);
+    }
+    return { tools, prompts, refused };
+  }
+
+  /**
+   * Rebuilds the whole catalogue from every upstream's candidates, in rank
+   * order, so which side keeps a contested name never depends on which
+   * upstream answered first. Returns whether the prompt names changed.
+   */
+  function rebuild(): { prompts: boolean } {
+    const before = [...byPrompt.entries()].map(([k, v]) => `${k}\u0000${v.upstream.config.name}`)
+      .join("\n");
+    const names = taken();
+    byTool.clear();
+    byPrompt.clear();
+    for (const u of ranked()) {
+      const kept = claim(u, names);
+      const refused = [...u.listingRefused, ...kept.refused];
+      for (const r of refused) {
+        if (!u.refused.includes(r)) {
+          log.error("upstream name refused", { upstream: u.config.name, reason: r });
+        }
+      }
+      u.entries = kept.tools;
+      u.refused = refused;
+      for (const [exposed, entry] of kept.tools) byTool.set(exposed, entry);
+      for (const [exposed, prompt] of kept.prompts) byPrompt.set(exposed, { upstream: u, prompt });
+    }
+    const after = [...byPrompt.entries()].map(([k, v]) => `${k}\u0000${v.upstream.config.name}`)
+      .join("\n");
+    return { prompts: before !== after };
+  }
+
+  /** The first name `u` would be refused against the catalogue without `u`'s own current names. */
+  function firstCollision(u: Upstream): string | undefined {
+    const names = taken();
+    for (const other of ranked()) {
+      if (other.config.name !== u.config.name) claim(other, names);
+    }
+    const mine = claim(u, names);
+    return [...u.listingRefused, ...mine.refused][0];
+  }
+
+  function notePrompts(server: string, names: readonly string[]): void {
+    const u = upstreams.get(server);
+    if (!u || closed) return;
+    const listed = promptNames(names);
+    if (listed.join("\n") === u.prompts.join("\n")) return;
+    u.prompts = listed;
+    if (rebuild().prompts) gateway.onChange?.("prompts");
+  }
+
+  function promptNames(names: readonly unknown[]): string[] {
+    const out = new Set<string>();
+    for (const n of names.slice(0, 1000)) {
+      if (typeof n === "string" && n.length > 0 && n.length <= 200) out.add(n);
+    }
+    return [...out];
+  }
+
+  /** The upstream's prompt names, or its previous ones when it cannot list them now. */
+  async function listPrompts(u: Upstream, timeoutMs: number): Promise<readonly string[]> {
+    try {
+      const answer = await u.connection.content("prompts/list", undefined, timeoutMs);
+      const prompts = (answer?.prompts ?? []) as { name?: unknown }[];
+      return promptNames(Array.isArray(prompts) ? prompts.map((p) => p?.name) : []);
+    } catch (e) {
+      log.warn("cannot list upstream prompts", { upstream: u.config.name, error: e });
+      return u.prompts;
+    }
+  }
+
+  /**
+   * Lists an upstream's tools and prompts, pins and scans the tools, and
+   * rebuilds the catalogue. With `strictCollisions` (a runtime registration)
+   * a name that another upstream or Warden itself holds refuses the whole
+   * upstream (409) and nothing changes.
+   */
+  async function load(
+    u: Upstream,
+    options: { strictCollisions: boolean; install?: boolean },
+  ): Promise<void> {
     const config = u.config;
     const timeoutMs = config.timeout_ms ?? deps.toolTimeoutMs;
     const tools = await u.connection.listTools(Math.min(timeoutMs, 15_000));
+    const prompts = await listPrompts(u, Math.min(timeoutMs, 15_000));
     const server = u.connection.state();
     const version = config.version ?? server.serverVersion;
-    const reserved = new Set(deps.reservedNames());
-    const entries = new Map<string, UpstreamToolEntry>();
-    const refused: string[] = [];
+    const candidates = new Map<string, { tool: Tool; name: string }>();
+    const listingRefused: string[] = [];
     for (const tool of tools.slice(0, 1000)) {
       if (!toolAllowed(config, tool.name)) continue;
       const name = exposedName(config, tool.name);
-      const owner = byTool.get(name);
-      const collision = !/^[A-Za-z0-9_.-]{1,128}$/.test(name)
-        ? `"${name}" is not a valid tool name`
-        : reserved.has(name)
-        ? `"${name}" from upstream ${config.name} collides with Warden's own tool "${name}"`
-        : owner && owner.upstream !== config.name
-        ? `"${name}" from upstream ${config.name} collides with "${owner.upstreamTool}" ` +
-          `from upstream ${owner.upstream}`
-        : entries.has(name)
-        ? `"${name}" is listed twice by upstream ${config.name}`
+      const problem = !/^[A-Za-z0-9_.-]{1,128}$/.test(name)
+        ? `tool "${name}" from upstream ${config.name} is not a valid tool name`
+        : candidates.has(name)
+        ? `tool "${name}" is listed twice by upstream ${config.name}`
         : undefined;
+      if (problem) listingRefused.push(problem);
+      else candidates.set(name, { tool, name });
+    }
+    if (options.strictCollisions) {
+      // Checked before anything is pinned or recorded: a refused registration leaves no trace.
+      const probe: Upstream = {
+        ...u,
+        candidates: new Map(
+          [...candidates].map(([n, c]) => [n, { upstreamTool: c.tool.name } as UpstreamToolEntry]),
+        ),
+        prompts,
+        listingRefused,
+      };
+      const collision = firstCollision(probe);
       if (collision) {
-        if (options.strictCollisions) {
-          throw new RegistrationError(
-            `Cannot register upstream ${config.name}: tool ${collision}; set a different "prefix"`,
-            409,
-            "prefix",
-          );
-        }
-        log.error("upstream tool refused", { upstream: config.name, reason: collision });
-        refused.push(collision);
-        continue;
+        throw new RegistrationError(
+          `Cannot register upstream ${config.name}: ${collision}; set a different "prefix"`,
+          409,
+          "prefix",
+        );
       }
+    }
+    const entries = new Map<string, UpstreamToolEntry>();
+    for (const { tool, name } of candidates.values()) {
       const hash = definitionHash(tool);
       const pinned = await pinFor(u, tool, hash);
       const description = tool.description ?? "";
@@ -438,7 +608,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
         { description, title: tool.title ?? "", schema: JSON.stringify(tool.inputSchema ?? {}) },
         "description",
       );
-      const previous = u.entries.get(name);
+      const previous = u.candidates.get(name);
       if (poison.length > 0 && (!previous?.quarantined || previous.definitionHash !== hash)) {
         log.warn("upstream tool quarantined: injection patterns in its definition", {
           upstream: config.name,
@@ -506,11 +676,14 @@ export function createGateway(deps: GatewayDeps): Gateway {
         },
       });
     }
-    for (const name of u.entries.keys()) byTool.delete(name);
-    u.entries = entries;
-    u.refused = refused;
-    for (const [name, entry] of entries) byTool.set(name, entry);
-    gateway.onChange?.();
+    u.candidates = entries;
+    u.prompts = prompts;
+    u.listingRefused = listingRefused;
+    // A registration is installed by `register` once it is accepted; everything else now.
+    if (options.install === false) return;
+    const changed = rebuild();
+    gateway.onChange?.("tools");
+    if (changed.prompts) gateway.onChange?.("prompts");
   }
 
   async function persist(u: Upstream): Promise<void> {
@@ -532,9 +705,9 @@ export function createGateway(deps: GatewayDeps): Gateway {
 
   async function start(): Promise<void> {
     const now = new Date().toISOString();
-    for (const config of deps.upstreams) {
+    for (const [i, config] of deps.upstreams.entries()) {
       try {
-        upstreams.set(config.name, create(config, "file", now));
+        upstreams.set(config.name, create(config, "file", now, i));
       } catch (e) {
         log.error("upstream refused", { upstream: config.name, error: e });
       }
@@ -625,7 +798,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     }
     const u = create(config, "api", existing?.registeredAt ?? new Date().toISOString());
     try {
-      await load(u, { strictCollisions: true });
+      await load(u, { strictCollisions: true, install: false });
     } catch (e) {
       await u.connection.close();
       if (e instanceof RegistrationError || e instanceof ManifestError) throw e;
@@ -637,13 +810,9 @@ export function createGateway(deps: GatewayDeps): Gateway {
         "endpoint",
       );
     }
-    if (existing) {
-      for (const name of existing.entries.keys()) {
-        if (!u.entries.has(name)) byTool.delete(name);
-      }
-      await existing.connection.close();
-    }
     upstreams.set(config.name, u);
+    rebuild();
+    await existing?.connection.close();
     await persist(u);
     await deps.record({
       type: existing ? "upstream_updated" : "upstream_registered",
@@ -654,7 +823,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
       previous_version: existing?.config.version ?? null,
       tools: [...u.entries.values()].map((e) => e.descriptor.name),
     });
-    gateway.onChange?.();
+    for (const kind of ["tools", "prompts", "resources"] as const) gateway.onChange?.(kind);
     return statusOf(u);
   }
 
@@ -669,12 +838,13 @@ export function createGateway(deps: GatewayDeps): Gateway {
       );
     }
     upstreams.delete(name);
-    for (const tool of u.entries.keys()) byTool.delete(tool);
+    // Names it held may now go to the next upstream in rank.
+    rebuild();
     await u.connection.close();
     await kv.delete(upstreamKey(name));
     await deps.credentials?.remove(name);
     await deps.record({ type: "upstream_removed", upstream: name });
-    gateway.onChange?.();
+    for (const kind of ["tools", "prompts", "resources"] as const) gateway.onChange?.(kind);
   }
 
   async function refresh(name: string): Promise<void> {

@@ -6,6 +6,7 @@
  * @module
  */
 export {
+  type CatalogueKind,
   createGateway,
   definitionHash,
   type Gateway,

@@ -36,6 +36,10 @@ const MAX_URI_CHARS = 4096;
 /** What the extension needs: the gateway's sources, role checks, the vault. */
 export interface UpstreamContentDeps {
   readonly content: () => readonly UpstreamContent[];
+  /** The upstream owning an exposed prompt name (the gateway's catalogue), if any. */
+  readonly prompt: (name: string) => { source: UpstreamContent; prompt: string } | undefined;
+  /** Tells the catalogue what an upstream just listed, so a new prompt becomes routable. */
+  readonly notePrompts: (server: string, names: readonly string[]) => void;
   readonly permits: (principal: string, name: string) => boolean;
   readonly record: (fields: Record<string, unknown>) => Promise<unknown>;
   readonly logger: Logger;
@@ -191,14 +195,23 @@ export function upstreamContentExtension(deps: UpstreamContentDeps): ServerExten
       const mine = own.listPrompts
         ? await own.listPrompts(raw(ctx, "prompts/list", request.params), ctx)
         : { prompts: [] };
+      const ownNames = new Set(
+        ((mine.prompts ?? []) as { name?: unknown }[]).map((p) => String(p?.name)),
+      );
       const theirs = await gather(
         visible(caller(ctx), "prompts/get"),
         "prompts/list",
-        (a, s) =>
-          ((a.prompts ?? []) as Record<string, unknown>[]).map((p) => ({
-            ...p,
-            name: `${s.prefix}${p.name}`,
-          })),
+        (a, s) => {
+          const listed = Array.isArray(a.prompts) ? a.prompts as Record<string, unknown>[] : [];
+          deps.notePrompts(s.server, listed.map((p) => p?.name as string));
+          // Only the names the catalogue gives this upstream: a name Warden or an upstream
+          // ranked before it holds is not listed twice (and would not route here).
+          return listed
+            .map((p) => ({ ...p, name: `${s.prefix}${p.name}` }))
+            .filter((p) =>
+              !ownNames.has(p.name) && deps.prompt(p.name)?.source.server === s.server
+            );
+        },
       );
       return { ...mine, prompts: [...(mine.prompts as unknown[] ?? []), ...theirs] } as never;
     });
@@ -206,19 +219,19 @@ export function upstreamContentExtension(deps: UpstreamContentDeps): ServerExten
     server.server.setRequestHandler("prompts/get", async (request, ctx) => {
       const name = String(request.params.name ?? "");
       const principal = caller(ctx);
-      // Longest prefix first, so `a__b__` is not taken for `a__`.
-      const source = [...deps.content()]
-        .filter((s) => s.prefix !== "" && name.startsWith(s.prefix))
-        .sort((x, y) => y.prefix.length - x.prefix.length)[0];
-      if (!source) {
+      // The catalogue routes every exposed name, empty prefixes included; it never hands out
+      // Warden's own prompt names.
+      const route = deps.prompt(name);
+      if (!route) {
         if (!own.getPrompt) invalid(`Prompt ${name.slice(0, 200)} not found`);
         return await own.getPrompt(raw(ctx, "prompts/get", request.params), ctx) as never;
       }
+      const source = route.source;
       if (!deps.permits(principal, `${source.prefix}prompts/get`)) {
         invalid(`Prompt ${name.slice(0, 200)} not found`);
       }
       const answer = await source.request("prompts/get", {
-        name: name.slice(source.prefix.length),
+        name: route.prompt,
         ...(request.params.arguments ? { arguments: request.params.arguments } : {}),
       });
       if (answer === null) invalid(`upstream ${source.server} serves no prompts`);
