@@ -710,6 +710,7 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
       cimdAllowHosts: config.oauthCimdAllowHosts,
       ...(deps.oauthFetch ? { fetch: deps.oauthFetch } : {}),
       ...(config.oidc ? { federatedIssuers: [config.oidc.issuer] } : {}),
+      exchangeAudiences: config.oauthExchangeAudiences,
     })
     : undefined;
   const oidc = config.oidc

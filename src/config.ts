@@ -114,6 +114,8 @@ export interface Config {
   readonly issuer: string | undefined;
   /** Hosts whose CIMD documents may be plain http or private (tests). */
   readonly oauthCimdAllowHosts: readonly string[];
+  /** Resources Warden's AS may issue token-exchange and client-credentials tokens for. */
+  readonly oauthExchangeAudiences: readonly string[];
   /** `--oidc-issuer`: access tokens of an external OpenID provider are accepted. */
   readonly oidc?: OidcConfig;
 }
@@ -516,6 +518,14 @@ export const FLAGS: readonly FlagSpec[] = [
     placeholder: "LIST",
     help:
       "hosts (host or host:port) whose client metadata documents may be plain http or private (tests)",
+  },
+  {
+    name: "oauth-exchange-audiences",
+    env: "WARDEN_OAUTH_EXCHANGE_AUDIENCES",
+    type: "string",
+    placeholder: "LIST",
+    help:
+      "resource URLs (other servers' /mcp) the built-in OAuth server may issue RFC 8693 token-exchange and client-credentials tokens for",
   },
   {
     name: "oidc-issuer",
@@ -980,6 +990,21 @@ export function loadConfig(
     auth,
     issuer: issuer?.replace(/\/+$/, ""),
     oauthCimdAllowHosts: Object.freeze(list(get("oauth-cimd-allow-hosts"))),
+    oauthExchangeAudiences: Object.freeze(
+      list(get("oauth-exchange-audiences")).map((a) => {
+        let u: URL | undefined;
+        try {
+          u = new URL(a);
+        } catch { /* reported below */ }
+        if (
+          !u || (u.protocol !== "https:" && u.protocol !== "http:") || u.search || u.hash ||
+          u.username || u.password
+        ) {
+          throw new ConfigError(`--oauth-exchange-audiences: ${a} is not an http(s) resource URL`);
+        }
+        return a.replace(/\/+$/, "");
+      }),
+    ),
     ...(oidc ? { oidc: Object.freeze(oidc) } : {}),
     ...(values["help"] === true ? { command: "help" } : {}),
   });

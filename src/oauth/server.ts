@@ -42,6 +42,13 @@ export interface OAuthOptions {
   readonly maxBodyBytes?: number;
   /** The fetch CIMD documents are read with (tests pass one trusting their own CA). */
   readonly fetch?: typeof fetch;
+  /**
+   * Resources (other servers' URLs) this server may issue client-credentials
+   * and token-exchange tokens for (`--oauth-exchange-audiences`); none: both refused.
+   */
+  readonly exchangeAudiences?: readonly string[];
+  /** Lifetime of an exchanged or client-credentials token; default 60 s. */
+  readonly exchangeTtlS?: number;
   /** More authorization servers the protected-resource metadata names (`--oidc-issuer`). */
   readonly federatedIssuers?: readonly string[];
 }
@@ -167,7 +174,17 @@ async function readText(req: Request, max: number): Promise<string> {
 
 const APP_TYPES = new Set(["web", "native"]);
 const AUTH_METHODS = new Set(["none", "client_secret_post", "client_secret_basic"]);
-const GRANTS = new Set(["authorization_code", "refresh_token"]);
+/** RFC 8693 token exchange. */
+export const TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange";
+const ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token";
+const GRANTS = new Set([
+  "authorization_code",
+  "refresh_token",
+  "client_credentials",
+  TOKEN_EXCHANGE,
+]);
+/** Grants only a client holding a secret may use. */
+const CONFIDENTIAL_GRANTS = new Set(["client_credentials", TOKEN_EXCHANGE]);
 
 /**
  * Validates client metadata (RFC 7591 §2, CIMD). Throws the RFC 7591 errors
@@ -185,8 +202,12 @@ function validateMetadata(
   if (typeof appType !== "string" || !APP_TYPES.has(appType)) {
     throw new OAuthError("invalid_client_metadata", "application_type must be web or native");
   }
-  const uris = m.redirect_uris;
-  if (!Array.isArray(uris) || uris.length === 0 || uris.length > 10) {
+  const uris = m.redirect_uris ?? [];
+  const redirecting = (m.grant_types ?? ["authorization_code"]) as unknown;
+  const needsRedirect = !Array.isArray(redirecting) || redirecting.includes("authorization_code");
+  if (
+    !Array.isArray(uris) || uris.length > 10 || (needsRedirect && uris.length === 0)
+  ) {
     throw new OAuthError("invalid_redirect_uri", "redirect_uris must list 1 to 10 URIs");
   }
   for (const u of uris) {
@@ -213,10 +234,16 @@ function validateMetadata(
   ) {
     throw new OAuthError(
       "invalid_client_metadata",
-      "grant_types may hold authorization_code and refresh_token",
+      `grant_types may hold ${[...GRANTS].join(", ")}`,
     );
   }
-  const rt = m.response_types ?? ["code"];
+  if (method === "none" && grants.some((g: string) => CONFIDENTIAL_GRANTS.has(g))) {
+    throw new OAuthError(
+      "invalid_client_metadata",
+      "client_credentials and token exchange need a client secret",
+    );
+  }
+  const rt = m.response_types ?? (needsRedirect ? ["code"] : []);
   if (!Array.isArray(rt) || rt.some((r) => r !== "code")) {
     throw new OAuthError("invalid_client_metadata", "response_types may only be code");
   }
@@ -492,7 +519,7 @@ export async function createOAuthServer(opts: OAuthOptions): Promise<OAuthServer
       scopes_supported: scopes,
       response_types_supported: ["code"],
       response_modes_supported: ["query"],
-      grant_types_supported: ["authorization_code", "refresh_token"],
+      grant_types_supported: [...GRANTS],
       code_challenge_methods_supported: ["S256"],
       token_endpoint_auth_methods_supported: ["none", "client_secret_post", "client_secret_basic"],
       revocation_endpoint_auth_methods_supported: [
@@ -759,13 +786,19 @@ export async function createOAuthServer(opts: OAuthOptions): Promise<OAuthServer
 
   app.post("/token", async (c) => {
     const form = await readForm(c.req.raw, maxBody);
-    const grant = single(form, "grant_type", true);
-    if (grant !== "authorization_code" && grant !== "refresh_token") {
+    const grant = single(form, "grant_type", true)!;
+    if (!GRANTS.has(grant)) {
       throw new OAuthError("unsupported_grant_type", "grant_type not supported");
     }
     const client = await authenticateClient(c.req.raw, form);
     if (!client.grant_types.includes(grant)) {
       throw new OAuthError("unauthorized_client", `client may not use ${grant}`);
+    }
+    if (CONFIDENTIAL_GRANTS.has(grant)) {
+      return c.json(await foreignToken(grant, client, form), 200, {
+        "cache-control": "no-store",
+        pragma: "no-cache",
+      });
     }
     const resParam = form.getAll("resource");
     if (resParam.length > 1) throw new OAuthError("invalid_target", "only one resource");
@@ -827,6 +860,89 @@ export async function createOAuthServer(opts: OAuthOptions): Promise<OAuthServer
     return c.json(await issueTokens({ ...rec, scope }), 200, noStore);
   });
 
+  /**
+   * A token for ANOTHER server (one of `exchangeAudiences`): client credentials
+   * (the client itself is the subject) or RFC 8693 token exchange (a caller's
+   * access token to this server becomes one for the other, same subject).
+   * Audience-bound to that resource, short-lived, scope at most what the
+   * subject held, no refresh token; this server never accepts it itself.
+   */
+  async function foreignToken(grant: string, client: ClientRecord, form: URLSearchParams) {
+    if (client.token_endpoint_auth_method === "none") {
+      throw new OAuthError("unauthorized_client", `${grant} needs an authenticated client`);
+    }
+    const targets = [...form.getAll("resource"), ...form.getAll("audience")];
+    if (targets.length !== 1) {
+      throw new OAuthError("invalid_target", "name exactly one resource (or audience)");
+    }
+    const target = targets[0].replace(/\/+$/, "");
+    const allowed = (opts.exchangeAudiences ?? []).map((a) => a.replace(/\/+$/, ""));
+    if (!allowed.includes(target)) {
+      throw new OAuthError("invalid_target", "tokens are not issued for that resource");
+    }
+    let sub = client.client_id;
+    let held = scopes;
+    let family = randomToken(12);
+    let notAfterS = Infinity;
+    let actor: string | undefined;
+    if (grant === TOKEN_EXCHANGE) {
+      const subjectToken = single(form, "subject_token", true)!;
+      const type = single(form, "subject_token_type", true);
+      if (type !== ACCESS_TOKEN_TYPE) {
+        throw new OAuthError("invalid_request", `subject_token_type must be ${ACCESS_TOKEN_TYPE}`);
+      }
+      const requested = single(form, "requested_token_type");
+      if (requested !== undefined && requested !== ACCESS_TOKEN_TYPE) {
+        throw new OAuthError(
+          "invalid_request",
+          `requested_token_type may only be ${ACCESS_TOKEN_TYPE}`,
+        );
+      }
+      if (form.has("actor_token")) {
+        throw new OAuthError("invalid_request", "actor_token is not supported");
+      }
+      // Only a live access token this server issued for its own resource is exchanged.
+      const claims = await verifyRaw(subjectToken);
+      if (!claims || !(await store.familyLive(claims.fam))) {
+        throw new OAuthError("invalid_grant", "subject_token is invalid, expired or revoked");
+      }
+      sub = claims.sub;
+      held = claims.scope.split(" ").filter((x) => x !== "");
+      family = claims.fam;
+      notAfterS = claims.exp;
+      actor = client.client_id;
+    }
+    const asked = single(form, "scope");
+    const want = asked === undefined ? held : asked.split(" ").filter((x) => x !== "");
+    if (want.length === 0 || want.some((x) => !held.includes(x))) {
+      throw new OAuthError("invalid_scope", "scope must be within what the subject holds");
+    }
+    const nowS = Math.floor(Date.now() / 1000);
+    const ttl = Math.min(opts.exchangeTtlS ?? 60, notAfterS - nowS);
+    if (ttl < 1) throw new OAuthError("invalid_grant", "subject_token is about to expire");
+    const jwt = await new SignJWT({
+      client_id: client.client_id,
+      scope: want.join(" "),
+      fam: family,
+      ...(actor !== undefined ? { act: { sub: actor } } : {}),
+    })
+      .setProtectedHeader({ alg: "ES256", kid, typ: "at+jwt" })
+      .setIssuer(issuer())
+      .setSubject(sub)
+      .setAudience(target)
+      .setIssuedAt(nowS)
+      .setExpirationTime(nowS + ttl)
+      .setJti(randomToken(12))
+      .sign(privateKey as CryptoKey);
+    return {
+      access_token: jwt,
+      token_type: "Bearer",
+      expires_in: ttl,
+      scope: want.join(" "),
+      ...(grant === TOKEN_EXCHANGE ? { issued_token_type: ACCESS_TOKEN_TYPE } : {}),
+    };
+  }
+
   app.post("/revoke", async (c) => {
     const form = await readForm(c.req.raw, maxBody);
     const client = await authenticateClient(c.req.raw, form);
@@ -850,7 +966,7 @@ export async function createOAuthServer(opts: OAuthOptions): Promise<OAuthServer
 
   async function verifyRaw(
     token: string,
-  ): Promise<(AccessClaims & { fam: string }) | null> {
+  ): Promise<(AccessClaims & { fam: string; exp: number }) | null> {
     try {
       const { payload } = await jwtVerify(token, keyFor, {
         issuer: issuer(),
@@ -867,6 +983,7 @@ export async function createOAuthServer(opts: OAuthOptions): Promise<OAuthServer
         client_id: payload.client_id,
         scope: payload.scope,
         fam: payload.fam,
+        exp: payload.exp ?? 0,
       };
     } catch {
       return null;
