@@ -324,6 +324,8 @@ export interface AppDeps {
   readonly verifyPassword?: PasswordVerifier;
   /** The fetch client ID metadata documents are read with (tests trust their own CA). */
   readonly oauthFetch?: typeof fetch;
+  /** The clock holds expire by, in epoch ms (tests move it instead of waiting). */
+  readonly clock?: () => number;
 }
 
 /**
@@ -390,7 +392,21 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
   const governance = createGovernance({
     policy,
     policyHash: policyHash(policy),
-    holds: createHoldStore(kv),
+    holds: createHoldStore(kv, {
+      ...(deps.clock ? { now: deps.clock } : {}),
+      // Sealed once, by whichever process first finds the hold's time ran out.
+      onExpired: async (hold) => {
+        await governance.record({
+          type: "hold_expired",
+          hold_id: hold.id,
+          digest: hold.digest,
+          tool: hold.tool,
+          principal: hold.principal,
+          expires_at_ms: hold.expiresAtMs,
+          approvals: hold.approvals.length,
+        });
+      },
+    }),
     rates: createKvLimiter(kv, {
       policy,
       // An in-flight count outlives a crashed instance by at most this long.
@@ -839,6 +855,10 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
     streamable.reap().catch((e) => logger.warn("session reaper failed", { error: e }));
     sse.refresh().catch((e) => logger.warn("cannot refresh SSE session records", { error: e }));
     publishSessions().catch((e) => logger.warn("cannot publish session counts", { error: e }));
+    // A hold nobody looks at again still has its expiry sealed.
+    governance.holds.sweepExpired().catch((e) =>
+      logger.warn("cannot sweep expired holds", { error: e })
+    );
   }, reaperMs);
   // A refusal repeats every tick until an operator acts: logged once a minute, not every tick.
   let lastSignErrorLogMs = -Infinity;

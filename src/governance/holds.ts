@@ -157,6 +157,11 @@ export interface HoldStore {
   release(id: string, digest: string): Promise<HoldRecord>;
   /** Records a human's elicitation answer; a decline denies the hold. */
   recordHuman(id: string, action: string): Promise<HoldRecord | null>;
+  /**
+   * Marks every hold whose time ran out as expired (open or approved but unused), each once
+   * across all processes, and tells `onExpired`; returns how many this call marked.
+   */
+  sweepExpired(): Promise<number>;
 }
 
 const HOLD_ID = /^[0-9a-f-]{36}$/;
@@ -176,22 +181,52 @@ export function elicitationAction(action: unknown): "accept" | "decline" | "canc
  */
 export function createHoldStore(
   kv: Deno.Kv,
-  options: { now?: () => number; retentionMs?: number } = {},
+  options: {
+    now?: () => number;
+    retentionMs?: number;
+    /**
+     * Told once per hold, by the one process whose write marked it expired (the app seals a
+     * `hold_expired` entry); a failure here is logged by the caller's promise, never thrown.
+     */
+    onExpired?: (record: HoldRecord) => Promise<void>;
+  } = {},
 ): HoldStore {
   const now = options.now ?? Date.now;
   const retentionMs = options.retentionMs ?? HOLD_RETENTION_MS;
 
+  function due(record: HoldRecord): boolean {
+    return (record.status === "open" || record.status === "approved") && now() > record.expiresAtMs;
+  }
+
   function effective(record: HoldRecord): HoldRecord {
-    if ((record.status === "open" || record.status === "approved") && now() > record.expiresAtMs) {
-      return { ...record, status: "expired" };
-    }
-    return record;
+    return due(record) ? { ...record, status: "expired" } : record;
+  }
+
+  /**
+   * The record as it stands; a hold whose time ran out is written as expired first (a checked
+   * atomic: of several processes looking at once, one writes it and tells `onExpired`).
+   */
+  async function settle(
+    entry: Deno.KvEntryMaybe<HoldRecord>,
+  ): Promise<{ record: HoldRecord | null; marked: boolean }> {
+    const record = entry.value;
+    if (!record || !due(record)) return { record, marked: false };
+    const expired: HoldRecord = {
+      ...record,
+      status: "expired",
+      decidedAt: new Date(record.expiresAtMs).toISOString(),
+    };
+    const res = await kv.atomic().check(entry).set(holdKey(record.id), expired, keep(expired))
+      .delete(holdByPrincipalKey(record.principal, record.id)).commit();
+    if (res.ok) await options.onExpired?.(expired);
+    return { record: expired, marked: res.ok };
   }
 
   async function load(id: string): Promise<Deno.KvEntryMaybe<HoldRecord>> {
     if (!HOLD_ID.test(id)) throw new HoldError(`Unknown hold ${JSON.stringify(id)}`, 404);
     const entry = await kv.get<HoldRecord>(holdKey(id));
     if (!entry.value) throw new HoldError(`Unknown hold ${id}`, 404);
+    if (due(entry.value)) await settle(entry);
     return entry;
   }
 
@@ -268,13 +303,21 @@ export function createHoldStore(
     },
     async get(id) {
       if (!HOLD_ID.test(id)) return null;
-      const entry = await kv.get<HoldRecord>(holdKey(id));
-      return entry.value ? effective(entry.value) : null;
+      return (await settle(await kv.get<HoldRecord>(holdKey(id)))).record;
+    },
+    async sweepExpired() {
+      let marked = 0;
+      for await (const e of kv.list<HoldRecord>({ prefix: holdPrefix() })) {
+        if (!due(e.value)) continue;
+        if ((await settle(e)).marked) marked++;
+      }
+      return marked;
     },
     async listOpen(limit = 100) {
       const out: HoldRecord[] = [];
       for await (const e of kv.list<HoldRecord>({ prefix: holdPrefix() })) {
-        const record = effective(e.value);
+        // Seen expired here for the first time: written and sealed as such.
+        const record = due(e.value) ? (await settle(e)).record! : e.value;
         if (record.status === "open" || record.status === "approved") out.push(record);
       }
       out.sort((a, b) => b.createdAt.localeCompare(a.createdAt));

@@ -536,6 +536,10 @@ export function createGovernance(deps: GovernanceDeps): Governance {
         } else if (presented.status !== "approved") {
           holdProblem = presented.status === "released"
             ? `hold ${req.holdId} was already used; an approval releases one call`
+            : presented.status === "expired"
+            ? `hold ${req.holdId} expired at ${
+              new Date(presented.expiresAtMs).toISOString()
+            } before it was used, so it can no longer be approved or released; repeat the call without \`warden/hold\` to be held again`
             : `hold ${req.holdId} is ${presented.status}`;
         }
       }

@@ -68,6 +68,8 @@ export async function startServer(
     gatewayOptions?: AppDeps["gatewayOptions"];
     verifyPassword?: AppDeps["verifyPassword"];
     oauthFetch?: AppDeps["oauthFetch"];
+    /** The clock holds expire by (epoch ms). */
+    clock?: AppDeps["clock"];
   } = {},
 ): Promise<TestServer> {
   const config = loadConfig(
@@ -92,6 +94,7 @@ export async function startServer(
     ...(options.gatewayOptions ? { gatewayOptions: options.gatewayOptions } : {}),
     ...(options.verifyPassword ? { verifyPassword: options.verifyPassword } : {}),
     ...(options.oauthFetch ? { oauthFetch: options.oauthFetch } : {}),
+    ...(options.clock ? { clock: options.clock } : {}),
   });
   const ac = new AbortController();
   const { promise: listening, resolve } = Promise.withResolvers<number>();
