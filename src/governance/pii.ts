@@ -90,25 +90,41 @@ function digitCountWithin(min: number, max: number): (match: string) => boolean 
   };
 }
 
-// Necessary conditions of the digit detectors below, each implied by its regex: a card is 13
-// digits with at most one separator between two (the `run` digitCount measures); an international number is `+` and a digit
-// with no word character or `+` before it (so `2+3` is not one; `intlHead`); a North American number ends in `ddd-dddd`;
-// a trunk-prefix number starts with `0[1-9]` and its area code is bracketed or followed by a
-// separator.
+// Necessary conditions of the digit detectors below, each implied by its regex (they run on
+// every string of every call, and a hash, a UUID or a timestamp must not wake the regexes):
+// - a card is 13 digits with at most one separator between two (the `run` digitCount measures);
+// - an international number is `+` and a digit with nothing of `[\w+]` before it (`2+3` is not);
+// - a North American number ends in `ddd-dddd`;
+// - a trunk-prefix number starts `(0[1-9]` or `0[1-9]`, up to three digits, a separator and two
+//   digits, with nothing of `[\w+.-]` before it (a UUID's `…4d06-37…` is not).
+
+/** Whether the character before `i` in `t` is one of `[\w+]`, or also `.` and `-` with `dotDash`. */
+function joined(t: string, i: number, dotDash: boolean): boolean {
+  if (i === 0) return false;
+  const c = t.charCodeAt(i - 1);
+  return (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95 ||
+    c === 43 || (dotDash && (c === 46 || c === 45));
+}
+
 function intlHead(t: string): boolean {
   for (let i = t.indexOf("+"); i >= 0; i = t.indexOf("+", i + 1)) {
     const next = t.charCodeAt(i + 1);
-    if (next < 49 || next > 57) continue;
-    if (i === 0) return true;
-    const prev = t.charCodeAt(i - 1);
-    const word = (prev >= 48 && prev <= 57) || (prev >= 65 && prev <= 90) ||
-      (prev >= 97 && prev <= 122) || prev === 95 || prev === 43;
-    if (!word) return true;
+    if (next >= 49 && next <= 57 && !joined(t, i, false)) return true;
   }
   return false;
 }
+
 const NANP_TAIL = /\d{3}[ .-]\d{4}/;
-const TRUNK_HEAD = /\(0[1-9]|0[1-9]\d{0,3}[ .-]/;
+const TRUNK_START = /\(0[1-9]|0[1-9]\d{0,3}[ .-]\d\d/g;
+
+function trunkHead(t: string): boolean {
+  TRUNK_START.lastIndex = 0;
+  for (let m = TRUNK_START.exec(t); m !== null; m = TRUNK_START.exec(t)) {
+    if (!joined(t, m.index, true)) return true;
+    TRUNK_START.lastIndex = m.index + 1;
+  }
+  return false;
+}
 
 const DATE_PREFIX = /^\d{1,2}([./-])\d{1,2}\1\d{2,4}(?!\d)/;
 
@@ -344,7 +360,7 @@ const DETECTORS: readonly Detector[] = [
   },
   {
     kind: "phone",
-    quick: (t, digits) => digits >= 8 && TRUNK_HEAD.test(t),
+    quick: (t, digits) => digits >= 8 && trunkHead(t),
     // Trunk-prefix national: 020 7946 0958, 07700 900123, (030) 1234567, 01 23 45 67 89.
     regex:
       /(?<![\w+.-])(?:\(0[1-9]\d{0,3}\) ?|0[1-9]\d{0,3}[ .-])\d{2,8}(?:[ .-]\d{2,8}){0,3}(?![\w:]|[.-]?\d)/g,

@@ -37,6 +37,12 @@ interface StoredEvent {
 const EVENT_ID = /^([A-Za-z0-9_-]{1,64})~(\d{15}-\d{9}-[a-z0-9]{1,12})$/;
 const CHUNK_CHARS = 16 * 1024; // UTF-16 chars; ≤ 48 KiB UTF-8 even for 3-byte characters.
 
+/** The SDK's priming event: an empty message, sent first on a response stream for its id. */
+function isPriming(message: JSONRPCMessage): boolean {
+  for (const _ in message) return false;
+  return true;
+}
+
 /** Default bound on event bytes queued and not yet committed, per process. */
 export const DEFAULT_EVENT_QUEUE_BYTES = 8 * 1024 * 1024;
 
@@ -171,6 +177,10 @@ export class KvEventStore implements EventStore {
     const seq = this.#nextSeq();
     const eventId = `${streamId}~${seq}`;
     if (this.#suspended) return Promise.resolve(eventId);
+    // A priming event (the SDK's empty message opening every SSE response) is only an id to
+    // resume after: the id orders after everything stored before it, a replay lists by order and
+    // skips priming events anyway, so it is never written — half the writes of a call.
+    if (isPriming(message)) return Promise.resolve(eventId);
     // A stored event outlives the response it was part of: it is kept redacted with the vault's
     // detectors (a replay after Last-Event-ID gets the redacted copy; the live stream is untouched).
     let kept = redacted(message) as Record<string, unknown>;
@@ -286,8 +296,8 @@ export class KvEventStore implements EventStore {
       }
       if (json === undefined) continue;
       const message = JSON.parse(json);
-      // Priming events carry no message; the client already holds their id.
-      if (Object.keys(message).length === 0) continue;
+      // Priming events written before they stopped being stored carry no message.
+      if (isPriming(message)) continue;
       await send(`${streamId}~${eventSeq}`, message);
     }
     return streamId;

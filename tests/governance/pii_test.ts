@@ -440,6 +440,8 @@ Deno.test("redact() over a whole value finds exactly what redacting each string 
     "x+14155552671",
     " +14155552671",
     "020 7946 0958",
+    "(030) 1234567",
+    "tel:01 23 45 67 89",
     "4111-1111-1111-1111",
     "backup with wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
     `wdn_${"A".repeat(256)}wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY`,
@@ -450,6 +452,8 @@ Deno.test("redact() over a whole value finds exactly what redacting each string 
     "df353fe4-24dd-4fff-acfc-445bf7403df5",
     "2+3*4 = 14",
     "a1+44207946",
+    "7a871a99-e7ed-44db-9d06-374ce1c9fd60",
+    "v2.07946 0958",
     "12345678901 2345",
     "plain words",
   ];

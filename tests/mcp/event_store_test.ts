@@ -132,3 +132,24 @@ Deno.test("event store: a crash loses at most the events not yet committed; ever
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("event store: a priming event is an id only — nothing is written, and a replay after it has what followed", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const store = storeOn(kv, "s5");
+    await store.storeEvent("stream", msg(1));
+    const priming = await store.storeEvent("stream", {} as never);
+    await store.storeEvent("stream", msg(2));
+    await store.storeEvent("other", msg(3));
+    await store.flush();
+    let stored = 0;
+    for await (const e of kv.list({ prefix: ["mcp_event", "s5"] })) {
+      if (e.key.length === 3) stored++;
+    }
+    assert.equal(stored, 3, "the priming event is not stored");
+    const got = await replayAll(storeOn(kv, "s5"), priming);
+    assert.deepEqual(got.map((g) => (g.message as { id: number }).id), [2]);
+  } finally {
+    kv.close();
+  }
+});
