@@ -256,17 +256,14 @@ export function createHttpApp(deps: HttpDeps): Hono<Env> {
   // The client IP reaches the call path (per-IP limits for unauthenticated callers) through
   // the request context; `c.env` is Deno.serve's handler info when served over a socket.
   const trustedProxies = deps.trustedProxies ?? [];
-  app.use("*", (c, next) => {
-    const remote = (c.env as { remoteAddr?: { hostname?: string } } | undefined)?.remoteAddr
-      ?.hostname;
-    const clientIp = clientIpOf({
-      remote,
+  const clientIpOfContext = (c: Context<Env>) =>
+    clientIpOf({
+      remote: (c.env as { remoteAddr?: { hostname?: string } } | undefined)?.remoteAddr?.hostname,
       forwardedFor: c.req.header("x-forwarded-for") ?? null,
       trustedProxies,
     });
-    return withRequestContext(clientIp !== undefined ? { clientIp } : {}, next);
-  });
 
+  // One request context per request, set once the principal is known (nothing before reads it).
   app.use("*", async (c, next) => {
     // GET /health is exempt from the Host check: `warden health` (a container's HEALTHCHECK)
     // probes loopback whatever --allowed-hosts / --public-url say. It reveals nothing private.
@@ -323,7 +320,11 @@ export function createHttpApp(deps: HttpDeps): Hono<Env> {
       return errorResponse(c.req.path, denied);
     }
     c.set("principal", resolved.id);
-    return await withRequestContext({ ...currentRequest(), principal: resolved }, next);
+    const clientIp = clientIpOfContext(c);
+    return await withRequestContext(
+      clientIp !== undefined ? { clientIp, principal: resolved } : { principal: resolved },
+      next,
+    );
   });
 
   // Before the OAuth routes: the dashboard's /login?return_to=… falls through to OAuth's /login otherwise.

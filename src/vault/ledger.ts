@@ -188,9 +188,11 @@ export function entryProblem(
       if (text.length <= INLINE_BODY_BYTES) entry.body = text;
       else Object.assign(entry, { body_sha256: "0".repeat(64), body_bytes: text.length * 3 });
     }
-    const size =
-      textEncoder.encode(renderEntry(prepareEntry(entry), Number.MAX_SAFE_INTEGER, GENESIS_PREV))
-        .byteLength;
+    const text = renderEntry(prepareEntry(entry), Number.MAX_SAFE_INTEGER, GENESIS_PREV);
+    // As in append: at most 3 UTF-8 bytes per UTF-16 unit, so most entries need no encoding.
+    const size = text.length * 3 <= MAX_ENTRY_BYTES
+      ? text.length
+      : textEncoder.encode(text).byteLength;
     if (size > MAX_ENTRY_BYTES) return `the entry would be ${size} bytes, over ${MAX_ENTRY_BYTES}`;
     return undefined;
   } catch (e) {
