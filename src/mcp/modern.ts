@@ -281,6 +281,28 @@ export function createModernHandler(options: ModernOptions): ModernHandler {
     }
     return Response.json(message, { status: 200, headers: { "Content-Type": "application/json" } });
   }
+  /**
+   * A single 2025-era request or notification, decided without the SDK's classifier (a zod
+   * parse of the whole message on every call of a session): a JSON-RPC message with a method,
+   * no envelope claim in `params._meta`, and no 2026 `MCP-Protocol-Version` header is legacy
+   * by the SDK's own rules. Anything else (batches, responses, claims) goes to the SDK.
+   */
+  const plainLegacy = (req: Request, body: unknown): boolean => {
+    if (req.method !== "POST" || body === null || typeof body !== "object" || Array.isArray(body)) {
+      return false;
+    }
+    const m = body as { jsonrpc?: unknown; method?: unknown; params?: unknown };
+    if (m.jsonrpc !== "2.0" || typeof m.method !== "string") return false;
+    const header = req.headers.get("mcp-protocol-version")?.trim();
+    if (header !== undefined && !(header < "2026-07-28")) return false;
+    const params = m.params;
+    if (params === undefined) return true;
+    if (params === null || typeof params !== "object" || Array.isArray(params)) return false;
+    const meta = (params as { _meta?: unknown })._meta;
+    if (meta === undefined) return true;
+    if (meta === null || typeof meta !== "object" || Array.isArray(meta)) return false;
+    return !(PROTOCOL_VERSION_META_KEY in meta);
+  };
   const directCall = (req: Request, body: unknown) => {
     if (direct === undefined || body === undefined) return undefined;
     const call = plainToolCall(req, body);
@@ -289,10 +311,12 @@ export function createModernHandler(options: ModernOptions): ModernHandler {
 
   return {
     // A plain 2026-07-28 tools/call carries the envelope claim: modern, as the SDK would say.
-    isLegacy: (req, parsedBody) =>
-      directCall(req, parsedBody) !== undefined
+    isLegacy: (req, parsedBody) => {
+      if (plainLegacy(req, parsedBody)) return Promise.resolve(true);
+      return directCall(req, parsedBody) !== undefined
         ? Promise.resolve(false)
-        : isLegacyRequest(req, parsedBody),
+        : isLegacyRequest(req, parsedBody);
+    },
     handle(req, ctx) {
       const call = directCall(req, ctx.parsedBody);
       if (call !== undefined) {
