@@ -32,7 +32,7 @@ import {
   workersRefusal,
 } from "./src/cli/mod.ts";
 import { serveStdio } from "./src/mcp/mod.ts";
-import type { ToolDefinition } from "./src/tools/mod.ts";
+import type { ToolDefinition } from "./src/calls/mod.ts";
 import {
   auditServer,
   type BundleFileResult,

@@ -95,18 +95,20 @@ import {
 } from "./store/mod.ts";
 import {
   busTools,
-  type CallOutcome,
   canonicalTools,
   conformanceTools,
   contextTools,
-  createToolRegistry,
   executionTools,
   fileTools,
   memoryTools,
-  type ToolDefinition,
-  type ToolRegistry,
   utilityTools,
 } from "./tools/mod.ts";
+import {
+  type CallOutcome,
+  createToolRegistry,
+  type ToolDefinition,
+  type ToolRegistry,
+} from "./calls/mod.ts";
 import {
   createBusService,
   createContextService,

@@ -14,7 +14,7 @@ import {
   type StreamableManager,
   type WebSocketManager,
 } from "../mcp/mod.ts";
-import type { CallOutcome, ToolRegistry } from "../tools/mod.ts";
+import type { CallOutcome, ToolRegistry } from "../calls/mod.ts";
 import type { Ledger } from "../vault/mod.ts";
 import { createVaultRoutes } from "./vault_routes.ts";
 import { createGovernanceRoutes } from "./governance_routes.ts";

@@ -14,7 +14,7 @@ import {
   type Telemetry,
   type Verdict,
 } from "../governance/mod.ts";
-import type { ToolRegistry } from "../tools/mod.ts";
+import type { ToolRegistry } from "../calls/mod.ts";
 import { HttpError } from "./guards.ts";
 
 type Env = { Variables: { principal: string } };

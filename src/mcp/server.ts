@@ -31,7 +31,7 @@ import {
   type ClientBridge,
   InputRequiredError,
   type ToolRegistry,
-} from "../tools/mod.ts";
+} from "../calls/mod.ts";
 import { traceCarrierOf } from "../usage/mod.ts";
 
 /** Server identity reported at initialize. */

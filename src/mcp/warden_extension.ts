@@ -14,7 +14,8 @@ import {
   floorMode,
   type Governance,
 } from "../governance/mod.ts";
-import { CHAIN, ENVELOPE_VERSION, type ToolRegistry } from "../tools/mod.ts";
+import { CHAIN } from "../tools/mod.ts";
+import { ENVELOPE_VERSION, type ToolRegistry } from "../calls/mod.ts";
 import type { Ledger } from "../vault/mod.ts";
 import type { ServerExtension } from "./server.ts";
 

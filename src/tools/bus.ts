@@ -12,7 +12,7 @@
 import { z } from "zod";
 import { BusError, TOPIC_PATTERN } from "../services/mod.ts";
 import { digestJson } from "../lib/mod.ts";
-import { defineTool, ToolError } from "./tool.ts";
+import { defineTool, ToolError } from "../calls/mod.ts";
 
 async function translated<T>(work: () => Promise<T>): Promise<T> {
   try {

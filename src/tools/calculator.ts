@@ -5,7 +5,7 @@
  * @module
  */
 import { z } from "zod";
-import { defineTool, ToolError } from "./tool.ts";
+import { defineTool, ToolError } from "../calls/mod.ts";
 import { evaluate, ExpressionError, MAX_EXPRESSION_LENGTH } from "../expression/mod.ts";
 
 /** Result of {@link calculate}: the expression as given and its value. */

@@ -6,7 +6,7 @@
  * suite proves Warden's stack rather than the SDK's examples.
  */
 import { z } from "zod";
-import { defineTool, type ToolDefinition, ToolError } from "./tool.ts";
+import { defineTool, type ToolDefinition, ToolError } from "../calls/mod.ts";
 
 /** A 1×1 PNG and a tiny WAV, as the suite's reference server uses. */
 export const FIXTURE_PNG_BASE64 =

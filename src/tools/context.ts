@@ -11,7 +11,7 @@
 import { z } from "zod";
 import { ContextError } from "../services/mod.ts";
 import { sha256HexOfText } from "../lib/mod.ts";
-import { defineTool, ToolError } from "./tool.ts";
+import { defineTool, ToolError } from "../calls/mod.ts";
 
 async function translated<T>(work: () => Promise<T>): Promise<T> {
   try {

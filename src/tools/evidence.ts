@@ -15,7 +15,7 @@ import {
 } from "../governance/mod.ts";
 import { fetchEvidence, FileAccessError, inspectPath, searchCorpus } from "../evidence/mod.ts";
 import { FetchFailedError, FetchRefusedError } from "../net/mod.ts";
-import { defineTool, ToolError } from "./tool.ts";
+import { defineTool, ToolError } from "../calls/mod.ts";
 
 const readOnly = {
   readOnlyHint: true,

@@ -19,7 +19,7 @@ import {
 } from "../vault/mod.ts";
 import { openCheckpoint, verifierFromVkey } from "../merkle/mod.ts";
 import { sha256HexOfText } from "../lib/mod.ts";
-import { defineTool, type ToolContext, ToolError } from "./tool.ts";
+import { defineTool, type ToolContext, ToolError } from "../calls/mod.ts";
 
 /** The largest package returned in one result (JSON bytes). */
 const MAX_PACKAGE_JSON_BYTES = 8 * 1024 * 1024;

@@ -20,7 +20,7 @@ import {
 import { redactText } from "../governance/mod.ts";
 import { digestJson, sha256HexOfText } from "../lib/mod.ts";
 import { evidenceChainTools } from "./evidence_chain.ts";
-import { defineTool, InputRequiredError, type ToolContext, ToolError } from "./tool.ts";
+import { defineTool, InputRequiredError, type ToolContext, ToolError } from "../calls/mod.ts";
 
 const MAX_CODE_CHARS = 1_048_576;
 

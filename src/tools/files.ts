@@ -10,7 +10,7 @@
 import { z } from "zod";
 import { type FileCaller, FileServiceError, MAX_FILE_PATH_CHARS } from "../services/mod.ts";
 import { sha256HexOfText } from "../lib/mod.ts";
-import { defineTool, type ToolContext, ToolError } from "./tool.ts";
+import { defineTool, type ToolContext, ToolError } from "../calls/mod.ts";
 
 const path = z.string().min(1).max(MAX_FILE_PATH_CHARS).describe(
   'A path inside the sandbox root, e.g. "/notes/plan.md" ("/" is the sandbox root; ".." is refused).',

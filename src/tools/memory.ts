@@ -10,7 +10,7 @@
 import { z } from "zod";
 import { MAX_MEMORY_KEY_CHARS, MemoryError } from "../services/mod.ts";
 import { digestJson } from "../lib/mod.ts";
-import { defineTool, ToolError } from "./tool.ts";
+import { defineTool, ToolError } from "../calls/mod.ts";
 
 const key = z.string().min(1).max(MAX_MEMORY_KEY_CHARS).describe(
   "The key, 1-256 characters (no control characters). Keys are private to the caller.",

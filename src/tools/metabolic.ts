@@ -20,7 +20,7 @@ import {
 import type { Claim } from "../governance/mod.ts";
 import type { GovSession } from "../store/mod.ts";
 import { digestJson, toBase64 } from "../lib/mod.ts";
-import { defineTool, InputRequiredError, type ToolContext, ToolError } from "./tool.ts";
+import { defineTool, InputRequiredError, type ToolContext, ToolError } from "../calls/mod.ts";
 import { searchCorpus } from "../evidence/mod.ts";
 
 const SessionId = z.string().min(1).max(64).describe("session_id returned by anchor_session");

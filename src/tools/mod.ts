@@ -1,11 +1,9 @@
 /**
- * Tools: definitions, the registry every call goes through (into the
- * governance pipeline), the response envelope, and the built-in tool sets.
+ * The built-in tool sets: MCP tool adapters over the domain folders, each a
+ * definition (src/calls/'s contract) whose handler is a thin call into domain
+ * code. The call path they run on is src/calls/.
  * @module
  */
-export * from "./tool.ts";
-export * from "./registry.ts";
-export * from "./envelope.ts";
 export { utilityTools } from "./utilities.ts";
 export { CHAIN, metabolicTools } from "./metabolic.ts";
 export { evidenceTools } from "./evidence.ts";

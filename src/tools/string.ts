@@ -5,7 +5,7 @@
  * @module
  */
 import { z } from "zod";
-import { defineTool, ToolError } from "./tool.ts";
+import { defineTool, ToolError } from "../calls/mod.ts";
 
 /** Longest accepted input text, in UTF-16 code units. */
 export const MAX_TEXT_LENGTH = 100_000;

@@ -6,7 +6,7 @@
  * @module
  */
 import { z } from "zod";
-import { defineTool, ToolError } from "./tool.ts";
+import { defineTool, ToolError } from "../calls/mod.ts";
 
 /** One instant as seen in one time zone. */
 export interface ZonedTime {

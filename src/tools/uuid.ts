@@ -6,7 +6,7 @@
  * @module
  */
 import { z } from "zod";
-import { defineTool } from "./tool.ts";
+import { defineTool } from "../calls/mod.ts";
 
 /** The UUID versions `generate_uuid` can produce. */
 export type GeneratedVersion = "v4" | "v7";

@@ -8,7 +8,7 @@ import { loadConfig } from "../../src/config.ts";
 import type { UpstreamConfig } from "../../src/gateway/mod.ts";
 import { createLogger, silentLogger } from "../../src/lib/log.ts";
 import type { ServerExtension } from "../../src/mcp/mod.ts";
-import type { ToolDefinition } from "../../src/tools/mod.ts";
+import type { ToolDefinition } from "../../src/calls/mod.ts";
 
 /**
  * A running in-process server. Disposable: `await using server = await

@@ -1,6 +1,6 @@
 /** Tools that exist only in tests: deliberately faulty or slow. */
 import { z } from "zod";
-import { defineTool } from "../../src/tools/mod.ts";
+import { defineTool } from "../../src/calls/mod.ts";
 
 const annotations = {
   readOnlyHint: true,

@@ -1,9 +1,8 @@
 import assert from "node:assert/strict";
-import type { ToolContext } from "../../src/tools/mod.ts";
+import type { ToolContext } from "../../src/calls/mod.ts";
 import { calculate, calculateTool } from "../../src/tools/calculator.ts";
-import { ToolError } from "../../src/tools/tool.ts";
+import { type ToolDefinition, ToolError } from "../../src/calls/tool.ts";
 import { utilityTools } from "../../src/tools/utilities.ts";
-import type { ToolDefinition } from "../../src/tools/tool.ts";
 
 // Pure handlers use no services; the context carries only what they read.
 const ctx = { principal: "test", signal: new AbortController().signal } as unknown as ToolContext;

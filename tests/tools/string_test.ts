@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { ToolContext } from "../../src/tools/mod.ts";
+import type { ToolContext } from "../../src/calls/mod.ts";
 import {
   countWords,
   MAX_RESULT_LENGTH,
@@ -8,7 +8,7 @@ import {
   transformString,
   transformStringTool,
 } from "../../src/tools/string.ts";
-import { ToolError } from "../../src/tools/tool.ts";
+import { ToolError } from "../../src/calls/tool.ts";
 
 // Pure handlers use no services; the context carries only what they read.
 const ctx = { principal: "test", signal: new AbortController().signal } as unknown as ToolContext;

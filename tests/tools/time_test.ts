@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { ToolContext } from "../../src/tools/mod.ts";
+import type { ToolContext } from "../../src/calls/mod.ts";
 import {
   convertTime,
   convertTimeTool,
@@ -11,7 +11,7 @@ import {
   wallClockToEpoch,
   zoneOffsetMs,
 } from "../../src/tools/time.ts";
-import { ToolError } from "../../src/tools/tool.ts";
+import { ToolError } from "../../src/calls/tool.ts";
 
 // Pure handlers use no services; the context carries only what they read.
 const ctx = { principal: "test", signal: new AbortController().signal } as unknown as ToolContext;

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { ToolContext } from "../../src/tools/mod.ts";
+import type { ToolContext } from "../../src/calls/mod.ts";
 import {
   createUuidV7Generator,
   generateUuids,

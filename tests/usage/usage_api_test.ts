@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { z } from "zod";
-import { defineTool } from "../../src/tools/mod.ts";
+import { defineTool } from "../../src/calls/mod.ts";
 import { startServer } from "../_helpers/server.ts";
 import { startEverything } from "../_helpers/upstreams.ts";
 

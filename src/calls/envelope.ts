@@ -5,8 +5,12 @@
  * telemetry, vault position).
  */
 import { z } from "zod";
-import type { FloorResult, GovernedResult, Telemetry } from "../governance/mod.ts";
-import { floorScores } from "../governance/mod.ts";
+import {
+  type FloorResult,
+  floorScores,
+  type GovernedResult,
+  type Telemetry,
+} from "../governance/mod.ts";
 
 /** Versions reported in `_schema`. */
 export const ENVELOPE_VERSION = "1.0";

@@ -1,0 +1,171 @@
+/**
+ * Execution, once the verdict lets a call run: an own tool's handler under
+ * the call deadline, with its output checked against its schema and every
+ * exception contained in the call; an upstream tool through its pooled
+ * client. Both hand governance an `Execution`, never a throw.
+ *
+ * @module
+ */
+import type { UpstreamToolEntry } from "../gateway/mod.ts";
+import type { Execution } from "../governance/mod.ts";
+import { type DeadlineScheduler, type Logger, sha256HexOfText } from "../lib/mod.ts";
+import { describeIssues } from "./facts.ts";
+import {
+  InputRequiredError,
+  type ToolContext,
+  type ToolDefinition,
+  ToolError,
+  type ToolServices,
+} from "./tool.ts";
+import type { CallContext } from "./types.ts";
+
+/** What a handler said about the call beyond its data (apex_judge's verdict, the next tool). */
+export interface HandlerExtra {
+  outcome?: string;
+  nextTool?: string | null;
+}
+
+/** What execution needs from the registry. */
+export interface ExecuteDeps {
+  readonly logger: Logger;
+  readonly timeoutMs: number;
+  readonly deadlines: DeadlineScheduler;
+  /** The services handed to the handler (with callTool, judgeTool and toolNames). */
+  readonly services: ToolServices;
+}
+
+/** Runs `tool`'s handler on parsed `args`: deadline, output check, fault containment. */
+export async function executeOwn(
+  deps: ExecuteDeps,
+  tool: ToolDefinition,
+  args: unknown,
+  ctx: CallContext,
+  extra: HandlerExtra,
+): Promise<Execution> {
+  const log = deps.logger;
+  const controller = new AbortController();
+  const onAbort = () => controller.abort(ctx.signal?.reason);
+  ctx.signal?.addEventListener("abort", onAbort, { once: true });
+  let cancelDeadline = () => {};
+  const deadline = new Promise<"timeout">((resolve) => {
+    cancelDeadline = deps.deadlines.after(deps.timeoutMs, () => resolve("timeout"));
+  });
+  const toolCtx: ToolContext = {
+    sessionId: ctx.sessionId,
+    principal: ctx.principal,
+    signal: controller.signal,
+    client: ctx.client,
+    services: deps.services,
+    debug: ctx.debug,
+    ...(ctx.holdId !== undefined ? { approvedHold: ctx.holdId } : {}),
+  };
+  try {
+    const pending = Promise.resolve().then(() => tool.handler(args as never, toolCtx));
+    // A handler that loses the race keeps running; its eventual rejection must not go unhandled.
+    pending.catch(() => {});
+    const result = await Promise.race([pending, deadline]);
+    if (result === "timeout") {
+      controller.abort(new DOMException("tool call timed out", "TimeoutError"));
+      log.warn("tool timed out", { tool: tool.name, timeout_ms: deps.timeoutMs });
+      return {
+        isError: true,
+        errorKind: "timeout",
+        text: `Tool ${tool.name} timed out after ${deps.timeoutMs} ms`,
+      };
+    }
+    if (tool.outputSchema) {
+      const checked = tool.outputSchema.safeParse(result.data);
+      if (!checked.success) {
+        const issues = describeIssues(checked.error);
+        log.error("tool returned output that does not match its schema", {
+          tool: tool.name,
+          issues,
+        });
+        return {
+          isError: true,
+          errorKind: "invalid_output",
+          text: `Tool ${tool.name} produced output that does not match its output schema`,
+          outputSchemaIssues: issues,
+        };
+      }
+    }
+    if (result.outcome !== undefined) extra.outcome = result.outcome;
+    if (result.nextTool !== undefined) extra.nextTool = result.nextTool;
+    return {
+      isError: false,
+      text: result.text,
+      data: result.data as Record<string, unknown>,
+      // The summary text may quote what was read: the vault gets its digest instead.
+      ...(tool.recordResult
+        ? {
+          recorded: {
+            data: tool.recordResult(result.data as never),
+            text: `sha256:${sha256HexOfText(result.text)}`,
+          },
+        }
+        : {}),
+      ...(result.content ? { content: result.content } : {}),
+      ...(tool.outputSchema ? { outputSchemaIssues: [] } : {}),
+    };
+  } catch (e) {
+    if (e instanceof ToolError) {
+      return { isError: true, errorKind: "tool_error", text: e.message };
+    }
+    if (e instanceof InputRequiredError) {
+      return { isError: true, errorKind: "input_required", text: e.message };
+    }
+    // Fault containment: any other exception stays inside this call.
+    log.error("tool fault contained", { tool: tool.name, error: e });
+    return {
+      isError: true,
+      errorKind: "fault",
+      text: `Tool ${tool.name} failed with an internal error; other tools are unaffected`,
+    };
+  } finally {
+    cancelDeadline();
+    ctx.signal?.removeEventListener("abort", onAbort);
+  }
+}
+
+/**
+ * Calls an upstream tool through its pooled client. `keep` receives the
+ * upstream's own result, which the adapters pass back untouched when the
+ * verdict lets it through.
+ */
+export async function executeUpstream(
+  entry: UpstreamToolEntry,
+  args: unknown,
+  ctx: CallContext,
+  keep: (raw: Record<string, unknown>) => void,
+): Promise<Execution> {
+  const controller = new AbortController();
+  const onAbort = () => controller.abort(ctx.signal?.reason);
+  ctx.signal?.addEventListener("abort", onAbort, { once: true });
+  try {
+    const outcome = await entry.call(args as Record<string, unknown>, {
+      signal: controller.signal,
+    });
+    if (!outcome.ok) {
+      return {
+        isError: true,
+        errorKind: outcome.kind === "unavailable" ? "fault" : outcome.kind,
+        text: outcome.message,
+      };
+    }
+    const raw = outcome.result as Record<string, unknown>;
+    keep(raw);
+    const blocks = Array.isArray(raw.content) ? raw.content as Record<string, unknown>[] : [];
+    const text = blocks.filter((b) => b.type === "text").map((b) => String(b.text)).join("\n");
+    const structured = raw.structuredContent;
+    return {
+      isError: raw.isError === true,
+      ...(raw.isError === true ? { errorKind: "tool_error" } : {}),
+      text,
+      ...(structured && typeof structured === "object"
+        ? { data: structured as Record<string, unknown> }
+        : {}),
+    };
+  } finally {
+    ctx.signal?.removeEventListener("abort", onAbort);
+  }
+}

@@ -1,0 +1,137 @@
+/**
+ * The governance view of a call (shared by call, POST /judge and apex_judge's
+ * dry run): the tool's facts, the parsed arguments and their schema issues,
+ * claims, what the vault records of the arguments, and the caller.
+ *
+ * @module
+ */
+import type { z } from "zod";
+import type { UpstreamToolEntry } from "../gateway/mod.ts";
+import type { ToolFacts } from "../governance/mod.ts";
+import { currentRequest } from "../identity/mod.ts";
+import type { ToolDefinition, ToolServices } from "./tool.ts";
+import type { CallContext, CallFacts } from "./types.ts";
+
+/** Services the registry is given; it adds callTool, toolNames and judgeTool itself. */
+export type RegistryServices = Omit<ToolServices, "callTool" | "toolNames" | "judgeTool">;
+
+/** One line per zod issue: `path: message`. */
+export function describeIssues(error: z.ZodError): string[] {
+  return error.issues.map((i) => `${i.path.length ? i.path.join(".") : "(root)"}: ${i.message}`);
+}
+
+const encoder = new TextEncoder();
+
+/** UTF-8 size of the arguments as JSON; unserialisable arguments count as too large (F4). */
+function argumentBytesOf(args: unknown): number {
+  try {
+    return encoder.encode(JSON.stringify(args ?? {})).byteLength;
+  } catch {
+    // JSON.stringify throws only on a cycle or a BigInt: F4 refuses such arguments.
+    return Number.MAX_SAFE_INTEGER;
+  }
+}
+
+function clientIpOf(ctx: CallContext): { clientIp?: string } {
+  const clientIp = ctx.clientIp ?? currentRequest()?.clientIp;
+  return clientIp !== undefined ? { clientIp } : {};
+}
+
+/** The facts of a call to an own tool (`def` undefined: a tool nobody registered). */
+export function ownFacts(
+  def: ToolDefinition | undefined,
+  input: {
+    name: string;
+    args: unknown;
+    ctx: CallContext;
+    definitionHash?: string;
+    services: RegistryServices;
+    /** Facts from the tool's async `review`. */
+    reviewed?: Record<string, unknown>;
+  },
+): CallFacts {
+  const { name, args, ctx } = input;
+  const parsed = def ? def.inputSchema.safeParse(args ?? {}) : undefined;
+  const schemaIssues = parsed && !parsed.success ? describeIssues(parsed.error) : [];
+  const data = parsed?.success ? parsed.data : undefined;
+  const annotations = def
+    ? {
+      ...def.annotations,
+      ...(data && def.assess ? def.assess(data, input.services.policy) : {}),
+      ...input.reviewed,
+    }
+    : undefined;
+  const refusal = data && def?.refusal ? def.refusal(data, input.services, ctx.client) : undefined;
+  const tool: ToolFacts = {
+    name,
+    registered: def !== undefined,
+    ...(annotations ? { annotations } : {}),
+    ...(refusal !== undefined ? { refusal } : {}),
+    ...(input.definitionHash
+      ? { definitionHash: input.definitionHash, pinnedHash: input.definitionHash }
+      : {}),
+    hasOutputSchema: def?.outputSchema !== undefined,
+    ...(def ? { description: def.description } : {}),
+  };
+  return {
+    parsed: data,
+    request: {
+      tool,
+      call: {
+        tool: name,
+        arguments: args ?? {},
+        principal: ctx.principal,
+        sessionId: ctx.sessionId,
+        actor: ctx.actor,
+        transport: ctx.transport ?? "unknown",
+        argumentBytes: argumentBytesOf(args),
+        schemaIssues,
+        ...(data && def?.claims ? { claims: def.claims(data) } : {}),
+        ...(data && def?.recordArguments ? { recorded: def.recordArguments(data) } : {}),
+        ...(ctx.holdId !== undefined ? { holdId: ctx.holdId } : {}),
+        ...clientIpOf(ctx),
+      },
+    },
+  };
+}
+
+/** The facts of a call to an upstream tool: its pinned definition, breaker and credential. */
+export function upstreamFacts(
+  entry: UpstreamToolEntry,
+  args: unknown,
+  ctx: CallContext,
+): CallFacts {
+  const isObject = args === undefined ||
+    (typeof args === "object" && args !== null && !Array.isArray(args));
+  const tool: ToolFacts = {
+    name: entry.descriptor.name,
+    registered: true,
+    annotations: entry.descriptor.annotations,
+    definitionHash: entry.definitionHash,
+    pinnedHash: entry.pinnedHash,
+    hasOutputSchema: entry.descriptor.outputSchema !== undefined,
+    upstream: entry.upstream,
+    ...(entry.upstreamVersion ? { upstreamVersion: entry.upstreamVersion } : {}),
+    upstreamCredential: entry.credential(),
+    description: entry.descriptor.description,
+  };
+  return {
+    parsed: undefined,
+    request: {
+      tool,
+      circuit: entry.circuit(),
+      call: {
+        tool: entry.descriptor.name,
+        arguments: args ?? {},
+        principal: ctx.principal,
+        sessionId: ctx.sessionId,
+        actor: ctx.actor,
+        transport: ctx.transport ?? "unknown",
+        argumentBytes: argumentBytesOf(args),
+        // The upstream validates against its own schema; Warden checks the shape only.
+        schemaIssues: isObject ? [] : ["(root): expected an object of arguments"],
+        ...(ctx.holdId !== undefined ? { holdId: ctx.holdId } : {}),
+      },
+    },
+  };
+}
