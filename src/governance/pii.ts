@@ -289,20 +289,20 @@ const DETECTORS: readonly Detector[] = [
   // A value assigned to any name that ends in a secret word, whatever comes before it:
   // `GITHUB_TOKEN=…`, `SLACK_BOT_TOKEN: …`, `DB_ADMIN_PASSWORD=…`, `stripe-secret=…`,
   // `githubToken: "…"` (camel case only with a quoted value: `verifyPassword: check` is code).
-  // Pagination cursors (`next_token`, `pageToken`), variable references (`$GITHUB_TOKEN`,
+  // Pagination cursors (`next_token`, `pageToken`), progress and governance tokens, variable references (`$GITHUB_TOKEN`,
   // `<token>`) and dotted code paths (`config.token`) are not secrets.
   {
     kind: "api_key",
     quick: (t) => /token|secret|pass|pwd|credential/i.test(t),
     regex:
-      /(?<=(?<![A-Za-z0-9])(?!(?:page|next|prev|continuation|sync|cursor|resume)[_-])(?:[A-Za-z0-9]{1,32}[_-]){1,3}(?:token|secret|password|passwd|pwd|pass|passphrase|credentials?)["']?\s{0,4}[:=]\s{0,4}["']?)[^\s"'&;,()]{8,256}/gi,
+      /(?<=(?<![A-Za-z0-9])(?!(?:page|next|prev|continuation|sync|cursor|resume|progress|governance)[_-])(?:[A-Za-z0-9]{1,32}[_-]){1,3}(?:token|secret|password|passwd|pwd|pass|passphrase|credentials?)["']?\s{0,4}[:=]\s{0,4}["']?)[^\s"'&;,()]{8,256}/gi,
     accept: (m) => !NOT_A_SECRET_VALUE.test(m),
   },
   {
     kind: "api_key",
     quick: (t) => /Token|Secret|Pass|Pwd|Credential/.test(t),
     regex:
-      /(?<=(?<![A-Za-z0-9])(?!(?:page|next|prev|continuation|sync|cursor|resume)[A-Z])[a-z][a-z0-9]{0,31}(?:[A-Z][a-z0-9]{0,31}){0,3}(?:Token|Secret|Password|Passwd|Pwd|Passphrase|Credentials?)["']?\s{0,4}[:=]\s{0,4}["'])[^\s"'&;,()]{8,256}/g,
+      /(?<=(?<![A-Za-z0-9])(?!(?:page|next|prev|continuation|sync|cursor|resume|progress|governance)[A-Z])[a-z][a-z0-9]{0,31}(?:[A-Z][a-z0-9]{0,31}){0,3}(?:Token|Secret|Password|Passwd|Pwd|Passphrase|Credentials?)["']?\s{0,4}[:=]\s{0,4}["'])[^\s"'&;,()]{8,256}/g,
     accept: (m) => !NOT_A_SECRET_VALUE.test(m),
   },
   {
@@ -380,8 +380,12 @@ const SECRET_NAME_CAMEL =
 /** Keys named for a token (`token`, `GITHUB_TOKEN`, `bot-token`): a value of 8 or more characters. */
 const TOKEN_NAME = /^(?:[A-Za-z0-9]{1,32}[_-]){0,3}(?:token|credentials?)$/i;
 
-/** Pagination cursors and the like, named like tokens but not secret. */
-const CURSOR_NAME = /^(?:page|next|prev|continuation|sync|cursor|resume)(?:[_-]|[A-Z])/i;
+/**
+ * Pagination cursors, MCP progress tokens and Warden's own governance token (bound to one
+ * session and its principal, useless to anyone else): named like tokens but not secret.
+ */
+const CURSOR_NAME =
+  /^(?:page|next|prev|continuation|sync|cursor|resume|progress|governance)(?:[_-]|[A-Z])/i;
 
 /** Keys seen before and whether they name a secret: envelopes repeat the same few keys. */
 const NAMED_KEYS = new Map<string, boolean>();

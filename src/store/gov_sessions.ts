@@ -11,6 +11,7 @@
  * applied to the intent, actor, claims and notes before anything is written.
  */
 import { govSessionByPrincipalKey, govSessionByPrincipalPrefix, govSessionKey } from "./keys.ts";
+import { withKvRetry } from "./retry.ts";
 
 /** One claim recorded by reason_mind. */
 export interface SessionClaim {
@@ -48,6 +49,11 @@ export interface GovSession {
   readonly steps: readonly SessionStep[];
   readonly notes: Readonly<Record<string, unknown>>;
   readonly sealed?: { readonly index: number; readonly leafHash: string };
+  /**
+   * A seal_vault call that claimed the session and is appending its seal: the others racing it
+   * wait for its result instead of appending a second one.
+   */
+  readonly sealing?: { readonly claim: string; readonly atMs: number };
 }
 
 /** Raised when a session id is unknown or belongs to someone else. */
@@ -131,15 +137,16 @@ export function createGovSessionStore(
           `Unknown session_id ${JSON.stringify(id)}: call anchor_session first`,
         );
       }
-      const entry = await kv.get<GovSession>(govSessionKey(id));
+      const entry = await withKvRetry(() => kv.get<GovSession>(govSessionKey(id)));
       if (!entry.value || entry.value.principal !== principal) {
         throw new GovSessionError(`Unknown session_id ${id}: call anchor_session first`);
       }
       return entry.value;
     },
     async update(id, principal, change) {
+      // Processes sharing a KV file meet SQLite's write lock ("database is locked"): retried.
       for (let attempt = 0; attempt < 20; attempt++) {
-        const entry = await kv.get<GovSession>(govSessionKey(id));
+        const entry = await withKvRetry(() => kv.get<GovSession>(govSessionKey(id)));
         if (!entry.value || entry.value.principal !== principal) {
           throw new GovSessionError(`Unknown session_id ${id}: call anchor_session first`);
         }
@@ -153,10 +160,12 @@ export function createGovSessionStore(
           steps: bounded(changed.steps),
           updatedAt: new Date().toISOString(),
         });
-        const res = await kv.atomic().check(entry)
-          .set(govSessionKey(id), next, { expireIn })
-          .set(govSessionByPrincipalKey(next.principal, id), null, { expireIn })
-          .commit();
+        const res = await withKvRetry(() =>
+          kv.atomic().check(entry)
+            .set(govSessionKey(id), next, { expireIn })
+            .set(govSessionByPrincipalKey(next.principal, id), null, { expireIn })
+            .commit()
+        );
         if (res.ok) return next;
       }
       throw new GovSessionError(`Session ${id} is being changed concurrently; try again`);

@@ -80,6 +80,49 @@ async function step(
   }
 }
 
+/** How long a seal claim holds before another call may take it over (its process died). */
+const SEAL_CLAIM_MS = 60_000;
+/** How long a call that lost the race waits for the winner's seal before answering. */
+const SEAL_WAIT_MS = 5_000;
+
+/**
+ * Claims `id` for sealing with `claim`, or throws a ToolError saying where another call sealed
+ * it (after waiting up to SEAL_WAIT_MS for a claim in progress to finish).
+ */
+async function claimSeal(ctx: ToolContext, id: string, claim: string): Promise<void> {
+  const deadline = Date.now() + SEAL_WAIT_MS;
+  for (;;) {
+    let holder: { claim: string; atMs: number } | undefined;
+    let closed: string | undefined;
+    try {
+      await ctx.services.sessions.update(id, ctx.principal, (s) => {
+        holder = undefined;
+        closed = undefined;
+        if (s.sealed) {
+          closed = closedMessage(s);
+          return s;
+        }
+        if (s.sealing && Date.now() - s.sealing.atMs < SEAL_CLAIM_MS) {
+          holder = s.sealing;
+          return s;
+        }
+        return { ...s, sealing: { claim, atMs: Date.now() } };
+      });
+    } catch (e) {
+      throw new ToolError(`Cannot seal: ${(e as Error).message}`);
+    }
+    if (closed) throw new ToolError(`Cannot seal: ${closed} (by another seal_vault call)`);
+    if (!holder) return;
+    if (Date.now() >= deadline) {
+      throw new ToolError(
+        `Cannot seal: session ${id} is being sealed by another seal_vault call; call seal_vault again in a few seconds to read where it was sealed`,
+      );
+    }
+    if (ctx.signal.aborted) throw new ToolError("Cannot seal: the call was cancelled");
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 // ---------------------------------------------------------------- 000 anchor_session
 
 /** 000: opens a governed session for a stated intent; the pipeline has already scanned it. */
@@ -662,23 +705,41 @@ export const sealVaultTool = defineTool({
         "Cannot seal: the session changed after apex_judge judged it; call apex_judge again for a new `governance_token`",
       );
     }
+    // One seal per session, across processes: claim it under the session record's atomic
+    // check first; a racing call waits for the winner and answers with where it was sealed.
+    const claim = crypto.randomUUID();
+    await claimSeal(ctx, session.id, claim);
     const ledger = ctx.services.ledger;
-    const receipt = await ledger.append({
-      type: "session_seal",
-      session_id: session.id,
-      principal: ctx.principal,
-      intent_sha256: digestJson(session.intent),
-      summary_sha256: digestJson(args.summary),
-      verdict: token.verdict,
-      floors_digest: token.floors_digest,
-      steps: session.steps.length,
-      claims: session.claims.length,
-    });
+    let receipt;
+    try {
+      receipt = await ledger.append({
+        type: "session_seal",
+        session_id: session.id,
+        principal: ctx.principal,
+        intent_sha256: digestJson(session.intent),
+        summary_sha256: digestJson(args.summary),
+        verdict: token.verdict,
+        floors_digest: token.floors_digest,
+        steps: session.steps.length,
+        claims: session.claims.length,
+      });
+    } catch (e) {
+      // Nothing was appended: give the claim back so the session can be sealed by a retry.
+      await ctx.services.sessions.update(
+        session.id,
+        ctx.principal,
+        (s) => s.sealing?.claim === claim ? { ...s, sealing: undefined } : s,
+      ).catch(() => {});
+      throw e;
+    }
+    await step(ctx, args.session_id, "999", (s) => ({
+      sealed: { index: receipt.index, leafHash: receipt.leafHash },
+      ...(s.sealing?.claim === claim ? { sealing: undefined } : {}),
+    }));
     await ledger.flush();
     const checkpoint = (await ledger.signCheckpoint())!;
     const size = Number(checkpoint.split("\n")[1]);
     const proof = await ledger.inclusionProof(receipt.index, size);
-    await step(ctx, args.session_id, "999", () => ({ sealed: receipt }));
     return {
       data: {
         session_id: session.id,

@@ -22,6 +22,7 @@ import {
   vaultCheckpointPrefix,
   vaultEntryKey,
   vaultHeadKey,
+  withKvRetry,
 } from "../store/mod.ts";
 import {
   canonicalString,
@@ -769,7 +770,10 @@ export function createLedger(
       const note = await signCheckpointNote({ origin, size, root }, signer);
       const key = vaultCheckpointKey(size);
       // Another process may have signed this size already: keep the first.
-      await kv.atomic().check({ key, versionstamp: null }).set(key, note).commit();
+      // Processes sharing the KV file meet SQLite's write lock here too: retried, not a fault.
+      await withKvRetry(() =>
+        kv.atomic().check({ key, versionstamp: null }).set(key, note).commit()
+      );
       if (mirror !== undefined && (mirrored.size ?? -1) < size) {
         // Another process sharing the KV may have mirrored a larger one meanwhile: keep that.
         const again = await readMirror();

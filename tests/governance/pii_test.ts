@@ -416,8 +416,13 @@ Deno.test("F6 takes the value of any *_TOKEN, *_SECRET or *_PASSWORD name for a 
     assert.deepEqual(findPii(text, "$"), [], text);
   }
   assert.deepEqual(
-    redact({ next_token: "CAEQAhoGCgQIARAB", pageToken: "CAEQAhoG", token_count: "12345678" })
-      .findings,
+    redact({
+      next_token: "CAEQAhoGCgQIARAB",
+      pageToken: "CAEQAhoG",
+      token_count: "12345678",
+      progressToken: "abc-123-def-456",
+      governance_token: "eyJzZXNzaW9uIjoi.c2lnbmF0dXJlMTIz",
+    }).findings,
     [],
   );
 });
