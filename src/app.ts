@@ -321,7 +321,7 @@ export interface AppDeps {
   /** Upstreams from the --upstreams file (main.ts reads and validates it). */
   readonly upstreams?: readonly UpstreamConfig[];
   /** Gateway tuning (tests shorten the breaker's cool-down and the probe period). */
-  readonly gatewayOptions?: Pick<GatewayDeps, "breaker" | "healthIntervalMs" | "sandbox">;
+  readonly gatewayOptions?: Pick<GatewayDeps, "breaker" | "healthIntervalMs" | "sandbox" | "env">;
   /** Checks a person's password at /login (`--auth oauth`); none means nobody can log in. */
   readonly verifyPassword?: PasswordVerifier;
   /** The fetch client ID metadata documents are read with (tests trust their own CA). */

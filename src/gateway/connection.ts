@@ -363,7 +363,15 @@ export function createConnection(
   }
 
   async function ping(timeoutMs: number): Promise<void> {
-    await withClient((c) => c.ping({ timeout: timeoutMs }), false);
+    await withClient(async (c) => {
+      // 2026-07-28 has no ping: there a tools/list is the liveness check (before, every probe of
+      // a 2026 upstream failed, so one down at start was never listed once it came up).
+      if ((c.getNegotiatedProtocolVersion() ?? "") >= "2026") {
+        await c.listTools(undefined, { timeout: timeoutMs });
+      } else {
+        await c.ping({ timeout: timeoutMs });
+      }
+    }, false);
   }
 
   async function close(): Promise<void> {

@@ -24,11 +24,22 @@ import {
   type ConnectionState,
   type ContentMethod,
   createConnection,
+  type CredentialSource,
   type UpstreamConnection,
   UpstreamUnavailableError,
 } from "./connection.ts";
 import { exposedName, ManifestError, toolAllowed, type UpstreamConfig } from "./manifest.ts";
 import type { CredentialStore } from "./credentials.ts";
+import { createUpstreamTokens, type UpstreamTokens } from "./upstream_oauth.ts";
+import { currentBearer, currentRequest } from "../identity/mod.ts";
+
+function readEnv(name: string): string | undefined {
+  try {
+    return Deno.env.get(name);
+  } catch {
+    return undefined; // no --allow-env for it
+  }
+}
 
 /** A re-exposed tool as listed to clients. */
 export interface UpstreamToolDescriptor {
@@ -93,6 +104,15 @@ export class RegistrationError extends Error {
   }
 }
 
+/** The kind of credential Warden presents an upstream (sealed and shown; never a value). */
+export type PresentedCredential =
+  | "bearer"
+  | "headers"
+  | "manifest_headers"
+  | "none"
+  | "oauth_client_credentials"
+  | "oauth_token_exchange";
+
 /** What `GET /api/servers` shows for one upstream. */
 export interface UpstreamStatus {
   readonly name: string;
@@ -102,7 +122,7 @@ export interface UpstreamStatus {
   readonly source: "file" | "api";
   readonly registered_at: string;
   /** What Warden presented on its connection (HTTP upstreams): the kind, never a value. */
-  readonly credential?: "bearer" | "headers" | "manifest_headers" | "none";
+  readonly credential?: PresentedCredential;
   readonly connection: ConnectionState;
   readonly circuit: ReturnType<ReturnType<typeof createBreaker>["snapshot"]>;
   readonly tools: readonly {
@@ -182,7 +202,12 @@ export interface GatewayDeps {
   readonly healthIntervalMs?: number;
   /** Encrypted per-upstream credentials (bearer tokens, headers) presented at connect. */
   readonly credentials?: CredentialStore;
+  /** Reads an upstream's OAuth client secret variable; default `Deno.env.get`. */
+  readonly env?: (name: string) => string | undefined;
 }
+
+/** Most per-caller connections one token-exchange upstream keeps open. */
+const MAX_CALLER_CONNECTIONS = 100;
 
 /** The exact bytes an operator signs to approve a changed upstream tool definition. */
 export function toolApprovalMessage(server: string, tool: string, sha256: string): Uint8Array {
@@ -234,7 +259,11 @@ interface Upstream {
   listingRefused: string[];
   refused: string[];
   /** What the current connection presented: a stored credential's kind, manifest headers, or nothing. */
-  credential: "bearer" | "headers" | "manifest_headers" | "none";
+  credential: PresentedCredential;
+  /** `oauth`: where its access tokens come from. */
+  tokens?: UpstreamTokens;
+  /** Token exchange: one connection (one upstream session) per caller, by principal id. */
+  callers: Map<string, UpstreamConnection>;
 }
 
 function publicRecord(u: Upstream) {
@@ -370,11 +399,22 @@ export function createGateway(deps: GatewayDeps): Gateway {
         "transport",
       );
     }
+    let tokens: UpstreamTokens | undefined;
+    if (config.oauth) {
+      try {
+        tokens = createUpstreamTokens(config.name, config.oauth, {
+          resource: config.url!,
+          env: deps.env ?? readEnv,
+        });
+      } catch (e) {
+        throw new RegistrationError((e as Error).message, 400, "oauth");
+      }
+    }
     const connection = createConnection(config, {
       logger: log,
       connectTimeoutMs: Math.min(config.timeout_ms ?? 10_000, 10_000),
       sandbox: deps.sandbox ?? true,
-      credential: {
+      credential: tokens ? serviceCredential(tokens) : {
         // Read at every request: a credential set or rotated while connected applies at once.
         headers: async () => {
           const stored = await deps.credentials?.get(config.name);
@@ -400,7 +440,13 @@ export function createGateway(deps: GatewayDeps): Gateway {
       entries: new Map(),
       listingRefused: [],
       refused: [],
-      credential: "none",
+      credential: config.oauth?.grant === "token_exchange"
+        ? "oauth_token_exchange"
+        : config.oauth
+        ? "oauth_client_credentials"
+        : "none",
+      ...(tokens ? { tokens } : {}),
+      callers: new Map(),
     };
     connection.onToolsChanged = () => {
       refresh(config.name).catch((e) =>
@@ -408,6 +454,69 @@ export function createGateway(deps: GatewayDeps): Gateway {
       );
     };
     return u;
+  }
+
+  /** Client credentials: Warden's own token, asked for at every request (cached until near expiry). */
+  function serviceCredential(tokens: UpstreamTokens): CredentialSource {
+    return {
+      headers: async () => ({ authorization: `Bearer ${await tokens.service()}` }),
+      rejected: () => tokens.forget(),
+    };
+  }
+
+  /**
+   * The connection a call goes out on. Token exchange: the caller's own
+   * (one upstream session per principal, since the upstream sees a user per
+   * session), presenting the caller's token exchanged for the upstream's
+   * audience — never the caller's token. A caller without an OAuth token is
+   * refused (a string says why).
+   */
+  function callerConnection(u: Upstream): UpstreamConnection | string {
+    if (u.config.oauth?.grant !== "token_exchange" || !u.tokens) return u.connection;
+    const principal = currentRequest()?.principal;
+    let bearer = currentBearer();
+    if (!principal || bearer === undefined) {
+      return `upstream ${u.config.name} acts for the caller by OAuth token exchange: ` +
+        `call with an OAuth access token (this caller has none)`;
+    }
+    const existing = u.callers.get(principal.id);
+    if (existing) {
+      // Most recently used last, so the oldest is evicted first.
+      u.callers.delete(principal.id);
+      u.callers.set(principal.id, existing);
+      return existing;
+    }
+    const tokens = u.tokens;
+    const conn = createConnection(u.config, {
+      logger: log,
+      connectTimeoutMs: Math.min(u.config.timeout_ms ?? 10_000, 10_000),
+      sandbox: false,
+      credential: {
+        headers: async () => {
+          // The caller's newest token while a request of theirs is in flight (it may be refreshed).
+          const now = currentRequest()?.principal?.id === principal.id
+            ? currentBearer()
+            : undefined;
+          if (now !== undefined) bearer = now;
+          return { authorization: `Bearer ${await tokens.exchange(bearer!)}` };
+        },
+        rejected: () => tokens.forget(bearer),
+      },
+    });
+    if (u.callers.size >= MAX_CALLER_CONNECTIONS) {
+      const [oldest, c] = u.callers.entries().next().value!;
+      u.callers.delete(oldest);
+      c.close().catch(() => {});
+    }
+    u.callers.set(principal.id, conn);
+    return conn;
+  }
+
+  /** Closes an upstream's connection and every per-caller one. */
+  async function closeConnections(u: Upstream): Promise<void> {
+    const callers = [...u.callers.values()];
+    u.callers.clear();
+    await Promise.all([u.connection.close(), ...callers.map((c) => c.close())]);
   }
 
   async function pinFor(
@@ -657,9 +766,11 @@ export function createGateway(deps: GatewayDeps): Gateway {
         timeoutMs,
         circuit: () => u.breaker.check(),
         call: async (args, opts) => {
+          const conn = callerConnection(u);
+          if (typeof conn === "string") return { ok: false, kind: "fault", message: conn };
           const done = u.breaker.begin();
           try {
-            const result = await u.connection.callTool(upstreamTool, args, {
+            const result = await conn.callTool(upstreamTool, args, {
               timeoutMs,
               ...(opts.signal ? { signal: opts.signal } : {}),
             });
@@ -800,7 +911,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     try {
       await load(u, { strictCollisions: true, install: false });
     } catch (e) {
-      await u.connection.close();
+      await closeConnections(u);
       if (e instanceof RegistrationError || e instanceof ManifestError) throw e;
       throw new RegistrationError(
         `Cannot register "${config.name}": cannot list its tools at ${config.url}: ${
@@ -812,7 +923,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     }
     upstreams.set(config.name, u);
     rebuild();
-    await existing?.connection.close();
+    if (existing) await closeConnections(existing);
     await persist(u);
     await deps.record({
       type: existing ? "upstream_updated" : "upstream_registered",
@@ -840,7 +951,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     upstreams.delete(name);
     // Names it held may now go to the next upstream in rank.
     rebuild();
-    await u.connection.close();
+    await closeConnections(u);
     await kv.delete(upstreamKey(name));
     await deps.credentials?.remove(name);
     await deps.record({ type: "upstream_removed", upstream: name });
@@ -948,7 +1059,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
   async function close(): Promise<void> {
     closed = true;
     if (prober !== undefined) clearInterval(prober);
-    await Promise.all([...upstreams.values()].map((u) => u.connection.close()));
+    await Promise.all([...upstreams.values()].map((u) => closeConnections(u)));
   }
 
   return gateway;

@@ -7,6 +7,7 @@
  * @module
  */
 import { z } from "zod";
+import type { UpstreamOAuthConfig } from "./upstream_oauth.ts";
 
 /** How Warden reaches an upstream. */
 export type UpstreamTransport = "streamable-http" | "sse" | "stdio";
@@ -30,6 +31,8 @@ export interface UpstreamConfig {
   readonly pin?: Readonly<Record<string, string>>;
   /** Version the upstream announced (runtime registration). */
   readonly version?: string;
+  /** OAuth as a client: how Warden gets the access token it presents (upstreams file only). */
+  readonly oauth?: UpstreamOAuthConfig;
   /**
    * stdio only: the bubblewrap sandbox. On by default with no network, a
    * private work dir and only the system directories mounted; `enabled: false`
@@ -125,6 +128,26 @@ const UpstreamSchema = z.strictObject({
     { error: "expected an object of tool name → SHA-256 hex" },
   ).optional(),
   version: text(128).optional(),
+  oauth: z.strictObject({
+    grant: z.enum(["client_credentials", "token_exchange"], {
+      error: 'expected "client_credentials" | "token_exchange"',
+    }),
+    issuer: httpUrl,
+    client_id: text(256),
+    client_secret_env: z.string({ error: "expected an environment variable name" }).regex(
+      /^[A-Za-z_][A-Za-z0-9_]{0,127}$/,
+      { error: "expected an environment variable name" },
+    ),
+    resource: httpUrl.optional(),
+    scope: z.string({ error: "expected a string" }).max(1000).regex(
+      /^[!#-[\]-~]+( [!#-[\]-~]+)*$/,
+      {
+        error: "expected space-separated scope tokens",
+      },
+    ).optional(),
+  }, {
+    error: objectError("expected {grant, issuer, client_id, client_secret_env, resource?, scope?}"),
+  }).optional(),
   sandbox: z.strictObject({
     enabled: z.boolean({ error: "expected true or false" }).optional(),
     network: z.boolean({ error: "expected true or false" }).optional(),
@@ -140,7 +163,7 @@ const UpstreamSchema = z.strictObject({
         message: 'required for transport "stdio"',
       });
     }
-    for (const key of ["url", "headers"] as const) {
+    for (const key of ["url", "headers", "oauth"] as const) {
       if (u[key] !== undefined) {
         ctx.addIssue({ code: "custom", path: [key], message: 'not allowed for transport "stdio"' });
       }

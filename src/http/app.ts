@@ -321,8 +321,16 @@ export function createHttpApp(deps: HttpDeps): Hono<Env> {
     }
     c.set("principal", resolved.id);
     const clientIp = clientIpOfContext(c);
+    // An OAuth caller's token stays in the request context for upstream token exchange only.
+    const bearer = resolved.kind === "oauth"
+      ? /^Bearer\s+(\S+)\s*$/i.exec(c.req.header("authorization") ?? "")?.[1]
+      : undefined;
     return await withRequestContext(
-      clientIp !== undefined ? { clientIp, principal: resolved } : { principal: resolved },
+      {
+        ...(clientIp !== undefined ? { clientIp } : {}),
+        principal: resolved,
+        ...(bearer ? { bearer } : {}),
+      },
       next,
     );
   });

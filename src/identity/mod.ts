@@ -11,6 +11,7 @@ export * from "./users.ts";
 export * from "./resolver.ts";
 export {
   clientIpOf,
+  currentBearer,
   currentPrincipal,
   currentRequest,
   type RequestContext,

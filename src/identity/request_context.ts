@@ -16,6 +16,17 @@ export interface RequestContext {
   readonly clientIp?: string;
   /** Who the edge authenticated the request as. */
   readonly principal?: Principal;
+  /**
+   * The caller's own OAuth access token, only so an upstream configured for
+   * RFC 8693 token exchange can exchange it for a token of its own audience.
+   * Never forwarded, logged or sealed.
+   */
+  readonly bearer?: string;
+}
+
+/** The caller's OAuth access token, for token exchange (see {@link RequestContext.bearer}). */
+export function currentBearer(): string | undefined {
+  return storage.getStore()?.bearer;
 }
 
 const storage = new AsyncLocalStorage<RequestContext>();

@@ -1,0 +1,182 @@
+// deno-lint-ignore-file no-explicit-any -- vault entries and results are probed field by field
+/**
+ * OAuth to upstreams as a client (issue 12), Warden → Warden over real HTTP:
+ * - token exchange: a front Warden (its own OAuth server) exchanges each
+ *   caller's access token (RFC 8693) for one bound to the upstream Warden,
+ *   which accepts it by `--oidc-issuer <front>` and seals the call under the
+ *   caller — never seeing the caller's own token, which it would refuse;
+ * - client credentials: the front gets its own token from a real OpenID
+ *   provider (`oidc-provider` on loopback) and the upstream Warden accepts it.
+ */
+import assert from "node:assert/strict";
+import { digest, OAuthStore } from "../../src/oauth/store.ts";
+import { addUser } from "../../src/identity/mod.ts";
+import { parseUpstreams } from "../../src/gateway/mod.ts";
+import { connectV1As } from "../_helpers/client.ts";
+import { startOidcProvider } from "../_helpers/oidc_provider.ts";
+import { sealedEntries, startServer, type TestServer } from "../_helpers/server.ts";
+import { freePort } from "../_helpers/upstreams.ts";
+import { TOKEN_EXCHANGE, userToken } from "../_helpers/oauth_flow.ts";
+
+const OPEN = { rate_limits: { per_principal_per_minute: 0, per_ip_per_minute: 0 } };
+const FRONT_SECRET = "front-gateway-secret-0123456789";
+const ADMIN = "admin-token-0123456789abcdef";
+
+async function waitForTool(s: TestServer, name: string): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    if (s.app.gateway.list().some((t) => t.name === name)) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${name} never appeared`);
+}
+
+Deno.test("upstream oauth: a front Warden exchanges each caller's token for one the upstream Warden accepts", async () => {
+  const frontPort = freePort();
+  const front = `http://127.0.0.1:${frontPort}`;
+  // The upstream Warden accepts tokens the front's authorization server issues for it.
+  await using back = await startServer({
+    args: ["--oidc-issuer", front, "--oidc-allow-hosts", `127.0.0.1:${frontPort}`],
+    policy: OPEN,
+  });
+  const kv = await Deno.openKv(":memory:");
+  await addUser(kv, { name: "carol", password: "carol's long password", roles: [] });
+  // The front's own confidential client at its own server, as DCR would have registered it.
+  await new OAuthStore(kv).putClient({
+    client_id: "front-gateway",
+    client_name: "front gateway",
+    redirect_uris: [],
+    application_type: "web",
+    token_endpoint_auth_method: "client_secret_basic",
+    grant_types: [TOKEN_EXCHANGE, "client_credentials"],
+    secretHash: digest(FRONT_SECRET),
+    client_id_issued_at: Math.floor(Date.now() / 1000),
+  }, 3_600_000);
+  const s = await startServer({
+    kv,
+    args: [
+      "--port",
+      String(frontPort),
+      "--auth",
+      "oauth",
+      "--token",
+      ADMIN,
+      "--oauth-exchange-audiences",
+      `${back.url}/mcp`,
+    ],
+    policy: OPEN,
+    upstreams: parseUpstreams(JSON.stringify([{
+      name: "back",
+      transport: "streamable-http",
+      url: `${back.url}/mcp`,
+      oauth: {
+        grant: "token_exchange",
+        issuer: front,
+        client_id: "front-gateway",
+        client_secret_env: "FRONT_GATEWAY_SECRET",
+      },
+    }])),
+    gatewayOptions: {
+      // Probes fail until the front itself listens (its own server issues the listing token):
+      // keep the breaker from opening meanwhile, however slow the start.
+      breaker: { failures: 10_000 },
+      healthIntervalMs: 200,
+      env: (n) => n === "FRONT_GATEWAY_SECRET" ? FRONT_SECRET : undefined,
+    },
+  });
+  try {
+    // The catalogue is listed with the front's own client-credentials token.
+    await waitForTool(s, "back__calculate");
+    const { access } = await userToken(s, "carol", "carol's long password");
+    const client = await connectV1As(s.url, access);
+    try {
+      const r: any = await client.callTool({
+        name: "back__calculate",
+        arguments: { expression: "6*7" },
+      });
+      assert.match(JSON.stringify(r.content), /42/);
+      // A second call reuses the caller's upstream session and cached exchanged token.
+      await client.callTool({ name: "back__calculate", arguments: { expression: "1+1" } });
+    } finally {
+      await client.close();
+    }
+    const frontCall = (await sealedEntries(s)).find((e) => e.tool === "back__calculate");
+    assert.equal(frontCall.principal, "carol");
+    assert.equal(frontCall.upstream_credential, "oauth_token_exchange");
+    const backCalls = (await sealedEntries(back)).filter((e) => e.tool === "calculate");
+    assert.equal(backCalls.length, 2);
+    for (const e of backCalls) {
+      assert.equal(e.principal, `${front}#carol`, "the upstream sees the caller, not the front");
+      assert.equal(e.client_id, "front-gateway");
+    }
+    // The caller's own token is for the front: the upstream refuses it (never passed through).
+    const direct = await fetch(`${back.url}/tools`, {
+      headers: { authorization: `Bearer ${access}` },
+    });
+    await direct.body?.cancel();
+    assert.equal(direct.status, 401);
+    assert.match(direct.headers.get("www-authenticate")!, /audience is not this server/);
+    // A caller without an OAuth token (the static admin token) cannot be acted for.
+    const admin = await connectV1As(s.url, ADMIN);
+    try {
+      const r: any = await admin.callTool({
+        name: "back__calculate",
+        arguments: { expression: "1" },
+      });
+      assert.equal(r.isError, true);
+      assert.match(JSON.stringify(r), /OAuth token exchange/);
+    } finally {
+      await admin.close();
+    }
+    // Secrets stay out of the vault and the registry API.
+    const everything = JSON.stringify([await sealedEntries(s), await sealedEntries(back)]);
+    assert.ok(!everything.includes(FRONT_SECRET) && !everything.includes(access));
+  } finally {
+    await s.close();
+    kv.close();
+  }
+});
+
+Deno.test("upstream oauth: client credentials from a real OpenID provider, cached until near expiry", async () => {
+  await using idp = await startOidcProvider();
+  await using back = await startServer({
+    args: ["--oidc-issuer", idp.issuer, "--oidc-allow-hosts", new URL(idp.issuer).host],
+    policy: OPEN,
+  });
+  let secretReads = 0;
+  await using s = await startServer({
+    policy: OPEN,
+    upstreams: parseUpstreams(JSON.stringify([{
+      name: "back",
+      transport: "streamable-http",
+      url: `${back.url}/mcp`,
+      oauth: {
+        grant: "client_credentials",
+        issuer: idp.issuer,
+        client_id: "svc-client",
+        client_secret_env: "SVC_SECRET",
+        scope: "mcp",
+      },
+    }])),
+    gatewayOptions: {
+      env: (n) => {
+        if (n !== "SVC_SECRET") return undefined;
+        secretReads++;
+        return "svc-client-secret-0123456789";
+      },
+    },
+  });
+  await waitForTool(s, "back__calculate");
+  const res = await fetch(`${s.url}/invoke`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ tool: "back__calculate", arguments: { expression: "2*3" } }),
+  });
+  const body = await res.json();
+  assert.equal(res.status, 200, JSON.stringify(body));
+  const calls = (await sealedEntries(back)).filter((e) => e.tool === "calculate");
+  assert.equal(calls.length, 1);
+  assert.equal(calls[0].principal, `${idp.issuer}#svc-client`);
+  const sealed = (await sealedEntries(s)).find((e) => e.tool === "back__calculate");
+  assert.equal(sealed.upstream_credential, "oauth_client_credentials");
+  assert.equal(secretReads, 1, "one token served the listing and the call");
+});
