@@ -57,6 +57,10 @@
  * - `["ctx_mention", ns, entityId, docId]` → null: the document mentions the entity
  * - `["ctx_rel", ns, fromId, type, toId]` / `["ctx_rel_in", ns, toId, type, fromId]` → a relation,
  *   listed from either end
+ * - `["ctx_vec", ns, docId]` → a context document's embedding (Float32 bytes), when an embeddings
+ *   endpoint is configured
+ * - `["memidx_stats" | "memidx_doc" | "memidx_df" | "memidx_post", principal, …]` → the same BM25
+ *   index over memory values (document id = memory key), which `memory_search` reads by text
  * - `["bus_head", principal, topic]` → a bus topic's last sequence number (what subscribers
  *   `watch`), with `expireIn` = the retention, refreshed by every publish
  * - `["bus_msg", principal, topic, seq]` → one published message (JSON, digest, time), with
@@ -330,19 +334,29 @@ export function executionByCasePrefix(principal: string, caseId: string): Deno.K
   return ["execution_by_case", principal, caseId];
 }
 
+/**
+ * Which index a context key belongs to: `ctx` the context_* documents, `memidx` the text index
+ * of memory values (memory_search), so no namespace of one can reach the other.
+ */
+export type ContextFamily = "ctx" | "memidx";
+
 /** A context namespace's corpus statistics. */
-export function contextStatsKey(ns: string): Deno.KvKey {
-  return ["ctx_stats", ns];
+export function contextStatsKey(ns: string, family: ContextFamily = "ctx"): Deno.KvKey {
+  return [`${family}_stats`, ns];
 }
 
 /** One context document. */
-export function contextDocKey(ns: string, docId: string): Deno.KvKey {
-  return ["ctx_doc", ns, docId];
+export function contextDocKey(
+  ns: string,
+  docId: string,
+  family: ContextFamily = "ctx",
+): Deno.KvKey {
+  return [`${family}_doc`, ns, docId];
 }
 
 /** The document frequency of a term. */
-export function contextDfKey(ns: string, term: string): Deno.KvKey {
-  return ["ctx_df", ns, term];
+export function contextDfKey(ns: string, term: string, family: ContextFamily = "ctx"): Deno.KvKey {
+  return [`${family}_df`, ns, term];
 }
 
 /** One BM25 posting: `rank` is 65535 − tf, so a list yields the highest tf first. */
@@ -352,33 +366,51 @@ export function contextPostingKey(
   rank: number,
   length: number,
   docId: string,
+  family: ContextFamily = "ctx",
 ): Deno.KvKey {
-  return ["ctx_post", ns, term, rank, length, docId];
+  return [`${family}_post`, ns, term, rank, length, docId];
 }
 
 /** Prefix of every posting of one term. */
-export function contextPostingPrefix(ns: string, term: string): Deno.KvKey {
-  return ["ctx_post", ns, term];
+export function contextPostingPrefix(
+  ns: string,
+  term: string,
+  family: ContextFamily = "ctx",
+): Deno.KvKey {
+  return [`${family}_post`, ns, term];
 }
 
 /** A graph entity. */
-export function contextEntityKey(ns: string, entityId: string): Deno.KvKey {
-  return ["ctx_entity", ns, entityId];
+export function contextEntityKey(
+  ns: string,
+  entityId: string,
+  family: ContextFamily = "ctx",
+): Deno.KvKey {
+  return [`${family}_entity`, ns, entityId];
 }
 
 /** Prefix of every entity of a namespace. */
-export function contextEntityPrefix(ns: string): Deno.KvKey {
-  return ["ctx_entity", ns];
+export function contextEntityPrefix(ns: string, family: ContextFamily = "ctx"): Deno.KvKey {
+  return [`${family}_entity`, ns];
 }
 
 /** A document's mention of an entity. */
-export function contextMentionKey(ns: string, entityId: string, docId: string): Deno.KvKey {
-  return ["ctx_mention", ns, entityId, docId];
+export function contextMentionKey(
+  ns: string,
+  entityId: string,
+  docId: string,
+  family: ContextFamily = "ctx",
+): Deno.KvKey {
+  return [`${family}_mention`, ns, entityId, docId];
 }
 
 /** Prefix of the documents mentioning an entity. */
-export function contextMentionPrefix(ns: string, entityId: string): Deno.KvKey {
-  return ["ctx_mention", ns, entityId];
+export function contextMentionPrefix(
+  ns: string,
+  entityId: string,
+  family: ContextFamily = "ctx",
+): Deno.KvKey {
+  return [`${family}_mention`, ns, entityId];
 }
 
 /** A relation, keyed from its source (`in: false`) or from its target (`in: true`). */
@@ -388,13 +420,19 @@ export function contextRelationKey(
   type: string,
   second: string,
   incoming: boolean,
+  family: ContextFamily = "ctx",
 ): Deno.KvKey {
-  return [incoming ? "ctx_rel_in" : "ctx_rel", ns, first, type, second];
+  return [incoming ? `${family}_rel_in` : `${family}_rel`, ns, first, type, second];
 }
 
 /** Prefix of the relations leaving (`incoming: false`) or reaching an entity. */
-export function contextRelationPrefix(ns: string, entityId: string, incoming: boolean): Deno.KvKey {
-  return [incoming ? "ctx_rel_in" : "ctx_rel", ns, entityId];
+export function contextRelationPrefix(
+  ns: string,
+  entityId: string,
+  incoming: boolean,
+  family: ContextFamily = "ctx",
+): Deno.KvKey {
+  return [incoming ? `${family}_rel_in` : `${family}_rel`, ns, entityId];
 }
 
 /** A bus topic's head: its last sequence number. */

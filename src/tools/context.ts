@@ -23,6 +23,7 @@ async function translated<T>(work: () => Promise<T>): Promise<T> {
 }
 
 const entityName = z.string().min(1).max(128);
+const docId = z.string().min(1).max(256);
 const typeName = z.string().regex(/^[a-z][a-z0-9_]{0,47}$/).describe(
   "1-48 lower-case letters, digits or '_', starting with a letter.",
 );
@@ -34,8 +35,9 @@ export const contextAddTool = defineTool({
   description: "Index a text document (with optional metadata) in the caller's own context: " +
     "BM25-searchable with context_search, and its entities and relations added to the graph " +
     "context_graph walks. Entities and relations may be given; the deterministic extractor adds " +
-    "capitalized names and same-sentence co-occurrence (extract: false turns it off). Documents " +
-    "are append-only. The vault records the text's SHA-256 and size, not the text.",
+    "capitalized names and same-sentence co-occurrence (extract: false turns it off). With id, " +
+    "replaces that document (its old terms leave the index). The vault records the text's " +
+    "SHA-256 and size, not the text.",
   inputSchema: z.object({
     text: z.string().min(1).max(32_768).describe("The document, at most 32 KiB of UTF-8."),
     metadata: z.record(z.string(), z.unknown()).optional().describe(
@@ -49,10 +51,13 @@ export const contextAddTool = defineTool({
       'Relations between entities, e.g. {"from": "Warden", "type": "uses", "to": "Deno KV"}.',
     ),
     extract: z.boolean().default(true).describe("Also extract entities and relations."),
+    id: docId.optional().describe(
+      "Replace this existing document (from an earlier context_add) instead of adding one.",
+    ),
   }),
   outputSchema: z.object({
     id: z.string().describe("The document id."),
-    status: z.literal("indexed"),
+    status: z.enum(["indexed", "replaced"]),
     length: z.number().int().describe("Length in terms, as BM25 counts it."),
     terms: z.number().int().describe("Distinct terms."),
     terms_not_indexed: z.number().int().describe("Distinct terms over the per-document cap."),
@@ -65,7 +70,8 @@ export const contextAddTool = defineTool({
     idempotentHint: false,
     openWorldHint: false,
   },
-  recordArguments: ({ text, metadata, entities, relations, extract }) => ({
+  recordArguments: ({ text, metadata, entities, relations, extract, id }) => ({
+    ...(id !== undefined ? { id } : {}),
     text_sha256: sha256HexOfText(text),
     text_bytes: new TextEncoder().encode(text).byteLength,
     metadata_keys: Object.keys(metadata ?? {}).slice(0, 32),
@@ -73,10 +79,11 @@ export const contextAddTool = defineTool({
     relations: relations?.length ?? 0,
     extract,
   }),
-  handler: ({ text, metadata, entities, relations, extract }, ctx) =>
+  handler: ({ text, metadata, entities, relations, extract, id }, ctx) =>
     translated(async () => {
       const data = await ctx.services.context.add(ctx.principal, {
         text,
+        ...(id !== undefined ? { id } : {}),
         ...(metadata !== undefined ? { metadata } : {}),
         ...(entities !== undefined ? { entities } : {}),
         ...(relations !== undefined ? { relations } : {}),
@@ -84,7 +91,10 @@ export const contextAddTool = defineTool({
       });
       return {
         data,
-        text: `Indexed ${data.id} (${data.length} terms, ${data.entities.length} entities, ` +
+        text:
+          `${
+            data.status === "replaced" ? "Replaced" : "Indexed"
+          } ${data.id} (${data.length} terms, ${data.entities.length} entities, ` +
           `${data.relations} relations)`,
       };
     }),
@@ -199,5 +209,41 @@ export const contextGraphTool = defineTool({
     }),
 });
 
-/** The three context tools, in the order SPEC.md lists them. */
-export const contextTools = [contextAddTool, contextSearchTool, contextGraphTool] as const;
+/** The `context_delete` tool. */
+export const contextDeleteTool = defineTool({
+  name: "context_delete",
+  title: "Delete context",
+  description: "Remove a document from the caller's own context: its postings, term counts and " +
+    "entity mentions leave the index and the BM25 statistics no longer count it (entities and " +
+    "relations stay in the graph, which other documents may assert too).",
+  inputSchema: z.object({ id: docId.describe("The document id (from context_add).") }),
+  outputSchema: z.object({
+    id: z.string(),
+    removed: z.boolean().describe("Whether the document was there."),
+    length: z.number().int().describe("Its length in terms."),
+  }),
+  // The caller's own index of text it supplied: adding the text again restores it, as a memory
+  // value stored again does. A policy that disagrees says tools.context_delete.reversible: false.
+  annotations: {
+    readOnlyHint: false,
+    destructiveHint: false,
+    idempotentHint: true,
+    openWorldHint: false,
+  },
+  handler: ({ id }, ctx) =>
+    translated(async () => {
+      const data = await ctx.services.context.remove(ctx.principal, id);
+      return {
+        data,
+        text: data.removed ? `Removed ${id}` : `No context document ${JSON.stringify(id)}`,
+      };
+    }),
+});
+
+/** The context tools: the three SPEC.md lists, in its order, then context_delete. */
+export const contextTools = [
+  contextAddTool,
+  contextSearchTool,
+  contextGraphTool,
+  contextDeleteTool,
+] as const;

@@ -18,6 +18,7 @@ Deno.test("streamable HTTP: SDK client lists the 13 canonical, 6 utility and the
     "chain_verify",
     "check_vital",
     "context_add",
+    "context_delete",
     "context_graph",
     "context_search",
     "convert_time",

@@ -123,6 +123,26 @@ Deno.test({
         const bobContext = bobRecall.data.items.filter((i: any) => i.source === "context");
         assert.equal(bobContext.length, 1);
         assert.notEqual(bobContext[0].id, added.data.id);
+
+        // Bob cannot delete alice's document; alice deletes it (over REST) and it is gone.
+        const notHis = await call(b, "context_delete", { id: added.data.id });
+        assert.equal(notHis.data.removed, false);
+        const deleted = await fetch(`${server.url}/api/mcp/context/delete`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${alice.secret}`, "content-type": "application/json" },
+          body: JSON.stringify({ id: added.data.id }),
+        }).then((r) => r.json());
+        assert.equal(deleted.tool, "context_delete");
+        assert.equal(deleted.data.removed, true);
+        const gone = await call(a, "context_search", { query: `${MARKER} seals` });
+        assert.deepEqual(gone.data.hits, []);
+        assert.equal(gone.data.total_docs, 1);
+        // Replacing under a known id (2026 path for bob's own document).
+        const bobs = (await call(b, "context_search", { query: MARKER })).data.hits[0].id;
+        const replaced = await call(b, "context_add", { id: bobs, text: "Bob rewrote it" });
+        assert.equal(replaced.data.status, "replaced");
+        assert.deepEqual((await call(b, "context_search", { query: MARKER })).data.hits, []);
+        assert.equal((await call(b, "context_search", { query: "rewrote" })).data.hits[0].id, bobs);
       } finally {
         await a.close();
         await b.close();

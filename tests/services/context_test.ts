@@ -112,6 +112,132 @@ Deno.test("context service: the KV index gives the same scores, with metadata, p
   }
 });
 
+/** Every KV entry under a key family of one namespace, as "first-part: rest" strings. */
+async function indexKeys(kv: Deno.Kv, ns: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const part of ["ctx_df", "ctx_post", "ctx_mention", "ctx_doc", "ctx_stats"]) {
+    for await (const e of kv.list({ prefix: [part, ns] })) {
+      const v = e.value instanceof Deno.KvU64 ? `=${e.value.value}` : "";
+      out.push(`${e.key.map(String).join("|")}${v}`);
+    }
+  }
+  return out.sort();
+}
+
+Deno.test("context service: removing a document takes its postings and statistics out exactly", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const context = createContextService(kv, { now: () => 1 });
+    const ids: string[] = [];
+    for (const text of CORPUS) ids.push((await context.add("alice", { text, extract: false })).id);
+    const before = await indexKeys(kv, "alice");
+    // A fourth document changes N, avgdl and the frequencies of apple and cherry …
+    const extra = await context.add("alice", {
+      text: "apple cherry cherry grape grape grape",
+      entities: [{ name: "Grape" }],
+      extract: false,
+    });
+    const mixed = await context.search("alice", { query: "apple cherry" });
+    assert.equal(mixed.total_docs, 4);
+    assert.notEqual(mixed.hits.find((h) => h.id === ids[0])!.score, EXPECTED[0]);
+    // … and removing it gives back the three-document scores computed by hand above.
+    assert.deepEqual(await context.remove("alice", extra.id), {
+      id: extra.id,
+      removed: true,
+      length: 6,
+    });
+    const found = await context.search("alice", { query: "apple cherry" });
+    assert.equal(found.total_docs, 3);
+    assert.deepEqual(found.hits.map((h) => h.id), ids);
+    found.hits.forEach((h, i) => close(h.score, EXPECTED[i], `after removal, hit ${i}`));
+    assert.deepEqual(found.terms.map((t) => [t.term, t.df]), [["apple", 1], ["cherry", 2]]);
+    assert.deepEqual((await context.search("alice", { query: "grape" })).hits, []);
+    // Exactly: the statistics and every index key are what they were before the fourth document
+    // (its own counter for "grape" is left at zero).
+    const after = await indexKeys(kv, "alice");
+    assert.deepEqual(after.filter((k) => !k.startsWith("ctx_df|alice|grape")), before);
+    assert.ok(after.includes("ctx_df|alice|grape=0"));
+    assert.deepEqual(await kv.list({ prefix: ["ctx_mention", "alice"] }).next(), {
+      done: true,
+      value: undefined,
+    });
+    // Removing it again, or an id never added, removes nothing.
+    assert.equal((await context.remove("alice", extra.id)).removed, false);
+    assert.equal((await context.remove("bob", ids[0])).removed, false, "another namespace");
+    assert.equal((await context.search("alice", { query: "apple" })).total_docs, 3);
+    // Removing everything leaves empty statistics.
+    for (const id of ids) await context.remove("alice", id);
+    assert.deepEqual((await kv.get(["ctx_stats", "alice"])).value, { docs: 0, total_length: 0 });
+    assert.deepEqual(await kv.list({ prefix: ["ctx_post", "alice"] }).next(), {
+      done: true,
+      value: undefined,
+    });
+  } finally {
+    kv.close();
+  }
+});
+
+Deno.test("context service: replacing a document re-indexes it under its id with exact statistics", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const context = createContextService(kv);
+    const ids: string[] = [];
+    for (const text of CORPUS) ids.push((await context.add("alice", { text })).id);
+    // d3 "cherry date elderberry fig" becomes "banana cherry": the corpus is then
+    //   d1 "apple banana apple" (3), d2 "banana cherry" (2), d3 "banana cherry" (2); N 3, avgdl 7/3.
+    //   idf(cherry) = ln(1 + 1.5/2.5) = 0.470003629; norm(2) = 1.2·(0.25 + 0.75·2/(7/3)) = 1.071428571
+    //   d2 = d3 = 0.470003629 · 2.2/(1 + 1.071428571) = 0.499176147
+    //   idf(banana) = ln(1 + 0.5/3.5) = 0.133531393; norm(3) = 1.2·(0.25 + 0.75·9/7) = 1.457142857
+    //   d1 banana tf 1 = 0.133531393 · 2.2/2.457142857 = 0.119556049
+    const replaced = await context.add("alice", { text: "banana cherry", id: ids[2] });
+    assert.equal(replaced.status, "replaced");
+    assert.equal(replaced.id, ids[2]);
+    const cherry = await context.search("alice", { query: "cherry" });
+    assert.equal(cherry.total_docs, 3);
+    assert.deepEqual(cherry.hits.map((h) => h.id).sort(), [ids[1], ids[2]].sort());
+    cherry.hits.forEach((h) => close(h.score, 0.499176147, h.id));
+    const banana = await context.search("alice", { query: "banana" });
+    assert.deepEqual(banana.terms.map((t) => t.df), [3]);
+    close(banana.hits.find((h) => h.id === ids[0])!.score, 0.119556049, "d1 banana");
+    assert.deepEqual((await context.search("alice", { query: "elderberry fig" })).hits, []);
+    assert.deepEqual((await kv.get(["ctx_stats", "alice"])).value, { docs: 3, total_length: 7 });
+    // Replacing needs the document to be there (an upsert need not).
+    await assert.rejects(
+      context.add("alice", { text: "x", id: "doc_missing" }),
+      (e) => e instanceof ContextError && e.code === "not_found",
+    );
+    assert.equal(
+      (await context.add("alice", { text: "kiwi", id: "k1", replace: "upsert" })).status,
+      "indexed",
+    );
+    await assert.rejects(context.add("alice", { text: "x", id: "bad\u0001id" }), /document id/);
+  } finally {
+    kv.close();
+  }
+});
+
+Deno.test("context service: a large document (several commits) is removed completely", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const context = createContextService(kv);
+    const small = await context.add("p", { text: "alpha beta", extract: false });
+    const words = Array.from({ length: 1500 }, (_, i) => `w${i}`).join(" ");
+    const big = await context.add("p", { text: `alpha ${words}`, extract: false });
+    assert.equal(big.terms, 1501);
+    assert.equal((await context.search("p", { query: "w1499" })).hits[0].id, big.id);
+    await context.remove("p", big.id);
+    let postings = 0;
+    for await (const _ of kv.list({ prefix: ["ctx_post", "p"] })) postings++;
+    assert.equal(postings, 2);
+    assert.deepEqual((await kv.get(["ctx_stats", "p"])).value, { docs: 1, total_length: 2 });
+    const alpha = await context.search("p", { query: "alpha" });
+    assert.deepEqual(alpha.terms.map((t) => t.df), [1]);
+    assert.deepEqual(alpha.hits.map((h) => h.id), [small.id]);
+  } finally {
+    kv.close();
+  }
+});
+
 Deno.test("context service: sizes and the document cap are refused clearly", async () => {
   const kv = await Deno.openKv(":memory:");
   try {

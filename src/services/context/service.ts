@@ -10,10 +10,23 @@
  * relations in each direction per node it visits, for at most `maxGraphNodes`
  * nodes. KV layout: src/store/keys.ts (`ctx_*`).
  *
- * Documents are append-only. An add writes postings, counters and graph keys
- * first and commits the document together with the corpus statistics last
- * (checked, so the document cap is exact): a posting whose document is not
- * there (an add that failed half-way) is skipped by search.
+ * Documents can be replaced (an add naming an existing id) and removed. Every
+ * change reads the stored document and the statistics, then writes only the
+ * index keys that differ — postings and mentions the old version had and the
+ * new one has not are deleted, new ones set, each term's document frequency
+ * decremented or incremented — and commits the document with the corrected
+ * statistics (document count, total length) checked against both, so the
+ * BM25 statistics after a removal are exactly those of the corpus without it.
+ * A document's postings are found again from its text (tokenizing is
+ * deterministic; the term cap used is kept with it), so nothing stores the
+ * term list twice. A change of more than ~1000 keys (a document of some 480+
+ * distinct terms) commits the document and statistics first and the index
+ * keys after in batches: a crash in between leaves stale postings, which
+ * search skips when their document is gone.
+ *
+ * Entities and relations are shared by the documents that assert them: a
+ * removal deletes the document's mentions, not the graph's entities or
+ * relations.
  *
  * @module
  */
@@ -22,6 +35,7 @@ import {
   contextDocKey,
   contextEntityKey,
   contextEntityPrefix,
+  type ContextFamily,
   contextMentionKey,
   contextMentionPrefix,
   contextPostingKey,
@@ -30,7 +44,14 @@ import {
   contextRelationPrefix,
   contextStatsKey,
 } from "../../store/mod.ts";
-import { type CorpusStats, type Posting, rank, termFrequencies, tokenize } from "./bm25.ts";
+import {
+  type CorpusStats,
+  type Posting,
+  rank,
+  type Ranked,
+  termFrequencies,
+  tokenize,
+} from "./bm25.ts";
 import { type Entity, entityId, extract, MAX_ENTITY_CHARS, type Relation } from "./extract.ts";
 
 /** The part of Deno.Kv the service uses (tests wrap it to count reads). */
@@ -77,7 +98,7 @@ export const DEFAULT_CONTEXT_LIMITS: ContextLimits = Object.freeze({
 /** Why an operation was refused. */
 export class ContextError extends Error {
   override name = "ContextError";
-  readonly code: "bad_input" | "too_large" | "full";
+  readonly code: "bad_input" | "too_large" | "full" | "not_found";
   constructor(code: ContextError["code"], message: string) {
     super(message);
     this.code = code;
@@ -92,6 +113,8 @@ interface StoredDoc {
   length: number;
   entities: string[];
   added_at_ms: number;
+  /** The term cap the add indexed under (`maxTermsPerDoc` then), so a removal finds its postings. */
+  term_cap?: number;
 }
 
 interface StoredStats {
@@ -114,13 +137,30 @@ export interface RelationInput {
 /** What an add reports. */
 export interface AddResult {
   readonly id: string;
-  readonly status: "indexed";
+  /** `replaced`: a document with this id was there and its index entries were replaced. */
+  readonly status: "indexed" | "replaced";
   readonly length: number;
   readonly terms: number;
   /** Distinct terms beyond `maxTermsPerDoc`, not indexed (the least frequent). */
   readonly terms_not_indexed: number;
   readonly entities: string[];
   readonly relations: number;
+}
+
+/** What a removal reports. */
+export interface RemoveResult {
+  readonly id: string;
+  /** Whether the document was there. */
+  readonly removed: boolean;
+  /** Its length in terms (taken off the corpus statistics). */
+  readonly length: number;
+}
+
+/** Ranked document ids before any document is read (what `search` and memory build on). */
+export interface RankResult {
+  readonly ranked: Ranked[];
+  readonly total_docs: number;
+  readonly terms: ContextSearchResult["terms"];
 }
 
 /** One search hit. */
@@ -172,8 +212,18 @@ export interface ContextService {
       entities?: readonly { name: string; type?: string }[];
       relations?: readonly RelationInput[];
       extract?: boolean;
+      /**
+       * The document's id: replaces the document there (its postings, term counts, mentions and
+       * length leave the index first). Without `replace: "upsert"` it must exist.
+       */
+      id?: string;
+      replace?: "must_exist" | "upsert";
     },
   ): Promise<AddResult>;
+  /** Removes a document and its postings, term counts and mentions; statistics stay exact. */
+  remove(ns: string, id: string): Promise<RemoveResult>;
+  /** Ranks document ids for a query (ids starting with `idPrefix` only), reading no document. */
+  rank(ns: string, input: { query: string; idPrefix?: string }): Promise<RankResult>;
   search(ns: string, input: { query: string; limit?: number }): Promise<ContextSearchResult>;
   graph(
     ns: string,
@@ -185,6 +235,10 @@ const utf8 = new TextEncoder();
 const MAX_TF = 65_535;
 const PREVIEW_CHARS = 300;
 const MUTATIONS_PER_COMMIT = 500;
+/** Adding 2^64 − 1 to a KvU64 (which wraps) subtracts one. */
+const MINUS_ONE = (1n << 64n) - 1n;
+/** Longest document id a caller may give. */
+export const MAX_DOC_ID_CHARS = 256;
 const TYPE = /^[a-z][a-z0-9_]{0,47}$/;
 
 function chunks<T>(items: readonly T[], size: number): T[][] {
@@ -210,6 +264,20 @@ function checkType(kind: string, type: string): string {
     );
   }
   return type;
+}
+
+// deno-lint-ignore no-control-regex -- control characters are what is refused
+const CONTROL = /[\u0000-\u001f\u007f]/u;
+
+function checkDocId(id: string): void {
+  if (typeof id !== "string" || id === "" || id.length > MAX_DOC_ID_CHARS || CONTROL.test(id)) {
+    throw new ContextError(
+      "bad_input",
+      `Cannot use document id ${
+        JSON.stringify(String(id).slice(0, 60))
+      }: 1-${MAX_DOC_ID_CHARS} characters, no control characters`,
+    );
+  }
 }
 
 function checkName(name: string): string {
@@ -248,9 +316,15 @@ async function getAll<T>(kv: ContextKv, keys: readonly Deno.KvKey[]) {
  */
 export function createContextService(
   kv: ContextKv,
-  options: { limits?: Partial<ContextLimits>; now?: () => number } = {},
+  options: {
+    limits?: Partial<ContextLimits>;
+    now?: () => number;
+    /** Which index: the context_* documents (default) or memory values' text index. */
+    family?: ContextFamily;
+  } = {},
 ): ContextService {
   const limits: ContextLimits = { ...DEFAULT_CONTEXT_LIMITS, ...options.limits };
+  const family = options.family ?? "ctx";
   const now = options.now ?? Date.now;
 
   async function commitAll(ops: ((op: Deno.AtomicOperation) => void)[]) {
@@ -260,6 +334,124 @@ export function createContextService(
       const res = await op.commit();
       if (!res.ok) throw new Error("Cannot index the document: a KV commit was refused");
     }
+  }
+
+  /** Reads a document's indexed terms back from its text, as the add that stored it chose them. */
+  function indexedTerms(text: string, cap: number): { terms: [string, number][]; length: number } {
+    const tokens = tokenize(text);
+    const ranked = [...termFrequencies(tokens)].sort((a, b) =>
+      b[1] - a[1] || (a[0] < b[0] ? -1 : 1)
+    );
+    return { terms: ranked.slice(0, cap), length: tokens.length };
+  }
+
+  /** The keys a stored document owns in the index: its postings, term counters and mentions. */
+  function ownedKeys(ns: string, doc: StoredDoc) {
+    const { terms } = indexedTerms(doc.text, doc.term_cap ?? limits.maxTermsPerDoc);
+    const postings = new Map<string, Deno.KvKey>();
+    for (const [term, n] of terms) {
+      const key = contextPostingKey(
+        ns,
+        term,
+        MAX_TF - Math.min(n, MAX_TF),
+        doc.length,
+        doc.id,
+        family,
+      );
+      postings.set(JSON.stringify(key), key);
+    }
+    return {
+      postings,
+      terms: new Set(terms.map(([t]) => t)),
+      mentions: new Set(doc.entities),
+    };
+  }
+
+  /**
+   * Moves document `id` from what KV holds to `next` (null: deleted), changing exactly the index
+   * keys that differ: postings and mentions the old version had and the new one has not are
+   * deleted, new ones set, term counters decremented or incremented, and the corpus statistics
+   * (document count, total length) adjusted in the same checked commit as the document.
+   * `expect`: "absent" (a new id), "present" (replace or delete what is there), "any" (upsert).
+   */
+  async function change(
+    ns: string,
+    id: string,
+    next: { doc: StoredDoc; graph: ((op: Deno.AtomicOperation) => void)[] } | null,
+    expect: "absent" | "present" | "any",
+  ): Promise<{ previous: StoredDoc | null }> {
+    const nextKeys = next ? ownedKeys(ns, next.doc) : undefined;
+    for (let attempt = 0; attempt < 64; attempt++) {
+      if (attempt > 0) await new Promise((ok) => setTimeout(ok, Math.random() * 5 * attempt));
+      const [stats, old] = await kv.getMany<[StoredStats, StoredDoc]>([
+        contextStatsKey(ns, family),
+        contextDocKey(ns, id, family),
+      ]);
+      const prev = old.value;
+      if (expect === "absent" && prev !== null) {
+        throw new ContextError("bad_input", `Cannot add document ${id}: it exists`);
+      }
+      if (expect === "present" && prev === null) {
+        throw new ContextError("not_found", `No context document ${JSON.stringify(id)}`);
+      }
+      const held = stats.value ?? { docs: 0, total_length: 0 };
+      const docs = held.docs + (next ? 1 : 0) - (prev ? 1 : 0);
+      if (next && !prev && held.docs >= limits.maxDocsPerPrincipal) throw full();
+      const prevKeys = prev ? ownedKeys(ns, prev) : undefined;
+      const ops: ((op: Deno.AtomicOperation) => void)[] = [];
+      for (const [k, key] of nextKeys?.postings ?? []) {
+        if (!prevKeys?.postings.has(k)) ops.push((op) => op.set(key, null));
+      }
+      for (const [k, key] of prevKeys?.postings ?? []) {
+        if (!nextKeys?.postings.has(k)) ops.push((op) => op.delete(key));
+      }
+      for (const t of nextKeys?.terms ?? []) {
+        if (!prevKeys?.terms.has(t)) ops.push((op) => op.sum(contextDfKey(ns, t, family), 1n));
+      }
+      for (const t of prevKeys?.terms ?? []) {
+        if (!nextKeys?.terms.has(t)) {
+          ops.push((op) => op.sum(contextDfKey(ns, t, family), MINUS_ONE));
+        }
+      }
+      for (const e of nextKeys?.mentions ?? []) {
+        if (!prevKeys?.mentions.has(e)) {
+          ops.push((op) => op.set(contextMentionKey(ns, e, id, family), null));
+        }
+      }
+      for (const e of prevKeys?.mentions ?? []) {
+        if (!nextKeys?.mentions.has(e)) {
+          ops.push((op) => op.delete(contextMentionKey(ns, e, id, family)));
+        }
+      }
+      if (next) ops.push(...next.graph);
+      const head = kv.atomic().check(stats).check(old).set(
+        contextStatsKey(ns, family),
+        {
+          docs,
+          total_length: held.total_length + (next?.doc.length ?? 0) - (prev?.length ?? 0),
+        } satisfies StoredStats,
+      );
+      if (next) head.set(contextDocKey(ns, id, family), next.doc);
+      else head.delete(contextDocKey(ns, id, family));
+      // Small documents (the usual case) change in one commit; larger ones commit the document
+      // and statistics first, then the index keys in KV-sized batches.
+      const single = ops.length + 4 <= 1000;
+      if (single) { for (const w of ops) w(head); }
+      if (!(await head.commit()).ok) continue;
+      if (!single) await commitAll(ops);
+      return { previous: prev };
+    }
+    throw new Error(
+      `Cannot change context document ${id}: the namespace kept changing under concurrent writes`,
+    );
+  }
+
+  function full() {
+    return new ContextError(
+      "full",
+      `Cannot add a document: this principal already holds ${limits.maxDocsPerPrincipal} ` +
+        "context documents, the most allowed",
+    );
   }
 
   async function add(
@@ -277,6 +469,7 @@ export function createContextService(
         `Cannot add ${textBytes} bytes of text: documents are at most ${limits.maxTextBytes} bytes`,
       );
     }
+    if (input.id !== undefined) checkDocId(input.id);
     const metadata = input.metadata ?? {};
     const metaBytes = utf8.encode(JSON.stringify(metadata)).byteLength;
     if (metaBytes > limits.maxMetadataBytes) {
@@ -331,32 +524,29 @@ export function createContextService(
       }
     }
 
-    const tokens = tokenize(text);
-    const tf = termFrequencies(tokens);
-    const ranked = [...tf].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
-    const indexed = ranked.slice(0, limits.maxTermsPerDoc);
-    const length = tokens.length;
-
-    const before = await kv.get<StoredStats>(contextStatsKey(ns));
-    if ((before.value?.docs ?? 0) >= limits.maxDocsPerPrincipal) throw full();
-
-    const t = now();
-    const id = newDocId(t);
-    const writes: ((op: Deno.AtomicOperation) => void)[] = [];
-    for (const [term, n] of indexed) {
-      const rank = MAX_TF - Math.min(n, MAX_TF);
-      writes.push((op) => op.set(contextPostingKey(ns, term, rank, length, id), null));
-      writes.push((op) => op.sum(contextDfKey(ns, term), 1n));
+    const { terms: indexed, length } = indexedTerms(text, limits.maxTermsPerDoc);
+    const distinct = new Set(tokenize(text)).size;
+    if (input.id === undefined) {
+      const before = await kv.get<StoredStats>(contextStatsKey(ns, family));
+      if ((before.value?.docs ?? 0) >= limits.maxDocsPerPrincipal) throw full();
     }
+    const t = now();
+    const id = input.id ?? newDocId(t);
+    const graph: ((op: Deno.AtomicOperation) => void)[] = [];
     for (const e of entities.values()) {
-      writes.push((op) =>
-        op.set(contextEntityKey(ns, e.id), { name: e.name, type: e.type } satisfies StoredEntity)
+      graph.push((op) =>
+        op.set(
+          contextEntityKey(ns, e.id, family),
+          {
+            name: e.name,
+            type: e.type,
+          } satisfies StoredEntity,
+        )
       );
-      writes.push((op) => op.set(contextMentionKey(ns, e.id, id), null));
     }
     for (const r of relations.values()) {
-      writes.push((op) => op.set(contextRelationKey(ns, r.from, r.type, r.to, false), null));
-      writes.push((op) => op.set(contextRelationKey(ns, r.to, r.type, r.from, true), null));
+      graph.push((op) => op.set(contextRelationKey(ns, r.from, r.type, r.to, false, family), null));
+      graph.push((op) => op.set(contextRelationKey(ns, r.to, r.type, r.from, true, family), null));
     }
     const doc: StoredDoc = {
       id,
@@ -365,63 +555,46 @@ export function createContextService(
       length,
       entities: [...entities.keys()],
       added_at_ms: t,
+      term_cap: limits.maxTermsPerDoc,
     };
-    // Small documents (the usual case) go in one commit with the statistics; larger ones
-    // write their postings first and commit the document last.
-    let single = writes.length + 2 <= 1000;
-    if (!single) await commitAll(writes);
-    for (let attempt = 0; attempt < 64; attempt++) {
-      if (attempt > 0) await new Promise((ok) => setTimeout(ok, Math.random() * 5 * attempt));
-      const stats = attempt === 0 ? before : await kv.get<StoredStats>(contextStatsKey(ns));
-      const held = stats.value ?? { docs: 0, total_length: 0 };
-      if (held.docs >= limits.maxDocsPerPrincipal) throw full();
-      const op = kv.atomic().check(stats)
-        .set(
-          contextStatsKey(ns),
-          {
-            docs: held.docs + 1,
-            total_length: held.total_length + length,
-          } satisfies StoredStats,
-        )
-        .set(contextDocKey(ns, id), doc);
-      if (single) { for (const w of writes) w(op); }
-      if ((await op.commit()).ok) {
-        return {
-          id,
-          status: "indexed",
-          length,
-          terms: tf.size,
-          terms_not_indexed: tf.size - indexed.length,
-          entities: [...entities.keys()],
-          relations: relations.size,
-        };
-      }
-      // Another add of this namespace won the round; the postings need not be written twice.
-      if (single && attempt >= 3) {
-        await commitAll(writes);
-        single = false;
-      }
-    }
-    throw new Error("Cannot add the document: the namespace kept changing under concurrent adds");
+    const { previous } = await change(
+      ns,
+      id,
+      { doc, graph },
+      input.id === undefined ? "absent" : input.replace === "upsert" ? "any" : "present",
+    );
+    return {
+      id,
+      status: previous ? "replaced" : "indexed",
+      length,
+      terms: distinct,
+      terms_not_indexed: distinct - indexed.length,
+      entities: [...entities.keys()],
+      relations: relations.size,
+    };
+  }
 
-    function full() {
-      return new ContextError(
-        "full",
-        `Cannot add a document: this principal already holds ${limits.maxDocsPerPrincipal} ` +
-          "context documents, the most allowed",
-      );
+  async function remove(ns: string, id: string): Promise<RemoveResult> {
+    checkDocId(id);
+    try {
+      const { previous } = await change(ns, id, null, "present");
+      return { id, removed: true, length: previous?.length ?? 0 };
+    } catch (e) {
+      if (e instanceof ContextError && e.code === "not_found") {
+        return { id, removed: false, length: 0 };
+      }
+      throw e;
     }
   }
 
-  async function search(
+  async function rankIds(
     ns: string,
-    input: { query: string; limit?: number },
-  ): Promise<ContextSearchResult> {
-    const limit = Math.max(1, Math.min(50, Math.floor(input.limit ?? 10)));
+    input: { query: string; idPrefix?: string },
+  ): Promise<RankResult> {
     const terms = [...new Set(tokenize(input.query ?? ""))].slice(0, limits.maxQueryTerms);
     const [statsEntry, ...dfEntries] = await getAll<unknown>(kv, [
-      contextStatsKey(ns),
-      ...terms.map((t) => contextDfKey(ns, t)),
+      contextStatsKey(ns, family),
+      ...terms.map((t) => contextDfKey(ns, t, family)),
     ]);
     const stored = statsEntry.value as StoredStats | null;
     const stats: CorpusStats = {
@@ -431,13 +604,14 @@ export function createContextService(
     const perTerm: { term: string; df: number; postings: Posting[] }[] = [];
     const report: ContextSearchResult["terms"] = [];
     for (let i = 0; i < terms.length; i++) {
-      const raw = dfEntries[i].value as Deno.KvU64 | null;
-      // A half-finished add may have counted a term before the document was committed.
-      const df = Math.min(Number(raw?.value ?? 0n), stats.docs);
+      const raw = (dfEntries[i].value as Deno.KvU64 | null)?.value ?? 0n;
+      // A counter past 2^63 went below zero (a removal met a half-finished add); one above the
+      // document count counts a half-finished add. Neither is more than the corpus holds.
+      const df = raw >= 1n << 63n ? 0 : Math.min(Number(raw), stats.docs);
       const postings: Posting[] = [];
       if (df > 0) {
         const iter = kv.list<null>(
-          { prefix: contextPostingPrefix(ns, terms[i]) },
+          { prefix: contextPostingPrefix(ns, terms[i], family) },
           { limit: limits.maxPostingsPerTerm, batchSize: Math.min(500, limits.maxPostingsPerTerm) },
         );
         for await (const e of iter) {
@@ -460,12 +634,27 @@ export function createContextService(
         truncated: postings.length >= limits.maxPostingsPerTerm && df > postings.length,
       });
     }
-    const ranked = rank(stats, perTerm);
+    let ranked = rank(stats, perTerm);
+    const prefix = input.idPrefix;
+    if (prefix !== undefined && prefix !== "") {
+      ranked = ranked.filter((r) => r.docId.startsWith(prefix));
+    }
+    return { ranked, total_docs: stats.docs, terms: report };
+  }
+
+  async function search(
+    ns: string,
+    input: { query: string; limit?: number },
+  ): Promise<ContextSearchResult> {
+    const limit = Math.max(1, Math.min(50, Math.floor(input.limit ?? 10)));
+    const { ranked, total_docs, terms } = await rankIds(ns, input);
     const hits: ContextHit[] = [];
-    // A few spare candidates stand in for postings of documents never committed.
+    // A few spare candidates stand in for postings of documents no longer there.
     for (const part of chunks(ranked.slice(0, limit + 5), 10)) {
       if (hits.length >= limit) break;
-      const docs = await kv.getMany<StoredDoc[]>(part.map((r) => contextDocKey(ns, r.docId)));
+      const docs = await kv.getMany<StoredDoc[]>(
+        part.map((r) => contextDocKey(ns, r.docId, family)),
+      );
       for (let i = 0; i < part.length && hits.length < limit; i++) {
         const d = docs[i].value;
         if (!d) continue;
@@ -479,7 +668,7 @@ export function createContextService(
         });
       }
     }
-    return { hits, total_docs: stats.docs, terms: report };
+    return { hits, total_docs, terms };
   }
 
   async function graph(
@@ -492,12 +681,14 @@ export function createContextService(
     let truncated = false;
     if (input.entity !== undefined) {
       const start = checkName(input.entity);
-      const got = await kv.get<StoredEntity>(contextEntityKey(ns, start));
+      const got = await kv.get<StoredEntity>(contextEntityKey(ns, start, family));
       if (got.value === null) return { found: false, nodes: [], edges: [], truncated: false };
       level.set(start, 0);
     } else {
       // No start named: the first entities of the namespace, by id.
-      const iter = kv.list<StoredEntity>({ prefix: contextEntityPrefix(ns) }, { limit: maxNodes });
+      const iter = kv.list<StoredEntity>({ prefix: contextEntityPrefix(ns, family) }, {
+        limit: maxNodes,
+      });
       for await (const e of iter) level.set(e.key[e.key.length - 1] as string, 0);
     }
     const edges = new Map<string, Relation>();
@@ -507,7 +698,7 @@ export function createContextService(
       for (const node of frontier) {
         for (const incoming of [false, true]) {
           const iter = kv.list<null>(
-            { prefix: contextRelationPrefix(ns, node, incoming) },
+            { prefix: contextRelationPrefix(ns, node, incoming, family) },
             { limit: limits.maxFanout + 1 },
           );
           let n = 0;
@@ -535,12 +726,15 @@ export function createContextService(
       frontier = next;
     }
     const ids = [...level.keys()];
-    const records = await getAll<StoredEntity>(kv, ids.map((id) => contextEntityKey(ns, id)));
+    const records = await getAll<StoredEntity>(
+      kv,
+      ids.map((id) => contextEntityKey(ns, id, family)),
+    );
     const nodes: GraphNode[] = [];
     for (let i = 0; i < ids.length; i++) {
       const docIds: string[] = [];
       for await (
-        const e of kv.list<null>({ prefix: contextMentionPrefix(ns, ids[i]) }, { limit: 5 })
+        const e of kv.list<null>({ prefix: contextMentionPrefix(ns, ids[i], family) }, { limit: 5 })
       ) {
         docIds.push(e.key[e.key.length - 1] as string);
       }
@@ -560,5 +754,5 @@ export function createContextService(
     };
   }
 
-  return { limits, add, search, graph };
+  return { limits, add, remove, rank: rankIds, search, graph };
 }
