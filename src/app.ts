@@ -740,6 +740,7 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
       ...(config.oidc.roleMap ? { roleMap: config.oidc.roleMap } : {}),
       allowHosts: config.oidc.allowHosts,
       timeoutMs: config.oidc.fetchTimeoutMs,
+      ...(config.auth === "oauth" ? { ownIssuer: publicBase } : {}),
     })
     : undefined;
   const auth = createAuthResolver({

@@ -43,6 +43,8 @@ export interface OidcOptions {
   /** Time limit of one metadata or key-set fetch. */
   readonly timeoutMs?: number;
   readonly fetch?: typeof fetch;
+  /** Warden's own issuer under `--auth oauth`: its tokens are left to its own verifier's verdict. */
+  readonly ownIssuer?: () => string;
 }
 
 /** What a verified external token says. */
@@ -224,7 +226,8 @@ export function createOidcVerifier(opts: OidcOptions): OidcVerifier {
       let header;
       try {
         header = decodeProtectedHeader(token);
-        decodeJwt(token);
+        // Unverified, only to tell Warden's own tokens (refused by their own verifier) apart.
+        if (opts.ownIssuer && decodeJwt(token).iss === opts.ownIssuer()) return undefined;
       } catch {
         return undefined;
       }

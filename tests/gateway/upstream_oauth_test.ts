@@ -180,3 +180,63 @@ Deno.test("upstream oauth: client credentials from a real OpenID provider, cache
   assert.equal(sealed.upstream_credential, "oauth_client_credentials");
   assert.equal(secretReads, 1, "one token served the listing and the call");
 });
+
+Deno.test("upstream oauth: an oversized or lying authorization server, or a missing secret, leaves the upstream unlisted saying why", async () => {
+  let mode: "big" | "lying" = "big";
+  let asUrl = "";
+  const ac = new AbortController();
+  const as: Deno.HttpServer<Deno.NetAddr> = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, signal: ac.signal, onListen() {} },
+    (req): Response => {
+      const path = new URL(req.url).pathname;
+      if (path === "/.well-known/oauth-authorization-server") {
+        return Response.json({
+          issuer: mode === "lying" ? "https://evil.example" : asUrl,
+          token_endpoint: `${asUrl}/token`,
+        });
+      }
+      if (path === "/token") {
+        return Response.json({ access_token: "x".repeat(100_000), token_type: "Bearer" });
+      }
+      return new Response("not found", { status: 404 });
+    },
+  );
+  asUrl = `http://127.0.0.1:${as.addr.port}`;
+  await using back = await startServer({ policy: OPEN });
+  const front = (env: (n: string) => string | undefined) =>
+    startServer({
+      upstreams: parseUpstreams(JSON.stringify([{
+        name: "back",
+        transport: "streamable-http",
+        url: `${back.url}/mcp`,
+        oauth: {
+          grant: "client_credentials",
+          issuer: asUrl,
+          client_id: "c",
+          client_secret_env: "AS_SECRET",
+        },
+      }])),
+      gatewayOptions: { healthIntervalMs: 0, env },
+    });
+  const lastError = (s: TestServer) => s.app.gateway.server("back")!.connection.lastError ?? "";
+  try {
+    {
+      await using s = await front(() => "secret");
+      assert.match(lastError(s), /more than 65536 bytes/);
+      assert.ok(!s.app.gateway.list().some((t) => t.name.startsWith("back__")));
+    }
+    mode = "lying";
+    {
+      await using s = await front(() => "secret");
+      assert.match(lastError(s), /cannot get an OAuth token: .*issuer/);
+    }
+    mode = "big";
+    {
+      await using s = await front(() => undefined);
+      assert.match(lastError(s), /the client secret variable AS_SECRET is not set/);
+    }
+  } finally {
+    ac.abort();
+    await as.finished;
+  }
+});

@@ -134,6 +134,13 @@ Deno.test("oidc: a real provider's tokens work end to end; every bad token is a 
     await refused(hs, /algorithm HS256 is not allowed/);
   });
 
+  await t.step("a valid token without the mcp scope is 403 insufficient_scope", async () => {
+    const claims = { iss: idp.issuer, sub: "svc-client", aud: resource, scope: "profile" };
+    const r = await refusal(s.url, await idp.sign(claims, 120));
+    assert.equal(r.status, 403);
+    assert.match(r.challenge, /error="insufficient_scope"/);
+  });
+
   await t.step("an unknown kid, and a forged signature under a known kid", async () => {
     const { privateKey } = await generateKeyPair("ES256");
     const rogue = (kid: string) =>
@@ -238,4 +245,24 @@ Deno.test("oidc: configuration refuses plain http, none/HS algorithms and a bad 
     () => undefined,
   );
   assert.equal(checkExposure(exposed), undefined);
+});
+
+Deno.test("oidc: beside --auth oauth both issuers are named, and Warden's own tokens keep their own verdict", async () => {
+  await using idp = await startOidcProvider();
+  await using s = await startServer({
+    args: ["--auth", "oauth", ...oidcArgs(idp.issuer)],
+    policy: POLICY,
+  });
+  const meta = await (await fetch(`${s.url}/.well-known/oauth-protected-resource/mcp`)).json();
+  assert.deepEqual(meta.authorization_servers, [s.url, idp.issuer]);
+  const ok = await refusal(s.url, await idp.token(`${s.url}/mcp`, { groups: ["idp-ops"] }));
+  assert.equal(ok.status, 200, "the external provider's token is accepted");
+  // A forged token naming Warden itself as issuer is refused as Warden's own, not as foreign.
+  const { privateKey } = await generateKeyPair("ES256");
+  const forged = await new SignJWT({ scope: "mcp" }).setProtectedHeader({ alg: "ES256", kid: "x" })
+    .setIssuer(s.url).setSubject("carol").setAudience(`${s.url}/mcp`).setExpirationTime("5m")
+    .sign(privateKey);
+  const r = await refusal(s.url, forged);
+  assert.equal(r.status, 401);
+  assert.match(r.challenge, /the access token is invalid or expired/);
 });
