@@ -11,6 +11,7 @@ import type { Execution } from "../governance/mod.ts";
 import { type DeadlineScheduler, type Logger, sha256HexOfText } from "../lib/mod.ts";
 import { describeIssues } from "./facts.ts";
 import {
+  expectedErrorText,
   InputRequiredError,
   type ToolContext,
   type ToolDefinition,
@@ -114,6 +115,8 @@ export async function executeOwn(
     if (e instanceof InputRequiredError) {
       return { isError: true, errorKind: "input_required", text: e.message };
     }
+    const expected = expectedErrorText(tool.expectedErrors, e);
+    if (expected !== undefined) return { isError: true, errorKind: "tool_error", text: expected };
     // Fault containment: any other exception stays inside this call.
     log.error("tool fault contained", { tool: tool.name, error: e });
     return {

@@ -167,6 +167,43 @@ export class ToolError extends Error {
   override name = "ToolError";
 }
 
+/** A class of error a handler may throw (any Error subclass, abstract ones included). */
+// deno-lint-ignore no-explicit-any -- constructor parameters differ per error class
+export type ErrorClass = abstract new (...args: any[]) => Error;
+
+/**
+ * A domain error a tool reports to its caller as a tool error (its message,
+ * after `prefix` when given) instead of a fault: `BusError` for the bus
+ * tools, `{ error: ChatEndpointError, prefix: "Cannot complete the prompt: " }`.
+ */
+export type ExpectedError = ErrorClass | { readonly error: ErrorClass; readonly prefix: string };
+
+/**
+ * The caller-facing text for `error` when `expected` lists its class, else
+ * undefined (the first match wins).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { expectedErrorText } from "./tool.ts";
+ * class QuotaError extends Error {}
+ * const expected = [{ error: QuotaError, prefix: "Cannot store: " }, RangeError];
+ * assert.equal(expectedErrorText(expected, new QuotaError("quota full")), "Cannot store: quota full");
+ * assert.equal(expectedErrorText(expected, new RangeError("too big")), "too big");
+ * assert.equal(expectedErrorText(expected, new TypeError("x is null")), undefined); // a fault
+ * ```
+ */
+export function expectedErrorText(
+  expected: readonly ExpectedError[] | undefined,
+  error: unknown,
+): string | undefined {
+  for (const entry of expected ?? []) {
+    const [type, prefix] = typeof entry === "function" ? [entry, ""] : [entry.error, entry.prefix];
+    if (error instanceof type) return prefix + error.message;
+  }
+  return undefined;
+}
+
 /** One tool: schema, annotations and a thin handler over domain code. */
 export interface ToolDefinition<
   I extends z.ZodObject = z.ZodObject,
@@ -216,6 +253,14 @@ export interface ToolDefinition<
    * digest, not its content); the summary text is then recorded as its digest.
    */
   recordResult?(data: z.infer<O>): Record<string, unknown>;
+  /**
+   * The domain errors the handler lets through as the caller's answer: each
+   * becomes a tool error (`errorKind: "tool_error"`) with its message, applied
+   * once by the call path. Anything else the handler throws (a TypeError from
+   * a bug) is a fault: contained, logged, and answered without its message.
+   * `ToolError` and `InputRequiredError` need not be listed.
+   */
+  readonly expectedErrors?: readonly ExpectedError[];
   handler(args: z.infer<I>, ctx: ToolContext):
     | Promise<ToolOutput<z.infer<O>>>
     | ToolOutput<

@@ -166,6 +166,22 @@ type GlobToken =
   | { kind: "literal"; char: string }
   | { kind: "class"; negated: boolean; ranges: [string, string][] };
 
+/**
+ * Throws what {@link inspectPath} would for a bad `pattern` — a RangeError
+ * when it is too long, a SyntaxError for an unclosed `[` — before any I/O.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkPattern } from "./inspect.ts";
+ * checkPattern("*.ts"); // fine
+ * assert.throws(() => checkPattern("[ab"), SyntaxError);
+ * ```
+ */
+export function checkPattern(pattern: string): void {
+  if (pattern !== "") compileGlob(pattern);
+}
+
 function compileGlob(pattern: string): GlobToken[] {
   if (pattern.length > MAX_PATTERN_LENGTH) {
     throw new RangeError(

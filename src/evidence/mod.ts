@@ -9,6 +9,7 @@
 export { type FetchedEvidence, fetchEvidence, type FetchOptions } from "./fetch.ts";
 export { htmlToText } from "./html_text.ts";
 export {
+  checkPattern,
   DEFAULT_MAX_HASH_BYTES,
   type DirectoryEntry,
   FileAccessError,

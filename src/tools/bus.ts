@@ -12,16 +12,7 @@
 import { z } from "zod";
 import { BusError, TOPIC_PATTERN } from "../services/mod.ts";
 import { digestJson } from "../lib/mod.ts";
-import { defineTool, ToolError } from "../calls/mod.ts";
-
-async function translated<T>(work: () => Promise<T>): Promise<T> {
-  try {
-    return await work();
-  } catch (e) {
-    if (e instanceof BusError) throw new ToolError(e.message);
-    throw e;
-  }
-}
+import { defineTool } from "../calls/mod.ts";
 
 /** Longest wait of one bus_subscribe call (below the default 25 s tool timeout). */
 export const MAX_SUBSCRIBE_WAIT_S = 20;
@@ -72,11 +63,11 @@ export const busPublishTool = defineTool({
     }
     return { topic, message_sha256: sha256 };
   },
-  handler: ({ topic, message }, ctx) =>
-    translated(async () => {
-      const data = await ctx.services.bus.publish(ctx.principal, topic, message);
-      return { data, text: `Published #${data.seq} to "${topic}" (${data.bytes} bytes)` };
-    }),
+  expectedErrors: [BusError],
+  handler: async ({ topic, message }, ctx) => {
+    const data = await ctx.services.bus.publish(ctx.principal, topic, message);
+    return { data, text: `Published #${data.seq} to "${topic}" (${data.bytes} bytes)` };
+  },
 });
 
 /** The `bus_subscribe` tool. */
@@ -120,29 +111,29 @@ export const busSubscribeTool = defineTool({
     messages_sha256: data.messages.map((m) => m.sha256),
     next_after_seq: data.next_after_seq,
   }),
-  handler: ({ topic, after_seq, wait_s, limit }, ctx) =>
-    translated(async () => {
-      let n = 0;
-      const data = await ctx.services.bus.subscribe(ctx.principal, {
-        topic,
-        ...(after_seq !== undefined ? { afterSeq: after_seq } : {}),
-        limit,
-        waitMs: Math.round(wait_s * 1000),
-        signal: ctx.signal,
-        onMessage: async (m) => {
-          n++;
-          await ctx.client?.log("info", { bus: { topic, ...m } }).catch(() => {});
-          await ctx.client?.progress(n, { total: limit, message: `${topic} #${m.seq}` })
-            .catch(() => {});
-        },
-      });
-      return {
-        data,
-        text: data.messages.length === 0
-          ? `No new messages on "${topic}" (head ${data.head})`
-          : `${data.messages.length} message(s) on "${topic}", up to #${data.next_after_seq}`,
-      };
-    }),
+  expectedErrors: [BusError],
+  handler: async ({ topic, after_seq, wait_s, limit }, ctx) => {
+    let n = 0;
+    const data = await ctx.services.bus.subscribe(ctx.principal, {
+      topic,
+      ...(after_seq !== undefined ? { afterSeq: after_seq } : {}),
+      limit,
+      waitMs: Math.round(wait_s * 1000),
+      signal: ctx.signal,
+      onMessage: async (m) => {
+        n++;
+        await ctx.client?.log("info", { bus: { topic, ...m } }).catch(() => {});
+        await ctx.client?.progress(n, { total: limit, message: `${topic} #${m.seq}` })
+          .catch(() => {});
+      },
+    });
+    return {
+      data,
+      text: data.messages.length === 0
+        ? `No new messages on "${topic}" (head ${data.head})`
+        : `${data.messages.length} message(s) on "${topic}", up to #${data.next_after_seq}`,
+    };
+  },
 });
 
 /** The two bus tools. */

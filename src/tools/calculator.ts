@@ -5,7 +5,7 @@
  * @module
  */
 import { z } from "zod";
-import { defineTool, ToolError } from "../calls/mod.ts";
+import { defineTool } from "../calls/mod.ts";
 import { evaluate, ExpressionError, MAX_EXPRESSION_LENGTH } from "../expression/mod.ts";
 
 /** Result of {@link calculate}: the expression as given and its value. */
@@ -60,13 +60,9 @@ export const calculateTool = defineTool({
     idempotentHint: true,
     openWorldHint: false,
   },
+  expectedErrors: [ExpressionError],
   handler({ expression }) {
-    try {
-      const data = calculate(expression);
-      return { data, text: `${expression.trim()} = ${data.result}` };
-    } catch (error) {
-      if (error instanceof ExpressionError) throw new ToolError(error.message);
-      throw error;
-    }
+    const data = calculate(expression);
+    return { data, text: `${expression.trim()} = ${data.result}` };
   },
 });

@@ -11,16 +11,7 @@
 import { z } from "zod";
 import { ContextError } from "../services/mod.ts";
 import { sha256HexOfText } from "../lib/mod.ts";
-import { defineTool, ToolError } from "../calls/mod.ts";
-
-async function translated<T>(work: () => Promise<T>): Promise<T> {
-  try {
-    return await work();
-  } catch (e) {
-    if (e instanceof ContextError) throw new ToolError(e.message);
-    throw e;
-  }
-}
+import { defineTool } from "../calls/mod.ts";
 
 const entityName = z.string().min(1).max(128);
 const docId = z.string().min(1).max(256);
@@ -79,25 +70,25 @@ export const contextAddTool = defineTool({
     relations: relations?.length ?? 0,
     extract,
   }),
-  handler: ({ text, metadata, entities, relations, extract, id }, ctx) =>
-    translated(async () => {
-      const data = await ctx.services.context.add(ctx.principal, {
-        text,
-        ...(id !== undefined ? { id } : {}),
-        ...(metadata !== undefined ? { metadata } : {}),
-        ...(entities !== undefined ? { entities } : {}),
-        ...(relations !== undefined ? { relations } : {}),
-        extract,
-      });
-      return {
-        data,
-        text:
-          `${
-            data.status === "replaced" ? "Replaced" : "Indexed"
-          } ${data.id} (${data.length} terms, ${data.entities.length} entities, ` +
-          `${data.relations} relations)`,
-      };
-    }),
+  expectedErrors: [ContextError],
+  handler: async ({ text, metadata, entities, relations, extract, id }, ctx) => {
+    const data = await ctx.services.context.add(ctx.principal, {
+      text,
+      ...(id !== undefined ? { id } : {}),
+      ...(metadata !== undefined ? { metadata } : {}),
+      ...(entities !== undefined ? { entities } : {}),
+      ...(relations !== undefined ? { relations } : {}),
+      extract,
+    });
+    return {
+      data,
+      text:
+        `${
+          data.status === "replaced" ? "Replaced" : "Indexed"
+        } ${data.id} (${data.length} terms, ${data.entities.length} entities, ` +
+        `${data.relations} relations)`,
+    };
+  },
 });
 
 /** The `context_search` tool. */
@@ -140,18 +131,18 @@ export const contextSearchTool = defineTool({
     hits: data.hits.map((h) => ({ id: h.id, score: h.score })),
     total_docs: data.total_docs,
   }),
-  handler: ({ query, limit }, ctx) =>
-    translated(async () => {
-      const data = await ctx.services.context.search(ctx.principal, { query, limit });
-      return {
-        data,
-        text: data.hits.length === 0
-          ? "No matching context documents"
-          : `${data.hits.length} of ${data.total_docs} documents: ${
-            data.hits.map((h) => `${h.id} (${h.score})`).join(", ")
-          }`,
-      };
-    }),
+  expectedErrors: [ContextError],
+  handler: async ({ query, limit }, ctx) => {
+    const data = await ctx.services.context.search(ctx.principal, { query, limit });
+    return {
+      data,
+      text: data.hits.length === 0
+        ? "No matching context documents"
+        : `${data.hits.length} of ${data.total_docs} documents: ${
+          data.hits.map((h) => `${h.id} (${h.score})`).join(", ")
+        }`,
+    };
+  },
 });
 
 /** The `context_graph` tool. */
@@ -191,22 +182,22 @@ export const contextGraphTool = defineTool({
     edges: data.edges.length,
     truncated: data.truncated,
   }),
-  handler: ({ entity, depth, limit }, ctx) =>
-    translated(async () => {
-      const data = await ctx.services.context.graph(ctx.principal, {
-        ...(entity !== undefined ? { entity } : {}),
-        depth,
-        limit,
-      });
-      return {
-        data,
-        text: !data.found
-          ? `No entity ${JSON.stringify(entity)} in your context graph`
-          : `${data.nodes.length} entities, ${data.edges.length} relations${
-            data.truncated ? " (truncated)" : ""
-          }`,
-      };
-    }),
+  expectedErrors: [ContextError],
+  handler: async ({ entity, depth, limit }, ctx) => {
+    const data = await ctx.services.context.graph(ctx.principal, {
+      ...(entity !== undefined ? { entity } : {}),
+      depth,
+      limit,
+    });
+    return {
+      data,
+      text: !data.found
+        ? `No entity ${JSON.stringify(entity)} in your context graph`
+        : `${data.nodes.length} entities, ${data.edges.length} relations${
+          data.truncated ? " (truncated)" : ""
+        }`,
+    };
+  },
 });
 
 /** The `context_delete` tool. */
@@ -230,14 +221,14 @@ export const contextDeleteTool = defineTool({
     idempotentHint: true,
     openWorldHint: false,
   },
-  handler: ({ id }, ctx) =>
-    translated(async () => {
-      const data = await ctx.services.context.remove(ctx.principal, id);
-      return {
-        data,
-        text: data.removed ? `Removed ${id}` : `No context document ${JSON.stringify(id)}`,
-      };
-    }),
+  expectedErrors: [ContextError],
+  handler: async ({ id }, ctx) => {
+    const data = await ctx.services.context.remove(ctx.principal, id);
+    return {
+      data,
+      text: data.removed ? `Removed ${id}` : `No context document ${JSON.stringify(id)}`,
+    };
+  },
 });
 
 /** The context tools: the three SPEC.md lists, in its order, then context_delete. */

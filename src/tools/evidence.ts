@@ -13,7 +13,13 @@ import {
   floorMode,
   synthesize,
 } from "../governance/mod.ts";
-import { fetchEvidence, FileAccessError, inspectPath, searchCorpus } from "../evidence/mod.ts";
+import {
+  checkPattern,
+  fetchEvidence,
+  FileAccessError,
+  inspectPath,
+  searchCorpus,
+} from "../evidence/mod.ts";
 import { FetchFailedError, FetchRefusedError } from "../net/mod.ts";
 import { defineTool, ToolError } from "../calls/mod.ts";
 
@@ -146,23 +152,16 @@ export const fetchContentTool = defineTool({
   annotations: { ...readOnly, idempotentHint: false, openWorldHint: true },
   stage: "111",
   nextTool: null,
+  expectedErrors: [FetchRefusedError, FetchFailedError],
   async handler(args, ctx) {
     const policy = ctx.services.policy.fetch;
-    let got;
-    try {
-      got = await fetchEvidence(args.id, {
-        allowHosts: policy.allow_hosts,
-        maxBytes: policy.max_bytes,
-        timeoutMs: policy.timeout_ms,
-        maxChars: args.max_chars,
-        signal: ctx.signal,
-      });
-    } catch (e) {
-      if (e instanceof FetchRefusedError || e instanceof FetchFailedError) {
-        throw new ToolError(e.message);
-      }
-      throw e;
-    }
+    const got = await fetchEvidence(args.id, {
+      allowHosts: policy.allow_hosts,
+      maxBytes: policy.max_bytes,
+      timeoutMs: policy.timeout_ms,
+      maxChars: args.max_chars,
+      signal: ctx.signal,
+    });
     await ctx.services.evidence.put({
       sha256: got.sha256,
       url: got.url,
@@ -222,6 +221,7 @@ export const inspectFileTool = defineTool({
   refusal: (args) =>
     args.include_hidden === undefined ? undefined : "inspect_file refused: include_hidden is " +
       "not a client argument; hidden entries are read only when policy files.include_hidden is true",
+  expectedErrors: [FileAccessError],
   async handler(args, ctx) {
     // Dotfiles (.env, .git) often hold secrets: reaching one takes policy files.include_hidden.
     const includeHidden = ctx.services.policy.files.include_hidden;
@@ -238,32 +238,36 @@ export const inspectFileTool = defineTool({
     if (files.roots.length === 0) {
       throw new ToolError(`Cannot inspect ${JSON.stringify(args.path)}: ${files.unavailable}`);
     }
-    try {
-      const inspection = await inspectPath(args.path, {
-        roots: files.roots,
-        protectedPaths: files.protectedPaths,
-        allowHardlinks: files.allowHardlinks,
-        depth: args.depth,
-        includeHidden,
-        pattern: args.pattern,
-        maxFiles: args.max_files,
-      });
-      const summary = inspection.kind === "file"
-        ? `${inspection.path}: ${inspection.size} bytes, ${inspection.type}, sha256 ${inspection.sha256}`
-        : `${inspection.path}: ${inspection.entries.length} entries${
-          inspection.truncated ? " (truncated)" : ""
-        }`;
-      return {
-        data: { inspection: inspection as unknown as Record<string, unknown> },
-        text: summary,
-      };
-    } catch (e) {
-      if (e instanceof FileAccessError) throw new ToolError(e.message);
-      if (e instanceof SyntaxError || e instanceof RangeError) {
-        throw new ToolError(`Invalid pattern: ${e.message}`);
+    if (args.pattern !== undefined) {
+      try {
+        checkPattern(args.pattern);
+      } catch (e) {
+        // A bad glob is a SyntaxError (unclosed "[") or RangeError (too long), checked before
+        // any I/O so that the same classes from a bug inside the inspection stay faults.
+        if (e instanceof SyntaxError || e instanceof RangeError) {
+          throw new ToolError(`Invalid pattern: ${e.message}`);
+        }
+        throw e;
       }
-      throw e;
     }
+    const inspection = await inspectPath(args.path, {
+      roots: files.roots,
+      protectedPaths: files.protectedPaths,
+      allowHardlinks: files.allowHardlinks,
+      depth: args.depth,
+      includeHidden,
+      pattern: args.pattern,
+      maxFiles: args.max_files,
+    });
+    const summary = inspection.kind === "file"
+      ? `${inspection.path}: ${inspection.size} bytes, ${inspection.type}, sha256 ${inspection.sha256}`
+      : `${inspection.path}: ${inspection.entries.length} entries${
+        inspection.truncated ? " (truncated)" : ""
+      }`;
+    return {
+      data: { inspection: inspection as unknown as Record<string, unknown> },
+      text: summary,
+    };
   },
 });
 

@@ -197,6 +197,11 @@ export const secureExecuteTool = defineTool({
       ...(response !== undefined ? { response_bytes: bytes(response).bytes } : {}),
     };
   },
+  expectedErrors: [
+    { error: CodeSandboxBusyError, prefix: "Cannot run the code: " },
+    { error: CodeSandboxUnavailableError, prefix: "Cannot run the code: " },
+    { error: ChatEndpointError, prefix: "Cannot complete the prompt: " },
+  ],
   async handler(args, ctx) {
     if (kindOf(args) === "prompt") return await runPrompt(args, ctx);
     const code = ctx.services.code;
@@ -205,12 +210,8 @@ export const secureExecuteTool = defineTool({
     try {
       run = await code.sandbox.run(args.code!, { language: args.language, signal: ctx.signal });
     } catch (e) {
-      if (
-        e instanceof CodeSandboxBusyError || e instanceof CodeSandboxUnavailableError ||
-        e instanceof RangeError
-      ) {
-        throw new ToolError(`Cannot run the code: ${e.message}`);
-      }
+      // The sandbox's size limit (policy execution.code.max_code_bytes) is a RangeError.
+      if (e instanceof RangeError) throw new ToolError(`Cannot run the code: ${e.message}`);
       throw e;
     }
     const fortress = args.security_level === "fortress";
@@ -378,19 +379,12 @@ async function runPrompt(args: Input, ctx: ToolContext) {
       throw new ToolError(`Cannot send the prompt: ${picked.problem}`);
     }
     endpoint = chat.client.endpoint;
-    try {
-      completion = await chat.client.complete({
-        model: picked.model,
-        prompt: outbound.text,
-        ...(args.max_tokens !== undefined ? { maxTokens: args.max_tokens } : {}),
-        signal: ctx.signal,
-      });
-    } catch (e) {
-      if (e instanceof ChatEndpointError) {
-        throw new ToolError(`Cannot complete the prompt: ${e.message}`);
-      }
-      throw e;
-    }
+    completion = await chat.client.complete({
+      model: picked.model,
+      prompt: outbound.text,
+      ...(args.max_tokens !== undefined ? { maxTokens: args.max_tokens } : {}),
+      signal: ctx.signal,
+    });
   } else {
     const problem = samplingModelProblem(args, settings);
     if (problem !== undefined) throw new ToolError(`Cannot send the prompt: ${problem}`);

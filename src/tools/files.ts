@@ -21,15 +21,6 @@ function callerOf(ctx: ToolContext): FileCaller {
   return { principal: ctx.principal, session: ctx.sessionId ?? null };
 }
 
-async function translated<T>(work: () => Promise<T>): Promise<T> {
-  try {
-    return await work();
-  } catch (e) {
-    if (e instanceof FileServiceError) throw new ToolError(e.message);
-    throw e;
-  }
-}
-
 const utf8 = new TextEncoder();
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
 
@@ -86,30 +77,30 @@ export const fileReadTool = defineTool({
   }),
   annotations: readOnly,
   recordResult: ({ content: _content, ...rest }) => rest,
-  handler: ({ path, version, encoding }, ctx) =>
-    translated(async () => {
-      const { bytes, ...got } = await ctx.services.fileStore.read({ path, version });
-      let text: string | undefined;
-      if (encoding !== "base64") {
-        try {
-          text = strictUtf8.decode(bytes);
-        } catch {
-          if (encoding === "utf8") {
-            throw new ToolError(
-              `Cannot read ${got.path} as UTF-8: it holds binary content (ask for encoding base64)`,
-            );
-          }
+  expectedErrors: [FileServiceError],
+  handler: async ({ path, version, encoding }, ctx) => {
+    const { bytes, ...got } = await ctx.services.fileStore.read({ path, version });
+    let text: string | undefined;
+    if (encoding !== "base64") {
+      try {
+        text = strictUtf8.decode(bytes);
+      } catch {
+        if (encoding === "utf8") {
+          throw new ToolError(
+            `Cannot read ${got.path} as UTF-8: it holds binary content (ask for encoding base64)`,
+          );
         }
       }
-      const data = text !== undefined
-        ? { ...got, encoding: "utf8" as const, content: text }
-        : { ...got, encoding: "base64" as const, content: bytes.toBase64() };
-      return {
-        data,
-        text: `${got.path} version ${got.version} of ${got.latest_version} (${got.size} bytes)` +
-          (data.encoding === "utf8" ? `:\n${data.content.slice(0, 2000)}` : ", base64"),
-      };
-    }),
+    }
+    const data = text !== undefined
+      ? { ...got, encoding: "utf8" as const, content: text }
+      : { ...got, encoding: "base64" as const, content: bytes.toBase64() };
+    return {
+      data,
+      text: `${got.path} version ${got.version} of ${got.latest_version} (${got.size} bytes)` +
+        (data.encoding === "utf8" ? `:\n${data.content.slice(0, 2000)}` : ", base64"),
+    };
+  },
 });
 
 /** The `file_write` tool. */
@@ -150,20 +141,20 @@ export const fileWriteTool = defineTool({
     content_chars: content.length,
     ...(expected_version !== undefined ? { expected_version } : {}),
   }),
-  handler: ({ path, content, encoding, expected_version }, ctx) =>
-    translated(async () => {
-      const data = await ctx.services.fileStore.write(callerOf(ctx), {
-        path,
-        content: decodeContent(content, encoding),
-        ...(expected_version !== undefined ? { expectedVersion: expected_version } : {}),
-      });
-      return {
-        data,
-        text: `Wrote ${data.path} version ${data.version} (${data.size} bytes${
-          data.deduplicated ? ", content already stored" : ""
-        })`,
-      };
-    }),
+  expectedErrors: [FileServiceError],
+  handler: async ({ path, content, encoding, expected_version }, ctx) => {
+    const data = await ctx.services.fileStore.write(callerOf(ctx), {
+      path,
+      content: decodeContent(content, encoding),
+      ...(expected_version !== undefined ? { expectedVersion: expected_version } : {}),
+    });
+    return {
+      data,
+      text: `Wrote ${data.path} version ${data.version} (${data.size} bytes${
+        data.deduplicated ? ", content already stored" : ""
+      })`,
+    };
+  },
 });
 
 /** The `file_list` tool. */
@@ -188,16 +179,16 @@ export const fileListTool = defineTool({
     truncated: z.boolean(),
   }),
   annotations: readOnly,
-  handler: ({ path, limit }, ctx) =>
-    translated(async () => {
-      const data = await ctx.services.fileStore.list({ path, limit });
-      return {
-        data,
-        text: data.entries.length === 0
-          ? `${data.path} is empty`
-          : data.entries.map((e) => e.kind === "directory" ? `${e.name}/` : e.name).join("\n"),
-      };
-    }),
+  expectedErrors: [FileServiceError],
+  handler: async ({ path, limit }, ctx) => {
+    const data = await ctx.services.fileStore.list({ path, limit });
+    return {
+      data,
+      text: data.entries.length === 0
+        ? `${data.path} is empty`
+        : data.entries.map((e) => e.kind === "directory" ? `${e.name}/` : e.name).join("\n"),
+    };
+  },
 });
 
 /** The `file_versions` tool. */
@@ -209,15 +200,15 @@ export const fileVersionsTool = defineTool({
   inputSchema: z.object({ path }),
   outputSchema: z.object({ path: z.string(), versions: z.array(versionSchema) }),
   annotations: readOnly,
-  handler: ({ path }, ctx) =>
-    translated(async () => {
-      const data = await ctx.services.fileStore.versions({ path });
-      return {
-        data,
-        text: data.versions.map((v) => `v${v.version} ${v.sha256.slice(0, 12)} ${v.size} B`)
-          .join("\n"),
-      };
-    }),
+  expectedErrors: [FileServiceError],
+  handler: async ({ path }, ctx) => {
+    const data = await ctx.services.fileStore.versions({ path });
+    return {
+      data,
+      text: data.versions.map((v) => `v${v.version} ${v.sha256.slice(0, 12)} ${v.size} B`)
+        .join("\n"),
+    };
+  },
 });
 
 /** The `file_lock` tool. */
@@ -240,14 +231,14 @@ export const fileLockTool = defineTool({
     idempotentHint: true,
     openWorldHint: false,
   },
-  handler: ({ path, ttl }, ctx) =>
-    translated(async () => {
-      const data = await ctx.services.fileStore.lock(callerOf(ctx), { path, ttl });
-      return {
-        data,
-        text: `${data.renewed ? "Renewed" : "Leased"} ${data.path} until ${data.expires_at}`,
-      };
-    }),
+  expectedErrors: [FileServiceError],
+  handler: async ({ path, ttl }, ctx) => {
+    const data = await ctx.services.fileStore.lock(callerOf(ctx), { path, ttl });
+    return {
+      data,
+      text: `${data.renewed ? "Renewed" : "Leased"} ${data.path} until ${data.expires_at}`,
+    };
+  },
 });
 
 /** The `file_unlock` tool. */
@@ -263,14 +254,14 @@ export const fileUnlockTool = defineTool({
     idempotentHint: true,
     openWorldHint: false,
   },
-  handler: ({ path }, ctx) =>
-    translated(async () => {
-      const data = await ctx.services.fileStore.unlock(callerOf(ctx), { path });
-      return {
-        data,
-        text: data.released ? `Released ${data.path}` : `${data.path} had no live lease`,
-      };
-    }),
+  expectedErrors: [FileServiceError],
+  handler: async ({ path }, ctx) => {
+    const data = await ctx.services.fileStore.unlock(callerOf(ctx), { path });
+    return {
+      data,
+      text: data.released ? `Released ${data.path}` : `${data.path} had no live lease`,
+    };
+  },
 });
 
 /** The six file tools, in the order SPEC.md lists them. */

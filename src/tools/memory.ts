@@ -10,7 +10,7 @@
 import { z } from "zod";
 import { MAX_MEMORY_KEY_CHARS, MemoryError } from "../services/mod.ts";
 import { digestJson } from "../lib/mod.ts";
-import { defineTool, ToolError } from "../calls/mod.ts";
+import { defineTool } from "../calls/mod.ts";
 
 const key = z.string().min(1).max(MAX_MEMORY_KEY_CHARS).describe(
   "The key, 1-256 characters (no control characters). Keys are private to the caller.",
@@ -19,15 +19,6 @@ const ttl = z.number().int().min(1).describe(
   "Seconds the value lives; defaults to the policy's memory.default_ttl_seconds (3600), " +
     "at most memory.max_ttl_seconds (30 days).",
 );
-
-async function translated<T>(work: () => Promise<T>): Promise<T> {
-  try {
-    return await work();
-  } catch (e) {
-    if (e instanceof MemoryError) throw new ToolError(e.message);
-    throw e;
-  }
-}
 
 /** The `memory_store` tool. */
 export const memoryStoreTool = defineTool({
@@ -66,16 +57,16 @@ export const memoryStoreTool = defineTool({
     value_sha256: digestOrNull(value),
     value_bytes: jsonBytes(value),
   }),
-  handler: ({ key, value, ttl }, ctx) =>
-    translated(async () => {
-      const data = await ctx.services.memory.store(ctx.principal, { key, value, ttl });
-      return {
-        data,
-        text: `${
-          data.replaced ? "Replaced" : "Stored"
-        } "${key}" (${data.bytes} bytes) until ${data.expires_at}`,
-      };
-    }),
+  expectedErrors: [MemoryError],
+  handler: async ({ key, value, ttl }, ctx) => {
+    const data = await ctx.services.memory.store(ctx.principal, { key, value, ttl });
+    return {
+      data,
+      text: `${
+        data.replaced ? "Replaced" : "Stored"
+      } "${key}" (${data.bytes} bytes) until ${data.expires_at}`,
+    };
+  },
 });
 
 function digestOrNull(value: unknown): string | null {
@@ -121,17 +112,17 @@ export const memoryRetrieveTool = defineTool({
     const { value: _value, ...rest } = data;
     return rest;
   },
-  handler: ({ key }, ctx) =>
-    translated(async () => {
-      const entry = await ctx.services.memory.retrieve(ctx.principal, key);
-      if (!entry) return { data: { key, found: false }, text: `No live value under "${key}"` };
-      return {
-        data: { found: true, ...entry },
-        text: `"${key}" (${entry.bytes} bytes, expires ${entry.expires_at}): ${
-          JSON.stringify(entry.value).slice(0, 500)
-        }`,
-      };
-    }),
+  expectedErrors: [MemoryError],
+  handler: async ({ key }, ctx) => {
+    const entry = await ctx.services.memory.retrieve(ctx.principal, key);
+    if (!entry) return { data: { key, found: false }, text: `No live value under "${key}"` };
+    return {
+      data: { found: true, ...entry },
+      text: `"${key}" (${entry.bytes} bytes, expires ${entry.expires_at}): ${
+        JSON.stringify(entry.value).slice(0, 500)
+      }`,
+    };
+  },
 });
 
 /** The `memory_search` tool. */
@@ -172,17 +163,17 @@ export const memorySearchTool = defineTool({
     scanned: data.scanned,
     truncated: data.truncated,
   }),
-  handler: ({ prefix, query, limit }, ctx) =>
-    translated(async () => {
-      const data = await ctx.services.memory.search(ctx.principal, { prefix, query, limit });
-      const keys = data.hits.map((h) => h.key).join(", ");
-      return {
-        data,
-        text: data.hits.length === 0
-          ? "No matching memories"
-          : `${data.hits.length}${data.truncated ? "+" : ""} matching: ${keys}`,
-      };
-    }),
+  expectedErrors: [MemoryError],
+  handler: async ({ prefix, query, limit }, ctx) => {
+    const data = await ctx.services.memory.search(ctx.principal, { prefix, query, limit });
+    const keys = data.hits.map((h) => h.key).join(", ");
+    return {
+      data,
+      text: data.hits.length === 0
+        ? "No matching memories"
+        : `${data.hits.length}${data.truncated ? "+" : ""} matching: ${keys}`,
+    };
+  },
 });
 
 /** The `memory_expire` tool. */
@@ -208,18 +199,18 @@ export const memoryExpireTool = defineTool({
     idempotentHint: true,
     openWorldHint: false,
   },
-  handler: ({ key, ttl }, ctx) =>
-    translated(async () => {
-      const data = await ctx.services.memory.expire(ctx.principal, { key, ttl });
-      return {
-        data,
-        text: !data.found
-          ? `No live value under "${key}"`
-          : data.expires_at
-          ? `"${key}" now expires ${data.expires_at}`
-          : `Expired "${key}"`,
-      };
-    }),
+  expectedErrors: [MemoryError],
+  handler: async ({ key, ttl }, ctx) => {
+    const data = await ctx.services.memory.expire(ctx.principal, { key, ttl });
+    return {
+      data,
+      text: !data.found
+        ? `No live value under "${key}"`
+        : data.expires_at
+        ? `"${key}" now expires ${data.expires_at}`
+        : `Expired "${key}"`,
+    };
+  },
 });
 
 /** The four memory tools, in the order SPEC.md lists them. */

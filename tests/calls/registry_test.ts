@@ -62,6 +62,23 @@ const failing = defineTool({
   },
 });
 
+class QuotaError extends Error {}
+class OtherDomainError extends Error {}
+
+const storing = defineTool({
+  name: "t_store",
+  title: "Store",
+  description: "Fails with a domain error as asked.",
+  inputSchema: z.object({ how: z.enum(["quota", "range", "other"]) }),
+  annotations,
+  expectedErrors: [{ error: QuotaError, prefix: "Cannot store: " }, RangeError],
+  handler: ({ how }) => {
+    if (how === "quota") throw new QuotaError("quota of 10 values reached");
+    if (how === "range") throw new RangeError("ttl out of range");
+    throw new OtherDomainError("not listed");
+  },
+});
+
 const nesting = defineTool({
   name: "t_nest",
   title: "Nest",
@@ -83,7 +100,7 @@ async function withRegistry(
     {
       kv,
       logger: silentLogger,
-      extraTools: [echo, slow, failing, nesting] as unknown as ToolDefinition[],
+      extraTools: [echo, slow, failing, storing, nesting] as unknown as ToolDefinition[],
     },
   );
   try {
@@ -155,6 +172,20 @@ Deno.test("calls: a ToolError is the tool's answer; a TypeError is a contained f
 
     // The next call is unaffected.
     assert.equal((await registry.call("t_echo", { text: "after" }, caller)).isError, false);
+  });
+});
+
+Deno.test("calls: expectedErrors are the tool's answer (with their prefix); anything unlisted is a fault", async () => {
+  await withRegistry(async ({ registry }) => {
+    const quota = await registry.call("t_store", { how: "quota" }, caller);
+    assert.equal(quota.errorKind, "tool_error");
+    assert.match(quota.text, /Cannot store: quota of 10 values reached/);
+    const range = await registry.call("t_store", { how: "range" }, caller);
+    assert.equal(range.errorKind, "tool_error");
+    assert.match(range.text, /ttl out of range/);
+    const other = await registry.call("t_store", { how: "other" }, caller);
+    assert.equal(other.errorKind, "fault");
+    assert.doesNotMatch(other.text, /not listed/);
   });
 });
 

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import type { ToolContext } from "../../src/calls/mod.ts";
 import { calculate, calculateTool } from "../../src/tools/calculator.ts";
-import { type ToolDefinition, ToolError } from "../../src/calls/tool.ts";
+import { expectedErrorText, type ToolDefinition } from "../../src/calls/tool.ts";
+import { ExpressionError } from "../../src/expression/mod.ts";
 import { utilityTools } from "../../src/tools/utilities.ts";
 
 // Pure handlers use no services; the context carries only what they read.
@@ -30,18 +31,25 @@ Deno.test("calculateTool evaluates the SPEC operators + − × ÷ ^ %", async ()
   assert.equal(out.data.result, 7.5);
 });
 
-Deno.test("calculateTool turns division by zero into a ToolError", async () => {
-  await assert.rejects(call("1/0"), (error: unknown) => {
-    assert.ok(error instanceof ToolError);
-    assert.equal(error.message, "Division by zero at position 1");
-    return true;
-  });
+/** What the caller is told when the handler throws: the call path's expectedErrors mapping. */
+async function toldOf(expression: string): Promise<string | undefined> {
+  try {
+    await call(expression);
+  } catch (error) {
+    assert.ok(error instanceof ExpressionError, `not an ExpressionError: ${error}`);
+    return expectedErrorText(calculateTool.expectedErrors, error);
+  }
+  assert.fail(`${expression} did not throw`);
+}
+
+Deno.test("calculateTool answers division by zero as a tool error (an expected ExpressionError)", async () => {
+  assert.equal(await toldOf("1/0"), "Division by zero at position 1");
 });
 
 Deno.test("calculateTool passes the parser's message through", async () => {
-  await assert.rejects(call("2 * (3 + 4"), new ToolError('Missing ")" to close "(" at position 4'));
-  await assert.rejects(call("foo(2)"), new ToolError('Unknown function "foo" at position 0'));
-  await assert.rejects(call("sqrt(-4)"), ToolError);
+  assert.equal(await toldOf("2 * (3 + 4"), 'Missing ")" to close "(" at position 4');
+  assert.equal(await toldOf("foo(2)"), 'Unknown function "foo" at position 0');
+  assert.equal(typeof await toldOf("sqrt(-4)"), "string");
 });
 
 Deno.test("calculateTool schema rejects overlong expressions before the parser runs", () => {
