@@ -221,7 +221,7 @@ interface Suite {
   setup?: (dir: string) => void;
 }
 
-const bare = (name: string, mode: "json" | "sse" | "modern"): Variant => ({
+const bare = (name: string, mode: "json" | "sse" | "modern" | "v2-sse"): Variant => ({
   name,
   args: [`${ROOT}tests/bench/_bare_sdk_server.ts`, "--mode", mode],
   mcp: true,
@@ -240,6 +240,8 @@ const SUITES: Record<string, Suite> = {
     variants: [
       bare("bare-v1-sse", "sse"),
       bare("bare-v1-json", "json"),
+      // The SDK line Warden's 2025 path is built on, bare: tells the SDK's own cost from Warden's.
+      bare("bare-v2-sse", "v2-sse"),
       wardenVariant("warden-default", [...SSE, "--policy", FLOORS_ON]),
       wardenVariant("warden-sse-unsealed", [...SSE, "--sealing", "off", "--policy", FLOORS_ON]),
       wardenVariant("warden-sse-floors-off", [...SSE, "--policy", FLOORS_OFF]),
@@ -252,6 +254,8 @@ const SUITES: Record<string, Suite> = {
       ["warden-sse-unsealed", "bare-v1-sse", 0],
       ["warden-sse-floors-off", "bare-v1-sse", 0],
       ["warden-sse-bare", "bare-v1-sse", 0],
+      ["bare-v2-sse", "bare-v1-sse", 0],
+      ["warden-default", "bare-v2-sse", 0],
     ],
     latencyBudgets: [["warden-default", "bare-v1-sse", 0.3]],
   },
