@@ -15,9 +15,29 @@ import type { CallContext, CallFacts } from "./types.ts";
 /** Services the registry is given; it adds callTool, toolNames and judgeTool itself. */
 export type RegistryServices = Omit<ToolServices, "callTool" | "toolNames" | "judgeTool">;
 
-/** One line per zod issue: `path: message`. */
+/**
+ * One line per zod issue, naming the argument to change: `` `path`: message ``; an unknown
+ * argument is named and to be removed; a problem with the whole object is `` `arguments` ``.
+ */
 export function describeIssues(error: z.ZodError): string[] {
-  return error.issues.map((i) => `${i.path.length ? i.path.join(".") : "(root)"}: ${i.message}`);
+  return error.issues.map((i) => {
+    const keys = (i as { keys?: unknown }).keys;
+    if (i.code === "unrecognized_keys" && Array.isArray(keys)) {
+      const where = i.path.length ? ` in \`${i.path.join(".")}\`` : "";
+      return `${keys.slice(0, 5).map((k) => `\`${shownKey(String(k))}\``).join(", ")}${where}: ${
+        keys.length === 1
+          ? "not an argument of this tool; remove it"
+          : "not arguments of this tool; remove them"
+      }`;
+    }
+    const path = i.path.length ? i.path.map((p) => shownKey(String(p))).join(".") : "arguments";
+    return `\`${path}\`: ${i.message}`;
+  });
+}
+
+/** An argument name as echoed back: at most 64 characters, well formed. */
+function shownKey(key: string): string {
+  return key.length > 64 ? `${key.slice(0, 64).toWellFormed()}…` : key.toWellFormed();
 }
 
 const encoder = new TextEncoder();
@@ -129,7 +149,7 @@ export function upstreamFacts(
         transport: ctx.transport ?? "unknown",
         argumentBytes: argumentBytesOf(args),
         // The upstream validates against its own schema; Warden checks the shape only.
-        schemaIssues: isObject ? [] : ["(root): expected an object of arguments"],
+        schemaIssues: isObject ? [] : ["`arguments`: send an object of named arguments"],
         ...(ctx.holdId !== undefined ? { holdId: ctx.holdId } : {}),
       },
     },

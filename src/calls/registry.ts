@@ -8,6 +8,7 @@
  * @module
  */
 import type { DeadlineScheduler, Logger } from "../lib/mod.ts";
+import { CHAIN } from "../chain/mod.ts";
 import { type GovernedResult, shownName } from "../governance/mod.ts";
 import type { UpstreamToolEntry } from "../gateway/mod.ts";
 import { createCatalogue, type UpstreamCatalogue } from "./catalogue.ts";
@@ -18,6 +19,9 @@ import { elicitHold } from "./hold_prompt.ts";
 import { recordStep } from "./steps.ts";
 import type { NestedOutcome, ToolDefinition, ToolServices } from "./tool.ts";
 import type { CallContext, CallErrorKind, CallOutcome, ToolRegistry } from "./types.ts";
+
+/** Chain steps a session may skip (apex_judge does not require them). */
+const OPTIONAL_STEPS: ReadonlySet<string> = new Set(["recall_memory", "eureka_forge"]);
 
 /** Why a governed call did not produce a normal result, from its envelope status and execution. */
 function errorKindOf(
@@ -94,6 +98,26 @@ export function createToolRegistry(
     services,
   };
 
+  /**
+   * The suggested next tool, unless this caller would be refused it (not served, denied by
+   * policy or role, kill-switched); then the next step of the chain that it may call, skipping
+   * only optional steps (recall_memory, eureka_forge), else none.
+   */
+  function nextFor(next: string | null, principal: string): string | null {
+    if (next === null) return null;
+    const callable = (tool: string) =>
+      (catalogue.own(tool) !== undefined || catalogue.upstream(tool) !== undefined) &&
+      options.services.governance.refusal(principal, tool) === undefined;
+    if (callable(next)) return next;
+    const at = (CHAIN as readonly string[]).indexOf(next);
+    if (at < 0 || !OPTIONAL_STEPS.has(next)) return null;
+    for (const tool of CHAIN.slice(at + 1)) {
+      if (callable(tool)) return tool;
+      if (!OPTIONAL_STEPS.has(tool)) return null;
+    }
+    return null;
+  }
+
   async function call(name: string, args: unknown, ctx: CallContext): Promise<CallOutcome> {
     const def = catalogue.own(name);
     if (!def) {
@@ -140,7 +164,10 @@ export function createToolRegistry(
       ? buildEnvelope({
         tool: name,
         stage: def.stage ?? "222",
-        nextTool: extra.nextTool !== undefined ? extra.nextTool : def.nextTool ?? null,
+        nextTool: nextFor(
+          extra.nextTool !== undefined ? extra.nextTool : def.nextTool ?? null,
+          ctx.principal,
+        ),
         sessionId,
         result: governed,
         policyHash: options.services.governance.policyHash,

@@ -19,6 +19,10 @@ export async function recordStep(
 ): Promise<void> {
   const floors: Record<string, number> = {};
   for (const f of governed.floors) floors[f.id] = Math.round(f.score * 1000);
+  const v = governed.verdict;
+  const fix = v.verdict === "SABAR" || v.verdict === "VOID"
+    ? [...(v.fixes ?? []), ...(v.fixes?.length ? [] : v.reasons)].join("; ").slice(0, 500)
+    : undefined;
   try {
     await sessions.update(sessionId, principal, (s) => ({
       ...s,
@@ -32,6 +36,8 @@ export async function recordStep(
           : "not_executed",
         at: new Date().toISOString(),
         ...(governed.vault ? { vaultIndex: governed.vault.index } : {}),
+        // What to change, for apex_judge to repeat (bounded: the session record is kept in KV).
+        ...(fix ? { fix } : {}),
       }],
     }));
   } catch {

@@ -129,7 +129,9 @@ export function judgeSession(
     problem(
       v === "SEAL" || v === "PARTIAL" ? "SABAR" : v,
       `${tool} (${s.stage}): last attempt ${what}`,
-      `retry ${tool} with the arguments its refusal named`,
+      s.fix
+        ? `retry ${tool} after this change: ${s.fix}`
+        : `retry ${tool}, changing the arguments of its last attempt (${what})`,
       tool,
     );
   }

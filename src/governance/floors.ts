@@ -192,7 +192,7 @@ export function truth(input: { call: CallFacts; policy: Policy }): FloorResult {
       });
       if (relevant.length > 0) return;
       ungrounded.push(i);
-      const where = claim.argument ? `\`${claim.argument}\`` : `claims[${i}].evidence`;
+      const where = claim.argument ? `\`${claim.argument}\`` : `\`claims[${i}].evidence\``;
       why.push(
         cited.length > 0
           ? `claims[${i}]: the evidence cited (${
@@ -215,12 +215,26 @@ export function truth(input: { call: CallFacts; policy: Policy }): FloorResult {
       score: share,
       pass: false,
       action: "sabar",
-      reason: `${summary}, below the threshold ${threshold}; ungrounded: ${
-        ungrounded.map((i) => `claims[${i}]`).join(", ")
-      }`,
+      reason: `${summary}, below the threshold ${threshold}; ${why.join("; ")}`,
       details: { ...details, fixes: why },
     };
   });
+}
+
+/** The top-level argument whose JSON is longest, to name in F4's size reason. */
+function largestArgument(args: unknown): { name: string; bytes: number } | undefined {
+  if (typeof args !== "object" || args === null || Array.isArray(args)) return undefined;
+  let best: { name: string; bytes: number } | undefined;
+  for (const [name, value] of Object.entries(args).slice(0, 1000)) {
+    let bytes: number;
+    try {
+      bytes = new TextEncoder().encode(JSON.stringify(value) ?? "").byteLength;
+    } catch {
+      bytes = Infinity;
+    }
+    if (!best || bytes > best.bytes) best = { name: shownName(name), bytes };
+  }
+  return best;
 }
 
 /** F3 Tri-Witness: high-stakes calls need `tri_witness.required` of policy, principal, human. */
@@ -265,7 +279,13 @@ export function clarity(input: { call: CallFacts; policy: Policy }): FloorResult
     const max = policy.limits.max_argument_bytes;
     const issues = [...call.schemaIssues];
     if (call.argumentBytes > max) {
-      issues.push(`arguments are ${call.argumentBytes} bytes, over the limit of ${max}`);
+      const largest = largestArgument(call.arguments);
+      issues.push(
+        `arguments are ${call.argumentBytes} bytes, over the limit of ${max}` +
+          (largest
+            ? `; shorten \`${largest.name}\` (${largest.bytes} bytes)`
+            : "; send shorter arguments"),
+      );
     }
     if (issues.length === 0) {
       return { score: 1, pass: true, reason: "arguments valid and within size limits" };
@@ -335,7 +355,10 @@ export function peace(
       pass: false,
       action: "sabar",
       reason: `${problems.join("; ")}; retry after ${retryAfter} s`,
-      details: { retry_after_s: retryAfter, fixes: [`retry after ${retryAfter} s`] },
+      details: {
+        retry_after_s: retryAfter,
+        fixes: [`no argument to change: repeat the same call after ${retryAfter} s`],
+      },
     };
   });
 }

@@ -144,6 +144,11 @@ export interface Governance {
    * grants (F11's authorisation), used to show each caller only what it may call.
    */
   permits(principal: string, tool: string): boolean;
+  /**
+   * Why a call of `tool` by `principal` would be refused whatever its arguments (a denied tool,
+   * a role without the grant, a kill switch), or undefined: what `next_tool` must never suggest.
+   */
+  refusal(principal: string, tool: string): string | undefined;
   /** Seals a governance event (hold decisions, policy loads) into the vault. */
   record(fields: Record<string, unknown>): Promise<{ index: number; leafHash: string } | undefined>;
 }
@@ -445,6 +450,16 @@ export function createGovernance(deps: GovernanceDeps): Governance {
     rates,
     record: (fields) => seal({ ...fields, policy_sha256: deps.policyHash }),
     permits: (principal, tool) => toolPermission(policy, rolesFor(policy, principal), tool).allowed,
+    refusal(principal, tool) {
+      const permission = toolPermission(policy, rolesFor(policy, principal), tool);
+      if (!permission.allowed) return permission.reason;
+      const kill = policy.kill_switch;
+      if (kill.tools.includes(tool)) return `kill switch engaged on tool ${tool}`;
+      if (kill.principals.includes(principal)) {
+        return `kill switch engaged on principal ${principal}`;
+      }
+      return undefined;
+    },
 
     async judge(request) {
       const call = await facts(request);

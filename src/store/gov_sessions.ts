@@ -33,6 +33,8 @@ export interface SessionStep {
   readonly vaultIndex?: number;
   /** "ok" when the tool ran and succeeded, else its error kind or "not_executed". */
   readonly outcome?: string;
+  /** For a refused step: what its refusal said to change (the argument and how). */
+  readonly fix?: string;
 }
 
 /** The record of one governed session. */

@@ -145,13 +145,15 @@ Deno.test("F2 truth asks for evidence (SABAR) and lists the ungrounded claims", 
   assert.equal(result.score, 0.333);
   assert.equal(
     result.reason,
-    "1 of 3 claims grounded in known evidence, below the threshold 1; ungrounded: claims[1], claims[2]",
+    "1 of 3 claims grounded in known evidence, below the threshold 1; " +
+      "claims[1]: no cited id is known (made-up); add a vault:N, content hash or fetched URL to `claims[1].evidence`; " +
+      "claims[2]: add an evidence id (vault:N, a content hash or a fetched URL) to `claims[2].evidence`",
   );
   assert.deepEqual(result.details?.ungrounded, [1, 2]);
   // Each fix names the argument to change (here the claims carry no argument name).
   assert.deepEqual(result.details?.fixes, [
-    "claims[1]: no cited id is known (made-up); add a vault:N, content hash or fetched URL to claims[1].evidence",
-    "claims[2]: add an evidence id (vault:N, a content hash or a fetched URL) to claims[2].evidence",
+    "claims[1]: no cited id is known (made-up); add a vault:N, content hash or fetched URL to `claims[1].evidence`",
+    "claims[2]: add an evidence id (vault:N, a content hash or a fetched URL) to `claims[2].evidence`",
   ]);
 });
 
@@ -260,14 +262,19 @@ Deno.test("F4 clarity passes valid arguments within the size limit", () => {
 
 Deno.test("F4 clarity returns the schema issues and the size problem to fix", () => {
   const result = clarity({
-    call: makeCall({ schemaIssues: ["timezone: expected string"], argumentBytes: 300000 }),
+    call: makeCall({
+      arguments: { timezone: 7, note: "x".repeat(40) },
+      schemaIssues: ["`timezone`: expected string"],
+      argumentBytes: 300000,
+    }),
     policy: policyWith(),
   });
   assert.equal(result.action, "sabar");
   assert.equal(result.score, 0.333);
+  // Each names the argument to change: the size problem the largest one.
   const issues = [
-    "timezone: expected string",
-    "arguments are 300000 bytes, over the limit of 262144",
+    "`timezone`: expected string",
+    "arguments are 300000 bytes, over the limit of 262144; shorten `note` (42 bytes)",
   ];
   assert.deepEqual(result.details?.issues, issues);
   assert.deepEqual(result.details?.fixes, issues);
@@ -311,7 +318,10 @@ Deno.test("F5 peace asks to retry (SABAR) over a per-minute limit", () => {
     result.reason,
     "principal alice made 600 calls in the last minute (limit 600); retry after 13 s",
   );
-  assert.deepEqual(result.details, { retry_after_s: 13, fixes: ["retry after 13 s"] });
+  assert.deepEqual(result.details, {
+    retry_after_s: 13,
+    fixes: ["no argument to change: repeat the same call after 13 s"],
+  });
 });
 
 Deno.test("F5 peace checks the tool limit, concurrency and the circuit breaker", () => {
