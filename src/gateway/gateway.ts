@@ -405,6 +405,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
         tokens = createUpstreamTokens(config.name, config.oauth, {
           resource: config.url!,
           env: deps.env ?? readEnv,
+          timeoutMs: Math.min(config.timeout_ms ?? 10_000, 10_000),
         });
       } catch (e) {
         throw new RegistrationError((e as Error).message, 400, "oauth");

@@ -95,7 +95,12 @@ function explain(e: unknown, upstream: string): UpstreamOAuthError {
 export function createUpstreamTokens(
   upstream: string,
   config: UpstreamOAuthConfig,
-  options: { readonly resource: string; readonly env: (name: string) => string | undefined },
+  options: {
+    readonly resource: string;
+    readonly env: (name: string) => string | undefined;
+    /** Time limit of one metadata or token request; default 10 s. */
+    readonly timeoutMs?: number;
+  },
 ): UpstreamTokens {
   const issuer = new URL(config.issuer);
   const insecure = issuer.protocol === "http:" && isLoopback(issuer);
@@ -107,7 +112,7 @@ export function createUpstreamTokens(
   const resource = config.resource ?? options.resource;
   const client: oauth.Client = { client_id: config.client_id };
   const requestOptions = () => ({
-    signal: AbortSignal.timeout(TIMEOUT_MS),
+    signal: AbortSignal.timeout(options.timeoutMs ?? TIMEOUT_MS),
     [oauth.customFetch]: cappedFetch,
     ...(insecure ? { [oauth.allowInsecureRequests]: true } : {}),
   });

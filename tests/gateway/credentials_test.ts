@@ -17,7 +17,7 @@ import {
 import { parseUpstreams } from "../../src/gateway/mod.ts";
 import { connectStreamable } from "../_helpers/client.ts";
 import { startServer, type TestServer } from "../_helpers/server.ts";
-import { freePort } from "../_helpers/upstreams.ts";
+import { startAuthUpstream } from "../_helpers/auth_upstream_process.ts";
 
 const UPSTREAM_SECRET = "up-secret-7f3c9a1b2d";
 const CALLER_SECRET = "caller-secret-51e0";
@@ -108,44 +108,6 @@ Deno.test("credentials: header injection, reserved headers and oversized values 
   await assert.rejects(() => importCredentialKey("nope"), CredentialError);
   await assert.rejects(() => importCredentialKey("warden-credential-key:v1:AAAA"), /32 bytes/);
 });
-
-async function startAuthUpstream(env: Record<string, string>) {
-  const port = freePort();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", new URL("../_helpers/auth_upstream.ts", import.meta.url).pathname],
-    env: { PORT: String(port), ...env },
-    stdout: "piped",
-    stderr: "inherit",
-    stdin: "null",
-  }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let seen = "";
-  while (!seen.includes("listening on port")) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`auth upstream exited: ${seen}`);
-    seen += value;
-  }
-  reader.releaseLock();
-  return {
-    url: `http://127.0.0.1:${port}/mcp`,
-    expect: async (bearer: string) => {
-      const r = await fetch(`http://127.0.0.1:${port}/expect?bearer=${bearer}`, {
-        method: "POST",
-      });
-      await r.body?.cancel();
-    },
-    seen: async () =>
-      (await (await fetch(`http://127.0.0.1:${port}/seen`)).json()) as {
-        authorization: string | null;
-        header: string | null;
-      }[],
-    async stop() {
-      child.kill("SIGKILL");
-      await child.status;
-      await child.stdout.cancel().catch(() => {});
-    },
-  };
-}
 
 async function cli(args: string[], stdin: string, env: Record<string, string> = {}) {
   const child = new Deno.Command(Deno.execPath(), {

@@ -16,6 +16,7 @@ import { connectV1As } from "../_helpers/client.ts";
 import { startOidcProvider } from "../_helpers/oidc_provider.ts";
 import { sealedEntries, startServer, type TestServer } from "../_helpers/server.ts";
 import { freePort } from "../_helpers/upstreams.ts";
+import { startAuthUpstream } from "../_helpers/auth_upstream_process.ts";
 import { TOKEN_EXCHANGE, userToken } from "../_helpers/oauth_flow.ts";
 
 const OPEN = { rate_limits: { per_principal_per_minute: 0, per_ip_per_minute: 0 } };
@@ -181,14 +182,24 @@ Deno.test("upstream oauth: client credentials from a real OpenID provider, cache
   assert.equal(secretReads, 1, "one token served the listing and the call");
 });
 
-Deno.test("upstream oauth: an oversized or lying authorization server, or a missing secret, leaves the upstream unlisted saying why", async () => {
-  let mode: "big" | "lying" = "big";
+Deno.test("upstream oauth: an oversized, lying or slow authorization server, or a missing secret, leaves the upstream unlisted saying why", async () => {
+  let mode: "big" | "lying" | "slow" = "big";
+  const pending = new Set<() => void>();
   let asUrl = "";
   const ac = new AbortController();
   const as: Deno.HttpServer<Deno.NetAddr> = Deno.serve(
     { hostname: "127.0.0.1", port: 0, signal: ac.signal, onListen() {} },
-    (req): Response => {
+    async (req): Promise<Response> => {
       const path = new URL(req.url).pathname;
+      if (mode === "slow") {
+        await new Promise<void>((r) => {
+          const id = setTimeout(r, 5000);
+          pending.add(() => {
+            clearTimeout(id);
+            r();
+          });
+        });
+      }
       if (path === "/.well-known/oauth-authorization-server") {
         return Response.json({
           issuer: mode === "lying" ? "https://evil.example" : asUrl,
@@ -209,6 +220,7 @@ Deno.test("upstream oauth: an oversized or lying authorization server, or a miss
         name: "back",
         transport: "streamable-http",
         url: `${back.url}/mcp`,
+        timeout_ms: 500,
         oauth: {
           grant: "client_credentials",
           issuer: asUrl,
@@ -230,13 +242,91 @@ Deno.test("upstream oauth: an oversized or lying authorization server, or a miss
       await using s = await front(() => "secret");
       assert.match(lastError(s), /cannot get an OAuth token: .*issuer/);
     }
+    mode = "slow";
+    {
+      const started = Date.now();
+      await using s = await front(() => "secret");
+      assert.match(lastError(s), /timed out|cannot get an OAuth token/);
+      assert.ok(Date.now() - started < 3000, "the request gave up at the upstream's time limit");
+    }
     mode = "big";
     {
       await using s = await front(() => undefined);
       assert.match(lastError(s), /the client secret variable AS_SECRET is not set/);
     }
   } finally {
+    for (const release of pending) release();
     ac.abort();
     await as.finished;
   }
+});
+
+Deno.test({
+  name:
+    "upstream oauth: a token the upstream refuses (401) is dropped and the request retried once with a new one",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    // A stand-in authorization server issuing tok-1, tok-2, … (an upstream that revoked one).
+    let issued = 0;
+    let asUrl = "";
+    const ac = new AbortController();
+    const as: Deno.HttpServer<Deno.NetAddr> = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, signal: ac.signal, onListen() {} },
+      (req): Response => {
+        const path = new URL(req.url).pathname;
+        if (path === "/.well-known/oauth-authorization-server") {
+          return Response.json({ issuer: asUrl, token_endpoint: `${asUrl}/token` });
+        }
+        if (path === "/token" && req.method === "POST") {
+          issued++;
+          return Response.json({
+            access_token: `tok-${issued}`,
+            token_type: "Bearer",
+            expires_in: 3600,
+          });
+        }
+        return new Response("not found", { status: 404 });
+      },
+    );
+    asUrl = `http://127.0.0.1:${as.addr.port}`;
+    const upstream = await startAuthUpstream({ EXPECT_BEARER: "tok-1" });
+    try {
+      await using s = await startServer({
+        policy: OPEN,
+        upstreams: parseUpstreams(JSON.stringify([{
+          name: "back",
+          transport: "streamable-http",
+          url: upstream.url,
+          oauth: {
+            grant: "client_credentials",
+            issuer: asUrl,
+            client_id: "c",
+            client_secret_env: "S",
+          },
+        }])),
+        gatewayOptions: { healthIntervalMs: 0, env: () => "secret" },
+      });
+      const call = async () => {
+        const res = await fetch(`${s.url}/invoke`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ tool: "back__whoami", arguments: {} }),
+        });
+        return { status: res.status, body: await res.text() };
+      };
+      assert.equal((await call()).status, 200);
+      assert.equal(issued, 1, "the cached token served the listing and the call");
+      await upstream.expect("tok-2");
+      const again = await call();
+      assert.equal(again.status, 200, again.body);
+      assert.equal(issued, 2, "one new token after the 401");
+      const seen = (await upstream.seen()).map((x) => x.authorization);
+      assert.deepEqual(seen.slice(-2), ["Bearer tok-1", "Bearer tok-2"]);
+    } finally {
+      await upstream.stop();
+      ac.abort();
+      await as.finished;
+    }
+  },
 });
