@@ -8,10 +8,26 @@
  * instant, so every record also carries its own `expires_at_ms` and a read
  * past it answers "not found" (and deletes the record).
  *
+ * Text search goes through a BM25 index of the same kind as the context
+ * service's (`memidx_*` keys, document id = memory key): a store indexes the
+ * key and the first 16 KiB of the value's JSON, an expire removes it, and a
+ * search reads the statistics, one counter and a bounded number of postings
+ * per query term and then only the records of the best candidates — never
+ * every value. A value that lapsed by its TTL leaves the index when a search
+ * or a store meets it (its postings point at a record that is gone), so the
+ * index's statistics can count lapsed values until then.
+ *
  * @module
  */
 import { memoryCountKey, memoryKey, memoryPrefix } from "../store/mod.ts";
 import { digestJson } from "../lib/mod.ts";
+import { ContextError, createContextService } from "./context/mod.ts";
+
+/** The part of Deno.Kv the service uses (tests wrap it to count reads). */
+export type MemoryKv = Pick<Deno.Kv, "get" | "getMany" | "list" | "atomic">;
+
+/** Bytes of a value's key and JSON text that memory_search's index reads (the rest is not indexed). */
+export const MEMORY_INDEX_BYTES = 16_384;
 
 /** Limits of the memory service (the policy's `memory` section). */
 export interface MemoryLimits {
@@ -64,6 +80,8 @@ export interface StoreResult {
   readonly bytes: number;
   /** Whether a live value was replaced. */
   readonly replaced: boolean;
+  /** Whether the text index holds it (false: stored, but memory_search by text will not find it). */
+  readonly indexed: boolean;
 }
 
 /** One live value. */
@@ -84,12 +102,14 @@ export interface MemoryHit {
   readonly value_sha256: string;
   readonly bytes: number;
   readonly expires_at: string;
+  /** The BM25 score (text searches only; hits are then best first). */
+  readonly score?: number;
 }
 
 /** What a search reports. */
 export interface SearchResult {
   readonly hits: MemoryHit[];
-  /** Live values looked at (bounded by the principal's key limit). */
+  /** Value records read (a text search reads only its best candidates'). */
   readonly scanned: number;
   /** More values matched than `limit`. */
   readonly truncated: boolean;
@@ -104,7 +124,10 @@ export interface MemoryService {
   ): Promise<StoreResult>;
   /** The live value, or undefined when there is none (never an expired one). */
   retrieve(principal: string, key: string): Promise<MemoryEntry | undefined>;
-  /** Keys starting with `prefix` whose key or value text contains `query` (case-insensitive). */
+  /**
+   * Keys starting with `prefix`, in key order; with `query`, those whose key or value holds its
+   * terms, best BM25 score first (through the index, not a scan).
+   */
   search(
     principal: string,
     input: { prefix?: string; query?: string; limit?: number },
@@ -168,7 +191,7 @@ function iso(ms: number): string {
  * ```
  */
 export function createMemoryService(
-  kv: Deno.Kv,
+  kv: MemoryKv,
   options: { limits?: Partial<MemoryLimits>; now?: () => number } = {},
 ): MemoryService {
   const given: MemoryLimits = { ...DEFAULT_MEMORY_LIMITS, ...options.limits };
@@ -177,6 +200,57 @@ export function createMemoryService(
     defaultTtlSeconds: Math.min(given.defaultTtlSeconds, given.maxTtlSeconds),
   };
   const now = options.now ?? Date.now;
+  // Room for lapsed values not yet met by a search: twice the live keys.
+  const index = createContextService(kv, {
+    family: "memidx",
+    now,
+    limits: {
+      maxTextBytes: MEMORY_INDEX_BYTES,
+      maxDocsPerPrincipal: limits.maxKeysPerPrincipal * 2,
+    },
+  });
+
+  /** The indexed text of a value: its key and JSON, cut to MEMORY_INDEX_BYTES. */
+  function indexText(key: string, json: string): string {
+    let text = `${key}\n${json}`;
+    while (utf8.encode(text).byteLength > MEMORY_INDEX_BYTES) {
+      text = text.slice(0, Math.floor(text.length * 0.9));
+    }
+    return text;
+  }
+
+  /** Removes lapsed values of a principal from the index (bounded by its size). */
+  async function sweep(principal: string): Promise<void> {
+    const t = now();
+    const ids: string[] = [];
+    for await (
+      const e of kv.list<unknown>({ prefix: ["memidx_doc", principal] }, {
+        limit: limits.maxKeysPerPrincipal * 2,
+      })
+    ) ids.push(e.key[e.key.length - 1] as string);
+    for (let i = 0; i < ids.length; i += 10) {
+      const part = ids.slice(i, i + 10);
+      const records = await kv.getMany<StoredRecord[]>(part.map((k) => memoryKey(principal, k)));
+      for (let j = 0; j < part.length; j++) {
+        if (!isLive(records[j].value, t)) await index.remove(principal, part[j]);
+      }
+    }
+  }
+
+  async function indexValue(principal: string, key: string, json: string): Promise<boolean> {
+    const text = indexText(key, json);
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        await index.add(principal, { text, id: key, replace: "upsert", extract: false });
+        return true;
+      } catch (e) {
+        if (!(e instanceof ContextError)) throw e;
+        if (e.code !== "full" || attempt > 0) return false;
+        await sweep(principal);
+      }
+    }
+    return false;
+  }
 
   function ttlOf(ttl: number | undefined): number {
     const seconds = ttl ?? limits.defaultTtlSeconds;
@@ -203,6 +277,7 @@ export function createMemoryService(
       for (const k of dead.slice(i, i + 100)) op.delete(k);
       await op.commit();
     }
+    for (const k of dead) await index.remove(principal, k[k.length - 1] as string);
     return live;
   }
 
@@ -264,6 +339,7 @@ export function createMemoryService(
       if (!replaced) op.set(countKey, new Deno.KvU64(BigInt(held + 1)));
       const res = await op.commit();
       if (res.ok) {
+        const indexed = await indexValue(principal, input.key, json);
         return {
           key: input.key,
           ttl_s: ttl,
@@ -271,6 +347,7 @@ export function createMemoryService(
           value_sha256: sha256,
           bytes,
           replaced,
+          indexed,
         };
       }
     }
@@ -286,6 +363,7 @@ export function createMemoryService(
     if (!isLive(got.value, t)) {
       // Past its own expiry though KV has not removed it yet: never returned, removed now.
       await kv.atomic().check(got).delete(key).commit();
+      await index.remove(principal, keyName);
       return undefined;
     }
     const r = got.value;
@@ -307,7 +385,8 @@ export function createMemoryService(
     const prefix = input.prefix ?? "";
     if (prefix !== "") checkMemoryKey(prefix);
     const limit = Math.max(1, Math.min(100, Math.floor(input.limit ?? 20)));
-    const query = (input.query ?? "").toLowerCase();
+    const query = input.query ?? "";
+    if (query.trim() !== "") return await searchText(principal, prefix, query, limit);
     const base = memoryPrefix(principal);
     const selector: Deno.KvListSelector = prefix === ""
       ? { prefix: base }
@@ -324,10 +403,6 @@ export function createMemoryService(
       if (!isLive(e.value, t) || !name.startsWith(prefix)) continue;
       scanned++;
       const r = e.value;
-      if (query !== "") {
-        const haystack = `${name}\n${r.json}`.toLowerCase();
-        if (!haystack.includes(query)) continue;
-      }
       if (hits.length === limit) {
         truncated = true;
         break;
@@ -341,6 +416,46 @@ export function createMemoryService(
       });
     }
     return { hits, scanned, truncated };
+  }
+
+  /** A text search through the index: candidates best first, their records read in tens. */
+  async function searchText(
+    principal: string,
+    prefix: string,
+    query: string,
+    limit: number,
+  ): Promise<SearchResult> {
+    const { ranked } = await index.rank(principal, { query, idPrefix: prefix });
+    const t = now();
+    const hits: MemoryHit[] = [];
+    let scanned = 0;
+    let i = 0;
+    for (; i < ranked.length && hits.length < limit; i += 10) {
+      const part = ranked.slice(i, Math.min(ranked.length, i + 10, i + (limit - hits.length) + 2));
+      const records = await kv.getMany<StoredRecord[]>(
+        part.map((r) => memoryKey(principal, r.docId)),
+      );
+      scanned += part.length;
+      for (let j = 0; j < part.length; j++) {
+        const r = records[j].value;
+        if (!isLive(r, t)) {
+          // Lapsed by its TTL: it leaves the index now.
+          await index.remove(principal, part[j].docId);
+          continue;
+        }
+        if (hits.length === limit) break;
+        hits.push({
+          key: part[j].docId,
+          preview: r.json.length > PREVIEW_CHARS ? `${r.json.slice(0, PREVIEW_CHARS)}…` : r.json,
+          value_sha256: r.sha256,
+          bytes: r.bytes,
+          expires_at: iso(r.expires_at_ms),
+          score: Math.round(part[j].score * 1e6) / 1e6,
+        });
+      }
+      i = i - 10 + part.length;
+    }
+    return { hits, scanned, truncated: hits.length === limit && i < ranked.length };
   }
 
   async function expire(
@@ -367,6 +482,7 @@ export function createMemoryService(
         op.set(key, { ...existing.value, expires_at_ms: expiresAt }, { expireIn: ttl * 1000 });
       }
       if ((await op.commit()).ok) {
+        if (ttl === 0) await index.remove(principal, input.key);
         return {
           key: input.key,
           found: true,

@@ -42,6 +42,7 @@ export const memoryStoreTool = defineTool({
     value_sha256: z.string().describe("SHA-256 of the value's canonical JSON."),
     bytes: z.number().int().describe("Size of the value as JSON."),
     replaced: z.boolean().describe("Whether a live value was replaced."),
+    indexed: z.boolean().describe("Whether memory_search can find it by text."),
   }),
   // A write, reversible in the sense F1 means: every value has a TTL by design, the vault keeps
   // the digest of each one, and a replaced value can be stored again.
@@ -129,15 +130,16 @@ export const memoryRetrieveTool = defineTool({
 export const memorySearchTool = defineTool({
   name: "memory_search",
   title: "Search memories",
-  description: "Search the caller's own memory by key prefix and/or by text (a case-insensitive " +
-    "substring of the key or of the value's JSON). Returns keys with a 200-character preview; " +
-    "read a whole value with memory_retrieve.",
+  description: "Search the caller's own memory by key prefix and/or by text. Text is matched by " +
+    "words through a BM25 index of each value's key and JSON (lower-cased letter/digit runs, " +
+    "common English stopwords dropped, no stemming; the first 16 KiB of a value), best first. " +
+    "Returns keys with a 200-character preview; read a whole value with memory_retrieve.",
   inputSchema: z.object({
     prefix: z.string().max(MAX_MEMORY_KEY_CHARS).optional().describe(
       "Only keys starting with this.",
     ),
     query: z.string().max(1000).optional().describe(
-      "Only values whose key or JSON text contains this (case-insensitive).",
+      "Words to find in the key or the value's JSON (case-insensitive); hits ranked by BM25.",
     ),
     limit: z.number().int().min(1).max(100).default(20).describe("Most hits, 1-100."),
   }),
@@ -148,8 +150,9 @@ export const memorySearchTool = defineTool({
       value_sha256: z.string(),
       bytes: z.number().int(),
       expires_at: z.string(),
+      score: z.number().optional().describe("BM25 score (text searches)."),
     })),
-    scanned: z.number().int().describe("Live values looked at."),
+    scanned: z.number().int().describe("Value records read (a text search: its best candidates')."),
     truncated: z.boolean().describe("More values matched than the limit."),
   }),
   annotations: {

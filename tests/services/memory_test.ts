@@ -1,6 +1,7 @@
 /** The memory service's domain core over a real `:memory:` KV, without MCP. */
 import assert from "node:assert/strict";
 import { createMemoryService, MemoryError } from "../../src/services/mod.ts";
+import type { MemoryKv } from "../../src/services/memory.ts";
 import { memoryKey } from "../../src/store/mod.ts";
 import { digestJson } from "../../src/lib/mod.ts";
 
@@ -159,4 +160,86 @@ Deno.test("memory.store() is consistent under concurrent writers to one principa
     const ok = results.filter((r) => r.status === "fulfilled").length;
     assert.equal(ok, 10, "exactly the cap is admitted");
     assert.equal((await memory.search("a", { limit: 100 })).hits.length, 10);
+  }));
+
+/** Counts every KV entry read: one per key of get/getMany, one per entry a list yields. */
+function countingKv(kv: Deno.Kv): MemoryKv & { reads: number } {
+  const counter = {
+    reads: 0,
+    get: ((key: Deno.KvKey, o?: { consistency?: Deno.KvConsistencyLevel }) => {
+      counter.reads++;
+      return kv.get(key, o);
+    }) as Deno.Kv["get"],
+    getMany: ((keys: Deno.KvKey[], o?: { consistency?: Deno.KvConsistencyLevel }) => {
+      counter.reads += keys.length;
+      return kv.getMany(keys, o);
+    }) as Deno.Kv["getMany"],
+    list: (<T>(selector: Deno.KvListSelector, o?: Deno.KvListOptions) => {
+      const inner = kv.list<T>(selector, o);
+      return (async function* () {
+        for await (const e of inner) {
+          counter.reads++;
+          yield e;
+        }
+      })() as unknown as Deno.KvListIterator<T>;
+    }) as Deno.Kv["list"],
+    atomic: () => kv.atomic(),
+  };
+  return counter;
+}
+
+Deno.test("memory.search() by text goes through the index: 10 000 values, a bounded number of KV reads", () =>
+  withKv(async (kv) => {
+    let t = 0;
+    const counted = countingKv(kv);
+    const memory = createMemoryService(counted, {
+      now: () => t,
+      limits: { maxKeysPerPrincipal: 20_000 },
+    });
+    for (let i = 0; i < 10_000; i++) {
+      await memory.store("p", { key: `note/${i}`, value: { text: `topic${i % 100} common` } });
+    }
+    const rare = await memory.store("p", { key: "note/rare", value: { text: "zebra common" } });
+    assert.equal(rare.indexed, true);
+    await memory.store("p", { key: "other/zebra", value: "zebra zebra", ttl: 5 });
+    await memory.store("q", { key: "note/q", value: "zebra" });
+
+    counted.reads = 0;
+    const found = await memory.search("p", { query: "Zebra", limit: 5 });
+    // stats + 1 counter + 2 postings + the 2 records: not the 10 002 values.
+    assert.deepEqual(found.hits.map((h) => h.key), ["other/zebra", "note/rare"]);
+    assert.ok(found.hits[0].score! > found.hits[1].score!, "tf 2 in a short value ranks first");
+    assert.equal(found.scanned, 2);
+    assert.ok(counted.reads <= 1 + 1 + 2 + 2, `read ${counted.reads} KV entries`);
+
+    // A prefix narrows the candidates before any record is read.
+    counted.reads = 0;
+    const topic = await memory.search("p", { query: "topic7", prefix: "note/1", limit: 3 });
+    assert.equal(topic.hits.length, 3);
+    assert.ok(topic.hits.every((h) => h.key.startsWith("note/1")));
+    assert.equal(topic.truncated, true);
+    assert.ok(counted.reads <= 1 + 1 + 100 + 5, `read ${counted.reads} KV entries`);
+
+    // A value past its TTL is never a hit, and leaves the index when a search meets it.
+    t += 6_000;
+    const after = await memory.search("p", { query: "zebra" });
+    assert.deepEqual(after.hits.map((h) => h.key), ["note/rare"]);
+    assert.equal(await kv.get(["memidx_doc", "p", "other/zebra"]).then((e) => e.value), null);
+    assert.equal((await kv.get<{ docs: number }>(["memidx_stats", "p"])).value?.docs, 10_001);
+    // Expiring removes it from the index at once; another principal's index is its own.
+    await memory.expire("p", { key: "note/rare" });
+    assert.deepEqual((await memory.search("p", { query: "zebra" })).hits, []);
+    assert.deepEqual((await memory.search("q", { query: "zebra" })).hits.map((h) => h.key), [
+      "note/q",
+    ]);
+    // Replacing a value re-indexes it: the old words no longer find it.
+    await memory.store("p", { key: "note/0", value: "giraffe" });
+    assert.deepEqual((await memory.search("p", { query: "giraffe" })).hits.map((h) => h.key), [
+      "note/0",
+    ]);
+    assert.ok(
+      !(await memory.search("p", { query: "topic0", limit: 100 })).hits.some((h) =>
+        h.key === "note/0"
+      ),
+    );
   }));
