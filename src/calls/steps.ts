@@ -6,7 +6,7 @@
  * @module
  */
 import type { GovernedResult } from "../governance/mod.ts";
-import type { GovSessionStore } from "../store/mod.ts";
+import { GovSessionError, type GovSessionStore } from "../store/mod.ts";
 import type { ToolDefinition } from "./tool.ts";
 
 /** Appends the step `def` just took to governed session `sessionId` of `principal`. */
@@ -40,7 +40,8 @@ export async function recordStep(
         ...(fix ? { fix } : {}),
       }],
     }));
-  } catch {
-    // An unknown session id was already reported by the tool itself.
+  } catch (e) {
+    // An unknown or contended session was already reported by the tool itself.
+    if (!(e instanceof GovSessionError)) throw e;
   }
 }

@@ -596,12 +596,11 @@ export function createGovernance(deps: GovernanceDeps): Governance {
               principal: req.principal,
             });
           } catch (e) {
+            // The store refusing the release (used, expired, another call) is a verdict; any
+            // other error (KV, a bug, the hold_released entry not sealing) is a fault.
+            if (!(e instanceof HoldError)) throw e;
             released = false;
-            verdict = {
-              ...verdict,
-              verdict: "VOID",
-              reasons: [`hold: ${(e as HoldError).message}`],
-            };
+            verdict = { ...verdict, verdict: "VOID", reasons: [`hold: ${e.message}`] };
           }
         }
         // Decide sealability before running: the call part of the entry must
@@ -710,16 +709,19 @@ export function createGovernance(deps: GovernanceDeps): Governance {
           required_signers: hold.requiredSigners,
         });
         if (options.onHold) {
+          let answered: string | undefined;
           try {
-            const answered = await options.onHold(hold);
-            if (answered) {
-              const action = elicitationAction(answered);
-              const updated = await holds.recordHuman(hold.id, action);
-              if (updated) hold = updated;
-              await seal({ type: "hold_human_response", hold_id: hold.id, action });
-            }
+            answered = await options.onHold(hold);
           } catch (e) {
+            // The client may fail, refuse or go away: the hold stands and the call stays held.
             logger.warn("elicitation for a hold failed", { hold: hold.id, error: e });
+          }
+          if (answered) {
+            // Recording the answer is our own storage: its failure is a fault, not the client's.
+            const action = elicitationAction(answered);
+            const updated = await holds.recordHuman(hold.id, action);
+            if (updated) hold = updated;
+            await seal({ type: "hold_human_response", hold_id: hold.id, action });
           }
         }
       }

@@ -18,7 +18,7 @@ import {
   worse,
 } from "../chain/mod.ts";
 import type { Claim } from "../governance/mod.ts";
-import type { GovSession } from "../store/mod.ts";
+import { type GovSession, GovSessionError } from "../store/mod.ts";
 import { digestJson, toBase64 } from "../lib/mod.ts";
 import { defineTool, InputRequiredError, type ToolContext, ToolError } from "../calls/mod.ts";
 import { searchCorpus } from "../evidence/mod.ts";
@@ -53,7 +53,8 @@ async function sessionOf(ctx: ToolContext, id: string): Promise<GovSession> {
   try {
     s = await ctx.services.sessions.get(id, ctx.principal);
   } catch (e) {
-    throw new ToolError((e as Error).message);
+    if (e instanceof GovSessionError) throw new ToolError(e.message);
+    throw e;
   }
   // After seal_vault the session is closed: no step may change or judge it.
   if (s.sealed) throw new ToolError(closedMessage(s));
@@ -76,7 +77,9 @@ async function step(
       },
     );
   } catch (e) {
-    throw new ToolError((e as Error).message);
+    // An unknown, contended or closed session is the caller's to fix; a bug in `change` is not.
+    if (e instanceof GovSessionError || e instanceof SessionClosed) throw new ToolError(e.message);
+    throw e;
   }
 }
 
