@@ -508,10 +508,10 @@ export function createHttpApp(deps: HttpDeps): Hono<Env> {
         );
       }
       const body = await jsonBody(c);
-      // Too deep, too wide or ill-typed params: 400 with -32602 before the SDK sees it.
-      // The 2026-07-28 path checks its own methods' params; both get the depth and width bound.
+      // Too deep, too wide or ill-typed params: 400 with -32602 before the SDK sees it, on
+      // either era (the 2026-07-28 envelope and retry fields are checked for their own types).
       const modern = deps.modern !== undefined && !(await deps.modern.isLegacy(req, body));
-      const refusal = screenBody(body, { params: !modern });
+      const refusal = screenBody(body, modern ? { era: "2026-07-28" } : {});
       if (refusal) return refusalResponse(refusal);
       // One URL, two eras: a request carrying the 2026-07-28 `_meta` envelope goes to the
       // stateless path, everything else (initialize, Mcp-Session-Id traffic) to the sessions.

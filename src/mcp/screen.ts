@@ -67,16 +67,62 @@ function clip(text: string, max: number): string {
   return text.length > max ? `${text.slice(0, max)}…` : text;
 }
 
+/** The methods the 2026-07-28 path serves with the same params as 2025 (others are the SDK's). */
+const MODERN_METHODS = new Set([
+  "ping",
+  "tools/list",
+  "tools/call",
+  "resources/list",
+  "resources/read",
+  "resources/templates/list",
+  "prompts/list",
+  "prompts/get",
+]);
+
+/** 2026-07-28 request params outside a method's own: the envelope and the retry channel. */
+const MODERN_PARAMS = new Set(["_meta", "inputResponses", "requestState"]);
+/** The most bytes of `requestState` accepted (Warden's own are far shorter). */
+const MAX_REQUEST_STATE = 16 * 1024;
+
+/**
+ * The 2026-07-28 retry channel, checked as the 2025 params are: `inputResponses` an object of
+ * objects, `requestState` a bounded string. (The `_meta` envelope is the SDK's to judge: it
+ * answers 400 with -32602 and a short reason.)
+ */
+function modernRetryProblem(params: Record<string, unknown>): string | undefined {
+  const responses = params.inputResponses;
+  if (responses !== undefined) {
+    if (responses === null || typeof responses !== "object" || Array.isArray(responses)) {
+      return "inputResponses: expected an object of responses keyed by request id";
+    }
+    for (const [key, value] of Object.entries(responses)) {
+      if (value === null || typeof value !== "object" || Array.isArray(value)) {
+        return `inputResponses.${clip(key, 80)}: expected an object`;
+      }
+    }
+  }
+  const state = params.requestState;
+  if (state !== undefined) {
+    if (typeof state !== "string") return "requestState: expected a string";
+    if (state.length > MAX_REQUEST_STATE) {
+      return `requestState: longer than ${MAX_REQUEST_STATE} characters`;
+    }
+  }
+  return undefined;
+}
+
 /**
  * Screens one parsed message. Returns a refusal for a message nested too deep
  * or too wide (outside `tools/call` arguments) or whose params do not fit the
- * schema of a known request method (unless `params: false`, for the 2026-07-28 path whose
- * handler checks its own methods); undefined otherwise (including messages
- * that are not requests: the transport judges those).
+ * schema of a known request method; undefined otherwise (including messages
+ * that are not requests: the transport judges those). `era: "2026-07-28"` checks the same
+ * method params with that revision's envelope and retry fields set aside, and those fields'
+ * own types: before, that path left params to the SDK, which answered a bad cursor or URI with
+ * -32603 and a zod dump.
  */
 export function screenMessage(
   message: unknown,
-  options: { params?: boolean } = {},
+  options: { era?: "2025" | "2026-07-28" } = {},
 ): ScreenRefusal | undefined {
   if (message === null || typeof message !== "object" || Array.isArray(message)) return undefined;
   const m = message as { method?: unknown; params?: unknown; id?: unknown };
@@ -96,11 +142,26 @@ export function screenMessage(
       }`,
     };
   }
-  if (options.params === false) return undefined;
   if (typeof m.method !== "string" || m.id === undefined) return undefined;
+  let params = m.params as Record<string, unknown> | undefined;
+  if (options.era === "2026-07-28") {
+    // A method this revision does not have is answered by the SDK (-32601), not judged here.
+    if (!MODERN_METHODS.has(m.method)) return undefined;
+  }
+  if (options.era === "2026-07-28" && params !== undefined) {
+    const retry = modernRetryProblem(params);
+    if (retry) {
+      return {
+        id: idOf(message),
+        code: -32602,
+        message: `Invalid params for ${clip(m.method, 64)}: ${retry}`,
+      };
+    }
+    params = Object.fromEntries(Object.entries(params).filter(([k]) => !MODERN_PARAMS.has(k)));
+  }
   const schema = REQUEST_SCHEMAS.get(m.method);
   if (!schema) return undefined;
-  const parsed = schema.safeParse({ method: m.method, params: m.params });
+  const parsed = schema.safeParse({ method: m.method, params });
   if (parsed.success) return undefined;
   const reasons = (parsed.error?.issues ?? []).slice(0, 3).map((i) => {
     const path = i.path.map(String).join(".") || "params";
@@ -116,7 +177,7 @@ export function screenMessage(
 /** Screens a message or a batch; the first refusal, if any. */
 export function screenBody(
   body: unknown,
-  options: { params?: boolean } = {},
+  options: { era?: "2025" | "2026-07-28" } = {},
 ): ScreenRefusal | undefined {
   if (!Array.isArray(body)) return screenMessage(body, options);
   if (body.length > 100) {
