@@ -17,7 +17,7 @@ import {
   VERDICT_ORDER,
   worse,
 } from "../chain/mod.ts";
-import type { Claim } from "../governance/mod.ts";
+import { type Claim, TokenError } from "../governance/mod.ts";
 import { type GovSession, GovSessionError } from "../store/mod.ts";
 import { digestJson, toBase64 } from "../lib/mod.ts";
 import { defineTool, InputRequiredError, type ToolContext, ToolError } from "../calls/mod.ts";
@@ -112,7 +112,8 @@ async function claimSeal(ctx: ToolContext, id: string, claim: string): Promise<v
         return { ...s, sealing: { claim, atMs: Date.now() } };
       });
     } catch (e) {
-      throw new ToolError(`Cannot seal: ${(e as Error).message}`);
+      if (e instanceof GovSessionError) throw new ToolError(`Cannot seal: ${e.message}`);
+      throw e;
     }
     if (closed) throw new ToolError(`Cannot seal: ${closed} (by another seal_vault call)`);
     if (!holder) return;
@@ -594,8 +595,11 @@ export const apexJudgeTool = defineTool({
       return impact && needsOperator(impact) && !s.sealed
         ? { readOnlyHint: false, destructiveHint: true }
         : {};
-    } catch {
-      return {}; // an unknown session is reported by the handler itself
+    } catch (e) {
+      // An unknown session is reported by the handler itself. Anything else is a fault: were it
+      // swallowed, a session that needs an operator would be judged without a hold.
+      if (e instanceof GovSessionError) return {};
+      throw e;
     }
   },
   async handler(args, ctx) {
@@ -697,7 +701,8 @@ export const sealVaultTool = defineTool({
     try {
       token = await ctx.services.tokens.verify(args.governance_token, session.id);
     } catch (e) {
-      throw new ToolError(`Cannot seal: ${(e as Error).message}`);
+      if (e instanceof TokenError) throw new ToolError(`Cannot seal: ${e.message}`);
+      throw e;
     }
     // The token seals what apex_judge judged: a step or claim added since needs a new judgement.
     const judged = (session.notes.judgement as { judged?: { steps: number; claims: number } })

@@ -2,7 +2,9 @@
 // of the session store through as a fault — before, every error became a ToolError.
 import assert from "node:assert/strict";
 import { type ToolContext, ToolError } from "../../src/calls/mod.ts";
-import { simulateHeartTool } from "../../src/tools/metabolic.ts";
+import { apexJudgeTool, sealVaultTool, simulateHeartTool } from "../../src/tools/metabolic.ts";
+import { createTokenService, type TokenService } from "../../src/governance/mod.ts";
+import { generateSigner } from "../../src/merkle/mod.ts";
 import { createGovSessionStore, type GovSessionStore } from "../../src/store/mod.ts";
 
 function ctxWith(sessions: GovSessionStore): ToolContext {
@@ -36,6 +38,64 @@ Deno.test("simulate_heart: an unknown session is a ToolError; a store fault is n
     const ok = await simulateHeartTool.handler({ ...args, session_id: s.id }, ctxWith(store));
     assert.equal(ok.data.session_id, s.id);
     assert.equal((await store.get(s.id, "p")).stage, "555");
+  } finally {
+    kv.close();
+  }
+});
+
+Deno.test("apex_judge's review: an unknown session adds nothing; a store fault is not swallowed", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const store = createGovSessionStore(kv, { ttlMs: 60_000 });
+    const judge = apexJudgeTool.inputSchema.parse({ session_id: "missing" });
+    const review = (sessions: GovSessionStore) =>
+      apexJudgeTool.review!(judge, { principal: "p", services: { sessions } as never });
+    assert.deepEqual(await review(store), {});
+    // Were this swallowed, a session whose impact needs an operator would be judged unheld.
+    const faulty: GovSessionStore = {
+      ...store,
+      get: () => Promise.reject(new TypeError("s.notes is undefined")),
+    };
+    await assert.rejects(review(faulty), TypeError);
+  } finally {
+    kv.close();
+  }
+});
+
+Deno.test("seal_vault: a bad governance_token is a ToolError; a fault of the token service is not", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const sessions = createGovSessionStore(kv, { ttlMs: 60_000 });
+    const s = await sessions.create({
+      principal: "p",
+      actorId: null,
+      intent: "x",
+      mcpSession: null,
+    });
+    const tokens = createTokenService(await generateSigner("warden/test"));
+    const input = sealVaultTool.inputSchema.parse({
+      session_id: s.id,
+      summary: "done",
+      governance_token: "not-a-token",
+    });
+    const ctx = (t: TokenService) =>
+      ({
+        principal: "p",
+        signal: new AbortController().signal,
+        services: { sessions, tokens: t },
+      }) as unknown as ToolContext;
+    await assert.rejects(
+      Promise.resolve(sealVaultTool.handler(input, ctx(tokens))),
+      (e: unknown) => e instanceof ToolError && /Cannot seal: governance_token/.test(e.message),
+    );
+    const faulty: TokenService = {
+      ...tokens,
+      verify: () => Promise.reject(new TypeError("key is undefined")),
+    };
+    await assert.rejects(
+      Promise.resolve(sealVaultTool.handler(input, ctx(faulty))),
+      (e: unknown) => e instanceof TypeError,
+    );
   } finally {
     kv.close();
   }
