@@ -212,6 +212,10 @@ function observeCalls(
         latencyMs: outcome.latencyMs,
       });
       // Unregistered names are caller-chosen: accounted under one name, like the metrics.
+      const tokens = tokensOf(outcome.envelope?.data);
+      // A 2026-07-28 round that only asked the client's model is half of one call: its retry pays.
+      const billable = (outcome.verdict === "SEAL" || outcome.verdict === "PARTIAL") &&
+        outcome.errorKind !== "input_required";
       const cost = usage.accounting.record({
         principal: ctx.principal,
         tool: registered ? name : "unknown",
@@ -220,16 +224,18 @@ function observeCalls(
         latencyMs: outcome.latencyMs,
         bytesIn: byteLength(args),
         bytesOut: byteLength(outcome.text),
-        ...tokensOf(outcome.envelope?.data),
+        ...tokens,
         // Only a call the verdict let run is charged.
-        billable: outcome.verdict === "SEAL" || outcome.verdict === "PARTIAL",
+        billable,
       });
-      if (cost > 0) {
+      const spent = billable ? (tokens.inputTokens ?? 0) + (tokens.outputTokens ?? 0) : 0;
+      if (cost > 0 || spent > 0) {
         const clientIp = ctx.clientIp ?? currentRequest()?.clientIp;
         await addCost(usage.kv, {
           principal: ctx.principal,
           ...(clientIp !== undefined ? { clientIp } : {}),
           units: cost,
+          tokens: spent,
         }).catch((e) => usage.logger.warn("cannot charge a call's cost", { error: e }));
       }
       return outcome;
@@ -391,6 +397,14 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
   const evidence = createEvidenceStore(kv, { redact: redactRetained });
   // Declared before the governance that uses it; the session store it reads is made below.
   let resolveEvidence: EvidenceResolver = () => Promise.resolve(new Map());
+  const limiter = createKvLimiter(kv, {
+    policy,
+    // An in-flight count outlives a crashed instance by at most this long.
+    leaseMs: config.toolTimeoutMs + config.requestTimeoutMs,
+    observer: metrics.limiter,
+    // A call's release rides along the vault's commit of its entry: one limiter commit per call.
+    ...(config.sealing ? { carrier: ledger } : {}),
+  });
   const governance = createGovernance({
     policy,
     policyHash: policyHash(policy),
@@ -409,12 +423,7 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
         });
       },
     }),
-    rates: createKvLimiter(kv, {
-      policy,
-      // An in-flight count outlives a crashed instance by at most this long.
-      leaseMs: config.toolTimeoutMs + config.requestTimeoutMs,
-      observer: metrics.limiter,
-    }),
+    rates: limiter,
     // Sealing "off" exists only to measure its cost; governance events are still recorded.
     ...(config.sealing ? { seal: appendAndMark } : {}),
     // vault:N, content hashes, fetched URLs and the caller's own sessions, with what each says.
@@ -862,6 +871,7 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
     governance.holds.sweepExpired().catch((e) =>
       logger.warn("cannot sweep expired holds", { error: e })
     );
+    limiter.sweep().catch((e) => logger.warn("cannot sweep lapsed in-flight counts", { error: e }));
   }, reaperMs);
   // A refusal repeats every tick until an operator acts: logged once a minute, not every tick.
   let lastSignErrorLogMs = -Infinity;
@@ -915,6 +925,7 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
       await writer.flush();
       await accounting.close();
       await ledger.flush();
+      await limiter.flush().catch((e) => logger.warn("cannot commit releases", { error: e }));
       // Every acknowledged entry is covered by a signed checkpoint before exit,
       // unless signing is refused (a log behind or forked from its mirror): then
       // the refusal is logged and shutdown goes on rather than hang.

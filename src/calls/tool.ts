@@ -274,3 +274,47 @@ export function defineTool<I extends z.ZodObject, O extends z.ZodObject>(
 ): ToolDefinition<I, O> {
   return def;
 }
+
+/** What a client reported about a sampling answer: the model, and tokens when it counted them. */
+export interface SampledUsage {
+  readonly model: string;
+  readonly input_tokens: number;
+  readonly output_tokens: number;
+  /** False when the client reported no token counts (both are then 0). */
+  readonly reported: boolean;
+}
+
+/** Token counts above this are not believed (a client's report is input like any other). */
+const MAX_REPORTED_TOKENS = 100_000_000;
+
+/**
+ * The model and token counts a client's `sampling/createMessage` result
+ * reports. MCP's result names the model but has no token field, so Warden
+ * reads `usage` on the result or in its `_meta` — `inputTokens`/`outputTokens`
+ * or `input_tokens`/`output_tokens` — taking only whole numbers in range.
+ *
+ * @example
+ * ```ts
+ * sampledUsage({ model: "m", usage: { inputTokens: 12, outputTokens: 30 } });
+ * // { model: "m", input_tokens: 12, output_tokens: 30, reported: true }
+ * ```
+ */
+export function sampledUsage(reply: Record<string, unknown>): SampledUsage {
+  const model = typeof reply.model === "string" && reply.model !== ""
+    ? reply.model.slice(0, 200)
+    : "unknown";
+  const meta = reply._meta as Record<string, unknown> | undefined;
+  const usage = [reply.usage, meta?.usage].find((u) => typeof u === "object" && u !== null) as
+    | Record<string, unknown>
+    | undefined;
+  const count = (...values: unknown[]) => {
+    const v = values.find((x) => x !== undefined);
+    return typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= MAX_REPORTED_TOKENS
+      ? v
+      : undefined;
+  };
+  const input = count(usage?.inputTokens, usage?.input_tokens);
+  const output = count(usage?.outputTokens, usage?.output_tokens);
+  const reported = input !== undefined || output !== undefined;
+  return { model, input_tokens: input ?? 0, output_tokens: output ?? 0, reported };
+}

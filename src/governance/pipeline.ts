@@ -644,7 +644,8 @@ export function createGovernance(deps: GovernanceDeps): Governance {
           try {
             execution = await execute();
           } finally {
-            await admission.release();
+            // Not awaited: the release becomes durable with the commit that seals this call.
+            admission.release().catch(() => {});
           }
           floors = evaluatePost({
             call,

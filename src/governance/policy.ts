@@ -137,6 +137,9 @@ const BUDGET_FIELDS = {
   calls_per_month: integer(0).default(0),
   cost_per_day: costUnits().default(0),
   cost_per_month: costUnits().default(0),
+  /** Model tokens (input + output) that model-backed calls reported: prompts, sampling. */
+  tokens_per_day: integer(0).default(0),
+  tokens_per_month: integer(0).default(0),
 };
 
 const Budgets = object(BUDGET_FIELDS);
@@ -148,6 +151,8 @@ const LimitOverride = object({
   calls_per_month: integer(0).optional(),
   cost_per_day: costUnits().optional(),
   cost_per_month: costUnits().optional(),
+  tokens_per_day: integer(0).optional(),
+  tokens_per_month: integer(0).optional(),
 });
 
 const Price = object({

@@ -25,6 +25,11 @@ export interface Admission extends Disposable {
   readonly facts: RateFacts;
   /** True when every limit had room and the call was counted. */
   readonly admitted: boolean;
+  /**
+   * Frees the slot at once for this instance; resolves when other instances
+   * see it too (the KV limiter's release may ride along a later commit, such
+   * as the one sealing the call, so a caller need not wait for it).
+   */
   release(): Promise<void>;
 }
 

@@ -202,9 +202,22 @@ export function usageRateKey(dimension: string, subject: string): Deno.KvKey {
   return ["usage_rate", dimension, subject];
 }
 
-/** Calls in flight for one subject, across every instance. */
+/** Calls in flight for one subject, across every instance: each instance's acquisitions. */
 export function usageInFlightKey(subject: string): Deno.KvKey {
   return ["usage_inflight", subject];
+}
+
+/**
+ * How many of its calls in flight for one subject one instance (`holder`: its
+ * id and generation) has finished: a `Deno.KvU64` only that instance raises.
+ */
+export function usageReleasedKey(subject: string, holder: string): Deno.KvKey {
+  return ["usage_released", subject, holder];
+}
+
+/** Prefix of every release counter (swept when their holders lapse). */
+export function usageReleasedPrefix(): Deno.KvKey {
+  return ["usage_released"];
 }
 
 /** Calls counted against a budget period ("d" + UTC day, "m" + UTC month) of one subject. */
@@ -215,6 +228,11 @@ export function usageBudgetKey(subject: string, period: string): Deno.KvKey {
 /** Cost units spent in a budget period of one subject (a `Deno.KvU64` summed atomically). */
 export function usageCostKey(subject: string, period: string): Deno.KvKey {
   return ["usage_cost", subject, period];
+}
+
+/** Model tokens spent in a budget period of one subject (a `Deno.KvU64` summed atomically). */
+export function usageTokensKey(subject: string, period: string): Deno.KvKey {
+  return ["usage_tokens", subject, period];
 }
 
 /** An upstream in the gateway registry (public view: no headers or environment values). */

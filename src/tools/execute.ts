@@ -20,7 +20,13 @@ import {
 import { redactText } from "../governance/mod.ts";
 import { digestJson, sha256HexOfText } from "../lib/mod.ts";
 import { evidenceChainTools } from "./evidence_chain.ts";
-import { defineTool, InputRequiredError, type ToolContext, ToolError } from "../calls/mod.ts";
+import {
+  defineTool,
+  InputRequiredError,
+  sampledUsage,
+  type ToolContext,
+  ToolError,
+} from "../calls/mod.ts";
 
 const MAX_CODE_CHARS = 1_048_576;
 
@@ -309,7 +315,7 @@ async function sampleCompletion(
   if (content?.type !== "text" || typeof content.text !== "string") {
     throw new ToolError("The client's model answered something other than text");
   }
-  const model = typeof reply.model === "string" ? reply.model.slice(0, 200) : "unknown";
+  const { model, input_tokens, output_tokens } = sampledUsage(reply);
   if (settings.models.length > 0 && !settings.models.includes(model)) {
     throw new ToolError(
       `The client's model ${JSON.stringify(model)} is not in policy execution.prompt.models`,
@@ -322,9 +328,9 @@ async function sampleCompletion(
   return {
     text,
     model,
-    // A sampling result carries no token counts.
-    inputTokens: 0,
-    outputTokens: 0,
+    // What the client reports (0 when it reports nothing: MCP's result has no token field).
+    inputTokens: input_tokens,
+    outputTokens: output_tokens,
     finishReason: typeof reply.stopReason === "string" ? reply.stopReason : null,
   };
 }

@@ -20,7 +20,13 @@ import {
 import { type Claim, TokenError } from "../governance/mod.ts";
 import { type GovSession, GovSessionError } from "../store/mod.ts";
 import { digestJson, toBase64 } from "../lib/mod.ts";
-import { defineTool, InputRequiredError, type ToolContext, ToolError } from "../calls/mod.ts";
+import {
+  defineTool,
+  InputRequiredError,
+  sampledUsage,
+  type ToolContext,
+  ToolError,
+} from "../calls/mod.ts";
 import { searchCorpus } from "../evidence/mod.ts";
 
 const SessionId = z.string().min(1).max(64).describe("session_id returned by anchor_session");
@@ -356,7 +362,15 @@ export const critiqueThoughtTool = defineTool({
     overclaims: z.array(z.string()),
     ungrounded_claims: z.array(z.string()),
     contradictions: z.array(z.string()),
-    sampling: z.object({ used: z.boolean(), reason: z.string(), critique: z.string().optional() }),
+    sampling: z.object({
+      used: z.boolean(),
+      reason: z.string(),
+      critique: z.string().optional(),
+      model: z.string().optional(),
+    }),
+    /** Tokens the client reported for its answer (charged to the caller's usage and budget). */
+    usage: z.object({ input_tokens: z.number().int(), output_tokens: z.number().int() })
+      .optional(),
   }),
   annotations: { ...read, idempotentHint: false },
   stage: "666",
@@ -364,7 +378,8 @@ export const critiqueThoughtTool = defineTool({
   async handler(args, ctx) {
     const session = await sessionOf(ctx, args.session_id);
     const found = critique(session.claims, args.plan);
-    let sampling: { used: boolean; reason: string; critique?: string };
+    let sampling: { used: boolean; reason: string; critique?: string; model?: string };
+    let usage: { input_tokens: number; output_tokens: number } | undefined;
     const offered = ctx.client !== undefined && "sampling" in ctx.client.capabilities;
     if (!offered) {
       sampling = { used: false, reason: "the client does not offer MCP sampling" };
@@ -389,13 +404,18 @@ export const critiqueThoughtTool = defineTool({
           systemPrompt: "You are a careful reviewer. Be concrete and brief.",
         });
         const content = reply.content as { type?: string; text?: string } | undefined;
+        const reported = sampledUsage(reply);
         sampling = {
           used: true,
           reason: "asked the client's model via MCP sampling",
           critique: content?.type === "text"
             ? String(content.text).slice(0, 4000)
             : "[non-text reply]",
+          model: reported.model,
         };
+        if (reported.reported) {
+          usage = { input_tokens: reported.input_tokens, output_tokens: reported.output_tokens };
+        }
       } catch (e) {
         // 2026-07-28: the client's model answers in a retried request; this round ends here.
         if (e instanceof InputRequiredError) throw e;
@@ -415,6 +435,7 @@ export const critiqueThoughtTool = defineTool({
         ungrounded_claims: found.ungrounded,
         contradictions: found.contradictions,
         sampling,
+        ...(usage ? { usage } : {}),
       },
       text:
         `${found.contradictions.length} contradiction(s), ${found.overclaims.length} overclaim(s); sampling ${

@@ -12,9 +12,18 @@
  * - Per-minute limits are sliding logs: the timestamps of the calls admitted
  *   in the last 60 s. A limit of N admits at most N calls in any 60 s window,
  *   and `Retry-After` is when the oldest of them leaves the window.
- * - Concurrency is a count of calls in flight with a lease: an instance that
- *   dies mid-call leaves a count that lapses `leaseMs` after the subject's
- *   last activity.
+ * - Concurrency: each instance's share of a subject's calls in flight. The
+ *   subject's record holds, per instance, how many calls it admitted and a
+ *   lease; how many of them it finished is a separate counter only that
+ *   instance raises (`max`, so it never conflicts and needs no check). An
+ *   admission is the call's one durable commit: the finish rides along the
+ *   vault's commit of the call's own entry (the limiter commits it alone only
+ *   when nothing is being sealed). A count read may include calls that just
+ *   finished and whose finish is not yet durable (never fewer than are really
+ *   in flight), so the limit is never exceeded; an instance's own finishes
+ *   count at once for its own admissions. An instance that dies mid-call
+ *   leaves a share that lapses `leaseMs` after its last admission for that
+ *   subject; a live instance whose share lapsed starts a new one.
  * - Budgets count calls per UTC day and month (exact), and cost units per
  *   day and month: the cost of a call is known only once it ran, so a cost
  *   budget admits calls while the spend so far is below it, and the call that
@@ -35,10 +44,16 @@ import type {
   RateSubject,
 } from "../governance/mod.ts";
 import {
+  type CommitCarrier,
+  type CommitRider,
+  type Ride,
   usageBudgetKey,
   usageCostKey,
   usageInFlightKey,
   usageRateKey,
+  usageReleasedKey,
+  usageReleasedPrefix,
+  usageTokensKey,
   withKvRetry,
 } from "../store/mod.ts";
 
@@ -58,7 +73,9 @@ export type LimitKind =
   | "calls_per_day"
   | "calls_per_month"
   | "cost_per_day"
-  | "cost_per_month";
+  | "cost_per_month"
+  | "tokens_per_day"
+  | "tokens_per_month";
 
 /** Hooks for metrics; each is optional and must not throw. */
 export interface LimiterObserver {
@@ -77,6 +94,27 @@ export interface KvLimiterOptions {
   /** Which client addresses count as loopback (for `rate_limits.exempt_loopback`). */
   readonly isLoopback?: (ip: string) => boolean;
   readonly observer?: LimiterObserver;
+  /**
+   * A writer whose commits carry the limiter's releases (the vault): a call's
+   * release then costs no commit of its own. Without one, releases are
+   * committed by the limiter (coalesced).
+   */
+  readonly carrier?: CommitCarrier;
+  /** This instance's id in the shared in-flight records (random when absent). */
+  readonly instanceId?: string;
+}
+
+/** The shared limiter, with a flush for shutdown and a sweep for what dead holders leave. */
+export interface KvLimiter extends RateLimiter {
+  /** Resolves once every release so far is durable. */
+  flush(): Promise<void>;
+  /**
+   * Deletes release counters whose holder lapsed (an instance that died, or a
+   * subject idle for a lease), with their holders' entries: at most `limit`
+   * counters per call, resuming where the last call stopped. Returns how many
+   * were deleted.
+   */
+  sweep(limit?: number): Promise<number>;
 }
 
 /** True for 127.0.0.0/8, ::1 and IPv4-mapped loopback. */
@@ -86,7 +124,14 @@ export function isLoopbackIp(ip: string): boolean {
 
 type Counter =
   | { kind: "log"; key: Deno.KvKey; limit: number; what: string; limitKind: LimitKind }
-  | { kind: "inflight"; key: Deno.KvKey; limit: number; what: string; limitKind: LimitKind }
+  | {
+    kind: "inflight";
+    key: Deno.KvKey;
+    who: string;
+    limit: number;
+    what: string;
+    limitKind: LimitKind;
+  }
   | {
     kind: "calls";
     key: Deno.KvKey;
@@ -110,9 +155,25 @@ interface LogValue {
   d: Uint8Array;
 }
 
+/** A subject's calls in flight: per holder (instance and generation), admissions and lease end. */
 interface InFlightValue {
-  n: number;
-  exp: number;
+  h: Record<string, { a: number; exp: number }>;
+}
+
+/** The holder a record of the earlier format (one count and lease) is read as. */
+const LEGACY_HOLDER = "~";
+/** Above this many holders in one record, settled ones are dropped first. */
+const MAX_HOLDERS = 64;
+/** Releases committed by one standalone commit or carried by one ride. */
+const MAX_RELEASE_MUTATIONS = 64;
+
+function holdersOf(value: unknown): InFlightValue["h"] {
+  const v = value as Partial<InFlightValue> & { n?: unknown; exp?: unknown } | null;
+  if (v && typeof v.h === "object" && v.h !== null) return v.h;
+  if (v && typeof v.n === "number" && typeof v.exp === "number") {
+    return { [LEGACY_HOLDER]: { a: v.n, exp: v.exp } };
+  }
+  return {};
 }
 
 function decodeLog(value: unknown, since: number): number[] {
@@ -156,7 +217,7 @@ function monthEnd(t: number): number {
  * await a.release();
  * ```
  */
-export function createKvLimiter(kv: Deno.Kv, options: KvLimiterOptions): RateLimiter {
+export function createKvLimiter(kv: Deno.Kv, options: KvLimiterOptions): KvLimiter {
   const { policy } = options;
   const now = options.now ?? Date.now;
   const leaseMs = options.leaseMs ?? 10 * MINUTE;
@@ -164,6 +225,8 @@ export function createKvLimiter(kv: Deno.Kv, options: KvLimiterOptions): RateLim
   const observer = options.observer ?? {};
   const limits = policy.rate_limits;
   const local = { start: 0, current: 0, previous: 0 };
+  const instance = options.instanceId ?? crypto.randomUUID();
+  const carrier = options.carrier;
 
   function countLocal(t: number) {
     const bucket = Math.floor(t / MINUTE) * MINUTE;
@@ -232,6 +295,7 @@ export function createKvLimiter(kv: Deno.Kv, options: KvLimiterOptions): RateLim
       counters.push({
         kind: "inflight",
         key: usageInFlightKey(who),
+        who,
         limit: concurrent,
         what: `${label} has %n calls in flight`,
         limitKind: "concurrency",
@@ -286,25 +350,178 @@ export function createKvLimiter(kv: Deno.Kv, options: KvLimiterOptions): RateLim
         endsMs: monthEnds,
       });
     }
+    const tokensPerDay = override?.tokens_per_day ?? budgets.tokens_per_day;
+    if (tokensPerDay > 0) {
+      counters.push({
+        kind: "cost",
+        key: usageTokensKey(who, `d${day}`),
+        limit: tokensPerDay,
+        what: `${label} used %n model tokens today (UTC)`,
+        limitKind: "tokens_per_day",
+        endsMs: dayEnds,
+      });
+    }
+    const tokensPerMonth = override?.tokens_per_month ?? budgets.tokens_per_month;
+    if (tokensPerMonth > 0) {
+      counters.push({
+        kind: "cost",
+        key: usageTokensKey(who, `m${month}`),
+        limit: tokensPerMonth,
+        what: `${label} used %n model tokens this month (UTC)`,
+        limitKind: "tokens_per_month",
+        endsMs: monthEnds,
+      });
+    }
     return counters;
   }
 
+  /**
+   * This instance's share of one subject's calls in flight. Its holder id
+   * (instance and generation) names its entry in the subject's record and its
+   * release counter; a share whose entry was pruned (it lapsed) starts a new
+   * generation, carrying its calls still in flight over.
+   */
+  interface Share {
+    readonly key: Deno.KvKey;
+    readonly who: string;
+    holder: string;
+    /** Calls admitted under `holder` (what the record holds for it once joined). */
+    acquired: number;
+    /** Calls finished since `holder` began (raised at once, durable later). */
+    released: number;
+    /** The release count known durable under `holder`. */
+    landed: number;
+    /** A release count in a commit not yet decided (0: none). */
+    carrying: number;
+    /** The record holds `holder` (an admission under it committed). */
+    joined: boolean;
+    /** Release promises: each resolves once its count is durable. */
+    waiters: { holder: string; n: number; resolve: () => void }[];
+    /** Batches deciding on this record run one at a time (they would conflict anyway). */
+    chain: Promise<void>;
+    busy: number;
+    usedMs: number;
+  }
+  let generation = 0;
+  let sweepCursor: string | undefined;
+  const shares = new Map<string, Share>();
+  const MAX_SHARES = 10_000;
+
+  function settled(sh: Share): boolean {
+    return sh.busy === 0 && sh.acquired === sh.released && sh.landed >= sh.released &&
+      sh.carrying === 0;
+  }
+
+  function shareOf(c: Extract<Counter, { kind: "inflight" }>): Share {
+    let sh = shares.get(c.who);
+    if (!sh) {
+      if (shares.size >= MAX_SHARES) {
+        for (const [who, s] of shares) if (settled(s)) shares.delete(who);
+      }
+      sh = {
+        key: c.key,
+        who: c.who,
+        holder: `${instance}.${++generation}`,
+        acquired: 0,
+        released: 0,
+        landed: 0,
+        carrying: 0,
+        joined: false,
+        waiters: [],
+        chain: Promise.resolve(),
+        busy: 0,
+        usedMs: 0,
+      };
+      shares.set(c.who, sh);
+    }
+    sh.usedMs = performance.now();
+    return sh;
+  }
+
+  /**
+   * Our entry lapsed (no admission for a lease; others ignore it, or pruned
+   * it): its calls are forgotten here too, as they are everywhere, and a new
+   * holder begins. Releases of the forgotten calls are ignored.
+   */
+  function rotate(sh: Share): void {
+    sh.acquired = 0;
+    sh.released = 0;
+    sh.landed = 0;
+    sh.carrying = 0;
+    sh.joined = false;
+    sh.holder = `${instance}.${++generation}`;
+    // Releases under the old holder no longer matter to anyone.
+    for (const w of sh.waiters.splice(0)) w.resolve();
+  }
+
+  /**
+   * A subject's record as this instance counts it: the other holders still
+   * leased (less what each has durably finished), plus our own share exactly.
+   */
+  async function readInFlight(
+    c: Extract<Counter, { kind: "inflight" }>,
+    value: unknown,
+    t: number,
+    sh: Share | undefined,
+  ) {
+    const holders = holdersOf(value);
+    const live: InFlightValue["h"] = {};
+    const lapsed: string[] = [];
+    for (const [id, h] of Object.entries(holders)) {
+      if (sh !== undefined && id === sh.holder) continue;
+      if (typeof h?.a !== "number" || typeof h.exp !== "number" || h.exp <= t) lapsed.push(id);
+      else live[id] = h;
+    }
+    const others = Object.keys(live).filter((id) => id !== LEGACY_HOLDER);
+    const released = new Map<string, number>();
+    const reads: Promise<void>[] = [];
+    for (let i = 0; i < others.length; i += 10) {
+      const ids = others.slice(i, i + 10);
+      reads.push(
+        withKvRetry(() => kv.getMany(ids.map((id) => usageReleasedKey(c.who, id)))).then(
+          (entries) =>
+            entries.forEach((e, j) => {
+              if (e.value instanceof Deno.KvU64) released.set(ids[j], Number(e.value.value));
+            }),
+        ),
+      );
+    }
+    await Promise.all(reads);
+    let count = 0;
+    for (const [id, h] of Object.entries(live)) {
+      count += Math.max(0, h.a - (released.get(id) ?? 0));
+    }
+    const own = sh !== undefined && Object.hasOwn(holders, sh.holder)
+      ? holders[sh.holder]
+      : undefined;
+    if (sh !== undefined && sh.joined && !(own !== undefined && own.exp > t)) rotate(sh);
+    if (sh !== undefined) count += sh.acquired - sh.released;
+    return { count, live, released, lapsed };
+  }
+
   /** The counters' current values: each log's live times, each count. */
-  function stateOf(counters: Counter[], entries: Deno.KvEntryMaybe<unknown>[], t: number) {
+  async function stateOf(
+    counters: Counter[],
+    entries: Deno.KvEntryMaybe<unknown>[],
+    t: number,
+    sh?: Share,
+  ) {
     const logs = counters.map((c, i) =>
       c.kind === "log" ? decodeLog(entries[i].value, t - MINUTE) : []
     );
-    const nums = counters.map((c, i) => {
+    let inflight: Awaited<ReturnType<typeof readInFlight>> | undefined;
+    const nums: number[] = [];
+    for (const [i, c] of counters.entries()) {
       const value = entries[i].value;
       if (c.kind === "inflight") {
-        const v = value as InFlightValue | null;
-        return v && v.exp > t ? v.n : 0;
-      }
-      if (c.kind === "calls") return typeof value === "number" ? value : 0;
-      if (c.kind === "cost") return value instanceof Deno.KvU64 ? Number(value.value) : 0;
-      return 0;
-    });
-    return { logs, nums };
+        inflight = await readInFlight(c, value, t, sh ?? shares.get(c.who));
+        nums.push(inflight.count);
+      } else if (c.kind === "calls") nums.push(typeof value === "number" ? value : 0);
+      else if (c.kind === "cost") {
+        nums.push(value instanceof Deno.KvU64 ? Number(value.value) : 0);
+      } else nums.push(0);
+    }
+    return { logs, nums, inflight };
   }
 
   /** Judges one call against the counters' state: the facts F5 reads, and what refuses it. */
@@ -350,44 +567,98 @@ export function createKvLimiter(kv: Deno.Kv, options: KvLimiterOptions): RateLim
     return res.ok;
   }
 
-  /**
-   * Releases are coalesced per key: while one decrement is committing, the
-   * releases that arrive meanwhile are summed into the next one, so N calls
-   * ending together cost about one commit instead of N conflicting ones.
-   */
-  const releases = new Map<string, { key: Deno.KvKey; n: number; done: (() => void)[] }>();
-  async function flushReleases(id: string): Promise<void> {
-    const pending = releases.get(id)!;
-    try {
-      while (pending.n > 0) {
-        const m = pending.n;
-        const done = pending.done.splice(0);
-        pending.n = 0;
-        for (let attempt = 0; attempt < 100; attempt++) {
-          const entry = await withKvRetry(() => kv.get<InFlightValue>(pending.key));
-          const t = now();
-          const v = entry.value;
-          const n = v && v.exp > t ? v.n - m : 0;
-          const op = kv.atomic().check(entry);
-          if (n <= 0) op.delete(pending.key);
-          else op.set(pending.key, { n, exp: t + leaseMs }, { expireIn: leaseMs });
-          if (await commit(op)) break;
-        }
-        for (const d of done) d();
+  // Releases. Finishing a call raises this instance's release counter for the
+  // subject (`max`: no check, no conflict, safe out of order). The raise rides
+  // along the carrier's next commit (the vault sealing the call); only when no
+  // commit is coming does the limiter commit the raises itself, all pending
+  // ones in one atomic.
+  const dirty = new Set<Share>();
+  let checkTimer: ReturnType<typeof setTimeout> | undefined;
+  let standalone: Promise<void> | undefined;
+
+  function owed(sh: Share): boolean {
+    return sh.joined && sh.released > sh.landed && sh.released > sh.carrying;
+  }
+
+  function takeRaises(room: number): { sh: Share; holder: string; n: number }[] {
+    const out: { sh: Share; holder: string; n: number }[] = [];
+    for (const sh of dirty) {
+      if (out.length >= Math.min(room, MAX_RELEASE_MUTATIONS)) break;
+      if (!owed(sh)) {
+        if (sh.released <= sh.landed || !sh.joined) dirty.delete(sh);
+        continue;
       }
-    } finally {
-      releases.delete(id);
+      sh.carrying = sh.released;
+      out.push({ sh, holder: sh.holder, n: sh.released });
+    }
+    return out;
+  }
+
+  function settleRaises(raises: { sh: Share; holder: string; n: number }[], ok: boolean): void {
+    for (const { sh, holder, n } of raises) {
+      if (sh.holder !== holder) continue; // rotated meanwhile
+      if (sh.carrying === n) sh.carrying = 0;
+      if (ok) {
+        sh.landed = Math.max(sh.landed, n);
+        sh.waiters = sh.waiters.filter((w) => {
+          if (w.holder === holder && w.n > sh.landed) return true;
+          w.resolve();
+          return false;
+        });
+        if (sh.released <= sh.landed) dirty.delete(sh);
+      }
+    }
+    if (dirty.size > 0) scheduleCheck();
+  }
+
+  function rideOf(raises: { sh: Share; holder: string; n: number }[]): Ride | undefined {
+    if (raises.length === 0) return undefined;
+    return {
+      mutations: raises.map(({ sh, holder, n }) => ({
+        type: "max" as const,
+        key: usageReleasedKey(sh.who, holder),
+        value: new Deno.KvU64(BigInt(n)),
+      })),
+      settle: (ok) => settleRaises(raises, ok),
+    };
+  }
+
+  const rider: CommitRider = { ride: (room) => rideOf(takeRaises(room)) };
+  carrier?.carry(rider);
+
+  function scheduleCheck(): void {
+    if (checkTimer !== undefined) return;
+    // After the current turn: the call's seal, queued right after its release, carries it.
+    checkTimer = setTimeout(() => {
+      checkTimer = undefined;
+      if (carrier?.pending()) return; // its commit will ask the rider again
+      if (standalone) return; // re-checked when it settles
+      standalone = commitRaises().finally(() => standalone = undefined);
+    }, 0);
+  }
+
+  async function commitRaises(): Promise<void> {
+    while (true) {
+      const ride = rideOf(takeRaises(MAX_RELEASE_MUTATIONS));
+      if (!ride) return;
+      let ok = false;
+      try {
+        ok = await commit(kv.atomic().mutate(...ride.mutations));
+      } finally {
+        ride.settle(ok);
+      }
+      if (!ok) return;
     }
   }
-  function releaseSlot(key: Deno.KvKey): Promise<void> {
-    const id = JSON.stringify(key);
-    let pending = releases.get(id);
-    const started = pending === undefined;
-    if (!pending) releases.set(id, pending = { key, n: 0, done: [] });
-    pending.n++;
+
+  function releaseSlot(sh: Share, holder: string): Promise<void> {
+    if (sh.holder !== holder) return Promise.resolve(); // a lapsed holder's call: forgotten
+    sh.released++;
+    if (sh.joined && sh.released <= sh.landed) return Promise.resolve();
     const { promise, resolve } = Promise.withResolvers<void>();
-    pending.done.push(resolve);
-    if (started) flushReleases(id).catch(() => {}).finally(() => resolve());
+    sh.waiters.push({ holder: sh.holder, n: sh.released, resolve });
+    dirty.add(sh);
+    scheduleCheck();
     return promise;
   }
 
@@ -403,11 +674,11 @@ export function createKvLimiter(kv: Deno.Kv, options: KvLimiterOptions): RateLim
     [Symbol.dispose]() {},
   };
 
-  function admission(counters: Counter[], facts: RateFacts): Admission {
-    const slot = counters.find((c) => c.kind === "inflight");
-    if (!slot) return { ...idle, facts };
+  function admission(sh: Share | undefined, facts: RateFacts): Admission {
+    if (!sh) return { ...idle, facts };
     let released: Promise<void> | undefined;
-    const release = () => released ??= releaseSlot(slot.key);
+    const holder = sh.holder;
+    const release = () => released ??= releaseSlot(sh, holder);
     return {
       facts,
       admitted: true,
@@ -438,8 +709,10 @@ export function createKvLimiter(kv: Deno.Kv, options: KvLimiterOptions): RateLim
     for (let attempt = 0;; attempt++) {
       const t = now();
       const counters = plan(batch[0].subject, t);
+      const slot = counters.find((c) => c.kind === "inflight");
+      const sh = slot ? shareOf(slot) : undefined;
       const entries = await withKvRetry(() => kv.getMany(counters.map((c) => c.key)));
-      const state = stateOf(counters, entries, t);
+      const state = await stateOf(counters, entries, t, sh);
       const { logs, nums } = state;
       const outcomes: { facts: RateFacts; refused: LimitKind[] }[] = [];
       let admitted = 0;
@@ -461,7 +734,22 @@ export function createKvLimiter(kv: Deno.Kv, options: KvLimiterOptions): RateLim
           if (c.kind === "log") {
             op.set(c.key, encodeLog(logs[i]), { expireIn: MINUTE + 1000 });
           } else if (c.kind === "inflight") {
-            op.set(c.key, { n: nums[i], exp: t + leaseMs }, { expireIn: leaseMs });
+            const { live, released, lapsed } = state.inflight!;
+            // Lapsed holders (instances that died mid-call, or idle) leave with their counters.
+            const dropped = [...lapsed];
+            if (Object.keys(live).length >= MAX_HOLDERS) {
+              for (const [id, h] of Object.entries(live)) {
+                if (h.a - (released.get(id) ?? 0) <= 0) {
+                  delete live[id];
+                  dropped.push(id);
+                }
+              }
+            }
+            for (const id of dropped) {
+              if (id !== LEGACY_HOLDER) op.delete(usageReleasedKey(c.who, id));
+            }
+            live[sh!.holder] = { a: sh!.acquired + admitted, exp: t + leaseMs };
+            op.set(c.key, { h: live } satisfies InFlightValue, { expireIn: leaseMs });
           } else if (c.kind === "calls") {
             op.set(c.key, nums[i], { expireIn: c.endsMs - t + 2 * DAY });
           }
@@ -469,6 +757,10 @@ export function createKvLimiter(kv: Deno.Kv, options: KvLimiterOptions): RateLim
         ok = await commit(op);
       }
       if (ok) {
+        if (sh && admitted > 0) {
+          sh.acquired += admitted;
+          sh.joined = true;
+        }
         batch.forEach((w, i) => {
           const { facts, refused } = outcomes[i];
           if (refused.length > 0) {
@@ -477,7 +769,7 @@ export function createKvLimiter(kv: Deno.Kv, options: KvLimiterOptions): RateLim
           } else {
             countLocal(t);
             local.current++;
-            w.resolve(admission(counters, facts));
+            w.resolve(admission(sh, facts));
           }
         });
         return;
@@ -490,12 +782,27 @@ export function createKvLimiter(kv: Deno.Kv, options: KvLimiterOptions): RateLim
     }
   }
 
+  /** Runs `fn` after every earlier batch on the same in-flight record (one at a time). */
+  function exclusive(who: string | undefined, fn: () => Promise<void>): Promise<void> {
+    const sh = who === undefined ? undefined : shares.get(who);
+    if (!sh) return fn();
+    sh.busy++;
+    const run = sh.chain.then(fn);
+    sh.chain = run.catch(() => {}).finally(() => sh.busy--);
+    return run;
+  }
+
   async function drain(id: string, q: { waiting: Waiter[] }): Promise<void> {
     try {
       while (q.waiting.length > 0) {
         const batch = q.waiting.splice(0, 256);
+        const slot = plan(batch[0].subject, now()).find((c) => c.kind === "inflight");
+        if (slot) shareOf(slot);
         try {
-          await decideBatch(batch);
+          await exclusive(
+            slot?.kind === "inflight" ? slot.who : undefined,
+            () => decideBatch(batch),
+          );
         } catch (e) {
           for (const w of batch) w.reject(e);
         }
@@ -512,7 +819,7 @@ export function createKvLimiter(kv: Deno.Kv, options: KvLimiterOptions): RateLim
       const entries = counters.length > 0
         ? await withKvRetry(() => kv.getMany(counters.map((c) => c.key)))
         : [];
-      return judge(counters, stateOf(counters, entries, t), t).facts;
+      return judge(counters, await stateOf(counters, entries, t), t).facts;
     },
 
     acquire(subject) {
@@ -539,28 +846,88 @@ export function createKvLimiter(kv: Deno.Kv, options: KvLimiterOptions): RateLim
       const overlap = 1 - (t - local.start) / MINUTE;
       return Math.floor(local.current + local.previous * overlap);
     },
+
+    async sweep(limit = 1000) {
+      const t = now();
+      // Our own settled shares idle for a lease are forgotten: their entries lapse like any.
+      const idleMs = performance.now() - leaseMs;
+      for (const [who, sh] of shares) if (settled(sh) && sh.usedMs < idleMs) shares.delete(who);
+      const mine = new Set([...shares.values()].map((sh) => sh.holder));
+      const byWho = new Map<string, string[]>();
+      const iter = kv.list({ prefix: usageReleasedPrefix() }, {
+        limit,
+        ...(sweepCursor ? { cursor: sweepCursor } : {}),
+      });
+      let seen = 0;
+      for await (const e of iter) {
+        seen++;
+        const [, who, holder] = e.key as [string, string, string];
+        if (typeof who !== "string" || typeof holder !== "string" || mine.has(holder)) continue;
+        byWho.set(who, [...byWho.get(who) ?? [], holder]);
+      }
+      sweepCursor = seen < limit ? undefined : iter.cursor;
+      let deleted = 0;
+      for (const [who, ids] of byWho) {
+        const key = usageInFlightKey(who);
+        for (let attempt = 0; attempt < 5; attempt++) {
+          const entry = await withKvRetry(() => kv.get(key));
+          const holders = holdersOf(entry.value);
+          const live: InFlightValue["h"] = {};
+          for (const [id, h] of Object.entries(holders)) if (h.exp > t) live[id] = h;
+          const gone = ids.filter((id) => !Object.hasOwn(live, id));
+          if (gone.length === 0) break;
+          const op = kv.atomic().check(entry);
+          for (const id of gone) op.delete(usageReleasedKey(who, id));
+          if (Object.keys(live).length === 0) op.delete(key);
+          else if (Object.keys(live).length < Object.keys(holders).length) {
+            op.set(key, { h: live } satisfies InFlightValue, { expireIn: leaseMs });
+          }
+          if ((await withKvRetry(() => op.commit())).ok) {
+            deleted += gone.length;
+            break;
+          }
+        }
+      }
+      return deleted;
+    },
+
+    async flush() {
+      while (dirty.size > 0 || standalone || checkTimer !== undefined) {
+        if (checkTimer !== undefined) {
+          clearTimeout(checkTimer);
+          checkTimer = undefined;
+        }
+        if (standalone) await standalone;
+        else if (carrier?.pending()) await new Promise((r) => setTimeout(r, 1));
+        else if ([...dirty].some(owed)) {
+          standalone = commitRaises().finally(() => standalone = undefined);
+        } else return;
+      }
+    },
   };
 }
 
 /**
- * Adds `units` of cost to the subject's day and month spend (an atomic sum:
- * instances never conflict on it).
+ * Adds `units` of cost and `tokens` model tokens to the subject's day and
+ * month spend (atomic sums: instances never conflict on them).
  */
 export async function addCost(
   kv: Deno.Kv,
-  input: { principal: string; clientIp?: string; units: number; now?: number },
+  input: { principal: string; clientIp?: string; units: number; tokens?: number; now?: number },
 ): Promise<void> {
-  if (!(input.units > 0)) return;
+  const units = input.units > 0 ? BigInt(Math.round(input.units)) : 0n;
+  const tokens = (input.tokens ?? 0) > 0 ? BigInt(Math.round(input.tokens!)) : 0n;
+  if (units === 0n && tokens === 0n) return;
   const t = input.now ?? Date.now();
   const who = input.principal === ANONYMOUS && input.clientIp !== undefined
     ? `ip:${input.clientIp}`
     : `p:${input.principal}`;
   const day = utcDay(t);
-  const units = new Deno.KvU64(BigInt(Math.round(input.units)));
-  await withKvRetry(() =>
-    kv.atomic()
-      .sum(usageCostKey(who, `d${day}`), units.value)
-      .sum(usageCostKey(who, `m${day.slice(0, 7)}`), units.value)
-      .commit()
-  );
+  const periods = [`d${day}`, `m${day.slice(0, 7)}`];
+  const op = kv.atomic();
+  for (const period of periods) {
+    if (units > 0n) op.sum(usageCostKey(who, period), units);
+    if (tokens > 0n) op.sum(usageTokensKey(who, period), tokens);
+  }
+  await withKvRetry(() => op.commit());
 }

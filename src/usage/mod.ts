@@ -9,6 +9,7 @@ export {
   ANONYMOUS,
   createKvLimiter,
   isLoopbackIp,
+  type KvLimiter,
   type KvLimiterOptions,
   type LimiterObserver,
   type LimitKind,

@@ -13,9 +13,12 @@
  * as indices, vault keys never expire, and the head is always read strongly.
  */
 import {
+  type CommitCarrier,
+  type CommitRider,
   isTransientKvError,
   KV_MAX_ATOMIC_BYTES,
   KV_MAX_MUTATIONS,
+  type Ride,
   vaultBlobKey,
   vaultBlobPrefix,
   vaultCheckpointKey,
@@ -81,6 +84,8 @@ export interface StoredEntry {
 export const MAX_ENTRY_BYTES = 60 * 1024;
 const INLINE_BODY_BYTES = 16 * 1024;
 const BLOB_CHUNK_BYTES = 60 * 1024;
+/** At most this many riders' mutations join one commit. */
+const RIDER_MUTATIONS = 64;
 
 const EMPTY_STATE: HeadState = { range: new CompactRange(), last: GENESIS_PREV };
 
@@ -89,8 +94,12 @@ export class VaultCorruptionError extends Error {
   override name = "VaultCorruptionError";
 }
 
-/** The KV-backed log. */
-export interface Ledger {
+/**
+ * The KV-backed log. Its group commits also carry riders' unconditional
+ * mutations (`carry`): the limiter's releases ride along the seal of the call
+ * they end.
+ */
+export interface Ledger extends CommitCarrier {
   readonly origin: string;
   /**
    * Appends one entry: `fields` plus `index`, `prev` and (when absent) `time`.
@@ -384,6 +393,7 @@ export function createLedger(
   let retry: ReturnType<typeof setTimeout> | undefined;
   let attempt = 0;
   let idle: (() => void)[] = [];
+  const riders: CommitRider[] = [];
 
   function newBatch(): Batch {
     const batch: Batch = { pendings: [], receipts: [], mutations: [], bytes: 4096, head: null };
@@ -437,26 +447,48 @@ export function createLedger(
     closeBatch(batch);
     inFlight = true;
     let commit: Promise<Deno.KvCommitResult | Deno.KvCommitError>;
+    const rides: Ride[] = [];
     try {
       const op = kv.atomic().check({ key: vaultHeadKey(), versionstamp: committedVersionstamp });
       for (const [key, value] of batch.mutations) op.set(key, value);
       op.set(vaultHeadKey(), batch.head!);
+      // Riders fill what the batch leaves of KV's mutation limit (a few dozen at most).
+      let room = Math.min(RIDER_MUTATIONS, KV_MAX_MUTATIONS - batch.mutations.length - 1);
+      for (const rider of riders) {
+        const ride = room > 0 ? rider.ride(room) : undefined;
+        if (!ride) continue;
+        rides.push(ride);
+        op.mutate(...ride.mutations.slice(0, room));
+        room -= ride.mutations.length;
+      }
       commit = op.commit();
     } catch (e) {
       // A synchronous refusal (a closed KV, say) must fail the batch, not strand it.
       commit = Promise.reject(e);
     }
     commit.then(
-      (result) => settle(batch, result),
-      (error) => settle(batch, error instanceof Error ? error : new Error(String(error))),
+      (result) => settle(batch, result, rides),
+      (error) => settle(batch, error instanceof Error ? error : new Error(String(error)), rides),
     );
   }
 
-  function settle(batch: Batch, outcome: Deno.KvCommitResult | Deno.KvCommitError | Error): void {
+  function settle(
+    batch: Batch,
+    outcome: Deno.KvCommitResult | Deno.KvCommitError | Error,
+    rides: Ride[],
+  ): void {
     inFlight = false;
-    if (!(outcome instanceof Error) && outcome.ok) {
+    const ok = !(outcome instanceof Error) && outcome.ok;
+    for (const ride of rides) {
+      try {
+        ride.settle(ok);
+      } catch {
+        // A rider's bookkeeping never fails the vault.
+      }
+    }
+    if (ok) {
       attempt = 0;
-      committedVersionstamp = outcome.versionstamp;
+      committedVersionstamp = (outcome as Deno.KvCommitResult).versionstamp;
       knownSize = Math.max(knownSize, batch.receipts[batch.receipts.length - 1].index + 1);
       batches.shift();
       batch.pendings.forEach((p, i) => p.resolve(batch.receipts[i]));
@@ -837,6 +869,10 @@ export function createLedger(
     flush() {
       return busy() ? new Promise<void>((resolve) => idle.push(resolve)) : Promise.resolve();
     },
+    carry(rider) {
+      if (!riders.includes(rider)) riders.push(rider);
+    },
+    pending: busy,
   };
 }
 

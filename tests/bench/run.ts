@@ -182,6 +182,7 @@ const FLOORS_ON = "policy-floors-on.json";
 const FLOORS_OFF = "policy-floors-off.json";
 const LIMITS_DEFAULT = "policy-limits-default.json";
 const LIMITS_BUDGET = "policy-limits-budget.json";
+const LIMITS_COUNTED = "policy-limits-counted.json";
 
 /** A Warden variant; `--response-mode json` unless `extra` names a response mode. */
 const wardenVariant = (name: string, extra: string[], modern = false): Variant => ({
@@ -318,16 +319,20 @@ const SUITES: Record<string, Suite> = {
     ],
     ratios: [["warden-governed", "warden-floors-off", 0.85]],
   },
-  // The shared KV limiter: the default policy on loopback counts calls in flight (one getMany
-  // and two commits per call); the budget variant adds a daily call budget to the same commit.
+  // The shared KV limiter. The default policy leaves an anonymous loopback caller unthrottled
+  // (nothing counted); "counted" lifts that exemption so the calls in flight are counted in KV
+  // (one getMany and one commit per call, the release riding along the vault's commit); the
+  // budget variant adds a daily call budget to the same commit.
   limiter: {
     variants: [
       wardenVariant("warden-default-limits", ["--policy", LIMITS_DEFAULT]),
+      wardenVariant("warden-limits-counted", ["--policy", LIMITS_COUNTED]),
       wardenVariant("warden-limits-budget", ["--policy", LIMITS_BUDGET]),
       wardenVariant("warden-no-limits", ["--policy", FLOORS_ON]),
     ],
     ratios: [
       ["warden-default-limits", "warden-no-limits", 0.95],
+      ["warden-limits-counted", "warden-no-limits", 0.95],
       ["warden-limits-budget", "warden-no-limits", 0],
     ],
   },
@@ -356,9 +361,14 @@ function writePolicies(dir: string): void {
   Deno.writeTextFileSync(`${dir}/${FLOORS_ON}`, JSON.stringify(unthrottled));
   Deno.writeTextFileSync(`${dir}/${FLOORS_OFF}`, JSON.stringify({ ...unthrottled, floors: off }));
   Deno.writeTextFileSync(`${dir}/${LIMITS_DEFAULT}`, "{}");
+  // Counted like a remote caller: calls in flight only (a per-minute log would throttle the load).
+  const counted = {
+    rate_limits: { exempt_loopback: false, per_ip_per_minute: 0, max_concurrent_per_principal: 64 },
+  };
+  Deno.writeTextFileSync(`${dir}/${LIMITS_COUNTED}`, JSON.stringify(counted));
   Deno.writeTextFileSync(
     `${dir}/${LIMITS_BUDGET}`,
-    JSON.stringify({ budgets: { calls_per_day: 1_000_000_000 } }),
+    JSON.stringify({ ...counted, budgets: { calls_per_day: 1_000_000_000 } }),
   );
 }
 

@@ -50,6 +50,8 @@ Deno.test("parsePolicy() applies every default to an empty document", () => {
     calls_per_month: 0,
     cost_per_day: 0,
     cost_per_month: 0,
+    tokens_per_day: 0,
+    tokens_per_month: 0,
   });
   assert.deepEqual(policy.prices, {});
   assert.deepEqual(policy.pii.forbid, ["private_key"]);

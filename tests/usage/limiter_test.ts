@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import { evaluatePre, parsePolicy } from "../../src/governance/mod.ts";
 import { peace } from "../../src/governance/floors.ts";
 import { addCost, createKvLimiter } from "../../src/usage/mod.ts";
+import { createLedger } from "../../src/vault/mod.ts";
+import { generateSigner } from "../../src/merkle/mod.ts";
 import { makeCall, makeTool } from "../governance/_fixtures.ts";
 
 const START = Date.UTC(2026, 11, 1, 12, 0, 30);
@@ -280,4 +282,63 @@ Deno.test("createKvLimiter() decides one process's concurrent calls in batches: 
   } finally {
     kv.close();
   }
+});
+
+Deno.test("createKvLimiter() with the vault as carrier: one limiter commit per call, the release durable with the call's seal, exact across instances; a dead instance's share lapses and is swept", async () => {
+  await withTwoHandles(async (kvA, kvB) => {
+    const policy = parsePolicy({
+      rate_limits: { per_principal_per_minute: 0, max_concurrent_per_principal: 1 },
+    });
+    const c = clock();
+    const ledger = createLedger(kvA, {
+      origin: "warden/test",
+      signer: await generateSigner("warden/test"),
+    });
+    const commits = { one: 0, two: 0 };
+    const one = createKvLimiter(kvA, {
+      policy,
+      now: c.now,
+      leaseMs: 30_000,
+      carrier: ledger,
+      observer: { commit: () => commits.one++ },
+    });
+    const two = createKvLimiter(kvB, {
+      policy,
+      now: c.now,
+      leaseMs: 30_000,
+      observer: { commit: () => commits.two++ },
+    });
+    const s = { principal: "alice", tool: "t" };
+    for (let i = 0; i < 20; i++) {
+      const a = await one.acquire(s);
+      assert.equal(a.admitted, true, `call ${i}`);
+      // As the pipeline does: release, then seal the call (the seal's commit carries the release).
+      const released = a.release();
+      await ledger.append({ type: "test_call", i });
+      await released;
+      // The other instance sees the slot free as soon as the call is sealed.
+      assert.equal((await two.snapshot(s)).checks![0].count, 0, `after call ${i}`);
+    }
+    assert.equal(commits.one, 20, "one durable limiter commit per call: the admission");
+    // Without a carrier the release is a commit of its own (coalesced).
+    const b1 = await two.acquire(s);
+    assert.equal((await one.acquire(s)).admitted, false, "limit 1 across both instances");
+    await b1.release();
+    assert.equal(commits.two, 2);
+    // `two` takes the slot and dies holding it: `one` is refused until two's lease lapses.
+    assert.equal((await two.acquire(s)).admitted, true);
+    assert.equal((await one.acquire(s)).admitted, false);
+    c.advance(30_001);
+    // The dead holder's release counter and entry go with the sweep (ours, still in use, stay).
+    assert.equal(await one.sweep(), 1);
+    const left = [];
+    for await (const e of kvA.list({ prefix: ["usage_released"] })) left.push(e.key);
+    assert.equal(left.length, 1);
+    const d = await one.acquire(s);
+    assert.equal(d.admitted, true, "the dead instance's slot lapsed");
+    d.release();
+    await ledger.append({ type: "test_call", i: 20 });
+    await one.flush();
+    assert.equal((await two.snapshot(s)).checks![0].count, 0);
+  });
 });
