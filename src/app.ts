@@ -114,6 +114,7 @@ import {
   createContextService,
   createFileService,
   createMemoryService,
+  openEmbeddings,
 } from "./services/mod.ts";
 import {
   type AppendOptions,
@@ -533,7 +534,12 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
             maxLeaseSeconds: policy.files.max_lease_seconds,
           },
         }),
-        context: createContextService(kv),
+        context: createContextService(kv, {
+          embeddings: openEmbeddings({
+            settings: policy.context.embeddings,
+            apiKey: config.embeddingsApiKey,
+          }),
+        }),
         bus: createBusService(kv),
         tokens: createTokenService({
           privateKey: identity.signer.privateKey,

@@ -54,6 +54,8 @@ export interface Config {
   readonly credentialKey: string | undefined;
   /** Bearer key for the chat endpoint of secure_execute kind prompt (WARDEN_CHAT_API_KEY only). */
   readonly chatApiKey: string | undefined;
+  /** Bearer key for the context embeddings endpoint (WARDEN_EMBEDDINGS_API_KEY only). */
+  readonly embeddingsApiKey: string | undefined;
   /** File holding the upstream credential key (--credential-key); default `<kv>.credential-key`. */
   readonly credentialKeyFile: string | undefined;
   /** The log's origin line; undefined means "the one in KV, else warden/<hostname>". */
@@ -965,6 +967,7 @@ export function loadConfig(
     signingKeyFile: get("signing-key"),
     credentialKey: getEnv("WARDEN_CREDENTIAL_KEY") || undefined,
     chatApiKey: getEnv("WARDEN_CHAT_API_KEY") || undefined,
+    embeddingsApiKey: getEnv("WARDEN_EMBEDDINGS_API_KEY") || undefined,
     credentialKeyFile: get("credential-key"),
     keyDir: getEnv("HOME") ? `${getEnv("HOME")}/.warden` : undefined,
     origin,

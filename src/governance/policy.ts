@@ -268,6 +268,22 @@ export const PolicySchema = object({
     max_ttl_seconds: integer(1, 31_536_000).default(2_592_000),
     max_keys_per_principal: integer(1, 100_000).default(1000),
   }).prefault({}),
+  /** The context service (context_* tools). */
+  context: object({
+    /** An OpenAI-compatible embeddings endpoint blended with BM25 (key: WARDEN_EMBEDDINGS_API_KEY). */
+    embeddings: object({
+      /** Base URL of the API, e.g. https://api.openai.com/v1 (`/embeddings` is appended). */
+      endpoint_url: z.url({ protocol: /^https?$/, error: "expected an http(s) URL" }).optional(),
+      model: text().default("text-embedding-3-small"),
+      /** Weight of cosine similarity in the hybrid score; BM25 (normalised) gets 1 − weight. */
+      weight: z.number({ error: "expected a number from 0 to 1, in steps of 0.001" }).min(0).max(1)
+        .multipleOf(0.001).default(0.5),
+      timeout_ms: integer(100, 60_000).default(10000),
+      max_response_bytes: integer(1, 10_485_760).default(1_048_576),
+      /** Hosts exempt from the SSRF guard's private-address refusal (a local endpoint). */
+      allow_hosts: texts().default([]),
+    }).prefault({}),
+  }).prefault({}),
   search: object({
     provider_url: z.url({ protocol: /^https?$/, error: "expected an http(s) URL" }).optional(),
   }).prefault({}),
@@ -416,7 +432,7 @@ export const DEFAULT_POLICY: Readonly<Policy> = deepFreeze(parsePolicy({}));
 
 /**
  * The exact text `policyHash` hashes: canonical JSON of the policy with each
- * floor threshold as integer per-mille.
+ * floor threshold (and the embeddings weight) as integer per-mille.
  *
  * @example
  * ```ts
@@ -433,7 +449,15 @@ export function canonicalPolicy(policy: Policy): string {
     }
     floors[id] = config;
   }
-  return canonicalString({ ...policy, floors }, { name: "policy" });
+  // The embeddings weight (0-1) is hashed as integer per-mille too.
+  const context = {
+    ...policy.context,
+    embeddings: {
+      ...policy.context.embeddings,
+      weight: Math.round(policy.context.embeddings.weight * 1000),
+    },
+  };
+  return canonicalString({ ...policy, floors, context }, { name: "policy" });
 }
 
 /**

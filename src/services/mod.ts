@@ -46,7 +46,7 @@ export {
   type GraphResult,
   type RelationInput,
 } from "./context/mod.ts";
-export { ContextError } from "./context/mod.ts";
+export { ContextError, EmbeddingError, openEmbeddings } from "./context/mod.ts";
 export {
   BusError,
   type BusLimits,

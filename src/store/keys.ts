@@ -453,6 +453,15 @@ export function contextRelationPrefix(
   return [incoming ? `${family}_rel_in` : `${family}_rel`, ns, entityId];
 }
 
+/** A context document's embedding (Float32 bytes, unit length). */
+export function contextVectorKey(
+  ns: string,
+  docId: string,
+  family: ContextFamily = "ctx",
+): Deno.KvKey {
+  return [`${family}_vec`, ns, docId];
+}
+
 /** A bus topic's head: its last sequence number. */
 export function busHeadKey(principal: string, topic: string): Deno.KvKey {
   return ["bus_head", principal, topic];

@@ -54,6 +54,9 @@ export const contextAddTool = defineTool({
     terms_not_indexed: z.number().int().describe("Distinct terms over the per-document cap."),
     entities: z.array(z.string()).describe("Entity ids the document mentions."),
     relations: z.number().int(),
+    embedding: z.string().optional().describe(
+      "Whether an embedding was stored with the document (policy context.embeddings), or why not.",
+    ),
   }),
   annotations: {
     readOnlyHint: false,
@@ -97,7 +100,9 @@ export const contextSearchTool = defineTool({
   title: "Search context",
   description: "BM25 search of the caller's own context documents (k1 1.2, b 0.75; terms are " +
     "lower-cased letter/digit runs, common English stopwords dropped, no stemming). Returns the " +
-    "best documents with their score, matched terms, metadata and a 300-character preview.",
+    "best documents with their score, matched terms, metadata and a 300-character preview. With " +
+    "an embeddings endpoint configured, BM25's best 50 are re-ranked by a blend with cosine " +
+    "similarity (ranking and ranking_note say which and how).",
   inputSchema: z.object({
     query: z.string().min(1).max(2000).describe("Words to look for (the first 16 distinct)."),
     limit: z.number().int().min(1).max(50).default(10).describe("Most hits, 1-50."),
@@ -105,13 +110,19 @@ export const contextSearchTool = defineTool({
   outputSchema: z.object({
     hits: z.array(z.object({
       id: z.string(),
-      score: z.number(),
+      score: z.number().describe("BM25, or the hybrid score when ranking is hybrid."),
+      bm25: z.number().optional(),
+      cosine: z.number().optional(),
       matched_terms: z.array(z.string()),
       preview: z.string(),
       metadata: z.record(z.string(), z.unknown()),
       added_at: z.string(),
     })),
     total_docs: z.number().int(),
+    ranking: z.enum(["bm25", "hybrid"]).optional(),
+    ranking_note: z.string().optional().describe(
+      "How hits were ranked: the hybrid formula and weight, or why BM25 alone.",
+    ),
     terms: z.array(z.object({
       term: z.string(),
       df: z.number().int().describe("Documents holding the term."),

@@ -8,3 +8,4 @@
 export * from "./bm25.ts";
 export * from "./extract.ts";
 export * from "./service.ts";
+export * from "./embeddings.ts";

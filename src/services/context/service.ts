@@ -43,7 +43,9 @@ import {
   contextRelationKey,
   contextRelationPrefix,
   contextStatsKey,
+  contextVectorKey,
 } from "../../store/mod.ts";
+import { blend, cosine, type Embedder } from "./embeddings.ts";
 import {
   type CorpusStats,
   type Posting,
@@ -145,6 +147,8 @@ export interface AddResult {
   readonly terms_not_indexed: number;
   readonly entities: string[];
   readonly relations: number;
+  /** Whether an embedding was stored with it, or why not. */
+  readonly embedding?: string;
 }
 
 /** What a removal reports. */
@@ -166,7 +170,11 @@ export interface RankResult {
 /** One search hit. */
 export interface ContextHit {
   readonly id: string;
+  /** The BM25 score, or the hybrid score when embeddings are blended in. */
   readonly score: number;
+  /** The parts of a hybrid score. */
+  readonly bm25?: number;
+  readonly cosine?: number;
   readonly matched_terms: string[];
   readonly preview: string;
   readonly metadata: Record<string, unknown>;
@@ -179,6 +187,10 @@ export interface ContextSearchResult {
   readonly total_docs: number;
   /** Per query term: its document frequency and whether its postings were cut. */
   readonly terms: { term: string; df: number; postings_read: number; truncated: boolean }[];
+  /** `hybrid` when embeddings were blended in, else `bm25`. */
+  readonly ranking?: "bm25" | "hybrid";
+  /** How the hits were ranked, and why BM25 alone when it is. */
+  readonly ranking_note?: string;
 }
 
 /** A node of a graph answer. */
@@ -235,6 +247,8 @@ const utf8 = new TextEncoder();
 const MAX_TF = 65_535;
 const PREVIEW_CHARS = 300;
 const MUTATIONS_PER_COMMIT = 500;
+/** BM25 candidates the embeddings blend re-ranks. */
+const HYBRID_POOL = 50;
 /** Adding 2^64 − 1 to a KvU64 (which wraps) subtracts one. */
 const MINUS_ONE = (1n << 64n) - 1n;
 /** Longest document id a caller may give. */
@@ -321,10 +335,16 @@ export function createContextService(
     now?: () => number;
     /** Which index: the context_* documents (default) or memory values' text index. */
     family?: ContextFamily;
+    /** An embeddings endpoint to blend with BM25, or why there is none (BM25 only, said so). */
+    embeddings?: { available: true; embedder: Embedder } | { available: false; reason: string };
   } = {},
 ): ContextService {
   const limits: ContextLimits = { ...DEFAULT_CONTEXT_LIMITS, ...options.limits };
   const family = options.family ?? "ctx";
+  const embedder = options.embeddings?.available ? options.embeddings.embedder : undefined;
+  const noEmbeddings = options.embeddings && !options.embeddings.available
+    ? options.embeddings.reason
+    : "no embeddings endpoint is configured";
   const now = options.now ?? Date.now;
 
   async function commitAll(ops: ((op: Deno.AtomicOperation) => void)[]) {
@@ -377,7 +397,11 @@ export function createContextService(
   async function change(
     ns: string,
     id: string,
-    next: { doc: StoredDoc; graph: ((op: Deno.AtomicOperation) => void)[] } | null,
+    next: {
+      doc: StoredDoc;
+      graph: ((op: Deno.AtomicOperation) => void)[];
+      vector?: Float32Array;
+    } | null,
     expect: "absent" | "present" | "any",
   ): Promise<{ previous: StoredDoc | null }> {
     const nextKeys = next ? ownedKeys(ns, next.doc) : undefined;
@@ -433,6 +457,9 @@ export function createContextService(
       );
       if (next) head.set(contextDocKey(ns, id, family), next.doc);
       else head.delete(contextDocKey(ns, id, family));
+      if (next?.vector) {
+        head.set(contextVectorKey(ns, id, family), new Uint8Array(next.vector.buffer));
+      } else head.delete(contextVectorKey(ns, id, family));
       // Small documents (the usual case) change in one commit; larger ones commit the document
       // and statistics first, then the index keys in KV-sized batches.
       const single = ops.length + 4 <= 1000;
@@ -557,10 +584,20 @@ export function createContextService(
       added_at_ms: t,
       term_cap: limits.maxTermsPerDoc,
     };
+    let vector: Float32Array | undefined;
+    let embedding: string;
+    if (embedder) {
+      try {
+        [vector] = await embedder.embed([text]);
+        embedding = `stored (${vector.length} dimensions, ${embedder.model})`;
+      } catch (e) {
+        embedding = `not stored: ${(e as Error).message}`;
+      }
+    } else embedding = `none: ${noEmbeddings}`;
     const { previous } = await change(
       ns,
       id,
-      { doc, graph },
+      { doc, graph, ...(vector ? { vector } : {}) },
       input.id === undefined ? "absent" : input.replace === "upsert" ? "any" : "present",
     );
     return {
@@ -571,6 +608,7 @@ export function createContextService(
       terms_not_indexed: distinct - indexed.length,
       entities: [...entities.keys()],
       relations: relations.size,
+      ...(family === "ctx" ? { embedding } : {}),
     };
   }
 
@@ -647,7 +685,43 @@ export function createContextService(
     input: { query: string; limit?: number },
   ): Promise<ContextSearchResult> {
     const limit = Math.max(1, Math.min(50, Math.floor(input.limit ?? 10)));
-    const { ranked, total_docs, terms } = await rankIds(ns, input);
+    const { ranked: lexical, total_docs, terms } = await rankIds(ns, input);
+    let ranked: (typeof lexical[number] & { bm25?: number; cosine?: number })[] = lexical;
+    let ranking: ContextSearchResult["ranking"] = "bm25";
+    let note = `BM25 only: ${noEmbeddings}`;
+    if (embedder && lexical.length > 0) {
+      // The blend re-ranks BM25's best candidates: documents sharing no term with the query are
+      // not found by embeddings alone (that would need a vector index, i.e. a scan here).
+      const pool = lexical.slice(0, Math.max(HYBRID_POOL, limit));
+      try {
+        const [q] = await embedder.embed([input.query]);
+        const vectors = await getAll<Uint8Array>(
+          kv,
+          pool.map((r) => contextVectorKey(ns, r.docId, family)),
+        );
+        const best = pool[0].score;
+        ranked = pool.map((r, i) => {
+          const raw = vectors[i].value;
+          const cos = raw instanceof Uint8Array && raw.byteLength % 4 === 0
+            ? cosine(q, new Float32Array(raw.slice().buffer))
+            : 0;
+          return {
+            ...r,
+            score: blend(r.score, best, cos, embedder.weight),
+            bm25: r.score,
+            cosine: cos,
+          };
+        }).sort((x, y) =>
+          y.score - x.score || (x.docId < y.docId ? -1 : x.docId > y.docId ? 1 : 0)
+        );
+        ranking = "hybrid";
+        note =
+          `hybrid: (1 − ${embedder.weight}) · BM25 / best BM25 + ${embedder.weight} · cosine ` +
+          `over the ${pool.length} best BM25 candidates (${embedder.model} at ${embedder.endpoint})`;
+      } catch (e) {
+        note = `BM25 only: the embeddings endpoint failed: ${(e as Error).message}`;
+      }
+    }
     const hits: ContextHit[] = [];
     // A few spare candidates stand in for postings of documents no longer there.
     for (const part of chunks(ranked.slice(0, limit + 5), 10)) {
@@ -661,6 +735,12 @@ export function createContextService(
         hits.push({
           id: d.id,
           score: Math.round(part[i].score * 1e6) / 1e6,
+          ...(part[i].bm25 !== undefined
+            ? {
+              bm25: Math.round(part[i].bm25! * 1e6) / 1e6,
+              cosine: Math.round(part[i].cosine! * 1e6) / 1e6,
+            }
+            : {}),
           matched_terms: part[i].matched,
           preview: d.text.length > PREVIEW_CHARS ? `${d.text.slice(0, PREVIEW_CHARS)}…` : d.text,
           metadata: d.metadata,
@@ -668,7 +748,7 @@ export function createContextService(
         });
       }
     }
-    return { hits, total_docs, terms };
+    return { hits, total_docs, terms, ranking, ranking_note: note };
   }
 
   async function graph(
