@@ -139,7 +139,7 @@ Deno.test("calls: an unknown tool and bad arguments are told apart, and facts() 
     assert.equal(bad.envelope?.status, "BLOCKED");
     const facts = registry.facts("t_echo", { text: 5 }, caller);
     assert.equal(facts.parsed, undefined);
-    assert.match(facts.request.call.schemaIssues.join(), /^text: /);
+    assert.match(facts.request.call.schemaIssues.join(), /^`text`: /);
     assert.deepEqual(registry.facts("t_echo", { text: "ok" }, caller).parsed, { text: "ok" });
   });
 });
