@@ -221,6 +221,7 @@ function observeCalls(
         principal: ctx.principal,
         tool: registered ? name : "unknown",
         ...(registered && upstream ? { upstream } : {}),
+        ...(ctx.sessionId ? { session: ctx.sessionId } : {}),
         verdict: outcome.verdict,
         latencyMs: outcome.latencyMs,
         bytesIn: byteLength(args),
@@ -389,7 +390,8 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
   const publishSessions = () =>
     sessionGauges.publish({ streamable: streamable.liveCount, sse: sse.liveCount });
   const metrics = createMetrics();
-  const accounting = createAccounting(kv, { policy });
+  // Session rows expire as a session does: one idle timeout after its last call.
+  const accounting = createAccounting(kv, { policy, sessionTtlMs: config.sessionTtlMs });
   const { files, shell } = await openLocalAccess(config, policy);
   // Probed lazily (first use, security_audit): a server that never runs code starts no runtime.
   const code = openCodeSandbox({ settings: policy.execution.code, onDeploy: config.onDeploy });

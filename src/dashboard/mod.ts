@@ -669,6 +669,8 @@ export function createDashboard(deps: DashboardDeps): Dashboard {
       byPrincipal: await q("principal"),
       byTool: await q("tool"),
       byUpstream: await q("upstream"),
+      // Sessions have no time range: their rows live as long as they do.
+      bySession: accounting ? await accounting.querySessions({ limit: 20 }) : [],
     }));
   });
 

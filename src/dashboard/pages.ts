@@ -357,6 +357,8 @@ export function usagePage(
     byPrincipal: readonly UsageRow[];
     byTool: readonly UsageRow[];
     byUpstream: readonly UsageRow[];
+    /** Sessions still alive (their rows expire with them), most calls first. */
+    bySession: readonly UsageRow[];
   },
 ): Html {
   const section = (title: string, rows: readonly UsageRow[], key: keyof UsageRow) =>
@@ -419,7 +421,7 @@ export function usagePage(
           "Upstream",
           o.byUpstream.filter((r) => r.upstream !== null),
           "upstream",
-        )}
+        )}${section("Session", o.bySession, "session")}
     `,
   );
 }

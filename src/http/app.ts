@@ -128,7 +128,10 @@ const UsageQuery = z.object({
   principal: z.string().min(1).max(256).optional(),
   from: Instant.optional(),
   to: Instant.optional(),
-  group_by: z.enum(["tool", "principal", "upstream"]).default("tool"),
+  group_by: z.enum(["tool", "principal", "upstream", "session"]).default("tool"),
+  /** One session's rows, by tool (they live as long as the session: no time range). */
+  session: z.string().min(1).max(256).optional(),
+  limit: z.coerce.number().int().min(1).max(1000).optional(),
 }).strict();
 
 const InvokeBody = z.object({
@@ -416,6 +419,15 @@ export function createHttpApp(deps: HttpDeps): Hono<Env> {
     const fromMs = q.data.from ?? toMs - 86_400_000;
     if (fromMs > toMs) throw new HttpError(400, "Bad Request: from is after to");
     await accounting.flush();
+    if (q.data.session !== undefined || q.data.group_by === "session") {
+      // Session rows: one session's by tool, or one row per session; the caller's own unless all.
+      const rows = await accounting.querySessions({
+        ...(q.data.session !== undefined ? { session: q.data.session } : {}),
+        ...(q.data.principal !== undefined ? { principal: q.data.principal } : {}),
+        ...(q.data.limit !== undefined ? { limit: q.data.limit } : {}),
+      });
+      return c.json({ rows });
+    }
     const rows = await accounting.query({
       ...(q.data.principal !== undefined ? { principal: q.data.principal } : {}),
       fromMs,

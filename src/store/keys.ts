@@ -267,6 +267,22 @@ export function usageRollupPrefix(period: "h" | "d"): Deno.KvKey {
   return ["usage_rollup", period];
 }
 
+/** One instance's usage row for (principal, tool, upstream) within one session (expires with it). */
+export function usageSessionKey(
+  session: string,
+  principal: string,
+  tool: string,
+  upstream: string,
+  instance: string,
+): Deno.KvKey {
+  return ["usage_session", session, principal, tool, upstream, instance];
+}
+
+/** Prefix of the session usage rows: all of them, or one session's. */
+export function usageSessionPrefix(session?: string): Deno.KvKey {
+  return session === undefined ? ["usage_session"] : ["usage_session", session];
+}
+
 /** The key of a minted token, by the SHA-256 (hex) of its secret. */
 export function identityTokenKey(sha256hex: string): Deno.KvKey {
   return ["identity_token", sha256hex];

@@ -8,19 +8,35 @@
  * Queries have hour resolution: a range takes every hour row it overlaps (and
  * the day rows of whole days inside it).
  *
+ * Calls made in a session (MCP sessions have an id; REST calls do not) are
+ * also added to that session's rows, one per (principal, tool, upstream),
+ * which expire with the session: each write sets them to expire one session
+ * idle-timeout after the session's last call. They are capped: at most
+ * `MAX_SESSION_ROWS` tools per session (the rest count as tool `other`) and
+ * `MAX_SESSIONS` sessions kept in memory per instance (the least recently used
+ * is written and forgotten; a later call starts a new row beside it).
+ *
  * Latency is kept as a histogram with buckets 10 % apart, so a merged p50 is
  * exact to within 10 % (reported as the upper edge of the median's bucket).
  *
  * @module
  */
 import type { Policy } from "../governance/mod.ts";
-import { usageRollupKey, usageRollupPrefix, withKvRetry } from "../store/mod.ts";
+import {
+  usageRollupKey,
+  usageRollupPrefix,
+  usageSessionKey,
+  usageSessionPrefix,
+  withKvRetry,
+} from "../store/mod.ts";
 
 /** One finished call as accounting sees it. */
 export interface UsageRecord {
   readonly principal: string;
   readonly tool: string;
   readonly upstream?: string;
+  /** The MCP session the call was made in, if any. */
+  readonly session?: string;
   readonly verdict: string;
   readonly latencyMs: number;
   readonly bytesIn: number;
@@ -35,6 +51,8 @@ export interface UsageRecord {
 
 /** One row of `GET /api/usage`. */
 export interface UsageRow {
+  /** Only in session rows (`querySessions`). */
+  session?: string;
   principal: string | null;
   tool: string | null;
   upstream: string | null;
@@ -70,12 +88,25 @@ export interface Accounting {
     toMs: number;
     groupBy: "tool" | "principal" | "upstream";
   }): Promise<UsageRow[]>;
+  /**
+   * Session rows: one session's by tool (`session` given), or one row per
+   * session (at most `limit`, most calls first), optionally one principal's.
+   */
+  querySessions(input: { session?: string; principal?: string; limit?: number }): Promise<
+    UsageRow[]
+  >;
   close(): Promise<void>;
 }
 
 const HOUR = 3_600_000;
 const DAY = 86_400_000;
 const RATIO = 1.1;
+/** Distinct (principal, tool, upstream) rows one session keeps per instance. */
+export const MAX_SESSION_ROWS = 32;
+/** Sessions whose rows one instance keeps in memory. */
+export const MAX_SESSIONS = 4096;
+/** Session rows one query reads at most. */
+const MAX_SESSION_SCAN = 20_000;
 /** Latency bucket 0 holds ≤ 0.01 ms; bucket i holds (0.01·1.1^(i−1), 0.01·1.1^i]. */
 const BASE_MS = 0.01;
 
@@ -147,8 +178,19 @@ function p50(latency: Record<string, number>): number {
  */
 export function createAccounting(
   kv: Deno.Kv,
-  options: { policy: Policy; flushMs?: number; instanceId?: string; now?: () => number },
+  options: {
+    policy: Policy;
+    flushMs?: number;
+    instanceId?: string;
+    now?: () => number;
+    /** How long a session lives after its last request: its rows expire as long after their last call. */
+    sessionTtlMs?: number;
+  },
 ): Accounting {
+  const sessionTtlMs = options.sessionTtlMs ?? 30 * 60_000;
+  /** Session → its rows here (Map order: least recently used first). */
+  const sessions = new Map<string, Map<string, string>>();
+  let incarnation = 0;
   const now = options.now ?? Date.now;
   const instance = options.instanceId ?? crypto.randomUUID();
   /** Rows this instance owns: full totals, rewritten on each flush. */
@@ -159,6 +201,65 @@ export function createAccounting(
     flushing = flushing.then(flushNow).catch(() => {});
   }, options.flushMs ?? 5000);
   Deno.unrefTimer(timer);
+
+  function addToSession(call: UsageRecord, cost: number): void {
+    const session = call.session!;
+    let rowIds = sessions.get(session);
+    if (rowIds) {
+      sessions.delete(session); // re-inserted below: most recently used
+    } else {
+      if (sessions.size >= MAX_SESSIONS) forgetSession(sessions.keys().next().value!);
+      rowIds = new Map();
+    }
+    sessions.set(session, rowIds);
+    const upstream = call.upstream ?? "";
+    let dims = JSON.stringify([call.principal, call.tool, upstream]);
+    let tool = call.tool;
+    if (!rowIds.has(dims) && rowIds.size >= MAX_SESSION_ROWS) {
+      tool = "other";
+      dims = JSON.stringify([call.principal, tool, ""]);
+    }
+    let id = rowIds.get(dims);
+    if (id === undefined) {
+      // A fresh suffix per row in memory: a row forgotten and begun again never overwrites the old.
+      const key = usageSessionKey(
+        session,
+        call.principal,
+        tool,
+        tool === "other" ? "" : upstream,
+        `${instance}.${++incarnation}`,
+      );
+      id = JSON.stringify(key);
+      rowIds.set(dims, id);
+      rows.set(id, { key, agg: empty(), expireIn: sessionTtlMs });
+    }
+    const row = rows.get(id)!;
+    row.expireIn = sessionTtlMs;
+    addTo(row.agg, call, cost);
+    dirty.add(id);
+  }
+
+  /** Drops a session's rows from memory (its dirty rows are written on the next flush first). */
+  function forgetSession(session: string): void {
+    const rowIds = sessions.get(session);
+    sessions.delete(session);
+    for (const id of rowIds?.values() ?? []) {
+      if (dirty.has(id)) retiring.add(id);
+      else rows.delete(id);
+    }
+  }
+  const retiring = new Set<string>();
+
+  function addTo(a: Aggregate, call: UsageRecord, cost: number): void {
+    a.calls++;
+    a.by_verdict[call.verdict] = (a.by_verdict[call.verdict] ?? 0) + 1;
+    const b = bucketOf(call.latencyMs);
+    a.latency[b] = (a.latency[b] ?? 0) + 1;
+    a.bytes_in += call.bytesIn;
+    a.bytes_out += call.bytesOut;
+    a.tokens += (call.inputTokens ?? 0) + (call.outputTokens ?? 0);
+    a.cost += cost;
+  }
 
   function add(
     period: "h" | "d",
@@ -176,15 +277,7 @@ export function createAccounting(
       row = { key, agg: empty(), expireIn: start + keep - atMs };
       rows.set(id, row);
     }
-    const a = row.agg;
-    a.calls++;
-    a.by_verdict[call.verdict] = (a.by_verdict[call.verdict] ?? 0) + 1;
-    const b = bucketOf(call.latencyMs);
-    a.latency[b] = (a.latency[b] ?? 0) + 1;
-    a.bytes_in += call.bytesIn;
-    a.bytes_out += call.bytesOut;
-    a.tokens += (call.inputTokens ?? 0) + (call.outputTokens ?? 0);
-    a.cost += cost;
+    addTo(row.agg, call, cost);
     dirty.add(id);
   }
 
@@ -204,7 +297,15 @@ export function createAccounting(
     // Rows of periods that ended long ago are final in KV; forget them here.
     const cutoff = now() - 2 * DAY;
     for (const [id, row] of rows) {
-      if ((row.key[2] as number) < cutoff && !dirty.has(id)) rows.delete(id);
+      if (row.key[0] === "usage_rollup" && (row.key[2] as number) < cutoff && !dirty.has(id)) {
+        rows.delete(id);
+      }
+    }
+    for (const id of retiring) {
+      if (!dirty.has(id)) {
+        rows.delete(id);
+        retiring.delete(id);
+      }
     }
   }
 
@@ -214,6 +315,7 @@ export function createAccounting(
       const cost = call.billable === false ? 0 : costOf(options.policy, call);
       add("h", Math.floor(atMs / HOUR) * HOUR, call, cost, atMs);
       add("d", Math.floor(atMs / DAY) * DAY, call, cost, atMs);
+      if (call.session !== undefined && call.session !== "") addToSession(call, cost);
       return cost;
     },
 
@@ -279,6 +381,40 @@ export function createAccounting(
         tokens: agg.tokens,
         cost: agg.cost,
       })).sort((a, b) => b.calls - a.calls);
+    },
+
+    async querySessions({ session, principal, limit = 100 }) {
+      const groups = new Map<string, { row: Omit<UsageRow, "latency_ms_p50">; agg: Aggregate }>();
+      const iter = kv.list<Aggregate>({ prefix: usageSessionPrefix(session) }, {
+        limit: MAX_SESSION_SCAN,
+      });
+      for await (const e of iter) {
+        const [, s, p, tool, upstream] = e.key as [string, string, string, string, string];
+        if (principal !== undefined && p !== principal) continue;
+        const dims = session !== undefined
+          ? { session: s, principal: p, tool, upstream: upstream || null }
+          : { session: s, principal: p, tool: null, upstream: null };
+        const id = JSON.stringify(dims);
+        let g = groups.get(id);
+        if (!g) {
+          g = { row: { ...dims } as never, agg: empty() };
+          groups.set(id, g);
+        }
+        merge(g.agg, e.value);
+      }
+      return [...groups.values()].map(({ row, agg }) => ({
+        session: row.session!,
+        principal: row.principal,
+        tool: row.tool,
+        upstream: row.upstream,
+        calls: agg.calls,
+        by_verdict: agg.by_verdict,
+        latency_ms_p50: p50(agg.latency),
+        bytes_in: agg.bytes_in,
+        bytes_out: agg.bytes_out,
+        tokens: agg.tokens,
+        cost: agg.cost,
+      })).sort((a, b) => b.calls - a.calls).slice(0, Math.max(1, Math.min(limit, 1000)));
     },
 
     async close() {

@@ -105,7 +105,7 @@ Deno.test("GET /api/usage: exact figures for a known workload, including the cos
     assert.deepEqual(await get(`principal=nobody&from=${from}`), []);
     assert.deepEqual(await get(`from=${Date.now() + 3_600_000}&to=${Date.now() + 7_200_000}`), []);
 
-    const bad = await fetch(`${server.url}/api/usage?group_by=session`);
+    const bad = await fetch(`${server.url}/api/usage?group_by=day`);
     assert.equal(bad.status, 400);
     await bad.body?.cancel();
   } finally {
