@@ -57,6 +57,7 @@ import {
   createSessionStore,
   createStatelessToolCall,
   createStreamableManager,
+  createSubscriptionHub,
   createWebSocketManager,
   type HoldPromptDeps,
   type LegacySseManager,
@@ -494,6 +495,9 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
     allowHosts: config.registryAllowHosts,
     ...deps.gatewayOptions,
   });
+  // Upstream resource subscriptions of every 2025 session in this process.
+  const subscriptions = createSubscriptionHub({ logger });
+  gateway.onResourceUpdated = (server, uri) => subscriptions.updated(server, uri);
   // Warden's own prompt names, known once the extensions are (before the gateway starts).
   let ownPrompts: readonly string[] = [];
   const registry = observeCalls(
@@ -585,6 +589,7 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
     ...(deps.extensions ?? []),
     // Last: it wraps the resources and prompts handlers the extensions above installed.
     upstreamContentExtension({
+      subscriptions,
       content: () => gateway.content(),
       prompt: (name) => gateway.prompt(name),
       notePrompts: (server, names) => gateway.notePrompts(server, names),
@@ -693,14 +698,21 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
   });
   // An upstream's list_changed (or a registration, removal, re-approval) re-lists its tools;
   // Warden's own clients are then told: 2025 sessions by notification, 2026 listeners by stream.
-  gateway.onChange = () => {
+  gateway.onChange = (kind) => {
     for (const server of sessionServers) {
       if (!server.isConnected()) continue;
-      Promise.resolve(server.sendToolListChanged()).catch((e) =>
-        logger.debug("cannot send tools/list_changed", { error: e })
+      const sent = kind === "tools"
+        ? server.sendToolListChanged()
+        : kind === "prompts"
+        ? server.sendPromptListChanged()
+        : server.sendResourceListChanged();
+      Promise.resolve(sent).catch((e) =>
+        logger.debug(`cannot send ${kind}/list_changed`, { error: e })
       );
     }
-    modern.toolsChanged();
+    if (kind === "tools") modern.toolsChanged();
+    else if (kind === "prompts") modern.promptsChanged();
+    else modern.resourcesChanged();
   };
   function allowFor(port: number) {
     const hosts = config.allowedHosts.length > 0

@@ -46,7 +46,14 @@ export interface ConnectionState {
 }
 
 /** The resources and prompts requests Warden passes through to an upstream. */
-export type ContentMethod = "resources/list" | "resources/read" | "prompts/list" | "prompts/get";
+export type ContentMethod =
+  | "resources/list"
+  | "resources/templates/list"
+  | "resources/read"
+  | "resources/subscribe"
+  | "resources/unsubscribe"
+  | "prompts/list"
+  | "prompts/get";
 
 /** A connection to one upstream. */
 export interface UpstreamConnection {
@@ -70,6 +77,12 @@ export interface UpstreamConnection {
   ): Promise<Record<string, unknown> | null>;
   /** Called when the upstream says its tool list changed. */
   onToolsChanged?: () => void;
+  /** Called when the upstream says its prompt list changed. */
+  onPromptsChanged?: () => void;
+  /** Called when the upstream says its resource list changed. */
+  onResourcesChanged?: () => void;
+  /** Called with the upstream's own URI when a subscribed resource changed. */
+  onResourceUpdated?: (uri: string) => void;
   close(): Promise<void>;
 }
 
@@ -207,6 +220,9 @@ export function createConnection(
   let nextAttemptAt = 0;
   let lastError: string | undefined;
   let closed = false;
+  let everConnected = false;
+  /** Upstream URIs this connection is subscribed to (renewed on a new session). */
+  const subscribed = new Set<string>();
   const self: UpstreamConnection = {
     name: config.name,
     state,
@@ -238,6 +254,9 @@ export function createConnection(
         tools: {
           onChanged: () => self.onToolsChanged?.(),
         },
+        // Relayed as a signal only: the gateway lists again itself when it needs to.
+        prompts: { autoRefresh: false, onChanged: () => self.onPromptsChanged?.() },
+        resources: { autoRefresh: false, onChanged: () => self.onResourcesChanged?.() },
       },
     });
     const credential = config.transport === "stdio" ? undefined : options.credential;
@@ -246,6 +265,10 @@ export function createConnection(
       if (client === c) client = undefined;
     };
     c.onerror = (e) => log.debug("upstream transport error", { upstream: config.name, error: e });
+    c.setNotificationHandler("notifications/resources/updated", (n) => {
+      const uri = n.params?.uri;
+      if (typeof uri === "string" && uri.length <= 4096) self.onResourceUpdated?.(uri);
+    });
     try {
       await c.connect(transport, { timeout: options.connectTimeoutMs });
     } catch (e) {
@@ -270,9 +293,13 @@ export function createConnection(
       );
     }
     connecting = open().then((c) => {
+      const reconnected = everConnected;
+      everConnected = true;
       client = c;
       failures = 0;
       lastError = undefined;
+      // A new upstream session knows nothing of the old one's subscriptions: renew them.
+      if (reconnected && subscribed.size > 0) resubscribe(c);
       log.info("upstream connected", {
         upstream: config.name,
         protocol: c.getNegotiatedProtocolVersion(),
@@ -352,6 +379,21 @@ export function createConnection(
       switch (method) {
         case "resources/list":
           return await c.listResources(params as never, opts) as Record<string, unknown>;
+        case "resources/templates/list":
+          return await c.listResourceTemplates(params as never, opts) as Record<string, unknown>;
+        case "resources/subscribe": {
+          if (!caps.resources?.subscribe) return null;
+          const uri = String(params?.uri);
+          const answer = await c.subscribeResource({ uri }, opts) as Record<string, unknown>;
+          subscribed.add(uri);
+          return answer;
+        }
+        case "resources/unsubscribe": {
+          const uri = String(params?.uri);
+          subscribed.delete(uri);
+          if (!caps.resources?.subscribe) return null;
+          return await c.unsubscribeResource({ uri }, opts) as Record<string, unknown>;
+        }
         case "resources/read":
           return await c.readResource(params as never, opts) as Record<string, unknown>;
         case "prompts/list":
@@ -360,6 +402,17 @@ export function createConnection(
           return await c.getPrompt(params as never, opts) as Record<string, unknown>;
       }
     }, true);
+  }
+
+  function resubscribe(c: Client): void {
+    for (const uri of subscribed) {
+      c.subscribeResource({ uri }, { timeout: options.connectTimeoutMs }).catch((e) =>
+        log.warn("cannot renew an upstream resource subscription", {
+          upstream: config.name,
+          error: describe(e),
+        })
+      );
+    }
   }
 
   async function ping(timeoutMs: number): Promise<void> {

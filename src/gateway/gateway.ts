@@ -173,6 +173,8 @@ export interface Gateway {
   notePrompts(server: string, names: readonly string[]): void;
   /** Called when a catalogue changed (list_changed to clients). */
   onChange?: (kind: CatalogueKind) => void;
+  /** Called when an upstream says a resource it was subscribed to changed (its own URI). */
+  onResourceUpdated?: (server: string, uri: string) => void;
   close(): Promise<void>;
 }
 
@@ -453,6 +455,25 @@ export function createGateway(deps: GatewayDeps): Gateway {
       refresh(config.name).catch((e) =>
         log.warn("cannot re-list upstream tools", { upstream: config.name, error: e })
       );
+    };
+    connection.onPromptsChanged = () => {
+      if (closed || upstreams.get(config.name) !== u) return;
+      listPrompts(u, Math.min(config.timeout_ms ?? deps.toolTimeoutMs, 15_000)).then((names) => {
+        u.prompts = names;
+        rebuild();
+        // Told even when the names stayed: a prompt's arguments or text may have changed.
+        gateway.onChange?.("prompts");
+      }).catch((e) =>
+        log.warn("cannot re-list upstream prompts", { upstream: config.name, error: e })
+      );
+    };
+    connection.onResourcesChanged = () => {
+      if (!closed && upstreams.get(config.name) === u) gateway.onChange?.("resources");
+    };
+    connection.onResourceUpdated = (uri) => {
+      if (!closed && upstreams.get(config.name) === u) {
+        gateway.onResourceUpdated?.(config.name, uri);
+      }
     };
     return u;
   }

@@ -16,7 +16,12 @@ export { conformanceExtension } from "./conformance.ts";
 export { modernConformanceExtension } from "./conformance_modern.ts";
 export { wardenExtension } from "./warden_extension.ts";
 export {
+  createSubscriptionHub,
+  MAX_SUBSCRIPTIONS,
+  MAX_SUBSCRIPTIONS_PER_SESSION,
   parseUpstreamUri,
+  type Subscriber,
+  type SubscriptionHub,
   type UpstreamContentDeps,
   upstreamContentExtension,
   upstreamUri,

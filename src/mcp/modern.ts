@@ -163,6 +163,8 @@ export interface ModernHandler {
   toolsChanged(): void;
   /** Publishes `notifications/prompts/list_changed` to open `subscriptions/listen` streams. */
   promptsChanged(): void;
+  /** Publishes `notifications/resources/list_changed` to open `subscriptions/listen` streams. */
+  resourcesChanged(): void;
   close(): Promise<void>;
 }
 
@@ -348,6 +350,9 @@ export function createModernHandler(options: ModernOptions): ModernHandler {
     },
     promptsChanged() {
       handler.notify.promptsChanged();
+    },
+    resourcesChanged() {
+      handler.notify.resourcesChanged();
     },
     async close() {
       await handler.close();

@@ -47,9 +47,14 @@ export type CallerOf = (ctx: { http?: { authInfo?: AuthInfo } } | undefined) => 
 
 /**
  * Extra registrations (resources, prompts) applied to every session's server;
- * `caller` names the principal of the request a handler serves.
+ * `caller` names the principal of the request a handler serves, `binding` says
+ * which server this is (a 2025 session's, or a pooled 2026-07-28 one).
  */
-export type ServerExtension = (server: McpServer, caller: CallerOf) => void;
+export type ServerExtension = (
+  server: McpServer,
+  caller: CallerOf,
+  binding: SessionBinding,
+) => void;
 
 /** What the factory needs. */
 export interface McpServerDeps {
@@ -358,6 +363,6 @@ export function createMcpServer(deps: McpServerDeps, binding: SessionBinding): M
     }
     return toCallToolResult(outcome);
   });
-  for (const extend of deps.extensions ?? []) extend(server, caller);
+  for (const extend of deps.extensions ?? []) extend(server, caller, binding);
   return server;
 }

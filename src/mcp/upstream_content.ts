@@ -5,7 +5,14 @@
  * fails is left out of that answer and logged, never failing the list), with
  * resource URIs namespaced as `upstream://<server>/<original URI>` and
  * prompts named `<prefix><name>` like the upstream's tools.
- * `resources/read` and `prompts/get` route back by that name.
+ * `resources/read` and `prompts/get` route back by that name (the gateway's
+ * catalogue owns every exposed prompt name, empty prefixes included).
+ * `resources/templates/list` adds the upstreams' templates namespaced the
+ * same way, so a URI expanded from one reads back from its upstream. On 2025
+ * sessions `resources/subscribe` passes through: one upstream subscription
+ * per URI whatever the number of sessions, `notifications/resources/updated`
+ * relayed only to the sessions subscribed to it, at most
+ * `MAX_SUBSCRIPTIONS_PER_SESSION` per session.
  *
  * Access follows the policy's role grants: a principal sees and reads an
  * upstream's resources when it may call `<prefix>resources/read`, and its
@@ -24,7 +31,7 @@ import {
 } from "@modelcontextprotocol/server";
 import type { UpstreamContent } from "../gateway/mod.ts";
 import { type Logger, sha256HexOfText } from "../lib/mod.ts";
-import type { CallerOf, ServerExtension } from "./server.ts";
+import type { CallerOf, ServerExtension, SessionBinding } from "./server.ts";
 
 /** The scheme upstream resource URIs are namespaced under. */
 export const UPSTREAM_URI_SCHEME = "upstream://";
@@ -32,6 +39,10 @@ export const UPSTREAM_URI_SCHEME = "upstream://";
 export const MAX_UPSTREAM_CONTENT_BYTES = 4 * 1024 * 1024;
 const MAX_ITEMS_PER_UPSTREAM = 1000;
 const MAX_URI_CHARS = 4096;
+/** Upstream resources one session may be subscribed to at once. */
+export const MAX_SUBSCRIPTIONS_PER_SESSION = 64;
+/** Distinct upstream resources subscribed to across all sessions of this process. */
+export const MAX_SUBSCRIPTIONS = 10_000;
 
 /** What the extension needs: the gateway's sources, role checks, the vault. */
 export interface UpstreamContentDeps {
@@ -40,6 +51,8 @@ export interface UpstreamContentDeps {
   readonly prompt: (name: string) => { source: UpstreamContent; prompt: string } | undefined;
   /** Tells the catalogue what an upstream just listed, so a new prompt becomes routable. */
   readonly notePrompts: (server: string, names: readonly string[]) => void;
+  /** Upstream resource subscriptions, shared by every session of this process. */
+  readonly subscriptions?: SubscriptionHub;
   readonly permits: (principal: string, name: string) => boolean;
   readonly record: (fields: Record<string, unknown>) => Promise<unknown>;
   readonly logger: Logger;
@@ -89,17 +102,153 @@ function invalid(message: string): never {
   throw new ProtocolError(ProtocolErrorCode.InvalidParams, message);
 }
 
+/** A session that can be told a resource it subscribed to changed. */
+export interface Subscriber {
+  alive(): boolean;
+  notify(uri: string): Promise<void>;
+}
+
+/**
+ * Upstream resource subscriptions: one upstream `resources/subscribe` per
+ * URI however many sessions want it (unsubscribed when the last leaves or
+ * ends), and each `notifications/resources/updated` relayed only to the
+ * sessions subscribed to that URI. Access is checked when a session
+ * subscribes (its request carries the principal's roles); a session's token
+ * is re-checked by its transport as for every request.
+ */
+export interface SubscriptionHub {
+  subscribe(session: Subscriber, uri: string, source: UpstreamContent, own: string): Promise<void>;
+  unsubscribe(session: Subscriber, uri: string): Promise<void>;
+  /** The session ended: all its subscriptions go. */
+  drop(session: Subscriber): void;
+  /** An upstream said one of its resources (its own URI) changed. */
+  updated(server: string, uri: string): void;
+  /** Distinct URIs subscribed upstream right now. */
+  readonly size: number;
+}
+
+/**
+ * Creates the hub.
+ *
+ * @example
+ * ```ts
+ * const hub = createSubscriptionHub({ logger });
+ * gateway.onResourceUpdated = (server, uri) => hub.updated(server, uri);
+ * ```
+ */
+export function createSubscriptionHub(deps: { readonly logger: Logger }): SubscriptionHub {
+  interface Entry {
+    source: UpstreamContent;
+    own: string;
+    sessions: Set<Subscriber>;
+    ready: Promise<void>;
+  }
+  const byUri = new Map<string, Entry>();
+  const bySession = new Map<Subscriber, Set<string>>();
+
+  function leave(session: Subscriber, uri: string): void {
+    const mine = bySession.get(session);
+    mine?.delete(uri);
+    if (mine && mine.size === 0) bySession.delete(session);
+    const entry = byUri.get(uri);
+    if (!entry || !entry.sessions.delete(session) || entry.sessions.size > 0) return;
+    byUri.delete(uri);
+    entry.source.request("resources/unsubscribe", { uri: entry.own }).catch((e) =>
+      deps.logger.debug("cannot unsubscribe upstream resource", {
+        upstream: entry.source.server,
+        error: e,
+      })
+    );
+  }
+
+  return {
+    async subscribe(session, uri, source, own) {
+      const mine = bySession.get(session);
+      if (mine?.has(uri)) return;
+      if ((mine?.size ?? 0) >= MAX_SUBSCRIPTIONS_PER_SESSION) {
+        invalid(
+          `this session is subscribed to ${MAX_SUBSCRIPTIONS_PER_SESSION} upstream resources, ` +
+            `the most one session may hold; unsubscribe from one first`,
+        );
+      }
+      let entry = byUri.get(uri);
+      if (!entry) {
+        if (byUri.size >= MAX_SUBSCRIPTIONS) {
+          throw new ProtocolError(
+            ProtocolErrorCode.InternalError,
+            `Warden holds ${MAX_SUBSCRIPTIONS} upstream resource subscriptions, its limit`,
+          );
+        }
+        const created: Entry = {
+          source,
+          own,
+          sessions: new Set(),
+          ready: source.request("resources/subscribe", { uri: own }).then((answer) => {
+            if (answer === null) {
+              invalid(`upstream ${source.server} does not support resource subscriptions`);
+            }
+          }),
+        };
+        entry = created;
+        byUri.set(uri, created);
+        created.ready.catch(() => {
+          if (byUri.get(uri) === created) byUri.delete(uri);
+        });
+      }
+      await entry.ready;
+      entry.sessions.add(session);
+      const set = bySession.get(session) ?? new Set<string>();
+      set.add(uri);
+      bySession.set(session, set);
+    },
+    unsubscribe(session, uri) {
+      leave(session, uri);
+      return Promise.resolve();
+    },
+    drop(session) {
+      for (const uri of [...bySession.get(session) ?? []]) leave(session, uri);
+    },
+    updated(server, own) {
+      const uri = upstreamUri(server, own);
+      const entry = byUri.get(uri);
+      if (!entry) return;
+      for (const session of [...entry.sessions]) {
+        if (!session.alive()) {
+          leave(session, uri);
+          continue;
+        }
+        session.notify(uri).catch((e) =>
+          deps.logger.debug("cannot relay resources/updated", { error: e })
+        );
+      }
+    },
+    get size() {
+      return byUri.size;
+    },
+  };
+}
+
 /**
  * The extension: wraps the resources and prompts handlers Warden's own
  * extension installed, so it must be applied after it.
  */
 export function upstreamContentExtension(deps: UpstreamContentDeps): ServerExtension {
-  return (server: McpServer, caller: CallerOf) => {
+  return (server: McpServer, caller: CallerOf, binding: SessionBinding) => {
     const low = server.server as unknown as {
       _getRequestHandler(method: string): RawHandler | undefined;
     };
+    // Upstream lists change while a session lives; subscriptions are a 2025-session feature
+    // (2026-07-28 has subscriptions/listen, whose resource filter is not relayed upstream yet).
+    const subscribable = !binding.modern && deps.subscriptions !== undefined;
+    server.server.registerCapabilities({
+      resources: { listChanged: true, ...(subscribable ? { subscribe: true } : {}) },
+      prompts: { listChanged: true },
+    });
     const own = {
       listResources: low._getRequestHandler("resources/list"),
+      listTemplates: low._getRequestHandler("resources/templates/list"),
+      subscribe: low._getRequestHandler("resources/subscribe"),
+      unsubscribe: low._getRequestHandler("resources/unsubscribe"),
       readResource: low._getRequestHandler("resources/read"),
       listPrompts: low._getRequestHandler("prompts/list"),
       getPrompt: low._getRequestHandler("prompts/get"),
@@ -134,7 +283,7 @@ export function upstreamContentExtension(deps: UpstreamContentDeps): ServerExten
 
     async function gather(
       sources: readonly UpstreamContent[],
-      method: "resources/list" | "prompts/list",
+      method: "resources/list" | "resources/templates/list" | "prompts/list",
       pick: (answer: Record<string, unknown>, s: UpstreamContent) => unknown[],
     ): Promise<unknown[]> {
       const lists = await Promise.all(sources.map(async (s) => {
@@ -170,20 +319,80 @@ export function upstreamContentExtension(deps: UpstreamContentDeps): ServerExten
       } as never;
     });
 
+    // Templates are namespaced like URIs (`upstream://ev/demo://x/{id}`), so a URI expanded from
+    // one is an `upstream://ev/…` URI that resources/read routes back to ev.
+    server.server.setRequestHandler("resources/templates/list", async (request, ctx) => {
+      const mine = own.listTemplates
+        ? await own.listTemplates(raw(ctx, "resources/templates/list", request.params), ctx)
+        : { resourceTemplates: [] };
+      const theirs = await gather(
+        visible(caller(ctx), "resources/read"),
+        "resources/templates/list",
+        (a, s) => rewriteUris(a.resourceTemplates ?? [], s.server) as unknown[],
+      );
+      return {
+        ...mine,
+        resourceTemplates: [...(mine.resourceTemplates as unknown[] ?? []), ...theirs],
+      } as never;
+    });
+
+    /** The upstream an `upstream://` URI names, if the caller may read its resources. */
+    function readable(uri: string, principal: string) {
+      const target = parseUpstreamUri(uri);
+      if (target === undefined) return undefined;
+      if (uri.length > MAX_URI_CHARS) invalid(`resource URI over ${MAX_URI_CHARS} characters`);
+      const source = visible(principal, "resources/read").find((s) => s.server === target.server);
+      // An upstream the caller may not read is reported exactly like one that does not exist.
+      if (!source) invalid(`Resource ${uri.slice(0, 200)} not found`);
+      return { source, own: target.uri };
+    }
+
+    if (subscribable) {
+      const hub = deps.subscriptions!;
+      const self: Subscriber = {
+        alive: () => server.isConnected(),
+        notify: (uri) => server.server.sendResourceUpdated({ uri }),
+      };
+      const previous = server.server.onclose;
+      server.server.onclose = () => {
+        hub.drop(self);
+        previous?.();
+      };
+      server.server.setRequestHandler("resources/subscribe", async (request, ctx) => {
+        const uri = String(request.params.uri ?? "");
+        const target = readable(uri, caller(ctx));
+        if (!target) {
+          // Warden's own resources do not change under a session unless an extension says so.
+          if (!own.subscribe) invalid(`Resource ${uri.slice(0, 200)} cannot be subscribed to`);
+          return await own.subscribe(raw(ctx, "resources/subscribe", request.params), ctx) as never;
+        }
+        await hub.subscribe(self, uri, target.source, target.own);
+        return {} as never;
+      });
+      server.server.setRequestHandler("resources/unsubscribe", async (request, ctx) => {
+        const uri = String(request.params.uri ?? "");
+        if (parseUpstreamUri(uri) === undefined && own.unsubscribe) {
+          return await own.unsubscribe(
+            raw(ctx, "resources/unsubscribe", request.params),
+            ctx,
+          ) as never;
+        }
+        await hub.unsubscribe(self, uri);
+        return {} as never;
+      });
+    }
+
     server.server.setRequestHandler("resources/read", async (request, ctx) => {
       const uri = String(request.params.uri ?? "");
-      const target = parseUpstreamUri(uri);
+      const principal = caller(ctx);
+      const target = readable(uri, principal);
       if (target === undefined) {
         if (!own.readResource) invalid(`Resource ${uri.slice(0, 200)} not found`);
         return await own.readResource(raw(ctx, "resources/read", request.params), ctx) as never;
       }
-      if (uri.length > MAX_URI_CHARS) invalid(`resource URI over ${MAX_URI_CHARS} characters`);
-      const principal = caller(ctx);
-      const source = visible(principal, "resources/read").find((s) => s.server === target.server);
-      // An upstream the caller may not read is reported exactly like one that does not exist.
-      if (!source) invalid(`Resource ${uri.slice(0, 200)} not found`);
-      const answer = await source.request("resources/read", { uri: target.uri });
-      if (answer === null) invalid(`upstream ${target.server} serves no resources`);
+      const source = target.source;
+      const answer = await source.request("resources/read", { uri: target.own });
+      if (answer === null) invalid(`upstream ${source.server} serves no resources`);
       return await relay(source, answer, {
         type: "upstream_resource_read",
         uri: uri.slice(0, 500),

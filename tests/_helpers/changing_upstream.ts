@@ -47,6 +47,13 @@ if (Deno.env.get("GROW") === "1") {
     idempotentHint: true,
     openWorldHint: false,
   };
+  // Declared before connecting (capabilities cannot be added later), so growing is a list change.
+  server.registerPrompt("base-prompt", { description: "Always there." }, () => ({
+    messages: [{ role: "user", content: { type: "text", text: "base prompt" } }],
+  }));
+  server.registerResource("base", "changing://base", { mimeType: "text/plain" }, (uri) => ({
+    contents: [{ uri: uri.href, text: "base resource" }],
+  }));
   let grown = false;
   server.registerTool("grow", {
     description: "Adds the tool extra to this server.",

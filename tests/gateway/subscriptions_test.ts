@@ -1,0 +1,126 @@
+// deno-lint-ignore-file no-explicit-any -- MCP results are probed field by field
+/**
+ * Resource templates and subscriptions pass through Warden, against a real
+ * server-everything over Streamable HTTP:
+ * - `resources/templates/list` (both eras) lists its templates in the
+ *   `upstream://ev/` space, and a URI expanded from one reads back from ev;
+ * - on a 2025 session `resources/subscribe` reaches ev, and ev's
+ *   `notifications/resources/updated` (started by its toggle tool, called
+ *   through Warden) reaches the subscribed session only, as the namespaced
+ *   URI; one session holds at most MAX_SUBSCRIPTIONS_PER_SESSION;
+ * - a principal without grants of `ev__` sees no templates and cannot
+ *   subscribe; the 2026-07-28 path does not offer `resources/subscribe`.
+ */
+import assert from "node:assert/strict";
+// @ts-types="@modelcontextprotocol/sdk/types"
+import { ResourceUpdatedNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
+import { parseUpstreams } from "../../src/gateway/mod.ts";
+import { MAX_SUBSCRIPTIONS_PER_SESSION } from "../../src/mcp/mod.ts";
+import { createToken } from "../../src/identity/mod.ts";
+import { connectModernAs, connectV1As } from "../_helpers/client.ts";
+import { startServer, type TestServer } from "../_helpers/server.ts";
+import { type HttpUpstream, startEverything } from "../_helpers/upstreams.ts";
+
+const POLICY = {
+  roles: { ops: { tools: ["ev__*"] }, dev: { tools: ["get_time"] } },
+  rate_limits: { per_principal_per_minute: 0, per_ip_per_minute: 0 },
+};
+const TEMPLATE = "upstream://ev/demo://resource/dynamic/text/{resourceId}";
+
+Deno.test({
+  name: "subscriptions: upstream templates and resource subscriptions through Warden",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    let up: HttpUpstream | undefined;
+    let server: TestServer | undefined;
+    try {
+      up = await startEverything("streamableHttp");
+      server = await startServer({
+        policy: POLICY,
+        upstreams: parseUpstreams(
+          JSON.stringify([{ name: "ev", transport: "streamable-http", url: up.url }]),
+        ),
+      });
+      const alice = await createToken(server.kv, { name: "alice", roles: ["ops"] });
+      const bob = await createToken(server.kv, { name: "bob", roles: ["dev"] });
+
+      // Templates, both eras: namespaced, and an expanded URI reads back from ev.
+      for (const connect of [connectV1As, connectModernAs]) {
+        const c: any = await connect(server.url, alice.secret);
+        try {
+          const templates = (await c.listResourceTemplates()).resourceTemplates as any[];
+          const t = templates.find((x) => x.uriTemplate === TEMPLATE);
+          assert.ok(t, JSON.stringify(templates).slice(0, 400));
+          const uri = TEMPLATE.replace("{resourceId}", "7");
+          const read = await c.readResource({ uri });
+          assert.equal(read.contents[0].uri, uri);
+          assert.match(read.contents[0].text, /7/);
+        } finally {
+          await c.close();
+        }
+      }
+      const modern: any = await connectModernAs(server.url, alice.secret);
+      assert.equal(modern.getServerCapabilities()?.resources?.subscribe, undefined);
+      await modern.close();
+      const b: any = await connectV1As(server.url, bob.secret);
+      const noTemplates = (await b.listResourceTemplates()).resourceTemplates as any[];
+      assert.ok(!noTemplates.some((x) => x.uriTemplate.startsWith("upstream://")));
+
+      // Subscriptions on 2025 sessions.
+      const a: any = await connectV1As(server.url, alice.secret);
+      const other: any = await connectV1As(server.url, alice.secret);
+      try {
+        assert.equal(a.getServerCapabilities()?.resources?.subscribe, true);
+        const doc = (await a.listResources()).resources.map((r: any) => r.uri).find((u: string) =>
+          u.startsWith("upstream://ev/demo://resource/static/")
+        );
+        assert.ok(doc);
+        await assert.rejects(b.subscribeResource({ uri: doc }), /not found/);
+        const seen: string[] = [];
+        const otherSeen: string[] = [];
+        const got = Promise.withResolvers<void>();
+        a.setNotificationHandler(ResourceUpdatedNotificationSchema, (n: any) => {
+          seen.push(n.params.uri);
+          got.resolve();
+        });
+        other.setNotificationHandler(ResourceUpdatedNotificationSchema, (n: any) => {
+          otherSeen.push(n.params.uri);
+        });
+        // Open each session's GET stream (notifications outside a request travel on it).
+        await a.listTools();
+        await other.listTools();
+        await a.subscribeResource({ uri: doc });
+        await a.subscribeResource({ uri: doc }); // idempotent
+        // ev starts sending updates for its (Warden's) session's subscriptions at once.
+        const toggled = await a.callTool({ name: "ev__toggle-subscriber-updates", arguments: {} });
+        assert.match(toggled.content[0].text, /Started/, JSON.stringify(toggled));
+        const timer = setTimeout(() => got.reject(new Error("no resources/updated in 8 s")), 8_000);
+        await got.promise.finally(() => clearTimeout(timer));
+        assert.equal(seen[0], doc, "relayed as the namespaced URI");
+        await new Promise((r) => setTimeout(r, 300));
+        assert.deepEqual(otherSeen, [], "a session that did not subscribe is not told");
+        await a.unsubscribeResource({ uri: doc });
+
+        // The per-session cap.
+        for (let i = 0; i < MAX_SUBSCRIPTIONS_PER_SESSION; i++) {
+          await other.subscribeResource({ uri: TEMPLATE.replace("{resourceId}", String(i + 1)) });
+        }
+        await assert.rejects(
+          other.subscribeResource({ uri: TEMPLATE.replace("{resourceId}", "999") }),
+          new RegExp(`${MAX_SUBSCRIPTIONS_PER_SESSION} upstream resources`),
+        );
+        // Warden's own resources cannot be subscribed to.
+        await assert.rejects(a.subscribeResource({ uri: "warden://vault/checkpoint" }), /cannot/);
+        await a.callTool({ name: "ev__toggle-subscriber-updates", arguments: {} });
+      } finally {
+        await a.close();
+        await other.close();
+        await b.close();
+      }
+    } finally {
+      await server?.close();
+      await up?.stop();
+    }
+  },
+});
