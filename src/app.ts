@@ -582,7 +582,11 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
       },
     }),
   );
-  const writer = createBatchWriter(kv);
+  // Stream events (the only writes this writer takes) are never awaited by a call: they linger
+  // 10 ms for company, so one caller at a time costs one durable commit per call (its vault
+  // entry), not two racing for the database. A crash loses at most that window; a client
+  // resuming past it retries its request, as for any event not yet committed.
+  const writer = createBatchWriter(kv, { lingerMs: 10 });
   const extensions = [
     wardenExtension({ registry, governance, ledger }),
     ...(fixtures ? [conformanceExtension] : []),

@@ -89,3 +89,45 @@ Deno.test("createBatchWriter() sizes a set by its valueBytes when given, refusin
     kv.close();
   }
 });
+
+Deno.test("createBatchWriter() with lingerMs commits writes arriving one at a time together", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    let commits = 0;
+    const atomic = kv.atomic.bind(kv);
+    kv.atomic = () => {
+      const op = atomic();
+      const commit = op.commit.bind(op);
+      op.commit = () => {
+        commits++;
+        return commit();
+      };
+      return op;
+    };
+    // Eight writers one after another, 1 ms apart, none waiting for the previous commit.
+    const lingering = createBatchWriter(kv, { lingerMs: 25 });
+    const done: Promise<void>[] = [];
+    for (let i = 0; i < 8; i++) {
+      done.push(lingering.write([{ type: "set", key: ["l", i], value: i }]));
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    await Promise.all(done);
+    assert.ok(commits <= 2, `8 lingering writes took ${commits} commits`);
+    for (let i = 0; i < 8; i++) assert.equal((await kv.get(["l", i])).value, i);
+    // Without lingering each write that finds the writer idle is its own commit.
+    commits = 0;
+    const eager = createBatchWriter(kv);
+    for (let i = 0; i < 8; i++) {
+      const w = eager.write([{ type: "set", key: ["e", i], value: i }]);
+      await w;
+    }
+    assert.equal(commits, 8);
+    // flush() waits for a lingering write.
+    await lingering.write([{ type: "set", key: ["last"], value: 1 }]).then(() => {});
+    void lingering.write([{ type: "set", key: ["later"], value: 2 }]);
+    await lingering.flush();
+    assert.equal((await kv.get(["later"])).value, 2);
+  } finally {
+    kv.close();
+  }
+});
