@@ -221,9 +221,10 @@ async function locate(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createBundleVerifier, GENESIS_PREV } from "./bundle_verify.ts";
- * import { canonicalize } from "./canonical_json.ts";
- * import { generateSigner } from "./note.ts";
+ * import { canonicalize } from "../lib/mod.ts";
+ * import { generateSigner } from "../merkle/mod.ts";
  * const signer = await generateSigner("warden.example/vault");
  * const verifier = await createBundleVerifier({
  *   origin: "warden.example/vault",
@@ -231,7 +232,9 @@ async function locate(
  *   checkpoints: [], // signed checkpoint notes
  * });
  * verifier.push(canonicalize({ index: 0, prev: GENESIS_PREV, tool: "echo" }));
- * const result = verifier.finish(); // { ok: true, size: 1, signedSize: 0, … }
+ * const result = verifier.finish();
+ * assert.equal(result.ok, true);
+ * assert.equal(result.size, 1);
  * ```
  */
 export async function createBundleVerifier(
@@ -574,11 +577,10 @@ async function prepare(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { GENESIS_PREV, verifyBundle } from "./bundle_verify.ts";
- * import { canonicalize } from "./canonical_json.ts";
- * import { signCheckpoint } from "./checkpoint.ts";
- * import { hashLeaf, toBase64 } from "./hasher.ts";
- * import { generateSigner } from "./note.ts";
+ * import { canonicalize, toBase64 } from "../lib/mod.ts";
+ * import { generateSigner, hashLeaf, signCheckpoint } from "../merkle/mod.ts";
  * const signer = await generateSigner("warden.example/vault");
  * const entry = canonicalize({ index: 0, prev: GENESIS_PREV, tool: "echo" });
  * const checkpoint = await signCheckpoint(
@@ -589,7 +591,7 @@ async function prepare(
  *   { origin: "warden.example/vault", vkey: signer.vkey, entries: [toBase64(entry)], checkpoints: [checkpoint] },
  *   { key: signer.vkey },
  * );
- * if (!result.ok) console.error(`bad entry ${result.index}: ${result.reason}`);
+ * assert.equal(result.ok, true); // on failure: { ok: false, index, reason }
  * ```
  */
 export async function verifyBundle(

@@ -132,9 +132,11 @@ function fail(reason: string, index?: number): BundleFailure {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { verifyEvidencePackage } from "./evidence_package.ts";
- * const result = await verifyEvidencePackage(JSON.parse(await Deno.readTextFile("p.json")));
- * if (!result.ok) console.error(`bad entry ${result.index}: ${result.reason}`);
+ * // A package is the JSON evidence_package wrote; on failure: { ok: false, index?, reason }.
+ * const result = await verifyEvidencePackage({ format: "something else" });
+ * assert.equal(result.ok, false);
  * ```
  */
 export async function verifyEvidencePackage(

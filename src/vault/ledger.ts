@@ -340,9 +340,16 @@ function trailingOnes(n: number): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { createLedger } from "./ledger.ts";
+ * import { generateSigner } from "../merkle/mod.ts";
  * const kv = await Deno.openKv(":memory:");
  * const ledger = createLedger(kv, { origin: "warden/test", signer: await generateSigner("warden/test") });
  * const { index } = await ledger.append({ type: "note", text: "hello" });
+ * assert.equal(index, 0);
+ * assert.equal((await ledger.head()).size, 1);
+ * await ledger.flush();
+ * kv.close();
  * ```
  */
 export function createLedger(

@@ -47,7 +47,8 @@ const HEX64 = /^[0-9a-f]{64}$/;
  *
  * @example
  * ```ts
- * import { generateSigner } from "./note.ts";
+ * import assert from "node:assert/strict";
+ * import { generateSigner } from "../merkle/mod.ts";
  * import { openReceipt, signReceipt } from "./receipt.ts";
  * const signer = await generateSigner("warden.example/vault");
  * const note = await signReceipt({ execution_id: "e1", kind: "code", security_level: "verified",
@@ -55,7 +56,7 @@ const HEX64 = /^[0-9a-f]{64}$/;
  *   runtime: { deno: "2" }, limits: { timeout_ms: 5000 }, vault_index: 3,
  *   vault_leaf_hash: "2".repeat(64), origin: "warden.example/vault", time: "2026-01-01T00:00:00Z" },
  *   signer);
- * (await openReceipt(note, signer.vkey)).vault_index; // 3
+ * assert.equal((await openReceipt(note, signer.vkey)).vault_index, 3);
  * ```
  */
 export function signReceipt(receipt: ExecutionReceipt, signer: Signer): Promise<string> {

@@ -39,8 +39,14 @@ interface VaultMeta {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { loadVaultIdentity } from "./signing_key.ts";
  * const kv = await Deno.openKv(":memory:");
- * const { origin, signer, source } = await loadVaultIdentity(kv, { defaultOrigin: "warden/demo" });
+ * const { origin, signer } = await loadVaultIdentity(kv, { defaultOrigin: "warden/demo" });
+ * assert.equal(origin, "warden/demo");
+ * // The key is kept in KV: the next start signs with the same one.
+ * assert.equal((await loadVaultIdentity(kv, { defaultOrigin: "warden/demo" })).signer.vkey, signer.vkey);
+ * kv.close();
  * ```
  */
 export async function loadVaultIdentity(
