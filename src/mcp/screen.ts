@@ -111,6 +111,21 @@ function modernRetryProblem(params: Record<string, unknown>): string | undefined
   return undefined;
 }
 
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === "object" && !Array.isArray(v);
+}
+
+/** `tools/call` params the request schema certainly accepts (see screenMessage). */
+function plainToolCallParams(params: Record<string, unknown> | undefined): boolean {
+  if (params === undefined || typeof params.name !== "string" || "task" in params) return false;
+  const args = params.arguments;
+  if (args !== undefined && !isPlainObject(args)) return false;
+  const meta = params._meta;
+  if (meta === undefined) return true;
+  return isPlainObject(meta) && !("progressToken" in meta) &&
+    !("io.modelcontextprotocol/related-task" in meta);
+}
+
 /**
  * Screens one parsed message. Returns a refusal for a message nested too deep
  * or too wide (outside `tools/call` arguments) or whose params do not fit the
@@ -159,6 +174,10 @@ export function screenMessage(
     }
     params = Object.fromEntries(Object.entries(params).filter(([k]) => !MODERN_PARAMS.has(k)));
   }
+  // The common tools/call needs no schema walk: a name, an arguments object and a _meta without
+  // the typed keys (progress token, related task) is what the schema accepts. Anything else
+  // is judged by the schema below.
+  if (m.method === "tools/call" && plainToolCallParams(params)) return undefined;
   const schema = REQUEST_SCHEMAS.get(m.method);
   if (!schema) return undefined;
   const parsed = schema.safeParse({ method: m.method, params });
