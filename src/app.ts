@@ -654,6 +654,8 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
       total: config.maxSessions,
       perPrincipal: config.maxSessionsPerPrincipal,
       perIp: config.maxSessionsPerIp,
+      // Published counts are refreshed every reaper tick and outlive a dead process by ~2 ticks.
+      sharedStaleMs: 2 * reaperMs + 1000,
     },
     logger,
   });

@@ -288,7 +288,8 @@ export const FLAGS: readonly FlagSpec[] = [
     type: "string",
     placeholder: "N",
     default: "4096",
-    help: "Streamable HTTP sessions (and legacy SSE streams) one process holds; more get 503",
+    help:
+      "Streamable HTTP sessions one process holds and all processes on the KV open (and legacy SSE streams per process); more get 503",
   },
   {
     name: "max-sessions-per-principal",
@@ -296,7 +297,7 @@ export const FLAGS: readonly FlagSpec[] = [
     type: "string",
     placeholder: "N",
     default: "256",
-    help: "Streamable HTTP sessions one authenticated principal holds; more get 429",
+    help: "Streamable HTTP sessions one authenticated principal holds across the KV; more get 429",
   },
   {
     name: "max-sessions-per-ip",
@@ -304,7 +305,7 @@ export const FLAGS: readonly FlagSpec[] = [
     type: "string",
     placeholder: "N",
     default: "256",
-    help: "Streamable HTTP sessions one client IP holds; more get 429",
+    help: "Streamable HTTP sessions one client IP holds across the KV; more get 429",
   },
   {
     name: "max-sse-per-client",

@@ -13,7 +13,7 @@ import {
 } from "@modelcontextprotocol/server";
 import type { SessionBinding } from "./server.ts";
 import type { Logger } from "../lib/mod.ts";
-import type { BatchWriter } from "../store/mod.ts";
+import { type BatchWriter, sharedCapKey, withKvRetry } from "../store/mod.ts";
 import { EventWriteBudget, KvEventStore } from "./event_store.ts";
 import {
   MAX_SESSION_RECORD_BYTES,
@@ -73,6 +73,8 @@ interface LiveSession {
   checkedMs: number;
   /** The client IP that opened (or rebuilt) the session here, for the per-IP cap. */
   readonly clientIp?: string;
+  /** Opened here (not rebuilt from KV): this process counts it in the shared caps. */
+  readonly opened?: boolean;
 }
 
 /** Caps on the sessions one process holds. */
@@ -81,6 +83,11 @@ export interface SessionCaps {
   /** Per authenticated principal (anonymous callers are bounded per IP). */
   readonly perPrincipal: number;
   readonly perIp: number;
+  /**
+   * How long this process's published counts outlive it (a crashed process's sessions stop
+   * counting then); at least twice the interval `reap` is called at. Default 120 s.
+   */
+  readonly sharedStaleMs?: number;
 }
 
 /** Dependencies of the Streamable HTTP session manager. */
@@ -221,6 +228,10 @@ export function createStreamableManager(options: StreamableOptions): StreamableM
       eventStore: events,
       onsessioninitialized: onInitialized,
       onsessionclosed: async (id: string) => {
+        if (live.get(id)?.opened) {
+          live.delete(id);
+          schedulePublish();
+        }
         live.delete(id);
         await options.sessions.delete(id);
         log.info("session ended", { session: id });
@@ -230,6 +241,109 @@ export function createStreamableManager(options: StreamableOptions): StreamableM
     return { transport, events };
   }
 
+  // ---- Caps shared by every process on the KV. Each process publishes how many sessions it
+  // opened, in total and per principal and IP, under its own instance id (expiring, so a dead
+  // process stops counting); a new session is checked against the sum of the others' counts and
+  // this process's own exact ones. Sessions rebuilt from KV are counted by their opener only.
+  const instance = crypto.randomUUID();
+  const sharedStaleMs = options.caps?.sharedStaleMs ?? 120_000;
+  let published = new Map<string, number>();
+  let publishing: Promise<void> | undefined;
+  let republish = false;
+
+  /** This process's counts of the sessions it opened, keyed as published. */
+  function ownCounts(): Map<string, number> {
+    const counts = new Map<string, number>([[JSON.stringify(["total"]), 0]]);
+    const add = (key: unknown[]) => {
+      const k = JSON.stringify(key);
+      counts.set(k, (counts.get(k) ?? 0) + 1);
+    };
+    for (const s of live.values()) {
+      if (!s.opened) continue;
+      add(["total"]);
+      if (s.record.principal !== "anonymous") add(["principal", s.record.principal]);
+      if (s.clientIp !== undefined) add(["ip", s.clientIp]);
+    }
+    return counts;
+  }
+
+  /**
+   * Publishes this process's counts after a change, in the background: at once when no
+   * publication is in flight, else once right after it (a burst costs one write per commit).
+   */
+  function schedulePublish(): void {
+    publishCounts();
+  }
+
+  /** Publishes the counts that changed (all of them with `refresh`), coalescing callers. */
+  function publishCounts(refresh = false): Promise<void> {
+    if (!options.caps) return Promise.resolve();
+    if (publishing) {
+      republish = true;
+      return publishing;
+    }
+    publishing = (async () => {
+      do {
+        republish = false;
+        const next = ownCounts();
+        const ops: [Deno.KvKey, number | null][] = [];
+        for (const [k, n] of next) {
+          if (refresh || published.get(k) !== n) {
+            ops.push([[...sharedCapKey(JSON.parse(k)), instance], n]);
+          }
+        }
+        for (const k of published.keys()) {
+          if (!next.has(k)) ops.push([[...sharedCapKey(JSON.parse(k)), instance], null]);
+        }
+        for (let i = 0; i < ops.length; i += 500) {
+          const atomic = options.kv.atomic();
+          for (const [key, n] of ops.slice(i, i + 500)) {
+            if (n === null || n === 0) atomic.delete(key);
+            else atomic.set(key, n, { expireIn: sharedStaleMs });
+          }
+          await withKvRetry(() => atomic.commit());
+        }
+        published = next;
+        refresh = false;
+      } while (republish);
+    })().catch((e) => log.warn("cannot publish session counts for the shared caps", { error: e }))
+      .finally(() => publishing = undefined);
+    return publishing;
+  }
+
+  /**
+   * The counts keys this process publishes, as they will be with one more session of
+   * `principal` from `clientIp`; marked published, so the background publication after
+   * `attach` writes only what changed meanwhile.
+   */
+  function countsWith(
+    principal: string,
+    clientIp: string | undefined,
+  ): { key: Deno.KvKey; value: number; expireIn: number }[] {
+    if (!options.caps) return [];
+    const counts = ownCounts();
+    const keys: unknown[][] = [["total"]];
+    if (principal !== "anonymous") keys.push(["principal", principal]);
+    if (clientIp !== undefined) keys.push(["ip", clientIp]);
+    return keys.map((key) => {
+      const k = JSON.stringify(key);
+      const value = (counts.get(k) ?? 0) + 1;
+      published.set(k, value);
+      return { key: [...sharedCapKey(key), instance], value, expireIn: sharedStaleMs };
+    });
+  }
+
+  /** Sessions the other processes opened under `key` (their published counts). */
+  async function othersCount(key: unknown[]): Promise<number> {
+    let n = 0;
+    for await (
+      const e of options.kv.list<number>({ prefix: sharedCapKey(key) }, { limit: 1000 })
+    ) {
+      if (e.key[e.key.length - 1] !== instance && typeof e.value === "number") n += e.value;
+    }
+    return n;
+  }
+
   function attach(
     sessionId: string,
     transport: WardenStreamableTransport,
@@ -237,9 +351,11 @@ export function createStreamableManager(options: StreamableOptions): StreamableM
     record: SessionRecord,
     events?: KvEventStore,
     clientIp?: string,
+    opened = false,
   ): LiveSession {
     const session: LiveSession = {
       ...(clientIp !== undefined ? { clientIp } : {}),
+      ...(opened ? { opened } : {}),
       transport,
       server,
       events,
@@ -248,8 +364,12 @@ export function createStreamableManager(options: StreamableOptions): StreamableM
       checkedMs: Date.now(),
     };
     live.set(sessionId, session);
+    if (opened) schedulePublish();
     transport.onclose = () => {
-      if (live.get(sessionId)?.transport === transport) live.delete(sessionId);
+      if (live.get(sessionId)?.transport === transport) {
+        live.delete(sessionId);
+        if (opened) schedulePublish();
+      }
     };
     return session;
   }
@@ -287,23 +407,38 @@ export function createStreamableManager(options: StreamableOptions): StreamableM
         `Invalid Request: initialize params are too large to keep (${size} bytes)`,
       );
     }
-    const refused = overCap(ctx.principal, ctx.clientIp);
-    if (refused) return refused;
+    // The local check and the slot are taken before anything is awaited, so concurrent
+    // initializes in this process see each other; the shared check then reads KV.
+    const local = overCap(ctx.principal, ctx.clientIp);
+    if (local) return local;
+    const slot = { principal: ctx.principal, ...(ctx.clientIp ? { clientIp: ctx.clientIp } : {}) };
+    opening.push(slot);
+    let shared: Response | undefined;
+    try {
+      shared = await overSharedCap(ctx.principal, ctx.clientIp, slot);
+    } catch (e) {
+      opening.splice(opening.indexOf(slot), 1);
+      throw e;
+    }
+    if (shared) {
+      opening.splice(opening.indexOf(slot), 1);
+      return shared;
+    }
     const server = options.createServer({
       principal: ctx.principal,
       onLogLevel: (level) => keepLogLevel(sessionId, level),
     });
     const { transport, events } = newTransport(sessionId, async () => {
-      await options.sessions.create(record);
-      attach(sessionId, transport, server, record, events, ctx.clientIp);
+      // This process's shared counts with the new session ride in the record's own commit,
+      // so opening a session costs no extra KV write.
+      await options.sessions.create(record, countsWith(ctx.principal, ctx.clientIp));
+      attach(sessionId, transport, server, record, events, ctx.clientIp, true);
       log.info("session created", {
         session: sessionId,
         protocol: protocolVersion,
         client: record.clientInfo.name,
       });
     });
-    const slot = { principal: ctx.principal, ...(ctx.clientIp ? { clientIp: ctx.clientIp } : {}) };
-    opening.push(slot);
     try {
       await server.connect(transport);
       return await transport.handleRequest(req, { parsedBody: { ...message, params } });
@@ -352,6 +487,58 @@ export function createStreamableManager(options: StreamableOptions): StreamableM
       return refuse(
         429,
         `Too Many Sessions: client ${clientIp} holds ${byIp} sessions, the maximum (--max-sessions-per-ip); end one with DELETE /mcp or let idle ones expire`,
+      );
+    }
+    return undefined;
+  }
+
+  /**
+   * The same caps over every process on the KV: the others' published counts, plus the
+   * sessions this process opened and is opening (exact here; `self` is this initialize's slot).
+   */
+  async function overSharedCap(
+    principal: string,
+    clientIp: string | undefined,
+    self: { principal: string; clientIp?: string },
+  ): Promise<Response | undefined> {
+    const caps = options.caps;
+    if (!caps) return undefined;
+    const refuse = (status: number, message: string) =>
+      new Response(
+        JSON.stringify({ jsonrpc: "2.0", error: { code: -32000, message }, id: null }),
+        { status, headers: { "content-type": "application/json", "retry-after": "60" } },
+      );
+    const mine = ownCounts();
+    const own = (key: unknown[]) => mine.get(JSON.stringify(key)) ?? 0;
+    const [allOthers, principalOthers, ipOthers] = await Promise.all([
+      othersCount(["total"]),
+      principal !== "anonymous" ? othersCount(["principal", principal]) : Promise.resolve(0),
+      clientIp !== undefined ? othersCount(["ip", clientIp]) : Promise.resolve(0),
+    ]);
+    const openingHere = (match: (o: { principal: string; clientIp?: string }) => boolean) =>
+      opening.filter((o) => o !== self && match(o)).length;
+    const shared = allOthers + own(["total"]) + openingHere(() => true);
+    if (shared >= caps.total) {
+      log.warn("session refused: shared cap", { cap: caps.total });
+      return refuse(
+        503,
+        `Service Unavailable: the servers sharing this KV hold their maximum of ${caps.total} sessions (--max-sessions); retry later`,
+      );
+    }
+    const sharedPrincipal = principalOthers + own(["principal", principal]) +
+      openingHere((o) => o.principal === principal);
+    if (principal !== "anonymous" && sharedPrincipal >= caps.perPrincipal) {
+      return refuse(
+        429,
+        `Too Many Sessions: principal ${principal} holds ${sharedPrincipal} sessions across the servers sharing this KV, the maximum (--max-sessions-per-principal); end one with DELETE /mcp or let idle ones expire`,
+      );
+    }
+    const sharedIp = ipOthers + (clientIp !== undefined ? own(["ip", clientIp]) : 0) +
+      openingHere((o) => o.clientIp === clientIp);
+    if (clientIp !== undefined && sharedIp >= caps.perIp) {
+      return refuse(
+        429,
+        `Too Many Sessions: client ${clientIp} holds ${sharedIp} sessions across the servers sharing this KV, the maximum (--max-sessions-per-ip); end one with DELETE /mcp or let idle ones expire`,
       );
     }
     return undefined;
@@ -416,6 +603,7 @@ export function createStreamableManager(options: StreamableOptions): StreamableM
         const record = await options.sessions.get(sessionId, now);
         if (!record) {
           live.delete(sessionId);
+          if (held.opened) schedulePublish();
           await held.transport.close();
           log.info("session gone", { session: sessionId });
           return null;
@@ -534,6 +722,8 @@ export function createStreamableManager(options: StreamableOptions): StreamableM
       return await session.transport.handleRequest(req, { parsedBody: body });
     },
     async reap(nowMs = Date.now()) {
+      // Each tick re-publishes this process's shared counts, so they outlive it only briefly.
+      await publishCounts(true);
       let closed = 0;
       for (const [id, session] of live) {
         if (nowMs - session.lastSeenMs > options.sessions.ttlMs) {
@@ -545,11 +735,13 @@ export function createStreamableManager(options: StreamableOptions): StreamableM
           closed++;
         }
       }
+      if (closed > 0) await publishCounts();
       return closed;
     },
     async close() {
       const sessions = [...live.values()];
       live.clear();
+      await publishCounts(); // this process's sessions stop counting at once
       await Promise.allSettled(sessions.map((s) => s.transport.close()));
       await options.writer.flush();
     },

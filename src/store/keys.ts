@@ -72,6 +72,14 @@ export function sessionKey(id: string): Deno.KvKey {
   return ["session", id];
 }
 
+/**
+ * A process's published count of the MCP sessions it opened, for the caps shared across
+ * processes: `["total"]`, `["principal", p]` or `["ip", ip]`, then the instance id.
+ */
+export function sharedCapKey(key: readonly unknown[]): Deno.KvKey {
+  return ["session_caps", ...key as Deno.KvKeyPart[]];
+}
+
 /** Prefix of every session record (for listing). */
 export function sessionPrefix(): Deno.KvKey {
   return ["session"];

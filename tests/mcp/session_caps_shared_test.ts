@@ -1,0 +1,127 @@
+/**
+ * Session caps across processes (issue 9 §6): two Warden processes on one KV file hold
+ * `--max-sessions`, `--max-sessions-per-ip` and `--max-sessions-per-principal` together, not
+ * each — a session opened at one counts at the other; ending one frees its place everywhere; a
+ * killed process's sessions stop counting once its published counts expire. Real processes,
+ * raw fetch; client IPs come from X-Forwarded-For through `--trusted-proxies`.
+ */
+import assert from "node:assert/strict";
+import { spawnServer } from "../_helpers/server.ts";
+import { ACCEPT_BOTH, initializeRaw } from "../_helpers/raw.ts";
+
+const TOKEN = "cap-test-token-0123456789abcdef";
+
+function initialize(url: string, headers: Record<string, string> = {}) {
+  return fetch(`${url}/mcp`, {
+    method: "POST",
+    headers: { accept: ACCEPT_BOTH, "content-type": "application/json", ...headers },
+    body: JSON.stringify({
+      jsonrpc: "2.0",
+      id: 1,
+      method: "initialize",
+      params: {
+        protocolVersion: "2025-06-18",
+        capabilities: {},
+        clientInfo: { name: "c", version: "1" },
+      },
+    }),
+  });
+}
+
+async function refused(url: string, headers: Record<string, string>): Promise<[number, string]> {
+  const res = await initialize(url, headers);
+  const text = await res.text();
+  return [res.status, res.status === 200 ? "" : JSON.parse(text).error.message];
+}
+
+const ip = (n: number) => ({ "x-forwarded-for": `198.51.100.${n}` });
+
+Deno.test("session caps hold across two processes on one KV: per IP, in total, per principal, and a killed process stops counting", async () => {
+  const dir = await Deno.makeTempDir();
+  const common = [
+    "--kv",
+    `${dir}/shared.db`,
+    "--trusted-proxies",
+    "127.0.0.1",
+    "--max-sessions",
+    "5",
+    "--max-sessions-per-ip",
+    "2",
+    "--max-sessions-per-principal",
+    "2",
+    // A reaper tick a second: a dead process's counts expire within ~3 s.
+    "--session-ttl",
+    "4",
+  ];
+  const a = await spawnServer(common);
+  const b = await spawnServer(common);
+  try {
+    // Per IP: one session at each process, the third from that IP is refused at either.
+    const first = await initializeRaw(a.url, "2025-06-18", ip(1));
+    await initializeRaw(b.url, "2025-06-18", ip(1));
+    const [status, message] = await refused(a.url, ip(1));
+    assert.equal(status, 429);
+    assert.match(
+      message,
+      /client 198\.51\.100\.1 holds 2 sessions across the servers sharing this KV.*--max-sessions-per-ip/,
+    );
+    // Ending one at A frees its place for B.
+    const del = await fetch(`${a.url}/mcp`, {
+      method: "DELETE",
+      headers: {
+        "mcp-session-id": first.sessionId,
+        "mcp-protocol-version": "2025-06-18",
+        ...ip(1),
+      },
+    });
+    assert.equal(del.status, 200);
+    await del.body?.cancel();
+    await initializeRaw(b.url, "2025-06-18", ip(1));
+
+    // In total: 2 so far; 3 more from other IPs reach 5, the sixth is refused at either process.
+    await initializeRaw(a.url, "2025-06-18", ip(2));
+    await initializeRaw(a.url, "2025-06-18", ip(3));
+    await initializeRaw(b.url, "2025-06-18", ip(4));
+    for (const server of [a, b]) {
+      const [total, why] = await refused(server.url, ip(5));
+      assert.equal(total, 503, why);
+      assert.match(
+        why,
+        /servers sharing this KV hold their maximum of 5 sessions \(--max-sessions\)/,
+      );
+    }
+
+    // A killed process's sessions (A holds 2) stop counting once its counts expire.
+    await a.stop("SIGKILL");
+    const deadline = Date.now() + 10_000;
+    let status6 = 503;
+    while (status6 !== 200 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 500));
+      [status6] = await refused(b.url, ip(6));
+    }
+    assert.equal(status6, 200, "A's sessions still counted 10 s after it was killed");
+  } finally {
+    await a.stop();
+    await b.stop();
+  }
+
+  // Per principal, with a token: one session at each process, the third is refused.
+  const auth = { authorization: `Bearer ${TOKEN}` };
+  const withToken = [...common.slice(2), "--kv", `${dir}/shared2.db`, "--token", TOKEN];
+  const c = await spawnServer(withToken);
+  const d = await spawnServer(withToken);
+  try {
+    await initializeRaw(c.url, "2025-06-18", { ...auth, ...ip(10) });
+    await initializeRaw(d.url, "2025-06-18", { ...auth, ...ip(11) });
+    const [status, message] = await refused(c.url, { ...auth, ...ip(12) });
+    assert.equal(status, 429);
+    assert.match(
+      message,
+      /holds 2 sessions across the servers sharing this KV.*--max-sessions-per-principal/,
+    );
+  } finally {
+    await c.stop();
+    await d.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
