@@ -196,8 +196,12 @@ function encodeLog(times: readonly number[]): LogValue {
   return { b, d };
 }
 
+/** The UTC day of `t` as YYYY-MM-DD; the last one is kept (formatting a date on every call showed in profiles). */
+let lastDay = { n: Number.NaN, text: "" };
 function utcDay(t: number): string {
-  return new Date(t).toISOString().slice(0, 10);
+  const n = Math.floor(t / 86_400_000);
+  if (n !== lastDay.n) lastDay = { n, text: new Date(t).toISOString().slice(0, 10) };
+  return lastDay.text;
 }
 
 function monthEnd(t: number): number {
