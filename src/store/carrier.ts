@@ -17,6 +17,8 @@ export interface Ride {
 export interface CommitRider {
   /** The mutations for the commit being built (at most `room`), or undefined for none. */
   ride(room: number): Ride | undefined;
+  /** Called when the carrier has nothing more to commit: what is still pending needs another way. */
+  idle?(): void;
 }
 
 /** A writer whose commits carry riders. */

@@ -627,7 +627,12 @@ export function createKvLimiter(kv: Deno.Kv, options: KvLimiterOptions): KvLimit
     };
   }
 
-  const rider: CommitRider = { ride: (room) => rideOf(takeRaises(room)) };
+  const rider: CommitRider = {
+    ride: (room) => rideOf(takeRaises(room)),
+    idle: () => {
+      if (dirty.size > 0) scheduleCheck();
+    },
+  };
   carrier?.carry(rider);
 
   function scheduleCheck(): void {

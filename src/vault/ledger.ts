@@ -86,6 +86,8 @@ const INLINE_BODY_BYTES = 16 * 1024;
 const BLOB_CHUNK_BYTES = 60 * 1024;
 /** At most this many riders' mutations join one commit. */
 const RIDER_MUTATIONS = 64;
+/** Room left for them in an atomic's bytes (64 counters with keys of a few hundred bytes). */
+const RIDER_BYTES = 32 * 1024;
 
 const EMPTY_STATE: HeadState = { range: new CompactRange(), last: GENESIS_PREV };
 
@@ -459,8 +461,11 @@ export function createLedger(
       const op = kv.atomic().check({ key: vaultHeadKey(), versionstamp: committedVersionstamp });
       for (const [key, value] of batch.mutations) op.set(key, value);
       op.set(vaultHeadKey(), batch.head!);
-      // Riders fill what the batch leaves of KV's mutation limit (a few dozen at most).
-      let room = Math.min(RIDER_MUTATIONS, KV_MAX_MUTATIONS - batch.mutations.length - 1);
+      // Riders fill what the batch leaves of KV's mutation limit (a few dozen at most) and of
+      // its byte limit: a batch built up to the limit takes none.
+      let room = batch.bytes + RIDER_BYTES > KV_MAX_ATOMIC_BYTES
+        ? 0
+        : Math.min(RIDER_MUTATIONS, KV_MAX_MUTATIONS - batch.mutations.length - 1);
       for (const rider of riders) {
         const ride = room > 0 ? rider.ride(room) : undefined;
         if (!ride) continue;
@@ -560,6 +565,14 @@ export function createLedger(
 
   function wakeIdle(): void {
     if (busy()) return;
+    // Riders left waiting for a commit that will not come now commit for themselves.
+    for (const rider of riders) {
+      try {
+        rider.idle?.();
+      } catch {
+        // A rider's bookkeeping never fails the vault.
+      }
+    }
     const waiters = idle;
     idle = [];
     for (const w of waiters) w();

@@ -342,3 +342,32 @@ Deno.test("createKvLimiter() with the vault as carrier: one limiter commit per c
     assert.equal((await two.snapshot(s)).checks![0].count, 0);
   });
 });
+
+Deno.test("createKvLimiter() with the vault as carrier: a release no seal follows is committed once the vault goes idle", async () => {
+  await withTwoHandles(async (kvA, kvB) => {
+    const policy = parsePolicy({
+      rate_limits: { per_principal_per_minute: 0, max_concurrent_per_principal: 1 },
+    });
+    const ledger = createLedger(kvA, {
+      origin: "warden/test",
+      signer: await generateSigner("warden/test"),
+    });
+    await ledger.append({ type: "warm" });
+    const one = createKvLimiter(kvA, { policy, carrier: ledger });
+    const two = createKvLimiter(kvB, { policy });
+    const s = { principal: "alice", tool: "t" };
+    const a = await one.acquire(s);
+    // A vault commit already built (without this release) is in flight when the call ends.
+    const sealing = ledger.append({ type: "other_call" });
+    const released = a.release();
+    await sealing;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const outcome = await Promise.race([
+      released.then(() => "released"),
+      new Promise((r) => timer = setTimeout(() => r("stranded"), 2000)),
+    ]);
+    clearTimeout(timer);
+    assert.equal(outcome, "released");
+    assert.equal((await two.acquire(s)).admitted, true, "the other instance sees the slot free");
+  });
+});
