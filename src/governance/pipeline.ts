@@ -258,8 +258,34 @@ function whyUnreleasable(input: {
  *
  * @example
  * ```ts
- * const governance = createGovernance({ policy: DEFAULT_POLICY, policyHash, holds, rates, knownEvidence, logger });
- * const result = await governance.run(request, () => runTheTool());
+ * import assert from "node:assert/strict";
+ * import { createGovernance } from "./pipeline.ts";
+ * import { createHoldStore } from "./holds.ts";
+ * import { createNoLimiter, DEFAULT_POLICY } from "./mod.ts";
+ * import { silentLogger } from "../lib/mod.ts";
+ * const kv = await Deno.openKv(":memory:");
+ * const governance = createGovernance({
+ *   policy: DEFAULT_POLICY,
+ *   policyHash: "0".repeat(64),
+ *   holds: createHoldStore(kv),
+ *   rates: createNoLimiter(),
+ *   knownEvidence: () => Promise.resolve(new Set()),
+ *   logger: silentLogger,
+ * });
+ * const result = await governance.run({
+ *   tool: { name: "now", registered: true, annotations: { readOnlyHint: true }, hasOutputSchema: false },
+ *   call: {
+ *     tool: "now",
+ *     arguments: {},
+ *     principal: "alice",
+ *     transport: "rest",
+ *     argumentBytes: 2,
+ *     schemaIssues: [],
+ *   },
+ * }, () => Promise.resolve({ isError: false, text: "12:00" }));
+ * assert.equal(result.verdict.verdict, "SEAL");
+ * assert.equal(result.execution?.text, "12:00");
+ * kv.close();
  * ```
  */
 export function createGovernance(deps: GovernanceDeps): Governance {
