@@ -161,11 +161,18 @@ Deno.test("modern: a held call asks the human via input_required; decline denies
       const line = text.split("\n").find((l) => l.startsWith("data:"));
       return JSON.parse(line ? line.slice(5) : text);
     };
+    // Flip one character in the middle: the last characters of a base64 text
+    // can carry only unused padding bits, so changing them may change nothing.
+    const tamper = (s: string): string => {
+      let i = Math.floor(s.length / 2);
+      while (i < s.length && !/[A-Za-z0-9]/.test(s[i])) i++;
+      return s.slice(0, i) + (s[i] === "A" ? "g" : "A") + s.slice(i + 1);
+    };
     const answer = { warden_hold_confirm: { action: "accept", content: { confirm: true } } };
     const tampered = await raw({
       name: "calculate",
       arguments: args,
-      requestState: state.slice(0, -2) + (state.endsWith("A") ? "BB" : "AA"),
+      requestState: tamper(state),
       inputResponses: answer,
     });
     assert.equal(tampered.error?.code, -32602, JSON.stringify(tampered));
