@@ -842,6 +842,8 @@ function announceConfig(
  * console.log(config.port); // 0
  * ```
  */
+// Kept whole: one table of flags and environment variables, each line one setting; splitting it
+// would scatter the precedence rules (flag over environment over default).
 export function loadConfig(
   argv: readonly string[],
   getEnv: (name: string) => string | undefined,

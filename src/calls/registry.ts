@@ -49,6 +49,8 @@ function errorKindOf(
  * const outcome = await registry.call("calculate", { expression: "1+1" }, { principal: "anonymous" });
  * ```
  */
+// Kept whole for now: the registry's closures share the catalogue and the deadlines; its remaining
+// split (issue 8) is open.
 export function createToolRegistry(
   tools: readonly ToolDefinition[],
   options: {

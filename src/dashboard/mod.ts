@@ -163,6 +163,8 @@ function ago(ms: number): string {
   return `${Math.round(s / 3600)} h ago`;
 }
 
+// Kept whole: a factory of 27 route closures sharing the live-feed streams, the logins in flight
+// and the verification guard.
 export function createDashboard(deps: DashboardDeps): Dashboard {
   const { kv, ledger, governance, logger: log } = deps;
   const sessions = createSessionStore(kv);
@@ -473,6 +475,8 @@ export function createDashboard(deps: DashboardDeps): Dashboard {
     }));
   });
 
+  // Kept whole: the vault verification route streams one verification and its progress events; its
+  // small inner closures share the stream's state (stopped, items, beat).
   app.post("/dashboard/vault/verify", (c) => {
     const viewer = c.get("viewer");
     if (verifying) {

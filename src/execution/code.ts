@@ -219,6 +219,7 @@ export function openCodeSandbox(options: {
 }
 
 /** The sandbox over a given runtime; `openCodeSandbox` is the usual entry. */
+// Kept whole: the code sandbox's closures share the running count and the probe result.
 export function createCodeSandbox(options: {
   readonly limits: CodeLimits;
   readonly deno: string;

@@ -169,6 +169,8 @@ function validateLimits(limits: ShellLimits): void {
  * result.stdout; // "hi\n"
  * ```
  */
+// Kept whole: the sandbox's bubblewrap argument list is built once, in order, from the limits;
+// split, the mount order (which decides what is visible) would be spread over helpers.
 export async function createShellSandbox(options: ShellSandboxOptions): Promise<ShellSandbox> {
   const { limits } = options;
   validateLimits(limits);

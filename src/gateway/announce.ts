@@ -81,6 +81,8 @@ async function bodyText(res: Response): Promise<string> {
  * await a.stop();
  * ```
  */
+// Kept whole: the announcer's closures share one registration loop's state (registered, attempts,
+// last error, latency).
 export function createAnnouncer(options: AnnouncerOptions): Announcer {
   const log = options.logger;
   const base = options.registerUrl.replace(/\/+$/, "");

@@ -198,6 +198,8 @@ function connectionBroken(e: unknown): boolean {
  * const tools = await conn.listTools(5000);
  * ```
  */
+// Kept whole: one upstream connection's state machine (connecting, failures, backoff,
+// subscriptions) in closures over the same variables.
 export function createConnection(
   config: UpstreamConfig,
   options: {

@@ -92,6 +92,8 @@ function explain(e: unknown, upstream: string): UpstreamOAuthError {
  * The token source of one upstream. `env` reads the client secret (at each
  * token request, so a rotated secret applies to the next token).
  */
+// Kept whole: the token source's closures share the server metadata, the service token and the
+// exchanges in flight.
 export function createUpstreamTokens(
   upstream: string,
   config: UpstreamOAuthConfig,

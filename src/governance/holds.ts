@@ -179,6 +179,8 @@ export function elicitationAction(action: unknown): "accept" | "decline" | "canc
  * Creates the KV-backed hold store. `now` is injectable so expiry can be
  * tested without waiting.
  */
+// Kept whole: a factory of 13 small closures over one KV and the hold keys; each operation is a
+// checked atomic over the same records.
 export function createHoldStore(
   kv: Deno.Kv,
   options: {

@@ -288,6 +288,8 @@ function whyUnreleasable(input: {
  * kv.close();
  * ```
  */
+// Kept whole: the pipeline factory's closures share the policy, the refusal memory and the hold
+// store; run() below is the one call path and is documented there.
 export function createGovernance(deps: GovernanceDeps): Governance {
   const { policy, holds, rates, logger } = deps;
   const store = policy.store_bodies;
@@ -528,6 +530,9 @@ export function createGovernance(deps: GovernanceDeps): Governance {
       return { verdict: synthesize(floors), floors, telemetry: telemetry(floors) };
     },
 
+    // Kept whole: run() is the governed call read top to bottom — screen, pre-floors, verdict,
+    // hold, execute, post-floors, seal; each phase's outcome is the next one's input and the order
+    // is the policy.
     async run(request, execute, options = {}) {
       const started = performance.now();
       const { call: req } = request;

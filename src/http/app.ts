@@ -182,6 +182,7 @@ function invokeResponse(outcome: CallOutcome) {
  * when a token is configured, bearer authentication (except `/health`, which
  * container health checks call without credentials and which reveals nothing).
  */
+// Kept whole for now: the split into middleware factories and route files is open (issue 8).
 export function createHttpApp(deps: HttpDeps): Hono<Env> {
   const app = new Hono<Env>();
   const log = deps.logger;

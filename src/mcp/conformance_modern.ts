@@ -149,6 +149,8 @@ export function modernConformanceExtension(
   return new Set(fixtures.keys());
 }
 
+// Kept whole: the conformance fixtures are a flat list of small registrations, one per fixture the
+// suite names.
 function registerFixtures(
   server: McpServer,
   tool: (name: string, meta: { description: string }, run: Fixture) => void,

@@ -169,6 +169,7 @@ export interface LegacySseManager {
  * in KV is informational (listing, audit) and is removed when the stream ends,
  * because a legacy stream cannot move to another process.
  */
+// Kept whole: the legacy SSE manager's closures share the live-stream map.
 export function createLegacySseManager(options: LegacySseOptions): LegacySseManager {
   const live = new Map<string, {
     transport: WebStandardSSEServerTransport;

@@ -177,6 +177,8 @@ export interface ModernHandler {
  * if (!(await modern.isLegacy(req, body))) return modern.handle(req, { parsedBody: body, principal });
  * ```
  */
+// Kept whole: the 2026 handler's closures share the idle timer, the waiters and the built-server
+// cache of one handler.
 export function createModernHandler(options: ModernOptions): ModernHandler {
   const maxServers = options.maxServers ?? 256;
   const acquireTimeoutMs = options.acquireTimeoutMs ?? 30_000;

@@ -217,6 +217,8 @@ function upstreamCallToolResult(outcome: CallOutcome): CallToolResult {
  * await server.connect(transport);
  * ```
  */
+// Kept whole: the server factory registers each MCP method handler on one server, sharing its log
+// level and hold prompts.
 export function createMcpServer(deps: McpServerDeps, binding: SessionBinding): McpServer {
   const server = new McpServer(
     { name: SERVER_NAME, title: SERVER_TITLE, version: deps.version },

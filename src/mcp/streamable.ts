@@ -196,6 +196,8 @@ const processTag = crypto.randomUUID().slice(0, 8);
  * touched on use, and rebuilt from KV when a request names a session this
  * process does not hold.
  */
+// Kept whole: its closures share the live-session map and the restoring/opening/publishing sets
+// that keep a session from being rebuilt twice; split, that state would have to be exported.
 export function createStreamableManager(options: StreamableOptions): StreamableManager {
   const live = new Map<string, LiveSession>();
   const restoring = new Map<string, Promise<LiveSession | null>>();

@@ -232,7 +232,10 @@ export function createSubscriptionHub(deps: { readonly logger: Logger }): Subscr
  * The extension: wraps the resources and prompts handlers Warden's own
  * extension installed, so it must be applied after it.
  */
+// Kept whole: returns the extension below, which is one closure per session.
 export function upstreamContentExtension(deps: UpstreamContentDeps): ServerExtension {
+  // Kept whole: one session's upstream content — its handlers share the session's subscriptions and
+  // listeners.
   return (server: McpServer, caller: CallerOf, binding: SessionBinding) => {
     const low = server.server as unknown as {
       _getRequestHandler(method: string): RawHandler | undefined;

@@ -81,6 +81,8 @@ function exemptHost(u: URL, allow: readonly string[]): boolean {
 }
 
 /** Builds the verifier for one external provider. */
+// Kept whole: the OIDC verifier's closures share the discovery document, the key set, the fetches
+// in flight and the key-refetch throttle.
 export function createOidcVerifier(opts: OidcOptions): OidcVerifier {
   const issuer = opts.issuer;
   const allow = opts.allowHosts ?? [];

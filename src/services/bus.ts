@@ -145,6 +145,8 @@ function checkTopic(topic: string): void {
  * (await bus.subscribe("alice", { topic: "builds", afterSeq: 0 })).messages[0].message; // { ok: true }
  * ```
  */
+// Kept whole: the bus's closures share the waiting-consumer maps; publish and wait must be read
+// together.
 export function createBusService(
   kv: Deno.Kv,
   options: { limits?: Partial<BusLimits> } = {},

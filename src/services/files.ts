@@ -242,6 +242,8 @@ function holderText(l: LeaseRecord): string {
  * new TextDecoder().decode((await files.read({ path: "/notes/a.txt", version: 1 })).bytes); // "one"
  * ```
  */
+// Kept whole: a factory of 14 small closures over one KV and the file keys; each operation is a
+// checked atomic over the same records.
 export function createFileService(
   kv: Deno.Kv,
   options: { limits?: Partial<FileLimits>; now?: () => number } = {},

@@ -190,6 +190,7 @@ function iso(ms: number): string {
  * await memory.retrieve("bob", "greeting"); // undefined: another principal's namespace
  * ```
  */
+// Kept whole: a factory of ten small closures over one KV, the memory keys and their BM25 index.
 export function createMemoryService(
   kv: MemoryKv,
   options: { limits?: Partial<MemoryLimits>; now?: () => number } = {},

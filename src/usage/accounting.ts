@@ -176,6 +176,8 @@ function p50(latency: Record<string, number>): number {
  * await accounting.flush();
  * ```
  */
+// Kept whole: its closures share the session rows, the incarnation, the dirty set and the
+// flush/retire flags of one accounting instance.
 export function createAccounting(
   kv: Deno.Kv,
   options: {

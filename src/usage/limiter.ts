@@ -221,6 +221,9 @@ function monthEnd(t: number): number {
  * await a.release();
  * ```
  */
+// Kept whole: its closures share the limiter's generation, shares, dirty set, check timer and per-
+// key queues; the exactness argument (a count never reads fewer than are in flight) spans them, and
+// split across files that mutable state would have to be exported.
 export function createKvLimiter(kv: Deno.Kv, options: KvLimiterOptions): KvLimiter {
   const { policy } = options;
   const now = options.now ?? Date.now;
@@ -242,6 +245,8 @@ export function createKvLimiter(kv: Deno.Kv, options: KvLimiterOptions): KvLimit
   }
 
   /** Every counter that applies to `subject` at time `t`. */
+  // Kept whole: one flat table of the counters a subject meets (per principal, tool, IP and their
+  // windows); split, the rows would hide which combination applies.
   function plan(subject: RateSubject, t: number): Counter[] {
     const { principal, tool, upstream, clientIp } = subject;
     const perIp = principal === ANONYMOUS && clientIp !== undefined;

@@ -237,6 +237,8 @@ async function locate(
  * assert.equal(result.size, 1);
  * ```
  */
+// Kept whole: a streaming verifier — its closures share the running tree state (expected previous
+// hash, pending leaves, checkpoint window, consistency proofs) entry by entry.
 export async function createBundleVerifier(
   header: Omit<Bundle, "entries">,
   options: BundleOptions = {},

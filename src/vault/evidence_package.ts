@@ -139,6 +139,9 @@ function fail(reason: string, index?: number): BundleFailure {
  * assert.equal(result.ok, false);
  * ```
  */
+// Kept whole: verification reads as a checklist (format, signatures, each leaf, the root,
+// referenced bodies), each step refusing with its own reason; split, the order of checks would be
+// hidden.
 export async function verifyEvidencePackage(
   pkg: unknown,
   options: { key?: string } = {},

@@ -354,6 +354,8 @@ function trailingOnes(n: number): number {
  * kv.close();
  * ```
  */
+// Kept whole for now: the ledger's split into group commit, record codec, blob store and node cache
+// files is open (issue 8).
 export function createLedger(
   kv: Deno.Kv,
   options: { origin: string; signer: Signer; maxBatch?: number; mirror?: CheckpointMirror },

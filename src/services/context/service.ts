@@ -328,6 +328,8 @@ async function getAll<T>(kv: ContextKv, keys: readonly Deno.KvKey[]) {
  * (await context.search("alice", { query: "postings" })).hits[0].metadata; // { source: "notes" }
  * ```
  */
+// Kept whole: a factory of ten closures over one KV and its index keys; the add/remove paths and
+// the statistics they keep must be read together.
 export function createContextService(
   kv: ContextKv,
   options: {
@@ -481,6 +483,9 @@ export function createContextService(
     );
   }
 
+  // Kept whole: one checked commit — the document, its changed index keys, entities, relations and
+  // corrected statistics in a single atomic; split, the commit's parts would be assembled in
+  // several places.
   async function add(
     ns: string,
     input: Parameters<ContextService["add"]>[1],
