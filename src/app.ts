@@ -52,6 +52,7 @@ import { createDashboard } from "./dashboard/mod.ts";
 import {
   conformanceExtension,
   createLegacySseManager,
+  createListenSubscriptions,
   createMcpServer,
   createModernHandler,
   createSessionStore,
@@ -70,6 +71,7 @@ import {
   type SessionBinding,
   type SessionStore,
   type StreamableManager,
+  type SubscriptionHub,
   touchIntervalMs,
   upstreamContentExtension,
   wardenExtension,
@@ -259,6 +261,8 @@ export interface App {
   readonly identity: VaultIdentity;
   readonly governance: Governance;
   readonly gateway: Gateway;
+  /** Upstream resource subscriptions held for this process's 2025 sessions and 2026 listen streams. */
+  readonly upstreamSubscriptions: SubscriptionHub;
   /** The vault's daily usage summary (sealed once per UTC day across instances). */
   readonly usageSummary: DailySummary;
   /** Maps each request's bearer token to a principal; OAuth plugs its verifier in with `addVerifier`. */
@@ -497,7 +501,7 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
     allowHosts: config.registryAllowHosts,
     ...deps.gatewayOptions,
   });
-  // Upstream resource subscriptions of every 2025 session in this process.
+  // Upstream resource subscriptions of every 2025 session and 2026 listen stream in this process.
   const subscriptions = createSubscriptionHub({ logger });
   gateway.onResourceUpdated = (server, uri) => subscriptions.updated(server, uri);
   // Warden's own prompt names, known once the extensions are (before the gateway starts).
@@ -676,6 +680,15 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
       }
       return server;
     },
+    // A listen stream's resourceSubscriptions open upstream subscriptions on the same hub as the
+    // 2025 sessions'; an update is published once to the streams naming it.
+    listen: createListenSubscriptions({
+      content: () => gateway.content(),
+      permits: (principal, name) => governance.permits(principal, name),
+      subscriptions,
+      publish: (uri) => modern.resourceUpdated(uri),
+      logger,
+    }),
     // A plain tools/call of one of Warden's own tools skips the SDK's per-request dispatch:
     // the same governed registry call, encoded as the SDK would.
     direct: {
@@ -934,6 +947,7 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
     identity,
     governance,
     gateway,
+    upstreamSubscriptions: subscriptions,
     usageSummary,
     setBoundPort(port) {
       allowed = allowFor(port);

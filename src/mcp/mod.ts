@@ -16,7 +16,10 @@ export { conformanceExtension } from "./conformance.ts";
 export { modernConformanceExtension } from "./conformance_modern.ts";
 export { wardenExtension } from "./warden_extension.ts";
 export {
+  createListenSubscriptions,
   createSubscriptionHub,
+  type ListenSubscription,
+  type ListenSubscriptions,
   MAX_SUBSCRIPTIONS,
   MAX_SUBSCRIPTIONS_PER_SESSION,
   parseUpstreamUri,

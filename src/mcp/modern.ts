@@ -56,6 +56,15 @@ export interface ModernOptions {
    * SDK's per-request dispatch. Absent: every request goes through the SDK.
    */
   readonly direct?: DirectToolCalls;
+  /**
+   * Opens what a `subscriptions/listen` stream's `resourceSubscriptions` need (upstream
+   * subscriptions) and says which URIs are honored; the stream is acknowledged only those, and
+   * `release` is called when it ends. Absent: the filter goes to the SDK as sent.
+   */
+  readonly listen?: (uris: readonly string[], principal: string) => Promise<{
+    readonly honored: readonly string[];
+    release(): void;
+  }>;
 }
 
 /** What the direct `tools/call` path needs. */
@@ -165,6 +174,8 @@ export interface ModernHandler {
   promptsChanged(): void;
   /** Publishes `notifications/resources/list_changed` to open `subscriptions/listen` streams. */
   resourcesChanged(): void;
+  /** Publishes `notifications/resources/updated` to the open streams whose filter names `uri`. */
+  resourceUpdated(uri: string): void;
   close(): Promise<void>;
 }
 
@@ -307,6 +318,74 @@ export function createModernHandler(options: ModernOptions): ModernHandler {
     if (meta === null || typeof meta !== "object" || Array.isArray(meta)) return false;
     return !(PROTOCOL_VERSION_META_KEY in meta);
   };
+  /** The `resourceSubscriptions` of a `subscriptions/listen` request, when a hook wants them. */
+  const listenUris = (body: unknown): string[] | undefined => {
+    if (options.listen === undefined || !isPlainObject(body)) return undefined;
+    if (body.method !== "subscriptions/listen" || !isPlainObject(body.params)) return undefined;
+    const filter = body.params.notifications;
+    if (!isPlainObject(filter) || !Array.isArray(filter.resourceSubscriptions)) return undefined;
+    const uris = filter.resourceSubscriptions;
+    return uris.every((u) => typeof u === "string") ? uris as string[] : undefined;
+  };
+  /**
+   * A listen stream naming resources: the hook opens their subscriptions first, the SDK's listen
+   * router serves the stream with only the honored URIs in its filter, and the subscriptions are
+   * released when the stream ends (closed by the server, cancelled, or the client gone).
+   */
+  async function serveListen(
+    req: Request,
+    body: Record<string, unknown>,
+    uris: readonly string[],
+    authInfo: AuthInfo,
+    principal: string,
+  ): Promise<Response> {
+    const held = await options.listen!(uris, principal);
+    let released = false;
+    // The end of the stream (closed, or cancelled when the client goes) releases the
+    // subscriptions; Deno cancels a response body whose client has gone.
+    const release = () => {
+      if (released) return;
+      released = true;
+      held.release();
+    };
+    const params = body.params as Record<string, unknown>;
+    const filter = params.notifications as Record<string, unknown>;
+    const narrowed = {
+      ...body,
+      params: { ...params, notifications: { ...filter, resourceSubscriptions: [...held.honored] } },
+    };
+    let response: Response;
+    try {
+      response = await handler.fetch(req, { authInfo, parsedBody: narrowed });
+    } catch (e) {
+      release();
+      throw e;
+    }
+    if (response.body === null || !response.headers.get("content-type")?.includes("event-stream")) {
+      release();
+      return response;
+    }
+    const reader = response.body.getReader();
+    const stream = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        try {
+          const chunk = await reader.read();
+          if (chunk.done) {
+            release();
+            controller.close();
+          } else controller.enqueue(chunk.value);
+        } catch (e) {
+          release();
+          controller.error(e);
+        }
+      },
+      cancel(reason) {
+        release();
+        return reader.cancel(reason);
+      },
+    });
+    return new Response(stream, { status: response.status, headers: response.headers });
+  }
   const directCall = (req: Request, body: unknown) => {
     if (direct === undefined || body === undefined) return undefined;
     const call = plainToolCall(req, body);
@@ -333,6 +412,16 @@ export function createModernHandler(options: ModernOptions): ModernHandler {
         scopes: [],
         extra: { [PRINCIPAL_AUTH_KEY]: ctx.principal },
       };
+      const uris = listenUris(ctx.parsedBody);
+      if (uris !== undefined) {
+        return serveListen(
+          req,
+          ctx.parsedBody as Record<string, unknown>,
+          uris,
+          authInfo,
+          ctx.principal,
+        );
+      }
       return handler.fetch(req, {
         authInfo,
         ...(ctx.parsedBody !== undefined ? { parsedBody: ctx.parsedBody } : {}),
@@ -355,6 +444,9 @@ export function createModernHandler(options: ModernOptions): ModernHandler {
     },
     resourcesChanged() {
       handler.notify.resourcesChanged();
+    },
+    resourceUpdated(uri) {
+      handler.notify.resourceUpdated(uri);
     },
     async close() {
       await handler.close();

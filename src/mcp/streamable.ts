@@ -367,11 +367,15 @@ export function createStreamableManager(options: StreamableOptions): StreamableM
     };
     live.set(sessionId, session);
     if (opened) schedulePublish();
+    // Chained: the server connected first, and its own close hook (which ends the session's
+    // server — its upstream subscriptions, its place in the list_changed set) must still run.
+    const connected = transport.onclose;
     transport.onclose = () => {
       if (live.get(sessionId)?.transport === transport) {
         live.delete(sessionId);
         if (opened) schedulePublish();
       }
+      connected?.();
     };
     return session;
   }

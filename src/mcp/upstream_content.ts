@@ -12,7 +12,10 @@
  * sessions `resources/subscribe` passes through: one upstream subscription
  * per URI whatever the number of sessions, `notifications/resources/updated`
  * relayed only to the sessions subscribed to it, at most
- * `MAX_SUBSCRIPTIONS_PER_SESSION` per session.
+ * `MAX_SUBSCRIPTIONS_PER_SESSION` per session. On 2026-07-28 a
+ * `subscriptions/listen` stream's `resourceSubscriptions` open the same
+ * upstream subscriptions (see {@link createListenSubscriptions}), held while
+ * the stream is open.
  *
  * Access follows the policy's role grants: a principal sees and reads an
  * upstream's resources when it may call `<prefix>resources/read`, and its
@@ -102,10 +105,15 @@ function invalid(message: string): never {
   throw new ProtocolError(ProtocolErrorCode.InvalidParams, message);
 }
 
-/** A session that can be told a resource it subscribed to changed. */
+/** A session (or a 2026-07-28 listen stream) that can be told a resource it subscribed to changed. */
 export interface Subscriber {
   alive(): boolean;
   notify(uri: string): Promise<void>;
+  /**
+   * Subscribers sharing a channel are told once per update: 2026-07-28 listen streams all
+   * publish through the one listen router, which itself delivers to every stream naming the URI.
+   */
+  readonly channel?: object;
 }
 
 /**
@@ -212,11 +220,15 @@ export function createSubscriptionHub(deps: { readonly logger: Logger }): Subscr
       const uri = upstreamUri(server, own);
       const entry = byUri.get(uri);
       if (!entry) return;
+      const told = new Set<object>();
       for (const session of [...entry.sessions]) {
         if (!session.alive()) {
           leave(session, uri);
           continue;
         }
+        const channel = session.channel ?? session;
+        if (told.has(channel)) continue;
+        told.add(channel);
         session.notify(uri).catch((e) =>
           deps.logger.debug("cannot relay resources/updated", { error: e })
         );
@@ -225,6 +237,94 @@ export function createSubscriptionHub(deps: { readonly logger: Logger }): Subscr
     get size() {
       return byUri.size;
     },
+  };
+}
+
+/** What a 2026-07-28 `subscriptions/listen` stream holds upstream, released when it ends. */
+export interface ListenSubscription {
+  /** The requested URIs the stream will be told about (the acknowledgement names only these). */
+  readonly honored: readonly string[];
+  release(): void;
+}
+
+/** Opens the upstream subscriptions a listen stream asks for, for one principal. */
+export type ListenSubscriptions = (
+  uris: readonly string[],
+  principal: string,
+) => Promise<ListenSubscription>;
+
+/**
+ * Upstream subscriptions for 2026-07-28 `subscriptions/listen` streams: of the
+ * `resourceSubscriptions` a stream names, the `upstream://` URIs its principal
+ * may read (at most {@link MAX_SUBSCRIPTIONS_PER_SESSION}) are subscribed
+ * through the hub — one upstream subscription per URI whichever era asks — and
+ * the rest are left out of what the stream is acknowledged (Warden's own
+ * resources do not change under a listener; an upstream that refuses
+ * subscriptions, or one the principal may not read, is not honored, exactly as
+ * if it did not exist). An update is published once through `publish` (the
+ * listen router delivers it to every stream naming that URI), however many
+ * streams hold it.
+ *
+ * @example
+ * ```ts
+ * const listen = createListenSubscriptions({ ...deps, publish: (uri) => modern.resourceUpdated(uri) });
+ * const held = await listen(["upstream://ev/demo://resource/static/document/architecture.md"], "alice");
+ * // … serve the stream naming held.honored; when it ends:
+ * held.release();
+ * ```
+ */
+export function createListenSubscriptions(deps: {
+  readonly content: () => readonly UpstreamContent[];
+  readonly permits: (principal: string, name: string) => boolean;
+  readonly subscriptions: SubscriptionHub;
+  readonly publish: (uri: string) => void;
+  readonly logger: Logger;
+}): ListenSubscriptions {
+  const channel = {};
+  return async (uris, principal) => {
+    const wanted: { uri: string; source: UpstreamContent; own: string }[] = [];
+    const seen = new Set<string>();
+    for (const uri of uris) {
+      if (wanted.length >= MAX_SUBSCRIPTIONS_PER_SESSION) break;
+      if (typeof uri !== "string" || uri.length > MAX_URI_CHARS || seen.has(uri)) continue;
+      seen.add(uri);
+      const target = parseUpstreamUri(uri);
+      if (target === undefined) continue;
+      const source = deps.content().find((s) =>
+        s.server === target.server && deps.permits(principal, `${s.prefix}resources/read`)
+      );
+      if (source) wanted.push({ uri, source, own: target.uri });
+    }
+    let released = false;
+    const self: Subscriber = {
+      alive: () => !released,
+      notify: (uri) => {
+        deps.publish(uri);
+        return Promise.resolve();
+      },
+      channel,
+    };
+    const outcomes = await Promise.allSettled(
+      wanted.map((w) => deps.subscriptions.subscribe(self, w.uri, w.source, w.own)),
+    );
+    const honored: string[] = [];
+    outcomes.forEach((o, i) => {
+      if (o.status === "fulfilled") honored.push(wanted[i].uri);
+      else {
+        deps.logger.debug("listen subscription not honored", {
+          upstream: wanted[i].source.server,
+          error: o.reason,
+        });
+      }
+    });
+    return {
+      honored,
+      release() {
+        if (released) return;
+        released = true;
+        deps.subscriptions.drop(self);
+      },
+    };
   };
 }
 
@@ -240,11 +340,15 @@ export function upstreamContentExtension(deps: UpstreamContentDeps): ServerExten
     const low = server.server as unknown as {
       _getRequestHandler(method: string): RawHandler | undefined;
     };
-    // Upstream lists change while a session lives; subscriptions are a 2025-session feature
-    // (2026-07-28 has subscriptions/listen, whose resource filter is not relayed upstream yet).
+    // Upstream lists change while a session lives. Resource subscriptions: on a 2025 session by
+    // resources/subscribe (below); on 2026-07-28 by subscriptions/listen's resourceSubscriptions,
+    // which the modern handler opens through createListenSubscriptions over the same hub.
     const subscribable = !binding.modern && deps.subscriptions !== undefined;
     server.server.registerCapabilities({
-      resources: { listChanged: true, ...(subscribable ? { subscribe: true } : {}) },
+      resources: {
+        listChanged: true,
+        ...(deps.subscriptions !== undefined ? { subscribe: true } : {}),
+      },
       prompts: { listChanged: true },
     });
     const own = {

@@ -8,8 +8,14 @@
  *   `notifications/resources/updated` (started by its toggle tool, called
  *   through Warden) reaches the subscribed session only, as the namespaced
  *   URI; one session holds at most MAX_SUBSCRIPTIONS_PER_SESSION;
+ * - on 2026-07-28 a `subscriptions/listen` stream naming ev's resources in
+ *   `resourceSubscriptions` is acknowledged only the ones its principal may
+ *   read (not Warden's own, not an unknown upstream's), ev's update reaches
+ *   each such stream once (two streams, one upstream subscription), a stream
+ *   of a principal without grants is told nothing, and closing the streams
+ *   releases the upstream subscription;
  * - a principal without grants of `ev__` sees no templates and cannot
- *   subscribe; the 2026-07-28 path does not offer `resources/subscribe`.
+ *   subscribe.
  */
 import assert from "node:assert/strict";
 // @ts-types="@modelcontextprotocol/sdk/types"
@@ -60,9 +66,6 @@ Deno.test({
           await c.close();
         }
       }
-      const modern: any = await connectModernAs(server.url, alice.secret);
-      assert.equal(modern.getServerCapabilities()?.resources?.subscribe, undefined);
-      await modern.close();
       const b: any = await connectV1As(server.url, bob.secret);
       const noTemplates = (await b.listResourceTemplates()).resourceTemplates as any[];
       assert.ok(!noTemplates.some((x) => x.uriTemplate.startsWith("upstream://")));
@@ -113,6 +116,62 @@ Deno.test({
         // Warden's own resources cannot be subscribed to.
         await assert.rejects(a.subscribeResource({ uri: "warden://vault/checkpoint" }), /cannot/);
         await a.callTool({ name: "ev__toggle-subscriber-updates", arguments: {} });
+        await other.transport.terminateSession();
+        await other.close();
+        assert.equal(server.app.upstreamSubscriptions.size, 0, "an ended session lets go");
+
+        // 2026-07-28: subscriptions/listen with resourceSubscriptions.
+        const m1: any = await connectModernAs(server.url, alice.secret);
+        const m2: any = await connectModernAs(server.url, alice.secret);
+        const mb: any = await connectModernAs(server.url, bob.secret);
+        try {
+          assert.equal(m1.getServerCapabilities()?.resources?.subscribe, true);
+          const heard = { m1: [] as string[], m2: [] as string[], mb: [] as string[] };
+          const both = [Promise.withResolvers<void>(), Promise.withResolvers<void>()];
+          for (const [c, key, i] of [[m1, "m1", 0], [m2, "m2", 1], [mb, "mb", -1]] as const) {
+            c.setNotificationHandler("notifications/resources/updated", (n: any) => {
+              heard[key].push(n.params.uri);
+              if (i >= 0) both[i].resolve();
+            });
+          }
+          const s1 = await m1.listen({
+            resourceSubscriptions: [doc, "warden://vault/checkpoint", "upstream://nobody/x://y"],
+          });
+          assert.deepEqual(s1.honoredFilter.resourceSubscriptions, [doc]);
+          const s2 = await m2.listen({ resourceSubscriptions: [doc] });
+          assert.deepEqual(s2.honoredFilter.resourceSubscriptions, [doc]);
+          assert.equal(server.app.upstreamSubscriptions.size, 1, "one upstream subscription");
+          const sb = await mb.listen({ toolsListChanged: true, resourceSubscriptions: [doc] });
+          assert.equal(sb.honoredFilter.resourceSubscriptions, undefined, "bob may not read ev");
+          assert.equal(sb.honoredFilter.toolsListChanged, true);
+          const started = await m1.callTool({
+            name: "ev__toggle-subscriber-updates",
+            arguments: {},
+          });
+          assert.match(started.content[0].text, /Started/, JSON.stringify(started));
+          const timer = setTimeout(() => {
+            for (const p of both) p.reject(new Error("no 2026 resources/updated in 8 s"));
+          }, 8_000);
+          await Promise.all(both.map((p) => p.promise)).finally(() => clearTimeout(timer));
+          // ev repeats its update every 5 s: within 300 ms each stream has heard it once.
+          await new Promise((r) => setTimeout(r, 300));
+          assert.deepEqual(heard.m1, [doc]);
+          assert.deepEqual(heard.m2, [doc]);
+          assert.deepEqual(heard.mb, [], "a stream whose principal may not read ev is not told");
+          await m1.callTool({ name: "ev__toggle-subscriber-updates", arguments: {} });
+          await s1.close();
+          await s2.close();
+          await sb.close();
+          const until = Date.now() + 5_000;
+          while (server.app.upstreamSubscriptions.size > 0 && Date.now() < until) {
+            await new Promise((r) => setTimeout(r, 20));
+          }
+          assert.equal(server.app.upstreamSubscriptions.size, 0, "closed streams let go");
+        } finally {
+          await m1.close();
+          await m2.close();
+          await mb.close();
+        }
       } finally {
         await a.close();
         await other.close();
