@@ -248,9 +248,14 @@ const SUITES: Record<string, Suite> = {
       wardenVariant("warden-sse-floors-off", [...SSE, "--policy", FLOORS_OFF]),
       wardenVariant("warden-sse-bare", [...SSE, "--sealing", "off", "--policy", FLOORS_OFF]),
       wardenVariant("warden-json", ["--response-mode", "json", "--policy", FLOORS_ON]),
+      // The default configuration on both cores (issue 13, "use every core"): two processes on one
+      // port and KV file. On a 2-core machine the load generator shares those cores.
+      wardenVariant("warden-default-workers2", [...SSE, "--policy", FLOORS_ON, "--workers", "2"]),
     ],
     ratios: [
       ["warden-default", "bare-v1-sse", 0.6],
+      ["warden-default-workers2", "bare-v1-sse", 0],
+      ["warden-default-workers2", "warden-default", 0],
       ["warden-json", "bare-v1-json", 0.75],
       ["warden-sse-unsealed", "bare-v1-sse", 0],
       ["warden-sse-floors-off", "bare-v1-sse", 0],
