@@ -34,7 +34,7 @@ import {
   loadCredentialKey,
   type UpstreamConfig,
 } from "./gateway/mod.ts";
-import { createHttpApp } from "./http/mod.ts";
+import { createHttpApp, holdStatus } from "./http/mod.ts";
 import {
   type AuthResolver,
   createAuthResolver,
@@ -893,6 +893,7 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
         lastCheckpointMs === undefined ? undefined : Date.now() - lastCheckpointMs,
       oauthLogin: oauth !== undefined,
       secureCookies: () => config.publicUrl?.startsWith("https:") === true,
+      holdStatus,
     }),
   });
   metrics.setSources({

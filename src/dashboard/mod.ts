@@ -11,7 +11,7 @@
  * @module
  */
 import { type Context, Hono } from "hono";
-import { decideHold, type Governance, HoldError } from "../governance/mod.ts";
+import { decideHold, type Governance, HoldError, type HoldErrorCode } from "../governance/mod.ts";
 import { type Gateway, RegistrationError } from "../gateway/mod.ts";
 import { type Principal, userRoles } from "../identity/mod.ts";
 import { fromHex, type Logger, toBase64 } from "../lib/mod.ts";
@@ -86,6 +86,8 @@ export interface DashboardDeps {
   readonly secureCookies?: () => boolean;
   /** Feed poll period (tests make it short). */
   readonly pollMs?: number;
+  /** The HTTP status a refused hold decision answers with (src/http/ owns the mapping). */
+  readonly holdStatus: (code: HoldErrorCode) => number;
 }
 
 export interface Dashboard {
@@ -441,7 +443,7 @@ export function createDashboard(deps: DashboardDeps): Dashboard {
       return redirect(`/dashboard/holds?decided=${encodeURIComponent(hold.id)}`);
     } catch (e) {
       if (e instanceof HoldError) {
-        return respond(await renderHolds(viewer, { error: e.message }), e.status);
+        return respond(await renderHolds(viewer, { error: e.message }), deps.holdStatus(e.code));
       }
       throw e;
     }

@@ -43,10 +43,28 @@ export interface HoldRecord {
 /** Hold records outlive their expiry by this long (so a late look says "expired"), then KV drops them. */
 const HOLD_RETENTION_MS = 86_400_000;
 
-/** Why a hold operation was refused; `status` is the HTTP status to answer with. */
+/**
+ * Why a hold operation was refused, as a code the edges translate (the HTTP status is chosen in
+ * src/http/, not here).
+ */
+export type HoldErrorCode =
+  | "unknown_hold"
+  | "contended"
+  | "too_many_open"
+  | "expired"
+  | "already_decided"
+  | "unknown_operator"
+  | "bad_signature"
+  | "duplicate_approval"
+  | "different_call"
+  | "already_used"
+  | "denied"
+  | "pending";
+
+/** A hold operation the caller can be told was refused, and why (`code`). */
 export class HoldError extends Error {
   override name = "HoldError";
-  constructor(message: string, readonly status: number) {
+  constructor(message: string, readonly code: HoldErrorCode) {
     super(message);
   }
 }
@@ -130,7 +148,7 @@ export interface HoldStore {
     arguments?: unknown;
     argumentsRedacted?: number;
     argumentsOmitted?: string;
-    /** Refuse (HoldError 429) when the principal already has this many undecided holds. */
+    /** Refuse (HoldError too_many_open) when the principal already has this many undecided holds. */
     maxOpenPerPrincipal?: number;
   }): Promise<HoldRecord>;
   get(id: string): Promise<HoldRecord | null>;
@@ -225,9 +243,11 @@ export function createHoldStore(
   }
 
   async function load(id: string): Promise<Deno.KvEntryMaybe<HoldRecord>> {
-    if (!HOLD_ID.test(id)) throw new HoldError(`Unknown hold ${JSON.stringify(id)}`, 404);
+    if (!HOLD_ID.test(id)) {
+      throw new HoldError(`Unknown hold ${JSON.stringify(id)}`, "unknown_hold");
+    }
     const entry = await kv.get<HoldRecord>(holdKey(id));
-    if (!entry.value) throw new HoldError(`Unknown hold ${id}`, 404);
+    if (!entry.value) throw new HoldError(`Unknown hold ${id}`, "unknown_hold");
     if (due(entry.value)) await settle(entry);
     return entry;
   }
@@ -245,7 +265,7 @@ export function createHoldStore(
     if (next.status !== "open") op.delete(holdByPrincipalKey(next.principal, next.id));
     const res = await op.commit();
     if (!res.ok) {
-      throw new HoldError(`Hold ${next.id} changed concurrently; try again`, 409);
+      throw new HoldError(`Hold ${next.id} changed concurrently; try again`, "contended");
     }
     return next;
   }
@@ -271,7 +291,7 @@ export function createHoldStore(
           throw new HoldError(
             `principal already has ${open} open holds, the most policy approval.max_open_per_principal allows (${cap}); ` +
               `wait for an operator to decide them or for them to expire`,
-            429,
+            "too_many_open",
           );
         }
       }
@@ -328,19 +348,22 @@ export function createHoldStore(
     async decide(id, input) {
       const entry = await load(id);
       const record = effective(entry.value!);
-      if (record.status === "expired") throw new HoldError(`Hold ${id} has expired`, 410);
+      if (record.status === "expired") throw new HoldError(`Hold ${id} has expired`, "expired");
       if (record.status !== "open") {
-        throw new HoldError(`Hold ${id} is already ${record.status}`, 409);
+        throw new HoldError(`Hold ${id} is already ${record.status}`, "already_decided");
       }
       const operator = input.operators.find((o) => o.name === input.operator);
       if (!operator) {
-        throw new HoldError(`Operator ${JSON.stringify(input.operator)} is not configured`, 403);
+        throw new HoldError(
+          `Operator ${JSON.stringify(input.operator)} is not configured`,
+          "unknown_operator",
+        );
       }
       const message = decisionMessage(input.decision, id, record.digest);
       if (!(await verifyOperatorSignature(operator, message, input.signature))) {
         throw new HoldError(
           `Signature by ${operator.name} does not verify for ${input.decision} of hold ${id} (digest ${record.digest})`,
-          403,
+          "bad_signature",
         );
       }
       const at = new Date(now()).toISOString();
@@ -353,7 +376,10 @@ export function createHoldStore(
         });
       }
       if (record.approvals.some((a) => a.operator === operator.name)) {
-        throw new HoldError(`Operator ${operator.name} already approved hold ${id}`, 409);
+        throw new HoldError(
+          `Operator ${operator.name} already approved hold ${id}`,
+          "duplicate_approval",
+        );
       }
       const approvals = [...record.approvals, { operator: operator.name, at }];
       const approved = approvals.length >= record.requiredSigners;
@@ -368,7 +394,7 @@ export function createHoldStore(
       const entry = await load(id);
       const record = effective(entry.value!);
       if (record.digest !== digest) {
-        throw new HoldError(`Hold ${id} was approved for a different call`, 403);
+        throw new HoldError(`Hold ${id} was approved for a different call`, "different_call");
       }
       switch (record.status) {
         case "approved":
@@ -378,13 +404,19 @@ export function createHoldStore(
             decidedAt: new Date(now()).toISOString(),
           });
         case "released":
-          throw new HoldError(`Hold ${id} was already used; an approval releases one call`, 409);
+          throw new HoldError(
+            `Hold ${id} was already used; an approval releases one call`,
+            "already_used",
+          );
         case "denied":
-          throw new HoldError(`Hold ${id} was denied by ${record.deniedBy ?? "an operator"}`, 403);
+          throw new HoldError(
+            `Hold ${id} was denied by ${record.deniedBy ?? "an operator"}`,
+            "denied",
+          );
         case "expired":
-          throw new HoldError(`Hold ${id} has expired`, 410);
+          throw new HoldError(`Hold ${id} has expired`, "expired");
         default:
-          throw new HoldError(`Hold ${id} is still waiting for operator approval`, 409);
+          throw new HoldError(`Hold ${id} is still waiting for operator approval`, "pending");
       }
     },
     async recordHuman(id, answered) {

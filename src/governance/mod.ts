@@ -95,6 +95,7 @@ export {
   type HoldDecision,
   holdDigest,
   HoldError,
+  type HoldErrorCode,
   type HoldRecord,
   type HoldStatus,
   type HoldStore,

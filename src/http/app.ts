@@ -33,13 +33,8 @@ import { createGatewayRoutes } from "./gateway_routes.ts";
 import type { Gateway } from "../gateway/mod.ts";
 import type { OAuthServer, ProtectedResource } from "../oauth/mod.ts";
 import type { Dashboard } from "../dashboard/mod.ts";
-import {
-  checkHostAndOrigin,
-  HttpError,
-  parseJson,
-  readBody,
-  requireJsonContentType,
-} from "./guards.ts";
+import { HttpError } from "./errors.ts";
+import { checkHostAndOrigin, parseJson, readBody, requireJsonContentType } from "./guards.ts";
 
 /** Everything the HTTP app needs, already opened and wired by app.ts. */
 export interface HttpDeps {
@@ -209,7 +204,9 @@ export function createHttpApp(deps: HttpDeps): Hono<Env> {
       timeoutMs: deps.requestTimeoutMs,
       deadlines: deps.deadlines,
     });
-    if (text.trim() === "") throw new HttpError(400, "Parse error: empty body", -32700);
+    if (text.trim() === "") {
+      throw new HttpError(400, "Parse error: empty body", { rpcCode: -32700 });
+    }
     return parseJson(text);
   }
   /** The body of a JSON-only route (/invoke, /mcp, /messages): Content-Type must say JSON. */
@@ -235,7 +232,10 @@ export function createHttpApp(deps: HttpDeps): Hono<Env> {
   app.onError((err, c) => {
     if (err instanceof HttpError) return errorResponse(c.req.path, err);
     log.error("unhandled error in HTTP route", { path: c.req.path, error: err });
-    return errorResponse(c.req.path, new HttpError(500, "Internal Server Error", -32603));
+    return errorResponse(
+      c.req.path,
+      new HttpError(500, "Internal Server Error", { rpcCode: -32603 }),
+    );
   });
   app.notFound((c) => errorResponse(c.req.path, new HttpError(404, "Not Found")));
 
@@ -304,21 +304,27 @@ export function createHttpApp(deps: HttpDeps): Hono<Env> {
       const message = resourceServer && resolved.error === "missing"
         ? "Unauthorized: an OAuth access token is required"
         : resolved.message;
-      const denied = new HttpError(401, message, -32001, {
-        "www-authenticate": resolved.error === "invalid"
-          ? challengeOf(
-            "invalid_token",
-            resolved.description ?? "the access token is invalid or expired",
-          )
-          : challengeOf(),
+      const denied = new HttpError(401, message, {
+        rpcCode: -32001,
+        headers: {
+          "www-authenticate": resolved.error === "invalid"
+            ? challengeOf(
+              "invalid_token",
+              resolved.description ?? "the access token is invalid or expired",
+            )
+            : challengeOf(),
+        },
       });
       log.warn("request refused", { status: 401, path: c.req.path, reason: denied.message });
       return errorResponse(c.req.path, denied);
     }
     // Step-up (RFC 6750 §3.1): an OAuth token without the mcp scope is refused with 403.
     if (resourceServer && resolved.kind === "oauth" && !resolved.scopes.includes("mcp")) {
-      const denied = new HttpError(403, "Forbidden: the token lacks the mcp scope", -32001, {
-        "www-authenticate": challengeOf("insufficient_scope", "the token lacks the mcp scope"),
+      const denied = new HttpError(403, "Forbidden: the token lacks the mcp scope", {
+        rpcCode: -32001,
+        headers: {
+          "www-authenticate": challengeOf("insufficient_scope", "the token lacks the mcp scope"),
+        },
       });
       log.warn("request refused", { status: 403, path: c.req.path, reason: denied.message });
       return errorResponse(c.req.path, denied);
@@ -549,7 +555,7 @@ export function createHttpApp(deps: HttpDeps): Hono<Env> {
     );
   });
   app.all("/mcp", () => {
-    throw new HttpError(405, "Method Not Allowed", -32000, { allow: "GET, POST, DELETE" });
+    throw new HttpError(405, "Method Not Allowed", { headers: { allow: "GET, POST, DELETE" } });
   });
 
   app.route("/vault", createVaultRoutes(deps.ledger, deps.vkey));

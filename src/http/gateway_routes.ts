@@ -11,7 +11,8 @@ import {
   parseRegistration,
   RegistrationError,
 } from "../gateway/mod.ts";
-import { createBearerCheck, HttpError } from "./guards.ts";
+import { HttpError } from "./errors.ts";
+import { createBearerCheck } from "./guards.ts";
 
 type Env = { Variables: { principal: string } };
 

@@ -15,7 +15,7 @@ import {
   type Verdict,
 } from "../governance/mod.ts";
 import type { ToolRegistry } from "../calls/mod.ts";
-import { HttpError } from "./guards.ts";
+import { holdStatus, HttpError } from "./errors.ts";
 
 type Env = { Variables: { principal: string } };
 
@@ -131,7 +131,7 @@ export function createGovernanceRoutes(deps: {
         const hold = await decideHold(governance, id, { decision, ...parsed.data });
         return c.json(holdView(hold));
       } catch (e) {
-        if (e instanceof HoldError) throw new HttpError(e.status, e.message);
+        if (e instanceof HoldError) throw new HttpError(holdStatus(e.code), e.message);
         throw e;
       }
     });

@@ -6,19 +6,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { DeadlineScheduler } from "../lib/mod.ts";
 import { readCapped } from "../net/mod.ts";
-
-/** An HTTP-level refusal; the app's error handler renders it. */
-export class HttpError extends Error {
-  override name = "HttpError";
-  constructor(
-    readonly status: number,
-    message: string,
-    readonly rpcCode = -32000,
-    readonly headers: Record<string, string> = {},
-  ) {
-    super(message);
-  }
-}
+import { HttpError } from "./errors.ts";
 
 /** Returns a refusal when Host or Origin is not allowed, else undefined. */
 export function checkHostAndOrigin(
@@ -50,15 +38,21 @@ export function createBearerCheck(token: string): (req: Request) => HttpError | 
     const header = req.headers.get("authorization");
     const challenge = 'Bearer realm="warden"';
     if (!header) {
-      return new HttpError(401, "Unauthorized: missing bearer token", -32001, {
-        "www-authenticate": challenge,
+      return new HttpError(401, "Unauthorized: missing bearer token", {
+        rpcCode: -32001,
+        headers: {
+          "www-authenticate": challenge,
+        },
       });
     }
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
     const given = digest(match?.[1] ?? "");
     if (!match || !timingSafeEqual(given, expected)) {
-      return new HttpError(401, "Unauthorized: invalid bearer token", -32001, {
-        "www-authenticate": `${challenge}, error="invalid_token"`,
+      return new HttpError(401, "Unauthorized: invalid bearer token", {
+        rpcCode: -32001,
+        headers: {
+          "www-authenticate": `${challenge}, error="invalid_token"`,
+        },
       });
     }
     return undefined;
@@ -102,7 +96,7 @@ export async function readBody(
   try {
     return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
   } catch {
-    throw new HttpError(400, "Bad Request: the body is not valid UTF-8", -32700);
+    throw new HttpError(400, "Bad Request: the body is not valid UTF-8", { rpcCode: -32700 });
   }
 }
 
@@ -140,6 +134,6 @@ export function parseJson(text: string): unknown {
   try {
     return JSON.parse(text);
   } catch {
-    throw new HttpError(400, "Parse error: Invalid JSON", -32700);
+    throw new HttpError(400, "Parse error: Invalid JSON", { rpcCode: -32700 });
   }
 }

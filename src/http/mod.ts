@@ -3,4 +3,4 @@
  * @module
  */
 export { createHttpApp, type HttpDeps } from "./app.ts";
-export { HttpError } from "./guards.ts";
+export { HOLD_STATUS, holdStatus, HttpError, type HttpErrorOptions } from "./errors.ts";

@@ -7,7 +7,7 @@ import { Hono } from "hono";
 import { buildRoot } from "../merkle/mod.ts";
 import { type Ledger } from "../vault/mod.ts";
 import { toBase64 } from "../lib/mod.ts";
-import { HttpError } from "./guards.ts";
+import { HttpError } from "./errors.ts";
 
 const MAX_PAGE = 1000;
 

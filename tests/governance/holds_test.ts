@@ -85,7 +85,7 @@ Deno.test("HoldStore: k-of-n approvals, released exactly once, then refused", as
         signature: await sign(bob),
         operators,
       }),
-      (e: HoldError) => e.status === 403,
+      (e: HoldError) => e.code === "bad_signature",
     );
     const two = await store.decide(hold.id, {
       decision: "approve",
@@ -153,7 +153,7 @@ Deno.test("HoldStore: expiry refuses approval and release; denial is final", asy
     });
     await assert.rejects(
       store.decide(hold.id, { decision: "approve", operator: "alice", signature: sig, operators }),
-      (e: HoldError) => e.status === 410,
+      (e: HoldError) => e.code === "expired",
     );
     assert.deepEqual(await store.listOpen(), []);
 
@@ -175,7 +175,7 @@ Deno.test("HoldStore: expiry refuses approval and release; denial is final", asy
     await assert.rejects(store.release(other.id, other.digest), /denied by alice/);
     await assert.rejects(
       store.get("not-a-hold").then((h) => {
-        if (!h) throw new HoldError("none", 404);
+        if (!h) throw new HoldError("none", "unknown_hold");
       }),
       /none/,
     );
