@@ -136,9 +136,15 @@ export interface CredentialStore {
   /** Whether a key is configured (without one, set and get refuse). */
   readonly available: boolean;
   set(upstream: string, credential: UpstreamCredential): Promise<CredentialSummary>;
-  /** The headers to present to `upstream` and their kind, or undefined when none is set. */
+  /**
+   * The headers to present to `upstream` and their kind, or undefined when none is set. With
+   * `maxAgeMs`, what this store read (or found absent) less than that long ago is answered
+   * without reading KV again; without it, KV is read. A set or remove through this store
+   * applies at once either way.
+   */
   get(
     upstream: string,
+    options?: { readonly maxAgeMs?: number },
   ): Promise<{ kind: CredentialKind; headers: Record<string, string> } | undefined>;
   list(): Promise<CredentialSummary[]>;
   remove(upstream: string): Promise<boolean>;
@@ -146,6 +152,32 @@ export interface CredentialStore {
 
 function aad(upstream: string): Uint8Array {
   return new TextEncoder().encode(`warden-upstream-credential/v1\n${upstream}`);
+}
+
+/** A stored record's headers; a record that does not decrypt is a CredentialError naming it. */
+async function decryptHeaders(
+  rec: StoredCredential,
+  upstream: string,
+  need: () => Promise<CryptoKey>,
+): Promise<Record<string, string>> {
+  let plain: ArrayBuffer;
+  try {
+    plain = await crypto.subtle.decrypt(
+      {
+        name: "AES-GCM",
+        iv: fromBase64(rec.iv) as BufferSource,
+        additionalData: aad(upstream) as BufferSource,
+      },
+      await need(),
+      fromBase64(rec.ct) as BufferSource,
+    );
+  } catch (e) {
+    if (e instanceof CredentialError) throw e;
+    throw new CredentialError(
+      `the credential for upstream ${upstream} does not decrypt: another key, or an altered record`,
+    );
+  }
+  return JSON.parse(new TextDecoder().decode(plain)) as Record<string, string>;
 }
 
 /**
@@ -158,12 +190,20 @@ export function createCredentialStore(
   kv: Deno.Kv,
   key: CryptoKey | (() => Promise<CryptoKey>) | undefined,
   unavailable = "no credential key: set WARDEN_CREDENTIAL_KEY or --credential-key FILE",
+  options: { readonly now?: () => number } = {},
 ): CredentialStore {
+  const now = options.now ?? Date.now;
   let resolved: Promise<CryptoKey> | undefined;
   const opened = new Map<
     string,
-    { versionstamp: string; kind: CredentialKind; headers: Record<string, string> }
+    { versionstamp: string; kind: CredentialKind; headers: Record<string, string>; at: number }
   >();
+  /** Upstreams read as having no credential, and when. */
+  const absent = new Map<string, number>();
+  const forget = (upstream: string) => {
+    opened.delete(upstream);
+    absent.delete(upstream);
+  };
   const need = (): Promise<CryptoKey> => {
     if (key === undefined) return Promise.reject(new CredentialError(unavailable));
     if (typeof key !== "function") return Promise.resolve(key);
@@ -199,41 +239,43 @@ export function createCredentialStore(
         ct: toBase64(ct),
       };
       await kv.set([...PREFIX, upstream], record);
+      forget(upstream);
       const { iv: _iv, ct: _ct, v: _v, ...summary } = record;
       return summary;
     },
-    async get(upstream) {
-      // One KV read per call (an upstream request asks each time); decrypted once per version.
+    async get(upstream, options) {
+      // Within maxAgeMs the last read answers (an upstream request asks each time: a KV read
+      // per request was the largest CPU cost of a routed call); decrypted once per version.
+      const maxAgeMs = options?.maxAgeMs ?? 0;
+      const asked = now();
+      const cached = opened.get(upstream);
+      if (cached && asked - cached.at < maxAgeMs) {
+        return { kind: cached.kind, headers: { ...cached.headers } };
+      }
+      const gone = absent.get(upstream);
+      if (gone !== undefined && asked - gone < maxAgeMs) return undefined;
       const entry = await kv.get<StoredCredential>([...PREFIX, upstream]);
       const rec = entry.value;
       if (rec === null) {
         opened.delete(upstream);
+        if (absent.size >= 1000) absent.clear();
+        absent.set(upstream, asked);
         return undefined;
       }
+      absent.delete(upstream);
       const hit = opened.get(upstream);
       if (hit && hit.versionstamp === entry.versionstamp) {
+        hit.at = asked;
         return { kind: hit.kind, headers: { ...hit.headers } };
       }
-      let plain: ArrayBuffer;
-      try {
-        plain = await crypto.subtle.decrypt(
-          {
-            name: "AES-GCM",
-            iv: fromBase64(rec.iv) as BufferSource,
-            additionalData: aad(upstream) as BufferSource,
-          },
-          await need(),
-          fromBase64(rec.ct) as BufferSource,
-        );
-      } catch (e) {
-        if (e instanceof CredentialError) throw e;
-        throw new CredentialError(
-          `the credential for upstream ${upstream} does not decrypt: another key, or an altered record`,
-        );
-      }
-      const headers = JSON.parse(new TextDecoder().decode(plain)) as Record<string, string>;
+      const headers = await decryptHeaders(rec, upstream, need);
       if (opened.size >= 1000) opened.clear();
-      opened.set(upstream, { versionstamp: entry.versionstamp!, kind: rec.kind, headers });
+      opened.set(upstream, {
+        versionstamp: entry.versionstamp!,
+        kind: rec.kind,
+        headers,
+        at: asked,
+      });
       return { kind: rec.kind, headers: { ...headers } };
     },
     async list() {
@@ -247,8 +289,10 @@ export function createCredentialStore(
     async remove(upstream) {
       const key = [...PREFIX, upstream];
       const existing = await kv.get(key);
+      forget(upstream);
       if (existing.value === null) return false;
       await kv.delete(key);
+      forget(upstream);
       return true;
     },
   };

@@ -104,6 +104,12 @@ export class RegistrationError extends Error {
   }
 }
 
+/**
+ * How long a stored credential read from KV answers an upstream's requests before KV is read
+ * again (a 401 from the upstream reads it at once).
+ */
+export const CREDENTIAL_MAX_AGE_MS = 5_000;
+
 /** The kind of credential Warden presents an upstream (sealed and shown; never a value). */
 export type PresentedCredential =
   | "bearer"
@@ -420,17 +426,9 @@ export function createGateway(deps: GatewayDeps): Gateway {
       logger: log,
       connectTimeoutMs: Math.min(config.timeout_ms ?? 10_000, 10_000),
       sandbox: deps.sandbox ?? true,
-      credential: tokens ? serviceCredential(tokens) : {
-        // Read at every request: a credential set or rotated while connected applies at once.
-        headers: async () => {
-          const stored = await deps.credentials?.get(config.name);
-          u.credential = stored?.kind ??
-            (config.headers && Object.keys(config.headers).length > 0
-              ? "manifest_headers"
-              : "none");
-          return stored?.headers;
-        },
-      },
+      credential: tokens ? serviceCredential(tokens) : storedCredential(config, (kind) => {
+        u.credential = kind;
+      }),
     });
     const u: Upstream = {
       config,
@@ -479,6 +477,36 @@ export function createGateway(deps: GatewayDeps): Gateway {
       }
     };
     return u;
+  }
+
+  /**
+   * The stored credential, asked for at every request but read from KV at most every
+   * {@link CREDENTIAL_MAX_AGE_MS} (one read per request was the largest CPU cost of a routed
+   * call): a credential set or rotated by another process applies within that, and from the next
+   * request when the upstream refuses the old one (a 401 reads KV again before the one retry).
+   */
+  function storedCredential(
+    config: UpstreamConfig,
+    presented: (kind: PresentedCredential) => void,
+  ): CredentialSource {
+    let fresh = false;
+    return {
+      headers: async () => {
+        const maxAgeMs = fresh ? 0 : CREDENTIAL_MAX_AGE_MS;
+        fresh = false;
+        const stored = await deps.credentials?.get(config.name, { maxAgeMs });
+        presented(
+          stored?.kind ??
+            (config.headers && Object.keys(config.headers).length > 0
+              ? "manifest_headers"
+              : "none"),
+        );
+        return stored?.headers;
+      },
+      rejected: () => {
+        fresh = true;
+      },
+    };
   }
 
   /** Client credentials: Warden's own token, asked for at every request (cached until near expiry). */

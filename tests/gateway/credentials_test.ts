@@ -39,6 +39,40 @@ async function kvText(kv: Deno.Kv): Promise<string> {
   return all;
 }
 
+Deno.test("credentials: with maxAgeMs a read answers until it ages; its own set and remove apply at once", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const key = await importCredentialKey(generateCredentialKeyString());
+    let t = 1_000_000;
+    const store = createCredentialStore(kv, key, undefined, { now: () => t });
+    // Another process: a second store on the same KV.
+    const other = createCredentialStore(kv, key);
+    const bearer = (token: string) => ({
+      kind: "bearer",
+      headers: { authorization: `Bearer ${token}` },
+    });
+    const maxAgeMs = 5_000;
+    assert.equal(await store.get("ev", { maxAgeMs }), undefined);
+    await other.set("ev", { kind: "bearer", token: "first" });
+    assert.equal(await store.get("ev", { maxAgeMs }), undefined, "absent is remembered too");
+    assert.deepEqual(await store.get("ev"), bearer("first"), "without maxAgeMs KV is read");
+    await other.set("ev", { kind: "bearer", token: "second" });
+    t += maxAgeMs - 1;
+    assert.deepEqual(await store.get("ev", { maxAgeMs }), bearer("first"), "still fresh");
+    t += 1;
+    assert.deepEqual(await store.get("ev", { maxAgeMs }), bearer("second"), "aged: read again");
+    await store.set("ev", { kind: "bearer", token: "third" });
+    assert.deepEqual(await store.get("ev", { maxAgeMs }), bearer("third"), "own set at once");
+    const copy = await store.get("ev", { maxAgeMs });
+    copy!.headers.authorization = "tampered";
+    assert.deepEqual(await store.get("ev", { maxAgeMs }), bearer("third"), "answers are copies");
+    assert.equal(await store.remove("ev"), true);
+    assert.equal(await store.get("ev", { maxAgeMs }), undefined, "own remove at once");
+  } finally {
+    kv.close();
+  }
+});
+
 Deno.test("credentials: stored encrypted, bound to their upstream, listed without values", async () => {
   const kv = await Deno.openKv(":memory:");
   try {
