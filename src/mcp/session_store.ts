@@ -48,14 +48,8 @@ export class SessionTooLargeError extends Error {
 /** Session persistence with idle expiry. */
 export interface SessionStore {
   readonly ttlMs: number;
-  /**
-   * Stores a new session; `also` are more keys set in the same commit (the opener's shared
-   * session counts), each with its own expiry.
-   */
-  create(
-    record: SessionRecord,
-    also?: readonly { key: Deno.KvKey; value: unknown; expireIn: number }[],
-  ): Promise<void>;
+  /** Stores a new session. */
+  create(record: SessionRecord): Promise<void>;
   /** The record, or null when unknown, ended or idle past the TTL. */
   get(id: string, nowMs?: number): Promise<SessionRecord | null>;
   /** Refreshes last-seen (and the KV expiry) of a live session. */
@@ -93,7 +87,7 @@ export function createSessionStore(kv: Deno.Kv, options: { ttlMs: number }): Ses
 
   return {
     ttlMs,
-    async create(given, also = []) {
+    async create(given) {
       // The client's info and initialize params are its own text, kept for the session's life:
       // redacted with the vault's detectors like everything else Warden retains.
       const record: SessionRecord = {
@@ -107,12 +101,7 @@ export function createSessionStore(kv: Deno.Kv, options: { ttlMs: number }): Ses
           `Cannot create session: initialize params are ${size} bytes, over the ${MAX_SESSION_RECORD_BYTES}-byte limit`,
         );
       }
-      await withKvRetry(async () => {
-        const op = kv.atomic().set(sessionKey(record.id), record, { expireIn });
-        for (const a of also) op.set(a.key, a.value, { expireIn: a.expireIn });
-        const res = await op.commit();
-        if (!res.ok) throw new Error(`Cannot create session ${record.id}: the commit failed`);
-      });
+      await withKvRetry(() => kv.set(sessionKey(record.id), record, { expireIn }));
     },
     async get(id, nowMs = Date.now()) {
       const entry = await kv.get<SessionRecord>(sessionKey(id));

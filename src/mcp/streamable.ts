@@ -13,7 +13,7 @@ import {
 } from "@modelcontextprotocol/server";
 import type { SessionBinding } from "./server.ts";
 import type { Logger } from "../lib/mod.ts";
-import { type BatchWriter, sharedCapKey, withKvRetry } from "../store/mod.ts";
+import { type BatchWriter, sharedCapGenKey, sharedCapKey, withKvRetry } from "../store/mod.ts";
 import { EventWriteBudget, KvEventStore } from "./event_store.ts";
 import {
   MAX_SESSION_RECORD_BYTES,
@@ -189,6 +189,16 @@ function claimIds(transport: WardenStreamableTransport, body: unknown): Response
 }
 
 const SESSION_ID = /^[A-Za-z0-9-]{8,64}$/;
+/** Reservation attempts of one initialize while other processes reserve at the same time. */
+const MAX_RESERVE_ATTEMPTS = 50;
+
+/** An initialize in progress: its cap keys, and whether it holds a place in the shared caps. */
+interface OpeningSlot {
+  readonly sessionId: string;
+  readonly principal: string;
+  readonly clientIp?: string;
+  reserved?: boolean;
+}
 const processTag = crypto.randomUUID().slice(0, 8);
 
 /**
@@ -202,7 +212,7 @@ export function createStreamableManager(options: StreamableOptions): StreamableM
   const live = new Map<string, LiveSession>();
   const restoring = new Map<string, Promise<LiveSession | null>>();
   /** Sessions between their cap check and their record (an initialize in progress). */
-  const opening: { principal: string; clientIp?: string }[] = [];
+  const opening: OpeningSlot[] = [];
   const recheckMs = options.recheckMs ?? 1000;
   const touchEveryMs = options.touchEveryMs ?? touchIntervalMs(options.sessions.ttlMs);
   const log = options.logger;
@@ -244,27 +254,50 @@ export function createStreamableManager(options: StreamableOptions): StreamableM
   }
 
   // ---- Caps shared by every process on the KV. Each process publishes how many sessions it
-  // opened, in total and per principal and IP, under its own instance id (expiring, so a dead
-  // process stops counting); a new session is checked against the sum of the others' counts and
-  // this process's own exact ones. Sessions rebuilt from KV are counted by their opener only.
+  // opened (or has reserved a place for), in total and per principal and IP, under its own
+  // instance id (expiring, so a dead process stops counting). A new session reserves its place
+  // before it is created: one commit raises this process's counts and changes a generation key
+  // per cap, checked against the generation read before the others' counts were summed — so two
+  // processes reserving at once cannot both pass on the same sum (the second's commit fails and
+  // it sums again). A count goes up only through a reservation; a publication only lowers or
+  // refreshes counts. Sessions rebuilt from KV are counted by their opener only.
   const instance = crypto.randomUUID();
   const sharedStaleMs = options.caps?.sharedStaleMs ?? 120_000;
   let published = new Map<string, number>();
   let publishing: Promise<void> | undefined;
   let republish = false;
+  /** Reservations and publications of this process's counts, one at a time. */
+  let capQueue: Promise<unknown> = Promise.resolve();
 
-  /** This process's counts of the sessions it opened, keyed as published. */
+  function serialized<T>(fn: () => Promise<T>): Promise<T> {
+    const run = capQueue.then(fn, fn);
+    capQueue = run.catch(() => {});
+    return run;
+  }
+
+  /** The cap keys one session of `principal` from `clientIp` counts under. */
+  function capKeysOf(principal: string, clientIp: string | undefined): unknown[][] {
+    const keys: unknown[][] = [["total"]];
+    if (principal !== "anonymous") keys.push(["principal", principal]);
+    if (clientIp !== undefined) keys.push(["ip", clientIp]);
+    return keys;
+  }
+
+  /**
+   * This process's counts of the sessions it opened and those it reserved a place for that are
+   * not live yet, keyed as published.
+   */
   function ownCounts(): Map<string, number> {
     const counts = new Map<string, number>([[JSON.stringify(["total"]), 0]]);
-    const add = (key: unknown[]) => {
-      const k = JSON.stringify(key);
-      counts.set(k, (counts.get(k) ?? 0) + 1);
+    const add = (principal: string, clientIp: string | undefined) => {
+      for (const key of capKeysOf(principal, clientIp)) {
+        const k = JSON.stringify(key);
+        counts.set(k, (counts.get(k) ?? 0) + 1);
+      }
     };
-    for (const s of live.values()) {
-      if (!s.opened) continue;
-      add(["total"]);
-      if (s.record.principal !== "anonymous") add(["principal", s.record.principal]);
-      if (s.clientIp !== undefined) add(["ip", s.clientIp]);
+    for (const s of live.values()) if (s.opened) add(s.record.principal, s.clientIp);
+    for (const o of opening) {
+      if (o.reserved && !live.get(o.sessionId)?.opened) add(o.principal, o.clientIp);
     }
     return counts;
   }
@@ -284,7 +317,7 @@ export function createStreamableManager(options: StreamableOptions): StreamableM
       republish = true;
       return publishing;
     }
-    publishing = (async () => {
+    publishing = serialized(async () => {
       do {
         republish = false;
         const next = ownCounts();
@@ -308,31 +341,9 @@ export function createStreamableManager(options: StreamableOptions): StreamableM
         published = next;
         refresh = false;
       } while (republish);
-    })().catch((e) => log.warn("cannot publish session counts for the shared caps", { error: e }))
+    }).catch((e) => log.warn("cannot publish session counts for the shared caps", { error: e }))
       .finally(() => publishing = undefined);
     return publishing;
-  }
-
-  /**
-   * The counts keys this process publishes, as they will be with one more session of
-   * `principal` from `clientIp`; marked published, so the background publication after
-   * `attach` writes only what changed meanwhile.
-   */
-  function countsWith(
-    principal: string,
-    clientIp: string | undefined,
-  ): { key: Deno.KvKey; value: number; expireIn: number }[] {
-    if (!options.caps) return [];
-    const counts = ownCounts();
-    const keys: unknown[][] = [["total"]];
-    if (principal !== "anonymous") keys.push(["principal", principal]);
-    if (clientIp !== undefined) keys.push(["ip", clientIp]);
-    return keys.map((key) => {
-      const k = JSON.stringify(key);
-      const value = (counts.get(k) ?? 0) + 1;
-      published.set(k, value);
-      return { key: [...sharedCapKey(key), instance], value, expireIn: sharedStaleMs };
-    });
   }
 
   /** Sessions the other processes opened under `key` (their published counts). */
@@ -414,20 +425,29 @@ export function createStreamableManager(options: StreamableOptions): StreamableM
       );
     }
     // The local check and the slot are taken before anything is awaited, so concurrent
-    // initializes in this process see each other; the shared check then reads KV.
+    // initializes in this process see each other; the shared check then reserves a place.
     const local = overCap(ctx.principal, ctx.clientIp);
     if (local) return local;
-    const slot = { principal: ctx.principal, ...(ctx.clientIp ? { clientIp: ctx.clientIp } : {}) };
+    const slot: OpeningSlot = {
+      sessionId,
+      principal: ctx.principal,
+      ...(ctx.clientIp ? { clientIp: ctx.clientIp } : {}),
+    };
     opening.push(slot);
+    const leave = () => {
+      opening.splice(opening.indexOf(slot), 1);
+      // A place reserved for a session that did not open is given back.
+      if (slot.reserved && !live.get(sessionId)?.opened) schedulePublish();
+    };
     let shared: Response | undefined;
     try {
-      shared = await overSharedCap(ctx.principal, ctx.clientIp, slot);
+      shared = await reserveShared(slot);
     } catch (e) {
-      opening.splice(opening.indexOf(slot), 1);
+      leave();
       throw e;
     }
     if (shared) {
-      opening.splice(opening.indexOf(slot), 1);
+      leave();
       return shared;
     }
     const server = options.createServer({
@@ -435,9 +455,7 @@ export function createStreamableManager(options: StreamableOptions): StreamableM
       onLogLevel: (level) => keepLogLevel(sessionId, level),
     });
     const { transport, events } = newTransport(sessionId, async () => {
-      // This process's shared counts with the new session ride in the record's own commit,
-      // so opening a session costs no extra KV write.
-      await options.sessions.create(record, countsWith(ctx.principal, ctx.clientIp));
+      await options.sessions.create(record);
       attach(sessionId, transport, server, record, events, ctx.clientIp, true);
       log.info("session created", {
         session: sessionId,
@@ -449,7 +467,7 @@ export function createStreamableManager(options: StreamableOptions): StreamableM
       await server.connect(transport);
       return await transport.handleRequest(req, { parsedBody: { ...message, params } });
     } finally {
-      opening.splice(opening.indexOf(slot), 1);
+      leave();
     }
   }
 
@@ -499,55 +517,77 @@ export function createStreamableManager(options: StreamableOptions): StreamableM
   }
 
   /**
-   * The same caps over every process on the KV: the others' published counts, plus the
-   * sessions this process opened and is opening (exact here; `self` is this initialize's slot).
+   * The same caps over every process on the KV, with a place reserved for `slot` when they
+   * hold: the others' published counts plus this process's own (live and reserved), summed and
+   * committed under the caps' generation keys (see above), retried while other processes
+   * reserve at the same time. Undefined when the place is reserved, else the refusal.
    */
-  async function overSharedCap(
-    principal: string,
-    clientIp: string | undefined,
-    self: { principal: string; clientIp?: string },
-  ): Promise<Response | undefined> {
+  function reserveShared(slot: OpeningSlot): Promise<Response | undefined> {
     const caps = options.caps;
-    if (!caps) return undefined;
+    if (!caps) return Promise.resolve(undefined);
+    const { principal, clientIp } = slot;
     const refuse = (status: number, message: string) =>
       new Response(
         JSON.stringify({ jsonrpc: "2.0", error: { code: -32000, message }, id: null }),
         { status, headers: { "content-type": "application/json", "retry-after": "60" } },
       );
-    const mine = ownCounts();
-    const own = (key: unknown[]) => mine.get(JSON.stringify(key)) ?? 0;
-    const [allOthers, principalOthers, ipOthers] = await Promise.all([
-      othersCount(["total"]),
-      principal !== "anonymous" ? othersCount(["principal", principal]) : Promise.resolve(0),
-      clientIp !== undefined ? othersCount(["ip", clientIp]) : Promise.resolve(0),
-    ]);
-    const openingHere = (match: (o: { principal: string; clientIp?: string }) => boolean) =>
-      opening.filter((o) => o !== self && match(o)).length;
-    const shared = allOthers + own(["total"]) + openingHere(() => true);
-    if (shared >= caps.total) {
-      log.warn("session refused: shared cap", { cap: caps.total });
+    const keys = capKeysOf(principal, clientIp);
+    return serialized(async () => {
+      for (let attempt = 0; attempt < MAX_RESERVE_ATTEMPTS; attempt++) {
+        // The generations first: a reservation committed after this read changes one of them,
+        // so the commit below fails rather than trusting a sum that missed it.
+        const gens = await options.kv.getMany(keys.map((k) => sharedCapGenKey(k)));
+        const [allOthers, principalOthers, ipOthers] = await Promise.all([
+          othersCount(["total"]),
+          principal !== "anonymous" ? othersCount(["principal", principal]) : Promise.resolve(0),
+          clientIp !== undefined ? othersCount(["ip", clientIp]) : Promise.resolve(0),
+        ]);
+        const mine = ownCounts();
+        const own = (key: unknown[]) => mine.get(JSON.stringify(key)) ?? 0;
+        const shared = allOthers + own(["total"]);
+        if (shared >= caps.total) {
+          log.warn("session refused: shared cap", { cap: caps.total });
+          return refuse(
+            503,
+            `Service Unavailable: the servers sharing this KV hold their maximum of ${caps.total} sessions (--max-sessions); retry later`,
+          );
+        }
+        const sharedPrincipal = principalOthers + own(["principal", principal]);
+        if (principal !== "anonymous" && sharedPrincipal >= caps.perPrincipal) {
+          return refuse(
+            429,
+            `Too Many Sessions: principal ${principal} holds ${sharedPrincipal} sessions across the servers sharing this KV, the maximum (--max-sessions-per-principal); end one with DELETE /mcp or let idle ones expire`,
+          );
+        }
+        const sharedIp = ipOthers + (clientIp !== undefined ? own(["ip", clientIp]) : 0);
+        if (clientIp !== undefined && sharedIp >= caps.perIp) {
+          return refuse(
+            429,
+            `Too Many Sessions: client ${clientIp} holds ${sharedIp} sessions across the servers sharing this KV, the maximum (--max-sessions-per-ip); end one with DELETE /mcp or let idle ones expire`,
+          );
+        }
+        const op = options.kv.atomic();
+        const raised = new Map<string, number>();
+        for (const [i, key] of keys.entries()) {
+          const k = JSON.stringify(key);
+          const value = own(key) + 1;
+          raised.set(k, value);
+          op.check(gens[i])
+            .set([...sharedCapKey(key), instance], value, { expireIn: sharedStaleMs })
+            .set(sharedCapGenKey(key), instance, { expireIn: sharedStaleMs });
+        }
+        const res = await withKvRetry(() => op.commit());
+        if (res.ok) {
+          slot.reserved = true;
+          for (const [k, v] of raised) published.set(k, v);
+          return undefined;
+        }
+      }
       return refuse(
         503,
-        `Service Unavailable: the servers sharing this KV hold their maximum of ${caps.total} sessions (--max-sessions); retry later`,
+        "Service Unavailable: too many sessions are being opened at once across the servers sharing this KV; retry later",
       );
-    }
-    const sharedPrincipal = principalOthers + own(["principal", principal]) +
-      openingHere((o) => o.principal === principal);
-    if (principal !== "anonymous" && sharedPrincipal >= caps.perPrincipal) {
-      return refuse(
-        429,
-        `Too Many Sessions: principal ${principal} holds ${sharedPrincipal} sessions across the servers sharing this KV, the maximum (--max-sessions-per-principal); end one with DELETE /mcp or let idle ones expire`,
-      );
-    }
-    const sharedIp = ipOthers + (clientIp !== undefined ? own(["ip", clientIp]) : 0) +
-      openingHere((o) => o.clientIp === clientIp);
-    if (clientIp !== undefined && sharedIp >= caps.perIp) {
-      return refuse(
-        429,
-        `Too Many Sessions: client ${clientIp} holds ${sharedIp} sessions across the servers sharing this KV, the maximum (--max-sessions-per-ip); end one with DELETE /mcp or let idle ones expire`,
-      );
-    }
-    return undefined;
+    });
   }
 
   /** Rebuilds a session held in KV but not in this process. */

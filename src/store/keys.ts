@@ -80,6 +80,15 @@ export function sharedCapKey(key: readonly unknown[]): Deno.KvKey {
   return ["session_caps", ...key as Deno.KvKeyPart[]];
 }
 
+/**
+ * The generation of one shared session cap (`["total"]`, `["principal", p]`, `["ip", ip]`):
+ * changed by every reservation under it, so a reservation that summed the counts before
+ * another's commit fails its check.
+ */
+export function sharedCapGenKey(key: readonly unknown[]): Deno.KvKey {
+  return ["session_caps_gen", ...key as Deno.KvKeyPart[]];
+}
+
 /** Prefix of every session record (for listing). */
 export function sessionPrefix(): Deno.KvKey {
   return ["session"];

@@ -125,3 +125,65 @@ Deno.test("session caps hold across two processes on one KV: per IP, in total, p
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("session caps hold under a burst of concurrent initializes at two processes: never more than the cap admitted", async () => {
+  const dir = await Deno.makeTempDir();
+  const common = [
+    "--kv",
+    `${dir}/race.db`,
+    "--trusted-proxies",
+    "127.0.0.1",
+    "--max-sessions",
+    "6",
+    "--max-sessions-per-ip",
+    "4",
+    "--max-sessions-per-principal",
+    "1000",
+  ];
+  const a = await spawnServer(common);
+  const b = await spawnServer(common);
+  try {
+    // Each round: 12 initializes at each process at once, from two IPs (4 each at most), against
+    // a total of 6. Every answer is read whole; only 200s count as admitted.
+    const statuses = await Promise.all(
+      Array.from({ length: 24 }, async (_, i) => {
+        const res = await initialize(i % 2 === 0 ? a.url : b.url, ip(20 + (i % 4 < 2 ? 0 : 1)));
+        await res.body?.cancel();
+        return res.status;
+      }),
+    );
+    const admitted = statuses.filter((s) => s === 200).length;
+    assert.ok(
+      statuses.every((s) => s === 200 || s === 429 || s === 503),
+      `unexpected statuses ${statuses}`,
+    );
+    assert.ok(admitted <= 6, `${admitted} sessions admitted against --max-sessions 6`);
+    // Reservations are exact, not merely safe: every place is given out.
+    assert.equal(admitted, 6, `only ${admitted} of 6 places given out`);
+  } finally {
+    await a.stop();
+    await b.stop();
+  }
+  const perIp = [...common.slice(2), "--kv", `${dir}/race2.db`, "--max-sessions", "1000"];
+  const c = await spawnServer(perIp);
+  const d = await spawnServer(perIp);
+  try {
+    const statuses = await Promise.all(
+      Array.from({ length: 20 }, async (_, i) => {
+        const res = await initialize(i % 2 === 0 ? c.url : d.url, ip(30));
+        await res.body?.cancel();
+        return res.status;
+      }),
+    );
+    const admitted = statuses.filter((s) => s === 200).length;
+    assert.ok(
+      admitted <= 4,
+      `${admitted} sessions from one IP admitted against --max-sessions-per-ip 4`,
+    );
+    assert.equal(admitted, 4, `only ${admitted} of 4 places given out`);
+  } finally {
+    await c.stop();
+    await d.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
