@@ -15,6 +15,7 @@ import {
 import { FileRootError, type FileRoots, resolveFileRoots } from "./fs/mod.ts";
 import { createDeadlineScheduler, type Logger, VERSION, withRedaction } from "./lib/mod.ts";
 import {
+  createExpiryWatch,
   createGovernance,
   createHoldStore,
   createTokenService,
@@ -415,11 +416,21 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
     // A call's release rides along the vault's commit of its entry: one limiter commit per call.
     ...(config.sealing ? { carrier: ledger } : {}),
   });
+  // Every waiting hold this process knows of has its expiry sealed within a second of it, not at
+  // the next reaper tick; looking at the hold (get) seals it once across processes.
+  const holdExpiries = createExpiryWatch({
+    now: deps.clock ?? Date.now,
+    onDue: async (id) => {
+      await governance.holds.get(id);
+    },
+    onError: (error, id) => logger.warn("cannot seal a hold's expiry", { hold: id, error }),
+  });
   const governance = createGovernance({
     policy,
     policyHash: policyHash(policy),
     holds: createHoldStore(kv, {
       ...(deps.clock ? { now: deps.clock } : {}),
+      onWaiting: (hold) => holdExpiries.watch(hold.id, hold.expiresAtMs),
       // Sealed once, by whichever process first finds the hold's time ran out.
       onExpired: async (hold) => {
         await governance.record({
@@ -957,6 +968,7 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
     newMcpServer,
     async close() {
       clearInterval(reaper);
+      holdExpiries.close();
       oauth?.close();
       clearInterval(checkpointer);
       usageSummary.close();

@@ -209,6 +209,11 @@ export function createHoldStore(
      * `hold_expired` entry); a failure here is logged by the caller's promise, never thrown.
      */
     onExpired?: (record: HoldRecord) => Promise<void>;
+    /**
+     * Told of every hold this store creates or finds still waiting (open, or approved but
+     * unused) — the app watches its expiry so it is sealed when it comes, not at the next sweep.
+     */
+    onWaiting?: (record: HoldRecord) => void;
   } = {},
 ): HoldStore {
   const now = options.now ?? Date.now;
@@ -216,6 +221,12 @@ export function createHoldStore(
 
   function due(record: HoldRecord): boolean {
     return (record.status === "open" || record.status === "approved") && now() > record.expiresAtMs;
+  }
+
+  function waiting(record: HoldRecord | null): void {
+    if (record && (record.status === "open" || record.status === "approved") && !due(record)) {
+      options.onWaiting?.(record);
+    }
   }
 
   function effective(record: HoldRecord): HoldRecord {
@@ -321,16 +332,22 @@ export function createHoldStore(
         .set(holdKey(id), record, keep(record))
         .set(holdByPrincipalKey(record.principal, id), id, keep(record))
         .commit();
+      waiting(record);
       return record;
     },
     async get(id) {
       if (!HOLD_ID.test(id)) return null;
-      return (await settle(await kv.get<HoldRecord>(holdKey(id)))).record;
+      const { record } = await settle(await kv.get<HoldRecord>(holdKey(id)));
+      waiting(record);
+      return record;
     },
     async sweepExpired() {
       let marked = 0;
       for await (const e of kv.list<HoldRecord>({ prefix: holdPrefix() })) {
-        if (!due(e.value)) continue;
+        if (!due(e.value)) {
+          waiting(e.value);
+          continue;
+        }
         if ((await settle(e)).marked) marked++;
       }
       return marked;
@@ -340,6 +357,7 @@ export function createHoldStore(
       for await (const e of kv.list<HoldRecord>({ prefix: holdPrefix() })) {
         // Seen expired here for the first time: written and sealed as such.
         const record = due(e.value) ? (await settle(e)).record! : e.value;
+        waiting(record);
         if (record.status === "open" || record.status === "approved") out.push(record);
       }
       out.sort((a, b) => b.createdAt.localeCompare(a.createdAt));
@@ -435,6 +453,104 @@ export function createHoldStore(
       if (next.status !== "open") op.delete(holdByPrincipalKey(next.principal, id));
       const res = await op.commit();
       return res.ok ? next : null;
+    },
+  };
+}
+
+/** Watches waiting holds' expiries in one process (see {@link createExpiryWatch}). */
+export interface ExpiryWatch {
+  /** Watches a hold expiring at `expiresAtMs` (again: no change); ignored past the cap. */
+  watch(id: string, expiresAtMs: number): void;
+  /** How many holds are watched. */
+  readonly size: number;
+  /** Stops the timer; nothing is called after. */
+  close(): void;
+}
+
+/**
+ * A hold expiry watch: one timer for every hold this process knows is waiting, firing at the
+ * earliest expiry — and at least every `tickMs`, so an expiry is seen within a tick of it even
+ * when the clock jumps (the clock is the hold store's, injectable) — calling `onDue` with each
+ * hold whose time ran out. `onDue` looks at the hold, which seals its expiry once across every
+ * process (the store's checked write); several processes watching one hold is harmless. At most
+ * `max` holds are watched; the rest wait for the reaper's sweep.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { createExpiryWatch } from "./holds.ts";
+ * let now = 0;
+ * const due: string[] = [];
+ * const watch = createExpiryWatch({ now: () => now, onDue: async (id) => { due.push(id); } });
+ * watch.watch("h1", 5);
+ * assert.equal(watch.size, 1);
+ * watch.close();
+ * assert.deepEqual(due, []);
+ * ```
+ */
+export function createExpiryWatch(options: {
+  now: () => number;
+  onDue: (id: string) => Promise<void>;
+  /** Told when `onDue` throws (the hold stays for the reaper's sweep). */
+  onError?: (error: unknown, id: string) => void;
+  max?: number;
+  tickMs?: number;
+}): ExpiryWatch {
+  const max = options.max ?? 10_000;
+  const tickMs = options.tickMs ?? 1000;
+  const watched = new Map<string, number>();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let armedAtMs = Infinity;
+  let running = false;
+  let closed = false;
+
+  function arm(): void {
+    if (closed || running || watched.size === 0) return;
+    let earliest = Infinity;
+    for (const at of watched.values()) earliest = Math.min(earliest, at);
+    // Due once the clock is past the expiry (the store's `now() > expiresAtMs`).
+    const delay = Math.max(0, Math.min(tickMs, earliest + 1 - options.now()));
+    const at = Date.now() + delay;
+    if (timer !== undefined && armedAtMs <= at) return;
+    if (timer !== undefined) clearTimeout(timer);
+    armedAtMs = at;
+    const t = setTimeout(fire, delay);
+    Deno.unrefTimer(t);
+    timer = t;
+  }
+
+  async function fire(): Promise<void> {
+    timer = undefined;
+    armedAtMs = Infinity;
+    running = true;
+    try {
+      const now = options.now();
+      const due = [...watched].filter(([, at]) => now > at).map(([id]) => id);
+      for (const id of due) {
+        watched.delete(id);
+        if (closed) return;
+        await options.onDue(id).catch((e) => options.onError?.(e, id));
+      }
+    } finally {
+      running = false;
+      arm();
+    }
+  }
+
+  return {
+    watch(id, expiresAtMs) {
+      if (closed || watched.has(id) || watched.size >= max) return;
+      watched.set(id, expiresAtMs);
+      arm();
+    },
+    get size() {
+      return watched.size;
+    },
+    close() {
+      closed = true;
+      if (timer !== undefined) clearTimeout(timer);
+      timer = undefined;
+      watched.clear();
     },
   };
 }

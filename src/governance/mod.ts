@@ -89,9 +89,11 @@ export {
   type VerdictName,
 } from "./verdict.ts";
 export {
+  createExpiryWatch,
   createHoldStore,
   decisionMessage,
   elicitationAction,
+  type ExpiryWatch,
   type HoldDecision,
   holdDigest,
   HoldError,

@@ -106,3 +106,60 @@ Deno.test("hold expiry: an expired hold releases nothing, a late approval is ref
   assert.equal(counter.runs(), 1);
   await client.close();
 });
+
+/** Polls `probe` every 100 ms until it holds or `ms` of real time pass; its last value. */
+async function within<T>(ms: number, probe: () => Promise<T>, ok: (v: T) => boolean): Promise<T> {
+  const deadline = Date.now() + ms;
+  let value = await probe();
+  while (!ok(value) && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 100));
+    value = await probe();
+  }
+  return value;
+}
+
+Deno.test("hold expiry is sealed within a second or two of the expiry when nobody looks at the hold, once across two instances", async () => {
+  const counter = createCounterTool("test_held");
+  const generated = await generateOperatorKey("alice");
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/shared.db`;
+  let now = Date.now();
+  const options = (kv: Deno.Kv) => ({
+    kv,
+    extraTools: [counter.tool],
+    clock: () => now,
+    policy: {
+      tools: { test_held: { hold: true } },
+      operators: [{ name: "alice", public_key: generated.publicKey }],
+      approval: { expiry_seconds: 60 },
+    },
+  });
+  try {
+    await using a = await startServer(options(await Deno.openKv(path)));
+    await using b = await startServer(options(await Deno.openKv(path)));
+    const { client } = await connectStreamable(a.url);
+    const held = await client.callTool({ name: "test_held", arguments: { n: 1 } }).then(
+      envelopeOf,
+    );
+    assert.equal(held.policy_verdict, "888_HOLD");
+    const id = held._constitutional.hold.id;
+    // B learns of the hold by listing it; both instances now watch its expiry.
+    const listed = await (await fetch(`${b.url}/holds`)).json();
+    assert.deepEqual(listed.holds.map((h: any) => h.id), [id]);
+    const expiries = async () => (await sealedEntries(a, "hold_expired")).map((e) => e.hold_id);
+    assert.deepEqual(await expiries(), []);
+
+    // The clock passes the expiry; nobody calls, decides or lists. Only the vault is read.
+    now += 61_000;
+    const sealed = await within(3000, expiries, (ids) => ids.length > 0);
+    assert.deepEqual(sealed, [id], "the expiry is sealed within 3 s without anyone looking");
+    // Both instances were watching it: still sealed once, by one of them.
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.deepEqual(await expiries(), [id], "sealed exactly once across the two instances");
+    assert.equal((await a.app.governance.holds.get(id))?.status, "expired");
+    assert.equal(counter.runs(), 0);
+    await client.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
