@@ -174,6 +174,15 @@ export function govSessionKey(id: string): Deno.KvKey {
   return ["gov_session", id];
 }
 
+/**
+ * The vault index of governed session `id`'s `session_seal` entry: set in that entry's own
+ * commit (the ledger's `once` key), so a session is sealed in the vault at most once, whatever
+ * the state of its seal claim.
+ */
+export function govSessionSealKey(id: string): Deno.KvKey {
+  return ["gov_session_seal", id];
+}
+
 /** Prefix of every governed session. */
 export function govSessionPrefix(): Deno.KvKey {
   return ["gov_session"];

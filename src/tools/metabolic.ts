@@ -18,7 +18,8 @@ import {
   worse,
 } from "../chain/mod.ts";
 import { type Claim, TokenError } from "../governance/mod.ts";
-import { type GovSession, GovSessionError } from "../store/mod.ts";
+import { type GovSession, GovSessionError, govSessionSealKey } from "../store/mod.ts";
+import { EntryExistsError } from "../vault/mod.ts";
 import { digestJson, toBase64 } from "../lib/mod.ts";
 import {
   defineTool,
@@ -741,6 +742,9 @@ export const sealVaultTool = defineTool({
     const ledger = ctx.services.ledger;
     let receipt;
     try {
+      // The claim only spares racing calls the work: the vault itself takes one session_seal per
+      // session (its once key), so a claim taken over from a call that was slow, not dead, cannot
+      // seal the session a second time when that call resumes.
       receipt = await ledger.append({
         type: "session_seal",
         session_id: session.id,
@@ -751,8 +755,27 @@ export const sealVaultTool = defineTool({
         floors_digest: token.floors_digest,
         steps: session.steps.length,
         claims: session.claims.length,
-      });
+      }, { once: govSessionSealKey(session.id) });
     } catch (e) {
+      if (e instanceof EntryExistsError) {
+        // Sealed by another call; its record may never have said so (it died after the append).
+        const sealedAt = await ledger.entry(e.index);
+        const closed = await ctx.services.sessions.update(session.id, ctx.principal, (s) => ({
+          ...s,
+          sealed: s.sealed ?? { index: e.index, leafHash: sealedAt?.leafHash ?? "" },
+          ...(s.sealing?.claim === claim ? { sealing: undefined } : {}),
+        })).catch((u) => {
+          if (u instanceof GovSessionError) return undefined;
+          throw u;
+        });
+        throw new ToolError(
+          `Cannot seal: ${
+            closed
+              ? closedMessage(closed)
+              : `session ${session.id} is already sealed at vault index ${e.index}`
+          } (by another seal_vault call)`,
+        );
+      }
       // Nothing was appended: give the claim back so the session can be sealed by a retry.
       await ctx.services.sessions.update(
         session.id,

@@ -84,6 +84,14 @@ export interface StoredEntry {
 export const MAX_ENTRY_BYTES = 60 * 1024;
 const INLINE_BODY_BYTES = 16 * 1024;
 const BLOB_CHUNK_BYTES = 60 * 1024;
+/** A KV key as comparable text. */
+function keyText(key: Deno.KvKey): string {
+  return JSON.stringify(key, (_, v) => typeof v === "bigint" ? `${v}n` : v);
+}
+
+/** At most this many entries with a `once` key join one commit (each adds a check). */
+const MAX_ONCE_PER_BATCH = 8;
+
 /** At most this many riders' mutations join one commit. */
 const RIDER_MUTATIONS = 64;
 /** Room left for them in an atomic's bytes (64 counters with keys of a few hundred bytes). */
@@ -146,6 +154,20 @@ export interface Ledger extends CommitCarrier {
 export interface AppendOptions {
   readonly body?: unknown;
   readonly digests?: Readonly<Record<string, unknown>>;
+  /**
+   * A key this entry is the only one for, ever: the entry's commit checks it is absent and sets
+   * it to the entry's index, so of two appends naming one key (a stale writer and the one that
+   * took over, in any process) one is appended and the other throws {@link EntryExistsError}.
+   */
+  readonly once?: Deno.KvKey;
+}
+
+/** An append naming a `once` key another entry already holds; `index` is that entry's. */
+export class EntryExistsError extends Error {
+  override name = "EntryExistsError";
+  constructor(readonly key: Deno.KvKey, readonly index: number) {
+    super(`Cannot seal entry: entry ${index} already holds ${JSON.stringify(key)}`);
+  }
 }
 
 /**
@@ -222,6 +244,7 @@ const textEncoder = new TextEncoder();
 
 interface Pending {
   readonly entry: PreparedEntry;
+  readonly once?: Deno.KvKey;
   resolve(receipt: SealReceipt): void;
   reject(error: unknown): void;
 }
@@ -379,6 +402,8 @@ export function createLedger(
     readonly pendings: Pending[];
     readonly receipts: SealReceipt[];
     readonly mutations: [Deno.KvKey, Uint8Array][];
+    /** `once` keys checked absent and set to their entry's index in the batch's commit. */
+    readonly once: [Deno.KvKey, number][];
     bytes: number;
     /** The new head record; set when the batch is closed (no more entries join). */
     head: Uint8Array | null;
@@ -407,7 +432,14 @@ export function createLedger(
   const riders: CommitRider[] = [];
 
   function newBatch(): Batch {
-    const batch: Batch = { pendings: [], receipts: [], mutations: [], bytes: 4096, head: null };
+    const batch: Batch = {
+      pendings: [],
+      receipts: [],
+      mutations: [],
+      once: [],
+      bytes: 4096,
+      head: null,
+    };
     batches.push(batch);
     return batch;
   }
@@ -425,7 +457,13 @@ export function createLedger(
     let batch = batches.length > 0 ? batches[batches.length - 1] : undefined;
     if (
       !batch || batch.head !== null || batch.pendings.length >= maxBatch ||
-      batch.mutations.length + 2 > KV_MAX_MUTATIONS || batch.bytes + size > KV_MAX_ATOMIC_BYTES
+      batch.mutations.length + batch.once.length + 3 > KV_MAX_MUTATIONS ||
+      batch.bytes + size > KV_MAX_ATOMIC_BYTES ||
+      // Two entries naming one key never share a commit (both checks would pass): the second
+      // goes in the next, whose check fails once the first is committed.
+      (p.once !== undefined &&
+        (batch.once.length >= MAX_ONCE_PER_BATCH ||
+          batch.once.some(([k]) => keyText(k) === keyText(p.once!))))
     ) {
       if (batch) closeBatch(batch);
       batch = newBatch();
@@ -439,6 +477,7 @@ export function createLedger(
     t.last = toHex(leaf);
     batch.receipts.push({ index, leafHash: t.last });
     batch.pendings.push(p);
+    if (p.once !== undefined) batch.once.push([p.once, index]);
   }
 
   function enqueue(p: Pending): void {
@@ -462,12 +501,14 @@ export function createLedger(
     try {
       const op = kv.atomic().check({ key: vaultHeadKey(), versionstamp: committedVersionstamp });
       for (const [key, value] of batch.mutations) op.set(key, value);
+      for (const [key, index] of batch.once) op.check({ key, versionstamp: null }).set(key, index);
       op.set(vaultHeadKey(), batch.head!);
       // Riders fill what the batch leaves of KV's mutation limit (a few dozen at most) and of
       // its byte limit: a batch built up to the limit takes none.
-      let room = batch.bytes + RIDER_BYTES > KV_MAX_ATOMIC_BYTES
-        ? 0
-        : Math.min(RIDER_MUTATIONS, KV_MAX_MUTATIONS - batch.mutations.length - 1);
+      let room = batch.bytes + RIDER_BYTES > KV_MAX_ATOMIC_BYTES ? 0 : Math.min(
+        RIDER_MUTATIONS,
+        KV_MAX_MUTATIONS - batch.mutations.length - batch.once.length - 1,
+      );
       for (const rider of riders) {
         const ride = room > 0 ? rider.ride(room) : undefined;
         if (!ride) continue;
@@ -539,19 +580,39 @@ export function createLedger(
   function refresh(): void {
     if (reading || retry !== undefined || tip !== null) return;
     reading = true;
-    readHead().then((read) => {
+    // An entry whose `once` key another entry now holds is refused, not rebuilt: its commit
+    // would fail on that check for ever. The keys are read after the head, so a key set since
+    // the head was read fails the next commit and is found on the next read.
+    Promise.all([readHead(), readOnceKeys(backlog)]).then(([read, held]) => {
       reading = false;
       tip = { range: read.state.range.clone(), last: read.state.last };
       committedVersionstamp = read.versionstamp;
       const waiting = backlog;
       backlog = [];
-      for (const p of waiting) place(p);
+      for (const p of waiting) {
+        const index = p.once !== undefined ? held.get(keyText(p.once)) : undefined;
+        if (index !== undefined) p.reject(new EntryExistsError(p.once!, index));
+        else place(p);
+      }
       pump();
       if (batches.length === 0) wakeIdle();
     }, (error) => {
       reading = false;
       fail(error);
     });
+  }
+
+  /** The entry indices held by the `once` keys of `pendings` (by JSON of the key). */
+  async function readOnceKeys(pendings: readonly Pending[]): Promise<Map<string, number>> {
+    const held = new Map<string, number>();
+    const keys = pendings.flatMap((p) => p.once !== undefined ? [p.once] : []);
+    for (let i = 0; i < keys.length; i += 10) {
+      const got = await kv.getMany<number[]>(keys.slice(i, i + 10), { consistency: "strong" });
+      for (const e of got) {
+        if (typeof e.value === "number") held.set(keyText(e.key), e.value);
+      }
+    }
+    return held;
   }
 
   function fail(error: unknown): void {
@@ -751,7 +812,12 @@ export function createLedger(
         );
       }
       return await new Promise<SealReceipt>((resolve, reject) => {
-        enqueue({ entry: prepared, resolve, reject });
+        enqueue({
+          entry: prepared,
+          ...(appendOptions.once !== undefined ? { once: appendOptions.once } : {}),
+          resolve,
+          reject,
+        });
       });
     },
     async head() {

@@ -30,6 +30,7 @@ export {
 export {
   type AppendOptions,
   createLedger,
+  EntryExistsError,
   entryProblem,
   exportBundle,
   type Ledger,

@@ -107,3 +107,36 @@ Deno.test("seal_vault race: two processes on one KV file seal a session once", a
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("seal_vault: a call whose claim was taken over cannot seal a second time when it resumes; its answer names the seal and heals the record", async () => {
+  await using server = await startServer();
+  const { client } = await connectStreamable(server.url);
+  const { sessionId, token } = await judgedSession(client);
+  const seal = (summary: string) =>
+    client.callTool({
+      name: "seal_vault",
+      arguments: { session_id: sessionId, summary, governance_token: token },
+    }).then(envelopeOf);
+  const won = await seal("first");
+  assert.equal(won.status, "OK", won.message);
+  // A call that claimed the session before, stalled past the claim's 60 s and resumes now sees
+  // the record as it was then: not sealed, its own claim gone. The same state as a process
+  // that died between the vault's append and the record's update.
+  const key = ["gov_session", sessionId];
+  const record = (await server.kv.get<Record<string, unknown>>(key)).value!;
+  const { sealed: _sealed, sealing: _sealing, ...unsealed } = record;
+  await server.kv.set(key, { ...unsealed, sealing: { claim: "old", atMs: Date.now() - 61_000 } });
+  const late = await seal("second");
+  assert.equal(late.status, "ERROR", late.message);
+  assert.match(
+    late.message,
+    new RegExp(`already sealed at vault index ${won.data.index} .*by another seal_vault call`),
+  );
+  const seals = await sealedEntries(server, "session_seal");
+  assert.deepEqual(seals.map((e) => e.index), [won.data.index], "one session_seal");
+  // The record says sealed again, at the vault's index.
+  const healed = (await server.kv.get<any>(key)).value;
+  assert.equal(healed.sealed.index, won.data.index);
+  assert.equal(healed.sealed.leafHash, won.data.leaf_hash);
+  await client.close();
+});
