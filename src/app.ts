@@ -45,6 +45,7 @@ import {
 } from "./identity/mod.ts";
 import {
   createOAuthServer,
+  createOidcLogin,
   createOidcVerifier,
   createProtectedResource,
   type PasswordVerifier,
@@ -340,6 +341,11 @@ export interface AppDeps {
   readonly verifyPassword?: PasswordVerifier;
   /** The fetch client ID metadata documents are read with (tests trust their own CA). */
   readonly oauthFetch?: typeof fetch;
+  /**
+   * The fetch every request to the `--oidc-issuer` provider is made with, under
+   * the SSRF guard (tests pass one that tampers with the provider's answers).
+   */
+  readonly oidcFetch?: typeof fetch;
   /** The clock holds expire by, in epoch ms (tests move it instead of waiting). */
   readonly clock?: () => number;
 }
@@ -780,6 +786,23 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
     const h = config.host.includes(":") ? `[${config.host}]` : config.host;
     return `http://${h === "0.0.0.0" || h === "[::]" ? "127.0.0.1" : h}:${boundPort}`;
   };
+  const oidcLogin = config.oidc?.login
+    ? createOidcLogin({
+      issuer: config.oidc.issuer,
+      clientId: config.oidc.login.clientId,
+      ...(config.oidc.login.clientSecret !== undefined
+        ? { clientSecret: config.oidc.login.clientSecret }
+        : {}),
+      redirectUri: () => `${publicBase()}/login/oidc/callback`,
+      scopes: config.oidc.login.scopes,
+      algorithms: config.oidc.algorithms,
+      rolesClaim: config.oidc.rolesClaim,
+      ...(config.oidc.roleMap ? { roleMap: config.oidc.roleMap } : {}),
+      allowHosts: config.oidc.allowHosts,
+      timeoutMs: config.oidc.fetchTimeoutMs,
+      ...(deps.oidcFetch ? { fetch: deps.oidcFetch } : {}),
+    })
+    : undefined;
   const oauth = config.auth === "oauth"
     ? await createOAuthServer({
       kv,
@@ -790,6 +813,7 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
       ...(deps.oauthFetch ? { fetch: deps.oauthFetch } : {}),
       ...(config.oidc ? { federatedIssuers: [config.oidc.issuer] } : {}),
       exchangeAudiences: config.oauthExchangeAudiences,
+      ...(oidcLogin ? { oidcLogin } : {}),
     })
     : undefined;
   const oidc = config.oidc
@@ -801,6 +825,7 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
       ...(config.oidc.roleMap ? { roleMap: config.oidc.roleMap } : {}),
       allowHosts: config.oidc.allowHosts,
       timeoutMs: config.oidc.fetchTimeoutMs,
+      ...(deps.oidcFetch ? { fetch: deps.oidcFetch } : {}),
       ...(config.auth === "oauth" ? { ownIssuer: publicBase } : {}),
     })
     : undefined;
@@ -811,12 +836,14 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
     defaultRoles: () => governance.policy.default_roles,
   });
   if (oauth) {
-    // An OAuth access token names the user it was issued to; the user's roles come from their record.
+    // An OAuth access token names the user it was issued to; a local user's roles come from their
+    // record, and a person who signed in at the external provider has the roles its ID token mapped
+    // to (the token says which: only Warden signs `idp`, so no user record can pose as one).
     auth.addVerifier(async (secret) => {
       if (!/^[A-Za-z0-9._~+/=-]{1,4096}$/.test(secret)) return undefined;
       const claims = await oauth.verify(secret);
       if (!claims) return undefined;
-      const roles = await userRoles(kv, claims.sub);
+      const roles = claims.idp !== undefined ? claims.roles : await userRoles(kv, claims.sub);
       return {
         id: claims.sub,
         kind: "oauth",

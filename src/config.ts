@@ -133,6 +133,17 @@ export interface OidcConfig {
   readonly algorithms: readonly string[];
   readonly allowHosts: readonly string[];
   readonly fetchTimeoutMs: number;
+  /** `--oidc-client-id`: people may sign in at /login through the provider. */
+  readonly login?: OidcLoginConfig;
+}
+
+/** Login federation: Warden as a relying party of the provider. */
+export interface OidcLoginConfig {
+  readonly clientId: string;
+  /** undefined: a public client (PKCE only). Never logged. */
+  readonly clientSecret: string | undefined;
+  /** Scopes asked for at the provider; `openid` first. */
+  readonly scopes: readonly string[];
 }
 
 /** What `--oidc-algorithms` may name: asymmetric JWS algorithms only (no `none`, no HS*). */
@@ -578,6 +589,31 @@ export const FLAGS: readonly FlagSpec[] = [
     help: "time limit of one read of the provider's metadata or key set",
   },
   {
+    name: "oidc-client-id",
+    env: "WARDEN_OIDC_CLIENT_ID",
+    type: "string",
+    placeholder: "ID",
+    help:
+      "people may sign in at /login through the --oidc-issuer provider, Warden being this client of it (needs --auth oauth; its redirect URI is <base>/login/oidc/callback)",
+  },
+  {
+    name: "oidc-client-secret",
+    env: "WARDEN_OIDC_CLIENT_SECRET",
+    type: "string",
+    placeholder: "SECRET",
+    help:
+      "the client secret of --oidc-client-id at the provider (prefer the environment variable; none: a public client with PKCE)",
+  },
+  {
+    name: "oidc-scopes",
+    env: "WARDEN_OIDC_SCOPES",
+    type: "string",
+    placeholder: "LIST",
+    default: "openid",
+    help:
+      "scopes asked for when signing in at the provider (openid is always asked; add the one that puts the roles claim in the ID token)",
+  },
+  {
     name: "oidc-allow-hosts",
     env: "WARDEN_OIDC_ALLOW_HOSTS",
     type: "string",
@@ -659,7 +695,7 @@ function oidcConfig(get: (name: string) => string | undefined): OidcConfig | und
   const issuer = get("oidc-issuer");
   const allowHosts = list(get("oidc-allow-hosts"));
   if (issuer === undefined) {
-    for (const f of ["oidc-audience", "oidc-role-map"]) {
+    for (const f of ["oidc-audience", "oidc-role-map", "oidc-client-id", "oidc-client-secret"]) {
       if (get(f) !== undefined) throw new ConfigError(`--${f} needs --oidc-issuer`);
     }
     return undefined;
@@ -702,6 +738,21 @@ function oidcConfig(get: (name: string) => string | undefined): OidcConfig | und
   if (audience !== undefined && (audience === "" || audience.length > 2048)) {
     throw new ConfigError("--oidc-audience must be a non-empty string");
   }
+  const clientId = get("oidc-client-id");
+  const clientSecret = get("oidc-client-secret");
+  if (clientSecret !== undefined && clientId === undefined) {
+    throw new ConfigError("--oidc-client-secret needs --oidc-client-id");
+  }
+  if (clientId !== undefined && (clientId === "" || clientId.length > 255)) {
+    throw new ConfigError("--oidc-client-id must be 1 to 255 characters");
+  }
+  if (clientSecret !== undefined && (clientSecret === "" || clientSecret.length > 1024)) {
+    throw new ConfigError("--oidc-client-secret must be 1 to 1024 characters");
+  }
+  const scopes = list(get("oidc-scopes")).flatMap((s) => s.split(" ")).filter((s) => s !== "");
+  if (scopes.some((s) => !/^[\x21\x23-\x5B\x5D-\x7E]{1,100}$/.test(s)) || scopes.length > 20) {
+    throw new ConfigError("--oidc-scopes must list at most 20 scope tokens (RFC 6749 §3.3)");
+  }
   return {
     issuer,
     audience,
@@ -710,6 +761,15 @@ function oidcConfig(get: (name: string) => string | undefined): OidcConfig | und
     algorithms: Object.freeze(algorithms),
     allowHosts: Object.freeze(allowHosts),
     fetchTimeoutMs: intIn("oidc-fetch-timeout", get("oidc-fetch-timeout")!, 100, 60_000),
+    ...(clientId !== undefined
+      ? {
+        login: Object.freeze({
+          clientId,
+          clientSecret,
+          scopes: Object.freeze([...new Set(["openid", ...scopes])]),
+        }),
+      }
+      : {}),
   };
 }
 
@@ -896,6 +956,11 @@ export function loadConfig(
     }
   }
   const oidc = oidcConfig(get);
+  if (oidc?.login && auth !== "oauth") {
+    throw new ConfigError(
+      "--oidc-client-id needs --auth oauth (the sign-in ends in Warden's own consent and tokens)",
+    );
+  }
   const registrationToken = get("registration-token");
   if (registrationToken !== undefined && registrationToken.length < 16) {
     throw new ConfigError("--registration-token must be at least 16 characters");

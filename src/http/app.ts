@@ -90,7 +90,8 @@ export interface HttpDeps {
 type Env = { Variables: { principal: string } };
 
 /** The authorization server's own routes, open to callers without a token. */
-const OAUTH_OPEN = /^\/(?:\.well-known\/.*|authorize|token|register|revoke|login|consent)$/;
+const OAUTH_OPEN =
+  /^\/(?:\.well-known\/.*|authorize|token|register|revoke|login|login\/oidc|login\/oidc\/callback|consent)$/;
 
 const MCP_PATHS = new Set(["/mcp", "/sse", "/messages", "/ws/mcp"]);
 

@@ -24,7 +24,8 @@ const DISCOVERY_MAX_AGE_MS = 60 * 60_000;
 /** Tokens naming an unknown `kid` refetch the key set at most this often. */
 export const REFETCH_COOLDOWN_MS = 10_000;
 const CLOCK_TOLERANCE_S = 30;
-const MAX_SUB_CHARS = 255;
+/** Longest `sub` an external provider may name (the principal is `<issuer>#<sub>`). */
+export const MAX_SUB_CHARS = 255;
 const MAX_ROLES = 32;
 const ROLE_NAME = /^[A-Za-z0-9_.@-]{1,64}$/;
 
@@ -200,18 +201,7 @@ export function createOidcVerifier(opts: OidcOptions): OidcVerifier {
     return keys!.set;
   }
 
-  function rolesOf(payload: JWTPayload): string[] {
-    const raw = payload[rolesClaim];
-    const values = typeof raw === "string" ? raw.split(" ") : Array.isArray(raw) ? raw : [];
-    const out = new Set<string>();
-    for (const v of values) {
-      if (typeof v !== "string") continue;
-      const role = opts.roleMap ? opts.roleMap.get(v) : v;
-      if (role !== undefined && ROLE_NAME.test(role)) out.add(role);
-      if (out.size >= MAX_ROLES) break;
-    }
-    return [...out];
-  }
+  const rolesOf = (payload: JWTPayload) => rolesFromClaims(payload, rolesClaim, opts.roleMap);
 
   function scopesOf(payload: JWTPayload): string[] {
     const s = payload.scope ?? payload.scp;
@@ -275,6 +265,29 @@ export function createOidcVerifier(opts: OidcOptions): OidcVerifier {
       }
     },
   };
+}
+
+/**
+ * The Warden roles a provider's claims grant: the string (space-separated) or
+ * array values of `claim`, through `roleMap` when given (values it does not
+ * name grant nothing), kept only when they are role names, at most 32. One
+ * mapping for access tokens (resource server) and ID tokens (login).
+ */
+export function rolesFromClaims(
+  payload: Readonly<Record<string, unknown>>,
+  claim: string,
+  roleMap?: ReadonlyMap<string, string>,
+): string[] {
+  const raw = payload[claim];
+  const values = typeof raw === "string" ? raw.split(" ") : Array.isArray(raw) ? raw : [];
+  const out = new Set<string>();
+  for (const v of values) {
+    if (typeof v !== "string") continue;
+    const role = roleMap ? roleMap.get(v) : v;
+    if (role !== undefined && ROLE_NAME.test(role)) out.add(role);
+    if (out.size >= MAX_ROLES) break;
+  }
+  return [...out];
 }
 
 /** A jose refusal in words a caller can act on. */

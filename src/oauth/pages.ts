@@ -18,7 +18,14 @@ function page(title: string, body: string): string {
     `.err{color:#a00}</style></head><body>${body}</body></html>`;
 }
 
-export function loginPage(o: { request: string; csrf: string; client: string; error?: string }) {
+export function loginPage(o: {
+  request: string;
+  csrf: string;
+  client: string;
+  error?: string;
+  /** The external provider's label: adds a "Sign in with …" button. */
+  federated?: string;
+}) {
   return page(
     "Sign in to Warden",
     `<h1>Sign in to Warden</h1><p><strong>${
@@ -30,7 +37,11 @@ export function loginPage(o: { request: string; csrf: string; client: string; er
       `<input type="hidden" name="csrf" value="${esc(o.csrf)}">` +
       `<label>User name <input name="username" autocomplete="username" required></label>` +
       `<label>Password <input name="password" type="password" autocomplete="current-password" required></label>` +
-      `<button type="submit">Sign in</button></form>`,
+      `<button type="submit">Sign in</button></form>` +
+      (o.federated === undefined ? "" : `<p>or</p><form method="post" action="/login/oidc">` +
+        `<input type="hidden" name="request" value="${esc(o.request)}">` +
+        `<input type="hidden" name="csrf" value="${esc(o.csrf)}">` +
+        `<button type="submit">Sign in with ${esc(o.federated)}</button></form>`),
   );
 }
 
@@ -57,9 +68,12 @@ export function consentPage(o: {
   );
 }
 
-export function errorPage(error: string, description: string) {
+/** An error; `back` (a same-origin path) links to where the person may try again. */
+export function errorPage(error: string, description: string, back?: string) {
   return page(
     "Authorization error",
-    `<h1>Authorization error</h1><p><code>${esc(error)}</code>: ${esc(description)}</p>`,
+    `<h1>Authorization error</h1><p role="alert"><code>${esc(error)}</code>: ${
+      esc(description)
+    }</p>` + (back !== undefined ? `<p><a href="${esc(back)}">Try again</a></p>` : ""),
   );
 }

@@ -17,6 +17,7 @@ import type { CryptoKey, JWK } from "jose";
 import {
   type ClientRecord,
   digest,
+  type Grant,
   OAuthStore,
   type PendingRequest,
   randomToken,
@@ -24,6 +25,7 @@ import {
 import { fetchEvidence } from "../evidence/mod.ts";
 import { consentPage, errorPage, loginPage } from "./pages.ts";
 import { FetchFailedError, FetchRefusedError, readCapped } from "../net/mod.ts";
+import { type OidcLogin, OidcLoginError } from "./relying_party.ts";
 
 /** Checks a person's password; identity's user store provides it. */
 export type PasswordVerifier = (name: string, password: string) => Promise<boolean>;
@@ -51,6 +53,8 @@ export interface OAuthOptions {
   readonly exchangeTtlS?: number;
   /** More authorization servers the protected-resource metadata names (`--oidc-issuer`). */
   readonly federatedIssuers?: readonly string[];
+  /** Login federation (`--oidc-client-id`): people may sign in at the external provider. */
+  readonly oidcLogin?: OidcLogin;
 }
 
 /** What a verified access token says. */
@@ -58,6 +62,10 @@ export interface AccessClaims {
   readonly sub: string;
   readonly client_id: string;
   readonly scope: string;
+  /** The external provider the person signed in at; absent for a local user. */
+  readonly idp?: string;
+  /** With `idp`: the roles its ID token mapped to (a local user's come from their record). */
+  readonly roles?: readonly string[];
 }
 
 /** What serves RFC 9728 protected-resource metadata and names it in every challenge. */
@@ -77,6 +85,9 @@ export interface OAuthServer extends ProtectedResource {
 }
 
 const CODE_TTL_MS = 60_000;
+/** How long a sign-in at the external provider may take, redirect to callback. */
+const OIDC_ATTEMPT_TTL_MS = 10 * 60_000;
+const MAX_TOKEN_ROLES = 32;
 const PENDING_TTL_MS = 10 * 60_000;
 const CLIENT_TTL_MS = 30 * 86_400_000;
 const CIMD_TTL_MS = 5 * 60_000;
@@ -417,14 +428,13 @@ export async function createOAuthServer(opts: OAuthOptions): Promise<OAuthServer
     return c;
   }
 
-  async function signAccess(g: {
-    sub: string;
-    client_id: string;
-    scope: string;
-    resource: string;
-    family: string;
-  }): Promise<string> {
-    return await new SignJWT({ client_id: g.client_id, scope: g.scope, fam: g.family })
+  async function signAccess(g: Grant): Promise<string> {
+    return await new SignJWT({
+      client_id: g.client_id,
+      scope: g.scope,
+      fam: g.family,
+      ...(g.idp !== undefined ? { idp: g.idp, roles: [...(g.roles ?? [])] } : {}),
+    })
       .setProtectedHeader({ alg: "ES256", kid, typ: "at+jwt" })
       .setIssuer(issuer())
       .setSubject(g.sub)
@@ -435,13 +445,16 @@ export async function createOAuthServer(opts: OAuthOptions): Promise<OAuthServer
       .sign(privateKey as CryptoKey);
   }
 
-  async function issueTokens(g: {
-    sub: string;
-    client_id: string;
-    scope: string;
-    resource: string;
-    family: string;
-  }) {
+  async function issueTokens(rec: Grant) {
+    // Only the grant's own fields travel on (a code record also holds its redirect URI and challenge).
+    const g: Grant = {
+      client_id: rec.client_id,
+      sub: rec.sub,
+      scope: rec.scope,
+      resource: rec.resource,
+      family: rec.family,
+      ...(rec.idp !== undefined ? { idp: rec.idp, roles: rec.roles ?? [] } : {}),
+    };
     const access = await signAccess(g);
     const refresh = randomToken();
     await store.putRefresh(refresh, { ...g, used: false }, refreshTtlMs);
@@ -595,23 +608,34 @@ export async function createOAuthServer(opts: OAuthOptions): Promise<OAuthServer
   }
 
   const COOKIE = "warden_oauth";
-  function cookieOf(c: Context): string | undefined {
+  function cookieValue(c: Context, name: string): string | undefined {
     const h = c.req.header("cookie") ?? "";
     for (const part of h.split(";")) {
       const [k, ...v] = part.trim().split("=");
-      if (k === COOKIE) return v.join("=");
+      if (k === name) return v.join("=");
     }
     return undefined;
   }
-  function htmlResponse(body: string, status = 200, extra: Record<string, string> = {}) {
+  const cookieOf = (c: Context) => cookieValue(c, COOKIE);
+  /**
+   * An HTML page. `formTargets`: origins a form on it may end up at besides
+   * this one (the login form's button redirects to the external provider, and
+   * CSP form-action also governs where a submission is redirected).
+   */
+  function htmlResponse(
+    body: string,
+    status = 200,
+    extra: Record<string, string> = {},
+    formTargets: readonly string[] = [],
+  ) {
     return new Response(body, {
       status,
       headers: {
         "content-type": "text/html; charset=utf-8",
         "cache-control": "no-store",
         "x-frame-options": "DENY",
-        "content-security-policy":
-          "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
+        "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'; " +
+          `form-action ${["'self'", ...formTargets].join(" ")}`,
         ...extra,
       },
     });
@@ -706,13 +730,35 @@ export async function createOAuthServer(opts: OAuthOptions): Promise<OAuthServer
     return await store.getPending(id);
   }
 
+  /** The login page of a pending request, with the external provider's button when configured. */
+  async function loginResponse(
+    p: PendingRequest,
+    client: ClientRecord,
+    error?: string,
+    status = 200,
+  ): Promise<Response> {
+    const fed = opts.oidcLogin;
+    const origin = fed ? await fed.authorizationOrigin() : undefined;
+    return htmlResponse(
+      loginPage({
+        request: p.id,
+        csrf: p.csrf,
+        client: clientLabel(client),
+        ...(error !== undefined ? { error } : {}),
+        ...(fed ? { federated: fed.label } : {}),
+      }),
+      status,
+      {},
+      origin !== undefined ? [origin] : [],
+    );
+  }
+
   app.get("/login", async (c) => {
     const p = await pendingOf(c, c.req.query("request"));
     if (!p) {
       return htmlResponse(errorPage("invalid_request", "no authorization request here"), 400);
     }
-    const client = await findClient(p.client_id);
-    return htmlResponse(loginPage({ request: p.id, csrf: p.csrf, client: clientLabel(client) }));
+    return await loginResponse(p, await findClient(p.client_id));
   });
 
   function clientLabel(c: ClientRecord): string {
@@ -729,28 +775,152 @@ export async function createOAuthServer(opts: OAuthOptions): Promise<OAuthServer
     const password = form.get("password") ?? "";
     const client = await findClient(p.client_id);
     if (user === "" || !(await opts.verifyPassword(user, password))) {
-      return htmlResponse(
-        loginPage({
-          request: p.id,
-          csrf: p.csrf,
-          client: clientLabel(client),
-          error: "Wrong user name or password.",
-        }),
-        401,
-      );
+      return await loginResponse(p, client, "Wrong user name or password.", 401);
     }
     // A fresh CSRF token for the consent form, bound to the logged-in user.
-    const next: PendingRequest = { ...p, user, csrf: randomToken() };
+    const { idp: _i, roles: _r, ...local } = p;
+    const next: PendingRequest = { ...local, user, csrf: randomToken() };
     await store.putPending(next, PENDING_TTL_MS);
-    return htmlResponse(consentPage({
-      request: next.id,
-      csrf: next.csrf,
+    return htmlResponse(consentHtml(next, client));
+  });
+
+  function consentHtml(p: PendingRequest, client: ClientRecord): string {
+    return consentPage({
+      request: p.id,
+      csrf: p.csrf,
       client: clientLabel(client),
       clientId: client.client_id,
-      redirectHost: new URL(next.redirect_uri).host || new URL(next.redirect_uri).protocol,
-      scopes: next.scope.split(" "),
-      user,
-    }));
+      redirectHost: new URL(p.redirect_uri).host || new URL(p.redirect_uri).protocol,
+      scopes: p.scope.split(" "),
+      user: p.user!,
+    });
+  }
+
+  // After a sign-in at the external provider the callback redirects here (POST-redirect-GET).
+  app.get("/consent", async (c) => {
+    const p = await pendingOf(c, c.req.query("request"));
+    if (!p || p.user === undefined) {
+      return htmlResponse(
+        errorPage("invalid_request", "no signed-in authorization request here"),
+        400,
+      );
+    }
+    return htmlResponse(consentHtml(p, await findClient(p.client_id)));
+  });
+
+  const OIDC_COOKIE = "warden_oidc";
+  const OIDC_CALLBACK = "/login/oidc/callback";
+  const secureCookie = () => (issuer().startsWith("https:") ? "; Secure" : "");
+
+  // The "Sign in with <provider>" button: a CSRF-checked form post, answered by a redirect there.
+  app.post("/login/oidc", async (c) => {
+    const fed = opts.oidcLogin;
+    if (!fed) return htmlResponse(errorPage("invalid_request", "no external provider here"), 404);
+    const form = await readForm(c.req.raw, 8192);
+    const p = await pendingOf(c, single(form, "request"));
+    if (!p || !timingSafeEqualText(single(form, "csrf") ?? "", p.csrf)) {
+      return htmlResponse(errorPage("invalid_request", "the form has expired or is forged"), 403);
+    }
+    let begun;
+    try {
+      begun = await fed.begin();
+    } catch (e) {
+      if (!(e instanceof OidcLoginError)) throw e;
+      return await loginResponse(
+        p,
+        await findClient(p.client_id),
+        `Signing in with ${fed.label} failed: ${e.message}`,
+        502,
+      );
+    }
+    // The attempt is bound to this browser by a fresh cookie that never appears in a URL.
+    const browser = randomToken();
+    await store.putOidcAttempt(begun.attempt.state, {
+      pending_id: p.id,
+      browser: digest(browser),
+      nonce: begun.attempt.nonce,
+      code_verifier: begun.attempt.codeVerifier,
+    }, OIDC_ATTEMPT_TTL_MS);
+    return new Response(null, {
+      status: 303,
+      headers: {
+        location: begun.url,
+        "set-cookie": `${OIDC_COOKIE}=${browser}; Path=${OIDC_CALLBACK}; HttpOnly; ` +
+          `SameSite=Lax; Max-Age=${OIDC_ATTEMPT_TTL_MS / 1000}${secureCookie()}`,
+      },
+    });
+  });
+
+  app.get(OIDC_CALLBACK, async (c) => {
+    const fed = opts.oidcLogin;
+    if (!fed) return htmlResponse(errorPage("invalid_request", "no external provider here"), 404);
+    const q = new URL(c.req.url).searchParams;
+    const clear = `${OIDC_COOKIE}=; Path=${OIDC_CALLBACK}; HttpOnly; SameSite=Lax; Max-Age=0` +
+      secureCookie();
+    // The browser's cookie is cleared only once its own attempt is over: a bogus callback (an
+    // unknown state, another browser's) must not spoil the sign-in this browser has in flight.
+    const refuse = (description: string, status = 400, back?: string) =>
+      htmlResponse(errorPage("access_denied", description, back), status);
+    const end = (description: string, status = 400, back?: string) =>
+      htmlResponse(errorPage("access_denied", description, back), status, { "set-cookie": clear });
+    let state: string | undefined;
+    try {
+      state = single(q, "state", true);
+    } catch (e) {
+      if (e instanceof OAuthError) {
+        return refuse(`the provider's answer is invalid: ${e.description}`);
+      }
+      throw e;
+    }
+    const found = await store.peekOidcAttempt(state!);
+    if (found === "used") return refuse("this sign-in was already completed; start again");
+    if (found === "unknown") return refuse("this sign-in is unknown or has expired (state)");
+    const { rec, versionstamp } = found;
+    // Bound to the browser that began it, and to that browser's pending authorization request.
+    const browser = cookieValue(c, OIDC_COOKIE);
+    const pendingCookie = cookieValue(c, COOKIE);
+    if (
+      browser === undefined || !timingSafeEqualText(digest(browser), rec.browser) ||
+      pendingCookie === undefined || !timingSafeEqualText(pendingCookie, rec.pending_id)
+    ) {
+      return refuse("this sign-in was started in another browser", 403);
+    }
+    if (!(await store.takeOidcAttempt(state!, versionstamp, OIDC_ATTEMPT_TTL_MS))) {
+      return refuse("this sign-in was already completed; start again");
+    }
+    const p = await store.getPending(rec.pending_id);
+    if (!p) return end("the authorization request has expired; start again from the app");
+    const back = `/login?request=${encodeURIComponent(p.id)}`;
+    let who;
+    try {
+      who = await fed.finish(q, {
+        state: state!,
+        nonce: rec.nonce,
+        codeVerifier: rec.code_verifier,
+      });
+    } catch (e) {
+      if (!(e instanceof OidcLoginError)) throw e;
+      return end(
+        `Signing in with ${fed.label} failed: ${e.message}`,
+        e.providerError !== undefined ? 400 : 502,
+        back,
+      );
+    }
+    const next: PendingRequest = {
+      ...p,
+      user: who.principal,
+      idp: fed.issuer,
+      roles: who.roles,
+      csrf: randomToken(),
+    };
+    await store.putPending(next, PENDING_TTL_MS);
+    return new Response(null, {
+      status: 303,
+      headers: {
+        location: `${issuer()}/consent?request=${encodeURIComponent(p.id)}`,
+        "set-cookie": clear,
+      },
+    });
   });
 
   app.post("/consent", async (c) => {
@@ -781,6 +951,7 @@ export async function createOAuthServer(opts: OAuthOptions): Promise<OAuthServer
       family,
       redirect_uri: p.redirect_uri,
       code_challenge: p.code_challenge,
+      ...(p.idp !== undefined ? { idp: p.idp, roles: p.roles ?? [] } : {}),
     }, CODE_TTL_MS);
     const r = redirectWith(p.redirect_uri, { code, state: p.state, iss: issuer() });
     r.headers.set("set-cookie", clear);
@@ -981,12 +1152,19 @@ export async function createOAuthServer(opts: OAuthOptions): Promise<OAuthServer
         typeof payload.sub !== "string" || typeof payload.client_id !== "string" ||
         typeof payload.scope !== "string" || typeof payload.fam !== "string"
       ) return null;
+      const idp = payload.idp;
+      const roles = payload.roles;
+      if (
+        idp !== undefined && (typeof idp !== "string" || !Array.isArray(roles) ||
+          roles.length > MAX_TOKEN_ROLES || roles.some((r) => typeof r !== "string"))
+      ) return null;
       return {
         sub: payload.sub,
         client_id: payload.client_id,
         scope: payload.scope,
         fam: payload.fam,
         exp: payload.exp ?? 0,
+        ...(typeof idp === "string" ? { idp, roles: roles as string[] } : {}),
       };
     } catch {
       return null;
@@ -1002,7 +1180,12 @@ export async function createOAuthServer(opts: OAuthOptions): Promise<OAuthServer
       const claims = await verifyRaw(token);
       if (!claims) return null;
       if (!(await store.familyLive(claims.fam))) return null;
-      return { sub: claims.sub, client_id: claims.client_id, scope: claims.scope };
+      return {
+        sub: claims.sub,
+        client_id: claims.client_id,
+        scope: claims.scope,
+        ...(claims.idp !== undefined ? { idp: claims.idp, roles: claims.roles ?? [] } : {}),
+      };
     },
   };
 }

@@ -37,6 +37,23 @@ export interface PendingRequest {
   readonly code_challenge: string;
   /** Set once the person has logged in. */
   readonly user?: string;
+  /** Set when they logged in at the external provider: its issuer. */
+  readonly idp?: string;
+  /** The roles the provider's ID token mapped to (with `idp` only). */
+  readonly roles?: readonly string[];
+}
+
+/**
+ * A sign-in at the external provider in flight, keyed by its `state`: which
+ * pending request it continues, the browser it started in (digest of its
+ * cookie), and what the callback must match. Never holds the client secret.
+ */
+export interface OidcAttemptRecord {
+  readonly pending_id: string;
+  /** SHA-256 hex of the browser cookie set when the attempt began. */
+  readonly browser: string;
+  readonly nonce: string;
+  readonly code_verifier: string;
 }
 
 /** What a code or refresh token grants. */
@@ -46,6 +63,9 @@ export interface Grant {
   readonly scope: string;
   readonly resource: string;
   readonly family: string;
+  /** A federated login: the provider's issuer (roles then come from the grant, not a user record). */
+  readonly idp?: string;
+  readonly roles?: readonly string[];
 }
 
 export interface CodeRecord extends Grant {
@@ -112,6 +132,29 @@ export class OAuthStore {
   }
   async deletePending(id: string): Promise<void> {
     await this.kv.delete([P, "pending", id]);
+  }
+
+  async putOidcAttempt(state: string, rec: OidcAttemptRecord, ttlMs: number): Promise<void> {
+    await this.kv.set([P, "oidc_attempt", digest(state)], rec, { expireIn: ttlMs });
+  }
+  /**
+   * Reads an attempt by its state: the record, `used` when a callback already
+   * took it (a replay), or `unknown` (never began here, or expired).
+   */
+  async peekOidcAttempt(
+    state: string,
+  ): Promise<{ rec: OidcAttemptRecord; versionstamp: string } | "used" | "unknown"> {
+    const entry = await this.kv.get<OidcAttemptRecord>([P, "oidc_attempt", digest(state)]);
+    if (entry.value !== null) return { rec: entry.value, versionstamp: entry.versionstamp! };
+    const used = await this.kv.get([P, "oidc_attempt_used", digest(state)]);
+    return used.value !== null ? "used" : "unknown";
+  }
+  /** Takes the attempt exactly once (false: another callback took it first). */
+  async takeOidcAttempt(state: string, versionstamp: string, ttlMs: number): Promise<boolean> {
+    const key = [P, "oidc_attempt", digest(state)];
+    const res = await this.kv.atomic().check({ key, versionstamp }).delete(key)
+      .set([P, "oidc_attempt_used", digest(state)], true, { expireIn: ttlMs }).commit();
+    return res.ok;
   }
 
   async putCode(code: string, rec: CodeRecord, ttlMs: number): Promise<void> {

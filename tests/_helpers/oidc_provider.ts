@@ -5,6 +5,12 @@
  * gets JWT access tokens by client credentials, for the `resource` it asks
  * (RFC 8707), with a `groups` claim. `rotate()` swaps in a new signing key at
  * the same issuer, as a provider's key rotation does.
+ *
+ * With `people`, it is also a provider people sign in at (authorization code
+ * with PKCE, ID tokens carrying `groups`), with its own password form at
+ * `/interaction/:uid` (oidc-provider leaves the login UI to the host) and a
+ * "Deny" button that answers `access_denied`; `addClient()` registers a
+ * relying party once its redirect URI is known.
  */
 import http from "node:http";
 import type { AddressInfo } from "node:net";
@@ -24,6 +30,20 @@ async function newKey(kid: string): Promise<SigningKey> {
   return { privateKey, jwk: { ...(await exportJWK(privateKey)), kid, alg: "ES256", use: "sig" } };
 }
 
+/** A person who can sign in at the provider. */
+export interface ProviderPerson {
+  readonly password: string;
+  readonly groups: readonly string[];
+}
+
+/** A relying party registered at the provider. */
+export interface ProviderClient {
+  readonly client_id: string;
+  /** Absent: a public client. */
+  readonly client_secret?: string;
+  readonly redirect_uris: readonly string[];
+}
+
 export interface OidcProvider extends AsyncDisposable {
   readonly issuer: string;
   /** Client credentials at the provider's token endpoint: a JWT access token for `resource`. */
@@ -35,6 +55,8 @@ export interface OidcProvider extends AsyncDisposable {
   readonly kid: string;
   /** The keys it signs with, newest first. */
   readonly keys: readonly SigningKey[];
+  /** Registers a relying party for the code flow (the provider is rebuilt; keys kept). */
+  addClient(client: ProviderClient): void;
   close(): Promise<void>;
 }
 
@@ -44,9 +66,11 @@ export interface OidcProvider extends AsyncDisposable {
  * issuer: what a wrong-issuer test needs).
  */
 export async function startOidcProvider(
-  options: { keys?: readonly SigningKey[] } = {},
+  options: { keys?: readonly SigningKey[]; people?: Readonly<Record<string, ProviderPerson>> } = {},
 ): Promise<OidcProvider> {
   let keys: SigningKey[] = options.keys ? [...options.keys] : [await newKey("k1")];
+  const people = options.people ?? {};
+  const loginClients: ProviderClient[] = [];
   const groups = new Map<string, string[]>();
   const server = http.createServer();
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
@@ -55,16 +79,38 @@ export async function startOidcProvider(
     // deno-lint-ignore no-explicit-any -- oidc-provider ships no types
     const provider: any = new (Provider as any)(issuer, {
       jwks: { keys: keys.map((k) => k.jwk) },
-      scopes: ["openid", "mcp"],
-      clients: [{
-        client_id: OIDC_CLIENT.id,
-        client_secret: OIDC_CLIENT.secret,
-        grant_types: ["client_credentials"],
-        redirect_uris: [],
-        response_types: [],
-        scope: "openid mcp",
-        id_token_signed_response_alg: "ES256",
-      }],
+      scopes: ["openid", "mcp", "groups"],
+      clients: [
+        {
+          client_id: OIDC_CLIENT.id,
+          client_secret: OIDC_CLIENT.secret,
+          grant_types: ["client_credentials"],
+          redirect_uris: [],
+          response_types: [],
+          scope: "openid mcp",
+          id_token_signed_response_alg: "ES256",
+        },
+        ...loginClients.map((c) => ({
+          client_id: c.client_id,
+          ...(c.client_secret !== undefined
+            ? { client_secret: c.client_secret }
+            : { token_endpoint_auth_method: "none" }),
+          grant_types: ["authorization_code"],
+          response_types: ["code"],
+          redirect_uris: [...c.redirect_uris],
+          scope: "openid groups",
+          id_token_signed_response_alg: "ES256",
+        })),
+      ],
+      // The person's groups go in the ID token when the groups scope is granted.
+      claims: { openid: ["sub"], groups: ["groups"] },
+      conformIdTokenClaims: false,
+      findAccount: (_ctx: unknown, id: string) =>
+        Object.hasOwn(people, id)
+          ? { accountId: id, claims: () => ({ sub: id, groups: [...people[id].groups] }) }
+          : undefined,
+      interactions: { url: (_ctx: unknown, i: { uid: string }) => `/interaction/${i.uid}` },
+      cookies: { keys: ["test-cookie-key-0123456789abcdef"] },
       enabledJWA: { idTokenSigningAlgValues: ["ES256"], requestObjectSigningAlgValues: ["ES256"] },
       features: {
         devInteractions: { enabled: false },
@@ -89,7 +135,61 @@ export async function startOidcProvider(
     });
     return provider;
   }
-  server.on("request", build().callback());
+  // deno-lint-ignore no-explicit-any -- oidc-provider ships no types
+  let current: any;
+  function mount() {
+    current = build();
+    const callback = current.callback();
+    server.removeAllListeners("request");
+    server.on("request", (req: http.IncomingMessage, res: http.ServerResponse) => {
+      if (req.url?.startsWith("/interaction/")) {
+        interaction(current, req, res).catch((e) => {
+          res.statusCode = 500;
+          res.end(String(e));
+        });
+      } else callback(req, res);
+    });
+  }
+  /** The provider's own login page: a password form; a right password grants what was asked. */
+  // deno-lint-ignore no-explicit-any -- oidc-provider ships no types
+  async function interaction(provider: any, req: http.IncomingMessage, res: http.ServerResponse) {
+    const details = await provider.interactionDetails(req, res);
+    if (req.method === "GET") {
+      res.setHeader("content-type", "text/html");
+      res.end(
+        `<form method="post" action="/interaction/${details.uid}">` +
+          `<input name="login"><input name="password" type="password">` +
+          `<button name="decision" value="allow">Sign in</button>` +
+          `<button name="decision" value="deny">Deny</button></form>`,
+      );
+      return;
+    }
+    let body = "";
+    for await (const chunk of req) body += chunk;
+    const form = new URLSearchParams(body);
+    if (form.get("decision") === "deny") {
+      await provider.interactionFinished(req, res, {
+        error: "access_denied",
+        error_description: "the person declined at the provider",
+      }, { mergeWithLastSubmission: false });
+      return;
+    }
+    const login = form.get("login") ?? "";
+    if (!Object.hasOwn(people, login) || people[login].password !== form.get("password")) {
+      res.statusCode = 401;
+      res.end("wrong login or password");
+      return;
+    }
+    const grant = new provider.Grant({ accountId: login, clientId: details.params.client_id });
+    grant.addOIDCScope(String(details.params.scope));
+    grant.addOIDCClaims(["groups"]);
+    const grantId = await grant.save();
+    await provider.interactionFinished(req, res, {
+      login: { accountId: login },
+      consent: { grantId },
+    }, { mergeWithLastSubmission: false });
+  }
+  mount();
   const p: OidcProvider = {
     issuer,
     get keys() {
@@ -124,8 +224,11 @@ export async function startOidcProvider(
     },
     async rotate() {
       keys = [await newKey(`k${keys.length + 1}`), ...keys];
-      server.removeAllListeners("request");
-      server.on("request", build().callback());
+      mount();
+    },
+    addClient(client: ProviderClient) {
+      loginClients.push(client);
+      mount();
     },
     async close() {
       if (!server.listening) return;

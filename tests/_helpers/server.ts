@@ -68,6 +68,7 @@ export async function startServer(
     gatewayOptions?: AppDeps["gatewayOptions"];
     verifyPassword?: AppDeps["verifyPassword"];
     oauthFetch?: AppDeps["oauthFetch"];
+    oidcFetch?: AppDeps["oidcFetch"];
     /** The clock holds expire by (epoch ms). */
     clock?: AppDeps["clock"];
   } = {},
@@ -94,6 +95,7 @@ export async function startServer(
     ...(options.gatewayOptions ? { gatewayOptions: options.gatewayOptions } : {}),
     ...(options.verifyPassword ? { verifyPassword: options.verifyPassword } : {}),
     ...(options.oauthFetch ? { oauthFetch: options.oauthFetch } : {}),
+    ...(options.oidcFetch ? { oidcFetch: options.oidcFetch } : {}),
     ...(options.clock ? { clock: options.clock } : {}),
   });
   const ac = new AbortController();
