@@ -95,20 +95,17 @@ function exempt(u: URL, allow: readonly string[]): boolean {
   return allow.includes(u.host) || allow.includes(u.hostname);
 }
 
-/** Builds the relying party for one provider. */
-export function createOidcLogin(opts: OidcLoginOptions): OidcLogin {
-  const issuerUrl = new URL(opts.issuer);
-  const insecure = issuerUrl.protocol === "http:" && exempt(issuerUrl, opts.allowHosts);
+/**
+ * oauth4webapi's fetch: the SSRF guard on the URL, https unless the host is
+ * allow-listed, no redirects, the body read whole under a byte cap, and one
+ * time limit for all of it.
+ */
+function createGuardedFetch(opts: Pick<OidcLoginOptions, "allowHosts" | "timeoutMs" | "fetch">) {
   const doFetch = opts.fetch ?? globalThis.fetch;
-  const scopes = [...new Set(["openid", ...opts.scopes])];
-  const client: oauth.Client = { client_id: opts.clientId };
-
-  /**
-   * oauth4webapi's fetch: the SSRF guard on the URL, https unless the host is
-   * allow-listed, no redirects, the body read whole under a byte cap, and one
-   * time limit for all of it.
-   */
-  async function guardedFetch(url: string, init: oauth.CustomFetchOptions<string, unknown>) {
+  return async function guardedFetch(
+    url: string,
+    init: oauth.CustomFetchOptions<string, unknown>,
+  ): Promise<Response> {
     let u: URL;
     try {
       u = new URL(url);
@@ -156,8 +153,17 @@ export function createOidcLogin(opts: OidcLoginOptions): OidcLogin {
       }
       throw new OidcLoginError(`the provider could not be reached (${what})`);
     }
-  }
+  };
+}
 
+/** Builds the relying party for one provider. */
+export function createOidcLogin(opts: OidcLoginOptions): OidcLogin {
+  const issuerUrl = new URL(opts.issuer);
+  const insecure = issuerUrl.protocol === "http:" && exempt(issuerUrl, opts.allowHosts);
+  const scopes = [...new Set(["openid", ...opts.scopes])];
+  const client: oauth.Client = { client_id: opts.clientId };
+
+  const guardedFetch = createGuardedFetch(opts);
   const requestOptions = {
     [oauth.customFetch]: guardedFetch,
     ...(insecure ? { [oauth.allowInsecureRequests]: true } : {}),
@@ -181,16 +187,6 @@ export function createOidcLogin(opts: OidcLoginOptions): OidcLogin {
     }
     cached = { as, until: Date.now() + DISCOVERY_MAX_AGE_MS };
     return as;
-  }
-
-  function clientAuth(as: oauth.AuthorizationServer): oauth.ClientAuth {
-    if (opts.clientSecret === undefined) return oauth.None();
-    const methods = as.token_endpoint_auth_methods_supported;
-    // RFC 8414: absent means client_secret_basic.
-    if (methods === undefined || methods.includes("client_secret_basic")) {
-      return oauth.ClientSecretBasic(opts.clientSecret);
-    }
-    return oauth.ClientSecretPost(opts.clientSecret);
   }
 
   return {
@@ -232,7 +228,7 @@ export function createOidcLogin(opts: OidcLoginOptions): OidcLogin {
         const response = await oauth.authorizationCodeGrantRequest(
           as,
           client,
-          clientAuth(as),
+          clientAuthFor(as, opts.clientSecret),
           params,
           opts.redirectUri(),
           attempt.codeVerifier,
@@ -263,6 +259,20 @@ export function createOidcLogin(opts: OidcLoginOptions): OidcLogin {
       });
     },
   };
+}
+
+/** How Warden authenticates at the token endpoint: by what the provider's metadata lists. */
+function clientAuthFor(
+  as: oauth.AuthorizationServer,
+  secret: string | undefined,
+): oauth.ClientAuth {
+  if (secret === undefined) return oauth.None();
+  const methods = as.token_endpoint_auth_methods_supported;
+  // RFC 8414: absent means client_secret_basic.
+  if (methods === undefined || methods.includes("client_secret_basic")) {
+    return oauth.ClientSecretBasic(secret);
+  }
+  return oauth.ClientSecretPost(secret);
 }
 
 /** Runs oauth4webapi steps, turning their errors into {@link OidcLoginError}s a person can read. */
