@@ -8,12 +8,21 @@ import type { DeadlineScheduler } from "../lib/mod.ts";
 import { readCapped } from "../net/mod.ts";
 import { HttpError } from "./errors.ts";
 
+function hostOfUrl(url: string): string | null {
+  try {
+    return new URL(url).host || null;
+  } catch {
+    return null;
+  }
+}
+
 /** Returns a refusal when Host or Origin is not allowed, else undefined. */
 export function checkHostAndOrigin(
   req: Request,
   allow: { hosts: readonly string[]; origins: readonly string[] },
 ): HttpError | undefined {
-  const host = req.headers.get("host");
+  // HTTP/2 carries the authority as `:authority`, not a Host header; Deno puts it in the URL.
+  const host = req.headers.get("host") ?? hostOfUrl(req.url);
   if (!host || !allow.hosts.includes(host.toLowerCase())) {
     return new HttpError(403, `Forbidden: Host header ${JSON.stringify(host)} is not allowed`);
   }

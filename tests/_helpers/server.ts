@@ -71,6 +71,8 @@ export async function startServer(
     oidcFetch?: AppDeps["oidcFetch"];
     /** The clock holds expire by (epoch ms). */
     clock?: AppDeps["clock"];
+    /** Serve HTTPS with this certificate (the URL is then https). */
+    tls?: { cert: string; key: string };
   } = {},
 ): Promise<TestServer> {
   const config = loadConfig(
@@ -106,6 +108,7 @@ export async function startServer(
     hostname: "127.0.0.1",
     signal: ac.signal,
     onListen: ({ port }) => resolve(port),
+    ...(options.tls ?? {}),
   }, app.fetch);
   const port = await listening;
   app.setBoundPort(port);
@@ -117,7 +120,15 @@ export async function startServer(
       await server.finished;
       if (!options.kv) kv.close();
     })();
-  return { url: `http://127.0.0.1:${port}`, port, app, kv, close, [Symbol.asyncDispose]: close };
+  const scheme = options.tls ? "https" : "http";
+  return {
+    url: `${scheme}://127.0.0.1:${port}`,
+    port,
+    app,
+    kv,
+    close,
+    [Symbol.asyncDispose]: close,
+  };
 }
 
 /** A Warden server in its own process (`deno run main.ts serve`). */

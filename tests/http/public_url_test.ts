@@ -3,6 +3,8 @@ import assert from "node:assert/strict";
 import { startServer } from "../_helpers/server.ts";
 import { spawnServer } from "../_helpers/server.ts";
 import { ACCEPT_BOTH } from "../_helpers/raw.ts";
+import { selfSignedCert } from "../_helpers/tls.ts";
+import { checkHostAndOrigin } from "../../src/http/guards.ts";
 
 const listTools = JSON.stringify({ jsonrpc: "2.0", id: 7, method: "tools/list" });
 
@@ -52,5 +54,26 @@ Deno.test("public url: WARDEN_PUBLIC_URL works too, with a port, and is advertis
     assert.equal(line.public_url, "http://mcp.internal:8443/mcp");
   } finally {
     await server.stop();
+  }
+});
+
+Deno.test("public url: over HTTP/2 (TLS) the request's authority is the Host checked", async () => {
+  const { cert, key } = await selfSignedCert();
+  const httpClient = Deno.createHttpClient({ caCerts: [cert], http2: true, http1: false });
+  await using server = await startServer({ tls: { cert, key } });
+  try {
+    // HTTP/2 sends no Host header: before, every such request was refused as "Host null".
+    const ok = await fetch(`${server.url}/health`, { client: httpClient });
+    await ok.body?.cancel();
+    assert.equal(ok.status, 200);
+    const tools = await fetch(`${server.url}/tools`, { client: httpClient });
+    await tools.body?.cancel();
+    assert.equal(tools.status, 200);
+    // A foreign authority is still refused (a request without Host names it only in its URL).
+    const allow = { hosts: [`127.0.0.1:${server.port}`], origins: [] };
+    assert.equal(checkHostAndOrigin(new Request(`${server.url}/tools`), allow), undefined);
+    assert.equal(checkHostAndOrigin(new Request("https://evil.example/tools"), allow)?.status, 403);
+  } finally {
+    httpClient.close();
   }
 });

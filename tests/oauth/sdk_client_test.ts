@@ -9,6 +9,7 @@ import { auth, Client, StreamableHTTPClientTransport } from "@modelcontextprotoc
 import type { OAuthClientProvider } from "@modelcontextprotocol/client";
 import { startServer, type TestServer } from "../_helpers/server.ts";
 import { browse } from "./_browser.ts";
+import { selfSignedCert } from "../_helpers/tls.ts";
 
 const USER = { username: "alice", password: "correct horse battery staple" };
 const verifyPassword = (name: string, pw: string) =>
@@ -125,47 +126,8 @@ Deno.test("oauth sdk: DCR, code flow, tool call, refresh, reuse revokes the fami
   }
 });
 
-/** A self-signed certificate for 127.0.0.1, made by openssl for this test. */
-async function selfSigned(): Promise<{ cert: string; key: string }> {
-  const dir = await Deno.makeTempDir();
-  try {
-    const out = await new Deno.Command("openssl", {
-      args: [
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-keyout",
-        `${dir}/key.pem`,
-        "-out",
-        `${dir}/cert.pem`,
-        "-days",
-        "1",
-        "-subj",
-        "/CN=127.0.0.1",
-        "-addext",
-        "subjectAltName=IP:127.0.0.1",
-        "-addext",
-        "basicConstraints=critical,CA:FALSE",
-      ],
-      stdout: "null",
-      stderr: "piped",
-    }).output();
-    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
-    return {
-      cert: await Deno.readTextFile(`${dir}/cert.pem`),
-      key: await Deno.readTextFile(`${dir}/key.pem`),
-    };
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
-
 Deno.test("oauth sdk: registers by client ID metadata document served on loopback HTTPS", async () => {
-  const { cert, key } = await selfSigned();
+  const { cert, key } = await selfSignedCert();
   let docUrl = "";
   let fetched = 0;
   const ac = new AbortController();
