@@ -516,6 +516,9 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
     onDeploy: config.onDeploy,
     operators: () => policy.operators,
     allowHosts: config.registryAllowHosts,
+    // Read when an upstream is authorized, after the port is bound (declared further down).
+    publicBase: () => publicBase(),
+    ...(deps.clock ? { now: deps.clock } : {}),
     ...deps.gatewayOptions,
   });
   // Upstream resource subscriptions of every 2025 session and 2026 listen stream in this process.

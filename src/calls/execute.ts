@@ -148,6 +148,20 @@ export async function executeUpstream(
     const outcome = await entry.call(args as Record<string, unknown>, {
       signal: controller.signal,
     });
+    if (!outcome.ok && outcome.kind === "authorization_required") {
+      // The caller's answer carries their authorization link; the vault records that one was
+      // given, never the link (a single-use capability for that principal).
+      return {
+        isError: true,
+        errorKind: "tool_error",
+        text: outcome.message,
+        data: { authorization_required: entry.upstream },
+        recorded: {
+          data: { authorization_required: entry.upstream },
+          text: `authorization required at upstream ${entry.upstream}; a link was given`,
+        },
+      };
+    }
     if (!outcome.ok) {
       return {
         isError: true,

@@ -35,6 +35,11 @@ export class CredentialError extends Error {
   override name = "CredentialError";
 }
 
+/** A sealed record that does not open with this key and context (moved, altered, another key). */
+export class UndecryptableError extends CredentialError {
+  override name = "UndecryptableError";
+}
+
 interface StoredCredential extends CredentialSummary {
   readonly v: 1;
   readonly iv: string;
@@ -148,6 +153,21 @@ export interface CredentialStore {
   ): Promise<{ kind: CredentialKind; headers: Record<string, string> } | undefined>;
   list(): Promise<CredentialSummary[]>;
   remove(upstream: string): Promise<boolean>;
+  /**
+   * Encrypts `value` (JSON) under the same key, bound to `context` (the
+   * additional authenticated data: a box made for one context does not open
+   * in another). For secrets kept elsewhere in KV: per-principal upstream
+   * tokens, authorization flows.
+   */
+  seal(context: string, value: unknown): Promise<SealedBox>;
+  /** Opens a box `seal` made for `context`; throws `CredentialError` if it does not decrypt. */
+  open<T>(context: string, box: SealedBox): Promise<T>;
+}
+
+/** An AES-256-GCM ciphertext and its IV, base64. */
+export interface SealedBox {
+  readonly iv: string;
+  readonly ct: string;
 }
 
 function aad(upstream: string): Uint8Array {
@@ -160,24 +180,51 @@ async function decryptHeaders(
   upstream: string,
   need: () => Promise<CryptoKey>,
 ): Promise<Record<string, string>> {
+  const headers = await decryptJson<Record<string, string>>(await need(), aad(upstream), rec);
+  if (headers === undefined) {
+    throw new CredentialError(
+      `the credential for upstream ${upstream} does not decrypt: another key, or an altered record`,
+    );
+  }
+  return headers;
+}
+
+/** AES-256-GCM of `value`'s JSON under `key`, `aad` authenticated alongside. */
+async function encryptJson(key: CryptoKey, aad: Uint8Array, value: unknown): Promise<SealedBox> {
+  const iv = crypto.getRandomValues(new Uint8Array(12));
+  const ct = await crypto.subtle.encrypt(
+    { name: "AES-GCM", iv: iv as BufferSource, additionalData: aad as BufferSource },
+    key,
+    new TextEncoder().encode(JSON.stringify(value)) as BufferSource,
+  );
+  return { iv: toBase64(iv), ct: toBase64(new Uint8Array(ct)) };
+}
+
+/** The value `encryptJson` sealed, or undefined when it does not decrypt (key, aad or bytes differ). */
+async function decryptJson<T>(
+  key: CryptoKey,
+  aad: Uint8Array,
+  box: SealedBox,
+): Promise<T | undefined> {
   let plain: ArrayBuffer;
   try {
     plain = await crypto.subtle.decrypt(
       {
         name: "AES-GCM",
-        iv: fromBase64(rec.iv) as BufferSource,
-        additionalData: aad(upstream) as BufferSource,
+        iv: fromBase64(box.iv) as BufferSource,
+        additionalData: aad as BufferSource,
       },
-      await need(),
-      fromBase64(rec.ct) as BufferSource,
+      key,
+      fromBase64(box.ct) as BufferSource,
     );
-  } catch (e) {
-    if (e instanceof CredentialError) throw e;
-    throw new CredentialError(
-      `the credential for upstream ${upstream} does not decrypt: another key, or an altered record`,
-    );
+  } catch {
+    return undefined;
   }
-  return JSON.parse(new TextDecoder().decode(plain)) as Record<string, string>;
+  return JSON.parse(new TextDecoder().decode(plain)) as T;
+}
+
+function contextAad(context: string): Uint8Array {
+  return new TextEncoder().encode(`warden-sealed/v1\n${context}`);
 }
 
 /**
@@ -217,26 +264,13 @@ export function createCredentialStore(
     available: key !== undefined,
     async set(upstream, credential) {
       const headers = credentialHeaders(credential);
-      const iv = crypto.getRandomValues(new Uint8Array(12));
-      const ct = new Uint8Array(
-        await crypto.subtle.encrypt(
-          {
-            name: "AES-GCM",
-            iv: iv as BufferSource,
-            additionalData: aad(upstream) as BufferSource,
-          },
-          await need(),
-          new TextEncoder().encode(JSON.stringify(headers)) as BufferSource,
-        ),
-      );
       const record: StoredCredential = {
         v: 1,
         upstream,
         kind: credential.kind,
         header_names: Object.keys(headers).sort(),
         set_at: new Date().toISOString(),
-        iv: toBase64(iv),
-        ct: toBase64(ct),
+        ...await encryptJson(await need(), aad(upstream), headers),
       };
       await kv.set([...PREFIX, upstream], record);
       forget(upstream);
@@ -285,6 +319,16 @@ export function createCredentialStore(
         out.push({ upstream, kind, header_names, set_at });
       }
       return out;
+    },
+    seal: async (context, value) => encryptJson(await need(), contextAad(context), value),
+    async open<T>(context: string, box: SealedBox): Promise<T> {
+      const value = await decryptJson<T>(await need(), contextAad(context), box);
+      if (value === undefined) {
+        throw new UndecryptableError(
+          "a sealed record does not decrypt: another key, another context, or an altered record",
+        );
+      }
+      return value;
     },
     async remove(upstream) {
       const key = [...PREFIX, upstream];

@@ -30,7 +30,8 @@ import {
 } from "./connection.ts";
 import { exposedName, ManifestError, toolAllowed, type UpstreamConfig } from "./manifest.ts";
 import type { CredentialStore } from "./credentials.ts";
-import { createUpstreamTokens, type UpstreamTokens } from "./upstream_oauth.ts";
+import { createUpstreamTokens, UpstreamOAuthError, type UpstreamTokens } from "./upstream_oauth.ts";
+import { createUserAuthorizations, type UserAuthorizations } from "./user_authorization.ts";
 import { currentBearer, currentRequest } from "../identity/mod.ts";
 
 function readEnv(name: string): string | undefined {
@@ -54,7 +55,8 @@ export interface UpstreamToolDescriptor {
 /** How an upstream call ended when it produced no result. */
 export type UpstreamFailure = {
   readonly ok: false;
-  readonly kind: "timeout" | "unavailable" | "fault";
+  /** `authorization_required`: the caller must authorize Warden at the upstream (the message says where). */
+  readonly kind: "timeout" | "unavailable" | "fault" | "authorization_required";
   readonly message: string;
   readonly retryAfterS?: number;
 };
@@ -117,7 +119,8 @@ export type PresentedCredential =
   | "manifest_headers"
   | "none"
   | "oauth_client_credentials"
-  | "oauth_token_exchange";
+  | "oauth_token_exchange"
+  | "oauth_authorization_code";
 
 /** What `GET /api/servers` shows for one upstream. */
 export interface UpstreamStatus {
@@ -177,6 +180,12 @@ export interface Gateway {
    * prompt added without a list_changed becomes routable once listed.
    */
   notePrompts(server: string, names: readonly string[]): void;
+  /**
+   * Per-principal authorization at `oauth: {mode: "authorization_code"}`
+   * upstreams (the HTTP edge serves its metadata document, link and callback);
+   * undefined without a public base URL.
+   */
+  readonly authorizations?: UserAuthorizations;
   /** Called when a catalogue changed (list_changed to clients). */
   onChange?: (kind: CatalogueKind) => void;
   /** Called when an upstream says a resource it was subscribed to changed (its own URI). */
@@ -212,6 +221,13 @@ export interface GatewayDeps {
   readonly credentials?: CredentialStore;
   /** Reads an upstream's OAuth client secret variable; default `Deno.env.get`. */
   readonly env?: (name: string) => string | undefined;
+  /**
+   * Warden's public base URL (redirect URI and client metadata document of
+   * authorization-code upstreams); without it those upstreams are refused.
+   */
+  readonly publicBase?: () => string;
+  /** The clock per-principal upstream tokens and authorization links expire by (epoch ms). */
+  readonly now?: () => number;
 }
 
 /** Most per-caller connections one token-exchange upstream keeps open. */
@@ -270,8 +286,10 @@ interface Upstream {
   credential: PresentedCredential;
   /** `oauth`: where its access tokens come from. */
   tokens?: UpstreamTokens;
-  /** Token exchange: one connection (one upstream session) per caller, by principal id. */
+  /** Token exchange, authorization code: one connection (one upstream session) per caller, by principal id. */
   callers: Map<string, UpstreamConnection>;
+  /** Authorization code: the principal whose token lists its tools (none yet: not listed). */
+  lister?: string;
 }
 
 function publicRecord(u: Upstream) {
@@ -328,6 +346,29 @@ export function createGateway(deps: GatewayDeps): Gateway {
   const byPrompt = new Map<string, { upstream: Upstream; prompt: string }>();
   let closed = false;
   let prober: ReturnType<typeof setInterval> | undefined;
+  const authorizations = deps.publicBase && deps.credentials
+    ? createUserAuthorizations({
+      kv,
+      credentials: deps.credentials,
+      publicBase: deps.publicBase,
+      ...(deps.now ? { now: deps.now } : {}),
+      upstream: (name) => {
+        const c = upstreams.get(name)?.config;
+        return c?.oauth?.mode === "authorization_code"
+          ? { url: c.url!, ...(c.oauth.scope ? { scope: c.oauth.scope } : {}) }
+          : undefined;
+      },
+      onAuthorized: async (name, principal) => {
+        const u = upstreams.get(name);
+        if (!u || u.lister !== undefined) return;
+        // The first principal to authorize lists the upstream's tools for everyone.
+        u.lister = principal;
+        await refresh(name).catch((e) =>
+          log.warn("cannot list upstream tools", { upstream: name, error: e })
+        );
+      },
+    })
+    : undefined;
 
   const gateway: Gateway = {
     start,
@@ -349,6 +390,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     refresh,
     approveTool,
     close,
+    ...(authorizations ? { authorizations } : {}),
   };
 
   function contentOf(u: Upstream): UpstreamContent {
@@ -365,9 +407,23 @@ export function createGateway(deps: GatewayDeps): Gateway {
             circuit.retryAfterS ?? 1,
           );
         }
+        let conn = u.connection;
+        if (config.oauth?.mode === "authorization_code") {
+          // The caller's own session: what one user may read, another may not.
+          const c = await userConnection(u);
+          if ("ok" in c) {
+            if (method.endsWith("/list")) return null; // nothing of theirs to list yet
+            throw new UpstreamOAuthError(
+              `upstream ${config.name} acts as you: call its tool ${
+                exposedName(config, "authorize")
+              } (or any of its tools) for your authorization link first`,
+            );
+          }
+          conn = c;
+        }
         const done = u.breaker.begin();
         try {
-          const result = await u.connection.content(method, params, timeoutMs);
+          const result = await conn.content(method, params, timeoutMs);
           done(true);
           return result;
         } catch (e) {
@@ -411,7 +467,16 @@ export function createGateway(deps: GatewayDeps): Gateway {
       );
     }
     let tokens: UpstreamTokens | undefined;
-    if (config.oauth) {
+    const userAuth = config.oauth?.mode === "authorization_code";
+    if (userAuth && !authorizations) {
+      throw new RegistrationError(
+        `upstream ${config.name}: oauth mode "authorization_code" needs Warden's public URL ` +
+          `and a credential key`,
+        400,
+        "oauth",
+      );
+    }
+    if (config.oauth && config.oauth.mode === undefined) {
       try {
         tokens = createUpstreamTokens(config.name, config.oauth, {
           resource: config.url!,
@@ -426,9 +491,15 @@ export function createGateway(deps: GatewayDeps): Gateway {
       logger: log,
       connectTimeoutMs: Math.min(config.timeout_ms ?? 10_000, 10_000),
       sandbox: deps.sandbox ?? true,
-      credential: tokens ? serviceCredential(tokens) : storedCredential(config, (kind) => {
-        u.credential = kind;
-      }),
+      credential: userAuth
+        ? userCredential(config.name, () => u.lister, () => {
+          u.lister = undefined;
+        })
+        : tokens
+        ? serviceCredential(tokens)
+        : storedCredential(config, (kind) => {
+          u.credential = kind;
+        }),
     });
     const u: Upstream = {
       config,
@@ -444,7 +515,9 @@ export function createGateway(deps: GatewayDeps): Gateway {
       entries: new Map(),
       listingRefused: [],
       refused: [],
-      credential: config.oauth?.grant === "token_exchange"
+      credential: userAuth
+        ? "oauth_authorization_code"
+        : config.oauth?.mode === undefined && config.oauth?.grant === "token_exchange"
         ? "oauth_token_exchange"
         : config.oauth
         ? "oauth_client_credentials"
@@ -518,6 +591,100 @@ export function createGateway(deps: GatewayDeps): Gateway {
   }
 
   /**
+   * Authorization code: the principal's own access token, asked for at every
+   * request (refreshed when expired, or when the upstream refused it once).
+   * No token (never authorized, or a refresh refused): the request fails and
+   * the caller is given a link (see `userConnection`).
+   */
+  function userCredential(
+    upstream: string,
+    principal: () => string | undefined,
+    lost: () => void,
+  ): CredentialSource {
+    let stale = false;
+    return {
+      headers: async () => {
+        const who = principal();
+        if (who === undefined) {
+          throw new UpstreamOAuthError(`upstream ${upstream}: no principal has authorized Warden`);
+        }
+        const token = await authorizations!.accessToken(upstream, who, { stale });
+        stale = false;
+        if (token === undefined) {
+          lost();
+          throw new UpstreamOAuthError(
+            `upstream ${upstream}: the authorization of ${who} lapsed; authorize again`,
+          );
+        }
+        return { authorization: `Bearer ${token}` };
+      },
+      rejected: () => {
+        stale = true;
+      },
+    };
+  }
+
+  /** The answer to a caller who must authorize Warden at `u` first: a link of their own. */
+  async function authorizationRequired(u: Upstream, principal: string): Promise<UpstreamFailure> {
+    const url = await authorizations!.authorizationUrl(u.config.name, principal);
+    return {
+      ok: false,
+      kind: "authorization_required",
+      message: `Upstream ${u.config.name} acts as you: authorize Warden there first. Open ` +
+        `${url} in your browser, sign in and allow access, then call again (the link is for ` +
+        `you alone, works once and expires in 10 minutes).`,
+    };
+  }
+
+  /**
+   * Authorization code: the caller's own connection (one upstream session per
+   * principal, capped, least recently used evicted), or the failure to answer
+   * with when the caller cannot use the upstream yet.
+   */
+  async function userConnection(u: Upstream): Promise<UpstreamConnection | UpstreamFailure> {
+    const principal = currentRequest()?.principal;
+    if (!principal || principal.kind === "anonymous") {
+      return {
+        ok: false,
+        kind: "fault",
+        message: `upstream ${u.config.name} acts as each caller: call with your own token ` +
+          `(anonymous callers share one name and cannot authorize it)`,
+      };
+    }
+    if (!(await authorizations!.has(u.config.name, principal.id))) {
+      return await authorizationRequired(u, principal.id);
+    }
+    const existing = u.callers.get(principal.id);
+    if (existing) {
+      u.callers.delete(principal.id);
+      u.callers.set(principal.id, existing);
+      return existing;
+    }
+    const id = principal.id;
+    const conn = createConnection(u.config, {
+      logger: log,
+      connectTimeoutMs: Math.min(u.config.timeout_ms ?? 10_000, 10_000),
+      sandbox: false,
+      credential: userCredential(u.config.name, () => id, () => {}),
+    });
+    if (u.callers.size >= MAX_CALLER_CONNECTIONS) {
+      const [oldest, c] = u.callers.entries().next().value!;
+      u.callers.delete(oldest);
+      c.close().catch(() => {});
+    }
+    u.callers.set(id, conn);
+    return conn;
+  }
+
+  /** Drops a principal's connection (its authorization lapsed: the next one starts clean). */
+  function dropCaller(u: Upstream, principal: string): void {
+    const c = u.callers.get(principal);
+    if (!c) return;
+    u.callers.delete(principal);
+    c.close().catch(() => {});
+  }
+
+  /**
    * The connection a call goes out on. Token exchange: the caller's own
    * (one upstream session per principal, since the upstream sees a user per
    * session), presenting the caller's token exchanged for the upstream's
@@ -525,7 +692,9 @@ export function createGateway(deps: GatewayDeps): Gateway {
    * refused (a string says why).
    */
   function callerConnection(u: Upstream): UpstreamConnection | string {
-    if (u.config.oauth?.grant !== "token_exchange" || !u.tokens) return u.connection;
+    if (
+      u.config.oauth?.mode !== undefined || u.config.oauth?.grant !== "token_exchange" || !u.tokens
+    ) return u.connection;
     const principal = currentRequest()?.principal;
     let bearer = currentBearer();
     if (!principal || bearer === undefined) {
@@ -727,6 +896,22 @@ export function createGateway(deps: GatewayDeps): Gateway {
   ): Promise<void> {
     const config = u.config;
     const timeoutMs = config.timeout_ms ?? deps.toolTimeoutMs;
+    if (config.oauth?.mode === "authorization_code" && u.lister === undefined) {
+      u.lister = await authorizations!.anyPrincipal(config.name);
+      if (u.lister === undefined) {
+        // Nobody has authorized Warden there yet: its tools cannot be listed, so it offers
+        // one tool that hands the caller a link; the first authorization lists the rest.
+        const entry = authorizeEntry(u);
+        u.candidates = new Map([[entry.descriptor.name, entry]]);
+        u.prompts = [];
+        u.listingRefused = [];
+        if (options.install === false) return;
+        const changed = rebuild();
+        gateway.onChange?.("tools");
+        if (changed.prompts) gateway.onChange?.("prompts");
+        return;
+      }
+    }
     const tools = await u.connection.listTools(Math.min(timeoutMs, 15_000));
     const prompts = await listPrompts(u, Math.min(timeoutMs, 15_000));
     const server = u.connection.state();
@@ -821,8 +1006,18 @@ export function createGateway(deps: GatewayDeps): Gateway {
         timeoutMs,
         circuit: () => u.breaker.check(),
         call: async (args, opts) => {
-          const conn = callerConnection(u);
-          if (typeof conn === "string") return { ok: false, kind: "fault", message: conn };
+          let conn: UpstreamConnection;
+          let principal: string | undefined;
+          if (config.oauth?.mode === "authorization_code") {
+            const c = await userConnection(u);
+            if ("ok" in c) return c;
+            conn = c;
+            principal = currentRequest()!.principal!.id;
+          } else {
+            const c = callerConnection(u);
+            if (typeof c === "string") return { ok: false, kind: "fault", message: c };
+            conn = c;
+          }
           const done = u.breaker.begin();
           try {
             const result = await conn.callTool(upstreamTool, args, {
@@ -832,6 +1027,12 @@ export function createGateway(deps: GatewayDeps): Gateway {
             done(true);
             return { ok: true, result };
           } catch (e) {
+            if (principal !== undefined && !(await authorizations!.has(config.name, principal))) {
+              // The caller's authorization lapsed (refresh refused): not the upstream's failure.
+              done(true);
+              dropCaller(u, principal);
+              return await authorizationRequired(u, principal);
+            }
             const failure = failureOf(e, config.name, timeoutMs);
             done(false);
             if (failure.kind !== "unavailable" || !failure.retryAfterS) {
@@ -850,6 +1051,45 @@ export function createGateway(deps: GatewayDeps): Gateway {
     const changed = rebuild();
     gateway.onChange?.("tools");
     if (changed.prompts) gateway.onChange?.("prompts");
+  }
+
+  /** The one tool of an authorization-code upstream nobody has authorized yet. */
+  function authorizeEntry(u: Upstream): UpstreamToolEntry {
+    const name = exposedName(u.config, "authorize");
+    const descriptor: UpstreamToolDescriptor = {
+      name,
+      title: `Authorize Warden at ${u.config.name}`,
+      description: `Upstream ${u.config.name} acts as each caller, so each caller authorizes ` +
+        `Warden there once. Answers with your own link to do so; the upstream's tools are ` +
+        `listed once someone has.`,
+      inputSchema: { type: "object", properties: {}, additionalProperties: false },
+      annotations: { readOnlyHint: true, openWorldHint: true },
+    };
+    const hash = digestJson(descriptor);
+    return {
+      descriptor,
+      upstream: u.config.name,
+      upstreamTool: "authorize",
+      credential: () => u.credential,
+      definitionHash: hash,
+      pinnedHash: hash,
+      quarantined: false,
+      timeoutMs: 10_000,
+      circuit: () => ({ open: false }),
+      call: async () => {
+        const c = await userConnection(u);
+        if ("ok" in c) return c;
+        return {
+          ok: true,
+          result: {
+            content: [{
+              type: "text",
+              text: `Warden is authorized at upstream ${u.config.name} for you already.`,
+            }],
+          },
+        };
+      },
+    };
   }
 
   async function persist(u: Upstream): Promise<void> {
@@ -1078,6 +1318,12 @@ export function createGateway(deps: GatewayDeps): Gateway {
    */
   async function probe(u: Upstream): Promise<void> {
     if (u.breaker.check().open) return; // still cooling down: the half-open probe waits
+    if (u.config.oauth?.mode === "authorization_code" && u.lister === undefined) {
+      // Nobody has authorized yet: there is no token to probe with. Someone may have since,
+      // in another process sharing the KV.
+      if (await authorizations!.anyPrincipal(u.config.name)) await refresh(u.config.name);
+      return;
+    }
     const done = u.breaker.begin();
     const timeoutMs = Math.min(u.config.timeout_ms ?? 5_000, 5_000);
     try {

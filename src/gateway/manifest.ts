@@ -104,6 +104,57 @@ const absPaths = z.array(
   { error: "expected an array of absolute paths" },
 ).max(64);
 
+const Scope = z.string({ error: "expected a string" }).max(1000).regex(
+  /^[!#-[\]-~]+( [!#-[\]-~]+)*$/,
+  { error: "expected space-separated scope tokens" },
+);
+
+/** Warden's own token, by client credentials or by exchanging the caller's (RFC 8693). */
+const GrantOAuthSchema = z.strictObject({
+  grant: z.enum(["client_credentials", "token_exchange"], {
+    error: 'expected "client_credentials" | "token_exchange"',
+  }),
+  issuer: httpUrl,
+  client_id: text(256),
+  client_secret_env: z.string({ error: "expected an environment variable name" }).regex(
+    /^[A-Za-z_][A-Za-z0-9_]{0,127}$/,
+    { error: "expected an environment variable name" },
+  ),
+  resource: httpUrl.optional(),
+  scope: Scope.optional(),
+}, {
+  error: objectError(
+    'expected {grant, issuer, client_id, client_secret_env, resource?, scope?} or {mode: "authorization_code", scope?}',
+  ),
+});
+
+/**
+ * Each principal's own token, got by the authorization-code flow at the
+ * upstream's authorization server (found from its 401); Warden registers by
+ * its client ID metadata document, or dynamically.
+ */
+const AuthorizationCodeSchema = z.strictObject({
+  mode: z.literal("authorization_code", { error: 'expected "authorization_code"' }),
+  scope: Scope.optional(),
+}, { error: objectError('expected {mode: "authorization_code", scope?}') });
+
+/**
+ * The `oauth` entry: `mode` picks the authorization-code shape, anything else
+ * is the grant shape — so each error names the field of the shape meant,
+ * not a union's "no match".
+ */
+const OAuthSchema = z.unknown().transform((raw, ctx) => {
+  const schema = typeof raw === "object" && raw !== null && "mode" in raw
+    ? AuthorizationCodeSchema
+    : GrantOAuthSchema;
+  const parsed = schema.safeParse(raw);
+  if (parsed.success) return parsed.data as UpstreamOAuthConfig;
+  for (const issue of parsed.error.issues) {
+    ctx.addIssue({ code: "custom", path: issue.path, message: issue.message });
+  }
+  return z.NEVER;
+});
+
 const UpstreamSchema = z.strictObject({
   name: Name,
   transport: z.enum(["streamable-http", "sse", "stdio"], {
@@ -128,26 +179,7 @@ const UpstreamSchema = z.strictObject({
     { error: "expected an object of tool name → SHA-256 hex" },
   ).optional(),
   version: text(128).optional(),
-  oauth: z.strictObject({
-    grant: z.enum(["client_credentials", "token_exchange"], {
-      error: 'expected "client_credentials" | "token_exchange"',
-    }),
-    issuer: httpUrl,
-    client_id: text(256),
-    client_secret_env: z.string({ error: "expected an environment variable name" }).regex(
-      /^[A-Za-z_][A-Za-z0-9_]{0,127}$/,
-      { error: "expected an environment variable name" },
-    ),
-    resource: httpUrl.optional(),
-    scope: z.string({ error: "expected a string" }).max(1000).regex(
-      /^[!#-[\]-~]+( [!#-[\]-~]+)*$/,
-      {
-        error: "expected space-separated scope tokens",
-      },
-    ).optional(),
-  }, {
-    error: objectError("expected {grant, issuer, client_id, client_secret_env, resource?, scope?}"),
-  }).optional(),
+  oauth: OAuthSchema.optional(),
   sandbox: z.strictObject({
     enabled: z.boolean({ error: "expected true or false" }).optional(),
     network: z.boolean({ error: "expected true or false" }).optional(),

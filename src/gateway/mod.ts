@@ -39,9 +39,17 @@ export {
   importCredentialKey,
   loadCredentialKey,
   type LoadedCredentialKey,
+  type SealedBox,
   type UpstreamCredential,
 } from "./credentials.ts";
 export { type ContentMethod, UpstreamUnavailableError } from "./connection.ts";
+export {
+  AuthorizationFlowError,
+  CALLBACK_PATH,
+  CLIENT_METADATA_PATH,
+  START_PATH,
+  type UserAuthorizations,
+} from "./user_authorization.ts";
 export {
   type AnnounceManifest,
   type Announcer,

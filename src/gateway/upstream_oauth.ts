@@ -19,7 +19,21 @@ export const TOKEN_EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exch
 const ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token";
 
 /** An upstream's `oauth` entry, validated by the manifest schema. */
-export interface UpstreamOAuthConfig {
+export type UpstreamOAuthConfig = UpstreamGrantConfig | UpstreamAuthorizationCodeConfig;
+
+/**
+ * Each principal authorizes Warden at the upstream's authorization server
+ * (the authorization-code flow); see `user_authorization.ts`.
+ */
+export interface UpstreamAuthorizationCodeConfig {
+  readonly mode: "authorization_code";
+  /** The scope asked for; default what the upstream's protected-resource metadata lists. */
+  readonly scope?: string;
+}
+
+/** Warden's own token (client credentials) or the caller's exchanged (RFC 8693). */
+export interface UpstreamGrantConfig {
+  readonly mode?: undefined;
   readonly grant: "client_credentials" | "token_exchange";
   /** The authorization server's issuer identifier (RFC 8414 metadata is read from it). */
   readonly issuer: string;
@@ -54,7 +68,7 @@ function isLoopback(u: URL): boolean {
 }
 
 /** A fetch whose answers are read at most {@link MAX_BODY_BYTES} (then refused). */
-async function cappedFetch(url: string, init?: RequestInit): Promise<Response> {
+export async function cappedFetch(url: string, init?: RequestInit): Promise<Response> {
   const res = await fetch(url, { ...init, redirect: "manual" });
   const declared = Number(res.headers.get("content-length") ?? "0");
   if (declared > MAX_BODY_BYTES) {
@@ -96,7 +110,7 @@ function explain(e: unknown, upstream: string): UpstreamOAuthError {
 // exchanges in flight.
 export function createUpstreamTokens(
   upstream: string,
-  config: UpstreamOAuthConfig,
+  config: UpstreamGrantConfig,
   options: {
     readonly resource: string;
     readonly env: (name: string) => string | undefined;

@@ -30,6 +30,7 @@ import {
 } from "../identity/mod.ts";
 import { type Accounting, isLoopbackIp, type Metrics } from "../usage/mod.ts";
 import { createGatewayRoutes } from "./gateway_routes.ts";
+import { createUpstreamAuthRoutes, UPSTREAM_AUTH_OPEN } from "./upstream_auth_routes.ts";
 import type { Gateway } from "../gateway/mod.ts";
 import type { OAuthServer, ProtectedResource } from "../oauth/mod.ts";
 import type { Dashboard } from "../dashboard/mod.ts";
@@ -283,6 +284,7 @@ export function createHttpApp(deps: HttpDeps): Hono<Env> {
     // The dashboard checks its own session cookie (and CSRF tokens) on its routes.
     const exempt = c.req.path === "/health" || registrationRoute(c.req.raw, c.req.path) ||
       (deps.oauth !== undefined && OAUTH_OPEN.test(c.req.path)) ||
+      (deps.gateway?.authorizations !== undefined && UPSTREAM_AUTH_OPEN.test(c.req.path)) ||
       (deps.protectedResource !== undefined && c.req.path.startsWith("/.well-known/")) ||
       deps.dashboard?.owns(c.req.raw, c.req.path) === true;
     // A dashboard session may read the vault (the feed links entries and proofs) without a token.
@@ -569,6 +571,9 @@ export function createHttpApp(deps: HttpDeps): Hono<Env> {
     }),
   );
 
+  if (deps.gateway?.authorizations) {
+    app.route("/", createUpstreamAuthRoutes({ authorizations: deps.gateway.authorizations }));
+  }
   if (deps.gateway) {
     app.route(
       "/",

@@ -276,6 +276,31 @@ export function upstreamPinKey(server: string, tool: string): Deno.KvKey {
   return ["upstream_pin", server, tool];
 }
 
+/** One principal's OAuth tokens for an upstream (encrypted; the record says the kind only). */
+export function upstreamUserTokenKey(upstream: string, principal: string): Deno.KvKey {
+  return ["upstream_user_token", upstream, principal];
+}
+
+/** Every principal's tokens for `upstream`. */
+export function upstreamUserTokenPrefix(upstream: string): Deno.KvKey {
+  return ["upstream_user_token", upstream];
+}
+
+/** Warden's client registration at an upstream's authorization server (encrypted). */
+export function upstreamOAuthClientKey(upstream: string): Deno.KvKey {
+  return ["upstream_oauth_client", upstream];
+}
+
+/** A pending authorization at an upstream, by the SHA-256 of its `state`. */
+export function upstreamAuthStateKey(stateSha256: string): Deno.KvKey {
+  return ["upstream_auth_state", stateSha256];
+}
+
+/** A used authorization link, by its SHA-256 (each works once). */
+export function upstreamAuthTicketUsedKey(ticketSha256: string): Deno.KvKey {
+  return ["upstream_auth_ticket_used", ticketSha256];
+}
+
 /** One instance's usage totals for a period ("h" hour, "d" day starting at `startMs`) and group. */
 export function usageRollupKey(
   period: "h" | "d",

@@ -79,3 +79,45 @@ Deno.test("hostAllowed() matches names exactly and addresses by CIDR", () => {
   assert.equal(hostAllowed("fd00::5", ["fd00::5"], ["fc00::/7"]), true);
   assert.equal(hostAllowed("10.0.0.1", ["10.0.0.1"], ["11.0.0.0/8", "utils.internal"]), false);
 });
+
+Deno.test("parseUpstreams() validates oauth mode authorization_code strictly, naming the field", () => {
+  const up = (oauth: unknown, transport = "streamable-http") =>
+    JSON.stringify([{
+      name: "up",
+      transport,
+      ...(transport === "stdio" ? { command: "x" } : { url: "https://up.example/mcp" }),
+      oauth,
+    }]);
+  assert.deepEqual(parseUpstreams(up({ mode: "authorization_code" }))[0].oauth, {
+    mode: "authorization_code",
+  });
+  assert.deepEqual(
+    parseUpstreams(up({ mode: "authorization_code", scope: "mcp profile" }))[0].oauth,
+    { mode: "authorization_code", scope: "mcp profile" },
+  );
+  assert.match(
+    fieldOf(() => parseUpstreams(up({ mode: "authorisation_code" }))),
+    /^\[0\]\.oauth\.mode \| .*expected "authorization_code"/,
+  );
+  assert.match(
+    fieldOf(() => parseUpstreams(up({ mode: "authorization_code", client_id: "x" }))),
+    /^\[0\]\.oauth \| .*Unrecognized key: "client_id"/,
+  );
+  assert.match(
+    fieldOf(() => parseUpstreams(up({ mode: "authorization_code", scope: "a\nb" }))),
+    /^\[0\]\.oauth\.scope \| .*space-separated scope tokens/,
+  );
+  assert.match(
+    fieldOf(() => parseUpstreams(up({ mode: "authorization_code" }, "stdio"))),
+    /\[0\]\.oauth: not allowed for transport "stdio"/,
+  );
+  assert.match(
+    fieldOf(() => parseUpstreams(up("yes"))),
+    /^\[0\]\.oauth \| .*\{mode: "authorization_code", scope\?\}/,
+  );
+  // The grant shape keeps its own field errors.
+  assert.match(
+    fieldOf(() => parseUpstreams(up({ grant: "password" }))),
+    /^\[0\]\.oauth\.grant \| /,
+  );
+});
