@@ -441,6 +441,15 @@ export async function createBundleVerifier(
         const what = `entries ${signedSize}..${range.size - 1} are not covered by any ` +
           `signed checkpoint (the latest signed checkpoint covers ${signedSize} entries), ` +
           `so nothing authenticates them`;
+        if (signedSize === 0) {
+          // --allow-unsigned-tail accepts entries after a signed checkpoint, never a log none of
+          // which is signed: a forger who drops every checkpoint must not pass with a warning.
+          verdict = failure(
+            `entry 0: ${what}; no checkpoint is signed at all, and --allow-unsigned-tail accepts only entries after a signed checkpoint`,
+            { index: 0 },
+          );
+          return verdict;
+        }
         if (!options.allowUnsignedTail) {
           verdict = failure(
             `entry ${signedSize}: ${what}; pass --allow-unsigned-tail to accept them as a warning`,

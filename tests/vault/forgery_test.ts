@@ -96,6 +96,17 @@ Deno.test("verify --key: a forgery whose checkpoints were emptied fails at the f
     forged.ok ? "" : forged.reason,
     /entries 0\.\.29 are not covered by any signed checkpoint/,
   );
+  // --allow-unsigned-tail accepts a tail after a signed checkpoint, not a log none of which is
+  // signed: the forgery still fails, in both layouts.
+  for (const text of [layout(doc), JSON.stringify(doc)]) {
+    const tail = await verifyText(text, { key: signer.vkey, allowUnsignedTail: true });
+    assert.equal(tail.ok, false, JSON.stringify(tail));
+    assert.equal(tail.ok ? -1 : tail.index, 0);
+    assert.match(
+      tail.ok ? "" : tail.reason,
+      /entries 0\.\.29 are not covered.*no checkpoint is signed at all.*--allow-unsigned-tail accepts only/,
+    );
+  }
   // Without a key the bundle is only self-consistent, and says so.
   const unkeyed = await verifyText(layout(doc));
   assert.ok(unkeyed.ok && unkeyed.authenticated === false);
