@@ -33,6 +33,10 @@ import {
   type ToolRegistry,
 } from "../calls/mod.ts";
 import { traceCarrierOf } from "../usage/mod.ts";
+import { installFastGuards } from "./sdk_guards.ts";
+
+// Every message the SDK handles asks its guards; see sdk_guards.ts.
+installFastGuards();
 
 /** Server identity reported at initialize. */
 export const SERVER_NAME = "warden";
