@@ -16,6 +16,7 @@ import {
   SdkError,
   SdkErrorCode,
   SdkHttpError,
+  specTypeSchemas,
   SSEClientTransport,
   StreamableHTTPClientTransport,
   type Tool,
@@ -357,15 +358,26 @@ export function createConnection(
     const params = Object.keys(meta).length > 0
       ? { name, arguments: args, _meta: meta }
       : { name, arguments: args };
-    return await withClient(
-      (c) =>
-        c.callTool(params, {
-          timeout: opts.timeoutMs,
-          maxTotalTimeout: opts.timeoutMs,
-          ...(opts.signal ? { signal: opts.signal } : {}),
-        }) as Promise<CallToolResult>,
-      true,
-    );
+    const requestOptions = {
+      timeout: opts.timeoutMs,
+      maxTotalTimeout: opts.timeoutMs,
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    };
+    return await withClient((c) => {
+      // A 2025-era upstream: the request with the spec's CallToolResult schema, which is what
+      // callTool sends and checks there, without its per-call extras — a probe of the era
+      // registry that validates `undefined` and formats the zod error (the largest SDK cost of
+      // a routed call in a --cpu-prof), and a look-up of a tools/list cache Warden never fills
+      // (its lists bypass it). 2026-07-28 upstreams keep callTool: it mirrors Mcp-Param headers.
+      if ((c.getNegotiatedProtocolVersion() ?? "") < "2026") {
+        return c.request(
+          { method: "tools/call", params },
+          specTypeSchemas.CallToolResult,
+          requestOptions,
+        ) as Promise<CallToolResult>;
+      }
+      return c.callTool(params, requestOptions) as Promise<CallToolResult>;
+    }, true);
   }
 
   async function content(
