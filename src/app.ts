@@ -35,7 +35,7 @@ import {
   loadCredentialKey,
   type UpstreamConfig,
 } from "./gateway/mod.ts";
-import { createHttpApp, holdStatus } from "./http/mod.ts";
+import { createHttpApp, statusOf } from "./http/mod.ts";
 import {
   type AuthResolver,
   createAuthResolver,
@@ -934,7 +934,7 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
         lastCheckpointMs === undefined ? undefined : Date.now() - lastCheckpointMs,
       oauthLogin: oauth !== undefined,
       secureCookies: () => config.publicUrl?.startsWith("https:") === true,
-      holdStatus,
+      statusOf,
     }),
   });
   metrics.setSources({

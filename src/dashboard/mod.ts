@@ -11,7 +11,7 @@
  * @module
  */
 import { type Context, Hono } from "hono";
-import { decideHold, type Governance, HoldError, type HoldErrorCode } from "../governance/mod.ts";
+import { decideHold, type Governance, HoldError } from "../governance/mod.ts";
 import { type Gateway, RegistrationError } from "../gateway/mod.ts";
 import { type Principal, userRoles } from "../identity/mod.ts";
 import { fromHex, type Logger, toBase64 } from "../lib/mod.ts";
@@ -86,8 +86,8 @@ export interface DashboardDeps {
   readonly secureCookies?: () => boolean;
   /** Feed poll period (tests make it short). */
   readonly pollMs?: number;
-  /** The HTTP status a refused hold decision answers with (src/http/ owns the mapping). */
-  readonly holdStatus: (code: HoldErrorCode) => number;
+  /** The HTTP status a refused hold decision or upstream approval answers with (src/http/ owns the mapping). */
+  readonly statusOf: (e: HoldError | RegistrationError) => number;
 }
 
 export interface Dashboard {
@@ -443,7 +443,7 @@ export function createDashboard(deps: DashboardDeps): Dashboard {
       return redirect(`/dashboard/holds?decided=${encodeURIComponent(hold.id)}`);
     } catch (e) {
       if (e instanceof HoldError) {
-        return respond(await renderHolds(viewer, { error: e.message }), deps.holdStatus(e.code));
+        return respond(await renderHolds(viewer, { error: e.message }), deps.statusOf(e));
       }
       throw e;
     }
@@ -724,7 +724,7 @@ export function createDashboard(deps: DashboardDeps): Dashboard {
       if (e instanceof RegistrationError) {
         return respond(
           upstreamsPage(viewer, { servers: gateway.servers(), error: e.message }),
-          e.status,
+          deps.statusOf(e),
         );
       }
       throw e;

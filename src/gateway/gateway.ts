@@ -98,10 +98,17 @@ export interface UpstreamContent {
   ): Promise<Record<string, unknown> | null>;
 }
 
-/** A registration or removal the gateway refuses. */
+/**
+ * Why the gateway refused a registration, removal or definition approval: the request is invalid,
+ * names no such upstream or tool, conflicts with what is there, or carries a signature that does
+ * not verify. src/http/ chooses the HTTP status for each.
+ */
+export type RegistrationErrorCode = "invalid" | "not_found" | "conflict" | "bad_signature";
+
+/** A registration or removal the gateway refuses; `field` names the input at fault. */
 export class RegistrationError extends Error {
   override name = "RegistrationError";
-  constructor(message: string, readonly status: 400 | 403 | 404 | 409, readonly field?: string) {
+  constructor(message: string, readonly code: RegistrationErrorCode, readonly field?: string) {
     super(message);
   }
 }
@@ -462,7 +469,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
       throw new RegistrationError(
         `Cannot run stdio upstream "${config.name}" on Deno Deploy: subprocesses are not ` +
           `available there; use a streamable-http or sse upstream`,
-        400,
+        "invalid",
         "transport",
       );
     }
@@ -484,7 +491,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
           timeoutMs: Math.min(config.timeout_ms ?? 10_000, 10_000),
         });
       } catch (e) {
-        throw new RegistrationError((e as Error).message, 400, "oauth");
+        throw new RegistrationError((e as Error).message, "invalid", "oauth");
       }
     }
     const connection = createConnection(config, {
@@ -943,7 +950,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
       if (collision) {
         throw new RegistrationError(
           `Cannot register upstream ${config.name}: ${collision}; set a different "prefix"`,
-          409,
+          "conflict",
           "prefix",
         );
       }
@@ -1170,14 +1177,14 @@ export function createGateway(deps: GatewayDeps): Gateway {
     const local = /^localhost\.?$|\.localhost\.?$/i.test(host);
     const addresses = literal ? [host] : local ? ["127.0.0.1"] : await resolveHost(host);
     if (addresses.length === 0) {
-      throw new RegistrationError(`${field}: cannot resolve host "${host}"`, 400, field);
+      throw new RegistrationError(`${field}: cannot resolve host "${host}"`, "invalid", field);
     }
     const why = addresses.map((a) => isPrivateAddress(a)).find((r) => r !== null);
     if (why && !hostAllowed(host, addresses, deps.allowHosts ?? [])) {
       throw new RegistrationError(
         `${field}: "${host}" is a ${why}; Warden does not connect to private, loopback or ` +
           `link-local endpoints unless --registry-allow-hosts names them`,
-        400,
+        "invalid",
         field,
       );
     }
@@ -1188,7 +1195,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
       throw new RegistrationError(
         `Cannot register "${config.name}" with headers: they are kept encrypted, and this Warden ` +
           `has no credential key (set WARDEN_CREDENTIAL_KEY or --credential-key FILE)`,
-        400,
+        "invalid",
         "headers",
       );
     }
@@ -1198,7 +1205,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     if (existing?.source === "file") {
       throw new RegistrationError(
         `Cannot register "${config.name}": an upstream of that name is configured in the upstreams file`,
-        409,
+        "conflict",
         "server_name",
       );
     }
@@ -1212,7 +1219,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
         `Cannot register "${config.name}": cannot list its tools at ${config.url}: ${
           e instanceof Error ? e.message.slice(0, 200) : String(e)
         }`,
-        400,
+        "invalid",
         "endpoint",
       );
     }
@@ -1235,11 +1242,11 @@ export function createGateway(deps: GatewayDeps): Gateway {
 
   async function remove(name: string): Promise<void> {
     const u = upstreams.get(name);
-    if (!u) throw new RegistrationError(`No upstream named "${name}"`, 404, "name");
+    if (!u) throw new RegistrationError(`No upstream named "${name}"`, "not_found", "name");
     if (u.source === "file") {
       throw new RegistrationError(
         `Cannot remove "${name}": it is configured in the upstreams file`,
-        409,
+        "conflict",
         "name",
       );
     }
@@ -1264,19 +1271,21 @@ export function createGateway(deps: GatewayDeps): Gateway {
     input: { server: string; tool: string; sha256: string; operator: string; signature: string },
   ): Promise<{ pinned: string }> {
     const u = upstreams.get(input.server);
-    if (!u) throw new RegistrationError(`No upstream named "${input.server}"`, 404, "server");
+    if (!u) {
+      throw new RegistrationError(`No upstream named "${input.server}"`, "not_found", "server");
+    }
     const entry = [...u.entries.values()].find((e) => e.upstreamTool === input.tool);
     if (!entry) {
       throw new RegistrationError(
         `Upstream ${input.server} has no tool "${input.tool}"`,
-        404,
+        "not_found",
         "tool",
       );
     }
     if (entry.definitionHash !== input.sha256) {
       throw new RegistrationError(
         `The signed definition ${input.sha256} is not the current one (${entry.definitionHash})`,
-        409,
+        "conflict",
         "sha256",
       );
     }
@@ -1289,7 +1298,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     if (!valid) {
       throw new RegistrationError(
         `Signature of operator "${input.operator}" does not verify`,
-        403,
+        "bad_signature",
         "signature",
       );
     }

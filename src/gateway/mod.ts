@@ -12,6 +12,7 @@ export {
   type Gateway,
   type GatewayDeps,
   RegistrationError,
+  type RegistrationErrorCode,
   signToolApproval,
   toolApprovalMessage,
   type UpstreamContent,

@@ -4,7 +4,9 @@
  * a code answers with.
  * @module
  */
-import type { HoldErrorCode } from "../governance/mod.ts";
+import { HoldError, type HoldErrorCode } from "../governance/mod.ts";
+// Types only: a value import would load the gateway (and the MCP SDK) wherever errors are used.
+import type { RegistrationError, RegistrationErrorCode } from "../gateway/mod.ts";
 
 /** What an {@link HttpError} carries besides its status and message. */
 export interface HttpErrorOptions {
@@ -69,4 +71,27 @@ export const HOLD_STATUS: Readonly<Record<HoldErrorCode, number>> = {
  */
 export function holdStatus(code: HoldErrorCode): number {
   return HOLD_STATUS[code];
+}
+
+/** The HTTP status each gateway refusal answers with (REST gateway routes and the dashboard). */
+export const REGISTRATION_STATUS: Readonly<Record<RegistrationErrorCode, number>> = {
+  invalid: 400,
+  not_found: 404,
+  conflict: 409,
+  bad_signature: 403,
+};
+
+/**
+ * The status a domain refusal answers with: a hold refusal or a gateway refusal by its code.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { HoldError } from "../governance/mod.ts";
+ * import { statusOf } from "./errors.ts";
+ * assert.equal(statusOf(new HoldError("Hold h has expired", "expired")), 410);
+ * ```
+ */
+export function statusOf(e: HoldError | RegistrationError): number {
+  return e instanceof HoldError ? HOLD_STATUS[e.code] : REGISTRATION_STATUS[e.code];
 }

@@ -11,7 +11,7 @@ import {
   parseRegistration,
   RegistrationError,
 } from "../gateway/mod.ts";
-import { HttpError } from "./errors.ts";
+import { HttpError, statusOf } from "./errors.ts";
 import { createBearerCheck } from "./guards.ts";
 
 type Env = { Variables: { principal: string } };
@@ -24,7 +24,7 @@ const Approval = z.object({
 
 function refusal(e: unknown): never {
   if (e instanceof RegistrationError) {
-    throw new HttpError(e.status, e.message);
+    throw new HttpError(statusOf(e), e.message);
   }
   if (e instanceof ManifestError) throw new HttpError(400, `Bad Request: ${e.message}`);
   throw e;

@@ -3,4 +3,11 @@
  * @module
  */
 export { createHttpApp, type HttpDeps } from "./app.ts";
-export { HOLD_STATUS, holdStatus, HttpError, type HttpErrorOptions } from "./errors.ts";
+export {
+  HOLD_STATUS,
+  holdStatus,
+  HttpError,
+  type HttpErrorOptions,
+  REGISTRATION_STATUS,
+  statusOf,
+} from "./errors.ts";

@@ -1,10 +1,17 @@
 /**
  * The HTTP edge's error type and the one hold-code → status table (issue 8 §1): governance's
  * HoldError carries a code, and the statuses the REST routes and the dashboard answer with are the
- * ones HoldError used to carry itself.
+ * ones HoldError used to carry itself; likewise the gateway's RegistrationError.
  */
 import assert from "node:assert/strict";
-import { HOLD_STATUS, holdStatus, HttpError } from "../../src/http/mod.ts";
+import {
+  HOLD_STATUS,
+  holdStatus,
+  HttpError,
+  REGISTRATION_STATUS,
+  statusOf,
+} from "../../src/http/mod.ts";
+import { RegistrationError } from "../../src/gateway/mod.ts";
 import { createHoldStore, HoldError } from "../../src/governance/mod.ts";
 
 Deno.test("HttpError takes rpcCode and headers in an options object, -32000 and none by default", () => {
@@ -52,4 +59,19 @@ Deno.test("a hold store refusal carries a code, not an HTTP status", async () =>
   } finally {
     kv.close();
   }
+});
+
+Deno.test("statusOf() answers a gateway refusal with the status RegistrationError used to carry", () => {
+  // 400 invalid input, 404 no such upstream or tool, 409 a name or definition conflict, 403 an
+  // operator signature that does not verify: the numbers the throw sites passed before.
+  assert.deepEqual(REGISTRATION_STATUS, {
+    invalid: 400,
+    not_found: 404,
+    conflict: 409,
+    bad_signature: 403,
+  });
+  const e = new RegistrationError('No upstream named "x"', "not_found", "name");
+  assert.equal(statusOf(e), 404);
+  assert.equal(e.field, "name");
+  assert.equal("status" in e, false);
 });
