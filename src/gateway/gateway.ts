@@ -479,7 +479,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
       throw new RegistrationError(
         `upstream ${config.name}: oauth mode "authorization_code" needs Warden's public URL ` +
           `and a credential key`,
-        400,
+        "invalid",
         "oauth",
       );
     }
