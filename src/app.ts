@@ -61,12 +61,14 @@ import {
   createStatelessToolCall,
   createStreamableManager,
   createSubscriptionHub,
+  createTaskEngine,
   createWebSocketManager,
   type HoldPromptDeps,
   type LegacySseManager,
   loadRequestStateKey,
   modernConformanceExtension,
   type ModernHandler,
+  registryTaskBody,
   SERVER_NAME,
   SERVER_TITLE,
   type ServerExtension,
@@ -643,7 +645,25 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
       }
     },
   };
-  const serverDeps = { registry, version: VERSION, extensions, holdPrompts };
+  // 2026-07-28 tasks: records in KV (any instance answers), Warden's tools run as their bodies.
+  const tasks = createTaskEngine({
+    kv,
+    limits: { maxPerPrincipal: config.maxTasksPerPrincipal, ttlMs: config.taskTtlMs },
+    fallback: (tool) => registry.get(tool) ? registryTaskBody(registry, tool) : undefined,
+    holdOpen: async (id) => {
+      const hold = await governance.holds.get(id);
+      return hold !== null && hold.status === "open" && hold.expiresAtMs > Date.now();
+    },
+    logger,
+  });
+  const serverDeps = {
+    registry,
+    version: VERSION,
+    extensions,
+    holdPrompts,
+    tasks,
+    taskAfterMs: config.taskAfterMs,
+  };
   const newMcpServer = (principal: string, transport = "mcp", binding?: Partial<SessionBinding>) =>
     createMcpServer(serverDeps, { ...binding, principal, transport });
   // What the extensions register (custom ones included) is what an upstream prompt may not shadow.
@@ -696,7 +716,7 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
         fixtureTools = modernConformanceExtension(server, {
           toolsChanged: () => modern.toolsChanged(),
           promptsChanged: () => modern.promptsChanged(),
-        });
+        }, tasks);
       }
       return server;
     },
@@ -1007,6 +1027,7 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
       await websocket.close();
       await streamable.close();
       await modern.close();
+      await tasks.close();
       await writer.flush();
       await accounting.close();
       await ledger.flush();

@@ -43,6 +43,12 @@ export interface Config {
   readonly maxSessionsPerIp: number;
   /** Legacy SSE streams open at once per client IP (and per authenticated principal). */
   readonly maxSsePerClient: number;
+  /** 2026-07-28 tasks (`io.modelcontextprotocol/tasks`) one principal holds at once. */
+  readonly maxTasksPerPrincipal: number;
+  /** How long a task is kept (ms; a held task at least as long as its hold). */
+  readonly taskTtlMs: number;
+  /** How long a task-declaring client's call runs before it is answered with a task (ms). */
+  readonly taskAfterMs: number;
   readonly conformanceFixtures: boolean;
   readonly logLevel: LogLevel;
   readonly onDeploy: boolean;
@@ -309,6 +315,32 @@ export const FLAGS: readonly FlagSpec[] = [
     placeholder: "N",
     default: "256",
     help: "Streamable HTTP sessions one authenticated principal holds across the KV; more get 429",
+  },
+  {
+    name: "max-tasks-per-principal",
+    env: "WARDEN_MAX_TASKS_PER_PRINCIPAL",
+    type: "string",
+    placeholder: "N",
+    default: "32",
+    help:
+      "Live 2026-07-28 tasks one principal holds across the KV; past it a call is answered without a task",
+  },
+  {
+    name: "task-ttl",
+    env: "WARDEN_TASK_TTL",
+    type: "string",
+    placeholder: "SECONDS",
+    default: "3600",
+    help: "How long a 2026-07-28 task is kept (a held call's task at least as long as its hold)",
+  },
+  {
+    name: "task-after",
+    env: "WARDEN_TASK_AFTER",
+    type: "string",
+    placeholder: "MS",
+    default: "1000",
+    help:
+      "How long a call of a client that declares the tasks extension runs before it is answered with a task",
   },
   {
     name: "max-sessions-per-ip",
@@ -1028,6 +1060,14 @@ export function loadConfig(
     ),
     maxSessionsPerIp: intIn("max-sessions-per-ip", get("max-sessions-per-ip")!, 1, 1_000_000),
     maxSsePerClient: intIn("max-sse-per-client", get("max-sse-per-client")!, 1, 1_000_000),
+    maxTasksPerPrincipal: intIn(
+      "max-tasks-per-principal",
+      get("max-tasks-per-principal")!,
+      1,
+      100_000,
+    ),
+    taskTtlMs: intIn("task-ttl", get("task-ttl")!, 10, 86_400) * 1000,
+    taskAfterMs: intIn("task-after", get("task-after")!, 0, 600_000),
     conformanceFixtures: values["conformance-fixtures"] === true,
     logLevel: logLevel as LogLevel,
     onDeploy,

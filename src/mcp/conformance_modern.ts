@@ -26,6 +26,15 @@ import {
   type ServerContext,
 } from "@modelcontextprotocol/server";
 import { z } from "zod";
+import {
+  createTaskResult,
+  declaredCapabilities,
+  declaresTasks,
+  type TaskBody,
+  type TaskEngine,
+  tasksRequired,
+} from "./tasks.ts";
+import { principalFromAuth } from "./modern.ts";
 
 // One key per process: the fixtures' flows are answered by the process that began them.
 const codec = createRequestStateCodec<{ fixture: string; round: number; name?: string }>({
@@ -83,7 +92,10 @@ function samplingText(responses: Record<string, unknown> | undefined, key: strin
 }
 
 type FixtureResult = CallToolResult | ReturnType<typeof inputRequired>;
-type Fixture = (ctx: ServerContext) => FixtureResult | Promise<FixtureResult>;
+type Fixture = (
+  ctx: ServerContext,
+  args: Record<string, unknown>,
+) => FixtureResult | Promise<FixtureResult>;
 type RawHandler = (request: JSONRPCRequest, ctx: ServerContext) => Promise<Result>;
 
 /**
@@ -96,11 +108,16 @@ type RawHandler = (request: JSONRPCRequest, ctx: ServerContext) => Promise<Resul
 export function modernConformanceExtension(
   server: McpServer,
   notify: { toolsChanged(): void; promptsChanged(): void },
+  tasks?: TaskEngine,
 ): ReadonlySet<string> {
   const fixtures = new Map<string, { description: string; run: Fixture }>();
   const tool = (name: string, meta: { description: string }, run: Fixture) =>
     fixtures.set(name, { description: meta.description, run });
   registerFixtures(server, tool);
+  for (const [name, f] of TASK_FIXTURES) {
+    tasks?.register(name, f.body);
+    tool(name, f, (ctx, args) => callTaskFixture(ctx, args, name, f, tasks));
+  }
   tool("test_trigger_tool_change", {
     description: "Publishes tools/list_changed to listening clients (conformance fixture).",
   }, () => {
@@ -144,7 +161,7 @@ export function modernConformanceExtension(
   server.server.setRequestHandler("tools/call", (request, ctx) => {
     const fixture = fixtures.get(request.params.name);
     if (!fixture) return wardenCall(raw(ctx, "tools/call", request.params), ctx) as never;
-    return Promise.resolve(fixture.run(ctx)) as never;
+    return Promise.resolve(fixture.run(ctx, request.params.arguments ?? {})) as never;
   });
   return new Set(fixtures.keys());
 }
@@ -368,4 +385,176 @@ function registerFixtures(
     await ctx.mcpReq.log("info", "logging tool ran");
     return text("logged");
   });
+}
+
+/** How a task fixture takes a client that did not declare the tasks extension. */
+type TaskSupport = "never" | "optional" | "required";
+
+interface TaskFixture {
+  readonly description: string;
+  readonly support: TaskSupport;
+  readonly body: TaskBody;
+}
+
+/** Resolves after `ms`, or rejects when `signal` aborts. */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    const timer = setTimeout(done, ms);
+    function done() {
+      signal.removeEventListener("abort", stop);
+      resolve();
+    }
+    function stop() {
+      clearTimeout(timer);
+      reject(signal.reason);
+    }
+    signal.addEventListener("abort", stop, { once: true });
+  });
+}
+
+const askConfirm = (message: string) =>
+  inputRequired.elicit({
+    message,
+    requestedSchema: {
+      type: "object",
+      properties: { confirm: { type: "boolean" } },
+      required: ["confirm"],
+    },
+  });
+
+const accepted = (responses: Record<string, unknown>, key: string) => {
+  const view = inputResponse(responses as never, key);
+  return view.kind === "elicit" && view.action === "accept" ? view.content ?? {} : undefined;
+};
+
+const stringArg = (args: Record<string, unknown>, key: string, fallback: string) =>
+  typeof args[key] === "string" ? (args[key] as string).slice(0, 200) : fallback;
+
+/** The SEP-2663 fixtures the tasks scenarios call, as task bodies. */
+const TASK_FIXTURES: ReadonlyMap<string, TaskFixture> = new Map<string, TaskFixture>([
+  ["greet", {
+    description: "Sync-only greeting (tasks conformance fixture).",
+    support: "never",
+    body: (run) =>
+      Promise.resolve({
+        kind: "result",
+        result: text(`Hello, ${stringArg(run.args, "name", "World")}!`),
+      }),
+  }],
+  ["slow_compute", {
+    description: "Sleeps `seconds` then answers; a task when the client declares tasks (fixture).",
+    support: "optional",
+    body: async (run) => {
+      const seconds = Math.min(120, Math.max(0, Number(run.args.seconds) || 0));
+      await sleep(seconds * 1000, run.signal);
+      return {
+        kind: "result",
+        result: text(`Computed ${stringArg(run.args, "label", "")} after ${seconds}s`),
+      };
+    },
+  }],
+  ["failing_job", {
+    description: "A task-only job that ends with a tool error after ~1 s (fixture).",
+    support: "required",
+    body: async (run) => {
+      await sleep(1000, run.signal);
+      return {
+        kind: "result",
+        result: { content: [{ type: "text", text: "the job failed" }], isError: true },
+      };
+    },
+  }],
+  ["protocol_error_job", {
+    description: "A task whose run fails with a protocol error (fixture).",
+    support: "optional",
+    body: async (run) => {
+      await sleep(100, run.signal);
+      throw new ProtocolError(ProtocolErrorCode.InternalError, "the job crashed");
+    },
+  }],
+  ["confirm_delete", {
+    description: "A task that asks the client to confirm, then answers (fixture).",
+    support: "optional",
+    body: (run) => {
+      const filename = stringArg(run.args, "filename", "file");
+      const answer = accepted(run.inputResponses, "confirm");
+      if (run.inputResponses.confirm === undefined) {
+        return Promise.resolve({
+          kind: "input",
+          inputRequests: { confirm: askConfirm(`Delete ${filename}?`) },
+        });
+      }
+      return Promise.resolve({
+        kind: "result",
+        result: text(answer?.confirm === true ? `Deleted ${filename}` : `Kept ${filename}`),
+      });
+    },
+  }],
+  ["multi_input", {
+    description: "A task that asks two questions at once (fixture).",
+    support: "optional",
+    body: (run) => {
+      const got = run.inputResponses;
+      if (got.name === undefined || got.confirm === undefined) {
+        return Promise.resolve({
+          kind: "input",
+          inputRequests: { name: askName(), confirm: askConfirm("Go ahead?") },
+        });
+      }
+      const name = accepted(got, "name")?.name;
+      return Promise.resolve({
+        kind: "result",
+        result: text(`Hello, ${typeof name === "string" ? name.slice(0, 200) : "?"}; confirmed`),
+      });
+    },
+  }],
+  ["test_tool_with_task", {
+    description: "Asks a name by input_required, then answers as a task (fixture).",
+    support: "required",
+    body: (run) =>
+      Promise.resolve({
+        kind: "result",
+        result: text(`Hello, ${stringArg(run.args, "user_name", "?")}, from a task`),
+      }),
+  }],
+]);
+
+/** A task fixture's tools/call: a task for a client that declared tasks, else as support says. */
+async function callTaskFixture(
+  ctx: ServerContext,
+  args: Record<string, unknown>,
+  name: string,
+  fixture: TaskFixture,
+  tasks: TaskEngine | undefined,
+): Promise<FixtureResult> {
+  const principal = principalFromAuth(ctx.http?.authInfo) ?? "anonymous";
+  const capabilities = declaredCapabilities(ctx);
+  let run = args;
+  if (name === "test_tool_with_task") {
+    // Round 1 gathers the name in-band (input_required); round 2 escalates to a task.
+    if (!declaresTasks(ctx)) throw tasksRequired();
+    const got = acceptedContent(ctx.mcpReq.inputResponses, "user_name", nameSchema);
+    if (!got) return inputRequired({ inputRequests: { user_name: askName() } });
+    run = { user_name: got.name.slice(0, 200) };
+  }
+  if (fixture.support !== "never" && tasks && declaresTasks(ctx)) {
+    const record = await tasks.start({ tool: name, principal, args: run, capabilities });
+    if (!record) {
+      throw new ProtocolError(ProtocolErrorCode.InternalError, "No room for another task");
+    }
+    return createTaskResult(record, tasks.limits) as unknown as CallToolResult;
+  }
+  if (fixture.support === "required") throw tasksRequired();
+  const step = await fixture.body({
+    taskId: "",
+    args: run,
+    principal,
+    capabilities,
+    inputResponses: (ctx.mcpReq.inputResponses ?? {}) as Record<string, unknown>,
+    signal: ctx.mcpReq.signal,
+  });
+  if (step.kind === "result") return step.result;
+  if (step.kind === "input") return inputRequired({ inputRequests: step.inputRequests as never });
+  throw new ProtocolError(ProtocolErrorCode.InternalError, "held without a task");
 }

@@ -11,6 +11,7 @@ export * from "./legacy_sse.ts";
 export * from "./websocket.ts";
 export * from "./stdio.ts";
 export { type HoldPromptDeps, loadRequestStateKey } from "./hold_prompt.ts";
+export * from "./tasks.ts";
 export { KvEventStore } from "./event_store.ts";
 export { conformanceExtension } from "./conformance.ts";
 export { modernConformanceExtension } from "./conformance_modern.ts";

@@ -11,6 +11,7 @@ import {
   McpServer,
   ProtocolError,
   ProtocolErrorCode,
+  type ServerContext,
   SUPPORTED_PROTOCOL_VERSIONS,
 } from "@modelcontextprotocol/server";
 import { MODERN_PROTOCOL_VERSIONS, principalFromAuth } from "./modern.ts";
@@ -25,6 +26,16 @@ import {
   recordHoldAnswer,
   samplingAnswer,
 } from "./hold_prompt.ts";
+import {
+  createTaskResult,
+  declaredCapabilities,
+  declaresTasks,
+  registerTaskHandlers,
+  type TaskEngine,
+  type TaskRun,
+  TASKS_EXTENSION,
+  type TaskStep,
+} from "./tasks.ts";
 import { z } from "zod";
 import {
   type CallOutcome,
@@ -68,6 +79,59 @@ export interface McpServerDeps {
   readonly instructions?: string;
   /** Asks about 888_HOLD in-band on 2026-07-28 requests (input_required); none: holds only. */
   readonly holdPrompts?: HoldPromptDeps;
+  /**
+   * The `io.modelcontextprotocol/tasks` extension on 2026-07-28 servers: held calls, and calls
+   * still running after {@link taskAfterMs}, become tasks for clients that declare it.
+   */
+  readonly tasks?: TaskEngine;
+  /** How long a call of a task-declaring client runs before it is answered with a task. */
+  readonly taskAfterMs?: number;
+}
+
+/** How long a call runs before it becomes a task, unless configured. */
+export const DEFAULT_TASK_AFTER_MS = 1000;
+
+/**
+ * How a registry outcome ends a task's run: a new open hold keeps the task waiting on the
+ * operator; anything else is the call's result (an unknown tool fails the task).
+ */
+export function taskStepOf(outcome: CallOutcome): TaskStep {
+  const hold = outcome.envelope?._constitutional.hold;
+  if (outcome.verdict === "888_HOLD" && hold?.status === "open") {
+    return {
+      kind: "held",
+      hold: hold.id,
+      message: `held for operator approval (hold ${hold.id}); the task runs the call once an ` +
+        `operator signs (warden approve ${hold.id}), or ends with the denial`,
+      expiresAtMs: Date.parse(hold.expires_at),
+    };
+  }
+  return { kind: "result", result: toCallToolResult(outcome) };
+}
+
+/**
+ * The task body of one of Warden's registry tools: the same governed call (floors, limits,
+ * sealing), as the task's principal, with no client to talk to (the task has outlived its
+ * request); repeated under the hold id once an operator decided.
+ */
+export function registryTaskBody(registry: ToolRegistry, tool: string) {
+  return async (run: TaskRun): Promise<TaskStep> =>
+    taskStepOf(
+      await registry.call(tool, run.args, {
+        sessionId: undefined,
+        principal: run.principal,
+        transport: "mcp",
+        signal: run.signal,
+        client: {
+          capabilities: withoutPushCapabilities(run.capabilities),
+          log: () => Promise.resolve(),
+          progress: () => Promise.resolve(),
+          request: (method) => Promise.reject(noServerRequests(method)),
+        },
+        ...(run.holdId !== undefined ? { holdId: run.holdId } : {}),
+        debug: false,
+      }),
+    );
 }
 
 /** Per-session facts the factory binds into the server. */
@@ -227,7 +291,11 @@ export function createMcpServer(deps: McpServerDeps, binding: SessionBinding): M
   const server = new McpServer(
     { name: SERVER_NAME, title: SERVER_TITLE, version: deps.version },
     {
-      capabilities: { tools: { listChanged: true }, logging: {} },
+      capabilities: {
+        tools: { listChanged: true },
+        logging: {},
+        ...(binding.modern && deps.tasks ? { extensions: { [TASKS_EXTENSION]: {} } } : {}),
+      },
       ...(deps.instructions ? { instructions: deps.instructions } : {}),
       ...(binding.modern
         ? {
@@ -340,6 +408,12 @@ export function createMcpServer(deps: McpServerDeps, binding: SessionBinding): M
       ? await recordHoldAnswer(prompts, ctx, state, principal)
       : undefined;
     const holdId = answeredHold ?? (typeof metaHold === "string" ? metaHold : undefined);
+    if (binding.modern && deps.tasks && !holdId && !state && declaresTasks(ctx)) {
+      // The tasks extension: a new hold, or a call still running after taskAfterMs, is a task.
+      const task = { tool: request.params.name, args: request.params.arguments, principal };
+      const answer = await callAsTask(deps.tasks, task, ctx, client, trace, meta);
+      if (answer) return answer as never;
+    }
     const outcome = await deps.registry.call(request.params.name, request.params.arguments, {
       sessionId: ctx.sessionId,
       principal,
@@ -369,6 +443,74 @@ export function createMcpServer(deps: McpServerDeps, binding: SessionBinding): M
     }
     return toCallToolResult(outcome);
   });
+  if (binding.modern && deps.tasks) registerTaskHandlers(server, deps.tasks, caller);
   for (const extend of deps.extensions ?? []) extend(server, caller, binding);
   return server;
+
+  /**
+   * One governed call for a task-declaring client. Its log and progress reach the request
+   * while it is open; after the answer was a task they are dropped (nobody is listening).
+   */
+  async function callAsTask(
+    tasks: TaskEngine,
+    what: { tool: string; args: Record<string, unknown> | undefined; principal: string },
+    ctx: ServerContext,
+    forward: ClientBridge,
+    trace: ReturnType<typeof traceCarrierOf>,
+    meta: Record<string, unknown>,
+  ): Promise<Record<string, unknown> | undefined> {
+    // Only Warden's own tools (the fixtures and upstream tools answer for themselves).
+    if (deps.registry.get(what.tool) === undefined) return undefined;
+    const call = {
+      ...what,
+      args: (what.args ?? {}) as Record<string, unknown>,
+      capabilities: declaredCapabilities(ctx),
+      debug: meta["warden/debug"] === true,
+      forward,
+      trace,
+    };
+    const abort = new AbortController();
+    let detached = false;
+    const running = deps.registry.call(call.tool, call.args, {
+      sessionId: undefined,
+      principal: call.principal,
+      transport: binding.transport ?? "mcp",
+      signal: abort.signal,
+      client: {
+        capabilities: withoutPushCapabilities(call.capabilities),
+        log: (level, data) => detached ? Promise.resolve() : call.forward.log(level, data),
+        progress: (progress, opts) =>
+          detached ? Promise.resolve() : call.forward.progress(progress, opts),
+        request: (method) => Promise.reject(noServerRequests(method)),
+      },
+      debug: call.debug,
+      ...(call.trace ? { trace: call.trace } : {}),
+    });
+    const task = {
+      tool: call.tool,
+      principal: call.principal,
+      args: call.args,
+      capabilities: call.capabilities,
+    };
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const first = await Promise.race([
+      running.then((outcome) => ({ outcome })),
+      new Promise<undefined>((r) => {
+        timer = setTimeout(() => r(undefined), deps.taskAfterMs ?? DEFAULT_TASK_AFTER_MS);
+      }),
+    ]).finally(() => clearTimeout(timer));
+    if (first !== undefined) {
+      const step = taskStepOf(first.outcome);
+      if (step.kind === "result") return step.result as Record<string, unknown>;
+      // A new hold: the task waits for the operator (no task room: the held answer as before).
+      const record = await tasks.adopt(task, step);
+      return record ? createTaskResult(record, tasks.limits) : toCallToolResult(first.outcome);
+    }
+    detached = true;
+    const record = await tasks.adopt(task, running.then(taskStepOf), abort);
+    if (record) return createTaskResult(record, tasks.limits);
+    // No room for a task: the client waits for the call like any other.
+    detached = false;
+    return toCallToolResult(await running);
+  }
 }

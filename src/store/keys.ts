@@ -65,7 +65,12 @@
  *   `watch`), with `expireIn` = the retention, refreshed by every publish
  * - `["bus_msg", principal, topic, seq]` → one published message (JSON, digest, time), with
  *   `expireIn` = the retention; a publish deletes the one that falls out of the kept window
- */
+ * - `["mcp_task", id]` → a 2026-07-28 task (`io.modelcontextprotocol/tasks`): owner, status,
+ *   result or error, pending input requests, the hold it waits on and, until it runs, the call to
+ *   repeat; `expireIn` = its TTL
+ * - `["mcp_task_by_principal", principal, createdAtMs, id]` → whether the task is finished, same
+ *   expiry; a principal's tasks oldest first (capped: the oldest finished one makes room)
+
 
 /** The key of one MCP session record. */
 export function sessionKey(id: string): Deno.KvKey {
@@ -547,4 +552,19 @@ export function busMessageKey(principal: string, topic: string, seq: number): De
 /** The HMAC key sealing 2026-07-28 hold `requestState`s, shared by every instance. */
 export function requestStateKeyKey(): Deno.KvKey {
   return ["mcp", "request_state_key"];
+}
+
+/** One 2026-07-28 task record. */
+export function taskKey(id: string): Deno.KvKey {
+  return ["mcp_task", id];
+}
+
+/** Index of one principal's tasks, oldest first (their count is capped). */
+export function taskByPrincipalKey(principal: string, createdAtMs: number, id: string): Deno.KvKey {
+  return ["mcp_task_by_principal", principal, createdAtMs, id];
+}
+
+/** Every task index entry of one principal. */
+export function taskByPrincipalPrefix(principal: string): Deno.KvKey {
+  return ["mcp_task_by_principal", principal];
 }

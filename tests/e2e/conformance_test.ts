@@ -95,6 +95,24 @@ Deno.test("conformance: 0.2.0-alpha.12 --requirements 2026-07-28 and --spec-vers
     ) {
       assert.match(modern.stdout, new RegExp(`^✓ ${required}: \\d+ passed, 0 failed`, "m"));
     }
+    // The tasks extension (io.modelcontextprotocol/tasks): run but not scored, and every one
+    // passes (none is baselined any more).
+    for (
+      const scenario of [
+        "tasks-lifecycle",
+        "tasks-capability-negotiation",
+        "tasks-wire-fields",
+        "tasks-request-state-removal",
+        "tasks-mrtr-input",
+        "tasks-request-headers",
+        "tasks-dispatch-and-envelope",
+        "tasks-required-task-error",
+        "tasks-mrtr-composition",
+      ]
+    ) {
+      assert.match(modern.stdout, new RegExp(`^✓ ${scenario}: [1-9]\\d* passed, 0 failed`, "m"));
+      assert.ok(!expected.includes(scenario), `${scenario} is still baselined`);
+    }
     assert.equal(legacy.failed, 0, `2025-11-25 failures:\n${legacy.failedLines.join("\n")}`);
     assert.equal(legacy.passed, 73);
     assert.equal(legacy.code, 0);
