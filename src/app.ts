@@ -836,7 +836,7 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
       ...(deps.oauthFetch ? { fetch: deps.oauthFetch } : {}),
       ...(config.oidc ? { federatedIssuers: [config.oidc.issuer] } : {}),
       exchangeAudiences: config.oauthExchangeAudiences,
-      ...(oidcLogin ? { oidcLogin } : {}),
+      ...(oidcLogin ? { oidcLogin, logger } : {}),
     })
     : undefined;
   const oidc = config.oidc

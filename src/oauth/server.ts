@@ -26,6 +26,7 @@ import { fetchEvidence } from "../evidence/mod.ts";
 import { consentPage, errorPage, loginPage } from "./pages.ts";
 import { FetchFailedError, FetchRefusedError, readCapped } from "../net/mod.ts";
 import { type OidcLogin, OidcLoginError } from "./relying_party.ts";
+import type { Logger } from "../lib/mod.ts";
 
 /** Checks a person's password; identity's user store provides it. */
 export type PasswordVerifier = (name: string, password: string) => Promise<boolean>;
@@ -55,6 +56,8 @@ export interface OAuthOptions {
   readonly federatedIssuers?: readonly string[];
   /** Login federation (`--oidc-client-id`): people may sign in at the external provider. */
   readonly oidcLogin?: OidcLogin;
+  /** Where refused sign-ins at the external provider are logged (the reason, never a secret). */
+  readonly logger?: Logger;
 }
 
 /** What a verified access token says. */
@@ -859,10 +862,15 @@ export async function createOAuthServer(opts: OAuthOptions): Promise<OAuthServer
       secureCookie();
     // The browser's cookie is cleared only once its own attempt is over: a bogus callback (an
     // unknown state, another browser's) must not spoil the sign-in this browser has in flight.
-    const refuse = (description: string, status = 400, back?: string) =>
-      htmlResponse(errorPage("access_denied", description, back), status);
-    const end = (description: string, status = 400, back?: string) =>
-      htmlResponse(errorPage("access_denied", description, back), status, { "set-cookie": clear });
+    const refuse = (description: string, status = 400, back?: string) => {
+      opts.logger?.info("federated sign-in refused", { issuer: fed.issuer, reason: description });
+      return htmlResponse(errorPage("access_denied", description, back), status);
+    };
+    const end = (description: string, status = 400, back?: string) => {
+      const r = refuse(description, status, back);
+      r.headers.set("set-cookie", clear);
+      return r;
+    };
     let state: string | undefined;
     try {
       state = single(q, "state", true);
@@ -906,6 +914,7 @@ export async function createOAuthServer(opts: OAuthOptions): Promise<OAuthServer
         back,
       );
     }
+    opts.logger?.info("federated sign-in", { issuer: fed.issuer, principal: who.principal });
     const next: PendingRequest = {
       ...p,
       user: who.principal,

@@ -57,7 +57,11 @@ function federationArgs(issuer: string, extra: string[] = []): string[] {
 }
 
 /** Warden with login federation to `idp`, registered there with its exact callback URL. */
-async function wardenFor(idp: OidcProvider, oidcFetch?: typeof fetch): Promise<TestServer> {
+async function wardenFor(
+  idp: OidcProvider,
+  oidcFetch?: typeof fetch,
+  logs?: string[],
+): Promise<TestServer> {
   const s = await startServer({
     args: federationArgs(idp.issuer),
     // The secret from the environment, as the README advises.
@@ -65,6 +69,7 @@ async function wardenFor(idp: OidcProvider, oidcFetch?: typeof fetch): Promise<T
     policy: POLICY,
     verifyPassword,
     ...(oidcFetch ? { oidcFetch } : {}),
+    ...(logs ? { logLines: (line: string) => logs.push(line) } : {}),
   });
   idp.addClient({ ...WARDEN_AT_IDP, redirect_uris: [`${s.url}/login/oidc/callback`] });
   return s;
@@ -177,7 +182,8 @@ function memoryProvider() {
 
 Deno.test("login federation: the SDK client's flow, signed in at a real OpenID provider, calls a tool as <issuer>#alice", async () => {
   await using idp = await startOidcProvider({ people: PEOPLE });
-  await using s = await wardenFor(idp);
+  const logs: string[] = [];
+  await using s = await wardenFor(idp, undefined, logs);
   const callbackPrefix = `${s.url}/login/oidc/callback`;
   const { provider, state } = memoryProvider();
 
@@ -250,7 +256,12 @@ Deno.test("login federation: the SDK client's flow, signed in at a real OpenID p
   assert.match(await replay.text(), /this sign-in was already completed/);
   assert.deepEqual(await issued(s), was);
 
-  // The client secret is nowhere in Warden's KV.
+  // The log says who signed in and why the replay was refused; the client secret is nowhere in
+  // the log or in Warden's KV.
+  const logged = (msg: string) => logs.map((l) => JSON.parse(l)).filter((l) => l.msg === msg);
+  assert.deepEqual(logged("federated sign-in").map((l) => l.principal), [`${idp.issuer}#alice`]);
+  assert.match(logged("federated sign-in refused")[0]?.reason ?? "", /already completed/);
+  assert(!logs.join("\n").includes(WARDEN_AT_IDP.client_secret));
   for await (const e of s.kv.list({ prefix: [] })) {
     const text = JSON.stringify(e.value, (_k, v) => typeof v === "bigint" ? String(v) : v);
     assert(!text.includes(WARDEN_AT_IDP.client_secret), String(e.key));
@@ -461,11 +472,12 @@ Deno.test("login federation: a code of another client, a tampered ID token, a wr
   }
 });
 
-Deno.test("login federation: a provider that does not answer in time, or not at all, is an error page; nothing issued", async () => {
+Deno.test("login federation: a provider that hangs, floods, redirects or is down is an error page; nothing issued", async () => {
   const released = new Set<() => void>();
   const ac = new AbortController();
   let issuer = "";
   let tokenRequests = 0;
+  let mode: "hang" | "flood" | "redirect" = "hang";
   const slow = Deno.serve(
     { hostname: "127.0.0.1", port: 0, signal: ac.signal, onListen() {} },
     async (req): Promise<Response> => {
@@ -478,6 +490,14 @@ Deno.test("login federation: a provider that does not answer in time, or not at 
           jwks_uri: `${issuer}/jwks`,
           authorization_response_iss_parameter_supported: true,
         });
+      }
+      if (path === "/token" && mode === "flood") {
+        await req.body?.cancel();
+        return Response.json({ access_token: "x".repeat(70_000), token_type: "bearer" });
+      }
+      if (path === "/token" && mode === "redirect") {
+        await req.body?.cancel();
+        return new Response(null, { status: 307, headers: { location: "http://10.0.0.1/token" } });
       }
       if (path === "/token") {
         tokenRequests++;
@@ -503,20 +523,36 @@ Deno.test("login federation: a provider that does not answer in time, or not at 
     });
     const clientId = await register(s);
     const none = await issued(s);
-    const b = new FederatedBrowser();
-    const atProvider = await b.startAtWarden((await authorizeUrl(s, clientId)).url);
-    assert.equal(atProvider.origin + atProvider.pathname, `${issuer}/auth`);
-    // The provider "sends the person back" with a code; redeeming it hangs at its token endpoint.
-    const cb = new URL(`${s.url}/login/oidc/callback`);
-    cb.searchParams.set("code", "some-code");
-    cb.searchParams.set("state", atProvider.searchParams.get("state")!);
-    cb.searchParams.set("iss", issuer);
+    // The provider "sends the person back" with a code; Warden redeems it at its token endpoint.
+    const comeBack = async () => {
+      const b = new FederatedBrowser();
+      const atProvider = await b.startAtWarden((await authorizeUrl(s, clientId)).url);
+      assert.equal(atProvider.origin + atProvider.pathname, `${issuer}/auth`);
+      const cb = new URL(`${s.url}/login/oidc/callback`);
+      cb.searchParams.set("code", "some-code");
+      cb.searchParams.set("state", atProvider.searchParams.get("state")!);
+      cb.searchParams.set("iss", issuer);
+      const r = await b.callback(cb);
+      return { status: r.status, text: await r.text() };
+    };
     const started = Date.now();
-    const r = await b.callback(cb);
+    let r = await comeBack();
     assert.equal(r.status, 502);
-    assert.match(await r.text(), /the provider did not answer in time \(.*\/token, 500 ms\)/);
+    assert.match(r.text, /the provider did not answer in time \(.*\/token, 500 ms\)/);
     assert(Date.now() - started < 3000, "the token request gave up at its time limit");
     assert.equal(tokenRequests, 1);
+    assert.deepEqual(await issued(s), none);
+
+    mode = "flood";
+    r = await comeBack();
+    assert.equal(r.status, 502);
+    assert.match(r.text, /\/token answered more than 65536 bytes/);
+    assert.deepEqual(await issued(s), none);
+
+    mode = "redirect";
+    r = await comeBack();
+    assert.equal(r.status, 502);
+    assert.match(r.text, /\/token redirected; redirects are not followed/);
     assert.deepEqual(await issued(s), none);
   } finally {
     for (const release of released) release();
