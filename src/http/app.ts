@@ -132,7 +132,9 @@ const UsageQuery = z.object({
 }).strict();
 
 const InvokeBody = z.object({
-  tool: z.string().min(1).max(128),
+  // Any name: an unknown one (empty, 100 KB, lone surrogates) is refused by the call path and
+  // sealed there, bounded, like on /mcp — never a 400 that leaves no record.
+  tool: z.string(),
   arguments: z.record(z.string(), z.unknown()).optional(),
   hold_id: z.string().max(64).optional(),
   debug: z.boolean().optional(),

@@ -15,6 +15,7 @@ import {
   parsePolicy,
 } from "../../src/governance/mod.ts";
 import { createCounterTool } from "../_helpers/tools.ts";
+import { startServer } from "../_helpers/server.ts";
 
 async function withApp(
   fn: (
@@ -215,5 +216,24 @@ Deno.test("a call whose intent cannot be sealed is refused (VOID) and never runs
     assert.equal(sealed[0].outcome, "not_executed");
   } finally {
     kv.close();
+  }
+});
+
+Deno.test("POST /invoke seals a refused tool name as /mcp does: 100 KB, empty, lone surrogates", async () => {
+  await using server = await startServer();
+  for (const tool of ["n".repeat(100_000), "", "bad\ud800tool"]) {
+    const before = (await server.app.ledger.head()).size;
+    const res = await fetch(`${server.url}/invoke`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ tool, arguments: {} }),
+    });
+    const body = await res.json();
+    assert.equal(res.status, 404, JSON.stringify(body).slice(0, 300));
+    assert.equal(body.error_kind, "unknown_tool");
+    const sealed = await entriesFrom(server.app, before);
+    assert.equal(sealed.length, 1, `one entry for a ${tool.length}-character name`);
+    assert.equal(sealed[0].outcome, "not_executed");
+    assert.ok(sealed[0].tool.length <= 240);
   }
 });
