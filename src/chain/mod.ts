@@ -4,7 +4,7 @@
  * are thin adapters over this folder.
  * @module
  */
-export { assessImpact, type Impact, needsOperator } from "./impact.ts";
+export { assessImpact, type Impact, needsOperator, sessionImpact, worstImpact } from "./impact.ts";
 export { contradicts, critique, type CritiquedClaim, type CritiqueFindings } from "./critique.ts";
 export {
   CHAIN,

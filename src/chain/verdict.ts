@@ -16,7 +16,7 @@
  */
 import type { GovSession } from "../store/mod.ts";
 import { critique } from "./critique.ts";
-import { needsOperator } from "./impact.ts";
+import { needsOperator, sessionImpact } from "./impact.ts";
 
 /** The metabolic chain's tool names, 000 → 999. */
 export const CHAIN = [
@@ -84,7 +84,7 @@ function succeeded(step: GovSession["steps"][number]): boolean {
  * ```
  */
 export function judgeSession(
-  session: Pick<GovSession, "steps" | "claims" | "notes"> & { sealed?: unknown },
+  session: Pick<GovSession, "steps" | "claims" | "notes"> & { sealed?: unknown; intent?: string },
   options: { approved: boolean },
 ): SessionJudgement {
   const reasons: string[] = [];
@@ -146,11 +146,13 @@ export function judgeSession(
     );
   }
 
-  const impact = session.notes.impact as Record<string, unknown> | undefined;
+  const impact = sessionImpact(session);
   if (impact && needsOperator(impact) && !options.approved) {
     problem(
       "888_HOLD",
-      `simulate_heart found the action ${impact.reversibility}, blast radius ${impact.blast_radius}: an operator must approve`,
+      impact.source === "intent"
+        ? `the session's anchored intent is ${impact.reversibility}, blast radius ${impact.blast_radius} (whatever simulate_heart was told): an operator must approve`
+        : `simulate_heart found the action ${impact.reversibility}, blast radius ${impact.blast_radius}: an operator must approve`,
       "an operator approves the hold this call created (warden approve <hold id>); then call apex_judge again with the hold id",
       "apex_judge",
     );

@@ -11,11 +11,14 @@ import {
   canonicalEvidenceId,
   CHAIN,
   critique,
+  type Impact,
   judgeSession,
   needsOperator,
   parseEvidenceRef,
+  sessionImpact,
   VERDICT_ORDER,
   worse,
+  worstImpact,
 } from "../chain/mod.ts";
 import { type Claim, TokenError } from "../governance/mod.ts";
 import { type GovSession, GovSessionError, govSessionSealKey } from "../store/mod.ts";
@@ -336,10 +339,23 @@ export const simulateHeartTool = defineTool({
   nextTool: "critique_thought",
   async handler(args, ctx) {
     const impact = assessImpact(args.query, args.stakeholders);
-    await step(ctx, args.session_id, "555", (s) => ({ notes: { ...s.notes, impact } }));
+    // The session keeps the worst of its simulations: a milder retelling of the action cannot
+    // wash out an irreversible or wide finding (only an operator's approval answers that).
+    let kept: Impact = impact;
+    await step(ctx, args.session_id, "555", (s) => {
+      const prior = s.notes.impact as Impact | undefined;
+      kept = prior ? worstImpact(prior, impact) : impact;
+      return { notes: { ...s.notes, impact: kept } };
+    });
+    const keptWorse = kept.reversibility !== impact.reversibility ||
+      kept.blast_radius !== impact.blast_radius;
     return {
       data: { session_id: args.session_id, ...impact },
-      text: `Impact: ${impact.reversibility}, blast radius ${impact.blast_radius}`,
+      text: `Impact: ${impact.reversibility}, blast radius ${impact.blast_radius}${
+        keptWorse
+          ? ` (the session keeps its earlier finding: ${kept.reversibility}, blast radius ${kept.blast_radius})`
+          : ""
+      }`,
     };
   },
 });
@@ -613,7 +629,7 @@ export const apexJudgeTool = defineTool({
     // this call, and an operator's approval of that hold is what lets the judgement seal.
     try {
       const s = await ctx.services.sessions.get(args.session_id, ctx.principal);
-      const impact = s.notes.impact as Record<string, unknown> | undefined;
+      const impact = sessionImpact(s);
       return impact && needsOperator(impact) && !s.sealed
         ? { readOnlyHint: false, destructiveHint: true }
         : {};

@@ -245,3 +245,44 @@ Deno.test("chain: one evidence-id scheme — a fetched URL, its content hash (wi
     await origin.finished;
   }
 });
+
+Deno.test("chain: a milder second simulate_heart, or a harmless one under an irreversible intent, does not wash out the hold", async () => {
+  const generated = await generateOperatorKey("alice");
+  await using server = await startServer({
+    policy: { operators: [{ name: "alice", public_key: generated.publicKey }] },
+  });
+  const reg = server.app.registry;
+  const call = async (name: string, args: Record<string, unknown>) =>
+    (await reg.call(name, args, { principal: "alice" })).envelope as any;
+  const walk = async (intent: string, simulations: string[]) => {
+    const session_id = (await call("anchor_session", { query: intent })).data.session_id;
+    await call("reason_mind", {
+      session_id,
+      query: `The plan to ${intent.toLowerCase()} was reviewed`,
+      grounding: [session_id],
+    });
+    let last: any;
+    for (const query of simulations) last = await call("simulate_heart", { session_id, query });
+    await call("critique_thought", { session_id, plan: { steps: ["act"] } });
+    return { session_id, last, judged: await call("apex_judge", { session_id }) };
+  };
+
+  // Simulated as irreversible, then again as a harmless read: the session keeps the worst.
+  const retold = await walk("Tidy the reporting tables", [
+    "drop every table in production",
+    "read the report",
+  ]);
+  assert.match(retold.last.message, /keeps its earlier finding: irreversible, blast radius high/);
+  assert.equal(retold.judged.policy_verdict, "888_HOLD", retold.judged.message);
+  assert.equal(retold.judged.data?.governance_token ?? null, null);
+
+  // Anchored for an irreversible action, simulated as a harmless one: held on the intent.
+  const hidden = await walk("Wipe the entire customer database", ["read a file"]);
+  assert.equal(hidden.judged.policy_verdict, "888_HOLD", hidden.judged.message);
+  assert.equal(hidden.judged.data?.governance_token ?? null, null);
+
+  // An honest, harmless session still seals.
+  const honest = await walk("Publish the release notes", ["publish the release notes"]);
+  assert.equal(honest.judged.data.verdict, "SEAL", honest.judged.data.reasons.join());
+  assert.ok(honest.judged.data.governance_token);
+});
