@@ -471,6 +471,8 @@ export function createMcpServer(deps: McpServerDeps, binding: SessionBinding): M
     };
     const abort = new AbortController();
     let detached = false;
+    // Until the answer is a task, the request's signal stops the call, as it does any other call.
+    ctx.mcpReq.signal.addEventListener("abort", () => detached || abort.abort(), { once: true });
     const running = deps.registry.call(call.tool, call.args, {
       sessionId: undefined,
       principal: call.principal,
