@@ -19,22 +19,13 @@ import {
   KV_MAX_ATOMIC_BYTES,
   KV_MAX_MUTATIONS,
   type Ride,
-  vaultBlobKey,
-  vaultBlobPrefix,
   vaultCheckpointKey,
   vaultCheckpointPrefix,
   vaultEntryKey,
   vaultHeadKey,
   withKvRetry,
 } from "../store/mod.ts";
-import {
-  canonicalString,
-  fromHex,
-  lenientDigestJson,
-  sha256,
-  toBase64,
-  toHex,
-} from "../lib/mod.ts";
+import { canonicalString, lenientDigestJson, toHex } from "../lib/mod.ts";
 import {
   buildConsistencyProof,
   buildInclusionProof,
@@ -44,7 +35,6 @@ import {
   hashLeaf,
   type NodeId,
   openCheckpoint,
-  popCount,
   signCheckpoint as signCheckpointNote,
   type Signer,
   type Verifier,
@@ -53,6 +43,24 @@ import {
 import { GENESIS_PREV } from "./bundle_verify.ts";
 import type { CheckpointMirror } from "./mirror.ts";
 import { writeBundle } from "./bundle_io.ts";
+import { createBlobStore } from "./blob_store.ts";
+import { createNodeReader } from "./node_cache.ts";
+import {
+  decodeEntryRecord,
+  decodeHead,
+  EMPTY_STATE,
+  encodeEntryRecord,
+  encodeHead,
+  ENTRY_ENCODING,
+  type HeadState,
+  headView,
+  type PreparedEntry,
+  prepareEntry,
+  renderEntry,
+  VaultCorruptionError,
+} from "./record_codec.ts";
+
+export { VaultCorruptionError };
 
 /** The head record: everything needed to append without reading the tree. */
 export interface VaultHead {
@@ -83,7 +91,6 @@ export interface StoredEntry {
 /** Entries are kept under this size; larger bodies go to content-addressed chunks. */
 export const MAX_ENTRY_BYTES = 60 * 1024;
 const INLINE_BODY_BYTES = 16 * 1024;
-const BLOB_CHUNK_BYTES = 60 * 1024;
 /** A KV key as comparable text. */
 function keyText(key: Deno.KvKey): string {
   return JSON.stringify(key, (_, v) => typeof v === "bigint" ? `${v}n` : v);
@@ -96,13 +103,6 @@ const MAX_ONCE_PER_BATCH = 8;
 const RIDER_MUTATIONS = 64;
 /** Room left for them in an atomic's bytes (64 counters with keys of a few hundred bytes). */
 const RIDER_BYTES = 32 * 1024;
-
-const EMPTY_STATE: HeadState = { range: new CompactRange(), last: GENESIS_PREV };
-
-/** Raised when stored data does not add up (a missing node, a head that does not match). */
-export class VaultCorruptionError extends Error {
-  override name = "VaultCorruptionError";
-}
 
 /**
  * The KV-backed log. Its group commits also carry riders' unconditional
@@ -171,37 +171,6 @@ export class EntryExistsError extends Error {
 }
 
 /**
- * An entry's canonical JSON, pre-encoded as `"key":value` members around the
- * two members only the commit can know (`index`, `prev`). Canonical order
- * puts every key either before "index", between "index" and "prev", or after
- * "prev", so the commit splices the two in without re-encoding the rest.
- */
-interface PreparedEntry {
-  /** `{` and the members before "index", each followed by a comma. */
-  readonly open: string;
-  /** The members between "index" and "prev", each preceded by a comma. */
-  readonly middle: string;
-  /** The members after "prev", each preceded by a comma, and `}`. */
-  readonly close: string;
-}
-
-function prepareEntry(fields: Record<string, unknown>): PreparedEntry {
-  let open = "{", middle = "", close = "";
-  // Default sort compares UTF-16 code units: the canonical (RFC 8785) key order.
-  for (const key of Object.keys(fields).sort()) {
-    const member = canonicalString(key, ENTRY_ENCODING) + ":" +
-      canonicalString(fields[key], { ...ENTRY_ENCODING, name: `entry.${key}` });
-    if (key < "index") open += member + ",";
-    else if (key < "prev") middle += "," + member;
-    else close += "," + member;
-  }
-  return { open, middle, close: close + "}" };
-}
-
-/** Entries encode any JS string: lone surrogates become escapes (see canonical_json.ts). */
-const ENTRY_ENCODING = { surrogates: "escape" } as const;
-
-/**
  * Why `fields` (with `options`) could not be appended, or undefined when they
  * can: the same encoding and size checks `append` makes, without appending,
  * so a caller can decide before acting whether its record will seal.
@@ -236,10 +205,6 @@ export function entryProblem(
   }
 }
 
-function renderEntry(p: PreparedEntry, index: number, prev: string): string {
-  return p.open + '"index":' + index + p.middle + ',"prev":"' + prev + '"' + p.close;
-}
-
 const textEncoder = new TextEncoder();
 
 interface Pending {
@@ -247,102 +212,6 @@ interface Pending {
   readonly once?: Deno.KvKey;
   resolve(receipt: SealReceipt): void;
   reject(error: unknown): void;
-}
-
-/**
- * Entry records are raw bytes (KV stores those without V8 serialization):
- * leaf hash (32) ‖ n (1 byte) ‖ the n subtree hashes this entry completes,
- * levels 1..n (32 each) ‖ the entry's canonical JSON. Node (level l ≥ 1,
- * index k) is therefore slot l−1 of entry (k+1)·2^l − 1.
- */
-function encodeEntryRecord(leaf: Uint8Array, nodes: Uint8Array[], data: Uint8Array): Uint8Array {
-  const start = 33 + nodes.length * 32;
-  const record = new Uint8Array(start + data.byteLength);
-  record.set(leaf, 0);
-  record[32] = nodes.length;
-  for (let i = 0; i < nodes.length; i++) record.set(nodes[i], 33 + i * 32);
-  record.set(data, start);
-  return record;
-}
-
-interface EntryRecord {
-  readonly leaf: Uint8Array;
-  /** Stored hash of the node this entry completes at `level` ≥ 1, if any. */
-  node(level: number): Uint8Array | undefined;
-  readonly data: Uint8Array;
-}
-
-function decodeEntryRecord(value: unknown): EntryRecord | null {
-  if (!(value instanceof Uint8Array) || value.byteLength < 34) return null;
-  const count = value[32];
-  const start = 33 + count * 32;
-  if (value.byteLength <= start) return null;
-  return {
-    leaf: value.subarray(0, 32),
-    node: (level) =>
-      level >= 1 && level <= count ? value.subarray(1 + level * 32, 33 + level * 32) : undefined,
-    data: value.subarray(start),
-  };
-}
-
-/** Nodes at this level and above are cached in memory once read (see getNodes). */
-const CACHED_LEVEL = 10;
-/** At most this many cached nodes (~6 MB); the oldest go first. */
-const MAX_CACHED_NODES = 1 << 16;
-
-/** The entry whose record holds node (level, index), level ≥ 1. */
-function nodeHolder(node: NodeId): number {
-  return (node.index + 1) * 2 ** node.level - 1;
-}
-
-/** The head as the ledger keeps it: the compact range is all an append needs. */
-interface HeadState {
-  readonly range: CompactRange;
-  /** Hex leaf hash of the last entry, or GENESIS_PREV. */
-  readonly last: string;
-}
-
-const HEAD_FORMAT = 1;
-
-/**
- * The head record, binary: format (1) ‖ size (8, big-endian) ‖ last leaf (32)
- * ‖ the compact range's subtree roots (32 each, one per set bit of size).
- * The root is recomputed from the range when read, so it cannot disagree.
- */
-function encodeHead(state: HeadState): Uint8Array {
-  const hashes = state.range.hashes;
-  const bytes = new Uint8Array(41 + hashes.length * 32);
-  const view = new DataView(bytes.buffer);
-  bytes[0] = HEAD_FORMAT;
-  view.setBigUint64(1, BigInt(state.range.size));
-  bytes.set(fromHex(state.last), 9);
-  for (let i = 0; i < hashes.length; i++) bytes.set(hashes[i], 41 + i * 32);
-  return bytes;
-}
-
-function decodeHead(bytes: unknown): HeadState {
-  const malformed = () => new VaultCorruptionError("Cannot read the vault head: malformed record");
-  if (!(bytes instanceof Uint8Array) || bytes.byteLength < 41 || bytes[0] !== HEAD_FORMAT) {
-    throw malformed();
-  }
-  const size = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getBigUint64(1);
-  if (size > BigInt(Number.MAX_SAFE_INTEGER)) throw malformed();
-  const n = Number(size);
-  if (bytes.byteLength !== 41 + popCount(n) * 32) throw malformed();
-  const hashes: Uint8Array[] = [];
-  for (let offset = 41; offset < bytes.byteLength; offset += 32) {
-    hashes.push(bytes.slice(offset, offset + 32));
-  }
-  return { range: new CompactRange(n, hashes), last: toHex(bytes.subarray(9, 41)) };
-}
-
-function headView(state: HeadState): VaultHead {
-  return {
-    size: state.range.size,
-    root: toBase64(state.range.root()),
-    range: state.range.toJSON(),
-    last: state.last,
-  };
 }
 
 interface CachedHead {
@@ -377,8 +246,9 @@ function trailingOnes(n: number): number {
  * kv.close();
  * ```
  */
-// Kept whole for now: the ledger's split into group commit, record codec, blob store and node cache
-// files is open (issue 8).
+// Kept whole for now: the record codec, blob store and node reader are their own files; the group
+// commit (batches, riders, retry) still shares the tip and the head cache with append and the
+// checkpoint signer here, and its own file is open (issue 8).
 export function createLedger(
   kv: Deno.Kv,
   options: { origin: string; signer: Signer; maxBatch?: number; mirror?: CheckpointMirror },
@@ -641,61 +511,10 @@ export function createLedger(
     for (const w of waiters) w();
   }
 
-  async function storeBlob(bytes: Uint8Array): Promise<string> {
-    const hash = toHex(sha256(bytes));
-    // Content-addressed, so rewriting an existing body is harmless; chunks go in
-    // before the entry that names them, so an entry never points at nothing.
-    for (let offset = 0, part = 0; offset < bytes.byteLength; part += 10) {
-      const op = kv.atomic();
-      for (let i = 0; i < 10 && offset < bytes.byteLength; i++, offset += BLOB_CHUNK_BYTES) {
-        op.set(vaultBlobKey(hash, part + i), bytes.slice(offset, offset + BLOB_CHUNK_BYTES));
-      }
-      await op.commit();
-    }
-    return hash;
-  }
-
-  // Nodes at CACHED_LEVEL and above are kept once read: a stored node never
-  // changes, there are few of them (one per 2^10 entries), and every proof
-  // crosses the top of the tree. A proof then reads mostly its lower levels.
-  const nodeCache = new Map<string, Uint8Array>();
-
-  async function getNodes(ids: NodeId[]): Promise<Uint8Array[]> {
-    const out: (Uint8Array | undefined)[] = ids.map((n) =>
-      n.level >= CACHED_LEVEL ? nodeCache.get(`${n.level}/${n.index}`) : undefined
-    );
-    const missing = ids.filter((_, i) => out[i] === undefined);
-    // Every node lives in the record of the entry that completed it; several
-    // may share one. KV's getMany takes at most 10 keys; slices run concurrently.
-    const holders = [...new Set(missing.map(nodeHolder))];
-    const slices: number[][] = [];
-    for (let i = 0; i < holders.length; i += 10) slices.push(holders.slice(i, i + 10));
-    const pages = await Promise.all(
-      slices.map((slice) => kv.getMany<unknown[]>(slice.map(vaultEntryKey))),
-    );
-    const records = new Map<number, EntryRecord | null>();
-    pages.forEach((page, p) =>
-      page.forEach((e, j) => records.set(slices[p][j], decodeEntryRecord(e.value)))
-    );
-    return ids.map((n, i) => {
-      if (out[i]) return out[i];
-      const record = records.get(nodeHolder(n));
-      const hash = n.level === 0 ? record?.leaf : record?.node(n.level);
-      if (!hash) {
-        throw new VaultCorruptionError(
-          `Cannot build proof: node (level ${n.level}, index ${n.index}) is missing`,
-        );
-      }
-      if (n.level >= CACHED_LEVEL) {
-        if (nodeCache.size >= MAX_CACHED_NODES) {
-          nodeCache.delete(nodeCache.keys().next().value!);
-        }
-        nodeCache.set(`${n.level}/${n.index}`, hash.slice());
-      }
-      return hash;
-    });
-  }
+  const nodes = createNodeReader(kv);
+  const getNodes = nodes.getNodes;
   const source = { getNodes };
+  const blobs = createBlobStore(kv);
 
   let mirrorVerifier: Promise<Verifier> | undefined;
   /** The mirrored checkpoint, its signature checked against this log's own key. */
@@ -795,7 +614,7 @@ export function createLedger(
         if (bytes.byteLength <= INLINE_BODY_BYTES) {
           entry.body = text;
         } else {
-          entry.body_sha256 = await storeBlob(bytes);
+          entry.body_sha256 = await blobs.store(bytes);
           entry.body_bytes = bytes.byteLength;
         }
       }
@@ -919,22 +738,7 @@ export function createLedger(
         yield { size: e.key[2] as number, note: e.value };
       }
     },
-    async blob(hash) {
-      if (!/^[0-9a-f]{64}$/.test(hash)) return null;
-      const parts: Uint8Array[] = [];
-      for await (const e of kv.list<Uint8Array>({ prefix: vaultBlobPrefix(hash) })) {
-        parts.push(e.value);
-      }
-      if (parts.length === 0) return null;
-      const total = parts.reduce((n, p) => n + p.byteLength, 0);
-      const out = new Uint8Array(total);
-      let offset = 0;
-      for (const p of parts) {
-        out.set(p, offset);
-        offset += p.byteLength;
-      }
-      return toHex(sha256(out)) === hash ? out : null;
-    },
+    blob: (hash) => blobs.read(hash),
     async verifyHead() {
       let head: VaultHead;
       try {
