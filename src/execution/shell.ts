@@ -237,6 +237,15 @@ export async function createShellSandbox(options: ShellSandboxOptions): Promise<
     "/proc",
     "--dev",
     "/dev",
+    // --dev's /dev is a writable tmpfs of half the host's memory: files written there or in its
+    // /dev/shm escaped the work dir's size limit (and filled RAM). /dev/shm gets a bounded tmpfs
+    // of its own and /dev itself is made read-only (its device nodes stay usable).
+    "--size",
+    String(Math.min(limits.workDirBytes, 16 * 1024 * 1024)),
+    "--tmpfs",
+    "/dev/shm",
+    "--remount-ro",
+    "/dev",
     "--size",
     String(limits.workDirBytes),
     "--tmpfs",

@@ -217,6 +217,14 @@ Deno.test("ShellSandbox.run() caps output, CPU time and file size", async () => 
     assert.notEqual(spin.exitCode, 0);
     const big = await sandbox.run("head -c 3000000 /dev/zero > big; echo $?");
     assert.notEqual(big.stdout.trim(), "0");
+    // The size limit holds outside /work too: /dev is read-only, /dev/shm and /tmp are bounded
+    // (before, /dev and /dev/shm took files of any number, in host memory).
+    const elsewhere = await sandbox.run(
+      "for d in /dev /dev/shm /tmp; do n=0; for i in 1 2 3 4; do " +
+        "head -c 900000 /dev/zero > $d/f$i 2>/dev/null && n=$((n+1)); done; echo $d $n; done; " +
+        "echo x > /dev/null && echo null-ok",
+    );
+    assert.equal(elsewhere.stdout, "/dev 0\n/dev/shm 1\n/tmp 1\nnull-ok\n", elsewhere.stderr);
   }, { maxOutputBytes: 1024, cpuSeconds: 1, timeoutMs: 8000, workDirBytes: 1024 * 1024 });
 });
 
