@@ -122,6 +122,7 @@ import {
   createFileService,
   createMemoryService,
   openEmbeddings,
+  openEventBus,
 } from "./services/mod.ts";
 import {
   type AppendOptions,
@@ -506,9 +507,15 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
     },
     credentialKeyMissing,
   );
+  // What one instance does that the others sharing the KV must act on (registry changes).
+  const events = await openEventBus(kv, {
+    origin: crypto.randomUUID(),
+    onError: (e) => logger.warn("instance event bus", { error: e }),
+  });
   const gateway = createGateway({
     kv,
     logger,
+    events,
     credentials,
     upstreams: deps.upstreams ?? [],
     record: (fields) => governance.record(fields),
@@ -1022,6 +1029,7 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
       oauth?.close();
       clearInterval(checkpointer);
       usageSummary.close();
+      await events.close();
       await gateway.close();
       await sse.close();
       await websocket.close();

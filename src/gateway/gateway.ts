@@ -19,6 +19,7 @@ import { findInjections, type Operator, verifyOperatorSignature } from "../gover
 import { digestJson, type Logger } from "../lib/mod.ts";
 import { hostAllowed, isPrivateAddress } from "../net/mod.ts";
 import { upstreamKey, upstreamPinKey, upstreamPrefix } from "../store/mod.ts";
+import type { EventBus, InstanceEvent } from "../services/mod.ts";
 import { createBreaker } from "./breaker.ts";
 import {
   type ConnectionState,
@@ -235,7 +236,16 @@ export interface GatewayDeps {
   readonly publicBase?: () => string;
   /** The clock per-principal upstream tokens and authorization links expire by (epoch ms). */
   readonly now?: () => number;
+  /**
+   * The instances' event bus: a registration, update, removal or approval here is announced on
+   * it, and those of the other instances sharing the KV are applied here (their clients and
+   * ours then get list_changed alike).
+   */
+  readonly events?: EventBus;
 }
+
+/** The event type a registry change is announced with on the instances' event bus. */
+export const UPSTREAM_EVENT = "upstream";
 
 /** Most per-caller connections one token-exchange upstream keeps open. */
 const MAX_CALLER_CONNECTIONS = 100;
@@ -1237,6 +1247,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
       tools: [...u.entries.values()].map((e) => e.descriptor.name),
     });
     for (const kind of ["tools", "prompts", "resources"] as const) gateway.onChange?.(kind);
+    await announce(config.name, existing ? "updated" : "registered");
     return statusOf(u);
   }
 
@@ -1258,7 +1269,102 @@ export function createGateway(deps: GatewayDeps): Gateway {
     await deps.credentials?.remove(name);
     await deps.record({ type: "upstream_removed", upstream: name });
     for (const kind of ["tools", "prompts", "resources"] as const) gateway.onChange?.(kind);
+    await announce(name, "removed");
   }
+
+  /** Tells the other instances sharing the KV; a failure is logged (they resync on their next event). */
+  async function announce(name: string, op: "registered" | "updated" | "removed" | "approved") {
+    await deps.events?.publish(UPSTREAM_EVENT, { name, op }).catch((e) =>
+      log.warn("cannot announce an upstream change to the other instances", {
+        upstream: name,
+        error: e,
+      })
+    );
+  }
+
+  /** One change at a time per upstream name, in the order the events came. */
+  const applying = new Map<string, Promise<void>>();
+  function applyRemote(name: string): Promise<void> {
+    const next = (applying.get(name) ?? Promise.resolve()).then(() => adopt(name)).catch((e) =>
+      log.warn("cannot apply another instance's upstream change", { upstream: name, error: e })
+    );
+    applying.set(name, next);
+    next.finally(() => {
+      if (applying.get(name) === next) applying.delete(name);
+    });
+    return next;
+  }
+
+  /**
+   * Makes this instance hold what KV holds for `name` after another instance registered,
+   * updated, removed or approved it: a runtime registration is (re)connected and listed from its
+   * record, a removed one is dropped, an approved tool is re-listed with its new pin. Nothing is
+   * written or sealed here: the instance that made the change did both.
+   */
+  async function adopt(name: string): Promise<void> {
+    if (closed) return;
+    const local = upstreams.get(name);
+    const rec = await kv.get<{ source: string; config?: UpstreamConfig; registered_at: string }>(
+      upstreamKey(name),
+    );
+    const v = rec.value;
+    if (local?.source === "file") {
+      // Only a pin can have changed for a file upstream: re-list it.
+      await load(local, { strictCollisions: false });
+      return;
+    }
+    if (v === null || v.source !== "api" || !v.config) {
+      if (!local) return;
+      upstreams.delete(name);
+      rebuild();
+      await closeConnections(local);
+      for (const kind of ["tools", "prompts", "resources"] as const) gateway.onChange?.(kind);
+      return;
+    }
+    if (local && JSON.stringify(local.config) === JSON.stringify(v.config)) {
+      // The same registration (an approval, or an update that kept the manifest): re-list it.
+      await load(local, { strictCollisions: false });
+      return;
+    }
+    const u = create(v.config, "api", v.registered_at);
+    try {
+      await load(u, { strictCollisions: false, install: false });
+    } catch (e) {
+      log.warn("an upstream another instance registered is not available here yet", {
+        upstream: name,
+        error: e,
+      });
+    }
+    if (closed) {
+      await closeConnections(u);
+      return;
+    }
+    upstreams.set(name, u);
+    rebuild();
+    if (local) await closeConnections(local);
+    for (const kind of ["tools", "prompts", "resources"] as const) gateway.onChange?.(kind);
+  }
+
+  /** After missed events: every runtime registration in KV, and every one held here, again. */
+  async function resync(): Promise<void> {
+    const names = new Set<string>();
+    for (const u of upstreams.values()) if (u.source === "api") names.add(u.config.name);
+    for await (
+      const rec of kv.list<{ source: string; config?: UpstreamConfig }>({
+        prefix: upstreamPrefix(),
+      })
+    ) if (rec.value.source === "api" && rec.value.config) names.add(rec.value.config.name);
+    await Promise.all([...names].map(applyRemote));
+  }
+
+  const unsubscribe = deps.events?.on((event: InstanceEvent) => {
+    if (closed) return;
+    if (event.type === "resync") {
+      resync().catch((e) => log.warn("cannot resync upstreams", { error: e }));
+    } else if (event.type === UPSTREAM_EVENT && typeof event.data.name === "string") {
+      void applyRemote(event.data.name);
+    }
+  });
 
   async function refresh(name: string): Promise<void> {
     const u = upstreams.get(name);
@@ -1317,6 +1423,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
       signature: input.signature,
     });
     await load(u, { strictCollisions: false });
+    await announce(input.server, "approved");
     return { pinned: input.sha256 };
   }
 
@@ -1368,7 +1475,9 @@ export function createGateway(deps: GatewayDeps): Gateway {
 
   async function close(): Promise<void> {
     closed = true;
+    unsubscribe?.();
     if (prober !== undefined) clearInterval(prober);
+    await Promise.all([...applying.values()]);
     await Promise.all([...upstreams.values()].map((u) => closeConnections(u)));
   }
 

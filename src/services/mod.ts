@@ -58,3 +58,10 @@ export {
   type SubscribeResult,
   TOPIC_PATTERN,
 } from "./bus.ts";
+export {
+  DEFAULT_EVENT_BUS_LIMITS,
+  type EventBus,
+  type EventBusLimits,
+  type InstanceEvent,
+  openEventBus,
+} from "./events.ts";

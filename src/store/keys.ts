@@ -549,6 +549,16 @@ export function busMessageKey(principal: string, topic: string, seq: number): De
   return ["bus_msg", principal, topic, seq];
 }
 
+/** The head of the instances' event bus (its last sequence number), watched by every instance. */
+export function instanceEventHeadKey(): Deno.KvKey {
+  return ["instance_events", "head"];
+}
+
+/** One event on the instances' event bus. */
+export function instanceEventKey(seq: number): Deno.KvKey {
+  return ["instance_events", "e", seq];
+}
+
 /** The HMAC key sealing 2026-07-28 hold `requestState`s, shared by every instance. */
 export function requestStateKeyKey(): Deno.KvKey {
   return ["mcp", "request_state_key"];
