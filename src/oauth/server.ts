@@ -784,8 +784,21 @@ export async function createOAuthServer(opts: OAuthOptions): Promise<OAuthServer
     const { idp: _i, roles: _r, ...local } = p;
     const next: PendingRequest = { ...local, user, csrf: randomToken() };
     await store.putPending(next, PENDING_TTL_MS);
-    return htmlResponse(consentHtml(next, client));
+    return consentResponse(next, client);
   });
+
+  /**
+   * The consent page. Its form's answer redirects to the client, and Chromium
+   * applies CSP form-action to that redirect too, so the client's redirect
+   * target is allowed there (its origin, or its private-use scheme).
+   */
+  function consentResponse(p: PendingRequest, client: ClientRecord): Response {
+    const target = new URL(p.redirect_uri);
+    const source = target.protocol === "http:" || target.protocol === "https:"
+      ? target.origin
+      : target.protocol;
+    return htmlResponse(consentHtml(p, client), 200, {}, [source]);
+  }
 
   function consentHtml(p: PendingRequest, client: ClientRecord): string {
     return consentPage({
@@ -808,7 +821,7 @@ export async function createOAuthServer(opts: OAuthOptions): Promise<OAuthServer
         400,
       );
     }
-    return htmlResponse(consentHtml(p, await findClient(p.client_id)));
+    return consentResponse(p, await findClient(p.client_id));
   });
 
   const OIDC_COOKIE = "warden_oidc";

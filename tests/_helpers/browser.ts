@@ -24,14 +24,20 @@ export interface Browser {
   close(): Promise<void>;
 }
 
-/** Launches headless Chromium with a fresh `--user-data-dir` and a 1280x800 viewport. */
-export async function launchChromium(): Promise<Browser> {
+/**
+ * Launches headless Chromium with a fresh `--user-data-dir` and a 1280x800
+ * viewport; `javaScriptEnabled: false` shows a page works without scripts.
+ */
+export async function launchChromium(
+  options: { javaScriptEnabled?: boolean } = {},
+): Promise<Browser> {
   const profile = await Deno.makeTempDir({ prefix: "warden-chromium-" });
   // launchPersistentContext is how playwright passes --user-data-dir: a new, empty profile.
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
     viewport: { width: 1280, height: 800 },
+    javaScriptEnabled: options.javaScriptEnabled ?? true,
     args: [
       "--no-sandbox",
       "--disable-gpu",
