@@ -656,7 +656,8 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
   const tasks = createTaskEngine({
     kv,
     limits: { maxPerPrincipal: config.maxTasksPerPrincipal, ttlMs: config.taskTtlMs },
-    fallback: (tool) => registry.get(tool) ? registryTaskBody(registry, tool) : undefined,
+    fallback: (tool) =>
+      registry.get(tool) ? registryTaskBody(registry, tool, holdPrompts) : undefined,
     holdOpen: async (id) => {
       const hold = await governance.holds.get(id);
       return hold !== null && hold.status === "open" && hold.expiresAtMs > Date.now();

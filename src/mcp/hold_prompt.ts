@@ -90,6 +90,38 @@ export function canElicit(ctx: ServerContext): boolean {
   return caps !== null && typeof caps === "object" && "elicitation" in caps;
 }
 
+/** The elicitation asking the human to confirm a held call (the hold's id and reasons in it). */
+export function holdConfirmRequest(
+  hold: { id: string; reasons?: readonly string[] },
+  tool: string,
+): ReturnType<typeof inputRequired.elicit> {
+  return inputRequired.elicit({
+    message:
+      `Warden is holding a call to "${tool}" for operator approval (hold ${hold.id})${
+        hold.reasons?.length ? `. Reasons: ${hold.reasons.join("; ")}` : ""
+      }. Confirm that you want it to run; an operator must still sign the approval ` +
+      `(warden approve ${hold.id}). Declining denies it.`,
+    requestedSchema: {
+      type: "object",
+      properties: {
+        confirm: { type: "boolean", title: "I want this call to run", default: false },
+      },
+      required: ["confirm"],
+    },
+  });
+}
+
+/**
+ * The human's answer to a hold's confirmation in `responses` ("accept" only with confirm: true;
+ * an accept without it is a decline), or undefined when it is not there.
+ */
+export function holdAnswerOf(responses: Record<string, unknown> | undefined): string | undefined {
+  const view = inputResponse(responses as never, HOLD_INPUT_KEY);
+  if (view.kind !== "elicit") return undefined;
+  const confirmed = view.action === "accept" && view.content?.confirm === true;
+  return view.action === "accept" && !confirmed ? "decline" : view.action;
+}
+
 /** The input_required result asking the human about `hold`. */
 export async function askAboutHold(
   prompts: HoldPrompts,
@@ -98,22 +130,7 @@ export async function askAboutHold(
   tool: string,
 ): Promise<ReturnType<typeof inputRequired>> {
   return inputRequired({
-    inputRequests: {
-      [HOLD_INPUT_KEY]: inputRequired.elicit({
-        message:
-          `Warden is holding a call to "${tool}" for operator approval (hold ${hold.id})${
-            hold.reasons?.length ? `. Reasons: ${hold.reasons.join("; ")}` : ""
-          }. Confirm that you want it to run; an operator must still sign the approval ` +
-          `(warden approve ${hold.id}). Declining denies it.`,
-        requestedSchema: {
-          type: "object",
-          properties: {
-            confirm: { type: "boolean", title: "I want this call to run", default: false },
-          },
-          required: ["confirm"],
-        },
-      }),
-    },
+    inputRequests: { [HOLD_INPUT_KEY]: holdConfirmRequest(hold, tool) },
     requestState: await prompts.codec.mint({ kind: "hold", hold: hold.id, tool }, ctx),
   });
 }
@@ -156,15 +173,13 @@ export async function recordHoldAnswer(
   state: Extract<PromptState, { kind: "hold" }>,
   principal: string,
 ): Promise<string> {
-  const view = inputResponse(ctx.mcpReq.inputResponses, HOLD_INPUT_KEY);
-  if (view.kind !== "elicit") {
+  const action = holdAnswerOf(ctx.mcpReq.inputResponses as Record<string, unknown> | undefined);
+  if (action === undefined) {
     throw new ProtocolError(
       ProtocolErrorCode.InvalidParams,
       `inputResponses.${HOLD_INPUT_KEY}: the answer to the hold's confirmation is missing`,
     );
   }
-  const confirmed = view.action === "accept" && view.content?.confirm === true;
-  const action = view.action === "accept" && !confirmed ? "decline" : view.action;
   const hold = await prompts.getHold(state.hold);
   if (hold !== null && hold.principal === principal && hold.status === "open") {
     await prompts.answer(hold, action);

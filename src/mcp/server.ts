@@ -20,6 +20,9 @@ import {
   askForSampling,
   canElicit,
   createHoldPrompts,
+  HOLD_INPUT_KEY,
+  holdAnswerOf,
+  holdConfirmRequest,
   type HoldPromptDeps,
   type HoldPrompts,
   readPromptState,
@@ -95,28 +98,57 @@ export const DEFAULT_TASK_AFTER_MS = 1000;
  * How a registry outcome ends a task's run: a new open hold keeps the task waiting on the
  * operator; anything else is the call's result (an unknown tool fails the task).
  */
-export function taskStepOf(outcome: CallOutcome): TaskStep {
+export function taskStepOf(outcome: CallOutcome, tool: string, ask = false): TaskStep {
   const hold = outcome.envelope?._constitutional.hold;
   if (outcome.verdict === "888_HOLD" && hold?.status === "open") {
     return {
       kind: "held",
       hold: hold.id,
-      message: `held for operator approval (hold ${hold.id}); the task runs the call once an ` +
-        `operator signs (warden approve ${hold.id}), or ends with the denial`,
+      message: heldMessage(hold.id),
       expiresAtMs: Date.parse(hold.expires_at),
+      // A client that can ask its human: the task asks (input_required) while it waits.
+      ...(ask
+        ? {
+          inputRequests: {
+            [HOLD_INPUT_KEY]: holdConfirmRequest(
+              { id: hold.id, reasons: outcome.envelope?._constitutional.reasons },
+              tool,
+            ),
+          },
+        }
+        : {}),
     };
   }
   return { kind: "result", result: toCallToolResult(outcome) };
 }
+
+const heldMessage = (id: string) =>
+  `held for operator approval (hold ${id}); the task runs the call once an operator signs ` +
+  `(warden approve ${id}), or ends with the denial`;
 
 /**
  * The task body of one of Warden's registry tools: the same governed call (floors, limits,
  * sealing), as the task's principal, with no client to talk to (the task has outlived its
  * request); repeated under the hold id once an operator decided.
  */
-export function registryTaskBody(registry: ToolRegistry, tool: string) {
-  return async (run: TaskRun): Promise<TaskStep> =>
-    taskStepOf(
+export function registryTaskBody(registry: ToolRegistry, tool: string, holds?: HoldPromptDeps) {
+  return async (run: TaskRun): Promise<TaskStep> => {
+    let holdId = run.holdId;
+    if (holdId === undefined && run.heldBy !== undefined) {
+      // The client answered the hold's confirmation: recorded (a decline denies the hold). The
+      // call runs only once the hold is decided; until then the task waits for the operator.
+      const hold = holds ? await holds.getHold(run.heldBy) : null;
+      const action = holdAnswerOf(run.inputResponses);
+      if (hold !== null && holds && action !== undefined && hold.principal === run.principal) {
+        if (hold.status === "open") await holds.answer(hold, action);
+      }
+      const now = hold ? await holds!.getHold(run.heldBy) : null;
+      if (now !== null && now.status === "open") {
+        return { kind: "held", hold: run.heldBy, message: heldMessage(run.heldBy) };
+      }
+      holdId = run.heldBy;
+    }
+    return taskStepOf(
       await registry.call(tool, run.args, {
         sessionId: undefined,
         principal: run.principal,
@@ -128,10 +160,12 @@ export function registryTaskBody(registry: ToolRegistry, tool: string) {
           progress: () => Promise.resolve(),
           request: (method) => Promise.reject(noServerRequests(method)),
         },
-        ...(run.holdId !== undefined ? { holdId: run.holdId } : {}),
+        ...(holdId !== undefined ? { holdId } : {}),
         debug: false,
       }),
+      tool,
     );
+  };
 }
 
 /** Per-session facts the factory binds into the server. */
@@ -502,14 +536,18 @@ export function createMcpServer(deps: McpServerDeps, binding: SessionBinding): M
       }),
     ]).finally(() => clearTimeout(timer));
     if (first !== undefined) {
-      const step = taskStepOf(first.outcome);
+      const step = taskStepOf(first.outcome, call.tool, "elicitation" in call.capabilities);
       if (step.kind === "result") return step.result as Record<string, unknown>;
       // A new hold: the task waits for the operator (no task room: the held answer as before).
       const record = await tasks.adopt(task, step);
       return record ? createTaskResult(record, tasks.limits) : toCallToolResult(first.outcome);
     }
     detached = true;
-    const record = await tasks.adopt(task, running.then(taskStepOf), abort);
+    const record = await tasks.adopt(
+      task,
+      running.then((o) => taskStepOf(o, call.tool, "elicitation" in call.capabilities)),
+      abort,
+    );
     if (record) return createTaskResult(record, tasks.limits);
     // No room for a task: the client waits for the call like any other.
     detached = false;

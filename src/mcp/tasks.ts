@@ -91,6 +91,8 @@ export type TaskStep =
     readonly hold: string;
     readonly message: string;
     readonly expiresAtMs?: number;
+    /** Asked of the client meanwhile (the human's confirmation): the task is input_required. */
+    readonly inputRequests?: Record<string, unknown>;
   };
 
 /** What a task's body is given. */
@@ -103,6 +105,8 @@ export interface TaskRun {
   readonly inputResponses: Record<string, unknown>;
   /** Set when the run repeats a held call after the operator decided. */
   readonly holdId?: string;
+  /** Set when the run resumes a held task after the client answered its input (not decided). */
+  readonly heldBy?: string;
   readonly signal: AbortSignal;
 }
 
@@ -304,9 +308,12 @@ export function createTaskEngine(options: TaskEngineOptions): TaskEngine {
             Math.max(r.expiresAtMs, step.expiresAtMs + 60_000),
           )
           : r.expiresAtMs;
+        const asking = step.inputRequests !== undefined &&
+          Object.keys(step.inputRequests).length > 0;
         return {
           ...rest,
-          status: "working" as const,
+          status: asking ? "input_required" as const : "working" as const,
+          ...(asking ? { inputRequests: step.inputRequests } : {}),
           hold: step.hold,
           statusMessage: step.message,
           expiresAtMs: until,
@@ -387,7 +394,7 @@ export function createTaskEngine(options: TaskEngineOptions): TaskEngine {
     });
   }
 
-  function runBody(r: TaskRecord, owner: string, holdId?: string) {
+  function runBody(r: TaskRecord, owner: string, holdId?: string, heldBy?: string) {
     const body = bodyOf(r.tool);
     const abort = new AbortController();
     const work = body === undefined
@@ -400,6 +407,7 @@ export function createTaskEngine(options: TaskEngineOptions): TaskEngine {
           capabilities: r.resume?.capabilities ?? {},
           inputResponses: r.resume?.inputResponses ?? {},
           ...(holdId !== undefined ? { holdId } : {}),
+          ...(heldBy !== undefined ? { heldBy } : {}),
           signal: abort.signal,
         })
       );
@@ -513,15 +521,24 @@ export function createTaskEngine(options: TaskEngineOptions): TaskEngine {
     },
     async get(id, principal) {
       let r = await owned(id, principal);
-      if (r.status === "working" && r.hold !== undefined && r.lease === undefined) {
+      const waiting = r.status === "working" || r.status === "input_required";
+      if (waiting && r.hold !== undefined && r.lease === undefined) {
         // Held: once the operator decided, the first instance to see it repeats the call under
         // the hold (the registry releases an approval once; a denial or expiry is answered).
         const open = options.holdOpen ? await options.holdOpen(r.hold) : true;
         if (!open) {
           const claimed = await claim(
             id,
-            (x) => x.hold === r.hold && x.lease === undefined && x.status === "working",
-            () => ({ statusMessage: `hold ${r.hold} decided; running` }),
+            (x) =>
+              x.hold === r.hold && x.lease === undefined &&
+              (x.status === "working" || x.status === "input_required"),
+            // Decided: whatever the client was still asked no longer matters.
+            (x) => ({
+              status: "working",
+              statusMessage: `hold ${r.hold} decided; running`,
+              inputRequests: undefined,
+              ...(x.resume ? { resume: x.resume } : {}),
+            }),
           );
           if (claimed) {
             runBody(claimed.record, claimed.owner, r.hold);
@@ -586,7 +603,7 @@ export function createTaskEngine(options: TaskEngineOptions): TaskEngine {
           lease: { owner, untilMs: now() + limits.leaseMs },
         };
       });
-      if (after?.lease?.owner === owner) runBody(after, owner);
+      if (after?.lease?.owner === owner) runBody(after, owner, undefined, after.hold);
     },
     async cancel(id, principal) {
       const r = await owned(id, principal);

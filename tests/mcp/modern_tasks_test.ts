@@ -18,7 +18,12 @@ const TASKS = "io.modelcontextprotocol/tasks";
 const CAPS = { extensions: { [TASKS]: {} } };
 
 /** One 2026-07-28 request as the conformance harness sends it (headers mirror the body). */
-async function rpc(base: string, method: string, params: Record<string, unknown>) {
+async function rpc(
+  base: string,
+  method: string,
+  params: Record<string, unknown>,
+  caps: Record<string, unknown> = CAPS,
+) {
   const name = method === "tools/call" ? params.name : params.taskId;
   const res = await fetch(`${base}/mcp`, {
     method: "POST",
@@ -39,7 +44,7 @@ async function rpc(base: string, method: string, params: Record<string, unknown>
         _meta: {
           "io.modelcontextprotocol/protocolVersion": "2026-07-28",
           "io.modelcontextprotocol/clientInfo": { name: "raw", version: "1" },
-          "io.modelcontextprotocol/clientCapabilities": CAPS,
+          "io.modelcontextprotocol/clientCapabilities": caps,
         },
       },
     }),
@@ -72,6 +77,11 @@ async function taskClient(base: string) {
       >,
     cancel: (taskId: string) =>
       client.request({ method: "tasks/cancel", params: { taskId } } as never, loose as never),
+    update: (taskId: string, inputResponses: Record<string, unknown>) =>
+      client.request(
+        { method: "tasks/update", params: { taskId, inputResponses } } as never,
+        loose as never,
+      ),
   };
 }
 
@@ -207,6 +217,60 @@ Deno.test("modern tasks: a held call is a task, read from the other process, com
       e.type === "tool_call" && e.hold_id === secondHold && e.outcome === "ok"
     );
     assert.equal(ranSecond.length, 0);
+
+    // A client that can also elicit is asked to confirm while the task waits (input_required);
+    // its answer, through the other process, is recorded and the task waits for the operator.
+    const asking = { ...CAPS, elicitation: { form: {} } };
+    const third = (await rpc(a.url, "tools/call", {
+      name: "calculate",
+      arguments: { expression: "2*21" },
+    }, asking)).result;
+    assert.equal(third.resultType, "task");
+    const thirdHold = /hold ([0-9a-f-]{36})/.exec(third.statusMessage)![1];
+    const asked = await onB.get(third.taskId);
+    assert.equal(asked.status, "input_required");
+    assert.equal(asked.inputRequests.warden_hold_confirm.method, "elicitation/create");
+    assert.match(asked.inputRequests.warden_hold_confirm.params.message, new RegExp(thirdHold));
+    const ack = await onB.update(third.taskId, {
+      warden_hold_confirm: { action: "accept", content: { confirm: true } },
+    });
+    assert.deepEqual(Object.keys(ack).filter((k) => k !== "_meta"), []);
+    let waitingOperator: any;
+    for (let i = 0; i < 100; i++) {
+      waitingOperator = await onA.get(third.taskId);
+      if (waitingOperator.status === "working" && !waitingOperator.inputRequests) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(waitingOperator.status, "working", JSON.stringify(waitingOperator));
+    const thirdView = await (await fetch(`${b.url}/holds/${thirdHold}`, {
+      headers: { authorization: `Bearer ${TOKEN}` },
+    })).json();
+    assert.equal(thirdView.status, "open", "the human's accept releases nothing");
+    assert.equal(thirdView.human?.action, "accept");
+    const signed = await cli([
+      "approve",
+      thirdHold,
+      "--key",
+      `${dir}/op/operator.key`,
+      "--url",
+      a.url,
+      "--token",
+      TOKEN,
+    ]);
+    assert.equal(signed.code, 0, signed.stderr);
+    const thirdDone = await settled([onB.get, onA.get], third.taskId);
+    assert.equal(thirdDone.result.structuredContent.data.result, 42);
+    // A decline denies the hold: the task completes with the denial, the call never ran.
+    const fourth = (await rpc(b.url, "tools/call", {
+      name: "calculate",
+      arguments: { expression: "3*3" },
+    }, asking)).result;
+    assert.equal((await onA.get(fourth.taskId)).status, "input_required");
+    await onA.update(fourth.taskId, { warden_hold_confirm: { action: "decline" } });
+    const declined = await settled([onA.get, onB.get], fourth.taskId);
+    assert.equal(declined.result.structuredContent.status, "BLOCKED");
+    const answers = (await vault(a.url)).filter((e) => e.type === "hold_human_response");
+    assert.deepEqual(answers.map((e) => e.action), ["accept", "decline"]);
 
     // What the extension removed, and what it keeps private.
     assert.equal((await rpc(a.url, "tasks/list", {})).error?.code, -32601);

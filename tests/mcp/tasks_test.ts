@@ -201,3 +201,35 @@ Deno.test("tasks: input is answered in parts; the last answer resumes the task o
     kv.close();
   }
 });
+
+Deno.test("tasks: a held task still asking its client runs once the operator decided, unanswered", async () => {
+  const kv = await Deno.openKv(":memory:");
+  let open = true;
+  const seen: (string | undefined)[] = [];
+  const body: TaskBody = (run) => {
+    seen.push(run.holdId);
+    return Promise.resolve(text("ran"));
+  };
+  const tasks = createTaskEngine({
+    kv,
+    fallback: () => body,
+    holdOpen: () => Promise.resolve(open),
+  });
+  try {
+    const task = (await tasks.adopt(call("alice", "calc"), {
+      kind: "held",
+      hold: "h-2",
+      message: "held (hold h-2)",
+      inputRequests: { confirm: { method: "elicitation/create" } },
+    }))!;
+    const asking = await tasks.get(task.id, "alice");
+    assert.equal(asking.status, "input_required");
+    assert.deepEqual(Object.keys(asking.inputRequests!), ["confirm"]);
+    open = false;
+    await until(async () => (await tasks.get(task.id, "alice")).status === "completed");
+    assert.deepEqual(seen, ["h-2"]);
+  } finally {
+    await tasks.close();
+    kv.close();
+  }
+});
