@@ -11,6 +11,7 @@ import type { Execution } from "../governance/mod.ts";
 import { type DeadlineScheduler, type Logger, sha256HexOfText } from "../lib/mod.ts";
 import { describeIssues } from "./facts.ts";
 import {
+  type ClientBridge,
   expectedErrorText,
   InputRequiredError,
   type ToolContext,
@@ -130,6 +131,45 @@ export async function executeOwn(
   }
 }
 
+/** How long Warden waits for a client to say whether its user opens an authorization link. */
+const ELICIT_URL_TIMEOUT_MS = 60_000;
+
+/**
+ * Asks the client to open `url` for its user (MCP URL-mode elicitation) when
+ * it declared it can; true when the user accepted. A client that cannot, a
+ * decline or no answer in time: false, and the caller reads the link instead.
+ */
+async function askToOpen(
+  client: ClientBridge | undefined,
+  upstream: string,
+  url: string,
+  signal: AbortSignal,
+): Promise<boolean> {
+  const elicitation = client?.capabilities.elicitation;
+  if (!client || typeof elicitation !== "object" || elicitation === null) return false;
+  if (!("url" in elicitation)) return false;
+  const timeout = AbortSignal.any([signal, AbortSignal.timeout(ELICIT_URL_TIMEOUT_MS)]);
+  const unanswered = new Promise<undefined>((resolve) =>
+    timeout.addEventListener("abort", () => resolve(undefined), { once: true })
+  );
+  try {
+    const answer = await Promise.race([
+      client.request("elicitation/create", {
+        mode: "url",
+        elicitationId: crypto.randomUUID(),
+        url,
+        message: `Upstream ${upstream} acts as you: sign in there and allow Warden to use it ` +
+          `for you (the page is Warden's, then the upstream's own).`,
+      }),
+      unanswered,
+    ]);
+    return answer?.action === "accept";
+  } catch (e) {
+    if (e instanceof InputRequiredError) throw e;
+    return false; // the client refused the request: the link is in the answer instead
+  }
+}
+
 /**
  * Calls an upstream tool through its pooled client. `keep` receives the
  * upstream's own result, which the adapters pass back untouched when the
@@ -149,12 +189,18 @@ export async function executeUpstream(
       signal: controller.signal,
     });
     if (!outcome.ok && outcome.kind === "authorization_required") {
-      // The caller's answer carries their authorization link; the vault records that one was
-      // given, never the link (a single-use capability for that principal).
+      // A client that can open URLs for its user is asked to (URL-mode elicitation); the answer
+      // says so. Either way the vault records that a link was given, never the link (a
+      // single-use capability for that principal).
+      const opened = outcome.authorizationUrl !== undefined &&
+        await askToOpen(ctx.client, entry.upstream, outcome.authorizationUrl, controller.signal);
       return {
         isError: true,
         errorKind: "tool_error",
-        text: outcome.message,
+        text: opened
+          ? `Upstream ${entry.upstream} acts as you: finish authorizing Warden there in the ` +
+            `page your client opened, then call again.`
+          : outcome.message,
         data: { authorization_required: entry.upstream },
         recorded: {
           data: { authorization_required: entry.upstream },

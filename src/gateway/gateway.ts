@@ -58,6 +58,8 @@ export type UpstreamFailure = {
   readonly ok: false;
   /** `authorization_required`: the caller must authorize Warden at the upstream (the message says where). */
   readonly kind: "timeout" | "unavailable" | "fault" | "authorization_required";
+  /** `authorization_required`: the caller's link (also in `message`), for a URL-mode elicitation. */
+  readonly authorizationUrl?: string;
   readonly message: string;
   readonly retryAfterS?: number;
 };
@@ -647,6 +649,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     return {
       ok: false,
       kind: "authorization_required",
+      authorizationUrl: url,
       message: `Upstream ${u.config.name} acts as you: authorize Warden there first. Open ` +
         `${url} in your browser, sign in and allow access, then call again (the link is for ` +
         `you alone, works once and expires in 10 minutes).`,

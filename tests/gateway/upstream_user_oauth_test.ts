@@ -16,6 +16,8 @@ import assert from "node:assert/strict";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 // @ts-types="@modelcontextprotocol/sdk/client/streamableHttp"
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+// @ts-types="@modelcontextprotocol/sdk/types"
+import { ElicitRequestSchema } from "@modelcontextprotocol/sdk/types.js";
 import { addUser, createToken } from "../../src/identity/mod.ts";
 import { sealedEntries, spawnServer, startServer, type TestServer } from "../_helpers/server.ts";
 import { freePort } from "../_helpers/upstreams.ts";
@@ -33,7 +35,7 @@ function textOf(result: any): string {
 }
 
 function linkIn(text: string): URL {
-  const m = /(https:\/\/\S+\/oauth\/upstream\/start\?ticket=[A-Za-z0-9._-]+)/.exec(text);
+  const m = /(https?:\/\/\S+\/oauth\/upstream\/start\?ticket=[A-Za-z0-9._-]+)/.exec(text);
   assert(m, `no authorization link in: ${text.slice(0, 400)}`);
   return new URL(m[1]);
 }
@@ -260,6 +262,125 @@ Deno.test("upstream user oauth: each principal authorizes Warden at the upstream
     kv.close();
     await up.stop();
     httpClient.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("upstream user oauth: dynamic registration over http, URL-mode elicitation, moved and lapsed tokens", async () => {
+  const dir = await Deno.makeTempDir();
+  const seed = await Deno.openKv(`${dir}/up.kv`);
+  await addUser(seed, { name: ALICE.username, password: ALICE.password, roles: [] });
+  seed.close();
+  const upPort = freePort();
+  const upArgs = (kvPath: string) => [
+    "--auth",
+    "oauth",
+    "--kv",
+    kvPath,
+    "--token",
+    UP_ADMIN,
+    "--port",
+    String(upPort),
+  ];
+  let up = await spawnServer(upArgs(`${dir}/up.kv`));
+  const kv = await Deno.openKv(":memory:");
+  const ann = await createToken(kv, { name: "ann" });
+  const ben = await createToken(kv, { name: "ben" });
+  // Plain http: no metadata document can be the client_id, so Warden registers dynamically.
+  const s = await startServer({
+    kv,
+    policy: OPEN,
+    upstreams: [{
+      name: "up",
+      transport: "streamable-http",
+      url: `${up.url}/mcp`,
+      oauth: { mode: "authorization_code" },
+    }],
+  });
+  const clients: Client[] = [];
+  const elicited: any[] = [];
+  async function connect(secret?: string, opensUrls = false): Promise<Client> {
+    const client = new Client(
+      { name: "upauth-test", version: "1" },
+      opensUrls ? { capabilities: { elicitation: { url: {} } } } : {},
+    );
+    if (opensUrls) {
+      client.setRequestHandler(ElicitRequestSchema, (req) => {
+        elicited.push(req.params);
+        return { action: "accept" };
+      });
+    }
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL(`${s.url}/mcp`), {
+        ...(secret ? { requestInit: { headers: { authorization: `Bearer ${secret}` } } } : {}),
+      }),
+    );
+    clients.push(client);
+    return client;
+  }
+  try {
+    // Anonymous callers share one name: they cannot authorize anyone's upstream account.
+    const anon = await connect();
+    const refused = await anon.callTool({ name: "up__authorize", arguments: {} });
+    assert.equal(refused.isError, true);
+    assert.match(textOf(refused), /anonymous/);
+    assert.doesNotMatch(textOf(refused), /ticket=/);
+
+    // A client that opens URLs is asked to open Ann's link (URL-mode elicitation).
+    const a = await connect(ann.secret, true);
+    const first = await a.callTool({ name: "up__authorize", arguments: {} });
+    assert.equal(first.isError, true);
+    assert.match(textOf(first), /in the page your client opened/);
+    assert.equal(elicited.length, 1);
+    assert.equal(elicited[0].mode, "url");
+    const link = new URL(elicited[0].url);
+    assert.equal(`${link.origin}${link.pathname}`, `${s.url}/oauth/upstream/start`);
+
+    const start = await fetch(link, { redirect: "manual" });
+    await start.body?.cancel();
+    assert.equal(start.status, 302);
+    const authorize = new URL(start.headers.get("location")!);
+    const cookie = (start.headers.get("set-cookie") ?? "").split(";")[0];
+    const { location: back } = await browse(authorize.href, ALICE);
+    const done = await fetch(back, { headers: { cookie } });
+    assert.equal(done.status, 200, await done.text());
+
+    // Registered dynamically: the registration is kept sealed, saying only its kind.
+    const reg = (await kv.get<any>(["upstream_oauth_client", "up"])).value;
+    assert.equal(reg.client_id_kind, "registered");
+    assert.doesNotMatch(JSON.stringify(reg), /client_id"|client_secret/);
+    const clientId = authorize.searchParams.get("client_id")!;
+    assert.doesNotMatch(clientId, /^https?:/);
+
+    await waitForTool(s, "up__calculate");
+    const calc = await a.callTool({ name: "up__calculate", arguments: { expression: "6*7" } });
+    assert.notEqual(calc.isError, true, textOf(calc));
+    assert.match(JSON.stringify(calc), /42/);
+
+    // Ann's sealed record copied under Ben does not open for him: he is asked to authorize,
+    // and the copy is deleted.
+    const annRecord = (await kv.get(["upstream_user_token", "up", "ann"])).value;
+    await kv.set(["upstream_user_token", "up", "ben"], annRecord);
+    const b = await connect(ben.secret);
+    const benCalc = await b.callTool({ name: "up__calculate", arguments: { expression: "1+1" } });
+    assert.equal(benCalc.isError, true);
+    linkIn(textOf(benCalc));
+    assert.equal((await kv.get(["upstream_user_token", "up", "ben"])).value, null);
+
+    // The upstream forgets everything (a new KV: new keys, no grants). It refuses Ann's token,
+    // the refresh is refused too, so her tokens are deleted and she is asked again.
+    await up.stop();
+    up = await spawnServer(upArgs(`${dir}/up2.kv`));
+    const lapsed = await a.callTool({ name: "up__calculate", arguments: { expression: "2+2" } });
+    assert.equal(lapsed.isError, true, textOf(lapsed));
+    assert.match(textOf(lapsed), /authoriz/);
+    assert.equal(elicited.length, 2);
+    assert.equal((await kv.get(["upstream_user_token", "up", "ann"])).value, null);
+  } finally {
+    for (const c of clients) await c.close().catch(() => {});
+    await s.close();
+    kv.close();
+    await up.stop();
     await Deno.remove(dir, { recursive: true });
   }
 });
