@@ -1,7 +1,8 @@
 /**
- * The CLI commands main.ts hands over to that are not the server itself:
- * `warden token|user …` (principals in the --kv file) and
- * `warden upstream credential …` (the secrets Warden presents to upstreams).
+ * The CLI commands main.ts hands over to, one file each: `serve` and `stdio` (serve.ts),
+ * `health` (health.ts), `export` and `verify` (vault.ts), `keygen`, `approve|deny|approve-tool` (holds.ts),
+ * `warden token|user …` (principals in the --kv file, identity.ts) and
+ * `warden upstream credential …` (the secrets Warden presents to upstreams, upstream.ts).
  *
  * @module
  */
@@ -14,3 +15,9 @@ export {
   type Workers,
   workersRefusal,
 } from "./workers.ts";
+export { type MainOptions, withSigningKeyFile } from "./_common.ts";
+export { serve, stdio } from "./serve.ts";
+export { health } from "./health.ts";
+export { exportCommand, verifyCommand } from "./vault.ts";
+export { keygenCommand } from "./keygen.ts";
+export { approveToolCommand, decideCommand } from "./holds.ts";
