@@ -642,7 +642,32 @@ export const apexJudgeTool = defineTool({
   },
   async handler(args, ctx) {
     const session = await sessionOf(ctx, args.session_id);
-    const judged = judgeSession(session, { approved: ctx.approvedHold !== undefined });
+    // An operator's approval covers the session as it was when the hold was made: a step taken
+    // since (a claim, a simulation, an action) was never shown to the operator, so it does not
+    // ride on that approval — the judgement holds again and the repeat is held anew.
+    let approved = ctx.approvedHold !== undefined;
+    let unapproved: string | undefined;
+    if (ctx.approvedHold !== undefined) {
+      const hold = await ctx.services.governance.holds.get(ctx.approvedHold);
+      const since = hold
+        ? session.steps.find((s) =>
+          s.tool !== "apex_judge" && s.tool !== "seal_vault" && s.at > hold.createdAt
+        )
+        : undefined;
+      if (!hold || since) {
+        approved = false;
+        unapproved = since
+          ? `the session changed after hold ${ctx.approvedHold} was made (${since.tool} at ${since.at}), so the operator's approval does not cover it`
+          : `hold ${ctx.approvedHold} is gone`;
+      }
+    }
+    const judged = judgeSession(session, { approved });
+    if (unapproved !== undefined && judged.verdict === "888_HOLD") {
+      judged.reasons.unshift(unapproved);
+      judged.fixes.unshift(
+        "call apex_judge again without the hold, to be held for the session as it is now",
+      );
+    }
     let dryRun: { tool: string; verdict: string; reasons: string[] } | null = null;
     let verdict = judged.verdict;
     const reasons = [...judged.reasons];

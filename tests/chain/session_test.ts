@@ -286,3 +286,55 @@ Deno.test("chain: a milder second simulate_heart, or a harmless one under an irr
   assert.equal(honest.judged.data.verdict, "SEAL", honest.judged.data.reasons.join());
   assert.ok(honest.judged.data.governance_token);
 });
+
+Deno.test("chain: an approval covers the session as it was held; a step added after the hold is not approved with it", async () => {
+  const op = await generateOperatorKey("alice");
+  await using server = await startServer({
+    policy: { operators: [{ name: "alice", public_key: op.publicKey }] },
+  });
+  const reg = server.app.registry;
+  const call = async (name: string, args: Record<string, unknown>, holdId?: string) => {
+    const out = await reg.call(name, args, {
+      principal: "anonymous",
+      ...(holdId ? { holdId } : {}),
+    });
+    return { out, env: out.envelope as any };
+  };
+  const intent = "Archive old customer records";
+  const session_id = (await call("anchor_session", { query: intent })).env.data.session_id;
+  await call("reason_mind", {
+    session_id,
+    query: `The plan to ${intent.toLowerCase()} was reviewed`,
+    grounding: [session_id],
+  });
+  await call("simulate_heart", { session_id, query: "delete customer records older than 2019" });
+  await call("critique_thought", { session_id });
+  const held = await call("apex_judge", { session_id });
+  assert.equal(held.env.status, "PENDING", held.env.message);
+  const holdId = held.env._constitutional.hold.id;
+
+  // While the operator looks, the caller widens the action; the operator approves what was held.
+  await new Promise((r) => setTimeout(r, 2)); // the step is stamped after the hold
+  await call("simulate_heart", { session_id, query: "drop every table in production" });
+  const hold = await server.app.governance.holds.get(holdId);
+  const key = await loadOperatorKey(op.keyFile);
+  const signature = await signDecision(key, { decision: "approve", holdId, digest: hold!.digest });
+  const res = await fetch(`${server.url}/holds/${holdId}/approve`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ operator: "alice", signature }),
+  });
+  assert.equal(res.status, 200, await res.text());
+  const judged = await call("apex_judge", { session_id }, holdId);
+  assert.equal(judged.env.data.verdict, "888_HOLD", judged.env.data.reasons.join());
+  assert.equal(judged.env.data.governance_token, null);
+  assert.match(
+    judged.env.data.reasons[0],
+    new RegExp(`session changed after hold ${holdId} was made \\(simulate_heart at `),
+  );
+  assert.match(judged.env.data.fixes[0], /without the hold/);
+  // Called again without the hold: held anew, for the session as it is now.
+  const again = await call("apex_judge", { session_id });
+  assert.equal(again.env.status, "PENDING");
+  assert.notEqual(again.env._constitutional.hold.id, holdId);
+});
