@@ -960,6 +960,10 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
       accounting,
       checkpointAgeMs: () =>
         lastCheckpointMs === undefined ? undefined : Date.now() - lastCheckpointMs,
+      signCheckpoint: async () => {
+        await ledger.signCheckpoint();
+        lastCheckpointMs = Date.now();
+      },
       oauthLogin: oauth !== undefined,
       secureCookies: () => config.publicUrl?.startsWith("https:") === true,
       statusOf,

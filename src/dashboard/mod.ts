@@ -80,6 +80,8 @@ export interface DashboardDeps {
   readonly accounting?: Accounting;
   /** Milliseconds since this process last signed a checkpoint, when it has. */
   readonly checkpointAgeMs?: () => number | undefined;
+  /** Signs a checkpoint over the vault's head (before a full verification of the live log). */
+  readonly signCheckpoint?: () => Promise<void>;
   /** Whether the OAuth server answers `/login` without `return_to` (its own login). */
   readonly oauthLogin: boolean;
   /** Whether cookies get `Secure` (the public URL is https). */
@@ -522,17 +524,27 @@ export function createDashboard(deps: DashboardDeps): Dashboard {
     }, { highWaterMark: 8 });
     let items = 0;
     const started = performance.now();
-    const exporting = exportBundle(ledger, {
-      vkey: deps.vkey,
-      write: async (chunk) => {
-        if (stopped) throw new Error("verification finished");
-        items++;
-        ctrl.enqueue(enc.encode(chunk));
-        while (!stopped && (ctrl.desiredSize ?? 0) <= 0) {
-          await new Promise<void>((resolve) => wake = resolve);
-        }
-      },
-    }).then(() => {
+    // The live log's newest entries are covered by no checkpoint until the next signing; sign one
+    // over the head first, so the verification authenticates every entry it reads. A refusal to
+    // sign (a rolled-back KV, say) is logged, and the verification then reports what is uncovered.
+    const signed = deps.signCheckpoint
+      ? deps.signCheckpoint().catch((e) =>
+        deps.logger.warn("cannot sign a checkpoint before verification", { error: e })
+      )
+      : Promise.resolve();
+    const exporting = signed.then(() =>
+      exportBundle(ledger, {
+        vkey: deps.vkey,
+        write: async (chunk) => {
+          if (stopped) throw new Error("verification finished");
+          items++;
+          ctrl.enqueue(enc.encode(chunk));
+          while (!stopped && (ctrl.desiredSize ?? 0) <= 0) {
+            await new Promise<void>((resolve) => wake = resolve);
+          }
+        },
+      })
+    ).then(() => {
       if (!stopped) ctrl.close();
     }, (e) => {
       if (!stopped) ctrl.error(e);
