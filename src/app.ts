@@ -13,7 +13,13 @@ import {
   type ShellService,
 } from "./execution/mod.ts";
 import { FileRootError, type FileRoots, resolveFileRoots } from "./fs/mod.ts";
-import { createDeadlineScheduler, type Logger, VERSION, withRedaction } from "./lib/mod.ts";
+import {
+  createDeadlineScheduler,
+  type Logger,
+  utf8ByteLength,
+  VERSION,
+  withRedaction,
+} from "./lib/mod.ts";
 import {
   createExpiryWatch,
   createGovernance,
@@ -135,11 +141,9 @@ import {
 } from "./vault/mod.ts";
 import { createEvidenceResolver, type EvidenceResolver } from "./chain/mod.ts";
 
-const utf8 = new TextEncoder();
-
 function byteLength(value: unknown): number {
   try {
-    return utf8.encode(typeof value === "string" ? value : JSON.stringify(value ?? {})).byteLength;
+    return utf8ByteLength(typeof value === "string" ? value : JSON.stringify(value ?? {}));
   } catch {
     return 0;
   }

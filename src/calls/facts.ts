@@ -9,6 +9,7 @@ import type { z } from "zod";
 import type { UpstreamToolEntry } from "../gateway/mod.ts";
 import type { ToolFacts } from "../governance/mod.ts";
 import { currentRequest } from "../identity/mod.ts";
+import { utf8ByteLength } from "../lib/mod.ts";
 import type { ToolDefinition, ToolServices } from "./tool.ts";
 import type { CallContext, CallFacts } from "./types.ts";
 
@@ -40,12 +41,10 @@ function shownKey(key: string): string {
   return key.length > 64 ? `${key.slice(0, 64).toWellFormed()}…` : key.toWellFormed();
 }
 
-const encoder = new TextEncoder();
-
 /** UTF-8 size of the arguments as JSON; unserialisable arguments count as too large (F4). */
 function argumentBytesOf(args: unknown): number {
   try {
-    return encoder.encode(JSON.stringify(args ?? {})).byteLength;
+    return utf8ByteLength(JSON.stringify(args ?? {}));
   } catch {
     // JSON.stringify throws only on a cycle or a BigInt: F4 refuses such arguments.
     return Number.MAX_SAFE_INTEGER;

@@ -93,3 +93,37 @@ export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   }
   return true;
 }
+
+const utf8 = new TextEncoder();
+
+/**
+ * The UTF-8 size of `text` as `TextEncoder` encodes it (a lone surrogate is
+ * U+FFFD, three bytes), counted without encoding a copy when the text is
+ * short — a call's arguments and results are measured on every call.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { utf8ByteLength } from "./bytes.ts";
+ * assert.equal(utf8ByteLength("aé€😀"), 1 + 2 + 3 + 4);
+ * assert.equal(utf8ByteLength("\ud800"), 3);
+ * ```
+ */
+export function utf8ByteLength(text: string): number {
+  // Long text: the native encoder is faster than a loop, and its copy is short-lived.
+  if (text.length > 4096) return utf8.encode(text).byteLength;
+  let n = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c <= 0xdbff) {
+      const next = i + 1 < text.length ? text.charCodeAt(i + 1) : 0;
+      if (next >= 0xdc00 && next <= 0xdfff) {
+        n += 4;
+        i++;
+      } else n += 3;
+    } else n += 3;
+  }
+  return n;
+}

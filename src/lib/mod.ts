@@ -7,7 +7,7 @@
  * @module
  */
 
-export { equalBytes, fromBase64, fromHex, toBase64, toHex } from "./bytes.ts";
+export { equalBytes, fromBase64, fromHex, toBase64, toHex, utf8ByteLength } from "./bytes.ts";
 export { sha256, sha256HexOfText, toBytes } from "./digests.ts";
 export {
   canonicalize,
