@@ -614,3 +614,55 @@ function decodeB64u(s: string): Uint8Array {
   const t = s.replaceAll("-", "+").replaceAll("_", "/");
   return Uint8Array.from(atob(t + "=".repeat((4 - t.length % 4) % 4)), (c) => c.charCodeAt(0));
 }
+
+Deno.test("login federation: a sign-in begun at one instance finishes at another sharing the KV", async () => {
+  await using idp = await startOidcProvider({ people: PEOPLE });
+  const kv = await Deno.openKv(":memory:");
+  // Both instances answer for one public URL (the first one's address), as behind a load balancer.
+  const port = freePort();
+  const issuer = `http://127.0.0.1:${port}`;
+  const args = federationArgs(idp.issuer, ["--issuer", issuer]);
+  const env = { WARDEN_OIDC_CLIENT_SECRET: WARDEN_AT_IDP.client_secret };
+  try {
+    await using a = await startServer({
+      args: [...args, "--port", String(port)],
+      env,
+      kv,
+      policy: POLICY,
+    });
+    await using b = await startServer({ args, env, kv, policy: POLICY });
+    idp.addClient({ ...WARDEN_AT_IDP, redirect_uris: [`${issuer}/login/oidc/callback`] });
+    const clientId = await register(a);
+    const { url, verifier } = await authorizeUrl(a, clientId);
+    const browser = new FederatedBrowser();
+    const callback = await browser.signInAtProvider(
+      await browser.startAtWarden(url),
+      ALICE,
+      "allow",
+      `${issuer}/login/oidc/callback`,
+    );
+    // The balancer sends the callback to the other instance: same cookies, other process.
+    const atB = new URL(callback);
+    atB.port = String(b.port);
+    for (const name of ["warden_oauth", "warden_oidc"]) {
+      browser.jar.set(atB, name, browser.jar.get(callback, name)!);
+    }
+    const answer = await browser.callback(atB);
+    assert.equal(answer.status, 303, await answer.clone().text());
+    const { location } = await browser.consent(answer, issuer);
+    const t = await redeem(b, clientId, location.searchParams.get("code")!, verifier);
+    assert.equal(t.status, 200, JSON.stringify(t.body));
+    assert.equal(decodeJwt(t.body.access_token).sub, `${idp.issuer}#alice`);
+    const tools = await fetch(`${a.url}/tools`, {
+      headers: { authorization: `Bearer ${t.body.access_token}` },
+    });
+    assert.equal(tools.status, 200);
+    assert.deepEqual((await tools.json()).tools.map((x: any) => x.name), ["calculate"]);
+    // And the replay at the first instance is refused: the attempt was taken once, in the KV.
+    const replay = await browser.callback(callback);
+    assert.equal(replay.status, 400);
+    await replay.body?.cancel();
+  } finally {
+    kv.close();
+  }
+});
