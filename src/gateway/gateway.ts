@@ -378,6 +378,13 @@ export function createGateway(deps: GatewayDeps): Gateway {
           : undefined;
       },
       onAuthorized: async (name, principal) => {
+        // Who authorized Warden where is sealed; the kind of credential, never a value.
+        await deps.record({
+          type: "upstream_authorized",
+          upstream: name,
+          principal,
+          credential: "oauth_authorization_code",
+        });
         const u = upstreams.get(name);
         if (!u || u.lister !== undefined) return;
         // The first principal to authorize lists the upstream's tools for everyone.

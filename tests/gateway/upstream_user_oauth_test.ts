@@ -228,6 +228,11 @@ Deno.test("upstream user oauth: each principal authorizes Warden at the upstream
     const annCall = sealed.find((e) => e.type === "tool_call" && e.tool === "up__calculate");
     assert.equal(annCall.principal, "ann");
     assert.equal(annCall.upstream_credential, "oauth_authorization_code");
+    const authorized = sealed.filter((e) => e.type === "upstream_authorized");
+    assert.deepEqual(
+      authorized.map((e) => [e.upstream, e.principal, e.credential]),
+      [["up", "ann", "oauth_authorization_code"]],
+    );
     const all = JSON.stringify(sealed);
     assert(!all.includes(annLink.searchParams.get("ticket")!), "the link is not sealed");
     assert(!all.includes(back.searchParams.get("code")!), "the code is not sealed");
