@@ -42,6 +42,7 @@ import {
   type UpstreamConfig,
 } from "./gateway/mod.ts";
 import { createHttpApp, statusOf } from "./http/mod.ts";
+import { createVitals } from "./health/mod.ts";
 import {
   type AuthResolver,
   createAuthResolver,
@@ -591,23 +592,17 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
           publicKey: identity.signer.publicKey,
         }),
         startedAtMs,
-        vitals: async () => {
-          const probe = performance.now();
-          await kv.get(["health", "probe"]);
-          const kvLatencyMs = Math.round((performance.now() - probe) * 1000) / 1000;
-          const head = await ledger.head();
-          return {
-            kv_latency_ms: kvLatencyMs,
-            vault: { size: head.size, root: head.root, origin: identity.origin },
-            sessions: {
-              // Declared below; vitals only runs once the app is serving.
-              live_streamable: streamable.liveCount,
-              live_sse: sse.liveCount,
-              // Every instance's published live counts, not a scan of every stored record.
-              ...await publishSessions().then(() => sessionGauges.total()),
-            },
-            calls_last_minute: governance.rates.callsLastMinute(),
-            upstreams: gateway.servers().map((s) => ({
+        vitals: createVitals({
+          kv,
+          ledger,
+          origin: identity.origin,
+          // Declared below; vitals only runs once the app is serving.
+          liveSessions: () => ({ live_streamable: streamable.liveCount, live_sse: sse.liveCount }),
+          // Every instance's published live counts, not a scan of every stored record.
+          publishedSessions: () => publishSessions().then(() => sessionGauges.total()),
+          callsLastMinute: () => governance.rates.callsLastMinute(),
+          upstreams: () =>
+            gateway.servers().map((s) => ({
               name: s.name,
               connected: s.connection.connected,
               circuit: s.circuit.state,
@@ -616,8 +611,7 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
                 : {}),
               tools: s.tools.length,
             })),
-          };
-        },
+        }),
       },
     }),
   );

@@ -10,6 +10,7 @@ import type { FileRoots } from "../fs/mod.ts";
 import type { BusService, ContextService, FileService, MemoryService } from "../services/mod.ts";
 import type { EvidenceStore, ExecutionStore, GovSessionStore } from "../store/mod.ts";
 import type { ExecutionReceipt, Ledger } from "../vault/mod.ts";
+import type { Vitals } from "../health/mod.ts";
 
 /** MCP tool annotations (hints to clients; governance reads them too). */
 export interface ToolAnnotations {
@@ -122,7 +123,7 @@ export interface ToolServices {
     ctx: ToolContext,
   ): Promise<{ verdict: string; reasons: string[] }>;
   /** Process and store health for check_vital. */
-  vitals(): Promise<Record<string, unknown>>;
+  vitals(): Promise<Vitals>;
   /** Names, stages and descriptions of every tool (audit and resources). */
   toolNames(): readonly string[];
 }

@@ -34,6 +34,7 @@ import { createUpstreamAuthRoutes, UPSTREAM_AUTH_OPEN } from "./upstream_auth_ro
 import type { Gateway } from "../gateway/mod.ts";
 import type { OAuthServer, ProtectedResource } from "../oauth/mod.ts";
 import type { Dashboard } from "../dashboard/mod.ts";
+import { checkReadiness } from "../health/mod.ts";
 import { HttpError } from "./errors.ts";
 import { checkHostAndOrigin, parseJson, readBody, requireJsonContentType } from "./guards.ts";
 
@@ -362,30 +363,12 @@ export function createHttpApp(deps: HttpDeps): Hono<Env> {
       ...(deps.worker ? { worker: deps.worker.index, pid: deps.worker.pid } : {}),
     };
     if (c.req.query("ready") === undefined) return c.json(base);
-    const started = performance.now();
-    const checks: Record<string, Record<string, unknown>> = {
-      signing_key: { ok: true, vkey: deps.vkey },
-    };
-    try {
-      await deps.kv.get(["health", "probe"]);
-      checks.kv = { ok: true, latency_ms: Math.round((performance.now() - started) * 1000) / 1000 };
-      const head = await deps.ledger.verifyHead();
-      checks.vault = head.ok
-        ? { ok: true, size: head.size }
-        : { ok: false, size: head.size, error: head.reason };
-      // A KV restored from an older copy, or swapped for a fork, is behind or off its mirror.
-      const mirror = await deps.ledger.checkMirror();
-      if (mirror.where !== undefined) {
-        checks.checkpoint_mirror = mirror.ok
-          ? { ok: true, file: mirror.where, size: mirror.size ?? 0 }
-          : { ok: false, file: mirror.where, size: mirror.size, error: mirror.reason };
-      }
-    } catch (e) {
-      log.error("readiness check failed", { error: e });
-      checks.kv ??= { ok: false, error: "KV is not reachable" };
-      checks.vault ??= { ok: false, error: "vault head could not be read" };
-    }
-    const ready = Object.values(checks).every((x) => x.ok === true);
+    const { ready, checks } = await checkReadiness({
+      kv: deps.kv,
+      ledger: deps.ledger,
+      vkey: deps.vkey,
+      logger: log,
+    });
     return c.json(
       { ...base, ...(ready ? {} : { status: "unavailable" }), ready, checks },
       ready ? 200 : 503,

@@ -439,19 +439,7 @@ export const checkVitalTool = defineTool({
   stage: "111",
   nextTool: null,
   async handler(args, ctx) {
-    const vitals = await ctx.services.vitals() as {
-      kv_latency_ms: number;
-      vault: { size: number; root: string; origin: string };
-      sessions: Record<string, number>;
-      calls_last_minute: number;
-      upstreams?: {
-        name: string;
-        connected: boolean;
-        circuit: "closed" | "open" | "half_open";
-        retry_after_s?: number;
-        tools: number;
-      }[];
-    };
+    const vitals = await ctx.services.vitals();
     const mem = Deno.memoryUsage();
     let system: Record<string, unknown> | undefined;
     if (args.include_swap || args.include_io) {
@@ -486,7 +474,7 @@ export const checkVitalTool = defineTool({
           external: mem.external,
         },
         ...(system ? { system } : {}),
-        ...(vitals.upstreams?.length ? { upstreams: vitals.upstreams } : {}),
+        ...(vitals.upstreams.length ? { upstreams: vitals.upstreams } : {}),
       },
       text: `up ${
         Math.floor((Date.now() - ctx.services.startedAtMs) / 1000)
