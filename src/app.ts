@@ -343,6 +343,8 @@ export interface AppDeps {
   readonly defaultOrigin?: string;
   /** Upstreams from the --upstreams file (main.ts reads and validates it). */
   readonly upstreams?: readonly UpstreamConfig[];
+  /** Bounds of bus topics on listen streams (tests shorten them); defaults 1 MiB and 10 minutes. */
+  readonly busListen?: { readonly maxQueuedBytes?: number; readonly idleMs?: number };
   /** Gateway tuning (tests shorten the breaker's cool-down and the probe period). */
   readonly gatewayOptions?: Pick<GatewayDeps, "breaker" | "healthIntervalMs" | "sandbox" | "env">;
   /** Checks a person's password at /login (`--auth oauth`); none means nobody can log in. */
@@ -512,9 +514,13 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
     },
     credentialKeyMissing,
   );
+  // Per-principal bus topics: the bus_* tools, and 2026-07-28 listen streams naming them.
+  // Watched in this process; on Deno Deploy the watch sees every isolate, so nothing polls there.
+  const busService = createBusService(kv, { limits: { pollMs: config.onDeploy ? 0 : 250 } });
   // What one instance does that the others sharing the KV must act on (registry changes).
   const events = await openEventBus(kv, {
     origin: crypto.randomUUID(),
+    limits: { pollMs: config.onDeploy ? 0 : 500 },
     onError: (e) => logger.warn("instance event bus", { error: e }),
   });
   const gateway = createGateway({
@@ -586,7 +592,7 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
             apiKey: config.embeddingsApiKey,
           }),
         }),
-        bus: createBusService(kv),
+        bus: busService,
         tokens: createTokenService({
           privateKey: identity.signer.privateKey,
           publicKey: identity.signer.publicKey,
@@ -728,6 +734,15 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
     },
     // A listen stream's resourceSubscriptions open upstream subscriptions on the same hub as the
     // 2025 sessions'; an update is published once to the streams naming it.
+    // warden://bus/<topic> on a listen stream: the caller's topic, on that stream only.
+    bus: {
+      heads: (principal, topics) => busService.heads(principal, topics),
+      follow: (principal, topics, onMessage, signal, after) =>
+        busService.follow(principal, topics, onMessage, signal, after),
+      maxQueuedBytes: deps.busListen?.maxQueuedBytes ?? 1_048_576,
+      idleMs: deps.busListen?.idleMs ?? 600_000,
+    },
+    serverInfo: { name: SERVER_NAME, title: SERVER_TITLE, version: VERSION },
     listen: createListenSubscriptions({
       content: () => gateway.content(),
       permits: (principal, name) => governance.permits(principal, name),

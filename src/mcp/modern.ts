@@ -27,6 +27,7 @@ import {
   SERVER_INFO_META_KEY,
 } from "@modelcontextprotocol/server";
 import type { Logger } from "../lib/mod.ts";
+import { createListenBus, type ListenBus } from "./listen_bus.ts";
 
 /** The modern revisions served on `/mcp`. */
 export const MODERN_PROTOCOL_VERSIONS: readonly string[] = ["2026-07-28"];
@@ -65,6 +66,18 @@ export interface ModernOptions {
     readonly honored: readonly string[];
     release(): void;
   }>;
+  /**
+   * Bus topics on `subscriptions/listen`: `warden://bus/<topic>` URIs of the filter are the
+   * caller's topics, each message a `notifications/resources/updated` of that URI carrying it in
+   * `_meta["warden/bus"]`, on that stream only. Absent: such URIs are not honored.
+   */
+  readonly bus?: ListenBus;
+  /** The identity stamped on a graceful end of a bus stream (as the SDK stamps its own). */
+  readonly serverInfo?: {
+    readonly name: string;
+    readonly title?: string;
+    readonly version: string;
+  };
 }
 
 /** What the direct `tools/call` path needs. */
@@ -249,9 +262,15 @@ export function createModernHandler(options: ModernOptions): ModernHandler {
 
   for (let i = 0; i < (options.initialServers ?? 4); i++) idle.push(build());
 
+  const listenBus = createListenBus({
+    ...(options.bus ? { bus: options.bus } : {}),
+    ...(options.serverInfo ? { serverInfo: options.serverInfo } : {}),
+    logger: log,
+  });
   const handler = createMcpHandler(() => acquire(), {
     // 2025-era traffic never reaches this handler: /mcp routes it to the sessionful path.
     legacy: "reject",
+    bus: listenBus.events,
     onerror: (e) => log.debug("modern MCP request refused or failed", { error: e.message }),
   });
 
@@ -320,7 +339,8 @@ export function createModernHandler(options: ModernOptions): ModernHandler {
   };
   /** The `resourceSubscriptions` of a `subscriptions/listen` request, when a hook wants them. */
   const listenUris = (body: unknown): string[] | undefined => {
-    if (options.listen === undefined || !isPlainObject(body)) return undefined;
+    if (options.listen === undefined && options.bus === undefined) return undefined;
+    if (!isPlainObject(body)) return undefined;
     if (body.method !== "subscriptions/listen" || !isPlainObject(body.params)) return undefined;
     const filter = body.params.notifications;
     if (!isPlainObject(filter) || !Array.isArray(filter.resourceSubscriptions)) return undefined;
@@ -339,7 +359,19 @@ export function createModernHandler(options: ModernOptions): ModernHandler {
     authInfo: AuthInfo,
     principal: string,
   ): Promise<Response> {
-    const held = await options.listen!(uris, principal);
+    const busUris = listenBus.busUris(uris);
+    const others = uris.filter((u) => !busUris.includes(u));
+    const feed = busUris.length > 0 ? await listenBus.open(body.id, principal, busUris) : undefined;
+    if (feed instanceof Response) return feed;
+    let held: { readonly honored: readonly string[]; release(): void };
+    try {
+      held = options.listen !== undefined && others.length > 0
+        ? await options.listen(others, principal)
+        : { honored: [], release() {} };
+    } catch (e) {
+      feed?.stop.abort();
+      throw e;
+    }
     let released = false;
     // The end of the stream (closed, or cancelled when the client goes) releases the
     // subscriptions; Deno cancels a response body whose client has gone.
@@ -347,16 +379,26 @@ export function createModernHandler(options: ModernOptions): ModernHandler {
       if (released) return;
       released = true;
       held.release();
+      feed?.stop.abort();
     };
     const params = body.params as Record<string, unknown>;
     const filter = params.notifications as Record<string, unknown>;
     const narrowed = {
       ...body,
-      params: { ...params, notifications: { ...filter, resourceSubscriptions: [...held.honored] } },
+      params: {
+        ...params,
+        notifications: {
+          ...filter,
+          resourceSubscriptions: [...held.honored, ...(feed?.uris ?? [])],
+        },
+      },
     };
     let response: Response;
     try {
-      response = await handler.fetch(req, { authInfo, parsedBody: narrowed });
+      response = await listenBus.run(
+        feed,
+        () => handler.fetch(req, { authInfo, parsedBody: narrowed }),
+      );
     } catch (e) {
       release();
       throw e;
@@ -365,26 +407,7 @@ export function createModernHandler(options: ModernOptions): ModernHandler {
       release();
       return response;
     }
-    const reader = response.body.getReader();
-    const stream = new ReadableStream<Uint8Array>({
-      async pull(controller) {
-        try {
-          const chunk = await reader.read();
-          if (chunk.done) {
-            release();
-            controller.close();
-          } else controller.enqueue(chunk.value);
-        } catch (e) {
-          release();
-          controller.error(e);
-        }
-      },
-      cancel(reason) {
-        release();
-        return reader.cancel(reason);
-      },
-    });
-    return new Response(stream, { status: response.status, headers: response.headers });
+    return listenBus.wrap(response, feed, release);
   }
   const directCall = (req: Request, body: unknown) => {
     if (direct === undefined || body === undefined) return undefined;

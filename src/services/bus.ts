@@ -30,6 +30,17 @@ export interface BusLimits {
   /** Subscriptions waiting at once in this process, and per principal. */
   readonly maxWaiting: number;
   readonly maxWaitingPerPrincipal: number;
+  /** Follows (`subscriptions/listen` streams) open at once in this process, and per principal. */
+  readonly maxFollowing: number;
+  readonly maxFollowingPerPrincipal: number;
+  /** Topics one follow may name (one `kv.watch` of their heads: at most 10). */
+  readonly maxTopicsPerFollow: number;
+  /**
+   * How often a waiting subscription or a follow also reads its heads, in ms: on a local KV
+   * file a watch sees only its own process's writes, so another process's publish is seen
+   * within this. 0: never (Deno Deploy, where the watch sees every isolate's writes).
+   */
+  readonly pollMs: number;
 }
 
 /** The defaults. */
@@ -40,6 +51,10 @@ export const DEFAULT_BUS_LIMITS: BusLimits = Object.freeze({
   maxTopicsPerPrincipal: 100,
   maxWaiting: 256,
   maxWaitingPerPrincipal: 8,
+  maxFollowing: 256,
+  maxFollowingPerPrincipal: 4,
+  maxTopicsPerFollow: 10,
+  pollMs: 250,
 });
 
 /** Why a bus operation was refused. */
@@ -117,8 +132,30 @@ export interface BusService {
       onMessage?: (m: BusMessage) => Promise<void> | void;
     },
   ): Promise<SubscribeResult>;
+  /**
+   * Delivers every message published to `topics` of `principal` from now on, in order per
+   * topic, to `onMessage` until `signal` aborts (a `subscriptions/listen` stream). Refused
+   * (`BusError` "busy" or "bad_topic") before anything starts: too many follows, too many topics,
+   * a bad name. A message that fell out of the kept window before it was read is counted in the
+   * next one's `missed`.
+   */
+  follow(
+    principal: string,
+    topics: readonly string[],
+    onMessage: (topic: string, m: BusMessage & { readonly missed: number }) => void,
+    signal: AbortSignal,
+    after?: readonly number[],
+  ): void;
+  /**
+   * The topics' last sequence numbers (0 for a topic with none), e.g. read before a stream is
+   * acknowledged and passed to {@link BusService.follow} as `after`, so nothing published after
+   * the acknowledgement is missed.
+   */
+  heads(principal: string, topics: readonly string[]): Promise<number[]>;
   /** Subscriptions waiting now in this process. */
   readonly waiting: number;
+  /** Follows open now in this process. */
+  readonly following: number;
 }
 
 const utf8 = new TextEncoder();
@@ -132,6 +169,120 @@ function checkTopic(topic: string): void {
       }: 1-128 letters, digits or . _ : - /, starting with a letter or digit`,
     );
   }
+}
+
+/** What a follow shares with its bus: the KV, the limits, the read, and the open follows. */
+interface FollowContext {
+  readonly kv: Deno.Kv;
+  readonly limits: BusLimits;
+  readonly read: (
+    principal: string,
+    topic: string,
+    after: number,
+    limit: number,
+  ) => Promise<BusMessage[]>;
+  readonly open: { count: number; readonly by: Map<string, number> };
+}
+
+/** {@link BusService.follow} over `ctx` (see there). */
+function followTopics(
+  ctx: FollowContext,
+  principal: string,
+  topics: readonly string[],
+  onMessage: (topic: string, m: BusMessage & { readonly missed: number }) => void,
+  signal: AbortSignal,
+  after?: readonly number[],
+): void {
+  const { kv, limits, read, open } = ctx;
+  const names = [...topics];
+  if (new Set(names).size !== names.length) {
+    throw new BusError("bad_topic", "Cannot follow a topic twice on one stream");
+  }
+  if (names.length === 0) throw new BusError("bad_topic", "Cannot follow no topic");
+  if (names.length > limits.maxTopicsPerFollow) {
+    throw new BusError(
+      "busy",
+      `Cannot follow ${names.length} topics on one stream: at most ${limits.maxTopicsPerFollow}`,
+    );
+  }
+  for (const t of names) checkTopic(t);
+  if (open.count >= limits.maxFollowing) {
+    throw new BusError("busy", "Cannot follow: too many bus streams are open; try again");
+  }
+  if ((open.by.get(principal) ?? 0) >= limits.maxFollowingPerPrincipal) {
+    throw new BusError(
+      "busy",
+      `Cannot follow: this principal already has ${limits.maxFollowingPerPrincipal} bus ` +
+        "streams open",
+    );
+  }
+  if (signal.aborted) return;
+  open.count++;
+  open.by.set(principal, (open.by.get(principal) ?? 0) + 1);
+  const keys = names.map((t) => busHeadKey(principal, t));
+  const cursors = new Map<string, number>();
+  if (after !== undefined) names.forEach((t, i) => cursors.set(t, after[i] ?? 0));
+  let reading: Promise<void> = Promise.resolve();
+  let poller: ReturnType<typeof setInterval> | undefined;
+  const stream = kv.watch<StoredHead[]>(keys);
+  const reader = stream.getReader();
+
+  /** Reads what each topic has past its cursor (heads as seen by the watch or a poll). */
+  const catchUp = (heads: (number | undefined)[]) =>
+    reading = reading.then(async () => {
+      for (const [i, topic] of names.entries()) {
+        const head = heads[i];
+        if (signal.aborted) return;
+        const cursor = cursors.get(topic);
+        if (cursor === undefined) {
+          // The first sight: only what is published from now on.
+          cursors.set(topic, head ?? 0);
+          continue;
+        }
+        if (head === undefined || head === cursor) continue;
+        // A head below the cursor: the topic lapsed and started again.
+        let at = head < cursor ? 0 : cursor;
+        while (!signal.aborted) {
+          const batch = await read(principal, topic, at, limits.maxRetained);
+          if (batch.length === 0) break;
+          for (const m of batch) {
+            if (signal.aborted) return;
+            onMessage(topic, { ...m, missed: Math.max(0, m.seq - at - 1) });
+            at = m.seq;
+          }
+          if (at >= head) break;
+        }
+        cursors.set(topic, Math.max(at, head));
+      }
+    }).catch(() => {});
+
+  const done = (async () => {
+    try {
+      while (!signal.aborted) {
+        const next = await reader.read();
+        if (next.done) break;
+        await catchUp(next.value.map((e) => e.value?.seq ?? 0));
+      }
+    } catch {
+      // The KV closed or the watch failed: the stream ends.
+    }
+  })();
+  if (limits.pollMs > 0) {
+    poller = setInterval(() => {
+      if (cursors.size < names.length) return; // the watch's first sight is not in yet
+      kv.getMany<StoredHead[]>(keys).then((es) => catchUp(es.map((e) => e.value?.seq ?? 0)))
+        .catch(() => {});
+    }, limits.pollMs);
+  }
+  signal.addEventListener("abort", () => {
+    clearInterval(poller);
+    reader.cancel().catch(() => {});
+    void done;
+    open.count--;
+    const n = (open.by.get(principal) ?? 1) - 1;
+    if (n <= 0) open.by.delete(principal);
+    else open.by.set(principal, n);
+  }, { once: true });
 }
 
 /**
@@ -244,9 +395,18 @@ export function createBusService(
     const stream = kv.watch<[StoredHead]>([key]);
     const reader = stream.getReader();
     let timer: ReturnType<typeof setTimeout> | undefined;
+    let poller: ReturnType<typeof setInterval> | undefined;
     const stop = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, waitMs);
       signal?.addEventListener("abort", () => resolve(), { once: true });
+      // Another process's publish on a local file wakes no watch here: read the head as well.
+      if (limits.pollMs > 0) {
+        poller = setInterval(() => {
+          kv.get<StoredHead>(key).then((h) => {
+            if ((h.value?.seq ?? 0) > after) resolve();
+          }).catch(() => {});
+        }, limits.pollMs);
+      }
     });
     try {
       while (true) {
@@ -256,8 +416,26 @@ export function createBusService(
       }
     } finally {
       clearTimeout(timer);
+      clearInterval(poller);
       await reader.cancel().catch(() => {});
     }
+  }
+
+  const open = { count: 0, by: new Map<string, number>() };
+  const follow: BusService["follow"] = (principal, topics, onMessage, signal, after) =>
+    followTopics({ kv, limits, read, open }, principal, topics, onMessage, signal, after);
+
+  async function heads(principal: string, topics: readonly string[]): Promise<number[]> {
+    for (const t of topics) checkTopic(t);
+    const out: number[] = [];
+    // getMany takes at most 10 keys.
+    for (let i = 0; i < topics.length; i += 10) {
+      const es = await kv.getMany<StoredHead[]>(
+        topics.slice(i, i + 10).map((t) => busHeadKey(principal, t)),
+      );
+      for (const e of es) out.push(e.value?.seq ?? 0);
+    }
+    return out;
   }
 
   async function subscribe(
@@ -328,8 +506,13 @@ export function createBusService(
     limits,
     publish,
     subscribe,
+    follow,
+    heads,
     get waiting() {
       return waiting;
+    },
+    get following() {
+      return open.count;
     },
   };
 }

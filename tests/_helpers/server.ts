@@ -66,6 +66,7 @@ export async function startServer(
     /** Upstreams, as main.ts passes them after reading --upstreams. */
     upstreams?: UpstreamConfig[];
     gatewayOptions?: AppDeps["gatewayOptions"];
+    busListen?: AppDeps["busListen"];
     verifyPassword?: AppDeps["verifyPassword"];
     oauthFetch?: AppDeps["oauthFetch"];
     oidcFetch?: AppDeps["oidcFetch"];
@@ -95,6 +96,7 @@ export async function startServer(
     extensions: options.extensions,
     ...(options.upstreams ? { upstreams: options.upstreams } : {}),
     ...(options.gatewayOptions ? { gatewayOptions: options.gatewayOptions } : {}),
+    ...(options.busListen ? { busListen: options.busListen } : {}),
     ...(options.verifyPassword ? { verifyPassword: options.verifyPassword } : {}),
     ...(options.oauthFetch ? { oauthFetch: options.oauthFetch } : {}),
     ...(options.oidcFetch ? { oidcFetch: options.oidcFetch } : {}),
