@@ -644,14 +644,14 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
   const holdPrompts: HoldPromptDeps = {
     key: await loadRequestStateKey(kv),
     getHold: (id) => governance.holds.get(id),
-    answer: async (hold, action) => {
+    answer: async (hold, action, via = "input_required") => {
       const updated = await governance.holds.recordHuman(hold.id, action);
       if (updated) {
         await governance.record({
           type: "hold_human_response",
           hold_id: hold.id,
           action: elicitationAction(action),
-          via: "input_required",
+          via,
         });
       }
     },

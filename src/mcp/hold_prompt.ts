@@ -39,8 +39,15 @@ export type PromptState =
 export interface HoldPrompts {
   readonly codec: RequestStateCodec<PromptState>;
   readonly getHold: (id: string) => Promise<HoldRecord | null>;
-  /** Records the human's answer (a decline denies) and seals it. */
-  readonly answer: (hold: HoldRecord, action: string) => Promise<void>;
+  /**
+   * Records the human's answer (a decline denies) and seals it, saying how it came: a retried
+   * request's `input_required` answer (the default) or a task's `tasks/update`.
+   */
+  readonly answer: (
+    hold: HoldRecord,
+    action: string,
+    via?: "input_required" | "tasks/update",
+  ) => Promise<void>;
 }
 
 /**

@@ -140,7 +140,7 @@ export function registryTaskBody(registry: ToolRegistry, tool: string, holds?: H
       const hold = holds ? await holds.getHold(run.heldBy) : null;
       const action = holdAnswerOf(run.inputResponses);
       if (hold !== null && holds && action !== undefined && hold.principal === run.principal) {
-        if (hold.status === "open") await holds.answer(hold, action);
+        if (hold.status === "open") await holds.answer(hold, action, "tasks/update");
       }
       const now = hold ? await holds!.getHold(run.heldBy) : null;
       if (now !== null && now.status === "open") {

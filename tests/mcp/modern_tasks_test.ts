@@ -265,12 +265,16 @@ Deno.test("modern tasks: a held call is a task, read from the other process, com
       name: "calculate",
       arguments: { expression: "3*3" },
     }, asking)).result;
+    const fourthHold = /hold ([0-9a-f-]{36})/.exec(fourth.statusMessage)![1];
     assert.equal((await onA.get(fourth.taskId)).status, "input_required");
     await onA.update(fourth.taskId, { warden_hold_confirm: { action: "decline" } });
     const declined = await settled([onA.get, onB.get], fourth.taskId);
     assert.equal(declined.result.structuredContent.status, "BLOCKED");
     const answers = (await vault(a.url)).filter((e) => e.type === "hold_human_response");
-    assert.deepEqual(answers.map((e) => e.action), ["accept", "decline"]);
+    assert.deepEqual(answers.map((e) => [e.hold_id, e.action, e.via]), [
+      [thirdHold, "accept", "tasks/update"],
+      [fourthHold, "decline", "tasks/update"],
+    ]);
 
     // What the extension removed, and what it keeps private.
     assert.equal((await rpc(a.url, "tasks/list", {})).error?.code, -32601);
