@@ -33,6 +33,10 @@ export function createUpstreamAuthRoutes(deps: { authorizations: UserAuthorizati
   const app = new Hono();
   const { authorizations } = deps;
   const secure = () => authorizations.clientMetadata().client_id.startsWith("https:");
+  // The callback's path as the browser sees it: behind a proxy serving Warden under a path
+  // prefix (--public-url https://host/warden) the cookie must name that prefix, or the browser
+  // never sends it back and every callback is refused.
+  const cookiePath = () => new URL(authorizations.clientMetadata().redirect_uris[0]).pathname;
   const refused = (e: unknown) => {
     if (!(e instanceof AuthorizationFlowError)) throw e;
     return new Response(page("Authorization refused", e.message), {
@@ -54,7 +58,7 @@ export function createUpstreamAuthRoutes(deps: { authorizations: UserAuthorizati
     try {
       const { location, cookie } = await authorizations.start(tickets[0]);
       setCookie(c, cookie.name, cookie.value, {
-        path: "/oauth/upstream/callback",
+        path: cookiePath(),
         httpOnly: true,
         // Lax: the authorization server's redirect back is a top-level GET navigation.
         sameSite: "Lax",
@@ -75,10 +79,7 @@ export function createUpstreamAuthRoutes(deps: { authorizations: UserAuthorizati
       const { upstream } = await authorizations.callback(params, (name) => getCookie(c, name));
       const state = params.get("state");
       if (state) {
-        setCookie(c, authorizations.cookieName(state), "", {
-          path: "/oauth/upstream/callback",
-          maxAge: 0,
-        });
+        setCookie(c, authorizations.cookieName(state), "", { path: cookiePath(), maxAge: 0 });
       }
       return c.html(
         page(
