@@ -5,7 +5,14 @@
  * that digest — once. Every transition is a KV atomic with a check, so two
  * processes can never both release one approval.
  */
-import { holdByPrincipalKey, holdByPrincipalPrefix, holdKey, holdPrefix } from "../store/mod.ts";
+import {
+  holdByPrincipalKey,
+  holdByPrincipalPrefix,
+  holdKey,
+  holdOpenGenKey,
+  holdPrefix,
+  withKvRetry,
+} from "../store/mod.ts";
 import { digestJson, fromBase64 } from "../lib/mod.ts";
 
 /** Where a hold stands. */
@@ -281,59 +288,108 @@ export function createHoldStore(
     return next;
   }
 
-  return {
-    async create(input) {
-      const cap = input.maxOpenPerPrincipal;
-      if (cap !== undefined && cap > 0) {
-        let open = 0;
-        const stale: Deno.KvKey[] = [];
-        for await (
-          const e of kv.list<string>({ prefix: holdByPrincipalPrefix(input.principal) }, {
-            limit: cap + 50,
-          })
-        ) {
-          const held = (await kv.get<HoldRecord>(holdKey(e.value))).value;
-          const status = held ? effective(held).status : "expired";
-          if (status === "open") open++;
-          else stale.push(e.key);
-        }
-        for (const key of stale) await kv.delete(key);
-        if (open >= cap) {
-          throw new HoldError(
-            `principal already has ${open} open holds, the most policy approval.max_open_per_principal allows (${cap}); ` +
-              `wait for an operator to decide them or for them to expire`,
-            "too_many_open",
-          );
-        }
+  /** Creations under a cap in flight, per principal (the tail of each one's queue). */
+  const creating = new Map<string, Promise<void>>();
+
+  type CreateInput = Parameters<HoldStore["create"]>[0];
+
+  /** How many of `principal`'s holds are still open (clearing index entries of decided ones). */
+  async function countOpen(principal: string, cap: number): Promise<number> {
+    let open = 0;
+    const stale: Deno.KvKey[] = [];
+    for await (
+      const e of kv.list<string>({ prefix: holdByPrincipalPrefix(principal) }, {
+        limit: cap + 50,
+      })
+    ) {
+      const held = (await kv.get<HoldRecord>(holdKey(e.value))).value;
+      const status = held ? effective(held).status : "expired";
+      if (status === "open") open++;
+      else stale.push(e.key);
+    }
+    for (const key of stale) await withKvRetry(() => kv.delete(key));
+    return open;
+  }
+
+  function newRecord(input: CreateInput): HoldRecord {
+    return {
+      id: crypto.randomUUID(),
+      digest: input.digest,
+      tool: input.tool,
+      principal: input.principal,
+      session: input.session,
+      reasons: input.reasons,
+      createdAt: new Date(now()).toISOString(),
+      expiresAtMs: now() + input.expirySeconds * 1000,
+      requiredSigners: input.requiredSigners,
+      approvals: [],
+      status: "open",
+      ...(input.arguments !== undefined ? { arguments: input.arguments } : {}),
+      ...(input.argumentsRedacted !== undefined
+        ? { argumentsRedacted: input.argumentsRedacted }
+        : {}),
+      ...(input.argumentsOmitted !== undefined ? { argumentsOmitted: input.argumentsOmitted } : {}),
+    };
+  }
+
+  /** The hold and its index entry, in one commit (with `check` when given). */
+  function writeHold(record: HoldRecord, check?: Deno.KvEntryMaybe<unknown>) {
+    // Hold records expire from KV a day after the hold does: a flood of them cannot pile up.
+    const op = kv.atomic();
+    if (check) {
+      op.check(check).set(holdOpenGenKey(record.principal), record.id, keep(record));
+    }
+    op.set(holdKey(record.id), record, keep(record))
+      .set(holdByPrincipalKey(record.principal, record.id), record.id, keep(record));
+    // SQLite's write lock between processes sharing the file is transient: retried.
+    return withKvRetry(() => op.commit());
+  }
+
+  async function createHold(input: CreateInput): Promise<HoldRecord> {
+    const record = newRecord(input);
+    await writeHold(record);
+    waiting(record);
+    return record;
+  }
+
+  async function createCapped(input: CreateInput, cap: number): Promise<HoldRecord> {
+    for (let attempt = 0; attempt < 50; attempt++) {
+      const gen = await kv.get(holdOpenGenKey(input.principal));
+      const open = await countOpen(input.principal, cap);
+      if (open >= cap) {
+        throw new HoldError(
+          `principal already has ${open} open holds, the most policy approval.max_open_per_principal allows (${cap}); ` +
+            `wait for an operator to decide them or for them to expire`,
+          "too_many_open",
+        );
       }
-      const id = crypto.randomUUID();
-      const record: HoldRecord = {
-        id,
-        digest: input.digest,
-        tool: input.tool,
-        principal: input.principal,
-        session: input.session,
-        reasons: input.reasons,
-        createdAt: new Date(now()).toISOString(),
-        expiresAtMs: now() + input.expirySeconds * 1000,
-        requiredSigners: input.requiredSigners,
-        approvals: [],
-        status: "open",
-        ...(input.arguments !== undefined ? { arguments: input.arguments } : {}),
-        ...(input.argumentsRedacted !== undefined
-          ? { argumentsRedacted: input.argumentsRedacted }
-          : {}),
-        ...(input.argumentsOmitted !== undefined
-          ? { argumentsOmitted: input.argumentsOmitted }
-          : {}),
-      };
-      // Hold records expire from KV a day after the hold does: a flood of them cannot pile up.
-      await kv.atomic()
-        .set(holdKey(id), record, keep(record))
-        .set(holdByPrincipalKey(record.principal, id), id, keep(record))
-        .commit();
-      waiting(record);
-      return record;
+      const record = newRecord(input);
+      if ((await writeHold(record, gen)).ok) {
+        waiting(record);
+        return record;
+      }
+    }
+    throw new HoldError(
+      `too many holds are being created at once for this principal; repeat the call in a few seconds`,
+      "too_many_open",
+    );
+  }
+
+  return {
+    create(input) {
+      const cap = input.maxOpenPerPrincipal;
+      // Under a cap, creations for one principal run one at a time here, and across processes
+      // each commit checks the principal's generation key read before counting: the second of
+      // two concurrent creations fails its check and counts again.
+      if (cap === undefined || cap <= 0) return createHold(input);
+      const prior = creating.get(input.principal) ?? Promise.resolve();
+      const run = prior.then(() => createCapped(input, cap), () => createCapped(input, cap));
+      const tail: Promise<void> = run.then(() => {}, () => {});
+      creating.set(input.principal, tail);
+      tail.then(() => {
+        if (creating.get(input.principal) === tail) creating.delete(input.principal);
+      });
+      return run;
     },
     async get(id) {
       if (!HOLD_ID.test(id)) return null;

@@ -169,6 +169,14 @@ export function holdByPrincipalPrefix(principal: string): Deno.KvKey {
   return ["hold_by_principal", principal];
 }
 
+/**
+ * The generation of one principal's open holds: changed by every hold created under a cap, so
+ * two creations that counted the open holds at once cannot both commit past it.
+ */
+export function holdOpenGenKey(principal: string): Deno.KvKey {
+  return ["hold_open_gen", principal];
+}
+
 /** Prefix of every hold record. */
 export function holdPrefix(): Deno.KvKey {
   return ["hold"];

@@ -128,3 +128,52 @@ Deno.test("GET /holds/:id shows the redacted arguments and the digest can be rec
     await t.close();
   }
 });
+
+Deno.test("the open-hold cap holds under a burst of concurrent held calls at two instances on one KV", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/holds.db`;
+  const { publicKey } = await generateOperatorKey("ops");
+  const policy = parsePolicy({
+    operators: [{ name: "ops", public_key: publicKey }],
+    approval: { max_open_per_principal: 5 },
+    rate_limits: { per_principal_per_minute: 0, per_ip_per_minute: 0 },
+  });
+  const danger = createCounterTool("test_danger", { destructiveHint: true });
+  const open = async () => {
+    const kv = await Deno.openKv(path);
+    const app = await createApp(loadConfig(["--kv", path], () => undefined), {
+      kv,
+      logger: createLogger({ level: "error" }),
+      extraTools: [danger.tool],
+      policy,
+    });
+    return { app, kv };
+  };
+  const a = await open();
+  const b = await open();
+  try {
+    // 40 held calls at once, half at each instance, all by one principal, each a different call.
+    const outs = await Promise.all(
+      Array.from(
+        { length: 40 },
+        (_, i) =>
+          (i % 2 ? a : b).app.registry.call("test_danger", { n: i }, {
+            principal: "mallory",
+            transport: "rest",
+          }),
+      ),
+    );
+    const held = outs.filter((o) => o.verdict === "888_HOLD");
+    assert.equal(held.length, 5, `${held.length} holds created against a cap of 5`);
+    const refused = outs.filter((o) => o.verdict !== "888_HOLD");
+    assert.ok(refused.every((o) => /max_open_per_principal/.test(o.text)), refused[0]?.text);
+    assert.equal((await a.app.governance.holds.listOpen(1000)).length, 5);
+    assert.equal(danger.runs(), 0);
+  } finally {
+    for (const x of [a, b]) {
+      await x.app.close();
+      x.kv.close();
+    }
+    await Deno.remove(dir, { recursive: true });
+  }
+});
