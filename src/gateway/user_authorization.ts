@@ -29,7 +29,9 @@
  */
 import {
   auth,
+  AuthorizationServerMismatchError,
   extractWWWAuthenticateParams,
+  IssuerMismatchError,
   type OAuthClientMetadata,
   type OAuthDiscoveryState,
 } from "@modelcontextprotocol/client";
@@ -369,6 +371,14 @@ async function finishFlow(
     });
     if (result !== "AUTHORIZED" || !flow.saved) throw new Error("no tokens were issued");
   } catch (e) {
+    // A mix-up (RFC 9207): the values in it are the attacker's, so none is shown.
+    if (e instanceof IssuerMismatchError || e instanceof AuthorizationServerMismatchError) {
+      throw new AuthorizationFlowError(
+        `The answer did not come from upstream ${rec.upstream}'s authorization server ` +
+          `(issuer mismatch); nothing was stored`,
+        400,
+      );
+    }
     throw new AuthorizationFlowError(
       `Upstream ${rec.upstream}'s authorization server did not issue tokens: ${describe(e)}`,
       502,

@@ -375,11 +375,29 @@ Deno.test("upstream user oauth: dynamic registration over http, URL-mode elicita
     // The upstream forgets everything (a new KV: new keys, no grants). It refuses Ann's token,
     // the refresh is refused too, so her tokens are deleted and she is asked again.
     await up.stop();
+    const seed2 = await Deno.openKv(`${dir}/up2.kv`);
+    await addUser(seed2, { name: ALICE.username, password: ALICE.password, roles: [] });
+    seed2.close();
     up = await spawnServer(upArgs(`${dir}/up2.kv`));
     const lapsed = await a.callTool({ name: "up__calculate", arguments: { expression: "2+2" } });
     assert.equal(lapsed.isError, true, textOf(lapsed));
     assert.match(textOf(lapsed), /authoriz/);
     assert.equal(elicited.length, 2);
+    assert.equal((await kv.get(["upstream_user_token", "up", "ann"])).value, null);
+
+    // Mix-up (RFC 9207): an answer naming another issuer is refused, naming nothing it carried.
+    const again = await fetch(new URL(elicited[1].url), { redirect: "manual" });
+    await again.body?.cancel();
+    assert.equal(again.status, 302);
+    const cookie2 = (again.headers.get("set-cookie") ?? "").split(";")[0];
+    const { location: back2 } = await browse(again.headers.get("location")!, ALICE);
+    assert.equal(back2.searchParams.get("iss"), up.url);
+    back2.searchParams.set("iss", "https://evil.example");
+    const mixed = await fetch(back2, { headers: { cookie: cookie2 } });
+    const mixedHtml = await mixed.text();
+    assert.equal(mixed.status, 400, mixedHtml);
+    assert.match(mixedHtml, /issuer mismatch/);
+    assert.doesNotMatch(mixedHtml, /evil/);
     assert.equal((await kv.get(["upstream_user_token", "up", "ann"])).value, null);
   } finally {
     for (const c of clients) await c.close().catch(() => {});
