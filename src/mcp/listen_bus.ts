@@ -288,6 +288,9 @@ function wrapStream(
     };
     feed.touched = arm;
     arm();
+    // Stopped before the stream opened (more came before the acknowledgement than a stream may
+    // hold): end it rather than leave it open with nothing following its topics.
+    if (feed.stop.signal.aborted) feed.end(false);
   }
   return new Response(stream, { status: response.status, headers: response.headers });
 }
