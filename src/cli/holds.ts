@@ -3,9 +3,31 @@
  * @module
  */
 import { signToolApproval } from "../gateway/mod.ts";
-import { holdDigest, loadOperatorKey, signDecision } from "../governance/mod.ts";
+import { holdDigest, loadOperatorKey, type OperatorKey, signDecision } from "../governance/mod.ts";
 import { type Config } from "../config.ts";
 import { authHint, serverBase } from "./_common.ts";
+
+/**
+ * What an operator command sends with: the key from `--key`, the server's base URL and the
+ * request headers (JSON, and the bearer token when one is set). Undefined, after saying why,
+ * when the key cannot be loaded.
+ */
+async function operatorRequest(
+  config: Readonly<Config>,
+  keyFile: string,
+  url: string,
+): Promise<{ key: OperatorKey; base: string; headers: Record<string, string> } | undefined> {
+  let key: OperatorKey;
+  try {
+    key = await loadOperatorKey(await Deno.readTextFile(keyFile));
+  } catch (e) {
+    console.error(`warden: cannot load operator key ${keyFile}: ${(e as Error).message}`);
+    return undefined;
+  }
+  const headers: Record<string, string> = { "content-type": "application/json" };
+  if (config.token) headers.authorization = `Bearer ${config.token}`;
+  return { key, base: serverBase(url), headers };
+}
 
 /**
  * Shows the held call's arguments and recomputes the digest from them, so the
@@ -68,16 +90,9 @@ export async function decideCommand(
     );
     return 2;
   }
-  let key;
-  try {
-    key = await loadOperatorKey(await Deno.readTextFile(config.key));
-  } catch (e) {
-    console.error(`warden: cannot load operator key ${config.key}: ${(e as Error).message}`);
-    return 2;
-  }
-  const base = serverBase(config.url);
-  const headers: Record<string, string> = { "content-type": "application/json" };
-  if (config.token) headers.authorization = `Bearer ${config.token}`;
+  const opened = await operatorRequest(config, config.key, config.url);
+  if (opened === undefined) return 2;
+  const { key, base, headers } = opened;
   try {
     const res = await fetch(`${base}/holds/${encodeURIComponent(holdId)}`, {
       headers,
@@ -146,16 +161,9 @@ export async function approveToolCommand(config: Readonly<Config>): Promise<numb
     );
     return 2;
   }
-  let key;
-  try {
-    key = await loadOperatorKey(await Deno.readTextFile(config.key));
-  } catch (e) {
-    console.error(`warden: cannot load operator key ${config.key}: ${(e as Error).message}`);
-    return 2;
-  }
-  const base = serverBase(config.url);
-  const headers: Record<string, string> = { "content-type": "application/json" };
-  if (config.token) headers.authorization = `Bearer ${config.token}`;
+  const opened = await operatorRequest(config, config.key, config.url);
+  if (opened === undefined) return 2;
+  const { key, base, headers } = opened;
   try {
     const res = await fetch(`${base}/api/servers/${encodeURIComponent(server)}`, {
       headers,
