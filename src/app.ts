@@ -106,6 +106,7 @@ import {
   createEvidenceStore,
   createExecutionStore,
   createGovSessionStore,
+  holdExpiredSealKey,
 } from "./store/mod.ts";
 import {
   busTools,
@@ -135,6 +136,7 @@ import {
   type AppendOptions,
   createFileMirror,
   createLedger,
+  EntryExistsError,
   type Ledger,
   loadVaultIdentity,
   signReceipt,
@@ -448,8 +450,10 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
       ...(deps.clock ? { now: deps.clock } : {}),
       onWaiting: (hold) => holdExpiries.watch(hold.id, hold.expiresAtMs),
       // Sealed once, by whichever process first finds the hold's time ran out.
+      // Told again by a sweep when a process died before sealing: the entry's once key keeps
+      // it one entry whoever seals it.
       onExpired: async (hold) => {
-        await governance.record({
+        const fields = {
           type: "hold_expired",
           hold_id: hold.id,
           digest: hold.digest,
@@ -457,7 +461,18 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
           principal: hold.principal,
           expires_at_ms: hold.expiresAtMs,
           approvals: hold.approvals.length,
-        });
+        };
+        if (!config.sealing) {
+          await governance.record(fields);
+          return;
+        }
+        try {
+          await appendAndMark({ ...fields, policy_sha256: governance.policyHash }, {
+            once: holdExpiredSealKey(hold.id),
+          });
+        } catch (e) {
+          if (!(e instanceof EntryExistsError)) throw e;
+        }
       },
     }),
     rates: limiter,

@@ -8,6 +8,8 @@
 import {
   holdByPrincipalKey,
   holdByPrincipalPrefix,
+  holdExpiryUnsealedKey,
+  holdExpiryUnsealedPrefix,
   holdKey,
   holdOpenGenKey,
   holdPrefix,
@@ -213,7 +215,9 @@ export function createHoldStore(
     retentionMs?: number;
     /**
      * Told once per hold, by the one process whose write marked it expired (the app seals a
-     * `hold_expired` entry); a failure here is logged by the caller's promise, never thrown.
+     * `hold_expired` entry) — or again, by a later sweep, when that process failed or died before
+     * it returned: so it must be idempotent (the app's entry has a once key). A failure here is
+     * the caller's to log.
      */
     onExpired?: (record: HoldRecord) => Promise<void>;
     /**
@@ -254,10 +258,21 @@ export function createHoldStore(
       status: "expired",
       decidedAt: new Date(record.expiresAtMs).toISOString(),
     };
-    const res = await kv.atomic().check(entry).set(holdKey(record.id), expired, keep(expired))
-      .delete(holdByPrincipalKey(record.principal, record.id)).commit();
-    if (res.ok) await options.onExpired?.(expired);
+    // The marking leaves a note that the expiry is still to be sealed, in the same commit: a
+    // process that dies before `onExpired` finishes leaves it for the next sweep.
+    const op = kv.atomic().check(entry).set(holdKey(record.id), expired, keep(expired))
+      .delete(holdByPrincipalKey(record.principal, record.id));
+    if (options.onExpired) op.set(holdExpiryUnsealedKey(record.id), expired, keep(expired));
+    const res = await withKvRetry(() => op.commit());
+    if (res.ok) await sealExpiry(expired);
     return { record: expired, marked: res.ok };
+  }
+
+  /** Tells `onExpired` of an expiry marked before, then drops its note. */
+  async function sealExpiry(expired: HoldRecord): Promise<void> {
+    if (!options.onExpired) return;
+    await options.onExpired(expired);
+    await withKvRetry(() => kv.delete(holdExpiryUnsealedKey(expired.id)));
   }
 
   async function load(id: string): Promise<Deno.KvEntryMaybe<HoldRecord>> {
@@ -399,6 +414,10 @@ export function createHoldStore(
     },
     async sweepExpired() {
       let marked = 0;
+      // Expiries marked by a process that died before sealing them.
+      for await (const e of kv.list<HoldRecord>({ prefix: holdExpiryUnsealedPrefix() })) {
+        await sealExpiry(e.value);
+      }
       for await (const e of kv.list<HoldRecord>({ prefix: holdPrefix() })) {
         if (!due(e.value)) {
           waiting(e.value);

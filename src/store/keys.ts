@@ -177,6 +177,25 @@ export function holdOpenGenKey(principal: string): Deno.KvKey {
   return ["hold_open_gen", principal];
 }
 
+/**
+ * A hold marked expired whose `hold_expired` entry is not known to be sealed yet: written in the
+ * marking's own commit, deleted once the entry is sealed, so a process that dies in between
+ * leaves it for the next sweep (the entry itself is once per hold: {@link holdExpiredSealKey}).
+ */
+export function holdExpiryUnsealedKey(id: string): Deno.KvKey {
+  return ["hold_expiry_unsealed", id];
+}
+
+/** Prefix of {@link holdExpiryUnsealedKey}. */
+export function holdExpiryUnsealedPrefix(): Deno.KvKey {
+  return ["hold_expiry_unsealed"];
+}
+
+/** The vault index of hold `id`'s `hold_expired` entry (the ledger's once key for it). */
+export function holdExpiredSealKey(id: string): Deno.KvKey {
+  return ["hold_expired_seal", id];
+}
+
 /** Prefix of every hold record. */
 export function holdPrefix(): Deno.KvKey {
   return ["hold"];

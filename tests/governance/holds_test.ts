@@ -204,3 +204,39 @@ Deno.test("TokenService: issues tokens bound to a session that expire and cannot
   now += 11_000;
   await assert.rejects(tokens.verify(token, "sess_a"), /expired/);
 });
+
+Deno.test("HoldStore: an expiry whose seal failed (its process died) is sealed by the next sweep, once", async () => {
+  await using kv = await Deno.openKv(":memory:");
+  let now = 1_000_000;
+  const sealed: string[] = [];
+  let crash = true;
+  const store = createHoldStore(kv, {
+    now: () => now,
+    onExpired: (hold) => {
+      if (crash) {
+        crash = false;
+        return Promise.reject(new Error("the process died before sealing"));
+      }
+      sealed.push(hold.id);
+      return Promise.resolve();
+    },
+  });
+  const hold = await store.create({
+    digest: "d".repeat(64),
+    tool: "t",
+    principal: "p",
+    session: null,
+    reasons: [],
+    expirySeconds: 60,
+    requiredSigners: 1,
+  });
+  now += 61_000;
+  // The first look marks it expired, and its seal fails.
+  await assert.rejects(store.get(hold.id), /died before sealing/);
+  assert.equal((await store.get(hold.id))?.status, "expired");
+  assert.deepEqual(sealed, [], "a second look does not seal an expiry already marked");
+  // The sweep finds the expiry still to be sealed and seals it; the next sweeps do nothing.
+  await store.sweepExpired();
+  await store.sweepExpired();
+  assert.deepEqual(sealed, [hold.id]);
+});
