@@ -36,7 +36,8 @@ import type { OAuthServer, ProtectedResource } from "../oauth/mod.ts";
 import type { Dashboard } from "../dashboard/mod.ts";
 import { checkReadiness } from "../health/mod.ts";
 import { HttpError } from "./errors.ts";
-import { checkHostAndOrigin, parseJson, readBody, requireJsonContentType } from "./guards.ts";
+import { parseJson, readBody, requireJsonContentType } from "./guards.ts";
+import { hostOrigin } from "./host_origin.ts";
 
 /** Everything the HTTP app needs, already opened and wired by app.ts. */
 export interface HttpDeps {
@@ -272,17 +273,19 @@ export function createHttpApp(deps: HttpDeps): Hono<Env> {
       trustedProxies,
     });
 
+  app.use(
+    "*",
+    hostOrigin({
+      allow: deps.allow,
+      logger: log,
+      // GET /health is exempt from the Host check: `warden health` (a container's HEALTHCHECK)
+      // probes loopback whatever --allowed-hosts / --public-url say. It reveals nothing private.
+      exempt: (req, path) => path === "/health" && (req.method === "GET" || req.method === "HEAD"),
+    }),
+  );
+
   // One request context per request, set once the principal is known (nothing before reads it).
   app.use("*", async (c, next) => {
-    // GET /health is exempt from the Host check: `warden health` (a container's HEALTHCHECK)
-    // probes loopback whatever --allowed-hosts / --public-url say. It reveals nothing private.
-    const healthProbe = c.req.path === "/health" &&
-      (c.req.method === "GET" || c.req.method === "HEAD");
-    const refusal = healthProbe ? undefined : checkHostAndOrigin(c.req.raw, deps.allow());
-    if (refusal) {
-      log.warn("request refused", { status: 403, path: c.req.path, reason: refusal.message });
-      return errorResponse(c.req.path, refusal);
-    }
     // The OAuth endpoints are how a caller gets a token: open without one.
     // The dashboard checks its own session cookie (and CSRF tokens) on its routes.
     const exempt = c.req.path === "/health" || registrationRoute(c.req.raw, c.req.path) ||
