@@ -211,6 +211,9 @@ export async function createShellSandbox(options: ShellSandboxOptions): Promise<
   const baseArgs = [
     "--unshare-all", // user, pid, net, ipc, uts, cgroup namespaces
     "--unshare-user",
+    // No user namespace inside: in one, the command is root over a mount namespace of its own and
+    // mounts a tmpfs of any size (host memory), past every size limit below.
+    "--disable-userns",
     "--uid",
     "65534",
     "--gid",

@@ -225,6 +225,15 @@ Deno.test("ShellSandbox.run() caps output, CPU time and file size", async () => 
         "echo x > /dev/null && echo null-ok",
     );
     assert.equal(elsewhere.stdout, "/dev 0\n/dev/shm 1\n/tmp 1\nnull-ok\n", elsewhere.stderr);
+    // Nor through a user namespace of its own, where it would be root and mount a tmpfs of any
+    // size: none can be made.
+    const nested = await sandbox.run(
+      "unshare -r -m sh -c 'mount -t tmpfs -o size=64m none /tmp && for i in 1 2 3 4; do " +
+        "head -c 900000 /dev/zero > /tmp/x$i || exit 1; done && echo escaped'; echo done",
+    );
+    assert.doesNotMatch(nested.stdout, /escaped/, nested.stderr);
+    assert.match(nested.stdout, /done/);
+    assert.match(nested.stderr, /unshare/);
   }, { maxOutputBytes: 1024, cpuSeconds: 1, timeoutMs: 8000, workDirBytes: 1024 * 1024 });
 });
 
