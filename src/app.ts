@@ -110,9 +110,9 @@ import {
 } from "./store/mod.ts";
 import {
   busTools,
-  canonicalTools,
   conformanceTools,
   contextTools,
+  createCanonicalTools,
   executionTools,
   fileTools,
   memoryTools,
@@ -121,6 +121,7 @@ import {
 import {
   type CallOutcome,
   createToolRegistry,
+  type RegistryServices,
   type ToolDefinition,
   type ToolRegistry,
 } from "./calls/mod.ts";
@@ -488,18 +489,6 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
     source: deps.policySource ?? "built-in default",
   });
 
-  const fixtures = config.conformanceFixtures;
-  const tools: ToolDefinition[] = [
-    ...canonicalTools,
-    ...utilityTools,
-    ...memoryTools,
-    ...fileTools,
-    ...executionTools,
-    ...contextTools,
-    ...busTools,
-    ...(fixtures ? conformanceTools : []),
-    ...(deps.extraTools ?? []),
-  ];
   const deadlines = createDeadlineScheduler();
   const sessions = createSessionStore(kv, { ttlMs: config.sessionTtlMs });
   const govSessions = createGovSessionStore(kv, {
@@ -561,6 +550,84 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
   gateway.onResourceUpdated = (server, uri) => subscriptions.updated(server, uri);
   // Warden's own prompt names, known once the extensions are (before the gateway starts).
   let ownPrompts: readonly string[] = [];
+  const toolServices: RegistryServices = {
+    policy,
+    governance,
+    ledger,
+    sessions: govSessions,
+    evidence,
+    shell,
+    code,
+    chat: openChat({ settings: policy.execution.prompt, apiKey: config.chatApiKey }),
+    receipts: {
+      vkey: identity.signer.vkey,
+      keySource: identity.source,
+      sign: (receipt) => signReceipt(receipt, identity.signer),
+    },
+    executions: createExecutionStore(kv),
+    files,
+    memory: createMemoryService(kv, {
+      limits: {
+        maxValueBytes: policy.memory.max_value_bytes,
+        maxTtlSeconds: policy.memory.max_ttl_seconds,
+        defaultTtlSeconds: policy.memory.default_ttl_seconds,
+        maxKeysPerPrincipal: policy.memory.max_keys_per_principal,
+      },
+    }),
+    fileStore: createFileService(kv, {
+      limits: {
+        maxFileBytes: policy.files.max_file_bytes,
+        maxVersions: policy.files.max_versions,
+        maxFiles: policy.files.max_files,
+        leaseSeconds: Math.min(policy.files.lease_seconds, policy.files.max_lease_seconds),
+        maxLeaseSeconds: policy.files.max_lease_seconds,
+      },
+    }),
+    context: createContextService(kv, {
+      embeddings: openEmbeddings({
+        settings: policy.context.embeddings,
+        apiKey: config.embeddingsApiKey,
+      }),
+    }),
+    bus: busService,
+    tokens: createTokenService({
+      privateKey: identity.signer.privateKey,
+      publicKey: identity.signer.publicKey,
+    }),
+    startedAtMs,
+    vitals: createVitals({
+      kv,
+      ledger,
+      origin: identity.origin,
+      // Declared below; vitals only runs once the app is serving.
+      liveSessions: () => ({ live_streamable: streamable.liveCount, live_sse: sse.liveCount }),
+      // Every instance's published live counts, not a scan of every stored record.
+      publishedSessions: () => publishSessions().then(() => sessionGauges.total()),
+      callsLastMinute: () => governance.rates.callsLastMinute(),
+      upstreams: () =>
+        gateway.servers().map((s) => ({
+          name: s.name,
+          connected: s.connection.connected,
+          circuit: s.circuit.state,
+          ...(s.circuit.retry_after_s !== undefined
+            ? { retry_after_s: s.circuit.retry_after_s }
+            : {}),
+          tools: s.tools.length,
+        })),
+    }),
+  };
+  const fixtures = config.conformanceFixtures;
+  const tools: ToolDefinition[] = [
+    ...createCanonicalTools(toolServices),
+    ...utilityTools,
+    ...memoryTools,
+    ...fileTools,
+    ...executionTools,
+    ...contextTools,
+    ...busTools,
+    ...(fixtures ? conformanceTools : []),
+    ...(deps.extraTools ?? []),
+  ];
   const registry = observeCalls(
     { metrics, accounting, kv, logger, tracer: createCallTracer() },
     createToolRegistry(tools, {
@@ -568,72 +635,7 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
       timeoutMs: config.toolTimeoutMs,
       deadlines,
       upstreams: gateway,
-      services: {
-        policy,
-        governance,
-        ledger,
-        sessions: govSessions,
-        evidence,
-        shell,
-        code,
-        chat: openChat({ settings: policy.execution.prompt, apiKey: config.chatApiKey }),
-        receipts: {
-          vkey: identity.signer.vkey,
-          keySource: identity.source,
-          sign: (receipt) => signReceipt(receipt, identity.signer),
-        },
-        executions: createExecutionStore(kv),
-        files,
-        memory: createMemoryService(kv, {
-          limits: {
-            maxValueBytes: policy.memory.max_value_bytes,
-            maxTtlSeconds: policy.memory.max_ttl_seconds,
-            defaultTtlSeconds: policy.memory.default_ttl_seconds,
-            maxKeysPerPrincipal: policy.memory.max_keys_per_principal,
-          },
-        }),
-        fileStore: createFileService(kv, {
-          limits: {
-            maxFileBytes: policy.files.max_file_bytes,
-            maxVersions: policy.files.max_versions,
-            maxFiles: policy.files.max_files,
-            leaseSeconds: Math.min(policy.files.lease_seconds, policy.files.max_lease_seconds),
-            maxLeaseSeconds: policy.files.max_lease_seconds,
-          },
-        }),
-        context: createContextService(kv, {
-          embeddings: openEmbeddings({
-            settings: policy.context.embeddings,
-            apiKey: config.embeddingsApiKey,
-          }),
-        }),
-        bus: busService,
-        tokens: createTokenService({
-          privateKey: identity.signer.privateKey,
-          publicKey: identity.signer.publicKey,
-        }),
-        startedAtMs,
-        vitals: createVitals({
-          kv,
-          ledger,
-          origin: identity.origin,
-          // Declared below; vitals only runs once the app is serving.
-          liveSessions: () => ({ live_streamable: streamable.liveCount, live_sse: sse.liveCount }),
-          // Every instance's published live counts, not a scan of every stored record.
-          publishedSessions: () => publishSessions().then(() => sessionGauges.total()),
-          callsLastMinute: () => governance.rates.callsLastMinute(),
-          upstreams: () =>
-            gateway.servers().map((s) => ({
-              name: s.name,
-              connected: s.connection.connected,
-              circuit: s.circuit.state,
-              ...(s.circuit.retry_after_s !== undefined
-                ? { retry_after_s: s.circuit.retry_after_s }
-                : {}),
-              tools: s.tools.length,
-            })),
-        }),
-      },
+      services: toolServices,
     }),
   );
   // Stream events (the only writes this writer takes) are never awaited by a call: they linger

@@ -6,15 +6,18 @@
  */
 export { utilityTools } from "./utilities.ts";
 export { CHAIN, metabolicTools } from "./metabolic.ts";
-export { evidenceTools } from "./evidence.ts";
+export { createEvidenceTools, type EvidenceToolServices } from "./evidence.ts";
 export { memoryTools } from "./memory.ts";
 export { fileTools } from "./files.ts";
 export { executionTools } from "./execute.ts";
 export { contextTools } from "./context.ts";
 export { busTools } from "./bus.ts";
 export { conformanceTools, FIXTURE_PNG_BASE64, FIXTURE_WAV_BASE64 } from "./conformance.ts";
-import { evidenceTools } from "./evidence.ts";
+import { createEvidenceTools, type EvidenceToolServices } from "./evidence.ts";
 import { metabolicTools } from "./metabolic.ts";
+import type { ToolDefinition } from "../calls/mod.ts";
 
-/** The 13 canonical tools (arifOS API names): 8 metabolic, 5 evidence. */
-export const canonicalTools = [...metabolicTools, ...evidenceTools];
+/** The 13 canonical tools (arifOS API names): 8 metabolic, 5 evidence (given their services). */
+export function createCanonicalTools(services: EvidenceToolServices): ToolDefinition[] {
+  return [...metabolicTools, ...createEvidenceTools(services)];
+}
