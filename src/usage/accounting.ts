@@ -171,9 +171,17 @@ function p50(latency: Record<string, number>): number {
  *
  * @example
  * ```ts
- * const accounting = createAccounting(kv, { policy });
+ * import assert from "node:assert/strict";
+ * import { parsePolicy } from "../governance/mod.ts";
+ * import { createAccounting } from "./accounting.ts";
+ * const kv = await Deno.openKv(":memory:");
+ * const accounting = createAccounting(kv, { policy: parsePolicy({}) });
  * accounting.record({ principal: "alice", tool: "calculate", verdict: "SEAL", latencyMs: 3, bytesIn: 20, bytesOut: 40 });
  * await accounting.flush();
+ * const rows = await accounting.query({ fromMs: 0, toMs: Date.now() + 60_000, groupBy: "tool" });
+ * assert.equal(rows.length, 1);
+ * await accounting.close();
+ * kv.close();
  * ```
  */
 // Kept whole: its closures share the session rows, the incarnation, the dirty set and the

@@ -214,11 +214,15 @@ function monthEnd(t: number): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { parsePolicy } from "../governance/mod.ts";
+ * import { createKvLimiter } from "./limiter.ts";
  * const kv = await Deno.openKv(":memory:");
  * const limiter = createKvLimiter(kv, { policy: parsePolicy({ rate_limits: { per_principal_per_minute: 2 } }) });
  * const a = await limiter.acquire({ principal: "alice", tool: "calculate" });
- * a.admitted; // true
+ * assert.equal(a.admitted, true);
  * await a.release();
+ * kv.close();
  * ```
  */
 // Kept whole: its closures share the limiter's generation, shares, dirty set, check timer and per-
