@@ -242,7 +242,9 @@ export function createStreamableManager(options: StreamableOptions): StreamableM
       onsessionclosed: async (id: string) => {
         if (live.get(id)?.opened) {
           live.delete(id);
-          schedulePublish();
+          // Published before DELETE is answered: a client that ends a session here and opens
+          // one at another process at once must find its place free there.
+          await publishCounts();
         }
         live.delete(id);
         await options.sessions.delete(id);
