@@ -19,12 +19,13 @@ import {
 } from "../execution/mod.ts";
 import { redactText } from "../governance/mod.ts";
 import { digestJson, sha256HexOfText } from "../lib/mod.ts";
-import { evidenceChainTools } from "./evidence_chain.ts";
+import { createEvidenceChainTools, type EvidenceChainServices } from "./evidence_chain.ts";
 import {
   defineTool,
   InputRequiredError,
   sampledUsage,
   type ToolContext,
+  type ToolDefinition,
   ToolError,
 } from "../calls/mod.ts";
 
@@ -487,4 +488,7 @@ async function withEvidence(data: Output, args: Input, ctx: ToolContext): Promis
 }
 
 /** The evidence-chain tools. */
-export const executionTools = [secureExecuteTool, ...evidenceChainTools];
+/** secure_execute and the evidence-chain tools (these given their services). */
+export function createExecutionTools(services: EvidenceChainServices): ToolDefinition[] {
+  return [secureExecuteTool, ...createEvidenceChainTools(services)];
+}

@@ -3,7 +3,12 @@
  * it uses, checked when the tools are made — not a bag every tool sees.
  */
 import assert from "node:assert/strict";
-import { createEvidenceTools, type EvidenceToolServices } from "../../src/tools/mod.ts";
+import {
+  createEvidenceChainTools,
+  createEvidenceTools,
+  type EvidenceChainServices,
+  type EvidenceToolServices,
+} from "../../src/tools/mod.ts";
 
 Deno.test("createEvidenceTools() names each missing service when the tools are made", () => {
   assert.throws(
@@ -14,4 +19,14 @@ Deno.test("createEvidenceTools() names each missing service when the tools are m
         "Cannot create the evidence tools: missing policy, evidence, files, ledger, governance, vitals, startedAtMs, sessions, context",
   );
   assert.throws(() => createEvidenceTools(undefined as unknown as EvidenceToolServices), TypeError);
+});
+
+Deno.test("createEvidenceChainTools() names each missing service when the tools are made", () => {
+  assert.throws(
+    () => createEvidenceChainTools({} as EvidenceChainServices),
+    (e: Error) =>
+      e instanceof TypeError &&
+      e.message ===
+        "Cannot create the evidence-chain tools: missing ledger, receipts, executions, policy, governance, code, shell",
+  );
 });
