@@ -22,6 +22,7 @@ import {
 } from "../evidence/mod.ts";
 import { FetchFailedError, FetchRefusedError } from "../net/mod.ts";
 import { defineTool, type RegistryServices, type ToolDefinition, ToolError } from "../calls/mod.ts";
+import { requireServices } from "./_services.ts";
 
 const readOnly = {
   readOnlyHint: true,
@@ -532,10 +533,7 @@ const EVIDENCE_SERVICES = [
  * are made, not when a call first needs one).
  */
 export function createEvidenceTools(services: EvidenceToolServices): ToolDefinition[] {
-  const missing = EVIDENCE_SERVICES.filter((name) => services?.[name] === undefined);
-  if (missing.length > 0) {
-    throw new TypeError(`Cannot create the evidence tools: missing ${missing.join(", ")}`);
-  }
+  requireServices("evidence", services, EVIDENCE_SERVICES);
   return [
     searchRealityTool(services),
     fetchContentTool(services),

@@ -20,6 +20,7 @@ import {
 import { openCheckpoint, verifierFromVkey } from "../merkle/mod.ts";
 import { sha256HexOfText } from "../lib/mod.ts";
 import { defineTool, type RegistryServices, type ToolDefinition, ToolError } from "../calls/mod.ts";
+import { requireServices } from "./_services.ts";
 
 /** The largest package returned in one result (JSON bytes). */
 const MAX_PACKAGE_JSON_BYTES = 8 * 1024 * 1024;
@@ -457,9 +458,6 @@ const CHAIN_SERVICES = [
  * (checked here, when the tools are made).
  */
 export function createEvidenceChainTools(services: EvidenceChainServices): ToolDefinition[] {
-  const missing = CHAIN_SERVICES.filter((name) => services?.[name] === undefined);
-  if (missing.length > 0) {
-    throw new TypeError(`Cannot create the evidence-chain tools: missing ${missing.join(", ")}`);
-  }
+  requireServices("evidence-chain", services, CHAIN_SERVICES);
   return [evidencePackageTool(services), chainVerifyTool(services), securityAuditTool(services)];
 }

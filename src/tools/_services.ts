@@ -1,0 +1,15 @@
+/**
+ * The up-front check each tool family's factory makes: every service it was written against is
+ * there, or a TypeError naming the missing ones (when the tools are made, not at a first call).
+ */
+export function requireServices<S extends object>(
+  family: string,
+  services: S | undefined,
+  names: readonly (keyof S & string)[],
+): S {
+  const missing = names.filter((name) => services?.[name] === undefined);
+  if (services === undefined || missing.length > 0) {
+    throw new TypeError(`Cannot create the ${family} tools: missing ${missing.join(", ")}`);
+  }
+  return services;
+}
