@@ -17,14 +17,18 @@ import { startEverything } from "../_helpers/upstreams.ts";
 
 const TOKEN = "registration-token-0123456789";
 
-/** Resolves with the next value `arm` is called with, or fails after 10 s naming `what`. */
+/**
+ * Resolves with the next value `arm` is called with, or fails after 30 s naming `what` (a hang
+ * guard: B adopts the upstream by polling the event head, then connects to it and lists it; with
+ * a 10 s guard the test failed once on a machine loaded by other test runs).
+ */
 function next<T>(what: string) {
   const { promise, resolve } = Promise.withResolvers<T>();
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timed = Promise.race([
     promise,
     new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no ${what} in 10 s`)), 10_000);
+      timer = setTimeout(() => reject(new Error(`no ${what} in 30 s`)), 30_000);
     }),
   ]).finally(() => clearTimeout(timer));
   return { resolve, promise: timed };
