@@ -1,8 +1,9 @@
 /**
  * Resolves evidence ids (see `evidence_ids.ts`) to the text they stand for,
  * for F2: a vault entry's recorded fields (and inline body), fetched content,
- * a fetched URL through its content hash, or a governed session of the same
- * principal (its intent and claims).
+ * a fetched URL through its content hash — both only what the calling principal
+ * fetched itself — or a governed session of the same principal (its intent and
+ * claims).
  * @module
  */
 import type { EvidenceStore, GovSessionStore } from "../store/mod.ts";
@@ -18,7 +19,7 @@ export type EvidenceResolver = (
 /** Creates the resolver over the stores that hold evidence. */
 export function createEvidenceResolver(deps: {
   readonly ledger: Pick<Ledger, "head" | "entry">;
-  readonly evidence: Pick<EvidenceStore, "get" | "resolveUrl">;
+  readonly evidence: Pick<EvidenceStore, "get" | "resolveUrl" | "fetchedBy">;
   readonly sessions: Pick<GovSessionStore, "get">;
 }): EvidenceResolver {
   const decoder = new TextDecoder();
@@ -33,7 +34,10 @@ export function createEvidenceResolver(deps: {
         if (e) text = decoder.decode(e.bytes);
       } else if (ref.kind === "hash" || ref.kind === "url") {
         const sha = ref.kind === "hash" ? ref.sha256 : await deps.evidence.resolveUrl(ref.url);
-        const rec = sha ? await deps.evidence.get(sha) : null;
+        // Content another principal fetched is not this caller's evidence: resolving it would
+        // tell the caller what the other fetched (F2 answers whether the text shares a word).
+        const own = sha !== null && await deps.evidence.fetchedBy(principal, sha);
+        const rec = own ? await deps.evidence.get(sha) : null;
         if (rec) text = `${rec.title ?? ""}\n${rec.url}\n${rec.text}`;
       } else if (ref.kind === "session") {
         const s = await deps.sessions.get(ref.session, principal).catch(() => null);

@@ -37,6 +37,8 @@ export interface EvidenceStore {
   put(record: EvidenceRecord, principal: string): Promise<void>;
   get(sha256: string): Promise<EvidenceRecord | null>;
   has(sha256s: readonly string[]): Promise<Set<string>>;
+  /** Whether `principal` fetched the record `sha256` (its own index entry exists). */
+  fetchedBy(principal: string, sha256: string): Promise<boolean>;
   /** The content hash fetched from `url` (as asked or after redirects), if it was fetched. */
   resolveUrl(url: string): Promise<string | null>;
   /** Up to `limit` records `principal` fetched (never another principal's). */
@@ -95,6 +97,10 @@ export function createEvidenceStore(
         if (got.value) return got.value;
       }
       return null;
+    },
+    async fetchedBy(principal, sha256) {
+      if (!/^[0-9a-f]{64}$/.test(sha256)) return false;
+      return (await kv.get(evidenceByPrincipalKey(principal, sha256))).versionstamp !== null;
     },
     async get(sha256) {
       if (!/^[0-9a-f]{64}$/.test(sha256)) return null;
