@@ -4,12 +4,64 @@
  * a confidential service client registered by DCR.
  */
 import assert from "node:assert/strict";
+import type { OAuthClientProvider } from "@modelcontextprotocol/client";
 import type { TestServer } from "./server.ts";
 import { browse, pkce } from "../oauth/_browser.ts";
 
 export const TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange";
 export const ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token";
-const REDIRECT = "http://127.0.0.1:9/callback";
+/** The redirect URI the test clients register (nothing listens there: the test reads the code). */
+export const REDIRECT = "http://127.0.0.1:9/callback";
+
+/**
+ * The SDK's OAuth client state held in memory: the SDK decides everything; the test only stores
+ * it and drives the browser with `state.authUrl`. With `clientMetadataUrl` the client registers
+ * by its metadata document (CIMD) instead of DCR.
+ */
+export function memoryOAuthProvider(clientName: string, clientMetadataUrl?: string) {
+  const state: {
+    client?: { client_id: string };
+    tokens?: { access_token: string; refresh_token?: string };
+    verifier?: string;
+    authUrl?: URL;
+    discovery?: unknown;
+  } = {};
+  const provider: OAuthClientProvider = {
+    get redirectUrl() {
+      return REDIRECT;
+    },
+    ...(clientMetadataUrl ? { clientMetadataUrl } : {}),
+    get clientMetadata() {
+      return {
+        client_name: clientName,
+        redirect_uris: [REDIRECT],
+        grant_types: ["authorization_code", "refresh_token"],
+        response_types: ["code"],
+        token_endpoint_auth_method: "none",
+      };
+    },
+    clientInformation: () => state.client as never,
+    saveClientInformation: (c) => {
+      state.client = c as typeof state.client;
+    },
+    tokens: () => state.tokens as never,
+    saveTokens: (t) => {
+      state.tokens = t as typeof state.tokens;
+    },
+    redirectToAuthorization: (url) => {
+      state.authUrl = url;
+    },
+    saveCodeVerifier: (v) => {
+      state.verifier = v;
+    },
+    codeVerifier: () => state.verifier!,
+    saveDiscoveryState: (d) => {
+      state.discovery = d;
+    },
+    discoveryState: () => state.discovery as never,
+  };
+  return { provider, state };
+}
 
 /** A person's access (and refresh) token from `s` by the code flow, as a browser would. */
 export async function userToken(s: TestServer, username: string, password: string) {

@@ -13,6 +13,7 @@
  * (run Warden under `--cpu-prof` there). Linux only (/proc).
  */
 import { startEverything } from "../_helpers/upstreams.ts";
+import { initializeRaw } from "../_helpers/raw.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const CALLS = Number(Deno.env.get("CPU_CALLS") ?? 1000);
@@ -52,30 +53,13 @@ async function listening(child: Deno.ChildProcess): Promise<string> {
 }
 
 async function session(url: string): Promise<Record<string, string>> {
-  const headers: Record<string, string> = { accept: ACCEPT, "content-type": "application/json" };
-  const init = await fetch(`${url}/mcp`, {
-    method: "POST",
-    headers,
-    body: JSON.stringify({
-      jsonrpc: "2.0",
-      id: 1,
-      method: "initialize",
-      params: {
-        protocolVersion: "2025-11-25",
-        capabilities: {},
-        clientInfo: { name: "cpu", version: "1" },
-      },
-    }),
-  });
-  await init.text();
-  headers["mcp-session-id"] = init.headers.get("mcp-session-id")!;
-  headers["mcp-protocol-version"] = "2025-11-25";
-  await (await fetch(`${url}/mcp`, {
-    method: "POST",
-    headers,
-    body: JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" }),
-  })).text();
-  return headers;
+  const { sessionId } = await initializeRaw(url, "2025-11-25");
+  return {
+    accept: ACCEPT,
+    "content-type": "application/json",
+    "mcp-session-id": sessionId,
+    "mcp-protocol-version": "2025-11-25",
+  };
 }
 
 interface Target {

@@ -9,6 +9,7 @@
  * BENCH_VAULT_ENTRIES (default 1000000: the size of the vault-scale log).
  */
 import { gatewaySuite } from "./_gateway.ts";
+import { initializeRaw } from "../_helpers/raw.ts";
 import { runVaultScale } from "./_vault_scale.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
@@ -100,31 +101,10 @@ async function start(variant: Variant, tmp: string): Promise<Running> {
     headers["mcp-method"] = "tools/call";
     headers["mcp-name"] = variant.tool;
   } else if (variant.mcp) {
-    const init = await fetch(`${url}/mcp`, {
-      method: "POST",
-      headers,
-      body: JSON.stringify({
-        jsonrpc: "2.0",
-        id: 1,
-        method: "initialize",
-        params: {
-          protocolVersion: "2025-11-25",
-          capabilities: {},
-          clientInfo: { name: "bench", version: "1" },
-        },
-      }),
-    });
-    await init.text();
-    const sid = init.headers.get("mcp-session-id");
-    if (!sid) throw new Error(`${variant.name}: no session id`);
-    headers["mcp-session-id"] = sid;
+    const { sessionId } = await initializeRaw(url, "2025-11-25");
+    if (!sessionId) throw new Error(`${variant.name}: no session id`);
+    headers["mcp-session-id"] = sessionId;
     headers["mcp-protocol-version"] = "2025-11-25";
-    const ack = await fetch(`${url}/mcp`, {
-      method: "POST",
-      headers,
-      body: JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" }),
-    });
-    await ack.text();
   }
   return { variant, url, headers, child };
 }

@@ -12,7 +12,7 @@
  */
 import assert from "node:assert/strict";
 import { auth, Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
-import type { OAuthClientProvider } from "@modelcontextprotocol/client";
+import { memoryOAuthProvider, REDIRECT } from "../_helpers/oauth_flow.ts";
 import { decodeJwt, SignJWT } from "jose";
 import { envelopeOf } from "../_helpers/client.ts";
 import { type OidcProvider, startOidcProvider } from "../_helpers/oidc_provider.ts";
@@ -34,7 +34,6 @@ const WARDEN_AT_IDP = { client_id: "warden", client_secret: "warden-secret-at-id
 const LOCAL = { username: "carol", password: "carol local password" };
 const verifyPassword = (name: string, pw: string) =>
   Promise.resolve(name === LOCAL.username && pw === LOCAL.password);
-const REDIRECT = "http://127.0.0.1:9/callback";
 
 function federationArgs(issuer: string, extra: string[] = []): string[] {
   return [
@@ -135,57 +134,12 @@ async function issued(s: TestServer) {
   return { codes, refresh, signedIn };
 }
 
-/** The SDK's OAuth state, held in memory; the SDK decides everything. */
-function memoryProvider() {
-  const state: {
-    client?: { client_id: string };
-    tokens?: { access_token: string; refresh_token?: string };
-    verifier?: string;
-    authUrl?: URL;
-    discovery?: unknown;
-  } = {};
-  const provider: OAuthClientProvider = {
-    get redirectUrl() {
-      return REDIRECT;
-    },
-    get clientMetadata() {
-      return {
-        client_name: "SDK Federated Client",
-        redirect_uris: [REDIRECT],
-        grant_types: ["authorization_code", "refresh_token"],
-        response_types: ["code"],
-        token_endpoint_auth_method: "none",
-      };
-    },
-    clientInformation: () => state.client as never,
-    saveClientInformation: (c) => {
-      state.client = c as typeof state.client;
-    },
-    tokens: () => state.tokens as never,
-    saveTokens: (t) => {
-      state.tokens = t as typeof state.tokens;
-    },
-    redirectToAuthorization: (url) => {
-      state.authUrl = url;
-    },
-    saveCodeVerifier: (v) => {
-      state.verifier = v;
-    },
-    codeVerifier: () => state.verifier!,
-    saveDiscoveryState: (d) => {
-      state.discovery = d;
-    },
-    discoveryState: () => state.discovery as never,
-  };
-  return { provider, state };
-}
-
 Deno.test("login federation: the SDK client's flow, signed in at a real OpenID provider, calls a tool as <issuer>#alice", async () => {
   await using idp = await startOidcProvider({ people: PEOPLE });
   const logs: string[] = [];
   await using s = await wardenFor(idp, undefined, logs);
   const callbackPrefix = `${s.url}/login/oidc/callback`;
-  const { provider, state } = memoryProvider();
+  const { provider, state } = memoryOAuthProvider("SDK Federated Client");
 
   // The SDK discovers Warden from the 401, registers, and asks the person to authorize.
   const first = new StreamableHTTPClientTransport(new URL(`${s.url}/mcp`), {

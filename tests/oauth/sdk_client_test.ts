@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { auth, Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
 import type { OAuthClientProvider } from "@modelcontextprotocol/client";
+import { memoryOAuthProvider, REDIRECT } from "../_helpers/oauth_flow.ts";
 import { startServer, type TestServer } from "../_helpers/server.ts";
 import { browse } from "./_browser.ts";
 import { selfSignedCert } from "../_helpers/tls.ts";
@@ -14,53 +15,6 @@ import { selfSignedCert } from "../_helpers/tls.ts";
 const USER = { username: "alice", password: "correct horse battery staple" };
 const verifyPassword = (name: string, pw: string) =>
   Promise.resolve(name === USER.username && pw === USER.password);
-const REDIRECT = "http://127.0.0.1:9/callback";
-
-/** An in-memory provider: the SDK decides everything; the test only stores and drives the browser. */
-function memoryProvider(clientMetadataUrl?: string) {
-  const state: {
-    client?: unknown;
-    tokens?: { access_token: string; refresh_token?: string };
-    verifier?: string;
-    authUrl?: URL;
-    discovery?: unknown;
-  } = {};
-  const provider: OAuthClientProvider = {
-    get redirectUrl() {
-      return REDIRECT;
-    },
-    ...(clientMetadataUrl ? { clientMetadataUrl } : {}),
-    get clientMetadata() {
-      return {
-        client_name: "SDK Test Client",
-        redirect_uris: [REDIRECT],
-        grant_types: ["authorization_code", "refresh_token"],
-        response_types: ["code"],
-        token_endpoint_auth_method: "none",
-      };
-    },
-    clientInformation: () => state.client as never,
-    saveClientInformation: (c) => {
-      state.client = c;
-    },
-    tokens: () => state.tokens as never,
-    saveTokens: (t) => {
-      state.tokens = t as typeof state.tokens;
-    },
-    redirectToAuthorization: (url) => {
-      state.authUrl = url;
-    },
-    saveCodeVerifier: (v) => {
-      state.verifier = v;
-    },
-    codeVerifier: () => state.verifier!,
-    saveDiscoveryState: (d) => {
-      state.discovery = d;
-    },
-    discoveryState: () => state.discovery as never,
-  };
-  return { provider, state };
-}
 
 async function connectWithLogin(s: TestServer, provider: OAuthClientProvider, state: {
   authUrl?: URL;
@@ -86,7 +40,7 @@ async function connectWithLogin(s: TestServer, provider: OAuthClientProvider, st
 Deno.test("oauth sdk: DCR, code flow, tool call, refresh, reuse revokes the family", async () => {
   const s = await startServer({ args: ["--auth", "oauth"], verifyPassword });
   try {
-    const { provider, state } = memoryProvider();
+    const { provider, state } = memoryOAuthProvider("SDK Test Client");
     const client = await connectWithLogin(s, provider, state);
     assert.equal(typeof (state.client as { client_id?: string }).client_id, "string");
     const tools = await client.listTools();
@@ -159,7 +113,7 @@ Deno.test("oauth sdk: registers by client ID metadata document served on loopbac
     oauthFetch: (input, init) => fetch(input, { ...init, client: httpClient }),
   });
   try {
-    const { provider, state } = memoryProvider(docUrl);
+    const { provider, state } = memoryOAuthProvider("SDK Test Client", docUrl);
     const client = await connectWithLogin(s, provider, state);
     assert.equal((state.client as { client_id: string }).client_id, docUrl);
     assert(fetched >= 1, "Warden fetched the metadata document");
