@@ -240,13 +240,11 @@ export function createStreamableManager(options: StreamableOptions): StreamableM
       eventStore: events,
       onsessioninitialized: onInitialized,
       onsessionclosed: async (id: string) => {
-        if (live.get(id)?.opened) {
-          live.delete(id);
-          // Published before DELETE is answered: a client that ends a session here and opens
-          // one at another process at once must find its place free there.
-          await publishCounts();
-        }
+        const opened = live.get(id)?.opened;
         live.delete(id);
+        // Published before DELETE is answered: a client that ends a session here and opens one
+        // at another process at once must find its place free there.
+        if (opened) await publishCounts();
         await options.sessions.delete(id);
         log.info("session ended", { session: id });
       },

@@ -38,7 +38,10 @@ Deno.test("evidence resolver: a content hash or URL resolves only for the princi
     assert.match(own.get(sha) ?? "", /alice earns 180000/);
     assert.match(own.get("https://intranet.example/salaries") ?? "", /alice earns 180000/);
 
-    const other = await resolve(ids, "mallory");
+    // The URL as another spelling of it (scheme and host case) resolves to the same record.
+    const spelled = "HTTPS://INTRANET.example/salaries";
+    assert.match((await resolve([spelled], "alice")).get(spelled) ?? "", /alice earns 180000/);
+    const other = await resolve([...ids, spelled], "mallory");
     assert.equal(other.size, 0, `mallory resolved ${[...other.keys()].join(", ")}`);
     assert.equal(await evidence.fetchedBy("mallory", sha), false);
     assert.equal(await evidence.fetchedBy("alice", sha), true);
