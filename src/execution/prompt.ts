@@ -9,7 +9,7 @@
  * @module
  */
 
-import { readCapped } from "../net/mod.ts";
+import { callDeadline, endpointUrl, postJson } from "../net/mod.ts";
 
 /** The policy's `execution.prompt` section, as far as the client reads it. */
 export interface ChatSettings {
@@ -71,78 +71,32 @@ export function openChat(options: {
   readonly fetch?: typeof fetch;
 }): ChatService {
   const { settings } = options;
-  if (settings.endpoint_url === undefined) {
-    return {
-      available: false,
-      reason: "no chat endpoint is configured (policy execution.prompt.endpoint_url)",
-    };
-  }
-  let base: URL;
-  try {
-    base = new URL(settings.endpoint_url);
-  } catch {
-    return { available: false, reason: "policy execution.prompt.endpoint_url is not a URL" };
-  }
-  if (base.protocol !== "http:" && base.protocol !== "https:") {
-    return { available: false, reason: "policy execution.prompt.endpoint_url must be http(s)" };
-  }
-  const url = new URL(base.pathname.replace(/\/+$/, "") + "/chat/completions", base);
-  const doFetch = options.fetch ?? fetch;
+  const at = endpointUrl(settings.endpoint_url, "/chat/completions", {
+    label: "chat endpoint",
+    setting: "execution.prompt.endpoint_url",
+  });
+  if (!at.ok) return { available: false, reason: at.reason };
+  const { url } = at;
   return {
     available: true,
     client: {
-      endpoint: base.origin,
+      endpoint: at.origin,
       settings,
       async complete(request) {
-        const signal = AbortSignal.any([
-          AbortSignal.timeout(settings.timeout_ms),
-          ...(request.signal ? [request.signal] : []),
-        ]);
-        let res: Response;
-        try {
-          res = await doFetch(url, {
-            method: "POST",
-            redirect: "error",
-            signal,
-            headers: {
-              "content-type": "application/json",
-              ...(options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {}),
-            },
-            body: JSON.stringify({
-              model: request.model,
-              messages: [{ role: "user", content: request.prompt }],
-              max_tokens: Math.min(request.maxTokens ?? settings.max_tokens, settings.max_tokens),
-            }),
-          });
-        } catch (e) {
-          throw new ChatEndpointError(
-            signal.aborted && !request.signal?.aborted
-              ? `the chat endpoint did not answer within ${settings.timeout_ms} ms`
-              : `cannot reach the chat endpoint ${base.origin}: ${(e as Error).message}`,
-          );
-        }
-        let body: Uint8Array | undefined;
-        try {
-          body = res.body ? await readCapped(res.body, settings.max_response_bytes) : undefined;
-        } catch (e) {
-          throw new ChatEndpointError(
-            signal.aborted
-              ? `the chat endpoint did not finish answering within ${settings.timeout_ms} ms`
-              : `cannot read the chat endpoint's answer: ${(e as Error).message}`,
-          );
-        }
-        if (body === undefined && res.body) {
-          throw new ChatEndpointError(
-            `the chat endpoint's answer is over ${settings.max_response_bytes} bytes ` +
-              "(policy execution.prompt.max_response_bytes)",
-          );
-        }
-        const text = new TextDecoder().decode(body ?? new Uint8Array());
-        if (!res.ok) {
-          throw new ChatEndpointError(
-            `the chat endpoint answered ${res.status}: ${text.slice(0, 200)}`,
-          );
-        }
+        const text = await postJson(url, {
+          model: request.model,
+          messages: [{ role: "user", content: request.prompt }],
+          max_tokens: Math.min(request.maxTokens ?? settings.max_tokens, settings.max_tokens),
+        }, {
+          ...(options.apiKey ? { apiKey: options.apiKey } : {}),
+          deadline: callDeadline(settings.timeout_ms, request.signal),
+          timeoutMs: settings.timeout_ms,
+          maxResponseBytes: settings.max_response_bytes,
+          label: "chat endpoint",
+          capSetting: "execution.prompt.max_response_bytes",
+          fail: (message) => new ChatEndpointError(message),
+          ...(options.fetch ? { fetch: options.fetch } : {}),
+        });
         return parseCompletion(text, request.model);
       },
     },

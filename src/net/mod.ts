@@ -1,13 +1,21 @@
 /**
  * Network safety shared by every feature that connects out: IP range
- * classification, host/CIDR allowlists, the capped body reader, and the SSRF
- * guard every fetch of a caller-chosen URL passes.
+ * classification, host/CIDR allowlists, the capped body reader, the JSON POST
+ * to an operator's API endpoint, and the SSRF guard every fetch of a
+ * caller-chosen URL passes.
  *
  * @module
  */
 export { isPrivateAddress } from "./ip_ranges.ts";
 export { hostAllowed } from "./allowlist.ts";
 export { readCapped } from "./body.ts";
+export {
+  type CallDeadline,
+  callDeadline,
+  endpointUrl,
+  type JsonPostOptions,
+  postJson,
+} from "./json_post.ts";
 export {
   checkUrl,
   createUrlGuard,

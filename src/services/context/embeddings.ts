@@ -11,7 +11,14 @@
  *
  * @module
  */
-import { checkUrl, createUrlGuard, readCapped, type Resolver } from "../../net/mod.ts";
+import {
+  callDeadline,
+  checkUrl,
+  createUrlGuard,
+  endpointUrl,
+  postJson,
+  type Resolver,
+} from "../../net/mod.ts";
 
 /** Longest vector accepted (16 KiB as Float32, well inside one KV value). */
 export const MAX_EMBEDDING_DIMENSIONS = 4096;
@@ -62,34 +69,21 @@ export function openEmbeddings(options: {
   readonly resolve?: Resolver;
 }): { available: true; embedder: Embedder } | { available: false; reason: string } {
   const { settings } = options;
-  if (settings.endpoint_url === undefined) {
-    return {
-      available: false,
-      reason: "no embeddings endpoint is configured (policy context.embeddings.endpoint_url)",
-    };
-  }
-  let base: URL;
-  try {
-    base = new URL(settings.endpoint_url);
-  } catch {
-    return { available: false, reason: "policy context.embeddings.endpoint_url is not a URL" };
-  }
-  if (base.protocol !== "http:" && base.protocol !== "https:") {
-    return { available: false, reason: "policy context.embeddings.endpoint_url must be http(s)" };
-  }
-  const url = new URL(base.pathname.replace(/\/+$/, "") + "/embeddings", base);
+  const at = endpointUrl(settings.endpoint_url, "/embeddings", {
+    label: "embeddings endpoint",
+    setting: "context.embeddings.endpoint_url",
+  });
+  if (!at.ok) return { available: false, reason: at.reason };
+  const { url } = at;
   return {
     available: true,
     embedder: {
-      endpoint: base.origin,
+      endpoint: at.origin,
       model: settings.model,
       weight: settings.weight,
       async embed(texts, outer) {
-        const signal = AbortSignal.any([
-          AbortSignal.timeout(settings.timeout_ms),
-          ...(outer ? [outer] : []),
-        ]);
-        const late = () => signal.aborted && !outer?.aborted;
+        const deadline = callDeadline(settings.timeout_ms, outer);
+        const { signal, late } = deadline;
         try {
           await checkUrl(
             url,
@@ -112,47 +106,15 @@ export function openEmbeddings(options: {
               }`,
           );
         }
-        let res: Response;
-        try {
-          res = await fetch(url, {
-            method: "POST",
-            redirect: "error",
-            signal,
-            headers: {
-              "content-type": "application/json",
-              ...(options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {}),
-            },
-            body: JSON.stringify({ model: settings.model, input: texts }),
-          });
-        } catch (e) {
-          throw new EmbeddingError(
-            late()
-              ? `the embeddings endpoint did not answer within ${settings.timeout_ms} ms`
-              : `cannot reach the embeddings endpoint ${base.origin}: ${(e as Error).message}`,
-          );
-        }
-        let body: Uint8Array | undefined;
-        try {
-          body = res.body ? await readCapped(res.body, settings.max_response_bytes) : undefined;
-        } catch (e) {
-          throw new EmbeddingError(
-            late()
-              ? `the embeddings endpoint did not finish answering within ${settings.timeout_ms} ms`
-              : `cannot read the embeddings endpoint's answer: ${(e as Error).message}`,
-          );
-        }
-        if (body === undefined && res.body) {
-          throw new EmbeddingError(
-            `the embeddings endpoint's answer is over ${settings.max_response_bytes} bytes ` +
-              "(policy context.embeddings.max_response_bytes)",
-          );
-        }
-        const text = new TextDecoder().decode(body ?? new Uint8Array());
-        if (!res.ok) {
-          throw new EmbeddingError(
-            `the embeddings endpoint answered ${res.status}: ${text.slice(0, 200)}`,
-          );
-        }
+        const text = await postJson(url, { model: settings.model, input: texts }, {
+          ...(options.apiKey ? { apiKey: options.apiKey } : {}),
+          deadline,
+          timeoutMs: settings.timeout_ms,
+          maxResponseBytes: settings.max_response_bytes,
+          label: "embeddings endpoint",
+          capSetting: "context.embeddings.max_response_bytes",
+          fail: (message) => new EmbeddingError(message),
+        });
         return parseEmbeddings(text, texts.length);
       },
     },
