@@ -34,6 +34,7 @@ import type { CredentialStore } from "./credentials.ts";
 import { createUpstreamTokens, UpstreamOAuthError, type UpstreamTokens } from "./upstream_oauth.ts";
 import { createUserAuthorizations, type UserAuthorizations } from "./user_authorization.ts";
 import { currentBearer, currentRequest } from "../identity/mod.ts";
+import { namespaceResultUris } from "./upstream_uri.ts";
 
 function readEnv(name: string): string | undefined {
   try {
@@ -1052,7 +1053,8 @@ export function createGateway(deps: GatewayDeps): Gateway {
               ...(opts.signal ? { signal: opts.signal } : {}),
             });
             done(true);
-            return { ok: true, result };
+            // Its resource links name Warden's URIs, which read back through Warden.
+            return { ok: true, result: namespaceResultUris(result, config.name) };
           } catch (e) {
             if (principal !== undefined && !(await authorizations!.has(config.name, principal))) {
               // The caller's authorization lapsed (refresh refused): not the upstream's failure.

@@ -45,6 +45,12 @@ export {
 } from "./credentials.ts";
 export { type ContentMethod, UpstreamUnavailableError } from "./connection.ts";
 export {
+  namespaceResultUris,
+  parseUpstreamUri,
+  UPSTREAM_URI_SCHEME,
+  upstreamUri,
+} from "./upstream_uri.ts";
+export {
   AuthorizationFlowError,
   CALLBACK_PATH,
   CLIENT_METADATA_PATH,

@@ -32,12 +32,18 @@ import {
   ProtocolErrorCode,
   type ServerContext,
 } from "@modelcontextprotocol/server";
-import type { UpstreamContent } from "../gateway/mod.ts";
+import {
+  parseUpstreamUri,
+  UPSTREAM_URI_SCHEME,
+  type UpstreamContent,
+  upstreamUri,
+} from "../gateway/mod.ts";
 import { type Logger, sha256HexOfText } from "../lib/mod.ts";
 import type { CallerOf, ServerExtension, SessionBinding } from "./server.ts";
 
-/** The scheme upstream resource URIs are namespaced under. */
-export const UPSTREAM_URI_SCHEME = "upstream://";
+// The namespaced form is the gateway's (tool results carry it too); re-exported for src/mcp/'s users.
+export { parseUpstreamUri, UPSTREAM_URI_SCHEME, upstreamUri };
+
 /** An upstream answer larger than this (as JSON) is refused rather than relayed. */
 export const MAX_UPSTREAM_CONTENT_BYTES = 4 * 1024 * 1024;
 const MAX_ITEMS_PER_UPSTREAM = 1000;
@@ -59,20 +65,6 @@ export interface UpstreamContentDeps {
   readonly permits: (principal: string, name: string) => boolean;
   readonly record: (fields: Record<string, unknown>) => Promise<unknown>;
   readonly logger: Logger;
-}
-
-/** `upstream://ev/demo://x` → `{ server: "ev", uri: "demo://x" }`; undefined for other URIs. */
-export function parseUpstreamUri(uri: string): { server: string; uri: string } | undefined {
-  if (!uri.startsWith(UPSTREAM_URI_SCHEME)) return undefined;
-  const rest = uri.slice(UPSTREAM_URI_SCHEME.length);
-  const slash = rest.indexOf("/");
-  if (slash <= 0 || slash === rest.length - 1) return undefined;
-  return { server: rest.slice(0, slash), uri: rest.slice(slash + 1) };
-}
-
-/** The namespaced form of an upstream's resource URI. */
-export function upstreamUri(server: string, uri: string): string {
-  return `${UPSTREAM_URI_SCHEME}${server}/${uri}`;
 }
 
 type RawHandler = (request: unknown, ctx: ServerContext) => Promise<Record<string, unknown>>;

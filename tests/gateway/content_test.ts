@@ -5,7 +5,9 @@
  * and prompts; through Warden they appear as `upstream://ev/<uri>` and
  * `ev__<prompt>`, read and get route back, every read/get is sealed with a
  * digest (never the content), and a principal whose roles grant nothing of
- * `ev__` sees none of them and cannot read them — in both eras.
+ * `ev__` sees none of them and cannot read them — in both eras. Resource
+ * links and embedded resources in ev's tool results name the same
+ * `upstream://ev/` URIs, and read back through Warden.
  */
 import assert from "node:assert/strict";
 import { parseUpstreams } from "../../src/gateway/mod.ts";
@@ -87,6 +89,33 @@ Deno.test({
             `${era}: ${JSON.stringify(read).slice(0, 300)}`,
           );
 
+          // A tool result's resource links and embedded resources name Warden's URIs, which
+          // read back through Warden (ev's own URIs would name nothing a client can read here).
+          const links: any = await a.callTool({
+            name: "ev__get-resource-links",
+            arguments: { count: 2 },
+          });
+          const linked = (links.content as any[]).filter((c) => c.type === "resource_link");
+          assert.equal(linked.length, 2, `${era}: ${JSON.stringify(links).slice(0, 500)}`);
+          for (const link of linked) {
+            assert.match(link.uri, /^upstream:\/\/ev\/demo:\/\/resource\/dynamic\//, era);
+            const back = await a.readResource({ uri: link.uri });
+            assert.equal(back.contents[0].uri, link.uri, era);
+            assert.ok((back.contents[0].text ?? back.contents[0].blob ?? "").length > 0, era);
+          }
+          const ref: any = await a.callTool({
+            name: "ev__get-resource-reference",
+            arguments: { resourceType: "Text", resourceId: 3 },
+          });
+          const embedded = (ref.content as any[]).find((c) => c.type === "resource");
+          assert.equal(
+            embedded?.resource?.uri,
+            "upstream://ev/demo://resource/dynamic/text/3",
+            `${era}: ${JSON.stringify(ref).slice(0, 500)}`,
+          );
+          const refBack = await a.readResource({ uri: embedded.resource.uri });
+          assert.equal(refBack.contents[0].text, embedded.resource.text, era);
+
           const prompts = (await a.listPrompts()).prompts as any[];
           const upstreamPrompts = prompts.filter((p) => p.name.startsWith("ev__"));
           assert.ok(upstreamPrompts.length > 0, `${era}: ${JSON.stringify(prompts)}`);
@@ -114,7 +143,7 @@ Deno.test({
       }
       const reads = await sealed(server, "upstream_resource_read");
       const gets = await sealed(server, "upstream_prompt_get");
-      assert.equal(reads.length, 2);
+      assert.equal(reads.length, 2 * 4, "per era: one listed, two linked, one embedded");
       assert.equal(gets.length, 2);
       for (const r of [...reads, ...gets]) {
         assert.equal(r.upstream, "ev");
