@@ -24,7 +24,7 @@
  * @module
  */
 
-import { collect } from "./_collect.ts";
+import { type ProcessResult, watchChild } from "./_child.ts";
 
 /** The limits one program runs under. */
 export interface CodeLimits {
@@ -62,15 +62,7 @@ export interface CodeSettings {
 export type CodeLanguage = "typescript" | "javascript";
 
 /** What one program did. */
-export interface CodeResult {
-  /** Exit code, or null when killed by a signal. */
-  readonly exitCode: number | null;
-  readonly signal: string | null;
-  readonly stdout: string;
-  readonly stderr: string;
-  readonly timedOut: boolean;
-  readonly outputTruncated: boolean;
-  readonly durationMs: number;
+export interface CodeResult extends ProcessResult {
   /** Why the program did not finish normally, in one sentence; null when it exited 0. */
   readonly failure: string | null;
 }
@@ -267,53 +259,15 @@ export function createCodeSandbox(options: {
       stdout: "piped",
       stderr: "piped",
     }).spawn();
-    let killed = false;
-    let timedOut = false;
-    const kill = () => {
-      if (killed) return;
-      killed = true;
-      try {
-        // prlimit execs the runtime, so this is the program's own process.
-        child.kill("SIGKILL");
-      } catch {
-        // Already gone.
-      }
-    };
-    const timer = setTimeout(() => {
-      timedOut = true;
-      kill();
-    }, limits.timeoutMs);
-    let cancelled = false;
-    const onAbort = () => {
-      cancelled = !timedOut;
-      kill();
-    };
-    signal?.addEventListener("abort", onAbort, { once: true });
-    if (signal?.aborted) onAbort();
-    try {
-      const writer = child.stdin.getWriter();
-      const fed = writer.write(encoder.encode(code)).then(() => writer.close()).catch(() => {});
-      const [stdout, stderr, status] = await Promise.all([
-        collect(child.stdout, limits.maxOutputBytes, kill),
-        collect(child.stderr, limits.maxOutputBytes, kill),
-        child.status,
-        fed,
-      ]);
-      const decoder = new TextDecoder();
-      const result = {
-        exitCode: status.signal === null && !killed ? status.code : null,
-        signal: status.signal ?? (killed ? "SIGKILL" : null),
-        stdout: decoder.decode(stdout.bytes),
-        stderr: decoder.decode(stderr.bytes),
-        timedOut,
-        outputTruncated: stdout.overflow || stderr.overflow,
-        durationMs: Math.round(performance.now() - started),
-      };
-      return { ...result, failure: describeFailure(result, limits, cancelled) };
-    } finally {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", onAbort);
-    }
+    // prlimit execs the runtime, so killing the child kills the program's own process.
+    const { cancelled, ...result } = await watchChild(child, {
+      timeoutMs: limits.timeoutMs,
+      maxOutputBytes: limits.maxOutputBytes,
+      started,
+      ...(signal ? { signal } : {}),
+      input: encoder.encode(code),
+    });
+    return { ...result, failure: describeFailure(result, limits, cancelled) };
   }
 
   function check(): Promise<{ ok: true } | { ok: false; reason: string }> {

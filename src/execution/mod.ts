@@ -6,6 +6,7 @@
  *
  * @module
  */
+export { type ProcessResult } from "./_child.ts";
 export {
   createShellSandbox,
   SandboxUnavailableError,

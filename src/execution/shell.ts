@@ -25,7 +25,7 @@
  */
 
 import { isAbsolute, resolve, sep as SEPARATOR } from "node:path";
-import { collect } from "./_collect.ts";
+import { type ProcessResult, watchChild } from "./_child.ts";
 
 /** The limits one command runs under. */
 export interface ShellLimits {
@@ -55,18 +55,7 @@ export interface ShellSandboxOptions {
 }
 
 /** What one command did. */
-export interface ShellResult {
-  /** Exit code, or null when killed by a signal. */
-  readonly exitCode: number | null;
-  readonly signal: string | null;
-  readonly stdout: string;
-  readonly stderr: string;
-  /** The wall-clock deadline killed it. */
-  readonly timedOut: boolean;
-  /** It wrote more than `maxOutputBytes` to stdout or stderr and was killed. */
-  readonly outputTruncated: boolean;
-  readonly durationMs: number;
-}
+export type ShellResult = ProcessResult;
 
 /** A sandbox ready to run commands. */
 export interface ShellSandbox {
@@ -296,46 +285,15 @@ export async function createShellSandbox(options: ShellSandboxOptions): Promise<
       }
       throw e;
     }
-    let killed = false;
-    let timedOut = false;
-    const kill = () => {
-      if (killed) return;
-      killed = true;
-      // SIGKILL to bwrap: --die-with-parent kills the sandbox's first
-      // process, and with it the whole PID namespace.
-      try {
-        child.kill("SIGKILL");
-      } catch {
-        // Already gone.
-      }
-    };
-    const timer = setTimeout(() => {
-      timedOut = true;
-      kill();
-    }, limits.timeoutMs);
-    const onAbort = () => kill();
-    runOptions.signal?.addEventListener("abort", onAbort, { once: true });
-    if (runOptions.signal?.aborted) kill();
-    try {
-      const [stdout, stderr, status] = await Promise.all([
-        collect(child.stdout, limits.maxOutputBytes, kill),
-        collect(child.stderr, limits.maxOutputBytes, kill),
-        child.status,
-      ]);
-      const decoder = new TextDecoder();
-      return {
-        exitCode: status.signal === null && !killed ? status.code : null,
-        signal: status.signal ?? (killed ? "SIGKILL" : null),
-        stdout: decoder.decode(stdout.bytes),
-        stderr: decoder.decode(stderr.bytes),
-        timedOut,
-        outputTruncated: stdout.overflow || stderr.overflow,
-        durationMs: Math.round(performance.now() - started),
-      };
-    } finally {
-      clearTimeout(timer);
-      runOptions.signal?.removeEventListener("abort", onAbort);
-    }
+    // SIGKILL to bwrap: --die-with-parent kills the sandbox's first process, and with it the
+    // whole PID namespace.
+    const { cancelled: _, ...result } = await watchChild(child, {
+      timeoutMs: limits.timeoutMs,
+      maxOutputBytes: limits.maxOutputBytes,
+      started,
+      ...(runOptions.signal ? { signal: runOptions.signal } : {}),
+    });
+    return result;
   }
 
   // Prove the sandbox can be built here before anyone relies on it.
