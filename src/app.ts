@@ -617,6 +617,9 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
     }),
   };
   const fixtures = config.conformanceFixtures;
+  const fixtureNames: ReadonlySet<string> = new Set(
+    fixtures ? conformanceTools.map((t) => t.name) : [],
+  );
   const tools: ToolDefinition[] = [
     ...createCanonicalTools(toolServices),
     ...utilityTools,
@@ -723,6 +726,9 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
     writer,
     createServer: (binding) => newSessionServer(binding.principal, "mcp", binding),
     responseMode: config.responseMode,
+    // A plain tools/call of one of Warden's own tools skips the SDK's per-request dispatch
+    // (the conformance fixtures ask the client things, so they stay on the SDK's path).
+    direct: { serves: (name) => registry.get(name) !== undefined && !fixtureNames.has(name) },
     maxEventsPerSession: config.maxEventsPerSession,
     maxEventBytesPerSession: config.maxEventBytesPerSession,
     caps: {

@@ -290,6 +290,32 @@ function withoutPushCapabilities(declared: unknown): Record<string, unknown> {
 }
 
 /**
+ * A plain `tools/call` of a 2025-era session, answered without the SDK's protocol dispatch (see
+ * `session_direct.ts`): the same registry call the session's `tools/call` handler makes for a
+ * request without `_meta` beyond a progress token, from a client that declared neither sampling
+ * nor elicitation — its log and progress go to `notify`, on the request's own stream.
+ */
+export type SessionToolCall = (call: {
+  readonly name: string;
+  readonly args: Record<string, unknown> | undefined;
+  readonly sessionId: string;
+  readonly progressToken?: string | number;
+  readonly signal: AbortSignal;
+  /** Sends a notification related to the request. */
+  readonly notify: (notification: {
+    readonly method: string;
+    readonly params: Record<string, unknown>;
+  }) => Promise<void>;
+}) => Promise<CallToolResult>;
+
+const sessionCalls = new WeakMap<McpServer, SessionToolCall>();
+
+/** The direct `tools/call` of a 2025-era session's server (undefined for pooled 2026 servers). */
+export function sessionToolCall(server: McpServer): SessionToolCall | undefined {
+  return sessionCalls.get(server);
+}
+
+/**
  * An upstream tool's result goes back untouched; Warden's envelope minus
  * `data` (the upstream's own structuredContent already carries it) rides in
  * `_meta["warden/governance"]`.
@@ -479,6 +505,43 @@ export function createMcpServer(deps: McpServerDeps, binding: SessionBinding): M
   });
   if (binding.modern && deps.tasks) registerTaskHandlers(server, deps.tasks, caller);
   for (const extend of deps.extensions ?? []) extend(server, caller, binding);
+  if (!binding.modern) {
+    // What the handler above does for a 2025 session's plain call (no envelope, no hold id,
+    // trace or debug flag, no server-to-client requests offered), minus the SDK's dispatch.
+    sessionCalls.set(server, async ({ name, args, sessionId, progressToken, signal, notify }) => {
+      const outcome = await deps.registry.call(name, args, {
+        sessionId,
+        principal: binding.principal,
+        transport: binding.transport ?? "mcp",
+        signal,
+        client: {
+          get capabilities() {
+            return (low.getClientCapabilities() ?? {}) as Record<string, unknown>;
+          },
+          log: async (level, data) => {
+            if (LOG_LEVELS.indexOf(level) < minLogLevel) return;
+            await notify({ method: "notifications/message", params: { level, data } });
+          },
+          progress: async (progress, opts) => {
+            if (progressToken === undefined) return;
+            await notify({
+              method: "notifications/progress",
+              params: { progressToken, progress, ...opts },
+            });
+          },
+          request: (method) =>
+            Promise.reject(
+              new ProtocolError(
+                ProtocolErrorCode.InternalError,
+                `Cannot send ${method} to the client: it declared no capability for it`,
+              ),
+            ),
+        },
+        debug: false,
+      });
+      return toCallToolResult(outcome);
+    });
+  }
   return server;
 
   /**

@@ -11,7 +11,8 @@ import {
   type McpServer,
   WebStandardStreamableHTTPServerTransport,
 } from "@modelcontextprotocol/server";
-import type { SessionBinding } from "./server.ts";
+import { type SessionBinding, sessionToolCall } from "./server.ts";
+import { answerDirect, plainSessionCall } from "./session_direct.ts";
 import type { Logger } from "../lib/mod.ts";
 import { type BatchWriter, sharedCapGenKey, sharedCapKey, withKvRetry } from "../store/mod.ts";
 import { EventWriteBudget, KvEventStore } from "./event_store.ts";
@@ -75,6 +76,8 @@ interface LiveSession {
   readonly clientIp?: string;
   /** Opened here (not rebuilt from KV): this process counts it in the shared caps. */
   readonly opened?: boolean;
+  /** Direct-path calls in progress, by request id key (cancelled by the client or the end). */
+  direct?: Map<string, AbortController>;
 }
 
 /** Caps on the sessions one process holds. */
@@ -107,6 +110,11 @@ export interface StreamableOptions {
   readonly recheckMs?: number;
   /** Minimum interval between last-seen writes for one session. */
   readonly touchEveryMs?: number;
+  /**
+   * The direct path for a plain `tools/call` (see session_direct.ts): `serves` names the tools
+   * it may answer (Warden's own, not fixtures or upstream tools). Absent: all goes to the SDK.
+   */
+  readonly direct?: { readonly serves: (name: string) => boolean };
 }
 
 /** What a request brings besides itself. */
@@ -123,6 +131,8 @@ export interface StreamableManager {
   readonly liveCount: number;
   /** Closes idle sessions; returns how many were closed. */
   reap(nowMs?: number): Promise<number>;
+  /** `tools/call` requests answered on the direct path (without the SDK's dispatch). */
+  readonly directCalls: number;
   /** Test hook: per-request stream entries held by one session's transport. */
   heldStreams(sessionId: string): number | undefined;
   close(): Promise<void>;
@@ -147,7 +157,11 @@ const MAX_INFLIGHT = 1000;
  * Refuses a POST whose requests reuse an id still in flight in the session (or repeat one
  * within the batch); otherwise marks the ids in flight until their responses are sent.
  */
-function claimIds(transport: WardenStreamableTransport, body: unknown): Response | string[] {
+function claimIds(
+  transport: WardenStreamableTransport,
+  body: unknown,
+  onCancelled?: (key: string) => void,
+): Response | string[] {
   const messages = Array.isArray(body) ? body : [body];
   const keys: string[] = [];
   for (const m of messages) {
@@ -157,6 +171,7 @@ function claimIds(transport: WardenStreamableTransport, body: unknown): Response
     const cancelled = (msg.params as { requestId?: unknown } | undefined)?.requestId;
     if (msg.method === "notifications/cancelled" && cancelled !== undefined) {
       transport.inflight.delete(idKey(cancelled));
+      onCancelled?.(idKey(cancelled));
     }
     if (typeof msg.id !== "string" && typeof msg.id !== "number") continue;
     const key = idKey(msg.id);
@@ -382,6 +397,8 @@ export function createStreamableManager(options: StreamableOptions): StreamableM
     // server — its upstream subscriptions, its place in the list_changed set) must still run.
     const connected = transport.onclose;
     transport.onclose = () => {
+      // The session's direct calls end with it, as the SDK's protocol aborts its handlers.
+      for (const abort of session.direct?.values() ?? []) abort.abort();
       if (live.get(sessionId)?.transport === transport) {
         live.delete(sessionId);
         if (opened) schedulePublish();
@@ -688,9 +705,48 @@ export function createStreamableManager(options: StreamableOptions): StreamableM
     }
   }
 
+  let directCalls = 0;
+  /** A plain tools/call answered on the direct path, or undefined (the SDK answers it). */
+  function answerPlain(
+    req: Request,
+    body: unknown,
+    sessionId: string,
+    session: LiveSession,
+    claimed: string[],
+  ): Promise<Response> | undefined {
+    const serves = options.direct?.serves;
+    const run = serves ? sessionToolCall(session.server) : undefined;
+    if (!run || (session.transport as unknown as { _closed: boolean })._closed) return undefined;
+    const call = plainSessionCall(req, body, session.record.capabilities, serves!);
+    if (!call) return undefined;
+    const key = claimed[0];
+    directCalls++;
+    const abort = new AbortController();
+    const calls = session.direct ??= new Map();
+    calls.set(key, abort);
+    return answerDirect({
+      transport: session.transport,
+      call,
+      run,
+      sessionId,
+      signal: abort.signal,
+      done: () => {
+        if (calls.get(key) !== abort) return;
+        calls.delete(key);
+        // A cancelled id was freed by the cancellation (and may be in use again).
+        if (!abort.signal.aborted) session.transport.inflight.delete(key);
+      },
+      jsonMode,
+      protocolVersion: req.headers.get("mcp-protocol-version"),
+    });
+  }
+
   return {
     get liveCount() {
       return live.size;
+    },
+    get directCalls() {
+      return directCalls;
     },
     heldStreams(sessionId) {
       return live.get(sessionId)?.transport.heldStreams;
@@ -756,8 +812,14 @@ export function createStreamableManager(options: StreamableOptions): StreamableM
       }
       touch(sessionId, session);
       if (req.method === "POST") {
-        const claimed = claimIds(session.transport, body);
+        const claimed = claimIds(
+          session.transport,
+          body,
+          (key) => session.direct?.get(key)?.abort(),
+        );
         if (claimed instanceof Response) return claimed;
+        const direct = answerPlain(req, body, sessionId, session, claimed);
+        if (direct) return await direct;
         const res = await session.transport.handleRequest(req, { parsedBody: body });
         // Refused by the transport: none of its requests will be answered.
         if (res.status >= 400) {

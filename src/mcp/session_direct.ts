@@ -1,0 +1,246 @@
+/**
+ * The direct path of a 2025-era session's plain `tools/call` (issue 13).
+ *
+ * The SDK's sessionful transport and protocol layer spend more CPU on a Warden call than the
+ * call's own work: a zod parse of the request as a JSON-RPC message, another as a
+ * `tools/call`, the handler's context, a parse of Warden's ~1 KB envelope against the
+ * `CallToolResult` schema, and two more guard parses of the response as it is sent. For the
+ * common request — one `tools/call` of one of Warden's own tools, nothing in `_meta` but a
+ * progress token, from a client that declared neither sampling nor elicitation — this path
+ * answers exactly as the SDK would: the same stream set-up (headers, priming event, keep-alive),
+ * the same event store (so `Last-Event-ID` replays and resumes it through the SDK's own GET
+ * handler), the same session's registry call, the same response. Everything else — batches,
+ * initialize, responses, notifications, other methods, unusual fields, clients the server may
+ * ask things — goes to the SDK, which owns every error answer.
+ *
+ * It reaches into the transport's stream bookkeeping (`_streamMapping`,
+ * `_requestToStreamMapping`, the priming and keep-alive helpers) of the pinned SDK 2.4.0, so that
+ * a replay through the SDK finds a direct request's stream and answer;
+ * `tests/mcp/session_direct_test.ts` holds the two paths to the same wire behaviour.
+ *
+ * @module
+ */
+import {
+  type CallToolResult,
+  DEFAULT_NEGOTIATED_PROTOCOL_VERSION,
+  isJsonContentType,
+  type WebStandardStreamableHTTPServerTransport,
+} from "@modelcontextprotocol/server";
+import type { SessionToolCall } from "./server.ts";
+
+/** A `tools/call` the direct path may answer. */
+export interface PlainSessionCall {
+  readonly id: string | number;
+  readonly name: string;
+  readonly args: Record<string, unknown> | undefined;
+  readonly progressToken?: string | number;
+}
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> =>
+  v !== null && typeof v === "object" && !Array.isArray(v);
+
+const REQUEST_KEYS = new Set(["jsonrpc", "id", "method", "params"]);
+const PARAMS_KEYS = new Set(["name", "arguments", "_meta"]);
+
+const onlyKeys = (o: Record<string, unknown>, allowed: ReadonlySet<string>) => {
+  for (const k in o) if (!allowed.has(k)) return false;
+  return true;
+};
+
+/**
+ * The request, if the direct path answers it as the SDK would: a POST accepting both JSON and
+ * SSE with a JSON body of one `tools/call` (string or integer id, a name, an arguments object or
+ * none, `_meta` absent or holding only a progress token) of a tool `serves` names, in a session
+ * whose client declared neither sampling nor elicitation.
+ */
+export function plainSessionCall(
+  req: Request,
+  body: unknown,
+  clientCapabilities: Record<string, unknown> | undefined,
+  serves: (name: string) => boolean,
+): PlainSessionCall | undefined {
+  if (!isPlainObject(body) || !onlyKeys(body, REQUEST_KEYS)) return;
+  if (body.jsonrpc !== "2.0" || body.method !== "tools/call") return;
+  const id = body.id;
+  if (!(typeof id === "string" && id.length <= 256) && !Number.isSafeInteger(id)) return;
+  const params = body.params;
+  if (!isPlainObject(params) || !onlyKeys(params, PARAMS_KEYS)) return;
+  const name = params.name;
+  if (typeof name !== "string" || name.length > 256 || !serves(name)) return;
+  const args = params.arguments;
+  if (args !== undefined && !isPlainObject(args)) return;
+  const meta = params._meta;
+  let progressToken: string | number | undefined;
+  if (meta !== undefined) {
+    if (!isPlainObject(meta)) return;
+    for (const k in meta) {
+      const token = meta[k];
+      if (k !== "progressToken") return;
+      if (typeof token !== "string" && !Number.isSafeInteger(token)) return;
+      progressToken = token as string | number;
+    }
+  }
+  if (clientCapabilities === undefined || !isPlainObject(clientCapabilities)) return;
+  if ("sampling" in clientCapabilities || "elicitation" in clientCapabilities) return;
+  const accept = req.headers.get("accept");
+  if (!accept?.includes("application/json") || !accept.includes("text/event-stream")) return;
+  if (!isJsonContentType(req.headers.get("content-type"))) return;
+  return {
+    id: id as string | number,
+    name,
+    args,
+    ...(progressToken !== undefined ? { progressToken } : {}),
+  };
+}
+
+interface StreamEntry {
+  controller?: ReadableStreamDefaultController<Uint8Array>;
+  encoder?: TextEncoder;
+  replayedEventIds?: Set<string>;
+  cleanup(): void;
+}
+
+/** The SDK transport's stream bookkeeping this path shares (SDK 2.4.0). */
+interface TransportInternals {
+  readonly sessionId?: string;
+  readonly _closed: boolean;
+  readonly _eventStore?: {
+    storeEvent(streamId: string, message: unknown): Promise<string>;
+  };
+  readonly _streamMapping: Map<string, StreamEntry>;
+  readonly _requestToStreamMapping: Map<string | number, string>;
+  writePrimingEvent(
+    controller: ReadableStreamDefaultController<Uint8Array>,
+    encoder: TextEncoder,
+    streamId: string,
+    protocolVersion: string,
+  ): Promise<void>;
+  startKeepAlive(
+    controller: ReadableStreamDefaultController<Uint8Array>,
+    encoder: TextEncoder,
+  ): ReturnType<typeof setInterval> | undefined;
+  writeSSEEvent(
+    controller: ReadableStreamDefaultController<Uint8Array>,
+    encoder: TextEncoder,
+    message: unknown,
+    eventId?: string,
+  ): boolean;
+}
+
+/** What one direct answer needs. */
+export interface DirectAnswer {
+  readonly transport: WebStandardStreamableHTTPServerTransport;
+  readonly call: PlainSessionCall;
+  readonly run: SessionToolCall;
+  readonly sessionId: string;
+  /** Aborted by the client's `notifications/cancelled` or the session's end. */
+  readonly signal: AbortSignal;
+  /** Called once the request is answered (or abandoned): its id is free again. */
+  readonly done: () => void;
+  readonly jsonMode: boolean;
+  /** The request's `MCP-Protocol-Version` header, if any (the priming event depends on it). */
+  readonly protocolVersion: string | null;
+}
+
+/** The response the SDK's handler ladder gives a thrown error (HTTP 200, JSON-RPC error). */
+function errorMessage(id: string | number, e: unknown): Record<string, unknown> {
+  const err = e as { code?: unknown; message?: string; data?: unknown };
+  return {
+    jsonrpc: "2.0",
+    id,
+    error: {
+      code: Number.isSafeInteger(err?.code) ? err.code as number : -32603,
+      message: err?.message ?? "Internal error",
+      ...(err?.data !== undefined ? { data: err.data } : {}),
+    },
+  };
+}
+
+async function answerOf(a: DirectAnswer, notify: Parameters<SessionToolCall>[0]["notify"]) {
+  try {
+    const result: CallToolResult = await a.run({
+      name: a.call.name,
+      args: a.call.args,
+      sessionId: a.sessionId,
+      ...(a.call.progressToken !== undefined ? { progressToken: a.call.progressToken } : {}),
+      signal: a.signal,
+      notify,
+    });
+    return { result, jsonrpc: "2.0", id: a.call.id };
+  } catch (e) {
+    return errorMessage(a.call.id, e);
+  }
+}
+
+/** Answers a plain call: as JSON in JSON mode, else on its own SSE stream. */
+export async function answerDirect(a: DirectAnswer): Promise<Response> {
+  const headers: Record<string, string> = a.jsonMode
+    ? { "Content-Type": "application/json" }
+    : {
+      "Content-Type": "text/event-stream",
+      "Cache-Control": "no-cache, no-transform",
+      Connection: "keep-alive",
+      "X-Accel-Buffering": "no",
+    };
+  headers["mcp-session-id"] = a.sessionId;
+  if (a.jsonMode) {
+    // The SDK drops a request's notifications in JSON mode; so does this path.
+    const message = await answerOf(a, () => Promise.resolve()).finally(a.done);
+    return new Response(JSON.stringify(message), { status: 200, headers });
+  }
+  const t = a.transport as unknown as TransportInternals;
+  const version = a.protocolVersion ?? DEFAULT_NEGOTIATED_PROTOCOL_VERSION;
+  const streamId = crypto.randomUUID();
+  const encoder = new TextEncoder();
+  let controller!: ReadableStreamDefaultController<Uint8Array>;
+  let keepAlive: ReturnType<typeof setInterval> | undefined;
+  const readable = new ReadableStream<Uint8Array>({
+    start: (c) => {
+      controller = c;
+    },
+    cancel: () => {
+      if (keepAlive !== undefined) clearInterval(keepAlive);
+      if (t._streamMapping.get(streamId)?.controller === controller) {
+        t._streamMapping.delete(streamId);
+      }
+    },
+  });
+  t._streamMapping.set(streamId, {
+    controller,
+    encoder,
+    cleanup: () => {
+      if (keepAlive !== undefined) clearInterval(keepAlive);
+      t._streamMapping.delete(streamId);
+      try {
+        controller.close();
+      } catch { /* already closed */ }
+    },
+  });
+  // A replay (GET with Last-Event-ID) keeps the stream open only while a request maps to it.
+  t._requestToStreamMapping.set(a.call.id, streamId);
+  // As the SDK's send: stored first, then written to whichever connection holds the stream now
+  // (this response, or a replay that took it over), unless that replay already sent it.
+  const emit = async (message: unknown) => {
+    const eventId = t._eventStore ? await t._eventStore.storeEvent(streamId, message) : undefined;
+    const stream = t._streamMapping.get(streamId);
+    if (
+      stream?.controller && stream.encoder &&
+      (eventId === undefined || !stream.replayedEventIds?.has(eventId))
+    ) t.writeSSEEvent(stream.controller, stream.encoder, message, eventId);
+  };
+  await t.writePrimingEvent(controller, encoder, streamId, version);
+  (async () => {
+    const message = await answerOf(a, (n) => emit({ jsonrpc: "2.0", ...n }));
+    // A cancelled request gets no response (as the SDK's protocol layer does), and its stream
+    // ends instead of staying open.
+    if (!a.signal.aborted) await emit(message);
+  })().catch(() => {/* a failed event write: the stream still ends below */}).finally(() => {
+    a.done();
+    t._requestToStreamMapping.delete(a.call.id);
+    t._streamMapping.get(streamId)?.cleanup();
+  });
+  if (t._streamMapping.get(streamId)?.controller === controller) {
+    keepAlive = t.startKeepAlive(controller, encoder);
+  }
+  return new Response(readable, { status: 200, headers });
+}
