@@ -174,14 +174,12 @@ async function answerOf(a: DirectAnswer, notify: Parameters<SessionToolCall>[0][
 
 /** Answers a plain call: as JSON in JSON mode, else on its own SSE stream. */
 export async function answerDirect(a: DirectAnswer): Promise<Response> {
-  const headers: Record<string, string> = a.jsonMode
-    ? { "Content-Type": "application/json" }
-    : {
-      "Content-Type": "text/event-stream",
-      "Cache-Control": "no-cache, no-transform",
-      Connection: "keep-alive",
-      "X-Accel-Buffering": "no",
-    };
+  const headers: Record<string, string> = a.jsonMode ? { "Content-Type": "application/json" } : {
+    "Content-Type": "text/event-stream",
+    "Cache-Control": "no-cache, no-transform",
+    Connection: "keep-alive",
+    "X-Accel-Buffering": "no",
+  };
   headers["mcp-session-id"] = a.sessionId;
   if (a.jsonMode) {
     // The SDK drops a request's notifications in JSON mode; so does this path.

@@ -6,7 +6,10 @@
  * handler, JSON mode — plus cancellation and the SDK clients of both lines.
  */
 import assert from "node:assert/strict";
-import { Client as V2Client, StreamableHTTPClientTransport as V2Transport } from "@modelcontextprotocol/client";
+import {
+  Client as V2Client,
+  StreamableHTTPClientTransport as V2Transport,
+} from "@modelcontextprotocol/client";
 import { connectStreamable } from "../_helpers/client.ts";
 import { startServer, type TestServer, UNTHROTTLED_POLICY } from "../_helpers/server.ts";
 import { ACCEPT_BOTH, initializeRaw, parseSseMessages } from "../_helpers/raw.ts";
@@ -57,7 +60,13 @@ const call = (id: number, name: string, args: unknown, meta?: unknown) => ({
 /** The same request on the SDK's path: an extra `_meta` key the direct path does not take. */
 const SDK_PATH_META = { "x-test": 1 };
 
-const SSE_HEADERS = ["cache-control", "connection", "content-type", "mcp-session-id", "x-accel-buffering"];
+const SSE_HEADERS = [
+  "cache-control",
+  "connection",
+  "content-type",
+  "mcp-session-id",
+  "x-accel-buffering",
+];
 
 function headersOf(res: Response, names: readonly string[]) {
   return Object.fromEntries(names.map((n) => [n, res.headers.get(n)]));
@@ -150,7 +159,11 @@ Deno.test("session direct path: Last-Event-ID replays a direct answer through th
 Deno.test("session direct path: a call's log and progress notifications reach its stream, in the SDK path's order", async () => {
   await using server = await startServer({ policy: UNTHROTTLED_POLICY });
   const { sessionId } = await initializeRaw(server.url, VERSION);
-  const published = await post(server, sessionId, call(20, "bus_publish", { topic: "t1", message: { n: 1 } }));
+  const published = await post(
+    server,
+    sessionId,
+    call(20, "bus_publish", { topic: "t1", message: { n: 1 } }),
+  );
   await published.body?.cancel();
   const methods = async (body: unknown) => {
     const res = await post(server, sessionId, body);
@@ -172,7 +185,11 @@ Deno.test("session direct path: a call's log and progress notifications reach it
 Deno.test("session direct path: notifications/cancelled ends a direct call's stream without an answer, and frees its id", async () => {
   await using server = await startServer({ policy: UNTHROTTLED_POLICY });
   const { sessionId } = await initializeRaw(server.url, VERSION);
-  const waiting = await post(server, sessionId, call(30, "bus_subscribe", { topic: "quiet", wait_s: 20 }));
+  const waiting = await post(
+    server,
+    sessionId,
+    call(30, "bus_subscribe", { topic: "quiet", wait_s: 20 }),
+  );
   assert.equal(waiting.status, 200);
   const text = waiting.text();
   const cancel = await post(server, sessionId, {
@@ -221,7 +238,11 @@ Deno.test("session direct path: JSON response mode answers a plain call as JSON 
   const { sessionId } = await initializeRaw(server.url, VERSION);
   const before = server.app.streamable.directCalls;
   const direct = await post(server, sessionId, call(5, "calculate", { expression: "10/4" }));
-  const sdk = await post(server, sessionId, call(6, "calculate", { expression: "10/4" }, SDK_PATH_META));
+  const sdk = await post(
+    server,
+    sessionId,
+    call(6, "calculate", { expression: "10/4" }, SDK_PATH_META),
+  );
   assert.equal(server.app.streamable.directCalls, before + 1);
   const names = ["content-type", "mcp-session-id"];
   assert.deepEqual(headersOf(direct, names), headersOf(sdk, names));
