@@ -109,13 +109,13 @@ import {
   holdExpiredSealKey,
 } from "./store/mod.ts";
 import {
-  busTools,
   conformanceTools,
-  contextTools,
+  createBusTools,
   createCanonicalTools,
+  createContextTools,
   createExecutionTools,
-  fileTools,
-  memoryTools,
+  createFileTools,
+  createMemoryTools,
   utilityTools,
 } from "./tools/mod.ts";
 import {
@@ -550,6 +550,30 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
   gateway.onResourceUpdated = (server, uri) => subscriptions.updated(server, uri);
   // Warden's own prompt names, known once the extensions are (before the gateway starts).
   let ownPrompts: readonly string[] = [];
+  // Per-principal state services (the memory_*, file_*, context_* and bus_* tools).
+  const memory = createMemoryService(kv, {
+    limits: {
+      maxValueBytes: policy.memory.max_value_bytes,
+      maxTtlSeconds: policy.memory.max_ttl_seconds,
+      defaultTtlSeconds: policy.memory.default_ttl_seconds,
+      maxKeysPerPrincipal: policy.memory.max_keys_per_principal,
+    },
+  });
+  const fileStore = createFileService(kv, {
+    limits: {
+      maxFileBytes: policy.files.max_file_bytes,
+      maxVersions: policy.files.max_versions,
+      maxFiles: policy.files.max_files,
+      leaseSeconds: Math.min(policy.files.lease_seconds, policy.files.max_lease_seconds),
+      maxLeaseSeconds: policy.files.max_lease_seconds,
+    },
+  });
+  const context = createContextService(kv, {
+    embeddings: openEmbeddings({
+      settings: policy.context.embeddings,
+      apiKey: config.embeddingsApiKey,
+    }),
+  });
   const toolServices: RegistryServices = {
     policy,
     governance,
@@ -566,30 +590,7 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
     },
     executions: createExecutionStore(kv),
     files,
-    memory: createMemoryService(kv, {
-      limits: {
-        maxValueBytes: policy.memory.max_value_bytes,
-        maxTtlSeconds: policy.memory.max_ttl_seconds,
-        defaultTtlSeconds: policy.memory.default_ttl_seconds,
-        maxKeysPerPrincipal: policy.memory.max_keys_per_principal,
-      },
-    }),
-    fileStore: createFileService(kv, {
-      limits: {
-        maxFileBytes: policy.files.max_file_bytes,
-        maxVersions: policy.files.max_versions,
-        maxFiles: policy.files.max_files,
-        leaseSeconds: Math.min(policy.files.lease_seconds, policy.files.max_lease_seconds),
-        maxLeaseSeconds: policy.files.max_lease_seconds,
-      },
-    }),
-    context: createContextService(kv, {
-      embeddings: openEmbeddings({
-        settings: policy.context.embeddings,
-        apiKey: config.embeddingsApiKey,
-      }),
-    }),
-    bus: busService,
+    context,
     tokens: createTokenService({
       privateKey: identity.signer.privateKey,
       publicKey: identity.signer.publicKey,
@@ -623,11 +624,11 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
   const tools: ToolDefinition[] = [
     ...createCanonicalTools(toolServices),
     ...utilityTools,
-    ...memoryTools,
-    ...fileTools,
+    ...createMemoryTools({ memory }),
+    ...createFileTools({ fileStore }),
     ...createExecutionTools(toolServices),
-    ...contextTools,
-    ...busTools,
+    ...createContextTools({ context }),
+    ...createBusTools({ bus: busService }),
     ...(fixtures ? conformanceTools : []),
     ...(deps.extraTools ?? []),
   ];

@@ -7,10 +7,10 @@ import type { z } from "zod";
 import type { Claim, Governance, Policy, TokenService } from "../governance/mod.ts";
 import type { ChatService, CodeService, ShellService } from "../execution/mod.ts";
 import type { FileRoots } from "../fs/mod.ts";
-import type { BusService, ContextService, FileService, MemoryService } from "../services/mod.ts";
+import type { ContextService } from "../services/mod.ts";
 import type { EvidenceStore, ExecutionStore, GovSessionStore } from "../store/mod.ts";
 import type { ExecutionReceipt, Ledger } from "../vault/mod.ts";
-import type { Vitals } from "../health/mod.ts";
+import type { VitalsReader } from "../health/mod.ts";
 
 /** MCP tool annotations (hints to clients; governance reads them too). */
 export interface ToolAnnotations {
@@ -105,14 +105,8 @@ export interface ToolServices {
   readonly executions: ExecutionStore;
   /** The file roots and what is never read inside them (inspect_file). */
   readonly files: FileRoots;
-  /** Per-principal JSON values with TTLs (memory_* tools). */
-  readonly memory: MemoryService;
-  /** The versioned, leased file sandbox in KV (file_* tools). */
-  readonly fileStore: FileService;
   /** Per-principal BM25 documents and entity graph (context_* tools). */
   readonly context: ContextService;
-  /** Per-principal topics of JSON messages (bus_* tools). */
-  readonly bus: BusService;
   readonly startedAtMs: number;
   /** Runs another tool through the full pipeline, as the same caller. */
   callTool(name: string, args: unknown, ctx: ToolContext): Promise<NestedOutcome>;
@@ -123,7 +117,7 @@ export interface ToolServices {
     ctx: ToolContext,
   ): Promise<{ verdict: string; reasons: string[] }>;
   /** Process and store health for check_vital. */
-  vitals(): Promise<Vitals>;
+  readonly vitals: VitalsReader;
   /** Names, stages and descriptions of every tool (audit and resources). */
   toolNames(): readonly string[];
 }

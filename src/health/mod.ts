@@ -3,7 +3,13 @@
  * the stores they read (passed in, never opened here).
  * @module
  */
-export { createVitals, type UpstreamVitals, type Vitals, type VitalsSources } from "./vitals.ts";
+export {
+  createVitals,
+  type UpstreamVitals,
+  type Vitals,
+  type VitalsReader,
+  type VitalsSources,
+} from "./vitals.ts";
 export {
   checkReadiness,
   type Readiness,

@@ -32,6 +32,9 @@ export interface Vitals {
   readonly upstreams: UpstreamVitals[];
 }
 
+/** Reads the vitals now (check_vital's answer): what {@link createVitals} returns. */
+export type VitalsReader = () => Promise<Vitals>;
+
 /** What the vitals are read from; each a function, so nothing is read until asked. */
 export interface VitalsSources {
   readonly kv: Pick<Deno.Kv, "get">;
@@ -69,7 +72,7 @@ export interface VitalsSources {
  * kv.close();
  * ```
  */
-export function createVitals(sources: VitalsSources): () => Promise<Vitals> {
+export function createVitals(sources: VitalsSources): VitalsReader {
   return async () => {
     const probe = performance.now();
     await sources.kv.get(["health", "probe"]);

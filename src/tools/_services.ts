@@ -1,3 +1,13 @@
+import type { ExecutionReceipt } from "../vault/mod.ts";
+
+/** Signs execution receipts with the vault's key (secure_execute verified/fortress, evidence chain). */
+export interface ReceiptSigner {
+  readonly vkey: string;
+  /** Where the vault's signing key comes from (security_audit). */
+  readonly keySource: "configured" | "kv" | "generated";
+  sign(receipt: ExecutionReceipt): Promise<string>;
+}
+
 /**
  * The up-front check each tool family's factory makes: every service it was written against is
  * there, or a TypeError naming the missing ones (when the tools are made, not at a first call).

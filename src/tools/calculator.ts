@@ -7,6 +7,7 @@
 import { z } from "zod";
 import { defineTool } from "../calls/mod.ts";
 import { evaluate, ExpressionError, MAX_EXPRESSION_LENGTH } from "../expression/mod.ts";
+import { READ_ONLY } from "./_annotations.ts";
 
 /** Result of {@link calculate}: the expression as given and its value. */
 export interface Calculation {
@@ -54,12 +55,7 @@ export const calculateTool = defineTool({
     expression: z.string().describe("The expression as given."),
     result: z.number().describe("Its value, rounded to 15 significant digits."),
   }),
-  annotations: {
-    readOnlyHint: true,
-    destructiveHint: false,
-    idempotentHint: true,
-    openWorldHint: false,
-  },
+  annotations: READ_ONLY,
   expectedErrors: [ExpressionError],
   handler({ expression }) {
     const data = calculate(expression);

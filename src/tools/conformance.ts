@@ -7,18 +7,13 @@
  */
 import { z } from "zod";
 import { defineTool, type ToolDefinition, ToolError } from "../calls/mod.ts";
+import { READ_ONLY } from "./_annotations.ts";
 
 /** A 1×1 PNG and a tiny WAV, as the suite's reference server uses. */
 export const FIXTURE_PNG_BASE64 =
   "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==";
 export const FIXTURE_WAV_BASE64 = "UklGRiYAAABXQVZFZm10IBAAAAABAAEAQB8AAAB9AAACABAAZGF0YQIAAAA=";
 
-const annotations = {
-  readOnlyHint: true,
-  destructiveHint: false,
-  idempotentHint: true,
-  openWorldHint: false,
-};
 const NoArgs = z.object({});
 const Echo = z.object({ text: z.string() });
 
@@ -37,7 +32,7 @@ function fixture(
     description,
     inputSchema: NoArgs,
     outputSchema: Echo,
-    annotations,
+    annotations: READ_ONLY,
     handler,
   });
 }
@@ -150,7 +145,7 @@ const sampling = defineTool({
   description: "Asks the client's model for a completion via sampling (conformance fixture).",
   inputSchema: z.object({ prompt: z.string().max(10_000) }),
   outputSchema: Echo,
-  annotations,
+  annotations: READ_ONLY,
   async handler(args, ctx) {
     if (!ctx.client) throw new ToolError("Sampling needs an MCP client");
     const result = await ctx.client.request("sampling/createMessage", {
@@ -176,7 +171,7 @@ function elicitTool(
     description,
     inputSchema,
     outputSchema: Echo,
-    annotations,
+    annotations: READ_ONLY,
     async handler(args, ctx) {
       if (!ctx.client) throw new ToolError("Elicitation needs an MCP client");
       const result = await ctx.client.request("elicitation/create", {

@@ -11,25 +11,26 @@ import {
   evaluatePre,
   FLOOR_IDS,
   floorMode,
+  type Governance,
+  type Policy,
   synthesize,
 } from "../governance/mod.ts";
 import {
   checkPattern,
+  type CorpusSources,
   fetchEvidence,
   FileAccessError,
   inspectPath,
   searchCorpus,
 } from "../evidence/mod.ts";
 import { FetchFailedError, FetchRefusedError } from "../net/mod.ts";
-import { defineTool, type RegistryServices, type ToolDefinition, ToolError } from "../calls/mod.ts";
+import { defineTool, type ToolDefinition, ToolError } from "../calls/mod.ts";
+import type { FileRoots } from "../fs/mod.ts";
+import type { VitalsReader } from "../health/mod.ts";
+import type { EvidenceStore } from "../store/mod.ts";
+import type { Ledger } from "../vault/mod.ts";
+import { READ_ONLY } from "./_annotations.ts";
 import { requireServices } from "./_services.ts";
-
-const readOnly = {
-  readOnlyHint: true,
-  destructiveHint: false,
-  idempotentHint: true,
-  openWorldHint: false,
-};
 
 // ---------------------------------------------------------------- search_reality
 
@@ -63,7 +64,7 @@ function searchRealityTool(services: EvidenceToolServices) {
       provider: z.string(),
       results: z.array(SearchResult),
     }),
-    annotations: { ...readOnly, openWorldHint: true },
+    annotations: { ...READ_ONLY, openWorldHint: true },
     stage: "111",
     nextTool: null,
     async handler(args, ctx) {
@@ -153,7 +154,7 @@ function fetchContentTool(services: EvidenceToolServices) {
       redirects: z.array(z.string()),
       fetched_at: z.string(),
     }),
-    annotations: { ...readOnly, idempotentHint: false, openWorldHint: true },
+    annotations: { ...READ_ONLY, idempotentHint: false, openWorldHint: true },
     stage: "111",
     nextTool: null,
     expectedErrors: [FetchRefusedError, FetchFailedError],
@@ -221,7 +222,7 @@ function inspectFileTool(services: EvidenceToolServices) {
       max_files: z.number().int().min(1).max(1000).default(200),
     }),
     outputSchema: z.object({ inspection: z.record(z.string(), z.unknown()) }),
-    annotations: readOnly,
+    annotations: READ_ONLY,
     stage: "111",
     nextTool: null,
     refusal: (args) =>
@@ -378,7 +379,7 @@ function auditRulesTool(services: EvidenceToolServices) {
         .nullable(),
       healthy: z.boolean(),
     }),
-    annotations: readOnly,
+    annotations: READ_ONLY,
     stage: "111",
     nextTool: null,
     async handler(args) {
@@ -448,7 +449,7 @@ function checkVitalTool(services: EvidenceToolServices) {
         tools: z.number(),
       })).optional(),
     }),
-    annotations: { ...readOnly, idempotentHint: false },
+    annotations: { ...READ_ONLY, idempotentHint: false },
     stage: "111",
     nextTool: null,
     async handler(args) {
@@ -497,24 +498,21 @@ function checkVitalTool(services: EvidenceToolServices) {
   });
 }
 
-/** The five evidence tools. */
 /**
  * The services the evidence tools use, and only those: the policy, the evidence store and file
  * roots, the vault and governance for audit_rules, the vitals for check_vital, and the stores the
  * local corpus searches (sessions, evidence, vault, context).
  */
-export type EvidenceToolServices = Pick<
-  RegistryServices,
-  | "policy"
-  | "evidence"
-  | "files"
-  | "ledger"
-  | "governance"
-  | "vitals"
-  | "startedAtMs"
-  | "sessions"
-  | "context"
->;
+export interface EvidenceToolServices extends CorpusSources {
+  readonly policy: Policy;
+  readonly evidence: EvidenceStore;
+  readonly files: FileRoots;
+  readonly ledger: Ledger;
+  readonly governance: Pick<Governance, "policyHash">;
+  readonly vitals: VitalsReader;
+  /** When this process started (check_vital's uptime). */
+  readonly startedAtMs: number;
+}
 
 const EVIDENCE_SERVICES = [
   "policy",

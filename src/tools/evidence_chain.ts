@@ -8,29 +8,26 @@
  * @module
  */
 import { z } from "zod";
-import { FLOOR_IDS, floorMode } from "../governance/mod.ts";
+import { FLOOR_IDS, floorMode, type Governance, type Policy } from "../governance/mod.ts";
+import type { CodeService, ShellService } from "../execution/mod.ts";
+import type { ExecutionStore } from "../store/mod.ts";
 import {
   buildEvidencePackage,
   createBundleVerifier,
   type EvidencePackage,
+  type Ledger,
   MAX_PACKAGE_ENTRIES,
   type PackageResult,
   verifyEvidencePackage,
 } from "../vault/mod.ts";
 import { openCheckpoint, verifierFromVkey } from "../merkle/mod.ts";
 import { sha256HexOfText } from "../lib/mod.ts";
-import { defineTool, type RegistryServices, type ToolDefinition, ToolError } from "../calls/mod.ts";
-import { requireServices } from "./_services.ts";
+import { defineTool, type ToolDefinition, ToolError } from "../calls/mod.ts";
+import { READ_ONLY } from "./_annotations.ts";
+import { type ReceiptSigner, requireServices } from "./_services.ts";
 
 /** The largest package returned in one result (JSON bytes). */
 const MAX_PACKAGE_JSON_BYTES = 8 * 1024 * 1024;
-
-const READ_ONLY = {
-  readOnlyHint: true,
-  destructiveHint: false,
-  idempotentHint: true,
-  openWorldHint: false,
-} as const;
 
 const FactId = z.union([
   z.number().int().min(0),
@@ -438,10 +435,15 @@ function securityAuditTool(services: EvidenceChainServices) {
  * The services the evidence-chain tools use, and only those: the vault and the receipts' key,
  * the caller's verified executions, and for security_audit the policy, governance and sandboxes.
  */
-export type EvidenceChainServices = Pick<
-  RegistryServices,
-  "ledger" | "receipts" | "executions" | "policy" | "governance" | "code" | "shell"
->;
+export interface EvidenceChainServices {
+  readonly ledger: Ledger;
+  readonly receipts: ReceiptSigner;
+  readonly executions: ExecutionStore;
+  readonly policy: Policy;
+  readonly governance: Pick<Governance, "policyHash" | "holds">;
+  readonly code: CodeService;
+  readonly shell: ShellService;
+}
 
 const CHAIN_SERVICES = [
   "ledger",

@@ -32,21 +32,9 @@ import {
   ToolError,
 } from "../calls/mod.ts";
 import { searchCorpus } from "../evidence/mod.ts";
+import { READ_ONLY, WRITE } from "./_annotations.ts";
 
 const SessionId = z.string().min(1).max(64).describe("session_id returned by anchor_session");
-const write = {
-  readOnlyHint: false,
-  destructiveHint: false,
-  idempotentHint: false,
-  openWorldHint: false,
-};
-const read = {
-  readOnlyHint: true,
-  destructiveHint: false,
-  idempotentHint: true,
-  openWorldHint: false,
-};
-
 export { CHAIN };
 
 /** Raised inside an update when the session was sealed meanwhile. */
@@ -161,7 +149,7 @@ export const anchorSessionTool = defineTool({
     created_at: z.string(),
     chain: z.array(z.string()),
   }),
-  annotations: write,
+  annotations: WRITE,
   stage: "000",
   nextTool: "reason_mind",
   async handler(args, ctx) {
@@ -215,7 +203,7 @@ export const reasonMindTool = defineTool({
     ),
     grounded_ratio: z.number(),
   }),
-  annotations: write,
+  annotations: WRITE,
   stage: "333",
   nextTool: "recall_memory",
   claims: (args): Claim[] => [{
@@ -295,7 +283,7 @@ export const recallMemoryTool = defineTool({
       score: z.number(),
     })),
   }),
-  annotations: read,
+  annotations: READ_ONLY,
   stage: "444",
   nextTool: "simulate_heart",
   async handler(args, ctx) {
@@ -334,7 +322,7 @@ export const simulateHeartTool = defineTool({
     stakeholders: z.array(z.object({ name: z.string(), impact: z.string() })),
     recommendation: z.string(),
   }),
-  annotations: write,
+  annotations: WRITE,
   stage: "555",
   nextTool: "critique_thought",
   async handler(args, ctx) {
@@ -389,7 +377,7 @@ export const critiqueThoughtTool = defineTool({
     usage: z.object({ input_tokens: z.number().int(), output_tokens: z.number().int() })
       .optional(),
   }),
-  annotations: { ...read, idempotentHint: false },
+  annotations: { ...READ_ONLY, idempotentHint: false },
   stage: "666",
   nextTool: "eureka_forge",
   async handler(args, ctx) {
@@ -621,7 +609,7 @@ export const apexJudgeTool = defineTool({
     governance_token: z.string().nullable(),
     token_expires_at: z.string().nullable(),
   }),
-  annotations: { ...read, idempotentHint: false },
+  annotations: { ...READ_ONLY, idempotentHint: false },
   stage: "888",
   nextTool: "seal_vault",
   async review(args, ctx) {
@@ -755,7 +743,7 @@ export const sealVaultTool = defineTool({
     checkpoint: z.string(),
     verdict: z.string(),
   }),
-  annotations: write,
+  annotations: WRITE,
   stage: "999",
   nextTool: null,
   async handler(args, ctx) {

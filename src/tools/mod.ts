@@ -7,12 +7,12 @@
 export { utilityTools } from "./utilities.ts";
 export { CHAIN, metabolicTools } from "./metabolic.ts";
 export { createEvidenceTools, type EvidenceToolServices } from "./evidence.ts";
-export { memoryTools } from "./memory.ts";
-export { fileTools } from "./files.ts";
+export { createMemoryTools, type MemoryToolServices } from "./memory.ts";
+export { createFileTools, type FileToolServices } from "./files.ts";
 export { createExecutionTools } from "./execute.ts";
 export { createEvidenceChainTools, type EvidenceChainServices } from "./evidence_chain.ts";
-export { contextTools } from "./context.ts";
-export { busTools } from "./bus.ts";
+export { type ContextToolServices, createContextTools } from "./context.ts";
+export { type BusToolServices, createBusTools } from "./bus.ts";
 export { conformanceTools, FIXTURE_PNG_BASE64, FIXTURE_WAV_BASE64 } from "./conformance.ts";
 import { createEvidenceTools, type EvidenceToolServices } from "./evidence.ts";
 import { metabolicTools } from "./metabolic.ts";

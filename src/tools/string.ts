@@ -6,6 +6,7 @@
  */
 import { z } from "zod";
 import { defineTool, ToolError } from "../calls/mod.ts";
+import { READ_ONLY } from "./_annotations.ts";
 
 /** Longest accepted input text, in UTF-16 code units. */
 export const MAX_TEXT_LENGTH = 100_000;
@@ -148,12 +149,7 @@ export const transformStringTool = defineTool({
       "The transformed text, or the number of words for word_count.",
     ),
   }),
-  annotations: {
-    readOnlyHint: true,
-    destructiveHint: false,
-    idempotentHint: true,
-    openWorldHint: false,
-  },
+  annotations: READ_ONLY,
   handler({ text, operation, find, replace_with }) {
     try {
       const result = transformString(text, { operation, find, replaceWith: replace_with });

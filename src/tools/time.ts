@@ -7,6 +7,7 @@
  */
 import { z } from "zod";
 import { defineTool, ToolError } from "../calls/mod.ts";
+import { READ_ONLY } from "./_annotations.ts";
 
 /** One instant as seen in one time zone. */
 export interface ZonedTime {
@@ -329,12 +330,7 @@ export const getTimeTool = defineTool({
   outputSchema: zonedTimeSchema.extend({
     unix_ms: z.number().int().describe("Milliseconds since the Unix epoch."),
   }),
-  annotations: {
-    readOnlyHint: true,
-    destructiveHint: false,
-    idempotentHint: true,
-    openWorldHint: false,
-  },
+  annotations: READ_ONLY,
   handler({ timezone }) {
     try {
       const data = getTime(timezone);
@@ -367,12 +363,7 @@ export const convertTimeTool = defineTool({
     target: zonedTimeSchema.describe("The same instant in the target zone."),
     time_difference: z.string().describe('Target offset minus source offset, e.g. "+5.5h".'),
   }),
-  annotations: {
-    readOnlyHint: true,
-    destructiveHint: false,
-    idempotentHint: true,
-    openWorldHint: false,
-  },
+  annotations: READ_ONLY,
   handler({ source_timezone, time, target_timezone }) {
     try {
       const data = convertTime({

@@ -7,6 +7,7 @@
  */
 import { z } from "zod";
 import { defineTool } from "../calls/mod.ts";
+import { READ_ONLY } from "./_annotations.ts";
 
 /** The UUID versions `generate_uuid` can produce. */
 export type GeneratedVersion = "v4" | "v7";
@@ -159,13 +160,6 @@ export function validateUuid(text: string): UuidValidation {
   return { valid: true, version, variant, normalized };
 }
 
-const readOnly = {
-  readOnlyHint: true,
-  destructiveHint: false,
-  idempotentHint: true,
-  openWorldHint: false,
-} as const;
-
 /** The `generate_uuid` tool. */
 export const generateUuidTool = defineTool({
   name: "generate_uuid",
@@ -184,7 +178,7 @@ export const generateUuidTool = defineTool({
     version: z.enum(["v4", "v7"]).describe("The version generated."),
     uuids: z.array(z.string()).describe("The UUIDs, lower-case canonical form, in order made."),
   }),
-  annotations: readOnly,
+  annotations: READ_ONLY,
   handler({ version, count }) {
     const uuids = generateUuids(version, { count });
     const text = uuids.length === 1
@@ -215,7 +209,7 @@ export const validateUuidTool = defineTool({
     ),
     normalized: z.string().nullable().describe("Lower-case form; null if invalid."),
   }),
-  annotations: readOnly,
+  annotations: READ_ONLY,
   handler({ uuid }) {
     const data = validateUuid(uuid);
     const version = data.version === null ? "" : `version ${data.version}, `;
