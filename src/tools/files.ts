@@ -79,7 +79,7 @@ function fileReadTool({ fileStore }: FileToolServices) {
     annotations: READ_ONLY,
     recordResult: ({ content: _content, ...rest }) => rest,
     expectedErrors: [FileServiceError],
-    handler: async ({ path, version, encoding }, ctx) => {
+    handler: async ({ path, version, encoding }) => {
       const { bytes, ...got } = await fileStore.read({ path, version });
       let text: string | undefined;
       if (encoding !== "base64") {
@@ -182,7 +182,7 @@ function fileListTool({ fileStore }: FileToolServices) {
     }),
     annotations: READ_ONLY,
     expectedErrors: [FileServiceError],
-    handler: async ({ path, limit }, ctx) => {
+    handler: async ({ path, limit }) => {
       const data = await fileStore.list({ path, limit });
       return {
         data,
@@ -205,7 +205,7 @@ function fileVersionsTool({ fileStore }: FileToolServices) {
     outputSchema: z.object({ path: z.string(), versions: z.array(versionSchema) }),
     annotations: READ_ONLY,
     expectedErrors: [FileServiceError],
-    handler: async ({ path }, ctx) => {
+    handler: async ({ path }) => {
       const data = await fileStore.versions({ path });
       return {
         data,
