@@ -33,6 +33,37 @@
  * Unauthenticated callers (principal `anonymous`) are counted per client IP,
  * not as one shared principal.
  *
+ * ## Leases: admission without a commit
+ *
+ * A caller that calls often is admitted from what this instance already
+ * holds, with no KV operation at all (issue 14): the one atomic above, when
+ * it admits a batch, may also take
+ *
+ * - **rate tokens**: up to `slack` more entries in each per-minute log,
+ *   stamped with their use-by time `U` = now + `TOKEN_TTL_MS` (not with now),
+ *   so an entry used for a call at any time before `U` stays in the log for
+ *   the whole minute after that call: the log still counts every call in any
+ *   60 s, never fewer;
+ * - **spare slots**: a finished call's slot is kept leased (its end is not
+ *   made durable) while this instance has fewer than `slack` spares, so the
+ *   next call takes it with no commit.
+ *
+ * The next atomic this instance makes for the same counters gives its unused
+ * tokens and spares back first (they are not counted against its own batch)
+ * and takes afresh; the session reaper's `sweep` and shutdown's `flush` give
+ * back what an idle caller holds. `slack` is 0 for a new or slow caller (every
+ * call is exact, as above), doubles each time the caller comes back to KV
+ * within `GROW_MS` of its last visit, halves when it does not, and is capped
+ * at ⌊limit / 8⌋ of each limit, so limits under 8 are never leased.
+ *
+ * The bound: a limit is never exceeded (a token or spare is counted in KV
+ * before it is used, and the counts others read include it). It can refuse
+ * early by what other instances hold unused: with I instances and cap
+ * L = ⌊limit / 8⌋, a call is refused only when at least limit − (I − 1) × L
+ * calls are really counted. A crashed holder's tokens leave the log by
+ * `U` + 60 s, its spares lapse with its lease (`leaseMs`). Budgets are never
+ * leased: a subject with a call or cost budget is decided in KV every call.
+ *
  * @module
  */
 import type {
@@ -62,6 +93,22 @@ export const ANONYMOUS = "anonymous";
 
 const MINUTE = 60_000;
 const DAY = 86_400_000;
+/** How long a leased rate token may be used after it was taken (its stamp in the log). */
+export const TOKEN_TTL_MS = 2_000;
+/** Coming back to KV within this long of the last visit doubles the lease; later halves it. */
+const GROW_MS = 1_000;
+/** A lease unused this long is given back by `sweep` (option `idleMs`). */
+const IDLE_MS = 2_000;
+/** The most a lease may hold: ⌊limit / 8⌋ (0 below 8, so small limits stay exact). */
+export function leaseCap(limit: number): number {
+  return Math.floor(limit / 8);
+}
+
+/** The next lease size from the last one and how long ago the caller last came to KV. */
+function nextSlack(slack: number, sinceMs: number, cap: number): number {
+  if (cap <= 0) return 0;
+  return sinceMs < GROW_MS ? Math.min(cap, Math.max(1, slack * 2)) : Math.floor(slack / 2);
+}
 
 /** What kind of limit refused a call (a metric label). */
 export type LimitKind =
@@ -102,6 +149,8 @@ export interface KvLimiterOptions {
   readonly carrier?: CommitCarrier;
   /** This instance's id in the shared in-flight records (random when absent). */
   readonly instanceId?: string;
+  /** A lease unused this long (ms of real time) is given back by `sweep` (2000 when absent). */
+  readonly idleMs?: number;
 }
 
 /** The shared limiter, with a flush for shutdown and a sweep for what dead holders leave. */
@@ -185,10 +234,12 @@ function decodeLog(value: unknown, since: number): number[] {
     const t = v.b + view.getUint32(i, true);
     if (t > since) out.push(t);
   }
-  return out;
+  // Leased tokens are stamped ahead (their use-by), so the log is not in call order.
+  return out.sort((x, y) => x - y);
 }
 
-function encodeLog(times: readonly number[]): LogValue {
+function encodeLog(unsorted: readonly number[]): LogValue {
+  const times = [...unsorted].sort((x, y) => x - y);
   const b = times[0] ?? 0;
   const d = new Uint8Array(times.length * 4);
   const view = new DataView(d.buffer);
@@ -232,6 +283,7 @@ export function createKvLimiter(kv: Deno.Kv, options: KvLimiterOptions): KvLimit
   const { policy } = options;
   const now = options.now ?? Date.now;
   const leaseMs = options.leaseMs ?? 10 * MINUTE;
+  const idleMs = options.idleMs ?? IDLE_MS;
   const isLoopback = options.isLoopback ?? isLoopbackIp;
   const observer = options.observer ?? {};
   const limits = policy.rate_limits;
@@ -414,6 +466,60 @@ export function createKvLimiter(kv: Deno.Kv, options: KvLimiterOptions): KvLimit
     chain: Promise<void>;
     busy: number;
     usedMs: number;
+    /** Batches between their read and their outcome: no local admission meanwhile. */
+    deciding: number;
+    /** Finished calls whose slots stay leased to this instance, for its next calls. */
+    spare: number;
+    /** How many spares to keep (see the module doc). */
+    slack: number;
+    /** The limit the share was last decided against (its lease cap is ⌊limit / 8⌋). */
+    limit: number;
+    /** When a batch last went to KV for this share (performance.now()). */
+    slowMs: number;
+    /** Our entry's lease end as last committed. */
+    exp: number;
+    /** The other holders' calls in flight at the last read. */
+    others: number;
+  }
+  /** Rate tokens this instance holds in one per-minute log (keyed by the log's key). */
+  interface TokenLease {
+    readonly key: Deno.KvKey;
+    /** Tokens taken and not used yet; each is an entry `stamp` in the log. */
+    left: number;
+    stamp: number;
+    /** The log's length after our last write (what a local admission reports). */
+    countAt: number;
+    slack: number;
+    limit: number;
+    slowMs: number;
+    usedMs: number;
+    /** Batches or give-backs reading the log now: no local use meanwhile. */
+    busy: number;
+  }
+  const tokenLeases = new Map<string, TokenLease>();
+  const MAX_TOKEN_LEASES = 10_000;
+
+  function tokenLeaseOf(c: Extract<Counter, { kind: "log" }>): TokenLease {
+    const id = JSON.stringify(c.key);
+    let lease = tokenLeases.get(id);
+    if (!lease) {
+      if (tokenLeases.size >= MAX_TOKEN_LEASES) {
+        for (const [k, l] of tokenLeases) if (l.left === 0 && l.busy === 0) tokenLeases.delete(k);
+      }
+      lease = {
+        key: c.key,
+        left: 0,
+        stamp: 0,
+        countAt: 0,
+        slack: 0,
+        limit: c.limit,
+        slowMs: -Infinity,
+        usedMs: 0,
+        busy: 0,
+      };
+      tokenLeases.set(id, lease);
+    }
+    return lease;
   }
   let generation = 0;
   let sweepCursor: string | undefined;
@@ -444,6 +550,13 @@ export function createKvLimiter(kv: Deno.Kv, options: KvLimiterOptions): KvLimit
         chain: Promise.resolve(),
         busy: 0,
         usedMs: 0,
+        deciding: 0,
+        spare: 0,
+        slack: 0,
+        limit: c.limit,
+        slowMs: -Infinity,
+        exp: 0,
+        others: 0,
       };
       shares.set(c.who, sh);
     }
@@ -462,6 +575,8 @@ export function createKvLimiter(kv: Deno.Kv, options: KvLimiterOptions): KvLimit
     sh.landed = 0;
     sh.carrying = 0;
     sh.joined = false;
+    sh.spare = 0;
+    sh.exp = 0;
     sh.holder = `${instance}.${++generation}`;
     // Releases under the old holder no longer matter to anyone.
     for (const w of sh.waiters.splice(0)) w.resolve();
@@ -508,7 +623,11 @@ export function createKvLimiter(kv: Deno.Kv, options: KvLimiterOptions): KvLimit
       ? holders[sh.holder]
       : undefined;
     if (sh !== undefined && sh.joined && !(own !== undefined && own.exp > t)) rotate(sh);
-    if (sh !== undefined) count += sh.acquired - sh.released;
+    if (sh !== undefined) {
+      sh.others = count;
+      // Our spares are free for our own calls (others count them as ours in flight).
+      count += sh.acquired - sh.released - sh.spare;
+    }
     return { count, live, released, lapsed };
   }
 
@@ -551,7 +670,10 @@ export function createKvLimiter(kv: Deno.Kv, options: KvLimiterOptions): KvLimit
       let waitMs = 1000;
       if (c.kind === "log") {
         // The (count − limit + 1)th oldest call must leave the window first.
-        if (count >= c.limit) waitMs = state.logs[i][count - c.limit] + MINUTE - t;
+        if (count >= c.limit) {
+          const log = [...state.logs[i]].sort((x, y) => x - y);
+          waitMs = log[count - c.limit] + MINUTE - t;
+        }
       } else if (c.kind === "calls" || c.kind === "cost") {
         waitMs = c.endsMs - t;
       }
@@ -671,6 +793,11 @@ export function createKvLimiter(kv: Deno.Kv, options: KvLimiterOptions): KvLimit
 
   function releaseSlot(sh: Share, holder: string): Promise<void> {
     if (sh.holder !== holder) return Promise.resolve(); // a lapsed holder's call: forgotten
+    if (sh.joined && sh.spare < sh.slack) {
+      // Kept leased for our next call: free here at once, still counted as ours elsewhere.
+      sh.spare++;
+      return Promise.resolve();
+    }
     sh.released++;
     if (sh.joined && sh.released <= sh.landed) return Promise.resolve();
     const { promise, resolve } = Promise.withResolvers<void>();
@@ -707,6 +834,92 @@ export function createKvLimiter(kv: Deno.Kv, options: KvLimiterOptions): KvLimit
     };
   }
 
+  /**
+   * Admits a call from what this instance holds (a token in each per-minute
+   * log, a spare slot), with no KV operation; undefined when some counter
+   * has nothing leased here (or a budget applies), and KV decides.
+   */
+  function admitLocally(counters: Counter[], t: number): Admission | undefined {
+    let sh: Share | undefined;
+    const leases: TokenLease[] = [];
+    const checks: RateCheck[] = [];
+    for (const c of counters) {
+      let count: number;
+      if (c.kind === "inflight") {
+        sh = shares.get(c.who);
+        // Our entry must outlive the call by half a lease (the next visit to KV renews it).
+        if (!sh || sh.spare === 0 || sh.deciding > 0 || !sh.joined || sh.exp - t < leaseMs / 2) {
+          return undefined;
+        }
+        count = sh.others + sh.acquired - sh.released - sh.spare;
+      } else if (c.kind === "log") {
+        const lease = tokenLeases.get(JSON.stringify(c.key));
+        if (!lease || lease.left === 0 || lease.busy > 0 || t >= lease.stamp) return undefined;
+        leases.push(lease);
+        count = lease.countAt - lease.left;
+      } else return undefined;
+      checks.push({ count, limit: c.limit, what: c.what.replace("%n", String(count)) });
+    }
+    const clock = performance.now();
+    for (const lease of leases) {
+      lease.left--;
+      lease.usedMs = clock;
+    }
+    if (sh) {
+      sh.spare--;
+      sh.usedMs = clock;
+    }
+    countLocal(t);
+    local.current++;
+    const facts = { ...idle.facts, checks, retryAfterS: 1 };
+    return admission(sh, facts);
+  }
+
+  /** Our spare slots become free everywhere (their release is made durable like any). */
+  function returnSpares(sh: Share): void {
+    if (sh.spare === 0) return;
+    sh.released += sh.spare;
+    sh.spare = 0;
+    sh.slack = 0;
+    dirty.add(sh);
+    scheduleCheck();
+  }
+
+  /** Gives our unused tokens in one log back: a checked rewrite of the log without them. */
+  async function giveBackTokens(lease: TokenLease): Promise<void> {
+    lease.busy++;
+    try {
+      for (let attempt = 0; attempt < 10 && lease.left > 0; attempt++) {
+        const entry = await withKvRetry(() => kv.get(lease.key));
+        const kept = without(decodeLog(entry.value, now() - MINUTE), lease.stamp, lease.left);
+        const op = kv.atomic().check(entry);
+        if (kept.length === 0) op.delete(lease.key);
+        else op.set(lease.key, encodeLog(kept), { expireIn: MINUTE + TOKEN_TTL_MS + 1000 });
+        if (await commit(op)) {
+          lease.left = 0;
+          lease.slack = 0;
+        }
+      }
+    } finally {
+      lease.busy--;
+    }
+  }
+
+  /** Gives back what callers idle for `IDLE_MS` hold (all of it when `all`). */
+  async function giveBack(all: boolean): Promise<void> {
+    const before = performance.now() - idleMs;
+    for (const sh of shares.values()) {
+      if (sh.spare > 0 && sh.deciding === 0 && (all || sh.usedMs < before)) returnSpares(sh);
+    }
+    const t = now();
+    for (const [id, lease] of tokenLeases) {
+      if (lease.busy > 0) continue;
+      if (lease.left > 0 && (all || lease.usedMs < before || t >= lease.stamp)) {
+        await giveBackTokens(lease);
+      } else if (lease.left === 0 && lease.usedMs < before) tokenLeases.delete(id);
+    }
+  }
+
   interface Waiter {
     readonly subject: RateSubject;
     resolve(a: Admission): void;
@@ -723,15 +936,114 @@ export function createKvLimiter(kv: Deno.Kv, options: KvLimiterOptions): KvLimit
    */
   const queues = new Map<string, { waiting: Waiter[] }>();
 
+  /** Removes up to `n` entries stamped `stamp` from a log (our unused tokens, given back). */
+  function without(log: number[], stamp: number, n: number): number[] {
+    if (n <= 0) return log;
+    let removed = 0;
+    return log.filter((x) => x !== stamp || ++removed > n);
+  }
+
+  /** What one batch decided, to be committed: the counters' new values and the leases taken. */
+  interface Decision {
+    readonly counters: Counter[];
+    readonly entries: Deno.KvEntryMaybe<unknown>[];
+    readonly state: Awaited<ReturnType<typeof stateOf>>;
+    readonly sh: Share | undefined;
+    readonly t: number;
+    /** Admitted calls (the first `fromSpare` of them on our spare slots). */
+    readonly admitted: number;
+    readonly fromSpare: number;
+  }
+
+  /** The atomic that writes a decision, checked against every counter read. */
+  function writeOf(d: Decision): Deno.AtomicOperation {
+    const { counters, entries, state, sh, t } = d;
+    const op = kv.atomic();
+    for (const entry of entries) op.check(entry);
+    counters.forEach((c, i) => {
+      if (c.kind === "log") {
+        op.set(c.key, encodeLog(state.logs[i]), { expireIn: MINUTE + TOKEN_TTL_MS + 1000 });
+      } else if (c.kind === "inflight") {
+        const { live, released, lapsed } = state.inflight!;
+        // Lapsed holders (instances that died mid-call, or idle) leave with their counters.
+        const dropped = [...lapsed];
+        if (Object.keys(live).length >= MAX_HOLDERS) {
+          for (const [id, h] of Object.entries(live)) {
+            if (h.a - (released.get(id) ?? 0) <= 0) {
+              delete live[id];
+              dropped.push(id);
+            }
+          }
+        }
+        for (const id of dropped) {
+          if (id !== LEGACY_HOLDER) op.delete(usageReleasedKey(c.who, id));
+        }
+        live[sh!.holder] = { a: sh!.acquired + d.admitted - d.fromSpare, exp: t + leaseMs };
+        op.set(c.key, { h: live } satisfies InFlightValue, { expireIn: leaseMs });
+      } else if (c.kind === "calls") {
+        op.set(c.key, state.nums[i], { expireIn: c.endsMs - t + 2 * DAY });
+      }
+    });
+    return op;
+  }
+
   async function decideBatch(batch: Waiter[]): Promise<void> {
+    const logLeases = new Map<number, TokenLease>();
+    for (const [i, c] of plan(batch[0].subject, now()).entries()) {
+      if (c.kind === "log") logLeases.set(i, tokenLeaseOf(c));
+    }
     for (let attempt = 0;; attempt++) {
-      const t = now();
-      const counters = plan(batch[0].subject, t);
-      const slot = counters.find((c) => c.kind === "inflight");
-      const sh = slot ? shareOf(slot) : undefined;
+      const { ok, outcomes, sh, t, admitted } = await attemptBatch(batch, logLeases);
+      if (ok) {
+        batch.forEach((w, i) => {
+          const { facts, refused } = outcomes[i];
+          if (refused.length > 0) {
+            for (const kind of refused) observer.refused?.(kind);
+            w.resolve({ ...idle, facts, admitted: false });
+          } else {
+            countLocal(t);
+            local.current++;
+            w.resolve(admission(sh, facts));
+          }
+        });
+        // Refused and holding tokens (used up elsewhere, or past their use-by): they go back now,
+        // after the answer, so that another instance is not refused on what we cannot use.
+        if (admitted === 0) {
+          for (const lease of logLeases.values()) if (lease.left > 0) await giveBackTokens(lease);
+        }
+        return;
+      }
+      // Another instance counted a call between our read and commit: decide again.
+      if (attempt >= 200) {
+        throw new Error("Cannot count the call: the rate-limit counters stay contended");
+      }
+      if (attempt > 2) await new Promise((r) => setTimeout(r, Math.random() * attempt));
+    }
+  }
+
+  /**
+   * One read-judge-commit of a batch: our unused tokens and spares are given
+   * back by its write (the batch does not count them), and new tokens are
+   * taken when every call had room. No local admission meanwhile (`busy`,
+   * `deciding`): it would spend what this write gives back.
+   */
+  // Kept whole: read, give back, judge, take and apply are one step; split, the lease bookkeeping
+  // would be apart from the decision it rides on.
+  async function attemptBatch(batch: Waiter[], logLeases: Map<number, TokenLease>) {
+    const t = now();
+    const counters = plan(batch[0].subject, t);
+    // Only a subject decided by per-minute logs and calls in flight alone is ever admitted from
+    // a lease; one with a budget is decided here every call, so it takes none.
+    const leasable = counters.every((c) => c.kind === "log" || c.kind === "inflight");
+    const slot = counters.find((c) => c.kind === "inflight");
+    const sh = slot ? shareOf(slot) : undefined;
+    for (const lease of logLeases.values()) lease.busy++;
+    if (sh) sh.deciding++;
+    try {
       const entries = await withKvRetry(() => kv.getMany(counters.map((c) => c.key)));
       const state = await stateOf(counters, entries, t, sh);
       const { logs, nums } = state;
+      for (const [i, lease] of logLeases) logs[i] = without(logs[i], lease.stamp, lease.left);
       const outcomes: { facts: RateFacts; refused: LimitKind[] }[] = [];
       let admitted = 0;
       for (const _ of batch) {
@@ -744,59 +1056,43 @@ export function createKvLimiter(kv: Deno.Kv, options: KvLimiterOptions): KvLimit
           else if (c.kind === "inflight" || c.kind === "calls") nums[i]++;
         });
       }
-      let ok = true;
-      if (admitted > 0) {
-        const op = kv.atomic();
-        for (const entry of entries) op.check(entry);
-        counters.forEach((c, i) => {
-          if (c.kind === "log") {
-            op.set(c.key, encodeLog(logs[i]), { expireIn: MINUTE + 1000 });
-          } else if (c.kind === "inflight") {
-            const { live, released, lapsed } = state.inflight!;
-            // Lapsed holders (instances that died mid-call, or idle) leave with their counters.
-            const dropped = [...lapsed];
-            if (Object.keys(live).length >= MAX_HOLDERS) {
-              for (const [id, h] of Object.entries(live)) {
-                if (h.a - (released.get(id) ?? 0) <= 0) {
-                  delete live[id];
-                  dropped.push(id);
-                }
-              }
-            }
-            for (const id of dropped) {
-              if (id !== LEGACY_HOLDER) op.delete(usageReleasedKey(c.who, id));
-            }
-            live[sh!.holder] = { a: sh!.acquired + admitted, exp: t + leaseMs };
-            op.set(c.key, { h: live } satisfies InFlightValue, { expireIn: leaseMs });
-          } else if (c.kind === "calls") {
-            op.set(c.key, nums[i], { expireIn: c.endsMs - t + 2 * DAY });
-          }
-        });
-        ok = await commit(op);
+      const fromSpare = sh ? Math.min(admitted, sh.spare) : 0;
+      const clock = performance.now();
+      const anyRefused = outcomes.some((o) => o.refused.length > 0);
+      // New tokens: the lease grows while the caller comes back fast.
+      const taken = new Map<number, { n: number; slack: number }>();
+      for (const [i, lease] of logLeases) {
+        const c = counters[i];
+        const slack = leasable
+          ? nextSlack(lease.slack, clock - lease.slowMs, leaseCap(c.limit))
+          : 0;
+        const n = anyRefused ? 0 : Math.max(0, Math.min(slack, c.limit - logs[i].length));
+        for (let k = 0; k < n; k++) logs[i].push(t + TOKEN_TTL_MS);
+        taken.set(i, { n, slack });
       }
-      if (ok) {
-        if (sh && admitted > 0) {
-          sh.acquired += admitted;
+      const decision = { counters, entries, state, sh, t, admitted, fromSpare };
+      const ok = admitted > 0 ? await commit(writeOf(decision)) : true;
+      if (ok && admitted > 0) {
+        if (sh) {
+          sh.acquired += admitted - fromSpare;
+          sh.spare -= fromSpare;
           sh.joined = true;
+          sh.exp = t + leaseMs;
+          sh.limit = slot!.limit;
+          sh.slack = leasable ? nextSlack(sh.slack, clock - sh.slowMs, leaseCap(slot!.limit)) : 0;
+          sh.slowMs = clock;
         }
-        batch.forEach((w, i) => {
-          const { facts, refused } = outcomes[i];
-          if (refused.length > 0) {
-            for (const kind of refused) observer.refused?.(kind);
-            w.resolve({ ...idle, facts, admitted: false });
-          } else {
-            countLocal(t);
-            local.current++;
-            w.resolve(admission(sh, facts));
-          }
-        });
-        return;
+        for (const [i, lease] of logLeases) {
+          const { n, slack } = taken.get(i)!;
+          Object.assign(lease, { left: n, stamp: t + TOKEN_TTL_MS, slack, slowMs: clock });
+          lease.countAt = logs[i].length;
+          lease.limit = counters[i].limit;
+        }
       }
-      // Another instance counted a call between our read and commit: decide again.
-      if (attempt >= 200) {
-        throw new Error("Cannot count the call: the rate-limit counters stay contended");
-      }
-      if (attempt > 2) await new Promise((r) => setTimeout(r, Math.random() * attempt));
+      return { ok, outcomes, sh, t, admitted };
+    } finally {
+      for (const lease of logLeases.values()) lease.busy--;
+      if (sh) sh.deciding--;
     }
   }
 
@@ -848,6 +1144,8 @@ export function createKvLimiter(kv: Deno.Kv, options: KvLimiterOptions): KvLimit
         local.current++;
         return Promise.resolve(idle);
       }
+      const leased = admitLocally(counters, t);
+      if (leased) return Promise.resolve(leased);
       const id = counters.map((c) => `${JSON.stringify(c.key)}#${c.limit}`).join("|");
       let q = queues.get(id);
       const start = q === undefined;
@@ -866,6 +1164,7 @@ export function createKvLimiter(kv: Deno.Kv, options: KvLimiterOptions): KvLimit
     },
 
     async sweep(limit = 1000) {
+      await giveBack(false);
       const t = now();
       // Our own settled shares idle for a lease are forgotten: their entries lapse like any.
       const idleMs = performance.now() - leaseMs;
@@ -910,6 +1209,7 @@ export function createKvLimiter(kv: Deno.Kv, options: KvLimiterOptions): KvLimit
     },
 
     async flush() {
+      await giveBack(true);
       while (dirty.size > 0 || standalone || checkTimer !== undefined) {
         if (checkTimer !== undefined) {
           clearTimeout(checkTimer);

@@ -11,8 +11,10 @@ export {
   isLoopbackIp,
   type KvLimiter,
   type KvLimiterOptions,
+  leaseCap,
   type LimiterObserver,
   type LimitKind,
+  TOKEN_TTL_MS,
 } from "./limiter.ts";
 export {
   type CallObservation,
