@@ -60,7 +60,9 @@
  * before it is used, and the counts others read include it). It can refuse
  * early by what other instances hold unused: with I instances and cap
  * L = ⌊limit / 8⌋, a call is refused only when at least limit − (I − 1) × L
- * calls are really counted. A crashed holder's tokens leave the log by
+ * calls are really counted (and a token used before its use-by keeps its room
+ * until 60 s after the use-by: at most `TOKEN_TTL_MS` longer than the call's
+ * own minute). A crashed holder's tokens leave the log by
  * `U` + 60 s, its spares lapse with its lease (`leaseMs`). Budgets are never
  * leased: a subject with a call or cost budget is decided in KV every call.
  *
