@@ -74,3 +74,84 @@ export async function connectModernAs(base: string, secret: string, name = "ward
   }
   return client;
 }
+
+/**
+ * A fetch that sends each request to the next of `bases` in turn (path and query kept), for one
+ * client talking to several processes; `onRequest` sees each request's init before it is sent,
+ * `onResponse` each answer with the index of the process that gave it.
+ */
+export function alternatingFetch(
+  bases: string[],
+  observe: {
+    onRequest?: (i: number, init: RequestInit | undefined) => void;
+    onResponse?: (i: number, res: Response) => void;
+  } = {},
+): (input: string | URL | Request, init?: RequestInit) => Promise<Response> {
+  const hosts = bases.map((b) => new URL(b).host);
+  let turn = 0;
+  return async (input, init) => {
+    const i = turn++ % hosts.length;
+    const url = new URL(input instanceof Request ? input.url : input);
+    url.host = hosts[i];
+    observe.onRequest?.(i, init);
+    const res = await fetch(url, init);
+    observe.onResponse?.(i, res);
+    return res;
+  };
+}
+
+/**
+ * The v2 SDK client pinned to 2026-07-28 on `${base}/mcp` with the given capabilities, fetch and
+ * bearer token; `setup` runs before connecting (to register request handlers).
+ */
+export async function connectModern(
+  base: string,
+  options: {
+    name?: string;
+    token?: string;
+    capabilities?: Record<string, unknown>;
+    fetch?: (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
+    setup?: (client: V2Client) => void;
+  } = {},
+): Promise<V2Client> {
+  const client = new V2Client({ name: options.name ?? "modern-test", version: "1.0.0" }, {
+    ...(options.capabilities ? { capabilities: options.capabilities as never } : {}),
+    versionNegotiation: { mode: { pin: "2026-07-28" } },
+  });
+  options.setup?.(client);
+  await client.connect(
+    new V2Transport(new URL(`${base}/mcp`), {
+      ...(options.fetch ? { fetch: options.fetch } : {}),
+      ...(options.token
+        ? { requestInit: { headers: { authorization: `Bearer ${options.token}` } } }
+        : {}),
+    }),
+  );
+  return client;
+}
+
+/** GET `${base}${path}` with `Authorization: Bearer token`, as JSON. */
+export async function getJson(base: string, path: string, token?: string): Promise<any> {
+  const res = await fetch(`${base}${path}`, {
+    ...(token ? { headers: { authorization: `Bearer ${token}` } } : {}),
+  });
+  return await res.json();
+}
+
+/** The vault's entries read over REST (`/vault/entries`), decoded. */
+export async function vaultEntriesOver(base: string, token?: string, limit = 1000): Promise<any[]> {
+  const page = await getJson(base, `/vault/entries?start=0&limit=${limit}`, token);
+  return page.entries.map((e: any) => JSON.parse(atob(e.data)));
+}
+
+/** Repeats a call under its hold (`_meta["warden/hold"]`) and returns the envelope it answers. */
+export async function callHeld(
+  client: { callTool(params: any): Promise<Record<string, unknown>> },
+  name: string,
+  args: Record<string, unknown>,
+  holdId: string,
+): Promise<Record<string, any>> {
+  return envelopeOf(
+    await client.callTool({ name, arguments: args, _meta: { "warden/hold": holdId } }),
+  );
+}

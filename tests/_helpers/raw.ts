@@ -30,13 +30,13 @@ export async function readRpc(res: Response): Promise<any> {
   return text ? JSON.parse(text) : null;
 }
 
-/** Sends `initialize` + `notifications/initialized` and returns the session id. */
-export async function initializeRaw(
+/** POSTs one `initialize` request for `version` to `${base}/mcp` and returns the raw response. */
+export function postInitialize(
   base: string,
   version: string,
   headers: Record<string, string> = {},
-): Promise<{ sessionId: string; result: any }> {
-  const res = await fetch(`${base}/mcp`, {
+): Promise<Response> {
+  return fetch(`${base}/mcp`, {
     method: "POST",
     headers: { accept: ACCEPT_BOTH, "content-type": "application/json", ...headers },
     body: JSON.stringify({
@@ -50,6 +50,15 @@ export async function initializeRaw(
       },
     }),
   });
+}
+
+/** Sends `initialize` + `notifications/initialized` and returns the session id. */
+export async function initializeRaw(
+  base: string,
+  version: string,
+  headers: Record<string, string> = {},
+): Promise<{ sessionId: string; result: any }> {
+  const res = await postInitialize(base, version, headers);
   if (res.status !== 200) throw new Error(`initialize failed: ${res.status} ${await res.text()}`);
   const sessionId = res.headers.get("mcp-session-id")!;
   const body = await readRpc(res);
@@ -91,4 +100,50 @@ export async function rpc(
     body: JSON.stringify({ jsonrpc: "2.0", id: nextId++, method, params }),
   });
   return { status: res.status, body: await readRpc(res), headers: res.headers };
+}
+
+/** The `_meta` a 2026-07-28 request carries, with the client capabilities `caps`. */
+export function modernMeta(caps: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+    "io.modelcontextprotocol/clientInfo": { name: "raw", version: "1" },
+    "io.modelcontextprotocol/clientCapabilities": caps,
+  };
+}
+
+/**
+ * One 2026-07-28 request as the conformance harness sends it: the headers mirror the body
+ * (`Mcp-Method`, and `Mcp-Name` from the first of `name`, `uri`, `taskId` that is a string;
+ * `headers` may override either), `_meta` is `meta` (default {@link modernMeta}). The reply is
+ * the last message of an SSE body, or the JSON body.
+ */
+export async function postModern(
+  base: string,
+  method: string,
+  params: Record<string, unknown> = {},
+  options: { id?: unknown; meta?: Record<string, unknown>; headers?: Record<string, string> } = {},
+): Promise<{ status: number; headers: Headers; json: any }> {
+  const name = [params.name, params.uri, params.taskId].find((v) => typeof v === "string");
+  const res = await fetch(`${base}/mcp`, {
+    method: "POST",
+    headers: {
+      "content-type": "application/json",
+      accept: ACCEPT_BOTH,
+      "mcp-protocol-version": "2026-07-28",
+      "mcp-method": method,
+      ...(name !== undefined ? { "mcp-name": name as string } : {}),
+      ...options.headers,
+    },
+    body: JSON.stringify({
+      jsonrpc: "2.0",
+      id: options.id ?? 1,
+      method,
+      params: { ...params, _meta: options.meta ?? modernMeta() },
+    }),
+  });
+  const text = await res.text();
+  const json = res.headers.get("content-type")?.includes("text/event-stream")
+    ? JSON.parse(text.split("\n").filter((l) => l.startsWith("data:")).at(-1)!.slice(5))
+    : JSON.parse(text);
+  return { status: res.status, headers: res.headers, json };
 }

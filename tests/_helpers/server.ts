@@ -133,8 +133,8 @@ export async function startServer(
   };
 }
 
-/** A Warden server in its own process (`deno run main.ts serve`). */
-export interface ChildServer {
+/** A Warden server in its own process (`deno run main.ts serve`); disposing of it stops it. */
+export interface ChildServer extends AsyncDisposable {
   readonly url: string;
   readonly process: Deno.ChildProcess;
   /** Sends a signal and waits for exit. */
@@ -185,17 +185,21 @@ export async function spawnServer(
   })();
   const timer = setTimeout(() => reject(new Error("server did not start in 30 s")), 30_000);
   const url = await urlReady.finally(() => clearTimeout(timer));
+  const stop = async (signal: Deno.Signal = "SIGTERM") => {
+    try {
+      child.kill(signal);
+    } catch {
+      // already gone
+    }
+    return await child.status;
+  };
   return {
     url,
     process: child,
     logs,
-    async stop(signal: Deno.Signal = "SIGTERM") {
-      try {
-        child.kill(signal);
-      } catch {
-        // already gone
-      }
-      return await child.status;
+    stop,
+    async [Symbol.asyncDispose]() {
+      await stop();
     },
   };
 }

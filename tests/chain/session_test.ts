@@ -1,18 +1,36 @@
 // deno-lint-ignore-file no-explicit-any -- envelopes are probed field by field
 import assert from "node:assert/strict";
 import { generateOperatorKey, loadOperatorKey, signDecision } from "../../src/governance/mod.ts";
-import { runCli as cli } from "../_helpers/cli.ts";
-import { startServer } from "../_helpers/server.ts";
+import { keygenOperator } from "../_helpers/operator.ts";
+import { startServer, type TestServer } from "../_helpers/server.ts";
 import { createCounterTool } from "../_helpers/tools.ts";
+
+/** Calls `name` through the server's registry as `principal` (under `holdId` if given). */
+function caller(server: TestServer, principal = "anonymous") {
+  return async (name: string, args: Record<string, unknown>, holdId?: string) => {
+    const out = await server.app.registry.call(name, args, {
+      principal,
+      ...(holdId ? { holdId } : {}),
+    });
+    return { out, env: out.envelope as any };
+  };
+}
+
+/** The operator `alice` approves the hold over POST /holds/:id/approve with `keyText` (a key file's text). */
+async function approveOverHttp(server: TestServer, keyText: string, holdId: string) {
+  const hold = await server.app.governance.holds.get(holdId);
+  const key = await loadOperatorKey(keyText);
+  const signature = await signDecision(key, { decision: "approve", holdId, digest: hold!.digest });
+  return await fetch(`${server.url}/holds/${holdId}/approve`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ operator: "alice", signature }),
+  });
+}
 
 Deno.test("chain: apex_judge follows the findings; a retried SABAR step stops blocking; a sealed session is closed", async () => {
   await using server = await startServer();
-  const reg = server.app.registry;
-  const who = { principal: "alice" };
-  const call = async (name: string, args: Record<string, unknown>) => {
-    const out = await reg.call(name, args, who);
-    return { out, env: out.envelope as any };
-  };
+  const call = caller(server, "alice");
   const anchor = await call("anchor_session", { query: "Publish the release notes" });
   const session_id = anchor.env.data.session_id;
   const evidence = session_id; // the anchored session, as search_reality cites it
@@ -94,20 +112,11 @@ Deno.test("chain: apex_judge follows the findings; a retried SABAR step stops bl
 Deno.test("chain: an irreversible impact holds apex_judge until an operator approves; overclaims are PARTIAL", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    const keygen = await cli(["keygen", "--out", `${dir}/op`, "--name", "alice"]);
-    assert.equal(keygen.code, 0, keygen.stderr);
-    const pub = (await Deno.readTextFile(`${dir}/op/operator.pub`)).trim();
+    const { publicKey: pub, keyFile } = await keygenOperator(dir);
     await using server = await startServer({
       policy: { operators: [{ name: "alice", public_key: pub }] },
     });
-    const reg = server.app.registry;
-    const call = async (name: string, args: Record<string, unknown>, holdId?: string) => {
-      const out = await reg.call(name, args, {
-        principal: "anonymous",
-        ...(holdId ? { holdId } : {}),
-      });
-      return { out, env: out.envelope as any };
-    };
+    const call = caller(server);
     const anchor = await call("anchor_session", { query: "Clean up old customer data" });
     const session_id = anchor.env.data.session_id;
     const evidence = session_id;
@@ -129,18 +138,7 @@ Deno.test("chain: an irreversible impact holds apex_judge until an operator appr
     // Repeating it before approval gives no token.
     const early = await call("apex_judge", { session_id }, holdId);
     assert.equal(early.env.data?.governance_token ?? null, null);
-    const hold = await server.app.governance.holds.get(holdId);
-    const key = await loadOperatorKey(await Deno.readTextFile(`${dir}/op/operator.key`));
-    const signature = await signDecision(key, {
-      decision: "approve",
-      holdId,
-      digest: hold!.digest,
-    });
-    const res = await fetch(`${server.url}/holds/${holdId}/approve`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ operator: "alice", signature }),
-    });
+    const res = await approveOverHttp(server, await Deno.readTextFile(keyFile), holdId);
     assert.equal(res.status, 200, await res.text());
     const approved = await call("apex_judge", { session_id }, holdId);
     assert.equal(approved.env.status, "OK", approved.env.message);
@@ -292,14 +290,7 @@ Deno.test("chain: an approval covers the session as it was held; a step added af
   await using server = await startServer({
     policy: { operators: [{ name: "alice", public_key: op.publicKey }] },
   });
-  const reg = server.app.registry;
-  const call = async (name: string, args: Record<string, unknown>, holdId?: string) => {
-    const out = await reg.call(name, args, {
-      principal: "anonymous",
-      ...(holdId ? { holdId } : {}),
-    });
-    return { out, env: out.envelope as any };
-  };
+  const call = caller(server);
   const intent = "Archive old customer records";
   const session_id = (await call("anchor_session", { query: intent })).env.data.session_id;
   await call("reason_mind", {
@@ -314,16 +305,11 @@ Deno.test("chain: an approval covers the session as it was held; a step added af
   const holdId = held.env._constitutional.hold.id;
 
   // While the operator looks, the caller widens the action; the operator approves what was held.
-  await new Promise((r) => setTimeout(r, 2)); // the step is stamped after the hold
+  // Wall time on purpose: steps are stamped with the real clock at ms resolution (no clock is
+  // injected there), and the step must be stamped after the hold.
+  await new Promise((r) => setTimeout(r, 2));
   await call("simulate_heart", { session_id, query: "drop every table in production" });
-  const hold = await server.app.governance.holds.get(holdId);
-  const key = await loadOperatorKey(op.keyFile);
-  const signature = await signDecision(key, { decision: "approve", holdId, digest: hold!.digest });
-  const res = await fetch(`${server.url}/holds/${holdId}/approve`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ operator: "alice", signature }),
-  });
+  const res = await approveOverHttp(server, op.keyFile, holdId);
   assert.equal(res.status, 200, await res.text());
   const judged = await call("apex_judge", { session_id }, holdId);
   assert.equal(judged.env.data.verdict, "888_HOLD", judged.env.data.reasons.join());

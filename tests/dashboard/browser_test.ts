@@ -14,7 +14,7 @@ import type { Page } from "playwright-core";
 import { asset, assetNames } from "../../src/dashboard/mod.ts";
 import { loadOperatorKey, signDecision } from "../../src/governance/mod.ts";
 import { chromiumMissing, launchChromium } from "../_helpers/browser.ts";
-import { connectStreamable, envelopeOf } from "../_helpers/client.ts";
+import { callHeld, connectStreamable, envelopeOf } from "../_helpers/client.ts";
 import { copyKv, PASSWORD, startDashboardServer, tamperEntry } from "../_helpers/dashboard.ts";
 import { startServer } from "../_helpers/server.ts";
 
@@ -180,21 +180,9 @@ Deno.test({
 
       // The released call runs exactly once.
       assert.equal(f.held.runs(), 0);
-      const ran = envelopeOf(
-        await client.callTool({
-          name: "test_held",
-          arguments: args,
-          _meta: { "warden/hold": holdId },
-        }),
-      );
+      const ran = await callHeld(client, "test_held", args, holdId);
       assert.equal(ran.status, "OK", ran.message);
-      const twice = envelopeOf(
-        await client.callTool({
-          name: "test_held",
-          arguments: args,
-          _meta: { "warden/hold": holdId },
-        }),
-      );
+      const twice = await callHeld(client, "test_held", args, holdId);
       assert.equal(twice.policy_verdict, "VOID");
       assert.match(twice.message, /already used/);
       assert.equal(f.held.runs(), 1, "released exactly once");

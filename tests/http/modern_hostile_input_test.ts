@@ -5,32 +5,12 @@
  * channel of the wrong type silently. Well-formed requests still pass.
  */
 import assert from "node:assert/strict";
+import { postModern } from "../_helpers/raw.ts";
 import { startServer } from "../_helpers/server.ts";
 
-const META = {
-  "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-  "io.modelcontextprotocol/clientInfo": { name: "raw", version: "1" },
-  "io.modelcontextprotocol/clientCapabilities": {},
-};
-
 async function post(base: string, method: string, params: Record<string, unknown>) {
-  const res = await fetch(`${base}/mcp`, {
-    method: "POST",
-    headers: {
-      "content-type": "application/json",
-      accept: "application/json, text/event-stream",
-      "mcp-protocol-version": "2026-07-28",
-      "mcp-method": method,
-      ...(typeof params.name === "string" ? { "mcp-name": params.name } : {}),
-      ...(typeof params.uri === "string" ? { "mcp-name": params.uri } : {}),
-    },
-    body: JSON.stringify({ jsonrpc: "2.0", id: 7, method, params: { _meta: META, ...params } }),
-  });
-  const text = await res.text();
-  const json = res.headers.get("content-type")?.includes("text/event-stream")
-    ? JSON.parse(text.split("\n").filter((l) => l.startsWith("data:")).at(-1)!.slice(5))
-    : JSON.parse(text);
-  return { status: res.status, json };
+  const { status, json } = await postModern(base, method, params, { id: 7 });
+  return { status, json };
 }
 
 Deno.test("2026-07-28 params are screened per method: 400 with -32602 and a one-line reason naming the field", async () => {

@@ -6,41 +6,18 @@
  */
 import assert from "node:assert/strict";
 import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
+import { modernMeta, postModern } from "../_helpers/raw.ts";
 import { sealedEntries, startServer, UNTHROTTLED_POLICY } from "../_helpers/server.ts";
 
-const META = {
-  "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-  "io.modelcontextprotocol/clientInfo": { name: "raw", version: "1" },
-  "io.modelcontextprotocol/clientCapabilities": {},
-};
+const META = modernMeta();
 
 async function call(
   base: string,
   params: Record<string, unknown>,
   opts: { meta?: Record<string, unknown>; headers?: Record<string, string>; id?: unknown } = {},
 ) {
-  const res = await fetch(`${base}/mcp`, {
-    method: "POST",
-    headers: {
-      "content-type": "application/json",
-      accept: "application/json, text/event-stream",
-      "mcp-protocol-version": "2026-07-28",
-      "mcp-method": "tools/call",
-      "mcp-name": String(params.name),
-      ...opts.headers,
-    },
-    body: JSON.stringify({
-      jsonrpc: "2.0",
-      id: opts.id ?? 1,
-      method: "tools/call",
-      params: { ...params, _meta: opts.meta ?? META },
-    }),
-  });
-  const text = await res.text();
-  const json = res.headers.get("content-type")?.includes("text/event-stream")
-    ? JSON.parse(text.split("\n").filter((l) => l.startsWith("data:")).at(-1)!.slice(5))
-    : JSON.parse(text);
-  return { status: res.status, json };
+  const { status, json } = await postModern(base, "tools/call", params, opts);
+  return { status, json };
 }
 
 /** A result without what differs between two calls (the vault position and the envelope's). */

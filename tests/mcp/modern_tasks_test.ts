@@ -8,63 +8,38 @@
 // the process that ran it and read from the other; cancel reaches a running task from the
 // other process.
 import assert from "node:assert/strict";
-import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
 import { z } from "zod";
-import { runCli as cli } from "../_helpers/cli.ts";
+import { connectModern, getJson, vaultEntriesOver } from "../_helpers/client.ts";
+import { decidedByCli, keygenOperator, writeHeldCalculatePolicy } from "../_helpers/operator.ts";
+import { modernMeta, postModern } from "../_helpers/raw.ts";
 import { spawnServer } from "../_helpers/server.ts";
+import { tempDir } from "../_helpers/tmp.ts";
+import { pollUntil } from "../_helpers/wait.ts";
 
 const TOKEN = "a-test-token-of-24-chars";
 const TASKS = "io.modelcontextprotocol/tasks";
 const CAPS = { extensions: { [TASKS]: {} } };
 
-/** One 2026-07-28 request as the conformance harness sends it (headers mirror the body). */
+/** One 2026-07-28 request as the conformance harness sends it, with the bearer token. */
 async function rpc(
   base: string,
   method: string,
   params: Record<string, unknown>,
   caps: Record<string, unknown> = CAPS,
 ) {
-  const name = method === "tools/call" ? params.name : params.taskId;
-  const res = await fetch(`${base}/mcp`, {
-    method: "POST",
-    headers: {
-      authorization: `Bearer ${TOKEN}`,
-      "content-type": "application/json",
-      accept: "application/json, text/event-stream",
-      "mcp-protocol-version": "2026-07-28",
-      "mcp-method": method,
-      ...(typeof name === "string" ? { "mcp-name": name } : {}),
-    },
-    body: JSON.stringify({
-      jsonrpc: "2.0",
-      id: 1,
-      method,
-      params: {
-        ...params,
-        _meta: {
-          "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-          "io.modelcontextprotocol/clientInfo": { name: "raw", version: "1" },
-          "io.modelcontextprotocol/clientCapabilities": caps,
-        },
-      },
-    }),
-  });
-  const text = await res.text();
-  const line = text.split("\n").find((l) => l.startsWith("data:"));
-  return JSON.parse(line ? line.slice(5) : text);
+  return (await postModern(base, method, params, {
+    headers: { authorization: `Bearer ${TOKEN}` },
+    meta: modernMeta(caps),
+  })).json;
 }
 
 /** A v2 client pinned to 2026-07-28 that declares the tasks extension. */
 async function taskClient(base: string) {
-  const client = new Client({ name: "tasks-test", version: "1.0.0" }, {
-    capabilities: CAPS as never,
-    versionNegotiation: { mode: { pin: "2026-07-28" } },
+  const client = await connectModern(base, {
+    name: "tasks-test",
+    token: TOKEN,
+    capabilities: CAPS,
   });
-  await client.connect(
-    new StreamableHTTPClientTransport(new URL(`${base}/mcp`), {
-      requestInit: { headers: { authorization: `Bearer ${TOKEN}` } },
-    }),
-  );
   const loose = z.looseObject({});
   return {
     client,
@@ -87,46 +62,39 @@ async function taskClient(base: string) {
 
 /** Polls until the task is terminal, alternating the readers (one per process). */
 async function settled(readers: ((id: string) => Promise<any>)[], id: string): Promise<any> {
-  for (let i = 0; i < 200; i++) {
-    const t = await readers[i % readers.length](id);
-    if (["completed", "failed", "cancelled"].includes(t.status)) return t;
-    await new Promise((r) => setTimeout(r, 50));
+  let i = 0;
+  const t = await pollUntil(
+    () => readers[i++ % readers.length](id),
+    (t) => ["completed", "failed", "cancelled"].includes(t.status),
+    { timeoutMs: 10_000 },
+  );
+  if (!["completed", "failed", "cancelled"].includes(t.status)) {
+    throw new Error(`task ${id} did not settle`);
   }
-  throw new Error(`task ${id} did not settle`);
+  return t;
 }
 
 async function vault(base: string): Promise<any[]> {
-  const res = await fetch(`${base}/vault/entries?start=0&limit=1000`, {
-    headers: { authorization: `Bearer ${TOKEN}` },
-  });
-  return (await res.json()).entries.map((e: any) => JSON.parse(atob(e.data)));
+  return await vaultEntriesOver(base, TOKEN);
 }
 
 Deno.test("modern tasks: a held call is a task, read from the other process, completed once after the operator signs", async () => {
-  const dir = await Deno.makeTempDir();
-  const keygen = await cli(["keygen", "--out", `${dir}/op`, "--name", "alice"]);
-  assert.equal(keygen.code, 0, keygen.stderr);
-  const pub = (await Deno.readTextFile(`${dir}/op/operator.pub`)).trim();
-  await Deno.writeTextFile(
-    `${dir}/policy.json`,
-    JSON.stringify({
-      tools: { calculate: { hold: true } },
-      operators: [{ name: "alice", public_key: pub }],
-      rate_limits: { per_principal_per_minute: 0, max_concurrent_per_principal: 0 },
-    }),
-  );
+  await using tmp = await tempDir();
+  const dir = tmp.path;
+  const operator = await keygenOperator(dir);
+  const policy = await writeHeldCalculatePolicy(dir, operator);
   const common = [
     "--kv",
     `${dir}/shared.db`,
     "--policy",
-    `${dir}/policy.json`,
+    policy,
     "--token",
     TOKEN,
     "--task-after",
     "300",
   ];
-  const a = await spawnServer(common);
-  const b = await spawnServer(common);
+  await using a = await spawnServer(common);
+  await using b = await spawnServer(common);
   const onA = await taskClient(a.url);
   const onB = await taskClient(b.url);
   try {
@@ -159,17 +127,7 @@ Deno.test("modern tasks: a held call is a task, read from the other process, com
     }
 
     // The operator signs through the other process.
-    const approved = await cli([
-      "approve",
-      holdId,
-      "--key",
-      `${dir}/op/operator.key`,
-      "--url",
-      b.url,
-      "--token",
-      TOKEN,
-    ]);
-    assert.equal(approved.code, 0, approved.stderr);
+    await decidedByCli("approve", holdId, { keyFile: operator.keyFile, url: b.url, token: TOKEN });
     const done = await settled([onA.get, onB.get], task.taskId);
     assert.equal(done.status, "completed", JSON.stringify(done));
     assert.equal(done.result.structuredContent.status, "OK", JSON.stringify(done.result));
@@ -181,9 +139,7 @@ Deno.test("modern tasks: a held call is a task, read from the other process, com
     for (const reader of [onA.get, onB.get, onA.get]) {
       assert.deepEqual((await reader(task.taskId)).result, done.result);
     }
-    const hold = await (await fetch(`${a.url}/holds/${holdId}`, {
-      headers: { authorization: `Bearer ${TOKEN}` },
-    })).json();
+    const hold = await getJson(a.url, `/holds/${holdId}`, TOKEN);
     assert.equal(hold.status, "released");
     const calls = (await vault(a.url)).filter((e) =>
       e.type === "tool_call" && e.tool === "calculate" && e.hold_id === holdId
@@ -197,17 +153,7 @@ Deno.test("modern tasks: a held call is a task, read from the other process, com
     })).result;
     assert.equal(second.resultType, "task");
     const secondHold = /hold ([0-9a-f-]{36})/.exec(second.statusMessage)![1];
-    const denied = await cli([
-      "deny",
-      secondHold,
-      "--key",
-      `${dir}/op/operator.key`,
-      "--url",
-      a.url,
-      "--token",
-      TOKEN,
-    ]);
-    assert.equal(denied.code, 0, denied.stderr);
+    await decidedByCli("deny", secondHold, { keyFile: operator.keyFile, url: a.url, token: TOKEN });
     const refused = await settled([onB.get, onA.get], second.taskId);
     assert.equal(refused.status, "completed");
     assert.equal(refused.result.isError, true);
@@ -235,36 +181,24 @@ Deno.test("modern tasks: a held call is a task, read from the other process, com
       warden_hold_confirm: { action: "accept", content: { confirm: true } },
     });
     assert.deepEqual(Object.keys(ack).filter((k) => k !== "_meta"), []);
-    let waitingOperator: any;
-    for (let i = 0; i < 100; i++) {
-      waitingOperator = await onA.get(third.taskId);
-      if (waitingOperator.status === "working" && !waitingOperator.inputRequests) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    const waitingOperator = await pollUntil(
+      () => onA.get(third.taskId),
+      (t) => t.status === "working" && !t.inputRequests,
+    );
     assert.equal(waitingOperator.status, "working", JSON.stringify(waitingOperator));
     // "working" is written as the answer is taken; the run that records it on the hold follows
     // (in the background, at the process that took it), so the hold is read until it shows it.
-    let thirdView: any;
-    for (let i = 0; i < 100; i++) {
-      thirdView = await (await fetch(`${b.url}/holds/${thirdHold}`, {
-        headers: { authorization: `Bearer ${TOKEN}` },
-      })).json();
-      if (thirdView.human !== undefined) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    const thirdView = await pollUntil(
+      () => getJson(b.url, `/holds/${thirdHold}`, TOKEN),
+      (view) => view.human !== undefined,
+    );
     assert.equal(thirdView.status, "open", "the human's accept releases nothing");
     assert.equal(thirdView.human?.action, "accept");
-    const signed = await cli([
-      "approve",
-      thirdHold,
-      "--key",
-      `${dir}/op/operator.key`,
-      "--url",
-      a.url,
-      "--token",
-      TOKEN,
-    ]);
-    assert.equal(signed.code, 0, signed.stderr);
+    await decidedByCli("approve", thirdHold, {
+      keyFile: operator.keyFile,
+      url: a.url,
+      token: TOKEN,
+    });
     const thirdDone = await settled([onB.get, onA.get], third.taskId);
     assert.equal(thirdDone.result.structuredContent.data.result, 42);
     // A decline denies the hold: the task completes with the denial, the call never ran.
@@ -290,17 +224,15 @@ Deno.test("modern tasks: a held call is a task, read from the other process, com
   } finally {
     await onA.client.close();
     await onB.client.close();
-    await a.stop();
-    await b.stop();
-    await Deno.remove(dir, { recursive: true });
   }
 });
 
 Deno.test("modern tasks: a long call becomes a task the other process reads; cancel reaches a running task from the other process", async () => {
-  const dir = await Deno.makeTempDir();
+  await using tmp = await tempDir();
+  const dir = tmp.path;
   const common = ["--kv", `${dir}/shared.db`, "--token", TOKEN, "--task-after", "200"];
-  const a = await spawnServer(common);
-  const b = await spawnServer(common);
+  await using a = await spawnServer(common);
+  await using b = await spawnServer(common);
   const onA = await taskClient(a.url);
   const onB = await taskClient(b.url);
   try {
@@ -340,21 +272,18 @@ Deno.test("modern tasks: a long call becomes a task the other process reads; can
     // a sees the cancel within its one-second check and stops the subscriber (which then
     // returns, and is sealed) instead of leaving it waiting its 20 s.
     const cancelledAt = Date.now();
-    let stopped = false;
-    for (let i = 0; i < 100 && !stopped; i++) {
-      stopped = (await vault(a.url)).filter((e) =>
-        e.type === "tool_call" && e.tool === "bus_subscribe"
-      ).length === 2;
-      if (!stopped) await new Promise((r) => setTimeout(r, 100));
-    }
+    const stopped = await pollUntil(
+      async () =>
+        (await vault(a.url)).filter((e) => e.type === "tool_call" && e.tool === "bus_subscribe")
+          .length === 2,
+      (done) => done,
+      { timeoutMs: 10_000, intervalMs: 100 },
+    );
     assert.ok(Date.now() - cancelledAt < 10_000);
     assert.ok(stopped, "the cancelled call was stopped and sealed");
     assert.equal((await onB.get(slow.taskId)).status, "cancelled");
   } finally {
     await onA.client.close();
     await onB.client.close();
-    await a.stop();
-    await b.stop();
-    await Deno.remove(dir, { recursive: true });
   }
 });

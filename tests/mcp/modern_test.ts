@@ -6,7 +6,8 @@
 import assert from "node:assert/strict";
 import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
 import { spawnServer, startServer } from "../_helpers/server.ts";
-import { connectStreamable, dataOf } from "../_helpers/client.ts";
+import { alternatingFetch, connectModern, connectStreamable, dataOf } from "../_helpers/client.ts";
+import { modernMeta, postModern } from "../_helpers/raw.ts";
 
 function modernClient(name = "modern-test") {
   return new Client({ name, version: "1.0.0" }, {
@@ -19,34 +20,8 @@ function envelopeOf(result: Record<string, unknown>): any {
   return result.structuredContent;
 }
 
-const MODERN_META = {
-  "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-  "io.modelcontextprotocol/clientInfo": { name: "raw", version: "1" },
-  "io.modelcontextprotocol/clientCapabilities": {},
-};
-
 async function rawModern(base: string, method: string, params: Record<string, unknown> = {}) {
-  const res = await fetch(`${base}/mcp`, {
-    method: "POST",
-    headers: {
-      "content-type": "application/json",
-      accept: "application/json, text/event-stream",
-      "mcp-protocol-version": "2026-07-28",
-      "mcp-method": method,
-      ...(typeof params.name === "string" ? { "mcp-name": params.name } : {}),
-    },
-    body: JSON.stringify({
-      jsonrpc: "2.0",
-      id: 1,
-      method,
-      params: { ...params, _meta: MODERN_META },
-    }),
-  });
-  const text = await res.text();
-  const json = res.headers.get("content-type")?.includes("text/event-stream")
-    ? JSON.parse(text.split("\n").filter((l) => l.startsWith("data:")).at(-1)!.slice(5))
-    : JSON.parse(text);
-  return { status: res.status, headers: res.headers, json };
+  return await postModern(base, method, params);
 }
 
 Deno.test("modern: the v2 Client over 2026-07-28 lists and calls tools without a session", async () => {
@@ -144,7 +119,7 @@ Deno.test("modern: server/discover, header validation and private caching hints 
       jsonrpc: "2.0",
       id: 7,
       method: "tools/call",
-      params: { name: "calculate", arguments: { expression: "1" }, _meta: MODERN_META },
+      params: { name: "calculate", arguments: { expression: "1" }, _meta: modernMeta() },
     }),
   });
   assert.equal(res.status, 400);
@@ -164,20 +139,11 @@ Deno.test("modern: two processes sharing one KV answer one client's alternating 
   const b = await spawnServer(["--kv", kvPath]);
   try {
     // One client; every request goes to the other process than the one before.
-    const bases = [new URL(a.url), new URL(b.url)];
     const hits = [0, 0];
-    let turn = 0;
-    const alternate = (input: string | URL | Request, init?: RequestInit) => {
-      const i = turn++ % 2;
-      hits[i]++;
-      const url = new URL(input instanceof Request ? input.url : input);
-      url.host = bases[i].host;
-      return fetch(url, init);
-    };
-    const client = modernClient("alternating");
-    await client.connect(
-      new StreamableHTTPClientTransport(new URL(`${a.url}/mcp`), { fetch: alternate }),
-    );
+    const client = await connectModern(a.url, {
+      name: "alternating",
+      fetch: alternatingFetch([a.url, b.url], { onRequest: (i) => hits[i]++ }),
+    });
     const anchor = envelopeOf(
       await client.callTool({ name: "anchor_session", arguments: { query: "tidy the docs" } }),
     );

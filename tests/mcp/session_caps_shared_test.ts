@@ -7,25 +7,12 @@
  */
 import assert from "node:assert/strict";
 import { spawnServer } from "../_helpers/server.ts";
-import { ACCEPT_BOTH, initializeRaw } from "../_helpers/raw.ts";
+import { initializeRaw, postInitialize } from "../_helpers/raw.ts";
 
 const TOKEN = "cap-test-token-0123456789abcdef";
 
 function initialize(url: string, headers: Record<string, string> = {}) {
-  return fetch(`${url}/mcp`, {
-    method: "POST",
-    headers: { accept: ACCEPT_BOTH, "content-type": "application/json", ...headers },
-    body: JSON.stringify({
-      jsonrpc: "2.0",
-      id: 1,
-      method: "initialize",
-      params: {
-        protocolVersion: "2025-06-18",
-        capabilities: {},
-        clientInfo: { name: "c", version: "1" },
-      },
-    }),
-  });
+  return postInitialize(url, "2025-06-18", headers);
 }
 
 async function refused(url: string, headers: Record<string, string>): Promise<[number, string]> {

@@ -7,7 +7,6 @@
  */
 import assert from "node:assert/strict";
 import {
-  type ContextKv,
   createContextService,
   extract,
   idf,
@@ -15,6 +14,7 @@ import {
   tokenize,
 } from "../../src/services/context/mod.ts";
 import { ContextError } from "../../src/services/mod.ts";
+import { countingKv } from "../_helpers/kv.ts";
 
 /*
  * The corpus (stopwords none, lengths in terms): N = 3, total length 9, avgdl = 3.
@@ -376,32 +376,6 @@ Deno.test("context graph: given and extracted relations, depth and node caps", a
     kv.close();
   }
 });
-
-/** Counts every KV entry read: one per key of get/getMany, one per entry a list yields. */
-function countingKv(kv: Deno.Kv): ContextKv & { reads: number } {
-  const counter = {
-    reads: 0,
-    get: ((key: Deno.KvKey, o?: { consistency?: Deno.KvConsistencyLevel }) => {
-      counter.reads++;
-      return kv.get(key, o);
-    }) as Deno.Kv["get"],
-    getMany: ((keys: Deno.KvKey[], o?: { consistency?: Deno.KvConsistencyLevel }) => {
-      counter.reads += keys.length;
-      return kv.getMany(keys, o);
-    }) as Deno.Kv["getMany"],
-    list: (<T>(selector: Deno.KvListSelector, o?: Deno.KvListOptions) => {
-      const inner = kv.list<T>(selector, o);
-      return (async function* () {
-        for await (const e of inner) {
-          counter.reads++;
-          yield e;
-        }
-      })() as unknown as Deno.KvListIterator<T>;
-    }) as Deno.Kv["list"],
-    atomic: () => kv.atomic(),
-  };
-  return counter;
-}
 
 Deno.test("context search: 10 000 documents, a query reads a bounded number of KV entries", async () => {
   const kv = await Deno.openKv(":memory:");

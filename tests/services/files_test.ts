@@ -3,20 +3,12 @@ import assert from "node:assert/strict";
 import { ConfinementError, confineVirtualPath } from "../../src/fs/mod.ts";
 import { createFileService, FILE_CHUNK_BYTES, FileServiceError } from "../../src/services/mod.ts";
 import { sha256, toHex } from "../../src/lib/mod.ts";
+import { withKv } from "../_helpers/kv.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);
 const alice = { principal: "alice", session: "s-a" };
 const bob = { principal: "bob", session: "s-b" };
-
-async function withKv(fn: (kv: Deno.Kv) => Promise<void>) {
-  const kv = await Deno.openKv(":memory:");
-  try {
-    await fn(kv);
-  } finally {
-    kv.close();
-  }
-}
 
 async function count(kv: Deno.Kv, prefix: string): Promise<number> {
   let n = 0;

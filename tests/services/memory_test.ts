@@ -1,18 +1,9 @@
 /** The memory service's domain core over a real `:memory:` KV, without MCP. */
 import assert from "node:assert/strict";
 import { createMemoryService, MemoryError } from "../../src/services/mod.ts";
-import type { MemoryKv } from "../../src/services/memory.ts";
 import { memoryKey } from "../../src/store/mod.ts";
 import { digestJson } from "../../src/lib/mod.ts";
-
-async function withKv(fn: (kv: Deno.Kv) => Promise<void>) {
-  const kv = await Deno.openKv(":memory:");
-  try {
-    await fn(kv);
-  } finally {
-    kv.close();
-  }
-}
+import { countingKv, withKv } from "../_helpers/kv.ts";
 
 Deno.test("memory.store() keeps a JSON value with its digest and retrieve() returns it", () =>
   withKv(async (kv) => {
@@ -161,32 +152,6 @@ Deno.test("memory.store() is consistent under concurrent writers to one principa
     assert.equal(ok, 10, "exactly the cap is admitted");
     assert.equal((await memory.search("a", { limit: 100 })).hits.length, 10);
   }));
-
-/** Counts every KV entry read: one per key of get/getMany, one per entry a list yields. */
-function countingKv(kv: Deno.Kv): MemoryKv & { reads: number } {
-  const counter = {
-    reads: 0,
-    get: ((key: Deno.KvKey, o?: { consistency?: Deno.KvConsistencyLevel }) => {
-      counter.reads++;
-      return kv.get(key, o);
-    }) as Deno.Kv["get"],
-    getMany: ((keys: Deno.KvKey[], o?: { consistency?: Deno.KvConsistencyLevel }) => {
-      counter.reads += keys.length;
-      return kv.getMany(keys, o);
-    }) as Deno.Kv["getMany"],
-    list: (<T>(selector: Deno.KvListSelector, o?: Deno.KvListOptions) => {
-      const inner = kv.list<T>(selector, o);
-      return (async function* () {
-        for await (const e of inner) {
-          counter.reads++;
-          yield e;
-        }
-      })() as unknown as Deno.KvListIterator<T>;
-    }) as Deno.Kv["list"],
-    atomic: () => kv.atomic(),
-  };
-  return counter;
-}
 
 Deno.test("memory.search() by text goes through the index: 10 000 values, a bounded number of KV reads", () =>
   withKv(async (kv) => {

@@ -10,7 +10,7 @@ import { generateOperatorKey, loadOperatorKey, signDecision } from "../../src/go
 import { digestJson, sha256HexOfText, toHex } from "../../src/lib/mod.ts";
 import { hashLeaf } from "../../src/merkle/mod.ts";
 import { openReceipt } from "../../src/vault/mod.ts";
-import { connectStreamable, envelopeOf } from "../_helpers/client.ts";
+import { callHeld, connectStreamable, envelopeOf } from "../_helpers/client.ts";
 import { startServer, type TestServer } from "../_helpers/server.ts";
 
 async function entry(server: TestServer, index: number): Promise<any> {
@@ -140,23 +140,11 @@ Deno.test({
       });
       assert.equal(approved.status, 200, await approved.clone().text());
       await approved.body?.cancel();
-      const ran = envelopeOf(
-        await client.callTool({
-          name: "secure_execute",
-          arguments: args,
-          _meta: { "warden/hold": holdId },
-        }),
-      );
+      const ran = await callHeld(client, "secure_execute", args, holdId);
       assert.equal(ran.policy_verdict, "SEAL", ran.message);
       assert.equal(ran.data.stdout, `${marker}\n`);
       assert.ok(ran.data.receipt.note);
-      const again = envelopeOf(
-        await client.callTool({
-          name: "secure_execute",
-          arguments: args,
-          _meta: { "warden/hold": holdId },
-        }),
-      );
+      const again = await callHeld(client, "secure_execute", args, holdId);
       assert.equal(again.policy_verdict, "VOID", "an approval releases one execution");
       // The email never reached the vault.
       const head = await server.app.ledger.head();
