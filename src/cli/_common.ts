@@ -1,8 +1,11 @@
 /**
- * Helpers the CLI commands share: opening the KV, the signing key file, reaching a running server.
+ * Helpers the CLI commands share: opening the KV, the signing key file, reaching a running server,
+ * running a subcommand of its own flags and reading a secret from stdin.
  * @module
  */
+import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
 import { type Config, ConfigError } from "../config.ts";
+import { readCapped } from "../net/mod.ts";
 import { type Logger } from "../lib/mod.ts";
 import type { ToolDefinition } from "../calls/mod.ts";
 
@@ -77,4 +80,65 @@ export function defaultOrigin(): string {
 /** Test harnesses start the real CLI with extra tools; production passes none. */
 export interface MainOptions {
   readonly extraTools?: readonly ToolDefinition[];
+}
+
+/** A wrong command line: the subcommand prints its usage after the message and exits 2. */
+export class UsageError extends Error {
+  override name = "UsageError";
+}
+
+/**
+ * Runs a subcommand that takes its own flags (apart from the server's) and may open a --kv file:
+ * `argv` parsed strictly with positionals allowed, then `run`. A flag error or a
+ * {@link UsageError} prints `warden: <message>`, a blank line and `usage`, and resolves 2; any
+ * other error prints `warden: <message>` and resolves 1. Every KV opened through `openKv` is
+ * closed when `run` ends.
+ */
+export async function runSubcommand<O extends ParseArgsOptionsConfig>(
+  argv: readonly string[],
+  spec: { readonly options: O; readonly usage: string },
+  run: (
+    parsed: ReturnType<typeof parseArgs<{ options: O; allowPositionals: true; strict: true }>>,
+    openKv: (path: string) => Promise<Deno.Kv>,
+  ) => Promise<number>,
+): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      options: spec.options,
+      allowPositionals: true,
+      strict: true,
+    });
+  } catch (e) {
+    console.error(`warden: ${(e as Error).message}\n\n${spec.usage}`);
+    return 2;
+  }
+  const opened: Deno.Kv[] = [];
+  try {
+    return await run(parsed, async (path) => {
+      const kv = await Deno.openKv(path);
+      opened.push(kv);
+      return kv;
+    });
+  } catch (e) {
+    console.error(`warden: ${(e as Error).message}`);
+    if (e instanceof UsageError) console.error(`\n${spec.usage}`);
+    return e instanceof UsageError ? 2 : 1;
+  } finally {
+    for (const kv of opened) kv.close();
+  }
+}
+
+/**
+ * A secret given in an environment variable (`fromEnv`, taken as it is) or else on stdin: at most
+ * `maxBytes`, one trailing newline dropped. Undefined when stdin holds more than `maxBytes`.
+ */
+export async function readSecretInput(
+  fromEnv: string | undefined,
+  maxBytes: number,
+): Promise<string | undefined> {
+  if (fromEnv !== undefined) return fromEnv;
+  const bytes = await readCapped(Deno.stdin.readable, maxBytes);
+  return bytes === undefined ? undefined : new TextDecoder().decode(bytes).replace(/\r?\n$/, "");
 }

@@ -5,7 +5,6 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import {
   addUser,
   createToken,
@@ -15,7 +14,7 @@ import {
   removeUser,
   revokeToken,
 } from "../identity/mod.ts";
-import { readCapped } from "../net/mod.ts";
+import { readSecretInput, runSubcommand, UsageError } from "./_common.ts";
 
 /** Usage of the identity commands, for `warden --help`. */
 export const IDENTITY_USAGE = [
@@ -31,131 +30,113 @@ const list = (v: string | undefined) =>
   v === undefined ? [] : v.split(",").map((s) => s.trim()).filter((s) => s !== "");
 
 async function readPassword(env: (name: string) => string | undefined): Promise<string> {
-  const fromEnv = env("WARDEN_PASSWORD");
-  if (fromEnv !== undefined) return fromEnv;
-  const bytes = await readCapped(Deno.stdin.readable, 4096);
-  if (bytes === undefined) throw new Error("password on stdin exceeds 4096 bytes");
-  return new TextDecoder().decode(bytes).replace(/\r?\n$/, "");
+  const password = await readSecretInput(env("WARDEN_PASSWORD"), 4096);
+  if (password === undefined) throw new Error("password on stdin exceeds 4096 bytes");
+  return password;
 }
 
+const OPTIONS = {
+  kv: { type: "string" },
+  name: { type: "string" },
+  roles: { type: "string" },
+  scopes: { type: "string" },
+  expires: { type: "string" },
+} as const;
+
 /** Runs `warden token|user …`; resolves with the exit code. */
-export async function identityCommand(
+export function identityCommand(
   argv: readonly string[],
   env: (name: string) => string | undefined = (n) => Deno.env.get(n),
 ): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: [...argv],
-      options: {
-        kv: { type: "string" },
-        name: { type: "string" },
-        roles: { type: "string" },
-        scopes: { type: "string" },
-        expires: { type: "string" },
-      },
-      allowPositionals: true,
-      strict: true,
-    });
-  } catch (e) {
-    console.error(`warden: ${(e as Error).message}\n\n${IDENTITY_USAGE}`);
-    return 2;
-  }
-  const [group, action, arg] = parsed.positionals;
-  const v = parsed.values;
-  if (env("DENO_DEPLOYMENT_ID") !== undefined) {
-    console.error(
-      "warden: token/user commands manage a local --kv file; not available on Deno Deploy",
-    );
-    return 2;
-  }
-  const kvPath = v.kv ?? env("WARDEN_KV") ?? "./warden.db";
-  let kv: Deno.Kv | undefined;
-  try {
-    kv = await Deno.openKv(kvPath);
-    if (group === "token" && action === "create") {
-      if (v.name === undefined) throw new Usage("token create needs --name NAME");
-      const { secret, record } = await createToken(kv, {
-        name: v.name,
-        roles: list(v.roles),
-        scopes: list(v.scopes),
-        ...(v.expires !== undefined ? { expiresInMs: parseDuration(v.expires) } : {}),
-      });
-      console.log(
-        `created token ${record.id} for ${record.name} (roles: ${
-          record.roles.join(",") || "none"
-        }; expires: ${
-          record.expires_ms !== undefined ? new Date(record.expires_ms).toISOString() : "never"
-        }). The secret is shown once:`,
-      );
-      console.log(secret);
-      return 0;
-    }
-    if (group === "token" && action === "list") {
-      const now = Date.now();
-      for (const t of await listTokens(kv)) {
-        const state = t.revoked_ms !== undefined
-          ? "revoked"
-          : t.expires_ms !== undefined && t.expires_ms <= now
-          ? "expired"
-          : "active";
-        console.log(
-          [
-            t.id,
-            t.name,
-            state,
-            `roles=${t.roles.join(",")}`,
-            `scopes=${t.scopes.join(",")}`,
-            `expires=${
-              t.expires_ms !== undefined ? new Date(t.expires_ms).toISOString() : "never"
-            }`,
-          ].join("\t"),
+  return runSubcommand(
+    argv,
+    { options: OPTIONS, usage: IDENTITY_USAGE },
+    async (parsed, openKv) => {
+      const [group, action, arg] = parsed.positionals;
+      const v = parsed.values;
+      if (env("DENO_DEPLOYMENT_ID") !== undefined) {
+        console.error(
+          "warden: token/user commands manage a local --kv file; not available on Deno Deploy",
         );
+        return 2;
       }
-      return 0;
-    }
-    if (group === "token" && action === "revoke") {
-      if (arg === undefined) throw new Usage("token revoke needs an ID or NAME");
-      const n = await revokeToken(kv, arg);
-      if (n === 0) {
-        console.error(`warden: no active token matches "${arg}"`);
-        return 1;
+      const kv = await openKv(v.kv ?? env("WARDEN_KV") ?? "./warden.db");
+      if (group === "token" && action === "create") {
+        if (v.name === undefined) throw new UsageError("token create needs --name NAME");
+        const { secret, record } = await createToken(kv, {
+          name: v.name,
+          roles: list(v.roles),
+          scopes: list(v.scopes),
+          ...(v.expires !== undefined ? { expiresInMs: parseDuration(v.expires) } : {}),
+        });
+        console.log(
+          `created token ${record.id} for ${record.name} (roles: ${
+            record.roles.join(",") || "none"
+          }; expires: ${
+            record.expires_ms !== undefined ? new Date(record.expires_ms).toISOString() : "never"
+          }). The secret is shown once:`,
+        );
+        console.log(secret);
+        return 0;
       }
-      console.log(`revoked ${n} token(s)`);
-      return 0;
-    }
-    if (group === "user" && action === "add") {
-      const name = arg ?? v.name;
-      if (name === undefined) throw new Usage("user add needs a NAME");
-      const user = await addUser(kv, {
-        name,
-        password: await readPassword(env),
-        roles: list(v.roles),
-      });
-      console.log(`added user ${user.name} (roles: ${user.roles.join(",") || "none"})`);
-      return 0;
-    }
-    if (group === "user" && action === "list") {
-      for (const u of await listUsers(kv)) console.log(`${u.name}\troles=${u.roles.join(",")}`);
-      return 0;
-    }
-    if (group === "user" && action === "remove") {
-      if (arg === undefined) throw new Usage("user remove needs a NAME");
-      if (!(await removeUser(kv, arg))) {
-        console.error(`warden: no user "${arg}"`);
-        return 1;
+      if (group === "token" && action === "list") {
+        const now = Date.now();
+        for (const t of await listTokens(kv)) {
+          const state = t.revoked_ms !== undefined
+            ? "revoked"
+            : t.expires_ms !== undefined && t.expires_ms <= now
+            ? "expired"
+            : "active";
+          console.log(
+            [
+              t.id,
+              t.name,
+              state,
+              `roles=${t.roles.join(",")}`,
+              `scopes=${t.scopes.join(",")}`,
+              `expires=${
+                t.expires_ms !== undefined ? new Date(t.expires_ms).toISOString() : "never"
+              }`,
+            ].join("\t"),
+          );
+        }
+        return 0;
       }
-      console.log(`removed user ${arg}`);
-      return 0;
-    }
-    throw new Usage(`unknown command "${parsed.positionals.join(" ")}"`);
-  } catch (e) {
-    console.error(`warden: ${(e as Error).message}`);
-    if (e instanceof Usage) console.error(`\n${IDENTITY_USAGE}`);
-    return e instanceof Usage ? 2 : 1;
-  } finally {
-    kv?.close();
-  }
+      if (group === "token" && action === "revoke") {
+        if (arg === undefined) throw new UsageError("token revoke needs an ID or NAME");
+        const n = await revokeToken(kv, arg);
+        if (n === 0) {
+          console.error(`warden: no active token matches "${arg}"`);
+          return 1;
+        }
+        console.log(`revoked ${n} token(s)`);
+        return 0;
+      }
+      if (group === "user" && action === "add") {
+        const name = arg ?? v.name;
+        if (name === undefined) throw new UsageError("user add needs a NAME");
+        const user = await addUser(kv, {
+          name,
+          password: await readPassword(env),
+          roles: list(v.roles),
+        });
+        console.log(`added user ${user.name} (roles: ${user.roles.join(",") || "none"})`);
+        return 0;
+      }
+      if (group === "user" && action === "list") {
+        for (const u of await listUsers(kv)) console.log(`${u.name}\troles=${u.roles.join(",")}`);
+        return 0;
+      }
+      if (group === "user" && action === "remove") {
+        if (arg === undefined) throw new UsageError("user remove needs a NAME");
+        if (!(await removeUser(kv, arg))) {
+          console.error(`warden: no user "${arg}"`);
+          return 1;
+        }
+        console.log(`removed user ${arg}`);
+        return 0;
+      }
+      throw new UsageError(`unknown command "${parsed.positionals.join(" ")}"`);
+    },
+  );
 }
-
-class Usage extends Error {}
