@@ -75,10 +75,26 @@ async function bodyText(res: Response): Promise<string> {
  *
  * @example
  * ```ts
- * const a = createAnnouncer({ registerUrl: "http://10.0.0.2:8000", token, manifest: () => m, logger });
- * a.start();
- * // on shutdown
- * await a.stop();
+ * import assert from "node:assert/strict";
+ * import { createAnnouncer } from "./announce.ts";
+ * import { silentLogger } from "../lib/mod.ts";
+ * const announcer = createAnnouncer({
+ *   registerUrl: "http://10.0.0.2:8000",
+ *   token: "the other gateway's registration token",
+ *   manifest: () => ({
+ *     server_name: "warden",
+ *     endpoint: "http://10.0.0.3:8000/mcp",
+ *     transport: "streamable-http",
+ *     version: "0.1.0",
+ *     health_check: "http://10.0.0.3:8000/health",
+ *   }),
+ *   logger: silentLogger,
+ * });
+ * // Nothing is sent until start() (once the server listens): then it registers and keeps checking.
+ * assert.deepEqual(announcer.state(), { registered: false, attempts: 0 });
+ * // On shutdown: stops the loop and deregisters what it registered (here, nothing).
+ * await announcer.stop();
+ * assert.equal(announcer.state().registered, false);
  * ```
  */
 // Kept whole: the announcer's closures share one registration loop's state (registered, attempts,

@@ -20,9 +20,18 @@ export interface BreakerSnapshot {
  *
  * @example
  * ```ts
- * const breaker = createBreaker({ failures: 3, coolDownMs: 10_000 });
- * const done = breaker.begin();
- * done(false);
+ * import assert from "node:assert/strict";
+ * import { createBreaker } from "./breaker.ts";
+ * let now = 0;
+ * const breaker = createBreaker({ failures: 2, coolDownMs: 10_000, now: () => now });
+ * breaker.begin()(false);
+ * assert.equal(breaker.check().open, false);
+ * breaker.begin()(false); // the second failure in a row opens it
+ * assert.deepEqual(breaker.check(), { open: true, retryAfterS: 10 });
+ * now += 10_000; // cooled down: half-open, the next call is the probe
+ * assert.equal(breaker.snapshot().state, "half_open");
+ * breaker.begin()(true); // the probe succeeded
+ * assert.equal(breaker.snapshot().state, "closed");
  * ```
  */
 export function createBreaker(

@@ -195,8 +195,20 @@ function connectionBroken(e: unknown): boolean {
  *
  * @example
  * ```ts
- * const conn = createConnection({ name: "ev", transport: "sse", url }, { logger, connectTimeoutMs: 5000 });
- * const tools = await conn.listTools(5000);
+ * import assert from "node:assert/strict";
+ * import { createConnection, UpstreamUnavailableError } from "./connection.ts";
+ * import { silentLogger } from "../lib/mod.ts";
+ * // Port 9 is one fetch never connects to: this upstream is unreachable wherever this runs.
+ * const conn = createConnection(
+ *   { name: "ev", transport: "streamable-http", url: "http://127.0.0.1:9/mcp" },
+ *   { logger: silentLogger, connectTimeoutMs: 5_000, sandbox: false },
+ * );
+ * assert.deepEqual(conn.state(), { connected: false, failures: 0 }); // connecting is lazy
+ * await assert.rejects(conn.listTools(5_000), UpstreamUnavailableError);
+ * // Within the backoff the next call fails at once, saying when to try again.
+ * await assert.rejects(conn.listTools(5_000), (e: UpstreamUnavailableError) => e.retryAfterS >= 1);
+ * assert.equal(conn.state().failures, 1);
+ * await conn.close();
  * ```
  */
 // Kept whole: one upstream connection's state machine (connecting, failures, backoff,

@@ -352,8 +352,32 @@ function failureOf(e: unknown, name: string, timeoutMs: number): UpstreamFailure
  *
  * @example
  * ```ts
- * const gateway = createGateway({ kv, logger, upstreams, record, reservedNames, toolTimeoutMs: 25_000, onDeploy: false, operators });
+ * import assert from "node:assert/strict";
+ * import { createGateway, RegistrationError } from "./gateway.ts";
+ * import { silentLogger } from "../lib/mod.ts";
+ * const kv = await Deno.openKv(":memory:");
+ * const sealed: Record<string, unknown>[] = [];
+ * const gateway = createGateway({
+ *   kv,
+ *   logger: silentLogger,
+ *   upstreams: [], // the --upstreams file's; more are registered at runtime
+ *   record: (fields) => Promise.resolve(sealed.push(fields)),
+ *   reservedNames: () => ["seal_vault"],
+ *   toolTimeoutMs: 25_000,
+ *   onDeploy: false,
+ *   operators: () => [],
+ *   healthIntervalMs: 0,
+ * });
  * await gateway.start();
+ * assert.deepEqual(gateway.list(), []);
+ * // A runtime registration naming a loopback endpoint is refused before any connection.
+ * await assert.rejects(
+ *   gateway.register({ name: "ev", transport: "streamable-http", url: "http://127.0.0.1:3001/mcp" }),
+ *   (e: RegistrationError) => e.code === "invalid" && /loopback/.test(e.message),
+ * );
+ * assert.deepEqual(gateway.servers(), []);
+ * await gateway.close();
+ * kv.close();
  * ```
  */
 // Kept whole for now: its 33 closures share the upstream table and the routing maps (upstreams,

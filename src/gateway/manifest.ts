@@ -239,7 +239,12 @@ function firstIssue(error: z.ZodError, prefix: string): ManifestError {
  *
  * @example
  * ```ts
- * const ups = parseUpstreams('[{"name":"ev","transport":"sse","url":"http://127.0.0.1:3001/sse"}]');
+ * import assert from "node:assert/strict";
+ * import { ManifestError, parseUpstreams } from "./manifest.ts";
+ * const [ev] = parseUpstreams('[{"name":"ev","transport":"sse","url":"http://127.0.0.1:3001/sse"}]');
+ * assert.equal(ev.name, "ev");
+ * assert.equal(ev.transport, "sse");
+ * assert.throws(() => parseUpstreams('[{"name":"ev"}]'), ManifestError);
  * ```
  */
 export function parseUpstreams(text: string): UpstreamConfig[] {
