@@ -727,9 +727,9 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
     writer,
     createServer: (binding) => newSessionServer(binding.principal, "mcp", binding),
     responseMode: config.responseMode,
-    // A plain tools/call of one of Warden's own tools skips the SDK's per-request dispatch
-    // (the conformance fixtures ask the client things, so they stay on the SDK's path).
-    direct: { serves: (name) => registry.get(name) !== undefined && !fixtureNames.has(name) },
+    // A plain tools/call of one of Warden's own tools or an upstream's skips the SDK's
+    // per-request dispatch (the conformance fixtures ask the client things: the SDK's path).
+    direct: { serves: (name) => registry.has(name) && !fixtureNames.has(name) },
     maxEventsPerSession: config.maxEventsPerSession,
     maxEventBytesPerSession: config.maxEventBytesPerSession,
     caps: {

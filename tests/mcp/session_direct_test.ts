@@ -13,6 +13,8 @@ import {
 import { connectStreamable } from "../_helpers/client.ts";
 import { startServer, type TestServer, UNTHROTTLED_POLICY } from "../_helpers/server.ts";
 import { ACCEPT_BOTH, initializeRaw, parseSseMessages } from "../_helpers/raw.ts";
+import { startEverything } from "../_helpers/upstreams.ts";
+import { parseUpstreams } from "../../src/gateway/mod.ts";
 
 const VERSION = "2025-11-25";
 
@@ -269,4 +271,42 @@ Deno.test("session direct path: the v1 and v2 SDK clients' calls take it and rea
   assert.equal((r.structuredContent as any).data.result, 2048);
   await v2.close();
   assert.equal(server.app.streamable.directCalls, before + 2);
+});
+
+Deno.test({
+  name:
+    "session direct path: an upstream tool's plain call takes it too, with the SDK path's result",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const up = await startEverything("streamableHttp");
+    try {
+      await using server = await startServer({
+        policy: UNTHROTTLED_POLICY,
+        upstreams: parseUpstreams(
+          JSON.stringify([{ name: "everything", transport: "streamable-http", url: up.url }]),
+        ),
+      });
+      const { sessionId } = await initializeRaw(server.url, VERSION);
+      const before = server.app.streamable.directCalls;
+      const answer = async (body: unknown) => {
+        const res = await post(server, sessionId, body);
+        return (parseSseMessages(await res.text()).find((m: any) => "result" in m.data)
+          ?.data as any)
+          ?.result;
+      };
+      const direct = await answer(call(40, "everything__echo", { message: "hi" }));
+      assert.equal(server.app.streamable.directCalls, before + 1);
+      const sdk = await answer(call(41, "everything__echo", { message: "hi" }, SDK_PATH_META));
+      assert.equal(server.app.streamable.directCalls, before + 1);
+      assert.deepEqual(direct.content, sdk.content);
+      assert.deepEqual(Object.keys(direct).sort(), Object.keys(sdk).sort());
+      assert.deepEqual(
+        Object.keys(direct._meta["warden/governance"]).sort(),
+        Object.keys(sdk._meta["warden/governance"]).sort(),
+      );
+    } finally {
+      await up.stop();
+    }
+  },
 });
