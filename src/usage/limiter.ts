@@ -1034,9 +1034,12 @@ export function createKvLimiter(kv: Deno.Kv, options: KvLimiterOptions): KvLimit
   async function attemptBatch(batch: Waiter[], logLeases: Map<number, TokenLease>) {
     const t = now();
     const counters = plan(batch[0].subject, t);
-    // Only a subject decided by per-minute logs and calls in flight alone is ever admitted from
-    // a lease; one with a budget is decided here every call, so it takes none.
-    const leasable = counters.every((c) => c.kind === "log" || c.kind === "inflight");
+    // Only a subject decided by per-minute logs and calls in flight alone, each large enough to
+    // lease, is ever admitted from a lease; any other (a budget, a limit under 8) is decided here
+    // every call, so it takes none.
+    const leasable = counters.every((c) =>
+      (c.kind === "log" || c.kind === "inflight") && leaseCap(c.limit) > 0
+    );
     const slot = counters.find((c) => c.kind === "inflight");
     const sh = slot ? shareOf(slot) : undefined;
     for (const lease of logLeases.values()) lease.busy++;

@@ -226,6 +226,21 @@ Deno.test("lease: a subject with a call budget is never leased (the budget stays
   }
 });
 
+Deno.test("lease: a subject with one limit too small to lease takes no tokens for the others", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const policy = parsePolicy({
+      rate_limits: { per_principal_per_minute: 64, max_concurrent_per_principal: 4 },
+    });
+    const limiter = createKvLimiter(kv, { policy, now: clock().now });
+    for (let i = 0; i < 30; i++) await (await limiter.acquire(alice)).release();
+    // Every call is decided in KV (no spare slot under a limit of 4), so no token is held unused.
+    assert.equal((await limiter.snapshot(alice)).checks![0].count, 30);
+  } finally {
+    kv.close();
+  }
+});
+
 Deno.test("lease: a holder killed with SIGKILL keeps nothing for long: its tokens leave the log by their use-by + 60 s, its slots lapse with its lease", async () => {
   const dir = await Deno.makeTempDir();
   const path = `${dir}/kv.db`;
