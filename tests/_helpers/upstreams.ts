@@ -4,6 +4,8 @@
  * version), run with Deno's npm support.
  */
 import denoJson from "../../deno.json" with { type: "json" };
+import { parseUpstreams, type UpstreamConfig } from "../../src/gateway/mod.ts";
+import { type StartOptions, startServer, type TestServer } from "./server.ts";
 
 const imports = denoJson.imports as Record<string, string>;
 
@@ -103,4 +105,20 @@ export async function startEverything(
     stop,
     [Symbol.asyncDispose]: stop,
   };
+}
+
+/**
+ * Runs `fn` against Warden (started with `options`) gatewaying one server-everything over
+ * Streamable HTTP — as `ev` unless `upstreams` names the upstreams for its URL — and stops both
+ * afterwards, whatever happens.
+ */
+export async function withEverything<T>(
+  options: StartOptions,
+  fn: (server: TestServer, upstream: HttpUpstream) => Promise<T>,
+  upstreams: (url: string) => UpstreamConfig[] = (url) =>
+    parseUpstreams(JSON.stringify([{ name: "ev", transport: "streamable-http", url }])),
+): Promise<T> {
+  await using upstream = await startEverything("streamableHttp");
+  await using server = await startServer({ ...options, upstreams: upstreams(upstream.url) });
+  return await fn(server, upstream);
 }

@@ -10,12 +10,11 @@
  * `upstream://ev/` URIs, and read back through Warden.
  */
 import assert from "node:assert/strict";
-import { parseUpstreams } from "../../src/gateway/mod.ts";
 import { parseUpstreamUri, upstreamUri } from "../../src/mcp/mod.ts";
 import { createToken } from "../../src/identity/mod.ts";
 import { connectModernAs, connectV1As } from "../_helpers/client.ts";
-import { startServer, type TestServer } from "../_helpers/server.ts";
-import { type HttpUpstream, startEverything } from "../_helpers/upstreams.ts";
+import { sealedEntries } from "../_helpers/server.ts";
+import { withEverything } from "../_helpers/upstreams.ts";
 
 Deno.test("content: upstream URIs are namespaced and parsed back", () => {
   assert.equal(upstreamUri("ev", "demo://resource/1"), "upstream://ev/demo://resource/1");
@@ -38,32 +37,14 @@ const POLICY = {
   rate_limits: { per_principal_per_minute: 0, per_ip_per_minute: 0 },
 };
 
-async function sealed(server: TestServer, type: string): Promise<any[]> {
-  const out: any[] = [];
-  const size = (await server.app.ledger.head()).size;
-  for (let i = 0; i < size; i++) {
-    const e = await server.app.ledger.entry(i);
-    const rec = JSON.parse(new TextDecoder().decode(e!.bytes));
-    if (rec.type === type) out.push(rec);
-  }
-  return out;
-}
-
 Deno.test({
   name: "content: upstream resources and prompts through Warden, by role, sealed, in both eras",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    let upstream: HttpUpstream | undefined;
-    let server: TestServer | undefined;
-    try {
-      upstream = await startEverything("streamableHttp");
-      server = await startServer({
-        policy: POLICY,
-        upstreams: parseUpstreams(
-          JSON.stringify([{ name: "ev", transport: "streamable-http", url: upstream.url }]),
-        ),
-      });
+    await withEverything({
+      policy: POLICY,
+    }, async (server) => {
       const alice = await createToken(server.kv, { name: "alice", roles: ["ops"] });
       const bob = await createToken(server.kv, { name: "bob", roles: ["dev"] });
       const base = server.url;
@@ -141,8 +122,8 @@ Deno.test({
           await b.close();
         }
       }
-      const reads = await sealed(server, "upstream_resource_read");
-      const gets = await sealed(server, "upstream_prompt_get");
+      const reads = await sealedEntries(server, "upstream_resource_read");
+      const gets = await sealedEntries(server, "upstream_prompt_get");
       assert.equal(reads.length, 2 * 4, "per era: one listed, two linked, one embedded");
       assert.equal(gets.length, 2);
       for (const r of [...reads, ...gets]) {
@@ -151,9 +132,6 @@ Deno.test({
         assert.match(r.result_sha256, /^[0-9a-f]{64}$/);
         assert.equal(r.contents, undefined, "the content itself is never sealed");
       }
-    } finally {
-      await server?.close();
-      await upstream?.stop();
-    }
+    });
   },
 });

@@ -12,10 +12,8 @@ import assert from "node:assert/strict";
 // @ts-types="@modelcontextprotocol/sdk/types"
 import { ResourceListChangedNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
 import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
-import { parseUpstreams } from "../../src/gateway/mod.ts";
 import { connectStreamable } from "../_helpers/client.ts";
-import { startServer, type TestServer } from "../_helpers/server.ts";
-import { type HttpUpstream, startEverything } from "../_helpers/upstreams.ts";
+import { withEverything } from "../_helpers/upstreams.ts";
 
 function within(p: Promise<void>, what: string): Promise<void> {
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -32,15 +30,7 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    let up: HttpUpstream | undefined;
-    let server: TestServer | undefined;
-    try {
-      up = await startEverything("streamableHttp");
-      server = await startServer({
-        upstreams: parseUpstreams(
-          JSON.stringify([{ name: "ev", transport: "streamable-http", url: up.url }]),
-        ),
-      });
+    await withEverything({}, async (server) => {
       const { client } = await connectStreamable(server.url);
       const modernTold = Promise.withResolvers<void>();
       const modern = new Client({ name: "listener", version: "1.0.0" }, {
@@ -82,9 +72,6 @@ Deno.test({
         await client.close();
         await modern.close();
       }
-    } finally {
-      await server?.close();
-      await up?.stop();
-    }
+    });
   },
 });

@@ -17,8 +17,8 @@ import assert from "node:assert/strict";
 import { parseUpstreams } from "../../src/gateway/mod.ts";
 import { createToken } from "../../src/identity/mod.ts";
 import { connectModernAs, connectV1As } from "../_helpers/client.ts";
-import { sealedEntries, startServer, type TestServer } from "../_helpers/server.ts";
-import { denoDir, type HttpUpstream, startEverything } from "../_helpers/upstreams.ts";
+import { sealedEntries } from "../_helpers/server.ts";
+import { denoDir, withEverything } from "../_helpers/upstreams.ts";
 
 const TOKEN = "registration-token-0123456789";
 const UPSTREAM = new URL("../_helpers/changing_upstream.ts", import.meta.url).pathname;
@@ -32,29 +32,10 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    let up: HttpUpstream | undefined;
-    let server: TestServer | undefined;
-    try {
-      up = await startEverything("streamableHttp");
-      server = await startServer({
-        policy: POLICY,
-        args: ["--registration-token", TOKEN, "--registry-allow-hosts", "127.0.0.1"],
-        upstreams: [
-          ...parseUpstreams(JSON.stringify([
-            { name: "a", transport: "streamable-http", url: up.url, prefix: "" },
-            { name: "b", transport: "streamable-http", url: up.url, prefix: "" },
-          ])),
-          {
-            name: "mine",
-            transport: "stdio",
-            command: Deno.execPath(),
-            args: ["run", "-A", "--quiet", UPSTREAM],
-            env: { PROMPT: "arifos.prompt.aaa_chain", TOOL: "get_time", DENO_DIR: denoDir() },
-            prefix: "",
-            sandbox: { enabled: false },
-          },
-        ],
-      });
+    await withEverything({
+      policy: POLICY,
+      args: ["--registration-token", TOKEN, "--registry-allow-hosts", "127.0.0.1"],
+    }, async (server, up) => {
       const alice = await createToken(server.kv, { name: "alice", roles: ["ops"] });
       for (
         const [era, connect] of [["2025", connectV1As], ["2026-07-28", connectModernAs]] as const
@@ -131,9 +112,20 @@ Deno.test({
       assert.equal(res.status, 409, JSON.stringify(body));
       assert.match(body.error.message, /prompt "[a-z-]+" from upstream c collides with prompt/);
       assert.match(body.error.message, /from upstream a/);
-    } finally {
-      await server?.close();
-      await up?.stop();
-    }
+    }, (url) => [
+      ...parseUpstreams(JSON.stringify([
+        { name: "a", transport: "streamable-http", url, prefix: "" },
+        { name: "b", transport: "streamable-http", url, prefix: "" },
+      ])),
+      {
+        name: "mine",
+        transport: "stdio",
+        command: Deno.execPath(),
+        args: ["run", "-A", "--quiet", UPSTREAM],
+        env: { PROMPT: "arifos.prompt.aaa_chain", TOOL: "get_time", DENO_DIR: denoDir() },
+        prefix: "",
+        sandbox: { enabled: false },
+      },
+    ]);
   },
 });

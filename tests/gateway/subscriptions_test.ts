@@ -20,12 +20,10 @@
 import assert from "node:assert/strict";
 // @ts-types="@modelcontextprotocol/sdk/types"
 import { ResourceUpdatedNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
-import { parseUpstreams } from "../../src/gateway/mod.ts";
 import { MAX_SUBSCRIPTIONS_PER_SESSION } from "../../src/mcp/mod.ts";
 import { createToken } from "../../src/identity/mod.ts";
 import { connectModernAs, connectV1As } from "../_helpers/client.ts";
-import { startServer, type TestServer } from "../_helpers/server.ts";
-import { type HttpUpstream, startEverything } from "../_helpers/upstreams.ts";
+import { withEverything } from "../_helpers/upstreams.ts";
 
 const POLICY = {
   roles: { ops: { tools: ["ev__*"] }, dev: { tools: ["get_time"] } },
@@ -38,16 +36,9 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    let up: HttpUpstream | undefined;
-    let server: TestServer | undefined;
-    try {
-      up = await startEverything("streamableHttp");
-      server = await startServer({
-        policy: POLICY,
-        upstreams: parseUpstreams(
-          JSON.stringify([{ name: "ev", transport: "streamable-http", url: up.url }]),
-        ),
-      });
+    await withEverything({
+      policy: POLICY,
+    }, async (server) => {
       const alice = await createToken(server.kv, { name: "alice", roles: ["ops"] });
       const bob = await createToken(server.kv, { name: "bob", roles: ["dev"] });
 
@@ -177,9 +168,6 @@ Deno.test({
         await other.close();
         await b.close();
       }
-    } finally {
-      await server?.close();
-      await up?.stop();
-    }
+    });
   },
 });
