@@ -197,8 +197,36 @@ export interface ModernHandler {
  *
  * @example
  * ```ts
- * const modern = createModernHandler({ createServer: () => newModernServer(), logger });
- * if (!(await modern.isLegacy(req, body))) return modern.handle(req, { parsedBody: body, principal });
+ * import assert from "node:assert/strict";
+ * import { McpServer } from "@modelcontextprotocol/server";
+ * import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
+ * import { z } from "zod";
+ * import { createModernHandler } from "./modern.ts";
+ * import { silentLogger } from "../lib/mod.ts";
+ * function createServer() {
+ *   const server = new McpServer({ name: "demo", version: "1.0.0" });
+ *   server.registerTool("echo", { inputSchema: z.object({ text: z.string() }) }, ({ text }) => ({
+ *     content: [{ type: "text", text }],
+ *   }));
+ *   return server;
+ * }
+ * const modern = createModernHandler({ createServer, logger: silentLogger });
+ * // What /mcp does with each request, here the client's fetch (no socket): 2026-era requests
+ * // are the handler's, for the principal the request authenticated as.
+ * const fetch = async (input: RequestInfo | URL, init?: RequestInit) => {
+ *   const req = new Request(input, init);
+ *   const body = req.method === "POST" ? await req.clone().json() : undefined;
+ *   assert.equal(await modern.isLegacy(req, body), false);
+ *   return await modern.handle(req, { parsedBody: body, principal: "alice" });
+ * };
+ * const client = new Client({ name: "example", version: "1" }, {
+ *   versionNegotiation: { mode: { pin: "2026-07-28" } },
+ * });
+ * await client.connect(new StreamableHTTPClientTransport(new URL("http://warden.test/mcp"), { fetch }));
+ * const result = await client.callTool({ name: "echo", arguments: { text: "hi" } });
+ * assert.deepEqual(result.content, [{ type: "text", text: "hi" }]);
+ * await client.close();
+ * await modern.close();
  * ```
  */
 // Kept whole: the 2026 handler's closures share the idle timer, the waiters and the built-server

@@ -341,8 +341,45 @@ function upstreamCallToolResult(outcome: CallOutcome): CallToolResult {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { InMemoryTransport } from "@modelcontextprotocol/server";
+ * import { Client } from "@modelcontextprotocol/client";
+ * import type { ToolRegistry } from "../calls/mod.ts";
+ * import { createMcpServer } from "./server.ts";
+ * // The server answers from a registry (the one call path, calls/); this one has a single tool
+ * // and no governance, to show what the server makes of it.
+ * const ping = {
+ *   name: "ping",
+ *   description: "Answers pong.",
+ *   inputSchema: { type: "object", properties: {} },
+ *   annotations: { readOnlyHint: true },
+ * };
+ * const registry: ToolRegistry = {
+ *   list: () => [ping],
+ *   get: () => undefined,
+ *   has: (name) => name === "ping",
+ *   call: (tool) =>
+ *     Promise.resolve({
+ *       tool,
+ *       isError: false,
+ *       text: "pong",
+ *       content: [{ type: "text", text: "pong" }],
+ *       latencyMs: 0,
+ *       verdict: "SEAL",
+ *     }),
+ *   facts: () => {
+ *     throw new Error("not judged here");
+ *   },
+ * };
  * const server = createMcpServer({ registry, version: "0.1.0" }, { principal: "anonymous" });
- * await server.connect(transport);
+ * const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
+ * await server.connect(serverSide);
+ * const client = new Client({ name: "example", version: "1" });
+ * await client.connect(clientSide);
+ * assert.deepEqual((await client.listTools()).tools.map((t) => t.name), ["ping"]);
+ * const result = await client.callTool({ name: "ping", arguments: {} });
+ * assert.deepEqual(result.content, [{ type: "text", text: "pong" }]);
+ * await client.close();
  * ```
  */
 // Kept whole: the server factory registers each MCP method handler on one server, sharing its log

@@ -67,9 +67,27 @@ export interface SessionStore {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { createSessionStore } from "./session_store.ts";
  * const kv = await Deno.openKv(":memory:");
- * const sessions = createSessionStore(kv, { ttlMs: 3_600_000 });
- * console.log(await sessions.get("nope")); // null
+ * const sessions = createSessionStore(kv, { ttlMs: 60_000 });
+ * const now = Date.now();
+ * await sessions.create({
+ *   id: "s1",
+ *   transport: "streamable-http",
+ *   protocolVersion: "2025-11-25",
+ *   clientInfo: { name: "example" },
+ *   capabilities: {},
+ *   initializeParams: {},
+ *   principal: "alice",
+ *   stage: "000",
+ *   createdAt: new Date(now).toISOString(),
+ *   lastSeenMs: now,
+ * });
+ * assert.equal((await sessions.get("s1", now))?.principal, "alice");
+ * assert.equal(await sessions.get("s1", now + 3_600_000), null); // idle past the TTL
+ * assert.equal(await sessions.get("nope"), null);
+ * kv.close();
  * ```
  */
 export function createSessionStore(kv: Deno.Kv, options: { ttlMs: number }): SessionStore {

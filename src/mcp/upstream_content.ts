@@ -132,8 +132,38 @@ export interface SubscriptionHub {
  *
  * @example
  * ```ts
- * const hub = createSubscriptionHub({ logger });
- * gateway.onResourceUpdated = (server, uri) => hub.updated(server, uri);
+ * import assert from "node:assert/strict";
+ * import { createSubscriptionHub, type Subscriber } from "./upstream_content.ts";
+ * import type { UpstreamContent } from "../gateway/mod.ts";
+ * import { silentLogger } from "../lib/mod.ts";
+ * // Upstream "ev" as the gateway presents it (`gateway.content()`): it accepts subscriptions.
+ * const sent: string[] = [];
+ * const ev: UpstreamContent = {
+ *   server: "ev",
+ *   prefix: "ev__",
+ *   request: (method, params) => {
+ *     sent.push(`${method} ${params?.uri}`);
+ *     return Promise.resolve({});
+ *   },
+ * };
+ * const told: string[] = [];
+ * const session = (name: string): Subscriber => ({
+ *   alive: () => true,
+ *   notify: (uri) => Promise.resolve(void told.push(`${name}: ${uri}`)),
+ * });
+ * const [a, b] = [session("a"), session("b")];
+ * const hub = createSubscriptionHub({ logger: silentLogger });
+ * await hub.subscribe(a, "upstream://ev/demo://doc", ev, "demo://doc");
+ * await hub.subscribe(b, "upstream://ev/demo://doc", ev, "demo://doc");
+ * assert.deepEqual(sent, ["resources/subscribe demo://doc"]); // one upstream subscription
+ * // The gateway relays ev's notifications/resources/updated (ev's own URI) here:
+ * // `gateway.onResourceUpdated = (server, uri) => hub.updated(server, uri)`.
+ * hub.updated("ev", "demo://doc");
+ * assert.deepEqual(told, ["a: upstream://ev/demo://doc", "b: upstream://ev/demo://doc"]);
+ * hub.drop(a);
+ * hub.drop(b); // the last one gone: unsubscribed upstream
+ * assert.equal(sent.at(-1), "resources/unsubscribe demo://doc");
+ * assert.equal(hub.size, 0);
  * ```
  */
 export function createSubscriptionHub(deps: { readonly logger: Logger }): SubscriptionHub {
@@ -259,10 +289,30 @@ export type ListenSubscriptions = (
  *
  * @example
  * ```ts
- * const listen = createListenSubscriptions({ ...deps, publish: (uri) => modern.resourceUpdated(uri) });
- * const held = await listen(["upstream://ev/demo://resource/static/document/architecture.md"], "alice");
+ * import assert from "node:assert/strict";
+ * import { createListenSubscriptions, createSubscriptionHub } from "./upstream_content.ts";
+ * import type { UpstreamContent } from "../gateway/mod.ts";
+ * import { silentLogger } from "../lib/mod.ts";
+ * // Upstream "ev" as the gateway presents it (`gateway.content()`): it accepts subscriptions.
+ * const ev: UpstreamContent = { server: "ev", prefix: "ev__", request: () => Promise.resolve({}) };
+ * const published: string[] = [];
+ * const subscriptions = createSubscriptionHub({ logger: silentLogger });
+ * const listen = createListenSubscriptions({
+ *   content: () => [ev],
+ *   permits: (principal, name) => principal === "alice" && name === "ev__resources/read",
+ *   subscriptions,
+ *   publish: (uri) => published.push(uri), // the app: `modern.resourceUpdated(uri)`
+ *   logger: silentLogger,
+ * });
+ * const doc = "upstream://ev/demo://resource/static/document/architecture.md";
+ * const held = await listen([doc, "warden://vault/head"], "alice");
+ * assert.deepEqual(held.honored, [doc]); // Warden's own resources do not change under a listener
+ * assert.deepEqual((await listen([doc], "bob")).honored, []); // bob may not read ev's resources
+ * subscriptions.updated("ev", "demo://resource/static/document/architecture.md");
+ * assert.deepEqual(published, [doc]);
  * // … serve the stream naming held.honored; when it ends:
  * held.release();
+ * assert.equal(subscriptions.size, 0);
  * ```
  */
 export function createListenSubscriptions(deps: {
