@@ -4,7 +4,7 @@
  * (or a test) passes in the KV handle, logger and policy — so tests can build
  * the whole server on `:memory:`.
  */
-import { type Config, ConfigError, defaultAllowedHosts } from "./config.ts";
+import { type Config, ConfigError } from "./config.ts";
 import {
   openChat,
   openCodeSandbox,
@@ -13,51 +13,19 @@ import {
   type ShellService,
 } from "./execution/mod.ts";
 import { FileRootError, type FileRoots, resolveFileRoots } from "./fs/mod.ts";
+import { createDeadlineScheduler, type Logger, VERSION, withRedaction } from "./lib/mod.ts";
 import {
-  createDeadlineScheduler,
-  type Logger,
-  utf8ByteLength,
-  VERSION,
-  withRedaction,
-} from "./lib/mod.ts";
-import {
-  createExpiryWatch,
-  createGovernance,
-  createHoldStore,
   createTokenService,
   DEFAULT_POLICY,
   elicitationAction,
   type Governance,
   type Policy,
-  policyHash,
   redact,
 } from "./governance/mod.ts";
-import {
-  createCredentialStore,
-  createGateway,
-  CredentialError,
-  type Gateway,
-  type GatewayDeps,
-  loadCredentialKey,
-  type UpstreamConfig,
-} from "./gateway/mod.ts";
-import { createHttpApp, statusOf } from "./http/mod.ts";
+import type { Gateway, GatewayDeps, UpstreamConfig } from "./gateway/mod.ts";
 import { createVitals } from "./health/mod.ts";
-import {
-  type AuthResolver,
-  createAuthResolver,
-  currentRequest,
-  userRoles,
-  verifyPassword,
-} from "./identity/mod.ts";
-import {
-  createOAuthServer,
-  createOidcLogin,
-  createOidcVerifier,
-  createProtectedResource,
-  type PasswordVerifier,
-} from "./oauth/mod.ts";
-import { createDashboard } from "./dashboard/mod.ts";
+import type { AuthResolver } from "./identity/mod.ts";
+import type { PasswordVerifier } from "./oauth/mod.ts";
 import {
   conformanceExtension,
   createLegacySseManager,
@@ -89,24 +57,17 @@ import {
   type WebSocketManager,
 } from "./mcp/mod.ts";
 import {
-  type Accounting,
-  addCost,
-  type CallTracer,
   createAccounting,
   createCallTracer,
-  createDailySummary,
-  createKvLimiter,
   createMetrics,
   createSessionGauges,
   type DailySummary,
-  type Metrics,
 } from "./usage/mod.ts";
 import {
   createBatchWriter,
   createEvidenceStore,
   createExecutionStore,
   createGovSessionStore,
-  holdExpiredSealKey,
 } from "./store/mod.ts";
 import {
   conformanceTools,
@@ -119,7 +80,6 @@ import {
   utilityTools,
 } from "./tools/mod.ts";
 import {
-  type CallOutcome,
   createToolRegistry,
   type RegistryServices,
   type ToolDefinition,
@@ -131,135 +91,21 @@ import {
   createFileService,
   createMemoryService,
   openEmbeddings,
-  openEventBus,
 } from "./services/mod.ts";
-import {
-  type AppendOptions,
-  createFileMirror,
-  createLedger,
-  EntryExistsError,
-  type Ledger,
-  loadVaultIdentity,
-  signReceipt,
-  type VaultIdentity,
-} from "./vault/mod.ts";
+import { type Ledger, signReceipt, type VaultIdentity } from "./vault/mod.ts";
 import { createEvidenceResolver, type EvidenceResolver } from "./chain/mod.ts";
-
-function byteLength(value: unknown): number {
-  try {
-    return utf8ByteLength(typeof value === "string" ? value : JSON.stringify(value ?? {}));
-  } catch {
-    return 0;
-  }
-}
-
-/** Token counts a model-backed tool reports as `data.usage.{input,output}_tokens`. */
-function tokensOf(data: unknown): { inputTokens?: number; outputTokens?: number } {
-  const usage = (data as { usage?: Record<string, unknown> } | null)?.usage;
-  const n = (v: unknown) => typeof v === "number" && Number.isFinite(v) && v >= 0 ? v : undefined;
-  const inputTokens = n(usage?.input_tokens);
-  const outputTokens = n(usage?.output_tokens);
-  return {
-    ...(inputTokens !== undefined ? { inputTokens } : {}),
-    ...(outputTokens !== undefined ? { outputTokens } : {}),
-  };
-}
-
-/** The floors a verdict names in its reasons ("F6 …"), in order, once each. */
-function floorsFailedOf(outcome: CallOutcome): string[] {
-  const reasons = outcome.envelope?._constitutional.reasons ?? [];
-  const out = new Set<string>();
-  for (const r of reasons) {
-    const m = /^(F\d{1,2})\b/.exec(r);
-    if (m) out.add(m[1]);
-  }
-  return [...out];
-}
-
-/**
- * Counts every call made through the registry (MCP, REST, stdio) in the
- * metrics and the usage accounts, and charges its cost to the caller's budget.
- */
-function observeCalls(
-  usage: {
-    metrics: Metrics;
-    accounting: Accounting;
-    kv: Deno.Kv;
-    logger: Logger;
-    tracer?: CallTracer;
-  },
-  registry: ToolRegistry,
-): ToolRegistry {
-  const upstreamOf = (name: string) => {
-    const split = name.indexOf("__");
-    return split > 0 ? name.slice(0, split) : undefined;
-  };
-  const tracer = usage.tracer;
-  const traced: ToolRegistry["call"] = tracer
-    ? (name, args, ctx) => {
-      // Span names are bounded like metric labels: an unregistered name is caller-chosen.
-      const known = registry.has(name);
-      return tracer.traceCall(known ? name : "unknown", ctx.trace, () =>
-        registry.call(name, args, ctx), (outcome) => ({
-          verdict: outcome.verdict,
-          floorsFailed: floorsFailedOf(outcome),
-          principal: ctx.principal,
-          isError: outcome.isError,
-          ...(outcome.errorKind ? { errorKind: outcome.errorKind } : {}),
-          ...(outcome.vault ? { vaultIndex: outcome.vault.index } : {}),
-          ...(known && upstreamOf(name) ? { upstream: upstreamOf(name) } : {}),
-        }));
-    }
-    : registry.call;
-  return {
-    ...registry,
-    async call(name, args, ctx) {
-      const outcome = await traced(name, args, ctx);
-      // Upstream tools count under their own names; only names nobody serves are "unknown".
-      const registered = registry.has(name);
-      const upstream = registered && registry.get(name) === undefined
-        ? upstreamOf(name)
-        : undefined;
-      usage.metrics.observeCall({
-        tool: name,
-        registered,
-        ...(upstream ? { upstream } : {}),
-        principal: ctx.principal,
-        verdict: outcome.verdict,
-        latencyMs: outcome.latencyMs,
-      });
-      // Unregistered names are caller-chosen: accounted under one name, like the metrics.
-      const tokens = tokensOf(outcome.envelope?.data);
-      // A 2026-07-28 round that only asked the client's model is half of one call: its retry pays.
-      const billable = (outcome.verdict === "SEAL" || outcome.verdict === "PARTIAL") &&
-        outcome.errorKind !== "input_required";
-      const cost = usage.accounting.record({
-        principal: ctx.principal,
-        tool: registered ? name : "unknown",
-        ...(registered && upstream ? { upstream } : {}),
-        ...(ctx.sessionId ? { session: ctx.sessionId } : {}),
-        verdict: outcome.verdict,
-        latencyMs: outcome.latencyMs,
-        bytesIn: byteLength(args),
-        bytesOut: byteLength(outcome.text),
-        ...tokens,
-        // Only a call the verdict let run is charged.
-        billable,
-      });
-      const spent = billable ? (tokens.inputTokens ?? 0) + (tokens.outputTokens ?? 0) : 0;
-      if (cost > 0 || spent > 0) {
-        const clientIp = ctx.clientIp ?? currentRequest()?.clientIp;
-        await addCost(usage.kv, {
-          principal: ctx.principal,
-          ...(clientIp !== undefined ? { clientIp } : {}),
-          units: cost,
-          tokens: spent,
-        }).catch((e) => usage.logger.warn("cannot charge a call's cost", { error: e }));
-      }
-      return outcome;
-    },
-  };
-}
+import {
+  allowFor,
+  buildGateway,
+  buildGovernance,
+  buildHttp,
+  buildIdentity,
+  closeApp,
+  observeCalls,
+  openVault,
+  publicBaseOf,
+  startBackground,
+} from "./app/mod.ts";
 
 /** A wired server, ready to be handed to `Deno.serve`. */
 export interface App {
@@ -373,39 +219,16 @@ export interface AppDeps {
  * const res = await app.fetch(new Request("http://127.0.0.1:8000/health"));
  * ```
  */
-// Kept whole for now: the composition root wires every service in the order each needs the last;
-// splitting it into per-feature wiring files is open (issue 8).
+// Kept whole for now: the vault, governance, gateway, identity, HTTP and lifecycle steps are in
+// src/app/; the tool services and the MCP surfaces are still wired here (issue 8).
 export async function createApp(config: Readonly<Config>, deps: AppDeps): Promise<App> {
   const { kv } = deps;
   // Log lines are redacted with the vault's detectors: what an upstream prints on stderr, or an
   // error a client sends back, is attacker-chosen text and may hold a key.
   const logger = withRedaction(deps.logger, (v) => redact(v).value);
   const startedAtMs = Date.now();
-  const identity = deps.identity ?? await loadVaultIdentity(kv, {
-    origin: config.origin,
-    defaultOrigin: deps.defaultOrigin ?? "warden/localhost",
-    keyString: config.signingKey,
-  });
-  const ledger = createLedger(kv, {
-    origin: identity.origin,
-    signer: identity.signer,
-    ...(config.checkpointMirror !== undefined
-      ? { mirror: createFileMirror(config.checkpointMirror) }
-      : {}),
-  });
-  let unsigned = false;
-  let lastCheckpointMs: number | undefined;
-  const appendAndMark = async (fields: Record<string, unknown>, options?: AppendOptions) => {
-    const receipt = await ledger.append(fields, options);
-    unsigned = true;
-    return receipt;
-  };
-  async function checkpointIfNeeded(): Promise<void> {
-    if (!unsigned) return;
-    unsigned = false;
-    await ledger.signCheckpoint();
-    lastCheckpointMs = Date.now();
-  }
+  const vault = await openVault(kv, config, deps);
+  const { identity, ledger } = vault;
 
   const policy = deps.policy ?? DEFAULT_POLICY;
   const reaperMs = Math.max(1000, Math.min(60_000, config.sessionTtlMs / 4));
@@ -427,66 +250,16 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
   const evidence = createEvidenceStore(kv, { redact: redactRetained });
   // Declared before the governance that uses it; the session store it reads is made below.
   let resolveEvidence: EvidenceResolver = () => Promise.resolve(new Map());
-  const limiter = createKvLimiter(kv, {
+  const { governance, limiter, holdExpiries } = await buildGovernance({
+    kv,
+    config,
     policy,
-    // An in-flight count outlives a crashed instance by at most this long.
-    leaseMs: config.toolTimeoutMs + config.requestTimeoutMs,
-    observer: metrics.limiter,
-    // A call's release rides along the vault's commit of its entry: one limiter commit per call.
-    ...(config.sealing ? { carrier: ledger } : {}),
-  });
-  // Every waiting hold this process knows of has its expiry sealed within a second of it, not at
-  // the next reaper tick; looking at the hold (get) seals it once across processes.
-  const holdExpiries = createExpiryWatch({
-    now: deps.clock ?? Date.now,
-    onDue: async (id) => {
-      await governance.holds.get(id);
-    },
-    onError: (error, id) => logger.warn("cannot seal a hold's expiry", { hold: id, error }),
-  });
-  const governance = createGovernance({
-    policy,
-    policyHash: policyHash(policy),
-    holds: createHoldStore(kv, {
-      ...(deps.clock ? { now: deps.clock } : {}),
-      onWaiting: (hold) => holdExpiries.watch(hold.id, hold.expiresAtMs),
-      // Sealed once, by whichever process first finds the hold's time ran out.
-      // Told again by a sweep when a process died before sealing: the entry's once key keeps
-      // it one entry whoever seals it.
-      onExpired: async (hold) => {
-        const fields = {
-          type: "hold_expired",
-          hold_id: hold.id,
-          digest: hold.digest,
-          tool: hold.tool,
-          principal: hold.principal,
-          expires_at_ms: hold.expiresAtMs,
-          approvals: hold.approvals.length,
-        };
-        if (!config.sealing) {
-          await governance.record(fields);
-          return;
-        }
-        try {
-          await appendAndMark({ ...fields, policy_sha256: governance.policyHash }, {
-            once: holdExpiredSealKey(hold.id),
-          });
-        } catch (e) {
-          if (!(e instanceof EntryExistsError)) throw e;
-        }
-      },
-    }),
-    rates: limiter,
-    // Sealing "off" exists only to measure its cost; governance events are still recorded.
-    ...(config.sealing ? { seal: appendAndMark } : {}),
-    // vault:N, content hashes, fetched URLs and the caller's own sessions, with what each says.
-    knownEvidence: (ids, principal) => resolveEvidence(ids, principal),
+    policySource: deps.policySource,
     logger,
-  });
-  await appendAndMark({
-    type: "policy_loaded",
-    policy_sha256: governance.policyHash,
-    source: deps.policySource ?? "built-in default",
+    vault,
+    metrics,
+    knownEvidence: (ids, principal) => resolveEvidence(ids, principal),
+    clock: deps.clock,
   });
 
   const deadlines = createDeadlineScheduler();
@@ -496,54 +269,22 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
     redact: redactRetained,
   });
   resolveEvidence = createEvidenceResolver({ ledger, evidence, sessions: govSessions });
-  // Deno Deploy without WARDEN_CREDENTIAL_KEY has no key; elsewhere the key (file) is
-  // loaded, or created beside the KV, only when a credential is first stored or read.
-  const credentialKeyMissing = config.onDeploy && !config.credentialKey
-    ? "no credential key on Deno Deploy: set WARDEN_CREDENTIAL_KEY (`warden upstream credential keygen` prints one)"
-    : undefined;
-  const credentials = createCredentialStore(
-    kv,
-    credentialKeyMissing !== undefined ? undefined : async () => {
-      const loaded = await loadCredentialKey({
-        keyString: config.credentialKey,
-        file: config.credentialKeyFile,
-        kvPath: config.kvPath,
-        onDeploy: config.onDeploy,
-      });
-      if (loaded.created) {
-        logger.info("created the upstream credential key", { file: loaded.file });
-      }
-      if (loaded.key === undefined) throw new CredentialError(loaded.unavailable ?? "no key");
-      return loaded.key;
-    },
-    credentialKeyMissing,
-  );
   // Per-principal bus topics: the bus_* tools, and 2026-07-28 listen streams naming them.
   // Watched in this process; on Deno Deploy the watch sees every isolate, so nothing polls there.
   const busService = createBusService(kv, { limits: { pollMs: config.onDeploy ? 0 : 250 } });
-  // What one instance does that the others sharing the KV must act on (registry changes).
-  const events = await openEventBus(kv, {
-    origin: crypto.randomUUID(),
-    limits: { pollMs: config.onDeploy ? 0 : 500 },
-    onError: (e) => logger.warn("instance event bus", { error: e }),
-  });
-  const gateway = createGateway({
+  const { gateway, events } = await buildGateway({
     kv,
+    config,
+    policy,
     logger,
-    events,
-    credentials,
-    upstreams: deps.upstreams ?? [],
-    record: (fields) => governance.record(fields),
+    governance,
+    upstreams: deps.upstreams,
     reservedNames: () => tools.map((t) => t.name),
     reservedPrompts: () => ownPrompts,
-    toolTimeoutMs: config.toolTimeoutMs,
-    onDeploy: config.onDeploy,
-    operators: () => policy.operators,
-    allowHosts: config.registryAllowHosts,
     // Read when an upstream is authorized, after the port is bound (declared further down).
     publicBase: () => publicBase(),
-    ...(deps.clock ? { now: deps.clock } : {}),
-    ...deps.gatewayOptions,
+    clock: deps.clock,
+    gatewayOptions: deps.gatewayOptions,
   });
   // Upstream resource subscriptions of every 2025 session and 2026 listen stream in this process.
   const subscriptions = createSubscriptionHub({ logger });
@@ -820,231 +561,58 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
     else if (kind === "prompts") modern.promptsChanged();
     else modern.resourcesChanged();
   };
-  function allowFor(port: number) {
-    const hosts = config.allowedHosts.length > 0
-      ? config.allowedHosts.map((h) => h.toLowerCase())
-      : defaultAllowedHosts(port);
-    // Browsers always send the port in Origin unless it is the scheme's default, so by default
-    // only pages served from this very port may call: not every local web app on localhost.
-    const originHosts = config.allowedHosts.length > 0
-      ? hosts
-      : hosts.filter((h) => h.endsWith(`:${port}`));
-    const origins = config.allowedOrigins.length > 0
-      ? config.allowedOrigins.map((o) => o.toLowerCase())
-      : originHosts.flatMap((h) => [`http://${h}`, `https://${h}`]);
-    if (config.publicUrl !== undefined) {
-      // The name clients use behind a proxy or a real hostname is allowed as well.
-      const pub = new URL(config.publicUrl);
-      hosts.push(pub.host.toLowerCase());
-      origins.push(pub.origin.toLowerCase());
-    }
-    return { hosts, origins };
-  }
   // Recomputed only when the bound port becomes known, not per request.
-  let allowed = allowFor(config.port);
+  let allowed = allowFor(config, config.port);
   const allow = () => allowed;
   let boundPort = config.port;
-  // People log in (OAuth /login, the dashboard) with the users `warden user add` created (scrypt, in KV).
-  const checkPassword: PasswordVerifier = deps.verifyPassword ??
-    (async (name, password) => (await verifyPassword(kv, name, password)) !== undefined);
   // This server's public base URL: the OAuth issuer, and `<base>/mcp` the resource tokens name.
-  const publicBase = () => {
-    if (config.issuer) return config.issuer;
-    if (config.publicUrl) return config.publicUrl.replace(/\/+$/, "");
-    const h = config.host.includes(":") ? `[${config.host}]` : config.host;
-    return `http://${h === "0.0.0.0" || h === "[::]" ? "127.0.0.1" : h}:${boundPort}`;
-  };
-  const oidcLogin = config.oidc?.login
-    ? createOidcLogin({
-      issuer: config.oidc.issuer,
-      clientId: config.oidc.login.clientId,
-      ...(config.oidc.login.clientSecret !== undefined
-        ? { clientSecret: config.oidc.login.clientSecret }
-        : {}),
-      redirectUri: () => `${publicBase()}/login/oidc/callback`,
-      scopes: config.oidc.login.scopes,
-      algorithms: config.oidc.algorithms,
-      rolesClaim: config.oidc.rolesClaim,
-      ...(config.oidc.roleMap ? { roleMap: config.oidc.roleMap } : {}),
-      allowHosts: config.oidc.allowHosts,
-      timeoutMs: config.oidc.fetchTimeoutMs,
-      ...(deps.oidcFetch ? { fetch: deps.oidcFetch } : {}),
-    })
-    : undefined;
-  const oauth = config.auth === "oauth"
-    ? await createOAuthServer({
-      kv,
-      issuer: publicBase,
-      verifyPassword: checkPassword,
-      scopes: ["mcp", "profile"],
-      cimdAllowHosts: config.oauthCimdAllowHosts,
-      ...(deps.oauthFetch ? { fetch: deps.oauthFetch } : {}),
-      ...(config.oidc ? { federatedIssuers: [config.oidc.issuer] } : {}),
-      exchangeAudiences: config.oauthExchangeAudiences,
-      ...(oidcLogin ? { oidcLogin, logger } : {}),
-    })
-    : undefined;
-  const oidc = config.oidc
-    ? createOidcVerifier({
-      issuer: config.oidc.issuer,
-      audience: () => config.oidc!.audience ?? `${publicBase()}/mcp`,
-      algorithms: config.oidc.algorithms,
-      rolesClaim: config.oidc.rolesClaim,
-      ...(config.oidc.roleMap ? { roleMap: config.oidc.roleMap } : {}),
-      allowHosts: config.oidc.allowHosts,
-      timeoutMs: config.oidc.fetchTimeoutMs,
-      ...(deps.oidcFetch ? { fetch: deps.oidcFetch } : {}),
-      ...(config.auth === "oauth" ? { ownIssuer: publicBase } : {}),
-    })
-    : undefined;
-  const auth = createAuthResolver({
+  const publicBase = () => publicBaseOf(config, boundPort);
+  const access = await buildIdentity({
     kv,
-    ...(config.token !== undefined ? { staticToken: config.token } : {}),
-    required: config.token !== undefined || oauth !== undefined || oidc !== undefined,
-    defaultRoles: () => governance.policy.default_roles,
+    config,
+    logger,
+    governance,
+    publicBase,
+    verifyPassword: deps.verifyPassword,
+    oauthFetch: deps.oauthFetch,
+    oidcFetch: deps.oidcFetch,
   });
-  if (oauth) {
-    // An OAuth access token names the user it was issued to; a local user's roles come from their
-    // record, and a person who signed in at the external provider has the roles its ID token mapped
-    // to (the token says which: only Warden signs `idp`, so no user record can pose as one).
-    auth.addVerifier(async (secret) => {
-      if (!/^[A-Za-z0-9._~+/=-]{1,4096}$/.test(secret)) return undefined;
-      const claims = await oauth.verify(secret);
-      if (!claims) return undefined;
-      const roles = claims.idp !== undefined ? claims.roles : await userRoles(kv, claims.sub);
-      return {
-        id: claims.sub,
-        kind: "oauth",
-        roles: roles ?? governance.policy.default_roles,
-        scopes: claims.scope.split(" ").filter(Boolean),
-        client_id: claims.client_id,
-      };
-    });
-  }
-  if (oidc) {
-    // An external provider's token: the principal is <issuer>#<sub>, with the roles its claim maps
-    // to (the policy's `principals` entry adds to them, as for every principal).
-    auth.addVerifier(async (secret) => {
-      if (!/^[A-Za-z0-9._~+/=-]{1,4096}$/.test(secret)) return undefined;
-      const r = await oidc.verify(secret);
-      if (r === undefined) return undefined;
-      if ("refused" in r) {
-        logger.info("external token refused", { issuer: oidc.issuer, reason: r.refused });
-        return {
-          error: "invalid",
-          message: `Unauthorized: ${r.refused}`,
-          description: r.refused,
-        };
-      }
-      return {
-        id: r.principal,
-        kind: "oauth",
-        roles: r.roles,
-        scopes: r.scopes,
-        ...(r.client_id !== undefined ? { client_id: r.client_id } : {}),
-      };
-    });
-    // Read the provider now so a misconfiguration shows in the log at start; tokens retry.
-    oidc.warm().catch((e) =>
-      logger.warn("cannot read the OpenID provider yet", {
-        issuer: oidc.issuer,
-        error: (e as Error).message,
-      })
-    );
-  }
-  const http = createHttpApp({
-    auth,
+  const { auth, oauth } = access;
+  const http = buildHttp({
+    kv,
+    config,
+    logger,
+    startedAtMs,
+    identity: access,
+    vault,
+    governance,
+    gateway,
     registry,
     streamable,
     modern,
     sse,
     websocket,
-    kv,
-    logger,
-    version: VERSION,
-    startedAtMs,
-    ...(config.workers > 1 ? { worker: { index: config.workerIndex, pid: Deno.pid } } : {}),
-    token: config.token,
-    maxBodyBytes: config.maxBodyBytes,
-    requestTimeoutMs: config.requestTimeoutMs,
     deadlines,
-    allow,
-    ledger,
-    governance,
-    gateway,
-    registrationToken: config.registrationToken,
-    vkey: identity.signer.vkey,
-    trustedProxies: config.trustedProxies,
     metrics,
     accounting,
-    oauth,
-    ...(oidc && !oauth
-      ? {
-        protectedResource: createProtectedResource({
-          resource: () => `${publicBase()}/mcp`,
-          issuers: [oidc.issuer],
-        }),
-      }
-      : {}),
-    dashboard: createDashboard({
-      kv,
-      ledger,
-      governance,
-      vkey: identity.signer.vkey,
-      logger,
-      verifyPassword: checkPassword,
-      gateway,
-      accounting,
-      checkpointAgeMs: () =>
-        lastCheckpointMs === undefined ? undefined : Date.now() - lastCheckpointMs,
-      signCheckpoint: async () => {
-        await ledger.signCheckpoint();
-        lastCheckpointMs = Date.now();
-      },
-      oauthLogin: oauth !== undefined,
-      secureCookies: () => config.publicUrl?.startsWith("https:") === true,
-      statusOf,
-    }),
+    allow,
+    publicBase,
   });
-  metrics.setSources({
-    vaultSize: async () => (await ledger.head()).size,
-    checkpointAgeMs: () => Date.now() - (lastCheckpointMs ?? startedAtMs),
-    holdsOpen: async () => (await governance.holds.listOpen(1000)).length,
-    sessions: () => ({ streamable: streamable.liveCount, sse: sse.liveCount }),
+  const background = startBackground({
+    kv,
+    config,
+    logger,
+    startedAtMs,
+    vault,
+    governance,
+    limiter,
+    accounting,
+    metrics,
+    streamable,
+    sse,
+    publishSessions,
+    reaperMs,
   });
-  const usageSummary = createDailySummary({ kv, accounting, append: appendAndMark, logger });
-  usageSummary.start();
-  publishSessions().catch((e) => logger.warn("cannot publish session counts", { error: e }));
-  const reaper = setInterval(() => {
-    streamable.reap().catch((e) => logger.warn("session reaper failed", { error: e }));
-    sse.refresh().catch((e) => logger.warn("cannot refresh SSE session records", { error: e }));
-    publishSessions().catch((e) => logger.warn("cannot publish session counts", { error: e }));
-    // A hold nobody looks at again still has its expiry sealed.
-    governance.holds.sweepExpired().catch((e) =>
-      logger.warn("cannot sweep expired holds", { error: e })
-    );
-    limiter.sweep().catch((e) => logger.warn("cannot sweep lapsed in-flight counts", { error: e }));
-  }, reaperMs);
-  // A refusal repeats every tick until an operator acts: logged once a minute, not every tick.
-  let lastSignErrorLogMs = -Infinity;
-  const checkpointer = setInterval(() => {
-    checkpointIfNeeded().catch((e) => {
-      unsigned = true;
-      const now = Date.now();
-      if (now - lastSignErrorLogMs < 60_000) return;
-      lastSignErrorLogMs = now;
-      logger.error("cannot sign checkpoint", { error: e });
-    });
-  }, config.checkpointIntervalMs);
-  if (config.checkpointMirror !== undefined) {
-    ledger.checkMirror().then((m) => {
-      if (!m.ok) {
-        logger.error("the log does not match its checkpoint mirror: no checkpoint will be signed", {
-          reason: m.reason,
-        });
-      }
-    }).catch((e) => logger.error("cannot check the checkpoint mirror", { error: e }));
-  }
   return {
     fetch: (req, info) => http.fetch(req, info),
     auth,
@@ -1059,39 +627,30 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
     governance,
     gateway,
     upstreamSubscriptions: subscriptions,
-    usageSummary,
+    usageSummary: background.usageSummary,
     setBoundPort(port) {
-      allowed = allowFor(port);
+      allowed = allowFor(config, port);
       boundPort = port;
     },
     newMcpServer,
-    async close() {
-      clearInterval(reaper);
-      holdExpiries.close();
-      oauth?.close();
-      clearInterval(checkpointer);
-      usageSummary.close();
-      await events.close();
-      await gateway.close();
-      await sse.close();
-      await websocket.close();
-      await streamable.close();
-      await modern.close();
-      await tasks.close();
-      await writer.flush();
-      await accounting.close();
-      await ledger.flush();
-      await limiter.flush().catch((e) => logger.warn("cannot commit releases", { error: e }));
-      // Every acknowledged entry is covered by a signed checkpoint before exit,
-      // unless signing is refused (a log behind or forked from its mirror): then
-      // the refusal is logged and shutdown goes on rather than hang.
-      try {
-        await ledger.signCheckpoint();
-      } catch (e) {
-        logger.error("cannot sign the final checkpoint", { error: e });
-      } finally {
-        deadlines.close();
-      }
-    },
+    close: () =>
+      closeApp({
+        background,
+        holdExpiries,
+        oauth,
+        events,
+        gateway,
+        sse,
+        websocket,
+        streamable,
+        modern,
+        tasks,
+        writer,
+        accounting,
+        vault,
+        limiter,
+        deadlines,
+        logger,
+      }),
   };
 }

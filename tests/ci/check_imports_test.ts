@@ -81,6 +81,31 @@ Deno.test("checkImports() refuses an upward import and the cycle it makes, namin
   assert.match(found.find((v) => v.rule === "cycle")!.message, /low, mcp/);
 });
 
+Deno.test("checkImports() keeps src/app.ts and src/app/ apart: the file above, the folder through its mod.ts", async () => {
+  // The composition root (src/app.ts) and its steps (src/app/) share a name but are two layers.
+  const layered = {
+    "README.md": README.replace("main.ts → http", "main.ts → app.ts → app → http"),
+    "main.ts": 'import { createApp } from "./src/app.ts";\n',
+    "src/app.ts": 'import { step } from "./app/mod.ts";\nimport { x } from "./http/mod.ts";\n',
+    "src/app/mod.ts": 'export * from "./step.ts";\n',
+    "src/app/step.ts": 'import { x } from "../http/mod.ts";\n',
+  };
+  assert.deepEqual(await violationsOf(layered), []);
+  only(
+    await violationsOf({ ...layered, "src/app.ts": 'import { step } from "./app/step.ts";\n' }),
+    "mod",
+    "src/app.ts",
+  );
+  const upward = await violationsOf({
+    ...layered,
+    "src/app/step.ts": 'import type { App } from "../app.ts";\n',
+  });
+  assert.deepEqual(upward.map((v) => [v.rule, v.file]).sort(), [
+    ["cycle", "src/app.ts"],
+    ["layer", "src/app/step.ts"],
+  ]);
+});
+
 Deno.test("checkImports() refuses an import between siblings of one layer", async () => {
   const found = await violationsOf({ "src/beta/mod.ts": 'import { a } from "../alpha/mod.ts";\n' });
   only(found, "layer", "src/beta/mod.ts");
