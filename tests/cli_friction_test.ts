@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { runCli as run, runCliWithin } from "./_helpers/cli.ts";
 import { spawnServer } from "./_helpers/server.ts";
+import { keygenOperator } from "./_helpers/operator.ts";
 
 /** A stack trace or Deno's "Uncaught" banner means the CLI did not handle the error. */
 function assertOneLine(stderr: string, pattern: RegExp): void {
@@ -118,5 +119,27 @@ Deno.test("cli friction: verify --url takes the /mcp URL and a 401 mentions --to
     }
   } finally {
     await server.stop();
+  }
+});
+
+Deno.test("cli friction: approve and approve-tool name the refused GET and mention --token on a 401", async () => {
+  const dir = await Deno.makeTempDir();
+  const server = await spawnServer([
+    "--kv",
+    ":memory:",
+    "--token",
+    "s3cret-token-of-enough-length",
+  ]);
+  try {
+    const { keyFile } = await keygenOperator(dir);
+    const hold = await run(["approve", "h/1", "--key", keyFile, "--url", `${server.url}/mcp`]);
+    assert.equal(hold.code, 1, hold.stderr);
+    assert.match(hold.stderr, /^warden: .*\(GET \/holds\/h\/1 answered 401\) \(.*--token/);
+    const tool = await run(["approve-tool", "ev", "t", "--key", keyFile, "--url", server.url]);
+    assert.equal(tool.code, 1, tool.stderr);
+    assert.match(tool.stderr, /^warden: .*\(GET \/api\/servers\/ev answered 401\) \(.*--token/);
+  } finally {
+    await server.stop();
+    await Deno.remove(dir, { recursive: true });
   }
 });

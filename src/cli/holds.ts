@@ -8,15 +8,29 @@ import { type Config } from "../config.ts";
 import { authHint, serverBase } from "./_common.ts";
 
 /**
- * What an operator command sends with: the key from `--key`, the server's base URL and the
- * request headers (JSON, and the bearer token when one is set). Undefined, after saying why,
- * when the key cannot be loaded.
+ * An operator command's link to a running server: the key from `--key`, the server's base URL,
+ * and its two requests, sent with JSON headers and the bearer token when one is set.
  */
+interface OperatorRequest {
+  readonly key: OperatorKey;
+  readonly base: string;
+  /** GETs the path of `segments` (each URL-encoded): its JSON, or undefined after saying why. */
+  // deno-lint-ignore no-explicit-any -- the server's JSON, checked where it is read
+  get(segments: readonly string[]): Promise<any>;
+  /**
+   * POSTs `body` to the path of `segments`: the answer's JSON, or undefined after saying
+   * `<what> refused (<status>): <message>`.
+   */
+  // deno-lint-ignore no-explicit-any -- the server's JSON, checked where it is read
+  post(segments: readonly string[], body: unknown, what: string): Promise<any>;
+}
+
+/** The operator's link to the server; undefined, after saying why, when the key cannot be loaded. */
 async function operatorRequest(
   config: Readonly<Config>,
   keyFile: string,
   url: string,
-): Promise<{ key: OperatorKey; base: string; headers: Record<string, string> } | undefined> {
+): Promise<OperatorRequest | undefined> {
   let key: OperatorKey;
   try {
     key = await loadOperatorKey(await Deno.readTextFile(keyFile));
@@ -26,7 +40,42 @@ async function operatorRequest(
   }
   const headers: Record<string, string> = { "content-type": "application/json" };
   if (config.token) headers.authorization = `Bearer ${config.token}`;
-  return { key, base: serverBase(url), headers };
+  const base = serverBase(url);
+  const at = (segments: readonly string[]) =>
+    `${base}/${segments.map((s) => encodeURIComponent(s)).join("/")}`;
+  return {
+    key,
+    base,
+    async get(segments) {
+      const res = await fetch(at(segments), { headers, signal: AbortSignal.timeout(30_000) });
+      const answer = await res.json();
+      if (res.ok) return answer;
+      console.error(
+        authHint(
+          `warden: ${answer?.error?.message ?? "refused"} (GET /${
+            segments.join("/")
+          } answered ${res.status})`,
+        ),
+      );
+      return undefined;
+    },
+    async post(segments, body, what) {
+      const res = await fetch(at(segments), {
+        method: "POST",
+        headers,
+        body: JSON.stringify(body),
+        signal: AbortSignal.timeout(30_000),
+      });
+      const answer = await res.json();
+      if (res.ok) return answer;
+      console.error(
+        authHint(
+          `warden: ${what} refused (${res.status}): ${answer?.error?.message ?? "unknown error"}`,
+        ),
+      );
+      return undefined;
+    },
+  };
 }
 
 /**
@@ -92,23 +141,10 @@ export async function decideCommand(
   }
   const opened = await operatorRequest(config, config.key, config.url);
   if (opened === undefined) return 2;
-  const { key, base, headers } = opened;
+  const { key, base } = opened;
   try {
-    const res = await fetch(`${base}/holds/${encodeURIComponent(holdId)}`, {
-      headers,
-      signal: AbortSignal.timeout(30_000),
-    });
-    const hold = await res.json();
-    if (!res.ok) {
-      console.error(
-        authHint(
-          `warden: ${
-            hold?.error?.message ?? "refused"
-          } (GET /holds/${holdId} answered ${res.status})`,
-        ),
-      );
-      return 1;
-    }
+    const hold = await opened.get(["holds", holdId]);
+    if (hold === undefined) return 1;
     // Show what is being signed: the operator decides on this exact call.
     console.error(
       `hold ${hold.id}: tool ${hold.tool} for ${hold.principal}, status ${hold.status}, expires ${hold.expires_at}\n` +
@@ -119,23 +155,8 @@ export async function decideCommand(
     if (!check.ok) return 1;
     const operator = config.operatorName ?? key.name;
     const signature = await signDecision(key, { decision, holdId: hold.id, digest: hold.digest });
-    const post = await fetch(`${base}/holds/${encodeURIComponent(holdId)}/${decision}`, {
-      method: "POST",
-      headers,
-      body: JSON.stringify({ operator, signature }),
-      signal: AbortSignal.timeout(30_000),
-    });
-    const body = await post.json();
-    if (!post.ok) {
-      console.error(
-        authHint(
-          `warden: ${decision} refused (${post.status}): ${
-            body?.error?.message ?? "unknown error"
-          }`,
-        ),
-      );
-      return 1;
-    }
+    const body = await opened.post(["holds", holdId, decision], { operator, signature }, decision);
+    if (body === undefined) return 1;
     console.log(
       `${
         decision === "approve" ? "approved" : "denied"
@@ -163,23 +184,10 @@ export async function approveToolCommand(config: Readonly<Config>): Promise<numb
   }
   const opened = await operatorRequest(config, config.key, config.url);
   if (opened === undefined) return 2;
-  const { key, base, headers } = opened;
+  const { key, base } = opened;
   try {
-    const res = await fetch(`${base}/api/servers/${encodeURIComponent(server)}`, {
-      headers,
-      signal: AbortSignal.timeout(30_000),
-    });
-    const status = await res.json();
-    if (!res.ok) {
-      console.error(
-        authHint(
-          `warden: ${
-            status?.error?.message ?? "refused"
-          } (GET /api/servers/${server} answered ${res.status})`,
-        ),
-      );
-      return 1;
-    }
+    const status = await opened.get(["api", "servers", server]);
+    if (status === undefined) return 1;
     const entry = (status.tools as {
       upstream_tool: string;
       definition_sha256: string;
@@ -196,26 +204,12 @@ export async function approveToolCommand(config: Readonly<Config>): Promise<numb
     );
     const operator = config.operatorName ?? key.name;
     const signature = await signToolApproval(key, server, tool, entry.definition_sha256);
-    const post = await fetch(
-      `${base}/api/servers/${encodeURIComponent(server)}/tools/${encodeURIComponent(tool)}/approve`,
-      {
-        method: "POST",
-        headers,
-        body: JSON.stringify({ sha256: entry.definition_sha256, operator, signature }),
-        signal: AbortSignal.timeout(30_000),
-      },
+    const body = await opened.post(
+      ["api", "servers", server, "tools", tool, "approve"],
+      { sha256: entry.definition_sha256, operator, signature },
+      "approve-tool",
     );
-    const body = await post.json();
-    if (!post.ok) {
-      console.error(
-        authHint(
-          `warden: approve-tool refused (${post.status}): ${
-            body?.error?.message ?? "unknown error"
-          }`,
-        ),
-      );
-      return 1;
-    }
+    if (body === undefined) return 1;
     console.log(`approved ${server} tool ${tool} as ${operator}: pinned ${body.pinned}`);
     return 0;
   } catch (e) {
