@@ -72,15 +72,17 @@ import {
 import {
   conformanceTools,
   createBusTools,
-  createCanonicalTools,
   createContextTools,
+  createEvidenceTools,
   createExecutionTools,
   createFileTools,
   createMemoryTools,
+  createMetabolicTools,
   utilityTools,
 } from "./tools/mod.ts";
 import {
   createToolRegistry,
+  type NestedCalls,
   type RegistryServices,
   type ToolDefinition,
   type ToolRegistry,
@@ -183,8 +185,13 @@ export interface AppDeps {
   readonly policy?: Policy;
   /** Where the policy came from, recorded with its hash in the vault. */
   readonly policySource?: string;
-  /** Extra tools (tests register a deliberately crashing one here). */
-  readonly extraTools?: readonly ToolDefinition[];
+  /**
+   * Extra tools (tests register a deliberately crashing one here), or what makes them given the
+   * registry's nested calls.
+   */
+  readonly extraTools?:
+    | readonly ToolDefinition[]
+    | ((nested: NestedCalls) => readonly ToolDefinition[]);
   readonly extensions?: readonly ServerExtension[];
   /** The log's identity; loaded from (or created in) KV when absent. */
   readonly identity?: VaultIdentity;
@@ -315,6 +322,10 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
       apiKey: config.embeddingsApiKey,
     }),
   });
+  const tokens = createTokenService({
+    privateKey: identity.signer.privateKey,
+    publicKey: identity.signer.publicKey,
+  });
   const toolServices: RegistryServices = {
     policy,
     governance,
@@ -332,10 +343,7 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
     executions: createExecutionStore(kv),
     files,
     context,
-    tokens: createTokenService({
-      privateKey: identity.signer.privateKey,
-      publicKey: identity.signer.publicKey,
-    }),
+    tokens,
     startedAtMs,
     vitals: createVitals({
       kv,
@@ -362,8 +370,23 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
   const fixtureNames: ReadonlySet<string> = new Set(
     fixtures ? conformanceTools.map((t) => t.name) : [],
   );
-  const tools: ToolDefinition[] = [
-    ...createCanonicalTools(toolServices),
+  // Own tools, each family given exactly the services it uses; eureka_forge and apex_judge call
+  // and judge other tools through `nested`, the registry's own (set as it is made, below).
+  let tools: readonly ToolDefinition[] = [];
+  const ownTools = (nested: NestedCalls): readonly ToolDefinition[] => [
+    ...createMetabolicTools({
+      sessions: govSessions,
+      evidence,
+      ledger,
+      context,
+      policy,
+      governance,
+      tokens,
+      shell,
+      callTool: nested.callTool,
+      judgeTool: nested.judgeTool,
+    }),
+    ...createEvidenceTools(toolServices),
     ...utilityTools,
     ...createMemoryTools({ memory }),
     ...createFileTools({ fileStore }),
@@ -371,11 +394,11 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
     ...createContextTools({ context }),
     ...createBusTools({ bus: busService }),
     ...(fixtures ? conformanceTools : []),
-    ...(deps.extraTools ?? []),
+    ...(typeof deps.extraTools === "function" ? deps.extraTools(nested) : deps.extraTools ?? []),
   ];
   const registry = observeCalls(
     { metrics, accounting, kv, logger, tracer: createCallTracer() },
-    createToolRegistry(tools, {
+    createToolRegistry((nested) => tools = ownTools(nested), {
       logger,
       timeoutMs: config.toolTimeoutMs,
       deadlines,

@@ -13,8 +13,8 @@ import { utf8ByteLength } from "../lib/mod.ts";
 import type { ToolDefinition, ToolServices } from "./tool.ts";
 import type { CallContext, CallFacts } from "./types.ts";
 
-/** Services the registry is given; it adds callTool, toolNames and judgeTool itself. */
-export type RegistryServices = Omit<ToolServices, "callTool" | "toolNames" | "judgeTool">;
+/** Services the registry is given. */
+export type RegistryServices = ToolServices;
 
 /**
  * One line per zod issue, naming the argument to change: `` `path`: message ``; an unknown

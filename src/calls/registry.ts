@@ -17,7 +17,7 @@ import { executeOwn, executeUpstream, type HandlerExtra } from "./execute.ts";
 import { ownFacts, type RegistryServices, upstreamFacts } from "./facts.ts";
 import { elicitHold } from "./hold_prompt.ts";
 import { recordStep } from "./steps.ts";
-import type { NestedOutcome, ToolDefinition, ToolServices } from "./tool.ts";
+import type { NestedCalls, NestedOutcome, ToolDefinition, ToolServices } from "./tool.ts";
 import type { CallContext, CallErrorKind, CallOutcome, ToolRegistry } from "./types.ts";
 
 /** Chain steps a session may skip (apex_judge does not require them). */
@@ -52,7 +52,11 @@ function errorKindOf(
 // Kept whole for now: the registry's closures share the catalogue and the deadlines; its remaining
 // split (issue 8) is open.
 export function createToolRegistry(
-  tools: readonly ToolDefinition[],
+  /**
+   * The own tools, or what makes them given the registry's nested calls (eureka_forge's
+   * action, apex_judge's dry run run on this registry).
+   */
+  tools: readonly ToolDefinition[] | ((nested: NestedCalls) => readonly ToolDefinition[]),
   options: {
     logger: Logger;
     timeoutMs: number;
@@ -62,10 +66,7 @@ export function createToolRegistry(
     upstreams?: UpstreamCatalogue;
   },
 ): ToolRegistry {
-  const catalogue = createCatalogue(tools, options.upstreams);
-  const services: ToolServices = {
-    ...options.services,
-    toolNames: () => catalogue.names,
+  const nested: NestedCalls = {
     callTool: async (name, args, ctx): Promise<NestedOutcome> => {
       const outcome = await call(name, args, {
         sessionId: ctx.sessionId,
@@ -93,6 +94,11 @@ export function createToolRegistry(
       return { verdict: j.verdict.verdict, reasons: j.verdict.reasons };
     },
   };
+  const catalogue = createCatalogue(
+    typeof tools === "function" ? tools(nested) : tools,
+    options.upstreams,
+  );
+  const services: ToolServices = options.services;
   const deps = {
     logger: options.logger,
     timeoutMs: options.timeoutMs,

@@ -108,6 +108,15 @@ export interface ToolServices {
   /** Per-principal BM25 documents and entity graph (context_* tools). */
   readonly context: ContextService;
   readonly startedAtMs: number;
+  /** Process and store health for check_vital. */
+  readonly vitals: VitalsReader;
+}
+
+/**
+ * The calls a tool may make on the registry that serves it (eureka_forge runs an action,
+ * apex_judge dry-runs one): the registry hands them to the tool factories it is given.
+ */
+export interface NestedCalls {
   /** Runs another tool through the full pipeline, as the same caller. */
   callTool(name: string, args: unknown, ctx: ToolContext): Promise<NestedOutcome>;
   /** The pre-floor verdict for a proposed call, without running it (apex_judge's dry run). */
@@ -116,10 +125,6 @@ export interface ToolServices {
     args: unknown,
     ctx: ToolContext,
   ): Promise<{ verdict: string; reasons: string[] }>;
-  /** Process and store health for check_vital. */
-  readonly vitals: VitalsReader;
-  /** Names, stages and descriptions of every tool (audit and resources). */
-  toolNames(): readonly string[];
 }
 
 /** What a handler returns: structured data plus a one-line text summary. */

@@ -9,6 +9,7 @@ import {
   createCatalogue,
   defineTool,
   holdMessage,
+  type NestedCalls,
   type ToolDefinition,
   ToolError,
 } from "../../src/calls/mod.ts";
@@ -79,17 +80,19 @@ const storing = defineTool({
   },
 });
 
-const nesting = defineTool({
-  name: "t_nest",
-  title: "Nest",
-  description: "Calls t_echo through the full pipeline.",
-  inputSchema: z.object({}),
-  annotations,
-  handler: async (_args, ctx) => {
-    const inner = await ctx.services.callTool("t_echo", { text: "inner" }, ctx);
-    return { data: { inner: inner.text }, text: inner.text };
-  },
-});
+/** Calls t_echo through the registry's nested calls, which it is given when made. */
+const nesting = ({ callTool }: NestedCalls) =>
+  defineTool({
+    name: "t_nest",
+    title: "Nest",
+    description: "Calls t_echo through the full pipeline.",
+    inputSchema: z.object({}),
+    annotations,
+    handler: async (_args, ctx) => {
+      const inner = await callTool("t_echo", { text: "inner" }, ctx);
+      return { data: { inner: inner.text }, text: inner.text };
+    },
+  });
 
 async function withRegistry(
   fn: (app: Awaited<ReturnType<typeof createApp>>) => Promise<void>,
@@ -100,7 +103,8 @@ async function withRegistry(
     {
       kv,
       logger: silentLogger,
-      extraTools: [echo, slow, failing, storing, nesting] as unknown as ToolDefinition[],
+      extraTools: (nested) =>
+        [echo, slow, failing, storing, nesting(nested)] as unknown as ToolDefinition[],
     },
   );
   try {

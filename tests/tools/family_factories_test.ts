@@ -10,8 +10,10 @@ import {
   createContextTools,
   createFileTools,
   createMemoryTools,
+  createMetabolicTools,
   type FileToolServices,
   type MemoryToolServices,
+  type MetabolicToolServices,
 } from "../../src/tools/mod.ts";
 import {
   createBusService,
@@ -76,4 +78,18 @@ Deno.test("the state-service families, given their service, make their tools in 
   } finally {
     kv.close();
   }
+});
+
+Deno.test("createMetabolicTools() names each missing service, nested calls included", () => {
+  refuses(
+    () => createMetabolicTools({} as MetabolicToolServices),
+    "Cannot create the metabolic tools: missing sessions, evidence, ledger, context, policy, " +
+      "governance, tokens, shell, callTool, judgeTool",
+  );
+  // Given everything but the registry's nested calls, it names just those.
+  const some = { sessions: {}, evidence: {}, ledger: {}, context: {}, policy: {}, governance: {} };
+  refuses(
+    () => createMetabolicTools({ ...some, tokens: {}, shell: {} } as MetabolicToolServices),
+    "Cannot create the metabolic tools: missing callTool, judgeTool",
+  );
 });

@@ -7,22 +7,24 @@ import { createTokenService, type TokenService } from "../../src/governance/mod.
 import { generateSigner } from "../../src/merkle/mod.ts";
 import { createGovSessionStore, type GovSessionStore } from "../../src/store/mod.ts";
 
-function ctxWith(sessions: GovSessionStore): ToolContext {
-  return {
-    principal: "p",
-    signal: new AbortController().signal,
-    services: { sessions },
-  } as unknown as ToolContext;
-}
+const ctx: ToolContext = {
+  principal: "p",
+  signal: new AbortController().signal,
+  services: {} as never,
+};
+const simulate = (sessions: GovSessionStore) => simulateHeartTool({ sessions });
 
-const args = simulateHeartTool.inputSchema.parse({ query: "delete the logs", session_id: "s1" });
+const args = simulate({} as GovSessionStore).inputSchema.parse({
+  query: "delete the logs",
+  session_id: "s1",
+});
 
 Deno.test("simulate_heart: an unknown session is a ToolError; a store fault is not", async () => {
   const kv = await Deno.openKv(":memory:");
   try {
     const store = createGovSessionStore(kv, { ttlMs: 60_000 });
     await assert.rejects(
-      Promise.resolve(simulateHeartTool.handler(args, ctxWith(store))),
+      Promise.resolve(simulate(store).handler(args, ctx)),
       (e: unknown) => e instanceof ToolError && /Unknown session_id s1/.test(e.message),
     );
     const faulty: GovSessionStore = {
@@ -30,12 +32,12 @@ Deno.test("simulate_heart: an unknown session is a ToolError; a store fault is n
       update: () => Promise.reject(new TypeError("s.notes is undefined")),
     };
     await assert.rejects(
-      Promise.resolve(simulateHeartTool.handler(args, ctxWith(faulty))),
+      Promise.resolve(simulate(faulty).handler(args, ctx)),
       (e: unknown) => e instanceof TypeError && !(e instanceof ToolError),
     );
     // A session that exists takes the step.
     const s = await store.create({ principal: "p", actorId: null, intent: "x", mcpSession: null });
-    const ok = await simulateHeartTool.handler({ ...args, session_id: s.id }, ctxWith(store));
+    const ok = await simulate(store).handler({ ...args, session_id: s.id }, ctx);
     assert.equal(ok.data.session_id, s.id);
     assert.equal((await store.get(s.id, "p")).stage, "555");
   } finally {
@@ -47,9 +49,16 @@ Deno.test("apex_judge's review: an unknown session adds nothing; a store fault i
   const kv = await Deno.openKv(":memory:");
   try {
     const store = createGovSessionStore(kv, { ttlMs: 60_000 });
-    const judge = apexJudgeTool.inputSchema.parse({ session_id: "missing" });
+    const apex = (sessions: GovSessionStore) =>
+      apexJudgeTool({
+        sessions,
+        governance: {} as never,
+        judgeTool: () => Promise.reject(new Error("not called")),
+        tokens: {} as never,
+      });
+    const judge = apex(store).inputSchema.parse({ session_id: "missing" });
     const review = (sessions: GovSessionStore) =>
-      apexJudgeTool.review!(judge, { principal: "p", services: { sessions } as never });
+      apex(sessions).review!(judge, { principal: "p", services: {} as never });
     assert.deepEqual(await review(store), {});
     // Were this swallowed, a session whose impact needs an operator would be judged unheld.
     const faulty: GovSessionStore = {
@@ -73,19 +82,14 @@ Deno.test("seal_vault: a bad governance_token is a ToolError; a fault of the tok
       mcpSession: null,
     });
     const tokens = createTokenService(await generateSigner("warden/test"));
-    const input = sealVaultTool.inputSchema.parse({
+    const seal = (t: TokenService) => sealVaultTool({ sessions, tokens: t, ledger: {} as never });
+    const input = seal(tokens).inputSchema.parse({
       session_id: s.id,
       summary: "done",
       governance_token: "not-a-token",
     });
-    const ctx = (t: TokenService) =>
-      ({
-        principal: "p",
-        signal: new AbortController().signal,
-        services: { sessions, tokens: t },
-      }) as unknown as ToolContext;
     await assert.rejects(
-      Promise.resolve(sealVaultTool.handler(input, ctx(tokens))),
+      Promise.resolve(seal(tokens).handler(input, ctx)),
       (e: unknown) => e instanceof ToolError && /Cannot seal: governance_token/.test(e.message),
     );
     const faulty: TokenService = {
@@ -93,7 +97,7 @@ Deno.test("seal_vault: a bad governance_token is a ToolError; a fault of the tok
       verify: () => Promise.reject(new TypeError("key is undefined")),
     };
     await assert.rejects(
-      Promise.resolve(sealVaultTool.handler(input, ctx(faulty))),
+      Promise.resolve(seal(faulty).handler(input, ctx)),
       (e: unknown) => e instanceof TypeError,
     );
   } finally {
