@@ -213,6 +213,8 @@ export async function executeUpstream(
         isError: true,
         errorKind: outcome.kind === "unavailable" ? "fault" : outcome.kind,
         text: outcome.message,
+        // Not as its pinned outputSchema says (sealed as invalid_output, like an own tool's).
+        ...(outcome.issues ? { outputSchemaIssues: [...outcome.issues] } : {}),
       };
     }
     const raw = outcome.result as Record<string, unknown>;

@@ -243,6 +243,7 @@ export function createToolRegistry(
       text: `${envelope.policy_verdict} · ${envelope.message}`,
       envelope,
       ...(passed && raw ? { upstreamResult: raw } : {}),
+      ...(entry.descriptor.outputSchema ? { governanceInMeta: true as const } : {}),
       latencyMs: governed.latencyMs,
       ...(governed.vault ? { vault: governed.vault } : {}),
       verdict: governed.verdict.verdict,

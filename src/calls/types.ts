@@ -49,6 +49,13 @@ export interface CallOutcome {
    * adapters return it with the envelope minus `data` in `_meta["warden/governance"]`.
    */
   readonly upstreamResult?: Record<string, unknown>;
+  /**
+   * The tool declares an outputSchema of its own (an upstream tool's), which Warden's envelope
+   * does not conform to: when Warden answers for it (no upstreamResult), adapters put the
+   * envelope minus `data` in `_meta["warden/governance"]`, never in structuredContent (the v1
+   * SDK client checks structuredContent against the tool's schema even on an error).
+   */
+  readonly governanceInMeta?: true;
   /** Where the decision was sealed in the vault (absent when sealing is off). */
   readonly vault?: { readonly index: number; readonly leafHash: string };
   readonly verdict: string;

@@ -35,6 +35,7 @@ import { createUpstreamTokens, UpstreamOAuthError, type UpstreamTokens } from ".
 import { createUserAuthorizations, type UserAuthorizations } from "./user_authorization.ts";
 import { currentBearer, currentRequest } from "../identity/mod.ts";
 import { namespaceResultUris } from "./upstream_uri.ts";
+import { type OutputCheck, outputCheck, outputValidatorProvider } from "./output_check.ts";
 
 function readEnv(name: string): string | undefined {
   try {
@@ -57,8 +58,13 @@ export interface UpstreamToolDescriptor {
 /** How an upstream call ended when it produced no result. */
 export type UpstreamFailure = {
   readonly ok: false;
-  /** `authorization_required`: the caller must authorize Warden at the upstream (the message says where). */
-  readonly kind: "timeout" | "unavailable" | "fault" | "authorization_required";
+  /**
+   * `authorization_required`: the caller must authorize Warden at the upstream (the message says
+   * where). `invalid_output`: the upstream answered, but not as its pinned `outputSchema` says.
+   */
+  readonly kind: "timeout" | "unavailable" | "fault" | "authorization_required" | "invalid_output";
+  /** `invalid_output`: how the result misses the schema. */
+  readonly issues?: readonly string[];
   /** `authorization_required`: the caller's link (also in `message`), for a URL-mode elicitation. */
   readonly authorizationUrl?: string;
   readonly message: string;
@@ -1001,6 +1007,8 @@ export function createGateway(deps: GatewayDeps): Gateway {
       }
     }
     const entries = new Map<string, UpstreamToolEntry>();
+    // One validator provider per listing: a schema's `$id` resolves within this upstream only.
+    const validators = outputValidatorProvider();
     for (const { tool, name } of candidates.values()) {
       const hash = definitionHash(tool);
       const pinned = await pinFor(u, tool, hash);
@@ -1037,6 +1045,10 @@ export function createGateway(deps: GatewayDeps): Gateway {
         });
       }
       const upstreamTool = tool.name;
+      const output = outputCheck(
+        tool.outputSchema as Record<string, unknown> | undefined,
+        validators,
+      );
       entries.set(name, {
         descriptor: {
           name,
@@ -1070,6 +1082,16 @@ export function createGateway(deps: GatewayDeps): Gateway {
             if (typeof c === "string") return { ok: false, kind: "fault", message: c };
             conn = c;
           }
+          let check: OutputCheck | undefined;
+          try {
+            check = output?.();
+          } catch (e) {
+            // As the SDK's client: a schema that cannot be checked is refused before the call.
+            const message = `upstream ${config.name}'s tool ${upstreamTool}: ${
+              (e as Error).message
+            }`;
+            return { ok: false, kind: "fault", message };
+          }
           const done = u.breaker.begin();
           try {
             const result = await conn.callTool(upstreamTool, args, {
@@ -1077,6 +1099,21 @@ export function createGateway(deps: GatewayDeps): Gateway {
               ...(opts.signal ? { signal: opts.signal } : {}),
             });
             done(true);
+            const issues = check?.(result) ?? [];
+            if (issues.length > 0) {
+              log.warn("upstream tool result does not match its outputSchema", {
+                upstream: config.name,
+                tool: upstreamTool,
+                issues,
+              });
+              return {
+                ok: false,
+                kind: "invalid_output",
+                message: `upstream ${config.name}'s tool ${upstreamTool} answered a result that ` +
+                  `does not match its pinned outputSchema: ${issues.join("; ")}`,
+                issues,
+              };
+            }
             // Its resource links name Warden's URIs, which read back through Warden.
             return { ok: true, result: namespaceResultUris(result, config.name) };
           } catch (e) {

@@ -216,9 +216,17 @@ export function toCallToolResult(outcome: CallOutcome): CallToolResult {
     throw new ProtocolError(ProtocolErrorCode.InvalidParams, outcome.text);
   }
   if (outcome.upstreamResult) return upstreamCallToolResult(outcome);
-  const meta = outcome.vault
+  // An upstream tool with its own outputSchema: the envelope cannot be its structuredContent.
+  const { data: _data, ...governance } = outcome.governanceInMeta ? outcome.envelope ?? {} : {};
+  const inMeta = outcome.governanceInMeta && outcome.envelope !== undefined;
+  const meta = outcome.vault || inMeta
     ? {
-      _meta: { "warden/vault": { index: outcome.vault.index, leaf_hash: outcome.vault.leafHash } },
+      _meta: {
+        ...(inMeta ? { "warden/governance": governance } : {}),
+        ...(outcome.vault
+          ? { "warden/vault": { index: outcome.vault.index, leaf_hash: outcome.vault.leafHash } }
+          : {}),
+      },
     }
     : {};
   // The summary and the tool's own data as JSON: clients that only pass `content` to
@@ -230,7 +238,7 @@ export function toCallToolResult(outcome: CallOutcome): CallToolResult {
   ];
   return {
     content: content as CallToolResult["content"],
-    ...(outcome.envelope ? { structuredContent: outcome.envelope } : {}),
+    ...(outcome.envelope && !inMeta ? { structuredContent: outcome.envelope } : {}),
     ...(outcome.isError ? { isError: true } : {}),
     ...meta,
   };
