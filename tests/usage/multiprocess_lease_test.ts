@@ -86,3 +86,70 @@ Deno.test("leases through the server: a counted caller at c=1 (the bench's polic
     await client.close();
   }
 });
+
+Deno.test("leases across two processes: a server killed with SIGKILL holding calls and a spare slot gives them back when its lease lapses", async () => {
+  const dir = await Deno.makeTempDir();
+  const policyFile = `${dir}/policy.json`;
+  await Deno.writeTextFile(
+    policyFile,
+    JSON.stringify({
+      rate_limits: {
+        exempt_loopback: false,
+        per_ip_per_minute: 0,
+        max_concurrent_per_principal: 16,
+      },
+    }),
+  );
+  // The in-flight lease is the tool timeout plus the request timeout: 3 s here.
+  const common = [
+    "--kv",
+    `${dir}/shared.db`,
+    "--policy",
+    policyFile,
+    "--tool-timeout",
+    "1500",
+    "--request-timeout",
+    "1500",
+  ];
+  const a = await spawnServer(common);
+  const b = await spawnServer(common);
+  const sleep = (ms: number) => ({ tool: "test_sleep", arguments: { ms } });
+  try {
+    // Fast sequential calls: `a` comes to keep a spare slot (at most ⌊16 / 8⌋ = 2).
+    for (let i = 0; i < 20; i++) {
+      assert.equal((await postFrom("127.0.0.2", `${a.url}/invoke`, call)).status, 200);
+    }
+    // Three calls in flight on `a` when it dies (the first takes the spare).
+    const dying = Array.from(
+      { length: 3 },
+      () => postFrom("127.0.0.2", `${a.url}/invoke`, sleep(1000)).catch(() => undefined),
+    );
+    await new Promise((r) => setTimeout(r, 200));
+    // More fast calls meanwhile: their slots stay with `a` as spares.
+    for (let i = 0; i < 10; i++) {
+      assert.equal((await postFrom("127.0.0.2", `${a.url}/invoke`, call)).status, 200);
+    }
+    await a.stop("SIGKILL");
+    await Promise.all(dying);
+    const killed = Date.now();
+    // Its three calls and its spare still count: `b` admits 16 − 3 − spares.
+    const early = await Promise.all(
+      Array.from({ length: 16 }, () => postFrom("127.0.0.2", `${b.url}/invoke`, sleep(200))),
+    );
+    const admittedEarly = early.filter((r) => r.status === 200).length;
+    assert.ok(admittedEarly >= 11 && admittedEarly <= 12, `b admitted ${admittedEarly} of 16`);
+    for (const r of early.filter((r) => r.status !== 200)) {
+      assert.equal(r.status, 429);
+      assert.ok(Number(r.headers["retry-after"]) >= 1);
+    }
+    // Once `a`'s lease lapsed, all 16 are `b`'s.
+    await new Promise((r) => setTimeout(r, Math.max(0, killed + 3500 - Date.now())));
+    const later = await Promise.all(
+      Array.from({ length: 17 }, () => postFrom("127.0.0.2", `${b.url}/invoke`, sleep(200))),
+    );
+    assert.equal(later.filter((r) => r.status === 200).length, 16);
+  } finally {
+    await b.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
