@@ -221,9 +221,19 @@ export interface AppDeps {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { createApp } from "./app.ts";
+ * import { loadConfig } from "./config.ts";
+ * import { silentLogger } from "./lib/mod.ts";
  * const kv = await Deno.openKv(":memory:");
- * const app = await createApp(loadConfig(["--kv", ":memory:"], () => undefined), { kv, logger: silentLogger });
+ * const config = loadConfig(["--kv", ":memory:"], () => undefined);
+ * const app = await createApp(config, { kv, logger: silentLogger });
+ * // In-process, no socket: `Deno.serve(app.fetch)` serves the same handler.
  * const res = await app.fetch(new Request("http://127.0.0.1:8000/health"));
+ * assert.equal(res.status, 200);
+ * assert.equal((await res.json()).status, "ok");
+ * await app.close();
+ * kv.close();
  * ```
  */
 // Kept whole for now: the vault, governance, gateway, identity, HTTP and lifecycle steps are in

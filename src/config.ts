@@ -930,8 +930,12 @@ function announceConfig(
  *
  * @example
  * ```ts
- * const config = loadConfig(["serve", "--port", "0"], () => undefined);
- * console.log(config.port); // 0
+ * import assert from "node:assert/strict";
+ * import { ConfigError, loadConfig } from "./config.ts";
+ * const env = (name: string) => name === "PORT" ? "9000" : undefined;
+ * assert.equal(loadConfig(["serve"], env).port, 9000);
+ * assert.equal(loadConfig(["serve", "--port", "0"], env).port, 0); // the flag wins
+ * assert.throws(() => loadConfig(["serve", "--port", "http"], env), ConfigError);
  * ```
  */
 // Kept whole: one table of flags and environment variables, each line one setting; splitting it
