@@ -166,6 +166,37 @@ function p50(latency: Record<string, number>): number {
   return 0;
 }
 
+/** A row's dimensions: what it is grouped by (`null`: summed over). */
+type Dims = Pick<UsageRow, "session" | "principal" | "tool" | "upstream">;
+
+/** Sums aggregates into one per distinct dimensions, and reads them out as rows, most calls first. */
+function createGroups() {
+  const groups = new Map<string, { dims: Dims; agg: Aggregate }>();
+  return {
+    add(dims: Dims, agg: Aggregate): void {
+      const id = JSON.stringify(dims);
+      let g = groups.get(id);
+      if (!g) {
+        g = { dims, agg: empty() };
+        groups.set(id, g);
+      }
+      merge(g.agg, agg);
+    },
+    rows(): UsageRow[] {
+      return [...groups.values()].map(({ dims, agg }) => ({
+        ...dims,
+        calls: agg.calls,
+        by_verdict: agg.by_verdict,
+        latency_ms_p50: p50(agg.latency),
+        bytes_in: agg.bytes_in,
+        bytes_out: agg.bytes_out,
+        tokens: agg.tokens,
+        cost: agg.cost,
+      })).sort((a, b) => b.calls - a.calls);
+    },
+  };
+}
+
 /**
  * Creates the accounting service over `kv`.
  *
@@ -346,7 +377,7 @@ export function createAccounting(
       } else {
         ranges.push({ period: "h", start: fromMs, end: toMs });
       }
-      const groups = new Map<string, { row: Omit<UsageRow, "latency_ms_p50">; agg: Aggregate }>();
+      const groups = createGroups();
       for (const r of ranges) {
         // Hourly rows are counted when their hour overlaps the range (hour resolution).
         const start = r.period === "h" ? Math.floor(r.start / HOUR) * HOUR : r.start;
@@ -370,31 +401,14 @@ export function createAccounting(
             : groupBy === "principal"
             ? { principal: p, tool: null, upstream: null }
             : { principal: principal ?? null, tool: null, upstream: upstream || null };
-          const id = JSON.stringify(dims);
-          let g = groups.get(id);
-          if (!g) {
-            g = { row: { ...dims } as never, agg: empty() };
-            groups.set(id, g);
-          }
-          merge(g.agg, e.value);
+          groups.add(dims, e.value);
         }
       }
-      return [...groups.values()].map(({ row, agg }) => ({
-        principal: row.principal,
-        tool: row.tool,
-        upstream: row.upstream,
-        calls: agg.calls,
-        by_verdict: agg.by_verdict,
-        latency_ms_p50: p50(agg.latency),
-        bytes_in: agg.bytes_in,
-        bytes_out: agg.bytes_out,
-        tokens: agg.tokens,
-        cost: agg.cost,
-      })).sort((a, b) => b.calls - a.calls);
+      return groups.rows();
     },
 
     async querySessions({ session, principal, limit = 100 }) {
-      const groups = new Map<string, { row: Omit<UsageRow, "latency_ms_p50">; agg: Aggregate }>();
+      const groups = createGroups();
       const iter = kv.list<Aggregate>({ prefix: usageSessionPrefix(session) }, {
         limit: MAX_SESSION_SCAN,
       });
@@ -404,27 +418,9 @@ export function createAccounting(
         const dims = session !== undefined
           ? { session: s, principal: p, tool, upstream: upstream || null }
           : { session: s, principal: p, tool: null, upstream: null };
-        const id = JSON.stringify(dims);
-        let g = groups.get(id);
-        if (!g) {
-          g = { row: { ...dims } as never, agg: empty() };
-          groups.set(id, g);
-        }
-        merge(g.agg, e.value);
+        groups.add(dims, e.value);
       }
-      return [...groups.values()].map(({ row, agg }) => ({
-        session: row.session!,
-        principal: row.principal,
-        tool: row.tool,
-        upstream: row.upstream,
-        calls: agg.calls,
-        by_verdict: agg.by_verdict,
-        latency_ms_p50: p50(agg.latency),
-        bytes_in: agg.bytes_in,
-        bytes_out: agg.bytes_out,
-        tokens: agg.tokens,
-        cost: agg.cost,
-      })).sort((a, b) => b.calls - a.calls).slice(0, Math.max(1, Math.min(limit, 1000)));
+      return groups.rows().slice(0, Math.max(1, Math.min(limit, 1000)));
     },
 
     async close() {
