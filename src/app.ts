@@ -13,11 +13,10 @@ import {
   type ShellService,
 } from "./execution/mod.ts";
 import { FileRootError, type FileRoots, resolveFileRoots } from "./fs/mod.ts";
-import { createDeadlineScheduler, type Logger, VERSION, withRedaction } from "./lib/mod.ts";
+import { createDeadlineScheduler, type Logger, withRedaction } from "./lib/mod.ts";
 import {
   createTokenService,
   DEFAULT_POLICY,
-  elicitationAction,
   type Governance,
   type Policy,
   redact,
@@ -27,33 +26,15 @@ import { createVitals } from "./health/mod.ts";
 import type { AuthResolver } from "./identity/mod.ts";
 import type { PasswordVerifier } from "./oauth/mod.ts";
 import {
-  conformanceExtension,
-  createLegacySseManager,
-  createListenSubscriptions,
   createMcpServer,
-  createModernHandler,
   createSessionStore,
-  createStatelessToolCall,
-  createStreamableManager,
   createSubscriptionHub,
-  createTaskEngine,
-  createWebSocketManager,
-  type HoldPromptDeps,
   type LegacySseManager,
-  loadRequestStateKey,
-  modernConformanceExtension,
   type ModernHandler,
-  registryTaskBody,
-  SERVER_NAME,
-  SERVER_TITLE,
   type ServerExtension,
-  type SessionBinding,
   type SessionStore,
   type StreamableManager,
   type SubscriptionHub,
-  touchIntervalMs,
-  upstreamContentExtension,
-  wardenExtension,
   type WebSocketManager,
 } from "./mcp/mod.ts";
 import {
@@ -63,12 +44,7 @@ import {
   createSessionGauges,
   type DailySummary,
 } from "./usage/mod.ts";
-import {
-  createBatchWriter,
-  createEvidenceStore,
-  createExecutionStore,
-  createGovSessionStore,
-} from "./store/mod.ts";
+import { createEvidenceStore, createExecutionStore, createGovSessionStore } from "./store/mod.ts";
 import {
   conformanceTools,
   createBusTools,
@@ -102,6 +78,8 @@ import {
   buildGovernance,
   buildHttp,
   buildIdentity,
+  buildMcpServers,
+  buildTransports,
   closeApp,
   observeCalls,
   openVault,
@@ -236,8 +214,8 @@ export interface AppDeps {
  * kv.close();
  * ```
  */
-// Kept whole for now: the vault, governance, gateway, identity, HTTP and lifecycle steps are in
-// src/app/; the tool services and the MCP surfaces are still wired here (issue 8).
+// Kept whole for now: the vault, governance, gateway, identity, MCP, HTTP and lifecycle steps are
+// in src/app/; the tool services, tool list and registry are still wired here (issue 8).
 export async function createApp(config: Readonly<Config>, deps: AppDeps): Promise<App> {
   const { kv } = deps;
   // Log lines are redacted with the vault's detectors: what an upstream prints on stderr, or an
@@ -416,184 +394,37 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
       services: toolServices,
     }),
   );
-  // Stream events (the only writes this writer takes) are never awaited by a call: they linger
-  // 10 ms for company, so one caller at a time costs one durable commit per call (its vault
-  // entry), not two racing for the database. A crash loses at most that window; a client
-  // resuming past it retries its request, as for any event not yet committed.
-  const writer = createBatchWriter(kv, { lingerMs: 10 });
-  const extensions = [
-    wardenExtension({ registry, governance, ledger }),
-    ...(fixtures ? [conformanceExtension] : []),
-    ...(deps.extensions ?? []),
-    // Last: it wraps the resources and prompts handlers the extensions above installed.
-    upstreamContentExtension({
-      subscriptions,
-      content: () => gateway.content(),
-      prompt: (name) => gateway.prompt(name),
-      notePrompts: (server, names) => gateway.notePrompts(server, names),
-      permits: (principal, name) => governance.permits(principal, name),
-      record: (fields) => governance.record(fields),
-      logger,
-    }),
-  ];
-  const holdPrompts: HoldPromptDeps = {
-    key: await loadRequestStateKey(kv),
-    getHold: (id) => governance.holds.get(id),
-    answer: async (hold, action, via = "input_required") => {
-      const updated = await governance.holds.recordHuman(hold.id, action);
-      if (updated) {
-        await governance.record({
-          type: "hold_human_response",
-          hold_id: hold.id,
-          action: elicitationAction(action),
-          via,
-        });
-      }
-    },
-  };
-  // 2026-07-28 tasks: records in KV (any instance answers), Warden's tools run as their bodies.
-  const tasks = createTaskEngine({
+  const servers = await buildMcpServers({
     kv,
-    limits: { maxPerPrincipal: config.maxTasksPerPrincipal, ttlMs: config.taskTtlMs },
-    fallback: (tool) =>
-      registry.get(tool) ? registryTaskBody(registry, tool, holdPrompts) : undefined,
-    holdOpen: async (id) => {
-      const hold = await governance.holds.get(id);
-      return hold !== null && hold.status === "open" && hold.expiresAtMs > Date.now();
-    },
+    config,
     logger,
-  });
-  const serverDeps = {
     registry,
-    version: VERSION,
-    extensions,
-    holdPrompts,
-    tasks,
-    taskAfterMs: config.taskAfterMs,
-  };
-  const newMcpServer = (principal: string, transport = "mcp", binding?: Partial<SessionBinding>) =>
-    createMcpServer(serverDeps, { ...binding, principal, transport });
-  // What the extensions register (custom ones included) is what an upstream prompt may not shadow.
-  ownPrompts = Object.keys(
-    (newMcpServer("anonymous") as unknown as { _registeredPrompts: Record<string, unknown> })
-      ._registeredPrompts ?? {},
-  );
+    governance,
+    ledger,
+    gateway,
+    subscriptions,
+    fixtures,
+    extensions: deps.extensions,
+  });
+  const { writer, tasks, newMcpServer } = servers;
+  ownPrompts = servers.ownPrompts;
   await gateway.start();
-  // 2025-era session servers, told when the upstream catalogue changes (2026 listeners via modern).
-  const sessionServers = new Set<ReturnType<typeof createMcpServer>>();
-  const newSessionServer = (
-    principal: string,
-    transport = "mcp",
-    binding?: Partial<SessionBinding>,
-  ) => {
-    const server = newMcpServer(principal, transport, binding);
-    if (sessionServers.size < 100_000) sessionServers.add(server);
-    const previous = server.server.onclose;
-    server.server.onclose = () => {
-      sessionServers.delete(server);
-      previous?.();
-    };
-    return server;
-  };
-  const streamable = createStreamableManager({
+  const { streamable, modern, sse, websocket } = buildTransports({
     kv,
+    config,
+    logger,
+    registry,
+    governance,
+    gateway,
+    subscriptions,
     sessions,
-    writer,
-    createServer: (binding) => newSessionServer(binding.principal, "mcp", binding),
-    responseMode: config.responseMode,
-    // A plain tools/call of one of Warden's own tools or an upstream's skips the SDK's
-    // per-request dispatch (the conformance fixtures ask the client things: the SDK's path).
-    direct: { serves: (name) => registry.has(name) && !fixtureNames.has(name) },
-    maxEventsPerSession: config.maxEventsPerSession,
-    maxEventBytesPerSession: config.maxEventBytesPerSession,
-    caps: {
-      total: config.maxSessions,
-      perPrincipal: config.maxSessionsPerPrincipal,
-      perIp: config.maxSessionsPerIp,
-      // Published counts are refreshed every reaper tick and outlive a dead process by ~2 ticks.
-      sharedStaleMs: 2 * reaperMs + 1000,
-    },
-    logger,
+    busService,
+    servers,
+    fixtures,
+    fixtureNames,
+    reaperMs,
+    busListen: deps.busListen,
   });
-  // The 2026-07-28 path: servers built once into a pool, the principal passed per request.
-  // Names the 2026-07-28 conformance fixtures answer themselves (not the direct path).
-  let fixtureTools: ReadonlySet<string> = new Set();
-  const modern = createModernHandler({
-    createServer: () => {
-      const server = newMcpServer("anonymous", "mcp", { modern: true });
-      // The fixtures' list-change triggers publish through this handler's listen router.
-      if (fixtures) {
-        fixtureTools = modernConformanceExtension(server, {
-          toolsChanged: () => modern.toolsChanged(),
-          promptsChanged: () => modern.promptsChanged(),
-        }, tasks);
-      }
-      return server;
-    },
-    // A listen stream's resourceSubscriptions open upstream subscriptions on the same hub as the
-    // 2025 sessions'; an update is published once to the streams naming it.
-    // warden://bus/<topic> on a listen stream: the caller's topic, on that stream only.
-    bus: {
-      heads: (principal, topics) => busService.heads(principal, topics),
-      follow: (principal, topics, onMessage, signal, after) =>
-        busService.follow(principal, topics, onMessage, signal, after),
-      maxQueuedBytes: deps.busListen?.maxQueuedBytes ?? 1_048_576,
-      idleMs: deps.busListen?.idleMs ?? 600_000,
-    },
-    serverInfo: { name: SERVER_NAME, title: SERVER_TITLE, version: VERSION },
-    listen: createListenSubscriptions({
-      content: () => gateway.content(),
-      permits: (principal, name) => governance.permits(principal, name),
-      subscriptions,
-      publish: (uri) => modern.resourceUpdated(uri),
-      logger,
-    }),
-    // A plain tools/call of one of Warden's own tools skips the SDK's per-request dispatch:
-    // the same governed registry call, encoded as the SDK would.
-    direct: {
-      serves: (name) => registry.get(name) !== undefined && !fixtureTools.has(name),
-      call: createStatelessToolCall(serverDeps),
-      serverInfo: { name: SERVER_NAME, title: SERVER_TITLE, version: VERSION },
-    },
-    logger,
-  });
-  const sse = createLegacySseManager({
-    sessions,
-    createServer: ({ principal }) => newSessionServer(principal),
-    logger,
-    messagesPath: "/messages",
-    maxSessions: config.maxSessions,
-    maxPerClient: config.maxSsePerClient,
-  });
-  // /ws/mcp: one session per socket; a frame is capped like a request body, idle like a session.
-  const websocket = createWebSocketManager({
-    createServer: ({ principal }) => newSessionServer(principal, "websocket"),
-    logger,
-    limits: {
-      maxMessageBytes: config.maxBodyBytes,
-      idleTimeoutMs: config.sessionTtlMs,
-      // The token is checked again as often as a session record is refreshed.
-      reauthEveryMs: touchIntervalMs(config.sessionTtlMs),
-    },
-  });
-  // An upstream's list_changed (or a registration, removal, re-approval) re-lists its tools;
-  // Warden's own clients are then told: 2025 sessions by notification, 2026 listeners by stream.
-  gateway.onChange = (kind) => {
-    for (const server of sessionServers) {
-      if (!server.isConnected()) continue;
-      const sent = kind === "tools"
-        ? server.sendToolListChanged()
-        : kind === "prompts"
-        ? server.sendPromptListChanged()
-        : server.sendResourceListChanged();
-      Promise.resolve(sent).catch((e) =>
-        logger.debug(`cannot send ${kind}/list_changed`, { error: e })
-      );
-    }
-    if (kind === "tools") modern.toolsChanged();
-    else if (kind === "prompts") modern.promptsChanged();
-    else modern.resourcesChanged();
-  };
   // Recomputed only when the bound port becomes known, not per request.
   let allowed = allowFor(config, config.port);
   const allow = () => allowed;

@@ -15,5 +15,14 @@ export {
   type ClosingParts,
   startBackground,
 } from "./lifecycle.ts";
+export {
+  buildMcpServers,
+  buildTransports,
+  type McpServers,
+  type McpServersDeps,
+  type NewMcpServer,
+  type Transports,
+  type TransportsDeps,
+} from "./mcp.ts";
 export { observeCalls } from "./observe_calls.ts";
 export { openVault, type VaultStep } from "./vault.ts";
