@@ -376,9 +376,36 @@ export function createModernHandler(options: ModernOptions): ModernHandler {
     return uris.every((u) => typeof u === "string") ? uris as string[] : undefined;
   };
   /**
-   * A listen stream naming resources: the hook opens their subscriptions first, the SDK's listen
-   * router serves the stream with only the honored URIs in its filter, and the subscriptions are
-   * released when the stream ends (closed by the server, cancelled, or the client gone).
+   * The SDK's refusal of a listen request, asked before anything is opened for it: the request
+   * is served once with its `resourceSubscriptions` emptied (so it names nothing upstream or on
+   * the bus) and, if the SDK accepts it, that stream is cancelled at once. Undefined when the SDK
+   * accepts the request. One more SDK dispatch per listen that names resources, so that one the
+   * SDK refuses (its filter, headers, envelope, version) costs the upstreams nothing.
+   */
+  async function listenRefusal(
+    req: Request,
+    body: Record<string, unknown>,
+    authInfo: AuthInfo,
+  ): Promise<Response | undefined> {
+    const params = body.params as Record<string, unknown>;
+    const filter = params.notifications as Record<string, unknown>;
+    const probe = {
+      ...body,
+      params: { ...params, notifications: { ...filter, resourceSubscriptions: [] } },
+    };
+    const response = await handler.fetch(req, { authInfo, parsedBody: probe });
+    if (response.body !== null && response.headers.get("content-type")?.includes("event-stream")) {
+      await response.body.cancel().catch(() => {});
+      return undefined;
+    }
+    return response;
+  }
+  /**
+   * A listen stream naming resources: once the SDK has accepted the request (see
+   * {@link listenRefusal}), the hook opens their subscriptions, the SDK's listen router serves
+   * the stream with only the honored URIs in its filter, and the subscriptions are released when
+   * the stream ends (closed by the server, cancelled, or the client gone) — or at once, should
+   * the SDK refuse the request after all (its subscription limit reached in between).
    */
   async function serveListen(
     req: Request,
@@ -389,6 +416,9 @@ export function createModernHandler(options: ModernOptions): ModernHandler {
   ): Promise<Response> {
     const busUris = listenBus.busUris(uris);
     const others = uris.filter((u) => !busUris.includes(u));
+    const opens = busUris.length > 0 || (options.listen !== undefined && others.length > 0);
+    const refused = opens ? await listenRefusal(req, body, authInfo) : undefined;
+    if (refused !== undefined) return refused;
     const feed = busUris.length > 0 ? await listenBus.open(body.id, principal, busUris) : undefined;
     if (feed instanceof Response) return feed;
     let held: { readonly honored: readonly string[]; release(): void };
