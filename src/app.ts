@@ -59,7 +59,6 @@ import {
 import {
   createToolRegistry,
   type NestedCalls,
-  type RegistryServices,
   type ToolDefinition,
   type ToolRegistry,
 } from "./calls/mod.ts";
@@ -70,7 +69,12 @@ import {
   createMemoryService,
   openEmbeddings,
 } from "./services/mod.ts";
-import { type Ledger, signReceipt, type VaultIdentity } from "./vault/mod.ts";
+import {
+  type ExecutionReceipt,
+  type Ledger,
+  signReceipt,
+  type VaultIdentity,
+} from "./vault/mod.ts";
 import { createEvidenceResolver, type EvidenceResolver } from "./chain/mod.ts";
 import {
   allowFor,
@@ -314,46 +318,35 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
     privateKey: identity.signer.privateKey,
     publicKey: identity.signer.publicKey,
   });
-  const toolServices: RegistryServices = {
-    policy,
-    governance,
-    ledger,
-    sessions: govSessions,
-    evidence,
-    shell,
-    code,
-    chat: openChat({ settings: policy.execution.prompt, apiKey: config.chatApiKey }),
-    receipts: {
-      vkey: identity.signer.vkey,
-      keySource: identity.source,
-      sign: (receipt) => signReceipt(receipt, identity.signer),
-    },
-    executions: createExecutionStore(kv),
-    files,
-    context,
-    tokens,
-    startedAtMs,
-    vitals: createVitals({
-      kv,
-      ledger,
-      origin: identity.origin,
-      // Declared below; vitals only runs once the app is serving.
-      liveSessions: () => ({ live_streamable: streamable.liveCount, live_sse: sse.liveCount }),
-      // Every instance's published live counts, not a scan of every stored record.
-      publishedSessions: () => publishSessions().then(() => sessionGauges.total()),
-      callsLastMinute: () => governance.rates.callsLastMinute(),
-      upstreams: () =>
-        gateway.servers().map((s) => ({
-          name: s.name,
-          connected: s.connection.connected,
-          circuit: s.circuit.state,
-          ...(s.circuit.retry_after_s !== undefined
-            ? { retry_after_s: s.circuit.retry_after_s }
-            : {}),
-          tools: s.tools.length,
-        })),
-    }),
+  // What secure_execute and the evidence chain use: the chat endpoint, receipts signed with the
+  // vault's key, and the verified executions by id and case.
+  const chat = openChat({ settings: policy.execution.prompt, apiKey: config.chatApiKey });
+  const receipts = {
+    vkey: identity.signer.vkey,
+    keySource: identity.source,
+    sign: (receipt: ExecutionReceipt) => signReceipt(receipt, identity.signer),
   };
+  const executions = createExecutionStore(kv);
+  const vitals = createVitals({
+    kv,
+    ledger,
+    origin: identity.origin,
+    // Declared below; vitals only runs once the app is serving.
+    liveSessions: () => ({ live_streamable: streamable.liveCount, live_sse: sse.liveCount }),
+    // Every instance's published live counts, not a scan of every stored record.
+    publishedSessions: () => publishSessions().then(() => sessionGauges.total()),
+    callsLastMinute: () => governance.rates.callsLastMinute(),
+    upstreams: () =>
+      gateway.servers().map((s) => ({
+        name: s.name,
+        connected: s.connection.connected,
+        circuit: s.circuit.state,
+        ...(s.circuit.retry_after_s !== undefined
+          ? { retry_after_s: s.circuit.retry_after_s }
+          : {}),
+        tools: s.tools.length,
+      })),
+  });
   const fixtures = config.conformanceFixtures;
   const fixtureNames: ReadonlySet<string> = new Set(
     fixtures ? conformanceTools.map((t) => t.name) : [],
@@ -374,11 +367,30 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
       callTool: nested.callTool,
       judgeTool: nested.judgeTool,
     }),
-    ...createEvidenceTools(toolServices),
+    ...createEvidenceTools({
+      policy,
+      evidence,
+      files,
+      ledger,
+      governance,
+      vitals,
+      startedAtMs,
+      sessions: govSessions,
+      context,
+    }),
     ...utilityTools,
     ...createMemoryTools({ memory }),
     ...createFileTools({ fileStore }),
-    ...createExecutionTools(toolServices),
+    ...createExecutionTools({
+      code,
+      chat,
+      policy,
+      ledger,
+      receipts,
+      executions,
+      governance,
+      shell,
+    }),
     ...createContextTools({ context }),
     ...createBusTools({ bus: busService }),
     ...(fixtures ? conformanceTools : []),
@@ -391,7 +403,7 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
       timeoutMs: config.toolTimeoutMs,
       deadlines,
       upstreams: gateway,
-      services: toolServices,
+      services: { governance, sessions: govSessions },
     }),
   );
   const servers = await buildMcpServers({

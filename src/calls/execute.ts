@@ -17,7 +17,6 @@ import {
   type ToolContext,
   type ToolDefinition,
   ToolError,
-  type ToolServices,
 } from "./tool.ts";
 import type { CallContext } from "./types.ts";
 
@@ -32,8 +31,6 @@ export interface ExecuteDeps {
   readonly logger: Logger;
   readonly timeoutMs: number;
   readonly deadlines: DeadlineScheduler;
-  /** The services handed to the handler (with callTool, judgeTool and toolNames). */
-  readonly services: ToolServices;
 }
 
 /** Runs `tool`'s handler on parsed `args`: deadline, output check, fault containment. */
@@ -57,7 +54,6 @@ export async function executeOwn(
     principal: ctx.principal,
     signal: controller.signal,
     client: ctx.client,
-    services: deps.services,
     debug: ctx.debug,
     ...(ctx.holdId !== undefined ? { approvedHold: ctx.holdId } : {}),
   };

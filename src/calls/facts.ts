@@ -10,11 +10,8 @@ import type { UpstreamToolEntry } from "../gateway/mod.ts";
 import type { ToolFacts } from "../governance/mod.ts";
 import { currentRequest } from "../identity/mod.ts";
 import { utf8ByteLength } from "../lib/mod.ts";
-import type { ToolDefinition, ToolServices } from "./tool.ts";
+import type { ToolDefinition } from "./tool.ts";
 import type { CallContext, CallFacts } from "./types.ts";
-
-/** Services the registry is given. */
-export type RegistryServices = ToolServices;
 
 /**
  * One line per zod issue, naming the argument to change: `` `path`: message ``; an unknown
@@ -64,7 +61,6 @@ export function ownFacts(
     args: unknown;
     ctx: CallContext;
     definitionHash?: string;
-    services: RegistryServices;
     /** Facts from the tool's async `review`. */
     reviewed?: Record<string, unknown>;
   },
@@ -76,11 +72,11 @@ export function ownFacts(
   const annotations = def
     ? {
       ...def.annotations,
-      ...(data && def.assess ? def.assess(data, input.services.policy) : {}),
+      ...(data && def.assess ? def.assess(data) : {}),
       ...input.reviewed,
     }
     : undefined;
-  const refusal = data && def?.refusal ? def.refusal(data, input.services, ctx.client) : undefined;
+  const refusal = data && def?.refusal ? def.refusal(data, ctx.client) : undefined;
   const tool: ToolFacts = {
     name,
     registered: def !== undefined,

@@ -19,6 +19,6 @@ export type {
   ToolRegistry,
 } from "./types.ts";
 export { type Catalogue, createCatalogue, type UpstreamCatalogue } from "./catalogue.ts";
-export { describeIssues, type RegistryServices } from "./facts.ts";
+export { describeIssues } from "./facts.ts";
 export { elicitHold, holdMessage } from "./hold_prompt.ts";
-export { createToolRegistry } from "./registry.ts";
+export { createToolRegistry, type RegistryServices } from "./registry.ts";

@@ -9,16 +9,26 @@
  */
 import type { DeadlineScheduler, Logger } from "../lib/mod.ts";
 import { CHAIN } from "../chain/mod.ts";
-import { type GovernedResult, shownName } from "../governance/mod.ts";
+import { type Governance, type GovernedResult, shownName } from "../governance/mod.ts";
+import type { GovSessionStore } from "../store/mod.ts";
 import type { UpstreamToolEntry } from "../gateway/mod.ts";
 import { createCatalogue, type UpstreamCatalogue } from "./catalogue.ts";
 import { buildEnvelope } from "./envelope.ts";
 import { executeOwn, executeUpstream, type HandlerExtra } from "./execute.ts";
-import { ownFacts, type RegistryServices, upstreamFacts } from "./facts.ts";
+import { ownFacts, upstreamFacts } from "./facts.ts";
 import { elicitHold } from "./hold_prompt.ts";
 import { recordStep } from "./steps.ts";
-import type { NestedCalls, NestedOutcome, ToolDefinition, ToolServices } from "./tool.ts";
+import type { NestedCalls, NestedOutcome, ToolDefinition } from "./tool.ts";
 import type { CallContext, CallErrorKind, CallOutcome, ToolRegistry } from "./types.ts";
+
+/**
+ * What the call path itself uses (no tool sees these through it): governance, which judges,
+ * runs and seals every call, and the governed sessions a metabolic step is recorded in.
+ */
+export interface RegistryServices {
+  readonly governance: Governance;
+  readonly sessions: GovSessionStore;
+}
 
 /** Chain steps a session may skip (apex_judge does not require them). */
 const OPTIONAL_STEPS: ReadonlySet<string> = new Set(["recall_memory", "eureka_forge"]);
@@ -88,7 +98,6 @@ export function createToolRegistry(
         args,
         ctx: { principal: ctx.principal, sessionId: ctx.sessionId, transport: "dry-run" },
         definitionHash: catalogue.hashOf(name),
-        services: options.services,
       });
       const j = await options.services.governance.judge(request);
       return { verdict: j.verdict.verdict, reasons: j.verdict.reasons };
@@ -98,12 +107,10 @@ export function createToolRegistry(
     typeof tools === "function" ? tools(nested) : tools,
     options.upstreams,
   );
-  const services: ToolServices = options.services;
   const deps = {
     logger: options.logger,
     timeoutMs: options.timeoutMs,
     deadlines: options.deadlines,
-    services,
   };
 
   /**
@@ -136,7 +143,7 @@ export function createToolRegistry(
     if (def?.review) {
       const pre = def.inputSchema.safeParse(args ?? {});
       if (pre.success) {
-        reviewed = await def.review(pre.data, { principal: ctx.principal, services });
+        reviewed = await def.review(pre.data, { principal: ctx.principal });
       }
     }
     const { parsed, request } = ownFacts(def, {
@@ -144,7 +151,6 @@ export function createToolRegistry(
       args,
       ctx,
       definitionHash: catalogue.hashOf(name),
-      services: options.services,
       reviewed,
     });
     const extra: HandlerExtra = {};
@@ -268,7 +274,6 @@ export function createToolRegistry(
         args,
         ctx,
         definitionHash: catalogue.hashOf(name),
-        services: options.services,
       });
     },
   };

@@ -4,13 +4,7 @@
  * call through one code path.
  */
 import type { z } from "zod";
-import type { Claim, Governance, Policy, TokenService } from "../governance/mod.ts";
-import type { ChatService, CodeService, ShellService } from "../execution/mod.ts";
-import type { FileRoots } from "../fs/mod.ts";
-import type { ContextService } from "../services/mod.ts";
-import type { EvidenceStore, ExecutionStore, GovSessionStore } from "../store/mod.ts";
-import type { ExecutionReceipt, Ledger } from "../vault/mod.ts";
-import type { VitalsReader } from "../health/mod.ts";
+import type { Claim } from "../governance/mod.ts";
 
 /** MCP tool annotations (hints to clients; governance reads them too). */
 export interface ToolAnnotations {
@@ -57,8 +51,6 @@ export interface ToolContext {
   readonly signal: AbortSignal;
   /** The MCP client behind this call, if any. */
   readonly client?: ClientBridge;
-  /** Shared services (stores, vault, governance); present for every registered tool. */
-  readonly services: ToolServices;
   /** Ask for the `_debug` block in the envelope. */
   readonly debug?: boolean;
   /**
@@ -75,41 +67,6 @@ export interface NestedOutcome {
   readonly isError: boolean;
   readonly text: string;
   readonly envelope?: Record<string, unknown>;
-}
-
-/**
- * Services tools may use. Built by the composition root; tools never open
- * resources themselves.
- */
-export interface ToolServices {
-  readonly policy: Policy;
-  readonly governance: Governance;
-  readonly ledger: Ledger;
-  readonly sessions: GovSessionStore;
-  readonly evidence: EvidenceStore;
-  readonly tokens: TokenService;
-  /** The shell sandbox, or why there is none (eureka_forge's `command`). */
-  readonly shell: ShellService;
-  /** The code sandbox, or why there is none (secure_execute kind `code`). */
-  readonly code: CodeService;
-  /** The chat endpoint, or why there is none (secure_execute kind `prompt`). */
-  readonly chat: ChatService;
-  /** Signs execution receipts with the vault's key (secure_execute verified/fortress). */
-  readonly receipts: {
-    readonly vkey: string;
-    /** Where the vault's signing key comes from (security_audit). */
-    readonly keySource: "configured" | "kv" | "generated";
-    sign(receipt: ExecutionReceipt): Promise<string>;
-  };
-  /** Verified executions by id and case, per principal (evidence_package). */
-  readonly executions: ExecutionStore;
-  /** The file roots and what is never read inside them (inspect_file). */
-  readonly files: FileRoots;
-  /** Per-principal BM25 documents and entity graph (context_* tools). */
-  readonly context: ContextService;
-  readonly startedAtMs: number;
-  /** Process and store health for check_vital. */
-  readonly vitals: VitalsReader;
 }
 
 /**
@@ -221,8 +178,8 @@ export interface ToolDefinition<
   readonly nextTool?: string | null;
   /** Claims the call rests on, judged by F2 (e.g. reason_mind's grounding). */
   claims?(args: z.infer<I>): Claim[];
-  /** Per-call facts that change the governance of this call (e.g. a destructive shell command). */
-  assess?(args: z.infer<I>, policy: Policy): Partial<ToolAnnotations>;
+  /** Per-call facts that change the governance of this call (e.g. a prompt leaving for an endpoint). */
+  assess?(args: z.infer<I>): Partial<ToolAnnotations>;
   /**
    * Why this call can never run as given here (e.g. a shell command while
    * the shell is unavailable); F11 refuses it (VOID) before anything could
@@ -230,7 +187,6 @@ export interface ToolDefinition<
    */
   refusal?(
     args: z.infer<I>,
-    services: Pick<ToolServices, "policy" | "shell" | "code" | "chat">,
     /** The MCP client behind the call, when there is one (what it offers can matter). */
     client?: Pick<ClientBridge, "capabilities">,
   ): string | undefined;
@@ -240,7 +196,7 @@ export interface ToolDefinition<
    */
   review?(
     args: z.infer<I>,
-    ctx: { readonly principal: string; readonly services: ToolServices },
+    ctx: { readonly principal: string },
   ): Promise<Partial<ToolAnnotations>>;
   /**
    * What the vault records of these arguments instead of the arguments

@@ -12,15 +12,20 @@ import { z } from "zod";
 import {
   type ChatCompletion,
   ChatEndpointError,
+  type ChatService,
   type ChatSettings,
   type CodeResult,
   CodeSandboxBusyError,
   CodeSandboxUnavailableError,
+  type CodeService,
 } from "../execution/mod.ts";
-import { redactText } from "../governance/mod.ts";
+import { type Policy, redactText } from "../governance/mod.ts";
+import type { ExecutionStore } from "../store/mod.ts";
+import type { Ledger } from "../vault/mod.ts";
 import { digestJson, sha256HexOfText } from "../lib/mod.ts";
 import { createEvidenceChainTools, type EvidenceChainServices } from "./evidence_chain.ts";
 import {
+  type ClientBridge,
   defineTool,
   InputRequiredError,
   sampledUsage,
@@ -28,6 +33,7 @@ import {
   type ToolDefinition,
   ToolError,
 } from "../calls/mod.ts";
+import { type ReceiptSigner, requireServices } from "./_services.ts";
 
 const MAX_CODE_CHARS = 1_048_576;
 
@@ -130,146 +136,161 @@ function kindOf(args: Input): "code" | "prompt" {
 }
 
 /** The `secure_execute` tool. */
-export const secureExecuteTool = defineTool({
-  name: "secure_execute",
-  title: "Secure execute",
-  description: "Run untrusted JavaScript or TypeScript (kind code) in a separate Deno process " +
-    "with no permissions — no files (not even by import), network, environment, subprocesses " +
-    "or FFI — under a V8 heap limit, a process memory limit, CPU and wall-clock limits and an " +
-    "output cap; returns what it printed, its exit status and why it failed. Or send a prompt " +
-    "(kind prompt) to the configured OpenAI-compatible chat endpoint, PII and secrets redacted " +
-    "before it leaves; tokens are counted in usage. Governed like any tool call; the vault " +
-    "records digests of the code, prompt and output, not their text.",
-  inputSchema,
-  outputSchema,
-  annotations: {
-    readOnlyHint: false,
-    // Nothing the program does outlives its process: it has no permission to change anything.
-    destructiveHint: false,
-    idempotentHint: false,
-    openWorldHint: false,
-  },
-  refusal(args, services, client) {
-    if (kindOf(args) === "prompt") {
-      if (!services.chat.available) {
-        // Without an endpoint, the prompt may go to the caller's own model (MCP sampling).
-        if (client === undefined || !("sampling" in client.capabilities)) {
-          return `secure_execute kind prompt refused: ${services.chat.reason}, and the client ` +
-            "offers no MCP sampling";
-        }
-        const problem = samplingModelProblem(args, services.policy.execution.prompt);
-        return problem !== undefined ? `secure_execute refused: ${problem}` : undefined;
-      }
-      const model = modelProblem(args, services.chat.client.settings);
-      return model.problem !== undefined ? `secure_execute refused: ${model.problem}` : undefined;
-    }
-    return services.code.available ? undefined : `secure_execute refused: ${services.code.reason}`;
-  },
-  assess: (args) => ({
-    // A prompt leaves for the chat endpoint.
-    ...(kindOf(args) === "prompt" ? { openWorldHint: true } : {}),
-    // The one hold left to a person: a fortress execution whose use cannot be undone.
-    ...(args.security_level === "fortress" && args.irreversible ? { destructiveHint: true } : {}),
-  }),
-  recordArguments: (args) => ({
-    kind: kindOf(args),
-    security_level: args.security_level,
-    ...(args.irreversible ? { irreversible: true } : {}),
-    ...(args.code !== undefined
-      ? {
-        language: args.language,
-        code_sha256: sha256HexOfText(args.code),
-        code_bytes: new TextEncoder().encode(args.code).byteLength,
-      }
-      : {}),
-    ...(args.prompt !== undefined
-      ? {
-        // Of the prompt as sent: a digest of the unredacted text would let PII be guessed back.
-        prompt_sha256: sha256HexOfText(redactText(args.prompt).text),
-        prompt_bytes: new TextEncoder().encode(args.prompt).byteLength,
-        ...(args.model !== undefined ? { model: args.model } : {}),
-      }
-      : {}),
-    ...(args.label !== undefined ? { label: args.label } : {}),
-    ...(args.case_id !== undefined ? { case_id: args.case_id } : {}),
-  }),
-  recordResult: (data) => {
-    const { stdout, stderr, response, ...rest } = data;
-    const bytes = (t: string | undefined) =>
-      t === undefined ? {} : { bytes: new TextEncoder().encode(t).byteLength };
-    return {
-      ...rest,
-      ...(stdout !== undefined ? { stdout_bytes: bytes(stdout).bytes } : {}),
-      ...(stderr !== undefined ? { stderr_bytes: bytes(stderr).bytes } : {}),
-      ...(response !== undefined ? { response_bytes: bytes(response).bytes } : {}),
-    };
-  },
-  expectedErrors: [
-    { error: CodeSandboxBusyError, prefix: "Cannot run the code: " },
-    { error: CodeSandboxUnavailableError, prefix: "Cannot run the code: " },
-    { error: ChatEndpointError, prefix: "Cannot complete the prompt: " },
-  ],
-  async handler(args, ctx) {
-    if (kindOf(args) === "prompt") return await runPrompt(args, ctx);
-    const code = ctx.services.code;
-    if (!code.available) throw new ToolError(`Cannot run the code: ${code.reason}`);
-    let run: CodeResult;
-    try {
-      run = await code.sandbox.run(args.code!, { language: args.language, signal: ctx.signal });
-    } catch (e) {
-      // The sandbox's size limit (policy execution.code.max_code_bytes) is a RangeError.
-      if (e instanceof RangeError) throw new ToolError(`Cannot run the code: ${e.message}`);
-      throw e;
-    }
-    const fortress = args.security_level === "fortress";
-    const redactions: Record<string, number> = {};
-    const scrub = (text: string) => {
-      if (!fortress) return text;
-      const out = redactText(text);
-      for (const [kind, n] of Object.entries(out.counts)) {
-        redactions[kind] = (redactions[kind] ?? 0) + (n ?? 0);
-      }
-      return out.text;
-    };
-    const shown: CodeResult = { ...run, stdout: scrub(run.stdout), stderr: scrub(run.stderr) };
-    const limits = code.sandbox.limits;
-    let data: Output = {
-      execution_id: crypto.randomUUID(),
-      kind: "code",
+function secureExecuteTool(services: SecureExecuteServices) {
+  return defineTool({
+    name: "secure_execute",
+    title: "Secure execute",
+    description: "Run untrusted JavaScript or TypeScript (kind code) in a separate Deno process " +
+      "with no permissions — no files (not even by import), network, environment, subprocesses " +
+      "or FFI — under a V8 heap limit, a process memory limit, CPU and wall-clock limits and an " +
+      "output cap; returns what it printed, its exit status and why it failed. Or send a prompt " +
+      "(kind prompt) to the configured OpenAI-compatible chat endpoint, PII and secrets redacted " +
+      "before it leaves; tokens are counted in usage. Governed like any tool call; the vault " +
+      "records digests of the code, prompt and output, not their text.",
+    inputSchema,
+    outputSchema,
+    annotations: {
+      readOnlyHint: false,
+      // Nothing the program does outlives its process: it has no permission to change anything.
+      destructiveHint: false,
+      idempotentHint: false,
+      openWorldHint: false,
+    },
+    refusal: (args, client) => refusalOf(services, args, client),
+    assess: (args) => ({
+      // A prompt leaves for the chat endpoint.
+      ...(kindOf(args) === "prompt" ? { openWorldHint: true } : {}),
+      // The one hold left to a person: a fortress execution whose use cannot be undone.
+      ...(args.security_level === "fortress" && args.irreversible ? { destructiveHint: true } : {}),
+    }),
+    recordArguments: (args) => ({
+      kind: kindOf(args),
       security_level: args.security_level,
-      status: run.exitCode === 0 ? "OK" : "ERROR",
-      exit_code: run.exitCode,
-      signal: run.signal,
-      stdout: shown.stdout,
-      stderr: shown.stderr,
-      timed_out: run.timedOut,
-      output_truncated: run.outputTruncated,
-      duration_ms: run.durationMs,
-      failure: run.failure,
-      input_sha256: sha256HexOfText(args.code!),
-      // Of what the caller gets: at fortress, the redacted output.
-      output_sha256: outputDigest(shown),
-      runtime: { ...code.sandbox.runtime },
-      limits: {
-        timeout_ms: limits.timeoutMs,
-        cpu_seconds: limits.cpuSeconds,
-        heap_mb: limits.heapMb,
-        memory_mb: limits.memoryMb,
-        max_output_bytes: limits.maxOutputBytes,
-      },
-      ...(fortress ? { redactions } : {}),
-    };
-    if (args.security_level !== "standard" || args.create_evidence) {
-      data = await withEvidence(data, args, ctx);
+      ...(args.irreversible ? { irreversible: true } : {}),
+      ...(args.code !== undefined
+        ? {
+          language: args.language,
+          code_sha256: sha256HexOfText(args.code),
+          code_bytes: new TextEncoder().encode(args.code).byteLength,
+        }
+        : {}),
+      ...(args.prompt !== undefined
+        ? {
+          // Of the prompt as sent: a digest of the unredacted text would let PII be guessed back.
+          prompt_sha256: sha256HexOfText(redactText(args.prompt).text),
+          prompt_bytes: new TextEncoder().encode(args.prompt).byteLength,
+          ...(args.model !== undefined ? { model: args.model } : {}),
+        }
+        : {}),
+      ...(args.label !== undefined ? { label: args.label } : {}),
+      ...(args.case_id !== undefined ? { case_id: args.case_id } : {}),
+    }),
+    recordResult: (data) => {
+      const { stdout, stderr, response, ...rest } = data;
+      const bytes = (t: string | undefined) =>
+        t === undefined ? {} : { bytes: new TextEncoder().encode(t).byteLength };
+      return {
+        ...rest,
+        ...(stdout !== undefined ? { stdout_bytes: bytes(stdout).bytes } : {}),
+        ...(stderr !== undefined ? { stderr_bytes: bytes(stderr).bytes } : {}),
+        ...(response !== undefined ? { response_bytes: bytes(response).bytes } : {}),
+      };
+    },
+    expectedErrors: [
+      { error: CodeSandboxBusyError, prefix: "Cannot run the code: " },
+      { error: CodeSandboxUnavailableError, prefix: "Cannot run the code: " },
+      { error: ChatEndpointError, prefix: "Cannot complete the prompt: " },
+    ],
+    async handler(args, ctx) {
+      return kindOf(args) === "prompt"
+        ? await runPrompt(services, args, ctx)
+        : await runCode(services, args, ctx);
+    },
+  });
+}
+
+/** Runs kind `code` in the sandbox; at fortress its output comes back redacted. */
+async function runCode(services: SecureExecuteServices, args: Input, ctx: ToolContext) {
+  const { code } = services;
+  if (!code.available) throw new ToolError(`Cannot run the code: ${code.reason}`);
+  let run: CodeResult;
+  try {
+    run = await code.sandbox.run(args.code!, { language: args.language, signal: ctx.signal });
+  } catch (e) {
+    // The sandbox's size limit (policy execution.code.max_code_bytes) is a RangeError.
+    if (e instanceof RangeError) throw new ToolError(`Cannot run the code: ${e.message}`);
+    throw e;
+  }
+  const fortress = args.security_level === "fortress";
+  const redactions: Record<string, number> = {};
+  const scrub = (text: string) => {
+    if (!fortress) return text;
+    const out = redactText(text);
+    for (const [kind, n] of Object.entries(out.counts)) {
+      redactions[kind] = (redactions[kind] ?? 0) + (n ?? 0);
     }
-    return {
-      data,
-      text: run.failure === null
-        ? `Program exited 0 in ${run.durationMs} ms: ${shown.stdout.slice(0, 500)}`
-        : `Program failed: ${run.failure}`,
-    };
-  },
-});
+    return out.text;
+  };
+  const shown: CodeResult = { ...run, stdout: scrub(run.stdout), stderr: scrub(run.stderr) };
+  const limits = code.sandbox.limits;
+  let data: Output = {
+    execution_id: crypto.randomUUID(),
+    kind: "code",
+    security_level: args.security_level,
+    status: run.exitCode === 0 ? "OK" : "ERROR",
+    exit_code: run.exitCode,
+    signal: run.signal,
+    stdout: shown.stdout,
+    stderr: shown.stderr,
+    timed_out: run.timedOut,
+    output_truncated: run.outputTruncated,
+    duration_ms: run.durationMs,
+    failure: run.failure,
+    input_sha256: sha256HexOfText(args.code!),
+    // Of what the caller gets: at fortress, the redacted output.
+    output_sha256: outputDigest(shown),
+    runtime: { ...code.sandbox.runtime },
+    limits: {
+      timeout_ms: limits.timeoutMs,
+      cpu_seconds: limits.cpuSeconds,
+      heap_mb: limits.heapMb,
+      memory_mb: limits.memoryMb,
+      max_output_bytes: limits.maxOutputBytes,
+    },
+    ...(fortress ? { redactions } : {}),
+  };
+  if (args.security_level !== "standard" || args.create_evidence) {
+    data = await withEvidence(services, data, args, ctx);
+  }
+  return {
+    data,
+    text: run.failure === null
+      ? `Program exited 0 in ${run.durationMs} ms: ${shown.stdout.slice(0, 500)}`
+      : `Program failed: ${run.failure}`,
+  };
+}
+
+/** Why secure_execute cannot run `args` here (no sandbox, no endpoint and no sampling, a model). */
+function refusalOf(
+  services: Pick<SecureExecuteServices, "code" | "chat" | "policy">,
+  args: Input,
+  client: Pick<ClientBridge, "capabilities"> | undefined,
+): string | undefined {
+  if (kindOf(args) === "prompt") {
+    if (!services.chat.available) {
+      // Without an endpoint, the prompt may go to the caller's own model (MCP sampling).
+      if (client === undefined || !("sampling" in client.capabilities)) {
+        return `secure_execute kind prompt refused: ${services.chat.reason}, and the client ` +
+          "offers no MCP sampling";
+      }
+      const problem = samplingModelProblem(args, services.policy.execution.prompt);
+      return problem !== undefined ? `secure_execute refused: ${problem}` : undefined;
+    }
+    const model = modelProblem(args, services.chat.client.settings);
+    return model.problem !== undefined ? `secure_execute refused: ${model.problem}` : undefined;
+  }
+  return services.code.available ? undefined : `secure_execute refused: ${services.code.reason}`;
+}
 
 /**
  * Through sampling the client picks the model: a named one must be allowed, and fortress needs
@@ -365,14 +386,18 @@ function countInto(into: Record<string, number>, counts: Record<string, number |
   for (const [kind, n] of Object.entries(counts)) into[kind] = (into[kind] ?? 0) + (n ?? 0);
 }
 
-async function runPrompt(args: Input, ctx: ToolContext) {
-  const chat = ctx.services.chat;
+async function runPrompt(
+  services: Pick<SecureExecuteServices, "chat" | "policy" | "ledger" | "receipts" | "executions">,
+  args: Input,
+  ctx: ToolContext,
+) {
+  const { chat } = services;
   const viaClient = !chat.available && ctx.client !== undefined &&
     "sampling" in ctx.client.capabilities;
   if (!chat.available && !viaClient) {
     throw new ToolError(`Cannot send the prompt: ${chat.reason}`);
   }
-  const settings = chat.available ? chat.client.settings : ctx.services.policy.execution.prompt;
+  const settings = chat.available ? chat.client.settings : services.policy.execution.prompt;
   // PII and secrets never leave, at any level (not even to the caller's own model).
   const outbound = redactText(args.prompt!);
   const promptRedactions: Record<string, number> = {};
@@ -429,7 +454,7 @@ async function runPrompt(args: Input, ctx: ToolContext) {
     ...(fortress ? { redactions } : {}),
   };
   if (args.security_level !== "standard" || args.create_evidence) {
-    data = await withEvidence(data, args, ctx);
+    data = await withEvidence(services, data, args, ctx);
   }
   return {
     data,
@@ -442,8 +467,15 @@ async function runPrompt(args: Input, ctx: ToolContext) {
  * Seals the execution's evidence entry and, above standard, signs a receipt
  * naming that entry and indexes it for evidence_package.
  */
-async function withEvidence(data: Output, args: Input, ctx: ToolContext): Promise<Output> {
-  const { ledger, receipts, executions } = ctx.services;
+async function withEvidence(
+  { ledger, receipts, executions }: Pick<
+    SecureExecuteServices,
+    "ledger" | "receipts" | "executions"
+  >,
+  data: Output,
+  args: Input,
+  ctx: ToolContext,
+): Promise<Output> {
   const facts = {
     execution_id: data.execution_id,
     kind: data.kind,
@@ -487,8 +519,33 @@ async function withEvidence(data: Output, args: Input, ctx: ToolContext): Promis
   };
 }
 
-/** The evidence-chain tools. */
-/** secure_execute and the evidence-chain tools (these given their services). */
-export function createExecutionTools(services: EvidenceChainServices): ToolDefinition[] {
-  return [secureExecuteTool, ...createEvidenceChainTools(services)];
+/** The services secure_execute uses: the code sandbox, the chat endpoint and its policy, the vault. */
+export interface SecureExecuteServices {
+  readonly code: CodeService;
+  readonly chat: ChatService;
+  readonly policy: Pick<Policy, "execution">;
+  readonly ledger: Ledger;
+  readonly receipts: ReceiptSigner;
+  readonly executions: ExecutionStore;
+}
+
+/** What the execution family uses: secure_execute's services and the evidence chain's. */
+export type ExecutionToolServices = SecureExecuteServices & EvidenceChainServices;
+
+const SECURE_EXECUTE_SERVICES = [
+  "code",
+  "chat",
+  "policy",
+  "ledger",
+  "receipts",
+  "executions",
+] as const satisfies readonly (keyof SecureExecuteServices)[];
+
+/**
+ * secure_execute and the evidence-chain tools, given exactly the services they use (checked
+ * here, when the tools are made).
+ */
+export function createExecutionTools(services: ExecutionToolServices): ToolDefinition[] {
+  requireServices("execution", services, SECURE_EXECUTE_SERVICES);
+  return [secureExecuteTool(services), ...createEvidenceChainTools(services)];
 }

@@ -9,7 +9,11 @@ export { CHAIN, createMetabolicTools, type MetabolicToolServices } from "./metab
 export { createEvidenceTools, type EvidenceToolServices } from "./evidence.ts";
 export { createMemoryTools, type MemoryToolServices } from "./memory.ts";
 export { createFileTools, type FileToolServices } from "./files.ts";
-export { createExecutionTools } from "./execute.ts";
+export {
+  createExecutionTools,
+  type ExecutionToolServices,
+  type SecureExecuteServices,
+} from "./execute.ts";
 export { createEvidenceChainTools, type EvidenceChainServices } from "./evidence_chain.ts";
 export { type ContextToolServices, createContextTools } from "./context.ts";
 export { type BusToolServices, createBusTools } from "./bus.ts";

@@ -8,9 +8,11 @@ import {
   type ContextToolServices,
   createBusTools,
   createContextTools,
+  createExecutionTools,
   createFileTools,
   createMemoryTools,
   createMetabolicTools,
+  type ExecutionToolServices,
   type FileToolServices,
   type MemoryToolServices,
   type MetabolicToolServices,
@@ -91,5 +93,18 @@ Deno.test("createMetabolicTools() names each missing service, nested calls inclu
   refuses(
     () => createMetabolicTools({ ...some, tokens: {}, shell: {} } as MetabolicToolServices),
     "Cannot create the metabolic tools: missing callTool, judgeTool",
+  );
+});
+
+Deno.test("createExecutionTools() names secure_execute's missing services, then the chain's", () => {
+  refuses(
+    () => createExecutionTools({} as ExecutionToolServices),
+    "Cannot create the execution tools: missing code, chat, policy, ledger, receipts, executions",
+  );
+  // secure_execute's services alone: the evidence-chain tools it makes too still lack theirs.
+  const own = { code: {}, chat: {}, policy: {}, ledger: {}, receipts: {}, executions: {} };
+  refuses(
+    () => createExecutionTools(own as ExecutionToolServices),
+    "Cannot create the evidence-chain tools: missing governance, shell",
   );
 });

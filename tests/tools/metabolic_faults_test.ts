@@ -7,11 +7,7 @@ import { createTokenService, type TokenService } from "../../src/governance/mod.
 import { generateSigner } from "../../src/merkle/mod.ts";
 import { createGovSessionStore, type GovSessionStore } from "../../src/store/mod.ts";
 
-const ctx: ToolContext = {
-  principal: "p",
-  signal: new AbortController().signal,
-  services: {} as never,
-};
+const ctx: ToolContext = { principal: "p", signal: new AbortController().signal };
 const simulate = (sessions: GovSessionStore) => simulateHeartTool({ sessions });
 
 const args = simulate({} as GovSessionStore).inputSchema.parse({
@@ -57,8 +53,7 @@ Deno.test("apex_judge's review: an unknown session adds nothing; a store fault i
         tokens: {} as never,
       });
     const judge = apex(store).inputSchema.parse({ session_id: "missing" });
-    const review = (sessions: GovSessionStore) =>
-      apex(sessions).review!(judge, { principal: "p", services: {} as never });
+    const review = (sessions: GovSessionStore) => apex(sessions).review!(judge, { principal: "p" });
     assert.deepEqual(await review(store), {});
     // Were this swallowed, a session whose impact needs an operator would be judged unheld.
     const faulty: GovSessionStore = {
