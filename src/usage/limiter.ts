@@ -2,12 +2,13 @@
  * Rate limits, concurrency limits and budgets counted in KV, so that every
  * instance and worker sharing the KV shares the limits.
  *
- * Each call is checked and counted in one atomic KV operation: read every
- * counter that applies (one `getMany`), decide, then commit the new values
- * with a versionstamp check on each; a conflicting commit by another
- * instance makes this one re-read and decide again. So no two instances can
- * both admit the last call a limit allows: the limits are exact, not
- * estimates.
+ * Each call (unless admitted from a lease, below) is checked and counted in
+ * one atomic KV operation: read every counter that applies (one `getMany`),
+ * decide, then commit the new values with a versionstamp check on each; a
+ * conflicting commit by another instance makes this one re-read and decide
+ * again. So no two instances can both admit the last call a limit allows: the
+ * limits are exact, not estimates (leases add a stated, bounded early refusal,
+ * never an excess).
  *
  * - Per-minute limits are sliding logs: the timestamps of the calls admitted
  *   in the last 60 s. A limit of N admits at most N calls in any 60 s window,
@@ -157,13 +158,14 @@ export interface KvLimiterOptions {
 
 /** The shared limiter, with a flush for shutdown and a sweep for what dead holders leave. */
 export interface KvLimiter extends RateLimiter {
-  /** Resolves once every release so far is durable. */
+  /** Gives back every lease held (tokens, spare slots); resolves once every release so far is durable. */
   flush(): Promise<void>;
   /**
    * Deletes release counters whose holder lapsed (an instance that died, or a
    * subject idle for a lease), with their holders' entries: at most `limit`
    * counters per call, resuming where the last call stopped. Returns how many
-   * were deleted.
+   * were deleted. Leases idle for `idleMs` (or past their use-by) are given
+   * back first.
    */
   sweep(limit?: number): Promise<number>;
 }
@@ -516,7 +518,7 @@ export function createKvLimiter(kv: Deno.Kv, options: KvLimiterOptions): KvLimit
         slack: 0,
         limit: c.limit,
         slowMs: -Infinity,
-        usedMs: 0,
+        usedMs: performance.now(),
         busy: 0,
       };
       tokenLeases.set(id, lease);
@@ -918,7 +920,9 @@ export function createKvLimiter(kv: Deno.Kv, options: KvLimiterOptions): KvLimit
       if (lease.busy > 0) continue;
       if (lease.left > 0 && (all || lease.usedMs < before || t >= lease.stamp)) {
         await giveBackTokens(lease);
-      } else if (lease.left === 0 && lease.usedMs < before) tokenLeases.delete(id);
+      } else if (lease.left === 0 && Math.max(lease.usedMs, lease.slowMs) < before) {
+        tokenLeases.delete(id);
+      }
     }
   }
 
