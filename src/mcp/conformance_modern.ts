@@ -99,6 +99,32 @@ type Fixture = (
 type RawHandler = (request: JSONRPCRequest, ctx: ServerContext) => Promise<Result>;
 
 /**
+ * The requestState fixtures: asks for a confirmation with a freshly minted state, and answers
+ * `done` once the retry carries both the confirmation and a state this fixture minted (a state
+ * that does not verify is refused as invalid params).
+ */
+function confirmWithState(fixture: string, done: string): Fixture {
+  return async (ctx) => {
+    const state = await verifiedState(ctx, fixture);
+    const ok = acceptedContent(ctx.mcpReq.inputResponses, "confirm");
+    if (state && ok) return text(done);
+    return inputRequired({
+      inputRequests: {
+        confirm: inputRequired.elicit({
+          message: "Please confirm",
+          requestedSchema: {
+            type: "object",
+            properties: { ok: { type: "boolean" } },
+            required: ["ok"],
+          },
+        }),
+      },
+      requestState: await codec.mint({ fixture, round: 1 }, ctx),
+    });
+  };
+}
+
+/**
  * Registers the 2026-07-28 fixtures on one server. Warden's own `tools/list`
  * and `tools/call` handlers (over the registry) stay in front: the fixture
  * tools are added to the list, and a call for one of them is answered here,
@@ -212,49 +238,11 @@ function registerFixtures(
 
   tool("test_input_required_result_request_state", {
     description: "Round-trips a signed requestState (conformance fixture).",
-  }, async (ctx) => {
-    const state = await verifiedState(ctx, "request_state");
-    const ok = acceptedContent(ctx.mcpReq.inputResponses, "confirm");
-    if (!state || !ok) {
-      return inputRequired({
-        inputRequests: {
-          confirm: inputRequired.elicit({
-            message: "Please confirm",
-            requestedSchema: {
-              type: "object",
-              properties: { ok: { type: "boolean" } },
-              required: ["ok"],
-            },
-          }),
-        },
-        requestState: await codec.mint({ fixture: "request_state", round: 1 }, ctx),
-      });
-    }
-    return text("state-ok: confirmed");
-  });
+  }, confirmWithState("request_state", "state-ok: confirmed"));
 
   tool("test_input_required_result_tampered_state", {
     description: "Refuses a tampered requestState (conformance fixture).",
-  }, async (ctx) => {
-    const state = await verifiedState(ctx, "tampered_state");
-    const ok = acceptedContent(ctx.mcpReq.inputResponses, "confirm");
-    if (!state || !ok) {
-      return inputRequired({
-        inputRequests: {
-          confirm: inputRequired.elicit({
-            message: "Please confirm",
-            requestedSchema: {
-              type: "object",
-              properties: { ok: { type: "boolean" } },
-              required: ["ok"],
-            },
-          }),
-        },
-        requestState: await codec.mint({ fixture: "tampered_state", round: 1 }, ctx),
-      });
-    }
-    return text("state-ok");
-  });
+  }, confirmWithState("tampered_state", "state-ok"));
 
   tool("test_input_required_result_multiple_inputs", {
     description: "Asks for elicitation, sampling and roots at once (conformance fixture).",
