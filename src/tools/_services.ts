@@ -1,3 +1,4 @@
+import type { ToolDefinition } from "../calls/mod.ts";
 import type { ExecutionReceipt } from "../vault/mod.ts";
 
 /** Signs execution receipts with the vault's key (secure_execute verified/fortress, evidence chain). */
@@ -22,4 +23,28 @@ export function requireServices<S extends object>(
     throw new TypeError(`Cannot create the ${family} tools: missing ${missing.join(", ")}`);
   }
   return services;
+}
+
+/**
+ * A tool family's factory: given `services`, checks it holds every one of `names` (see
+ * {@link requireServices}), then makes each of `tools` from it, in order.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { toolFamily } from "./_services.ts";
+ * const createClockTools = toolFamily<{ now: () => number }>("clock", ["now"], []);
+ * assert.deepEqual(createClockTools({ now: Date.now }), []);
+ * assert.throws(() => createClockTools({} as never), /Cannot create the clock tools: missing now/);
+ * ```
+ */
+export function toolFamily<S extends object>(
+  family: string,
+  names: readonly (keyof S & string)[],
+  tools: readonly ((services: S) => ToolDefinition)[],
+): (services: S) => ToolDefinition[] {
+  return (services) => {
+    requireServices(family, services, names);
+    return tools.map((make) => make(services));
+  };
 }

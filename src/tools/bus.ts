@@ -12,9 +12,9 @@
 import { z } from "zod";
 import { BusError, type BusService, TOPIC_PATTERN } from "../services/mod.ts";
 import { digestJson } from "../lib/mod.ts";
-import { defineTool, type ToolDefinition } from "../calls/mod.ts";
+import { defineTool } from "../calls/mod.ts";
 import { WRITE } from "./_annotations.ts";
-import { requireServices } from "./_services.ts";
+import { toolFamily } from "./_services.ts";
 
 /** Longest wait of one bus_subscribe call (below the default 25 s tool timeout). */
 export const MAX_SUBSCRIBE_WAIT_S = 20;
@@ -146,7 +146,8 @@ export interface BusToolServices {
 /**
  * bus_publish and bus_subscribe, given the bus (checked here, when the tools are made).
  */
-export function createBusTools(services: BusToolServices): ToolDefinition[] {
-  requireServices("bus", services, ["bus"]);
-  return [busPublishTool(services), busSubscribeTool(services)];
-}
+export const createBusTools = toolFamily<BusToolServices>(
+  "bus",
+  ["bus"],
+  [busPublishTool, busSubscribeTool],
+);

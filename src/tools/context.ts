@@ -11,9 +11,9 @@
 import { z } from "zod";
 import { ContextError, type ContextService } from "../services/mod.ts";
 import { sha256HexOfText } from "../lib/mod.ts";
-import { defineTool, type ToolDefinition } from "../calls/mod.ts";
+import { defineTool } from "../calls/mod.ts";
 import { IDEMPOTENT_WRITE, READ_ONLY, WRITE } from "./_annotations.ts";
-import { requireServices } from "./_services.ts";
+import { toolFamily } from "./_services.ts";
 
 const entityName = z.string().min(1).max(128);
 const docId = z.string().min(1).max(256);
@@ -241,12 +241,8 @@ export interface ContextToolServices {
  * The context tools (the three SPEC.md lists, in its order, then context_delete), given the
  * context service (checked here, when the tools are made).
  */
-export function createContextTools(services: ContextToolServices): ToolDefinition[] {
-  requireServices("context", services, ["context"]);
-  return [
-    contextAddTool(services),
-    contextSearchTool(services),
-    contextGraphTool(services),
-    contextDeleteTool(services),
-  ];
-}
+export const createContextTools = toolFamily<ContextToolServices>(
+  "context",
+  ["context"],
+  [contextAddTool, contextSearchTool, contextGraphTool, contextDeleteTool],
+);

@@ -24,13 +24,13 @@ import {
   searchCorpus,
 } from "../evidence/mod.ts";
 import { FetchFailedError, FetchRefusedError } from "../net/mod.ts";
-import { defineTool, type ToolDefinition, ToolError } from "../calls/mod.ts";
+import { defineTool, ToolError } from "../calls/mod.ts";
 import type { FileRoots } from "../fs/mod.ts";
 import type { VitalsReader } from "../health/mod.ts";
 import type { EvidenceStore } from "../store/mod.ts";
 import type { Ledger } from "../vault/mod.ts";
 import { READ_ONLY } from "./_annotations.ts";
-import { requireServices } from "./_services.ts";
+import { toolFamily } from "./_services.ts";
 
 // ---------------------------------------------------------------- search_reality
 
@@ -530,13 +530,8 @@ const EVIDENCE_SERVICES = [
  * The five evidence tools, given exactly the services they use (checked here, when the tools
  * are made, not when a call first needs one).
  */
-export function createEvidenceTools(services: EvidenceToolServices): ToolDefinition[] {
-  requireServices("evidence", services, EVIDENCE_SERVICES);
-  return [
-    searchRealityTool(services),
-    fetchContentTool(services),
-    inspectFileTool(services),
-    auditRulesTool(services),
-    checkVitalTool(services),
-  ];
-}
+export const createEvidenceTools = toolFamily<EvidenceToolServices>(
+  "evidence",
+  EVIDENCE_SERVICES,
+  [searchRealityTool, fetchContentTool, inspectFileTool, auditRulesTool, checkVitalTool],
+);

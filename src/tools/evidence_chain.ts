@@ -22,9 +22,9 @@ import {
 } from "../vault/mod.ts";
 import { openCheckpoint, verifierFromVkey } from "../merkle/mod.ts";
 import { sha256HexOfText } from "../lib/mod.ts";
-import { defineTool, type ToolDefinition, ToolError } from "../calls/mod.ts";
+import { defineTool, ToolError } from "../calls/mod.ts";
 import { READ_ONLY } from "./_annotations.ts";
-import { type ReceiptSigner, requireServices } from "./_services.ts";
+import { type ReceiptSigner, toolFamily } from "./_services.ts";
 
 /** The largest package returned in one result (JSON bytes). */
 const MAX_PACKAGE_JSON_BYTES = 8 * 1024 * 1024;
@@ -459,7 +459,8 @@ const CHAIN_SERVICES = [
  * evidence_package, chain_verify and security_audit, given exactly the services they use
  * (checked here, when the tools are made).
  */
-export function createEvidenceChainTools(services: EvidenceChainServices): ToolDefinition[] {
-  requireServices("evidence-chain", services, CHAIN_SERVICES);
-  return [evidencePackageTool(services), chainVerifyTool(services), securityAuditTool(services)];
-}
+export const createEvidenceChainTools = toolFamily<EvidenceChainServices>(
+  "evidence-chain",
+  CHAIN_SERVICES,
+  [evidencePackageTool, chainVerifyTool, securityAuditTool],
+);

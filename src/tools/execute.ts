@@ -33,7 +33,7 @@ import {
   type ToolDefinition,
   ToolError,
 } from "../calls/mod.ts";
-import { type ReceiptSigner, requireServices } from "./_services.ts";
+import { type ReceiptSigner, toolFamily } from "./_services.ts";
 
 const MAX_CODE_CHARS = 1_048_576;
 
@@ -546,6 +546,8 @@ const SECURE_EXECUTE_SERVICES = [
  * here, when the tools are made).
  */
 export function createExecutionTools(services: ExecutionToolServices): ToolDefinition[] {
-  requireServices("execution", services, SECURE_EXECUTE_SERVICES);
-  return [secureExecuteTool(services), ...createEvidenceChainTools(services)];
+  return [
+    ...toolFamily("execution", SECURE_EXECUTE_SERVICES, [secureExecuteTool])(services),
+    ...createEvidenceChainTools(services),
+  ];
 }

@@ -15,9 +15,9 @@ import {
   MAX_FILE_PATH_CHARS,
 } from "../services/mod.ts";
 import { sha256HexOfText } from "../lib/mod.ts";
-import { defineTool, type ToolContext, type ToolDefinition, ToolError } from "../calls/mod.ts";
+import { defineTool, type ToolContext, ToolError } from "../calls/mod.ts";
 import { IDEMPOTENT_WRITE, READ_ONLY, WRITE } from "./_annotations.ts";
-import { requireServices } from "./_services.ts";
+import { toolFamily } from "./_services.ts";
 
 const path = z.string().min(1).max(MAX_FILE_PATH_CHARS).describe(
   'A path inside the sandbox root, e.g. "/notes/plan.md" ("/" is the sandbox root; ".." is refused).',
@@ -273,14 +273,8 @@ export interface FileToolServices {
  * The six file tools, in the order SPEC.md lists them, given the file sandbox (checked here, when
  * the tools are made).
  */
-export function createFileTools(services: FileToolServices): ToolDefinition[] {
-  requireServices("file", services, ["fileStore"]);
-  return [
-    fileReadTool(services),
-    fileWriteTool(services),
-    fileListTool(services),
-    fileVersionsTool(services),
-    fileLockTool(services),
-    fileUnlockTool(services),
-  ];
-}
+export const createFileTools = toolFamily<FileToolServices>(
+  "file",
+  ["fileStore"],
+  [fileReadTool, fileWriteTool, fileListTool, fileVersionsTool, fileLockTool, fileUnlockTool],
+);

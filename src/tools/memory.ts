@@ -10,9 +10,9 @@
 import { z } from "zod";
 import { MAX_MEMORY_KEY_CHARS, MemoryError, type MemoryService } from "../services/mod.ts";
 import { digestJson } from "../lib/mod.ts";
-import { defineTool, type ToolDefinition } from "../calls/mod.ts";
+import { defineTool } from "../calls/mod.ts";
 import { IDEMPOTENT_WRITE, READ_ONLY } from "./_annotations.ts";
-import { requireServices } from "./_services.ts";
+import { toolFamily } from "./_services.ts";
 
 const key = z.string().min(1).max(MAX_MEMORY_KEY_CHARS).describe(
   "The key, 1-256 characters (no control characters). Keys are private to the caller.",
@@ -219,12 +219,8 @@ export interface MemoryToolServices {
  * The four memory tools, in the order SPEC.md lists them, given the memory store (checked here,
  * when the tools are made).
  */
-export function createMemoryTools(services: MemoryToolServices): ToolDefinition[] {
-  requireServices("memory", services, ["memory"]);
-  return [
-    memoryStoreTool(services),
-    memoryRetrieveTool(services),
-    memorySearchTool(services),
-    memoryExpireTool(services),
-  ];
-}
+export const createMemoryTools = toolFamily<MemoryToolServices>(
+  "memory",
+  ["memory"],
+  [memoryStoreTool, memoryRetrieveTool, memorySearchTool, memoryExpireTool],
+);

@@ -43,12 +43,11 @@ import {
   type NestedCalls,
   sampledUsage,
   type ToolContext,
-  type ToolDefinition,
   ToolError,
 } from "../calls/mod.ts";
 import { type CorpusSources, searchCorpus } from "../evidence/mod.ts";
 import { READ_ONLY, WRITE } from "./_annotations.ts";
-import { requireServices } from "./_services.ts";
+import { toolFamily } from "./_services.ts";
 
 const SessionId = z.string().min(1).max(64).describe("session_id returned by anchor_session");
 export { CHAIN };
@@ -946,16 +945,17 @@ const METABOLIC_SERVICES = [
  * The eight metabolic tools, in chain order, given exactly the services they use (checked here,
  * when the tools are made).
  */
-export function createMetabolicTools(services: MetabolicToolServices): ToolDefinition[] {
-  requireServices("metabolic", services, METABOLIC_SERVICES);
-  return [
-    anchorSessionTool(services),
-    reasonMindTool(services),
-    recallMemoryTool(services),
-    simulateHeartTool(services),
-    critiqueThoughtTool(services),
-    eurekaForgeTool(services),
-    apexJudgeTool(services),
-    sealVaultTool(services),
-  ];
-}
+export const createMetabolicTools = toolFamily<MetabolicToolServices>(
+  "metabolic",
+  METABOLIC_SERVICES,
+  [
+    anchorSessionTool,
+    reasonMindTool,
+    recallMemoryTool,
+    simulateHeartTool,
+    critiqueThoughtTool,
+    eurekaForgeTool,
+    apexJudgeTool,
+    sealVaultTool,
+  ],
+);
