@@ -16,34 +16,26 @@ const governed = {
 } as unknown as GovernedResult;
 
 Deno.test("recordStep appends the step to the principal's session", async () => {
-  const kv = await Deno.openKv(":memory:");
-  try {
-    const store = createGovSessionStore(kv, { ttlMs: 60_000 });
-    const s = await store.create({ principal: "p", actorId: null, intent: "x", mcpSession: null });
-    await recordStep(store, def, s.id, "p", governed);
-    const [step] = (await store.get(s.id, "p")).steps;
-    assert.deepEqual(
-      { tool: step.tool, stage: step.stage, verdict: step.verdict, outcome: step.outcome },
-      { tool: "simulate_heart", stage: "555", verdict: "SEAL", outcome: "ok" },
-    );
-    assert.equal(step.vaultIndex, 7);
-    assert.deepEqual(step.floors, { F1: 1000 });
-  } finally {
-    kv.close();
-  }
+  using kv = await Deno.openKv(":memory:");
+  const store = createGovSessionStore(kv, { ttlMs: 60_000 });
+  const s = await store.create({ principal: "p", actorId: null, intent: "x", mcpSession: null });
+  await recordStep(store, def, s.id, "p", governed);
+  const [step] = (await store.get(s.id, "p")).steps;
+  assert.deepEqual(
+    { tool: step.tool, stage: step.stage, verdict: step.verdict, outcome: step.outcome },
+    { tool: "simulate_heart", stage: "555", verdict: "SEAL", outcome: "ok" },
+  );
+  assert.equal(step.vaultIndex, 7);
+  assert.deepEqual(step.floors, { F1: 1000 });
 });
 
 Deno.test("recordStep ignores an unknown session but lets a fault through", async () => {
-  const kv = await Deno.openKv(":memory:");
-  try {
-    const store = createGovSessionStore(kv, { ttlMs: 60_000 });
-    await recordStep(store, def, "no-such-session", "p", governed); // the tool said so already
-    const faulty: GovSessionStore = {
-      ...store,
-      update: () => Promise.reject(new TypeError("Cannot read properties of undefined")),
-    };
-    await assert.rejects(recordStep(faulty, def, "any", "p", governed), TypeError);
-  } finally {
-    kv.close();
-  }
+  using kv = await Deno.openKv(":memory:");
+  const store = createGovSessionStore(kv, { ttlMs: 60_000 });
+  await recordStep(store, def, "no-such-session", "p", governed); // the tool said so already
+  const faulty: GovSessionStore = {
+    ...store,
+    update: () => Promise.reject(new TypeError("Cannot read properties of undefined")),
+  };
+  await assert.rejects(recordStep(faulty, def, "any", "p", governed), TypeError);
 });

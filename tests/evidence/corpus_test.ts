@@ -41,58 +41,54 @@ Deno.test("rankBm25() redacts titles and snippets on the way out and cuts snippe
 });
 
 Deno.test("searchCorpus() ranks only the caller's sessions, evidence, vault entries and context documents", async () => {
-  const kv = await Deno.openKv(":memory:");
-  try {
-    const sessions = createGovSessionStore(kv, { ttlMs: 60_000 });
-    const evidence = createEvidenceStore(kv);
-    const ledger = createLedger(kv, {
-      origin: "warden/test",
-      signer: await generateSigner("warden/test"),
+  using kv = await Deno.openKv(":memory:");
+  const sessions = createGovSessionStore(kv, { ttlMs: 60_000 });
+  const evidence = createEvidenceStore(kv);
+  const ledger = createLedger(kv, {
+    origin: "warden/test",
+    signer: await generateSigner("warden/test"),
+  });
+  const context = createContextService(kv);
+  for (const who of ["alice", "bob"]) {
+    const s = await sessions.create({
+      principal: who,
+      actorId: null,
+      intent: `${who} studies zebrafish`,
+      mcpSession: null,
     });
-    const context = createContextService(kv);
-    for (const who of ["alice", "bob"]) {
-      const s = await sessions.create({
-        principal: who,
-        actorId: null,
-        intent: `${who} studies zebrafish`,
-        mcpSession: null,
-      });
-      await evidence.put({
-        sha256: (who === "alice" ? "a" : "b").repeat(64),
-        url: `https://example.org/${who}`,
-        finalUrl: `https://example.org/${who}`,
-        title: `zebrafish paper of ${who}`,
-        text: "zebrafish fins regrow",
-        contentType: "text/html",
-        bytes: 10,
-        fetchedAt: new Date().toISOString(),
-      }, who);
-      await ledger.append({ type: "tool_call", tool: "zebrafish", principal: who, session: s.id });
-      await context.add(who, {
-        text: `zebrafish lab notebook of ${who}`,
-        metadata: { title: `notebook ${who}` },
-      });
-    }
-    const items = await searchCorpus({ sessions, evidence, ledger, context }, {
-      principal: "alice",
-      query: "zebrafish",
-      limit: 10,
+    await evidence.put({
+      sha256: (who === "alice" ? "a" : "b").repeat(64),
+      url: `https://example.org/${who}`,
+      finalUrl: `https://example.org/${who}`,
+      title: `zebrafish paper of ${who}`,
+      text: "zebrafish fins regrow",
+      contentType: "text/html",
+      bytes: 10,
+      fetchedAt: new Date().toISOString(),
+    }, who);
+    await ledger.append({ type: "tool_call", tool: "zebrafish", principal: who, session: s.id });
+    await context.add(who, {
+      text: `zebrafish lab notebook of ${who}`,
+      metadata: { title: `notebook ${who}` },
     });
-    assert.deepEqual(items.map((i) => i.source).sort(), [
-      "context",
-      "evidence",
-      "session",
-      "vault",
-    ]);
-    assert.ok(!JSON.stringify(items).includes("bob"), JSON.stringify(items));
-    assert.equal(items.find((i) => i.source === "vault")?.id, "vault:0");
-    const none = await searchCorpus({ sessions, evidence, ledger, context }, {
-      principal: "mallory",
-      query: "zebrafish",
-      limit: 10,
-    });
-    assert.deepEqual(none, []);
-  } finally {
-    kv.close();
   }
+  const items = await searchCorpus({ sessions, evidence, ledger, context }, {
+    principal: "alice",
+    query: "zebrafish",
+    limit: 10,
+  });
+  assert.deepEqual(items.map((i) => i.source).sort(), [
+    "context",
+    "evidence",
+    "session",
+    "vault",
+  ]);
+  assert.ok(!JSON.stringify(items).includes("bob"), JSON.stringify(items));
+  assert.equal(items.find((i) => i.source === "vault")?.id, "vault:0");
+  const none = await searchCorpus({ sessions, evidence, ledger, context }, {
+    principal: "mallory",
+    query: "zebrafish",
+    limit: 10,
+  });
+  assert.deepEqual(none, []);
 });

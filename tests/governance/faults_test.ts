@@ -86,64 +86,56 @@ async function approvedHold(holds: HoldStore) {
 }
 
 Deno.test("an approved hold releases the call; a fault while releasing it is not a verdict", async () => {
-  const kv = await Deno.openKv(":memory:");
-  try {
-    const holds = createHoldStore(kv);
-    // The real path first: the approval releases the call, which runs.
-    const good = await approvedHold(holds);
-    let ran = 0;
-    const run = () => {
-      ran++;
-      return Promise.resolve({ isError: false, text: "deleted" });
-    };
-    const released = await governanceOver(holds).governance.run(request(good.id), run);
-    assert.equal(ran, 1);
-    assert.notEqual(released.verdict.verdict, "VOID");
-    // A store refusal stays a verdict: the hold was used once already.
-    const again = await governanceOver(holds).governance.run(request(good.id), run);
-    assert.equal(again.verdict.verdict, "VOID");
-    assert.match(again.verdict.reasons.join(), /hold: .*already used/);
-    assert.equal(ran, 1);
+  using kv = await Deno.openKv(":memory:");
+  const holds = createHoldStore(kv);
+  // The real path first: the approval releases the call, which runs.
+  const good = await approvedHold(holds);
+  let ran = 0;
+  const run = () => {
+    ran++;
+    return Promise.resolve({ isError: false, text: "deleted" });
+  };
+  const released = await governanceOver(holds).governance.run(request(good.id), run);
+  assert.equal(ran, 1);
+  assert.notEqual(released.verdict.verdict, "VOID");
+  // A store refusal stays a verdict: the hold was used once already.
+  const again = await governanceOver(holds).governance.run(request(good.id), run);
+  assert.equal(again.verdict.verdict, "VOID");
+  assert.match(again.verdict.reasons.join(), /hold: .*already used/);
+  assert.equal(ran, 1);
 
-    // A bug inside release() reaches the caller's edge.
-    const hold = await approvedHold(holds);
-    const faulty: HoldStore = {
-      ...holds,
-      release: () => Promise.reject(new TypeError("Cannot read properties of undefined")),
-    };
-    const { governance, sealed } = governanceOver(faulty);
-    await assert.rejects(governance.run(request(hold.id), run), TypeError);
-    assert.equal(ran, 1, "nothing ran");
-    assert.equal(sealed.some((e) => e.verdict === "VOID"), false, "no VOID sealed for a bug");
-  } finally {
-    kv.close();
-  }
+  // A bug inside release() reaches the caller's edge.
+  const hold = await approvedHold(holds);
+  const faulty: HoldStore = {
+    ...holds,
+    release: () => Promise.reject(new TypeError("Cannot read properties of undefined")),
+  };
+  const { governance, sealed } = governanceOver(faulty);
+  await assert.rejects(governance.run(request(hold.id), run), TypeError);
+  assert.equal(ran, 1, "nothing ran");
+  assert.equal(sealed.some((e) => e.verdict === "VOID"), false, "no VOID sealed for a bug");
 });
 
 Deno.test("a client that fails to answer a hold prompt leaves the call held; failing to record an answer is a fault", async () => {
-  const kv = await Deno.openKv(":memory:");
-  try {
-    const holds = createHoldStore(kv);
-    const held = await governanceOver(holds).governance.run(
-      request(),
-      () => Promise.reject(new Error("must not run")),
-      { onHold: () => Promise.reject(new Error("client went away")) },
-    );
-    assert.equal(held.verdict.verdict, "888_HOLD");
+  using kv = await Deno.openKv(":memory:");
+  const holds = createHoldStore(kv);
+  const held = await governanceOver(holds).governance.run(
+    request(),
+    () => Promise.reject(new Error("must not run")),
+    { onHold: () => Promise.reject(new Error("client went away")) },
+  );
+  assert.equal(held.verdict.verdict, "888_HOLD");
 
-    const faulty: HoldStore = {
-      ...holds,
-      recordHuman: () => Promise.reject(new TypeError("hold.human is undefined")),
-    };
-    await assert.rejects(
-      governanceOver(faulty).governance.run(
-        { ...request(), call: { ...request().call, principal: "other" } },
-        () => Promise.reject(new Error("must not run")),
-        { onHold: () => Promise.resolve("accept") },
-      ),
-      TypeError,
-    );
-  } finally {
-    kv.close();
-  }
+  const faulty: HoldStore = {
+    ...holds,
+    recordHuman: () => Promise.reject(new TypeError("hold.human is undefined")),
+  };
+  await assert.rejects(
+    governanceOver(faulty).governance.run(
+      { ...request(), call: { ...request().call, principal: "other" } },
+      () => Promise.reject(new Error("must not run")),
+      { onHold: () => Promise.resolve("accept") },
+    ),
+    TypeError,
+  );
 });

@@ -171,52 +171,48 @@ Deno.test("policy seal_intent all widens intent entries to read-only tools", asy
 });
 
 Deno.test("a call whose intent cannot be sealed is refused (VOID) and never runs", async () => {
-  const kv = await Deno.openKv(":memory:");
-  try {
-    const sealed: Record<string, unknown>[] = [];
-    const governance = createGovernance({
-      policy: DEFAULT_POLICY,
-      policyHash: "0".repeat(64),
-      holds: createHoldStore(kv),
-      rates: createNoLimiter(),
-      // The vault refuses intents (as a full disk would) but still takes the refusal.
-      seal: (fields) => {
-        if (fields.type === "tool_intent") return Promise.reject(new Error("disk full"));
-        sealed.push(fields);
-        return Promise.resolve({ index: sealed.length - 1, leafHash: "0".repeat(64) });
-      },
-      knownEvidence: () => Promise.resolve(new Set()),
-      logger: createLogger({ level: "error" }),
-    });
-    let ran = false;
-    const result = await governance.run({
-      tool: {
-        name: "write_note",
-        registered: true,
-        annotations: { readOnlyHint: false, destructiveHint: false },
-        hasOutputSchema: false,
-      },
-      call: {
-        tool: "write_note",
-        arguments: { text: "hello" },
-        principal: "alice",
-        transport: "rest",
-        argumentBytes: 16,
-        schemaIssues: [],
-      },
-    }, () => {
-      ran = true;
-      return Promise.resolve({ isError: false, text: "ok" });
-    });
-    assert.equal(ran, false);
-    assert.equal(result.verdict.verdict, "VOID");
-    assert.match(result.verdict.reasons[0], /cannot be recorded, so it is not run: .*disk full/);
-    assert.equal(sealed.length, 1);
-    assert.equal(sealed[0].verdict, "VOID");
-    assert.equal(sealed[0].outcome, "not_executed");
-  } finally {
-    kv.close();
-  }
+  using kv = await Deno.openKv(":memory:");
+  const sealed: Record<string, unknown>[] = [];
+  const governance = createGovernance({
+    policy: DEFAULT_POLICY,
+    policyHash: "0".repeat(64),
+    holds: createHoldStore(kv),
+    rates: createNoLimiter(),
+    // The vault refuses intents (as a full disk would) but still takes the refusal.
+    seal: (fields) => {
+      if (fields.type === "tool_intent") return Promise.reject(new Error("disk full"));
+      sealed.push(fields);
+      return Promise.resolve({ index: sealed.length - 1, leafHash: "0".repeat(64) });
+    },
+    knownEvidence: () => Promise.resolve(new Set()),
+    logger: createLogger({ level: "error" }),
+  });
+  let ran = false;
+  const result = await governance.run({
+    tool: {
+      name: "write_note",
+      registered: true,
+      annotations: { readOnlyHint: false, destructiveHint: false },
+      hasOutputSchema: false,
+    },
+    call: {
+      tool: "write_note",
+      arguments: { text: "hello" },
+      principal: "alice",
+      transport: "rest",
+      argumentBytes: 16,
+      schemaIssues: [],
+    },
+  }, () => {
+    ran = true;
+    return Promise.resolve({ isError: false, text: "ok" });
+  });
+  assert.equal(ran, false);
+  assert.equal(result.verdict.verdict, "VOID");
+  assert.match(result.verdict.reasons[0], /cannot be recorded, so it is not run: .*disk full/);
+  assert.equal(sealed.length, 1);
+  assert.equal(sealed[0].verdict, "VOID");
+  assert.equal(sealed[0].outcome, "not_executed");
 });
 
 Deno.test("POST /invoke seals a refused tool name as /mcp does: 100 KB, empty, lone surrogates", async () => {

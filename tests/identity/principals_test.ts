@@ -125,30 +125,26 @@ Deno.test("identity: without --token a bad token is 401 but no token is anonymou
 });
 
 Deno.test("identity: tokens are stored hashed; passwords with scrypt", async () => {
-  const kv = await Deno.openKv(":memory:");
-  try {
-    const { secret, record } = await createToken(kv, { name: "erin", scopes: ["mcp:read"] });
-    const raw = JSON.stringify(
-      await Array.fromAsync(kv.list({ prefix: [] }), (e) => [e.key, e.value]),
-    );
-    assert(!raw.includes(secret), "the secret is not stored");
-    assert(!raw.includes(secret.slice(4, 20)), "no part of the secret is stored");
-    assertEquals((await listTokens(kv)).map((t) => t.id), [record.id]);
+  using kv = await Deno.openKv(":memory:");
+  const { secret, record } = await createToken(kv, { name: "erin", scopes: ["mcp:read"] });
+  const raw = JSON.stringify(
+    await Array.fromAsync(kv.list({ prefix: [] }), (e) => [e.key, e.value]),
+  );
+  assert(!raw.includes(secret), "the secret is not stored");
+  assert(!raw.includes(secret.slice(4, 20)), "no part of the secret is stored");
+  assertEquals((await listTokens(kv)).map((t) => t.id), [record.id]);
 
-    await addUser(kv, { name: "alice", password: "correct horse battery", roles: ["operator"] });
-    const stored = JSON.stringify(await Array.fromAsync(kv.list({ prefix: [] }), (e) => e.value));
-    assert(!stored.includes("correct horse"), "the password is not stored");
-    assertMatch(stored, /"kdf":"scrypt"/);
-    const ok = await verifyPassword(kv, "alice", "correct horse battery");
-    assertEquals([ok?.id, ok?.kind, ok?.roles], ["alice", "user", ["operator"]]);
-    assertEquals(await verifyPassword(kv, "alice", "wrong password!"), undefined);
-    assertEquals(await verifyPassword(kv, "nobody", "correct horse battery"), undefined);
-    await assertRejects(() => addUser(kv, { name: "x", password: "short" }));
-    assertEquals(await removeUser(kv, "alice"), true);
-    assertEquals(await verifyPassword(kv, "alice", "correct horse battery"), undefined);
-  } finally {
-    kv.close();
-  }
+  await addUser(kv, { name: "alice", password: "correct horse battery", roles: ["operator"] });
+  const stored = JSON.stringify(await Array.fromAsync(kv.list({ prefix: [] }), (e) => e.value));
+  assert(!stored.includes("correct horse"), "the password is not stored");
+  assertMatch(stored, /"kdf":"scrypt"/);
+  const ok = await verifyPassword(kv, "alice", "correct horse battery");
+  assertEquals([ok?.id, ok?.kind, ok?.roles], ["alice", "user", ["operator"]]);
+  assertEquals(await verifyPassword(kv, "alice", "wrong password!"), undefined);
+  assertEquals(await verifyPassword(kv, "nobody", "correct horse battery"), undefined);
+  await assertRejects(() => addUser(kv, { name: "x", password: "short" }));
+  assertEquals(await removeUser(kv, "alice"), true);
+  assertEquals(await verifyPassword(kv, "alice", "correct horse battery"), undefined);
 });
 
 Deno.test("identity CLI: token create/list/revoke and user add/list/remove round-trip", async () => {

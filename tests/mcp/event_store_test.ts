@@ -31,61 +31,49 @@ async function replayAll(store: KvEventStore, after: string) {
 }
 
 Deno.test("event store: storeEvent answers before the event's commit, and flush commits it", async () => {
-  const kv = await Deno.openKv(":memory:");
-  try {
-    const budget = new EventWriteBudget();
-    const store = storeOn(kv, "s1", budget);
-    const first = await store.storeEvent("stream", msg(1));
-    await store.storeEvent("stream", msg(2));
-    // Returned with the writes still queued: nobody waited for a durable commit.
-    assert.ok(budget.pendingBytes > 0, "writes are still queued when storeEvent has answered");
-    await store.flush();
-    assert.equal(budget.pendingBytes, 0);
-    const other = storeOn(kv, "s1");
-    const got = await replayAll(other, first);
-    assert.deepEqual(got.map((g) => (g.message as { id: number }).id), [2]);
-  } finally {
-    kv.close();
-  }
+  using kv = await Deno.openKv(":memory:");
+  const budget = new EventWriteBudget();
+  const store = storeOn(kv, "s1", budget);
+  const first = await store.storeEvent("stream", msg(1));
+  await store.storeEvent("stream", msg(2));
+  // Returned with the writes still queued: nobody waited for a durable commit.
+  assert.ok(budget.pendingBytes > 0, "writes are still queued when storeEvent has answered");
+  await store.flush();
+  assert.equal(budget.pendingBytes, 0);
+  const other = storeOn(kv, "s1");
+  const got = await replayAll(other, first);
+  assert.deepEqual(got.map((g) => (g.message as { id: number }).id), [2]);
 });
 
 Deno.test("event store: queued event bytes are bounded; past the bound events are dropped, never awaited", async () => {
-  const kv = await Deno.openKv(":memory:");
-  try {
-    const budget = new EventWriteBudget(2_000);
-    const store = storeOn(kv, "s2", budget);
-    const ids: string[] = [];
-    for (let i = 0; i < 10; i++) {
-      ids.push(await store.storeEvent("stream", msg(i, 500)));
-      assert.ok(budget.pendingBytes <= 2_000, `pending ${budget.pendingBytes}`);
-    }
-    assert.ok(budget.dropped >= 6, `dropped ${budget.dropped}`);
-    await store.flush();
-    assert.equal(budget.pendingBytes, 0);
-    // What was kept replays intact and in order.
-    const got = await replayAll(storeOn(kv, "s2"), ids[0]);
-    assert.equal(got.length, 10 - 1 - budget.dropped);
-    const seen = got.map((g) => (g.message as { id: number }).id);
-    assert.deepEqual(seen, [...seen].sort((a, b) => a - b));
-  } finally {
-    kv.close();
+  using kv = await Deno.openKv(":memory:");
+  const budget = new EventWriteBudget(2_000);
+  const store = storeOn(kv, "s2", budget);
+  const ids: string[] = [];
+  for (let i = 0; i < 10; i++) {
+    ids.push(await store.storeEvent("stream", msg(i, 500)));
+    assert.ok(budget.pendingBytes <= 2_000, `pending ${budget.pendingBytes}`);
   }
+  assert.ok(budget.dropped >= 6, `dropped ${budget.dropped}`);
+  await store.flush();
+  assert.equal(budget.pendingBytes, 0);
+  // What was kept replays intact and in order.
+  const got = await replayAll(storeOn(kv, "s2"), ids[0]);
+  assert.equal(got.length, 10 - 1 - budget.dropped);
+  const seen = got.map((g) => (g.message as { id: number }).id);
+  assert.deepEqual(seen, [...seen].sort((a, b) => a - b));
 });
 
 Deno.test("event store: each new event retires the oldest, so a session keeps exactly its bound", async () => {
-  const kv = await Deno.openKv(":memory:");
-  try {
-    const store = storeOn(kv, "s3", undefined, 20);
-    for (let i = 0; i < 57; i++) await store.storeEvent("stream", msg(i));
-    await store.flush();
-    let stored = 0;
-    for await (const e of kv.list({ prefix: ["mcp_event", "s3"] })) {
-      if (e.key.length === 3) stored++;
-    }
-    assert.equal(stored, 20);
-  } finally {
-    kv.close();
+  using kv = await Deno.openKv(":memory:");
+  const store = storeOn(kv, "s3", undefined, 20);
+  for (let i = 0; i < 57; i++) await store.storeEvent("stream", msg(i));
+  await store.flush();
+  let stored = 0;
+  for await (const e of kv.list({ prefix: ["mcp_event", "s3"] })) {
+    if (e.key.length === 3) stored++;
   }
+  assert.equal(stored, 20);
 });
 
 Deno.test("event store: a crash loses at most the events not yet committed; every flushed one replays", async () => {
@@ -134,22 +122,18 @@ Deno.test("event store: a crash loses at most the events not yet committed; ever
 });
 
 Deno.test("event store: a priming event is an id only — nothing is written, and a replay after it has what followed", async () => {
-  const kv = await Deno.openKv(":memory:");
-  try {
-    const store = storeOn(kv, "s5");
-    await store.storeEvent("stream", msg(1));
-    const priming = await store.storeEvent("stream", {} as never);
-    await store.storeEvent("stream", msg(2));
-    await store.storeEvent("other", msg(3));
-    await store.flush();
-    let stored = 0;
-    for await (const e of kv.list({ prefix: ["mcp_event", "s5"] })) {
-      if (e.key.length === 3) stored++;
-    }
-    assert.equal(stored, 3, "the priming event is not stored");
-    const got = await replayAll(storeOn(kv, "s5"), priming);
-    assert.deepEqual(got.map((g) => (g.message as { id: number }).id), [2]);
-  } finally {
-    kv.close();
+  using kv = await Deno.openKv(":memory:");
+  const store = storeOn(kv, "s5");
+  await store.storeEvent("stream", msg(1));
+  const priming = await store.storeEvent("stream", {} as never);
+  await store.storeEvent("stream", msg(2));
+  await store.storeEvent("other", msg(3));
+  await store.flush();
+  let stored = 0;
+  for await (const e of kv.list({ prefix: ["mcp_event", "s5"] })) {
+    if (e.key.length === 3) stored++;
   }
+  assert.equal(stored, 3, "the priming event is not stored");
+  const got = await replayAll(storeOn(kv, "s5"), priming);
+  assert.deepEqual(got.map((g) => (g.message as { id: number }).id), [2]);
 });

@@ -102,45 +102,41 @@ Deno.test("a bus stream whose client reads keeps every message", async () => {
 });
 
 Deno.test("a bus stream that overflowed before it opened ends instead of following nothing", async () => {
-  const kv = await Deno.openKv(":memory:");
-  try {
-    const bus = createBusService(kv);
-    const router = createListenBus({
-      logger: silentLogger,
-      bus: {
-        heads: (p, t) => bus.heads(p, t),
-        follow: (p, t, on, signal, after) => bus.follow(p, t, on, signal, after),
-        maxQueuedBytes: 20_000,
-        idleMs: 60_000,
-      },
-    });
-    const feed = await router.open(7, "alice", ["warden://bus/early"]);
-    assert.ok(!(feed instanceof Response));
-    // Published after the heads were read, before the SDK's listener is there.
-    for (let i = 0; i < 3; i++) await bus.publish("alice", "early", { i, pad: "y".repeat(9_000) });
-    await until("stopped", () => feed.stop.signal.aborted);
-    let sdk!: ReadableStreamDefaultController<Uint8Array>;
-    const body = new ReadableStream<Uint8Array>({ start: (c) => void (sdk = c) });
-    await router.run(feed, () => {
-      router.events.subscribe((e) => sdk.enqueue(new TextEncoder().encode(JSON.stringify(e))));
-      return Promise.resolve();
-    });
-    const response = router.wrap(
-      new Response(body, { headers: { "content-type": "text/event-stream" } }),
-      feed,
-      () => {},
-    );
-    const reader = response.body!.getReader();
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const read = await Promise.race([
-      reader.read(),
-      new Promise<{ done: "still open after 3 s" }>((r) => {
-        timer = setTimeout(() => r({ done: "still open after 3 s" }), 3_000);
-      }),
-    ]).finally(() => clearTimeout(timer));
-    assert.equal(read.done, true, "the stream ends at once");
-    assert.equal(bus.following, 0);
-  } finally {
-    kv.close();
-  }
+  using kv = await Deno.openKv(":memory:");
+  const bus = createBusService(kv);
+  const router = createListenBus({
+    logger: silentLogger,
+    bus: {
+      heads: (p, t) => bus.heads(p, t),
+      follow: (p, t, on, signal, after) => bus.follow(p, t, on, signal, after),
+      maxQueuedBytes: 20_000,
+      idleMs: 60_000,
+    },
+  });
+  const feed = await router.open(7, "alice", ["warden://bus/early"]);
+  assert.ok(!(feed instanceof Response));
+  // Published after the heads were read, before the SDK's listener is there.
+  for (let i = 0; i < 3; i++) await bus.publish("alice", "early", { i, pad: "y".repeat(9_000) });
+  await until("stopped", () => feed.stop.signal.aborted);
+  let sdk!: ReadableStreamDefaultController<Uint8Array>;
+  const body = new ReadableStream<Uint8Array>({ start: (c) => void (sdk = c) });
+  await router.run(feed, () => {
+    router.events.subscribe((e) => sdk.enqueue(new TextEncoder().encode(JSON.stringify(e))));
+    return Promise.resolve();
+  });
+  const response = router.wrap(
+    new Response(body, { headers: { "content-type": "text/event-stream" } }),
+    feed,
+    () => {},
+  );
+  const reader = response.body!.getReader();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const read = await Promise.race([
+    reader.read(),
+    new Promise<{ done: "still open after 3 s" }>((r) => {
+      timer = setTimeout(() => r({ done: "still open after 3 s" }), 3_000);
+    }),
+  ]).finally(() => clearTimeout(timer));
+  assert.equal(read.done, true, "the stream ends at once");
+  assert.equal(bus.following, 0);
 });

@@ -7,39 +7,31 @@ import {
 } from "../../src/store/mod.ts";
 
 Deno.test("createBatchWriter() splits a group whose keys together exceed KV's total key size", async () => {
-  const kv = await Deno.openKv(":memory:");
-  try {
-    const writer = createBatchWriter(kv);
-    // 900 writes of one ~150-byte key each: under the 1,000-mutation and 800 KiB limits, but their
-    // keys add up to ~135 KB, past KV's 81,920-byte total key size for one atomic.
-    const pad = "k".repeat(140);
-    const writes = [];
-    for (let i = 0; i < 900; i++) {
-      writes.push(writer.write([{ type: "set", key: ["events", pad, i], value: i }]));
-    }
-    await Promise.all(writes);
-    let n = 0;
-    for await (const _ of kv.list({ prefix: ["events", pad] })) n++;
-    assert.equal(n, 900);
-  } finally {
-    kv.close();
+  using kv = await Deno.openKv(":memory:");
+  const writer = createBatchWriter(kv);
+  // 900 writes of one ~150-byte key each: under the 1,000-mutation and 800 KiB limits, but their
+  // keys add up to ~135 KB, past KV's 81,920-byte total key size for one atomic.
+  const pad = "k".repeat(140);
+  const writes = [];
+  for (let i = 0; i < 900; i++) {
+    writes.push(writer.write([{ type: "set", key: ["events", pad, i], value: i }]));
   }
+  await Promise.all(writes);
+  let n = 0;
+  for await (const _ of kv.list({ prefix: ["events", pad] })) n++;
+  assert.equal(n, 900);
 });
 
 Deno.test("createBatchWriter() refuses one write whose own keys exceed the total key size", async () => {
-  const kv = await Deno.openKv(":memory:");
-  try {
-    const writer = createBatchWriter(kv);
-    const pad = "x".repeat(1000);
-    const mutations = Array.from({ length: 90 }, (_, i) => ({
-      type: "set" as const,
-      key: ["big", pad, i],
-      value: 1,
-    }));
-    await assert.rejects(writer.write(mutations), RangeError);
-  } finally {
-    kv.close();
-  }
+  using kv = await Deno.openKv(":memory:");
+  const writer = createBatchWriter(kv);
+  const pad = "x".repeat(1000);
+  const mutations = Array.from({ length: 90 }, (_, i) => ({
+    type: "set" as const,
+    key: ["big", pad, i],
+    value: 1,
+  }));
+  await assert.rejects(writer.write(mutations), RangeError);
 });
 
 Deno.test("keyByteLength() bounds KV's encoding: tags, terminators, 8-byte numbers, escaped NULs", () => {
@@ -76,58 +68,50 @@ Deno.test("utf8Length() is TextEncoder's length, lone surrogates included, witho
 });
 
 Deno.test("createBatchWriter() sizes a set by its valueBytes when given, refusing what it says is too big", async () => {
-  const kv = await Deno.openKv(":memory:");
-  try {
-    const writer = createBatchWriter(kv);
-    await assert.rejects(
-      writer.write([{ type: "set", key: ["a"], value: "small", valueBytes: 900 * 1024 }]),
-      RangeError,
-    );
-    await writer.write([{ type: "set", key: ["a"], value: "small", valueBytes: 10 }]);
-    assert.equal((await kv.get(["a"])).value, "small");
-  } finally {
-    kv.close();
-  }
+  using kv = await Deno.openKv(":memory:");
+  const writer = createBatchWriter(kv);
+  await assert.rejects(
+    writer.write([{ type: "set", key: ["a"], value: "small", valueBytes: 900 * 1024 }]),
+    RangeError,
+  );
+  await writer.write([{ type: "set", key: ["a"], value: "small", valueBytes: 10 }]);
+  assert.equal((await kv.get(["a"])).value, "small");
 });
 
 Deno.test("createBatchWriter() with lingerMs commits writes arriving one at a time together", async () => {
-  const kv = await Deno.openKv(":memory:");
-  try {
-    let commits = 0;
-    const atomic = kv.atomic.bind(kv);
-    kv.atomic = () => {
-      const op = atomic();
-      const commit = op.commit.bind(op);
-      op.commit = () => {
-        commits++;
-        return commit();
-      };
-      return op;
+  using kv = await Deno.openKv(":memory:");
+  let commits = 0;
+  const atomic = kv.atomic.bind(kv);
+  kv.atomic = () => {
+    const op = atomic();
+    const commit = op.commit.bind(op);
+    op.commit = () => {
+      commits++;
+      return commit();
     };
-    // Eight writers one after another, 1 ms apart, none waiting for the previous commit.
-    const lingering = createBatchWriter(kv, { lingerMs: 25 });
-    const done: Promise<void>[] = [];
-    for (let i = 0; i < 8; i++) {
-      done.push(lingering.write([{ type: "set", key: ["l", i], value: i }]));
-      await new Promise((r) => setTimeout(r, 1));
-    }
-    await Promise.all(done);
-    assert.ok(commits <= 2, `8 lingering writes took ${commits} commits`);
-    for (let i = 0; i < 8; i++) assert.equal((await kv.get(["l", i])).value, i);
-    // Without lingering each write that finds the writer idle is its own commit.
-    commits = 0;
-    const eager = createBatchWriter(kv);
-    for (let i = 0; i < 8; i++) {
-      const w = eager.write([{ type: "set", key: ["e", i], value: i }]);
-      await w;
-    }
-    assert.equal(commits, 8);
-    // flush() waits for a lingering write.
-    await lingering.write([{ type: "set", key: ["last"], value: 1 }]).then(() => {});
-    void lingering.write([{ type: "set", key: ["later"], value: 2 }]);
-    await lingering.flush();
-    assert.equal((await kv.get(["later"])).value, 2);
-  } finally {
-    kv.close();
+    return op;
+  };
+  // Eight writers one after another, 1 ms apart, none waiting for the previous commit.
+  const lingering = createBatchWriter(kv, { lingerMs: 25 });
+  const done: Promise<void>[] = [];
+  for (let i = 0; i < 8; i++) {
+    done.push(lingering.write([{ type: "set", key: ["l", i], value: i }]));
+    await new Promise((r) => setTimeout(r, 1));
   }
+  await Promise.all(done);
+  assert.ok(commits <= 2, `8 lingering writes took ${commits} commits`);
+  for (let i = 0; i < 8; i++) assert.equal((await kv.get(["l", i])).value, i);
+  // Without lingering each write that finds the writer idle is its own commit.
+  commits = 0;
+  const eager = createBatchWriter(kv);
+  for (let i = 0; i < 8; i++) {
+    const w = eager.write([{ type: "set", key: ["e", i], value: i }]);
+    await w;
+  }
+  assert.equal(commits, 8);
+  // flush() waits for a lingering write.
+  await lingering.write([{ type: "set", key: ["last"], value: 1 }]).then(() => {});
+  void lingering.write([{ type: "set", key: ["later"], value: 2 }]);
+  await lingering.flush();
+  assert.equal((await kv.get(["later"])).value, 2);
 });

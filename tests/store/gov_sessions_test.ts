@@ -26,52 +26,44 @@ function early(principal: string, n: number) {
 }
 
 Deno.test("gov sessions: listOwn finds a principal's sessions past 200 sessions of others", async () => {
-  const kv = await Deno.openKv(":memory:");
-  try {
-    const store = createGovSessionStore(kv, { ttlMs: 60_000 });
-    for (let n = 0; n < 250; n++) {
-      const s = early("bob", n);
-      await kv.set(govSessionKey(s.id), s);
-    }
-    const mine = await store.create({
-      principal: "alice",
-      actorId: null,
-      intent: "alice's zebrafish study",
-      mcpSession: null,
-    });
-    const own = await store.listOwn("alice", 10);
-    assert.deepEqual(own.map((s) => s.id), [mine.id]);
-    assert.deepEqual(await store.listOwn("mallory"), []);
-    // An update keeps the index (and the owner) in place.
-    await store.update(mine.id, "alice", (s) => ({ ...s, principal: "bob", stage: "333" }));
-    assert.equal((await store.listOwn("alice"))[0].stage, "333");
-    assert.equal((await store.listOwn("alice"))[0].principal, "alice");
-  } finally {
-    kv.close();
+  using kv = await Deno.openKv(":memory:");
+  const store = createGovSessionStore(kv, { ttlMs: 60_000 });
+  for (let n = 0; n < 250; n++) {
+    const s = early("bob", n);
+    await kv.set(govSessionKey(s.id), s);
   }
+  const mine = await store.create({
+    principal: "alice",
+    actorId: null,
+    intent: "alice's zebrafish study",
+    mcpSession: null,
+  });
+  const own = await store.listOwn("alice", 10);
+  assert.deepEqual(own.map((s) => s.id), [mine.id]);
+  assert.deepEqual(await store.listOwn("mallory"), []);
+  // An update keeps the index (and the owner) in place.
+  await store.update(mine.id, "alice", (s) => ({ ...s, principal: "bob", stage: "333" }));
+  assert.equal((await store.listOwn("alice"))[0].stage, "333");
+  assert.equal((await store.listOwn("alice"))[0].principal, "alice");
 });
 
 Deno.test("gov sessions: intent, actor, claims and notes are redacted before they are written", async () => {
-  const kv = await Deno.openKv(":memory:");
-  try {
-    const store = createGovSessionStore(kv, { ttlMs: 60_000, redact: redactRetained });
-    const s = await store.create({
-      principal: "alice",
-      actorId: "bob@example.com",
-      intent: "pay with 4111 1111 1111 1111",
-      mcpSession: null,
-    });
-    await store.update(s.id, "alice", (x) => ({
-      ...x,
-      claims: [{ text: "key sk-abcdefghijklmnopqrstuvwxyz", evidence: [], grounded: false }],
-      notes: { plan: "mail carol@example.org" },
-    }));
-    const raw = JSON.stringify((await kv.get(govSessionKey(s.id))).value);
-    assert.doesNotMatch(raw, /4111|bob@|sk-abc|carol@/);
-    assert.match(raw, /\[REDACTED:card\]/);
-  } finally {
-    kv.close();
-  }
+  using kv = await Deno.openKv(":memory:");
+  const store = createGovSessionStore(kv, { ttlMs: 60_000, redact: redactRetained });
+  const s = await store.create({
+    principal: "alice",
+    actorId: "bob@example.com",
+    intent: "pay with 4111 1111 1111 1111",
+    mcpSession: null,
+  });
+  await store.update(s.id, "alice", (x) => ({
+    ...x,
+    claims: [{ text: "key sk-abcdefghijklmnopqrstuvwxyz", evidence: [], grounded: false }],
+    notes: { plan: "mail carol@example.org" },
+  }));
+  const raw = JSON.stringify((await kv.get(govSessionKey(s.id))).value);
+  assert.doesNotMatch(raw, /4111|bob@|sk-abc|carol@/);
+  assert.match(raw, /\[REDACTED:card\]/);
 });
 
 Deno.test("recall_memory returns the caller's own sessions past 200 of another principal's, and none of theirs", async () => {
