@@ -63,26 +63,52 @@ export function memoryOAuthProvider(clientName: string, clientMetadataUrl?: stri
   return { provider, state };
 }
 
-/** A person's access (and refresh) token from `s` by the code flow, as a browser would. */
-export async function userToken(s: TestServer, username: string, password: string) {
-  const reg = await (await fetch(`${s.url}/register`, {
+/** Registers a public client (PKCE, no secret) by DCR with `redirect_uris: [redirect]`. */
+export async function registerPublicClient(
+  s: { url: string },
+  options: { name?: string; redirect?: string } = {},
+): Promise<{ client_id: string; [k: string]: unknown }> {
+  return await (await fetch(`${s.url}/register`, {
     method: "POST",
     headers: { "content-type": "application/json" },
-    body: JSON.stringify({ redirect_uris: [REDIRECT], token_endpoint_auth_method: "none" }),
+    body: JSON.stringify({
+      ...(options.name !== undefined ? { client_name: options.name } : {}),
+      redirect_uris: [options.redirect ?? REDIRECT],
+      token_endpoint_auth_method: "none",
+    }),
   })).json();
+}
+
+/**
+ * A code-flow authorize URL of `s` for `clientId` with a fresh PKCE pair (S256) for the resource
+ * `${s.url}/mcp`: `scope` (default "mcp"), `state` if given; the verifier to redeem the code with.
+ */
+export async function authorizeUrl(
+  s: { url: string },
+  clientId: string,
+  options: { redirect?: string; scope?: string; state?: string } = {},
+): Promise<{ url: URL; verifier: string }> {
   const { verifier, challenge } = await pkce();
   const u = new URL(`${s.url}/authorize`);
   for (
     const [k, v] of Object.entries({
       response_type: "code",
-      client_id: reg.client_id,
-      redirect_uri: REDIRECT,
+      client_id: clientId,
+      redirect_uri: options.redirect ?? REDIRECT,
       code_challenge: challenge,
       code_challenge_method: "S256",
+      ...(options.state !== undefined ? { state: options.state } : {}),
       resource: `${s.url}/mcp`,
-      scope: "mcp profile",
+      scope: options.scope ?? "mcp",
     })
   ) u.searchParams.set(k, v);
+  return { url: u, verifier };
+}
+
+/** A person's access (and refresh) token from `s` by the code flow, as a browser would. */
+export async function userToken(s: TestServer, username: string, password: string) {
+  const reg = await registerPublicClient(s);
+  const { url: u, verifier } = await authorizeUrl(s, reg.client_id, { scope: "mcp profile" });
   const { location } = await browse(u.toString(), { username, password });
   const res = await fetch(`${s.url}/token`, {
     method: "POST",

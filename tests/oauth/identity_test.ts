@@ -8,9 +8,8 @@
 import assert from "node:assert/strict";
 import { addUser } from "../../src/identity/mod.ts";
 import { startServer } from "../_helpers/server.ts";
-import { browse, pkce } from "./_browser.ts";
-
-const REDIRECT = "http://127.0.0.1:9/callback";
+import { authorizeUrl, REDIRECT, registerPublicClient } from "../_helpers/oauth_flow.ts";
+import { browse } from "./_browser.ts";
 
 Deno.test("oauth: a user from the identity store logs in; the token carries their roles to F11 and the vault", async () => {
   const kv = await Deno.openKv(":memory:");
@@ -22,30 +21,9 @@ Deno.test("oauth: a user from the identity store logs in; the token carries thei
     policy: { tools: { calculate: { roles: ["ops"] } } },
   });
   try {
-    const reg = await (await fetch(`${s.url}/register`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({
-        client_name: "Identity Test",
-        redirect_uris: [REDIRECT],
-        token_endpoint_auth_method: "none",
-      }),
-    })).json();
+    const reg = await registerPublicClient(s, { name: "Identity Test" });
     const tokenFor = async (username: string, password: string) => {
-      const { verifier, challenge } = await pkce();
-      const u = new URL(`${s.url}/authorize`);
-      for (
-        const [k, v] of Object.entries({
-          response_type: "code",
-          client_id: reg.client_id,
-          redirect_uri: REDIRECT,
-          code_challenge: challenge,
-          code_challenge_method: "S256",
-          state: "x",
-          resource: `${s.url}/mcp`,
-          scope: "mcp",
-        })
-      ) u.searchParams.set(k, v);
+      const { url: u, verifier } = await authorizeUrl(s, reg.client_id, { state: "x" });
       const { location } = await browse(u.toString(), { username, password });
       const res = await fetch(`${s.url}/token`, {
         method: "POST",

@@ -14,7 +14,7 @@ import { decodeJwt } from "jose";
 import { chromiumMissing, launchChromium } from "../_helpers/browser.ts";
 import { startOidcProvider } from "../_helpers/oidc_provider.ts";
 import { startServer } from "../_helpers/server.ts";
-import { pkce } from "./_browser.ts";
+import { authorizeUrl, registerPublicClient } from "../_helpers/oauth_flow.ts";
 
 const missing = chromiumMissing();
 // CI installs chromium (.ci/run), so there its absence fails the test instead of skipping it.
@@ -73,29 +73,11 @@ Deno.test({
     });
     const browser = await launchChromium({ javaScriptEnabled: false });
     try {
-      const reg = await (await fetch(`${s.url}/register`, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({
-          client_name: "Browser Client",
-          redirect_uris: [redirect],
-          token_endpoint_auth_method: "none",
-        }),
-      })).json();
-      const { verifier, challenge } = await pkce();
-      const authorize = new URL(`${s.url}/authorize`);
-      for (
-        const [k, v] of Object.entries({
-          response_type: "code",
-          client_id: reg.client_id,
-          redirect_uri: redirect,
-          code_challenge: challenge,
-          code_challenge_method: "S256",
-          state: "browser-state",
-          resource: `${s.url}/mcp`,
-          scope: "mcp",
-        })
-      ) authorize.searchParams.set(k, v);
+      const reg = await registerPublicClient(s, { name: "Browser Client", redirect });
+      const { url: authorize, verifier } = await authorizeUrl(s, reg.client_id, {
+        redirect,
+        state: "browser-state",
+      });
 
       const ctx = browser.context;
       ctx.setDefaultTimeout(15_000);

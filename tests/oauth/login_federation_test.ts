@@ -12,7 +12,7 @@
  */
 import assert from "node:assert/strict";
 import { auth, Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
-import { memoryOAuthProvider, REDIRECT } from "../_helpers/oauth_flow.ts";
+import { authorizeUrl, memoryOAuthProvider, REDIRECT } from "../_helpers/oauth_flow.ts";
 import { decodeJwt, SignJWT } from "jose";
 import { envelopeOf } from "../_helpers/client.ts";
 import { type OidcProvider, startOidcProvider } from "../_helpers/oidc_provider.ts";
@@ -88,22 +88,9 @@ async function register(s: TestServer, name = "Test Client"): Promise<string> {
   return (await res.json()).client_id;
 }
 
-async function authorizeUrl(s: TestServer, clientId: string) {
-  const { verifier, challenge } = await pkce();
-  const u = new URL(`${s.url}/authorize`);
-  for (
-    const [k, v] of Object.entries({
-      response_type: "code",
-      client_id: clientId,
-      redirect_uri: REDIRECT,
-      code_challenge: challenge,
-      code_challenge_method: "S256",
-      state: "client-state",
-      resource: `${s.url}/mcp`,
-      scope: "mcp",
-    })
-  ) u.searchParams.set(k, v);
-  return { url: u.toString(), verifier };
+async function clientAuthorizeUrl(s: TestServer, clientId: string) {
+  const { url, verifier } = await authorizeUrl(s, clientId, { state: "client-state" });
+  return { url: url.toString(), verifier };
 }
 
 async function redeem(s: TestServer, clientId: string, code: string, verifier: string) {
@@ -229,7 +216,7 @@ Deno.test("login federation: a wrong state, another browser, a wrong iss, a prov
   const clientId = await register(s);
 
   // Local users still sign in with their password beside the provider's button.
-  const local = await authorizeUrl(s, clientId);
+  const local = await clientAuthorizeUrl(s, clientId);
   const { location: localBack } = await browse(local.url, LOCAL);
   const localToken = await redeem(s, clientId, localBack.searchParams.get("code")!, local.verifier);
   assert.equal(localToken.status, 200);
@@ -237,7 +224,7 @@ Deno.test("login federation: a wrong state, another browser, a wrong iss, a prov
   assert.equal(decodeJwt(localToken.body.access_token).idp, undefined);
 
   const b = new FederatedBrowser();
-  const { url, verifier } = await authorizeUrl(s, clientId);
+  const { url, verifier } = await clientAuthorizeUrl(s, clientId);
   const callback = await b.signInAtProvider(
     await b.startAtWarden(url),
     ALICE,
@@ -287,7 +274,7 @@ Deno.test("login federation: a wrong state, another browser, a wrong iss, a prov
   // RFC 9207: a response naming another issuer (a mix-up) is refused.
   const b2 = new FederatedBrowser();
   const cb2 = await b2.signInAtProvider(
-    await b2.startAtWarden((await authorizeUrl(s, clientId)).url),
+    await b2.startAtWarden((await clientAuthorizeUrl(s, clientId)).url),
     ALICE,
     "allow",
     callbackPrefix,
@@ -304,7 +291,7 @@ Deno.test("login federation: a wrong state, another browser, a wrong iss, a prov
   // The person declines at the provider: its error is shown, with a way back; nothing issued.
   const b3 = new FederatedBrowser();
   const cb3 = await b3.signInAtProvider(
-    await b3.startAtWarden((await authorizeUrl(s, clientId)).url),
+    await b3.startAtWarden((await clientAuthorizeUrl(s, clientId)).url),
     ALICE,
     "deny",
     callbackPrefix,
@@ -339,7 +326,7 @@ Deno.test("login federation: a code of another client, a tampered ID token, a wr
 
   const attempt = async () => {
     const b = new FederatedBrowser();
-    const atProvider = await b.startAtWarden((await authorizeUrl(s, clientId)).url);
+    const atProvider = await b.startAtWarden((await clientAuthorizeUrl(s, clientId)).url);
     return { b, atProvider };
   };
 
@@ -480,7 +467,7 @@ Deno.test("login federation: a provider that hangs, floods, redirects or is down
     // The provider "sends the person back" with a code; Warden redeems it at its token endpoint.
     const comeBack = async () => {
       const b = new FederatedBrowser();
-      const atProvider = await b.startAtWarden((await authorizeUrl(s, clientId)).url);
+      const atProvider = await b.startAtWarden((await clientAuthorizeUrl(s, clientId)).url);
       assert.equal(atProvider.origin + atProvider.pathname, `${issuer}/auth`);
       const cb = new URL(`${s.url}/login/oidc/callback`);
       cb.searchParams.set("code", "some-code");
@@ -523,7 +510,7 @@ Deno.test("login federation: a provider that hangs, floods, redirects or is down
   });
   const clientId = await register(s);
   const b = new FederatedBrowser();
-  const { url } = await authorizeUrl(s, clientId);
+  const { url } = await clientAuthorizeUrl(s, clientId);
   await assert.rejects(
     () => b.startAtWarden(url),
     /\/login\/oidc answered 502: .*Signing in with 127\.0\.0\.1:\d+ failed: the provider could not be reached/s,
@@ -587,7 +574,7 @@ Deno.test("login federation: a sign-in begun at one instance finishes at another
     await using b = await startServer({ args, env, kv, policy: POLICY });
     idp.addClient({ ...WARDEN_AT_IDP, redirect_uris: [`${issuer}/login/oidc/callback`] });
     const clientId = await register(a);
-    const { url, verifier } = await authorizeUrl(a, clientId);
+    const { url, verifier } = await clientAuthorizeUrl(a, clientId);
     const browser = new FederatedBrowser();
     const callback = await browser.signInAtProvider(
       await browser.startAtWarden(url),
