@@ -155,3 +155,13 @@ export async function callHeld(
     await client.callTool({ name, arguments: args, _meta: { "warden/hold": holdId } }),
   );
 }
+
+/** Calls tool `name` through `client`: the result, its envelope and the tool's data. */
+export async function callParts(
+  client: { callTool(params: any): Promise<any> },
+  name: string,
+  args: Record<string, unknown>,
+): Promise<{ r: any; env: any; data: any }> {
+  const r = await client.callTool({ name, arguments: args });
+  return { r, env: r.structuredContent, data: r.structuredContent?.data };
+}

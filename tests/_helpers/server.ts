@@ -154,9 +154,22 @@ export async function spawnServer(
   env: Record<string, string> = {},
 ): Promise<ChildServer> {
   const portArgs = args.includes("--port") ? [] : ["--port", "0"];
+  return await spawnListening(["run", "-A", MAIN, "serve", ...portArgs, ...args], { env });
+}
+
+/**
+ * Runs `deno <args>` (a Warden server however it is started: `run main.ts serve`, `task start`)
+ * and resolves once a JSON log line on its stderr says `listening`, with the URL it names; fails
+ * if it exits first or does not listen within `timeoutMs`.
+ */
+export async function spawnListening(
+  args: string[],
+  options: { env?: Record<string, string>; cwd?: string; timeoutMs?: number } = {},
+): Promise<ChildServer> {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, "serve", ...portArgs, ...args],
-    env: { NO_COLOR: "1", ...env },
+    args,
+    ...(options.cwd ? { cwd: options.cwd } : {}),
+    env: { NO_COLOR: "1", ...options.env },
     stdout: "null",
     stderr: "piped",
     stdin: "null",
@@ -175,7 +188,7 @@ export async function spawnServer(
         logs.push(line);
         try {
           const rec = JSON.parse(line);
-          if (rec.msg === "listening") resolve(rec.url.replace(/\/mcp$/, ""));
+          if (rec.msg === "listening") resolve(String(rec.url).replace(/\/mcp$/, ""));
         } catch {
           // not a JSON log line
         }
@@ -183,8 +196,24 @@ export async function spawnServer(
     }
     reject(new Error(`server exited before listening:\n${logs.join("\n")}`));
   })();
-  const timer = setTimeout(() => reject(new Error("server did not start in 30 s")), 30_000);
-  const url = await urlReady.finally(() => clearTimeout(timer));
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  const timer = setTimeout(
+    () => reject(new Error(`server did not start in ${timeoutMs / 1000} s`)),
+    timeoutMs,
+  );
+  let url: string;
+  try {
+    url = await urlReady.finally(() => clearTimeout(timer));
+  } catch (e) {
+    // Not listening: do not leave it running behind the failed test.
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // already gone
+    }
+    await child.status;
+    throw e;
+  }
   const stop = async (signal: Deno.Signal = "SIGTERM") => {
     try {
       child.kill(signal);

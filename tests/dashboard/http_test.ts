@@ -341,20 +341,16 @@ Deno.test("dashboard: full verification passes, and fails naming the index on a 
 });
 
 Deno.test("dashboard: under --auth oauth, /login without return_to is still the OAuth login", async () => {
-  const server = await startServer({ args: ["--auth", "oauth"] });
-  try {
-    const oauthLogin = await fetch(`${server.url}/login?request=nothing`);
-    assert.equal(oauthLogin.status, 400);
-    assert.match(await oauthLogin.text(), /no authorization request here/);
-    const dash = await fetch(`${server.url}/login?return_to=%2Fdashboard`);
-    assert.equal(dash.status, 200);
-    assert.match(await dash.text(), /Sign in to the Warden dashboard/);
-    const mcp = await fetch(`${server.url}/dashboard`, { redirect: "manual" });
-    await mcp.body?.cancel();
-    assert.equal(mcp.status, 302, "not the bearer challenge");
-  } finally {
-    await server.close();
-  }
+  await using server = await startServer({ args: ["--auth", "oauth"] });
+  const oauthLogin = await fetch(`${server.url}/login?request=nothing`);
+  assert.equal(oauthLogin.status, 400);
+  assert.match(await oauthLogin.text(), /no authorization request here/);
+  const dash = await fetch(`${server.url}/login?return_to=%2Fdashboard`);
+  assert.equal(dash.status, 200);
+  assert.match(await dash.text(), /Sign in to the Warden dashboard/);
+  const mcp = await fetch(`${server.url}/dashboard`, { redirect: "manual" });
+  await mcp.body?.cancel();
+  assert.equal(mcp.status, 302, "not the bearer challenge");
 });
 
 Deno.test("dashboard: removing a user ends their sessions, whatever the policy grants the name", async () => {

@@ -7,6 +7,7 @@
  * that Warden may not start the runtime.
  */
 import assert from "node:assert/strict";
+import { spawnListening } from "../_helpers/server.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const TASKS = JSON.parse(await Deno.readTextFile(`${ROOT}deno.json`)).tasks as Record<
@@ -30,60 +31,28 @@ Deno.test({
   name: "deno task start runs secure_execute kind code (a program, with no permissions)",
   sanitizeResources: false,
   async fn() {
-    const child = new Deno.Command(Deno.execPath(), {
-      args: ["task", "--quiet", "start", "--port", "0", "--kv", ":memory:"],
-      cwd: ROOT,
-      env: { NO_COLOR: "1" },
-      stdin: "null",
-      stdout: "null",
-      stderr: "piped",
-    }).spawn();
-    const logs: string[] = [];
-    const { promise: listening, resolve, reject } = Promise.withResolvers<string>();
-    const reading = (async () => {
-      let buf = "";
-      for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
-        buf += chunk;
-        let nl;
-        while ((nl = buf.indexOf("\n")) >= 0) {
-          const line = buf.slice(0, nl);
-          buf = buf.slice(nl + 1);
-          logs.push(line);
-          try {
-            const rec = JSON.parse(line);
-            if (rec.msg === "listening") resolve(String(rec.url).replace(/\/mcp$/, ""));
-          } catch {
-            // not a JSON log line
-          }
-        }
-      }
-      reject(new Error(`the task exited before listening:\n${logs.join("\n")}`));
-    })();
-    const timer = setTimeout(() => reject(new Error("the task did not listen in 60 s")), 60_000);
-    try {
-      const url = await listening.finally(() => clearTimeout(timer));
-      const call = async (code: string) => {
-        const res = await fetch(`${url}/invoke`, {
-          method: "POST",
-          headers: { "content-type": "application/json" },
-          body: JSON.stringify({ tool: "secure_execute", arguments: { code } }),
-        });
-        return { status: res.status, body: await res.json() };
-      };
-      const ok = await call("const n: number = 6 * 7; console.log(n)");
-      assert.equal(ok.status, 200, JSON.stringify(ok.body));
-      assert.equal(ok.body.data.status, "OK", JSON.stringify(ok.body));
-      assert.equal(ok.body.data.stdout, "42\n");
-      // The program itself still gets nothing: the same runtime refuses it a file.
-      const hostile = await call('console.log(Deno.readTextFileSync("/etc/passwd"))');
-      assert.equal(hostile.body.data.exit_code, 1, JSON.stringify(hostile.body));
-      assert.match(hostile.body.data.stderr, /Requires read access to "\/etc\/passwd"/);
-      assert.equal(hostile.body.data.stdout, "");
-    } finally {
-      // deno task passes the signal on to the server it started.
-      child.kill("SIGTERM");
-      await child.status;
-      await reading.catch(() => {});
-    }
+    // deno task passes the SIGTERM that stops it on to the server it started.
+    await using server = await spawnListening(
+      ["task", "--quiet", "start", "--port", "0", "--kv", ":memory:"],
+      { cwd: ROOT, timeoutMs: 60_000 },
+    );
+    const url = server.url;
+    const call = async (code: string) => {
+      const res = await fetch(`${url}/invoke`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ tool: "secure_execute", arguments: { code } }),
+      });
+      return { status: res.status, body: await res.json() };
+    };
+    const ok = await call("const n: number = 6 * 7; console.log(n)");
+    assert.equal(ok.status, 200, JSON.stringify(ok.body));
+    assert.equal(ok.body.data.status, "OK", JSON.stringify(ok.body));
+    assert.equal(ok.body.data.stdout, "42\n");
+    // The program itself still gets nothing: the same runtime refuses it a file.
+    const hostile = await call('console.log(Deno.readTextFileSync("/etc/passwd"))');
+    assert.equal(hostile.body.data.exit_code, 1, JSON.stringify(hostile.body));
+    assert.match(hostile.body.data.stderr, /Requires read access to "\/etc\/passwd"/);
+    assert.equal(hostile.body.data.stdout, "");
   },
 });

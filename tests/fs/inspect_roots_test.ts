@@ -31,18 +31,14 @@ Deno.test("inspect_file reads only warden-files/ beside the KV file by default",
 });
 
 Deno.test("inspect_file without a KV file or files.roots says how to configure roots", async () => {
-  const server = await startServer();
-  try {
-    const { client } = await connectStreamable(server.url);
-    const env: any = envelopeOf(
-      await client.callTool({ name: "inspect_file", arguments: { path: "deno.json" } }),
-    );
-    assert.equal(env.status, "ERROR");
-    assert.match(env.message, /files\.roots/);
-    await client.close();
-  } finally {
-    await server.close();
-  }
+  await using server = await startServer();
+  const { client } = await connectStreamable(server.url);
+  const env: any = envelopeOf(
+    await client.callTool({ name: "inspect_file", arguments: { path: "deno.json" } }),
+  );
+  assert.equal(env.status, "ERROR");
+  assert.match(env.message, /files\.roots/);
+  await client.close();
 });
 
 Deno.test("inspect_file stays inside configured roots and reads dotfiles only under policy files.include_hidden", async () => {

@@ -34,56 +34,46 @@ Deno.test("session caps: per client IP (429) and per process (503), freed by DEL
   } finally {
     await server.close();
   }
-  const total = await startServer({ args: ["--max-sessions-per-ip", "10", "--max-sessions", "2"] });
-  try {
-    await initializeRaw(total.url, "2025-06-18");
-    await initializeRaw(total.url, "2025-06-18");
-    const over = await initialize(total.url);
-    assert.equal(over.status, 503);
-    assert.match((await over.json()).error.message, /--max-sessions\b/);
-    assert.equal(total.app.streamable.liveCount, 2);
-  } finally {
-    await total.close();
-  }
+  await using total = await startServer({
+    args: ["--max-sessions-per-ip", "10", "--max-sessions", "2"],
+  });
+  await initializeRaw(total.url, "2025-06-18");
+  await initializeRaw(total.url, "2025-06-18");
+  const over = await initialize(total.url);
+  assert.equal(over.status, 503);
+  assert.match((await over.json()).error.message, /--max-sessions\b/);
+  assert.equal(total.app.streamable.liveCount, 2);
 });
 
 Deno.test("session caps: per authenticated principal", async () => {
-  const server = await startServer({
+  await using server = await startServer({
     args: ["--token", TOKEN, "--max-sessions-per-principal", "2"],
   });
-  try {
-    const auth = { authorization: `Bearer ${TOKEN}` };
-    await initializeRaw(server.url, "2025-06-18", auth);
-    await initializeRaw(server.url, "2025-06-18", auth);
-    const over = await initialize(server.url, auth);
-    assert.equal(over.status, 429);
-    assert.match((await over.json()).error.message, /--max-sessions-per-principal/);
-  } finally {
-    await server.close();
-  }
+  const auth = { authorization: `Bearer ${TOKEN}` };
+  await initializeRaw(server.url, "2025-06-18", auth);
+  await initializeRaw(server.url, "2025-06-18", auth);
+  const over = await initialize(server.url, auth);
+  assert.equal(over.status, 429);
+  assert.match((await over.json()).error.message, /--max-sessions-per-principal/);
 });
 
 Deno.test("session caps: legacy SSE streams per client", async () => {
-  const server = await startServer({ args: ["--max-sse-per-client", "2"] });
-  try {
-    const open = () => fetch(`${server.url}/sse`, { headers: { accept: "text/event-stream" } });
-    const a = await open();
-    const b = await open();
-    assert.equal(a.status, 200);
-    assert.equal(b.status, 200);
-    const c = await open();
-    assert.equal(c.status, 429);
-    assert.match((await c.json()).error.message, /--max-sse-per-client/);
-    assert.equal(server.app.sse.liveCount, 2);
-    await a.body?.cancel();
-    for (let i = 0; i < 50 && server.app.sse.liveCount > 1; i++) {
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    const d = await open();
-    assert.equal(d.status, 200);
-    await b.body?.cancel();
-    await d.body?.cancel();
-  } finally {
-    await server.close();
+  await using server = await startServer({ args: ["--max-sse-per-client", "2"] });
+  const open = () => fetch(`${server.url}/sse`, { headers: { accept: "text/event-stream" } });
+  const a = await open();
+  const b = await open();
+  assert.equal(a.status, 200);
+  assert.equal(b.status, 200);
+  const c = await open();
+  assert.equal(c.status, 429);
+  assert.match((await c.json()).error.message, /--max-sse-per-client/);
+  assert.equal(server.app.sse.liveCount, 2);
+  await a.body?.cancel();
+  for (let i = 0; i < 50 && server.app.sse.liveCount > 1; i++) {
+    await new Promise((r) => setTimeout(r, 20));
   }
+  const d = await open();
+  assert.equal(d.status, 200);
+  await b.body?.cancel();
+  await d.body?.cancel();
 });

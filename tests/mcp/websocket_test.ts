@@ -91,191 +91,171 @@ async function refusedUpgrade(server: TestServer, headers: Record<string, string
 }
 
 Deno.test("websocket: initialize, tools/list and a sealed tools/call over /ws/mcp", async () => {
-  const server = await startServer({ args: ["--token", STATIC] });
-  try {
-    const alice = await createToken(server.kv, { name: "alice" });
-    const ws = await WsClient.open(server, { authorization: `Bearer ${alice.secret}` });
-    const init = await ws.initialize();
-    const result = init.result as Record<string, unknown>;
-    assert.equal(result.protocolVersion, "2025-11-25");
-    assert.equal((result.serverInfo as { name: string }).name, "warden");
+  await using server = await startServer({ args: ["--token", STATIC] });
+  const alice = await createToken(server.kv, { name: "alice" });
+  const ws = await WsClient.open(server, { authorization: `Bearer ${alice.secret}` });
+  const init = await ws.initialize();
+  const result = init.result as Record<string, unknown>;
+  assert.equal(result.protocolVersion, "2025-11-25");
+  assert.equal((result.serverInfo as { name: string }).name, "warden");
 
-    const listed = await ws.request("tools/list");
-    const names = (listed.result as { tools: { name: string }[] }).tools.map((t) => t.name);
-    assert.ok(names.includes("memory_store"), names.join(","));
+  const listed = await ws.request("tools/list");
+  const names = (listed.result as { tools: { name: string }[] }).tools.map((t) => t.name);
+  assert.ok(names.includes("memory_store"), names.join(","));
 
-    const called = await ws.request("tools/call", {
-      name: "memory_store",
-      arguments: { key: "ws_key", value: { via: "websocket" } },
-    });
-    const call = called.result as {
-      isError?: boolean;
-      structuredContent: { policy_verdict: string };
-      _meta: { "warden/vault": { index: number } };
-    };
-    assert.notEqual(call.isError, true, JSON.stringify(called));
-    assert.equal(call.structuredContent.policy_verdict, "SEAL");
-    const index = call._meta["warden/vault"].index;
-    assert.equal(typeof index, "number");
-    // The sealed entry names the caller and the transport.
-    const entry = await (await fetch(`${server.url}/vault/entries/${index}`, {
-      headers: { authorization: `Bearer ${STATIC}` },
-    })).json();
-    const sealed = JSON.parse(new TextDecoder().decode(
-      Uint8Array.from(atob(entry.data), (ch) => ch.charCodeAt(0)),
-    ));
-    const text = JSON.stringify(sealed);
-    assert.match(text, /"memory_store"/);
-    assert.match(text, /"alice"/);
-    assert.match(text, /"websocket"/);
-    assert.doesNotMatch(text, /"via"/, "the value itself is not sealed, only its digest");
+  const called = await ws.request("tools/call", {
+    name: "memory_store",
+    arguments: { key: "ws_key", value: { via: "websocket" } },
+  });
+  const call = called.result as {
+    isError?: boolean;
+    structuredContent: { policy_verdict: string };
+    _meta: { "warden/vault": { index: number } };
+  };
+  assert.notEqual(call.isError, true, JSON.stringify(called));
+  assert.equal(call.structuredContent.policy_verdict, "SEAL");
+  const index = call._meta["warden/vault"].index;
+  assert.equal(typeof index, "number");
+  // The sealed entry names the caller and the transport.
+  const entry = await (await fetch(`${server.url}/vault/entries/${index}`, {
+    headers: { authorization: `Bearer ${STATIC}` },
+  })).json();
+  const sealed = JSON.parse(new TextDecoder().decode(
+    Uint8Array.from(atob(entry.data), (ch) => ch.charCodeAt(0)),
+  ));
+  const text = JSON.stringify(sealed);
+  assert.match(text, /"memory_store"/);
+  assert.match(text, /"alice"/);
+  assert.match(text, /"websocket"/);
+  assert.doesNotMatch(text, /"via"/, "the value itself is not sealed, only its digest");
 
-    // The same principal over REST sees what the socket stored: one governed namespace.
-    const got = await fetch(`${server.url}/api/mcp/memory/retrieve`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${alice.secret}`, "content-type": "application/json" },
-      body: JSON.stringify({ key: "ws_key" }),
-    }).then((r) => r.json());
-    assert.deepEqual(got.data.value, { via: "websocket" });
+  // The same principal over REST sees what the socket stored: one governed namespace.
+  const got = await fetch(`${server.url}/api/mcp/memory/retrieve`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${alice.secret}`, "content-type": "application/json" },
+    body: JSON.stringify({ key: "ws_key" }),
+  }).then((r) => r.json());
+  assert.deepEqual(got.data.value, { via: "websocket" });
 
-    // Malformed frames get JSON-RPC errors and the socket stays usable.
-    ws.socket.send("{not json");
-    ws.socket.send(JSON.stringify({ jsonrpc: "2.0", id: 99, nope: true }));
-    const ping = await ws.request("ping");
-    assert.deepEqual(ping.result, {});
-    const errors = ws.notifications.map((m) => (m.error as { code: number } | undefined)?.code);
-    assert.deepEqual(errors, [-32700, -32600]);
+  // Malformed frames get JSON-RPC errors and the socket stays usable.
+  ws.socket.send("{not json");
+  ws.socket.send(JSON.stringify({ jsonrpc: "2.0", id: 99, nope: true }));
+  const ping = await ws.request("ping");
+  assert.deepEqual(ping.result, {});
+  const errors = ws.notifications.map((m) => (m.error as { code: number } | undefined)?.code);
+  assert.deepEqual(errors, [-32700, -32600]);
 
-    assert.equal(server.app.websocket.liveCount, 1);
-    ws.socket.close(1000);
-    await ws.closed;
-    for (let i = 0; i < 50 && server.app.websocket.liveCount > 0; i++) {
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    assert.equal(server.app.websocket.liveCount, 0, "the session ends with the socket");
-  } finally {
-    await server.close();
+  assert.equal(server.app.websocket.liveCount, 1);
+  ws.socket.close(1000);
+  await ws.closed;
+  for (let i = 0; i < 50 && server.app.websocket.liveCount > 0; i++) {
+    await new Promise((r) => setTimeout(r, 20));
   }
+  assert.equal(server.app.websocket.liveCount, 0, "the session ends with the socket");
 });
 
 Deno.test("websocket: refused without a token, with a bad one, from a foreign Origin, or not an upgrade", async () => {
-  const server = await startServer({ args: ["--token", STATIC] });
-  try {
-    const anon = await refusedUpgrade(server, {});
-    assert.equal(anon.status, 401);
-    assert.equal(anon.body.error.code, -32001);
-    const bad = await refusedUpgrade(server, { authorization: "Bearer wdn_not_a_token" });
-    assert.equal(bad.status, 401);
-    const foreign = await refusedUpgrade(server, {
-      authorization: `Bearer ${STATIC}`,
-      origin: "https://evil.example",
-    });
-    assert.equal(foreign.status, 403, JSON.stringify(foreign.body));
-    const proto = await refusedUpgrade(server, {
-      authorization: `Bearer ${STATIC}`,
-      "sec-websocket-protocol": "graphql-ws",
-    });
-    assert.equal(proto.status, 400);
-    assert.match(proto.body.error.message, /subprotocol must be "mcp"/);
-    const plain = await fetch(`${server.url}/ws/mcp`, {
-      headers: { authorization: `Bearer ${STATIC}` },
-    });
-    assert.equal(plain.status, 426);
-    await plain.body?.cancel();
-    // Deno's client sees the refusal as a failed connection, never an open socket.
-    const socket = new WebSocket(`${server.url.replace("http", "ws")}/ws/mcp`);
-    const outcome = await new Promise<string>((resolve) => {
-      socket.onopen = () => resolve("open");
-      socket.onerror = () => resolve("error");
-    });
-    assert.equal(outcome, "error");
-    assert.equal(server.app.websocket.liveCount, 0);
-  } finally {
-    await server.close();
-  }
+  await using server = await startServer({ args: ["--token", STATIC] });
+  const anon = await refusedUpgrade(server, {});
+  assert.equal(anon.status, 401);
+  assert.equal(anon.body.error.code, -32001);
+  const bad = await refusedUpgrade(server, { authorization: "Bearer wdn_not_a_token" });
+  assert.equal(bad.status, 401);
+  const foreign = await refusedUpgrade(server, {
+    authorization: `Bearer ${STATIC}`,
+    origin: "https://evil.example",
+  });
+  assert.equal(foreign.status, 403, JSON.stringify(foreign.body));
+  const proto = await refusedUpgrade(server, {
+    authorization: `Bearer ${STATIC}`,
+    "sec-websocket-protocol": "graphql-ws",
+  });
+  assert.equal(proto.status, 400);
+  assert.match(proto.body.error.message, /subprotocol must be "mcp"/);
+  const plain = await fetch(`${server.url}/ws/mcp`, {
+    headers: { authorization: `Bearer ${STATIC}` },
+  });
+  assert.equal(plain.status, 426);
+  await plain.body?.cancel();
+  // Deno's client sees the refusal as a failed connection, never an open socket.
+  const socket = new WebSocket(`${server.url.replace("http", "ws")}/ws/mcp`);
+  const outcome = await new Promise<string>((resolve) => {
+    socket.onopen = () => resolve("open");
+    socket.onerror = () => resolve("error");
+  });
+  assert.equal(outcome, "error");
+  assert.equal(server.app.websocket.liveCount, 0);
 });
 
 Deno.test("websocket: oversize and binary frames close with 1009 and 1003; the server stays up", async () => {
-  const server = await startServer({ args: ["--token", STATIC, "--max-body", "4096"] });
-  try {
-    const auth = { authorization: `Bearer ${STATIC}` };
-    const big = await WsClient.open(server, auth);
-    await big.initialize();
-    big.socket.send(
-      JSON.stringify({ jsonrpc: "2.0", id: 7, method: "ping", pad: "x".repeat(5000) }),
-    );
-    const closed = await big.closed;
-    assert.equal(closed.code, 1009);
-    assert.match(closed.reason, /over 4096 bytes/);
-    // Multi-byte text is measured in UTF-8 bytes, not characters.
-    const wide = await WsClient.open(server, auth);
-    wide.socket.send(
-      JSON.stringify({ jsonrpc: "2.0", id: 1, method: "ping", p: "é".repeat(2100) }),
-    );
-    assert.equal((await wide.closed).code, 1009);
+  await using server = await startServer({ args: ["--token", STATIC, "--max-body", "4096"] });
+  const auth = { authorization: `Bearer ${STATIC}` };
+  const big = await WsClient.open(server, auth);
+  await big.initialize();
+  big.socket.send(
+    JSON.stringify({ jsonrpc: "2.0", id: 7, method: "ping", pad: "x".repeat(5000) }),
+  );
+  const closed = await big.closed;
+  assert.equal(closed.code, 1009);
+  assert.match(closed.reason, /over 4096 bytes/);
+  // Multi-byte text is measured in UTF-8 bytes, not characters.
+  const wide = await WsClient.open(server, auth);
+  wide.socket.send(
+    JSON.stringify({ jsonrpc: "2.0", id: 1, method: "ping", p: "é".repeat(2100) }),
+  );
+  assert.equal((await wide.closed).code, 1009);
 
-    const bin = await WsClient.open(server, auth);
-    bin.socket.send(new Uint8Array([1, 2, 3]));
-    const binClosed = await bin.closed;
-    assert.equal(binClosed.code, 1003);
+  const bin = await WsClient.open(server, auth);
+  bin.socket.send(new Uint8Array([1, 2, 3]));
+  const binClosed = await bin.closed;
+  assert.equal(binClosed.code, 1003);
 
-    const after = await WsClient.open(server, auth);
-    await after.initialize();
-    assert.deepEqual((await after.request("ping")).result, {});
-    after.socket.close();
-    await after.closed;
-  } finally {
-    await server.close();
-  }
+  const after = await WsClient.open(server, auth);
+  await after.initialize();
+  assert.deepEqual((await after.request("ping")).result, {});
+  after.socket.close();
+  await after.closed;
 });
 
 Deno.test("websocket: an idle socket is closed; a revoked token ends the socket", async () => {
   // --session-ttl 1: idle after 1 s, the token re-checked every 100 ms.
-  const server = await startServer({ args: ["--token", STATIC, "--session-ttl", "1"] });
-  try {
-    const idle = await WsClient.open(server, { authorization: `Bearer ${STATIC}` });
-    await idle.initialize();
-    const started = performance.now();
-    const idleClosed = await idle.closed;
-    assert.equal(idleClosed.code, 1000);
-    assert.match(idleClosed.reason, /idle/);
-    assert.ok(performance.now() - started >= 900, "not before the idle time");
+  await using server = await startServer({ args: ["--token", STATIC, "--session-ttl", "1"] });
+  const idle = await WsClient.open(server, { authorization: `Bearer ${STATIC}` });
+  await idle.initialize();
+  const started = performance.now();
+  const idleClosed = await idle.closed;
+  assert.equal(idleClosed.code, 1000);
+  assert.match(idleClosed.reason, /idle/);
+  assert.ok(performance.now() - started >= 900, "not before the idle time");
 
-    const bob = await createToken(server.kv, { name: "bob" });
-    const ws = await WsClient.open(server, { authorization: `Bearer ${bob.secret}` });
-    await ws.initialize();
-    assert.deepEqual((await ws.request("ping")).result, {});
-    assert.equal(await revokeToken(server.kv, "bob"), 1);
-    await new Promise((r) => setTimeout(r, 150));
-    ws.socket.send(JSON.stringify({ jsonrpc: "2.0", id: 50, method: "tools/list" }));
-    const revoked = await ws.closed;
-    assert.equal(revoked.code, 1008);
-    assert.match(revoked.reason, /no longer valid/);
-    assert.equal(ws.notifications.length, 0, "nothing answered after revocation");
-  } finally {
-    await server.close();
-  }
+  const bob = await createToken(server.kv, { name: "bob" });
+  const ws = await WsClient.open(server, { authorization: `Bearer ${bob.secret}` });
+  await ws.initialize();
+  assert.deepEqual((await ws.request("ping")).result, {});
+  assert.equal(await revokeToken(server.kv, "bob"), 1);
+  await new Promise((r) => setTimeout(r, 150));
+  ws.socket.send(JSON.stringify({ jsonrpc: "2.0", id: 50, method: "tools/list" }));
+  const revoked = await ws.closed;
+  assert.equal(revoked.code, 1008);
+  assert.match(revoked.reason, /no longer valid/);
+  assert.equal(ws.notifications.length, 0, "nothing answered after revocation");
 });
 
 Deno.test("websocket: sockets per principal are capped with a 503", async () => {
-  const server = await startServer({ args: ["--token", STATIC] });
-  try {
-    const carol = await createToken(server.kv, { name: "carol" });
-    const auth = { authorization: `Bearer ${carol.secret}` };
-    const open: WsClient[] = [];
-    for (let i = 0; i < 32; i++) open.push(await WsClient.open(server, auth));
-    const over = await refusedUpgrade(server, auth);
-    assert.equal(over.status, 503);
-    assert.match(over.body.error.message, /limit 32/);
-    // Another principal is not affected by carol's sockets.
-    const other = await WsClient.open(server, { authorization: `Bearer ${STATIC}` });
-    other.socket.close();
-    await other.closed;
-    for (const ws of open) ws.socket.close();
-    await Promise.all(open.map((ws) => ws.closed));
-  } finally {
-    await server.close();
-  }
+  await using server = await startServer({ args: ["--token", STATIC] });
+  const carol = await createToken(server.kv, { name: "carol" });
+  const auth = { authorization: `Bearer ${carol.secret}` };
+  const open: WsClient[] = [];
+  for (let i = 0; i < 32; i++) open.push(await WsClient.open(server, auth));
+  const over = await refusedUpgrade(server, auth);
+  assert.equal(over.status, 503);
+  assert.match(over.body.error.message, /limit 32/);
+  // Another principal is not affected by carol's sockets.
+  const other = await WsClient.open(server, { authorization: `Bearer ${STATIC}` });
+  other.socket.close();
+  await other.closed;
+  for (const ws of open) ws.socket.close();
+  await Promise.all(open.map((ws) => ws.closed));
 });
 
 Deno.test({
@@ -375,73 +355,69 @@ Deno.test("websocket: requests in flight are capped per socket; a cancelled one 
 });
 
 Deno.test("websocket: hostile frames are screened like POST /mcp — too deep, too wide, bad params, a reused id — and the socket keeps serving", async () => {
-  const server = await startServer({ args: ["--token", STATIC], extraTools: [sleepTool] });
-  try {
-    const ws = await WsClient.open(server, { authorization: `Bearer ${STATIC}` });
-    await ws.initialize();
-    const replies: Record<string, unknown>[] = [];
-    const next = () =>
-      new Promise<Record<string, unknown>>((resolve) => {
-        const h = (e: MessageEvent) => {
-          const m = JSON.parse(e.data as string);
-          if (m.id === 900 || m.id === 901 || m.id === 902) {
-            ws.socket.removeEventListener("message", h);
-            resolve(m);
-          }
-        };
-        ws.socket.addEventListener("message", h);
-      });
-    let deep = "{}";
-    for (let i = 0; i < 10_000; i++) deep = `{"a":${deep}}`;
-    const send = (id: number, params: string, method = "tools/list") =>
-      ws.socket.send(`{"jsonrpc":"2.0","id":${id},"method":"${method}","params":${params}}`);
-    let wait = next();
-    send(900, `{"_meta":${deep}}`);
-    replies.push(await wait);
-    wait = next();
-    send(901, `{"cursor":[${Array(10_001).fill(0).join(",")}]}`);
-    replies.push(await wait);
-    wait = next();
-    send(902, `{"uri":42}`, "resources/read");
-    replies.push(await wait);
-    for (const r of replies) {
-      const error = r.error as { code: number; message: string };
-      assert.equal(error.code, -32602, JSON.stringify(r).slice(0, 300));
-      assert.doesNotMatch(error.message, /stack|ZodError|\[\s*\{/);
-    }
-    assert.match((replies[0].error as { message: string }).message, /nested more than 64/);
-    assert.match((replies[1].error as { message: string }).message, /more than 10000 elements/);
-    // A reused id while the first request runs is refused at once; the first still answers.
-    const first = new Promise<Record<string, unknown>[]>((resolve) => {
-      const got: Record<string, unknown>[] = [];
+  await using server = await startServer({ args: ["--token", STATIC], extraTools: [sleepTool] });
+  const ws = await WsClient.open(server, { authorization: `Bearer ${STATIC}` });
+  await ws.initialize();
+  const replies: Record<string, unknown>[] = [];
+  const next = () =>
+    new Promise<Record<string, unknown>>((resolve) => {
       const h = (e: MessageEvent) => {
         const m = JSON.parse(e.data as string);
-        if (m.id === 77) got.push(m);
-        if (got.length === 2) {
+        if (m.id === 900 || m.id === 901 || m.id === 902) {
           ws.socket.removeEventListener("message", h);
-          resolve(got);
+          resolve(m);
         }
       };
       ws.socket.addEventListener("message", h);
     });
-    const slow = JSON.stringify({
-      jsonrpc: "2.0",
-      id: 77,
-      method: "tools/call",
-      params: { name: "test_sleep", arguments: { ms: 300 } },
-    });
-    ws.socket.send(slow);
-    ws.socket.send(slow);
-    const both = await first;
-    assert.ok(
-      both.some((m) => (m.error as { code?: number } | undefined)?.code === -32600),
-      JSON.stringify(both).slice(0, 400),
-    );
-    assert.ok(both.some((m) => m.result !== undefined));
-    assert.deepEqual((await ws.request("ping")).result, {});
-    ws.socket.close();
-    await ws.closed;
-  } finally {
-    await server.close();
+  let deep = "{}";
+  for (let i = 0; i < 10_000; i++) deep = `{"a":${deep}}`;
+  const send = (id: number, params: string, method = "tools/list") =>
+    ws.socket.send(`{"jsonrpc":"2.0","id":${id},"method":"${method}","params":${params}}`);
+  let wait = next();
+  send(900, `{"_meta":${deep}}`);
+  replies.push(await wait);
+  wait = next();
+  send(901, `{"cursor":[${Array(10_001).fill(0).join(",")}]}`);
+  replies.push(await wait);
+  wait = next();
+  send(902, `{"uri":42}`, "resources/read");
+  replies.push(await wait);
+  for (const r of replies) {
+    const error = r.error as { code: number; message: string };
+    assert.equal(error.code, -32602, JSON.stringify(r).slice(0, 300));
+    assert.doesNotMatch(error.message, /stack|ZodError|\[\s*\{/);
   }
+  assert.match((replies[0].error as { message: string }).message, /nested more than 64/);
+  assert.match((replies[1].error as { message: string }).message, /more than 10000 elements/);
+  // A reused id while the first request runs is refused at once; the first still answers.
+  const first = new Promise<Record<string, unknown>[]>((resolve) => {
+    const got: Record<string, unknown>[] = [];
+    const h = (e: MessageEvent) => {
+      const m = JSON.parse(e.data as string);
+      if (m.id === 77) got.push(m);
+      if (got.length === 2) {
+        ws.socket.removeEventListener("message", h);
+        resolve(got);
+      }
+    };
+    ws.socket.addEventListener("message", h);
+  });
+  const slow = JSON.stringify({
+    jsonrpc: "2.0",
+    id: 77,
+    method: "tools/call",
+    params: { name: "test_sleep", arguments: { ms: 300 } },
+  });
+  ws.socket.send(slow);
+  ws.socket.send(slow);
+  const both = await first;
+  assert.ok(
+    both.some((m) => (m.error as { code?: number } | undefined)?.code === -32600),
+    JSON.stringify(both).slice(0, 400),
+  );
+  assert.ok(both.some((m) => m.result !== undefined));
+  assert.deepEqual((await ws.request("ping")).result, {});
+  ws.socket.close();
+  await ws.closed;
 });

@@ -18,12 +18,8 @@ const verifyPassword = (name: string, pw: string) =>
 const REDIRECT = "http://127.0.0.1:9/callback";
 
 async function withServer(fn: (s: TestServer) => Promise<void>, args: string[] = []) {
-  const s = await startServer({ args: ["--auth", "oauth", ...args], verifyPassword });
-  try {
-    await fn(s);
-  } finally {
-    await s.close();
-  }
+  await using s = await startServer({ args: ["--auth", "oauth", ...args], verifyPassword });
+  await fn(s);
 }
 
 async function json(res: Response) {

@@ -38,46 +38,42 @@ async function connectWithLogin(s: TestServer, provider: OAuthClientProvider, st
 }
 
 Deno.test("oauth sdk: DCR, code flow, tool call, refresh, reuse revokes the family", async () => {
-  const s = await startServer({ args: ["--auth", "oauth"], verifyPassword });
-  try {
-    const { provider, state } = memoryOAuthProvider("SDK Test Client");
-    const client = await connectWithLogin(s, provider, state);
-    assert.equal(typeof (state.client as { client_id?: string }).client_id, "string");
-    const tools = await client.listTools();
-    assert(tools.tools.some((t) => t.name === "calculate"));
-    const res = await client.callTool({ name: "calculate", arguments: { expression: "6*7" } });
-    assert.notEqual(res.isError, true);
-    assert.match(JSON.stringify(res.content), /42/);
-    await client.close();
+  await using s = await startServer({ args: ["--auth", "oauth"], verifyPassword });
+  const { provider, state } = memoryOAuthProvider("SDK Test Client");
+  const client = await connectWithLogin(s, provider, state);
+  assert.equal(typeof (state.client as { client_id?: string }).client_id, "string");
+  const tools = await client.listTools();
+  assert(tools.tools.some((t) => t.name === "calculate"));
+  const res = await client.callTool({ name: "calculate", arguments: { expression: "6*7" } });
+  assert.notEqual(res.isError, true);
+  assert.match(JSON.stringify(res.content), /42/);
+  await client.close();
 
-    // Refresh through the SDK: auth() with stored tokens rotates them.
-    const before = state.tokens!;
-    const result = await auth(provider, { serverUrl: `${s.url}/mcp` });
-    assert.equal(result, "AUTHORIZED");
-    assert.notEqual(state.tokens!.refresh_token, before.refresh_token);
-    assert.notEqual(state.tokens!.access_token, before.access_token);
-    const fresh = state.tokens!.access_token;
-    const ok = await fetch(`${s.url}/tools`, { headers: { authorization: `Bearer ${fresh}` } });
-    await ok.body?.cancel();
-    assert.equal(ok.status, 200);
+  // Refresh through the SDK: auth() with stored tokens rotates them.
+  const before = state.tokens!;
+  const result = await auth(provider, { serverUrl: `${s.url}/mcp` });
+  assert.equal(result, "AUTHORIZED");
+  assert.notEqual(state.tokens!.refresh_token, before.refresh_token);
+  assert.notEqual(state.tokens!.access_token, before.access_token);
+  const fresh = state.tokens!.access_token;
+  const ok = await fetch(`${s.url}/tools`, { headers: { authorization: `Bearer ${fresh}` } });
+  await ok.body?.cancel();
+  assert.equal(ok.status, 200);
 
-    // An attacker replays the first refresh token: refused, and the whole family dies.
-    const reuse = await fetch(`${s.url}/token`, {
-      method: "POST",
-      headers: { "content-type": "application/x-www-form-urlencoded" },
-      body: new URLSearchParams({
-        grant_type: "refresh_token",
-        refresh_token: before.refresh_token!,
-        client_id: (state.client as { client_id: string }).client_id,
-      }),
-    });
-    assert.equal((await reuse.json()).error, "invalid_grant");
-    const dead = await fetch(`${s.url}/tools`, { headers: { authorization: `Bearer ${fresh}` } });
-    await dead.body?.cancel();
-    assert.equal(dead.status, 401);
-  } finally {
-    await s.close();
-  }
+  // An attacker replays the first refresh token: refused, and the whole family dies.
+  const reuse = await fetch(`${s.url}/token`, {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({
+      grant_type: "refresh_token",
+      refresh_token: before.refresh_token!,
+      client_id: (state.client as { client_id: string }).client_id,
+    }),
+  });
+  assert.equal((await reuse.json()).error, "invalid_grant");
+  const dead = await fetch(`${s.url}/tools`, { headers: { authorization: `Bearer ${fresh}` } });
+  await dead.body?.cancel();
+  assert.equal(dead.status, 401);
 });
 
 Deno.test("oauth sdk: registers by client ID metadata document served on loopback HTTPS", async () => {
