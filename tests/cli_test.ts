@@ -5,6 +5,7 @@ import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
 import { Client, dataOf } from "./_helpers/client.ts";
 import { FLAGS } from "../src/config.ts";
 import { spawnServer } from "./_helpers/server.ts";
+import { waitFor } from "./_helpers/wait.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
@@ -45,38 +46,34 @@ Deno.test("cli: bad flag values are refused with the flag named", async () => {
 });
 
 Deno.test("cli: environment variables are read when flags are absent", async () => {
-  const server = await spawnServer(["--kv", ":memory:"], { WARDEN_RESPONSE_MODE: "json" });
-  try {
-    const line = server.logs.find((l) => l.includes('"listening"'))!;
-    assert.equal(JSON.parse(line).response_mode, "json");
-    // The first log line names the URL actually bound.
-    assert.match(JSON.parse(server.logs[0]).url, /^http:\/\/127\.0\.0\.1:\d+\/mcp$/);
-  } finally {
-    await server.stop();
-  }
+  await using server = await spawnServer(["--kv", ":memory:"], { WARDEN_RESPONSE_MODE: "json" });
+  const line = server.logs.find((l) => l.includes('"listening"'))!;
+  assert.equal(JSON.parse(line).response_mode, "json");
+  // The first log line names the URL actually bound.
+  assert.match(JSON.parse(server.logs[0]).url, /^http:\/\/127\.0\.0\.1:\d+\/mcp$/);
 });
 
 Deno.test("cli: a stray rejection inside a tool does not take the process down", async () => {
-  const server = await spawnServer(["--kv", ":memory:"]);
-  try {
-    const res = await fetch(`${server.url}/invoke`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ tool: "test_stray_rejection" }),
-    });
-    assert.equal(res.status, 200);
-    await res.body?.cancel();
-    await new Promise((r) => setTimeout(r, 100));
-    const again = await fetch(`${server.url}/invoke`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ tool: "calculate", arguments: { expression: "1+1" } }),
-    });
-    assert.equal((await again.json()).data.result, 2);
-    assert.ok(server.logs.some((l) => l.includes("unhandled promise rejection contained")));
-  } finally {
-    await server.stop();
-  }
+  await using server = await spawnServer(["--kv", ":memory:"]);
+  const res = await fetch(`${server.url}/invoke`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ tool: "test_stray_rejection" }),
+  });
+  assert.equal(res.status, 200);
+  await res.body?.cancel();
+  // The stray rejection happens after the answer: wait until the process has contained it.
+  await waitFor(
+    () => server.logs.some((l) => l.includes("unhandled promise rejection contained")),
+    "the stray rejection is logged as contained",
+  );
+  const again = await fetch(`${server.url}/invoke`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ tool: "calculate", arguments: { expression: "1+1" } }),
+  });
+  assert.equal((await again.json()).data.result, 2);
+  assert.ok(server.logs.some((l) => l.includes("unhandled promise rejection contained")));
 });
 
 Deno.test("cli: stdio serves the same tools over stdin/stdout with logs on stderr only", async () => {
@@ -115,6 +112,11 @@ Deno.test("cli: health probes a running server and fails when none answers", asy
   assert.match(down.stderr, /health check failed/);
 });
 
+/** `warden serve` on a free port and in-memory KV with `--policy file` (refused ones exit). */
+function serveWithPolicy(file: string) {
+  return run(["serve", "--port", "0", "--kv", ":memory:", "--policy", file]);
+}
+
 Deno.test("cli: a bad policy file stops start-up and names the field", async () => {
   const dir = await Deno.makeTempDir();
   try {
@@ -122,38 +124,14 @@ Deno.test("cli: a bad policy file stops start-up and names the field", async () 
       `${dir}/bad.json`,
       JSON.stringify({ floors: { F6: { mode: "loud" } } }),
     );
-    const bad = await run([
-      "serve",
-      "--port",
-      "0",
-      "--kv",
-      ":memory:",
-      "--policy",
-      `${dir}/bad.json`,
-    ]);
+    const bad = await serveWithPolicy(`${dir}/bad.json`);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /floors\.F6\.mode/);
     await Deno.writeTextFile(`${dir}/junk.json`, "{ nope");
-    const junk = await run([
-      "serve",
-      "--port",
-      "0",
-      "--kv",
-      ":memory:",
-      "--policy",
-      `${dir}/junk.json`,
-    ]);
+    const junk = await serveWithPolicy(`${dir}/junk.json`);
     assert.equal(junk.code, 2);
     assert.match(junk.stderr, /not valid JSON/);
-    const missing = await run([
-      "serve",
-      "--port",
-      "0",
-      "--kv",
-      ":memory:",
-      "--policy",
-      `${dir}/none.json`,
-    ]);
+    const missing = await serveWithPolicy(`${dir}/none.json`);
     assert.equal(missing.code, 2);
     assert.match(missing.stderr, /cannot read policy file/);
   } finally {

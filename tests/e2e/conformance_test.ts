@@ -123,11 +123,7 @@ Deno.test("conformance: 0.2.0-alpha.12 --requirements 2026-07-28 and --spec-vers
 });
 
 Deno.test("conformance: fixtures are off by default", async () => {
-  const server = await spawnServer(["--kv", ":memory:"]);
-  try {
-    const tools = await (await fetch(`${server.url}/tools`)).json();
-    assert.ok(!tools.tools.some((t: { name: string }) => t.name.startsWith("test_simple")));
-  } finally {
-    await server.stop();
-  }
+  await using server = await spawnServer(["--kv", ":memory:"]);
+  const tools = await (await fetch(`${server.url}/tools`)).json();
+  assert.ok(!tools.tools.some((t: { name: string }) => t.name.startsWith("test_simple")));
 });

@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { spawnServer } from "../_helpers/server.ts";
 import { openCheckpoint, verifierFromVkey } from "../../src/merkle/mod.ts";
+import { pollUntil, waitFor } from "../_helpers/wait.ts";
 
 async function invoke(base: string, n: number): Promise<void> {
   for (let i = 0; i < n; i++) {
@@ -36,12 +37,11 @@ async function checkpointSize(base: string): Promise<number> {
 /** Waits until the latest checkpoint covers the whole head. */
 async function signedUpToHead(base: string): Promise<number> {
   const size = await headSize(base);
-  const until = Date.now() + 10_000;
-  while (Date.now() < until) {
-    if (await checkpointSize(base) === size) return size;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`no checkpoint of size ${size} within 10 s`);
+  await waitFor(async () => await checkpointSize(base) === size, `a checkpoint of size ${size}`, {
+    timeoutMs: 10_000,
+    intervalMs: 25,
+  });
+  return size;
 }
 
 async function copyKv(from: string, to: string): Promise<void> {
@@ -66,30 +66,27 @@ Deno.test("checkpoint mirror: every signed checkpoint is mirrored to <kv>.checkp
   const dir = await Deno.makeTempDir();
   try {
     const kvPath = `${dir}/w.db`;
-    const server = await spawnServer(["--kv", kvPath, ...FAST]);
-    try {
-      await invoke(server.url, 3);
-      const size = await signedUpToHead(server.url);
-      const vkey = (await (await fetch(`${server.url}/vault/key`)).text()).trim();
-      const verifier = await verifierFromVkey(vkey);
-      // The mirror is written just after the checkpoint's KV commit (never before: a mirror
-      // ahead of the log would read as a rollback), so it may lag the KV by a moment.
-      let mirrored = 0;
-      for (const until = Date.now() + 10_000; mirrored !== size && Date.now() < until;) {
-        const note = await Deno.readTextFile(`${kvPath}.checkpoint`);
-        mirrored = (await openCheckpoint(note, [verifier])).checkpoint.size;
-        if (mirrored !== size) await new Promise((r) => setTimeout(r, 25));
-      }
-      assert.equal(mirrored, size);
-      const r = await ready(server.url);
-      assert.equal(r.status, 200);
-      assert.deepEqual(
-        { ok: r.body.checks.checkpoint_mirror.ok, file: r.body.checks.checkpoint_mirror.file },
-        { ok: true, file: `${kvPath}.checkpoint` },
-      );
-    } finally {
-      await server.stop();
-    }
+    await using server = await spawnServer(["--kv", kvPath, ...FAST]);
+    await invoke(server.url, 3);
+    const size = await signedUpToHead(server.url);
+    const vkey = (await (await fetch(`${server.url}/vault/key`)).text()).trim();
+    const verifier = await verifierFromVkey(vkey);
+    // The mirror is written just after the checkpoint's KV commit (never before: a mirror
+    // ahead of the log would read as a rollback), so it may lag the KV by a moment.
+    const mirrored = await pollUntil(
+      async () =>
+        (await openCheckpoint(await Deno.readTextFile(`${kvPath}.checkpoint`), [verifier]))
+          .checkpoint.size,
+      (n) => n === size,
+      { timeoutMs: 10_000, intervalMs: 25 },
+    );
+    assert.equal(mirrored, size);
+    const r = await ready(server.url);
+    assert.equal(r.status, 200);
+    assert.deepEqual(
+      { ok: r.body.checks.checkpoint_mirror.ok, file: r.body.checks.checkpoint_mirror.file },
+      { ok: true, file: `${kvPath}.checkpoint` },
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -128,12 +125,15 @@ Deno.test("checkpoint mirror: a server restarted on an older copy of its KV refu
       // Calls still seal (nothing runs unsealed), but nothing is signed over them …
       await invoke(server.url, 1);
       const before = await checkpointSize(server.url);
+      // Wall time on purpose: a real process checkpoints on its interval (FAST); that several
+      // intervals pass with nothing signed is the point.
       await new Promise((r) => setTimeout(r, 400));
       assert.equal(await checkpointSize(server.url), before);
       assert.ok(before < await headSize(server.url));
 
       // … not even once the rolled-back log has grown past the published size (a fork).
       await invoke(server.url, published);
+      // Wall time on purpose, as above.
       await new Promise((r) => setTimeout(r, 400));
       assert.equal(await checkpointSize(server.url), before);
       const forked = await ready(server.url);
@@ -161,17 +161,13 @@ Deno.test("checkpoint mirror: a mirror not signed by the server's key is not tru
       `${kvPath}.checkpoint`,
       "warden/x\n1\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n\n— warden/x AAAAAAAAAAAAAAAA\n",
     );
-    const server = await spawnServer(["--kv", kvPath, ...FAST]);
-    try {
-      const r = await ready(server.url);
-      assert.equal(r.status, 503);
-      assert.match(
-        r.body.checks.checkpoint_mirror.error,
-        /not a checkpoint signed by this server's key/,
-      );
-    } finally {
-      await server.stop();
-    }
+    await using server = await spawnServer(["--kv", kvPath, ...FAST]);
+    const r = await ready(server.url);
+    assert.equal(r.status, 503);
+    assert.match(
+      r.body.checks.checkpoint_mirror.error,
+      /not a checkpoint signed by this server's key/,
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
