@@ -9,6 +9,7 @@ import { connectStreamable, envelopeOf } from "../_helpers/client.ts";
 import { sealedEntries, startServer } from "../_helpers/server.ts";
 import { createCounterTool } from "../_helpers/tools.ts";
 import { generateOperatorKey, loadOperatorKey, signDecision } from "../../src/governance/mod.ts";
+import { pollUntil } from "../_helpers/wait.ts";
 
 async function decide(url: string, key: any, holdId: string, decision: "approve" | "deny") {
   const hold = await (await fetch(`${url}/holds/${holdId}`)).json();
@@ -107,17 +108,6 @@ Deno.test("hold expiry: an expired hold releases nothing, a late approval is ref
   await client.close();
 });
 
-/** Polls `probe` every 100 ms until it holds or `ms` of real time pass; its last value. */
-async function within<T>(ms: number, probe: () => Promise<T>, ok: (v: T) => boolean): Promise<T> {
-  const deadline = Date.now() + ms;
-  let value = await probe();
-  while (!ok(value) && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 100));
-    value = await probe();
-  }
-  return value;
-}
-
 Deno.test("hold expiry is sealed within a second or two of the expiry when nobody looks at the hold, once across two instances", async () => {
   const counter = createCounterTool("test_held");
   const generated = await generateOperatorKey("alice");
@@ -151,9 +141,13 @@ Deno.test("hold expiry is sealed within a second or two of the expiry when nobod
 
     // The clock passes the expiry; nobody calls, decides or lists. Only the vault is read.
     now += 61_000;
-    const sealed = await within(3000, expiries, (ids) => ids.length > 0);
+    const sealed = await pollUntil(expiries, (ids) => ids.length > 0, {
+      timeoutMs: 3000,
+      intervalMs: 100,
+    });
     assert.deepEqual(sealed, [id], "the expiry is sealed within 3 s without anyone looking");
-    // Both instances were watching it: still sealed once, by one of them.
+    // Both instances were watching it: still sealed once, by one of them. Wall time on purpose:
+    // each instance's expiry watch runs on a real timer, and the other's must get its turn.
     await new Promise((r) => setTimeout(r, 1500));
     assert.deepEqual(await expiries(), [id], "sealed exactly once across the two instances");
     const expired = await a.app.governance.holds.get(id);

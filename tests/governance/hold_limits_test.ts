@@ -57,7 +57,8 @@ Deno.test("a flood of refused calls is rate-limited and sealed at most once a se
       transport: "rest",
     });
     assert.equal(other.verdict, "SEAL");
-    // The suppressed refusals are counted into the next sealed one.
+    // The suppressed refusals are counted into the next sealed one. Wall time on purpose: the
+    // pipeline seals a principal's refusals at most once a second by Date.now (no clock seam).
     await new Promise((r) => setTimeout(r, 1100));
     const next = await t.app.registry.call("no_such_tool", {}, { principal: "flooder" });
     assert.ok(next.vault);

@@ -2,6 +2,20 @@ import assert from "node:assert/strict";
 import { startServer, type TestServer } from "../_helpers/server.ts";
 import { testTools } from "../_helpers/tools.ts";
 import { ACCEPT_BOTH, initializeRaw, parseSseMessages } from "../_helpers/raw.ts";
+import { waitFor } from "../_helpers/wait.ts";
+import { eventSessionPrefix } from "../../src/store/mod.ts";
+
+/** Waits until the session's stored events hold the reply to request 42: the tool finished. */
+async function replyStored(kv: Deno.Kv, sessionId: string): Promise<void> {
+  await waitFor(async () => {
+    for await (const e of kv.list({ prefix: eventSessionPrefix(sessionId) })) {
+      // An event is kept as { s: stream id, m: the message's JSON }.
+      const m = (e.value as { m?: unknown } | null)?.m;
+      if (typeof m === "string" && JSON.parse(m).id === 42) return true;
+    }
+    return false;
+  }, "the reply to request 42 is stored");
+}
 
 /** Starts a slow call, reads only the priming event, then drops the connection. */
 async function startAndDisconnect(server: TestServer, sessionId: string): Promise<string> {
@@ -60,7 +74,7 @@ Deno.test("resumability: a client reconnecting with Last-Event-ID gets the respo
   await using server = await startServer({ extraTools: testTools });
   const { sessionId } = await initializeRaw(server.url, "2025-11-25");
   const primingId = await startAndDisconnect(server, sessionId);
-  await new Promise((r) => setTimeout(r, 500)); // the tool finishes while nobody listens
+  await replyStored(server.kv, sessionId); // the tool finishes while nobody listens
   const events = await resume(server, sessionId, primingId);
   const reply = events.find((e) => (e.data as { id?: number }).id === 42);
   assert.ok(reply, "the missed reply was replayed");
@@ -83,7 +97,7 @@ Deno.test("resumability: another process sharing the KV replays the missed event
   try {
     const { sessionId } = await initializeRaw(a.url, "2025-11-25");
     const primingId = await startAndDisconnect(a, sessionId);
-    await new Promise((r) => setTimeout(r, 500));
+    await replyStored(kvA, sessionId);
     const events = await resume(b, sessionId, primingId);
     assert.ok(events.some((e) => (e.data as { id?: number }).id === 42));
   } finally {

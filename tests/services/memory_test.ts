@@ -44,6 +44,7 @@ Deno.test("memory: a value stored with ttl 1 is gone a second later on the real 
     const memory = createMemoryService(kv);
     await memory.store("alice", { key: "short", value: "x", ttl: 1 });
     assert.equal((await memory.retrieve("alice", "short"))?.value, "x");
+    // Wall time on purpose: this is the default clock (Date.now); injected clocks are above.
     await new Promise((ok) => setTimeout(ok, 1_100));
     assert.equal(await memory.retrieve("alice", "short"), undefined);
   }));
