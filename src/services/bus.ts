@@ -15,7 +15,7 @@
  * @module
  */
 import { busHeadKey, busHeadPrefix, busMessageKey } from "../store/mod.ts";
-import { digestJson } from "../lib/mod.ts";
+import { encodeJsonValue } from "./_json_value.ts";
 
 /** Limits of the bus. */
 export interface BusLimits {
@@ -157,8 +157,6 @@ export interface BusService {
   /** Follows open now in this process. */
   readonly following: number;
 }
-
-const utf8 = new TextEncoder();
 
 function checkTopic(topic: string): void {
   if (typeof topic !== "string" || !TOPIC_PATTERN.test(topic)) {
@@ -309,21 +307,15 @@ export function createBusService(
 
   async function publish(principal: string, topic: string, message: unknown) {
     checkTopic(topic);
-    if (message === undefined) throw new BusError("bad_message", "Cannot publish no message");
-    let json: string;
-    try {
-      json = JSON.stringify(message);
-    } catch {
-      throw new BusError("bad_message", "Cannot publish a message that is not JSON");
-    }
-    const bytes = utf8.encode(json).byteLength;
-    if (bytes > limits.maxMessageBytes) {
-      throw new BusError(
-        "too_large",
-        `Cannot publish ${bytes} bytes: messages are at most ${limits.maxMessageBytes} bytes of JSON`,
-      );
-    }
-    const sha256 = digestJson(JSON.parse(json));
+    const { json, bytes, sha256 } = encodeJsonValue(message, limits.maxMessageBytes, {
+      missing: () => new BusError("bad_message", "Cannot publish no message"),
+      notJson: () => new BusError("bad_message", "Cannot publish a message that is not JSON"),
+      tooLarge: (bytes) =>
+        new BusError(
+          "too_large",
+          `Cannot publish ${bytes} bytes: messages are at most ${limits.maxMessageBytes} bytes of JSON`,
+        ),
+    });
     const headKey = busHeadKey(principal, topic);
     for (let attempt = 0; attempt < 64; attempt++) {
       if (attempt > 0) await new Promise((ok) => setTimeout(ok, Math.random() * 2 * attempt));

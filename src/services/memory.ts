@@ -20,7 +20,7 @@
  * @module
  */
 import { memoryCountKey, memoryKey, memoryPrefix } from "../store/mod.ts";
-import { digestJson } from "../lib/mod.ts";
+import { encodeJsonValue } from "./_json_value.ts";
 import { ContextError, createContextService } from "./context/mod.ts";
 
 /** The part of Deno.Kv the service uses (tests wrap it to count reads). */
@@ -288,23 +288,15 @@ export function createMemoryService(
   ): Promise<StoreResult> {
     checkMemoryKey(input.key);
     const ttl = ttlOf(input.ttl);
-    if (input.value === undefined) {
-      throw new MemoryError("bad_value", "Cannot store a memory without a value");
-    }
-    let json: string;
-    try {
-      json = JSON.stringify(input.value);
-    } catch {
-      throw new MemoryError("bad_value", "Cannot store a value that is not JSON");
-    }
-    const bytes = utf8.encode(json).byteLength;
-    if (bytes > limits.maxValueBytes) {
-      throw new MemoryError(
-        "too_large",
-        `Cannot store ${bytes} bytes under "${input.key}": values are at most ${limits.maxValueBytes} bytes of JSON`,
-      );
-    }
-    const sha256 = digestJson(JSON.parse(json));
+    const { json, bytes, sha256 } = encodeJsonValue(input.value, limits.maxValueBytes, {
+      missing: () => new MemoryError("bad_value", "Cannot store a memory without a value"),
+      notJson: () => new MemoryError("bad_value", "Cannot store a value that is not JSON"),
+      tooLarge: (bytes) =>
+        new MemoryError(
+          "too_large",
+          `Cannot store ${bytes} bytes under "${input.key}": values are at most ${limits.maxValueBytes} bytes of JSON`,
+        ),
+    });
     const key = memoryKey(principal, input.key);
     const countKey = memoryCountKey(principal);
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
