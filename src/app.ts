@@ -4,15 +4,8 @@
  * (or a test) passes in the KV handle, logger and policy — so tests can build
  * the whole server on `:memory:`.
  */
-import { type Config, ConfigError } from "./config.ts";
-import {
-  openChat,
-  openCodeSandbox,
-  openShell,
-  SandboxUnavailableError,
-  type ShellService,
-} from "./execution/mod.ts";
-import { FileRootError, type FileRoots, resolveFileRoots } from "./fs/mod.ts";
+import { type Config } from "./config.ts";
+import { openChat } from "./execution/mod.ts";
 import { createDeadlineScheduler, type Logger, withRedaction } from "./lib/mod.ts";
 import {
   createTokenService,
@@ -27,7 +20,6 @@ import type { AuthResolver } from "./identity/mod.ts";
 import type { PasswordVerifier } from "./oauth/mod.ts";
 import {
   createMcpServer,
-  createSessionStore,
   createSubscriptionHub,
   type LegacySseManager,
   type ModernHandler,
@@ -44,7 +36,7 @@ import {
   createSessionGauges,
   type DailySummary,
 } from "./usage/mod.ts";
-import { createEvidenceStore, createExecutionStore, createGovSessionStore } from "./store/mod.ts";
+import { createExecutionStore } from "./store/mod.ts";
 import {
   conformanceTools,
   createBusTools,
@@ -63,7 +55,6 @@ import {
   type ToolRegistry,
 } from "./calls/mod.ts";
 import {
-  createBusService,
   createContextService,
   createFileService,
   createMemoryService,
@@ -75,7 +66,6 @@ import {
   signReceipt,
   type VaultIdentity,
 } from "./vault/mod.ts";
-import { createEvidenceResolver, type EvidenceResolver } from "./chain/mod.ts";
 import {
   allowFor,
   buildGateway,
@@ -86,10 +76,13 @@ import {
   buildTransports,
   closeApp,
   observeCalls,
+  openStores,
   openVault,
   publicBaseOf,
   startBackground,
 } from "./app/mod.ts";
+
+export { secretPaths } from "./app/mod.ts";
 
 /** A wired server, ready to be handed to `Deno.serve`. */
 export interface App {
@@ -115,48 +108,6 @@ export interface App {
   /** Builds a fresh McpServer (used by stdio, which has a single session). */
   newMcpServer(principal: string, transport?: string): ReturnType<typeof createMcpServer>;
   close(): Promise<void>;
-}
-
-/** Paths no file tool or shell command may ever see: the KV file, keys. */
-export function secretPaths(config: Readonly<Config>): string[] {
-  const out: string[] = [];
-  if (config.kvPath !== undefined && config.kvPath !== ":memory:" && config.kvPath !== "") {
-    // SQLite keeps recent writes in -wal and -shm files beside the database.
-    out.push(config.kvPath, `${config.kvPath}-wal`, `${config.kvPath}-shm`);
-    out.push(`${config.kvPath}.credential-key`);
-  }
-  if (config.credentialKeyFile !== undefined) out.push(config.credentialKeyFile);
-  if (config.signingKeyFile !== undefined) out.push(config.signingKeyFile);
-  if (config.keyDir !== undefined) out.push(config.keyDir);
-  return out;
-}
-
-/** File roots and the shell sandbox; a root or sandbox that cannot be safe stops start-up. */
-async function openLocalAccess(
-  config: Readonly<Config>,
-  policy: Policy,
-): Promise<{ files: FileRoots; shell: ShellService }> {
-  const secrets = secretPaths(config);
-  try {
-    const files = await resolveFileRoots({
-      configured: policy.files.roots,
-      kvPath: config.kvPath,
-      onDeploy: config.onDeploy,
-      protectedPaths: secrets,
-      allowHardlinks: policy.files.allow_hardlinks,
-    });
-    const shell = await openShell({
-      settings: policy.shell,
-      onDeploy: config.onDeploy,
-      protectedPaths: secrets,
-    });
-    return { files, shell };
-  } catch (e) {
-    if (e instanceof SandboxUnavailableError || e instanceof FileRootError) {
-      throw new ConfigError(e.message);
-    }
-    throw e;
-  }
 }
 
 /** What createApp needs besides configuration. */
@@ -241,14 +192,8 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
   const metrics = createMetrics();
   // Session rows expire as a session does: one idle timeout after its last call.
   const accounting = createAccounting(kv, { policy, sessionTtlMs: config.sessionTtlMs });
-  const { files, shell } = await openLocalAccess(config, policy);
-  // Probed lazily (first use, security_audit): a server that never runs code starts no runtime.
-  const code = openCodeSandbox({ settings: policy.execution.code, onDeploy: config.onDeploy });
-  // Text kept for retrieval is redacted with the vault's own detectors before it is written.
-  const redactRetained = <T>(value: T): T => redact(value).value as T;
-  const evidence = createEvidenceStore(kv, { redact: redactRetained });
-  // Declared before the governance that uses it; the session store it reads is made below.
-  let resolveEvidence: EvidenceResolver = () => Promise.resolve(new Map());
+  const stores = await openStores({ kv, config, policy, ledger });
+  const { files, shell, code, evidence, govSessions, sessions, busService } = stores;
   const { governance, limiter, holdExpiries } = await buildGovernance({
     kv,
     config,
@@ -257,20 +202,11 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
     logger,
     vault,
     metrics,
-    knownEvidence: (ids, principal) => resolveEvidence(ids, principal),
+    knownEvidence: stores.resolveEvidence,
     clock: deps.clock,
   });
 
   const deadlines = createDeadlineScheduler();
-  const sessions = createSessionStore(kv, { ttlMs: config.sessionTtlMs });
-  const govSessions = createGovSessionStore(kv, {
-    ttlMs: Math.max(config.sessionTtlMs, 86_400_000),
-    redact: redactRetained,
-  });
-  resolveEvidence = createEvidenceResolver({ ledger, evidence, sessions: govSessions });
-  // Per-principal bus topics: the bus_* tools, and 2026-07-28 listen streams naming them.
-  // Watched in this process; on Deno Deploy the watch sees every isolate, so nothing polls there.
-  const busService = createBusService(kv, { limits: { pollMs: config.onDeploy ? 0 : 250 } });
   const { gateway, events } = await buildGateway({
     kv,
     config,

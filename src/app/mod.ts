@@ -25,4 +25,5 @@ export {
   type TransportsDeps,
 } from "./mcp.ts";
 export { observeCalls } from "./observe_calls.ts";
+export { openStores, secretPaths, type Stores } from "./stores.ts";
 export { openVault, type VaultStep } from "./vault.ts";
