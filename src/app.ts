@@ -5,17 +5,9 @@
  * the whole server on `:memory:`.
  */
 import { type Config } from "./config.ts";
-import { openChat } from "./execution/mod.ts";
 import { createDeadlineScheduler, type Logger, withRedaction } from "./lib/mod.ts";
-import {
-  createTokenService,
-  DEFAULT_POLICY,
-  type Governance,
-  type Policy,
-  redact,
-} from "./governance/mod.ts";
+import { DEFAULT_POLICY, type Governance, type Policy, redact } from "./governance/mod.ts";
 import type { Gateway, GatewayDeps, UpstreamConfig } from "./gateway/mod.ts";
-import { createVitals } from "./health/mod.ts";
 import type { AuthResolver } from "./identity/mod.ts";
 import type { PasswordVerifier } from "./oauth/mod.ts";
 import {
@@ -31,41 +23,14 @@ import {
 } from "./mcp/mod.ts";
 import {
   createAccounting,
-  createCallTracer,
   createMetrics,
   createSessionGauges,
   type DailySummary,
 } from "./usage/mod.ts";
-import { createExecutionStore } from "./store/mod.ts";
-import {
-  conformanceTools,
-  createBusTools,
-  createContextTools,
-  createEvidenceTools,
-  createExecutionTools,
-  createFileTools,
-  createMemoryTools,
-  createMetabolicTools,
-  utilityTools,
-} from "./tools/mod.ts";
-import {
-  createToolRegistry,
-  type NestedCalls,
-  type ToolDefinition,
-  type ToolRegistry,
-} from "./calls/mod.ts";
-import {
-  createContextService,
-  createFileService,
-  createMemoryService,
-  openEmbeddings,
-} from "./services/mod.ts";
-import {
-  type ExecutionReceipt,
-  type Ledger,
-  signReceipt,
-  type VaultIdentity,
-} from "./vault/mod.ts";
+import {} from "./tools/mod.ts";
+import { type NestedCalls, type ToolDefinition, type ToolRegistry } from "./calls/mod.ts";
+import {} from "./services/mod.ts";
+import { type Ledger, type VaultIdentity } from "./vault/mod.ts";
 import {
   allowFor,
   buildGateway,
@@ -73,9 +38,9 @@ import {
   buildHttp,
   buildIdentity,
   buildMcpServers,
+  buildTools,
   buildTransports,
   closeApp,
-  observeCalls,
   openStores,
   openVault,
   publicBaseOf,
@@ -193,7 +158,7 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
   // Session rows expire as a session does: one idle timeout after its last call.
   const accounting = createAccounting(kv, { policy, sessionTtlMs: config.sessionTtlMs });
   const stores = await openStores({ kv, config, policy, ledger });
-  const { files, shell, code, evidence, govSessions, sessions, busService } = stores;
+  const { sessions, busService } = stores;
   const { governance, limiter, holdExpiries } = await buildGovernance({
     kv,
     config,
@@ -214,7 +179,7 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
     logger,
     governance,
     upstreams: deps.upstreams,
-    reservedNames: () => tools.map((t) => t.name),
+    reservedNames: () => tools().map((t) => t.name),
     reservedPrompts: () => ownPrompts,
     // Read when an upstream is authorized, after the port is bound (declared further down).
     publicBase: () => publicBase(),
@@ -226,122 +191,25 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
   gateway.onResourceUpdated = (server, uri) => subscriptions.updated(server, uri);
   // Warden's own prompt names, known once the extensions are (before the gateway starts).
   let ownPrompts: readonly string[] = [];
-  // Per-principal state services (the memory_*, file_*, context_* and bus_* tools).
-  const memory = createMemoryService(kv, {
-    limits: {
-      maxValueBytes: policy.memory.max_value_bytes,
-      maxTtlSeconds: policy.memory.max_ttl_seconds,
-      defaultTtlSeconds: policy.memory.default_ttl_seconds,
-      maxKeysPerPrincipal: policy.memory.max_keys_per_principal,
-    },
-  });
-  const fileStore = createFileService(kv, {
-    limits: {
-      maxFileBytes: policy.files.max_file_bytes,
-      maxVersions: policy.files.max_versions,
-      maxFiles: policy.files.max_files,
-      leaseSeconds: Math.min(policy.files.lease_seconds, policy.files.max_lease_seconds),
-      maxLeaseSeconds: policy.files.max_lease_seconds,
-    },
-  });
-  const context = createContextService(kv, {
-    embeddings: openEmbeddings({
-      settings: policy.context.embeddings,
-      apiKey: config.embeddingsApiKey,
-    }),
-  });
-  const tokens = createTokenService({
-    privateKey: identity.signer.privateKey,
-    publicKey: identity.signer.publicKey,
-  });
-  // What secure_execute and the evidence chain use: the chat endpoint, receipts signed with the
-  // vault's key, and the verified executions by id and case.
-  const chat = openChat({ settings: policy.execution.prompt, apiKey: config.chatApiKey });
-  const receipts = {
-    vkey: identity.signer.vkey,
-    keySource: identity.source,
-    sign: (receipt: ExecutionReceipt) => signReceipt(receipt, identity.signer),
-  };
-  const executions = createExecutionStore(kv);
-  const vitals = createVitals({
+  const { registry, tools, fixtures, fixtureNames } = buildTools({
     kv,
+    config,
+    logger,
+    policy,
+    identity,
     ledger,
-    origin: identity.origin,
+    governance,
+    stores,
+    gateway,
+    deadlines,
+    metrics,
+    accounting,
+    startedAtMs,
+    extraTools: deps.extraTools,
     // Declared below; vitals only runs once the app is serving.
     liveSessions: () => ({ live_streamable: streamable.liveCount, live_sse: sse.liveCount }),
-    // Every instance's published live counts, not a scan of every stored record.
     publishedSessions: () => publishSessions().then(() => sessionGauges.total()),
-    callsLastMinute: () => governance.rates.callsLastMinute(),
-    upstreams: () =>
-      gateway.servers().map((s) => ({
-        name: s.name,
-        connected: s.connection.connected,
-        circuit: s.circuit.state,
-        ...(s.circuit.retry_after_s !== undefined
-          ? { retry_after_s: s.circuit.retry_after_s }
-          : {}),
-        tools: s.tools.length,
-      })),
   });
-  const fixtures = config.conformanceFixtures;
-  const fixtureNames: ReadonlySet<string> = new Set(
-    fixtures ? conformanceTools.map((t) => t.name) : [],
-  );
-  // Own tools, each family given exactly the services it uses; eureka_forge and apex_judge call
-  // and judge other tools through `nested`, the registry's own (set as it is made, below).
-  let tools: readonly ToolDefinition[] = [];
-  const ownTools = (nested: NestedCalls): readonly ToolDefinition[] => [
-    ...createMetabolicTools({
-      sessions: govSessions,
-      evidence,
-      ledger,
-      context,
-      policy,
-      governance,
-      tokens,
-      shell,
-      callTool: nested.callTool,
-      judgeTool: nested.judgeTool,
-    }),
-    ...createEvidenceTools({
-      policy,
-      evidence,
-      files,
-      ledger,
-      governance,
-      vitals,
-      startedAtMs,
-      sessions: govSessions,
-      context,
-    }),
-    ...utilityTools,
-    ...createMemoryTools({ memory }),
-    ...createFileTools({ fileStore }),
-    ...createExecutionTools({
-      code,
-      chat,
-      policy,
-      ledger,
-      receipts,
-      executions,
-      governance,
-      shell,
-    }),
-    ...createContextTools({ context }),
-    ...createBusTools({ bus: busService }),
-    ...(fixtures ? conformanceTools : []),
-    ...(typeof deps.extraTools === "function" ? deps.extraTools(nested) : deps.extraTools ?? []),
-  ];
-  const registry = observeCalls(
-    { metrics, accounting, kv, logger, tracer: createCallTracer() },
-    createToolRegistry((nested) => tools = ownTools(nested), {
-      logger,
-      timeoutMs: config.toolTimeoutMs,
-      deadlines,
-      upstreams: gateway,
-      services: { governance, sessions: govSessions },
-    }),
-  );
   const servers = await buildMcpServers({
     kv,
     config,

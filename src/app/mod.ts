@@ -25,5 +25,6 @@ export {
   type TransportsDeps,
 } from "./mcp.ts";
 export { observeCalls } from "./observe_calls.ts";
+export { buildTools, type ExtraTools, type ToolsStep, type ToolsStepDeps } from "./tools.ts";
 export { openStores, secretPaths, type Stores } from "./stores.ts";
 export { openVault, type VaultStep } from "./vault.ts";
