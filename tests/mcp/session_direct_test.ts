@@ -166,7 +166,10 @@ Deno.test("session direct path: a call's log and progress notifications reach it
     sessionId,
     call(20, "bus_publish", { topic: "t1", message: { n: 1 } }),
   );
-  await published.body?.cancel();
+  // Read to its answer: the publish is committed only when its call has answered (cancelling the
+  // stream early let the subscribe below run first on a loaded machine, and find nothing).
+  const ack = parseSseMessages(await published.text()).find((m: any) => m.data.id === 20);
+  assert.equal((ack?.data as any)?.result?.isError, undefined, JSON.stringify(ack));
   const methods = async (body: unknown) => {
     const res = await post(server, sessionId, body);
     return parseSseMessages(await res.text()).map((m: any) =>
