@@ -65,7 +65,17 @@ Deno.test("a flood of refused calls is rate-limited and sealed at most once a se
     const entry = JSON.parse(
       new TextDecoder().decode((await t.app.ledger.entry(next.vault!.index))!.bytes),
     );
-    assert.ok(entry.suppressed_refusals > 400, JSON.stringify(entry));
+    assert.ok(entry.suppressed_refusals > 0, JSON.stringify(entry));
+    // Nothing is lost: each of the flooder's 602 calls (600, get_time, the last) is either an
+    // entry of its own or counted in a later one's suppressed_refusals — however many seconds
+    // the loop took on a loaded machine (it once took long enough that only 83 were pending).
+    let accounted = 0;
+    const end = (await t.app.ledger.head()).size;
+    for (let i = before; i < end; i++) {
+      const e = JSON.parse(new TextDecoder().decode((await t.app.ledger.entry(i))!.bytes));
+      if (e.principal === "flooder") accounted += 1 + (e.suppressed_refusals ?? 0);
+    }
+    assert.equal(accounted, 602);
   } finally {
     await t.close();
   }
