@@ -712,12 +712,8 @@ export function createGateway(deps: GatewayDeps): Gateway {
     if (!(await authorizations!.has(u.config.name, principal.id))) {
       return await authorizationRequired(u, principal.id);
     }
-    const existing = u.callers.get(principal.id);
-    if (existing) {
-      u.callers.delete(principal.id);
-      u.callers.set(principal.id, existing);
-      return existing;
-    }
+    const existing = reuseCaller(u, principal.id);
+    if (existing) return existing;
     const id = principal.id;
     const conn = createConnection(u.config, {
       logger: log,
@@ -725,12 +721,31 @@ export function createGateway(deps: GatewayDeps): Gateway {
       sandbox: false,
       credential: userCredential(u.config.name, () => id, () => {}),
     });
+    return keepCaller(u, id, conn);
+  }
+
+  /** A principal's open connection, moved to most recently used (the oldest is evicted first). */
+  function reuseCaller(u: Upstream, principal: string): UpstreamConnection | undefined {
+    const existing = u.callers.get(principal);
+    if (existing) {
+      u.callers.delete(principal);
+      u.callers.set(principal, existing);
+    }
+    return existing;
+  }
+
+  /** Keeps `conn` as the principal's, closing the least recently used one when the pool is full. */
+  function keepCaller(
+    u: Upstream,
+    principal: string,
+    conn: UpstreamConnection,
+  ): UpstreamConnection {
     if (u.callers.size >= MAX_CALLER_CONNECTIONS) {
       const [oldest, c] = u.callers.entries().next().value!;
       u.callers.delete(oldest);
       c.close().catch(() => {});
     }
-    u.callers.set(id, conn);
+    u.callers.set(principal, conn);
     return conn;
   }
 
@@ -759,13 +774,8 @@ export function createGateway(deps: GatewayDeps): Gateway {
       return `upstream ${u.config.name} acts for the caller by OAuth token exchange: ` +
         `call with an OAuth access token (this caller has none)`;
     }
-    const existing = u.callers.get(principal.id);
-    if (existing) {
-      // Most recently used last, so the oldest is evicted first.
-      u.callers.delete(principal.id);
-      u.callers.set(principal.id, existing);
-      return existing;
-    }
+    const existing = reuseCaller(u, principal.id);
+    if (existing) return existing;
     const tokens = u.tokens;
     const conn = createConnection(u.config, {
       logger: log,
@@ -783,13 +793,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
         rejected: () => tokens.forget(bearer),
       },
     });
-    if (u.callers.size >= MAX_CALLER_CONNECTIONS) {
-      const [oldest, c] = u.callers.entries().next().value!;
-      u.callers.delete(oldest);
-      c.close().catch(() => {});
-    }
-    u.callers.set(principal.id, conn);
-    return conn;
+    return keepCaller(u, principal.id, conn);
   }
 
   /** Closes an upstream's connection and every per-caller one. */
