@@ -1176,8 +1176,8 @@ export function createKvLimiter(kv: Deno.Kv, options: KvLimiterOptions): KvLimit
       await giveBack(false);
       const t = now();
       // Our own settled shares idle for a lease are forgotten: their entries lapse like any.
-      const idleMs = performance.now() - leaseMs;
-      for (const [who, sh] of shares) if (settled(sh) && sh.usedMs < idleMs) shares.delete(who);
+      const idleBefore = performance.now() - leaseMs;
+      for (const [who, sh] of shares) if (settled(sh) && sh.usedMs < idleBefore) shares.delete(who);
       const mine = new Set([...shares.values()].map((sh) => sh.holder));
       const byWho = new Map<string, string[]>();
       const iter = kv.list({ prefix: usageReleasedPrefix() }, {

@@ -3,6 +3,8 @@
 // holds unused is bounded (⌊limit / 8⌋ per limit), given back, or lapses when its holder dies.
 import assert from "node:assert/strict";
 import { parsePolicy } from "../../src/governance/mod.ts";
+import { peace } from "../../src/governance/floors.ts";
+import { makeCall, makeTool } from "../governance/_fixtures.ts";
 import { createKvLimiter, leaseCap, TOKEN_TTL_MS } from "../../src/usage/mod.ts";
 
 const START = Date.UTC(2026, 11, 1, 12, 0, 30);
@@ -106,6 +108,9 @@ Deno.test("lease exhaustion: rate tokens run out and are taken again, exactly N 
       const a = await limiter.acquire(alice);
       admitted.push(a.admitted);
       if (a.admitted && commits.n === before) withoutCommit++;
+      // F5 passes every admission, from the lease or not, and fails every refusal.
+      const f5 = peace({ call: makeCall(), tool: makeTool(), policy, rates: a.facts });
+      assert.equal(f5.pass, a.admitted, `call ${i}: ${f5.reason}`);
       if (!a.admitted) {
         assert.equal(a.facts.retryAfterS, 60, `call ${i}`);
         assert.match(a.facts.checks![0].what, /principal alice made 64 calls in the last minute/);
