@@ -1,12 +1,13 @@
 /**
  * Composition root: wires configuration, KV, the vault, governance, tools,
- * MCP surfaces and the HTTP app together. It opens nothing itself — main.ts
- * (or a test) passes in the KV handle, logger and policy — so tests can build
- * the whole server on `:memory:`.
+ * MCP surfaces and the HTTP app together, calling the steps of src/app/ in
+ * order and handing each what the steps before it built. It opens nothing
+ * itself — main.ts (or a test) passes in the KV handle, logger and policy — so
+ * tests can build the whole server on `:memory:`.
  */
-import { type Config } from "./config.ts";
-import { createDeadlineScheduler, type Logger, withRedaction } from "./lib/mod.ts";
-import { DEFAULT_POLICY, type Governance, type Policy, redact } from "./governance/mod.ts";
+import type { Config } from "./config.ts";
+import type { Logger } from "./lib/mod.ts";
+import type { Governance, Policy } from "./governance/mod.ts";
 import type { Gateway, GatewayDeps, UpstreamConfig } from "./gateway/mod.ts";
 import type { AuthResolver } from "./identity/mod.ts";
 import type { PasswordVerifier } from "./oauth/mod.ts";
@@ -21,28 +22,19 @@ import {
   type SubscriptionHub,
   type WebSocketManager,
 } from "./mcp/mod.ts";
-import {
-  createAccounting,
-  createMetrics,
-  createSessionGauges,
-  type DailySummary,
-} from "./usage/mod.ts";
-import {} from "./tools/mod.ts";
-import { type NestedCalls, type ToolDefinition, type ToolRegistry } from "./calls/mod.ts";
-import {} from "./services/mod.ts";
-import { type Ledger, type VaultIdentity } from "./vault/mod.ts";
+import type { DailySummary } from "./usage/mod.ts";
+import type { NestedCalls, ToolDefinition, ToolRegistry } from "./calls/mod.ts";
+import type { Ledger, VaultIdentity } from "./vault/mod.ts";
 import {
   allowFor,
   buildGateway,
-  buildGovernance,
   buildHttp,
   buildIdentity,
   buildMcpServers,
   buildTools,
   buildTransports,
   closeApp,
-  openStores,
-  openVault,
+  openCore,
   publicBaseOf,
   startBackground,
 } from "./app/mod.ts";
@@ -134,50 +126,13 @@ export interface AppDeps {
  * kv.close();
  * ```
  */
-// Kept whole for now: the vault, governance, gateway, identity, MCP, HTTP and lifecycle steps are
-// in src/app/; the tool services, tool list and registry are still wired here (issue 8).
 export async function createApp(config: Readonly<Config>, deps: AppDeps): Promise<App> {
-  const { kv } = deps;
-  // Log lines are redacted with the vault's detectors: what an upstream prints on stderr, or an
-  // error a client sends back, is attacker-chosen text and may hold a key.
-  const logger = withRedaction(deps.logger, (v) => redact(v).value);
-  const startedAtMs = Date.now();
-  const vault = await openVault(kv, config, deps);
-  const { identity, ledger } = vault;
-
-  const policy = deps.policy ?? DEFAULT_POLICY;
-  const reaperMs = Math.max(1000, Math.min(60_000, config.sessionTtlMs / 4));
-  // Live sessions per instance, in KV, so check_vital sums instances instead of scanning records.
-  const sessionGauges = createSessionGauges(kv, {
-    instanceId: crypto.randomUUID(),
-    staleMs: 2 * reaperMs,
-  });
+  const core = await openCore(config, deps);
+  const { logger, identity, ledger, governance, sessionGauges, stores } = core;
   const publishSessions = () =>
     sessionGauges.publish({ streamable: streamable.liveCount, sse: sse.liveCount });
-  const metrics = createMetrics();
-  // Session rows expire as a session does: one idle timeout after its last call.
-  const accounting = createAccounting(kv, { policy, sessionTtlMs: config.sessionTtlMs });
-  const stores = await openStores({ kv, config, policy, ledger });
-  const { sessions, busService } = stores;
-  const { governance, limiter, holdExpiries } = await buildGovernance({
-    kv,
-    config,
-    policy,
-    policySource: deps.policySource,
-    logger,
-    vault,
-    metrics,
-    knownEvidence: stores.resolveEvidence,
-    clock: deps.clock,
-  });
-
-  const deadlines = createDeadlineScheduler();
   const { gateway, events } = await buildGateway({
-    kv,
-    config,
-    policy,
-    logger,
-    governance,
+    ...core,
     upstreams: deps.upstreams,
     reservedNames: () => tools().map((t) => t.name),
     reservedPrompts: () => ownPrompts,
@@ -192,55 +147,34 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
   // Warden's own prompt names, known once the extensions are (before the gateway starts).
   let ownPrompts: readonly string[] = [];
   const { registry, tools, fixtures, fixtureNames } = buildTools({
-    kv,
-    config,
-    logger,
-    policy,
-    identity,
-    ledger,
-    governance,
-    stores,
+    ...core,
     gateway,
-    deadlines,
-    metrics,
-    accounting,
-    startedAtMs,
     extraTools: deps.extraTools,
     // Declared below; vitals only runs once the app is serving.
     liveSessions: () => ({ live_streamable: streamable.liveCount, live_sse: sse.liveCount }),
     publishedSessions: () => publishSessions().then(() => sessionGauges.total()),
   });
   const servers = await buildMcpServers({
-    kv,
-    config,
-    logger,
+    ...core,
     registry,
-    governance,
-    ledger,
     gateway,
     subscriptions,
     fixtures,
     extensions: deps.extensions,
   });
-  const { writer, tasks, newMcpServer } = servers;
   ownPrompts = servers.ownPrompts;
   await gateway.start();
-  const { streamable, modern, sse, websocket } = buildTransports({
-    kv,
-    config,
-    logger,
+  const transports = buildTransports({
+    ...core,
     registry,
-    governance,
     gateway,
     subscriptions,
-    sessions,
-    busService,
     servers,
     fixtures,
     fixtureNames,
-    reaperMs,
     busListen: deps.busListen,
   });
+  const { streamable, sse } = transports;
   // Recomputed only when the bound port becomes known, not per request.
   let allowed = allowFor(config, config.port);
   const allow = () => allowed;
@@ -248,60 +182,28 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
   // This server's public base URL: the OAuth issuer, and `<base>/mcp` the resource tokens name.
   const publicBase = () => publicBaseOf(config, boundPort);
   const access = await buildIdentity({
-    kv,
-    config,
-    logger,
-    governance,
+    ...core,
     publicBase,
     verifyPassword: deps.verifyPassword,
     oauthFetch: deps.oauthFetch,
     oidcFetch: deps.oidcFetch,
   });
-  const { auth, oauth } = access;
   const http = buildHttp({
-    kv,
-    config,
-    logger,
-    startedAtMs,
+    ...core,
+    ...transports,
     identity: access,
-    vault,
-    governance,
     gateway,
     registry,
-    streamable,
-    modern,
-    sse,
-    websocket,
-    deadlines,
-    metrics,
-    accounting,
     allow,
     publicBase,
   });
-  const background = startBackground({
-    kv,
-    config,
-    logger,
-    startedAtMs,
-    vault,
-    governance,
-    limiter,
-    accounting,
-    metrics,
-    streamable,
-    sse,
-    publishSessions,
-    reaperMs,
-  });
+  const background = startBackground({ ...core, streamable, sse, publishSessions });
   return {
     fetch: (req, info) => http.fetch(req, info),
-    auth,
+    auth: access.auth,
     registry,
-    sessions,
-    streamable,
-    modern,
-    sse,
-    websocket,
+    sessions: stores.sessions,
+    ...transports,
     ledger,
     identity,
     governance,
@@ -312,25 +214,16 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
       allowed = allowFor(config, port);
       boundPort = port;
     },
-    newMcpServer,
+    newMcpServer: servers.newMcpServer,
     close: () =>
       closeApp({
+        ...core,
+        ...servers,
+        ...transports,
         background,
-        holdExpiries,
-        oauth,
+        oauth: access.oauth,
         events,
         gateway,
-        sse,
-        websocket,
-        streamable,
-        modern,
-        tasks,
-        writer,
-        accounting,
-        vault,
-        limiter,
-        deadlines,
-        logger,
       }),
   };
 }

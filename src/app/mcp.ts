@@ -30,7 +30,6 @@ import {
   SERVER_TITLE,
   type ServerExtension,
   type SessionBinding,
-  type SessionStore,
   type StreamableManager,
   type SubscriptionHub,
   type TaskEngine,
@@ -39,10 +38,10 @@ import {
   wardenExtension,
   type WebSocketManager,
 } from "../mcp/mod.ts";
-import type { BusService } from "../services/mod.ts";
 import { type BatchWriter, createBatchWriter } from "../store/mod.ts";
 import type { ToolRegistry } from "../calls/mod.ts";
 import type { Ledger } from "../vault/mod.ts";
+import type { Stores } from "./stores.ts";
 
 /** Builds an McpServer for a principal on a transport. */
 export type NewMcpServer = (
@@ -155,8 +154,7 @@ export interface TransportsDeps {
   readonly governance: Governance;
   readonly gateway: Gateway;
   readonly subscriptions: SubscriptionHub;
-  readonly sessions: SessionStore;
-  readonly busService: BusService;
+  readonly stores: Pick<Stores, "sessions" | "busService">;
   readonly servers: McpServers;
   readonly fixtures: boolean;
   /** Names the 2025 direct path leaves to the SDK (the conformance fixtures). */
@@ -179,7 +177,8 @@ export interface Transports {
  * sessions by notification, 2026 listeners by stream.
  */
 export function buildTransports(deps: TransportsDeps): Transports {
-  const { kv, config, logger, registry, gateway, sessions, fixtureNames, reaperMs } = deps;
+  const { kv, config, logger, registry, gateway, fixtureNames, reaperMs } = deps;
+  const { sessions } = deps.stores;
   const { writer, newMcpServer } = deps.servers;
   // 2025-era session servers, told when the upstream catalogue changes (2026 listeners via modern).
   const sessionServers = new Set<ReturnType<typeof createMcpServer>>();
@@ -260,7 +259,8 @@ export function buildTransports(deps: TransportsDeps): Transports {
 
 /** The 2026-07-28 path: servers built once into a pool, the principal passed per request. */
 function buildModern(deps: TransportsDeps): ModernHandler {
-  const { logger, registry, governance, gateway, subscriptions, busService, fixtures } = deps;
+  const { logger, registry, governance, gateway, subscriptions, fixtures } = deps;
+  const { busService } = deps.stores;
   const { tasks, serverDeps, newMcpServer } = deps.servers;
   // Names the 2026-07-28 conformance fixtures answer themselves (not the direct path).
   let fixtureTools: ReadonlySet<string> = new Set();

@@ -24,6 +24,7 @@ export {
   type Transports,
   type TransportsDeps,
 } from "./mcp.ts";
+export { type Core, type CoreDeps, openCore } from "./core.ts";
 export { observeCalls } from "./observe_calls.ts";
 export { buildTools, type ExtraTools, type ToolsStep, type ToolsStepDeps } from "./tools.ts";
 export { openStores, secretPaths, type Stores } from "./stores.ts";
