@@ -12,8 +12,7 @@
  */
 import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, errors, jwtVerify } from "jose";
 import type { JSONWebKeySet, JWTPayload, JWTVerifyGetKey } from "jose";
-import { fetchEvidence } from "../evidence/mod.ts";
-import { FetchFailedError, FetchRefusedError } from "../net/mod.ts";
+import { readJsonDocument } from "./_document.ts";
 
 /** Algorithms an external provider may sign with by default (no `none`, no shared-secret HS*). */
 export const DEFAULT_OIDC_ALGORITHMS = ["RS256", "PS256", "ES256", "EdDSA"] as const;
@@ -102,33 +101,18 @@ export function createOidcVerifier(opts: OidcOptions): OidcVerifier {
     if (u.protocol !== "https:" && !(u.protocol === "http:" && allowed)) {
       throw new ProviderError(`the provider's ${what} URL must be https`);
     }
-    let doc;
-    try {
-      doc = await fetchEvidence(url, {
-        allowHosts: allowed ? [u.hostname] : [],
-        maxBytes: MAX_DOC_BYTES + 1,
-        maxChars: MAX_DOC_BYTES + 1,
-        timeoutMs,
-        maxRedirects: 0,
-        ...(opts.fetch ? { fetch: opts.fetch } : {}),
-      });
-    } catch (e) {
-      const why = e instanceof FetchRefusedError || e instanceof FetchFailedError
-        ? e.message
-        : "it could not be fetched";
-      throw new ProviderError(`the provider's ${what} was not read: ${why}`);
-    }
-    if (doc.status !== 200) {
-      throw new ProviderError(`the provider's ${what} answered HTTP ${doc.status}`);
-    }
-    if (doc.truncated || doc.bytes > MAX_DOC_BYTES) {
-      throw new ProviderError(`the provider's ${what} is larger than ${MAX_DOC_BYTES} bytes`);
-    }
-    try {
-      return JSON.parse(doc.text);
-    } catch {
-      throw new ProviderError(`the provider's ${what} is not JSON`);
-    }
+    return await readJsonDocument(url, {
+      allowed,
+      maxBytes: MAX_DOC_BYTES,
+      timeoutMs,
+      ...(opts.fetch ? { fetch: opts.fetch } : {}),
+    }, {
+      unreadable: (why) => new ProviderError(`the provider's ${what} was not read: ${why}`),
+      status: (status) => new ProviderError(`the provider's ${what} answered HTTP ${status}`),
+      tooLarge: () =>
+        new ProviderError(`the provider's ${what} is larger than ${MAX_DOC_BYTES} bytes`),
+      notJson: () => new ProviderError(`the provider's ${what} is not JSON`),
+    });
   }
 
   let discovery: { jwksUri: string; until: number } | undefined;

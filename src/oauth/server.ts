@@ -22,9 +22,9 @@ import {
   type PendingRequest,
   randomToken,
 } from "./store.ts";
-import { fetchEvidence } from "../evidence/mod.ts";
+import { readJsonDocument } from "./_document.ts";
 import { consentPage, errorPage, loginPage } from "./pages.ts";
-import { FetchFailedError, FetchRefusedError, readCapped } from "../net/mod.ts";
+import { readCapped } from "../net/mod.ts";
 import { type OidcLogin, OidcLoginError } from "./relying_party.ts";
 import type { Logger } from "../lib/mod.ts";
 
@@ -376,34 +376,19 @@ export async function createOAuthServer(opts: OAuthOptions): Promise<OAuthServer
     if (u.pathname === "/" || u.hash !== "" || u.username !== "" || u.password !== "") {
       throw new OAuthError("invalid_client", "a client_id URL needs a path and no fragment");
     }
-    let doc;
-    try {
-      doc = await fetchEvidence(url, {
-        allowHosts: allowed ? [u.hostname] : [],
-        maxBytes: CIMD_MAX_BYTES + 1,
-        maxChars: CIMD_MAX_BYTES + 1,
-        timeoutMs: CIMD_TIMEOUT_MS,
-        maxRedirects: 0,
-        ...(opts.fetch ? { fetch: opts.fetch } : {}),
-      });
-    } catch (e) {
-      const why = e instanceof FetchRefusedError || e instanceof FetchFailedError
-        ? e.message
-        : "it could not be fetched";
-      throw new OAuthError("invalid_client", `client metadata document refused: ${why}`);
-    }
-    if (doc.status !== 200) {
-      throw new OAuthError("invalid_client", `client metadata document answered ${doc.status}`);
-    }
-    if (doc.truncated || doc.bytes > CIMD_MAX_BYTES) {
-      throw new OAuthError("invalid_client", "client metadata document is too large");
-    }
-    let json: unknown;
-    try {
-      json = JSON.parse(doc.text);
-    } catch {
-      throw new OAuthError("invalid_client", "client metadata document is not JSON");
-    }
+    const json = await readJsonDocument(url, {
+      allowed,
+      maxBytes: CIMD_MAX_BYTES,
+      timeoutMs: CIMD_TIMEOUT_MS,
+      ...(opts.fetch ? { fetch: opts.fetch } : {}),
+    }, {
+      unreadable: (why) =>
+        new OAuthError("invalid_client", `client metadata document refused: ${why}`),
+      status: (status) =>
+        new OAuthError("invalid_client", `client metadata document answered ${status}`),
+      tooLarge: () => new OAuthError("invalid_client", "client metadata document is too large"),
+      notJson: () => new OAuthError("invalid_client", "client metadata document is not JSON"),
+    });
     if ((json as { client_id?: unknown })?.client_id !== url) {
       throw new OAuthError("invalid_client", "client metadata document names another client_id");
     }
