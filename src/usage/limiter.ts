@@ -65,7 +65,8 @@
  * until 60 s after the use-by: at most `TOKEN_TTL_MS` longer than the call's
  * own minute). A crashed holder's tokens leave the log by
  * `U` + 60 s, its spares lapse with its lease (`leaseMs`). Budgets are never
- * leased: a subject with a call or cost budget is decided in KV every call.
+ * leased: a subject with a call or cost budget is decided in KV every call,
+ * and so is one with any limit under 8 (it takes no tokens for its others).
  *
  * @module
  */
