@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { createBusService } from "../../src/services/mod.ts";
 import { createListenBus } from "../../src/mcp/listen_bus.ts";
 import { silentLogger } from "../../src/lib/mod.ts";
+import { waitFor } from "../_helpers/wait.ts";
 
 async function setUp(maxQueuedBytes: number) {
   const kv = await Deno.openKv(":memory:");
@@ -41,13 +42,8 @@ async function setUp(maxQueuedBytes: number) {
   return { kv, bus, feed, response, ended: () => ended };
 }
 
-const until = async (what: string, ok: () => boolean) => {
-  const deadline = Date.now() + 5_000;
-  while (!ok()) {
-    if (Date.now() > deadline) throw new Error(`not ${what} within 5 s`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-};
+const until = (what: string, ok: () => boolean) =>
+  waitFor(ok, `not ${what}`, { timeoutMs: 5_000, intervalMs: 20 });
 
 Deno.test("a bus stream whose client takes nothing is cut past its queued bytes", async () => {
   const { kv, bus, feed, response, ended } = await setUp(64 * 1024);

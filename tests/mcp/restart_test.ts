@@ -63,6 +63,7 @@ Deno.test("two processes sharing one KV file serve the same session", async () =
     // Ending the session on B ends it everywhere (A re-reads KV within a second).
     await tb.terminateSession();
     assert.equal((await rpc(b.url, sessionId, "tools/list", {})).status, 404);
+    // Wall time on purpose: the bound under test is A's once-a-second re-read of KV.
     await new Promise((r) => setTimeout(r, 1200));
     assert.equal((await rpc(a.url, sessionId, "tools/list", {})).status, 404);
   } finally {

@@ -14,6 +14,7 @@ import {
 } from "../_helpers/client.ts";
 import { startServer, type TestServer } from "../_helpers/server.ts";
 import { createCounterTool } from "../_helpers/tools.ts";
+import { pollUntil } from "../_helpers/wait.ts";
 
 // Made-up strings of the shapes F6 knows.
 const OPENAI = "sk-proj-Ab3dEf6hIj9kLm2nOp5qRs8t";
@@ -57,12 +58,11 @@ Deno.test("retained text: the session record's client info and stored SSE events
   assert.match(sessions, /\[REDACTED:api_key\]/);
   assert.ok(!sessions.includes(OPENAI), "client info kept unredacted in the session record");
   // Events are written behind the reply: wait for the tools/call reply to be stored.
-  let events: string[] = [];
-  for (let i = 0; i < 100; i++) {
-    events = await kvText(server, ["mcp_event", sessionId]);
-    if (events.some((e) => e.includes("REDACTED:api_key"))) break;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+  const events = await pollUntil(
+    () => kvText(server, ["mcp_event", sessionId]),
+    (texts) => texts.some((e) => e.includes("REDACTED:api_key")),
+    { timeoutMs: 2_000, intervalMs: 20 },
+  );
   const stored = events.join("\n");
   assert.match(stored, /\[REDACTED:api_key\]/, "the reply event was not stored");
   assert.ok(!stored.includes(GITHUB), "a stored SSE event kept the secret");

@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { spawnServer } from "../_helpers/server.ts";
 import { initializeRaw, postInitialize } from "../_helpers/raw.ts";
+import { pollUntil } from "../_helpers/wait.ts";
 
 const TOKEN = "cap-test-token-0123456789abcdef";
 
@@ -80,12 +81,10 @@ Deno.test("session caps hold across two processes on one KV: per IP, in total, p
 
     // A killed process's sessions (A holds 2) stop counting once its counts expire.
     await a.stop("SIGKILL");
-    const deadline = Date.now() + 10_000;
-    let status6 = 503;
-    while (status6 !== 200 && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 500));
-      [status6] = await refused(b.url, ip(6));
-    }
+    const [status6] = await pollUntil(() => refused(b.url, ip(6)), ([status]) => status === 200, {
+      timeoutMs: 10_000,
+      intervalMs: 500,
+    });
     assert.equal(status6, 200, "A's sessions still counted 10 s after it was killed");
   } finally {
     await a.stop();

@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { startServer } from "../_helpers/server.ts";
 import { initializeRaw, postInitialize } from "../_helpers/raw.ts";
+import { pollUntil } from "../_helpers/wait.ts";
 
 const TOKEN = "cap-test-token-0123456789abcdef";
 
@@ -69,9 +70,10 @@ Deno.test("session caps: legacy SSE streams per client", async () => {
   assert.match((await c.json()).error.message, /--max-sse-per-client/);
   assert.equal(server.app.sse.liveCount, 2);
   await a.body?.cancel();
-  for (let i = 0; i < 50 && server.app.sse.liveCount > 1; i++) {
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  await pollUntil(() => server.app.sse.liveCount, (n) => n <= 1, {
+    timeoutMs: 1_000,
+    intervalMs: 20,
+  });
   const d = await open();
   assert.equal(d.status, 200);
   await b.body?.cancel();

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { connectSse, dataOf } from "../_helpers/client.ts";
 import { startServer } from "../_helpers/server.ts";
+import { pollUntil } from "../_helpers/wait.ts";
 
 Deno.test("legacy SSE: the SDK's SSEClientTransport lists and calls tools", async () => {
   await using server = await startServer();
@@ -17,9 +18,10 @@ Deno.test("legacy SSE: the SDK's SSEClientTransport lists and calls tools", asyn
   assert.equal(server.app.sse.liveCount, 1);
   await client.close();
   // Closing the stream ends the session and drops its record.
-  for (let i = 0; i < 50 && server.app.sse.liveCount > 0; i++) {
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  await pollUntil(() => server.app.sse.liveCount, (n) => n === 0, {
+    timeoutMs: 1_000,
+    intervalMs: 20,
+  });
   assert.equal(server.app.sse.liveCount, 0);
   assert.equal(await server.app.sessions.get(records[0].id), null);
 });
@@ -87,7 +89,8 @@ Deno.test("legacy SSE: an open stream keeps its session record alive past the id
   const { client } = await connectSse(server.url);
   const [record] = (await server.app.sessions.list()).filter((r) => r.transport === "sse");
   assert.ok(record, "initialize wrote the record");
-  // Nothing is posted for twice the TTL; the stream stays open.
+  // Nothing is posted for twice the TTL; the stream stays open. Wall time on purpose: the session
+  // store's idle TTL runs on Date.now (no clock seam), and the open stream must outlive it.
   await new Promise((r) => setTimeout(r, 4500));
   const now = await server.app.sessions.get(record.id);
   assert.ok(now, "the record of an open stream is still there");

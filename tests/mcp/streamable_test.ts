@@ -172,6 +172,7 @@ Deno.test("streamable HTTP: idle sessions expire after the configured TTL", asyn
   await using server = await startServer({ args: ["--session-ttl", "1"] });
   const { sessionId } = await initializeRaw(server.url, "2025-11-25");
   assert.equal((await rpc(server.url, sessionId, "tools/list", {})).status, 200);
+  // Wall time on purpose: the session store's idle TTL runs on Date.now (no clock seam).
   await new Promise((r) => setTimeout(r, 1300));
   const res = await rpc(server.url, sessionId, "tools/list", {});
   assert.equal(res.status, 404);

@@ -6,6 +6,7 @@
 // by exactly one of the instances that see it.
 import assert from "node:assert/strict";
 import { createTaskEngine, type TaskBody, type TaskStep } from "../../src/mcp/tasks.ts";
+import { waitFor } from "../_helpers/wait.ts";
 
 const text = (t: string): TaskStep => ({
   kind: "result",
@@ -27,11 +28,7 @@ function gated() {
 }
 
 async function until(check: () => Promise<boolean>) {
-  for (let i = 0; i < 200; i++) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  throw new Error("condition not reached");
+  await waitFor(check, "condition not reached", { timeoutMs: 2_000, intervalMs: 5 });
 }
 
 const call = (principal: string, tool = "job") => ({

@@ -15,6 +15,7 @@ import { startServer, type TestServer } from "../_helpers/server.ts";
 import { sleepTool } from "../_helpers/tools.ts";
 // @ts-types="@modelcontextprotocol/sdk/client/websocket"
 import { WebSocketClientTransport } from "@modelcontextprotocol/sdk/client/websocket.js";
+import { pollUntil } from "../_helpers/wait.ts";
 
 const STATIC = "static-token-0123456789";
 
@@ -148,9 +149,10 @@ Deno.test("websocket: initialize, tools/list and a sealed tools/call over /ws/mc
   assert.equal(server.app.websocket.liveCount, 1);
   ws.socket.close(1000);
   await ws.closed;
-  for (let i = 0; i < 50 && server.app.websocket.liveCount > 0; i++) {
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  await pollUntil(() => server.app.websocket.liveCount, (n) => n === 0, {
+    timeoutMs: 1_000,
+    intervalMs: 20,
+  });
   assert.equal(server.app.websocket.liveCount, 0, "the session ends with the socket");
 });
 

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { Client, StreamableHTTPClientTransport } from "../_helpers/client.ts";
 import { runCli } from "../_helpers/cli.ts";
 import { spawnServer, UNTHROTTLED_POLICY } from "../_helpers/server.ts";
+import { pollUntil } from "../_helpers/wait.ts";
 
 /** A fetch that opens a new connection per request, so the kernel picks a worker each time. */
 function unpooledFetch() {
@@ -50,9 +51,9 @@ Deno.test({
     try {
       const health = async () => await (await f(`${server.url}/health`)).json();
       // The first process listens before its worker has started: wait for the worker's line.
-      for (let i = 0; i < 300 && !server.logs.some((l) => l.includes("worker listening")); i++) {
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      await pollUntil(() => server.logs.some((l) => l.includes("worker listening")), (ok) => ok, {
+        timeoutMs: 15_000,
+      });
       const seen = new Map<number, number>();
       for (let i = 0; i < 200 && seen.size < 2; i++) {
         const h = await health().catch(() => undefined);
@@ -106,12 +107,11 @@ Deno.test({
       Deno.kill(seen.get(1)!, "SIGKILL");
       await Promise.all(Array.from({ length: 20 }, (_, i) => invoke(100 + i)));
       // The first process restarted the worker.
-      let restarted: number | undefined;
-      for (let i = 0; i < 100 && restarted === undefined; i++) {
-        const h = await health().catch(() => undefined);
-        if (h?.worker === 1 && h.pid !== seen.get(1)) restarted = h.pid;
-        else await new Promise((r) => setTimeout(r, 50));
-      }
+      const restarted = (await pollUntil(
+        () => health().catch(() => undefined),
+        (h) => h?.worker === 1 && h.pid !== seen.get(1),
+        { timeoutMs: 5_000 },
+      ))?.pid;
       assert.ok(restarted, "worker 1 runs again under a new pid");
       assert.ok(server.logs.some((l) => l.includes("worker exited; restarting it")));
 
@@ -120,13 +120,12 @@ Deno.test({
         assert.equal(e.leaf_hash, r.leaf_hash, `entry ${r.index}`);
       }
       const vkey = (await (await f(`${server.url}/vault/key`)).text()).trim();
-      let verified: { code: number; stdout: string; stderr: string } | undefined;
-      for (let i = 0; i < 40; i++) {
-        verified = await runCli(["verify", "--url", server.url, "--key", vkey]);
-        if (verified.code === 0) break;
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      assert.equal(verified!.code, 0, verified!.stderr);
+      const verified = await pollUntil(
+        () => runCli(["verify", "--url", server.url, "--key", vkey]),
+        (r) => r.code === 0,
+        { timeoutMs: 4_000, intervalMs: 100 },
+      );
+      assert.equal(verified.code, 0, verified.stderr);
     } finally {
       const status = await server.stop();
       assert.equal(status.code, 0);
