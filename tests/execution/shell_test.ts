@@ -6,6 +6,7 @@ import {
   type ShellLimits,
   type ShellSandbox,
 } from "../../src/execution/mod.ts";
+import { pollUntil } from "../_helpers/wait.ts";
 
 const LIMITS: ShellLimits = {
   timeoutMs: 5000,
@@ -197,11 +198,14 @@ Deno.test("ShellSandbox.run() kills the whole sandbox at the deadline, backgroun
     assert.equal(r.timedOut, true);
     assert.equal(r.exitCode, null);
     // The PID namespace died with its first process: nothing it started lives on.
-    let left = processesMatching(`sleep ${marker}`);
-    for (let i = 0; i < 20 && left.length > 0; i++) {
-      await new Promise((ok) => setTimeout(ok, 50));
-      left = processesMatching(`sleep ${marker}`);
-    }
+    const left = await pollUntil(
+      () => processesMatching(`sleep ${marker}`),
+      (l) => l.length === 0,
+      {
+        timeoutMs: 1_000,
+        intervalMs: 50,
+      },
+    );
     assert.deepEqual(left, []);
   }, { timeoutMs: 700 });
 });

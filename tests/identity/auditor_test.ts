@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { runCli as cli } from "../_helpers/cli.ts";
 import { spawnServer } from "../_helpers/server.ts";
+import { pollUntil } from "../_helpers/wait.ts";
 
 const ADMIN = "an-admin-token-of-24-chars";
 
@@ -61,14 +62,14 @@ Deno.test("identity: a token with roles [auditor] verifies the log with verify -
       const vkey = (await (await fetch(`${server.url}/vault/key`, {
         headers: { authorization: `Bearer ${auditor}` },
       })).text()).trim();
-      let verified;
-      for (let attempt = 0; attempt < 40; attempt++) {
-        verified = await cli(["verify", "--url", server.url, "--token", auditor, "--key", vkey]);
-        if (verified.code === 0) break;
-        await new Promise((r) => setTimeout(r, 100)); // the last checkpoint may be 50 ms away
-      }
-      assert.equal(verified!.code, 0, verified!.stderr);
-      assert.match(verified!.stdout, /OK/);
+      // The last checkpoint may be 50 ms away: verify until it covers the log.
+      const verified = await pollUntil(
+        () => cli(["verify", "--url", server.url, "--token", auditor, "--key", vkey]),
+        (r) => r.code === 0,
+        { timeoutMs: 4_000, intervalMs: 100 },
+      );
+      assert.equal(verified.code, 0, verified.stderr);
+      assert.match(verified.stdout, /OK/);
       // Without the token the audit is refused, and says which flag is missing.
       const anonymous = await cli(["verify", "--url", server.url, "--key", vkey]);
       assert.notEqual(anonymous.code, 0);

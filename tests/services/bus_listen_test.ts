@@ -109,6 +109,7 @@ Deno.test({
       await publish(a.url, bob.secret, "builds", { mine: "bob" });
       await atBob.next(1);
       assert.deepEqual(atBob.heard.map((p) => p._meta["warden/bus"].message), [{ mine: "bob" }]);
+      // Wall time on purpose: nothing more arrives while the streams stay open a while.
       await new Promise((r) => setTimeout(r, 700));
       assert.equal(atAlice.heard.length, 3, JSON.stringify(atAlice.heard));
       assert.equal(atBob.heard.length, 1, JSON.stringify(atBob.heard));

@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { BusError, createBusService } from "../../src/services/mod.ts";
+import { waitFor } from "../_helpers/wait.ts";
 
 Deno.test("bus: publish and read in order, the kept window, per principal", async () => {
   using kv = await Deno.openKv(":memory:");
@@ -73,7 +74,7 @@ Deno.test("bus: a waiting subscriber is woken by a publish from another KV conne
         seen.push(m.seq);
       },
     });
-    await new Promise((r) => setTimeout(r, 150));
+    await waitFor(() => a.waiting === 1, "the subscriber waits");
     assert.equal(a.waiting, 1);
     await b.publish("alice", "jobs", { job: 1 });
     const got = await waiting;
@@ -108,7 +109,7 @@ Deno.test("bus: waiting subscriptions are capped per principal", async () => {
   using kv = await Deno.openKv(":memory:");
   const bus = createBusService(kv, { limits: { maxWaitingPerPrincipal: 1 } });
   const first = bus.subscribe("alice", { topic: "t", waitMs: 5000 });
-  await new Promise((r) => setTimeout(r, 50));
+  await waitFor(() => bus.waiting === 1, "the first subscriber waits");
   await assert.rejects(
     bus.subscribe("alice", { topic: "t", waitMs: 5000 }),
     (e) => e instanceof BusError && e.code === "busy",

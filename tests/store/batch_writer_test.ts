@@ -96,7 +96,7 @@ Deno.test("createBatchWriter() with lingerMs commits writes arriving one at a ti
   const done: Promise<void>[] = [];
   for (let i = 0; i < 8; i++) {
     done.push(lingering.write([{ type: "set", key: ["l", i], value: i }]));
-    await new Promise((r) => setTimeout(r, 1));
+    await new Promise((r) => setTimeout(r, 1)); // wall time on purpose: writes 1 ms apart
   }
   await Promise.all(done);
   assert.ok(commits <= 2, `8 lingering writes took ${commits} commits`);

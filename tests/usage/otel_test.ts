@@ -12,6 +12,7 @@ import assert from "node:assert/strict";
 import { connectStreamable } from "../_helpers/client.ts";
 import { spawnServer, UNTHROTTLED_POLICY } from "../_helpers/server.ts";
 import { type HttpUpstream, startEverything } from "../_helpers/upstreams.ts";
+import { pollUntil } from "../_helpers/wait.ts";
 
 interface Span {
   traceId: string;
@@ -68,13 +69,9 @@ function startReceiver() {
 }
 
 async function waitFor<T>(what: string, fn: () => T | undefined, ms = 20_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  const v = await pollUntil(fn, (v) => v !== undefined, { timeoutMs: ms, intervalMs: 100 });
+  if (v === undefined) throw new Error(`timed out waiting for ${what}`);
+  return v;
 }
 
 const TRACE_MCP = "4bf92f3577b34da6a3ce929d0e0e4736";

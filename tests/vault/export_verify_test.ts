@@ -190,6 +190,7 @@ Deno.test("verify --url audits a running server from the outside", async () => {
         headers: { "content-type": "application/json" },
         body: JSON.stringify({ tool: "calculate", arguments: { expression: `${i}*3` } }),
       }).then((r) => r.text());
+      // Wall time on purpose: checkpoints (every 100 ms) fall between the bursts.
       if (i % 10 === 9) await new Promise((r) => setTimeout(r, 250));
     }
     const vkey = (await (await fetch(`${server.url}/vault/key`)).text()).trim();

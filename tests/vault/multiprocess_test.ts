@@ -165,6 +165,7 @@ Deno.test("vault crash: kill -9 mid-stream; after restart every acknowledged ent
         await new Promise((r) => setTimeout(r, 50));
       }
     })();
+    // Wall time on purpose: the server checkpoints (and the sampler above reads) for a while.
     await new Promise((r) => setTimeout(r, 1500));
     const status = await server.stop("SIGKILL");
     assert.equal(status.signal, "SIGKILL");

@@ -11,6 +11,7 @@ import {
   verifyConsistency,
   verifyInclusion,
 } from "../../src/merkle/mod.ts";
+import { pollUntil } from "../_helpers/wait.ts";
 
 function entryAt(bytes: Uint8Array) {
   return JSON.parse(new TextDecoder().decode(bytes));
@@ -97,18 +98,25 @@ Deno.test("vault HTTP: key, checkpoint, entries and proofs let a client check th
     }).then((r) => r.json());
   // Entry 0 is the policy load; four calls make a log of five.
   for (let i = 0; i < 4; i++) await invoke(i);
-  await new Promise((r) => setTimeout(r, 300)); // a checkpoint is signed within the interval
   const vkey = (await (await fetch(`${server.url}/vault/key`)).text()).trim();
   assert.match(vkey, /^warden\/localhost\+[0-9a-f]{8}\+[A-Za-z0-9+/]+=*$/);
   const verifier = await verifierFromVkey(vkey);
-  const note1 = await (await fetch(`${server.url}/vault/checkpoint`)).text();
-  const cp1 = (await openCheckpoint(note1, [verifier])).checkpoint;
+  // A checkpoint is signed within the interval: read it until it covers the log.
+  const checkpointOf = async () => {
+    const res = await fetch(`${server.url}/vault/checkpoint`);
+    if (!res.ok) {
+      await res.body?.cancel();
+      return undefined; // none signed yet
+    }
+    return (await openCheckpoint(await res.text(), [verifier])).checkpoint;
+  };
+  const cp1 = await pollUntil(checkpointOf, (cp) => (cp?.size ?? 0) >= 5);
+  assert.ok(cp1, "a checkpoint is signed");
   assert.equal(cp1.size, 5);
 
   for (let i = 4; i < 11; i++) await invoke(i);
-  await new Promise((r) => setTimeout(r, 300));
-  const note2 = await (await fetch(`${server.url}/vault/checkpoint`)).text();
-  const cp2 = (await openCheckpoint(note2, [verifier])).checkpoint;
+  const cp2 = await pollUntil(checkpointOf, (cp) => (cp?.size ?? 0) >= 12);
+  assert.ok(cp2);
   assert.equal(cp2.size, 12);
 
   const entry = await (await fetch(`${server.url}/vault/entries/3`)).json();
