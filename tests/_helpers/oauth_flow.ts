@@ -105,21 +105,34 @@ export async function authorizeUrl(
   return { url: u, verifier };
 }
 
+/** Redeems an authorization code at `${s.url}/token` (PKCE, public client); the raw response. */
+export function redeemCode(
+  s: { url: string },
+  grant: { code: string; verifier: string; clientId: string; redirect?: string; resource?: string },
+): Promise<Response> {
+  return fetch(`${s.url}/token`, {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({
+      grant_type: "authorization_code",
+      code: grant.code,
+      code_verifier: grant.verifier,
+      redirect_uri: grant.redirect ?? REDIRECT,
+      client_id: grant.clientId,
+      ...(grant.resource !== undefined ? { resource: grant.resource } : {}),
+    }),
+  });
+}
+
 /** A person's access (and refresh) token from `s` by the code flow, as a browser would. */
 export async function userToken(s: TestServer, username: string, password: string) {
   const reg = await registerPublicClient(s);
   const { url: u, verifier } = await authorizeUrl(s, reg.client_id, { scope: "mcp profile" });
   const { location } = await browse(u.toString(), { username, password });
-  const res = await fetch(`${s.url}/token`, {
-    method: "POST",
-    headers: { "content-type": "application/x-www-form-urlencoded" },
-    body: new URLSearchParams({
-      grant_type: "authorization_code",
-      code: location.searchParams.get("code")!,
-      code_verifier: verifier,
-      redirect_uri: REDIRECT,
-      client_id: reg.client_id,
-    }),
+  const res = await redeemCode(s, {
+    code: location.searchParams.get("code")!,
+    verifier,
+    clientId: reg.client_id,
   });
   const body = await res.json();
   assert.equal(res.status, 200, JSON.stringify(body));

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { startServer, type TestServer } from "../_helpers/server.ts";
 import { testTools } from "../_helpers/tools.ts";
 import { ACCEPT_BOTH, initializeRaw, parseSseMessages } from "../_helpers/raw.ts";
+import { tempDir } from "../_helpers/tmp.ts";
 import { waitFor } from "../_helpers/wait.ts";
 import { eventSessionPrefix } from "../../src/store/mod.ts";
 
@@ -89,24 +90,16 @@ Deno.test("resumability: a client reconnecting with Last-Event-ID gets the respo
 });
 
 Deno.test("resumability: another process sharing the KV replays the missed events", async () => {
-  const dir = await Deno.makeTempDir();
-  const kvA = await Deno.openKv(`${dir}/w.db`);
-  const kvB = await Deno.openKv(`${dir}/w.db`);
-  const a = await startServer({ extraTools: testTools, kv: kvA });
-  const b = await startServer({ extraTools: testTools, kv: kvB });
-  try {
-    const { sessionId } = await initializeRaw(a.url, "2025-11-25");
-    const primingId = await startAndDisconnect(a, sessionId);
-    await replyStored(kvA, sessionId);
-    const events = await resume(b, sessionId, primingId);
-    assert.ok(events.some((e) => (e.data as { id?: number }).id === 42));
-  } finally {
-    await a.close();
-    await b.close();
-    kvA.close();
-    kvB.close();
-    await Deno.remove(dir, { recursive: true });
-  }
+  await using tmp = await tempDir();
+  using kvA = await Deno.openKv(`${tmp.path}/w.db`);
+  using kvB = await Deno.openKv(`${tmp.path}/w.db`);
+  await using a = await startServer({ extraTools: testTools, kv: kvA });
+  await using b = await startServer({ extraTools: testTools, kv: kvB });
+  const { sessionId } = await initializeRaw(a.url, "2025-11-25");
+  const primingId = await startAndDisconnect(a, sessionId);
+  await replyStored(kvA, sessionId);
+  const events = await resume(b, sessionId, primingId);
+  assert.ok(events.some((e) => (e.data as { id?: number }).id === 42));
 });
 
 Deno.test("resumability: a malformed Last-Event-ID is refused with 400", async () => {

@@ -8,7 +8,12 @@
 import assert from "node:assert/strict";
 import { addUser } from "../../src/identity/mod.ts";
 import { startServer } from "../_helpers/server.ts";
-import { authorizeUrl, REDIRECT, registerPublicClient } from "../_helpers/oauth_flow.ts";
+import {
+  authorizeUrl,
+  redeemCode,
+  REDIRECT,
+  registerPublicClient,
+} from "../_helpers/oauth_flow.ts";
 import { browse } from "./_browser.ts";
 
 Deno.test("oauth: a user from the identity store logs in; the token carries their roles to F11 and the vault", async () => {
@@ -25,17 +30,11 @@ Deno.test("oauth: a user from the identity store logs in; the token carries thei
     const tokenFor = async (username: string, password: string) => {
       const { url: u, verifier } = await authorizeUrl(s, reg.client_id, { state: "x" });
       const { location } = await browse(u.toString(), { username, password });
-      const res = await fetch(`${s.url}/token`, {
-        method: "POST",
-        headers: { "content-type": "application/x-www-form-urlencoded" },
-        body: new URLSearchParams({
-          grant_type: "authorization_code",
-          code: location.searchParams.get("code")!,
-          code_verifier: verifier,
-          redirect_uri: REDIRECT,
-          client_id: reg.client_id,
-          resource: `${s.url}/mcp`,
-        }),
+      const res = await redeemCode(s, {
+        code: location.searchParams.get("code")!,
+        verifier,
+        clientId: reg.client_id,
+        resource: `${s.url}/mcp`,
       });
       assert.equal(res.status, 200);
       return (await res.json()).access_token as string;

@@ -14,7 +14,7 @@ import { decodeJwt } from "jose";
 import { chromiumMissing, launchChromium } from "../_helpers/browser.ts";
 import { startOidcProvider } from "../_helpers/oidc_provider.ts";
 import { startServer } from "../_helpers/server.ts";
-import { authorizeUrl, registerPublicClient } from "../_helpers/oauth_flow.ts";
+import { authorizeUrl, redeemCode, registerPublicClient } from "../_helpers/oauth_flow.ts";
 
 const missing = chromiumMissing();
 // CI installs chromium (.ci/run), so there its absence fails the test instead of skipping it.
@@ -116,16 +116,11 @@ Deno.test({
       const back = received.find((u) => u.pathname === "/callback")!;
       assert.equal(back.searchParams.get("state"), "browser-state");
       assert.equal(back.searchParams.get("iss"), s.url);
-      const token = await (await fetch(`${s.url}/token`, {
-        method: "POST",
-        headers: { "content-type": "application/x-www-form-urlencoded" },
-        body: new URLSearchParams({
-          grant_type: "authorization_code",
-          code: back.searchParams.get("code")!,
-          code_verifier: verifier,
-          redirect_uri: redirect,
-          client_id: reg.client_id,
-        }),
+      const token = await (await redeemCode(s, {
+        code: back.searchParams.get("code")!,
+        verifier,
+        clientId: reg.client_id,
+        redirect,
       })).json();
       const claims = decodeJwt(token.access_token);
       assert.deepEqual([claims.sub, claims.roles], [`${idp.issuer}#alice`, ["ops"]]);

@@ -12,7 +12,7 @@
  */
 import assert from "node:assert/strict";
 import { auth, Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
-import { authorizeUrl, memoryOAuthProvider, REDIRECT } from "../_helpers/oauth_flow.ts";
+import { authorizeUrl, memoryOAuthProvider, redeemCode, REDIRECT } from "../_helpers/oauth_flow.ts";
 import { decodeJwt, SignJWT } from "jose";
 import { envelopeOf } from "../_helpers/client.ts";
 import { type OidcProvider, startOidcProvider } from "../_helpers/oidc_provider.ts";
@@ -94,17 +94,7 @@ async function clientAuthorizeUrl(s: TestServer, clientId: string) {
 }
 
 async function redeem(s: TestServer, clientId: string, code: string, verifier: string) {
-  const res = await fetch(`${s.url}/token`, {
-    method: "POST",
-    headers: { "content-type": "application/x-www-form-urlencoded" },
-    body: new URLSearchParams({
-      grant_type: "authorization_code",
-      code,
-      code_verifier: verifier,
-      redirect_uri: REDIRECT,
-      client_id: clientId,
-    }),
-  });
+  const res = await redeemCode(s, { code, verifier, clientId });
   return { status: res.status, body: await res.json() };
 }
 
