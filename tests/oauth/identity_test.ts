@@ -8,12 +8,7 @@
 import assert from "node:assert/strict";
 import { addUser } from "../../src/identity/mod.ts";
 import { startServer } from "../_helpers/server.ts";
-import {
-  authorizeUrl,
-  redeemCode,
-  REDIRECT,
-  registerPublicClient,
-} from "../_helpers/oauth_flow.ts";
+import { authorizeUrl, redeemCode, registerPublicClient } from "../_helpers/oauth_flow.ts";
 import { browse } from "./_browser.ts";
 
 Deno.test("oauth: a user from the identity store logs in; the token carries their roles to F11 and the vault", async () => {
