@@ -454,6 +454,7 @@ function checkVitalTool(services: EvidenceToolServices) {
     nextTool: null,
     async handler(args) {
       const vitals = await services.vitals();
+      const uptime = Math.floor((Date.now() - services.startedAtMs) / 1000);
       const mem = Deno.memoryUsage();
       let system: Record<string, unknown> | undefined;
       if (args.include_swap || args.include_io) {
@@ -476,7 +477,7 @@ function checkVitalTool(services: EvidenceToolServices) {
       }
       return {
         data: {
-          uptime_s: Math.floor((Date.now() - services.startedAtMs) / 1000),
+          uptime_s: uptime,
           kv_latency_ms: vitals.kv_latency_ms,
           vault: vitals.vault,
           sessions: vitals.sessions,
@@ -490,9 +491,7 @@ function checkVitalTool(services: EvidenceToolServices) {
           ...(system ? { system } : {}),
           ...(vitals.upstreams.length ? { upstreams: vitals.upstreams } : {}),
         },
-        text: `up ${
-          Math.floor((Date.now() - services.startedAtMs) / 1000)
-        } s, vault ${vitals.vault.size} entries, KV ${vitals.kv_latency_ms} ms`,
+        text: `up ${uptime} s, vault ${vitals.vault.size} entries, KV ${vitals.kv_latency_ms} ms`,
       };
     },
   });
