@@ -15,7 +15,6 @@
  */
 import {
   type AuthInfo,
-  type CallToolResult,
   CLIENT_CAPABILITIES_META_KEY,
   CLIENT_INFO_META_KEY,
   createMcpHandler,
@@ -28,6 +27,7 @@ import {
 } from "@modelcontextprotocol/server";
 import type { Logger } from "../lib/mod.ts";
 import { createListenBus, type ListenBus } from "./listen_bus.ts";
+import type { StatelessToolCall } from "./server.ts";
 
 /** The modern revisions served on `/mcp`. */
 export const MODERN_PROTOCOL_VERSIONS: readonly string[] = ["2026-07-28"];
@@ -85,13 +85,7 @@ export interface DirectToolCalls {
   /** Whether `name` is one of Warden's own tools, answered by `call` (not a fixture or upstream). */
   readonly serves: (name: string) => boolean;
   /** The governed call: the same one the SDK-dispatched `tools/call` handler makes. */
-  readonly call: (call: {
-    readonly name: string;
-    readonly args: Record<string, unknown> | undefined;
-    readonly principal: string;
-    readonly signal: AbortSignal;
-    readonly capabilities: Record<string, unknown>;
-  }) => Promise<CallToolResult>;
+  readonly call: StatelessToolCall;
   /** Stamped into each result's `_meta` as the SDK does (`io.modelcontextprotocol/serverInfo`). */
   readonly serverInfo: { readonly name: string; readonly title?: string; readonly version: string };
 }
