@@ -109,6 +109,11 @@ export function createAnnouncer(options: AnnouncerOptions): Announcer {
   const auth = { authorization: `Bearer ${options.token}` };
   const stopping = new AbortController();
   let registered = false;
+  /**
+   * A registration was sent and not answered with a refusal: the other side may list us even
+   * though no answer was read (a stop aborts it mid-flight), so a stop deregisters then too.
+   */
+  let maybeRegistered = false;
   let attempts = 0;
   let lastError: string | undefined;
   let latencyMs: number | undefined;
@@ -141,6 +146,7 @@ export function createAnnouncer(options: AnnouncerOptions): Announcer {
     attempts++;
     const started = performance.now();
     let res: Response;
+    maybeRegistered = true;
     try {
       res = await request("/api/servers/register", {
         method: "POST",
@@ -168,6 +174,7 @@ export function createAnnouncer(options: AnnouncerOptions): Announcer {
       return true;
     }
     const text = await bodyText(res);
+    maybeRegistered = false;
     lastError = `${base} answered ${res.status}: ${text}`;
     const hint = res.status === 401
       ? " (WARDEN_REGISTER_TOKEN is not the other gateway's --registration-token)"
@@ -246,7 +253,7 @@ export function createAnnouncer(options: AnnouncerOptions): Announcer {
     async stop() {
       stopping.abort();
       await loop;
-      if (!registered) return;
+      if (!registered && !maybeRegistered) return;
       const name = options.manifest().server_name;
       try {
         const res = await fetch(`${base}/api/servers/${encodeURIComponent(name)}`, {
@@ -257,6 +264,7 @@ export function createAnnouncer(options: AnnouncerOptions): Announcer {
         });
         await res.body?.cancel();
         registered = false;
+        maybeRegistered = false;
         if (res.ok || res.status === 404) {
           log.info("announce: deregistered from the other gateway", { url: base });
         } else {
