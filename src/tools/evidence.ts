@@ -513,24 +513,22 @@ export interface EvidenceToolServices extends CorpusSources {
   readonly startedAtMs: number;
 }
 
-const EVIDENCE_SERVICES = [
-  "policy",
-  "evidence",
-  "files",
-  "ledger",
-  "governance",
-  "vitals",
-  "startedAtMs",
-  "sessions",
-  "context",
-] as const satisfies readonly (keyof EvidenceToolServices)[];
-
 /**
  * The five evidence tools, given exactly the services they use (checked here, when the tools
  * are made, not when a call first needs one).
  */
 export const createEvidenceTools = toolFamily<EvidenceToolServices>(
   "evidence",
-  EVIDENCE_SERVICES,
+  [
+    "policy",
+    "evidence",
+    "files",
+    "ledger",
+    "governance",
+    "vitals",
+    "startedAtMs",
+    "sessions",
+    "context",
+  ],
   [searchRealityTool, fetchContentTool, inspectFileTool, auditRulesTool, checkVitalTool],
 );

@@ -445,22 +445,12 @@ export interface EvidenceChainServices {
   readonly shell: ShellService;
 }
 
-const CHAIN_SERVICES = [
-  "ledger",
-  "receipts",
-  "executions",
-  "policy",
-  "governance",
-  "code",
-  "shell",
-] as const satisfies readonly (keyof EvidenceChainServices)[];
-
 /**
  * evidence_package, chain_verify and security_audit, given exactly the services they use
  * (checked here, when the tools are made).
  */
 export const createEvidenceChainTools = toolFamily<EvidenceChainServices>(
   "evidence-chain",
-  CHAIN_SERVICES,
+  ["ledger", "receipts", "executions", "policy", "governance", "code", "shell"],
   [evidencePackageTool, chainVerifyTool, securityAuditTool],
 );

@@ -532,22 +532,15 @@ export interface SecureExecuteServices {
 /** What the execution family uses: secure_execute's services and the evidence chain's. */
 export type ExecutionToolServices = SecureExecuteServices & EvidenceChainServices;
 
-const SECURE_EXECUTE_SERVICES = [
-  "code",
-  "chat",
-  "policy",
-  "ledger",
-  "receipts",
-  "executions",
-] as const satisfies readonly (keyof SecureExecuteServices)[];
-
 /**
  * secure_execute and the evidence-chain tools, given exactly the services they use (checked
  * here, when the tools are made).
  */
 export function createExecutionTools(services: ExecutionToolServices): ToolDefinition[] {
   return [
-    ...toolFamily("execution", SECURE_EXECUTE_SERVICES, [secureExecuteTool])(services),
+    ...toolFamily("execution", ["code", "chat", "policy", "ledger", "receipts", "executions"], [
+      secureExecuteTool,
+    ])(services),
     ...createEvidenceChainTools(services),
   ];
 }

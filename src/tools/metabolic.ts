@@ -928,26 +928,24 @@ export interface MetabolicToolServices extends CorpusSources, NestedCalls {
   readonly shell: ShellService;
 }
 
-const METABOLIC_SERVICES = [
-  "sessions",
-  "evidence",
-  "ledger",
-  "context",
-  "policy",
-  "governance",
-  "tokens",
-  "shell",
-  "callTool",
-  "judgeTool",
-] as const satisfies readonly (keyof MetabolicToolServices)[];
-
 /**
  * The eight metabolic tools, in chain order, given exactly the services they use (checked here,
  * when the tools are made).
  */
 export const createMetabolicTools = toolFamily<MetabolicToolServices>(
   "metabolic",
-  METABOLIC_SERVICES,
+  [
+    "sessions",
+    "evidence",
+    "ledger",
+    "context",
+    "policy",
+    "governance",
+    "tokens",
+    "shell",
+    "callTool",
+    "judgeTool",
+  ],
   [
     anchorSessionTool,
     reasonMindTool,
