@@ -712,34 +712,32 @@ export function createGateway(deps: GatewayDeps): Gateway {
     if (!(await authorizations!.has(u.config.name, principal.id))) {
       return await authorizationRequired(u, principal.id);
     }
-    const existing = reuseCaller(u, principal.id);
-    if (existing) return existing;
     const id = principal.id;
-    const conn = createConnection(u.config, {
-      logger: log,
-      connectTimeoutMs: Math.min(u.config.timeout_ms ?? 10_000, 10_000),
-      sandbox: false,
-      credential: userCredential(u.config.name, () => id, () => {}),
-    });
-    return keepCaller(u, id, conn);
+    return callerFor(u, id, () => userCredential(u.config.name, () => id, () => {}));
   }
 
-  /** A principal's open connection, moved to most recently used (the oldest is evicted first). */
-  function reuseCaller(u: Upstream, principal: string): UpstreamConnection | undefined {
+  /**
+   * The principal's own connection to `u`: the open one, moved to most recently used (so the
+   * oldest is evicted first), or a new one (no sandbox, connecting within 10 s) presenting
+   * `credential()`, closing the least recently used one when the pool is full.
+   */
+  function callerFor(
+    u: Upstream,
+    principal: string,
+    credential: () => CredentialSource,
+  ): UpstreamConnection {
     const existing = u.callers.get(principal);
     if (existing) {
       u.callers.delete(principal);
       u.callers.set(principal, existing);
+      return existing;
     }
-    return existing;
-  }
-
-  /** Keeps `conn` as the principal's, closing the least recently used one when the pool is full. */
-  function keepCaller(
-    u: Upstream,
-    principal: string,
-    conn: UpstreamConnection,
-  ): UpstreamConnection {
+    const conn = createConnection(u.config, {
+      logger: log,
+      connectTimeoutMs: Math.min(u.config.timeout_ms ?? 10_000, 10_000),
+      sandbox: false,
+      credential: credential(),
+    });
     if (u.callers.size >= MAX_CALLER_CONNECTIONS) {
       const [oldest, c] = u.callers.entries().next().value!;
       u.callers.delete(oldest);
@@ -774,26 +772,16 @@ export function createGateway(deps: GatewayDeps): Gateway {
       return `upstream ${u.config.name} acts for the caller by OAuth token exchange: ` +
         `call with an OAuth access token (this caller has none)`;
     }
-    const existing = reuseCaller(u, principal.id);
-    if (existing) return existing;
     const tokens = u.tokens;
-    const conn = createConnection(u.config, {
-      logger: log,
-      connectTimeoutMs: Math.min(u.config.timeout_ms ?? 10_000, 10_000),
-      sandbox: false,
-      credential: {
-        headers: async () => {
-          // The caller's newest token while a request of theirs is in flight (it may be refreshed).
-          const now = currentRequest()?.principal?.id === principal.id
-            ? currentBearer()
-            : undefined;
-          if (now !== undefined) bearer = now;
-          return { authorization: `Bearer ${await tokens.exchange(bearer!)}` };
-        },
-        rejected: () => tokens.forget(bearer),
+    return callerFor(u, principal.id, () => ({
+      headers: async () => {
+        // The caller's newest token while a request of theirs is in flight (it may be refreshed).
+        const now = currentRequest()?.principal?.id === principal.id ? currentBearer() : undefined;
+        if (now !== undefined) bearer = now;
+        return { authorization: `Bearer ${await tokens.exchange(bearer!)}` };
       },
-    });
-    return keepCaller(u, principal.id, conn);
+      rejected: () => tokens.forget(bearer),
+    }));
   }
 
   /** Closes an upstream's connection and every per-caller one. */
