@@ -4,21 +4,18 @@
  *
  * @module
  */
+import type { UpstreamToolDescriptor } from "../gateway/mod.ts";
 import type { GovernedRequest } from "../governance/mod.ts";
 import type { TraceCarrier } from "../usage/mod.ts";
 import type { Envelope } from "./envelope.ts";
 import type { ClientBridge, ToolDefinition } from "./tool.ts";
 
-/** A tool as listed to clients: JSON Schemas instead of zod objects. */
-export interface ToolDescriptor {
-  readonly name: string;
-  /** Always set for own tools; an upstream tool keeps its own (possibly absent) title. */
-  readonly title?: string;
-  readonly description: string;
-  readonly inputSchema: Record<string, unknown>;
-  readonly outputSchema?: Record<string, unknown>;
-  readonly annotations: Record<string, unknown>;
-}
+/**
+ * A tool as listed to clients: JSON Schemas instead of zod objects. Own tools and upstream tools
+ * are listed alike, so this is the gateway's descriptor (an own tool always sets `title`; an
+ * upstream tool keeps its own, possibly absent, title).
+ */
+export type ToolDescriptor = UpstreamToolDescriptor;
 
 /** Why a call did not produce a normal result. */
 export type CallErrorKind =

@@ -13,6 +13,7 @@
  * (from auth, via `authInfo`), so any process sharing the KV answers any
  * request.
  */
+import { isPlainObject, onlyKeys, toolCallShape } from "./_tool_call_shape.ts";
 import {
   type AuthInfo,
   CLIENT_CAPABILITIES_META_KEY,
@@ -98,16 +99,6 @@ interface PlainToolCall {
   readonly capabilities: Record<string, unknown>;
 }
 
-const isPlainObject = (v: unknown): v is Record<string, unknown> =>
-  v !== null && typeof v === "object" && !Array.isArray(v);
-
-const onlyKeys = (o: Record<string, unknown>, allowed: ReadonlySet<string>) => {
-  for (const k in o) if (!allowed.has(k)) return false;
-  return true;
-};
-
-const REQUEST_KEYS = new Set(["jsonrpc", "id", "method", "params"]);
-const PARAMS_KEYS = new Set(["name", "arguments", "_meta"]);
 const META_KEYS = new Set([
   PROTOCOL_VERSION_META_KEY,
   CLIENT_INFO_META_KEY,
@@ -127,17 +118,9 @@ const PLAIN_NAME = /^[A-Za-z0-9_.-]{1,128}$/;
  * multi-round-trip — is left to the SDK, which owns every error answer of the validation ladder.
  */
 export function plainToolCall(req: Request, body: unknown): PlainToolCall | undefined {
-  if (req.method !== "POST" || !isPlainObject(body) || !onlyKeys(body, REQUEST_KEYS)) return;
-  if (body.jsonrpc !== "2.0" || body.method !== "tools/call") return;
-  const id = body.id;
-  if (!(typeof id === "string" && id.length <= 256) && !Number.isSafeInteger(id)) return;
-  const params = body.params;
-  if (!isPlainObject(params) || !onlyKeys(params, PARAMS_KEYS)) return;
-  const name = params.name;
-  if (typeof name !== "string" || !PLAIN_NAME.test(name)) return;
-  const args = params.arguments;
-  if (args !== undefined && !isPlainObject(args)) return;
-  const meta = params._meta;
+  const shape = req.method === "POST" ? toolCallShape(body) : undefined;
+  if (!shape || !PLAIN_NAME.test(shape.name)) return;
+  const { id, name, args, meta } = shape;
   if (!isPlainObject(meta) || !onlyKeys(meta, META_KEYS)) return;
   if (meta[PROTOCOL_VERSION_META_KEY] !== "2026-07-28") return;
   const info = meta[CLIENT_INFO_META_KEY];
@@ -158,7 +141,7 @@ export function plainToolCall(req: Request, body: unknown): PlainToolCall | unde
     h.get("mcp-protocol-version") !== "2026-07-28" || h.get("mcp-method") !== "tools/call" ||
     h.get("mcp-name") !== name || !isJsonContentType(h.get("content-type"))
   ) return;
-  return { id: id as string | number, name, args, capabilities };
+  return { id, name, args, capabilities };
 }
 
 /** The SDK's encoding of a thrown error's code on 2026-07-28 (`-32002` is `-32602` there). */

@@ -27,6 +27,7 @@ import {
   type WebStandardStreamableHTTPServerTransport,
 } from "@modelcontextprotocol/server";
 import type { SessionToolCall } from "./server.ts";
+import { isPlainObject, toolCallShape } from "./_tool_call_shape.ts";
 
 /** A `tools/call` the direct path may answer. */
 export interface PlainSessionCall {
@@ -35,17 +36,6 @@ export interface PlainSessionCall {
   readonly args: Record<string, unknown> | undefined;
   readonly progressToken?: string | number;
 }
-
-const isPlainObject = (v: unknown): v is Record<string, unknown> =>
-  v !== null && typeof v === "object" && !Array.isArray(v);
-
-const REQUEST_KEYS = new Set(["jsonrpc", "id", "method", "params"]);
-const PARAMS_KEYS = new Set(["name", "arguments", "_meta"]);
-
-const onlyKeys = (o: Record<string, unknown>, allowed: ReadonlySet<string>) => {
-  for (const k in o) if (!allowed.has(k)) return false;
-  return true;
-};
 
 /**
  * The request, if the direct path answers it as the SDK would: a POST accepting both JSON and
@@ -59,17 +49,9 @@ export function plainSessionCall(
   clientCapabilities: Record<string, unknown> | undefined,
   serves: (name: string) => boolean,
 ): PlainSessionCall | undefined {
-  if (!isPlainObject(body) || !onlyKeys(body, REQUEST_KEYS)) return;
-  if (body.jsonrpc !== "2.0" || body.method !== "tools/call") return;
-  const id = body.id;
-  if (!(typeof id === "string" && id.length <= 256) && !Number.isSafeInteger(id)) return;
-  const params = body.params;
-  if (!isPlainObject(params) || !onlyKeys(params, PARAMS_KEYS)) return;
-  const name = params.name;
-  if (typeof name !== "string" || name.length > 256 || !serves(name)) return;
-  const args = params.arguments;
-  if (args !== undefined && !isPlainObject(args)) return;
-  const meta = params._meta;
+  const shape = toolCallShape(body);
+  if (!shape || !serves(shape.name)) return;
+  const { id, name, args, meta } = shape;
   let progressToken: string | number | undefined;
   if (meta !== undefined) {
     if (!isPlainObject(meta)) return;
@@ -86,7 +68,7 @@ export function plainSessionCall(
   if (!accept?.includes("application/json") || !accept.includes("text/event-stream")) return;
   if (!isJsonContentType(req.headers.get("content-type"))) return;
   return {
-    id: id as string | number,
+    id,
     name,
     args,
     ...(progressToken !== undefined ? { progressToken } : {}),
