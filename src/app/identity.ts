@@ -52,6 +52,17 @@ export async function buildIdentity(deps: IdentityStepDeps): Promise<IdentitySte
   // People log in (OAuth /login, the dashboard) with the users `warden user add` created (scrypt, in KV).
   const checkPassword: PasswordVerifier = deps.verifyPassword ??
     (async (name, password) => (await verifyPassword(kv, name, password)) !== undefined);
+  // What the sign-in and the access-token verifier both take from the provider's settings.
+  const oidcShared = config.oidc
+    ? {
+      algorithms: config.oidc.algorithms,
+      rolesClaim: config.oidc.rolesClaim,
+      ...(config.oidc.roleMap ? { roleMap: config.oidc.roleMap } : {}),
+      allowHosts: config.oidc.allowHosts,
+      timeoutMs: config.oidc.fetchTimeoutMs,
+      ...(deps.oidcFetch ? { fetch: deps.oidcFetch } : {}),
+    }
+    : undefined;
   const oidcLogin = config.oidc?.login
     ? createOidcLogin({
       issuer: config.oidc.issuer,
@@ -61,12 +72,7 @@ export async function buildIdentity(deps: IdentityStepDeps): Promise<IdentitySte
         : {}),
       redirectUri: () => `${publicBase()}/login/oidc/callback`,
       scopes: config.oidc.login.scopes,
-      algorithms: config.oidc.algorithms,
-      rolesClaim: config.oidc.rolesClaim,
-      ...(config.oidc.roleMap ? { roleMap: config.oidc.roleMap } : {}),
-      allowHosts: config.oidc.allowHosts,
-      timeoutMs: config.oidc.fetchTimeoutMs,
-      ...(deps.oidcFetch ? { fetch: deps.oidcFetch } : {}),
+      ...oidcShared!,
     })
     : undefined;
   const oauth = config.auth === "oauth"
@@ -86,12 +92,7 @@ export async function buildIdentity(deps: IdentityStepDeps): Promise<IdentitySte
     ? createOidcVerifier({
       issuer: config.oidc.issuer,
       audience: () => config.oidc!.audience ?? `${publicBase()}/mcp`,
-      algorithms: config.oidc.algorithms,
-      rolesClaim: config.oidc.rolesClaim,
-      ...(config.oidc.roleMap ? { roleMap: config.oidc.roleMap } : {}),
-      allowHosts: config.oidc.allowHosts,
-      timeoutMs: config.oidc.fetchTimeoutMs,
-      ...(deps.oidcFetch ? { fetch: deps.oidcFetch } : {}),
+      ...oidcShared!,
       ...(config.auth === "oauth" ? { ownIssuer: publicBase } : {}),
     })
     : undefined;

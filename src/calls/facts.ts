@@ -93,13 +93,7 @@ export function ownFacts(
     request: {
       tool,
       call: {
-        tool: name,
-        arguments: args ?? {},
-        principal: ctx.principal,
-        sessionId: ctx.sessionId,
-        actor: ctx.actor,
-        transport: ctx.transport ?? "unknown",
-        argumentBytes: argumentBytesOf(args),
+        ...callOf(name, args, ctx),
         schemaIssues,
         ...(data && def?.claims ? { claims: def.claims(data) } : {}),
         ...(data && def?.recordArguments ? { recorded: def.recordArguments(data) } : {}),
@@ -107,6 +101,19 @@ export function ownFacts(
         ...clientIpOf(ctx),
       },
     },
+  };
+}
+
+/** What every call's facts say of the call itself, own tool or upstream. */
+function callOf(tool: string, args: unknown, ctx: CallContext) {
+  return {
+    tool,
+    arguments: args ?? {},
+    principal: ctx.principal,
+    sessionId: ctx.sessionId,
+    actor: ctx.actor,
+    transport: ctx.transport ?? "unknown",
+    argumentBytes: argumentBytesOf(args),
   };
 }
 
@@ -136,13 +143,7 @@ export function upstreamFacts(
       tool,
       circuit: entry.circuit(),
       call: {
-        tool: entry.descriptor.name,
-        arguments: args ?? {},
-        principal: ctx.principal,
-        sessionId: ctx.sessionId,
-        actor: ctx.actor,
-        transport: ctx.transport ?? "unknown",
-        argumentBytes: argumentBytesOf(args),
+        ...callOf(entry.descriptor.name, args, ctx),
         // The upstream validates against its own schema; Warden checks the shape only.
         schemaIssues: isObject ? [] : ["`arguments`: send an object of named arguments"],
         ...(ctx.holdId !== undefined ? { holdId: ctx.holdId } : {}),

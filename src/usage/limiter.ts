@@ -203,6 +203,48 @@ type Counter =
     endsMs: number;
   };
 
+/** The budget limits, each a counter of calls, cost units or model tokens per UTC day or month. */
+const BUDGET_COUNTERS: readonly {
+  readonly limitKind:
+    | "calls_per_day"
+    | "calls_per_month"
+    | "cost_per_day"
+    | "cost_per_month"
+    | "tokens_per_day"
+    | "tokens_per_month";
+  readonly kind: "calls" | "cost";
+  readonly key: (who: string, period: string) => Deno.KvKey;
+  /** The refusal's words between the caller and the period, with %n for the count. */
+  readonly what: string;
+}[] = [
+  { limitKind: "calls_per_day", kind: "calls", key: usageBudgetKey, what: "made %n calls" },
+  { limitKind: "calls_per_month", kind: "calls", key: usageBudgetKey, what: "made %n calls" },
+  {
+    limitKind: "cost_per_day",
+    kind: "cost",
+    key: usageCostKey,
+    what: "spent %n cost units",
+  },
+  {
+    limitKind: "cost_per_month",
+    kind: "cost",
+    key: usageCostKey,
+    what: "spent %n cost units",
+  },
+  {
+    limitKind: "tokens_per_day",
+    kind: "cost",
+    key: usageTokensKey,
+    what: "used %n model tokens",
+  },
+  {
+    limitKind: "tokens_per_month",
+    kind: "cost",
+    key: usageTokensKey,
+    what: "used %n model tokens",
+  },
+];
+
 /** A sliding log: the first timestamp and the others as 32-bit offsets from it. */
 interface LogValue {
   b: number;
@@ -376,70 +418,17 @@ export function createKvLimiter(kv: Deno.Kv, options: KvLimiterOptions): KvLimit
     const month = day.slice(0, 7);
     const dayEnds = Math.floor(t / DAY) * DAY + DAY;
     const monthEnds = monthEnd(t);
-    const callsPerDay = override?.calls_per_day ?? budgets.calls_per_day;
-    if (callsPerDay > 0) {
+    for (const b of BUDGET_COUNTERS) {
+      const limit = override?.[b.limitKind] ?? budgets[b.limitKind];
+      if (!(limit > 0)) continue;
+      const daily = b.limitKind.endsWith("_per_day");
       counters.push({
-        kind: "calls",
-        key: usageBudgetKey(who, `d${day}`),
-        limit: callsPerDay,
-        what: `${label} made %n calls today (UTC)`,
-        limitKind: "calls_per_day",
-        endsMs: dayEnds,
-      });
-    }
-    const callsPerMonth = override?.calls_per_month ?? budgets.calls_per_month;
-    if (callsPerMonth > 0) {
-      counters.push({
-        kind: "calls",
-        key: usageBudgetKey(who, `m${month}`),
-        limit: callsPerMonth,
-        what: `${label} made %n calls this month (UTC)`,
-        limitKind: "calls_per_month",
-        endsMs: monthEnds,
-      });
-    }
-    const costPerDay = override?.cost_per_day ?? budgets.cost_per_day;
-    if (costPerDay > 0) {
-      counters.push({
-        kind: "cost",
-        key: usageCostKey(who, `d${day}`),
-        limit: costPerDay,
-        what: `${label} spent %n cost units today (UTC)`,
-        limitKind: "cost_per_day",
-        endsMs: dayEnds,
-      });
-    }
-    const costPerMonth = override?.cost_per_month ?? budgets.cost_per_month;
-    if (costPerMonth > 0) {
-      counters.push({
-        kind: "cost",
-        key: usageCostKey(who, `m${month}`),
-        limit: costPerMonth,
-        what: `${label} spent %n cost units this month (UTC)`,
-        limitKind: "cost_per_month",
-        endsMs: monthEnds,
-      });
-    }
-    const tokensPerDay = override?.tokens_per_day ?? budgets.tokens_per_day;
-    if (tokensPerDay > 0) {
-      counters.push({
-        kind: "cost",
-        key: usageTokensKey(who, `d${day}`),
-        limit: tokensPerDay,
-        what: `${label} used %n model tokens today (UTC)`,
-        limitKind: "tokens_per_day",
-        endsMs: dayEnds,
-      });
-    }
-    const tokensPerMonth = override?.tokens_per_month ?? budgets.tokens_per_month;
-    if (tokensPerMonth > 0) {
-      counters.push({
-        kind: "cost",
-        key: usageTokensKey(who, `m${month}`),
-        limit: tokensPerMonth,
-        what: `${label} used %n model tokens this month (UTC)`,
-        limitKind: "tokens_per_month",
-        endsMs: monthEnds,
+        kind: b.kind,
+        key: b.key(who, daily ? `d${day}` : `m${month}`),
+        limit,
+        what: `${label} ${b.what} ${daily ? "today" : "this month"} (UTC)`,
+        limitKind: b.limitKind,
+        endsMs: daily ? dayEnds : monthEnds,
       });
     }
     return counters;
