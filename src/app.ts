@@ -102,7 +102,10 @@ export interface AppDeps {
    * the SSRF guard (tests pass one that tampers with the provider's answers).
    */
   readonly oidcFetch?: typeof fetch;
-  /** The clock holds expire by, in epoch ms (tests move it instead of waiting). */
+  /**
+   * The clock holds expire by, and memory TTLs and file leases, in epoch ms (tests move it
+   * instead of waiting).
+   */
   readonly clock?: () => number;
 }
 
@@ -150,6 +153,7 @@ export async function createApp(config: Readonly<Config>, deps: AppDeps): Promis
     ...core,
     gateway,
     extraTools: deps.extraTools,
+    clock: deps.clock,
     // Declared below; vitals only runs once the app is serving.
     liveSessions: () => ({ live_streamable: streamable.liveCount, live_sse: sse.liveCount }),
     publishedSessions: () => publishSessions().then(() => sessionGauges.total()),

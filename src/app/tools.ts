@@ -69,6 +69,8 @@ export interface ToolsStepDeps {
   readonly accounting: Accounting;
   readonly startedAtMs: number;
   readonly extraTools?: ExtraTools;
+  /** The clock memory TTLs and file leases lapse by (tests move it); the real one when absent. */
+  readonly clock?: () => number;
   /** This process's live session counts (read once serving). */
   readonly liveSessions: VitalsSources["liveSessions"];
   /** Every instance's published session counts. */
@@ -91,9 +93,12 @@ function openStateServices(
   kv: Deno.Kv,
   config: Readonly<Config>,
   policy: Policy,
+  now?: () => number,
 ): { memory: MemoryService; fileStore: FileService; context: ContextService } {
+  const clock = now ? { now } : {};
   // Per-principal state services (the memory_*, file_*, context_* and bus_* tools).
   const memory = createMemoryService(kv, {
+    ...clock,
     limits: {
       maxValueBytes: policy.memory.max_value_bytes,
       maxTtlSeconds: policy.memory.max_ttl_seconds,
@@ -102,6 +107,7 @@ function openStateServices(
     },
   });
   const fileStore = createFileService(kv, {
+    ...clock,
     limits: {
       maxFileBytes: policy.files.max_file_bytes,
       maxVersions: policy.files.max_versions,
@@ -149,7 +155,7 @@ export function buildTools(deps: ToolsStepDeps): ToolsStep {
   const { kv, config, logger, policy, identity, ledger, governance, gateway, deadlines } = deps;
   const { metrics, accounting, startedAtMs } = deps;
   const { files, shell, code, evidence, govSessions, busService } = deps.stores;
-  const { memory, fileStore, context } = openStateServices(kv, config, policy);
+  const { memory, fileStore, context } = openStateServices(kv, config, policy, deps.clock);
   const tokens = createTokenService({
     privateKey: identity.signer.privateKey,
     publicKey: identity.signer.publicKey,

@@ -2,7 +2,7 @@
 /**
  * The memory tools through a real server: two principals with minted tokens,
  * the v1 SDK client (2025 session) and the v2 client pinned to 2026-07-28.
- * TTL expiry is observed on the real clock, another principal cannot read or
+ * TTL expiry is observed on a moved clock, another principal cannot read or
  * list a key, an oversized value is refused with the limit named, and the
  * vault records the value's digest, never the value (even with store_bodies).
  */
@@ -33,7 +33,9 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    await using server = await startServer({ policy: POLICY });
+    // The service's clock, moved past a TTL instead of waiting for it.
+    let skewMs = 0;
+    await using server = await startServer({ policy: POLICY, clock: () => Date.now() + skewMs });
     const alice = await createToken(server.kv, { name: "alice" });
     const bob = await createToken(server.kv, { name: "bob" });
     for (const connect of [v1, v2]) {
@@ -74,8 +76,8 @@ Deno.test({
         assert.match(big.r.content[0].text, /values are at most 2048 bytes of JSON/, era);
         assert.equal((await call(a, "memory_retrieve", { key: "big" })).data.found, false);
 
-        // TTL: observed on the real clock.
-        await new Promise((ok) => setTimeout(ok, 1_200));
+        // TTL: the service's clock moves past it.
+        skewMs += 1_200;
         const gone = await call(a, "memory_retrieve", { key });
         assert.equal(gone.data.found, false, `${era}: expired value returned`);
         assert.equal((await call(a, "memory_retrieve", { key: `keep-${era}` })).data.found, true);
