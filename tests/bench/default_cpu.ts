@@ -10,6 +10,8 @@
  * (3000), `ROUNDS` (3), `C` (16), `PROF` (a directory: run each Warden under `--cpu-prof` there).
  * Linux only (/proc).
  */
+import { cpuMs, listening } from "./_cpu.ts";
+
 const MODE = Deno.env.get("MODE") ?? "sse";
 const CALLS = Number(Deno.env.get("CALLS") ?? 3000);
 const ROUNDS = Number(Deno.env.get("ROUNDS") ?? 3);
@@ -29,12 +31,6 @@ Deno.writeTextFileSync(
     },
   }),
 );
-
-function cpuMs(pid: number): number {
-  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) * 10;
-}
 
 interface Server {
   readonly root: string;
@@ -66,24 +62,7 @@ async function start(root: string, i: number): Promise<Server> {
     stderr: "piped",
     cwd: dir,
   }).spawn();
-  const found = Promise.withResolvers<string>();
-  for (const stream of [child.stdout, child.stderr]) {
-    (async () => {
-      let tail = "";
-      for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-        tail = (tail + chunk).slice(-8192);
-        for (const line of tail.split("\n")) {
-          try {
-            const rec = JSON.parse(line);
-            if (rec.msg === "listening") found.resolve(String(rec.url).replace(/\/mcp$/, ""));
-          } catch {
-            // not a JSON line
-          }
-        }
-      }
-    })().catch(() => {});
-  }
-  const url = await found.promise;
+  const url = await listening(child);
   return { root, child, url, headers: {}, cpu: [], wall: [] };
 }
 

@@ -14,43 +14,13 @@
  */
 import { startEverything } from "../_helpers/upstreams.ts";
 import { initializeRaw } from "../_helpers/raw.ts";
+import { cpuMs, listening } from "./_cpu.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const CALLS = Number(Deno.env.get("CPU_CALLS") ?? 1000);
 const ROUNDS = Number(Deno.env.get("CPU_ROUNDS") ?? 3);
 const PROF = Deno.env.get("CPU_PROF_DIR");
 const ACCEPT = "application/json, text/event-stream";
-const TICKS_PER_S = 100;
-
-function cpuMs(pid: number): number {
-  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) * 1000 / TICKS_PER_S;
-}
-
-/** The base URL a child prints when it listens (Warden logs JSON to stderr, the relay stdout). */
-async function listening(child: Deno.ChildProcess): Promise<string> {
-  const found = Promise.withResolvers<string>();
-  for (const stream of [child.stdout, child.stderr]) {
-    (async () => {
-      let tail = "";
-      for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-        tail = (tail + chunk).slice(-8192);
-        for (const line of tail.split("\n")) {
-          try {
-            const rec = JSON.parse(line);
-            if (typeof rec.port === "number") found.resolve(`http://127.0.0.1:${rec.port}`);
-            if (rec.msg === "listening") found.resolve(String(rec.url).replace(/\/mcp$/, ""));
-          } catch {
-            // not a JSON line
-          }
-        }
-      }
-    })().catch(() => {});
-  }
-  const timer = setTimeout(() => found.reject(new Error("no listening line in 60 s")), 60_000);
-  return await found.promise.finally(() => clearTimeout(timer));
-}
 
 async function session(url: string): Promise<Record<string, string>> {
   const { sessionId } = await initializeRaw(url, "2025-11-25");

@@ -9,6 +9,23 @@ import assert from "node:assert/strict";
 import { createAnnouncer } from "../../src/gateway/mod.ts";
 import { silentLogger } from "../../src/lib/mod.ts";
 
+/** The announcer of a Warden named "utilities", registering with the loopback gateway at `port`. */
+function announcerFor(port: number, retry?: { initialMs: number; maxMs: number }) {
+  return createAnnouncer({
+    registerUrl: `http://127.0.0.1:${port}`,
+    token: "t".repeat(32),
+    manifest: () => ({
+      server_name: "utilities",
+      endpoint: "http://127.0.0.1:1/mcp",
+      transport: "streamable-http",
+      version: "1",
+      health_check: "http://127.0.0.1:1/health",
+    }),
+    logger: silentLogger,
+    ...(retry ? { retry } : {}),
+  });
+}
+
 Deno.test("announce: stop() during an unanswered registration sends the DELETE", async () => {
   const seen: string[] = [];
   const received = Promise.withResolvers<void>();
@@ -24,18 +41,7 @@ Deno.test("announce: stop() during an unanswered registration sends the DELETE",
     return new Response(null, { status: 204 });
   });
   try {
-    const announcer = createAnnouncer({
-      registerUrl: `http://127.0.0.1:${server.addr.port}`,
-      token: "t".repeat(32),
-      manifest: () => ({
-        server_name: "utilities",
-        endpoint: "http://127.0.0.1:1/mcp",
-        transport: "streamable-http",
-        version: "1",
-        health_check: "http://127.0.0.1:1/health",
-      }),
-      logger: silentLogger,
-    });
+    const announcer = announcerFor(server.addr.port);
     announcer.start();
     await received.promise;
     // The registration is on the other side; its answer has not come back yet.
@@ -57,19 +63,7 @@ Deno.test("announce: stop() after a refused registration sends nothing more", as
     return new Response("no", { status: 401 });
   });
   try {
-    const announcer = createAnnouncer({
-      registerUrl: `http://127.0.0.1:${server.addr.port}`,
-      token: "t".repeat(32),
-      manifest: () => ({
-        server_name: "utilities",
-        endpoint: "http://127.0.0.1:1/mcp",
-        transport: "streamable-http",
-        version: "1",
-        health_check: "http://127.0.0.1:1/health",
-      }),
-      logger: silentLogger,
-      retry: { initialMs: 60_000, maxMs: 60_000 },
-    });
+    const announcer = announcerFor(server.addr.port, { initialMs: 60_000, maxMs: 60_000 });
     announcer.start();
     await refused.promise;
     // Let the announcer read the refusal before it is stopped.

@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { connectStreamable } from "../_helpers/client.ts";
 import { spawnServer, startServer } from "../_helpers/server.ts";
 import { postFrom } from "./_from.ts";
+import { twoServers } from "./_two_servers.ts";
 
 const TOKEN = "a-test-token-of-24-chars";
 
@@ -13,24 +14,6 @@ const commitsOf = async (base: string) => {
   const m = /^warden_kv_commit_duration_seconds_count\{outcome="ok"\} (\d+)$/m.exec(text);
   return m ? Number(m[1]) : 0;
 };
-
-async function twoServers(policy: unknown, args: string[] = []) {
-  const dir = await Deno.makeTempDir();
-  const policyFile = `${dir}/policy.json`;
-  await Deno.writeTextFile(policyFile, JSON.stringify(policy));
-  const common = ["--kv", `${dir}/shared.db`, "--policy", policyFile, ...args];
-  // The first creates the vault identity in KV; the second finds it there.
-  const a = await spawnServer(common);
-  const b = await spawnServer(common);
-  return {
-    urls: [a.url, b.url],
-    async stop() {
-      await a.stop();
-      await b.stop();
-      await Deno.remove(dir, { recursive: true });
-    },
-  };
-}
 
 const call = { tool: "calculate", arguments: { expression: "1+1" } };
 
