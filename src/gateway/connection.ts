@@ -27,6 +27,7 @@ import { type Logger, VERSION } from "../lib/mod.ts";
 import { traceMeta } from "../usage/mod.ts";
 import type { UpstreamConfig } from "./manifest.ts";
 import { sandboxedCommand } from "./sandbox.ts";
+import { answerAsJson } from "./sse_answer.ts";
 
 /** The upstream cannot be reached now; `retryAfterS` says when to try again. */
 export class UpstreamUnavailableError extends Error {
@@ -132,7 +133,10 @@ function transportFor(
     ...(credential ? { fetch: credentialedFetch(credential) } : {}),
   };
   if (config.transport === "streamable-http") {
-    return new StreamableHTTPClientTransport(new URL(config.url!), transportOptions);
+    return new StreamableHTTPClientTransport(new URL(config.url!), {
+      ...transportOptions,
+      fetch: answerAsJson(credential ? credentialedFetch(credential) : fetch),
+    });
   }
   if (config.transport === "sse") {
     return new SSEClientTransport(new URL(config.url!), transportOptions);
