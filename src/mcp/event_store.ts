@@ -13,6 +13,14 @@
  * the bound an event is not stored at all (counted in `dropped`) rather than
  * making anyone wait. A replay from this process first waits for this
  * session's queued writes, so it sees every event this process sent.
+ *
+ * An event written to a stream that is still connected need not be stored at
+ * all (`sent`): it is kept in memory, bounded per process, and written to KV
+ * only if its stream breaks before it ends (`streamBroken`). A call whose
+ * answer reached its connection then costs no redaction, no serialisation
+ * and no KV write for its event; a replay from this process still finds it,
+ * and a stream cut off mid-call is stored as before, for any process to
+ * replay.
  */
 import type { EventStore, JSONRPCMessage } from "@modelcontextprotocol/server";
 import { redacted } from "../governance/mod.ts";
@@ -45,6 +53,12 @@ function isPriming(message: JSONRPCMessage): boolean {
 
 /** Default bound on event bytes queued and not yet committed, per process. */
 export const DEFAULT_EVENT_QUEUE_BYTES = 8 * 1024 * 1024;
+/** Default bound on the bytes of events kept in memory only, per process. */
+const DEFAULT_RECENT_BYTES = 8 * 1024 * 1024;
+/** And on their number (many tiny answers hold objects, not only bytes). */
+const MAX_RECENT_EVENTS = 4096;
+/** A same-process replay finds an event kept in memory for this long after it was sent. */
+const RECENT_MAX_AGE_MS = 5 * 60_000;
 
 /** The process-wide bound on event bytes queued behind responses, shared by every session's store. */
 export class EventWriteBudget {
@@ -73,6 +87,39 @@ export class EventWriteBudget {
   give(bytes: number): void {
     this.pendingBytes -= bytes;
   }
+
+  /** Bound on the bytes of events kept in memory only (see `KvEventStore.sent`). */
+  readonly maxRecentBytes = DEFAULT_RECENT_BYTES;
+  /** Bytes of the events kept in memory only, every session's. */
+  recentBytes = 0;
+  /** Those events, oldest first, across sessions: the oldest give way past the bound. */
+  readonly #recent: Unstored[] = [];
+
+  /** Keeps `event` in memory, forgetting the oldest kept events past the bound. */
+  keep(event: Unstored): void {
+    this.#recent.push(event);
+    this.recentBytes += event.bytes;
+    while (this.recentBytes > this.maxRecentBytes || this.#recent.length > MAX_RECENT_EVENTS) {
+      this.forget(this.#recent.shift()!);
+    }
+  }
+
+  /** Drops `event` from memory (forgotten, stored, or past its age). */
+  forget(event: Unstored): void {
+    if (event.gone) return;
+    event.gone = true;
+    this.recentBytes -= event.bytes;
+  }
+}
+
+/** An event sent on a live stream and kept in memory only. `gone` once forgotten or stored. */
+interface Unstored {
+  readonly streamId: string;
+  readonly seq: string;
+  readonly message: JSONRPCMessage;
+  readonly bytes: number;
+  readonly at: number;
+  gone: boolean;
 }
 
 /** Options of the KV event store. */
@@ -108,6 +155,8 @@ export class KvEventStore implements EventStore {
   oversized = 0;
   /** Writes queued and not yet settled. */
   #pending = new Set<Promise<void>>();
+  /** This session's events kept in memory only, oldest first (see `sent`). */
+  #unstored: Unstored[] = [];
 
   constructor(kv: Deno.Kv, options: KvEventStoreOptions & { sessionId: string }) {
     this.#kv = kv;
@@ -181,6 +230,55 @@ export class KvEventStore implements EventStore {
     // resume after: the id orders after everything stored before it, a replay lists by order and
     // skips priming events anyway, so it is never written — half the writes of a call.
     if (isPriming(message)) return Promise.resolve(eventId);
+    this.#store(streamId, seq, message);
+    return Promise.resolve(eventId);
+  }
+
+  /**
+   * The id of an event about to be written to `streamId` while that stream is connected, with
+   * `bytes` its serialised size: the event is kept in memory only (bounded per process, for a
+   * replay from this process) and stored in KV only if `streamBroken(streamId)` says the stream
+   * was cut off. An event the process had to forget is one a resuming client retries for.
+   */
+  sent(streamId: string, message: JSONRPCMessage, bytes: number): string {
+    const seq = this.#nextSeq();
+    const eventId = `${streamId}~${seq}`;
+    if (this.#suspended || isPriming(message)) return eventId;
+    const event: Unstored = {
+      streamId,
+      seq,
+      message,
+      bytes: bytes + 128,
+      at: Date.now(),
+      gone: false,
+    };
+    this.#unstored.push(event);
+    this.#budget.keep(event);
+    this.#trimUnstored();
+    return eventId;
+  }
+
+  /** `streamId`'s connection ended before the stream did: its events kept in memory are stored. */
+  streamBroken(streamId: string): void {
+    for (const event of this.#unstored) {
+      if (event.gone || event.streamId !== streamId) continue;
+      this.#budget.forget(event);
+      this.#store(event.streamId, event.seq, event.message);
+    }
+    this.#trimUnstored();
+  }
+
+  /** Drops the forgotten, the too old, and what is past the session's own event bound. */
+  #trimUnstored(): void {
+    const oldest = Date.now() - RECENT_MAX_AGE_MS;
+    for (const e of this.#unstored) if (!e.gone && e.at < oldest) this.#budget.forget(e);
+    let live = this.#unstored.filter((e) => !e.gone);
+    while (live.length > this.#options.maxEvents) this.#budget.forget(live.shift()!);
+    if (live.length !== this.#unstored.length) this.#unstored = live;
+  }
+
+  /** Queues `message` as event `seq` of `streamId`: redacted, bounded, behind the response. */
+  #store(streamId: string, seq: string, message: JSONRPCMessage): void {
     // A stored event outlives the response it was part of: it is kept redacted with the vault's
     // detectors (a replay after Last-Event-ID gets the redacted copy; the live stream is untouched).
     let kept = redacted(message) as Record<string, unknown>;
@@ -191,10 +289,10 @@ export class KvEventStore implements EventStore {
     const bytes = json.length + 128;
     if (bytes > (this.#options.maxBytes ?? Infinity)) {
       this.oversized++;
-      return Promise.resolve(eventId);
+      return;
     }
     // Past the bound the event is not kept: resuming past it means one retry, never a wait.
-    if (!this.#budget.take(bytes)) return Promise.resolve(eventId);
+    if (!this.#budget.take(bytes)) return;
     const expireIn = this.#options.ttlMs + 60_000;
     const key = eventKey(this.#sessionId, seq);
     const writer = this.#options.writer;
@@ -245,7 +343,6 @@ export class KvEventStore implements EventStore {
       this.#sincePrune = 0;
       this.#track(Promise.allSettled([...this.#pending]).then(() => this.#prune()), 0);
     }
-    return Promise.resolve(eventId);
   }
 
   /** Drops the oldest events beyond the per-session bound. */
@@ -279,6 +376,18 @@ export class KvEventStore implements EventStore {
     // Everything this process sent on the session is committed before it is looked for.
     await this.flush();
     const [, streamId, seq] = match;
+    this.#trimUnstored();
+    // Events kept in memory only, sent in order among the stored ones.
+    const kept = this.#unstored.filter((e) => !e.gone && e.streamId === streamId && e.seq > seq);
+    let k = 0;
+    const sendKeptBefore = async (until: string | undefined) => {
+      while (k < kept.length && (until === undefined || kept[k].seq < until)) {
+        const e = kept[k++];
+        await send(`${streamId}~${e.seq}`, e.message);
+      }
+      // Stored meanwhile (its stream broke during this replay): sent once, from KV.
+      if (k < kept.length && kept[k].seq === until) k++;
+    };
     const prefix = eventSessionPrefix(this.#sessionId);
     const iter = this.#kv.list<StoredEvent | string>({ prefix, start: [...prefix, seq] });
     for await (const e of iter) {
@@ -298,8 +407,10 @@ export class KvEventStore implements EventStore {
       const message = JSON.parse(json);
       // Priming events written before they stopped being stored carry no message.
       if (isPriming(message)) continue;
+      await sendKeptBefore(eventSeq);
       await send(`${streamId}~${eventSeq}`, message);
     }
+    await sendKeptBefore(undefined);
     return streamId;
   }
 }

@@ -24,8 +24,10 @@ import {
   type CallToolResult,
   DEFAULT_NEGOTIATED_PROTOCOL_VERSION,
   isJsonContentType,
+  type JSONRPCMessage,
   type WebStandardStreamableHTTPServerTransport,
 } from "@modelcontextprotocol/server";
+import type { KvEventStore } from "./event_store.ts";
 import type { SessionToolCall } from "./server.ts";
 import { isPlainObject, toolCallShape } from "./_tool_call_shape.ts";
 
@@ -88,7 +90,7 @@ interface TransportInternals {
   readonly _closed: boolean;
   readonly _eventStore?: {
     storeEvent(streamId: string, message: unknown): Promise<string>;
-  };
+  } & Partial<Pick<KvEventStore, "sent" | "streamBroken">>;
   readonly _streamMapping: Map<string, StreamEntry>;
   readonly _requestToStreamMapping: Map<string | number, string>;
   writePrimingEvent(
@@ -183,6 +185,8 @@ export async function answerDirect(a: DirectAnswer): Promise<Response> {
       if (t._streamMapping.get(streamId)?.controller === controller) {
         t._streamMapping.delete(streamId);
       }
+      // Cut off before its end: what it was sent is stored for a replay, here or elsewhere.
+      t._eventStore?.streamBroken?.(streamId);
     },
   });
   t._streamMapping.set(streamId, {
@@ -201,7 +205,21 @@ export async function answerDirect(a: DirectAnswer): Promise<Response> {
   // As the SDK's send: stored first, then written to whichever connection holds the stream now
   // (this response, or a replay that took it over), unless that replay already sent it.
   const emit = async (message: unknown) => {
-    const eventId = t._eventStore ? await t._eventStore.storeEvent(streamId, message) : undefined;
+    const store = t._eventStore;
+    const own = t._streamMapping.get(streamId);
+    if (store?.sent && own?.controller === controller) {
+      // This response is still connected: the event is kept in memory, and stored only if the
+      // stream breaks (the cancel above). Serialised once, for the stream and its size.
+      const json = JSON.stringify(message);
+      const eventId = store.sent(streamId, message as JSONRPCMessage, json.length);
+      try {
+        controller.enqueue(encoder.encode(`event: message\nid: ${eventId}\ndata: ${json}\n\n`));
+      } catch {
+        store.streamBroken!(streamId); // closed under us: keep it for a replay
+      }
+      return;
+    }
+    const eventId = store ? await store.storeEvent(streamId, message) : undefined;
     const stream = t._streamMapping.get(streamId);
     if (
       stream?.controller && stream.encoder &&

@@ -137,3 +137,60 @@ Deno.test("event store: a priming event is an id only — nothing is written, an
   const got = await replayAll(storeOn(kv, "s5"), priming);
   assert.deepEqual(got.map((g) => (g.message as { id: number }).id), [2]);
 });
+
+Deno.test("event store: an event sent on a connected stream is kept in memory only, replays from this process, and is stored (redacted) once its stream breaks", async () => {
+  using kv = await Deno.openKv(":memory:");
+  const budget = new EventWriteBudget();
+  const store = storeOn(kv, "s6", budget);
+  const secret = "ghp_" + "A1b2C3d4".repeat(5);
+  const priming = await store.storeEvent("live", {} as never);
+  const m1 = { jsonrpc: "2.0" as const, id: 1, result: { note: `token ${secret}` } };
+  store.sent("live", m1, JSON.stringify(m1).length);
+  await store.flush();
+  const keys = async () => {
+    const out: Deno.KvKey[] = [];
+    for await (const e of kv.list({ prefix: ["mcp_event", "s6"] })) out.push(e.key);
+    return out;
+  };
+  assert.deepEqual(await keys(), [], "an answer that reached its connection costs no KV write");
+  assert.ok(budget.recentBytes > 0);
+  // This process replays it from memory, as sent (the caller's own answer).
+  assert.deepEqual((await replayAll(store, priming)).map((g) => g.message), [m1]);
+  // Another process finds nothing: the stream never broke.
+  assert.deepEqual(await replayAll(storeOn(kv, "s6"), priming), []);
+  // A stream cut off mid-call: what it was sent is stored, redacted, for any process.
+  const p2 = await store.storeEvent("cut", {} as never);
+  const m2 = { jsonrpc: "2.0" as const, method: "notifications/progress", params: { secret } };
+  store.sent("cut", m2 as never, JSON.stringify(m2).length);
+  store.streamBroken("cut");
+  await store.flush();
+  const stored = [];
+  for await (const e of kv.list({ prefix: ["mcp_event", "s6"] })) {
+    stored.push(JSON.stringify(e.value));
+  }
+  assert.equal(stored.length, 1);
+  assert.ok(!stored[0].includes(secret), "a stored event kept the secret");
+  assert.match(stored[0], /REDACTED/);
+  const elsewhere = await replayAll(storeOn(kv, "s6"), p2);
+  assert.equal(elsewhere.length, 1);
+  // The same process sends it once (from KV now), not twice.
+  assert.equal((await replayAll(store, p2)).length, 1);
+});
+
+Deno.test("event store: events kept in memory are bounded per session and per process", async () => {
+  using kv = await Deno.openKv(":memory:");
+  const budget = new EventWriteBudget();
+  const a = storeOn(kv, "s7", budget, 5);
+  const first = await a.storeEvent("x", {} as never);
+  for (let i = 0; i < 12; i++) a.sent("x", msg(i), 100);
+  const got = await replayAll(a, first);
+  assert.deepEqual(got.map((g) => (g.message as { id: number }).id), [7, 8, 9, 10, 11]);
+  // The process-wide byte bound: one huge session cannot hold every other session's memory.
+  const b = storeOn(kv, "s8", budget, 10_000);
+  const firstB = await b.storeEvent("y", {} as never);
+  for (let i = 0; i < 40; i++) b.sent("y", msg(i), 1024 * 1024);
+  assert.ok(budget.recentBytes <= budget.maxRecentBytes, `${budget.recentBytes}`);
+  const kept = await replayAll(b, firstB);
+  assert.ok(kept.length > 0 && kept.length < 40, `kept ${kept.length}`);
+  assert.equal((kept.at(-1)!.message as { id: number }).id, 39, "the newest are kept");
+});

@@ -119,7 +119,52 @@ Deno.test("resumability: a malformed Last-Event-ID is refused with 400", async (
 Deno.test("resumability: stored events are bounded per session", async () => {
   await using server = await startServer({ args: ["--max-events", "20"] });
   const { sessionId } = await initializeRaw(server.url, "2025-11-25");
+  const stored = async () => {
+    let n = 0;
+    for await (const e of server.kv.list({ prefix: ["mcp_event", sessionId] })) {
+      if (e.key.length === 3) n++;
+    }
+    return n;
+  };
   for (let i = 0; i < 60; i++) {
+    // The SDK's path (taken for a `_meta` key it alone handles) stores every event it sends.
+    const meta = { _meta: { "x-test": 1 } };
+    const res = await fetch(`${server.url}/mcp`, {
+      method: "POST",
+      headers: {
+        accept: ACCEPT_BOTH,
+        "content-type": "application/json",
+        "mcp-session-id": sessionId,
+        "mcp-protocol-version": "2025-11-25",
+      },
+      body: JSON.stringify({
+        jsonrpc: "2.0",
+        id: i + 1,
+        method: "tools/call",
+        params: { name: "calculate", arguments: { expression: `${i}+1` }, ...meta },
+      }),
+    });
+    await res.text();
+  }
+  await new Promise((r) => setTimeout(r, 200));
+  const n = await stored();
+  // 60 replies were written (priming events are ids only); pruning keeps the newest 20,
+  // running every 10 writes.
+  assert.ok(n >= 20 && n < 30, `stored ${n}`);
+});
+
+Deno.test("resumability: a direct answer that reached its connection stores no event; one cut off is stored", async () => {
+  await using server = await startServer({ extraTools: testTools });
+  const { sessionId } = await initializeRaw(server.url, "2025-11-25");
+  const count = async () => {
+    await new Promise((r) => setTimeout(r, 200)); // anything queued would have committed
+    let n = 0;
+    for await (const _ of server.kv.list({ prefix: eventSessionPrefix(sessionId) })) n++;
+    return n;
+  };
+  const initialized = await count(); // the initialize reply, on the SDK's path
+  const before = server.app.streamable.directCalls;
+  for (let i = 0; i < 5; i++) {
     const res = await fetch(`${server.url}/mcp`, {
       method: "POST",
       headers: {
@@ -135,13 +180,11 @@ Deno.test("resumability: stored events are bounded per session", async () => {
         params: { name: "calculate", arguments: { expression: `${i}+1` } },
       }),
     });
-    await res.text();
+    assert.match(await res.text(), /"result"/);
   }
-  let stored = 0;
-  for await (const e of server.kv.list({ prefix: ["mcp_event", sessionId] })) {
-    if (e.key.length === 3) stored++;
-  }
-  // 120 events were written (a priming event and a reply per call); pruning keeps
-  // the newest 20, running every 10 writes.
-  assert.ok(stored >= 20 && stored < 30, `stored ${stored}`);
+  assert.equal(server.app.streamable.directCalls, before + 5);
+  assert.equal(await count(), initialized, "answers that reached their connection were stored");
+  // Cut off mid-call, the answer is stored when it comes (replayReply's test shows it replays).
+  await startAndDisconnect(server, sessionId);
+  await replyStored(server.kv, sessionId);
 });

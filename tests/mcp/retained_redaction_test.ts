@@ -47,9 +47,12 @@ Deno.test("retained text: the session record's client info and stored SSE events
   const { client, transport } = await connectStreamable(server.url, {
     name: `agent ${OPENAI}`,
   });
+  // A `_meta` key only the SDK's path handles: that path stores every event it sends (the
+  // direct path stores only a cut-off stream's, through the same redaction: event_store_test).
   const r = await client.callTool({
     name: "test_counter",
     arguments: { note: `deploy with ${GITHUB}` },
+    _meta: { "x-test": 1 },
   });
   // The live reply is the caller's own: untouched.
   assert.match(JSON.stringify(r), new RegExp(GITHUB));
