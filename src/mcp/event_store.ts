@@ -265,16 +265,23 @@ export class KvEventStore implements EventStore {
       this.#budget.forget(event);
       this.#store(event.streamId, event.seq, event.message);
     }
-    this.#trimUnstored();
+    this.#unstored = this.#unstored.filter((e) => !e.gone);
   }
 
-  /** Drops the forgotten, the too old, and what is past the session's own event bound. */
+  /**
+   * Drops, from the front (oldest first), the forgotten, the too old, and what is past the
+   * session's own event bound: O(dropped) a call. The process bound forgets the oldest across
+   * sessions, so a session's forgotten events are at its front too.
+   */
   #trimUnstored(): void {
     const oldest = Date.now() - RECENT_MAX_AGE_MS;
-    for (const e of this.#unstored) if (!e.gone && e.at < oldest) this.#budget.forget(e);
-    let live = this.#unstored.filter((e) => !e.gone);
-    while (live.length > this.#options.maxEvents) this.#budget.forget(live.shift()!);
-    if (live.length !== this.#unstored.length) this.#unstored = live;
+    const u = this.#unstored;
+    let drop = 0;
+    while (
+      drop < u.length &&
+      (u[drop].gone || u[drop].at < oldest || u.length - drop > this.#options.maxEvents)
+    ) this.#budget.forget(u[drop++]);
+    if (drop > 0) u.splice(0, drop);
   }
 
   /** Queues `message` as event `seq` of `streamId`: redacted, bounded, behind the response. */
