@@ -75,7 +75,11 @@ async function peek(res: Response): Promise<Response> {
       const headers = new Headers(res.headers);
       headers.set("content-type", "application/json");
       headers.delete("content-length");
-      return new Response(dataOf(event), { status: res.status, statusText: res.statusText, headers });
+      return new Response(dataOf(event), {
+        status: res.status,
+        statusText: res.statusText,
+        headers,
+      });
     }
     if (bytes > PEEK_MAX_BYTES) break;
   }
@@ -145,7 +149,11 @@ function handOver(
       return reader.cancel(reason);
     },
   });
-  return new Response(body, { status: res.status, statusText: res.statusText, headers: res.headers });
+  return new Response(body, {
+    status: res.status,
+    statusText: res.statusText,
+    headers: res.headers,
+  });
 }
 
 /** Reads off what follows the answer (the end of the stream), bounded in bytes and time. */
