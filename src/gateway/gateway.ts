@@ -35,7 +35,12 @@ import { createUpstreamTokens, UpstreamOAuthError, type UpstreamTokens } from ".
 import { createUserAuthorizations, type UserAuthorizations } from "./user_authorization.ts";
 import { currentBearer, currentRequest } from "../identity/mod.ts";
 import { namespaceResultUris } from "./upstream_uri.ts";
-import { type OutputCheck, outputCheck, outputValidatorProvider } from "./output_check.ts";
+import {
+  type OutputCheck,
+  outputCheck,
+  OutputSchemaError,
+  outputValidatorProvider,
+} from "./output_check.ts";
 
 function readEnv(name: string): string | undefined {
   try {
@@ -82,8 +87,13 @@ export interface UpstreamToolEntry {
   readonly definitionHash: string;
   /** The pinned hash; differs from definitionHash when the upstream changed the tool. */
   readonly pinnedHash: string;
-  /** Poisoned description found at registration (F12): hidden from lists, refused on call. */
+  /**
+   * Poisoned description found at registration (F12), or an `outputSchema` that does not compile:
+   * hidden from lists, refused on call.
+   */
   readonly quarantined: boolean;
+  /** Why an `outputSchema` quarantined it (shown in its upstream's status). */
+  readonly quarantineReason?: string;
   readonly timeoutMs: number;
   circuit(): { open: boolean; retryAfterS?: number };
   call(
@@ -157,6 +167,8 @@ export interface UpstreamStatus {
     definition_sha256: string;
     pinned_sha256: string;
     state: "ok" | "changed" | "quarantined";
+    /** Why it is quarantined, when its `outputSchema` does not compile. */
+    reason?: string;
   }[];
   readonly refused?: readonly string[];
 }
@@ -504,6 +516,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
         definition_sha256: e.definitionHash,
         pinned_sha256: e.pinnedHash,
         state: e.quarantined ? "quarantined" : e.pinnedHash !== e.definitionHash ? "changed" : "ok",
+        ...(e.quarantineReason !== undefined ? { reason: e.quarantineReason } : {}),
       })),
       ...(u.refused.length ? { refused: u.refused } : {}),
     } as UpstreamStatus;
@@ -1023,6 +1036,33 @@ export function createGateway(deps: GatewayDeps): Gateway {
           patterns: [...new Set(poison.map((p) => p.pattern))],
         });
       }
+      // Compiled once, here, and reused by its calls. Listed, a schema the SDK's client cannot
+      // compile would make its listTools throw on the whole listing: it is quarantined instead.
+      let output: OutputCheck | undefined;
+      let unchecked: string | undefined;
+      try {
+        output = outputCheck(tool.outputSchema as Record<string, unknown> | undefined, validators);
+      } catch (e) {
+        if (!(e instanceof OutputSchemaError)) throw e;
+        unchecked = e.message;
+      }
+      if (
+        unchecked !== undefined &&
+        (previous?.quarantineReason === undefined || previous.definitionHash !== hash)
+      ) {
+        log.warn("upstream tool quarantined: its outputSchema does not compile", {
+          upstream: config.name,
+          tool: tool.name,
+          reason: unchecked,
+        });
+        await deps.record({
+          type: "upstream_tool_quarantined",
+          upstream: config.name,
+          tool: tool.name,
+          definition_sha256: hash,
+          reason: unchecked,
+        });
+      }
       if (pinned !== hash && previous?.definitionHash !== hash) {
         log.warn("upstream tool definition changed; held until an operator re-approves it", {
           upstream: config.name,
@@ -1037,10 +1077,6 @@ export function createGateway(deps: GatewayDeps): Gateway {
         });
       }
       const upstreamTool = tool.name;
-      const output = outputCheck(
-        tool.outputSchema as Record<string, unknown> | undefined,
-        validators,
-      );
       entries.set(name, {
         descriptor: {
           name,
@@ -1058,10 +1094,17 @@ export function createGateway(deps: GatewayDeps): Gateway {
         credential: () => u.credential,
         definitionHash: hash,
         pinnedHash: pinned,
-        quarantined: poison.length > 0,
+        quarantined: poison.length > 0 || unchecked !== undefined,
+        ...(unchecked !== undefined ? { quarantineReason: unchecked } : {}),
         timeoutMs,
         circuit: () => u.breaker.check(),
         call: async (args, opts) => {
+          if (unchecked !== undefined) {
+            // As the SDK's client: a schema that cannot be checked is refused before the call.
+            const message = `upstream ${config.name}'s tool ${upstreamTool} is quarantined: ` +
+              unchecked;
+            return { ok: false, kind: "fault", message };
+          }
           let conn: UpstreamConnection;
           let principal: string | undefined;
           if (config.oauth?.mode === "authorization_code") {
@@ -1074,16 +1117,6 @@ export function createGateway(deps: GatewayDeps): Gateway {
             if (typeof c === "string") return { ok: false, kind: "fault", message: c };
             conn = c;
           }
-          let check: OutputCheck | undefined;
-          try {
-            check = output?.();
-          } catch (e) {
-            // As the SDK's client: a schema that cannot be checked is refused before the call.
-            const message = `upstream ${config.name}'s tool ${upstreamTool}: ${
-              (e as Error).message
-            }`;
-            return { ok: false, kind: "fault", message };
-          }
           const done = u.breaker.begin();
           try {
             const result = await conn.callTool(upstreamTool, args, {
@@ -1091,7 +1124,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
               ...(opts.signal ? { signal: opts.signal } : {}),
             });
             done(true);
-            const issues = check?.(result) ?? [];
+            const issues = output?.(result) ?? [];
             if (issues.length > 0) {
               log.warn("upstream tool result does not match its outputSchema", {
                 upstream: config.name,

@@ -21,57 +21,62 @@ import type { CallToolResult } from "@modelcontextprotocol/client";
  */
 export type OutputCheck = (result: CallToolResult) => string[];
 
-/** A schema that cannot be compiled: the tool cannot be called (as the SDK's client refuses it). */
+/**
+ * A schema that cannot be compiled: the tool is quarantined (not listed, and a call is refused
+ * before anything is sent, as the SDK's client refuses it).
+ */
 export class OutputSchemaError extends Error {
   override name = "OutputSchemaError";
 }
 
 /**
- * The output check of one tool, compiled on first use (so a listing of many
- * tools compiles only those called) with the SDK's AJV provider, the
- * validator its client uses — one provider per upstream listing, so a `$id`
- * one upstream declares never resolves to another upstream's schema.
- * Undefined when the tool declares no `outputSchema`; the returned function
- * throws {@link OutputSchemaError} when the schema does not compile, before
- * anything is sent upstream (as the SDK's client refuses such a call).
+ * The output check of one tool, compiled when its upstream is listed with the
+ * SDK's AJV provider, the validator its client uses — one provider per
+ * upstream listing, so a `$id` one upstream declares never resolves to
+ * another upstream's schema. The compiled check is the one its calls use
+ * (never compiled twice). Undefined when the tool declares no
+ * `outputSchema`; throws {@link OutputSchemaError} when the schema does not
+ * compile — the SDK's v1 client throws on a whole listing that carries such a
+ * schema, so the gateway quarantines the tool instead of listing it.
  *
  * @example
  * ```ts
- * import { outputCheck, outputValidatorProvider } from "./output_check.ts";
- * const compile = outputCheck(
+ * import { outputCheck, OutputSchemaError, outputValidatorProvider } from "./output_check.ts";
+ * const provider = outputValidatorProvider();
+ * const check = outputCheck(
  *   { type: "object", properties: { n: { type: "number" } }, required: ["n"] },
- *   outputValidatorProvider(),
+ *   provider,
  * )!;
- * const check = compile();
  * if (check({ content: [], structuredContent: { n: 1 } }).length !== 0) throw new Error();
  * if (check({ content: [], structuredContent: { n: "1" } }).length === 0) throw new Error();
+ * try {
+ *   outputCheck({ type: "object", properties: { n: { type: "nonsense" } } }, provider);
+ *   throw new Error("compiled");
+ * } catch (e) {
+ *   if (!(e instanceof OutputSchemaError)) throw e;
+ * }
  * ```
  */
 export function outputCheck(
   schema: Record<string, unknown> | undefined,
   provider: AjvJsonSchemaValidator,
-): (() => OutputCheck) | undefined {
+): OutputCheck | undefined {
   if (schema === undefined) return undefined;
-  let compiled: OutputCheck | undefined;
-  return () => {
-    if (compiled !== undefined) return compiled;
-    let validate: (input: unknown) => { valid: boolean; errorMessage?: string };
-    try {
-      validate = provider.getValidator(schema as never);
-    } catch (e) {
-      const message = e instanceof Error ? e.message : String(e);
-      throw new OutputSchemaError(`its outputSchema does not compile: ${message.slice(0, 200)}`);
+  let validate: (input: unknown) => { valid: boolean; errorMessage?: string };
+  try {
+    validate = provider.getValidator(schema as never);
+  } catch (e) {
+    const message = e instanceof Error ? e.message : String(e);
+    throw new OutputSchemaError(`its outputSchema does not compile: ${message.slice(0, 200)}`);
+  }
+  return (result) => {
+    if (result.isError === true) return [];
+    const structured = (result as { structuredContent?: unknown }).structuredContent;
+    if (structured === undefined) {
+      return ["it declares an outputSchema but returned no structuredContent"];
     }
-    compiled = (result) => {
-      if (result.isError === true) return [];
-      const structured = (result as { structuredContent?: unknown }).structuredContent;
-      if (structured === undefined) {
-        return ["it declares an outputSchema but returned no structuredContent"];
-      }
-      const outcome = validate(structured);
-      return outcome.valid ? [] : [(outcome.errorMessage ?? "invalid").slice(0, 500)];
-    };
-    return compiled;
+    const outcome = validate(structured);
+    return outcome.valid ? [] : [(outcome.errorMessage ?? "invalid").slice(0, 500)];
   };
 }
 
