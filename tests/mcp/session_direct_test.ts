@@ -313,3 +313,29 @@ Deno.test({
     }
   },
 });
+
+Deno.test("session direct path: one shared timer keeps open streams alive, and stops for a stream that ended", async () => {
+  const { keepStreamAlive } = await import("../../src/mcp/session_direct.ts");
+  const open = (everyMs: number) => {
+    let controller!: ReadableStreamDefaultController<Uint8Array>;
+    const stream = new ReadableStream<Uint8Array>({ start: (c) => void (controller = c) });
+    const stop = keepStreamAlive(controller, new TextEncoder(), everyMs);
+    return { reader: stream.pipeThrough(new TextDecoderStream()).getReader(), stop, controller };
+  };
+  // The shared timer is unref'd (it never keeps a process up): this one keeps the test's up.
+  const hold = setTimeout(() => {}, 10_000);
+  const a = open(100);
+  const b = open(100);
+  assert.equal((await a.reader.read()).value, ": keepalive\n\n");
+  assert.equal((await b.reader.read()).value, ": keepalive\n\n");
+  a.stop();
+  b.controller.close(); // closed under the ticker: dropped at its next write
+  const late = await Promise.race([
+    a.reader.read().then(() => "written after stop"),
+    new Promise((r) => setTimeout(() => r("quiet"), 1_500)),
+  ]);
+  assert.equal(late, "quiet");
+  assert.equal((await b.reader.read()).done, true);
+  a.controller.close();
+  clearTimeout(hold);
+});
