@@ -3,7 +3,9 @@
  * through Warden as pure routing (governance floors and sealing off), through
  * Warden fully governed and sealed, and through a naive SDK relay (a Client
  * forwarding to an McpServer). Issue 11's targets: pure routing adds ≤ 0.3 ms
- * p50 at c=1 and beats the naive relay's throughput at c=32.
+ * p50 at c=1 and beats the naive relay's throughput at c=32. Warden's default SSE responses are
+ * compared with the relay's JSON ones (the row the issue names) and, like for like, with the
+ * relay answering in SSE; Warden in JSON mode with the relay's JSON.
  */
 import { freePort } from "../_helpers/upstreams.ts";
 
@@ -36,11 +38,25 @@ export function gatewaySuite(root: string, wardenArgs: (extra: string[]) => stri
         ...echo,
       },
       warden("warden-routing-only", "policy-floors-off.json", ["--sealing", "off"]),
+      // Like for like: each response mode against the relay answering in the same mode.
+      warden("warden-routing-only-json", "policy-floors-off.json", [
+        "--sealing",
+        "off",
+        "--response-mode",
+        "json",
+      ]),
       warden("warden-governed-sealed", "policy-floors-on.json"),
       { name: "naive-sdk-relay", args: [`${root}tests/bench/_naive_relay.ts`, url], ...echo },
+      {
+        name: "naive-sdk-relay-sse",
+        args: [`${root}tests/bench/_naive_relay.ts`, url, "sse"],
+        ...echo,
+      },
     ] as GatewayVariant[],
     ratios: [
       ["warden-routing-only", "naive-sdk-relay", 1],
+      ["warden-routing-only", "naive-sdk-relay-sse", 1],
+      ["warden-routing-only-json", "naive-sdk-relay", 1],
       ["warden-routing-only", "everything-direct", 0],
       ["warden-governed-sealed", "warden-routing-only", 0],
     ] as [string, string, number][],

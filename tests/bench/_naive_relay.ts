@@ -2,7 +2,8 @@
  * The naive relay a user writes first with the SDK: one SDK Client connected
  * to the upstream (argv[0], a Streamable HTTP URL), an McpServer per session
  * that re-registers every upstream tool and forwards each call with
- * `client.callTool` — no governance, no sealing, no KV.
+ * `client.callTool` — no governance, no sealing, no KV. Its responses are JSON; with a second
+ * argument `sse`, SSE streams (the SDK transport's default, without an event store).
  */
 import { Hono } from "hono";
 // @ts-types="@modelcontextprotocol/sdk/client/index"
@@ -43,7 +44,7 @@ app.all("/mcp", async (c) => {
   }
   const transport = new WebStandardStreamableHTTPServerTransport({
     sessionIdGenerator: () => crypto.randomUUID(),
-    enableJsonResponse: true,
+    enableJsonResponse: Deno.args[1] !== "sse",
     onsessioninitialized: (sid) => {
       transports.set(sid, transport);
     },
