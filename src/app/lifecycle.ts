@@ -62,6 +62,8 @@ export function startBackground(deps: BackgroundDeps): Background {
     checkpointAgeMs: () => Date.now() - (vault.lastCheckpointMs() ?? deps.startedAtMs),
     holdsOpen: async () => (await governance.holds.listOpen(1000)).length,
     sessions: () => ({ streamable: streamable.liveCount, sse: sse.liveCount }),
+    vaultCommits: () => ledger.commitStats(),
+    worker: config.workerIndex,
   });
   const usageSummary = createDailySummary({
     kv,

@@ -32,6 +32,10 @@ export interface MetricsSources {
   holdsOpen?(): Promise<number>;
   /** Live sessions by transport. */
   sessions?(): Record<string, number>;
+  /** This process's vault commits: atomics committed, failed on a moved head, entries. */
+  vaultCommits?(): { commits: number; conflicts: number; entries: number };
+  /** This process's `--workers` index (0: the first process). */
+  worker?: number;
 }
 
 /** The app's metrics. */
@@ -153,6 +157,42 @@ export function createMetrics(options: { maxPrincipalLabels?: number } = {}): Me
       for (const [transport, n] of Object.entries(sources.sessions?.() ?? {})) {
         this.set({ transport }, n);
       }
+    },
+  });
+
+  new client.Counter({
+    name: "warden_vault_commits_total",
+    help:
+      "Vault atomics this process attempted, by outcome: ok, or conflict (the head had moved: " +
+      "another instance or --workers process committed first, or SQLite was busy).",
+    labelNames: ["outcome"] as const,
+    registers: [registry],
+    collect() {
+      const c = sources.vaultCommits?.();
+      if (!c) return;
+      this.reset();
+      this.inc({ outcome: "ok" }, c.commits);
+      this.inc({ outcome: "conflict" }, c.conflicts);
+    },
+  });
+  new client.Counter({
+    name: "warden_vault_committed_entries_total",
+    help: "Vault entries this process committed (entries per commit: this over the ok commits).",
+    registers: [registry],
+    collect() {
+      const c = sources.vaultCommits?.();
+      if (!c) return;
+      this.reset();
+      this.inc(c.entries);
+    },
+  });
+  new client.Gauge({
+    name: "warden_worker_info",
+    help: "1, labelled with this process's --workers index (0: the first process).",
+    labelNames: ["worker"] as const,
+    registers: [registry],
+    collect() {
+      if (sources.worker !== undefined) this.set({ worker: String(sources.worker) }, 1);
     },
   });
 

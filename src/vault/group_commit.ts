@@ -92,6 +92,16 @@ export interface GroupCommitOptions {
  * Appends prepared entries, group-committed. Its commits also carry riders' unconditional
  * mutations (`carry`): the limiter's releases ride along the seal of the call they end.
  */
+/** What this process's group commit has done since it started (for metrics and benchmarks). */
+export interface CommitStats {
+  /** Atomics that committed. */
+  commits: number;
+  /** Atomics that failed because the head had moved (another writer) or SQLite was busy. */
+  conflicts: number;
+  /** Entries committed. */
+  entries: number;
+}
+
 export interface GroupCommit extends CommitCarrier {
   /**
    * Appends one prepared entry (its index and `prev` are filled in when it is placed); with
@@ -102,6 +112,8 @@ export interface GroupCommit extends CommitCarrier {
   append(entry: PreparedEntry, once?: Deno.KvKey): Promise<SealReceipt>;
   /** Resolves once every queued append has committed or failed. */
   flush(): Promise<void>;
+  /** Counts since creation. */
+  stats(): CommitStats;
 }
 
 /** At most this many entries with a `once` key join one commit (each adds a check). */
@@ -268,6 +280,7 @@ export function createGroupCommit(kv: Deno.Kv, options: GroupCommitOptions = {})
   let attempt = 0;
   let idle: (() => void)[] = [];
   const riders: CommitRider[] = [];
+  const counts: CommitStats = { commits: 0, conflicts: 0, entries: 0 };
 
   function closeBatch(batch: Batch): void {
     if (!batch.head) batch.head = encodeHead({ range: tip!.range, last: tip!.last });
@@ -329,6 +342,8 @@ export function createGroupCommit(kv: Deno.Kv, options: GroupCommitOptions = {})
     const ok = !(outcome instanceof Error) && outcome.ok;
     tellRiders(rides, (ride) => ride.settle(ok));
     if (ok) {
+      counts.commits++;
+      counts.entries += batch.pendings.length;
       attempt = 0;
       committedVersionstamp = (outcome as Deno.KvCommitResult).versionstamp;
       committed(batch.receipts[batch.receipts.length - 1].index + 1);
@@ -345,6 +360,7 @@ export function createGroupCommit(kv: Deno.Kv, options: GroupCommitOptions = {})
     backlog = [...waiting, ...backlog];
     attempt++;
     const fatal = outcome instanceof Error && !isTransientKvError(outcome);
+    if (!fatal) counts.conflicts++;
     if (fatal || attempt > 200) {
       const error = fatal
         ? outcome
@@ -422,5 +438,6 @@ export function createGroupCommit(kv: Deno.Kv, options: GroupCommitOptions = {})
       if (!riders.includes(rider)) riders.push(rider);
     },
     pending: busy,
+    stats: () => ({ ...counts }),
   };
 }

@@ -35,6 +35,7 @@ import { writeBundle } from "./bundle_io.ts";
 import { type BlobStore, createBlobStore } from "./blob_store.ts";
 import { createNodeReader } from "./node_cache.ts";
 import {
+  type CommitStats,
   type CommittedHead,
   createGroupCommit,
   EntryExistsError,
@@ -120,6 +121,8 @@ export interface Ledger extends CommitCarrier {
   checkMirror(): Promise<{ ok: boolean; where?: string; size?: number; reason?: string }>;
   /** Resolves once every queued append has committed or failed. */
   flush(): Promise<void>;
+  /** This process's commits, conflicts and entries committed so far. */
+  commitStats(): CommitStats;
 }
 
 /** What `Ledger.append` takes besides the entry's fields. */
@@ -493,6 +496,7 @@ export function createLedger(
     blob: (hash) => blobs.read(hash),
     verifyHead: () => verifyHeadIn(kv, readHead),
     flush: () => commits.flush(),
+    commitStats: () => commits.stats(),
     carry: (rider) => commits.carry(rider),
     pending: () => commits.pending(),
   };

@@ -65,3 +65,4 @@ export {
   verifyEvidencePackage,
 } from "./evidence_package.ts";
 export { type CheckpointMirror, createFileMirror } from "./mirror.ts";
+export type { CommitStats } from "./group_commit.ts";

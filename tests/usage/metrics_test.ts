@@ -82,6 +82,13 @@ Deno.test("GET /metrics: promtool accepts it and the values match a known sequen
   // limit counted, once per admitted call.
   assert.equal(sample(text, `warden_kv_commit_duration_seconds_count{outcome="ok"}`), 2);
   assert.ok((sample(text, "warden_vault_checkpoint_age_seconds") ?? -1) >= 0);
+  // Every one of the 9 entries was committed by this process, in at most 9 atomics, none lost
+  // to another writer (there is none).
+  assert.equal(sample(text, "warden_vault_committed_entries_total"), 9);
+  const commits = sample(text, `warden_vault_commits_total{outcome="ok"}`) ?? 0;
+  assert.ok(commits >= 1 && commits <= 9, `commits ${commits}`);
+  assert.equal(sample(text, `warden_vault_commits_total{outcome="conflict"}`), 0);
+  assert.equal(sample(text, `warden_worker_info{worker="0"}`), 1);
 });
 
 Deno.test("GET /metrics needs the metrics role off loopback (X-Forwarded-For from a trusted proxy)", async () => {
