@@ -76,8 +76,13 @@ async function firstLine(
 }
 
 async function start(variant: Variant, tmp: string): Promise<Running> {
+  // Each Warden its own KV file, as a lone deployment has: sharing one, the idle variants'
+  // background writes (checkpoints, reaping) contended for its lock and its vault head.
+  const args = variant.args.map((a, i) =>
+    a === "bench.db" && variant.args[i - 1] === "--kv" ? `bench-${variant.name}.db` : a
+  );
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", ...variant.args],
+    args: ["run", "-A", ...args],
     cwd: tmp,
     stdout: "piped",
     stderr: "piped",
@@ -135,6 +140,45 @@ async function load(run: Running, concurrency: number): Promise<Sample> {
     stderr: "inherit",
   }).output();
   return JSON.parse(new TextDecoder().decode(out.stdout).trim().split("\n").pop()!);
+}
+
+interface VaultCommits {
+  workers: number;
+  commits: number;
+  conflicts: number;
+  entries: number;
+}
+
+/**
+ * A Warden's vault commits as its /metrics says, summed over its `--workers` processes: the
+ * shared port hands each scrape to one of them, so scrapes repeat until each worker index has
+ * answered (at most 40). Undefined for a server without those metrics.
+ */
+async function vaultCommits(url: string, workers: number): Promise<VaultCommits | undefined> {
+  const seen = new Map<string, { commits: number; conflicts: number; entries: number }>();
+  const value = (text: string, name: string) =>
+    Number(new RegExp(`^${name.replace(/[{}"]/g, "\\$&")} (\\S+)$`, "m").exec(text)?.[1] ?? NaN);
+  // A new connection each time: a kept-alive one would reach the same process every time.
+  using client = Deno.createHttpClient({ poolMaxIdlePerHost: 0 });
+  for (let i = 0; i < 40 && seen.size < workers; i++) {
+    const res = await fetch(`${url}/metrics`, { client }).catch(() => undefined);
+    if (!res?.ok) return undefined;
+    const text = await res.text();
+    const worker = /^warden_worker_info\{worker="(\d+)"\} 1$/m.exec(text)?.[1];
+    if (worker === undefined) return undefined;
+    seen.set(worker, {
+      commits: value(text, 'warden_vault_commits_total{outcome="ok"}'),
+      conflicts: value(text, 'warden_vault_commits_total{outcome="conflict"}'),
+      entries: value(text, "warden_vault_committed_entries_total"),
+    });
+  }
+  const all = [...seen.values()];
+  return {
+    workers: seen.size,
+    commits: all.reduce((a, c) => a + c.commits, 0),
+    conflicts: all.reduce((a, c) => a + c.conflicts, 0),
+    entries: all.reduce((a, c) => a + c.entries, 0),
+  };
 }
 
 /** One round's durable-commit baseline (see _kv_commit.ts). */
@@ -359,6 +403,7 @@ function writePolicies(dir: string): void {
 
 const results: Record<string, unknown> = {};
 const lines: string[] = [];
+const vaultStats: Record<string, Record<string, VaultCommits>> = {};
 for (const [suiteName, suite] of Object.entries(SUITES)) {
   if (only.length && !only.includes(suiteName)) continue;
   const tmp = await Deno.makeTempDir({ prefix: "warden-bench-" });
@@ -397,6 +442,13 @@ for (const [suiteName, suite] of Object.entries(SUITES)) {
         }
       }
     }
+    // How the vault's group commit fared: one process, or --workers sharing the head.
+    for (const run of running) {
+      if (!run.variant.args.some((a) => a.endsWith("main.ts"))) continue;
+      const w = run.variant.args.indexOf("--workers");
+      const stats = await vaultCommits(run.url, w >= 0 ? Number(run.variant.args[w + 1]) : 1);
+      if (stats && stats.entries > 0) (vaultStats[suiteName] ??= {})[run.variant.name] = stats;
+    }
   } finally {
     for (const run of running) {
       try {
@@ -429,6 +481,20 @@ for (const [suiteName, suite] of Object.entries(SUITES)) {
         `| ${v.name} | ${c} | ${row.rps.toFixed(0)} | ${row.p50_ms.toFixed(2)} | ${
           row.p99_ms.toFixed(2)
         } |`,
+      );
+    }
+  }
+  if (vaultStats[suiteName]) {
+    lines.push(
+      "",
+      "| vault group commit | processes | commits | conflicts | entries per commit | conflicts per commit |",
+      "|---|---|---|---|---|---|",
+    );
+    for (const [name, v] of Object.entries(vaultStats[suiteName])) {
+      lines.push(
+        `| ${name} | ${v.workers} | ${v.commits} | ${v.conflicts} | ${
+          (v.entries / Math.max(1, v.commits)).toFixed(2)
+        } | ${(v.conflicts / Math.max(1, v.commits)).toFixed(3)} |`,
       );
     }
   }
@@ -499,7 +565,16 @@ for (const [suiteName, suite] of Object.entries(SUITES)) {
     lines.push(`| ${v.name} | ${value.toFixed(2)} | ≤ 5 ${value <= 5 ? "✓" : "✗"} |`);
   }
   lines.push("");
-  results[suiteName] = { summary, ratios, budgets, commits, rounds, durationMs, warmupMs };
+  results[suiteName] = {
+    summary,
+    ratios,
+    budgets,
+    commits,
+    vault_commits: vaultStats[suiteName] ?? {},
+    rounds,
+    durationMs,
+    warmupMs,
+  };
 }
 
 if (!only.length || only.includes("vault-scale")) {
