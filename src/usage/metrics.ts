@@ -82,6 +82,45 @@ function createPrincipalLabels(max: number): (principal: string) => string {
   };
 }
 
+/** The vault's group commit of this process, and which `--workers` process this is. */
+function registerProcessMetrics(registry: client.Registry, current: () => MetricsSources): void {
+  new client.Counter({
+    name: "warden_vault_commits_total",
+    help:
+      "Vault atomics this process attempted, by outcome: ok, or conflict (the head had moved: " +
+      "another instance or --workers process committed first, or SQLite was busy).",
+    labelNames: ["outcome"] as const,
+    registers: [registry],
+    collect() {
+      const c = current().vaultCommits?.();
+      if (!c) return;
+      this.reset();
+      this.inc({ outcome: "ok" }, c.commits);
+      this.inc({ outcome: "conflict" }, c.conflicts);
+    },
+  });
+  new client.Counter({
+    name: "warden_vault_committed_entries_total",
+    help: "Vault entries this process committed (entries per commit: this over the ok commits).",
+    registers: [registry],
+    collect() {
+      const c = current().vaultCommits?.();
+      if (!c) return;
+      this.reset();
+      this.inc(c.entries);
+    },
+  });
+  new client.Gauge({
+    name: "warden_worker_info",
+    help: "1, labelled with this process's --workers index (0: the first process).",
+    labelNames: ["worker"] as const,
+    registers: [registry],
+    collect() {
+      if (current().worker !== undefined) this.set({ worker: String(current().worker) }, 1);
+    },
+  });
+}
+
 /**
  * Creates the metrics registry.
  *
@@ -160,41 +199,7 @@ export function createMetrics(options: { maxPrincipalLabels?: number } = {}): Me
     },
   });
 
-  new client.Counter({
-    name: "warden_vault_commits_total",
-    help:
-      "Vault atomics this process attempted, by outcome: ok, or conflict (the head had moved: " +
-      "another instance or --workers process committed first, or SQLite was busy).",
-    labelNames: ["outcome"] as const,
-    registers: [registry],
-    collect() {
-      const c = sources.vaultCommits?.();
-      if (!c) return;
-      this.reset();
-      this.inc({ outcome: "ok" }, c.commits);
-      this.inc({ outcome: "conflict" }, c.conflicts);
-    },
-  });
-  new client.Counter({
-    name: "warden_vault_committed_entries_total",
-    help: "Vault entries this process committed (entries per commit: this over the ok commits).",
-    registers: [registry],
-    collect() {
-      const c = sources.vaultCommits?.();
-      if (!c) return;
-      this.reset();
-      this.inc(c.entries);
-    },
-  });
-  new client.Gauge({
-    name: "warden_worker_info",
-    help: "1, labelled with this process's --workers index (0: the first process).",
-    labelNames: ["worker"] as const,
-    registers: [registry],
-    collect() {
-      if (sources.worker !== undefined) this.set({ worker: String(sources.worker) }, 1);
-    },
-  });
+  registerProcessMetrics(registry, () => sources);
 
   return {
     observeCall(call) {
