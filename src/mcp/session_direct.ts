@@ -155,6 +155,9 @@ export function keepStreamAlive(
   };
 }
 
+/** How long a direct call may take to be answered in one body rather than a stream. */
+const QUICK_ANSWER_MS = 100;
+
 /** What one direct answer needs. */
 export interface DirectAnswer {
   readonly transport: WebStandardStreamableHTTPServerTransport;
@@ -218,6 +221,81 @@ export async function answerDirect(a: DirectAnswer): Promise<Response> {
   const version = a.protocolVersion ?? DEFAULT_NEGOTIATED_PROTOCOL_VERSION;
   const streamId = crypto.randomUUID();
   const encoder = new TextEncoder();
+  const store = t._eventStore;
+  if (!store?.sent) {
+    const started = streamAnswer(a, t, { streamId, encoder, version, primed: undefined });
+    started.run(answerOf(a, started.notify));
+    return new Response(started.readable, { status: 200, headers });
+  }
+  // Most calls answer within moments: their whole stream (priming event, any notifications,
+  // the answer) goes out as one body, with no stream, keep-alive or mapping to set up. A call
+  // still running after QUICK_ANSWER_MS gets its stream as before, with what it sent so far.
+  const primed: Uint8Array[] = [];
+  const collect = { enqueue: (chunk: Uint8Array) => void primed.push(chunk) };
+  await t.writePrimingEvent(collect as never, encoder, streamId, version);
+  const early: unknown[] = [];
+  let live: ((message: unknown) => Promise<void>) | undefined;
+  const answer = answerOf(a, (n) => {
+    const message = { jsonrpc: "2.0", ...n };
+    if (live) return live(message);
+    early.push(message);
+    return Promise.resolve();
+  });
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const quick = await Promise.race([
+    answer.then((message) => ({ message })),
+    new Promise<undefined>((resolve) =>
+      timer = setTimeout(() => resolve(undefined), QUICK_ANSWER_MS)
+    ),
+  ]);
+  clearTimeout(timer);
+  if (quick === undefined) {
+    const started = streamAnswer(a, t, { streamId, encoder, version, primed, early });
+    live = started.notify;
+    started.run(answer);
+    return new Response(started.readable, { status: 200, headers });
+  }
+  a.done();
+  const event = (message: unknown) => {
+    const json = JSON.stringify(message);
+    const eventId = store.sent!(streamId, message as JSONRPCMessage, json.length);
+    return `event: message\nid: ${eventId}\ndata: ${json}\n\n`;
+  };
+  let body = new TextDecoder().decode(concat(primed));
+  for (const message of early) body += event(message);
+  // A cancelled request gets no response (as the SDK's protocol layer does).
+  if (!a.signal.aborted) body += event(quick.message);
+  return new Response(body, { status: 200, headers });
+}
+
+function concat(chunks: Uint8Array[]): Uint8Array {
+  if (chunks.length === 1) return chunks[0];
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.byteLength;
+  }
+  return out;
+}
+
+/**
+ * The answer's own SSE stream, mapped in the SDK transport as its own streams are: the priming
+ * event (`primed`, already written for its id, or written here) and the notifications sent
+ * before it (`early`) first, then what `notify` and `run`'s answer send, kept alive meanwhile.
+ */
+function streamAnswer(
+  a: DirectAnswer,
+  t: TransportInternals,
+  s: {
+    streamId: string;
+    encoder: TextEncoder;
+    version: string;
+    primed: Uint8Array[] | undefined;
+    early?: unknown[];
+  },
+) {
+  const { streamId, encoder } = s;
   let controller!: ReadableStreamDefaultController<Uint8Array>;
   let keepAlive: (() => void) | undefined;
   const readable = new ReadableStream<Uint8Array>({
@@ -270,19 +348,33 @@ export async function answerDirect(a: DirectAnswer): Promise<Response> {
       (eventId === undefined || !stream.replayedEventIds?.has(eventId))
     ) t.writeSSEEvent(stream.controller, stream.encoder, message, eventId);
   };
-  await t.writePrimingEvent(controller, encoder, streamId, version);
-  (async () => {
-    const message = await answerOf(a, (n) => emit({ jsonrpc: "2.0", ...n }));
-    // A cancelled request gets no response (as the SDK's protocol layer does), and its stream
-    // ends instead of staying open.
-    if (!a.signal.aborted) await emit(message);
-  })().catch(() => {/* a failed event write: the stream still ends below */}).finally(() => {
-    a.done();
-    t._requestToStreamMapping.delete(a.call.id);
-    t._streamMapping.get(streamId)?.cleanup();
+  const primed = s.primed === undefined
+    ? t.writePrimingEvent(controller, encoder, streamId, s.version)
+    : Promise.resolve(s.primed.forEach((chunk) => controller.enqueue(chunk)));
+  const early = primed.then(async () => {
+    for (const message of s.early ?? []) await emit(message);
   });
   if (t._streamMapping.get(streamId)?.controller === controller) {
     if (!t._closed) keepAlive = keepStreamAlive(controller, encoder, t._keepAliveMs ?? 15_000);
   }
-  return new Response(readable, { status: 200, headers });
+  return {
+    readable,
+    notify: async (message: unknown) => {
+      await early;
+      await emit(message);
+    },
+    run(answer: Promise<unknown>) {
+      (async () => {
+        const message = await answer;
+        await early;
+        // A cancelled request gets no response (as the SDK's protocol layer does), and its
+        // stream ends instead of staying open.
+        if (!a.signal.aborted) await emit(message);
+      })().catch(() => {/* a failed event write: the stream still ends below */}).finally(() => {
+        a.done();
+        t._requestToStreamMapping.delete(a.call.id);
+        t._streamMapping.get(streamId)?.cleanup();
+      });
+    },
+  };
 }

@@ -56,10 +56,15 @@ export const sleepTool = defineTool({
   title: "Sleep",
   description:
     "Waits the given number of milliseconds, then answers (timeout and resumability tests).",
-  inputSchema: z.object({ ms: z.number().int().min(0).max(600_000) }),
+  inputSchema: z.object({
+    ms: z.number().int().min(0).max(600_000),
+    // Sends one progress notification (with the call's progress token) before sleeping.
+    progress_first: z.boolean().optional(),
+  }),
   outputSchema: z.object({ slept_ms: z.number() }),
   annotations,
   async handler(args, ctx) {
+    if (args.progress_first) await ctx.client?.progress(1, { message: "started" });
     await new Promise<void>((resolve) => {
       const t = setTimeout(resolve, args.ms);
       ctx.signal.addEventListener("abort", () => {

@@ -14,6 +14,7 @@ import { connectStreamable } from "../_helpers/client.ts";
 import { startServer, type TestServer, UNTHROTTLED_POLICY } from "../_helpers/server.ts";
 import { ACCEPT_BOTH, initializeRaw, parseSseMessages } from "../_helpers/raw.ts";
 import { startEverything } from "../_helpers/upstreams.ts";
+import { testTools } from "../_helpers/tools.ts";
 import { parseUpstreams } from "../../src/gateway/mod.ts";
 
 const VERSION = "2025-11-25";
@@ -338,4 +339,43 @@ Deno.test("session direct path: one shared timer keeps open streams alive, and s
   assert.equal((await b.reader.read()).done, true);
   a.controller.close();
   clearTimeout(hold);
+});
+
+Deno.test("session direct path: a quick call's events go out as one body; a slow one streams what it sent, then the rest", async () => {
+  await using server = await startServer({ policy: UNTHROTTLED_POLICY, extraTools: testTools });
+  const { sessionId } = await initializeRaw(server.url, VERSION);
+  const kinds = (text: string) =>
+    eventsOf(text).map((e) => {
+      if (e.data === "") return "priming";
+      const m = JSON.parse(e.data);
+      return m.method ?? (m.result ? "result" : "error");
+    });
+  const args = (ms: number) => ({ ms, progress_first: true });
+  // Quick: priming, the progress sent before the answer, the answer, in the SDK path's order.
+  const quick = await post(
+    server,
+    sessionId,
+    call(40, "test_sleep", args(0), { progressToken: 1 }),
+  );
+  const sdk = await post(
+    server,
+    sessionId,
+    call(41, "test_sleep", args(0), { progressToken: 2, ...SDK_PATH_META }),
+  );
+  assert.deepEqual(kinds(await quick.text()), ["priming", "notifications/progress", "result"]);
+  assert.deepEqual(kinds(await sdk.text()), ["priming", "notifications/progress", "result"]);
+  // Slow (past the quick window): the priming event and the early progress arrive while the call
+  // still runs — the answer follows on the same stream.
+  const slow = await post(
+    server,
+    sessionId,
+    call(42, "test_sleep", args(600), { progressToken: 3 }),
+  );
+  const reader = slow.body!.pipeThrough(new TextDecoderStream()).getReader();
+  let seen = "";
+  while (!seen.includes("notifications/progress")) seen += (await reader.read()).value ?? "";
+  assert.ok(!seen.includes('"result"'), "the early events waited for the answer");
+  for (let r = await reader.read(); !r.done; r = await reader.read()) seen += r.value;
+  assert.deepEqual(kinds(seen), ["priming", "notifications/progress", "result"]);
+  assert.equal(JSON.parse(eventsOf(seen)[2].data).result.structuredContent.data.slept_ms, 600);
 });
