@@ -60,6 +60,42 @@ const MAX_RECENT_EVENTS = 4096;
 /** A same-process replay finds an event kept in memory for this long after it was sent. */
 const RECENT_MAX_AGE_MS = 5 * 60_000;
 
+/**
+ * A first-in first-out list whose `shift` is O(1): `Array#shift` moves every item, and the
+ * events kept in memory are shifted once a call (thousands of items).
+ */
+class Fifo<T> {
+  #items: T[] = [];
+  #head = 0;
+  get length(): number {
+    return this.#items.length - this.#head;
+  }
+  push(item: T): void {
+    this.#items.push(item);
+  }
+  /** The item `i` places from the front. */
+  at(i: number): T {
+    return this.#items[this.#head + i];
+  }
+  shift(): T | undefined {
+    if (this.#head >= this.#items.length) return undefined;
+    const item = this.#items[this.#head++];
+    if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
+      this.#items = this.#items.slice(this.#head);
+      this.#head = 0;
+    }
+    return item;
+  }
+  /** Keeps only the items `keep` accepts, in order. */
+  retain(keep: (item: T) => boolean): void {
+    this.#items = this.#items.slice(this.#head).filter(keep);
+    this.#head = 0;
+  }
+  *[Symbol.iterator](): Iterator<T> {
+    for (let i = this.#head; i < this.#items.length; i++) yield this.#items[i];
+  }
+}
+
 /** The process-wide bound on event bytes queued behind responses, shared by every session's store. */
 export class EventWriteBudget {
   readonly maxBytes: number;
@@ -93,7 +129,7 @@ export class EventWriteBudget {
   /** Bytes of the events kept in memory only, every session's. */
   recentBytes = 0;
   /** Those events, oldest first, across sessions: the oldest give way past the bound. */
-  readonly #recent: Unstored[] = [];
+  readonly #recent = new Fifo<Unstored>();
 
   /** Keeps `event` in memory, forgetting the oldest kept events past the bound. */
   keep(event: Unstored): void {
@@ -156,7 +192,7 @@ export class KvEventStore implements EventStore {
   /** Writes queued and not yet settled. */
   #pending = new Set<Promise<void>>();
   /** This session's events kept in memory only, oldest first (see `sent`). */
-  #unstored: Unstored[] = [];
+  #unstored = new Fifo<Unstored>();
 
   constructor(kv: Deno.Kv, options: KvEventStoreOptions & { sessionId: string }) {
     this.#kv = kv;
@@ -265,7 +301,7 @@ export class KvEventStore implements EventStore {
       this.#budget.forget(event);
       this.#store(event.streamId, event.seq, event.message);
     }
-    this.#unstored = this.#unstored.filter((e) => !e.gone);
+    this.#unstored.retain((e) => !e.gone);
   }
 
   /**
@@ -276,12 +312,10 @@ export class KvEventStore implements EventStore {
   #trimUnstored(): void {
     const oldest = Date.now() - RECENT_MAX_AGE_MS;
     const u = this.#unstored;
-    let drop = 0;
     while (
-      drop < u.length &&
-      (u[drop].gone || u[drop].at < oldest || u.length - drop > this.#options.maxEvents)
-    ) this.#budget.forget(u[drop++]);
-    if (drop > 0) u.splice(0, drop);
+      u.length > 0 &&
+      (u.at(0).gone || u.at(0).at < oldest || u.length > this.#options.maxEvents)
+    ) this.#budget.forget(u.shift()!);
   }
 
   /** Queues `message` as event `seq` of `streamId`: redacted, bounded, behind the response. */
@@ -385,7 +419,9 @@ export class KvEventStore implements EventStore {
     const [, streamId, seq] = match;
     this.#trimUnstored();
     // Events kept in memory only, sent in order among the stored ones.
-    const kept = this.#unstored.filter((e) => !e.gone && e.streamId === streamId && e.seq > seq);
+    const kept = [...this.#unstored].filter((e) =>
+      !e.gone && e.streamId === streamId && e.seq > seq
+    );
     let k = 0;
     const sendKeptBefore = async (until: string | undefined) => {
       while (k < kept.length && (until === undefined || kept[k].seq < until)) {
