@@ -68,6 +68,9 @@ export function createBearerCheck(token: string): (req: Request) => HttpError | 
   };
 }
 
+/** Stateless when not streaming, so one serves every request. */
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+
 /**
  * Reads a request body as text, refusing more than `maxBytes` (413) and
  * giving up after `timeoutMs` (408) so a slow client cannot hold a worker.
@@ -80,7 +83,9 @@ export async function readBody(
   if (declared !== null && Number(declared) > limits.maxBytes) {
     throw new HttpError(413, `Payload Too Large: body exceeds ${limits.maxBytes} bytes`);
   }
-  if (!req.body) return "";
+  // `req.body` builds a ReadableStream when first read: a body of declared length is read
+  // without it (about 1.5 % of a small call's CPU in a --cpu-prof).
+  if (declared === null && !req.body) return "";
   const timeout = limits.deadlines.timeout<never>(
     limits.timeoutMs,
     () => new HttpError(408, "Request Timeout: body not received in time"),
@@ -91,9 +96,9 @@ export async function readBody(
     // otherwise count as chunks arrive so an unbounded stream is cut off early.
     bytes = declared !== null
       ? new Uint8Array(await Promise.race([req.arrayBuffer(), timeout.promise]))
-      : await Promise.race([readLimited(req.body, limits.maxBytes), timeout.promise]);
+      : await Promise.race([readLimited(req.body!, limits.maxBytes), timeout.promise]);
   } catch (e) {
-    req.body.cancel().catch(() => {});
+    req.body?.cancel().catch(() => {});
     if (e instanceof HttpError) throw e;
     throw new HttpError(400, "Bad Request: the request body could not be read");
   } finally {
@@ -103,7 +108,7 @@ export async function readBody(
     throw new HttpError(413, `Payload Too Large: body exceeds ${limits.maxBytes} bytes`);
   }
   try {
-    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+    return strictUtf8.decode(bytes);
   } catch {
     throw new HttpError(400, "Bad Request: the body is not valid UTF-8", { rpcCode: -32700 });
   }
