@@ -27,6 +27,22 @@ export function boundText(text: string, max: number): string {
  * half-secret survives; the count in the suffix is of the text as sent.
  */
 export function boundRedacted(text: string, max: number): string {
+  // A call's tool name is redacted three times a call (rate subject, the record's pre-check and
+  // the record): short texts are remembered, in a bounded map cleared when full.
+  if (text.length > 256) return boundRedactedNow(text, max);
+  const key = `${max}\u0000${text}`;
+  let out = recentRedactions.get(key);
+  if (out === undefined) {
+    if (recentRedactions.size >= 1024) recentRedactions.clear();
+    out = boundRedactedNow(text, max);
+    recentRedactions.set(key, out);
+  }
+  return out;
+}
+
+const recentRedactions = new Map<string, string>();
+
+function boundRedactedNow(text: string, max: number): string {
   const head = redactText(text.length > max + 512 ? text.slice(0, max + 512) : text).text;
   const cut = head.length > max ? head.slice(0, max).toWellFormed() : head.toWellFormed();
   return text.length > max || head.length > max ? `${cut}…(${text.length} chars)` : cut;
