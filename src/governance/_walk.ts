@@ -14,8 +14,12 @@ export function indexPath(path: string, index: number): string {
   return `${path}[${index}]`;
 }
 
-/** Called for every string found: a value, or an object key (then `isKey`). */
-export type Visit = (text: string, path: string, isKey: boolean) => void;
+/**
+ * Called for every string found: a value, or an object key (then `isKey`). `path` gives its
+ * path; call it only while visiting (most strings match nothing, and their paths, with a
+ * redacted label for every key on the way, were most of a scan's cost).
+ */
+export type Visit = (text: string, path: () => string, isKey: boolean) => void;
 
 /**
  * Calls `visit` for every string in `value`, object keys included. A key is
@@ -30,25 +34,38 @@ export function visitStrings(
 ): void {
   const { visit, label } = options;
   const ancestors: object[] = [];
-  function walk(node: unknown, path: string): void {
+  const segments: (string | number)[] = [];
+  const pathNow = () => {
+    let path = root;
+    for (const s of segments) {
+      path = typeof s === "number" ? indexPath(path, s) : keyPath(path, label(s));
+    }
+    return path;
+  };
+  function walk(node: unknown): void {
     if (typeof node === "string") {
-      visit(node, path, false);
+      visit(node, pathNow, false);
       return;
     }
     if (typeof node !== "object" || node === null || ancestors.includes(node)) return;
     ancestors.push(node);
     if (Array.isArray(node)) {
-      for (let i = 0; i < node.length; i++) walk(node[i], indexPath(path, i));
+      for (let i = 0; i < node.length; i++) {
+        segments.push(i);
+        walk(node[i]);
+        segments.pop();
+      }
     } else {
       for (const [key, child] of Object.entries(node)) {
-        const childPath = keyPath(path, label(key));
-        visit(key, childPath, true);
-        walk(child, childPath);
+        segments.push(key);
+        visit(key, pathNow, true);
+        walk(child);
+        segments.pop();
       }
     }
     ancestors.pop();
   }
-  walk(value, root);
+  walk(value);
 }
 
 /** A pattern a scanner counts, by name. */
@@ -79,11 +96,13 @@ export function scanPatterns(
   const matches = new Map<string, PatternMatch>();
   visitStrings(value, root, {
     label: options.label,
-    visit(text, path) {
+    visit(text, pathOf) {
       if (options.prefilter && !options.prefilter.test(text)) return;
+      let path: string | undefined;
       for (const { name, regex } of options.patterns) {
         const count = countMatches(regex, text);
         if (count === 0) continue;
+        path ??= pathOf();
         const key = `${path}\u0000${name}`;
         const same = matches.get(key);
         if (same) same.count += count;

@@ -626,6 +626,24 @@ function injectionDraft(
   };
 }
 
+/**
+ * `findInjections` of a tool description, remembered: a tool's description is the same on
+ * every call (a changed upstream one is a new text). At most 512 of up to 4096 characters,
+ * cleared when full; copies out.
+ */
+function descriptionInjections(description: string): PatternMatch[] {
+  if (description.length > 4096) return findInjections(description, "description");
+  let found = scannedDescriptions.get(description);
+  if (found === undefined) {
+    if (scannedDescriptions.size >= 512) scannedDescriptions.clear();
+    found = findInjections(description, "description");
+    scannedDescriptions.set(description, found);
+  }
+  return found.map((m) => ({ ...m }));
+}
+
+const scannedDescriptions = new Map<string, PatternMatch[]>();
+
 /** F12 Injection defense on the arguments and the tool description. */
 export function injectionDefense(
   input: { call: CallFacts; tool: ToolFacts; policy: Policy },
@@ -633,9 +651,7 @@ export function injectionDefense(
   const { call, tool, policy } = input;
   return govern("F12", policy, () => {
     const matches = findInjections(call.arguments, "arguments");
-    if (tool.description !== undefined) {
-      matches.push(...findInjections(tool.description, "description"));
-    }
+    if (tool.description !== undefined) matches.push(...descriptionInjections(tool.description));
     return injectionDraft(matches, [], policy);
   });
 }
