@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { startServer, type TestServer } from "../_helpers/server.ts";
 import { testTools } from "../_helpers/tools.ts";
-import { ACCEPT_BOTH, initializeRaw, parseSseMessages } from "../_helpers/raw.ts";
+import { ACCEPT_BOTH, initializeRaw, parseSseMessages, rpc } from "../_helpers/raw.ts";
 import { tempDir } from "../_helpers/tmp.ts";
 import { waitFor } from "../_helpers/wait.ts";
 import { eventSessionPrefix } from "../../src/store/mod.ts";
@@ -128,23 +128,12 @@ Deno.test("resumability: stored events are bounded per session", async () => {
   };
   for (let i = 0; i < 60; i++) {
     // The SDK's path (taken for a `_meta` key it alone handles) stores every event it sends.
-    const meta = { _meta: { "x-test": 1 } };
-    const res = await fetch(`${server.url}/mcp`, {
-      method: "POST",
-      headers: {
-        accept: ACCEPT_BOTH,
-        "content-type": "application/json",
-        "mcp-session-id": sessionId,
-        "mcp-protocol-version": "2025-11-25",
-      },
-      body: JSON.stringify({
-        jsonrpc: "2.0",
-        id: i + 1,
-        method: "tools/call",
-        params: { name: "calculate", arguments: { expression: `${i}+1` }, ...meta },
-      }),
-    });
-    await res.text();
+    const r = await rpc(server.url, sessionId, "tools/call", {
+      name: "calculate",
+      arguments: { expression: `${i}+1` },
+      _meta: { "x-test": 1 },
+    }, { version: "2025-11-25" });
+    assert.equal(r.status, 200);
   }
   await new Promise((r) => setTimeout(r, 200));
   const n = await stored();
@@ -165,22 +154,11 @@ Deno.test("resumability: a direct answer that reached its connection stores no e
   const initialized = await count(); // the initialize reply, on the SDK's path
   const before = server.app.streamable.directCalls;
   for (let i = 0; i < 5; i++) {
-    const res = await fetch(`${server.url}/mcp`, {
-      method: "POST",
-      headers: {
-        accept: ACCEPT_BOTH,
-        "content-type": "application/json",
-        "mcp-session-id": sessionId,
-        "mcp-protocol-version": "2025-11-25",
-      },
-      body: JSON.stringify({
-        jsonrpc: "2.0",
-        id: i + 1,
-        method: "tools/call",
-        params: { name: "calculate", arguments: { expression: `${i}+1` } },
-      }),
-    });
-    assert.match(await res.text(), /"result"/);
+    const r = await rpc(server.url, sessionId, "tools/call", {
+      name: "calculate",
+      arguments: { expression: `${i}+1` },
+    }, { version: "2025-11-25" });
+    assert.ok(r.body?.result, JSON.stringify(r.body));
   }
   assert.equal(server.app.streamable.directCalls, before + 5);
   assert.equal(await count(), initialized, "answers that reached their connection were stored");
