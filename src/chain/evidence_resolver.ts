@@ -1,13 +1,14 @@
 /**
  * Resolves evidence ids (see `evidence_ids.ts`) to the text they stand for,
- * for F2: a vault entry's recorded fields (and inline body), fetched content,
+ * for F2: a vault entry's recorded fields (and inline body) when it records the
+ * calling principal, fetched content,
  * a fetched URL through its content hash — both only what the calling principal
  * fetched itself — or a governed session of the same principal (its intent and
  * claims).
  * @module
  */
 import type { EvidenceStore, GovSessionStore } from "../store/mod.ts";
-import type { Ledger } from "../vault/mod.ts";
+import { type Ledger, ownEntry } from "../vault/mod.ts";
 import { parseEvidenceRef } from "./evidence_ids.ts";
 
 /** Looks up which ids exist and what each says. */
@@ -30,7 +31,8 @@ export function createEvidenceResolver(deps: {
       const ref = parseEvidenceRef(raw);
       let text: string | undefined;
       if (ref.kind === "vault" && ref.index < size) {
-        const e = await deps.ledger.entry(ref.index);
+        // Only an entry that records this caller: another's (or no principal's) is unknown.
+        const e = await ownEntry(deps.ledger, ref.index, principal);
         if (e) text = decoder.decode(e.bytes);
       } else if (ref.kind === "hash" || ref.kind === "url") {
         const sha = ref.kind === "hash" ? ref.sha256 : await deps.evidence.resolveUrl(ref.url);

@@ -17,6 +17,7 @@ import {
   type EvidencePackage,
   type Ledger,
   MAX_PACKAGE_ENTRIES,
+  ownEntry,
   type PackageResult,
   verifyEvidencePackage,
 } from "../vault/mod.ts";
@@ -41,6 +42,14 @@ async function select(
   selection: { executionIds: string[]; caseId?: string; indices: number[] },
 ): Promise<{ indices: number[]; receipts: string[] }> {
   const { executions } = services;
+  // Only entries that record the caller: another principal's reads like one that does not exist.
+  for (const index of selection.indices) {
+    if (!await ownEntry(services.ledger, index, principal)) {
+      throw new ToolError(
+        `No vault entry ${index} of yours (only entries that record you as their principal)`,
+      );
+    }
+  }
   const indices = [...selection.indices];
   const receipts: string[] = [];
   for (const id of selection.executionIds) {

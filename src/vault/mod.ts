@@ -65,4 +65,5 @@ export {
   verifyEvidencePackage,
 } from "./evidence_package.ts";
 export { type CheckpointMirror, createFileMirror } from "./mirror.ts";
+export { ownEntry } from "./own_entry.ts";
 export type { CommitStats } from "./group_commit.ts";

@@ -1,7 +1,7 @@
 // Evidence ids resolve only to what the calling principal may cite: content hashes and fetched
 // URLs to records it fetched itself (before, any principal's fetched content resolved, and F2's
 // answer — grounded, or "shares no words with the claim" — told the caller what another fetched),
-// governed sessions to its own, vault entries to the log.
+// governed sessions to its own, vault entries to those that record it (vault_evidence_scope_test).
 import assert from "node:assert/strict";
 import { createEvidenceResolver } from "../../src/chain/mod.ts";
 import { createEvidenceStore, createGovSessionStore } from "../../src/store/mod.ts";

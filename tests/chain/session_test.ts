@@ -222,11 +222,11 @@ Deno.test("chain: one evidence-id scheme — a fetched URL, its content hash (wi
       const r = await call("reason_mind", { session_id, query: claim, grounding: [id] });
       assert.equal(r.status, "OK", `${id}: ${r.message}`);
     }
-    // Existing but irrelevant: vault:0 is the policy_loaded entry.
+    // Existing, alice's own, but irrelevant: the vault entry of her fetch_content call.
     const off = await call("reason_mind", {
       session_id,
       query: "The parser was rewritten",
-      grounding: ["vault:0"],
+      grounding: [`vault:${fetched._constitutional.vault.index}`],
     });
     assert.equal(off.policy_verdict, "SABAR");
     assert.match(off.message, /shares no words.*`grounding`/);

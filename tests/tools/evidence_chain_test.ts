@@ -44,7 +44,8 @@ Deno.test({
           }),
         );
       }
-      await call("get_time", {});
+      // An entry of this caller's own (vault_indices reads only those).
+      const own = (await call("get_time", {}))._constitutional.vault.index;
       const one = await call("evidence_package", { execution_id: runs[0].data.execution_id });
       assert.equal(one.policy_verdict, "SEAL", one.message);
       assert.equal(one.data.entries, 1);
@@ -60,7 +61,7 @@ Deno.test({
 
       // A case packages both executions, plus any entry asked for by index.
       const index = runs[1].data.receipt.vault_index;
-      const both = await call("evidence_package", { case_id: "case-42", vault_indices: [0] });
+      const both = await call("evidence_package", { case_id: "case-42", vault_indices: [own] });
       assert.equal(both.data.entries, 3);
       assert.equal(both.data.receipts, 2);
       await Deno.writeTextFile(file, JSON.stringify(both.data.package));
@@ -79,7 +80,7 @@ Deno.test({
       // A receipt re-pointed at another entry, and a package signed by another key, fail too.
       const swapped = structuredClone(both.data.package);
       swapped.receipts = [
-        one.data.package.receipts[0].replace(/"vault_index":\d+/, '"vault_index":0'),
+        one.data.package.receipts[0].replace(/"vault_index":\d+/, `"vault_index":${own}`),
       ];
       await Deno.writeTextFile(file, JSON.stringify(swapped));
       assert.match((await runCli(["verify", file, "--key", vkey])).stderr, /invalid signature/);
@@ -94,7 +95,7 @@ Deno.test({
 
       // chain_verify: the same facts here, and the forged package refused at the same index.
       const chained = await call("chain_verify", {
-        fact_ids: [runs[0].data.evidence_id, runs[1].data.execution_id, 0],
+        fact_ids: [runs[0].data.evidence_id, runs[1].data.execution_id, own],
       });
       assert.equal(chained.data.ok, true, JSON.stringify(chained.data));
       assert.equal(chained.data.entries, 3);
