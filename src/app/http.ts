@@ -101,6 +101,7 @@ export function buildHttp(deps: HttpStepDeps): ReturnType<typeof createHttpApp> 
       signCheckpoint: () => vault.signCheckpoint(),
       oauthLogin: oauth !== undefined,
       secureCookies: () => config.publicUrl?.startsWith("https:") === true,
+      bodyTimeoutMs: config.requestTimeoutMs,
       statusOf,
     }),
   });

@@ -85,6 +85,7 @@ export async function buildIdentity(deps: IdentityStepDeps): Promise<IdentitySte
       ...(deps.oauthFetch ? { fetch: deps.oauthFetch } : {}),
       ...(config.oidc ? { federatedIssuers: [config.oidc.issuer] } : {}),
       exchangeAudiences: config.oauthExchangeAudiences,
+      bodyTimeoutMs: config.requestTimeoutMs,
       ...(oidcLogin ? { oidcLogin, logger } : {}),
     })
     : undefined;

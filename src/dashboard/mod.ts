@@ -88,6 +88,8 @@ export interface DashboardDeps {
   readonly secureCookies?: () => boolean;
   /** Feed poll period (tests make it short). */
   readonly pollMs?: number;
+  /** How long a form may take to arrive (--request-timeout); default 30 s. */
+  readonly bodyTimeoutMs?: number;
   /** The HTTP status a refused hold decision or upstream approval answers with (src/http/ owns the mapping). */
   readonly statusOf: (e: HoldError | RegistrationError) => number;
 }
@@ -141,7 +143,10 @@ class FormError extends Error {
   }
 }
 
-async function readForm(req: Request): Promise<URLSearchParams> {
+/** How long a form may take to arrive unless `bodyTimeoutMs` says. */
+const DEFAULT_BODY_TIMEOUT_MS = 30_000;
+
+async function readForm(req: Request, timeoutMs: number): Promise<URLSearchParams> {
   const type = (req.headers.get("content-type") ?? "").toLowerCase();
   if (!type.startsWith("application/x-www-form-urlencoded")) {
     throw new FormError("expected a form (application/x-www-form-urlencoded)", 415);
@@ -150,7 +155,13 @@ async function readForm(req: Request): Promise<URLSearchParams> {
     if (!req.body) return new URLSearchParams();
     throw new FormError("form too large", 413);
   }
-  const bytes = await readCapped(req.body, MAX_FORM_BYTES);
+  // A form that stalls is cancelled at the deadline (408), not waited for.
+  const signal = AbortSignal.timeout(timeoutMs);
+  const bytes = await readCapped(req.body, MAX_FORM_BYTES, signal).catch(() => {
+    throw signal.aborted
+      ? new FormError("the form was not received in time", 408)
+      : new FormError("the form could not be read", 400);
+  });
   if (bytes === undefined) throw new FormError("form too large", 413);
   return new URLSearchParams(new TextDecoder().decode(bytes));
 }
@@ -173,6 +184,7 @@ export function createDashboard(deps: DashboardDeps): Dashboard {
   const { kv, ledger, governance, logger: log } = deps;
   const sessions = createSessionStore(kv);
   const secure = () => deps.secureCookies?.() ?? false;
+  const bodyTimeoutMs = deps.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS;
   let streams = 0;
   let loginsInFlight = 0;
   let verifying = false;
@@ -206,7 +218,11 @@ export function createDashboard(deps: DashboardDeps): Dashboard {
   const app = new Hono<{ Variables: { viewer: Viewer } }>();
   app.onError((err, c) => {
     if (err instanceof FormError) {
-      return respond(messagePage("Refused", err.message, c.get("viewer")), err.status);
+      // A form refused as too large or too slow: the rest of it is not worth reading.
+      const close: Record<string, string> = err.status === 408 || err.status === 413
+        ? { connection: "close" }
+        : {};
+      return respond(messagePage("Refused", err.message, c.get("viewer")), err.status, close);
     }
     log.error("dashboard route failed", { path: c.req.path, error: err });
     return respond(messagePage("Error", "The dashboard could not answer this request."), 500);
@@ -239,7 +255,7 @@ export function createDashboard(deps: DashboardDeps): Dashboard {
   app.post("/login", async (c, next) => {
     if (!ownsLogin(c)) return await next();
     const returnTo = safeReturn(c.req.query("return_to"));
-    const form = await readForm(c.req.raw);
+    const form = await readForm(c.req.raw, bodyTimeoutMs);
     const loginSecret = cookieOf(c.req.raw, LOGIN_COOKIE);
     if (!csrfMatches(loginSecret, form.get("csrf"), "login")) {
       return respond(
@@ -318,7 +334,7 @@ export function createDashboard(deps: DashboardDeps): Dashboard {
     }
     c.set("viewer", viewer);
     if (c.req.method !== "GET" && c.req.method !== "HEAD") {
-      const form = await readForm(c.req.raw);
+      const form = await readForm(c.req.raw, bodyTimeoutMs);
       const secret = cookieOf(c.req.raw, SESSION_COOKIE);
       if (!csrfMatches(secret, form.get("csrf"), "session")) {
         log.warn("dashboard POST without a valid CSRF token", { path: c.req.path });

@@ -43,6 +43,8 @@ export interface OAuthOptions {
   /** Hosts a CIMD URL may name although private or plain http (tests only). */
   readonly cimdAllowHosts?: readonly string[];
   readonly maxBodyBytes?: number;
+  /** How long a request body may take to arrive (--request-timeout); default 30 s. */
+  readonly bodyTimeoutMs?: number;
   /** The fetch CIMD documents are read with (tests pass one trusting their own CA). */
   readonly fetch?: typeof fetch;
   /**
@@ -113,6 +115,8 @@ function oauthJson(e: OAuthError): Response {
       ...(e.error === "invalid_client" && e.status === 401
         ? { "www-authenticate": 'Basic realm="warden"' }
         : {}),
+      // A body refused as too large or too slow: the rest of it is not worth reading.
+      ...(e.status === 408 || e.status === 413 ? { connection: "close" } : {}),
     },
   });
 }
@@ -168,20 +172,30 @@ function timingSafeEqualText(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
-async function readForm(req: Request, max: number): Promise<URLSearchParams> {
+/** How long a form or metadata body may take to arrive unless `bodyTimeoutMs` says. */
+const DEFAULT_BODY_TIMEOUT_MS = 30_000;
+
+async function readForm(req: Request, max: number, timeoutMs: number): Promise<URLSearchParams> {
   const type = req.headers.get("content-type") ?? "";
   if (!type.toLowerCase().startsWith("application/x-www-form-urlencoded")) {
     throw new OAuthError("invalid_request", "expected application/x-www-form-urlencoded");
   }
-  const text = await readText(req, max);
+  const text = await readText(req, max, timeoutMs);
   return new URLSearchParams(text);
 }
 
-async function readText(req: Request, max: number): Promise<string> {
+/** The body, at most `max` bytes (413) within `timeoutMs` (408: a stalled body is cancelled). */
+async function readText(req: Request, max: number, timeoutMs: number): Promise<string> {
   const declared = Number(req.headers.get("content-length") ?? "0");
   if (declared > max) throw new OAuthError("invalid_request", "request body too large", 413);
   if (!req.body) return "";
-  const bytes = await readCapped(req.body, max);
+  const signal = AbortSignal.timeout(timeoutMs);
+  const bytes = await readCapped(req.body, max, signal).catch(() => {
+    if (signal.aborted) {
+      throw new OAuthError("invalid_request", "request body not received in time", 408);
+    }
+    throw new OAuthError("invalid_request", "the request body could not be read");
+  });
   if (bytes === undefined) throw new OAuthError("invalid_request", "request body too large", 413);
   return new TextDecoder().decode(bytes);
 }
@@ -321,6 +335,7 @@ export async function createOAuthServer(opts: OAuthOptions): Promise<OAuthServer
   const accessTtl = opts.accessTtlS ?? 300;
   const refreshTtlMs = (opts.refreshTtlS ?? 30 * 86_400) * 1000;
   const maxBody = opts.maxBodyBytes ?? MAX_META_BYTES;
+  const bodyTimeoutMs = opts.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS;
   const cimdAllow = opts.cimdAllowHosts ?? [];
   // Each process signs with its own key, which lives in its memory only and
   // never reaches KV or the logs. Its PUBLIC key is published in KV (renewed
@@ -555,8 +570,8 @@ export async function createOAuthServer(opts: OAuthOptions): Promise<OAuthServer
       throw new OAuthError("invalid_client_metadata", "expected application/json");
     }
     let raw: unknown;
-    const text = await readText(c.req.raw, MAX_META_BYTES).catch((e) => {
-      if (e instanceof OAuthError) {
+    const text = await readText(c.req.raw, MAX_META_BYTES, bodyTimeoutMs).catch((e) => {
+      if (e instanceof OAuthError && e.status === 413) {
         throw new OAuthError("invalid_client_metadata", "client metadata too large", 413);
       }
       throw e;
@@ -754,7 +769,7 @@ export async function createOAuthServer(opts: OAuthOptions): Promise<OAuthServer
   }
 
   app.post("/login", async (c) => {
-    const form = await readForm(c.req.raw, 8192);
+    const form = await readForm(c.req.raw, 8192, bodyTimeoutMs);
     const p = await pendingOf(c, single(form, "request"));
     if (!p || !timingSafeEqualText(single(form, "csrf") ?? "", p.csrf)) {
       return htmlResponse(errorPage("invalid_request", "the form has expired or is forged"), 403);
@@ -817,7 +832,7 @@ export async function createOAuthServer(opts: OAuthOptions): Promise<OAuthServer
   app.post("/login/oidc", async (c) => {
     const fed = opts.oidcLogin;
     if (!fed) return htmlResponse(errorPage("invalid_request", "no external provider here"), 404);
-    const form = await readForm(c.req.raw, 8192);
+    const form = await readForm(c.req.raw, 8192, bodyTimeoutMs);
     const p = await pendingOf(c, single(form, "request"));
     if (!p || !timingSafeEqualText(single(form, "csrf") ?? "", p.csrf)) {
       return htmlResponse(errorPage("invalid_request", "the form has expired or is forged"), 403);
@@ -931,7 +946,7 @@ export async function createOAuthServer(opts: OAuthOptions): Promise<OAuthServer
   });
 
   app.post("/consent", async (c) => {
-    const form = await readForm(c.req.raw, 8192);
+    const form = await readForm(c.req.raw, 8192, bodyTimeoutMs);
     const p = await pendingOf(c, single(form, "request"));
     if (!p || p.user === undefined || !timingSafeEqualText(single(form, "csrf") ?? "", p.csrf)) {
       return htmlResponse(errorPage("invalid_request", "the form has expired or is forged"), 403);
@@ -966,7 +981,7 @@ export async function createOAuthServer(opts: OAuthOptions): Promise<OAuthServer
   });
 
   app.post("/token", async (c) => {
-    const form = await readForm(c.req.raw, maxBody);
+    const form = await readForm(c.req.raw, maxBody, bodyTimeoutMs);
     const grant = single(form, "grant_type", true)!;
     if (!GRANTS.has(grant)) {
       throw new OAuthError("unsupported_grant_type", "grant_type not supported");
@@ -1125,7 +1140,7 @@ export async function createOAuthServer(opts: OAuthOptions): Promise<OAuthServer
   }
 
   app.post("/revoke", async (c) => {
-    const form = await readForm(c.req.raw, maxBody);
+    const form = await readForm(c.req.raw, maxBody, bodyTimeoutMs);
     const client = await authenticateClient(c.req.raw, form);
     const token = single(form, "token", true)!;
     const hint = single(form, "token_type_hint");

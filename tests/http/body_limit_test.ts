@@ -72,6 +72,27 @@ Deno.test("bodyLimit(): a body that does not arrive in time is 408", async () =>
   }
 });
 
+Deno.test("bodyLimit(): a streamed body that stalls is cancelled at the deadline, not left reading", async () => {
+  const deadlines = createDeadlineScheduler({ resolutionMs: 5 });
+  try {
+    const body = bodyLimit({ maxBytes: 64, timeoutMs: 50, deadlines });
+    // Before, the 408 went out but the stream stayed locked by a read that never ended (its
+    // cancel() was refused: a locked stream cannot be cancelled), holding what it read from.
+    const { promise: cancelled, resolve } = Promise.withResolvers<unknown>();
+    const stalled = new ReadableStream<Uint8Array>({
+      start(c) {
+        c.enqueue(new TextEncoder().encode("["));
+      },
+      cancel: (reason) => resolve(reason),
+    });
+    await assert.rejects(body.json(post(stalled)), refusedWith(408));
+    const reason = await Promise.race([cancelled, new Promise((r) => setTimeout(r, 1000, "no"))]);
+    assert.ok(reason instanceof HttpError && reason.status === 408, `cancelled with ${reason}`);
+  } finally {
+    deadlines.close();
+  }
+});
+
 Deno.test("bodyLimit(): jsonOnly() wants Content-Type application/json; json() takes any", async () => {
   const deadlines = createDeadlineScheduler();
   try {
