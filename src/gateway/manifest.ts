@@ -45,6 +45,8 @@ export interface UpstreamConfig {
     readonly read?: readonly string[];
     /** Extra paths mounted read-write. */
     readonly write?: readonly string[];
+    /** Size of the private /tmp and of /dev/shm, each a tmpfs in memory, in MiB (default 64). */
+    readonly tmp_mb?: number;
   };
 }
 
@@ -185,7 +187,12 @@ const UpstreamSchema = z.strictObject({
     network: z.boolean({ error: "expected true or false" }).optional(),
     read: absPaths.optional(),
     write: absPaths.optional(),
-  }, { error: objectError("expected {enabled?, network?, read?, write?}") }).optional(),
+    tmp_mb: z.number({ error: "expected a whole number of MiB from 1 to 4096" }).int({
+      error: "expected a whole number of MiB from 1 to 4096",
+    }).min(1, { error: "expected a whole number of MiB from 1 to 4096" }).max(4096, {
+      error: "expected a whole number of MiB from 1 to 4096",
+    }).optional(),
+  }, { error: objectError("expected {enabled?, network?, read?, write?, tmp_mb?}") }).optional(),
 }, { error: objectError("expected an object") }).superRefine((u, ctx) => {
   if (u.transport === "stdio") {
     if (u.command === undefined) {

@@ -1,8 +1,9 @@
 /**
  * The bubblewrap argv a stdio upstream runs under: every namespace unshared
  * (no network unless the upstream's `sandbox.network` grants it), the system
- * directories read-only, a private writable work dir as HOME and cwd, and only
- * the extra paths the configuration names. Warden's KV, keys and home are not
+ * directories read-only, a private writable work dir as HOME and cwd, a /tmp
+ * and /dev/shm of `sandbox.tmp_mb` MiB each, and only the extra paths the
+ * configuration names. Warden's KV, keys and home are not
  * mounted, so an untrusted server cannot read them.
  *
  * A minimal builder kept in the gateway until `src/execution/` offers one
@@ -11,6 +12,9 @@
  * @module
  */
 import type { UpstreamConfig } from "./manifest.ts";
+
+/** MiB of the private /tmp (and of /dev/shm) unless the upstream's `sandbox.tmp_mb` says. */
+export const DEFAULT_SANDBOX_TMP_MB = 64;
 
 const SYSTEM_RO = ["/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/etc/alternatives"];
 const SYSTEM_FILES = ["/etc/ssl", "/etc/ca-certificates", "/etc/resolv.conf", "/etc/hosts"];
@@ -48,7 +52,12 @@ export function sandboxedCommand(
   if (sb.network) argv.push("--share-net");
   for (const dir of SYSTEM_RO) argv.push("--ro-bind-try", dir, dir);
   for (const file of SYSTEM_FILES) argv.push("--ro-bind-try", file, file);
-  argv.push("--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp");
+  // A tmpfs lives in memory and, unsized, may grow to half of it: /tmp and the /dev/shm of --dev
+  // get a bound each, and /dev is made read-only (its device nodes stay usable).
+  const tmpBytes = String((sb.tmp_mb ?? DEFAULT_SANDBOX_TMP_MB) * 1024 * 1024);
+  argv.push("--proc", "/proc", "--dev", "/dev");
+  argv.push("--size", tmpBytes, "--tmpfs", "/dev/shm", "--remount-ro", "/dev");
+  argv.push("--size", tmpBytes, "--tmpfs", "/tmp");
   // The binary itself may live outside the system directories (an npx-installed deno).
   const binDir = real.slice(0, real.lastIndexOf("/")) || "/";
   argv.push("--ro-bind", binDir, binDir);
