@@ -41,12 +41,31 @@ export function answerAsJson(base: typeof fetch): typeof fetch {
     if (init?.method !== "POST" || res.status !== 200 || res.body === null) return res;
     const type = res.headers.get("content-type") ?? "";
     if (type.split(";")[0].trim().toLowerCase() !== "text/event-stream") return res;
-    return await peek(res);
+    return await peek(res, init?.signal ?? undefined);
   };
 }
 
-async function peek(res: Response): Promise<Response> {
+/**
+ * Cancels `reader` when `signal` aborts, until the returned function is called (the stream
+ * ended). An aborted fetch leaves a body held by a reader of ours, and with it the connection,
+ * open: the transport's close() (Warden shutting down, a broken connection dropped) must end a
+ * long-lived stream such as `subscriptions/listen` upstream. The transport's signal lives as long
+ * as the connection, so the listener goes once the stream is done.
+ */
+function cancelOnAbort(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  signal: AbortSignal | undefined,
+): () => void {
+  if (!signal) return () => {};
+  const cancel = () => reader.cancel(signal.reason).catch(() => {});
+  if (signal.aborted) cancel();
+  else signal.addEventListener("abort", cancel, { once: true });
+  return () => signal.removeEventListener("abort", cancel);
+}
+
+async function peek(res: Response, signal: AbortSignal | undefined): Promise<Response> {
   const reader = res.body!.getReader();
+  const done = cancelOnAbort(reader, signal);
   const chunks: Uint8Array[] = [];
   const decoder = new TextDecoder();
   let text = "";
@@ -58,7 +77,7 @@ async function peek(res: Response): Promise<Response> {
       step = await reader.read();
     } catch {
       // Cut off mid-stream: the SDK meets the same error on the same stream (and resumes it).
-      return handOver(res, chunks, reader);
+      return handOver(res, chunks, reader, done);
     }
     if (step.done) break;
     chunks.push(step.value);
@@ -70,8 +89,8 @@ async function peek(res: Response): Promise<Response> {
       from = end + 2;
       const verdict = judge(event);
       if (verdict === "skip") continue;
-      if (verdict === "other") return handOver(res, chunks, reader);
-      drain(reader);
+      if (verdict === "other") return handOver(res, chunks, reader, done);
+      drain(reader, done);
       const headers = new Headers(res.headers);
       headers.set("content-type", "application/json");
       headers.delete("content-length");
@@ -83,7 +102,7 @@ async function peek(res: Response): Promise<Response> {
     }
     if (bytes > PEEK_MAX_BYTES) break;
   }
-  return handOver(res, chunks, reader);
+  return handOver(res, chunks, reader, done);
 }
 
 /** One SSE event (its lines, without the blank line ending it) judged. */
@@ -133,6 +152,7 @@ function handOver(
   res: Response,
   chunks: Uint8Array[],
   reader: ReadableStreamDefaultReader<Uint8Array>,
+  done: () => void,
 ): Response {
   let i = 0;
   const body = new ReadableStream<Uint8Array>({
@@ -141,11 +161,20 @@ function handOver(
         controller.enqueue(chunks[i++]);
         return;
       }
-      const step = await reader.read();
-      if (step.done) controller.close();
-      else controller.enqueue(step.value);
+      let step: ReadableStreamReadResult<Uint8Array>;
+      try {
+        step = await reader.read();
+      } catch (e) {
+        done();
+        throw e;
+      }
+      if (step.done) {
+        done();
+        controller.close();
+      } else controller.enqueue(step.value);
     },
     cancel(reason) {
+      done();
       return reader.cancel(reason);
     },
   });
@@ -157,7 +186,7 @@ function handOver(
 }
 
 /** Reads off what follows the answer (the end of the stream), bounded in bytes and time. */
-function drain(reader: ReadableStreamDefaultReader<Uint8Array>): void {
+function drain(reader: ReadableStreamDefaultReader<Uint8Array>, done: () => void): void {
   let bytes = 0;
   const timer = setTimeout(() => reader.cancel().catch(() => {}), DRAIN_MAX_MS);
   (async () => {
@@ -170,5 +199,8 @@ function drain(reader: ReadableStreamDefaultReader<Uint8Array>): void {
         return;
       }
     }
-  })().catch(() => {}).finally(() => clearTimeout(timer));
+  })().catch(() => {}).finally(() => {
+    clearTimeout(timer);
+    done();
+  });
 }

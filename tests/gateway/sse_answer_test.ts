@@ -98,3 +98,66 @@ Deno.test("sse answer: GETs and JSON answers pass untouched", async () => {
   assert.equal(res.headers.get("content-type"), "text/event-stream");
   assert.equal(await res.text(), `data: ${ANSWER}\n\n`);
 });
+
+Deno.test("sse answer: an abort ends a handed-over stream upstream; done streams leave no listener", async () => {
+  // A stream that never ends after its first event (a `subscriptions/listen` stream); the server
+  // notes when the client hangs up.
+  const { promise: hungUp, resolve } = Promise.withResolvers<string>();
+  const ac0 = new AbortController();
+  const server = Deno.serve(
+    { port: 0, hostname: "127.0.0.1", signal: ac0.signal, onListen() {} },
+    (req) => {
+      const enc = new TextEncoder();
+      if (new URL(req.url).pathname === "/answer") {
+        return new Response(`id: p1\ndata: \n\nevent: message\ndata: ${ANSWER}\n\n`, {
+          headers: { "content-type": "text/event-stream" },
+        });
+      }
+      req.signal.addEventListener("abort", () => resolve("hung up"));
+      const note = 'event: message\ndata: {"jsonrpc":"2.0","method":"notifications/message"}\n\n';
+      return new Response(
+        new ReadableStream({
+          start: (c) => c.enqueue(enc.encode(note)),
+          cancel: () => resolve("hung up"),
+        }),
+        { headers: { "content-type": "text/event-stream" } },
+      );
+    },
+  );
+  const url = (path: string) => `http://127.0.0.1:${server.addr.port}${path}`;
+  try {
+    const ac = new AbortController();
+    const signal = ac.signal;
+    // The transport's signal lives as long as the connection: count what is added to it.
+    let listeners = 0;
+    const add = signal.addEventListener.bind(signal);
+    const remove = signal.removeEventListener.bind(signal);
+    signal.addEventListener = ((...a: Parameters<typeof add>) => {
+      listeners++;
+      add(...a);
+    }) as typeof add;
+    signal.removeEventListener = ((...a: Parameters<typeof remove>) => {
+      listeners--;
+      remove(...a);
+    }) as typeof remove;
+    const f = answerAsJson(fetch);
+    for (let i = 0; i < 20; i++) await (await f(url("/answer"), { ...post, signal })).text();
+    // The answers' drains end on their own; then nothing of those 20 is left on the signal.
+    const until = Date.now() + 2000;
+    while (listeners > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(listeners, 0, "listeners left on the transport's signal");
+
+    const listen = await f(url("/listen"), { ...post, signal });
+    const reader = listen.body!.getReader();
+    assert.ok((await reader.read()).value, "the stream is handed over");
+    ac.abort(); // the transport's close()
+    await reader.read().catch(() => {});
+    // The end reaches the upstream (tests/gateway/shutdown_listen_test.ts: through the SDK it did
+    // not, before the reader here cancelled the stream on the abort).
+    const seen = await Promise.race([hungUp, new Promise((r) => setTimeout(r, 2000, "open"))]);
+    assert.equal(seen, "hung up", "the upstream still holds the stream");
+  } finally {
+    ac0.abort();
+    await server.finished;
+  }
+});
