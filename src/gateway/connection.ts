@@ -125,7 +125,7 @@ function credentialedFetch(source: CredentialSource): typeof fetch {
 
 function transportFor(
   config: UpstreamConfig,
-  options: { logger: Logger; sandbox: boolean; workRoot?: string },
+  options: { logger: Logger; sandbox: boolean },
   credential?: CredentialSource,
 ): Transport {
   const transportOptions = {
@@ -143,7 +143,7 @@ function transportFor(
   }
   const sandboxed = options.sandbox && config.sandbox?.enabled !== false;
   const { command, args, env } = sandboxed
-    ? sandboxedCommand(config, { workRoot: options.workRoot })
+    ? sandboxedCommand(config)
     : { command: config.command!, args: [...(config.args ?? [])], env: { ...(config.env ?? {}) } };
   const transport = new StdioClientTransport({
     command,
@@ -224,7 +224,6 @@ export function createConnection(
     connectTimeoutMs: number;
     /** Run stdio upstreams under bubblewrap. */
     sandbox: boolean;
-    workRoot?: string;
     /**
      * The credential to present, asked for at every HTTP request (so a rotated
      * one is used from the next call on); HTTP transports only.

@@ -47,6 +47,8 @@ export interface UpstreamConfig {
     readonly write?: readonly string[];
     /** Size of the private /tmp and of /dev/shm, each a tmpfs in memory, in MiB (default 64). */
     readonly tmp_mb?: number;
+    /** Size of the work dir (HOME, cwd), a tmpfs in memory, in MiB (default 128). */
+    readonly work_mb?: number;
   };
 }
 
@@ -157,6 +159,10 @@ const OAuthSchema = z.unknown().transform((raw, ctx) => {
   return z.NEVER;
 });
 
+const MIB_ERROR = "expected a whole number of MiB from 1 to 4096";
+const mebibytes = z.number({ error: MIB_ERROR }).int({ error: MIB_ERROR })
+  .min(1, { error: MIB_ERROR }).max(4096, { error: MIB_ERROR });
+
 const UpstreamSchema = z.strictObject({
   name: Name,
   transport: z.enum(["streamable-http", "sse", "stdio"], {
@@ -187,12 +193,10 @@ const UpstreamSchema = z.strictObject({
     network: z.boolean({ error: "expected true or false" }).optional(),
     read: absPaths.optional(),
     write: absPaths.optional(),
-    tmp_mb: z.number({ error: "expected a whole number of MiB from 1 to 4096" }).int({
-      error: "expected a whole number of MiB from 1 to 4096",
-    }).min(1, { error: "expected a whole number of MiB from 1 to 4096" }).max(4096, {
-      error: "expected a whole number of MiB from 1 to 4096",
-    }).optional(),
-  }, { error: objectError("expected {enabled?, network?, read?, write?, tmp_mb?}") }).optional(),
+    tmp_mb: mebibytes.optional(),
+    work_mb: mebibytes.optional(),
+  }, { error: objectError("expected {enabled?, network?, read?, write?, tmp_mb?, work_mb?}") })
+    .optional(),
 }, { error: objectError("expected an object") }).superRefine((u, ctx) => {
   if (u.transport === "stdio") {
     if (u.command === undefined) {
