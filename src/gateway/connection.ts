@@ -185,13 +185,23 @@ function sessionLost(e: unknown): boolean {
   return e.status === 404 || (e.status === 400 && /session/i.test(e.message));
 }
 
+/** SDK errors that say nothing about the connection: a slow call, or a request the SDK itself
+ * refused to send on this connection's era or capabilities. */
+const CONNECTION_FINE: ReadonlySet<string> = new Set([
+  SdkErrorCode.RequestTimeout,
+  SdkErrorCode.MethodNotSupportedByProtocolVersion,
+  SdkErrorCode.CapabilityNotSupported,
+]);
+
 /**
  * Whether the connection itself is suspect after this error: anything but a
- * JSON-RPC error from a live server or a slow call. The next use reconnects.
+ * JSON-RPC error from a live server, a slow call or a request the SDK would
+ * not send (closing the shared connection for one of those cut every other
+ * caller's calls in flight). The next use reconnects.
  */
 function connectionBroken(e: unknown): boolean {
   if (e instanceof ProtocolError) return false;
-  return !(e instanceof SdkError && e.code === SdkErrorCode.RequestTimeout);
+  return !(e instanceof SdkError && CONNECTION_FINE.has(e.code));
 }
 
 /**

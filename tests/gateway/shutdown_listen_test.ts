@@ -7,7 +7,8 @@
  * client of the gateway holds its own listen stream and a 2025 session while the gateway closes.
  * Before, the SDK transport's close() aborted the fetch, but the stream's body, held by the
  * gateway's SSE-answer reader, was never cancelled: the upstream's listen stream (and its socket)
- * stayed open after Warden closed.
+ * stayed open after Warden closed. And a client's listen naming such an upstream's resource (which
+ * the SDK will not subscribe to on that era) leaves the gateway's shared connection up.
  */
 import assert from "node:assert/strict";
 import { parseUpstreams } from "../../src/gateway/mod.ts";
@@ -18,6 +19,8 @@ import { startServer } from "../_helpers/server.ts";
 function recordingRelay(target: string) {
   const open = new Map<string, number>();
   const readers = new Set<ReadableStreamDefaultReader<Uint8Array>>();
+  /** Requests seen, by method. */
+  const seen = new Map<string, number>();
   const bump = (method: string, by: number) => open.set(method, (open.get(method) ?? 0) + by);
   const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen: () => {} }, async (req) => {
     const url = new URL(req.url);
@@ -26,6 +29,7 @@ function recordingRelay(target: string) {
     try {
       method = body ? String(JSON.parse(body).method ?? "response") : req.method;
     } catch { /* not JSON */ }
+    seen.set(method, (seen.get(method) ?? 0) + 1);
     const res = await fetch(`${target}${url.pathname}${url.search}`, {
       method: req.method,
       headers: req.headers,
@@ -67,6 +71,7 @@ function recordingRelay(target: string) {
   return {
     url: `http://127.0.0.1:${server.addr.port}`,
     open,
+    seen,
     total: () => [...open.values()].reduce((a, b) => a + b, 0),
     // Whatever is still open is cut first, so a failing test does not wait on it forever.
     close: async () => {
@@ -122,6 +127,52 @@ Deno.test({
       await legacy.close().catch(() => {});
     } finally {
       if (!closed) await gateway.close();
+      await relay.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "gateway: a listen naming a 2026-07-28 upstream's resource leaves its connection up",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    // Before, the SDK refused resources/subscribe on the 2026-07-28 connection, and the gateway took
+    // that refusal for a broken connection: it closed the one connection every caller shares
+    // (cutting their calls in flight) and reconnected on the next call. Any principal allowed to
+    // read the upstream's resources could do that at will.
+    await using upstream = await startServer();
+    const relay = recordingRelay(upstream.url);
+    const gateway = await startServer({
+      upstreams: parseUpstreams(JSON.stringify([{
+        name: "w",
+        transport: "streamable-http",
+        url: `${relay.url}/mcp`,
+      }])),
+    });
+    try {
+      const { client } = await connectStreamable(gateway.url);
+      const call = async () => {
+        const r: any = await client.callTool({ name: "w__get_time", arguments: {} });
+        assert.notEqual(r.isError, true, JSON.stringify(r));
+      };
+      await call();
+      const handshakes = relay.seen.get("server/discover") ?? 0;
+      assert.ok(handshakes >= 1);
+      const modern: any = await connectModern(gateway.url);
+      for (let i = 0; i < 3; i++) {
+        const sub = await modern.listen({
+          resourceSubscriptions: ["upstream://w/warden://vault/head"],
+        });
+        await call();
+        await sub.close?.().catch(() => {});
+      }
+      assert.equal(relay.seen.get("server/discover") ?? 0, handshakes, "the gateway reconnected");
+      assert.equal(relay.open.get("subscriptions/listen"), 1, JSON.stringify([...relay.open]));
+      await modern.close().catch(() => {});
+      await client.close();
+    } finally {
+      await gateway.close();
       await relay.close();
     }
   },
