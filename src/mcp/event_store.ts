@@ -148,11 +148,15 @@ export class EventWriteBudget {
   }
 }
 
-/** An event sent on a live stream and kept in memory only. `gone` once forgotten or stored. */
+/**
+ * An event sent on a live stream and kept in memory only. `gone` once forgotten or stored. It is
+ * kept as the JSON text the stream was sent, not as the message: the message is an object graph
+ * several times the size of its text (and often the whole call's result), and thousands are kept.
+ */
 interface Unstored {
   readonly streamId: string;
   readonly seq: string;
-  readonly message: JSONRPCMessage;
+  readonly json: string;
   readonly bytes: number;
   readonly at: number;
   gone: boolean;
@@ -271,20 +275,20 @@ export class KvEventStore implements EventStore {
   }
 
   /**
-   * The id of an event about to be written to `streamId` while that stream is connected, with
-   * `bytes` its serialised size: the event is kept in memory only (bounded per process, for a
-   * replay from this process) and stored in KV only if `streamBroken(streamId)` says the stream
-   * was cut off. An event the process had to forget is one a resuming client retries for.
+   * The id of an event about to be written to `streamId` while that stream is connected, `json`
+   * its serialised message: the event is kept in memory only (bounded per process, for a replay
+   * from this process) and stored in KV only if `streamBroken(streamId)` says the stream was cut
+   * off. An event the process had to forget is one a resuming client retries for.
    */
-  sent(streamId: string, message: JSONRPCMessage, bytes: number): string {
+  sent(streamId: string, json: string): string {
     const seq = this.#nextSeq();
     const eventId = `${streamId}~${seq}`;
-    if (this.#suspended || isPriming(message)) return eventId;
+    if (this.#suspended || json === "{}") return eventId;
     const event: Unstored = {
       streamId,
       seq,
-      message,
-      bytes: bytes + 128,
+      json,
+      bytes: 2 * json.length + 128,
       at: Date.now(),
       gone: false,
     };
@@ -299,7 +303,7 @@ export class KvEventStore implements EventStore {
     for (const event of this.#unstored) {
       if (event.gone || event.streamId !== streamId) continue;
       this.#budget.forget(event);
-      this.#store(event.streamId, event.seq, event.message);
+      this.#store(event.streamId, event.seq, JSON.parse(event.json));
     }
     this.#unstored.retain((e) => !e.gone);
   }
@@ -426,7 +430,7 @@ export class KvEventStore implements EventStore {
     const sendKeptBefore = async (until: string | undefined) => {
       while (k < kept.length && (until === undefined || kept[k].seq < until)) {
         const e = kept[k++];
-        await send(`${streamId}~${e.seq}`, e.message);
+        await send(`${streamId}~${e.seq}`, JSON.parse(e.json));
       }
       // Stored meanwhile (its stream broke during this replay): sent once, from KV.
       if (k < kept.length && kept[k].seq === until) k++;

@@ -24,7 +24,6 @@ import {
   type CallToolResult,
   DEFAULT_NEGOTIATED_PROTOCOL_VERSION,
   isJsonContentType,
-  type JSONRPCMessage,
   type WebStandardStreamableHTTPServerTransport,
 } from "@modelcontextprotocol/server";
 import type { KvEventStore } from "./event_store.ts";
@@ -285,7 +284,7 @@ export async function answerDirect(a: DirectAnswer): Promise<Response> {
   a.done();
   const event = (message: unknown) => {
     const json = JSON.stringify(message);
-    const eventId = store.sent!(streamId, message as JSONRPCMessage, json.length);
+    const eventId = store.sent!(streamId, json);
     return `event: message\nid: ${eventId}\ndata: ${json}\n\n`;
   };
   let body = new TextDecoder().decode(concat(primed));
@@ -360,7 +359,7 @@ function streamAnswer(
       // This response is still connected: the event is kept in memory, and stored only if the
       // stream breaks (the cancel above). Serialised once, for the stream and its size.
       const json = JSON.stringify(message);
-      const eventId = store.sent(streamId, message as JSONRPCMessage, json.length);
+      const eventId = store.sent(streamId, json);
       try {
         controller.enqueue(encoder.encode(`event: message\nid: ${eventId}\ndata: ${json}\n\n`));
       } catch {

@@ -145,7 +145,7 @@ Deno.test("event store: an event sent on a connected stream is kept in memory on
   const secret = "ghp_" + "A1b2C3d4".repeat(5);
   const priming = await store.storeEvent("live", {} as never);
   const m1 = { jsonrpc: "2.0" as const, id: 1, result: { note: `token ${secret}` } };
-  store.sent("live", m1, JSON.stringify(m1).length);
+  store.sent("live", JSON.stringify(m1));
   await store.flush();
   const keys = async () => {
     const out: Deno.KvKey[] = [];
@@ -161,7 +161,7 @@ Deno.test("event store: an event sent on a connected stream is kept in memory on
   // A stream cut off mid-call: what it was sent is stored, redacted, for any process.
   const p2 = await store.storeEvent("cut", {} as never);
   const m2 = { jsonrpc: "2.0" as const, method: "notifications/progress", params: { secret } };
-  store.sent("cut", m2 as never, JSON.stringify(m2).length);
+  store.sent("cut", JSON.stringify(m2));
   store.streamBroken("cut");
   await store.flush();
   const stored = [];
@@ -182,13 +182,14 @@ Deno.test("event store: events kept in memory are bounded per session and per pr
   const budget = new EventWriteBudget();
   const a = storeOn(kv, "s7", budget, 5);
   const first = await a.storeEvent("x", {} as never);
-  for (let i = 0; i < 12; i++) a.sent("x", msg(i), 100);
+  for (let i = 0; i < 12; i++) a.sent("x", JSON.stringify(msg(i)));
   const got = await replayAll(a, first);
   assert.deepEqual(got.map((g) => (g.message as { id: number }).id), [7, 8, 9, 10, 11]);
   // The process-wide byte bound: one huge session cannot hold every other session's memory.
   const b = storeOn(kv, "s8", budget, 10_000);
   const firstB = await b.storeEvent("y", {} as never);
-  for (let i = 0; i < 40; i++) b.sent("y", msg(i), 1024 * 1024);
+  const pad = "x".repeat(512 * 1024); // 1 MiB of UTF-16 an event
+  for (let i = 0; i < 40; i++) b.sent("y", JSON.stringify({ ...msg(i), pad }));
   assert.ok(budget.recentBytes <= budget.maxRecentBytes, `${budget.recentBytes}`);
   const kept = await replayAll(b, firstB);
   assert.ok(kept.length > 0 && kept.length < 40, `kept ${kept.length}`);
