@@ -24,7 +24,7 @@ EXPOSE 8000
 CMD ["deno", "task", "dev"]
 
 FROM base AS build
-RUN deno compile --frozen --allow-net --allow-read --allow-write --allow-env --allow-sys --allow-run=bwrap \
+RUN deno compile --frozen --v8-flags=--max-old-space-size=1024 --allow-net --allow-read --allow-write --allow-env --allow-sys --allow-run=bwrap \
     --output /out/warden main.ts
 
 FROM debian:bookworm-slim AS prod

@@ -4,6 +4,7 @@
  * modules; governance (SSRF allowlist, file roots, provider URL) comes from
  * the active policy.
  */
+import { getHeapStatistics } from "node:v8";
 import { z } from "zod";
 import {
   DEFAULT_POLICY,
@@ -487,6 +488,9 @@ function checkVitalTool(services: EvidenceToolServices) {
             heap_used: mem.heapUsed,
             heap_total: mem.heapTotal,
             external: mem.external,
+            // The heap's ceiling: `deno task start` sets it (see README "Memory"), V8 sizes the
+            // heap's growth by it.
+            heap_limit: getHeapStatistics().heap_size_limit,
           },
           ...(system ? { system } : {}),
           ...(vitals.upstreams.length ? { upstreams: vitals.upstreams } : {}),

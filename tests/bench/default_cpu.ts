@@ -6,11 +6,13 @@
  * CPU time per call moves far less than req/s on a shared machine, so it is the figure to compare
  * two commits by in the same run. Prints the median per root and the wall time per call slot.
  *
- * `deno run -A tests/bench/default_cpu.ts BEFORE_ROOT AFTER_ROOT` — env `MODE` (sse), `CALLS`
+ * `deno run -A tests/bench/default_cpu.ts BEFORE_ROOT AFTER_ROOT` (Warden runs with `deno task
+ * start`'s V8 flags; a root `ROOT#FLAGS` with those V8 flags instead) — env `MODE` (sse), `CALLS`
  * (3000), `ROUNDS` (3), `C` (16), `PROF` (a directory: run each Warden under `--cpu-prof` there).
  * Linux only (/proc).
  */
 import { cpuMs, listening } from "./_cpu.ts";
+import { WARDEN_V8_FLAGS } from "./_launch.ts";
 
 const MODE = Deno.env.get("MODE") ?? "sse";
 const CALLS = Number(Deno.env.get("CALLS") ?? 3000);
@@ -41,11 +43,14 @@ interface Server {
   readonly wall: number[];
 }
 
-async function start(root: string, i: number): Promise<Server> {
+async function start(spec: string, i: number): Promise<Server> {
+  // `ROOT#FLAGS` runs that checkout with V8 flags (to weigh a flag on the same commit).
+  const [root, v8] = spec.split("#");
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
       "-A",
+      ...(v8 ? [`--v8-flags=${v8}`] : WARDEN_V8_FLAGS),
       ...(PROF ? ["--cpu-prof", "--cpu-prof-dir", PROF] : []),
       `${root}/main.ts`,
       "serve",
@@ -63,7 +68,7 @@ async function start(root: string, i: number): Promise<Server> {
     cwd: dir,
   }).spawn();
   const url = await listening(child);
-  return { root, child, url, headers: {}, cpu: [], wall: [] };
+  return { root: spec, child, url, headers: {}, cpu: [], wall: [] };
 }
 
 async function openSession(s: Server): Promise<void> {

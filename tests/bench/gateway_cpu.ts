@@ -15,6 +15,7 @@
 import { startEverything } from "../_helpers/upstreams.ts";
 import { initializeRaw } from "../_helpers/raw.ts";
 import { cpuMs, listening } from "./_cpu.ts";
+import { WARDEN_V8_FLAGS } from "./_launch.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const CALLS = Number(Deno.env.get("CPU_CALLS") ?? 1000);
@@ -67,7 +68,7 @@ const up = await startEverything("streamableHttp");
 const spawned: Deno.ChildProcess[] = [];
 const spawn = (args: string[], flags: string[] = []) => {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...flags, "-A", ...args],
+    args: ["run", ...flags, ...(args[0].endsWith("main.ts") ? WARDEN_V8_FLAGS : []), "-A", ...args],
     cwd: dir,
     stdout: "piped",
     stderr: "piped",

@@ -9,6 +9,7 @@
  * BENCH_VAULT_ENTRIES (default 1000000: the size of the vault-scale log).
  */
 import { gatewaySuite } from "./_gateway.ts";
+import { WARDEN_V8_FLAGS } from "./_launch.ts";
 import { initializeRaw } from "../_helpers/raw.ts";
 import { runVaultScale } from "./_vault_scale.ts";
 
@@ -81,8 +82,9 @@ async function start(variant: Variant, tmp: string): Promise<Running> {
   const args = variant.args.map((a, i) =>
     a === "bench.db" && variant.args[i - 1] === "--kv" ? `bench-${variant.name}.db` : a
   );
+  const warden = args.some((a) => a.endsWith("main.ts"));
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", ...args],
+    args: ["run", "-A", ...(warden ? WARDEN_V8_FLAGS : []), ...args],
     cwd: tmp,
     stdout: "piped",
     stderr: "piped",

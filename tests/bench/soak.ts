@@ -8,10 +8,15 @@
  *
  *   deno run -A tests/bench/soak.ts            # both modes
  *   SOAK_CALLS=20000 SOAK_MODES=sse deno run -A tests/bench/soak.ts
+ *   SOAK_LIVE=1 …   # also the heap after a full collection (the server runs with --inspect)
  */
+import { inspect, type Inspector } from "./_inspector.ts";
+import { WARDEN_V8_FLAGS } from "./_launch.ts";
+
 const CALLS = Number(Deno.env.get("SOAK_CALLS") ?? 100_000);
 const WARMUP = Math.min(5_000, Math.floor(CALLS / 10));
 const CONCURRENCY = Number(Deno.env.get("SOAK_CONCURRENCY") ?? 8);
+const LIVE = Deno.env.get("SOAK_LIVE") === "1";
 const MODES = (Deno.env.get("SOAK_MODES") ?? "sse,json").split(",");
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 const ACCEPT = "application/json, text/event-stream";
@@ -42,7 +47,11 @@ async function start(mode: string, dir: string) {
     args: [
       "run",
       "-A",
-      ...(Deno.env.get("SOAK_V8_FLAGS") ? [`--v8-flags=${Deno.env.get("SOAK_V8_FLAGS")}`] : []),
+      ...(LIVE ? ["--inspect=127.0.0.1:0"] : []),
+      // As `deno task start` runs it (its heap ceiling included), unless SOAK_V8_FLAGS says.
+      ...(Deno.env.get("SOAK_V8_FLAGS")
+        ? [`--v8-flags=${Deno.env.get("SOAK_V8_FLAGS")}`]
+        : WARDEN_V8_FLAGS),
       MAIN,
       "serve",
       "--port",
@@ -71,7 +80,8 @@ async function start(mode: string, dir: string) {
       (async () => {
         while (!(await reader.read()).done) { /* drain */ }
       })();
-      return { child, url: m[1] };
+      const ws = /Debugger listening on (ws:\/\/\S+)/.exec(buf)?.[1];
+      return { child, url: m[1], inspector: ws ? await inspect(ws) : undefined };
     }
   }
 }
@@ -92,7 +102,7 @@ async function post(url: string, session: string | undefined, body: unknown) {
 
 async function soak(mode: string) {
   const dir = await Deno.makeTempDir();
-  const { child, url } = await start(mode, dir);
+  const { child, url, inspector } = await start(mode, dir);
   try {
     const init = await post(url, undefined, {
       jsonrpc: "2.0",
@@ -134,23 +144,31 @@ async function soak(mode: string) {
         method: "tools/call",
         params: { name: "check_vital", arguments: {} },
       });
-      const m = /heap_used\\?":\s*(\d+)/.exec(text);
-      return m ? Number(m[1]) / 1048576 : NaN;
+      const field = (name: string) => {
+        const m = new RegExp(`${name}\\\\?":\\s*(\\d+)`).exec(text);
+        return m ? Number(m[1]) / 1048576 : NaN;
+      };
+      return { used: field("heap_used"), total: field("heap_total"), external: field("external") };
     };
     await run(WARMUP);
-    const first = memory(child.pid);
+    const point = async () => ({
+      ...memory(child.pid),
+      heap: await heap(),
+      live: await inspector?.liveHeapMb(),
+    });
+    const first = await point();
     const before = first.rss;
-    const heapBefore = await heap();
+    const heapBefore = first.heap.used;
     const started = performance.now();
     // The curve, not two points: a leak grows every fifth, lazy heap growth and caches level off.
     const curve = [first];
     for (let i = 0; i < 5; i++) {
       await run(CALLS / 5);
-      curve.push(memory(child.pid));
+      curve.push(await point());
     }
     const seconds = (performance.now() - started) / 1000;
     const after = curve[5].rss;
-    const heapAfter = await heap();
+    const heapAfter = curve[5].heap.used;
     return {
       mode,
       calls: CALLS,
@@ -164,6 +182,7 @@ async function soak(mode: string) {
       firstError,
     };
   } finally {
+    inspector?.close();
     child.kill("SIGTERM");
     await child.status;
     await Deno.remove(dir, { recursive: true });
@@ -183,7 +202,11 @@ for (const mode of MODES) {
   console.error(
     `${r.mode} every ${CALLS / 5} calls: ${
       r.curve.map((m) =>
-        `RSS ${m.rss.toFixed(0)} (anon ${m.anon.toFixed(0)}, file ${m.file.toFixed(0)})`
+        `RSS ${m.rss.toFixed(0)} (anon ${m.anon.toFixed(0)}: V8 heap ${
+          m.heap.total.toFixed(0)
+        } of which used ${m.heap.used.toFixed(0)}${
+          m.live === undefined ? "" : ` (live after a full GC ${m.live.toFixed(1)})`
+        }, external ${m.heap.external.toFixed(0)}; file ${m.file.toFixed(0)})`
       ).join(" → ")
     } MB`,
   );

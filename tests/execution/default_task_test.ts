@@ -54,5 +54,14 @@ Deno.test({
     assert.equal(hostile.body.data.exit_code, 1, JSON.stringify(hostile.body));
     assert.match(hostile.body.data.stderr, /Requires read access to "\/etc\/passwd"/);
     assert.equal(hostile.body.data.stdout, "");
+    // The task's heap ceiling took effect (README "Memory"): without it V8 sizes the heap for
+    // the machine's memory (4 GiB here) and lets it grow to about four times what is live.
+    const res = await fetch(`${url}/invoke`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ tool: "check_vital", arguments: {} }),
+    });
+    const limit = (await res.json()).data.memory.heap_limit / 1048576;
+    assert.ok(limit >= 1024 && limit < 1536, `heap limit ${limit} MiB`);
   },
 });
