@@ -10,7 +10,7 @@
  *   SOAK_CALLS=20000 SOAK_MODES=sse deno run -A tests/bench/soak.ts
  *   SOAK_LIVE=1 …   # also the heap after a full collection (the server runs with --inspect)
  */
-import { inspect, type Inspector } from "./_inspector.ts";
+import { inspect } from "./_inspector.ts";
 import { WARDEN_V8_FLAGS } from "./_launch.ts";
 
 const CALLS = Number(Deno.env.get("SOAK_CALLS") ?? 100_000);
