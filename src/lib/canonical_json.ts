@@ -155,6 +155,40 @@ export function canonicalString(value: unknown, options: CanonicalOptions = {}):
   });
 }
 
+/**
+ * Encodes each own member of the plain object `record` as canonical `"key":value` text, in
+ * canonical key order, handing each to `member`: one walk serves every member, for a caller that
+ * splices members into a larger text (the vault's prepared entries). Same rules as
+ * `canonicalString`; a refusal names the path as `<name>.<key>…`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { canonicalMembers } from "./canonical_json.ts";
+ * const out: string[] = [];
+ * canonicalMembers({ b: [1], a: "x" }, {}, (key, text) => out.push(`${key}=${text}`));
+ * assert.deepEqual(out, ['a="a":"x"', 'b="b":[1]']);
+ * ```
+ */
+export function canonicalMembers(
+  record: Record<string, unknown>,
+  options: CanonicalOptions,
+  member: (key: string, text: string) => void,
+): void {
+  const walk: Walk = {
+    name: options.name ?? "value",
+    jcs: options.numbers === "jcs",
+    escape: options.surrogates === "escape",
+    keys: [],
+    ancestors: [],
+  };
+  for (const key of Object.keys(record).sort()) {
+    walk.keys.push(key);
+    member(key, encodeString(key, walk) + ":" + encode(record[key], walk));
+    walk.keys.pop();
+  }
+}
+
 const encoder = new TextEncoder();
 
 /**

@@ -11,6 +11,7 @@ export { equalBytes, fromBase64, fromHex, toBase64, toHex, utf8ByteLength } from
 export { sha256, sha256HexOfText, toBytes } from "./digests.ts";
 export {
   canonicalize,
+  canonicalMembers,
   type CanonicalOptions,
   canonicalString,
   digestJson,

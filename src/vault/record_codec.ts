@@ -4,7 +4,7 @@
  * entry's bytes) and the head record are laid out in KV, and how they are read back. Pure: no KV.
  * @module
  */
-import { canonicalString, fromHex, toBase64, toHex } from "../lib/mod.ts";
+import { canonicalMembers, fromHex, toBase64, toHex } from "../lib/mod.ts";
 import { CompactRange, popCount } from "../merkle/mod.ts";
 import { GENESIS_PREV } from "./bundle_verify.ts";
 import type { VaultHead } from "./ledger.ts";
@@ -32,19 +32,17 @@ export interface PreparedEntry {
 /** Encodes `fields` once, leaving room for the `index` and `prev` members the commit adds. */
 export function prepareEntry(fields: Record<string, unknown>): PreparedEntry {
   let open = "{", middle = "", close = "";
-  // Default sort compares UTF-16 code units: the canonical (RFC 8785) key order.
-  for (const key of Object.keys(fields).sort()) {
-    const member = canonicalString(key, ENTRY_ENCODING) + ":" +
-      canonicalString(fields[key], { ...ENTRY_ENCODING, name: `entry.${key}` });
+  canonicalMembers(fields, ENTRY_MEMBERS, (key, member) => {
     if (key < "index") open += member + ",";
     else if (key < "prev") middle += "," + member;
     else close += "," + member;
-  }
+  });
   return { open, middle, close: close + "}" };
 }
 
 /** Entries encode any JS string: lone surrogates become escapes (see canonical_json.ts). */
 export const ENTRY_ENCODING = { surrogates: "escape" } as const;
+const ENTRY_MEMBERS = { ...ENTRY_ENCODING, name: "entry" } as const;
 
 /** The entry's canonical JSON once its index and previous leaf hash are known. */
 export function renderEntry(p: PreparedEntry, index: number, prev: string): string {
