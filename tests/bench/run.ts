@@ -36,6 +36,8 @@ interface Variant {
   readonly tool: string;
   readonly toolArgs: Record<string, unknown>;
   readonly expect: string;
+  /** V8 flags instead of `deno task start`'s (Warden variants). */
+  readonly v8?: string[];
 }
 
 interface Running {
@@ -84,7 +86,7 @@ async function start(variant: Variant, tmp: string): Promise<Running> {
   );
   const warden = args.some((a) => a.endsWith("main.ts"));
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", ...(warden ? WARDEN_V8_FLAGS : []), ...args],
+    args: ["run", "-A", ...(warden ? variant.v8 ?? WARDEN_V8_FLAGS : []), ...args],
     cwd: tmp,
     stdout: "piped",
     stderr: "piped",
@@ -274,6 +276,12 @@ const SUITES: Record<string, Suite> = {
       wardenVariant("warden-sse-floors-off", [...SSE, "--policy", FLOORS_OFF]),
       wardenVariant("warden-sse-bare", [...SSE, "--sealing", "off", "--policy", FLOORS_OFF]),
       wardenVariant("warden-json", ["--response-mode", "json", "--policy", FLOORS_ON]),
+      // The default without `deno task start`'s heap ceiling (V8 sizes the heap by the machine's
+      // memory): what the ceiling that keeps the soak flat costs in throughput.
+      {
+        ...wardenVariant("warden-default-uncapped", [...SSE, "--policy", FLOORS_ON]),
+        v8: [],
+      },
       // The default configuration on both cores (issue 13, "use every core"): two processes on one
       // port and KV file. On a 2-core machine the load generator shares those cores.
       wardenVariant("warden-default-workers2", [...SSE, "--policy", FLOORS_ON, "--workers", "2"]),
@@ -281,6 +289,7 @@ const SUITES: Record<string, Suite> = {
     ratios: [
       ["warden-default", "bare-v1-sse", 0.6],
       ["warden-default-workers2", "bare-v1-sse", 0],
+      ["warden-default", "warden-default-uncapped", 0],
       ["warden-default-workers2", "warden-default", 0],
       ["warden-json", "bare-v1-json", 0.75],
       ["warden-sse-unsealed", "bare-v1-sse", 0],
