@@ -89,20 +89,26 @@ async function until(what: string, check: () => boolean, ms = 10_000): Promise<v
   }
 }
 
+/** A gateway whose one upstream, "w", is reached through a relay that counts its streams. */
+async function gatewayThroughRelay(upstreamUrl: string) {
+  const relay = recordingRelay(upstreamUrl);
+  const gateway = await startServer({
+    upstreams: parseUpstreams(JSON.stringify([{
+      name: "w",
+      transport: "streamable-http",
+      url: `${relay.url}/mcp`,
+    }])),
+  });
+  return { relay, gateway };
+}
+
 Deno.test({
   name: "gateway shutdown: closing Warden with clients connected ends every upstream stream",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
     await using upstream = await startServer();
-    const relay = recordingRelay(upstream.url);
-    const gateway = await startServer({
-      upstreams: parseUpstreams(JSON.stringify([{
-        name: "w",
-        transport: "streamable-http",
-        url: `${relay.url}/mcp`,
-      }])),
-    });
+    const { relay, gateway } = await gatewayThroughRelay(upstream.url);
     let closed = false;
     try {
       // The gateway's own connection to a 2026-07-28 upstream listens for list changes.
@@ -142,14 +148,7 @@ Deno.test({
     // (cutting their calls in flight) and reconnected on the next call. Any principal allowed to
     // read the upstream's resources could do that at will.
     await using upstream = await startServer();
-    const relay = recordingRelay(upstream.url);
-    const gateway = await startServer({
-      upstreams: parseUpstreams(JSON.stringify([{
-        name: "w",
-        transport: "streamable-http",
-        url: `${relay.url}/mcp`,
-      }])),
-    });
+    const { relay, gateway } = await gatewayThroughRelay(upstream.url);
     try {
       const { client } = await connectStreamable(gateway.url);
       const call = async () => {
