@@ -192,8 +192,29 @@ export async function serve(
   const { kv, app } = await openApp(config, logger, options);
   let ac = new AbortController();
   let announcer: Announcer | undefined;
-  let server: Deno.HttpServer;
+  let server: Deno.HttpServer | undefined;
   let boundPort = config.port;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info("shutting down", { signal });
+    await announcer?.stop();
+    await workers?.stop();
+    await app.close();
+    ac.abort();
+    await server?.finished;
+    kv.close();
+    Deno.exit(0);
+  };
+  // Set before listening: a signal sent the moment the "listening" line appears (a supervisor
+  // stopping what it just started) is a graceful stop, not the default action's abrupt one.
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    try {
+      Deno.addSignalListener(signal, () => void stop(signal));
+    } catch {
+      // Signals are not available on every platform (Windows lacks SIGTERM).
+    }
+  }
   try {
     server = listen(config, ac, app, logger, (shown, port) => {
       boundPort = port;
@@ -244,28 +265,9 @@ export async function serve(
     }
     recovering = false;
   };
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info("shutting down", { signal });
-    await announcer?.stop();
-    await workers?.stop();
-    await app.close();
-    ac.abort();
-    await server.finished;
-    kv.close();
-    Deno.exit(0);
-  };
-  for (const signal of ["SIGINT", "SIGTERM"] as const) {
-    try {
-      Deno.addSignalListener(signal, () => void stop(signal));
-    } catch {
-      // Signals are not available on every platform (Windows lacks SIGTERM).
-    }
-  }
   // A recovered listener replaces the first: wait for whichever is current when stopping.
   while (true) {
-    const current = server;
+    const current: Deno.HttpServer = server!;
     await current.finished;
     while (recovering) await new Promise((r) => setTimeout(r, 50));
     if (stopping || current === server) break;
