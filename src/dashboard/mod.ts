@@ -15,7 +15,7 @@ import { decideHold, type Governance, HoldError } from "../governance/mod.ts";
 import { type Gateway, RegistrationError } from "../gateway/mod.ts";
 import { type Principal, userRoles } from "../identity/mod.ts";
 import { fromHex, type Logger, toBase64 } from "../lib/mod.ts";
-import { readCapped } from "../net/mod.ts";
+import { DEFAULT_BODY_TIMEOUT_MS, readWithin } from "../net/mod.ts";
 import type { PasswordVerifier } from "../oauth/mod.ts";
 import type { Accounting } from "../usage/mod.ts";
 import { buildRoot, parseCheckpoint, splitNote, verifyInclusion } from "../merkle/mod.ts";
@@ -143,9 +143,6 @@ class FormError extends Error {
   }
 }
 
-/** How long a form may take to arrive unless `bodyTimeoutMs` says. */
-const DEFAULT_BODY_TIMEOUT_MS = 30_000;
-
 async function readForm(req: Request, timeoutMs: number): Promise<URLSearchParams> {
   const type = (req.headers.get("content-type") ?? "").toLowerCase();
   if (!type.startsWith("application/x-www-form-urlencoded")) {
@@ -156,13 +153,10 @@ async function readForm(req: Request, timeoutMs: number): Promise<URLSearchParam
     throw new FormError("form too large", 413);
   }
   // A form that stalls is cancelled at the deadline (408), not waited for.
-  const signal = AbortSignal.timeout(timeoutMs);
-  const bytes = await readCapped(req.body, MAX_FORM_BYTES, signal).catch(() => {
-    throw signal.aborted
-      ? new FormError("the form was not received in time", 408)
-      : new FormError("the form could not be read", 400);
-  });
-  if (bytes === undefined) throw new FormError("form too large", 413);
+  const bytes = await readWithin(req.body, MAX_FORM_BYTES, timeoutMs);
+  if (bytes === "timeout") throw new FormError("the form was not received in time", 408);
+  if (bytes === "unreadable") throw new FormError("the form could not be read", 400);
+  if (bytes === "too_large") throw new FormError("form too large", 413);
   return new URLSearchParams(new TextDecoder().decode(bytes));
 }
 

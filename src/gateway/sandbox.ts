@@ -3,8 +3,9 @@
  * (no network unless the upstream's `sandbox.network` grants it), the system
  * directories read-only, a private work dir of `sandbox.work_mb` MiB as HOME
  * and cwd, a /tmp and /dev/shm of `sandbox.tmp_mb` MiB each (all in memory,
- * gone with the process), and only the extra paths the configuration names. Warden's KV, keys and home are not
- * mounted, so an untrusted server cannot read them.
+ * gone with the process), and only the extra paths the configuration names.
+ * Warden's KV, keys and home are not mounted, so an untrusted server cannot
+ * read them.
  *
  * A minimal builder kept in the gateway until `src/execution/` offers one
  * shared with the shell sandbox.

@@ -54,3 +54,39 @@ export async function readCapped(
   }
   return bytes;
 }
+
+/** How long a request body may take to arrive when the caller names no deadline. */
+export const DEFAULT_BODY_TIMEOUT_MS = 30_000;
+
+/** Why `readWithin` has no body to give. */
+export type BodyRefusal = "too_large" | "timeout" | "unreadable";
+
+/**
+ * Reads `stream` whole, at most `maxBytes`, within `timeoutMs`: its bytes, or why not. A body
+ * that stalls is cancelled at the deadline ("timeout"), one over the bound as soon as it is
+ * ("too_large"); a stream that fails is "unreadable". For the routes that map these to their
+ * own error shapes (the OAuth endpoints, the dashboard's forms).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { readWithin } from "./body.ts";
+ * const got = await readWithin(new Blob(["hello"]).stream(), 16, 1000);
+ * assert.equal((got as Uint8Array).byteLength, 5);
+ * assert.equal(await readWithin(new Blob(["hello"]).stream(), 2, 1000), "too_large");
+ * const stalled = new ReadableStream<Uint8Array>({ start(c) { c.enqueue(new Uint8Array(1)); } });
+ * assert.equal(await readWithin(stalled, 16, 10), "timeout");
+ * ```
+ */
+export async function readWithin(
+  stream: ReadableStream<Uint8Array>,
+  maxBytes: number,
+  timeoutMs: number,
+): Promise<Uint8Array | BodyRefusal> {
+  const signal = AbortSignal.timeout(timeoutMs);
+  try {
+    return await readCapped(stream, maxBytes, signal) ?? "too_large";
+  } catch {
+    return signal.aborted ? "timeout" : "unreadable";
+  }
+}

@@ -8,7 +8,7 @@
  */
 export { isPrivateAddress } from "./ip_ranges.ts";
 export { hostAllowed } from "./allowlist.ts";
-export { readCapped } from "./body.ts";
+export { type BodyRefusal, DEFAULT_BODY_TIMEOUT_MS, readCapped, readWithin } from "./body.ts";
 export {
   type CallDeadline,
   callDeadline,

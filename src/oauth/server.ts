@@ -24,7 +24,7 @@ import {
 } from "./store.ts";
 import { readJsonDocument } from "./_document.ts";
 import { consentPage, errorPage, loginPage } from "./pages.ts";
-import { readCapped } from "../net/mod.ts";
+import { DEFAULT_BODY_TIMEOUT_MS, readWithin } from "../net/mod.ts";
 import { type OidcLogin, OidcLoginError } from "./relying_party.ts";
 import type { Logger } from "../lib/mod.ts";
 
@@ -172,9 +172,6 @@ function timingSafeEqualText(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
-/** How long a form or metadata body may take to arrive unless `bodyTimeoutMs` says. */
-const DEFAULT_BODY_TIMEOUT_MS = 30_000;
-
 async function readForm(req: Request, max: number, timeoutMs: number): Promise<URLSearchParams> {
   const type = req.headers.get("content-type") ?? "";
   if (!type.toLowerCase().startsWith("application/x-www-form-urlencoded")) {
@@ -189,14 +186,16 @@ async function readText(req: Request, max: number, timeoutMs: number): Promise<s
   const declared = Number(req.headers.get("content-length") ?? "0");
   if (declared > max) throw new OAuthError("invalid_request", "request body too large", 413);
   if (!req.body) return "";
-  const signal = AbortSignal.timeout(timeoutMs);
-  const bytes = await readCapped(req.body, max, signal).catch(() => {
-    if (signal.aborted) {
-      throw new OAuthError("invalid_request", "request body not received in time", 408);
-    }
+  const bytes = await readWithin(req.body, max, timeoutMs);
+  if (bytes === "timeout") {
+    throw new OAuthError("invalid_request", "request body not received in time", 408);
+  }
+  if (bytes === "unreadable") {
     throw new OAuthError("invalid_request", "the request body could not be read");
-  });
-  if (bytes === undefined) throw new OAuthError("invalid_request", "request body too large", 413);
+  }
+  if (bytes === "too_large") {
+    throw new OAuthError("invalid_request", "request body too large", 413);
+  }
   return new TextDecoder().decode(bytes);
 }
 

@@ -16,13 +16,14 @@ const decoder = new TextDecoder();
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createLedger, ownEntry } from "./mod.ts";
  * import { generateSigner } from "../merkle/mod.ts";
  * using kv = await Deno.openKv(":memory:");
  * const ledger = createLedger(kv, { origin: "o", signer: await generateSigner("o") });
  * const { index } = await ledger.append({ type: "note", principal: "alice" });
- * (await ownEntry(ledger, index, "alice"))?.index; // 0
- * await ownEntry(ledger, index, "bob"); // null
+ * assert.equal((await ownEntry(ledger, index, "alice"))?.index, 0);
+ * assert.equal(await ownEntry(ledger, index, "bob"), null);
  * ```
  */
 export async function ownEntry(
