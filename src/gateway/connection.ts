@@ -239,6 +239,12 @@ export function createConnection(
      * one is used from the next call on); HTTP transports only.
      */
     credential?: CredentialSource;
+    /**
+     * Runs before every connection attempt (the first and each reconnect); a throw fails that
+     * attempt like a refused connection. The gateway passes the SSRF guard here, so a
+     * registration is judged by the connecting process's allowlist and the host's addresses now.
+     */
+    beforeConnect?: () => Promise<void>;
   },
 ): UpstreamConnection {
   const log = options.logger;
@@ -275,6 +281,7 @@ export function createConnection(
   }
 
   async function open(): Promise<Client> {
+    await options.beforeConnect?.();
     const c = new Client({ name: "warden-gateway", version: VERSION }, {
       // SSE is the 2024-11 transport: there is no modern era to discover on it.
       versionNegotiation: { mode: config.transport === "sse" ? "legacy" : "auto" },

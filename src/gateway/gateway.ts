@@ -561,6 +561,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
       logger: log,
       connectTimeoutMs: Math.min(config.timeout_ms ?? 10_000, 10_000),
       sandbox: deps.sandbox ?? true,
+      ...connectGuard(config, source),
       credential: userAuth
         ? userCredential(config.name, () => u.lister, () => {
           u.lister = undefined;
@@ -749,6 +750,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
       logger: log,
       connectTimeoutMs: Math.min(u.config.timeout_ms ?? 10_000, 10_000),
       sandbox: false,
+      ...connectGuard(u.config, u.source),
       credential: credential(),
     });
     if (u.callers.size >= MAX_CALLER_CONNECTIONS) {
@@ -1278,6 +1280,19 @@ export function createGateway(deps: GatewayDeps): Gateway {
     return settled.flatMap((r) => r.status === "fulfilled" ? r.value : []);
   }
 
+  /**
+   * A runtime registration's endpoint passes the guard before every connection attempt, not only
+   * when it is registered: a registration read from KV (at start, or adopted from another
+   * instance) meets this process's `--registry-allow-hosts`, and a name is judged by what it
+   * resolves to now. File upstreams are the operator's own and are not guarded.
+   */
+  function connectGuard(
+    config: UpstreamConfig,
+    source: "file" | "api",
+  ): { beforeConnect?: () => Promise<void> } {
+    return source === "api" ? { beforeConnect: () => guard("endpoint", config.url!) } : {};
+  }
+
   /** The SSRF guard for a registered endpoint; throws naming the field. */
   async function guard(field: string, url: string): Promise<void> {
     const host = new URL(url).hostname.replace(/^\[(.*)\]$/, "$1");
@@ -1542,6 +1557,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     const timeoutMs = Math.min(u.config.timeout_ms ?? 5_000, 5_000);
     try {
       if (u.config.health_check) {
+        if (u.source === "api") await guard("health_check", u.config.health_check);
         const res = await fetch(u.config.health_check, {
           signal: AbortSignal.timeout(timeoutMs),
           redirect: "manual",
