@@ -13,6 +13,7 @@ import {
 } from "@modelcontextprotocol/server";
 import { JSONRPCMessageSchema } from "@modelcontextprotocol/core";
 import type { Logger } from "../lib/mod.ts";
+import { capUnsent } from "../net/mod.ts";
 import { type SessionRecord, type SessionStore, touchIntervalMs } from "./session_store.ts";
 
 /** Protocol versions a client may negotiate over `/sse`. */
@@ -34,15 +35,30 @@ export class WebStandardSSEServerTransport implements Transport {
 
   readonly #endpoint: string;
   readonly #keepAliveMs: number;
+  readonly #unsent: { maxUnsentBytes?: number; onDrop?: (unsentBytes: number) => void };
   #controller?: ReadableStreamDefaultController<Uint8Array>;
   #keepAlive?: ReturnType<typeof setInterval>;
   #started = false;
   #closed = false;
 
-  constructor(endpoint: string, options: { sessionId?: string; keepAliveMs?: number } = {}) {
+  constructor(
+    endpoint: string,
+    options: {
+      sessionId?: string;
+      keepAliveMs?: number;
+      /** Bytes held for a client that is not reading before its stream is dropped. */
+      maxUnsentBytes?: number;
+      /** Told when the stream is dropped for that. */
+      onDrop?: (unsentBytes: number) => void;
+    } = {},
+  ) {
     this.sessionId = options.sessionId ?? crypto.randomUUID();
     this.#endpoint = endpoint;
     this.#keepAliveMs = options.keepAliveMs ?? 15_000;
+    this.#unsent = {
+      ...(options.maxUnsentBytes !== undefined ? { maxUnsentBytes: options.maxUnsentBytes } : {}),
+      ...(options.onDrop ? { onDrop: options.onDrop } : {}),
+    };
   }
 
   start(): Promise<void> {
@@ -51,7 +67,11 @@ export class WebStandardSSEServerTransport implements Transport {
     return Promise.resolve();
   }
 
-  /** The streaming response for `GET /sse`; its first event names the POST endpoint. */
+  /**
+   * The streaming response for `GET /sse`; its first event names the POST endpoint. A client
+   * that stops reading is dropped once more than `maxUnsentBytes` (8 MiB) wait for it: the
+   * stream ends, its connection closes and the session closes with it.
+   */
   response(): Response {
     const stream = new ReadableStream<Uint8Array>({
       start: (controller) => {
@@ -68,7 +88,7 @@ export class WebStandardSSEServerTransport implements Transport {
         void this.close();
       },
     });
-    return new Response(stream, {
+    return new Response(capUnsent(stream, this.#unsent), {
       headers: {
         "content-type": "text/event-stream",
         "cache-control": "no-cache, no-transform",
@@ -213,10 +233,13 @@ export function createLegacySseManager(options: LegacySseOptions): LegacySseMana
         res.headers.set("retry-after", "30");
         return res;
       }
+      const id = crypto.randomUUID();
       const transport = new WebStandardSSEServerTransport(options.messagesPath, {
+        sessionId: id,
         keepAliveMs: options.keepAliveMs,
+        onDrop: (unsentBytes) =>
+          log.warn("sse stream dropped: the client is not reading", { session: id, unsentBytes }),
       });
-      const id = transport.sessionId;
       const server = options.createServer({ principal });
       transport.onclose = () => {
         live.delete(id);

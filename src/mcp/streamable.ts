@@ -14,6 +14,7 @@ import {
 import { type SessionBinding, sessionToolCall } from "./server.ts";
 import { answerDirect, plainSessionCall } from "./session_direct.ts";
 import type { Logger } from "../lib/mod.ts";
+import { capUnsent } from "../net/mod.ts";
 import { type BatchWriter, sharedCapGenKey, sharedCapKey, withKvRetry } from "../store/mod.ts";
 import { EventWriteBudget, KvEventStore } from "./event_store.ts";
 import {
@@ -115,6 +116,30 @@ export interface StreamableOptions {
    * it may answer (Warden's own, not fixtures or upstream tools). Absent: all goes to the SDK.
    */
   readonly direct?: { readonly serves: (name: string) => boolean };
+}
+
+/**
+ * A GET stream (the session's standalone stream, or a `Last-Event-ID` replay) lives as long as
+ * its client holds it, and the SDK queues every event for it whether the client reads or not:
+ * past 8 MiB unsent it is dropped (its connection closed; the session lives on, its events stay
+ * in the store for a `Last-Event-ID` resumption, and a new GET may open).
+ */
+function capStandaloneStream(res: Response, sessionId: string, log: Logger): Response {
+  if (!res.body || !(res.headers.get("content-type") ?? "").includes("text/event-stream")) {
+    return res;
+  }
+  const body = capUnsent(res.body, {
+    onDrop: (unsentBytes) =>
+      log.warn("GET stream dropped: the client is not reading", {
+        session: sessionId,
+        unsentBytes,
+      }),
+  });
+  return new Response(body, {
+    status: res.status,
+    statusText: res.statusText,
+    headers: res.headers,
+  });
 }
 
 /** What a request brings besides itself. */
@@ -827,7 +852,8 @@ export function createStreamableManager(options: StreamableOptions): StreamableM
         }
         return res;
       }
-      return await session.transport.handleRequest(req, { parsedBody: body });
+      const res = await session.transport.handleRequest(req, { parsedBody: body });
+      return req.method === "GET" ? capStandaloneStream(res, sessionId, log) : res;
     },
     async reap(nowMs = Date.now()) {
       // Each tick re-publishes this process's shared counts, so they outlive it only briefly.
