@@ -279,7 +279,7 @@ export function createHoldStore(
     if (!HOLD_ID.test(id)) {
       throw new HoldError(`Unknown hold ${JSON.stringify(id)}`, "unknown_hold");
     }
-    const entry = await kv.get<HoldRecord>(holdKey(id));
+    const entry = await withKvRetry(() => kv.get<HoldRecord>(holdKey(id)));
     if (!entry.value) throw new HoldError(`Unknown hold ${id}`, "unknown_hold");
     if (due(entry.value)) await settle(entry);
     return entry;
@@ -296,7 +296,8 @@ export function createHoldStore(
     const op = kv.atomic().check(entry).set(holdKey(next.id), next, keep(next));
     // A decided hold no longer counts against its principal's open holds.
     if (next.status !== "open") op.delete(holdByPrincipalKey(next.principal, next.id));
-    const res = await op.commit();
+    // SQLite's write lock between processes sharing the file is transient: retried.
+    const res = await withKvRetry(() => op.commit());
     if (!res.ok) {
       throw new HoldError(`Hold ${next.id} changed concurrently; try again`, "contended");
     }
@@ -317,7 +318,7 @@ export function createHoldStore(
         limit: cap + 50,
       })
     ) {
-      const held = (await kv.get<HoldRecord>(holdKey(e.value))).value;
+      const held = (await withKvRetry(() => kv.get<HoldRecord>(holdKey(e.value)))).value;
       const status = held ? effective(held).status : "expired";
       if (status === "open") open++;
       else stale.push(e.key);
@@ -369,7 +370,7 @@ export function createHoldStore(
 
   async function createCapped(input: CreateInput, cap: number): Promise<HoldRecord> {
     for (let attempt = 0; attempt < 50; attempt++) {
-      const gen = await kv.get(holdOpenGenKey(input.principal));
+      const gen = await withKvRetry(() => kv.get(holdOpenGenKey(input.principal)));
       const open = await countOpen(input.principal, cap);
       if (open >= cap) {
         throw new HoldError(
@@ -408,7 +409,7 @@ export function createHoldStore(
     },
     async get(id) {
       if (!HOLD_ID.test(id)) return null;
-      const { record } = await settle(await kv.get<HoldRecord>(holdKey(id)));
+      const { record } = await settle(await withKvRetry(() => kv.get<HoldRecord>(holdKey(id))));
       waiting(record);
       return record;
     },
@@ -514,7 +515,7 @@ export function createHoldStore(
     },
     async recordHuman(id, answered) {
       const action = elicitationAction(answered);
-      const entry = await kv.get<HoldRecord>(holdKey(id));
+      const entry = await withKvRetry(() => kv.get<HoldRecord>(holdKey(id)));
       if (!entry.value || entry.value.status !== "open") return null;
       const at = new Date(now()).toISOString();
       const next: HoldRecord = action === "accept" ? { ...entry.value, human: { action, at } } : {
@@ -526,7 +527,7 @@ export function createHoldStore(
       };
       const op = kv.atomic().check(entry).set(holdKey(id), next, keep(next));
       if (next.status !== "open") op.delete(holdByPrincipalKey(next.principal, id));
-      const res = await op.commit();
+      const res = await withKvRetry(() => op.commit());
       return res.ok ? next : null;
     },
   };
