@@ -5,7 +5,9 @@
  * N concurrent (c=32) `echo` calls through each on a 2025 session and reads
  * the process's utime+stime from /proc before and after. On a shared machine
  * CPU time per call moves far less than latency or req/s, so it is the figure
- * to compare a change by; the medians are printed as JSON.
+ * to compare a change by; the medians are printed as JSON, with each target's
+ * c=1 p50 latency per round and server-everything itself (`everything-direct`)
+ * as the floor both hops are measured against.
  *
  * `deno run -A tests/bench/gateway_cpu.ts [BEFORE_ROOT]` — BEFORE_ROOT, a
  * checkout of another commit, adds its Warden to the same rounds. Env:
@@ -41,12 +43,13 @@ interface Target {
   headers: Record<string, string>;
 }
 
-async function calls(t: Target, n: number, concurrency: number): Promise<void> {
+async function calls(t: Target, n: number, concurrency: number, lat?: number[]): Promise<void> {
   let sent = 0;
   let id = 10;
   await Promise.all(Array.from({ length: concurrency }, async () => {
     while (sent < n) {
       sent++;
+      const t0 = performance.now();
       const res = await fetch(`${t.url}/mcp`, {
         method: "POST",
         headers: t.headers,
@@ -59,8 +62,14 @@ async function calls(t: Target, n: number, concurrency: number): Promise<void> {
       });
       const text = await res.text();
       if (!text.includes("Echo: hi")) throw new Error(`${t.name}: ${text.slice(0, 300)}`);
+      lat?.push(performance.now() - t0);
     }
   }));
+}
+
+function median(xs: number[]): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
 }
 
 const dir = await Deno.makeTempDir({ prefix: "warden-gateway-cpu-" });
@@ -133,19 +142,38 @@ try {
     await calls(t, 300, 1);
     targets.push(t);
   }
+  {
+    const url = `http://127.0.0.1:${up.port}`;
+    targets.unshift({
+      name: "everything-direct",
+      child: up.process,
+      tool: "echo",
+      url,
+      headers: await session(url),
+    });
+  }
   const samples: Record<string, number[]> = {};
+  const p50s: Record<string, number[]> = {};
   for (let round = 0; round < ROUNDS; round++) {
     for (const concurrency of [1, 32]) {
       for (const t of targets) {
         const before = cpuMs(t.child.pid);
-        await calls(t, CALLS, concurrency);
+        const lat: number[] = [];
+        await calls(t, CALLS, concurrency, concurrency === 1 ? lat : undefined);
+        if (lat.length > 0) (p50s[t.name] ??= []).push(median(lat));
         (samples[`${t.name} c=${concurrency}`] ??= []).push(
           (cpuMs(t.child.pid) - before) / CALLS,
         );
       }
     }
   }
-  const out: Record<string, { median_cpu_ms_per_call: number; rounds: number[] }> = {};
+  const out: Record<string, unknown> = {};
+  for (const [name, xs] of Object.entries(p50s)) {
+    out[`${name} c=1 p50 ms`] = {
+      median: Number(median(xs).toFixed(3)),
+      rounds: xs.map((x) => Number(x.toFixed(3))),
+    };
+  }
   for (const [key, xs] of Object.entries(samples)) {
     const sorted = [...xs].sort((a, b) => a - b);
     out[key] = {
