@@ -52,6 +52,8 @@ export function gatewaySuite(root: string, wardenArgs: (extra: string[]) => stri
         args: [`${root}tests/bench/_naive_relay.ts`, url, "sse"],
         ...echo,
       },
+      // The floor of one extra hop: bytes forwarded, nothing parsed.
+      { name: "raw-proxy", args: [`${root}tests/bench/_raw_proxy.ts`, url], ...echo },
     ] as GatewayVariant[],
     ratios: [
       ["warden-routing-only", "naive-sdk-relay", 1],
@@ -59,7 +61,17 @@ export function gatewaySuite(root: string, wardenArgs: (extra: string[]) => stri
       ["warden-routing-only-json", "naive-sdk-relay", 1],
       ["warden-routing-only", "everything-direct", 0],
       ["warden-governed-sealed", "warden-routing-only", 0],
+      ["raw-proxy", "everything-direct", 0],
+      ["warden-routing-only", "raw-proxy", 0],
     ] as [string, string, number][],
+    // Issue 11: pure routing adds ≤ 0.3 ms p50 at c=1; governed and sealed adds ≤ one durable
+    // commit + 0.5 ms over it. The raw proxy's row shows what one hop costs at all.
+    latencyBudgets: [
+      ["warden-routing-only", "everything-direct", 0.3, false],
+      ["warden-routing-only-json", "everything-direct", 0.3, false],
+      ["raw-proxy", "everything-direct", 0.3, false],
+      ["warden-governed-sealed", "warden-routing-only", 0.5],
+    ] as [string, string, number, boolean?][],
     setup(dir: string) {
       Deno.writeTextFileSync(
         `${dir}/upstreams.json`,

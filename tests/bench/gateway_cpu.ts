@@ -1,7 +1,8 @@
 /**
  * CPU per routed call, not throughput: starts server-everything, Warden as
- * pure routing (every floor off, `--sealing off`, `--response-mode json`) and
- * the naive SDK relay, then in interleaved rounds sends N sequential (c=1) and
+ * pure routing (every floor off, `--sealing off`, `--response-mode json` unless `CPU_MODE`) and
+ * the naive SDK relay and a raw byte-forwarding proxy (`_raw_proxy.ts`, the floor
+ * of one extra hop), then in interleaved rounds sends N sequential (c=1) and
  * N concurrent (c=32) `echo` calls through each on a 2025 session and reads
  * the process's utime+stime from /proc before and after. On a shared machine
  * CPU time per call moves far less than latency or req/s, so it is the figure
@@ -11,7 +12,8 @@
  *
  * `deno run -A tests/bench/gateway_cpu.ts [BEFORE_ROOT]` — BEFORE_ROOT, a
  * checkout of another commit, adds its Warden to the same rounds. Env:
- * `CPU_CALLS` (default 1000), `CPU_ROUNDS` (default 3), `CPU_PROF_DIR`
+ * `CPU_CALLS` (default 1000), `CPU_ROUNDS` (default 3), `CPU_MODE` (Warden's
+ * `--response-mode`, default json), `CPU_PROF_DIR`
  * (run Warden under `--cpu-prof` there). Linux only (/proc).
  */
 import { startEverything } from "../_helpers/upstreams.ts";
@@ -23,6 +25,7 @@ const ROOT = new URL("../../", import.meta.url).pathname;
 const CALLS = Number(Deno.env.get("CPU_CALLS") ?? 1000);
 const ROUNDS = Number(Deno.env.get("CPU_ROUNDS") ?? 3);
 const PROF = Deno.env.get("CPU_PROF_DIR");
+const MODE = Deno.env.get("CPU_MODE") ?? "json";
 const ACCEPT = "application/json, text/event-stream";
 
 async function session(url: string): Promise<Record<string, string>> {
@@ -120,7 +123,7 @@ try {
       "--sealing",
       "off",
       "--response-mode",
-      "json",
+      MODE,
     ], flags);
   const plan: [string, Deno.ChildProcess, string][] = [
     [
@@ -129,6 +132,7 @@ try {
       "ev__echo",
     ],
     ["naive-sdk-relay", spawn([`${ROOT}tests/bench/_naive_relay.ts`, up.url]), "echo"],
+    ["raw-proxy", spawn([`${ROOT}tests/bench/_raw_proxy.ts`, up.url]), "echo"],
   ];
   const before = Deno.args[0];
   if (before) {
