@@ -356,7 +356,8 @@ export const FLAGS: readonly FlagSpec[] = [
     type: "string",
     placeholder: "N",
     default: "16",
-    help: "legacy SSE streams open at once per client IP (and per authenticated principal)",
+    help:
+      "legacy SSE streams open at once per client IP (and per authenticated principal), and separately 2026-07-28 subscriptions/listen streams",
   },
   {
     name: "log-level",

@@ -287,6 +287,8 @@ function buildModern(deps: TransportsDeps): ModernHandler {
       idleMs: deps.busListen?.idleMs ?? 600_000,
     },
     serverInfo: { name: SERVER_NAME, title: SERVER_TITLE, version: VERSION },
+    // Listen streams per client, as legacy SSE streams: one client cannot hold them all.
+    maxListenPerClient: deps.config.maxSsePerClient,
     listen: createListenSubscriptions({
       content: () => gateway.content(),
       permits: (principal, name) => governance.permits(principal, name),

@@ -84,7 +84,11 @@ export function createMcpRoutes(deps: McpRoutesDeps): Hono<Env> {
       // stateless path, everything else (initialize, Mcp-Session-Id traffic) to the sessions.
       if (deps.modern && modern) {
         return await withDeadline(
-          deps.modern.handle(req, { parsedBody: body, principal: c.get("principal") }),
+          deps.modern.handle(req, {
+            parsedBody: body,
+            principal: c.get("principal"),
+            ...clientIpOfRequest(),
+          }),
         );
       }
       return await withDeadline(

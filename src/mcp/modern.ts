@@ -28,6 +28,8 @@ import {
 } from "@modelcontextprotocol/server";
 import type { Logger } from "../lib/mod.ts";
 import { createListenBus, type ListenBus } from "./listen_bus.ts";
+import { type ClientStreams, createClientStreams } from "./_client_streams.ts";
+import { capUnsent } from "../net/mod.ts";
 import type { StatelessToolCall } from "./server.ts";
 
 /** The modern revisions served on `/mcp`. */
@@ -73,6 +75,11 @@ export interface ModernOptions {
    * `_meta["warden/bus"]`, on that stream only. Absent: such URIs are not honored.
    */
   readonly bus?: ListenBus;
+  /**
+   * `subscriptions/listen` streams open at once per client IP and per authenticated principal
+   * (`--max-sse-per-client`), else 429; unbounded when absent (the SDK's process-wide 1024 only).
+   */
+  readonly maxListenPerClient?: number;
   /** The identity stamped on a graceful end of a bus stream (as the SDK stamps its own). */
   readonly serverInfo?: {
     readonly name: string;
@@ -147,11 +154,58 @@ export function plainToolCall(req: Request, body: unknown): PlainToolCall | unde
 /** The SDK's encoding of a thrown error's code on 2026-07-28 (`-32002` is `-32602` there). */
 const wireErrorCode = (code: number) => code === -32002 ? -32602 : code;
 
+function isListen(body: unknown): boolean {
+  return isPlainObject(body) && body.method === "subscriptions/listen";
+}
+
+/**
+ * A listen request served in a place of its client's: refused (429) when the client holds its
+ * maximum, else the place is held for as long as the stream lasts, and given back at once when
+ * the answer is no stream (a refusal). The stream is also dropped past 8 MiB unsent.
+ */
+async function placedListen(
+  streams: ClientStreams,
+  ctx: { parsedBody?: unknown; principal: string; clientIp?: string },
+  serve: () => Promise<Response>,
+): Promise<Response> {
+  const place = streams.take(ctx.principal, ctx.clientIp);
+  if (typeof place === "string") {
+    const id = (ctx.parsedBody as { id?: unknown }).id ?? null;
+    return new Response(
+      JSON.stringify({
+        jsonrpc: "2.0",
+        id,
+        error: { code: -32603, message: `Too Many Streams: ${place}` },
+      }),
+      { status: 429, headers: { "content-type": "application/json", "retry-after": "30" } },
+    );
+  }
+  let res: Response;
+  try {
+    res = await serve();
+  } catch (e) {
+    place.release();
+    throw e;
+  }
+  if (res.body === null || !res.headers.get("content-type")?.includes("event-stream")) {
+    place.release();
+    return res;
+  }
+  return new Response(capUnsent(res.body, { onEnd: place.release }), {
+    status: res.status,
+    statusText: res.statusText,
+    headers: res.headers,
+  });
+}
+
 /** The 2026-07-28 handler for `/mcp`. */
 export interface ModernHandler {
   /** Whether a request belongs to the 2025-era sessionful path (SDK's own classification). */
   isLegacy(req: Request, parsedBody: unknown): Promise<boolean>;
-  handle(req: Request, ctx: { parsedBody?: unknown; principal: string }): Promise<Response>;
+  handle(
+    req: Request,
+    ctx: { parsedBody?: unknown; principal: string; clientIp?: string },
+  ): Promise<Response>;
   /** Servers built so far (the bench and a test watch this stay at peak concurrency, not requests). */
   readonly built: number;
   /** Servers serving an exchange right now. */
@@ -267,6 +321,9 @@ export function createModernHandler(options: ModernOptions): ModernHandler {
 
   for (let i = 0; i < (options.initialServers ?? 4); i++) idle.push(build());
 
+  const listenStreams = options.maxListenPerClient === undefined
+    ? undefined
+    : createClientStreams(options.maxListenPerClient, "listen streams (--max-sse-per-client)");
   const listenBus = createListenBus({
     ...(options.bus ? { bus: options.bus } : {}),
     ...(options.serverInfo ? { serverInfo: options.serverInfo } : {}),
@@ -470,20 +527,25 @@ export function createModernHandler(options: ModernOptions): ModernHandler {
         scopes: [],
         extra: { [PRINCIPAL_AUTH_KEY]: ctx.principal },
       };
-      const uris = listenUris(ctx.parsedBody);
-      if (uris !== undefined) {
-        return serveListen(
-          req,
-          ctx.parsedBody as Record<string, unknown>,
-          uris,
+      const serve = () => {
+        const uris = listenUris(ctx.parsedBody);
+        if (uris !== undefined) {
+          return serveListen(
+            req,
+            ctx.parsedBody as Record<string, unknown>,
+            uris,
+            authInfo,
+            ctx.principal,
+          );
+        }
+        return handler.fetch(req, {
           authInfo,
-          ctx.principal,
-        );
-      }
-      return handler.fetch(req, {
-        authInfo,
-        ...(ctx.parsedBody !== undefined ? { parsedBody: ctx.parsedBody } : {}),
-      });
+          ...(ctx.parsedBody !== undefined ? { parsedBody: ctx.parsedBody } : {}),
+        });
+      };
+      return listenStreams !== undefined && isListen(ctx.parsedBody)
+        ? placedListen(listenStreams, ctx, serve)
+        : serve();
     },
     get built() {
       return built;

@@ -16,6 +16,8 @@ export interface CapUnsentOptions {
   readonly maxUnsentBytes?: number;
   /** Told once, with the bytes unsent, when the stream is dropped. */
   readonly onDrop?: (unsentBytes: number) => void;
+  /** Told once when the stream ends, however: done, dropped, failed or cancelled by its reader. */
+  readonly onEnd?: () => void;
 }
 
 /**
@@ -57,12 +59,22 @@ export function capUnsent(
   }
   const reader = source.getReader();
   let stopped = false;
+  let ended = false;
+  const end = () => {
+    if (ended) return;
+    ended = true;
+    options.onEnd?.();
+  };
   async function pump(controller: ReadableStreamDefaultController<Uint8Array>) {
     try {
       for (;;) {
         const { done, value } = await reader.read();
         if (stopped) return;
-        if (done) return controller.close();
+        if (done) {
+          stopped = true;
+          controller.close();
+          return end();
+        }
         controller.enqueue(value);
         // With a high-water mark of 0 the desired size is minus the bytes held unsent.
         const unsent = -(controller.desiredSize ?? 0);
@@ -73,6 +85,7 @@ export function capUnsent(
           );
           controller.error(reason);
           options.onDrop?.(unsent);
+          end();
           await reader.cancel(reason).catch(() => {});
           return;
         }
@@ -82,6 +95,7 @@ export function capUnsent(
         stopped = true;
         controller.error(e);
       }
+      end();
     }
   }
   return new ReadableStream<Uint8Array>({
@@ -90,6 +104,7 @@ export function capUnsent(
     },
     cancel(reason) {
       stopped = true;
+      end();
       return reader.cancel(reason);
     },
   }, new ByteLengthQueuingStrategy({ highWaterMark: 0 }));

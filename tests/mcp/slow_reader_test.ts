@@ -164,3 +164,63 @@ Deno.test({
     again.conn.close();
   },
 });
+
+/** Opens a 2026-07-28 `subscriptions/listen` stream for list changes; the response, unread. */
+function listen(base: string, id: number, headers: Record<string, string> = {}) {
+  return fetch(`${base}/mcp`, {
+    method: "POST",
+    headers: {
+      "content-type": "application/json",
+      accept: "application/json, text/event-stream",
+      "mcp-protocol-version": "2026-07-28",
+      "mcp-method": "subscriptions/listen",
+      ...headers,
+    },
+    body: JSON.stringify({
+      jsonrpc: "2.0",
+      id,
+      method: "subscriptions/listen",
+      params: {
+        _meta: {
+          "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+          "io.modelcontextprotocol/clientInfo": { name: "listener", version: "1" },
+          "io.modelcontextprotocol/clientCapabilities": {},
+        },
+        notifications: { toolsListChanged: true },
+      },
+    }),
+  });
+}
+
+Deno.test({
+  name: "subscriptions/listen: --max-sse-per-client caps one client's open listen streams",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    await using server = await startServer({ args: ["--max-sse-per-client", "3"] });
+    const open: Response[] = [];
+    for (let i = 0; i < 3; i++) {
+      const res = await listen(server.url, i + 1);
+      assert.equal(res.status, 200);
+      assert.match(res.headers.get("content-type") ?? "", /event-stream/);
+      open.push(res);
+    }
+    // Before, one client could hold every place of the process (the SDK's 1024) by itself.
+    const fourth = await listen(server.url, 4);
+    if (fourth.status === 200) await fourth.body!.cancel();
+    assert.equal(fourth.status, 429, "a fourth listen stream was opened");
+    const body = await fourth.json();
+    assert.equal(fourth.headers.get("retry-after"), "30");
+    assert.equal(body.id, 4);
+    assert.match(body.error.message, /--max-sse-per-client/);
+    // A stream that ends frees its place.
+    await open.pop()!.body!.cancel();
+    const again = await pollUntil(async () => {
+      const res = await listen(server.url, 5);
+      if (res.status !== 200) await res.body?.cancel();
+      return res;
+    }, (res) => res.status === 200);
+    assert.equal(again.status, 200);
+    for (const res of [...open, again]) await res.body!.cancel();
+  },
+});

@@ -55,6 +55,25 @@ Deno.test("capUnsent() cancels its source when its reader goes away", async () =
   assert.equal(cancelled(), "gone");
 });
 
+Deno.test("capUnsent() tells onEnd once, whichever way the stream ends", async () => {
+  const ends: string[] = [];
+  const done = producer();
+  const closing = capUnsent(done.stream, { onEnd: () => ends.push("done") }).getReader();
+  done.source.close();
+  assert.equal((await closing.read()).done, true);
+  const gone = producer();
+  const cancelled = capUnsent(gone.stream, { onEnd: () => ends.push("cancelled") });
+  await cancelled.cancel();
+  const slow = producer();
+  capUnsent(slow.stream, { maxUnsentBytes: 1, onEnd: () => ends.push("dropped") });
+  slow.source.enqueue(new Uint8Array(2));
+  const failing = producer();
+  capUnsent(failing.stream, { onEnd: () => ends.push("failed") });
+  failing.source.error(new Error("boom"));
+  await tick();
+  assert.deepEqual(ends.sort(), ["cancelled", "done", "dropped", "failed"]);
+});
+
 Deno.test("capUnsent() refuses a bound that is not a positive integer", () => {
   for (const bad of [0, -1, 1.5, Number.NaN]) {
     assert.throws(
