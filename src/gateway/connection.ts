@@ -27,6 +27,7 @@ import { type Logger, VERSION } from "../lib/mod.ts";
 import { traceMeta } from "../usage/mod.ts";
 import type { UpstreamConfig } from "./manifest.ts";
 import { sandboxedCommand } from "./sandbox.ts";
+import { boundedMessages } from "./message_bound.ts";
 import { answerAsJson } from "./sse_answer.ts";
 
 /** The upstream cannot be reached now; `retryAfterS` says when to try again. */
@@ -104,13 +105,13 @@ export interface CredentialSource {
  * rotated credential or a renewed token applies from the next request, not
  * the next connection. A 401 is retried once with fresh headers.
  */
-function credentialedFetch(source: CredentialSource): typeof fetch {
+function credentialedFetch(source: CredentialSource, base: typeof fetch): typeof fetch {
   const send = async (input: RequestInfo | URL, init: RequestInit | undefined) => {
     const extra = await source.headers();
-    if (!extra) return await fetch(input, init);
+    if (!extra) return await base(input, init);
     const headers = new Headers(init?.headers);
     for (const [k, v] of Object.entries(extra)) headers.set(k, v);
-    return await fetch(input, { ...init, headers });
+    return await base(input, { ...init, headers });
   };
   return async (input, init) => {
     const res = await send(input, init);
@@ -128,14 +129,19 @@ function transportFor(
   options: { logger: Logger; sandbox: boolean },
   credential?: CredentialSource,
 ): Transport {
+  // Every answer is bounded per message before the SDK reads it (message_bound.ts).
+  const base = boundedMessages(fetch, `upstream ${config.name}`, {
+    sseGets: config.transport !== "streamable-http",
+  });
+  const httpFetch = credential ? credentialedFetch(credential, base) : base;
   const transportOptions = {
     ...(config.headers ? { requestInit: { headers: { ...config.headers } } } : {}),
-    ...(credential ? { fetch: credentialedFetch(credential) } : {}),
+    fetch: httpFetch,
   };
   if (config.transport === "streamable-http") {
     return new StreamableHTTPClientTransport(new URL(config.url!), {
       ...transportOptions,
-      fetch: answerAsJson(credential ? credentialedFetch(credential) : fetch),
+      fetch: answerAsJson(httpFetch),
     });
   }
   if (config.transport === "sse") {

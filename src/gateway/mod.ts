@@ -63,3 +63,8 @@ export {
   type AnnounceState,
   createAnnouncer,
 } from "./announce.ts";
+export {
+  boundedMessages,
+  MAX_UPSTREAM_MESSAGE_BYTES,
+  UpstreamMessageTooLargeError,
+} from "./message_bound.ts";
