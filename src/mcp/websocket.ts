@@ -80,6 +80,10 @@ export class WebSocketServerTransport implements Transport {
   #queue: Promise<void> = Promise.resolve();
   #started = false;
   #closed = false;
+  /** The id of the initialize request handed to the server and not yet answered. */
+  #initializing: string | number | undefined;
+  /** The server answered initialize: the socket's session is open. */
+  #initialized = false;
 
   constructor(
     socket: WebSocket,
@@ -199,8 +203,14 @@ export class WebSocketServerTransport implements Transport {
           this.#inFlight.delete(cancelled);
         }
       }
-      const id = "method" in message && "id" in message ? message.id : undefined;
+      const method = "method" in message ? message.method : undefined;
+      const id = method !== undefined && "id" in message ? message.id : undefined;
       if (id !== undefined) {
+        const refused = this.#lifecycleRefusal(method!);
+        if (refused !== undefined) {
+          this.#reply(id, -32600, refused);
+          continue;
+        }
         if (this.#inFlight.has(id)) {
           // Two live requests with one id could not be told apart: the second is refused.
           this.#reply(id, -32600, `Invalid Request: id ${JSON.stringify(id)} is already in use`);
@@ -215,11 +225,27 @@ export class WebSocketServerTransport implements Transport {
           continue;
         }
         this.#inFlight.add(id);
+        if (method === "initialize") this.#initializing = id;
       }
       const deliver = () => this.onmessage?.(message);
       if (this.#context) withRequestContext(this.#context, deliver);
       else deliver();
     }
+  }
+
+  /**
+   * Why a request may not be sent now, as on a legacy SSE session: before initialize only ping
+   * (no tool runs on a session never opened), and initialize only once (the socket keeps the
+   * version and capabilities it negotiated).
+   */
+  #lifecycleRefusal(method: string): string | undefined {
+    if (method === "initialize") {
+      return this.#initialized || this.#initializing !== undefined
+        ? "Invalid Request: this WebSocket session is already initialized"
+        : undefined;
+    }
+    if (this.#initialized || method === "ping") return undefined;
+    return "Invalid Request: send initialize on this WebSocket before any other request";
   }
 
   #reply(id: string | number | null, code: number, message: string) {
@@ -240,6 +266,11 @@ export class WebSocketServerTransport implements Transport {
     if (this.#closed) return Promise.reject(new Error("Cannot send: the WebSocket is closed"));
     if (("result" in message || "error" in message) && "id" in message) {
       this.#inFlight.delete(message.id as string | number);
+      if (message.id === this.#initializing) {
+        // Open once the server accepted it; a refused initialize may be sent again.
+        this.#initialized = "result" in message;
+        this.#initializing = undefined;
+      }
     }
     if (!this.#write(JSON.stringify(message))) {
       return Promise.reject(new Error("Cannot send: the WebSocket is closed"));

@@ -423,3 +423,48 @@ Deno.test("websocket: hostile frames are screened like POST /mcp — too deep, t
   ws.socket.close();
   await ws.closed;
 });
+
+Deno.test("websocket: a request before initialize, and a second initialize, are refused with -32600; ping is answered", async () => {
+  // As on a legacy SSE session: no tool runs on a session never opened, and one socket keeps
+  // the protocol version and capabilities its initialize negotiated.
+  await using server = await startServer({ args: ["--token", STATIC] });
+  const ws = await WsClient.open(server, { authorization: `Bearer ${STATIC}` });
+  try {
+    const early = await ws.request("tools/call", { name: "get_time", arguments: {} });
+    assert.equal(
+      (early.error as { code: number } | undefined)?.code,
+      -32600,
+      JSON.stringify(early),
+    );
+    assert.match((early.error as { message: string }).message, /initialize/);
+    const listed = await ws.request("tools/list");
+    assert.equal((listed.error as { code: number } | undefined)?.code, -32600);
+    assert.deepEqual((await ws.request("ping")).result, {});
+    const init = await ws.initialize();
+    assert.equal((init.result as { protocolVersion: string }).protocolVersion, "2025-11-25");
+    const again = await ws.request("initialize", {
+      protocolVersion: "2025-06-18",
+      capabilities: { sampling: {} },
+      clientInfo: { name: "other", version: "1.0.0" },
+    });
+    assert.equal(
+      (again.error as { code: number } | undefined)?.code,
+      -32600,
+      JSON.stringify(again),
+    );
+    assert.match((again.error as { message: string }).message, /already initialized/);
+    const call = await ws.request("tools/call", { name: "get_time", arguments: {} });
+    assert.equal((call.result as { isError?: boolean }).isError, undefined, JSON.stringify(call));
+    // Nothing was sealed for the refused call: only the one made after initialize.
+    const { size } = await server.app.ledger.head();
+    let calls = 0;
+    for await (const e of server.app.ledger.entries(0, size)) {
+      const v = JSON.parse(new TextDecoder().decode(e.bytes));
+      if (v.type === "tool_call" && v.tool === "get_time") calls++;
+    }
+    assert.equal(calls, 1);
+  } finally {
+    ws.socket.close();
+    await ws.closed;
+  }
+});
