@@ -230,7 +230,9 @@ Deno.test("modern tasks: a held call is a task, read from the other process, com
 Deno.test("modern tasks: a long call becomes a task the other process reads; cancel reaches a running task from the other process", async () => {
   await using tmp = await tempDir();
   const dir = tmp.path;
-  const common = ["--kv", `${dir}/shared.db`, "--token", TOKEN, "--task-after", "200"];
+  // --task-after must stay well above what a fast call takes on a loaded machine: at 200 ms the
+  // bus_publish below was itself answered with a task (1 run in 15 beside three CPU burners).
+  const common = ["--kv", `${dir}/shared.db`, "--token", TOKEN, "--task-after", "3000"];
   await using a = await spawnServer(common);
   await using b = await spawnServer(common);
   const onA = await taskClient(a.url);
