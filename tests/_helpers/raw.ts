@@ -147,3 +147,30 @@ export async function postModern(
     : JSON.parse(text);
   return { status: res.status, headers: res.headers, json };
 }
+
+/**
+ * Opens a 2026-07-28 `subscriptions/listen` stream for `notifications` and returns the response
+ * unread (the stream stays open until the body is cancelled or the server ends it).
+ */
+export function openListen(
+  base: string,
+  notifications: Record<string, unknown>,
+  options: { id?: number; headers?: Record<string, string> } = {},
+): Promise<Response> {
+  return fetch(`${base}/mcp`, {
+    method: "POST",
+    headers: {
+      "content-type": "application/json",
+      accept: ACCEPT_BOTH,
+      "mcp-protocol-version": "2026-07-28",
+      "mcp-method": "subscriptions/listen",
+      ...options.headers,
+    },
+    body: JSON.stringify({
+      jsonrpc: "2.0",
+      id: options.id ?? 1,
+      method: "subscriptions/listen",
+      params: { _meta: modernMeta(), notifications },
+    }),
+  });
+}

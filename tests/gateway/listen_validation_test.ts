@@ -11,6 +11,7 @@
 import assert from "node:assert/strict";
 import { parseUpstreams } from "../../src/gateway/mod.ts";
 import { createToken } from "../../src/identity/mod.ts";
+import { openListen } from "../_helpers/raw.ts";
 import { startServer } from "../_helpers/server.ts";
 
 const RESOURCE = "rec://a";
@@ -47,34 +48,14 @@ function recordingUpstream(seen: string[]): Deno.HttpServer<Deno.NetAddr> {
   });
 }
 
-const META = {
-  "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-  "io.modelcontextprotocol/clientInfo": { name: "raw", version: "1" },
-  "io.modelcontextprotocol/clientCapabilities": {},
-};
-
 function listen(
   base: string,
   secret: string,
   notifications: Record<string, unknown>,
   headers: Record<string, string> = {},
 ): Promise<Response> {
-  return fetch(`${base}/mcp`, {
-    method: "POST",
-    headers: {
-      authorization: `Bearer ${secret}`,
-      "content-type": "application/json",
-      accept: "application/json, text/event-stream",
-      "mcp-protocol-version": "2026-07-28",
-      "mcp-method": "subscriptions/listen",
-      ...headers,
-    },
-    body: JSON.stringify({
-      jsonrpc: "2.0",
-      id: 1,
-      method: "subscriptions/listen",
-      params: { _meta: META, notifications },
-    }),
+  return openListen(base, notifications, {
+    headers: { authorization: `Bearer ${secret}`, ...headers },
   });
 }
 

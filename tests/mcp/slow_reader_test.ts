@@ -9,7 +9,7 @@
  */
 import assert from "node:assert/strict";
 import type { McpServer } from "@modelcontextprotocol/server";
-import { initializeRaw } from "../_helpers/raw.ts";
+import { initializeRaw, openListen } from "../_helpers/raw.ts";
 import { startServer } from "../_helpers/server.ts";
 import { pollUntil } from "../_helpers/wait.ts";
 
@@ -167,29 +167,7 @@ Deno.test({
 
 /** Opens a 2026-07-28 `subscriptions/listen` stream for list changes; the response, unread. */
 function listen(base: string, id: number, headers: Record<string, string> = {}) {
-  return fetch(`${base}/mcp`, {
-    method: "POST",
-    headers: {
-      "content-type": "application/json",
-      accept: "application/json, text/event-stream",
-      "mcp-protocol-version": "2026-07-28",
-      "mcp-method": "subscriptions/listen",
-      ...headers,
-    },
-    body: JSON.stringify({
-      jsonrpc: "2.0",
-      id,
-      method: "subscriptions/listen",
-      params: {
-        _meta: {
-          "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-          "io.modelcontextprotocol/clientInfo": { name: "listener", version: "1" },
-          "io.modelcontextprotocol/clientCapabilities": {},
-        },
-        notifications: { toolsListChanged: true },
-      },
-    }),
-  });
+  return openListen(base, { toolsListChanged: true }, { id, headers });
 }
 
 Deno.test({
