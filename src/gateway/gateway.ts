@@ -270,6 +270,8 @@ export const UPSTREAM_EVENT = "upstream";
 
 /** Most per-caller connections one token-exchange upstream keeps open. */
 const MAX_CALLER_CONNECTIONS = 100;
+/** The first wait before an upstream that did not answer at start is listed again. */
+const START_RETRY_MS = 1_000;
 
 /** The exact bytes an operator signs to approve a changed upstream tool definition. */
 export function toolApprovalMessage(server: string, tool: string, sha256: string): Uint8Array {
@@ -408,6 +410,8 @@ export function createGateway(deps: GatewayDeps): Gateway {
   const byPrompt = new Map<string, { upstream: Upstream; prompt: string }>();
   let closed = false;
   let prober: ReturnType<typeof setInterval> | undefined;
+  /** Timers of {@link listAgainSoon}, cleared on close. */
+  const startRetries = new Set<ReturnType<typeof setTimeout>>();
   const authorizations = deps.publicBase && deps.credentials
     ? createUserAuthorizations({
       kv,
@@ -1257,6 +1261,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
           upstream: u.config.name,
           error: e,
         });
+        listAgainSoon(u, START_RETRY_MS);
       }
       await persist(u).catch((e) => log.warn("cannot record upstream", { error: e }));
       await deps.record({
@@ -1575,6 +1580,28 @@ export function createGateway(deps: GatewayDeps): Gateway {
     }
   }
 
+  /**
+   * An upstream that did not answer at start is listed again soon — after `delayMs`, then twice
+   * as long each time — until it answers or the wait reaches the probe interval, where the
+   * probes take over. Its tools then appear moments after it comes up (an upstream started
+   * beside Warden, say), not up to a probe period later; until then its tools are unknown.
+   */
+  function listAgainSoon(u: Upstream, delayMs: number): void {
+    const every = deps.healthIntervalMs ?? 15_000;
+    if (closed || every <= 0 || delayMs >= every) return;
+    const timer = setTimeout(async () => {
+      startRetries.delete(timer);
+      if (closed || upstreams.get(u.config.name) !== u || u.entries.size > 0) return;
+      try {
+        await refresh(u.config.name);
+        log.info("upstream listed after a failed start", { upstream: u.config.name });
+      } catch {
+        listAgainSoon(u, delayMs * 2);
+      }
+    }, delayMs);
+    startRetries.add(timer);
+  }
+
   function startProbes(): void {
     const every = deps.healthIntervalMs ?? 15_000;
     if (every <= 0) return;
@@ -1591,6 +1618,8 @@ export function createGateway(deps: GatewayDeps): Gateway {
     closed = true;
     unsubscribe?.();
     if (prober !== undefined) clearInterval(prober);
+    for (const timer of startRetries) clearTimeout(timer);
+    startRetries.clear();
     await Promise.all([...applying.values()]);
     await Promise.all([...upstreams.values()].map((u) => closeConnections(u)));
   }
