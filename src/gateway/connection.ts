@@ -27,7 +27,7 @@ import { type Logger, VERSION } from "../lib/mod.ts";
 import { traceMeta } from "../usage/mod.ts";
 import type { UpstreamConfig } from "./manifest.ts";
 import { sandboxedCommand } from "./sandbox.ts";
-import { boundedMessages } from "./message_bound.ts";
+import { boundedMessages, MAX_UPSTREAM_MESSAGE_BYTES } from "./message_bound.ts";
 import { answerAsJson } from "./sse_answer.ts";
 
 /** The upstream cannot be reached now; `retryAfterS` says when to try again. */
@@ -156,6 +156,9 @@ function transportFor(
     args,
     env: { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin", HOME: "/tmp", ...env },
     stderr: "pipe",
+    // The same per-message bound as HTTP answers: a longer line closes the transport (the call
+    // in flight fails as the upstream's fault; the next one starts it again).
+    maxBufferSize: MAX_UPSTREAM_MESSAGE_BYTES,
   });
   // The upstream's stderr goes to Warden's log under its name, one line per entry.
   const stderr = transport.stderr as unknown as
