@@ -174,3 +174,18 @@ export function openListen(
     }),
   });
 }
+
+/** POSTs one `/invoke` call; the status, the answer's length and its parsed body. */
+export async function postInvoke(
+  base: string,
+  tool: string,
+  args: Record<string, unknown> = {},
+): Promise<{ status: number; bytes: number; body: any }> {
+  const res = await fetch(`${base}/invoke`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ tool, arguments: args }),
+  });
+  const text = await res.text();
+  return { status: res.status, bytes: text.length, body: JSON.parse(text) };
+}

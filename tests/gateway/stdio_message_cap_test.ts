@@ -1,4 +1,3 @@
-// deno-lint-ignore-file no-explicit-any -- responses are probed field by field
 /**
  * What a stdio upstream prints is bounded per message too: a line past the bound (24 MiB here)
  * fails the call in flight as the upstream's fault, its process is dropped, and the next call
@@ -6,20 +5,13 @@
  */
 import assert from "node:assert/strict";
 import { MAX_UPSTREAM_MESSAGE_BYTES } from "../../src/gateway/mod.ts";
+import { postInvoke } from "../_helpers/raw.ts";
 import { startServer } from "../_helpers/server.ts";
 import { denoDir } from "../_helpers/upstreams.ts";
 
 const UPSTREAM = new URL("./_hostile_stdio.ts", import.meta.url).pathname;
 
-async function invoke(url: string, tool: string) {
-  const res = await fetch(`${url}/invoke`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ tool, arguments: {} }),
-  });
-  const text = await res.text();
-  return { status: res.status, bytes: text.length, body: JSON.parse(text) as any };
-}
+const invoke = (url: string, tool: string) => postInvoke(url, tool);
 
 Deno.test({
   name:

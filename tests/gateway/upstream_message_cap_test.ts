@@ -1,4 +1,3 @@
-// deno-lint-ignore-file no-explicit-any -- responses are probed field by field
 /**
  * What an HTTP upstream sends is bounded per message. Found by attacking the gateway on
  * loopback with a hostile upstream whose tool answered 100 MiB: Warden read it whole, held it
@@ -10,6 +9,7 @@
  */
 import assert from "node:assert/strict";
 import { MAX_UPSTREAM_MESSAGE_BYTES } from "../../src/gateway/mod.ts";
+import { postInvoke } from "../_helpers/raw.ts";
 import { startServer } from "../_helpers/server.ts";
 
 const encoder = new TextEncoder();
@@ -96,15 +96,7 @@ function hostileUpstream(): Deno.HttpServer<Deno.NetAddr> {
   });
 }
 
-async function invoke(url: string, tool: string) {
-  const res = await fetch(`${url}/invoke`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ tool, arguments: {} }),
-  });
-  const text = await res.text();
-  return { status: res.status, bytes: text.length, body: JSON.parse(text) as any };
-}
+const invoke = (url: string, tool: string) => postInvoke(url, tool);
 
 Deno.test({
   name:
