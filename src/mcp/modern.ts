@@ -29,7 +29,7 @@ import {
 import type { Logger } from "../lib/mod.ts";
 import { createListenBus, type ListenBus } from "./listen_bus.ts";
 import { type ClientStreams, createClientStreams } from "./_client_streams.ts";
-import { capUnsent } from "../net/mod.ts";
+import { capUnsentResponse } from "../net/mod.ts";
 import type { StatelessToolCall } from "./server.ts";
 
 /** The modern revisions served on `/mcp`. */
@@ -191,11 +191,7 @@ async function placedListen(
     place.release();
     return res;
   }
-  return new Response(capUnsent(res.body, { onEnd: place.release }), {
-    status: res.status,
-    statusText: res.statusText,
-    headers: res.headers,
-  });
+  return capUnsentResponse(res, { onEnd: place.release });
 }
 
 /** The 2026-07-28 handler for `/mcp`. */

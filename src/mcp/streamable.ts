@@ -14,7 +14,7 @@ import {
 import { type SessionBinding, sessionToolCall } from "./server.ts";
 import { answerDirect, plainSessionCall } from "./session_direct.ts";
 import type { Logger } from "../lib/mod.ts";
-import { capUnsent } from "../net/mod.ts";
+import { capUnsentResponse } from "../net/mod.ts";
 import { type BatchWriter, sharedCapGenKey, sharedCapKey, withKvRetry } from "../store/mod.ts";
 import { EventWriteBudget, KvEventStore } from "./event_store.ts";
 import {
@@ -128,17 +128,12 @@ function capStandaloneStream(res: Response, sessionId: string, log: Logger): Res
   if (!res.body || !(res.headers.get("content-type") ?? "").includes("text/event-stream")) {
     return res;
   }
-  const body = capUnsent(res.body, {
+  return capUnsentResponse(res, {
     onDrop: (unsentBytes) =>
       log.warn("GET stream dropped: the client is not reading", {
         session: sessionId,
         unsentBytes,
       }),
-  });
-  return new Response(body, {
-    status: res.status,
-    statusText: res.statusText,
-    headers: res.headers,
   });
 }
 

@@ -10,7 +10,12 @@
 export { isPrivateAddress } from "./ip_ranges.ts";
 export { hostAllowed } from "./allowlist.ts";
 export { type BodyRefusal, DEFAULT_BODY_TIMEOUT_MS, readCapped, readWithin } from "./body.ts";
-export { capUnsent, type CapUnsentOptions, DEFAULT_MAX_UNSENT_BYTES } from "./unsent.ts";
+export {
+  capUnsent,
+  type CapUnsentOptions,
+  capUnsentResponse,
+  DEFAULT_MAX_UNSENT_BYTES,
+} from "./unsent.ts";
 export {
   type CallDeadline,
   callDeadline,

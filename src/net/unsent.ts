@@ -109,3 +109,12 @@ export function capUnsent(
     },
   }, new ByteLengthQueuingStrategy({ highWaterMark: 0 }));
 }
+
+/** `res` with its body (which it must have) passed through {@link capUnsent}; status and headers kept. */
+export function capUnsentResponse(res: Response, options: CapUnsentOptions = {}): Response {
+  return new Response(capUnsent(res.body!, options), {
+    status: res.status,
+    statusText: res.statusText,
+    headers: res.headers,
+  });
+}
